@@ -1,0 +1,87 @@
+from pathlib import Path
+
+import pytest
+
+from onemap.config import load_config
+from onemap.errors import ConfigError
+
+
+@pytest.fixture
+def files(tmp_path):
+    for name in ("before.tif", "after.tif", "dltb.gpkg", "appr.gpkg"):
+        (tmp_path / name).write_bytes(b"x")
+    (tmp_path / "txt").mkdir()
+    return tmp_path
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    p = tmp_path / "survey.toml"
+    p.write_text(text, encoding="utf-8")
+    return p
+
+
+GOOD = """
+[survey]
+name = "县 2025"
+output = "out"
+[frame]
+zone = 39
+res = 2.0
+[scenes.before]
+path = "before.tif"
+sensor = "gf2"
+date = 2024-09-01
+[scenes.after]
+path = "after.tif"
+[layers.landuse]
+path = "dltb.gpkg"
+encoding = "gbk"
+[layers.approvals]
+path = "txt"
+[detect]
+min_area = 150
+threshold = 0.3
+[enforce]
+ratio_threshold = 0.2
+"""
+
+
+def test_good_config_resolves_paths(files):
+    cfg = load_config(write(files, GOOD))
+    assert cfg.name == "县 2025" and cfg.output == (files / "out").resolve()
+    assert cfg.before.paths == ((files / "before.tif").resolve(),) and cfg.before.date == "2024-09-01"
+    assert cfg.layers["approvals"].kind == "approval" and cfg.layers["landuse"].encoding == "gbk"
+    assert cfg.frame_zone == 39 and cfg.res == 2.0 and cfg.extent is None
+    assert cfg.threshold == 0.3 and cfg.min_area == 150.0 and cfg.ratio_threshold == 0.2
+    d = cfg.as_dict()
+    assert d["before"]["paths"] == [str((files / "before.tif").resolve())]
+
+
+@pytest.mark.parametrize("old,new,match", [
+    ("min_area = 150", "min_aera = 150", r"\[detect\] min_aera is not a known key.*did you mean 'min_area'"),
+    ('path = "dltb.gpkg"', 'path = "missing.gpkg"', r"\[layers.landuse\] path names a file that does not exist"),
+    ("zone = 39", "zone = 52", r"\[frame\] zone must be a Gauss-Kruger zone"),
+    ("res = 2.0", "res = -2.0", r"\[frame\] res must be positive"),
+    ("threshold = 0.3", 'threshold = "magic"', r"\[detect\] threshold must be"),
+    ("[layers.landuse]", "[layers.landuze]", r"\[layers\] landuze is not a known key.*landuse"),
+    ('[scenes.after]\npath = "after.tif"', "", r"\[scenes.after\] is required"),
+    ("zone = 39", "zone = 39\ncrs = 4527", r"\[frame\] give crs or zone, not both"),
+])
+def test_errors_name_file_and_key(files, old, new, match):
+    p = write(files, GOOD.replace(old, new))
+    with pytest.raises(ConfigError, match=match) as exc:
+        load_config(p)
+    assert str(p) in str(exc.value)
+
+
+def test_bad_toml_and_missing_file(files):
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        load_config(write(files, "[survey\nname="))
+    with pytest.raises(ConfigError, match="not found"):
+        load_config(files / "nope.toml")
+
+
+def test_mapping_source(files):
+    cfg = load_config({"scenes": {"before": {"path": "before.tif"}, "after": {"paths": ["after.tif"]}},
+                       "layers": {"landuse": {"path": "dltb.gpkg"}}}, base=files)
+    assert cfg.method == "construction" and cfg.threshold == "otsu" and cfg.tile_size == 2048
