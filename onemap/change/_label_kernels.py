@@ -1,0 +1,425 @@
+"""Numba kernels for connected components, their statistics and histograms.
+
+Plain functions on NumPy arrays (no I/O, no xarray). The wrappers in :mod:`onemap.change.label`,
+:mod:`onemap.change.morphology` and :mod:`onemap.change.threshold` check inputs and call them.
+
+Labelling is a two-pass union-find on *provisional* labels: each horizontal strip of rows is
+scanned in parallel (``prange``) with its own range of provisional labels, the strips' seams are
+merged with a few thousand sequential unions, and a final parallel pass writes the final labels.
+Unions always link the larger root to the smaller one, so the root of a component is its
+smallest provisional label, which is the label of its first pixel in raster order; numbering the
+roots in increasing order therefore numbers components in raster order of their first pixel
+(the order ``scipy.ndimage.label`` uses).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+# --------------------------------------------------------------------------- union-find
+
+
+@njit(cache=True, inline="always")
+def _find(parent, x):
+    # path halving: every visited node skips its parent; keeps parent[x] <= x
+    while parent[x] != x:
+        parent[x] = parent[parent[x]]
+        x = parent[x]
+    return x
+
+
+@njit(cache=True, inline="always")
+def _union(parent, a, b):
+    ra = _find(parent, a)
+    rb = _find(parent, b)
+    if ra < rb:
+        parent[rb] = ra
+        return ra
+    if rb < ra:
+        parent[ra] = rb
+        return rb
+    return ra
+
+
+# --------------------------------------------------------------------------- labelling
+
+
+@njit(cache=True)
+def _scan_strip8(mask, out, parent, r0, r1, base):
+    """First pass over rows [r0, r1) with 8-connectivity; returns the next free label."""
+    w = mask.shape[1]
+    nxt = base
+    # first row of the strip: only the left neighbour is inside the strip
+    left = 0
+    for c in range(w):
+        if mask[r0, c]:
+            if left == 0:
+                parent[nxt] = nxt
+                left = nxt
+                nxt += 1
+            out[r0, c] = left
+        else:
+            left = 0
+            out[r0, c] = 0
+    for r in range(r0 + 1, r1):
+        for c in range(w):
+            if not mask[r, c]:
+                out[r, c] = 0
+                continue
+            b = out[r - 1, c]
+            if b != 0:  # b touches a, c and d: copying it is enough
+                out[r, c] = b
+                continue
+            ur = out[r - 1, c + 1] if c + 1 < w else 0
+            ul = out[r - 1, c - 1] if c > 0 else 0
+            lf = out[r, c - 1] if c > 0 else 0
+            if ur != 0:
+                if ul != 0:
+                    _union(parent, ur, ul)
+                elif lf != 0:
+                    _union(parent, ur, lf)
+                out[r, c] = ur
+            elif ul != 0:
+                out[r, c] = ul
+            elif lf != 0:
+                out[r, c] = lf
+            else:
+                parent[nxt] = nxt
+                out[r, c] = nxt
+                nxt += 1
+    return nxt
+
+
+@njit(cache=True)
+def _scan_strip4(mask, out, parent, r0, r1, base):
+    """First pass over rows [r0, r1) with 4-connectivity; returns the next free label."""
+    w = mask.shape[1]
+    nxt = base
+    left = 0
+    for c in range(w):
+        if mask[r0, c]:
+            if left == 0:
+                parent[nxt] = nxt
+                left = nxt
+                nxt += 1
+            out[r0, c] = left
+        else:
+            left = 0
+            out[r0, c] = 0
+    for r in range(r0 + 1, r1):
+        for c in range(w):
+            if not mask[r, c]:
+                out[r, c] = 0
+                continue
+            up = out[r - 1, c]
+            lf = out[r, c - 1] if c > 0 else 0
+            if up != 0:
+                if lf != 0 and lf != up:
+                    _union(parent, up, lf)
+                out[r, c] = up
+            elif lf != 0:
+                out[r, c] = lf
+            else:
+                parent[nxt] = nxt
+                out[r, c] = nxt
+                nxt += 1
+    return nxt
+
+
+@njit(cache=True)
+def _merge_seam(out, parent, r, conn8):
+    """Union the labels of row r with those of row r - 1 (a seam between two strips)."""
+    w = out.shape[1]
+    for c in range(w):
+        a = out[r, c]
+        if a == 0:
+            continue
+        if out[r - 1, c] != 0:
+            _union(parent, a, out[r - 1, c])
+        if conn8:
+            if c > 0 and out[r - 1, c - 1] != 0:
+                _union(parent, a, out[r - 1, c - 1])
+            if c + 1 < w and out[r - 1, c + 1] != 0:
+                _union(parent, a, out[r - 1, c + 1])
+
+
+@njit(cache=True)
+def _number_roots(parent, bases, ends):
+    """Turn ``parent`` into provisional -> final label, roots numbered in increasing order.
+
+    Relies on parent[l] <= l: when l is reached its parent has already been given its final
+    number (in place), so one read is enough. Returns the number of components.
+    """
+    k = 0
+    for s in range(bases.size):
+        for lab in range(bases[s], ends[s]):
+            p = parent[lab]
+            if p == lab:
+                k += 1
+                parent[lab] = k
+            else:
+                parent[lab] = parent[p]
+    return k
+
+
+@njit(cache=True, parallel=True)
+def _apply_map(out, table, starts):
+    for s in prange(starts.size - 1):
+        for r in range(starts[s], starts[s + 1]):
+            for c in range(out.shape[1]):
+                v = out[r, c]
+                if v != 0:
+                    out[r, c] = table[v]
+
+
+@njit(cache=True, parallel=True)
+def _scan_strips(mask, out, parent, starts, bases, ends, conn8):
+    for s in prange(starts.size - 1):
+        if conn8:
+            ends[s] = _scan_strip8(mask, out, parent, starts[s], starts[s + 1], bases[s])
+        else:
+            ends[s] = _scan_strip4(mask, out, parent, starts[s], starts[s + 1], bases[s])
+
+
+@njit(cache=True)
+def _label_serial(mask, out, parent, conn8):
+    """Single-strip labelling for small arrays (no thread start-up)."""
+    if conn8:
+        end = _scan_strip8(mask, out, parent, 0, mask.shape[0], 1)
+    else:
+        end = _scan_strip4(mask, out, parent, 0, mask.shape[0], 1)
+    parent[0] = 0
+    k = 0
+    for lab in range(1, end):
+        p = parent[lab]
+        if p == lab:
+            k += 1
+            parent[lab] = k
+        else:
+            parent[lab] = parent[p]
+    for r in range(out.shape[0]):
+        for c in range(out.shape[1]):
+            v = out[r, c]
+            if v != 0:
+                out[r, c] = parent[v]
+    return k
+
+
+def strip_capacity(rows: int, cols: int, conn8: bool) -> int:
+    """Upper bound on the provisional labels a strip of ``rows`` x ``cols`` can create.
+
+    8-connectivity: a new label needs its 3 upper and its left neighbour empty, so at most one
+    per 2x2 block; 4-connectivity: a checkerboard, half the pixels.
+    """
+    if conn8:
+        return ((rows + 1) // 2) * ((cols + 1) // 2)
+    return (rows * cols + 1) // 2
+
+
+def label_strips(mask: np.ndarray, conn8: bool, nstrips: int) -> tuple[np.ndarray, int]:
+    """Label a C-contiguous boolean mask; returns (labels, n) with labels of a wide enough dtype.
+
+    ``nstrips == 1`` runs the serial kernel. Memory: the label image plus a provisional-label
+    table sized by :func:`strip_capacity`, allocated with ``np.empty`` so that only the part
+    actually used is ever touched.
+    """
+    h, w = mask.shape
+    nstrips = max(1, min(nstrips, h))
+    starts = np.linspace(0, h, nstrips + 1).astype(np.int64)
+    caps = np.array([strip_capacity(int(starts[i + 1] - starts[i]), w, conn8) for i in range(nstrips)],
+                    dtype=np.int64)
+    total = 1 + int(caps.sum())
+    dtype = np.int32 if total < 2**31 - 1 else np.int64
+    out = np.empty((h, w), dtype=dtype)
+    parent = np.empty(total, dtype=dtype)
+    if nstrips == 1:
+        n = int(_label_serial(mask, out, parent, conn8))
+        return out, n
+    bases = np.empty(nstrips, dtype=np.int64)
+    bases[0] = 1
+    bases[1:] = 1 + np.cumsum(caps)[:-1]
+    ends = np.empty(nstrips, dtype=np.int64)
+    _scan_strips(mask, out, parent, starts, bases, ends, conn8)
+    for s in range(1, nstrips):
+        _merge_seam(out, parent, starts[s], conn8)
+    parent[0] = 0
+    n = int(_number_roots(parent, bases, ends))
+    _apply_map(out, parent, starts)
+    return out, n
+
+
+# --------------------------------------------------------------------------- per-label statistics
+
+
+@njit(cache=True)
+def _stats_kernel(labels, n, score, has_score, count, rmin, rmax, cmin, cmax, rsum, csum,
+                  ssum, scount, smax):
+    """One pass over the pixels; returns -1 if all labels were in [0, n], else a bad label."""
+    h, w = labels.shape
+    for r in range(h):
+        for c in range(w):
+            v = labels[r, c]
+            if v == 0:
+                continue
+            if v < 0 or v > n:
+                return v
+            i = v - 1
+            if count[i] == 0:
+                rmin[i] = r
+                cmin[i] = c
+                rmax[i] = r
+                cmax[i] = c
+            else:
+                # rows arrive in order: row_min is set on first sight
+                rmax[i] = r
+                if c < cmin[i]:
+                    cmin[i] = c
+                if c > cmax[i]:
+                    cmax[i] = c
+            count[i] += 1
+            rsum[i] += r
+            csum[i] += c
+            if has_score:
+                s = score[r, c]
+                if s == s:  # not NaN
+                    ssum[i] += s
+                    if scount[i] == 0 or s > smax[i]:
+                        smax[i] = s
+                    scount[i] += 1
+    return -1
+
+
+@njit(cache=True)
+def _first_pixels(labels, n, rows, cols):
+    """Row/col of the first pixel (raster order) of each label 1..n; -1 where absent."""
+    seen = 0
+    h, w = labels.shape
+    for r in range(h):
+        for c in range(w):
+            v = labels[r, c]
+            if v > 0 and rows[v - 1] < 0:
+                rows[v - 1] = r
+                cols[v - 1] = c
+                seen += 1
+                if seen == n:
+                    return
+
+
+@njit(cache=True)
+def _bincount_labels(labels, n, counts):
+    h, w = labels.shape
+    for r in range(h):
+        for c in range(w):
+            counts[labels[r, c]] += 1
+
+
+@njit(cache=True, parallel=True)
+def _keep_labels(labels, keep, out):
+    for r in prange(labels.shape[0]):
+        for c in range(labels.shape[1]):
+            out[r, c] = keep[labels[r, c]]
+
+
+# --------------------------------------------------------------------------- tile stitching
+
+
+@njit(cache=True)
+def _seam_pairs(a, b, conn8, pairs):
+    """Pairs (a[i], b[j]) of non-zero labels facing each other across a seam, |i - j| <= 1 for
+    8-connectivity, i == j for 4; returns how many were written into ``pairs``."""
+    k = 0
+    m = a.size
+    for i in range(m):
+        if a[i] == 0:
+            continue
+        lo = i - 1 if conn8 and i > 0 else i
+        hi = i + 1 if conn8 and i + 1 < m else i
+        for j in range(lo, hi + 1):
+            if b[j] != 0:
+                pairs[k, 0] = a[i]
+                pairs[k, 1] = b[j]
+                k += 1
+    return k
+
+
+@njit(cache=True)
+def _resolve_pairs(parent, key, pairs):
+    """Union-find over pieces 0..m-1 joined by ``pairs``; the root is the piece of smallest key."""
+    for i in range(pairs.shape[0]):
+        ra = pairs[i, 0]
+        while parent[ra] != ra:
+            parent[ra] = parent[parent[ra]]
+            ra = parent[ra]
+        rb = pairs[i, 1]
+        while parent[rb] != rb:
+            parent[rb] = parent[parent[rb]]
+            rb = parent[rb]
+        if ra == rb:
+            continue
+        if key[ra] < key[rb]:
+            parent[rb] = ra
+        else:
+            parent[ra] = rb
+    for i in range(parent.size):
+        r = i
+        while parent[r] != r:
+            r = parent[r]
+        parent[i] = r
+
+
+@njit(cache=True, parallel=True)
+def _relabel_block(labels, table, offset, out):
+    for r in prange(labels.shape[0]):
+        for c in range(labels.shape[1]):
+            v = labels[r, c]
+            out[r, c] = table[v + offset] if v != 0 else 0
+
+
+# --------------------------------------------------------------------------- histogram
+
+
+@njit(cache=True)
+def _histogram_uniform(values, valid, use_valid, edges, first, denom, numer, counts):
+    """numpy.histogram's uniform-bin algorithm, same arithmetic in the values' dtype.
+
+    ``first``, ``denom`` (last - first) and ``numer`` (number of bins) are scalars of the values'
+    dtype so the index estimate rounds exactly as numpy's does; it is then corrected against the
+    edges like numpy. Values outside [first, last] and NaN are skipped.
+    """
+    nb = counts.size
+    last = edges[nb]
+    for i in range(values.size):
+        x = values[i]
+        if use_valid and not valid[i]:
+            continue
+        if not (x >= first and x <= last):  # also drops NaN
+            continue
+        j = int(((x - first) / denom) * numer)
+        if j == nb:
+            j -= 1
+        if x < edges[j]:
+            j -= 1
+        elif x >= edges[j + 1] and j != nb - 1:
+            j += 1
+        counts[j] += 1
+
+
+@njit(cache=True)
+def _nan_minmax(values, valid, use_valid):
+    """(min, max, count) of the finite-or-inf, non-NaN, valid values."""
+    lo = values[0]
+    hi = values[0]
+    k = 0
+    for i in range(values.size):
+        x = values[i]
+        if use_valid and not valid[i]:
+            continue
+        if x != x:
+            continue
+        if k == 0 or x < lo:
+            lo = x
+        if k == 0 or x > hi:
+            hi = x
+        k += 1
+    return lo, hi, k
