@@ -1,0 +1,193 @@
+"""The ``onemap`` command line (typer).
+
+Exit codes: 0 success, 1 bad input (an :class:`~onemap.errors.OnemapError`: the message names the
+file, the place and the fix), 2 wrong usage (typer's own), 3 an internal error (a bug: please
+report it with the traceback printed by ``--debug``).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from .errors import OnemapError
+
+app = typer.Typer(
+    name="onemap",
+    help="China land-and-resources 'one map' supervision: change detection and unapproved-construction flags.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+_state = {"debug": False}
+
+
+@app.callback()
+def _main(
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Log progress messages."),
+    debug: bool = typer.Option(False, "--debug", help="Show tracebacks of errors."),
+) -> None:
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
+                        format="%(asctime)s %(name)s %(levelname)s: %(message)s")
+    _state["debug"] = debug
+
+
+def _fail(exc: BaseException) -> None:
+    if _state["debug"]:
+        raise exc
+    if isinstance(exc, OnemapError):
+        typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(1)
+    typer.secho(f"internal error: {type(exc).__name__}: {exc} (rerun with --debug for the traceback)",
+                fg=typer.colors.RED, err=True)
+    raise typer.Exit(3)
+
+
+@app.command()
+def demo(
+    out: Path = typer.Argument(Path("demo_out"), help="Folder for the sample county and the survey outputs."),
+    size: int = typer.Option(1024, help="Side of the sample county in pixels (2 m each)."),
+    seed: int = typer.Option(0, help="Random seed of the sample county."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
+) -> None:
+    """Write the synthetic sample county and run the whole survey on it."""
+    try:
+        from .survey import run_demo
+
+        result = run_demo(out, size=size, seed=seed, progress=not quiet)
+    except Exception as exc:  # noqa: BLE001 - mapped to exit codes
+        _fail(exc)
+        return
+    _print_result(result)
+
+
+@app.command()
+def survey(
+    config: Path = typer.Argument(..., help="Survey TOML file."),
+    scheduler: Optional[str] = typer.Option(None, "--scheduler",
+                                            help="dask.distributed scheduler address (default: local threads)."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
+) -> None:
+    """Run the annual change survey described by CONFIG (resumable: rerun to continue)."""
+    try:
+        from .survey import run_survey
+
+        client = None
+        if scheduler:
+            from distributed import Client
+
+            client = Client(scheduler)
+        result = run_survey(config, client=client, progress=not quiet)
+    except Exception as exc:  # noqa: BLE001
+        _fail(exc)
+        return
+    _print_result(result)
+
+
+@app.command()
+def info(path: Path = typer.Argument(..., help="A raster, vector layer or land-boundary TXT file.")) -> None:
+    """Say what a file is: CRS, zone, bands or fields, encoding, feature count."""
+    try:
+        description = describe(path)
+    except Exception as exc:  # noqa: BLE001
+        _fail(exc)
+        return
+    typer.echo(json.dumps(description, ensure_ascii=False, indent=2, default=str))
+
+
+@app.command()
+def txt2gpkg(
+    src: list[Path] = typer.Argument(..., help="Land-boundary TXT files (or folders of them)."),
+    out: Path = typer.Option(..., "--out", "-o", help="GeoPackage to write."),
+    encoding: Optional[str] = typer.Option(None, help="Text encoding (default: detect)."),
+) -> None:
+    """Convert land-boundary TXT files (界址点坐标交换格式) to one GeoPackage layer."""
+    try:
+        from .ingest.vector import write_layer
+        from .survey import read_boundary_files
+
+        layer = read_boundary_files(src, encoding=encoding)
+        write_layer(layer, out, layer="parcels")
+    except Exception as exc:  # noqa: BLE001
+        _fail(exc)
+        return
+    typer.echo(f"wrote {len(layer)} parcel(s) to {out}")
+
+
+@app.command()
+def gpkg2txt(
+    src: Path = typer.Argument(..., help="Polygon layer (GeoPackage, shapefile, GeoJSON)."),
+    out: Path = typer.Option(..., "--out", "-o", help="TXT file to write."),
+    layer: Optional[str] = typer.Option(None, help="Layer name inside SRC."),
+    encoding: str = typer.Option("gbk", help="Output encoding."),
+    area_unit: str = typer.Option("ha", help="Unit of the declared area: ha or m2."),
+) -> None:
+    """Write a polygon layer as a land-boundary TXT file (Gauss-Kruger CRS required)."""
+    try:
+        from .ingest.boundary_txt import write_boundary_txt
+        from .ingest.vector import read_layer
+
+        gdf = read_layer(src, layer=layer)
+        write_boundary_txt(gdf, out, encoding=encoding, area_unit=area_unit)
+    except Exception as exc:  # noqa: BLE001
+        _fail(exc)
+        return
+    typer.echo(f"wrote {len(gdf)} parcel(s) to {out}")
+
+
+def describe(path: Path) -> dict:
+    """What :command:`onemap info` prints, as a dict."""
+    from .errors import FormatError
+
+    path = Path(path)
+    if not path.exists():
+        raise FormatError("file not found", path=path, hint="check the path")
+    if path.suffix.lower() == ".txt":
+        from .ingest.boundary_txt import read_boundary_txt
+
+        gdf = read_boundary_txt(path)
+        return {"path": str(path), "format": "land-boundary TXT", "encoding": gdf.attrs.get("encoding"),
+                "crs": gdf.crs.to_string() if gdf.crs else None, "parcels": len(gdf),
+                "header": gdf.attrs.get("header"), "plane_area_m2": float(gdf["plane_area"].sum())}
+    import rasterio
+
+    from .crs import zone_info
+
+    try:
+        with rasterio.open(path) as src:
+            zi = zone_info(src.crs) if src.crs else None
+            return {"path": str(path), "format": f"raster ({src.driver})", "crs": src.crs.to_string() if src.crs else None,
+                    "zone": zi.__dict__ if zi else None, "shape": [src.height, src.width], "bands": src.count,
+                    "dtypes": sorted(set(src.dtypes)), "nodata": src.nodata, "res": list(src.res),
+                    "bounds": list(src.bounds), "block_shapes": [list(b) for b in src.block_shapes[:1]],
+                    "compression": str(src.compression.value) if src.compression else None}
+    except rasterio.errors.RasterioIOError:
+        pass
+    from .ingest.vector import layer_info
+
+    return layer_info(path)
+
+
+def _print_result(result) -> None:
+    typer.echo(f"outputs: {result.output}")
+    table = result.summary
+    cols = [c for c in ("admin_code", "admin_name", "n_patches", "n_flagged", "new_m2", "unapproved_m2",
+                        "unapproved_cultivated_m2", "illegal_ratio", "exceeds_threshold") if c in table.columns]
+    with_pd = table[cols].copy()
+    for c in cols:
+        if c.endswith("_m2"):
+            with_pd[c] = with_pd[c].round(1)
+    with_pd["illegal_ratio"] = with_pd["illegal_ratio"].round(3)
+    typer.echo(with_pd.to_string(index=False))
+
+
+def main() -> None:  # pragma: no cover - console entry
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,186 @@
+"""A self-contained HTML report of a survey: tables, the county map and image chips.
+
+One file, no external resources: figures are rendered with matplotlib (Agg) and embedded as
+base64 PNGs, so the report can be mailed or archived with the survey outputs.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+
+from ._atomic import atomic_write_text
+from .summary import FLAGGED
+
+__all__ = ["write_report", "rgb_image", "VERDICT_COLOURS"]
+
+VERDICT_COLOURS = {
+    "unapproved": "#e41a1c", "partly_approved": "#ff7f00", "check": "#984ea3",
+    "approved": "#4daf4a", "existing_construction": "#377eb8",
+}
+_MAX_CHIPS = 40
+
+
+def rgb_image(scene: Any, max_pixels: int = 1600, window: tuple[slice, slice] | None = None) -> np.ndarray:
+    """An (h, w, 3) float image in [0, 1] of a scene (red, green, blue bands), decimated to fit.
+
+    Works on NumPy- and dask-backed DataArrays; only the decimated pixels are read. The stretch is
+    the 2–98 % percentile of each band, NaN (nodata) shown black.
+    """
+    names = [str(b) for b in scene["band"].values]
+    order = [names.index(b) for b in ("red", "green", "blue") if b in names]
+    if len(order) < 3:
+        order = list(range(min(3, len(names))))
+        while len(order) < 3:
+            order.append(order[-1])
+    da = scene.isel(band=order)
+    if window is not None:
+        da = da.isel(y=window[0], x=window[1])
+    step = max(1, int(np.ceil(max(da.sizes["y"], da.sizes["x"]) / max_pixels)))
+    arr = np.asarray(da.isel(y=slice(None, None, step), x=slice(None, None, step)).values, dtype="float64")
+    nodata = scene.attrs.get("nodata")
+    if nodata is not None and not np.issubdtype(scene.dtype, np.floating):
+        arr[arr == nodata] = np.nan
+    out = np.zeros(arr.shape[1:] + (3,))
+    for i in range(3):
+        band = arr[i]
+        ok = np.isfinite(band)
+        if ok.any():
+            lo, hi = np.percentile(band[ok], [2, 98])
+            out[..., i] = np.clip((band - lo) / (hi - lo if hi > lo else 1.0), 0, 1)
+    out[~np.isfinite(arr).all(axis=0)] = 0.0
+    return out
+
+
+def _png(fig) -> str:
+    import matplotlib.pyplot as plt
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=96, bbox_inches="tight")
+    plt.close(fig)
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def _map_figure(after: Any, verdicts: gpd.GeoDataFrame, frame: Any) -> str:
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import Patch
+
+    img = rgb_image(after)
+    left, bottom, right, top = frame.bounds
+    fig, ax = plt.subplots(figsize=(9, 9 * frame.height / max(frame.width, 1)))
+    ax.imshow(img, extent=(left, right, bottom, top), interpolation="nearest")
+    for verdict, colour in VERDICT_COLOURS.items():
+        sel = verdicts[verdicts["verdict"] == verdict]
+        if len(sel):
+            sel.boundary.plot(ax=ax, color=colour, linewidth=1.2)
+    ax.set_xlim(left, right)
+    ax.set_ylim(bottom, top)
+    ax.ticklabel_format(useOffset=False, style="plain")
+    ax.tick_params(labelsize=7)
+    ax.legend(handles=[Patch(edgecolor=c, facecolor="none", label=v) for v, c in VERDICT_COLOURS.items()],
+              loc="lower right", fontsize=8, framealpha=0.8)
+    ax.set_title("Change patches over the after-image")
+    return _png(fig)
+
+
+def _chip_figure(before: Any, after: Any, frame: Any, geom: Any, title: str) -> str:
+    import matplotlib.pyplot as plt
+
+    minx, miny, maxx, maxy = geom.bounds
+    pad = max(maxx - minx, maxy - miny) * 0.6 + 10 * frame.res[0]
+    rows, cols = frame.window((minx - pad, miny - pad, maxx + pad, maxy + pad))
+    sub = frame.subframe(rows, cols)
+    left, bottom, right, top = sub.bounds
+    fig, axes = plt.subplots(1, 2, figsize=(6, 3.2))
+    for ax, scene, label in ((axes[0], before, "before"), (axes[1], after, "after")):
+        ax.imshow(rgb_image(scene, max_pixels=300, window=(rows, cols)), extent=(left, right, bottom, top),
+                  interpolation="nearest")
+        gpd.GeoSeries([geom]).boundary.plot(ax=ax, color="#ff2020", linewidth=1.5)
+        ax.set_xlim(left, right)
+        ax.set_ylim(bottom, top)
+        ax.set_axis_off()
+        ax.set_title(label, fontsize=9)
+    fig.suptitle(title, fontsize=9)
+    return _png(fig)
+
+
+def _table(df: pd.DataFrame) -> str:
+    fmt = df.copy()
+    for c in fmt.columns:
+        if fmt[c].dtype.kind == "f":
+            fmt[c] = fmt[c].map(lambda v: "" if pd.isna(v) else (f"{v:.3f}" if abs(v) < 10 else f"{v:,.1f}"))
+    return fmt.to_html(index=False, border=0, classes="t", escape=True)
+
+
+def write_report(
+    path: str | Path,
+    summary: pd.DataFrame,
+    verdicts: gpd.GeoDataFrame,
+    before: Any,
+    after: Any,
+    frame: Any,
+    title: str = "onemap survey",
+    threshold: float = 0.15,
+    extra: dict[str, Any] | None = None,
+) -> Path:
+    """Write the survey report as one self-contained HTML file (atomically) and return its path.
+
+    Contents: the county summary table, verdict counts and areas, the illegal-occupation ratio
+    of cultivated land against *threshold*, a map of flagged patches over the after-image, and a
+    before/after chip with the outline of each unapproved patch (the largest ``40`` when there are more).
+    """
+    total = summary.iloc[-1]
+    ratio = total.get("illegal_ratio", np.nan)
+    exceeds = bool(total.get("exceeds_threshold", False))
+    counts = (verdicts.groupby("verdict").agg(patches=("verdict", "size"), area_m2=("area_m2", "sum"),
+                                              unapproved_m2=("unapproved_m2", "sum")).reset_index())
+    flagged = verdicts[verdicts["verdict"].isin(FLAGGED)].sort_values("unapproved_m2", ascending=False)
+    chips = []
+    for _, row in flagged.head(_MAX_CHIPS).iterrows():
+        caption = (f"patch {row['patch_id']} · {row['verdict']} · unapproved {row['unapproved_m2']:.0f} m² "
+                   f"(cultivated {row['unapproved_cultivated_m2']:.0f} m²)")
+        chips.append((caption, _chip_figure(before, after, frame, row.geometry, caption)))
+    ratio_text = "n/a (no new construction on cultivated land)" if pd.isna(ratio) else f"{ratio:.1%}"
+    status = "exceeds" if exceeds else "within"
+    parts = [
+        "<!DOCTYPE html><html lang='zh-CN'><head><meta charset='utf-8'>",
+        f"<title>{html.escape(title)}</title><style>",
+        "body{font-family:sans-serif;margin:2em;max-width:1100px;color:#222}",
+        "table.t{border-collapse:collapse;font-size:13px;margin:1em 0}",
+        "table.t td,table.t th{border-bottom:1px solid #ddd;padding:3px 8px;text-align:right}",
+        ".ratio{font-size:28px;font-weight:bold}.exceeds{color:#c00}.within{color:#070}",
+        ".chips{display:flex;flex-wrap:wrap;gap:12px}.chips figure{margin:0;width:48%}",
+        ".chips img{width:100%}figcaption{font-size:12px}</style></head><body>",
+        f"<h1>{html.escape(title)}</h1>",
+        f"<p>Generated {datetime.now(timezone.utc).strftime('%Y-%m-%d %H:%M UTC')} · frame {html.escape(repr(frame))}</p>",
+        "<h2>Illegal occupation of cultivated land</h2>",
+        f"<p class='ratio {status}' id='ratio'>{ratio_text}</p>",
+        f"<p>Threshold {threshold:.0%}: the county is <b>{status}</b> the threshold. Ratio = unapproved new "
+        "construction on cultivated land ÷ all new construction on cultivated land (ellipsoidal areas).</p>",
+        "<h2>Summary by admin unit</h2>", _table(summary),
+        "<h2>Verdicts</h2>", _table(counts),
+        "<h2>Map</h2>", f"<img id='map' alt='county map' style='max-width:100%' src='{_map_figure(after, verdicts, frame)}'>",
+        f"<h2>Unapproved patches ({len(flagged)})</h2><div class='chips'>",
+    ]
+    parts += [f"<figure><img alt='chip' src='{src}'><figcaption>{html.escape(c)}</figcaption></figure>"
+              for c, src in chips]
+    parts.append("</div>")
+    if extra:
+        parts.append("<h2>Run</h2><table class='t'>" + "".join(
+            f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(str(v))}</td></tr>" for k, v in extra.items())
+            + "</table>")
+    parts.append("</body></html>")
+    path = Path(path)
+    atomic_write_text(path, "\n".join(parts))
+    return path
