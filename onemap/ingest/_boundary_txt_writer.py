@@ -1,0 +1,309 @@
+"""Writer of land-boundary coordinate exchange TXT files (see :mod:`onemap.ingest.boundary_txt`)."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import math
+import os
+import re
+import tempfile
+from os import PathLike
+from pathlib import Path
+from typing import Any, Mapping
+
+import geopandas as gpd
+import numpy as np
+import shapely
+
+from ..crs import as_crs, gk_crs, infer_zone, zone_info
+from ..errors import CRSError, DataError, EncodingError, GeometryError, Repair, report_repairs
+from . import _boundary_txt_common as fmt
+
+__all__ = ["write_boundary_txt"]
+
+#: reader column -> source column names tried in order (case-insensitive for ASCII names)
+_COLUMN_SOURCES = {
+    "parcel_id": ("parcel_id", "DKBH", "地块编号"),
+    "name": ("name", "DKMC", "地块名称", "XMMC", "项目名称"),
+    "shape_type": ("shape_type", "TXSX", "图形属性"),
+    "sheet": ("sheet", "TFH", "图幅号"),
+    "use": ("use", "DKYT", "YT", "地块用途"),
+    "landuse_code": ("landuse_code", "DLBM", "地类编码"),
+}
+#: header keys that describe the CRS and the coordinates, always derived from them
+_DERIVED_KEYS = ("坐标系", "几度分带", "投影类型", "计量单位", "带号", "精度")
+_EXTRA = re.compile(r"^extra_(\d+)$")
+
+
+def write_boundary_txt(
+    layer: gpd.GeoDataFrame | gpd.GeoSeries,
+    path: str | PathLike,
+    *,
+    encoding: str = "gbk",
+    newline: str = "\r\n",
+    header: Mapping[str, Any] | None = None,
+    area_unit: str = "ha",
+    point_prefix: str = "J",
+    id_column: str | None = None,
+    name_column: str | None = None,
+    crs: Any = None,
+    precision: int = 3,
+    area_decimals: int | None = None,
+) -> Path:
+    """Write Polygon/MultiPolygon parcels as a land-boundary coordinate exchange TXT file.
+
+    Parameters
+    ----------
+    layer
+        Parcels in a Gauss-Kruger CRS (CGCS2000, Xian 1980, Beijing 1954; prefixed or not).
+    path
+        Output file; written to a temporary file in the same directory, then renamed over *path*.
+    encoding
+        ``'gbk'`` (default, what most land-bureau software reads), ``'gb18030'``, ``'utf-8'``,
+        ``'utf-8-sig'`` (with BOM) or ``'utf-16'`` (with BOM).
+    newline
+        ``'\\r\\n'`` (default) or ``'\\n'``. The file ends with a newline.
+    header
+        Header values overriding the defaults and ``layer.attrs["header"]`` (e.g.
+        ``{"数据产生单位": "某某测绘院"}``); may override the CRS-derived keys too.
+    area_unit
+        Unit of 地块面积: ``'ha'`` (the standard's, 4 decimals) or ``'m2'`` (2 decimals). The value
+        is the plane (Gauss) area.
+    point_prefix
+        Point names are ``J1, J2, ...`` numbered through each parcel; a ring's closing point
+        repeats the name and coordinates of its first point.
+    id_column, name_column
+        Columns for 地块编号 and 地块名称. By default the reader's column names, then common
+        source names (DKBH/DKMC, TXSX, TFH, DKYT, DLBM) are used; ``extra_1``... columns follow
+        地类编码. Without an id column parcels are numbered from 1.
+    crs
+        Target Gauss-Kruger CRS. Layers in another CRS (e.g. lon/lat) are reprojected only when it
+        is given.
+    precision
+        Decimals of the coordinates (3 = millimetres); also written as 精度.
+    area_decimals
+        Decimals of 地块面积 (default 4 for ha, 2 for m²).
+
+    Returns
+    -------
+    pathlib.Path
+        The written file.
+
+    Notes
+    -----
+    X (first) is the northing, Y the easting with the zone number as prefix. Ring 1 is the outer
+    ring of the first part; holes and further parts take 2, 3, ... (each part's exterior before
+    its holes). Exteriors run clockwise on the map and holes counter-clockwise, as in surveyed
+    files. 界址点数 counts every point line, closing points included. Commas inside attribute
+    values would break the format and are written as full-width '，' (a reported repair).
+
+    Raises
+    ------
+    CRSError
+        No CRS, or not a Gauss-Kruger CRS and no ``crs=`` target.
+    GeometryError
+        Missing, empty, invalid or non-polygonal geometry (names the feature).
+    EncodingError
+        Text that *encoding* cannot represent (names the line); use ``'gb18030'`` or ``'utf-8'``.
+
+    Examples
+    --------
+    >>> import tempfile, os, geopandas as gpd, shapely
+    >>> from onemap.ingest.boundary_txt import read_boundary_txt
+    >>> sq = shapely.box(39_500_000, 3_300_000, 39_500_100, 3_300_100)
+    >>> layer = gpd.GeoDataFrame({"DKMC": ["示例"]}, geometry=[sq], crs=4527)
+    >>> p = write_boundary_txt(layer, os.path.join(tempfile.mkdtemp(), "out.txt"))
+    >>> back = read_boundary_txt(p)
+    >>> back.loc[0, "name"], float(back.loc[0, "declared_area"]), back.loc[0, "area_unit"], back.crs.to_epsg()
+    ('示例', 1.0, 'ha', 4527)
+    """
+    path = Path(path)
+    layer = _as_frame(layer)
+    if newline not in ("\r\n", "\n", "\r"):
+        raise DataError(f"newline must be '\\r\\n', '\\n' or '\\r', got {newline!r}")
+    if area_unit not in ("ha", "m2"):
+        raise DataError(f"area_unit must be 'ha' or 'm2', got {area_unit!r}")
+    if area_decimals is None:
+        area_decimals = 4 if area_unit == "ha" else 2
+    layer, info, datum = _gk_layer(layer, crs, path)
+    repairs: list[Repair] = []
+    lines = ["[属性描述]"]
+    lines += [f"{k}={v}" for k, v in _header(layer, header, info, datum, precision).items()]
+    lines.append("[地块坐标]")
+    columns = _columns(layer, id_column, name_column)
+    shift = 0.0 if info.prefixed else info.zone * 1_000_000.0
+    factor = fmt.M2_PER_HA if area_unit == "ha" else 1.0
+    for i, geom in enumerate(layer.geometry.values):
+        rings = _rings(geom, i, layer.index[i])
+        points = []
+        k = 0
+        for ring_no, ring in enumerate(rings, start=1):
+            first = k + 1
+            for e, n in ring[:-1]:
+                k += 1
+                points.append(f"{point_prefix}{k},{ring_no},{n:.{precision}f},{e + shift:.{precision}f}")
+            e, n = ring[0]
+            points.append(f"{point_prefix}{first},{ring_no},{n:.{precision}f},{e + shift:.{precision}f}")
+        fields = _parcel_fields(layer, i, columns, repairs, path)
+        area = f"{shapely.area(geom) / factor:.{area_decimals}f}"
+        lines.append(",".join([str(len(points)), area, *fields, "@"]))
+        lines += points
+    text = newline.join(lines) + newline
+    _atomic_write(path, _encode(text, encoding, path))
+    report_repairs(repairs, stacklevel=2)
+    return path
+
+
+def _as_frame(layer: Any) -> gpd.GeoDataFrame:
+    if isinstance(layer, gpd.GeoSeries):
+        layer = layer.to_frame("geometry")
+    if not isinstance(layer, gpd.GeoDataFrame):
+        raise DataError(f"expected a GeoDataFrame of parcels, got {type(layer).__name__}",
+                        hint="build one with geopandas.GeoDataFrame(..., geometry=..., crs=...)")
+    if len(layer) == 0:
+        raise DataError("the layer has no parcels", hint="filter less, or do not write an empty file")
+    return layer
+
+
+def _gk_layer(layer: gpd.GeoDataFrame, crs: Any, path: Path):
+    """The layer in its target Gauss-Kruger CRS, its ZoneInfo and datum key."""
+    if layer.crs is None:
+        raise CRSError("the layer has no CRS", path=path,
+                       hint="set it with layer.set_crs(...) (e.g. 4527 for CGCS2000 3° zone 39)")
+    if crs is not None:
+        target = as_crs(crs)
+        if not target.equals(layer.crs):
+            layer = layer.to_crs(target)
+    info = zone_info(layer.crs)
+    datum = fmt.datum_of_crs(layer.crs)
+    if info is None or info.zone is None or info.width is None or datum is None:
+        hint = "pass crs= with a Gauss-Kruger CRS, e.g. crs=onemap.crs.gk_crs(39)"
+        try:
+            lon = layer.to_crs(4490).geometry.union_all().centroid.x
+            zone = infer_zone(lon=lon, width=3)
+            hint = f"pass crs= with a Gauss-Kruger CRS, e.g. crs=onemap.crs.gk_crs({zone}) (EPSG:{gk_crs(zone).to_epsg()})"
+        except Exception:  # noqa: BLE001 - only the hint depends on it
+            pass
+        raise CRSError(f"{layer.crs.name!r} is not a Gauss-Kruger zone CRS of CGCS2000, Xian 1980, "
+                       "Beijing 1954 or WGS84", path=path, hint=hint)
+    return layer, info, datum
+
+
+def _header(layer, header: Mapping[str, Any] | None, info, datum: str, precision: int) -> dict[str, str]:
+    today = _dt.date.today()
+    out = {k: "" for k in fmt.HEADER_KEYS}
+    out.update({"格式版本号": "1.01版本", "数据产生日期": f"{today.year}-{today.month}-{today.day}",
+                "转换参数": ",,,,,,"})
+    out.update({fmt.canonical_key(k): str(v) for k, v in (layer.attrs.get("header") or {}).items()
+                if fmt.canonical_key(k) not in _DERIVED_KEYS})
+    out.update({"坐标系": fmt.DATUM_NAMES[datum], "几度分带": str(info.width), "投影类型": "高斯克吕格",
+                "计量单位": "米", "带号": str(info.zone), "精度": f"{10.0 ** -precision:g}"})
+    for key, value in (header or {}).items():
+        key = str(key).strip()
+        value = "" if value is None else str(value)
+        if not key or "=" in key or fmt.section_name(key) or re.search(r"[\r\n]", key + value):
+            raise DataError(f"header entry {key!r}={value!r} cannot be written",
+                            hint="header keys need no '=', brackets or line breaks; values no line breaks")
+        out[fmt.canonical_key(key)] = value.strip()
+    return out
+
+
+def _columns(layer: gpd.GeoDataFrame, id_column: str | None, name_column: str | None) -> dict[str, str | None]:
+    by_lower = {str(c).lower(): c for c in layer.columns if c != layer.geometry.name}
+    out: dict[str, str | None] = {}
+    for key, names in _COLUMN_SOURCES.items():
+        explicit = {"parcel_id": id_column, "name": name_column}.get(key)
+        if explicit is not None:
+            if explicit not in layer.columns:
+                raise DataError(f"column {explicit!r} not in the layer", hint=f"use one of {list(by_lower.values())}")
+            out[key] = explicit
+            continue
+        out[key] = next((by_lower[n.lower()] for n in names if n.lower() in by_lower), None)
+    return out
+
+
+def _text(value: Any) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    try:
+        import pandas as pd
+        if pd.isna(value):
+            return ""
+    except (TypeError, ValueError):
+        pass
+    if isinstance(value, (float, np.floating)) and float(value).is_integer():
+        return str(int(value))
+    return str(value).strip()
+
+
+def _parcel_fields(layer, i: int, columns: dict, repairs: list[Repair], path: Path) -> list[str]:
+    row = layer.iloc[i]
+    values = []
+    for key in fmt.TEXT_FIELDS:
+        col = columns[key]
+        value = _text(row[col]) if col is not None else ""
+        if key == "parcel_id" and not value:
+            value = str(i + 1)
+        if key == "shape_type" and not value:
+            value = "面"
+        values.append((col or key, value))
+    extras = sorted((c for c in layer.columns if isinstance(c, str) and _EXTRA.match(c)),
+                    key=lambda c: int(_EXTRA.match(c).group(1)))
+    values += [(c, _text(row[c])) for c in extras]
+    while len(values) > len(fmt.TEXT_FIELDS) and not values[-1][1]:
+        values.pop()
+    out = []
+    for col, value in values:
+        clean = re.sub(r"[\r\n]+", " ", value).replace(",", "，")
+        if clean != value:
+            repairs.append(Repair(str(path), f"feature {layer.index[i]!r}, column {col!r}",
+                                  "comma or line break in the value", "written as '，' / space"))
+        out.append(clean)
+    return out
+
+
+def _rings(geom: Any, i: int, label: Any) -> list[np.ndarray]:
+    """(easting, northing) rings: exteriors clockwise then their holes counter-clockwise."""
+    if geom is None or geom.is_empty:
+        raise GeometryError("missing or empty geometry", feature=label,
+                            hint="drop parcels without geometry before writing")
+    if geom.geom_type not in ("Polygon", "MultiPolygon"):
+        raise GeometryError(f"{geom.geom_type} cannot be written as a parcel", feature=label,
+                            hint="boundary TXT holds polygons only; buffer or drop other geometries")
+    if not shapely.is_valid(geom):
+        raise GeometryError(f"invalid geometry ({shapely.is_valid_reason(geom)})", feature=label,
+                            hint="repair it first, e.g. layer.geometry = shapely.make_valid(layer.geometry)")
+    geom = shapely.orient_polygons(shapely.force_2d(geom), exterior_cw=True)
+    parts = geom.geoms if geom.geom_type == "MultiPolygon" else [geom]
+    rings = []
+    for part in parts:
+        rings.append(np.asarray(part.exterior.coords))
+        rings += [np.asarray(h.coords) for h in part.interiors]
+    return rings
+
+
+def _encode(text: str, encoding: str, path: Path) -> bytes:
+    try:
+        return text.encode(encoding)
+    except LookupError as exc:
+        raise EncodingError(f"unknown encoding {encoding!r}", path=path,
+                            hint="use 'gbk', 'gb18030', 'utf-8', 'utf-8-sig' or 'utf-16'") from exc
+    except UnicodeEncodeError as exc:
+        line = text.count("\n", 0, exc.start) + 1 if "\n" in text else text.count("\r", 0, exc.start) + 1
+        raise EncodingError(f"character {text[exc.start]!r} cannot be written in {encoding}", path=path,
+                            line=line, hint="pass encoding='gb18030' or encoding='utf-8'") from exc
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    """Write to a temporary file beside *path*, then rename it over *path* (no half-written file)."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
