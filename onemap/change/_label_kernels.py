@@ -423,3 +423,115 @@ def _nan_minmax(values, valid, use_valid):
             hi = x
         k += 1
     return lo, hi, k
+
+
+# --------------------------------------------------------------------------- morphology
+# All on uint8 views of boolean masks. Border handling as scipy.ndimage with border_value=0:
+# pixels outside the array are background, so erosion clears pixels whose structure reaches
+# outside and dilation never grows from outside.
+
+
+@njit(cache=True, parallel=True)
+def _window_rows(src, radius, erode, out):
+    """Square structure, horizontal half: window count over [c - radius, c + radius]."""
+    h, w = src.shape
+    full = 2 * radius + 1
+    for r in prange(h):
+        cnt = 0
+        for c in range(min(radius, w)):
+            cnt += src[r, c]
+        for c in range(w):
+            hi = c + radius
+            if hi < w:
+                cnt += src[r, hi]
+            lo = c - radius - 1
+            if lo >= 0:
+                cnt -= src[r, lo]
+            if erode:
+                out[r, c] = cnt == full
+            else:
+                out[r, c] = cnt > 0
+
+
+@njit(cache=True, parallel=True)
+def _window_cols(src, radius, erode, out, starts):
+    """Square structure, vertical half: running column counts, one strip of rows per task."""
+    h, w = src.shape
+    full = 2 * radius + 1
+    for s in prange(starts.size - 1):
+        a = starts[s]
+        b = starts[s + 1]
+        cnt = np.zeros(w, np.int32)
+        for r in range(max(0, a - radius - 1), min(h, a + radius)):
+            for c in range(w):
+                cnt[c] += src[r, c]
+        for r in range(a, b):
+            hi = r + radius
+            if hi < h:
+                for c in range(w):
+                    cnt[c] += src[hi, c]
+            lo = r - radius - 1
+            if lo >= 0:
+                for c in range(w):
+                    cnt[c] -= src[lo, c]
+            if erode:
+                for c in range(w):
+                    out[r, c] = cnt[c] == full
+            else:
+                for c in range(w):
+                    out[r, c] = cnt[c] > 0
+
+
+@njit(cache=True, parallel=True)
+def _offsets_op(src, dr, dc, erode, out):
+    """Any structure given as offsets: erosion = all(src[p + d]), dilation = any(src[p + d])
+    (the caller passes the reflected offsets for dilation, as scipy does)."""
+    h, w = src.shape
+    k = dr.size
+    for r in prange(h):
+        for c in range(w):
+            if erode:
+                v = 1
+                for i in range(k):
+                    rr = r + dr[i]
+                    cc = c + dc[i]
+                    if rr < 0 or rr >= h or cc < 0 or cc >= w or src[rr, cc] == 0:
+                        v = 0
+                        break
+            else:
+                v = 0
+                for i in range(k):
+                    rr = r + dr[i]
+                    cc = c + dc[i]
+                    if rr >= 0 and rr < h and cc >= 0 and cc < w and src[rr, cc] != 0:
+                        v = 1
+                        break
+            out[r, c] = v
+
+
+@njit(cache=True, parallel=True)
+def _cross_op(src, erode, out):
+    """3x3 cross (4-neighbourhood) erosion or dilation."""
+    h, w = src.shape
+    for r in prange(h):
+        for c in range(w):
+            v = src[r, c]
+            up = src[r - 1, c] if r > 0 else 0
+            dn = src[r + 1, c] if r + 1 < h else 0
+            lf = src[r, c - 1] if c > 0 else 0
+            rt = src[r, c + 1] if c + 1 < w else 0
+            if erode:
+                out[r, c] = v & up & dn & lf & rt
+            else:
+                out[r, c] = v | up | dn | lf | rt
+
+
+@njit(cache=True)
+def _border_labels(labels, n, touches):
+    h, w = labels.shape
+    for c in range(w):
+        touches[labels[0, c]] = True
+        touches[labels[h - 1, c]] = True
+    for r in range(h):
+        touches[labels[r, 0]] = True
+        touches[labels[r, w - 1]] = True
