@@ -22,6 +22,8 @@ _API: dict[str, str] = {
     "OnemapError": "onemap.errors",
     # ingest
     "read_layer": "onemap.ingest.vector",
+    "write_layer": "onemap.ingest.vector",
+    "layer_info": "onemap.ingest.vector",
     "read_boundary_txt": "onemap.ingest.boundary_txt",
     "write_boundary_txt": "onemap.ingest.boundary_txt",
     "open_scene": "onemap.ingest.raster",

@@ -1,0 +1,169 @@
+"""Attribute encoding of shapefiles: ``.cpg`` declarations checked against the DBF bytes.
+
+Chinese shapefiles arrive as GBK/GB18030 or UTF-8, with a ``.cpg``, without one, or with one that
+is wrong (``UTF-8`` over GBK bytes, left behind by a converter). The bytes decide: the non-ASCII
+bytes of the DBF field names and character fields are read straight from the record area and
+named by :func:`onemap.ingest.encoding.detect_encoding` (strict UTF-8, else GBK/GB18030), never
+guessed from decoded mojibake.
+
+Examples
+--------
+>>> _cpg_codec("UTF-8"), _cpg_codec("936"), _cpg_codec(" gbk "), _cpg_codec("65001"), _cpg_codec("nonsense")
+('utf-8', 'gbk', 'gbk', 'utf-8', None)
+>>> _trim_partial_utf8("地类".encode()[:-1]) == "地".encode()
+True
+"""
+
+from __future__ import annotations
+
+import codecs
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import EncodingError, FormatError, Repair
+from .encoding import detect_encoding
+
+__all__ = ["resolve_encoding", "codec_name", "sidecar"]
+
+_CHINESE_CODECS = {"gbk", "gb2312", "gb18030"}
+_SAMPLE_LIMIT = 1 << 20  # bytes of non-ASCII DBF text: plenty to tell the encoding
+
+
+def sidecar(path: Path, ext: str) -> Path | None:
+    for cand in (path.with_suffix(ext), path.with_suffix(ext.upper())):
+        if cand.is_file():
+            return cand
+    return None
+
+
+def codec_name(name: str, where: Any) -> str:
+    try:
+        return codecs.lookup(name).name
+    except LookupError as exc:
+        raise EncodingError(f"unknown encoding {name!r}", path=where,
+                            hint="use a codec name such as 'gbk', 'gb18030' or 'utf-8'") from exc
+
+
+def _cpg_codec(text: str) -> str | None:
+    """Python codec of a .cpg declaration (``UTF-8``, ``GBK``, ``936``, ``65001``, ``88591`` …)."""
+    t = text.strip().upper().replace(" ", "")
+    if t.isdigit():
+        t = "utf-8" if t == "65001" else f"iso8859-{t[4:]}" if t.startswith("8859") else f"cp{t}"
+    try:
+        return codecs.lookup(t).name if t else None
+    except LookupError:
+        return None
+
+
+def _trim_partial_utf8(value: bytes) -> bytes:
+    """Drop a UTF-8 sequence cut off at the end of a full-width DBF field."""
+    for back in (1, 2, 3):
+        if len(value) < back:
+            break
+        b = value[-back]
+        if b & 0xC0 == 0x80:  # continuation byte: keep looking for the lead byte
+            continue
+        need = 2 if b & 0xE0 == 0xC0 else 3 if b & 0xF0 == 0xE0 else 4 if b & 0xF8 == 0xF0 else 1
+        return value[:-back] if need > back else value
+    return value
+
+
+def _dbf_text_sample(dbf: Path) -> tuple[bytes, bytes]:
+    """Non-ASCII bytes of the DBF field names and character fields (as stored; full-width values trimmed
+    of a cut-off UTF-8 sequence in the second result)."""
+    with open(dbf, "rb") as fh:
+        head = fh.read(32)
+        if len(head) < 32:
+            raise FormatError("DBF header is truncated", path=dbf, hint="the attribute table is damaged")
+        nrec = int.from_bytes(head[4:8], "little")
+        hlen, rlen = int.from_bytes(head[8:10], "little"), int.from_bytes(head[10:12], "little")
+        desc = fh.read(max(0, hlen - 32))
+        fields, full, offset = [], [], 1  # byte 0 of a record is the deletion flag
+        for i in range(0, len(desc) - 31, 32):
+            d = desc[i:i + 32]
+            if d[0] == 0x0D:
+                break
+            name = d[:11].split(b"\x00")[0]
+            if not name.isascii():
+                full.append(name)
+            if chr(d[11]) == "C":
+                fields.append((offset, offset + d[16]))
+            offset += d[16]
+        trimmed = list(full)
+        fh.seek(hlen)
+        per_chunk, left, seen = max(1, (4 << 20) // max(rlen, 1)), nrec, 0
+        while fields and left > 0 and seen < _SAMPLE_LIMIT and rlen > 0:
+            buf = fh.read(min(per_chunk, left) * rlen)
+            k = len(buf) // rlen
+            if k == 0:
+                break
+            rec = np.frombuffer(buf, np.uint8, count=k * rlen).reshape(k, rlen)
+            for a, b in fields:
+                block = rec[:, a:b]
+                for r in np.flatnonzero((block >= 0x80).any(axis=1)):
+                    value = block[r].tobytes().rstrip(b" \x00")
+                    full.append(value)
+                    trimmed.append(_trim_partial_utf8(value) if len(value) == b - a else value)
+                    seen += len(value)
+            left -= k
+    return b"\n".join(full), b"\n".join(trimmed)
+
+
+def _detect(full: bytes, trimmed: bytes, dbf: Path) -> str:
+    """Codec of the DBF text sample (``'utf-8'`` for pure ASCII)."""
+    try:
+        if trimmed != full and detect_encoding(trimmed, dbf) == "utf-8":
+            return "utf-8"
+        enc = detect_encoding(full, dbf)
+    except EncodingError as exc:
+        raise EncodingError(f"cannot tell the encoding of the attribute table: {exc.message}", path=dbf,
+                            hint="pass encoding= (e.g. encoding='gbk') or add a .cpg file") from exc
+    return {"utf-8-sig": "utf-8"}.get(enc, enc)
+
+
+def _decodes(data: bytes, codec: str) -> bool:
+    try:
+        data.decode(codec)
+        return True
+    except UnicodeDecodeError:
+        return False
+
+
+def resolve_encoding(path: Path, encoding: str | None, repair: bool) -> tuple[str | None, str, Repair | None]:
+    """Codec to read a layer's attributes with, where it came from and the repair of a wrong .cpg.
+
+    ``encoding`` (the argument) wins; non-shapefile formats are UTF-8 (``None``: GDAL decodes); a
+    ``.cpg`` is used when the DBF bytes fit it (a GBK ``.cpg`` over valid non-ASCII UTF-8 bytes does
+    not fit); otherwise the encoding detected from the bytes, with a :class:`Repair` when a ``.cpg``
+    was overruled (an :class:`EncodingError` instead when *repair* is false).
+    """
+    if encoding is not None:
+        return codec_name(encoding, path), "argument", None
+    dbf = sidecar(path, ".dbf") if path.suffix.lower() in (".shp", ".dbf") else None
+    if dbf is None:
+        return None, "format", None  # GPKG, GeoJSON, FileGDB store UTF-8 and GDAL decodes it
+    full, trimmed = _dbf_text_sample(dbf)
+    cpg = sidecar(path, ".cpg")
+    if cpg is None:
+        return (_detect(full, trimmed, dbf) if full else "utf-8"), "detected", None
+    text = cpg.read_bytes().decode("ascii", "replace").strip()
+    declared = _cpg_codec(text)
+    if declared is not None:
+        if not full:
+            return declared, "cpg", None
+        if _decodes(trimmed if declared == "utf-8" else full, declared):
+            if declared not in _CHINESE_CODECS:
+                return declared, "cpg", None
+            try:  # GBK decodes many byte strings: the .cpg fits unless the bytes are valid UTF-8
+                if _detect(full, trimmed, dbf) != "utf-8":
+                    return declared, "cpg", None
+            except EncodingError:
+                return declared, "cpg", None
+    detected = _detect(full, trimmed, dbf)
+    problem = (f".cpg declares {text!r}, which is not a known encoding" if declared is None else
+               f".cpg declares {text!r} but the attribute bytes are {detected}, not {declared}")
+    if not repair:
+        raise EncodingError(problem, path=cpg, hint=f"pass encoding='{detected}' or correct the .cpg")
+    return detected, "detected", Repair(str(path), "attribute table (.cpg)", problem, f"read as {detected}")

@@ -1,0 +1,348 @@
+"""Per-kind column normalisation of vector layers (the ``kind=`` of :func:`onemap.read_layer`).
+
+Each kind names the normalised columns it adds and, for each, the source columns it looks for,
+in order of preference. Source columns are matched case-insensitively (``dlbm`` = ``DLBM``) and
+with surrounding blanks ignored; the first candidate present wins. The normalised name itself is
+always the first candidate, so a layer written by onemap reads back unchanged.
+
+=========  =================  ==============================================================
+kind       column             candidates (pinyin abbreviation, then Chinese field name)
+=========  =================  ==============================================================
+landuse    landuse_code       DLBM 地类编码, DLDM 地类代码
+           landuse_name       DLMC 地类名称 (blank values and missing column: the code table)
+           + landuse_group    agricultural / construction / unused / unknown (codes.group)
+           + cultivated       code is 0101, 0102 or 0103 (codes.is_cultivated)
+cadastral  parcel_id          ZDDM 宗地代码, ZDBH 宗地编号, BDCDYH 不动产单元号, DJH 地籍号
+approval   approval_id        PZWH 批准文号, PFWH 批复文号, DKBH 地块编号, XMMC 项目名称
+           approval_date      PZRQ 批准日期, PFRQ 批复日期
+           approved_area      PZMJ 批准面积 (source unit kept, usually hectares)
+supply     supply_id          GDBH 供地编号, DZJGH 电子监管号, HTBH 合同编号, DKBH 地块编号, XMMC 项目名称
+farmland   farmland_id        JBNTTBBH 基本农田图斑编号, YJJBNTTBBH 永久基本农田图斑编号, JBNTBH
+                              基本农田编号, TBBH 图斑编号, BSM 标识码
+redline    redline_id         HXBH 红线编号, STBHHXBH 生态保护红线编号, HXDM 红线代码, BSM 标识码
+admin      admin_code         XZQDM 行政区代码, ZLDWDM 坐落单位代码, QSDWDM 权属单位代码
+           admin_name         XZQMC 行政区名称, ZLDWMC 坐落单位名称, QSDWMC 权属单位名称
+generic    (none)
+=========  =================  ==============================================================
+
+The id column of a kind (``parcel_id``, ``approval_id`` …, ``admin_code``) is always present in
+the result: when no candidate column exists it is made from the feature id (``"#<fid>"``) and
+``attrs["id_source"]`` says so; single missing values are filled the same way and listed in
+``attrs["generated_ids"]``.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+
+from .. import codes
+from ..errors import DataError, GeometryError, OnemapWarning, Repair
+
+__all__ = ["KINDS", "Kind", "find_column", "normalize_columns", "check_geometries", "POLYGON_KINDS"]
+
+_POLY_TYPES = (3, 6)  # shapely type ids of Polygon, MultiPolygon
+_COLLECTION = 7
+
+
+@dataclass(frozen=True)
+class Kind:
+    """What a layer kind needs: polygons or not, its id column, and column candidates."""
+
+    name: str
+    polygonal: bool
+    id_column: str | None = None
+    columns: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+
+_DLBM = ("landuse_code", "DLBM", "地类编码", "DLDM", "地类代码")
+KINDS: dict[str, Kind] = {k.name: k for k in [
+    Kind("generic", polygonal=False),
+    Kind("landuse", True, None, {"landuse_code": _DLBM, "landuse_name": ("landuse_name", "DLMC", "地类名称")}),
+    Kind("cadastral", True, "parcel_id", {"parcel_id": (
+        "parcel_id", "ZDDM", "宗地代码", "ZDBH", "宗地编号", "BDCDYH", "不动产单元号", "DJH", "地籍号")}),
+    Kind("approval", True, "approval_id", {
+        "approval_id": ("approval_id", "PZWH", "批准文号", "PFWH", "批复文号", "DKBH", "地块编号", "XMMC", "项目名称"),
+        "approval_date": ("approval_date", "PZRQ", "批准日期", "PFRQ", "批复日期"),
+        "approved_area": ("approved_area", "PZMJ", "批准面积")}),
+    Kind("supply", True, "supply_id", {"supply_id": (
+        "supply_id", "GDBH", "供地编号", "DZJGH", "电子监管号", "HTBH", "合同编号", "DKBH", "地块编号", "XMMC", "项目名称")}),
+    Kind("farmland", True, "farmland_id", {"farmland_id": (
+        "farmland_id", "JBNTTBBH", "基本农田图斑编号", "YJJBNTTBBH", "永久基本农田图斑编号", "JBNTBH", "基本农田编号",
+        "TBBH", "图斑编号", "BSM", "标识码")}),
+    Kind("redline", True, "redline_id", {"redline_id": (
+        "redline_id", "HXBH", "红线编号", "STBHHXBH", "生态保护红线编号", "HXDM", "红线代码", "BSM", "标识码")}),
+    Kind("admin", True, "admin_code", {
+        "admin_code": ("admin_code", "XZQDM", "行政区代码", "ZLDWDM", "坐落单位代码", "QSDWDM", "权属单位代码"),
+        "admin_name": ("admin_name", "XZQMC", "行政区名称", "ZLDWMC", "坐落单位名称", "QSDWMC", "权属单位名称")}),
+]}
+POLYGON_KINDS = frozenset(k for k, spec in KINDS.items() if spec.polygonal)
+
+
+def find_column(columns: Any, candidates: tuple[str, ...]) -> str | None:
+    """The first of *candidates* present in *columns* (case- and blank-insensitive), or ``None``.
+
+    >>> find_column(["bsm", " dlbm ", "DLMC"], ("landuse_code", "DLBM", "地类编码"))
+    ' dlbm '
+    >>> find_column(["地类编码"], _DLBM), find_column(["x"], _DLBM)
+    ('地类编码', None)
+    """
+    by_key: dict[str, str] = {}
+    for col in columns:
+        by_key.setdefault(str(col).strip().upper(), col)
+    for cand in candidates:
+        if cand.upper() in by_key:
+            return by_key[cand.upper()]
+    return None
+
+
+def _id_text(value: Any) -> str | None:
+    """An id as text: integral numbers without ``.0``, strings stripped, blanks/NaN -> None."""
+    if value is None or value is pd.NA or value is pd.NaT:
+        return None
+    if isinstance(value, (float, np.floating)):
+        if np.isnan(value):
+            return None
+        return str(int(value)) if float(value).is_integer() else repr(float(value))
+    if isinstance(value, (bytes, bytearray)):
+        value = value.decode("utf-8", "replace")
+    text = str(value).strip()
+    return text or None
+
+
+def _fid_text(fid: Any) -> str:
+    return f"#{fid}"
+
+
+def normalize_columns(gdf: Any, kind: str, source: str,
+                      columns: dict[str, str] | None = None) -> tuple[dict[str, pd.Series], dict[str, Any]]:
+    """Normalised columns of *kind* for the attribute table *gdf* (indexed by feature id).
+
+    Parameters
+    ----------
+    gdf
+        The layer as read, index = feature id.
+    kind
+        One of :data:`KINDS`.
+    source
+        File name, for messages.
+    columns
+        Explicit ``{normalised name: source column}`` choices that override the candidates.
+
+    Returns
+    -------
+    (new_columns, attrs)
+        The columns to add (name -> Series on ``gdf.index``) and what to record in ``attrs``:
+        ``columns_used``, ``id_source``, ``generated_ids``, ``duplicate_ids``, ``unknown_codes``,
+        ``unparsed``. Warnings (:class:`OnemapWarning`) are issued for duplicate ids, unknown
+        land-use codes and values that do not parse.
+    """
+    spec = KINDS[kind]
+    columns = dict(columns or {})
+    unknown_targets = set(columns) - set(spec.columns)
+    if unknown_targets:
+        raise DataError(f"columns= names {sorted(unknown_targets)}, which kind={kind!r} does not have",
+                        path=source, hint=f"kind={kind!r} normalises {sorted(spec.columns) or 'no columns'}")
+    used: dict[str, str | None] = {}
+    for target, cands in spec.columns.items():
+        if target in columns:
+            if columns[target] not in gdf.columns:
+                raise DataError(f"columns= maps {target!r} to {columns[target]!r}, which the layer does not have",
+                                path=source, hint=f"choose one of {list(gdf.columns.drop(gdf.geometry.name))}")
+            used[target] = columns[target]
+        else:
+            used[target] = find_column(gdf.columns, cands)
+    out: dict[str, pd.Series] = {}
+    info: dict[str, Any] = {"columns_used": {k: v for k, v in used.items() if v is not None}}
+    if spec.id_column is not None:
+        out[spec.id_column] = _ids(gdf, spec, used[spec.id_column], source, info)
+    if kind == "landuse":
+        out.update(_landuse(gdf, used, source, info))
+    if kind == "approval":
+        out.update(_approval_extras(gdf, used, source, info))
+    if kind == "admin" and used["admin_name"] is not None:
+        out["admin_name"] = gdf[used["admin_name"]].map(_id_text)
+    return out, info
+
+
+def _ids(gdf: Any, spec: Kind, col: str | None, source: str, info: dict[str, Any]) -> pd.Series:
+    name = spec.id_column
+    if col is None:
+        ids = pd.Series([_fid_text(f) for f in gdf.index], index=gdf.index, dtype=object)
+        info["id_source"] = {name: "generated from the feature id (no column among "
+                                   f"{', '.join(spec.columns[name][1:])})"}
+        warnings.warn(f"{source}: no {name} column (looked for {', '.join(spec.columns[name][1:])}); "
+                      f"made {name} from the feature id ('#<fid>')", OnemapWarning, stacklevel=4)
+        return ids
+    info["id_source"] = {name: col}
+    ids = gdf[col].map(_id_text)
+    missing = ids.isna()
+    if missing.any():
+        info["generated_ids"] = [_json_scalar(f) for f in gdf.index[missing]]
+        ids[missing] = [_fid_text(f) for f in gdf.index[missing]]
+        warnings.warn(f"{source}: {int(missing.sum())} feature(s) have no {col} value; made {name} from "
+                      f"the feature id (features {_few(gdf.index[missing])})", OnemapWarning, stacklevel=4)
+    dup = ids[ids.duplicated(keep=False)]
+    if len(dup):
+        groups = dup.groupby(dup, sort=True).groups
+        info["duplicate_ids"] = {str(k): [_json_scalar(f) for f in v] for k, v in groups.items()}
+        head = "; ".join(f"{k!r} at features {_few(v)}" for k, v in list(groups.items())[:3])
+        warnings.warn(f"{source}: {len(groups)} duplicate {name} value(s) ({col}), all kept: {head}",
+                      OnemapWarning, stacklevel=4)
+    return ids.astype(object)
+
+
+def _landuse(gdf: Any, used: dict[str, str | None], source: str, info: dict[str, Any]) -> dict[str, pd.Series]:
+    col = used["landuse_code"]
+    if col is None:
+        raise DataError(f"land-use layer has no land-use code column (looked for {', '.join(_DLBM[1:])})",
+                        path=source, hint="rename the column to DLBM, pass columns={'landuse_code': '<name>'}, "
+                                          "or read it with kind='generic'")
+    raw = gdf[col]
+    uniq = pd.unique(raw.astype(object))
+    norm = {v: codes.normalize(_id_text(v)) for v in uniq}
+    code = raw.astype(object).map(norm).fillna("").astype(object)
+    per_code = {c: (codes.group(c), codes.is_cultivated(c), codes.name(c)) for c in set(norm.values())}
+    group = code.map(lambda c: per_code[c][0])
+    out = {"landuse_code": code, "landuse_group": group.astype(object),
+           "cultivated": code.map(lambda c: per_code[c][1]).astype(bool)}
+    table_name = code.map(lambda c: per_code[c][2])
+    if used["landuse_name"] is not None:
+        given = gdf[used["landuse_name"]].map(_id_text)
+        out["landuse_name"] = given.where(given.notna(), table_name).astype(object)
+    else:
+        out["landuse_name"] = table_name.astype(object)
+    unknown = code[group == "unknown"]
+    if len(unknown):
+        counts = unknown.value_counts(sort=False)
+        info["unknown_codes"] = {str(c): int(n) for c, n in sorted(counts.items())}
+        head = ", ".join(f"{c or '(blank)'!r} x{n} (e.g. feature {_few(unknown.index[unknown == c], 1)})"
+                         for c, n in list(sorted(counts.items()))[:5])
+        warnings.warn(f"{source}: {len(unknown)} feature(s) have land-use codes ({col}) that are not in the code "
+                      f"table or have no single group; kept with landuse_group='unknown': {head}",
+                      OnemapWarning, stacklevel=4)
+    return out
+
+
+def _approval_extras(gdf: Any, used: dict[str, str | None], source: str,
+                     info: dict[str, Any]) -> dict[str, pd.Series]:
+    out: dict[str, pd.Series] = {}
+    unparsed: dict[str, list[Any]] = {}
+    if used["approval_date"] is not None:
+        raw = gdf[used["approval_date"]]
+        if pd.api.types.is_datetime64_any_dtype(raw):
+            out["approval_date"] = raw
+        else:
+            text = raw.map(_id_text)
+            clean = text.str.replace("年", "-").str.replace("月", "-").str.replace("日", "").str.replace(".", "-")
+            out["approval_date"] = pd.to_datetime(clean, errors="coerce", format="mixed")
+            bad = text.notna() & out["approval_date"].isna()
+            if bad.any():
+                unparsed["approval_date"] = [_json_scalar(f) for f in gdf.index[bad]]
+    if used["approved_area"] is not None:
+        raw = gdf[used["approved_area"]]
+        out["approved_area"] = pd.to_numeric(raw.map(_id_text), errors="coerce").astype("float64")
+        bad = raw.map(_id_text).notna() & out["approved_area"].isna()
+        if bad.any():
+            unparsed["approved_area"] = [_json_scalar(f) for f in gdf.index[bad]]
+    if unparsed:
+        info["unparsed"] = unparsed
+        what = "; ".join(f"{k} ({used[k]}) at features {_few(v)}" for k, v in unparsed.items())
+        warnings.warn(f"{source}: values that do not parse were left empty: {what}", OnemapWarning, stacklevel=4)
+    return out
+
+
+def _json_scalar(v: Any) -> Any:
+    return v.item() if isinstance(v, np.generic) else v
+
+
+def _few(values: Any, n: int = 5) -> str:
+    values = list(values)
+    text = ", ".join(str(_json_scalar(v)) for v in values[:n])
+    return text + (f" … (+{len(values) - n})" if len(values) > n else "")
+
+
+# ------------------------------------------------------------------------------------ geometry
+def _polygonal_part(geom: Any) -> Any:
+    """The polygons of a geometry (collections flattened), as Polygon/MultiPolygon or an empty Polygon."""
+    parts = shapely.get_parts(geom)
+    polys = [p for part in parts for p in shapely.get_parts(part) if shapely.get_type_id(p) == 3]
+    if not polys:
+        return shapely.Polygon()
+    return polys[0] if len(polys) == 1 else shapely.MultiPolygon(polys)
+
+
+def check_geometries(gdf: gpd.GeoDataFrame, spec: Any, src: str, id_col: str | None,
+                      repair: bool, repairs: list[Repair]) -> gpd.GeoDataFrame:
+    """Type check for polygon kinds, drop null/empty, repair invalid; append Repairs."""
+    geoms = np.asarray(gdf.geometry.values, dtype=object)
+
+    def feat(i: int) -> str:  # feature id, with the source id value when the kind has one
+        return f"{gdf.index[i]} ({id_col}={gdf[id_col].iloc[i]})" if id_col is not None else str(gdf.index[i])
+
+    types = shapely.get_type_id(geoms)
+    missing = shapely.is_missing(geoms) | shapely.is_empty(geoms)
+    polygon_layer = spec.polygonal or (
+        bool((~missing).any()) and bool(np.isin(types[~missing], (*_POLY_TYPES, _COLLECTION)).all()))
+    if spec.polygonal:
+        is_coll = types == _COLLECTION
+        coll_poly = np.zeros(len(geoms), bool)
+        for i in np.flatnonzero(is_coll & ~missing):
+            coll_poly[i] = not shapely.is_empty(_polygonal_part(geoms[i]))
+        bad = np.flatnonzero(~missing & ~np.isin(types, _POLY_TYPES) & ~coll_poly)
+        if len(bad):
+            i = bad[0]
+            raise GeometryError(
+                f"kind={spec.name!r} needs polygons, but this feature is a {geoms[i].geom_type} "
+                f"({len(bad)} of {len(geoms)} features are not polygons)", path=src, feature=feat(i),
+                hint=f"read it with kind='generic', or turn the points/lines into polygons (e.g. buffer) "
+                     f"before using it as {spec.name!r}")
+    drop = np.flatnonzero(missing)
+    if len(drop) and not repair:
+        i = drop[0]
+        raise GeometryError(f"null or empty geometry ({len(drop)} such features)", path=src,
+                            feature=feat(i), hint="pass repair=True to drop them (reported), or fix the layer")
+    for i in drop:
+        what = "null geometry" if geoms[i] is None else "empty geometry"
+        repairs.append(Repair(src, f"feature {feat(i)}", what, "feature dropped"))
+    fixed = geoms.copy()
+    invalid = np.flatnonzero(~missing & ~shapely.is_valid(geoms))
+    if len(invalid) and not repair:
+        i = invalid[0]
+        raise GeometryError(f"invalid geometry: {shapely.is_valid_reason(geoms[i])} ({len(invalid)} invalid "
+                            "features)", path=src, feature=feat(i),
+                            hint="pass repair=True to repair them with shapely.make_valid (reported), or fix the layer")
+    reasons = shapely.is_valid_reason(geoms[invalid])
+    made = shapely.make_valid(geoms[invalid])
+    collapsed = []
+    for i, reason, g in zip(invalid, reasons, made):
+        if polygon_layer:
+            g = _polygonal_part(g)
+        if shapely.is_empty(g):
+            collapsed.append(i)
+            repairs.append(Repair(src, f"feature {feat(i)}", f"invalid geometry: {reason}",
+                                  "make_valid left no polygonal area; feature dropped"))
+        else:
+            repairs.append(Repair(src, f"feature {feat(i)}", f"invalid geometry: {reason}", f"make_valid -> {g.geom_type}"))
+        fixed[i] = g
+    if spec.polygonal:  # valid collections of polygons and lines: keep the polygons
+        done = set(invalid.tolist())
+        for i in np.flatnonzero((types == _COLLECTION) & ~missing):
+            if i not in done:
+                fixed[i] = _polygonal_part(geoms[i])
+                repairs.append(Repair(src, f"feature {feat(i)}", "GeometryCollection in a polygon layer",
+                                      f"kept its polygons -> {fixed[i].geom_type}"))
+    keep = np.ones(len(geoms), bool)
+    keep[drop] = False
+    keep[collapsed] = False
+    if keep.all() and all(a is b for a, b in zip(fixed, geoms)):
+        return gdf
+    out = gdf[keep].copy()
+    out[gdf.geometry.name] = gpd.GeoSeries(fixed[keep], index=out.index, crs=gdf.crs)
+    return out
