@@ -113,7 +113,7 @@ def resolve_crs(
         info = zone_info(result)
         if prefix_zone is not None and info is not None and (not info.prefixed or info.zone != prefix_zone):
             warnings.warn(f"{path}: eastings carry zone {prefix_zone} but crs={result.name!r} was given; "
-                          "using the given CRS", OnemapWarning, stacklevel=4)
+                          "using the given CRS", OnemapWarning, stacklevel=3)
         return result, "crs= argument"
 
     datum = fmt.datum_from_text(header.get("坐标系"), path, header_lines.get("坐标系"))
@@ -137,7 +137,7 @@ def resolve_crs(
         zone = int(zone)
         if prefix_zone is not None and prefix_zone != zone:
             warnings.warn(f"{path}: eastings carry zone {prefix_zone} but zone={zone} was given; "
-                          "using the given zone", OnemapWarning, stacklevel=4)
+                          "using the given zone", OnemapWarning, stacklevel=3)
         width = header_width or _ZONE_WIDTH.get(zone, 3)
         return fmt.make_crs(datum, width, zone, prefix_zone is not None), "zone= argument"
 

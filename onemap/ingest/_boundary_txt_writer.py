@@ -13,6 +13,7 @@ from typing import Any, Mapping
 
 import geopandas as gpd
 import numpy as np
+import pandas as pd
 import shapely
 
 from ..crs import as_crs, gk_crs, infer_zone, zone_info
@@ -123,6 +124,8 @@ def write_boundary_txt(
         raise DataError(f"newline must be '\\r\\n', '\\n' or '\\r', got {newline!r}")
     if area_unit not in ("ha", "m2"):
         raise DataError(f"area_unit must be 'ha' or 'm2', got {area_unit!r}")
+    if re.search(r"[,，\r\n]", point_prefix):
+        raise DataError(f"point_prefix {point_prefix!r} may not hold commas or line breaks")
     if area_decimals is None:
         area_decimals = 4 if area_unit == "ha" else 2
     layer, info, datum = _gk_layer(layer, crs, path)
@@ -130,28 +133,34 @@ def write_boundary_txt(
     lines = ["[属性描述]"]
     lines += [f"{k}={v}" for k, v in _header(layer, header, info, datum, precision).items()]
     lines.append("[地块坐标]")
-    columns = _columns(layer, id_column, name_column)
+    values = _field_values(layer, _columns(layer, id_column, name_column))
     shift = 0.0 if info.prefixed else info.zone * 1_000_000.0
     factor = fmt.M2_PER_HA if area_unit == "ha" else 1.0
     for i, geom in enumerate(layer.geometry.values):
-        rings = _rings(geom, i, layer.index[i])
-        points = []
-        k = 0
-        for ring_no, ring in enumerate(rings, start=1):
-            first = k + 1
-            for e, n in ring[:-1]:
-                k += 1
-                points.append(f"{point_prefix}{k},{ring_no},{n:.{precision}f},{e + shift:.{precision}f}")
-            e, n = ring[0]
-            points.append(f"{point_prefix}{first},{ring_no},{n:.{precision}f},{e + shift:.{precision}f}")
-        fields = _parcel_fields(layer, i, columns, repairs, path)
+        rings = _rings(geom, layer.index[i])
+        points = _point_lines(rings, point_prefix, precision, shift)
+        fields = _parcel_fields(values, i, layer.index[i], repairs, path)
         area = f"{shapely.area(geom) / factor:.{area_decimals}f}"
         lines.append(",".join([str(len(points)), area, *fields, "@"]))
         lines += points
     text = newline.join(lines) + newline
     _atomic_write(path, _encode(text, encoding, path))
-    report_repairs(repairs, stacklevel=2)
+    report_repairs(repairs)
     return path
+
+
+def _point_lines(rings: list[np.ndarray], prefix: str, precision: int, shift: float) -> list[str]:
+    """点号,圈号,X,Y lines: names numbered through the parcel, closing point repeats the ring's first."""
+    out = []
+    k = 0
+    for ring_no, ring in enumerate(rings, start=1):
+        first = k + 1
+        for e, n in ring[:-1]:
+            k += 1
+            out.append(f"{prefix}{k},{ring_no},{n:.{precision}f},{e + shift:.{precision}f}")
+        e, n = ring[0]
+        out.append(f"{prefix}{first},{ring_no},{n:.{precision}f},{e + shift:.{precision}f}")
+    return out
 
 
 def _as_frame(layer: Any) -> gpd.GeoDataFrame:
@@ -179,7 +188,8 @@ def _gk_layer(layer: gpd.GeoDataFrame, crs: Any, path: Path):
     if info is None or info.zone is None or info.width is None or datum is None:
         hint = "pass crs= with a Gauss-Kruger CRS, e.g. crs=onemap.crs.gk_crs(39)"
         try:
-            lon = layer.to_crs(4490).geometry.union_all().centroid.x
+            minx, _, maxx, _ = layer.geometry.to_crs(4490).total_bounds
+            lon = (minx + maxx) / 2
             zone = infer_zone(lon=lon, width=3)
             hint = f"pass crs= with a Gauss-Kruger CRS, e.g. crs=onemap.crs.gk_crs({zone}) (EPSG:{gk_crs(zone).to_epsg()})"
         except Exception:  # noqa: BLE001 - only the hint depends on it
@@ -198,13 +208,15 @@ def _header(layer, header: Mapping[str, Any] | None, info, datum: str, precision
                 if fmt.canonical_key(k) not in _DERIVED_KEYS})
     out.update({"坐标系": fmt.DATUM_NAMES[datum], "几度分带": str(info.width), "投影类型": "高斯克吕格",
                 "计量单位": "米", "带号": str(info.zone), "精度": f"{10.0 ** -precision:g}"})
+    old = str((layer.attrs.get("header") or {}).get("精度", "")).strip()
+    if old in (str(precision), f"{10.0 ** -precision:.{precision}f}"):
+        out["精度"] = old  # the source's way of writing the same precision ("3" or "0.001")
     for key, value in (header or {}).items():
-        key = str(key).strip()
-        value = "" if value is None else str(value)
+        out[fmt.canonical_key(str(key))] = "" if value is None else str(value).strip()
+    for key, value in out.items():
         if not key or "=" in key or fmt.section_name(key) or re.search(r"[\r\n]", key + value):
             raise DataError(f"header entry {key!r}={value!r} cannot be written",
                             hint="header keys need no '=', brackets or line breaks; values no line breaks")
-        out[fmt.canonical_key(key)] = value.strip()
     return out
 
 
@@ -226,43 +238,49 @@ def _text(value: Any) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return ""
     try:
-        import pandas as pd
         if pd.isna(value):
             return ""
-    except (TypeError, ValueError):
+    except (TypeError, ValueError):  # arrays and other non-scalars
         pass
     if isinstance(value, (float, np.floating)) and float(value).is_integer():
         return str(int(value))
     return str(value).strip()
 
 
-def _parcel_fields(layer, i: int, columns: dict, repairs: list[Repair], path: Path) -> list[str]:
-    row = layer.iloc[i]
-    values = []
+def _field_values(layer: gpd.GeoDataFrame, columns: dict[str, str | None]) -> list[tuple[str, list[str]]]:
+    """(column, texts) for the parcel-line fields after 面积, then the extra_N columns."""
+    n = len(layer)
+    out = []
     for key in fmt.TEXT_FIELDS:
         col = columns[key]
-        value = _text(row[col]) if col is not None else ""
-        if key == "parcel_id" and not value:
-            value = str(i + 1)
-        if key == "shape_type" and not value:
-            value = "面"
-        values.append((col or key, value))
+        texts = [_text(v) for v in layer[col]] if col is not None else [""] * n
+        if key == "parcel_id":
+            texts = [t or str(i + 1) for i, t in enumerate(texts)]
+        elif key == "shape_type":
+            texts = [t or "面" for t in texts]
+        out.append((col or key, texts))
     extras = sorted((c for c in layer.columns if isinstance(c, str) and _EXTRA.match(c)),
                     key=lambda c: int(_EXTRA.match(c).group(1)))
-    values += [(c, _text(row[c])) for c in extras]
-    while len(values) > len(fmt.TEXT_FIELDS) and not values[-1][1]:
-        values.pop()
+    out += [(c, [_text(v) for v in layer[c]]) for c in extras]
+    return out
+
+
+def _parcel_fields(values: list[tuple[str, list[str]]], i: int, label: Any, repairs: list[Repair],
+                   path: Path) -> list[str]:
+    row = [(col, texts[i]) for col, texts in values]
+    while len(row) > len(fmt.TEXT_FIELDS) and not row[-1][1]:
+        row.pop()  # no trailing empty extras
     out = []
-    for col, value in values:
+    for col, value in row:
         clean = re.sub(r"[\r\n]+", " ", value).replace(",", "，")
         if clean != value:
-            repairs.append(Repair(str(path), f"feature {layer.index[i]!r}, column {col!r}",
+            repairs.append(Repair(str(path), f"feature {label!r}, column {col!r}",
                                   "comma or line break in the value", "written as '，' / space"))
         out.append(clean)
     return out
 
 
-def _rings(geom: Any, i: int, label: Any) -> list[np.ndarray]:
+def _rings(geom: Any, label: Any) -> list[np.ndarray]:
     """(easting, northing) rings: exteriors clockwise then their holes counter-clockwise."""
     if geom is None or geom.is_empty:
         raise GeometryError("missing or empty geometry", feature=label,

@@ -43,7 +43,8 @@ __all__ = ["read_boundary_txt", "write_boundary_txt"]
 
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0e-\x1f\x7f]")
-_COORD_CLOSE = 1e-6  # m: a ring's last point repeats its first (closing point, any name)
+# a point repeats another (closing point under any name, duplicate): 1 µm, or ~1 cm in degrees
+_SAME_POINT = {False: 1e-6, True: 1e-7}
 _POINT_HINT = "write point lines as 点号,圈号,X,Y (X = northing, Y = easting), e.g. J1,1,3353189.181,39456780.123"
 
 
@@ -137,7 +138,7 @@ def read_boundary_txt(
     crs_, crs_source = resolve_crs(header, header_lines, parcels, path, repairs, crs=crs, zone=zone)
     rows, geoms, count_issues = [], [], []
     for parcel in parcels:
-        geom, count_ok = _parcel_geometry(parcel, path, repairs)
+        geom, count_ok = _parcel_geometry(parcel, path, repairs, _SAME_POINT[bool(crs_.is_geographic)])
         rows.append(_parcel_row(parcel, path))
         geoms.append(geom)
         if not count_ok:
@@ -146,7 +147,7 @@ def read_boundary_txt(
     _warn_counts(count_issues, path)
     gdf.attrs.update(header=header, encoding=used, repairs=repairs, crs_source=crs_source,
                      source=str(path))
-    report_repairs(repairs, stacklevel=2)
+    report_repairs(repairs)
     return gdf
 
 
@@ -160,11 +161,13 @@ def _parse(text: str, path: Path, repairs: list[Repair]) -> tuple[dict[str, str]
     parcels: list[_Parcel] = []
     section: str | None = None
     seen_coords = False
+    last = 1
     fullwidth_lines: list[int] = []
     for lineno, raw in enumerate(_LINE_BREAK.split(text), start=1):
         line = raw.strip().strip("\u3000")
         if not line:
             continue
+        last = lineno
         bad = _CONTROL.search(line)
         if bad:
             raise FormatError(f"control character {bad.group()!r} in the text: this is not a boundary TXT file",
@@ -178,7 +181,7 @@ def _parse(text: str, path: Path, repairs: list[Repair]) -> tuple[dict[str, str]
         if section == fmt.SECTION_COORDS:
             _parse_coord_line(line, lineno, parcels, path, fullwidth_lines)
             continue
-        if _looks_like_coords(line):
+        if "=" not in line and "＝" not in line and _looks_like_coords(line):
             raise FormatError("parcel or point line outside a [地块坐标] section", path=path, line=lineno,
                               hint="add a line [地块坐标] before the first parcel line (the one ending in ,@)")
         key, sep, value = line.replace("＝", "=").partition("=")
@@ -193,10 +196,10 @@ def _parse(text: str, path: Path, repairs: list[Repair]) -> tuple[dict[str, str]
         header.setdefault(key, value)
         header_lines.setdefault(key, lineno)
     if not seen_coords:
-        raise FormatError("no [地块坐标] section", path=path, line=lineno,
+        raise FormatError("no [地块坐标] section", path=path, line=last,
                           hint="add a line [地块坐标] before the first parcel line (the one ending in ,@)")
     if not parcels:
-        raise FormatError("[地块坐标] holds no parcel", path=path, line=lineno,
+        raise FormatError("[地块坐标] holds no parcel", path=path, line=last,
                           hint="each parcel starts with a line 界址点数,地块面积,地块编号,地块名称,面,图幅号,地块用途,地类编码,@")
     if fullwidth_lines:
         repairs.append(Repair(str(path), _lines_text(fullwidth_lines), "full-width comma '，' as separator",
@@ -277,7 +280,7 @@ def _check_parcels(parcels: list[_Parcel], path: Path) -> None:
 # ---------------------------------------------------------------------------------------------
 # geometry
 
-def _parcel_geometry(parcel: _Parcel, path: Path, repairs: list[Repair]) -> tuple[Any, bool]:
+def _parcel_geometry(parcel: _Parcel, path: Path, repairs: list[Repair], tol: float) -> tuple[Any, bool]:
     """The parcel's (Multi)Polygon, and whether the declared point count fits a convention."""
     groups: dict[int, list[tuple[str, int, float, float, int]]] = {}
     for point in parcel.points:
@@ -288,14 +291,14 @@ def _parcel_geometry(parcel: _Parcel, path: Path, repairs: list[Repair]) -> tupl
     for ring_no in sorted(groups):
         pts = groups[ring_no]
         xy = np.array([(p[3], p[2]) for p in pts])  # (easting, northing)
-        keep = np.r_[True, np.any(np.abs(np.diff(xy, axis=0)) > _COORD_CLOSE, axis=1)]
+        keep = np.r_[True, np.any(np.abs(np.diff(xy, axis=0)) > tol, axis=1)]
         if not keep.all():
             dup = [pts[i][4] for i in np.flatnonzero(~keep)]
             repairs.append(Repair(str(path), f"{where}, ring {ring_no}",
                                   f"repeated point on {_lines_text(dup)}", "dropped"))
             xy, pts = xy[keep], [p for p, k in zip(pts, keep) if k]
-        for sub, sub_pts in _split_closed(xy, pts):
-            closed = len(sub) > 1 and np.all(np.abs(sub[-1] - sub[0]) <= _COORD_CLOSE)
+        for sub, sub_pts in _split_closed(xy, pts, tol):
+            closed = len(sub) > 1 and np.all(np.abs(sub[-1] - sub[0]) <= tol)
             closing_points += bool(closed)
             if closed:
                 sub = sub[:-1]
@@ -307,7 +310,7 @@ def _parcel_geometry(parcel: _Parcel, path: Path, repairs: list[Repair]) -> tupl
                 repairs.append(Repair(str(path), f"{where}, ring {ring_no} (line {sub_pts[0][4]})",
                                       "ring not closed", "closed back to its first point"))
             ring = np.vstack([sub, sub[:1]])
-            if shapely.area(shapely.polygons(ring)) == 0.0:
+            if shapely.MultiPoint(sub).convex_hull.area == 0.0:
                 raise FormatError(f"ring {ring_no} of {where} has zero area (all points on one line)",
                                   path=path, line=sub_pts[0][4], hint="check the coordinates of this ring")
             rings.append(ring)
@@ -318,13 +321,13 @@ def _parcel_geometry(parcel: _Parcel, path: Path, repairs: list[Repair]) -> tupl
     return geom, ok
 
 
-def _split_closed(xy: np.ndarray, pts: list) -> list[tuple[np.ndarray, list]]:
+def _split_closed(xy: np.ndarray, pts: list, tol: float) -> list[tuple[np.ndarray, list]]:
     """Split a ring group that returns to its start and continues (several rings under one 圈号)."""
     out = []
     start = 0
     i = 1
     while i < len(xy):
-        if i - start >= 3 and np.all(np.abs(xy[i] - xy[start]) <= _COORD_CLOSE) and i < len(xy) - 1:
+        if i - start >= 3 and np.all(np.abs(xy[i] - xy[start]) <= tol) and i < len(xy) - 1:
             out.append((xy[start:i + 1], pts[start:i + 1]))
             start = i + 1
             i = start + 1
@@ -338,32 +341,38 @@ def _split_closed(xy: np.ndarray, pts: list) -> list[tuple[np.ndarray, list]]:
 def _assemble(rings: list[np.ndarray], where: str, path: Path, repairs: list[Repair]):
     """Even-odd nesting: a ring inside an odd number of rings is a hole of the smallest of them."""
     shells = np.array([shapely.Polygon(r) for r in rings], dtype=object)
-    n = len(rings)
-    if n == 1:
-        geom = shells[0]
+    invalid = ~shapely.is_valid(shells)
+    if invalid.any():  # a self-intersecting ring: repair it, then nest with boolean operations
+        for i in np.flatnonzero(invalid):
+            repairs.append(Repair(str(path), f"{where}, ring {i + 1}",
+                                  f"invalid ring ({shapely.is_valid_reason(shells[i])})", "repaired with make_valid"))
+        shells = shapely.make_valid(shells, method="structure", keep_collapsed=False)
+    n = len(shells)
+    inside = shapely.contains(shells[:, None], shells[None, :])  # inside[j, i]: ring j contains ring i
+    np.fill_diagonal(inside, False)
+    # identical rings contain each other: only the earlier one counts as the container
+    inside &= ~(inside & inside.T & (np.arange(n)[:, None] > np.arange(n)[None, :]))
+    depth = inside.sum(axis=0)
+    areas = shapely.area(shells)
+    holes: dict[int, list[int]] = {i: [] for i in range(n) if depth[i] % 2 == 0}
+    for i in np.flatnonzero(depth % 2 == 1):
+        parents = [j for j in np.flatnonzero(inside[:, i]) if depth[j] == depth[i] - 1]
+        holes[min(parents, key=lambda j: areas[j])].append(int(i))
+    if invalid.any():
+        pieces = [shapely.difference(shells[i], shapely.union_all(shells[h])) if h else shells[i]
+                  for i, h in holes.items()]
+        geom = shapely.union_all(pieces)
     else:
-        inside = shapely.contains(shells[:, None], shells[None, :])  # inside[j, i]: ring j contains ring i
-        np.fill_diagonal(inside, False)
-        areas = shapely.area(shells)
-        # identical rings contain each other: only the earlier one counts as the container
-        mutual = inside & inside.T
-        inside &= ~(mutual & (np.arange(n)[:, None] > np.arange(n)[None, :]))
-        depth = inside.sum(axis=0)
-        holes: dict[int, list[np.ndarray]] = {i: [] for i in range(n) if depth[i] % 2 == 0}
-        for i in range(n):
-            if depth[i] % 2 == 1:
-                parents = [j for j in np.flatnonzero(inside[:, i]) if depth[j] == depth[i] - 1]
-                holes[min(parents, key=lambda j: areas[j])].append(rings[i])
-        polys = [shapely.Polygon(rings[i], holes[i]) for i in sorted(holes)]
+        polys = [shapely.Polygon(rings[i], [rings[k] for k in h]) for i, h in sorted(holes.items())]
         geom = polys[0] if len(polys) == 1 else shapely.MultiPolygon(polys)
-    if not shapely.is_valid(geom):
-        reason = shapely.is_valid_reason(geom)
+    if not shapely.is_valid(geom):  # overlapping parts, a hole crossing its shell, ...
+        repairs.append(Repair(str(path), where, f"invalid geometry ({shapely.is_valid_reason(geom)})",
+                              "repaired with make_valid"))
         geom = shapely.make_valid(geom, method="structure", keep_collapsed=False)
-        repairs.append(Repair(str(path), where, f"invalid geometry ({reason})", "repaired with make_valid"))
-        if geom.geom_type == "GeometryCollection":
-            geom = shapely.MultiPolygon([g for g in geom.geoms if g.geom_type == "Polygon"])
-        if geom.geom_type == "MultiPolygon" and len(geom.geoms) == 1:
-            geom = geom.geoms[0]
+    if geom.geom_type == "GeometryCollection":
+        geom = shapely.MultiPolygon([g for g in geom.geoms if g.geom_type == "Polygon"])
+    if geom.geom_type == "MultiPolygon" and len(geom.geoms) == 1:
+        geom = geom.geoms[0]
     return shapely.orient_polygons(geom, exterior_cw=False)
 
 
@@ -381,7 +390,7 @@ def _parcel_row(parcel: _Parcel, path: Path) -> dict[str, Any]:
     count = fmt.first_int(f[0]) if f and f[0] else None
     if f and f[0] and (count is None or fmt.nfkc(f[0]).strip() != str(count)):
         warnings.warn(f"{path}, line {parcel.line}: 界址点数 {f[0]!r} is not an integer; ignored",
-                      OnemapWarning, stacklevel=4)
+                      OnemapWarning, stacklevel=3)
         count = None
     row["parcel_id"] = f[2] if len(f) > 2 and f[2] else None
     row["name"] = f[3] if len(f) > 3 and f[3] else None
@@ -390,7 +399,7 @@ def _parcel_row(parcel: _Parcel, path: Path) -> dict[str, Any]:
     area = _to_float(area_text) if area_text else None
     if area_text and area is None:
         warnings.warn(f"{path}, line {parcel.line}: 地块面积 {area_text!r} is not a number; treated as missing",
-                      OnemapWarning, stacklevel=4)
+                      OnemapWarning, stacklevel=3)
     row["declared_area"] = area
     row["_area_decimals"] = fmt.decimals_of(area_text) if area is not None else 0
     for key, idx in zip(fmt.TEXT_FIELDS[2:], range(4, 8)):
@@ -407,6 +416,8 @@ def _frame(rows: list[dict], geoms: list, crs_: Any, parcels: list[_Parcel], pat
     matched = [fmt.match_area_unit(r["declared_area"], r.pop("_area_decimals"), s) for r, s in zip(rows, plane)]
     df = pd.DataFrame(rows)
     extras = sorted((c for c in df.columns if c.startswith("extra_")), key=lambda c: int(c[6:]))
+    for col in (*fmt.TEXT_FIELDS, *extras):  # missing text is None (not NaN) in every text column
+        df[col] = df[col].astype(object).where(df[col].notna(), None)
     columns = {
         "parcel_id": df["parcel_id"], "name": df["name"],
         "point_count": df["point_count"].astype("Int64"),
