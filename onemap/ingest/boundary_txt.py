@@ -131,6 +131,10 @@ def read_boundary_txt(
         raise FormatError("the file is empty", path=path, line=1,
                           hint="export the parcels again; a boundary TXT needs [属性描述] and [地块坐标] sections")
     text, used = decode_text(data, path=path, encoding=encoding)
+    text = text.rstrip("\x1a")  # DOS end-of-file mark
+    if not text.strip():
+        raise FormatError("the file holds no text", path=path, line=1,
+                          hint="export the parcels again; a boundary TXT needs [属性描述] and [地块坐标] sections")
     repairs: list[Repair] = []
     header, parcels, header_lines = _parse(text, path, repairs)
     _check_parcels(parcels, path)
@@ -250,9 +254,12 @@ def _parse_coord_line(line: str, lineno: int, parcels: list[_Parcel], path: Path
 
 def _to_float(text: str) -> float | None:
     try:
-        value = float(fmt.nfkc(text).replace(" ", ""))
+        value = float(text)
     except ValueError:
-        return None
+        try:  # full-width digits, inner spaces
+            value = float(fmt.nfkc(text).replace(" ", ""))
+        except ValueError:
+            return None
     return value if math.isfinite(value) else None
 
 
@@ -302,7 +309,7 @@ def _parcel_geometry(parcel: _Parcel, path: Path, repairs: list[Repair], tol: fl
             closing_points += bool(closed)
             if closed:
                 sub = sub[:-1]
-            if len(np.unique(sub, axis=0)) < 3:
+            if len(sub) < 3 or (len(sub) < 5 and len(np.unique(sub, axis=0)) < 3):
                 raise FormatError(f"ring {ring_no} of {where} has fewer than 3 distinct points",
                                   path=path, line=sub_pts[0][4],
                                   hint="a ring needs at least 3 different boundary points; fix or delete the ring")
@@ -310,7 +317,7 @@ def _parcel_geometry(parcel: _Parcel, path: Path, repairs: list[Repair], tol: fl
                 repairs.append(Repair(str(path), f"{where}, ring {ring_no} (line {sub_pts[0][4]})",
                                       "ring not closed", "closed back to its first point"))
             ring = np.vstack([sub, sub[:1]])
-            if shapely.MultiPoint(sub).convex_hull.area == 0.0:
+            if _shoelace(ring) == 0.0 and shapely.MultiPoint(sub).convex_hull.area == 0.0:
                 raise FormatError(f"ring {ring_no} of {where} has zero area (all points on one line)",
                                   path=path, line=sub_pts[0][4], hint="check the coordinates of this ring")
             rings.append(ring)
@@ -321,8 +328,16 @@ def _parcel_geometry(parcel: _Parcel, path: Path, repairs: list[Repair], tol: fl
     return geom, ok
 
 
+def _shoelace(ring: np.ndarray) -> float:
+    x, y = ring[:, 0] - ring[0, 0], ring[:, 1] - ring[0, 1]
+    return float(np.dot(x[:-1], y[1:]) - np.dot(x[1:], y[:-1])) / 2.0
+
+
 def _split_closed(xy: np.ndarray, pts: list, tol: float) -> list[tuple[np.ndarray, list]]:
     """Split a ring group that returns to its start and continues (several rings under one 圈号)."""
+    back_at_start = np.all(np.abs(xy[3:-1] - xy[0]) <= tol, axis=1)
+    if not back_at_start.any():  # the usual case: one ring
+        return [(xy, pts)]
     out = []
     start = 0
     i = 1
@@ -340,6 +355,10 @@ def _split_closed(xy: np.ndarray, pts: list, tol: float) -> list[tuple[np.ndarra
 
 def _assemble(rings: list[np.ndarray], where: str, path: Path, repairs: list[Repair]):
     """Even-odd nesting: a ring inside an odd number of rings is a hole of the smallest of them."""
+    if len(rings) == 1:
+        geom = shapely.Polygon(rings[0])
+        if geom.is_valid:
+            return shapely.orient_polygons(geom, exterior_cw=False)
     shells = np.array([shapely.Polygon(r) for r in rings], dtype=object)
     invalid = ~shapely.is_valid(shells)
     if invalid.any():  # a self-intersecting ring: repair it, then nest with boolean operations

@@ -341,14 +341,22 @@ def test_empty_file(tmp_path, data):
 
 def test_binary_garbage(tmp_path):
     rng = np.random.default_rng(0)
-    (tmp_path / "g.txt").write_bytes(rng.integers(0, 256, 4000, dtype=np.uint8).tobytes())
-    with pytest.raises(FormatError) as info:
+    head = "[属性描述]\r\n坐标系=2000国家大地坐标系\r\n".encode("gbk")
+    garbage = rng.integers(0, 256, 4000, dtype=np.uint8).tobytes()
+    (tmp_path / "g.txt").write_bytes(head + garbage)
+    with pytest.raises(FormatError) as info:  # EncodingError (NUL or undecodable bytes) is a FormatError
         read_boundary_txt(tmp_path / "g.txt")
-    assert info.value.line >= 1
+    assert info.value.line >= 3 and "byte offset" in str(info.value)
+    (tmp_path / "n.txt").write_bytes(head + b"J1,1,\x00\x00\x00")
+    with pytest.raises(EncodingError) as info:
+        read_boundary_txt(tmp_path / "n.txt")
+    assert info.value.line == 3 and f"byte offset {len(head) + 5}" in str(info.value)
     (tmp_path / "c.txt").write_bytes(b"[\xca\xf4\xd0\xd4\xc3\xe8\xca\xf6]\r\nabc\x01\x02=1\r\n")  # GBK, control chars
     with pytest.raises(FormatError, match="control character") as info:
         read_boundary_txt(tmp_path / "c.txt")
     assert info.value.line == 2
+    (tmp_path / "z.txt").write_bytes((HEADER.format(zone=39) + RECT).encode("gbk") + b"\x1a")  # DOS EOF mark
+    assert len(read_boundary_txt(tmp_path / "z.txt")) == 1
 
 
 # ---------------------------------------------------------------------------------------------
