@@ -10,8 +10,6 @@ Examples
 --------
 >>> _cpg_codec("UTF-8"), _cpg_codec("936"), _cpg_codec(" gbk "), _cpg_codec("65001"), _cpg_codec("nonsense")
 ('utf-8', 'gbk', 'gbk', 'utf-8', None)
->>> _trim_partial_utf8("地类".encode()[:-1]) == "地".encode()
-True
 """
 
 from __future__ import annotations
@@ -57,22 +55,8 @@ def _cpg_codec(text: str) -> str | None:
         return None
 
 
-def _trim_partial_utf8(value: bytes) -> bytes:
-    """Drop a UTF-8 sequence cut off at the end of a full-width DBF field."""
-    for back in (1, 2, 3):
-        if len(value) < back:
-            break
-        b = value[-back]
-        if b & 0xC0 == 0x80:  # continuation byte: keep looking for the lead byte
-            continue
-        need = 2 if b & 0xE0 == 0xC0 else 3 if b & 0xF0 == 0xE0 else 4 if b & 0xF8 == 0xF0 else 1
-        return value[:-back] if need > back else value
-    return value
-
-
-def _dbf_text_sample(dbf: Path) -> tuple[bytes, bytes]:
-    """Non-ASCII bytes of the DBF field names and character fields (as stored; full-width values trimmed
-    of a cut-off UTF-8 sequence in the second result)."""
+def _dbf_text_sample(dbf: Path) -> bytes:
+    """The DBF field names and character-field values that hold non-ASCII bytes, one per line, as stored."""
     with open(dbf, "rb") as fh:
         head = fh.read(32)
         if len(head) < 32:
@@ -80,18 +64,17 @@ def _dbf_text_sample(dbf: Path) -> tuple[bytes, bytes]:
         nrec = int.from_bytes(head[4:8], "little")
         hlen, rlen = int.from_bytes(head[8:10], "little"), int.from_bytes(head[10:12], "little")
         desc = fh.read(max(0, hlen - 32))
-        fields, full, offset = [], [], 1  # byte 0 of a record is the deletion flag
+        fields, sample, offset = [], [], 1  # byte 0 of a record is the deletion flag
         for i in range(0, len(desc) - 31, 32):
             d = desc[i:i + 32]
             if d[0] == 0x0D:
                 break
             name = d[:11].split(b"\x00")[0]
             if not name.isascii():
-                full.append(name)
+                sample.append(name)
             if chr(d[11]) == "C":
                 fields.append((offset, offset + d[16]))
             offset += d[16]
-        trimmed = list(full)
         fh.seek(hlen)
         per_chunk, left, seen = max(1, (4 << 20) // max(rlen, 1)), nrec, 0
         while fields and left > 0 and seen < _SAMPLE_LIMIT and rlen > 0:
@@ -104,19 +87,16 @@ def _dbf_text_sample(dbf: Path) -> tuple[bytes, bytes]:
                 block = rec[:, a:b]
                 for r in np.flatnonzero((block >= 0x80).any(axis=1)):
                     value = block[r].tobytes().rstrip(b" \x00")
-                    full.append(value)
-                    trimmed.append(_trim_partial_utf8(value) if len(value) == b - a else value)
+                    sample.append(value)
                     seen += len(value)
             left -= k
-    return b"\n".join(full), b"\n".join(trimmed)
+    return b"\n".join(sample)
 
 
-def _detect(full: bytes, trimmed: bytes, dbf: Path) -> str:
-    """Codec of the DBF text sample (``'utf-8'`` for pure ASCII)."""
+def _detect(sample: bytes, dbf: Path) -> str:
+    """Codec of the DBF text sample."""
     try:
-        if trimmed != full and detect_encoding(trimmed, dbf) == "utf-8":
-            return "utf-8"
-        enc = detect_encoding(full, dbf)
+        enc = detect_encoding(sample, dbf)
     except EncodingError as exc:
         raise EncodingError(f"cannot tell the encoding of the attribute table: {exc.message}", path=dbf,
                             hint="pass encoding= (e.g. encoding='gbk') or add a .cpg file") from exc
@@ -144,24 +124,24 @@ def resolve_encoding(path: Path, encoding: str | None, repair: bool) -> tuple[st
     dbf = sidecar(path, ".dbf") if path.suffix.lower() in (".shp", ".dbf") else None
     if dbf is None:
         return None, "format", None  # GPKG, GeoJSON, FileGDB store UTF-8 and GDAL decodes it
-    full, trimmed = _dbf_text_sample(dbf)
+    sample = _dbf_text_sample(dbf)
     cpg = sidecar(path, ".cpg")
     if cpg is None:
-        return (_detect(full, trimmed, dbf) if full else "utf-8"), "detected", None
+        return (_detect(sample, dbf) if sample else "utf-8"), "detected", None
     text = cpg.read_bytes().decode("ascii", "replace").strip()
     declared = _cpg_codec(text)
     if declared is not None:
-        if not full:
+        if not sample:
             return declared, "cpg", None
-        if _decodes(trimmed if declared == "utf-8" else full, declared):
+        if _decodes(sample, declared):
             if declared not in _CHINESE_CODECS:
                 return declared, "cpg", None
             try:  # GBK decodes many byte strings: the .cpg fits unless the bytes are valid UTF-8
-                if _detect(full, trimmed, dbf) != "utf-8":
+                if _detect(sample, dbf) != "utf-8":
                     return declared, "cpg", None
             except EncodingError:
                 return declared, "cpg", None
-    detected = _detect(full, trimmed, dbf)
+    detected = _detect(sample, dbf)
     problem = (f".cpg declares {text!r}, which is not a known encoding" if declared is None else
                f".cpg declares {text!r} but the attribute bytes are {detected}, not {declared}")
     if not repair:

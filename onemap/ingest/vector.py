@@ -131,8 +131,9 @@ def read_layer(
     try:
         gdf = pyogrio.read_dataframe(path, layer=layer, encoding=enc, fid_as_index=True)
     except UnicodeDecodeError as exc:
-        raise EncodingError(f"attributes do not decode as {enc} ({exc.reason})", path=src,
-                            hint="pass the right encoding=, e.g. encoding='gb18030'") from exc
+        raise EncodingError(f"attributes do not decode as {enc} ({exc.reason}: {exc.object[exc.start:exc.end + 3]!r})",
+                            path=src, hint="pass the right encoding= (e.g. encoding='gb18030'); a value cut off in "
+                                           "the middle of a character must be fixed in the source") from exc
     except RuntimeError as exc:  # pyogrio's errors
         raise FormatError(f"cannot read layer {layer!r} ({exc})", path=src,
                           hint="check that the file is complete and GDAL can read it (ogrinfo)") from exc
@@ -399,8 +400,9 @@ def write_layer(
     elif driver in ("GPKG", "OpenFileGDB") or layer is not None:
         kw["layer"] = layer or path.stem
     try:
-        if driver == "GPKG" and path.is_file() and layer is not None:
-            shutil.copy2(path, tmp)  # write into a copy to keep the file's other layers
+        if driver in ("GPKG", "OpenFileGDB") and path.exists() and layer is not None:
+            # write into a copy to keep the file's other layers
+            shutil.copytree(path, tmp) if path.is_dir() else shutil.copy2(path, tmp)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)  # GDAL notes on field-name truncation
             pyogrio.write_dataframe(gdf, tmp, **kw)

@@ -463,6 +463,31 @@ def test_write_gpkg_keeps_other_layers_and_geojson_round_trip(tmp_path):
     assert read(gj)[0]["DLMC"].tolist() == ["水田", "农村宅基地"] and not tmp_files(tmp_path)
 
 
+def test_write_filegdb_keeps_other_layers(tmp_path):
+    src = gpd.GeoDataFrame({"ZDDM": ["甲1", "乙2"]}, geometry=boxes(2), crs=4527)
+    gdb = tmp_path / "onemap.gdb"
+    write_layer(src, gdb, layer="ZD")
+    write_layer(src.iloc[:1], gdb, layer="DLTB")
+    write_layer(src.iloc[1:], gdb, layer="ZD")
+    assert sorted(n for n, _ in pyogrio.list_layers(gdb)) == ["DLTB", "ZD"]
+    assert [p.name for p in tmp_path.iterdir()] == ["onemap.gdb"]
+    gdf, _ = read(gdb, "cadastral", layer="ZD")
+    assert gdf["parcel_id"].tolist() == ["乙2"] and gdf.attrs["driver"] == "OpenFileGDB"
+    info = layer_info(gdb)
+    assert info["layer"] in ("DLTB", "ZD") and len(info["layers"]) == 2
+
+
+def test_long_gbk_values_filling_the_dbf_field(tmp_path):
+    path = tmp_path / "long.shp"
+    src = gpd.GeoDataFrame({"BZ": ["地" * 300, "短"]}, geometry=boxes(2), crs=4527)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # GDAL: value truncated to 254 bytes
+        pyogrio.write_dataframe(src, path, encoding="GBK")
+    (tmp_path / "long.cpg").unlink()
+    gdf, _ = read(path)
+    assert gdf.attrs["encoding"] == "gbk" and gdf["BZ"].tolist() == ["地" * 127, "短"]
+
+
 def test_layer_info_reports_detected_encoding_and_zone(tmp_path):
     path = tmp_path / "dltb.shp"
     pyogrio.write_dataframe(chinese_layer(), path, encoding="GBK")
