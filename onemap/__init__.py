@@ -29,6 +29,8 @@ _API: dict[str, str] = {
     "open_scene": "onemap.ingest.raster",
     "align": "onemap.ingest.raster",
     "stack": "onemap.ingest.raster",
+    "band_index": "onemap.ingest.sensors",
+    "sensor_preset": "onemap.ingest.sensors",
     # overlay
     "rasterize": "onemap.overlay.rasterize",
     "coverage_fractions": "onemap.overlay.rasterize",
