@@ -317,7 +317,8 @@ def check_geometries(gdf: gpd.GeoDataFrame, spec: Any, src: str, id_col: str | N
         i = invalid[0]
         raise GeometryError(f"invalid geometry: {shapely.is_valid_reason(geoms[i])} ({len(invalid)} invalid "
                             "features)", path=src, feature=feat(i),
-                            hint="pass repair=True to repair them with shapely.make_valid (reported), or fix the layer")
+                            hint="pass repair=True to repair them with shapely.make_valid (reported), "
+                                 "or fix the layer")
     reasons = shapely.is_valid_reason(geoms[invalid])
     made = shapely.make_valid(geoms[invalid])
     collapsed = []
@@ -326,10 +327,9 @@ def check_geometries(gdf: gpd.GeoDataFrame, spec: Any, src: str, id_col: str | N
             g = _polygonal_part(g)
         if shapely.is_empty(g):
             collapsed.append(i)
-            repairs.append(Repair(src, f"feature {feat(i)}", f"invalid geometry: {reason}",
-                                  "make_valid left no polygonal area; feature dropped"))
-        else:
-            repairs.append(Repair(src, f"feature {feat(i)}", f"invalid geometry: {reason}", f"make_valid -> {g.geom_type}"))
+        action = ("make_valid left no polygonal area; feature dropped" if shapely.is_empty(g)
+                  else f"make_valid -> {g.geom_type}")
+        repairs.append(Repair(src, f"feature {feat(i)}", f"invalid geometry: {reason}", action))
         fixed[i] = g
     if spec.polygonal:  # valid collections of polygons and lines: keep the polygons
         done = set(invalid.tolist())

@@ -22,6 +22,7 @@ The index of the result is the source feature id (``fid``), the key of every rep
 
 from __future__ import annotations
 
+import glob
 import os
 import shutil
 import uuid
@@ -32,6 +33,7 @@ from typing import Any
 
 import geopandas as gpd
 import numpy as np
+import pandas as pd
 import pyogrio
 import shapely
 from pyproj import CRS, Transformer
@@ -131,9 +133,10 @@ def read_layer(
     try:
         gdf = pyogrio.read_dataframe(path, layer=layer, encoding=enc, fid_as_index=True)
     except UnicodeDecodeError as exc:
-        raise EncodingError(f"attributes do not decode as {enc} ({exc.reason}: {exc.object[exc.start:exc.end + 3]!r})",
-                            path=src, hint="pass the right encoding= (e.g. encoding='gb18030'); a value cut off in "
-                                           "the middle of a character must be fixed in the source") from exc
+        bad = exc.object[exc.start:exc.end + 3]
+        raise EncodingError(f"attributes do not decode as {enc} ({exc.reason}: {bad!r})", path=src,
+                            hint="pass the right encoding= (e.g. encoding='gb18030'); a value cut off in the "
+                                 "middle of a character must be fixed in the source") from exc
     except RuntimeError as exc:  # pyogrio's errors
         raise FormatError(f"cannot read layer {layer!r} ({exc})", path=src,
                           hint="check that the file is complete and GDAL can read it (ogrinfo)") from exc
@@ -213,9 +216,10 @@ def _set_crs(gdf: gpd.GeoDataFrame, crs: Any, src: str, attrs: dict[str, Any]) -
             attrs["crs_declared"] = gdf.crs.to_string()
         return gdf.set_crs(given, allow_override=True)
     if gdf.crs is None:
+        fix = "add a .prj file beside the .shp" if src.lower().endswith(".shp") else "set the CRS in the file"
         raise CRSError("layer has no CRS", path=src,
                        hint="pass crs= (e.g. crs=4527 for CGCS2000 3-degree Gauss-Kruger zone 39, or "
-                            "crs=onemap.crs.gk_crs(zone)), or add a .prj file beside the .shp")
+                            f"crs=onemap.crs.gk_crs(zone)), or {fix}")
     return gdf
 
 
@@ -415,25 +419,29 @@ def write_layer(
     except RuntimeError as exc:
         raise FormatError(f"cannot write the layer ({exc})", path=path) from exc
     finally:
-        for leftover in path.parent.glob(f"{tmp.stem}*"):
+        for leftover in path.parent.glob(f"{glob.escape(tmp.stem)}*"):
             shutil.rmtree(leftover) if leftover.is_dir() else leftover.unlink()
     return path
 
 
 def _check_encodable(gdf: gpd.GeoDataFrame, codec: str, path: Path) -> None:
+    """EncodingError naming the column and feature of the first text the codec cannot write."""
+    if codec == "utf-8":
+        return
     for col in gdf.columns:
         try:
             str(col).encode(codec)
         except UnicodeEncodeError as exc:
             raise EncodingError(f"column name {col!r} cannot be written as {codec}", path=path,
                                 hint="rename the column or write with encoding='UTF-8'") from exc
-        if col == gdf.geometry.name or gdf[col].dtype.kind not in "OSUT":
+        if col == gdf.geometry.name or not (gdf[col].dtype == object or pd.api.types.is_string_dtype(gdf[col])):
             continue
-        for fid, value in gdf[col].items():
+        for value in pd.unique(gdf[col]):  # each distinct text once
             if isinstance(value, str):
                 try:
                     value.encode(codec)
                 except UnicodeEncodeError as exc:
+                    fid = gdf.index[(gdf[col] == value).to_numpy()][0]
                     raise EncodingError(f"{col}={value!r} cannot be written as {codec}", path=path, feature=fid,
                                         hint="write with encoding='UTF-8' (or 'GB18030')") from exc
 
