@@ -128,7 +128,9 @@ def read_layer(
     layer = _pick_layer(path, layer)
     repairs: list[Repair] = []
     enc, enc_source, enc_repair = resolve_encoding(Path(path), encoding, repair)
-    driver = _read_info(path, layer, encoding=enc)["driver"]
+    suffix = Path(path).suffix.lower()  # .json may be GeoJSON or ESRIJSON: ask GDAL
+    known = suffix in _DRIVERS and suffix != ".json"
+    driver = _DRIVERS[suffix] if known else _read_info(path, layer, encoding=enc)["driver"]
     repairs += [enc_repair] if enc_repair else []
     try:
         gdf = pyogrio.read_dataframe(path, layer=layer, encoding=enc, fid_as_index=True)
@@ -163,9 +165,9 @@ def read_layer(
     attrs.update(info)
     target = _target_crs(to_crs, frame)
     if target is not None and not target.equals(gdf.crs, ignore_axis_order=True):
-        attrs["reprojected"] = {"from": gdf.crs.to_string(), "to": target.to_string()}
+        attrs["reprojected"] = {"from": _crs_text(gdf.crs), "to": _crs_text(target)}
         gdf = gdf.to_crs(target)
-    attrs["crs"] = gdf.crs.to_string()
+    attrs["crs"] = _crs_text(gdf.crs)
     attrs["repairs"] = report_repairs(repairs, stacklevel=3)
     gdf.attrs.update(attrs)
     return gdf
@@ -209,11 +211,16 @@ def _read_info(path: Any, layer: str, **kw: Any) -> dict[str, Any]:
 
 
 # ------------------------------------------------------------------------------------ CRS
+def _crs_text(crs: CRS) -> str:
+    """``"EPSG:4527"`` when the CRS was given or read that way, else its WKT (no slow authority search)."""
+    return crs.srs if crs.srs.upper().startswith("EPSG:") else crs.to_wkt()
+
+
 def _set_crs(gdf: gpd.GeoDataFrame, crs: Any, src: str, attrs: dict[str, Any]) -> gpd.GeoDataFrame:
     if crs is not None:
         given = as_crs(crs)
         if gdf.crs is not None and not given.equals(gdf.crs, ignore_axis_order=True):
-            attrs["crs_declared"] = gdf.crs.to_string()
+            attrs["crs_declared"] = _crs_text(gdf.crs)
         return gdf.set_crs(given, allow_override=True)
     if gdf.crs is None:
         fix = "add a .prj file beside the .shp" if src.lower().endswith(".shp") else "set the CRS in the file"
@@ -245,7 +252,7 @@ def _check_coordinates(gdf: gpd.GeoDataFrame, src: str, origin: str) -> None:
     b = b[np.isfinite(b).all(axis=1)]
     if len(b) == 0:
         return
-    crs, name = gdf.crs, gdf.crs.to_string()
+    crs, name = gdf.crs, _crs_text(gdf.crs)
     bounds = (b[:, 0].min(), b[:, 1].min(), b[:, 2].max(), b[:, 3].max())
     xs = np.concatenate([b[:, 0], b[:, 2]])
     where = f"x {bounds[0]:.6g}..{bounds[2]:.6g}, y {bounds[1]:.6g}..{bounds[3]:.6g}"
@@ -255,7 +262,7 @@ def _check_coordinates(gdf: gpd.GeoDataFrame, src: str, origin: str) -> None:
         width = 6 if zone <= 23 else 3
         datum = zi.datum if zi is not None and zi.datum else "CGCS2000"
         args = f"{zone}" + (", width=6" if width == 6 else "") + (f", datum='{datum}'" if datum != "CGCS2000" else "")
-        hint = (f"pass crs=onemap.crs.gk_crs({args}) ({gk_crs(zone, width=width, datum=datum).to_string()}) "
+        hint = (f"pass crs=onemap.crs.gk_crs({args}) ({_crs_text(gk_crs(zone, width=width, datum=datum))}) "
                 "if the coordinates are zone-prefixed Gauss-Kruger")
         if zi is not None and zi.prefixed:
             if zi.zone != zone:
@@ -277,7 +284,7 @@ def _check_coordinates(gdf: gpd.GeoDataFrame, src: str, origin: str) -> None:
         free = gk_crs(zi.zone, width=zi.width or 3, prefix=False, datum=zi.datum or "CGCS2000")
         raise CRSError(f"eastings ({where}) carry no zone prefix but the CRS {name} ({origin}) is the "
                        f"zone-prefixed Gauss-Kruger zone {zi.zone}", path=src,
-                       hint=f"pass crs=onemap.crs.gk_crs({zi.zone}, prefix=False) ({free.to_string()})")
+                       hint=f"pass crs=onemap.crs.gk_crs({zi.zone}, prefix=False) ({_crs_text(free)})")
 
 
 def _target_crs(to_crs: Any, frame: Any) -> CRS | None:
@@ -285,7 +292,7 @@ def _target_crs(to_crs: Any, frame: Any) -> CRS | None:
     if frame is not None:
         fcrs = as_crs(frame.crs)
         if target is not None and not target.equals(fcrs, ignore_axis_order=True):
-            raise CRSError(f"to_crs={target.to_string()} and frame CRS {fcrs.to_string()} disagree",
+            raise CRSError(f"to_crs={_crs_text(target)} and frame CRS {_crs_text(fcrs)} disagree",
                            hint="pass only one of to_crs= and frame=")
         target = fcrs
     return target
@@ -322,7 +329,7 @@ def layer_info(path: str | os.PathLike, layer: str | int | None = None) -> dict[
     return {
         "path": str(path), "driver": info["driver"],
         "layers": [{"name": n, "geometry_type": t} for n, t in layers], "layer": name,
-        "crs": crs.to_string() if crs is not None else None, "crs_name": crs.name if crs is not None else None,
+        "crs": _crs_text(crs) if crs is not None else None, "crs_name": crs.name if crs is not None else None,
         "zone_info": asdict(zi) if zi is not None else None, "geometry_type": info.get("geometry_type"),
         "feature_count": int(info["features"]), "fields": dict(zip(info["fields"].tolist(), info["dtypes"].tolist())),
         "bounds": tuple(float(v) for v in info["total_bounds"]) if info.get("total_bounds") is not None else None,
