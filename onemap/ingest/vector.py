@@ -115,8 +115,10 @@ def read_layer(
     ...     geometry=[shapely.box(39_500_000 + 10 * i, 3_300_000, 39_500_010 + 10 * i, 3_300_010)
     ...               for i in range(3)], crs=4527)
     >>> path = write_layer(tbs, tempfile.mkdtemp() + "/dltb.shp", encoding="GBK")
-    >>> import warnings; warnings.simplefilter("ignore")
-    >>> dltb = read_layer(path, "landuse")
+    >>> import warnings
+    >>> with warnings.catch_warnings():
+    ...     warnings.simplefilter("ignore")  # the unknown code 9999 is reported by a warning too
+    ...     dltb = read_layer(path, "landuse")
     >>> dltb[["landuse_code", "landuse_group", "cultivated", "landuse_name"]].values.tolist()
     [['0101', 'agricultural', True, '水田'], ['0702', 'construction', False, '农村宅基地'], ['9999', 'unknown', False, '?']]
     >>> dltb.attrs["encoding"], dltb.attrs["unknown_codes"], dltb.crs.to_epsg()

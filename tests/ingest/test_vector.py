@@ -278,6 +278,23 @@ def test_null_and_empty_geometries_dropped_with_report(tmp_path):
         read(only_null)
 
 
+def test_geometry_collections_in_a_polygon_kind(tmp_path):
+    poly, line = boxes(1)[0], shapely.LineString([(X0, Y0), (X0 + 50, Y0 + 50)])
+    src = gpd.GeoDataFrame({"ZDDM": ["A", "B"]}, geometry=[poly, shapely.GeometryCollection([poly, line])],
+                           crs=4527)
+    path = tmp_path / "gc.gpkg"
+    pyogrio.write_dataframe(src, path, geometry_type="Unknown")
+    with pytest.warns(RepairWarning, match="GeometryCollection"):
+        gdf = read_layer(path, "cadastral")
+    assert list(gdf.geom_type) == ["Polygon", "Polygon"] and gdf.geometry.iloc[1].equals(poly)
+    assert len(read(path)[0].geometry.iloc[1].geoms) == 2  # generic layers keep collections as they are
+    lines_only = tmp_path / "gcl.gpkg"
+    pyogrio.write_dataframe(src.iloc[1:].set_geometry([shapely.GeometryCollection([line])], crs=4527), lines_only,
+                            geometry_type="Unknown")
+    with pytest.raises(GeometryError, match="GeometryCollection"):
+        read_layer(lines_only, "cadastral")
+
+
 def test_points_or_lines_in_a_polygon_kind(tmp_path):
     path = tmp_path / "pts.gpkg"
     pyogrio.write_dataframe(gpd.GeoDataFrame({"DKBH": ["d1", "d2"]}, geometry=shapely.points([[X0, Y0]] * 2),
