@@ -29,6 +29,11 @@ The id column of a kind (``parcel_id``, ``approval_id`` …, ``admin_code``) is 
 the result: when no candidate column exists it is made from the feature id (``"#<fid>"``) and
 ``attrs["id_source"]`` says so; single missing values are filled the same way and listed in
 ``attrs["generated_ids"]``.
+
+Geometry rules (:func:`check_geometries`): every kind but ``generic`` needs polygons (points and
+lines are a :class:`~onemap.errors.GeometryError`; the polygons of a GeometryCollection are kept);
+null and empty geometries are dropped and invalid ones repaired with :func:`shapely.make_valid`,
+each reported as a :class:`~onemap.errors.Repair`.
 """
 
 from __future__ import annotations
