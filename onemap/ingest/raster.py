@@ -125,28 +125,30 @@ def _wrap(data: Any, frame: Frame, names: Sequence[str], attrs: dict) -> xr.Data
 def _chunks(recipe: _Recipe, chunks: Any) -> tuple:
     """Dask chunks: ``"auto"`` = multiples of the file's blocks (or the warper's), all bands in one.
 
-    Chunk edges fall on the file's block edges even when the frame starts inside a block."""
+    Chunk edges fall on the file's chunk-grid edges even when the frame starts inside a block, so
+    a frame cut out of a scene reads the same blocks per chunk."""
     from dask.array.core import normalize_chunks
 
     nb, (h, w) = recipe.nbands, recipe.frame.shape
+    block, offset = (128, 512), (0, 0)  # GDAL's WarpedVRT block, anchored at the frame
+    for part in recipe.parts:
+        if part.frame.aligned_with(recipe.frame):
+            block = part.block
+            offset = (round((part.frame.transform.f - recipe.frame.transform.f) / part.frame.res[1]),
+                      round((recipe.frame.transform.c - part.frame.transform.c) / part.frame.res[0]))
+            break
     if chunks is None or chunks is True or (isinstance(chunks, str) and chunks == "auto"):
-        block, offset = (128, 512), (0, 0)  # GDAL's WarpedVRT block, anchored at the frame
-        for part in recipe.parts:
-            if part.frame.aligned_with(recipe.frame):
-                block = part.block
-                offset = (round((part.frame.transform.f - recipe.frame.transform.f) / part.frame.res[1]),
-                          round((recipe.frame.transform.c - part.frame.transform.c) / part.frame.res[0]))
-                break
         _, cy, cx = normalize_chunks((nb, "auto", "auto"), (nb, h, w), dtype=np.dtype(recipe.dtype),
                                      previous_chunks=(nb, *block))
-        return ((nb,), _on_edges(h, cy[0], offset[0]), _on_edges(w, cx[0], offset[1]))
-    if isinstance(chunks, Mapping):
-        cy, cx = chunks.get("y", -1), chunks.get("x", -1)
+        size = (cy[0], cx[0])
+    elif isinstance(chunks, Mapping):
+        size = (chunks.get("y", -1), chunks.get("x", -1))
     elif np.isscalar(chunks):
-        cy = cx = int(chunks)
+        size = (int(chunks), int(chunks))
     else:
-        cy, cx = (int(v) for v in chunks)
-    return normalize_chunks((nb, cy, cx), (nb, h, w), dtype=np.dtype(recipe.dtype))
+        size = tuple(int(v) for v in chunks)
+    size = tuple(n if s is None or s <= 0 else int(s) for s, n in zip(size, (h, w)))
+    return ((nb,), _on_edges(h, size[0], offset[0]), _on_edges(w, size[1], offset[1]))
 
 
 def _on_edges(n: int, size: int, offset: int) -> tuple[int, ...]:
@@ -389,7 +391,7 @@ def align(scene: xr.DataArray, frame: Frame, resampling: str = "bilinear") -> xr
         new = replace(recipe, frame=frame, resampling=resampling)
         if not recipe.masked:
             attrs["nodata"] = recipe.fill
-        chunks = {"y": scene.chunks[1][0], "x": scene.chunks[2][0]} if src.aligned_with(frame) else "auto"
+        chunks = (max(scene.chunks[1]), max(scene.chunks[2])) if src.aligned_with(frame) else "auto"
         return _scene_from_recipe(new, list(scene.band.values), attrs, chunks)
     float_data = np.issubdtype(scene.dtype, np.floating)
     fill = np.nan if float_data else (attrs.get("nodata") if attrs.get("nodata") is not None else 0)
