@@ -28,6 +28,7 @@ from __future__ import annotations
 import math
 import warnings
 
+import numba
 import numpy as np
 
 from ..errors import DataError, OnemapWarning
@@ -60,10 +61,20 @@ def _values(values: np.ndarray, valid: np.ndarray | None) -> tuple[np.ndarray, n
     return flat, np.ascontiguousarray(v).ravel(), True
 
 
+def _chunks(n: int) -> int:
+    # a few slices per thread; one for small inputs (no thread start-up)
+    return 1 if n < 1 << 16 else 4 * numba.get_num_threads()
+
+
 def _range(flat: np.ndarray, valid: np.ndarray, use_valid: bool) -> tuple[object, object, int]:
     if flat.size == 0:
         raise DataError("no values to threshold (empty array)")
-    lo, hi, k = K._nan_minmax(flat, valid, use_valid)
+    if flat.dtype.kind == "f":
+        lo0, hi0 = flat.dtype.type(np.inf), flat.dtype.type(-np.inf)
+    else:
+        info = np.iinfo(flat.dtype)
+        lo0, hi0 = flat.dtype.type(info.max), flat.dtype.type(info.min)
+    lo, hi, k = K._nan_minmax(flat, valid, use_valid, lo0, hi0, _chunks(flat.size))
     if k == 0:
         raise DataError("all values are NaN or masked: no threshold can be computed",
                         hint="check the nodata handling of the inputs, or the valid mask")
@@ -136,12 +147,17 @@ def histogram(values: np.ndarray, bins: int | np.ndarray = 256, range: tuple[flo
             lo, hi, _ = _range(flat, vmask, use_valid)
             range = (lo, hi)
         edges = histogram_edges(bins, range, flat.dtype)
-    counts = np.zeros(edges.size - 1, np.int64)
-    if flat.size:
+    nb = edges.size - 1
+    if flat.size == 0:
+        return np.zeros(nb, np.int64), edges
+    first, last = edges[0], edges[-1]
+    if flat.dtype.kind in "iu" and first % 1 == 0.5 and last - first == nb and np.all(np.diff(edges) == 1):
+        # integer_edges: one bin per value, no float arithmetic needed
+        counts = K._histogram_int(flat, vmask, use_valid, np.int64(first + 0.5), nb, _chunks(flat.size))
+    else:
         ftype = edges.dtype.type
-        first, last = edges[0], edges[-1]
-        K._histogram_uniform(flat, vmask, use_valid, edges, first, ftype(last - first),
-                             ftype(edges.size - 1), counts)
+        counts = K._histogram_uniform(flat, vmask, use_valid, edges, first, ftype(last - first),
+                                      ftype(nb), _chunks(flat.size))
     return counts, edges
 
 
