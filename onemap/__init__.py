@@ -44,8 +44,9 @@ _API: dict[str, str] = {
     "detect_changes": "onemap.change.detect",
     "normalize_radiometry": "onemap.change.normalize",
     "patches_from_labels": "onemap.change.patches",
+    "make_county": "onemap.synth",
 }
-_SUBMODULES = {"crs", "errors", "codes", "frame", "ingest", "overlay", "change"}
+_SUBMODULES = {"crs", "errors", "codes", "frame", "ingest", "overlay", "change", "synth"}
 
 __all__ = sorted(_API) + sorted(_SUBMODULES) + ["__version__"]
 
