@@ -412,22 +412,6 @@ def _histogram_uniform(values, valid, use_valid, edges, first, denom, numer, nch
 
 
 @njit(cache=True, parallel=True)
-def _histogram_int(values, valid, use_valid, lo, nb, nchunks):
-    """One bin per integer value lo .. lo + nb - 1 (skimage's integer binning); others skipped."""
-    n = values.size
-    part = np.zeros((nchunks, nb), np.int64)
-    for k in prange(nchunks):
-        counts = part[k]
-        for i in range(k * n // nchunks, (k + 1) * n // nchunks):
-            if use_valid and not valid[i]:
-                continue
-            j = np.int64(values[i]) - lo
-            if j >= 0 and j < nb:
-                counts[j] += 1
-    return part.sum(axis=0)
-
-
-@njit(cache=True, parallel=True)
 def _nan_minmax(values, valid, use_valid, lo0, hi0, nchunks):
     """(min, max, count) of the non-NaN (and valid) values; ``lo0``/``hi0`` are the dtype's
     largest/smallest value. NaN fails both comparisons, so the loop needs no NaN branch."""

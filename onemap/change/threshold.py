@@ -12,7 +12,8 @@ A global Otsu threshold over many chunks: reduce ``nanmin``/``nanmax`` over the 
 ``edges = histogram_edges(bins, (lo, hi), dtype)``, compute ``histogram(chunk, edges)`` per chunk
 (same bins everywhere, so counts add), sum the counts and call
 ``otsu_from_histogram(counts, edges)``. For integer data use ``integer_edges(lo, hi)`` (one bin
-per value). The result equals :func:`otsu` on the whole array.
+per value; counted with ``numpy.bincount``, float values with a numba kernel that reproduces
+``numpy.histogram``). The result equals :func:`otsu` on the whole array.
 
 Undefined cases
 ---------------
@@ -69,12 +70,15 @@ def _chunks(n: int) -> int:
 def _range(flat: np.ndarray, valid: np.ndarray, use_valid: bool) -> tuple[object, object, int]:
     if flat.size == 0:
         raise DataError("no values to threshold (empty array)")
-    if flat.dtype.kind == "f":
-        lo0, hi0 = flat.dtype.type(np.inf), flat.dtype.type(-np.inf)
+    if flat.dtype.kind in "iu":  # no NaN: NumPy's SIMD reductions (and no numba compile per int type)
+        sel = flat[valid] if use_valid else flat
+        if sel.size == 0:
+            lo, hi, k = 0, 0, 0
+        else:
+            lo, hi, k = sel.min(), sel.max(), sel.size
     else:
-        info = np.iinfo(flat.dtype)
-        lo0, hi0 = flat.dtype.type(info.max), flat.dtype.type(info.min)
-    lo, hi, k = K._nan_minmax(flat, valid, use_valid, lo0, hi0, _chunks(flat.size))
+        lo0, hi0 = flat.dtype.type(np.inf), flat.dtype.type(-np.inf)
+        lo, hi, k = K._nan_minmax(flat, valid, use_valid, lo0, hi0, _chunks(flat.size))
     if k == 0:
         raise DataError("all values are NaN or masked: no threshold can be computed",
                         hint="check the nodata handling of the inputs, or the valid mask")
@@ -153,7 +157,11 @@ def histogram(values: np.ndarray, bins: int | np.ndarray = 256, range: tuple[flo
     first, last = edges[0], edges[-1]
     if flat.dtype.kind in "iu" and first % 1 == 0.5 and last - first == nb and np.all(np.diff(edges) == 1):
         # integer_edges: one bin per value, no float arithmetic needed
-        counts = K._histogram_int(flat, vmask, use_valid, np.int64(first + 0.5), nb, _chunks(flat.size))
+        lo = int(first + 0.5)
+        sel = flat[vmask] if use_valid else flat
+        if sel.size and (sel.min() < lo or sel.max() >= lo + nb):
+            sel = sel[(sel >= lo) & (sel < lo + nb)]
+        counts = np.bincount((sel.astype(np.int64) - lo), minlength=nb)[:nb].astype(np.int64)
     else:
         ftype = edges.dtype.type
         counts = K._histogram_uniform(flat, vmask, use_valid, edges, first, ftype(last - first),

@@ -150,3 +150,12 @@ def test_k_sigma_and_fixed():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert otsu(np.array([1.0, 2.0, 3.0])) == threshold_otsu(np.array([1.0, 2.0, 3.0]))
+
+
+def test_integer_histogram_outside_and_masked():
+    values = np.array([[1, 2, 3], [4, 5, 60]], np.uint16)
+    counts, _ = histogram(values, integer_edges(2, 4))
+    np.testing.assert_array_equal(counts, [1, 1, 1])
+    counts, _ = histogram(values, integer_edges(2, 4), valid=np.zeros(values.shape, bool))
+    np.testing.assert_array_equal(counts, [0, 0, 0])
+    assert otsu(values, valid=values < 60) == threshold_otsu(values[values < 60])
