@@ -44,6 +44,15 @@ _API: dict[str, str] = {
     "detect_changes": "onemap.change.detect",
     "normalize_radiometry": "onemap.change.normalize",
     "patches_from_labels": "onemap.change.patches",
+    "patches_from_mask": "onemap.change.patches",
+    "change_score": "onemap.change.detect",
+    "cva": "onemap.change.detect",
+    "threshold_score": "onemap.change.detect",
+    "change_mask": "onemap.change.detect",
+    "radiometric_coefficients": "onemap.change.normalize",
+    "spectral_index": "onemap.change.indices",
+    "water_mask": "onemap.change.indices",
+    "cloud_mask": "onemap.change.indices",
     "make_county": "onemap.synth",
 }
 _SUBMODULES = {"crs", "errors", "codes", "frame", "ingest", "overlay", "change", "synth"}

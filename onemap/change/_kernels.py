@@ -1,0 +1,391 @@
+"""Per-pixel change kernels on plain NumPy arrays (no xarray, no I/O).
+
+Every kernel takes scenes as ``(band, row, col)`` arrays of any numeric dtype (uint8/uint16 stay
+native: values are converted to float32 per pixel, so differences of unsigned integers never wrap)
+and writes into caller-provided outputs. A pixel is invalid when any band it needs equals the
+date's ``nodata`` value or is NaN; invalid pixels get NaN scores.
+
+Band roles are passed as ``roles = [blue, green, red, nir, swir1]`` band positions, ``-1`` where
+the scene lacks that band; ``gain``/``offset`` of length 5 map date 2 onto date 1 per role (the
+relative radiometric normalisation, fused into the same loop).
+
+Each kernel is compiled twice from one source: ``<name>`` runs rows in parallel (``prange``) for
+the in-memory path, ``<name>_serial`` runs on one thread for dask blocks (dask already runs blocks
+in parallel, so the numba threads would only oversubscribe the cores).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit, prange
+
+F32 = np.float32
+NAN = np.float32(np.nan)
+
+# spectral index codes (see onemap.change.indices.INDICES)
+NDVI, NDBI, NDWI, MNDWI, BSI, BRIGHTNESS, GLI, REDNESS = range(8)
+
+# component order of the construction evidence (features and sigma arrays)
+N_COMPONENTS = 4  # vegetation loss, brightness gain, greying, built-up (NDBI) gain
+
+
+@njit(cache=True, inline="always", error_model="numpy")
+def _nd(a, b):
+    s = a + b
+    return (a - b) / s if s != F32(0) else F32(0)
+
+
+@njit(cache=True, inline="always", error_model="numpy")
+def _ramp(x, lo, hi):
+    """0 below lo, 1 above hi, linear between."""
+    return min(max((x - lo) / (hi - lo), F32(0)), F32(1))
+
+
+@njit(cache=True, inline="always", error_model="numpy")
+def _bad(x, nodata):
+    return (x == nodata) | (x != x)
+
+
+def _rows(img, roles, i):
+    """1-D row views of the five roles; an absent role reads band 0 (its gain/offset are 0)."""
+    k0 = max(roles[0], 0)
+    k1 = max(roles[1], 0)
+    k2 = max(roles[2], 0)
+    k3 = max(roles[3], 0)
+    k4 = max(roles[4], 0)
+    return img[k0, i], img[k1, i], img[k2, i], img[k3, i], img[k4, i]
+
+
+_rows = njit(cache=True, inline="always", error_model="numpy")(_rows)
+
+
+def _role_coefficients(roles, gain, offset):
+    """Gain/offset per role as float32, zero for absent roles so they read as 0."""
+    g = np.zeros(5, np.float32)
+    o = np.zeros(5, np.float32)
+    for r in range(5):
+        if roles[r] >= 0:
+            g[r] = gain[r]
+            o[r] = offset[r]
+    return g, o
+
+
+_role_coefficients = njit(cache=True)(_role_coefficients)
+
+
+@njit(cache=True, inline="always", error_model="numpy")
+def _role_scalars(roles, gain, offset):
+    g, o = _role_coefficients(roles, gain, offset)
+    return g[0], g[1], g[2], g[3], g[4], o[0], o[1], o[2], o[3], o[4]
+
+
+@njit(cache=True, inline="always", error_model="numpy")
+def _index_px(code, b, g, r, n, s, has_blue, has_nir, has_swir):
+    if code == NDVI:
+        return _nd(n, r)
+    if code == NDBI:
+        return _nd(s, n)
+    if code == NDWI:
+        return _nd(g, n)
+    if code == MNDWI:
+        return _nd(g, s)
+    if code == BSI:
+        if has_swir:
+            return _nd(s + r, n + b)
+        return _nd(r, b)
+    if code == BRIGHTNESS:
+        return (b + g + r) / F32(3) if has_blue else (g + r) / F32(2)
+    if code == GLI:
+        return _nd(g + g, r + b)
+    return _nd(r, b)  # REDNESS
+
+
+@njit(cache=True, inline="always", error_model="numpy")
+def _vegetation(b, g, r, n, has_nir):
+    # NDVI with a NIR band; the visible green-leaf index otherwise (RGB degraded mode)
+    return _nd(n, r) if has_nir else _nd(g + g, r + b)
+
+
+@njit(cache=True, inline="always", error_model="numpy")
+def _brightness(b, g, r, has_blue):
+    return (b + g + r) / F32(3) if has_blue else (g + r) / F32(2)
+
+
+@njit(cache=True, inline="always", error_model="numpy")
+def _water(g, r, n, s, has_swir):
+    """Fuzzy water membership: NDWI (MNDWI with SWIR) > 0 and NDVI < 0.
+
+    Requiring NDVI < 0 keeps blue steel roofs (NDWI > 0 but NIR-bright) out of the water class.
+    """
+    wi = _nd(g, s) if has_swir else _nd(g, n)
+    return _ramp(min(wi, -_nd(n, r)), F32(0), F32(0.15))
+
+
+def _construction_px(b1, g1, r1, n1, s1, b2, g2, r2, n2, s2, sv, sb, sg, su, has_blue, has_nir, has_swir):
+    """Evidence of new construction at one pixel, in units of the scene's change noise.
+
+    Sum of the positive vegetation loss, the positive relative brightness gain, the signed
+    greying (soil redness lost; red soil appearing counts against) and, with SWIR, the positive
+    NDBI gain -- each divided by its noise scale (``sv sb sg su``) -- then gated: zero where the pixel is
+    still vegetated after (NDVI >= 0.6) or water at either date. Gates need NIR; in RGB only the
+    evidence terms act.
+    """
+    dv = (_vegetation(b1, g1, r1, n1, has_nir) - _vegetation(b2, g2, r2, n2, has_nir)) / sv
+    db = _nd(_brightness(b2, g2, r2, has_blue), _brightness(b1, g1, r1, has_blue)) / sb
+    e = max(dv, F32(0)) + max(db, F32(0))
+    if has_blue:
+        e += (_nd(r1, b1) - _nd(r2, b2)) / sg
+    if has_swir:
+        e += max((_nd(s2, n2) - _nd(s1, n1)) / su, F32(0))
+    e = max(e, F32(0))
+    if has_nir:
+        still_veg = _ramp(_nd(n2, r2), F32(0.3), F32(0.6))
+        water = max(_water(g1, r1, n1, s1, has_swir), _water(g2, r2, n2, s2, has_swir))
+        e *= (F32(1) - still_veg) * (F32(1) - water)
+    return e
+
+
+_construction_px = njit(cache=True, inline="always", error_model="numpy")(_construction_px)
+
+
+def _index_kernel(img, roles, code, nodata, out):
+    """One spectral index per pixel (NaN where a needed band is nodata)."""
+    h, w = out.shape
+    hb, hn, hs = roles[0] >= 0, roles[3] >= 0, roles[4] >= 0
+    a0, a1, a2, a3, a4, _, _, _, _, _ = _role_scalars(roles, np.ones(5), np.zeros(5))
+    for i in prange(h):
+        rb, rg, rr, rn, rs = _rows(img, roles, i)
+        o = out[i]
+        for j in range(w):
+            bad = (_bad(rb[j], nodata) | _bad(rg[j], nodata) | _bad(rr[j], nodata)
+                   | _bad(rn[j], nodata) | _bad(rs[j], nodata))
+            v = _index_px(code, F32(rb[j]) * a0, F32(rg[j]) * a1, F32(rr[j]) * a2,
+                          F32(rn[j]) * a3, F32(rs[j]) * a4, hb, hn, hs)
+            o[j] = NAN if bad else v
+
+
+def _linear_kernel(img, gain, offset, nodata, out):
+    """``out[k] = gain[k] * img[k] + offset[k]`` in float32, NaN where nodata."""
+    nb, h, w = img.shape
+    for i in prange(h):
+        for k in range(nb):
+            g, o = F32(gain[k]), F32(offset[k])
+            src = img[k, i]
+            dst = out[k, i]
+            for j in range(w):
+                x = src[j]
+                dst[j] = NAN if _bad(x, nodata) else F32(x) * g + o
+
+
+# The pair kernels share one pattern: per row, take 1-D views of the roles of both dates, then a
+# branch-free inner loop (absent roles read as 0) that LLVM turns into SIMD code.
+
+def _construction_kernel(b1, b2, roles, gain, offset, sigma, nodata1, nodata2, out):
+    """Fused chain per pixel: normalise date 2, indices of both dates, construction score."""
+    h, w = out.shape
+    hb, hn, hs = roles[0] >= 0, roles[3] >= 0, roles[4] >= 0
+    sv, sb, sgr, su = F32(sigma[0]), F32(sigma[1]), F32(sigma[2]), F32(sigma[3])
+    # coefficients as scalars: loads from arrays inside the loop could alias the output and
+    # stop LLVM from vectorising
+    a0, a1, a2, a3, a4, _, _, _, _, _ = _role_scalars(roles, np.ones(5), np.zeros(5))
+    c0, c1, c2, c3, c4, z0, z1, z2, z3, z4 = _role_scalars(roles, gain, offset)
+    for i in prange(h):
+        pb, pg, pr, pn, ps = _rows(b1, roles, i)
+        qb, qg, qr, qn, qs = _rows(b2, roles, i)
+        o = out[i]
+        for j in range(w):
+            bad = (_bad(pb[j], nodata1) | _bad(pg[j], nodata1) | _bad(pr[j], nodata1)
+                   | _bad(pn[j], nodata1) | _bad(ps[j], nodata1)
+                   | _bad(qb[j], nodata2) | _bad(qg[j], nodata2) | _bad(qr[j], nodata2)
+                   | _bad(qn[j], nodata2) | _bad(qs[j], nodata2))
+            e = _construction_px(
+                F32(pb[j]) * a0, F32(pg[j]) * a1, F32(pr[j]) * a2, F32(pn[j]) * a3,
+                F32(ps[j]) * a4,
+                F32(qb[j]) * c0 + z0, F32(qg[j]) * c1 + z1, F32(qr[j]) * c2 + z2,
+                F32(qn[j]) * c3 + z3, F32(qs[j]) * c4 + z4, sv, sb, sgr, su, hb, hn, hs)
+            o[j] = NAN if bad else e
+
+
+def _construction_mask_kernel(b1, b2, roles, gain, offset, sigma, nodata1, nodata2, threshold, out):
+    """The whole per-pixel chain to a mask: normalise -> score -> ``score > threshold`` (uint8)."""
+    h, w = out.shape
+    hb, hn, hs = roles[0] >= 0, roles[3] >= 0, roles[4] >= 0
+    sv, sb, sgr, su = F32(sigma[0]), F32(sigma[1]), F32(sigma[2]), F32(sigma[3])
+    t = F32(threshold)
+    # coefficients as scalars: loads from arrays inside the loop could alias the output and
+    # stop LLVM from vectorising
+    a0, a1, a2, a3, a4, _, _, _, _, _ = _role_scalars(roles, np.ones(5), np.zeros(5))
+    c0, c1, c2, c3, c4, z0, z1, z2, z3, z4 = _role_scalars(roles, gain, offset)
+    for i in prange(h):
+        pb, pg, pr, pn, ps = _rows(b1, roles, i)
+        qb, qg, qr, qn, qs = _rows(b2, roles, i)
+        o = out[i]
+        for j in range(w):
+            bad = (_bad(pb[j], nodata1) | _bad(pg[j], nodata1) | _bad(pr[j], nodata1)
+                   | _bad(pn[j], nodata1) | _bad(ps[j], nodata1)
+                   | _bad(qb[j], nodata2) | _bad(qg[j], nodata2) | _bad(qr[j], nodata2)
+                   | _bad(qn[j], nodata2) | _bad(qs[j], nodata2))
+            e = _construction_px(
+                F32(pb[j]) * a0, F32(pg[j]) * a1, F32(pr[j]) * a2, F32(pn[j]) * a3,
+                F32(ps[j]) * a4,
+                F32(qb[j]) * c0 + z0, F32(qg[j]) * c1 + z1, F32(qr[j]) * c2 + z2,
+                F32(qn[j]) * c3 + z3, F32(qs[j]) * c4 + z4, sv, sb, sgr, su, hb, hn, hs)
+            o[j] = np.uint8((e > t) & ~bad)
+
+
+def _construction_features_kernel(b1, b2, roles, gain, offset, nodata1, nodata2, out):
+    """Raw evidence differences (before sigma scaling) for estimating the noise scales.
+
+    ``out[0]`` vegetation loss, ``out[1]`` relative brightness gain, ``out[2]`` greying,
+    ``out[3]`` NDBI gain; NaN where invalid or where the scene lacks the bands.
+    """
+    _, h, w = out.shape
+    hb, hn, hs = roles[0] >= 0, roles[3] >= 0, roles[4] >= 0
+    # coefficients as scalars: loads from arrays inside the loop could alias the output and
+    # stop LLVM from vectorising
+    a0, a1, a2, a3, a4, _, _, _, _, _ = _role_scalars(roles, np.ones(5), np.zeros(5))
+    c0, c1, c2, c3, c4, z0, z1, z2, z3, z4 = _role_scalars(roles, gain, offset)
+    for i in prange(h):
+        pb, pg, pr, pn, ps = _rows(b1, roles, i)
+        qb, qg, qr, qn, qs = _rows(b2, roles, i)
+        for j in range(w):
+            bad = (_bad(pb[j], nodata1) | _bad(pg[j], nodata1) | _bad(pr[j], nodata1)
+                   | _bad(pn[j], nodata1) | _bad(ps[j], nodata1)
+                   | _bad(qb[j], nodata2) | _bad(qg[j], nodata2) | _bad(qr[j], nodata2)
+                   | _bad(qn[j], nodata2) | _bad(qs[j], nodata2))
+            xb1, xg1, xr1 = F32(pb[j]) * a0, F32(pg[j]) * a1, F32(pr[j]) * a2
+            xn1, xs1 = F32(pn[j]) * a3, F32(ps[j]) * a4
+            xb2, xg2, xr2 = F32(qb[j]) * c0 + z0, F32(qg[j]) * c1 + z1, F32(qr[j]) * c2 + z2
+            xn2, xs2 = F32(qn[j]) * c3 + z3, F32(qs[j]) * c4 + z4
+            out[0, i, j] = NAN if bad else (_vegetation(xb1, xg1, xr1, xn1, hn)
+                                            - _vegetation(xb2, xg2, xr2, xn2, hn))
+            out[1, i, j] = NAN if bad else _nd(_brightness(xb2, xg2, xr2, hb),
+                                               _brightness(xb1, xg1, xr1, hb))
+            out[2, i, j] = NAN if (bad or not hb) else _nd(xr1, xb1) - _nd(xr2, xb2)
+            out[3, i, j] = NAN if (bad or not hs) else _nd(xs2, xn2) - _nd(xs1, xn1)
+
+
+def _index_diff_kernel(b1, b2, roles, gain, offset, code, sign, nodata1, nodata2, out):
+    """``sign * (index(date 2) - index(date 1))`` per pixel, date 2 normalised on the fly."""
+    h, w = out.shape
+    hb, hn, hs = roles[0] >= 0, roles[3] >= 0, roles[4] >= 0
+    sgn = F32(sign)
+    # coefficients as scalars: loads from arrays inside the loop could alias the output and
+    # stop LLVM from vectorising
+    a0, a1, a2, a3, a4, _, _, _, _, _ = _role_scalars(roles, np.ones(5), np.zeros(5))
+    c0, c1, c2, c3, c4, z0, z1, z2, z3, z4 = _role_scalars(roles, gain, offset)
+    for i in prange(h):
+        pb, pg, pr, pn, ps = _rows(b1, roles, i)
+        qb, qg, qr, qn, qs = _rows(b2, roles, i)
+        o = out[i]
+        for j in range(w):
+            bad = (_bad(pb[j], nodata1) | _bad(pg[j], nodata1) | _bad(pr[j], nodata1)
+                   | _bad(pn[j], nodata1) | _bad(ps[j], nodata1)
+                   | _bad(qb[j], nodata2) | _bad(qg[j], nodata2) | _bad(qr[j], nodata2)
+                   | _bad(qn[j], nodata2) | _bad(qs[j], nodata2))
+            i1 = _index_px(code, F32(pb[j]) * a0, F32(pg[j]) * a1, F32(pr[j]) * a2,
+                           F32(pn[j]) * a3, F32(ps[j]) * a4, hb, hn, hs)
+            i2 = _index_px(code, F32(qb[j]) * c0 + z0, F32(qg[j]) * c1 + z1,
+                           F32(qr[j]) * c2 + z2, F32(qn[j]) * c3 + z3,
+                           F32(qs[j]) * c4 + z4, hb, hn, hs)
+            o[j] = NAN if bad else sgn * (i2 - i1)
+
+
+def _cva_kernel(b1, b2, gain, offset, sigma, nodata1, nodata2, magnitude, direction):
+    """Change-vector analysis over all bands of the pair.
+
+    ``magnitude`` is the RMS of the per-band differences in noise units (date 2 normalised);
+    ``direction`` is the angle (degrees) between the change vector and the all-bands-brighter
+    diagonal: 0 = uniform brightening, 180 = uniform darkening, 90 = a change of spectral shape
+    with no net brightness change (spherical CVA).
+    """
+    nb, h, w = b1.shape
+    sq = math.sqrt(nb)
+    for i in prange(h):
+        ss = np.zeros(w, np.float32)
+        sm = np.zeros(w, np.float32)
+        bad = np.zeros(w, np.bool_)
+        for k in range(nb):
+            p = b1[k, i]
+            q = b2[k, i]
+            g, o, s = F32(gain[k]), F32(offset[k]), F32(1) / F32(sigma[k])
+            for j in range(w):
+                bad[j] |= _bad(p[j], nodata1) | _bad(q[j], nodata2)
+                d = (F32(q[j]) * g + o - F32(p[j])) * s
+                ss[j] += d * d
+                sm[j] += d
+        for j in range(w):
+            norm = math.sqrt(ss[j])
+            if bad[j]:
+                magnitude[i, j] = NAN
+                direction[i, j] = NAN
+            else:
+                magnitude[i, j] = norm / sq
+                c = sm[j] / (norm * sq) if norm > 0 else 1.0
+                direction[i, j] = math.degrees(math.acos(min(max(c, -1.0), 1.0)))
+
+
+def _box_mean_kernel(src, radius, out):
+    """Mean over the ``(2r+1)^2`` window of the valid (non-NaN) pixels; NaN stays NaN."""
+    h, w = src.shape
+    rows = np.empty((h, w), np.float64)
+    cnts = np.empty((h, w), np.float64)
+    for i in prange(h):  # horizontal running sums
+        for j in range(w):
+            s = 0.0
+            c = 0.0
+            for jj in range(max(0, j - radius), min(w, j + radius + 1)):
+                v = src[i, jj]
+                if v == v:
+                    s += v
+                    c += 1.0
+            rows[i, j] = s
+            cnts[i, j] = c
+    for i in prange(h):  # vertical sums of the horizontal sums
+        for j in range(w):
+            if src[i, j] != src[i, j]:
+                out[i, j] = np.nan
+                continue
+            s = 0.0
+            c = 0.0
+            for ii in range(max(0, i - radius), min(h, i + radius + 1)):
+                s += rows[ii, j]
+                c += cnts[ii, j]
+            out[i, j] = s / c
+
+
+def _from_to_kernel(c1, c2, lut1, lut2, nclass, counts):
+    """Pixel counts of (class before, class after) pairs; ``lut`` maps codes to 0..n-1 (-1 skip)."""
+    h, w = c1.shape
+    for i in range(h):
+        for j in range(w):
+            a = c1[i, j]
+            b = c2[i, j]
+            if a < 0 or b < 0 or a >= lut1.size or b >= lut2.size:
+                continue
+            ia = lut1[a]
+            ib = lut2[b]
+            if ia >= 0 and ib >= 0:
+                counts[ia, ib] += 1
+
+
+def _compile(fn, name):
+    par = njit(cache=True, parallel=True, error_model="numpy")(fn)
+    ser = njit(cache=True, error_model="numpy")(fn)
+    par.__name__, ser.__name__ = name, name + "_serial"
+    return par, ser
+
+
+index_kernel, index_kernel_serial = _compile(_index_kernel, "index_kernel")
+linear_kernel, linear_kernel_serial = _compile(_linear_kernel, "linear_kernel")
+construction_kernel, construction_kernel_serial = _compile(_construction_kernel, "construction_kernel")
+construction_mask_kernel, construction_mask_kernel_serial = _compile(
+    _construction_mask_kernel, "construction_mask_kernel")
+construction_features_kernel, construction_features_kernel_serial = _compile(
+    _construction_features_kernel, "construction_features_kernel")
+index_diff_kernel, index_diff_kernel_serial = _compile(_index_diff_kernel, "index_diff_kernel")
+cva_kernel, cva_kernel_serial = _compile(_cva_kernel, "cva_kernel")
+box_mean_kernel, box_mean_kernel_serial = _compile(_box_mean_kernel, "box_mean_kernel")
+from_to_kernel = njit(cache=True)(_from_to_kernel)
