@@ -104,9 +104,11 @@ def make_county(
     Examples
     --------
     >>> import tempfile
-    >>> c = make_county(tempfile.mkdtemp(), size=256, seed=1, n_changes=1)
-    >>> c.frame.shape, c.frame.crs.to_epsg()
-    ((256, 256), 4527)
+    >>> c = make_county(tempfile.mkdtemp(), size=512, seed=1, n_changes=1)
+    >>> c.frame.shape, c.frame.crs.to_epsg(), c.paths["admin"].name
+    ((512, 512), 4527, 'XZQ.shp')
+    >>> set(c.truth["case"]) == set(CASES)
+    True
     >>> sorted(set(c.truth["expected_verdict"]))
     ['approved', 'existing_construction', 'none', 'partly_approved', 'unapproved']
     """

@@ -198,7 +198,7 @@ class Planter:
     # ------------------------------------------------------------------ cases
     def building(self, case: str, pool: str) -> bool:
         approved = case in ("approved_building", "partly_approved")
-        small = case in ("unapproved_redline", "unapproved_other") and self.rng.random() < 0.5
+        small = [case in ("unapproved_redline", "unapproved_other") and self.rng.random() < 0.5]
         frac = self.rng.uniform(0.25, 0.6) if case == "partly_approved" else 0.0
 
         def make(poly):
@@ -206,7 +206,7 @@ class Planter:
             p = self._point_in(poly, 20.0)
             if p is None:
                 return None
-            b, length, width = building_shape(self.rng, *p, angle, small)
+            b, length, width = building_shape(self.rng, *p, angle, small[0])
             if not approved:
                 return (b,)
             m = self.rng.uniform(6.0, 18.0)
@@ -220,6 +220,9 @@ class Planter:
             return b, a
 
         i, shapes = self._fit(pool, make)
+        if i is None and not small[0]:  # narrow fields: try a smaller building
+            small[0] = True
+            i, shapes = self._fit(pool, make)
         if i is None:
             return False
         b = shapes[0]
@@ -280,15 +283,15 @@ class Planter:
 
     def unbuilt(self) -> bool:
         def make(poly):
-            p = self._point_in(poly, 30.0)
+            p = self._point_in(poly, 20.0)
             if p is None:
                 return None
-            return (oriented_rect(*p, self.rng.uniform(50, 120), self.rng.uniform(40, 80), self._angle()),)
+            return (oriented_rect(*p, self.rng.uniform(35, 100), self.rng.uniform(30, 60), self._angle()),)
 
         pool = "cult" if self.rng.random() < 0.6 else "other"
-        i, shapes = self._fit(pool, make, min_area=4000.0)
-        if i is None and pool == "other":
-            i, shapes = self._fit("cult", make, min_area=4000.0)
+        i, shapes = self._fit(pool, make, min_area=2500.0)
+        if i is None:
+            i, shapes = self._fit("other" if pool == "cult" else "cult", make, min_area=2500.0)
         if i is None:
             return False
         supplied = bool(self.rng.random() < 0.5)  # supplied but idle, or approved but never supplied

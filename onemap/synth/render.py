@@ -84,7 +84,7 @@ def render_scenes(frame, paths, dltb_geoms, kinds, params, objects, discs, dates
                 for d, dst, dp in ((1, dst1, dates[0]), (2, dst2, dates[1])):
                     dx, dy = dp.shift_px
                     hf = t.halo_frame
-                    transform = hf.transform * Affine.translation(dx, dy)
+                    transform = hf.transform @ Affine.translation(dx, dy)
                     hb = hf.bounds
                     base = (hb[0] + dx * res, hb[1] - dy * res, hb[2] + dx * res, hb[3] - dy * res)
                     pid = _labels(tree, dltb_geoms, base, hf.shape, transform)

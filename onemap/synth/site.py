@@ -16,7 +16,7 @@ from affine import Affine
 from pyproj import CRS, Transformer
 
 from ..crs import central_meridian, gk_crs
-from ..errors import DataError
+from ..errors import CRSError, DataError
 from ..frame import Frame
 
 __all__ = ["Site", "make_site", "county_frame", "TOWNSHIP_NAMES", "COMPANY_NAMES"]
@@ -67,7 +67,9 @@ def make_site(zone: int = 39) -> Site:
     >>> s.crs.to_epsg(), s.county_code, s.paddy
     (4527, '379901', False)
     """
-    crs = gk_crs(zone)  # raises CRSError for a zone that does not exist
+    if not 25 <= int(zone) <= 45:
+        raise CRSError(f"3-degree zone {zone} does not cover China", hint="use a zone from 25 to 45, e.g. 39 or 40")
+    crs = gk_crs(zone)
     lat, prov, abbr = _SITES.get(int(zone), _DEFAULT_SITE)
     lon = central_meridian(int(zone)) - 0.35
     return Site(int(zone), crs, lon, lat, prov, abbr, f"{prov}9901", "示例县", lat < 33.5)

@@ -131,4 +131,4 @@ def nodata_polygon(frame, plane: np.ndarray):
     c1 = -(plane[1] * r0 + plane[2]) / plane[0]
     r1 = -(plane[0] * c0 + plane[2]) / plane[1]
     pts = [(c0, r0), (c1, r0), (c0, r1)]
-    return shapely.Polygon([t * p for p in pts])
+    return shapely.Polygon([t @ p for p in pts])
