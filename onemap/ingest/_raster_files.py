@@ -44,6 +44,7 @@ class FileInfo:
     colorinterp: tuple[str, ...]
     tags: tuple[tuple[str, str], ...]
     mtime: float
+    mask: str = "nodata"  # "none" (all valid), "nodata" (value compare) or "gdal" (mask band / alpha)
 
     @property
     def sensor_tag(self) -> str:
@@ -70,7 +71,8 @@ def inspect_file(path: str, crs: CRS | None) -> FileInfo:
                             file_crs=src.crs, transform=src.transform, shape=(src.height, src.width),
                             block=tuple(src.block_shapes[0]), descriptions=tuple(src.descriptions),
                             colorinterp=tuple(c.name for c in src.colorinterp), tags=tags,
-                            georef=not src.transform.is_identity or bool(src.gcps[0]))
+                            georef=not src.transform.is_identity or bool(src.gcps[0]),
+                            mask=_mask_kind(src))
     except RasterioIOError as exc:
         raise FormatError(f"cannot open raster ({exc})", path=path,
                           hint="check that the file is a complete raster GDAL can read") from exc
@@ -90,7 +92,18 @@ def inspect_file(path: str, crs: CRS | None) -> FileInfo:
         raise FrameError(exc.message, path=path, hint=exc.hint) from exc
     return FileInfo(path, info["driver"], info["count"], info["dtype"], info["nodata"], frame.crs,
                     crs is not None, frame, info["block"], info["descriptions"], info["colorinterp"],
-                    tuple(info["tags"].items()), os.path.getmtime(path) if local else 0.0)
+                    tuple(info["tags"].items()), os.path.getmtime(path) if local else 0.0, info["mask"])
+
+
+def _mask_kind(src: Any) -> str:
+    from rasterio.enums import MaskFlags
+
+    flags = {f for band in src.mask_flag_enums for f in band}
+    if flags <= {MaskFlags.all_valid}:
+        return "none"
+    if flags <= {MaskFlags.nodata}:
+        return "nodata"
+    return "gdal"
 
 
 def _check_complete(src: Any, path: str) -> None:
@@ -257,7 +270,7 @@ def read_part(part: FileInfo, indexes: tuple[int, ...], frame: Frame, rows: slic
     c0, c1, _ = cols.indices(frame.width)
     h, w = max(0, r1 - r0), max(0, c1 - c0)
     empty = np.nan if masked else fill
-    out = np.full((len(indexes), h, w), empty, dtype=dtype)
+    out = np.empty((len(indexes), h, w), dtype=dtype)
     if h == 0 or w == 0:
         return out
     try:
@@ -268,13 +281,16 @@ def read_part(part: FileInfo, indexes: tuple[int, ...], frame: Frame, rows: slic
                 dr = round((pf.transform.f - frame.transform.f) / pf.res[1])
                 sr0, sr1 = max(r0 + dr, 0), min(r1 + dr, pf.height)
                 sc0, sc1 = max(c0 + dc, 0), min(c1 + dc, pf.width)
+                if (sr1 - sr0, sc1 - sc0) != (h, w):  # partly outside the file
+                    out.fill(empty)
                 if sr1 <= sr0 or sc1 <= sc0:
                     return out
                 win = Window(sc0, sr0, sc1 - sc0, sr1 - sr0)
                 dst = out[:, sr0 - dr - r0:sr1 - dr - r0, sc0 - dc - c0:sc1 - dc - c0]
                 if masked:
-                    data = src.read(list(indexes), window=win, masked=True)
-                    dst[...] = data.astype(np.float32).filled(np.nan)
+                    _read_masked(src, part, list(indexes), win, dst)
+                elif dst.shape == out.shape and np.dtype(src.dtypes[0]) == out.dtype:
+                    src.read(list(indexes), window=win, out=out)  # straight into the chunk
                 else:
                     dst[...] = src.read(list(indexes), window=win, out_dtype=dtype)
                 return out
@@ -289,8 +305,19 @@ def read_part(part: FileInfo, indexes: tuple[int, ...], frame: Frame, rows: slic
             if part.nodata is not None:
                 vrt_opts["src_nodata"] = part.nodata
             with WarpedVRT(src, **vrt_opts) as vrt:
-                out[...] = vrt.read(list(indexes), window=Window(c0, r0, w, h))
+                vrt.read(list(indexes), window=Window(c0, r0, w, h), out=out)
             return out
     except rasterio.errors.RasterioError as exc:
         raise FormatError(f"cannot read pixels ({exc})", path=part.path,
                           hint="the file may be truncated or corrupt; copy it again") from exc
+
+
+def _read_masked(src: Any, part: FileInfo, indexes: list[int], win: Any, dst: np.ndarray) -> None:
+    """Read into float32 *dst* with NaN where invalid: nodata compared in NumPy (one pass, no
+    GDAL mask band), GDAL's mask only for files with a mask band or alpha."""
+    data = src.read(indexes, window=win)
+    dst[...] = data
+    if part.mask == "gdal":
+        dst[src.read_masks(indexes, window=win) == 0] = np.nan
+    elif part.mask == "nodata" and part.nodata is not None and not np.isnan(part.nodata):
+        dst[data == part.nodata] = np.nan

@@ -34,10 +34,9 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import rioxarray  # noqa: F401  (registers the .rio accessor)
 import xarray as xr
-from affine import Affine
 
 from ..crs import as_crs
-from ..errors import CRSError, DataError, FormatError, FrameError, OnemapWarning
+from ..errors import DataError, FrameError, OnemapWarning
 from ..frame import Frame
 from ._raster_files import FileInfo, date_of, inspect_file, name_bands, read_part, select_bands
 from ._warp import slice_pad, warp_array
@@ -86,11 +85,10 @@ class _Blocks:
     def __getitem__(self, key: tuple[slice, slice, slice]) -> np.ndarray:
         bands, rows, cols = key
         r = self.recipe
-        out = []
-        for part, idx in zip(r.parts, r.indexes):
-            out.append(read_part(part, idx, r.frame, rows, cols, masked=r.masked, dtype=r.dtype,
-                                 fill=r.fill, resampling=r.resampling))
-        return np.concatenate(out, axis=0)[bands]
+        out = [read_part(part, idx, r.frame, rows, cols, masked=r.masked, dtype=r.dtype, fill=r.fill,
+                         resampling=r.resampling) for part, idx in zip(r.parts, r.indexes)]
+        data = out[0] if len(out) == 1 else np.concatenate(out, axis=0)
+        return data[bands]
 
 
 # dask array name -> recipe, so that align() can re-read an untouched file-backed scene straight
@@ -102,8 +100,10 @@ _RECIPES_MAX = 512
 def _scene_from_recipe(recipe: _Recipe, names: Sequence[str], attrs: dict, chunks: Any) -> xr.DataArray:
     import dask.array as dsa
 
+    from dask.base import tokenize
+
     chunks = _chunks(recipe, chunks)
-    name = "onemap-scene-" + recipe.token()
+    name = "onemap-scene-" + tokenize(recipe.token(), chunks)  # same files, other chunks: other keys
     meta = np.empty((0, 0, 0), dtype=recipe.dtype)
     data = dsa.from_array(_Blocks(recipe), chunks=chunks, name=name, lock=False, meta=meta,
                           asarray=False, fancy=False)
@@ -197,7 +197,8 @@ def open_scene(
         Acquisition date (``"2016-11-30"``, ``"20161130"``, a date or datetime); default: from the
         file names (``YYYYMMDD``), else from the tags, else None.
     masked
-        True: float32 with NaN at nodata/masked pixels. False: the file's dtype, ``attrs["nodata"]``.
+        True: float32 with NaN at nodata/masked pixels. False: the file's dtype, ``attrs["nodata"]``
+        (the first file's when band files declare different nodata values).
     crs
         CRS of the files when they carry none (or to override theirs, with a warning). It does not
         reproject; use :func:`align` for that.
@@ -296,8 +297,8 @@ def _check_resampling(resampling: Any) -> str:
 
 def _reference_frame(parts: Sequence[FileInfo]) -> Frame:
     """Grid of the first part with the finest resolution; check that the others can join it."""
-    ref = min(parts, key=lambda p: p.frame.pixel_area * (1 - 1e-9))
-    ref = next(p for p in parts if math.isclose(p.frame.pixel_area, ref.frame.pixel_area, rel_tol=1e-6))
+    finest = min(p.frame.pixel_area for p in parts)
+    ref = next(p for p in parts if math.isclose(p.frame.pixel_area, finest, rel_tol=1e-6))
     rf = ref.frame
     for p in parts:
         f = p.frame
