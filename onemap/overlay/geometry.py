@@ -25,7 +25,7 @@ from pyproj import CRS
 from ..errors import CRSError, DataError, GeometryError, Repair
 from ..frame import Frame
 
-__all__ = ["FlatPolygons", "flatten_polygons", "layer_in_crs", "as_frame"]
+__all__ = ["FlatPolygons", "flatten_polygons", "repair_polygons", "layer_in_crs", "as_frame"]
 
 _POLYGONAL = (3, 6)  # shapely type ids of Polygon and MultiPolygon
 
@@ -108,19 +108,12 @@ def _geometries(layer: Any) -> tuple[np.ndarray, pd.Index, CRS | None, str]:
     return geoms, pd.RangeIndex(len(geoms)), None, "geometries"
 
 
-def flatten_polygons(layer: Any, *, source: str | None = None) -> FlatPolygons:
-    """Flatten a polygon layer (GeoDataFrame, GeoSeries or array of shapely geometries).
+def repair_polygons(layer: Any, *, source: str | None = None) -> tuple[np.ndarray, pd.Index, CRS | None, list[Repair]]:
+    """Polygonal geometries of a layer, repaired, with the repairs made.
 
-    Repairs (reported in ``.repairs``, not warned here): missing geometry → empty; invalid →
-    ``shapely.make_valid`` keeping polygonal parts; degenerate (no area after repair) → empty;
-    GeometryCollection → its polygonal parts. Points and lines raise :class:`GeometryError`.
-
-    Examples
-    --------
-    >>> import shapely
-    >>> flat = flatten_polygons([shapely.box(0, 0, 2, 2).difference(shapely.box(0.5, 0.5, 1, 1))])
-    >>> len(flat), flat.n_vertices, float(flat.area[0])
-    (1, 10, 3.75)
+    Missing geometry → empty; invalid → ``shapely.make_valid`` keeping polygonal parts; degenerate
+    (no area after repair) → empty; GeometryCollection → its polygonal parts. Points and lines raise
+    :class:`GeometryError`. Returns ``(geometries, index, crs, repairs)``; nothing is warned here.
     """
     geoms, index, crs, default_source = _geometries(layer)
     source = source or default_source
@@ -129,7 +122,6 @@ def flatten_polygons(layer: Any, *, source: str | None = None) -> FlatPolygons:
                         hint="results are indexed like the layer; call layer.reset_index() first")
     geoms = geoms.copy()
     repairs: list[Repair] = []
-
     missing = shapely.is_missing(geoms)
     for i in np.flatnonzero(missing):
         repairs.append(Repair(source, f"feature {index[i]!r}", "missing geometry", "treated as an empty zone"))
@@ -163,6 +155,22 @@ def flatten_polygons(layer: Any, *, source: str | None = None) -> FlatPolygons:
                 action = f"make_valid, kept polygonal parts (area {before:.6g} -> {geom.area:.6g})"
             repairs.append(Repair(source, f"feature {index[i]!r}", str(reason), action))
 
+    return geoms, index, None if crs is None else CRS.from_user_input(crs), repairs
+
+
+def flatten_polygons(layer: Any, *, source: str | None = None) -> FlatPolygons:
+    """Flatten a polygon layer (GeoDataFrame, GeoSeries or array of shapely geometries).
+
+    Geometries are repaired first (:func:`repair_polygons`); the repairs are in ``.repairs``.
+
+    Examples
+    --------
+    >>> import shapely
+    >>> flat = flatten_polygons([shapely.box(0, 0, 2, 2).difference(shapely.box(0.5, 0.5, 1, 1))])
+    >>> len(flat), flat.n_vertices, float(flat.area[0])
+    (1, 10, 3.75)
+    """
+    geoms, index, crs, repairs = repair_polygons(layer, source=source)
     geoms = shapely.orient_polygons(geoms, exterior_cw=False)
     parts, part_feature = shapely.get_parts(geoms, return_index=True)
     keep = ~shapely.is_empty(parts)
@@ -185,7 +193,7 @@ def flatten_polygons(layer: Any, *, source: str | None = None) -> FlatPolygons:
         bounds=bounds,
         area=shapely.area(geoms).astype(np.float64),
         index=index,
-        crs=None if crs is None else CRS.from_user_input(crs),
+        crs=crs,
         repairs=repairs,
     )
 
