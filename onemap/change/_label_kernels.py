@@ -46,7 +46,7 @@ def _union(parent, a, b):
 
 
 @njit(cache=True)
-def _scan_strip8(mask, out, parent, r0, r1, base):
+def _scan_strip8(mask, out, parent, r0, r1, base, firstpos, want_first):
     """First pass over rows [r0, r1) with 8-connectivity; returns the next free label."""
     w = mask.shape[1]
     nxt = base
@@ -56,6 +56,8 @@ def _scan_strip8(mask, out, parent, r0, r1, base):
         if mask[r0, c]:
             if left == 0:
                 parent[nxt] = nxt
+                if want_first:
+                    firstpos[nxt] = r0 * w + c
                 left = nxt
                 nxt += 1
             out[r0, c] = left
@@ -86,13 +88,15 @@ def _scan_strip8(mask, out, parent, r0, r1, base):
                 out[r, c] = lf
             else:
                 parent[nxt] = nxt
+                if want_first:
+                    firstpos[nxt] = r * w + c
                 out[r, c] = nxt
                 nxt += 1
     return nxt
 
 
 @njit(cache=True)
-def _scan_strip4(mask, out, parent, r0, r1, base):
+def _scan_strip4(mask, out, parent, r0, r1, base, firstpos, want_first):
     """First pass over rows [r0, r1) with 4-connectivity; returns the next free label."""
     w = mask.shape[1]
     nxt = base
@@ -101,6 +105,8 @@ def _scan_strip4(mask, out, parent, r0, r1, base):
         if mask[r0, c]:
             if left == 0:
                 parent[nxt] = nxt
+                if want_first:
+                    firstpos[nxt] = r0 * w + c
                 left = nxt
                 nxt += 1
             out[r0, c] = left
@@ -122,6 +128,8 @@ def _scan_strip4(mask, out, parent, r0, r1, base):
                 out[r, c] = lf
             else:
                 parent[nxt] = nxt
+                if want_first:
+                    firstpos[nxt] = r * w + c
                 out[r, c] = nxt
                 nxt += 1
     return nxt
@@ -145,17 +153,21 @@ def _merge_seam(out, parent, r, conn8):
 
 
 @njit(cache=True)
-def _number_roots(parent, bases, ends):
+def _number_roots(parent, bases, ends, firstpos, want_first, first):
     """Turn ``parent`` into provisional -> final label, roots numbered in increasing order.
 
     Relies on parent[l] <= l: when l is reached its parent has already been given its final
-    number (in place), so one read is enough. Returns the number of components.
+    number (in place), so one read is enough. With ``want_first``, ``first[k - 1]`` receives the
+    raster index of label k's first pixel (where its root was created). Returns the number of
+    components.
     """
     k = 0
     for s in range(bases.size):
         for lab in range(bases[s], ends[s]):
             p = parent[lab]
             if p == lab:
+                if want_first:
+                    first[k] = firstpos[lab]
                 k += 1
                 parent[lab] = k
             else:
@@ -174,30 +186,23 @@ def _apply_map(out, table, starts):
 
 
 @njit(cache=True, parallel=True)
-def _scan_strips(mask, out, parent, starts, bases, ends, conn8):
+def _scan_strips(mask, out, parent, starts, bases, ends, conn8, firstpos, want_first):
     for s in prange(starts.size - 1):
         if conn8:
-            ends[s] = _scan_strip8(mask, out, parent, starts[s], starts[s + 1], bases[s])
+            ends[s] = _scan_strip8(mask, out, parent, starts[s], starts[s + 1], bases[s], firstpos, want_first)
         else:
-            ends[s] = _scan_strip4(mask, out, parent, starts[s], starts[s + 1], bases[s])
+            ends[s] = _scan_strip4(mask, out, parent, starts[s], starts[s + 1], bases[s], firstpos, want_first)
 
 
 @njit(cache=True)
-def _label_serial(mask, out, parent, conn8):
+def _label_serial(mask, out, parent, conn8, firstpos, want_first, first):
     """Single-strip labelling for small arrays (no thread start-up)."""
     if conn8:
-        end = _scan_strip8(mask, out, parent, 0, mask.shape[0], 1)
+        end = _scan_strip8(mask, out, parent, 0, mask.shape[0], 1, firstpos, want_first)
     else:
-        end = _scan_strip4(mask, out, parent, 0, mask.shape[0], 1)
+        end = _scan_strip4(mask, out, parent, 0, mask.shape[0], 1, firstpos, want_first)
     parent[0] = 0
-    k = 0
-    for lab in range(1, end):
-        p = parent[lab]
-        if p == lab:
-            k += 1
-            parent[lab] = k
-        else:
-            parent[lab] = parent[p]
+    k = _number_roots(parent, np.ones(1, np.int64), np.full(1, end, np.int64), firstpos, want_first, first)
     for r in range(out.shape[0]):
         for c in range(out.shape[1]):
             v = out[r, c]
@@ -217,8 +222,10 @@ def strip_capacity(rows: int, cols: int, conn8: bool) -> int:
     return (rows * cols + 1) // 2
 
 
-def label_strips(mask: np.ndarray, conn8: bool, nstrips: int) -> tuple[np.ndarray, int]:
-    """Label a C-contiguous boolean mask; returns (labels, n) with labels of a wide enough dtype.
+def label_strips(mask: np.ndarray, conn8: bool, nstrips: int,
+                 want_first: bool = False) -> tuple[np.ndarray, int, np.ndarray | None]:
+    """Label a C-contiguous boolean mask; returns (labels, n, first) with labels of a wide
+    enough dtype and, with ``want_first``, the int64 raster index of each label's first pixel.
 
     ``nstrips == 1`` runs the serial kernel. Memory: the label image plus a provisional-label
     table sized by :func:`strip_capacity`, allocated with ``np.empty`` so that only the part
@@ -233,20 +240,22 @@ def label_strips(mask: np.ndarray, conn8: bool, nstrips: int) -> tuple[np.ndarra
     dtype = np.int32 if total < 2**31 - 1 else np.int64
     out = np.empty((h, w), dtype=dtype)
     parent = np.empty(total, dtype=dtype)
+    firstpos = np.empty(total if want_first else 1, np.int64)
+    first = np.empty(total if want_first else 1, np.int64)
     if nstrips == 1:
-        n = int(_label_serial(mask, out, parent, conn8))
-        return out, n
-    bases = np.empty(nstrips, dtype=np.int64)
-    bases[0] = 1
-    bases[1:] = 1 + np.cumsum(caps)[:-1]
-    ends = np.empty(nstrips, dtype=np.int64)
-    _scan_strips(mask, out, parent, starts, bases, ends, conn8)
-    for s in range(1, nstrips):
-        _merge_seam(out, parent, starts[s], conn8)
-    parent[0] = 0
-    n = int(_number_roots(parent, bases, ends))
-    _apply_map(out, parent, starts)
-    return out, n
+        n = int(_label_serial(mask, out, parent, conn8, firstpos, want_first, first))
+    else:
+        bases = np.empty(nstrips, dtype=np.int64)
+        bases[0] = 1
+        bases[1:] = 1 + np.cumsum(caps)[:-1]
+        ends = np.empty(nstrips, dtype=np.int64)
+        _scan_strips(mask, out, parent, starts, bases, ends, conn8, firstpos, want_first)
+        for s in range(1, nstrips):
+            _merge_seam(out, parent, starts[s], conn8)
+        parent[0] = 0
+        n = int(_number_roots(parent, bases, ends, firstpos, want_first, first))
+        _apply_map(out, parent, starts)
+    return out, n, (first[:n].copy() if want_first else None)
 
 
 # --------------------------------------------------------------------------- per-label statistics

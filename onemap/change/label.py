@@ -11,9 +11,10 @@ Chunked (dask) contract
 :func:`label_tiled` is built from module-level functions on plain arrays, so a chunked caller
 (one task per chunk, then a small reduction) uses the same steps:
 
-1. per chunk ``(i, j)``: ``labels, n = label_block(block, connectivity)`` (local labels ``1..n``)
-   and ``rows, cols = first_pixels(labels, n)`` (chunk-local position of each label's first pixel);
-   also keep the chunk's four edge lines ``labels[0], labels[-1], labels[:, 0], labels[:, -1]``.
+1. per chunk ``(i, j)``: ``labels, n, rows, cols = label_block(block, connectivity)``: local
+   labels ``1..n`` and the chunk-local position of each label's first pixel (for labels made
+   elsewhere, :func:`first_pixels` computes the latter); also keep the chunk's four edge lines
+   ``labels[0], labels[-1], labels[:, 0], labels[:, -1]``.
 2. reduction: piece offsets ``offset[i, j]`` = cumulative sum of the ``n`` of earlier chunks in
    row-major chunk order; a piece's global id is ``local + offset`` (0 stays background). Build the
    global edge lines on each side of every seam by concatenating the chunks' edge lines
@@ -21,7 +22,7 @@ Chunked (dask) contract
    chunk corners are found too, and call ``border_pairs(line_before, line_after, connectivity)`` for
    every horizontal and vertical seam. Give each piece the key
    ``(chunk_row0 + row) * width + (chunk_col0 + col)``, its first pixel's global raster index, and
-   call ``table, n = resolve(pairs, keys, connectivity)``.
+   call ``table, n = resolve(pairs, keys)``.
 3. per chunk: ``relabel(labels, table, offset)`` gives the final labels, equal to :func:`label` on
    the whole mosaic.
 
@@ -118,7 +119,7 @@ def label(mask: np.ndarray, connectivity: int = 8) -> tuple[np.ndarray, int]:
         return np.zeros(arr.shape, np.int32), 0
     nthreads = numba.get_num_threads()
     nstrips = 1 if arr.size < _PARALLEL_MIN_PIXELS or nthreads == 1 else nthreads
-    labels, n = K.label_strips(arr, conn8, nstrips)
+    labels, n, _ = K.label_strips(arr, conn8, nstrips)
     return _narrow(labels, n), n
 
 
@@ -205,9 +206,33 @@ def label_stats(labels: np.ndarray, n: int, score: np.ndarray | None = None,
 # --------------------------------------------------------------------------- chunk contract
 
 
-def label_block(block: np.ndarray, connectivity: int = 8) -> tuple[np.ndarray, int]:
-    """Label one chunk on its own (step 1 of the chunked contract); same as :func:`label`."""
-    return label(block, connectivity)
+def label_block(block: np.ndarray, connectivity: int = 8) -> tuple[np.ndarray, int, np.ndarray, np.ndarray]:
+    """Label one chunk on its own (step 1 of the chunked contract in the module docstring).
+
+    Returns
+    -------
+    labels, n
+        As :func:`label` on the chunk.
+    first_rows, first_cols
+        int64, chunk-local row and column of each label's first pixel in raster order (what
+        :func:`resolve` needs to number merged components like :func:`label`), recorded by the
+        labelling kernel itself at no extra pass.
+
+    Examples
+    --------
+    >>> labels, n, rows, cols = label_block(np.array([[0, 1], [1, 0], [0, 0]], bool), connectivity=4)
+    >>> n, rows.tolist(), cols.tolist()
+    (2, [0, 1], [1, 0])
+    """
+    conn8 = _check_connectivity(connectivity)
+    arr = _as_mask(block)
+    if arr.size == 0:
+        return np.zeros(arr.shape, np.int32), 0, np.empty(0, np.int64), np.empty(0, np.int64)
+    nthreads = numba.get_num_threads()
+    nstrips = 1 if arr.size < _PARALLEL_MIN_PIXELS or nthreads == 1 else nthreads
+    labels, n, first = K.label_strips(arr, conn8, nstrips, want_first=True)
+    rows, cols = np.divmod(first, arr.shape[1])
+    return _narrow(labels, n), n, rows, cols
 
 
 def first_pixels(labels: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -340,8 +365,7 @@ def label_tiled(mask: np.ndarray, tile_size: int | tuple[int, int],
     offset = 0
     for r0 in r0s:
         for c0 in c0s:
-            lab, n = label_block(arr[r0:r0 + th, c0:c0 + tw], connectivity)
-            rows, cols = first_pixels(lab, n)
+            lab, n, rows, cols = label_block(arr[r0:r0 + th, c0:c0 + tw], connectivity)
             keys.append((r0 + rows) * w + (c0 + cols))
             blocks[r0, c0] = (lab, offset)
             offset += n

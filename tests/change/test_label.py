@@ -11,8 +11,8 @@ from hypothesis import strategies as st
 
 import onemap
 from onemap.change import _label_kernels as K
-from onemap.change.label import (border_pairs, first_pixels, label, label_stats, label_tiled,
-                                 relabel, resolve)
+from onemap.change.label import (border_pairs, first_pixels, label, label_block, label_stats,
+                                 label_tiled, relabel, resolve)
 from onemap.errors import DataError
 
 STRUCT = {8: np.ones((3, 3), bool), 4: ndi.generate_binary_structure(2, 1)}
@@ -74,10 +74,12 @@ def test_strip_seams_any_strip_count(nstrips, connectivity):
     idx = np.arange(45)
     mask[idx, idx] = True
     mask[idx + 1, idx] = False
-    ours, n = K.label_strips(np.ascontiguousarray(mask), connectivity == 8, nstrips)
+    ours, n, first = K.label_strips(np.ascontiguousarray(mask), connectivity == 8, nstrips, True)
     theirs, n_scipy = scipy_label(mask, connectivity)
     assert n == n_scipy
     np.testing.assert_array_equal(ours, theirs)
+    rows, cols = first_pixels(theirs, n)
+    np.testing.assert_array_equal(first, rows * mask.shape[1] + cols)
 
 
 def test_label_special_masks():
@@ -179,8 +181,8 @@ def test_chunk_contract_by_hand():
     chunks, keys, offset = {}, [], 0
     for i in range(2):
         for j in range(3):
-            lab, n = label(mask[rows[i]:rows[i + 1], cols[j]:cols[j + 1]])
-            r, c = first_pixels(lab, n)
+            lab, n, r, c = label_block(mask[rows[i]:rows[i + 1], cols[j]:cols[j + 1]])
+            np.testing.assert_array_equal(np.stack([r, c]), np.stack(first_pixels(lab, n)))
             keys.append((rows[i] + r) * mask.shape[1] + cols[j] + c)
             chunks[i, j] = (lab, offset)
             offset += n
