@@ -352,6 +352,11 @@ def align(scene: xr.DataArray, frame: Frame, resampling: str = "bilinear") -> xr
     Pixels outside the source are NaN (float scenes) or ``attrs["nodata"]`` (integer scenes; 0
     and recorded in ``attrs["nodata"]`` when the scene has none). Other attrs are kept.
 
+    Warps fix GDAL's resampling-kernel scale once per source (``XSCALE``/``YSCALE``) and cut the
+    output on a grid anchored at the frame, so values do not depend on dask chunks; they can
+    differ from a one-shot ``rasterio.warp.reproject`` by GDAL's approximate-transformer
+    tolerance (0.125 pixel) at sharp edges. Align once onto the whole frame, then tile.
+
     Parameters
     ----------
     scene

@@ -294,6 +294,10 @@ def test_align_to_other_crs_vs_reproject(shared_data):
     np.testing.assert_allclose(derived[both], values[both], atol=1e-3)
     # and does not depend on the scene's chunking
     np.testing.assert_array_equal(derived, align(open_scene(path, chunks=100) * 1.0, frame).values)
+    raw = open_scene(path, masked=False)  # uint8 kept, warped with nodata 0
+    raw_out = align(raw, frame)
+    assert raw_out.dtype == np.uint8 and raw_out.attrs["nodata"] == 0
+    np.testing.assert_array_equal(raw_out.values, align(raw + 0, frame).values)
     memory = align(scene.compute(), frame)
     assert isinstance(memory.data, np.ndarray)
     np.testing.assert_array_equal(memory.values, derived)
