@@ -10,6 +10,7 @@ gives them, as xarray and rioxarray expect.
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass
 from os import PathLike
 from typing import Any, Iterator, NamedTuple
@@ -135,9 +136,11 @@ class Frame:
         if isinstance(frame, Frame):
             return frame
         try:
-            crs = da.rio.crs
-            transform = da.rio.transform(recalc=True)
-        except Exception as exc:  # rioxarray raises several kinds when no georeferencing
+            with warnings.catch_warnings():  # rioxarray's own Affine `*` deprecation noise
+                warnings.simplefilter("ignore", PendingDeprecationWarning)
+                crs = da.rio.crs
+                transform = da.rio.transform(recalc=True)
+        except (AttributeError, KeyError, ValueError, TypeError, RuntimeError) as exc:  # rioxarray's kinds
             raise FrameError(f"DataArray is not georeferenced ({exc})",
                              hint="open it with onemap.open_scene or rioxarray.open_rasterio") from exc
         if crs is None:
