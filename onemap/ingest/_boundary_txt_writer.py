@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import math
-import os
 import re
-import tempfile
 from os import PathLike
 from pathlib import Path
 from typing import Any, Mapping
@@ -16,6 +14,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
+from .._atomic import atomic_write_bytes
 from ..crs import as_crs, gk_crs, infer_zone, zone_info
 from ..errors import CRSError, DataError, EncodingError, GeometryError, Repair, report_repairs
 from . import _boundary_txt_common as fmt
@@ -144,7 +143,7 @@ def write_boundary_txt(
         lines.append(",".join([str(len(points)), area, *fields, "@"]))
         lines += points
     text = newline.join(lines) + newline
-    _atomic_write(path, _encode(text, encoding, path))
+    atomic_write_bytes(path, _encode(text, encoding, path))
     report_repairs(repairs)
     return path
 
@@ -310,18 +309,3 @@ def _encode(text: str, encoding: str, path: Path) -> bytes:
         line = text.count("\n", 0, exc.start) + 1 if "\n" in text else text.count("\r", 0, exc.start) + 1
         raise EncodingError(f"character {text[exc.start]!r} cannot be written in {encoding}", path=path,
                             line=line, hint="pass encoding='gb18030' or encoding='utf-8'") from exc
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    """Write to a temporary file beside *path*, then rename it over *path* (no half-written file)."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
