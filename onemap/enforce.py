@@ -42,7 +42,7 @@ import shapely
 
 from . import codes
 from .errors import CRSError, DataError, GeometryError, OnemapWarning
-from .overlay.vector import ellipsoidal_area
+from .overlay.vector import _polygonal, ellipsoidal_area
 
 __all__ = ["flag_unapproved", "VERDICTS_ZH", "MU_PER_M2", "HA_PER_M2"]
 
@@ -162,20 +162,20 @@ def flag_unapproved(
 
     # 1. existing construction land inside each patch
     construction = _union_per_patch(geoms, lu_geoms[lu_groups == "construction"])
-    new = shapely.difference(geoms, construction)
+    new = _polygonal(shapely.difference(geoms, construction))
     # 2. approved and unapproved parts of the new construction
     appr_geoms = np.asarray(approvals.geometry.values) if approvals is not None and len(approvals) else np.empty(0, object)
     appr_union = _union_per_patch(geoms, appr_geoms)
-    approved = shapely.intersection(new, appr_union)
-    unapproved = shapely.difference(new, appr_union)
+    approved = _polygonal(shapely.intersection(new, appr_union))
+    unapproved = _polygonal(shapely.difference(new, appr_union))
     # 3. what land the unapproved part and all new construction took
     by_code_unappr = _area_by_code(unapproved, lu_geoms, lu_codes, crs)
     by_code_new = _area_by_code(new, lu_geoms, lu_codes, crs)
 
-    area = ellipsoidal_area(gpd.GeoSeries(geoms, crs=crs))
-    existing_m2 = ellipsoidal_area(gpd.GeoSeries(shapely.intersection(geoms, construction), crs=crs))
-    approved_m2 = ellipsoidal_area(gpd.GeoSeries(approved, crs=crs))
-    unapproved_m2 = ellipsoidal_area(gpd.GeoSeries(unapproved, crs=crs))
+    area = _area(geoms, crs)
+    existing_m2 = _area(_polygonal(shapely.intersection(geoms, construction)), crs)
+    approved_m2 = _area(approved, crs)
+    unapproved_m2 = _area(unapproved, crs)
     new_m2 = approved_m2 + unapproved_m2
 
     out = patches.copy()
@@ -265,7 +265,7 @@ def _union_per_patch(geoms: np.ndarray, others: np.ndarray) -> np.ndarray:
     p, o = _pairs(geoms, others)
     if p.size == 0:
         return out
-    pieces = shapely.intersection(geoms[p], shapely.make_valid(others[o]))
+    pieces = _polygonal(shapely.intersection(geoms[p], shapely.make_valid(others[o])))
     order = np.argsort(p, kind="stable")
     p, pieces = p[order], pieces[order]
     starts = np.flatnonzero(np.r_[True, p[1:] != p[:-1]])
@@ -283,8 +283,8 @@ def _area_by_code(parts: np.ndarray, lu_geoms: np.ndarray, lu_codes: np.ndarray,
     p, o = _pairs(parts[idx], lu_geoms)
     if p.size == 0:
         return result
-    pieces = shapely.intersection(parts[idx][p], lu_geoms[o])
-    areas = ellipsoidal_area(gpd.GeoSeries(pieces, crs=crs))
+    pieces = _polygonal(shapely.intersection(parts[idx][p], lu_geoms[o]))
+    areas = _area(pieces, crs)
     for i, code, a in zip(idx[p], lu_codes[o], areas):
         if a > 0:
             result[i][code] = result[i].get(code, 0.0) + float(a)
@@ -294,8 +294,8 @@ def _area_by_code(parts: np.ndarray, lu_geoms: np.ndarray, lu_codes: np.ndarray,
 def _overlap_area(parts: np.ndarray, layer: gpd.GeoDataFrame | None, crs: Any) -> np.ndarray:
     if layer is None or len(layer) == 0:
         return np.zeros(len(parts))
-    inter = shapely.intersection(parts, _union_per_patch(parts, np.asarray(layer.geometry.values)))
-    return ellipsoidal_area(gpd.GeoSeries(inter, crs=crs))
+    inter = _polygonal(shapely.intersection(parts, _union_per_patch(parts, np.asarray(layer.geometry.values))))
+    return _area(inter, crs)
 
 
 def _substantial(parts: np.ndarray, tolerance_m: float) -> np.ndarray:
@@ -342,3 +342,8 @@ def _admin_of(geoms: np.ndarray, admin: gpd.GeoDataFrame | None) -> tuple[list[s
         if a > best_area[i]:
             best[i], best_area[i] = j, a
     return ([code[j] if j >= 0 else "" for j in best], [name[j] if j >= 0 else "" for j in best])
+
+
+def _area(geoms: np.ndarray, crs: Any) -> np.ndarray:
+    """Ellipsoidal areas (m²) of an array of geometries, positionally."""
+    return ellipsoidal_area(gpd.GeoSeries(geoms, crs=crs)).to_numpy()

@@ -19,7 +19,8 @@ import pandas as pd
 import shapely
 
 from .errors import CRSError, DataError
-from .overlay.vector import ellipsoidal_area
+from .enforce import _area
+from .overlay.vector import _polygonal, ellipsoidal_area
 
 __all__ = ["summarize", "approvals_status", "evaluate", "FLAGGED", "Evaluation"]
 
@@ -101,7 +102,7 @@ def approvals_status(
                        hint="read both onto the survey frame (to_crs=frame.crs)")
     geoms = np.asarray(approvals.geometry.values)
     crs = approvals.crs
-    area = ellipsoidal_area(gpd.GeoSeries(geoms, crs=crs))
+    area = _area(geoms, crs)
     built = _covered_area(geoms, patches, crs)
     out = approvals.copy()
     out["area_m2"] = area
@@ -132,7 +133,8 @@ def _covered_area(geoms: np.ndarray, layer: gpd.GeoDataFrame, crs: Any) -> np.nd
         p, o = shapely.STRtree(others).query(geoms, predicate="intersects")
         for i in np.unique(p):
             out[i] = shapely.intersection(geoms[i], shapely.union_all(others[o[p == i]]))
-    return ellipsoidal_area(gpd.GeoSeries(out, crs=crs))
+    out = _polygonal(out)
+    return _area(out, crs)
 
 
 class Evaluation(dict):
