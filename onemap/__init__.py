@@ -54,8 +54,17 @@ _API: dict[str, str] = {
     "water_mask": "onemap.change.indices",
     "cloud_mask": "onemap.change.indices",
     "make_county": "onemap.synth",
+    # enforce and survey
+    "flag_unapproved": "onemap.enforce",
+    "summarize": "onemap.summary",
+    "approvals_status": "onemap.summary",
+    "evaluate": "onemap.summary",
+    "load_config": "onemap.config",
+    "run_survey": "onemap.survey",
+    "write_report": "onemap.report",
 }
-_SUBMODULES = {"crs", "errors", "codes", "frame", "ingest", "overlay", "change", "synth"}
+_SUBMODULES = {"crs", "errors", "codes", "frame", "ingest", "overlay", "change", "synth", "enforce",
+               "summary", "config", "survey", "report"}
 
 __all__ = sorted(_API) + sorted(_SUBMODULES) + ["__version__"]
 
