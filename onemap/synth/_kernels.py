@@ -91,9 +91,10 @@ def _veg_mix(cover, season, soil_bright, out):
 
 @njit(cache=True)
 def _hillshade(x, y, seed, sun):
-    e = 8.0
-    hx = (fbm((x + e) / 900.0, y / 900.0, seed, 4) - fbm((x - e) / 900.0, y / 900.0, seed, 4)) * 140.0 / (2 * e)
-    hy = (fbm(x / 900.0, (y + e) / 900.0, seed, 4) - fbm(x / 900.0, (y - e) / 900.0, seed, 4)) * 140.0 / (2 * e)
+    e = 8.0  # forward differences of a 140 m relief
+    h0 = fbm(x / 900.0, y / 900.0, seed, 3)
+    hx = (fbm((x + e) / 900.0, y / 900.0, seed, 3) - h0) * 140.0 / e
+    hy = (fbm(x / 900.0, (y + e) / 900.0, seed, 3) - h0) * 140.0 / e
     nx, ny, nz = -hx, -hy, 1.0
     norm = math.sqrt(nx * nx + ny * ny + 1.0)
     cosi = (nx * sun[0] + ny * sun[1] + nz * sun[2]) / norm
@@ -260,7 +261,7 @@ def _built(kind, p, x, y, lu, lv, season, ps, out):
                 out[b] = CONCRETE[b] * (0.9 + 0.2 * tex)
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, parallel=True, nogil=True)
 def render_ground(pid, kinds, params, obj, obj_mat, obj_par, x0, y0, res, theta, season, sun, seed, out):
     """Fill ``out`` (4, h, w) with reflectance ×1e4 for the pixels of a tile.
 
@@ -295,7 +296,7 @@ def render_ground(pid, kinds, params, obj, obj_mat, obj_par, x0, y0, res, theta,
                 out[b, r, c] = px[b] * 10000.0
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def disc_alpha(discs, row0, col0, soft, alpha):
     """Max over discs (row, col, radius in pixels, county coordinates) of a soft disc mask."""
     h, w = alpha.shape
@@ -314,7 +315,7 @@ def disc_alpha(discs, row0, col0, soft, alpha):
                         alpha[r, c] = a
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, parallel=True, nogil=True)
 def finish(refl, core_r, core_c, cloud, shadow, gains, offsets, sigma, row0, col0, nodata_plane,
            noise_seed, cloud_seed, out):
     """Blur (sensor MTF), clouds and shadows, gain/offset, noise, nodata corner; uint16 into ``out``.

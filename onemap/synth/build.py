@@ -13,7 +13,7 @@ from .. import __version__
 from ..errors import InvariantError
 from . import layers as L
 from . import records
-from .landscape import build_layout
+from .layout import build_layout
 from .plant import CASES, Planter, case_counts
 from .render import render_scenes
 from .site import county_frame, make_site

@@ -21,8 +21,9 @@ import shapely
 from pyproj import Geod, Transformer
 
 from .. import codes
-from .landscape import Layout, Pieces, value_noise
-from .site import TOWNSHIP_NAMES, Site
+from .landscape import Pieces, value_noise
+from .layout import Layout
+from .site import COMPANY_NAMES, TOWNSHIP_NAMES, Site
 
 __all__ = ["ellipsoidal_area", "make_townships", "split_by_township", "make_dltb", "make_farmland",
            "make_redline", "make_cadastral", "OLD_SCHEME"]
@@ -237,12 +238,14 @@ def make_cadastral(dltb: gpd.GeoDataFrame, towns: gpd.GeoDataFrame, theta: float
             key = xzq[6:9] + feat
             serial[key] = serial.get(key, 0) + 1
             zddm = f"{site.county_code}{xzq[6:9]}001{feat}{serial[key]:05d}"
-            owner = (_person(rng) if feat == "JC" else f"{town_of.get(xzq, '')}{'村民委员会' if feat == 'JB' else '人民政府'}"
-                     if role in ("town", "park") or feat == "JB" else "")
-            if feat == "GB" and role == "factory":
-                from .site import COMPANY_NAMES
-
+            if feat == "JC":
+                owner = _person(rng)
+            elif feat == "JB":
+                owner = f"{town_of.get(xzq, '')}村民委员会"
+            elif role == "factory":
                 owner = COMPANY_NAMES[int(rng.integers(len(COMPANY_NAMES)))]
+            else:
+                owner = f"{town_of.get(xzq, '')}人民政府"
             rows.append({"ZDDM": zddm, "BDCDYH": zddm + "W00000000", "QLRMC": owner, "QLXZ": qlxz,
                          "TDYT": r["DLBM"], "ZDMJ": round(float(g.area), 2), "ZL": town_of.get(xzq, "")})
             geoms.append(g)

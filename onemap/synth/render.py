@@ -14,6 +14,8 @@ Memory bound: per tile ``(tile+2)² × (4 bands × 4 B float + 2 × 4 B labels) 
 from __future__ import annotations
 
 import math
+import threading
+from queue import Queue
 
 import numpy as np
 import rasterio
@@ -76,31 +78,65 @@ def render_scenes(frame, paths, dltb_geoms, kinds, params, objects, discs, dates
                 dst.descriptions = BANDS
                 dst.update_tags(ACQUISITION_DATE=dp.date, SENSOR="GF-2 PMS (synthetic)", SCALE_FACTOR="0.0001",
                                 PRODUCT="surface reflectance x 10000", SOURCE="onemap.synth.make_county")
-            for t in frame.tiles(tile, halo=1):
-                rows, cols = t.window
-                core_r, core_c = t.core[0].start, t.core[1].start
-                h, w = t.frame.shape
-                row0, col0 = rows.start + core_r, cols.start + core_c
-                for d, dst, dp in ((1, dst1, dates[0]), (2, dst2, dates[1])):
-                    dx, dy = dp.shift_px
-                    hf = t.halo_frame
-                    transform = hf.transform @ Affine.translation(dx, dy)
-                    hb = hf.bounds
-                    base = (hb[0] + dx * res, hb[1] - dy * res, hb[2] + dx * res, hb[3] - dy * res)
-                    pid = _labels(tree, dltb_geoms, base, hf.shape, transform)
-                    og, om, op = objs[d]
-                    obj = (_labels(otree[d], og, base, hf.shape, transform) if otree[d] is not None
-                           else np.zeros(hf.shape, np.int32))
-                    refl = np.empty((4,) + hf.shape, dtype=np.float32)
-                    K.render_ground(pid, kinds[d - 1], params[d - 1], obj, om, op,
-                                    transform.c - left, transform.f - top, res, theta, dp.season, dp.sun,
-                                    seed, refl)
-                    alpha_c = np.zeros((h, w), np.float32)
-                    alpha_s = np.zeros((h, w), np.float32)
-                    if d == 2:
-                        K.disc_alpha(cloud, row0, col0, _CLOUD_SOFT, alpha_c)
-                        K.disc_alpha(shade, row0, col0, _SHADOW_SOFT, alpha_s)
-                    out = np.empty((4, h, w), dtype=np.uint16)
-                    K.finish(refl, core_r, core_c, alpha_c, alpha_s, dp.gains, dp.offsets, dp.sigma,
-                             row0, col0, dp.nodata_plane, dp.noise_seed, seed + 17, out)
-                    dst.write(out, window=Window(col0, row0, w, h))
+            # one writer thread compresses and writes tile k while the kernels render tile k+1
+            # (GDAL and the kernels release the GIL); writes stay in order: deterministic files
+            queue: Queue = Queue(maxsize=2)
+            errors: list[BaseException] = []
+            writer = threading.Thread(target=_writer, args=(queue, errors), daemon=True)
+            writer.start()
+            try:
+                for t in frame.tiles(tile, halo=1):
+                    if errors:
+                        break
+                    for d, dst, dp in ((1, dst1, dates[0]), (2, dst2, dates[1])):
+                        out, window = _render_tile(t, frame, d, dp, tree, dltb_geoms, objs[d], otree[d],
+                                                   kinds[d - 1], params[d - 1], cloud, shade, theta, seed)
+                        queue.put((dst, out, window))
+            finally:
+                queue.put(None)
+                writer.join()
+            if errors:
+                raise errors[0]
+
+
+def _writer(queue: Queue, errors: list) -> None:
+    while True:
+        item = queue.get()
+        if item is None:
+            return
+        dst, out, window = item
+        try:
+            if not errors:
+                dst.write(out, window=window)
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the rendering thread
+            errors.append(exc)
+
+
+def _render_tile(t, frame, d, dp, tree, dltb_geoms, objs, otree, kinds, params, cloud, shade, theta, seed):
+    """One date of one tile: labels, reflectance, finishing; returns (uint16 array, window)."""
+    left, top = frame.bounds[0], frame.bounds[3]
+    res = frame.res[0]
+    rows, cols = t.window
+    core_r, core_c = t.core[0].start, t.core[1].start
+    h, w = t.frame.shape
+    row0, col0 = rows.start + core_r, cols.start + core_c
+    dx, dy = dp.shift_px
+    hf = t.halo_frame
+    transform = hf.transform @ Affine.translation(dx, dy)  # the ground seen by this date's pixels
+    hb = hf.bounds
+    base = (hb[0] + dx * res, hb[1] - dy * res, hb[2] + dx * res, hb[3] - dy * res)
+    pid = _labels(tree, dltb_geoms, base, hf.shape, transform)
+    og, om, op = objs
+    obj = _labels(otree, og, base, hf.shape, transform) if otree is not None else np.zeros(hf.shape, np.int32)
+    refl = np.empty((4,) + hf.shape, dtype=np.float32)
+    K.render_ground(pid, kinds, params, obj, om, op, transform.c - left, transform.f - top, res, theta,
+                    dp.season, dp.sun, seed, refl)
+    alpha_c = np.zeros((h, w), np.float32)
+    alpha_s = np.zeros((h, w), np.float32)
+    if d == 2:
+        K.disc_alpha(cloud, row0, col0, _CLOUD_SOFT, alpha_c)
+        K.disc_alpha(shade, row0, col0, _SHADOW_SOFT, alpha_s)
+    out = np.empty((4, h, w), dtype=np.uint16)
+    K.finish(refl, core_r, core_c, alpha_c, alpha_s, dp.gains, dp.offsets, dp.sigma, row0, col0,
+             dp.nodata_plane, dp.noise_seed, seed + 17, out)
+    return out, Window(col0, row0, w, h)
