@@ -108,7 +108,7 @@ def txt2gpkg(
     """Convert land-boundary TXT files (界址点坐标交换格式) to one GeoPackage layer."""
     try:
         from .ingest.vector import write_layer
-        from .survey import read_boundary_files
+        from .ingest.sources import read_boundary_files
 
         layer = read_boundary_files(src, encoding=encoding)
         write_layer(layer, out, layer="parcels")

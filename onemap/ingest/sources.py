@@ -1,0 +1,107 @@
+"""Read a layer from whatever a land bureau hands over: a vector file, a TXT file, a folder of TXTs.
+
+Approvals in particular travel as land-boundary TXT files, one per batch (批次); a survey points
+at the folder and :func:`read_boundary_files` reads them all into one layer with the file each
+parcel came from.
+"""
+
+from __future__ import annotations
+
+from os import PathLike
+from pathlib import Path
+from typing import Any, Iterable
+
+import geopandas as gpd
+import pandas as pd
+
+from ..crs import as_crs
+from ..errors import CRSError, DataError
+from .boundary_txt import read_boundary_txt
+from .vector import read_layer
+
+__all__ = ["read_boundary_files", "read_source"]
+
+
+def _txt_files(paths: Iterable[str | PathLike]) -> list[Path]:
+    files: list[Path] = []
+    for p in paths:
+        p = Path(p)
+        if p.is_dir():
+            files += sorted(q for q in p.iterdir() if q.suffix.lower() == ".txt" and q.is_file())
+        else:
+            files.append(p)
+    return files
+
+
+def read_boundary_files(paths: str | PathLike | Iterable[str | PathLike], *, encoding: str | None = None,
+                        to_crs: Any = None, kind: str = "approval") -> gpd.GeoDataFrame:
+    """Read land-boundary TXT files (or folders of them) into one layer.
+
+    Parameters
+    ----------
+    paths
+        A TXT file, a folder (all ``*.txt`` in it, sorted by name) or a list of either.
+    encoding
+        Text encoding; detected per file when ``None``.
+    to_crs
+        Reproject every file onto this CRS. Without it all files must share one CRS (a county on a
+        zone border has files in two zones: pass the survey frame's CRS).
+    kind
+        ``"approval"`` adds ``approval_id`` (``<file stem>/<地块编号>``), ``"generic"`` adds nothing.
+
+    Returns
+    -------
+    GeoDataFrame
+        The parcels of all files with ``source_file``; ``attrs["repairs"]`` collects every file's repairs.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib, geopandas as gpd, shapely
+    >>> from onemap import write_boundary_txt
+    >>> d = pathlib.Path(tempfile.mkdtemp())
+    >>> for i in range(2):
+    ...     sq = gpd.GeoDataFrame({"DKBH": [f"D{i}"]}, crs=4527,
+    ...                           geometry=[shapely.box(39_500_000 + 200 * i, 3_300_000, 39_500_100 + 200 * i, 3_300_100)])
+    ...     _ = write_boundary_txt(sq, d / f"batch{i}.txt")
+    >>> layer = read_boundary_files(d)
+    >>> list(layer["approval_id"]), layer.crs.to_epsg()
+    (['batch0/D0', 'batch1/D1'], 4527)
+    """
+    if isinstance(paths, (str, PathLike)):
+        paths = [paths]
+    files = _txt_files(paths)
+    if not files:
+        raise DataError(f"no land-boundary TXT files in {', '.join(map(str, paths))}",
+                        hint="point at a .txt file or a folder that holds them")
+    target = as_crs(to_crs) if to_crs is not None else None
+    parts, repairs = [], []
+    for f in files:
+        gdf = read_boundary_txt(f, encoding=encoding)
+        repairs += list(gdf.attrs.get("repairs", []))
+        if target is not None and gdf.crs != target:
+            gdf = gdf.to_crs(target)
+        elif parts and gdf.crs != parts[0].crs:
+            raise CRSError(f"{f.name} is in {gdf.crs.name}, {files[0].name} in {parts[0].crs.name}",
+                           path=f, hint="pass to_crs= (e.g. the survey frame's CRS) to put them in one CRS")
+        gdf = gdf.copy()
+        gdf["source_file"] = f.name
+        if kind == "approval":
+            gdf["approval_id"] = [f"{f.stem}/{pid}" if pid not in (None, "") else f"{f.stem}/#{i + 1}"
+                                  for i, pid in enumerate(gdf["parcel_id"])]
+        parts.append(gdf)
+    out = gpd.GeoDataFrame(pd.concat(parts, ignore_index=True), crs=parts[0].crs)
+    out.attrs = {"kind": kind, "repairs": repairs, "sources": [str(f) for f in files]}
+    return out
+
+
+def read_source(path: str | PathLike, kind: str = "generic", *, layer: str | None = None,
+                encoding: str | None = None, crs: Any = None, to_crs: Any = None) -> gpd.GeoDataFrame:
+    """Read a layer from a vector file, a land-boundary TXT file or a folder of TXT files.
+
+    TXT sources carry their own CRS (``crs=`` does not apply to them); vector sources go through
+    :func:`onemap.read_layer` with *kind*, *layer*, *encoding* and *crs*.
+    """
+    p = Path(path)
+    if (p.is_dir() and p.suffix.lower() != ".gdb") or p.suffix.lower() == ".txt":
+        return read_boundary_files(p, encoding=encoding, to_crs=to_crs, kind=kind if kind == "approval" else "generic")
+    return read_layer(p, kind=kind, layer=layer, encoding=encoding, crs=crs, to_crs=to_crs)
