@@ -1,0 +1,426 @@
+"""The annual change survey as one resumable batch run: config → outputs.
+
+:func:`run_survey` runs ingest → align → detect → flag → summarize → export:
+
+1. **ingest** every layer onto the frame's CRS (vector files, TXT files or folders of them);
+2. **align** both scenes lazily onto the frame (dask, rasterio warping);
+3. **score** the change tile by tile: each finished tile is saved under ``work/score/`` (atomic
+   ``.npy``), so a run killed midway and started again skips the finished tiles; the score of a
+   tile does not depend on the tiling (global normalisation statistics, halos for smoothing);
+4. **patches**: one *global* threshold from the histogram of the whole score, mask, labelling
+   with stitched tile seams, polygons;
+5. **flag** every patch (:func:`onemap.flag_unapproved`), **summarize** per admin unit, the
+   approve–supply–use chain of every approval;
+6. **export** atomically: ``verdicts.gpkg``, ``verdicts.csv``, ``summary.csv``,
+   ``approvals_status.csv``, ``flagged_txt/`` (one land-boundary TXT per flagged patch for the
+   field check), ``report.html`` and ``manifest.json`` (inputs with hashes, parameters, versions,
+   timings, counts, output hashes).
+
+Outputs are identical whether the run was interrupted or not, and between reruns.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import platform
+import shutil
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+from os import PathLike
+from pathlib import Path
+from typing import Any, Iterator, Mapping
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+
+from . import __version__
+from ._atomic import atomic_path, atomic_write_text
+from .config import SurveyConfig, load_config
+from .errors import ConfigError, CRSError, DataError
+from .frame import Frame
+
+__all__ = ["run_survey", "run_demo", "SurveyResult", "survey_frame", "demo_config"]
+
+log = logging.getLogger("onemap.survey")
+
+
+@dataclass
+class SurveyResult:
+    """What a survey produced: the output folder, the verdicts, the summary and the manifest."""
+
+    output: Path
+    verdicts: gpd.GeoDataFrame
+    summary: pd.DataFrame
+    approvals: gpd.GeoDataFrame | None
+    manifest: dict[str, Any]
+
+    def __repr__(self) -> str:
+        counts = self.verdicts["verdict"].value_counts().to_dict() if len(self.verdicts) else {}
+        return f"SurveyResult({self.output}, {len(self.verdicts)} patches {counts})"
+
+
+class _Timer:
+    def __init__(self) -> None:
+        self.times: dict[str, float] = {}
+
+    @contextmanager
+    def __call__(self, stage: str) -> Iterator[None]:
+        t0 = time.perf_counter()
+        log.info("%s ...", stage)
+        yield
+        self.times[stage] = round(time.perf_counter() - t0, 3)
+        log.info("%s done in %.2f s", stage, self.times[stage])
+
+
+def run_survey(config: str | PathLike | Mapping[str, Any] | SurveyConfig, client: Any = None,
+               progress: bool = True) -> SurveyResult:
+    """Run the change survey described by *config* and write its outputs.
+
+    Parameters
+    ----------
+    config
+        A TOML path, a mapping of the same structure, or a :class:`~onemap.config.SurveyConfig`.
+    client
+        A ``dask.distributed.Client`` to compute on; default: dask's threaded scheduler.
+    progress
+        Show progress bars (only on a terminal).
+
+    Returns
+    -------
+    SurveyResult
+    """
+    cfg = config if isinstance(config, SurveyConfig) else load_config(config)
+    out = cfg.output
+    (out / "work").mkdir(parents=True, exist_ok=True)
+    timer = _Timer()
+    from .enforce import flag_unapproved
+    from .summary import approvals_status, summarize
+
+    with timer("ingest"):
+        before, after, frame = _scenes(cfg)
+        layers = _layers(cfg, frame)
+    with timer("score"):
+        score, score_attrs = _score(cfg, before, after, frame, client, progress)
+    with timer("patches"):
+        patches = _patches(cfg, score, score_attrs, frame, before, after)
+    with timer("flag"):
+        verdicts = flag_unapproved(patches, layers.get("approvals"), layers["landuse"],
+                                   farmland=layers.get("farmland"), redline=layers.get("redline"),
+                                   cadastral=layers.get("cadastral"), admin=layers.get("admin"),
+                                   tolerance_m=cfg.tolerance_m)
+    with timer("summarize"):
+        summary = summarize(verdicts, by="admin" if layers.get("admin") is not None else None,
+                            threshold=cfg.ratio_threshold)
+        status = None
+        if layers.get("approvals") is not None and len(layers["approvals"]):
+            status = approvals_status(layers["approvals"], patches, supply=layers.get("supply"))
+    with timer("export"):
+        outputs = _export(out, verdicts, summary, status)
+    with timer("report"):
+        from .report import write_report
+
+        report = write_report(out / "report.html", summary, verdicts, before, after, frame,
+                              title=f"{cfg.name}: change survey", threshold=cfg.ratio_threshold,
+                              extra={"frame": repr(frame), "method": cfg.method,
+                                     "threshold": score_attrs.get("threshold"), "patches": len(patches)})
+        outputs["report.html"] = _sha256(report)
+    manifest = _manifest(cfg, frame, timer.times, verdicts, outputs, score_attrs)
+    atomic_write_text(out / "manifest.json", json.dumps(manifest, ensure_ascii=False, indent=2, default=str))
+    return SurveyResult(out, verdicts, summary, status, manifest)
+
+
+# ------------------------------------------------------------------------------------ stages
+
+def survey_frame(cfg: SurveyConfig, before: Any, after: Any) -> Frame:
+    """The survey frame: configured CRS/zone/resolution/extent, else the scenes' common grid."""
+    from .crs import gk_crs
+
+    fb, fa = Frame.from_xarray(before), Frame.from_xarray(after)
+    crs = gk_crs(cfg.frame_zone) if cfg.frame_zone else (cfg.frame_crs if cfg.frame_crs is not None else fa.crs)
+    res = cfg.res or fa.res[0]
+    if cfg.extent is not None:
+        return Frame.from_bounds(cfg.extent, res, crs)
+    from rasterio.warp import transform_bounds
+
+    boxes = [transform_bounds(f.crs, Frame.from_bounds((0, 0, 1, 1), 1, crs).crs, *f.bounds) for f in (fb, fa)]
+    left, bottom = max(b[0] for b in boxes), max(b[1] for b in boxes)
+    right, top = min(b[2] for b in boxes), min(b[3] for b in boxes)
+    if not (right > left and top > bottom):
+        raise DataError("the two scenes do not overlap", hint="check the [scenes] paths and their CRSs")
+    if fa.crs == Frame.from_bounds((0, 0, 1, 1), 1, crs).crs and res == fa.res[0]:
+        return fa.crop((left, bottom, right, top))  # stay on the image's own lattice: no resampling
+    return Frame.from_bounds((left, bottom, right, top), res, crs)
+
+
+def _scenes(cfg: SurveyConfig) -> tuple[Any, Any, Frame]:
+    from .ingest.raster import align, open_scene
+
+    def one(spec) -> Any:
+        paths = [str(p) for p in spec.paths]
+        scene = open_scene(paths if len(paths) > 1 else paths[0], sensor=spec.sensor, date=spec.date,
+                           bands=list(spec.bands) if spec.bands else None, masked=False,
+                           chunks=(cfg.tile_size, cfg.tile_size))
+        return scene
+
+    before, after = one(cfg.before), one(cfg.after)
+    frame = survey_frame(cfg, before, after)
+    return align(before, frame), align(after, frame), frame
+
+
+def _layers(cfg: SurveyConfig, frame: Frame) -> dict[str, gpd.GeoDataFrame]:
+    from .ingest.sources import read_source
+
+    layers = {}
+    for name, spec in cfg.layers.items():
+        try:
+            layers[name] = read_source(spec.path, spec.kind, layer=spec.layer, encoding=spec.encoding,
+                                       crs=spec.crs, to_crs=frame.crs)
+        except CRSError as exc:
+            raise CRSError(f"[layers.{name}]: {exc.message}", path=exc.path or spec.path, hint=exc.hint) from exc
+        if name != "approvals" and len(layers[name]) == 0:
+            raise DataError(f"[layers.{name}] is empty", path=spec.path)
+    return layers
+
+
+def _score_mask(cfg: SurveyConfig, before: Any, after: Any) -> Any:
+    """Clouds of either date (dilated: cloud edges are translucent) when the scenes carry a scale."""
+    scale = cfg.detect_options.get("reflectance_scale")
+    if not cfg.detect_options.get("cloud_mask", True) or scale is None:
+        return None
+    from .change.indices import cloud_mask
+    from .change.morphology import binary_dilation
+
+    clouds = None
+    for scene in (before, after):
+        c = cloud_mask(scene.assign_attrs(reflectance_scale=float(scale)))
+        clouds = c if clouds is None else (clouds | c)
+    radius = int(cfg.detect_options.get("cloud_buffer_px", 3))
+    if radius > 0:
+        data = clouds.data
+        if hasattr(data, "dask"):
+            data = data.map_overlap(lambda x: binary_dilation(x, radius), depth=radius, boundary=False, dtype=bool)
+        else:
+            data = binary_dilation(np.asarray(data), radius)
+        clouds = clouds.copy(data=data)
+    return clouds
+
+
+def _score(cfg: SurveyConfig, before: Any, after: Any, frame: Frame, client: Any,
+           progress: bool) -> tuple[Any, dict[str, Any]]:
+    """The change score, computed tile by tile into ``work/score`` and re-assembled lazily."""
+    import dask
+    import dask.array as da
+
+    from .change.detect import change_score
+
+    opts = {k: v for k, v in cfg.detect_options.items()
+            if k in ("normalize", "smooth", "index", "direction", "sample_pixels")}
+    score = change_score(before, after, method=cfg.method, mask=_score_mask(cfg, before, after), **opts)
+    attrs = dict(score.attrs)
+    work = cfg.output / "work" / "score"
+    work.mkdir(parents=True, exist_ok=True)
+    key = hashlib.sha256(json.dumps([repr(frame), cfg.method, opts, cfg.tile_size, cfg.detect_options,
+                                     [str(p) for p in cfg.before.paths + cfg.after.paths]],
+                                    default=str).encode()).hexdigest()[:16]
+    stamp = work / "key.txt"
+    if not stamp.exists() or stamp.read_text() != key:  # different inputs: start afresh
+        shutil.rmtree(work)
+        work.mkdir(parents=True)
+        atomic_write_text(stamp, key)
+    tiles = list(frame.tiles(cfg.tile_size))
+    todo = [t for t in tiles if not (work / _tile_name(t)).exists()]
+    log.info("score: %d of %d tiles to compute", len(todo), len(tiles))
+    bar = _progress(len(tiles), "score tiles", progress, initial=len(tiles) - len(todo))
+    scheduler = {} if client is None else {"scheduler": client}
+    batch = max(1, 2 if client is None else len(getattr(client, "ncores", lambda: {0: 1})()) * 2)
+    for i in range(0, len(todo), batch):
+        group = todo[i:i + batch]
+        blocks = dask.compute(*[score.data[t.window] for t in group], **scheduler)
+        for t, block in zip(group, blocks):
+            with atomic_path(work / _tile_name(t)) as tmp:
+                np.save(tmp, np.asarray(block, dtype=np.float32), allow_pickle=False)
+            bar.update(1)
+    bar.close()
+    rows = []
+    for r0 in range(0, frame.height, cfg.tile_size):
+        row = []
+        for c0 in range(0, frame.width, cfg.tile_size):
+            h, w = min(cfg.tile_size, frame.height - r0), min(cfg.tile_size, frame.width - c0)
+            path = work / f"r{r0}_c{c0}.npy"
+            row.append(da.from_delayed(dask.delayed(np.load)(path), (h, w), dtype=np.float32))
+        rows.append(row)
+    data = da.block(rows)
+    return score.copy(data=data), attrs
+
+
+def _tile_name(tile: Any) -> str:
+    rows, cols = tile.window
+    return f"r{rows.start}_c{cols.start}.npy"
+
+
+def _patches(cfg: SurveyConfig, score: Any, attrs: dict[str, Any], frame: Frame, before: Any,
+             after: Any) -> gpd.GeoDataFrame:
+    from .change.detect import change_mask, threshold_score
+    from .change.patches import patches_from_mask
+
+    floor = cfg.detect_options.get("noise_floor", 2.0)
+    thr, noise = threshold_score(score, cfg.threshold, cfg.k, floor=floor)
+    mask = change_mask(score, thr, int(cfg.detect_options.get("opening", 0)))
+    patches = patches_from_mask(mask.data, frame, score.data, cfg.min_area,
+                                int(cfg.detect_options.get("connectivity", 8)), thr, noise,
+                                before.attrs.get("date"), after.attrs.get("date"))
+    attrs.update(threshold=thr, noise=noise)
+    patches = patches.rename(columns={"id": "patch_id"}) if "id" in patches.columns else patches
+    return patches
+
+
+def _export(out: Path, verdicts: gpd.GeoDataFrame, summary: pd.DataFrame,
+            status: gpd.GeoDataFrame | None) -> dict[str, str]:
+    from .ingest.boundary_txt import write_boundary_txt
+    from .ingest.vector import write_layer
+    from .summary import FLAGGED
+
+    written: dict[str, str] = {}
+    write_layer(verdicts, out / "verdicts.gpkg", layer="verdicts")
+    written["verdicts.gpkg"] = _sha256(out / "verdicts.gpkg")
+    tables = {"verdicts.csv": pd.DataFrame(verdicts.drop(columns="geometry")), "summary.csv": summary}
+    if status is not None:
+        tables["approvals_status.csv"] = pd.DataFrame(status.drop(columns="geometry"))
+    for name, table in tables.items():
+        text = table.to_csv(index=False, float_format="%.4f", lineterminator="\n")
+        atomic_write_text(out / name, text, encoding="utf-8-sig")  # BOM: Excel opens Chinese correctly
+        written[name] = _sha256(out / name)
+    txt_dir = out / "flagged_txt"
+    txt_dir.mkdir(exist_ok=True)
+    flagged = verdicts[verdicts["verdict"].isin(FLAGGED)]
+    keep = set()
+    for _, row in flagged.iterrows():
+        name = f"patch_{int(row['patch_id']):06d}.txt"
+        one = gpd.GeoDataFrame({"DKBH": [str(row["patch_id"])], "DKMC": [f"监测图斑{row['patch_id']}"],
+                                "DKYT": [row["verdict_zh"]]}, geometry=[row.geometry], crs=verdicts.crs)
+        write_boundary_txt(one, txt_dir / name, area_unit="ha",
+                           header={"数据产生单位": "onemap", "数据产生日期": "1970-1-1"})
+        keep.add(name)
+        written[f"flagged_txt/{name}"] = _sha256(txt_dir / name)
+    for stale in txt_dir.glob("patch_*.txt"):  # a rerun with fewer flags must not keep old ones
+        if stale.name not in keep:
+            stale.unlink()
+    return written
+
+
+# ------------------------------------------------------------------------------------ records
+
+def _sha256(path: Path, chunk: int = 1 << 20) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(chunk), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _versions() -> dict[str, str]:
+    import importlib.metadata as md
+
+    out = {"onemap": __version__, "python": platform.python_version()}
+    for pkg in ("numpy", "numba", "geopandas", "shapely", "rasterio", "pyproj", "xarray", "dask", "pyogrio"):
+        try:
+            out[pkg] = md.version(pkg)
+        except md.PackageNotFoundError:
+            pass
+    try:
+        import rasterio
+
+        out["gdal"] = rasterio.__gdal_version__
+    except ImportError:
+        pass
+    return out
+
+
+def _manifest(cfg: SurveyConfig, frame: Frame, times: dict[str, float], verdicts: gpd.GeoDataFrame,
+              outputs: dict[str, str], score_attrs: dict[str, Any]) -> dict[str, Any]:
+    inputs = {}
+    paths = [*cfg.before.paths, *cfg.after.paths] + [s.path for s in cfg.layers.values()]
+    for p in paths:
+        files = sorted(q for q in p.rglob("*") if q.is_file()) if p.is_dir() else [p]
+        for f in files:
+            inputs[str(f)] = {"bytes": f.stat().st_size, "sha256": _sha256(f)}
+    counts = verdicts["verdict"].value_counts().sort_index().to_dict() if len(verdicts) else {}
+    table_hash = hashlib.sha256(pd.DataFrame(verdicts.drop(columns="geometry")).to_csv(
+        index=False, float_format="%.6f").encode()).hexdigest()
+    return {
+        "onemap_version": __version__, "config": cfg.as_dict(), "frame": repr(frame),
+        "inputs": inputs, "versions": _versions(), "timings_s": times,
+        "counts": {"patches": int(len(verdicts)), "verdicts": {k: int(v) for k, v in counts.items()}},
+        "detection": {k: v for k, v in score_attrs.items() if isinstance(v, (int, float, str, bool, type(None)))},
+        "outputs": outputs, "verdict_table_sha256": table_hash,
+    }
+
+
+def _progress(total: int, desc: str, enabled: bool, initial: int = 0) -> Any:
+    import sys
+
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=desc, initial=initial, disable=not (enabled and sys.stderr.isatty()), leave=False)
+
+
+# ------------------------------------------------------------------------------------ demo
+
+def demo_config(county: Any, output: str | PathLike) -> dict[str, Any]:
+    """A survey configuration (mapping) for a county written by :func:`onemap.synth.make_county`."""
+    p = county.paths
+    return {
+        "survey": {"name": "onemap sample county", "output": str(Path(output).resolve())},
+        "scenes": {"before": {"path": str(p["before"]), "sensor": "gf2"},
+                   "after": {"path": str(p["after"]), "sensor": "gf2"}},
+        "layers": {"landuse": {"path": str(p["landuse"])}, "approvals": {"path": str(p["approvals_txt_dir"])},
+                   "supply": {"path": str(p["supply"])}, "farmland": {"path": str(p["farmland"])},
+                   "redline": {"path": str(p["redline"])}, "cadastral": {"path": str(p["cadastral"])},
+                   "admin": {"path": str(p["admin"])}},
+        "detect": {"method": "construction", "min_area": 200.0,
+                   "options": {"reflectance_scale": 10000.0, "cloud_mask": True}},
+        "run": {"tile_size": 512},
+    }
+
+
+def run_demo(out: str | PathLike = "demo_out", size: int = 1024, seed: int = 0, progress: bool = True) -> SurveyResult:
+    """Write the synthetic sample county under ``out/county`` and survey it into ``out/survey``."""
+    import tomllib  # noqa: F401 - the written TOML is read back through the normal path
+
+    from .synth import make_county
+
+    out = Path(out)
+    county = make_county(out / "county", size=size, seed=seed)
+    cfg = demo_config(county, out / "survey")
+    toml_path = out / "survey.toml"
+    atomic_write_text(toml_path, _to_toml(cfg))
+    result = run_survey(toml_path, progress=progress)
+    from .summary import evaluate
+
+    ev = evaluate(result.verdicts, county.truth.to_crs(result.verdicts.crs))
+    result.manifest["evaluation"] = {k: v for k, v in ev.items() if k != "per_case"}
+    atomic_write_text(result.output / "manifest.json",
+                      json.dumps(result.manifest, ensure_ascii=False, indent=2, default=str))
+    return result
+
+
+def _to_toml(d: Mapping[str, Any], prefix: str = "") -> str:
+    """Minimal TOML writer for the demo config (tables of scalars)."""
+    lines, tables = [], []
+    for k, v in d.items():
+        if isinstance(v, Mapping):
+            tables.append((k, v))
+        else:
+            lines.append(f"{k} = {json.dumps(v, ensure_ascii=False)}")
+    text = "\n".join(lines) + ("\n" if lines else "")
+    for k, v in tables:
+        name = f"{prefix}.{k}" if prefix else k
+        body = _to_toml(v, name)
+        if any(not isinstance(x, Mapping) for x in v.values()):
+            text += f"\n[{name}]\n"
+        text += body
+    return text
