@@ -9,7 +9,6 @@ from __future__ import annotations
 import base64
 import html
 import io
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -163,7 +162,7 @@ def write_report(
         ".chips{display:flex;flex-wrap:wrap;gap:12px}.chips figure{margin:0;width:48%}",
         ".chips img{width:100%}figcaption{font-size:12px}</style></head><body>",
         f"<h1>{html.escape(title)}</h1>",
-        f"<p>Generated {datetime.now(timezone.utc).strftime('%Y-%m-%d %H:%M UTC')} · frame {html.escape(repr(frame))}</p>",
+        f"<p>Frame {html.escape(repr(frame))}</p>",
         "<h2>Illegal occupation of cultivated land</h2>",
         f"<p class='ratio {status}' id='ratio'>{ratio_text}</p>",
         f"<p>Threshold {threshold:.0%}: the county is <b>{status}</b> the threshold. Ratio = unapproved new "

@@ -284,8 +284,15 @@ def _export(out: Path, verdicts: gpd.GeoDataFrame, summary: pd.DataFrame,
     from .ingest.vector import write_layer
     from .summary import FLAGGED
 
+    import pyogrio
+
     written: dict[str, str] = {}
-    write_layer(verdicts, out / "verdicts.gpkg", layer="verdicts")
+    # GeoPackages record their write time; a fixed one makes reruns byte-identical
+    pyogrio.set_gdal_config_options({"OGR_CURRENT_DATE": "2000-01-01T00:00:00.000Z"})
+    try:
+        write_layer(verdicts, out / "verdicts.gpkg", layer="verdicts")
+    finally:
+        pyogrio.set_gdal_config_options({"OGR_CURRENT_DATE": None})
     written["verdicts.gpkg"] = _sha256(out / "verdicts.gpkg")
     tables = {"verdicts.csv": pd.DataFrame(verdicts.drop(columns="geometry")), "summary.csv": summary}
     if status is not None:
