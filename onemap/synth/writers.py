@@ -53,10 +53,11 @@ def write_gpkg(gdf: gpd.GeoDataFrame, path: str | os.PathLike, layer: str) -> Pa
     from ..ingest.vector import write_layer
 
     path = Path(path)
-    if path.exists():
-        path.unlink()  # one layer per file: do not carry stale layers over
-    with _fixed_ogr_date():
-        return write_layer(gdf.reset_index(drop=True), path, layer=layer)
+    # a fresh file under a temporary name, then renamed over the old one: no stale layers carried
+    # over (a rewritten GeoPackage is not byte-identical to a fresh one), old file intact on failure
+    with atomic_path(path) as tmp, _fixed_ogr_date():
+        write_layer(gdf.reset_index(drop=True), tmp, layer=layer)
+    return path
 
 
 def write_shapefile(gdf: gpd.GeoDataFrame, path: str | os.PathLike, encoding: str = "GBK") -> Path:

@@ -1,0 +1,57 @@
+"""Time onemap.synth.make_county: vector layers, planting, rendering and writing of a sample county.
+
+There is no peer that writes a county like this, so the figures are absolute: wall time per
+phase and peak memory. Usage: ``python benchmarks/bench_synth.py [size ...]`` (default 2048 4096).
+"""
+
+from __future__ import annotations
+
+import platform
+import resource
+import sys
+import tempfile
+import time
+
+import numba
+import numpy as np
+
+
+def run(size: int) -> dict:
+    import onemap.synth.build as build
+    from onemap.synth import make_county
+
+    spent = {}
+    render = build.render_scenes
+
+    def timed(*args, **kwargs):
+        t0 = time.perf_counter()
+        render(*args, **kwargs)
+        spent["render"] = time.perf_counter() - t0
+
+    build.render_scenes = timed
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            t0 = time.perf_counter()
+            county = make_county(tmp, size=size, seed=0)
+            total = time.perf_counter() - t0
+    finally:
+        build.render_scenes = render
+    return {"size": size, "total_s": total, "render_s": spent["render"], "vectors_s": total - spent["render"],
+            "mpx_per_s": 2 * size * size / spent["render"] / 1e6, "objects": len(county.truth),
+            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+
+
+def main(argv: list[str]) -> None:
+    sizes = [int(a) for a in argv] or [2048, 4096]
+    run(256)  # compile / load the numba kernels first
+    print(f"python {platform.python_version()}, numpy {np.__version__}, numba {numba.__version__}, "
+          f"{platform.machine()}, {numba.config.NUMBA_NUM_THREADS} threads")
+    for size in sizes:
+        r = run(size)
+        print(f"{r['size']:>6}²: total {r['total_s']:7.1f} s  (vectors+planting+layers {r['vectors_s']:6.1f} s, "
+              f"two scenes {r['render_s']:7.1f} s = {r['mpx_per_s']:.2f} Mpx/s)  "
+              f"{r['objects']} truth objects, peak RSS {r['peak_rss_mb']:.0f} MB")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
