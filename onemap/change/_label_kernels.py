@@ -194,9 +194,10 @@ def _scan_strips(mask, out, parent, starts, bases, ends, conn8, firstpos, want_f
             ends[s] = _scan_strip4(mask, out, parent, starts[s], starts[s + 1], bases[s], firstpos, want_first)
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _label_serial(mask, out, parent, conn8, firstpos, want_first, first):
-    """Single-strip labelling for small arrays (no thread start-up)."""
+    """Single-strip labelling: small arrays (no thread start-up) and chunks labelled by a
+    chunked caller's own threads (GIL released)."""
     if conn8:
         end = _scan_strip8(mask, out, parent, 0, mask.shape[0], 1, firstpos, want_first)
     else:
@@ -299,7 +300,7 @@ def _stats_kernel(labels, n, score, has_score, count, rmin, rmax, cmin, cmax, rs
     return -1
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _first_pixels(labels, n, rows, cols):
     """Row/col of the first pixel (raster order) of each label 1..n; -1 where absent."""
     seen = 0
@@ -377,9 +378,10 @@ def _resolve_pairs(parent, key, pairs):
         parent[i] = r
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, nogil=True)
 def _relabel_block(labels, table, offset, out):
-    for r in prange(labels.shape[0]):
+    # serial and GIL-free: chunked callers run one block per thread
+    for r in range(labels.shape[0]):
         for c in range(labels.shape[1]):
             v = labels[r, c]
             out[r, c] = table[v + offset] if v != 0 else 0

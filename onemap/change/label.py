@@ -32,6 +32,7 @@ Only edge lines, ``n`` and first pixels travel to the reduction (memory ~ perime
 from __future__ import annotations
 
 import numbers
+from concurrent.futures import ThreadPoolExecutor
 
 import numba
 import numpy as np
@@ -50,8 +51,9 @@ __all__ = [
     "relabel",
 ]
 
-# below this many pixels a single serial strip beats starting threads
-_PARALLEL_MIN_PIXELS = 1 << 17
+# below this many pixels one serial strip (~1 ms) beats a parallel region, whose fork/join can
+# cost milliseconds when other processes hold the cores
+_PARALLEL_MIN_PIXELS = 1 << 20
 
 
 def _check_connectivity(connectivity: int) -> bool:
@@ -209,6 +211,10 @@ def label_stats(labels: np.ndarray, n: int, score: np.ndarray | None = None,
 def label_block(block: np.ndarray, connectivity: int = 8) -> tuple[np.ndarray, int, np.ndarray, np.ndarray]:
     """Label one chunk on its own (step 1 of the chunked contract in the module docstring).
 
+    Runs the serial kernel with the GIL released: a chunked caller gets its parallelism from
+    running chunks in its own threads (dask's threaded scheduler, a thread pool), which nested
+    numba threads would only oversubscribe.
+
     Returns
     -------
     labels, n
@@ -228,9 +234,7 @@ def label_block(block: np.ndarray, connectivity: int = 8) -> tuple[np.ndarray, i
     arr = _as_mask(block)
     if arr.size == 0:
         return np.zeros(arr.shape, np.int32), 0, np.empty(0, np.int64), np.empty(0, np.int64)
-    nthreads = numba.get_num_threads()
-    nstrips = 1 if arr.size < _PARALLEL_MIN_PIXELS or nthreads == 1 else nthreads
-    labels, n, first = K.label_strips(arr, conn8, nstrips, want_first=True)
+    labels, n, first = K.label_strips(arr, conn8, 1, want_first=True)
     rows, cols = np.divmod(first, arr.shape[1])
     return _narrow(labels, n), n, rows, cols
 
@@ -317,7 +321,8 @@ def resolve(pairs: np.ndarray, keys: np.ndarray) -> tuple[np.ndarray, int]:
 
 
 def relabel(labels: np.ndarray, table: np.ndarray, offset: int) -> np.ndarray:
-    """Final labels of one chunk: ``table[labels + offset]`` where labels are non-zero."""
+    """Final labels of one chunk: ``table[labels + offset]`` where labels are non-zero
+    (serial, GIL released, like :func:`label_block`)."""
     lab = np.ascontiguousarray(labels)
     n = int(table.max()) if table.size else 0
     out = np.empty(lab.shape, np.int32 if n <= np.iinfo(np.int32).max else np.int64)
@@ -329,7 +334,8 @@ def label_tiled(mask: np.ndarray, tile_size: int | tuple[int, int],
                 connectivity: int = 8) -> tuple[np.ndarray, int]:
     """Label tile by tile and stitch the seams; equals :func:`label` exactly.
 
-    Each tile is labelled with the same kernel as :func:`label`; labels touching across tile
+    Each tile is labelled with the same kernel as :func:`label` (tiles run in a thread pool);
+    labels touching across tile
     borders (and, with 8-connectivity, diagonally across tile corners) are merged with
     union-find, and components are renumbered in raster order of their first pixel in the
     whole mask. See the module docstring for the chunked (dask) contract this follows.
@@ -360,15 +366,18 @@ def label_tiled(mask: np.ndarray, tile_size: int | tuple[int, int],
         return np.zeros(arr.shape, np.int32), 0
     r0s = list(range(0, h, int(th)))
     c0s = list(range(0, w, int(tw)))
+    origins = [(r0, c0) for r0 in r0s for c0 in c0s]
+    with ThreadPoolExecutor(max_workers=numba.get_num_threads()) as pool:
+        done = list(pool.map(lambda o: label_block(arr[o[0]:o[0] + th, o[1]:o[1] + tw], connectivity),
+                             origins))
     blocks = {}
     keys = []
     offset = 0
-    for r0 in r0s:
-        for c0 in c0s:
-            lab, n, rows, cols = label_block(arr[r0:r0 + th, c0:c0 + tw], connectivity)
-            keys.append((r0 + rows) * w + (c0 + cols))
-            blocks[r0, c0] = (lab, offset)
-            offset += n
+    for (r0, c0), (lab, n, rows, cols) in zip(origins, done):
+        keys.append((r0 + rows) * w + (c0 + cols))
+        blocks[r0, c0] = (lab, offset)
+        offset += n
+
     def edge(line: np.ndarray, off: int) -> np.ndarray:
         line = line.astype(np.int64)
         return np.where(line != 0, line + off, 0)
@@ -385,6 +394,11 @@ def label_tiled(mask: np.ndarray, tile_size: int | tuple[int, int],
     allpairs = np.concatenate(pairs) if pairs else np.empty((0, 2), np.int64)
     table, n = resolve(allpairs, np.concatenate(keys) if keys else np.empty(0, np.int64))
     out = np.empty((h, w), np.int32 if n <= np.iinfo(np.int32).max else np.int64)
-    for (r0, c0), (lab, off) in blocks.items():
+
+    def write(item: tuple) -> None:
+        (r0, c0), (lab, off) = item
         out[r0:r0 + lab.shape[0], c0:c0 + lab.shape[1]] = relabel(lab, table, off)
+
+    with ThreadPoolExecutor(max_workers=numba.get_num_threads()) as pool:
+        list(pool.map(write, blocks.items()))
     return out, n

@@ -55,7 +55,7 @@ def test_label_equals_scipy_random(shape, density, connectivity):
 def test_label_parallel_path_equals_scipy(connectivity, frac):
     # large enough for the multi-strip kernel; blobs and long shapes cross the strip seams
     rng = np.random.default_rng(7)
-    mask = blobs(rng, (700, 530), frac)
+    mask = blobs(rng, (1100, 1000), frac)
     mask[:, 100] = True  # one column through every strip
     mask[5:690, 300] = mask[5, 300:400] = True
     ours, n = label(mask, connectivity)
@@ -110,7 +110,7 @@ def test_label_real_change_mask(shared_data):
         theirs, n_scipy = scipy_label(mask, conn)
         assert n == n_scipy > 0
         np.testing.assert_array_equal(ours, theirs)
-        big = np.tile(mask, (3, 3))  # big enough for the parallel path
+        big = np.tile(mask, (5, 5))  # big enough for the parallel path
         np.testing.assert_array_equal(label(big, conn)[0], scipy_label(big, conn)[0])
 
 
