@@ -133,7 +133,7 @@ def zone_values(raster: RasterInput, window: tuple[int, int, int, int], what: st
         v = block[valid]
         bad = v != np.round(v)
         if bad.any():
-            raise DataError(f"{what} holds non-integer ids (e.g. {v[bad][0]!r})",
+            raise DataError(f"{what} raster holds non-integer ids (e.g. {float(v[bad][0])!r})",
                             hint="zone and class rasters need integer ids; round or classify them first")
         if v.size and (np.abs(v).max() >= 2**53):
             raise DataError(f"{what} ids exceed 2**53 and cannot be held exactly")

@@ -121,10 +121,10 @@ def repair_polygons(layer: Any, *, source: str | None = None) -> tuple[np.ndarra
         raise DataError(f"{source}: the layer's index has duplicate labels",
                         hint="results are indexed like the layer; call layer.reset_index() first")
     geoms = geoms.copy()
-    repairs: list[Repair] = []
+    repairs: list[tuple[int, Repair]] = []  # (position, repair), sorted by position at the end
     missing = shapely.is_missing(geoms)
     for i in np.flatnonzero(missing):
-        repairs.append(Repair(source, f"feature {index[i]!r}", "missing geometry", "treated as an empty zone"))
+        repairs.append((i, Repair(source, f"feature {index[i]!r}", "missing geometry", "treated as an empty zone")))
     geoms[missing] = shapely.Polygon()
 
     types = shapely.get_type_id(geoms)
@@ -138,8 +138,8 @@ def repair_polygons(layer: Any, *, source: str | None = None) -> tuple[np.ndarra
     collections = (types == 7) & ~empty
     for i in np.flatnonzero(collections):
         geoms[i], dropped = _polygonal_part(geoms[i])
-        repairs.append(Repair(source, f"feature {index[i]!r}", "GeometryCollection",
-                              "kept its polygonal parts" + (f" (dropped {dropped})" if dropped else "")))
+        repairs.append((i, Repair(source, f"feature {index[i]!r}", "GeometryCollection",
+                                  "kept its polygonal parts" + (f" (dropped {dropped})" if dropped else ""))))
 
     invalid = ~shapely.is_valid(geoms)
     if invalid.any():
@@ -153,9 +153,10 @@ def repair_polygons(layer: Any, *, source: str | None = None) -> tuple[np.ndarra
                 action = "degenerate (no area): treated as an empty zone"
             else:
                 action = f"make_valid, kept polygonal parts (area {before:.6g} -> {geom.area:.6g})"
-            repairs.append(Repair(source, f"feature {index[i]!r}", str(reason), action))
+            repairs.append((i, Repair(source, f"feature {index[i]!r}", str(reason), action)))
 
-    return geoms, index, None if crs is None else CRS.from_user_input(crs), repairs
+    ordered = [r for _, r in sorted(repairs, key=lambda item: item[0])]
+    return geoms, index, None if crs is None else CRS.from_user_input(crs), ordered
 
 
 def flatten_polygons(layer: Any, *, source: str | None = None) -> FlatPolygons:

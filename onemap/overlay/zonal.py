@@ -120,7 +120,7 @@ def zonal_stats(values: xr.DataArray, zones: Any, stats: Iterable[str] | str = D
     -------
     pandas.DataFrame
         One row per zone (indexed like the GeoDataFrame, or by zone id), one column per
-        statistic (``(band, stat)`` columns for several bands). Counts are float for
+        statistic (``(band, stat)`` columns when there are several bands). Counts are float for
         ``"fraction"``, integers otherwise. Empty zones have count 0 and NaN statistics.
         ``attrs``: ``weights``, ``nodata``, ``repairs``, ``notes``.
 
@@ -215,7 +215,7 @@ def _finalize(acc: _Accumulator, stats: list[str], raster: RasterInput, index: p
                 if k in df:
                     df[k] = np.rint(df[k].to_numpy()).astype(np.int64)
         frames.append(df)
-    if raster.bands is None:
+    if raster.bands is None or len(raster.bands) == 1:
         return frames[0]
     return pd.concat(frames, axis=1, keys=raster.bands, names=["band", "stat"])
 
