@@ -14,6 +14,8 @@ roots in increasing order therefore numbers components in raster order of their 
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 from numba import njit, prange
 
@@ -46,8 +48,12 @@ def _union(parent, a, b):
 
 
 @njit(cache=True)
-def _scan_strip8(mask, out, parent, r0, r1, base, firstpos, want_first):
-    """First pass over rows [r0, r1) with 8-connectivity; returns the next free label."""
+def _scan_strip8(mask, out, parent, r0, r1, base, firstpos, want_first, counts, want_counts):
+    """First pass over rows [r0, r1) with 8-connectivity; returns the next free label.
+
+    With ``want_first`` records where each new label starts (``firstpos``), with
+    ``want_counts`` counts the pixels of each provisional label (``counts``); strips use
+    disjoint label ranges, so strips can run in parallel."""
     w = mask.shape[1]
     nxt = base
     # first row of the strip: only the left neighbour is inside the strip
@@ -61,6 +67,8 @@ def _scan_strip8(mask, out, parent, r0, r1, base, firstpos, want_first):
                 left = nxt
                 nxt += 1
             out[r0, c] = left
+            if want_counts:
+                counts[left] += 1
         else:
             left = 0
             out[r0, c] = 0
@@ -72,6 +80,8 @@ def _scan_strip8(mask, out, parent, r0, r1, base, firstpos, want_first):
             b = out[r - 1, c]
             if b != 0:  # b touches a, c and d: copying it is enough
                 out[r, c] = b
+                if want_counts:
+                    counts[b] += 1
                 continue
             ur = out[r - 1, c + 1] if c + 1 < w else 0
             ul = out[r - 1, c - 1] if c > 0 else 0
@@ -82,21 +92,29 @@ def _scan_strip8(mask, out, parent, r0, r1, base, firstpos, want_first):
                 elif lf != 0:
                     _union(parent, ur, lf)
                 out[r, c] = ur
+                if want_counts:
+                    counts[ur] += 1
             elif ul != 0:
                 out[r, c] = ul
+                if want_counts:
+                    counts[ul] += 1
             elif lf != 0:
                 out[r, c] = lf
+                if want_counts:
+                    counts[lf] += 1
             else:
                 parent[nxt] = nxt
                 if want_first:
                     firstpos[nxt] = r * w + c
                 out[r, c] = nxt
+                if want_counts:
+                    counts[nxt] += 1
                 nxt += 1
     return nxt
 
 
 @njit(cache=True)
-def _scan_strip4(mask, out, parent, r0, r1, base, firstpos, want_first):
+def _scan_strip4(mask, out, parent, r0, r1, base, firstpos, want_first, counts, want_counts):
     """First pass over rows [r0, r1) with 4-connectivity; returns the next free label."""
     w = mask.shape[1]
     nxt = base
@@ -110,6 +128,8 @@ def _scan_strip4(mask, out, parent, r0, r1, base, firstpos, want_first):
                 left = nxt
                 nxt += 1
             out[r0, c] = left
+            if want_counts:
+                counts[left] += 1
         else:
             left = 0
             out[r0, c] = 0
@@ -124,13 +144,19 @@ def _scan_strip4(mask, out, parent, r0, r1, base, firstpos, want_first):
                 if lf != 0 and lf != up:
                     _union(parent, up, lf)
                 out[r, c] = up
+                if want_counts:
+                    counts[up] += 1
             elif lf != 0:
                 out[r, c] = lf
+                if want_counts:
+                    counts[lf] += 1
             else:
                 parent[nxt] = nxt
                 if want_first:
                     firstpos[nxt] = r * w + c
                 out[r, c] = nxt
+                if want_counts:
+                    counts[nxt] += 1
                 nxt += 1
     return nxt
 
@@ -186,22 +212,25 @@ def _apply_map(out, table, starts):
 
 
 @njit(cache=True, parallel=True)
-def _scan_strips(mask, out, parent, starts, bases, ends, conn8, firstpos, want_first):
+def _scan_strips(mask, out, parent, starts, bases, ends, conn8, firstpos, want_first, counts, want_counts):
     for s in prange(starts.size - 1):
         if conn8:
-            ends[s] = _scan_strip8(mask, out, parent, starts[s], starts[s + 1], bases[s], firstpos, want_first)
+            ends[s] = _scan_strip8(mask, out, parent, starts[s], starts[s + 1], bases[s],
+                                   firstpos, want_first, counts, want_counts)
         else:
-            ends[s] = _scan_strip4(mask, out, parent, starts[s], starts[s + 1], bases[s], firstpos, want_first)
+            ends[s] = _scan_strip4(mask, out, parent, starts[s], starts[s + 1], bases[s],
+                                   firstpos, want_first, counts, want_counts)
 
 
 @njit(cache=True, nogil=True)
 def _label_serial(mask, out, parent, conn8, firstpos, want_first, first):
     """Single-strip labelling: small arrays (no thread start-up) and chunks labelled by a
     chunked caller's own threads (GIL released)."""
+    counts = np.empty(1, parent.dtype)
     if conn8:
-        end = _scan_strip8(mask, out, parent, 0, mask.shape[0], 1, firstpos, want_first)
+        end = _scan_strip8(mask, out, parent, 0, mask.shape[0], 1, firstpos, want_first, counts, False)
     else:
-        end = _scan_strip4(mask, out, parent, 0, mask.shape[0], 1, firstpos, want_first)
+        end = _scan_strip4(mask, out, parent, 0, mask.shape[0], 1, firstpos, want_first, counts, False)
     parent[0] = 0
     k = _number_roots(parent, np.ones(1, np.int64), np.full(1, end, np.int64), firstpos, want_first, first)
     for r in range(out.shape[0]):
@@ -210,6 +239,24 @@ def _label_serial(mask, out, parent, conn8, firstpos, want_first, first):
             if v != 0:
                 out[r, c] = parent[v]
     return k
+
+
+@njit(cache=True)
+def _final_counts(parent, bases, ends, counts, n):
+    """Pixels per final label from the pixels per provisional label (after numbering)."""
+    total = np.zeros(n + 1, np.int64)
+    for s in range(bases.size):
+        for lab in range(bases[s], ends[s]):
+            total[parent[lab]] += counts[lab]
+    return total
+
+
+@njit(cache=True)
+def _size_keep_table(parent, bases, ends, sizes, min_pixels, keep):
+    """keep[provisional label] = its component has at least min_pixels pixels."""
+    for s in range(bases.size):
+        for lab in range(bases[s], ends[s]):
+            keep[lab] = sizes[parent[lab]] >= min_pixels
 
 
 def strip_capacity(rows: int, cols: int, conn8: bool) -> int:
@@ -223,14 +270,25 @@ def strip_capacity(rows: int, cols: int, conn8: bool) -> int:
     return (rows * cols + 1) // 2
 
 
-def label_strips(mask: np.ndarray, conn8: bool, nstrips: int,
-                 want_first: bool = False) -> tuple[np.ndarray, int, np.ndarray | None]:
-    """Label a C-contiguous boolean mask; returns (labels, n, first) with labels of a wide
-    enough dtype and, with ``want_first``, the int64 raster index of each label's first pixel.
+class Provisional(NamedTuple):
+    """First-pass result: provisional labels and the provisional -> final label table."""
 
-    ``nstrips == 1`` runs the serial kernel. Memory: the label image plus a provisional-label
-    table sized by :func:`strip_capacity`, allocated with ``np.empty`` so that only the part
-    actually used is ever touched.
+    labels: np.ndarray  # provisional labels (0 background)
+    table: np.ndarray  # provisional -> final label, valid on [bases[s], ends[s]) only
+    n: int
+    starts: np.ndarray  # first row of each strip (+ height)
+    bases: np.ndarray
+    ends: np.ndarray
+    first: np.ndarray | None  # raster index of each final label's first pixel
+    sizes: np.ndarray | None  # pixels per final label, index 0 unused
+
+
+def provisional(mask: np.ndarray, conn8: bool, nstrips: int, want_first: bool = False,
+                want_sizes: bool = False) -> Provisional:
+    """Scan (strips in parallel), merge the strip seams and number the components.
+
+    Memory: the label image plus a provisional-label table sized by :func:`strip_capacity`,
+    allocated with ``np.empty``/``np.zeros`` so that only the part actually used is touched.
     """
     h, w = mask.shape
     nstrips = max(1, min(nstrips, h))
@@ -243,20 +301,43 @@ def label_strips(mask: np.ndarray, conn8: bool, nstrips: int,
     parent = np.empty(total, dtype=dtype)
     firstpos = np.empty(total if want_first else 1, np.int64)
     first = np.empty(total if want_first else 1, np.int64)
-    if nstrips == 1:
-        n = int(_label_serial(mask, out, parent, conn8, firstpos, want_first, first))
+    counts = np.zeros(total if want_sizes else 1, dtype)
+    bases = np.empty(nstrips, dtype=np.int64)
+    bases[0] = 1
+    bases[1:] = 1 + np.cumsum(caps)[:-1]
+    ends = np.empty(nstrips, dtype=np.int64)
+    if nstrips == 1:  # direct call: no parallel region
+        scan = _scan_strip8 if conn8 else _scan_strip4
+        ends[0] = scan(mask, out, parent, 0, h, 1, firstpos, want_first, counts, want_sizes)
     else:
-        bases = np.empty(nstrips, dtype=np.int64)
-        bases[0] = 1
-        bases[1:] = 1 + np.cumsum(caps)[:-1]
-        ends = np.empty(nstrips, dtype=np.int64)
-        _scan_strips(mask, out, parent, starts, bases, ends, conn8, firstpos, want_first)
+        _scan_strips(mask, out, parent, starts, bases, ends, conn8, firstpos, want_first, counts, want_sizes)
         for s in range(1, nstrips):
             _merge_seam(out, parent, starts[s], conn8)
-        parent[0] = 0
-        n = int(_number_roots(parent, bases, ends, firstpos, want_first, first))
-        _apply_map(out, parent, starts)
-    return out, n, (first[:n].copy() if want_first else None)
+    parent[0] = 0
+    n = int(_number_roots(parent, bases, ends, firstpos, want_first, first))
+    sizes = _final_counts(parent, bases, ends, counts, n) if want_sizes else None
+    return Provisional(out, parent, n, starts, bases, ends, first[:n].copy() if want_first else None, sizes)
+
+
+def label_strips(mask: np.ndarray, conn8: bool, nstrips: int,
+                 want_first: bool = False) -> tuple[np.ndarray, int, np.ndarray | None]:
+    """Label a C-contiguous boolean mask; returns (labels, n, first) with labels of a wide
+    enough dtype and, with ``want_first``, the int64 raster index of each label's first pixel.
+    ``nstrips == 1`` runs the fused serial kernel.
+    """
+    h, w = mask.shape
+    if min(nstrips, h) <= 1:
+        total = 1 + strip_capacity(h, w, conn8)
+        dtype = np.int32 if total < 2**31 - 1 else np.int64
+        out = np.empty((h, w), dtype=dtype)
+        parent = np.empty(total, dtype=dtype)
+        firstpos = np.empty(total if want_first else 1, np.int64)
+        first = np.empty(total if want_first else 1, np.int64)
+        n = int(_label_serial(mask, out, parent, conn8, firstpos, want_first, first))
+        return out, n, (first[:n].copy() if want_first else None)
+    p = provisional(mask, conn8, nstrips, want_first)
+    _apply_map(p.labels, p.table, p.starts)
+    return p.labels, p.n, p.first
 
 
 # --------------------------------------------------------------------------- per-label statistics
@@ -314,14 +395,6 @@ def _first_pixels(labels, n, rows, cols):
                 seen += 1
                 if seen == n:
                     return
-
-
-@njit(cache=True)
-def _bincount_labels(labels, n, counts):
-    h, w = labels.shape
-    for r in range(h):
-        for c in range(w):
-            counts[labels[r, c]] += 1
 
 
 @njit(cache=True, parallel=True)

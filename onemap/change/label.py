@@ -56,6 +56,11 @@ __all__ = [
 _PARALLEL_MIN_PIXELS = 1 << 20
 
 
+def _nstrips(size: int) -> int:
+    nthreads = numba.get_num_threads()
+    return 1 if size < _PARALLEL_MIN_PIXELS or nthreads == 1 else nthreads
+
+
 def _check_connectivity(connectivity: int) -> bool:
     if connectivity not in (4, 8):
         raise DataError(f"connectivity must be 4 or 8, got {connectivity!r}",
@@ -119,9 +124,7 @@ def label(mask: np.ndarray, connectivity: int = 8) -> tuple[np.ndarray, int]:
     arr = _as_mask(mask)
     if arr.size == 0:
         return np.zeros(arr.shape, np.int32), 0
-    nthreads = numba.get_num_threads()
-    nstrips = 1 if arr.size < _PARALLEL_MIN_PIXELS or nthreads == 1 else nthreads
-    labels, n, _ = K.label_strips(arr, conn8, nstrips)
+    labels, n, _ = K.label_strips(arr, conn8, _nstrips(arr.size))
     return _narrow(labels, n), n
 
 

@@ -29,7 +29,7 @@ import numpy as np
 
 from ..errors import DataError
 from . import _label_kernels as K
-from .label import _as_mask, label
+from .label import _as_mask, _check_connectivity as _conn8, _nstrips, label
 
 __all__ = [
     "binary_erosion",
@@ -204,13 +204,13 @@ def remove_small(mask: np.ndarray, min_pixels: int, connectivity: int = 8) -> np
     arr = _as_mask(mask)
     if min_pixels <= 1 or arr.size == 0:
         return arr.copy()
-    labels, n = label(arr, connectivity)
-    counts = np.zeros(n + 1, np.int64)
-    K._bincount_labels(labels, n, counts)
-    keep = counts >= min_pixels
-    keep[0] = False
+    # sizes are counted during the labelling scan and the mask is written straight from the
+    # provisional labels: no final-label pass, no separate bincount
+    p = K.provisional(arr, _conn8(connectivity), _nstrips(arr.size), want_sizes=True)
+    keep = np.zeros(p.table.size, bool)
+    K._size_keep_table(p.table, p.bases, p.ends, p.sizes, int(min_pixels), keep)
     out = np.empty(arr.shape, bool)
-    K._keep_labels(labels, keep, out)
+    K._keep_labels(p.labels, keep, out)
     return out
 
 
