@@ -29,7 +29,8 @@ import numpy as np
 
 from ..errors import DataError
 from . import _label_kernels as K
-from .label import _as_mask, _check_connectivity as _conn8, _nstrips, label
+from . import _mask_kernels as MK
+from .label import _as_mask, _check_connectivity as _conn8, _nstrips
 
 __all__ = [
     "binary_erosion",
@@ -73,19 +74,19 @@ def _apply(mask: np.ndarray, radius: int, structure: str | np.ndarray, erode: bo
         return src.view(bool).copy()
     if kind == "square" and radius <= _SMALL_RADIUS:
         out = np.empty_like(src)
-        K._square_small(src, int(radius), erode, out, _strips(src.shape[0]))
+        MK._square_small(src, int(radius), erode, out, _strips(src.shape[0]))
         return out.view(bool)
     if kind == "square":  # running window counts: cost independent of the radius
         tmp = np.empty_like(src)
         out = np.empty_like(src)
-        K._window_rows(src, int(radius), erode, tmp)
-        K._window_cols(tmp, int(radius), erode, out, _strips(src.shape[0]))
+        MK._window_rows(src, int(radius), erode, tmp)
+        MK._window_cols(tmp, int(radius), erode, out, _strips(src.shape[0]))
         return out.view(bool)
     out = np.empty_like(src)
     if kind == "cross":
         a, b = src, out
         for i in range(int(radius)):
-            K._cross_op(a, erode, b)
+            MK._cross_op(a, erode, b)
             a, b = b, (np.empty_like(src) if i == 0 else a)
         return a.view(bool)
     dr, dc = offsets
@@ -95,7 +96,7 @@ def _apply(mask: np.ndarray, radius: int, structure: str | np.ndarray, erode: bo
     dc = np.ascontiguousarray(dc, np.int64)
     a, b = src, out
     for i in range(int(radius)):
-        K._offsets_op(a, dr, dc, erode, b)
+        MK._offsets_op(a, dr, dc, erode, b)
         a, b = b, (np.empty_like(src) if i == 0 else a)
     return a.view(bool)
 
@@ -176,13 +177,11 @@ def fill_holes(mask: np.ndarray, connectivity: int = 4) -> np.ndarray:
     arr = _as_mask(mask)
     if arr.size == 0:
         return arr.copy()
-    bg, n = label(~arr, connectivity)
-    touches = np.zeros(n + 1, bool)
-    K._border_labels(bg, n, touches)
-    keep = ~touches
-    keep[0] = True  # label 0 is the foreground itself
+    p = K.provisional(~arr, _conn8(connectivity), _nstrips(arr.size))
+    keep = np.zeros(p.table.size, bool)
+    K._hole_table(p.labels, p.table, p.bases, p.ends, p.n, keep)
     out = np.empty(arr.shape, bool)
-    K._keep_labels(bg, keep, out)
+    K._keep_labels(p.labels, keep, out)
     return out
 
 

@@ -33,7 +33,7 @@ import numba
 import numpy as np
 
 from ..errors import DataError, OnemapWarning
-from . import _label_kernels as K
+from . import _mask_kernels as K
 
 __all__ = [
     "otsu",
