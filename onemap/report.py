@@ -93,7 +93,7 @@ def _map_figure(after: Any, verdicts: gpd.GeoDataFrame, frame: Any) -> str:
     return _png(fig)
 
 
-def _chip_figure(before: Any, after: Any, frame: Any, geom: Any, title: str) -> str:
+def _chip_figure(before: Any, after: Any, frame: Any, geom: Any) -> str:
     import matplotlib.pyplot as plt
 
     minx, miny, maxx, maxy = geom.bounds
@@ -110,7 +110,7 @@ def _chip_figure(before: Any, after: Any, frame: Any, geom: Any, title: str) -> 
         ax.set_ylim(bottom, top)
         ax.set_axis_off()
         ax.set_title(label, fontsize=9)
-    fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
     return _png(fig)
 
 
@@ -149,7 +149,7 @@ def write_report(
     for _, row in flagged.head(_MAX_CHIPS).iterrows():
         caption = (f"patch {row['patch_id']} · {row['verdict']} · unapproved {row['unapproved_m2']:.0f} m² "
                    f"(cultivated {row['unapproved_cultivated_m2']:.0f} m²)")
-        chips.append((caption, _chip_figure(before, after, frame, row.geometry, caption)))
+        chips.append((caption, _chip_figure(before, after, frame, row.geometry)))
     ratio_text = "n/a (no new construction on cultivated land)" if pd.isna(ratio) else f"{ratio:.1%}"
     status = "exceeds" if exceeds else "within"
     parts = [

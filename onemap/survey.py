@@ -231,20 +231,23 @@ def _score(cfg: SurveyConfig, before: Any, after: Any, frame: Frame, client: Any
         shutil.rmtree(work)
         work.mkdir(parents=True)
         atomic_write_text(stamp, key)
-    tiles = list(frame.tiles(cfg.tile_size))
-    todo = [t for t in tiles if not (work / _tile_name(t)).exists()]
-    log.info("score: %d of %d tiles to compute", len(todo), len(tiles))
-    bar = _progress(len(tiles), "score tiles", progress, initial=len(tiles) - len(todo))
-    scheduler = {} if client is None else {"scheduler": client}
-    batch = max(1, 2 if client is None else len(getattr(client, "ncores", lambda: {0: 1})()) * 2)
-    for i in range(0, len(todo), batch):
-        group = todo[i:i + batch]
-        blocks = dask.compute(*[score.data[t.window] for t in group], **scheduler)
-        for t, block in zip(group, blocks):
-            with atomic_path(work / _tile_name(t)) as tmp:
-                np.save(tmp, np.asarray(block, dtype=np.float32), allow_pickle=False)
-            bar.update(1)
-    bar.close()
+    ts = cfg.tile_size
+    data = score.data if hasattr(score.data, "dask") else da.from_array(np.asarray(score.data), chunks=ts)
+    data = data.rechunk((ts, ts))
+    nrow, ncol = data.numblocks
+    todo = [(i, j) for i in range(nrow) for j in range(ncol) if not (work / f"r{i * ts}_c{j * ts}.npy").exists()]
+    log.info("score: %d of %d tiles to compute", len(todo), nrow * ncol)
+    if todo:
+        # one graph for all missing tiles: inputs shared by neighbouring tiles (halos) are read
+        # once, and every tile is saved the moment it is ready, so a kill loses only running tiles
+        bar = _progress(nrow * ncol, "score tiles", progress, initial=nrow * ncol - len(todo))
+        targets = [_TileFile(work / f"r{i * ts}_c{j * ts}.npy", bar if client is None else None) for i, j in todo]
+        stored = da.store([data.blocks[i, j] for i, j in todo], targets, lock=False, compute=False)
+        if client is None:
+            dask.compute(stored)
+        else:
+            client.compute(stored).result()
+        bar.close()
     rows = []
     for r0 in range(0, frame.height, cfg.tile_size):
         row = []
@@ -257,9 +260,20 @@ def _score(cfg: SurveyConfig, before: Any, after: Any, frame: Frame, client: Any
     return score.copy(data=data), attrs
 
 
-def _tile_name(tile: Any) -> str:
-    rows, cols = tile.window
-    return f"r{rows.start}_c{cols.start}.npy"
+class _TileFile:
+    """A dask ``store`` target that saves one tile atomically as ``.npy``."""
+
+    def __init__(self, path: Path, bar: Any = None) -> None:
+        self.path, self.bar = path, bar
+
+    def __setitem__(self, key: Any, value: np.ndarray) -> None:
+        with atomic_path(self.path) as tmp:
+            np.save(tmp, np.asarray(value, dtype=np.float32), allow_pickle=False)
+        if self.bar is not None:
+            self.bar.update(1)
+
+    def __getstate__(self) -> dict[str, Any]:  # progress bars stay on the client
+        return {"path": self.path, "bar": None}
 
 
 def _patches(cfg: SurveyConfig, score: Any, attrs: dict[str, Any], frame: Frame, before: Any,

@@ -1,0 +1,127 @@
+"""The batch survey end to end on a small synthetic county: outputs, determinism, resumability."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pytest
+
+from onemap.survey import _to_toml, demo_config, run_survey
+from onemap.synth import make_county
+
+
+@pytest.fixture(scope="module")
+def county(tmp_path_factory):
+    return make_county(tmp_path_factory.mktemp("county"), size=384, seed=5, n_changes=1)
+
+
+def config(county, out, tile_size=128):
+    cfg = demo_config(county, out)
+    cfg["run"]["tile_size"] = tile_size
+    return cfg
+
+
+@pytest.fixture(scope="module")
+def reference(county, tmp_path_factory):
+    out = tmp_path_factory.mktemp("ref")
+    return run_survey(config(county, out / "survey"), progress=False)
+
+
+def test_outputs_and_manifest(reference, county):
+    out = reference.output
+    for name in ("verdicts.gpkg", "verdicts.csv", "summary.csv", "approvals_status.csv", "report.html",
+                 "manifest.json"):
+        assert (out / name).is_file(), name
+    m = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+    assert m["counts"]["patches"] == len(reference.verdicts)
+    assert set(m["timings_s"]) >= {"ingest", "score", "patches", "flag", "summarize", "export", "report"}
+    assert str(county.paths["before"]) in m["inputs"] and len(m["inputs"][str(county.paths["before"])]["sha256"]) == 64
+    assert m["versions"]["numpy"] and m["versions"]["gdal"]
+    v = gpd.read_file(out / "verdicts.gpkg")
+    assert len(v) == len(reference.verdicts) and v.crs == reference.verdicts.crs
+    s = pd.read_csv(out / "summary.csv", encoding="utf-8-sig")
+    assert s.iloc[-1]["admin_code"] == "total"
+    np.testing.assert_allclose(s.iloc[-1]["unapproved_m2"], reference.verdicts["unapproved_m2"].sum(), rtol=1e-6)
+    flagged = reference.verdicts["verdict"].isin(["unapproved", "partly_approved"]).sum()
+    assert len(list((out / "flagged_txt").glob("*.txt"))) == flagged
+
+
+def test_flagged_txt_reads_back(reference):
+    from onemap import read_boundary_txt
+
+    files = sorted((reference.output / "flagged_txt").glob("*.txt"))
+    if not files:
+        pytest.skip("no flagged patch in this county")
+    back = read_boundary_txt(files[0])
+    pid = int(files[0].stem.split("_")[1])
+    geom = reference.verdicts.set_index("patch_id").loc[pid].geometry
+    assert back.crs == reference.verdicts.crs
+    assert abs(back.geometry.iloc[0].area - geom.area) < 1e-3 * geom.area
+
+
+def test_rerun_is_identical_and_tiling_does_not_matter(reference, county, tmp_path):
+    again = run_survey(config(county, tmp_path / "again", tile_size=96), progress=False)
+    assert again.manifest["verdict_table_sha256"] == reference.manifest["verdict_table_sha256"]
+    assert again.manifest["outputs"] == reference.manifest["outputs"]
+
+
+def _run_cli(cfg_path: Path, **kw):
+    return subprocess.Popen([sys.executable, "-m", "onemap", "survey", str(cfg_path), "--quiet"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, **kw)
+
+
+def test_killed_survey_resumes_to_identical_outputs(reference, county, tmp_path):
+    out = tmp_path / "killed"
+    cfg_path = tmp_path / "survey.toml"
+    cfg_path.write_text(_to_toml(config(county, out, tile_size=64)), encoding="utf-8")
+    proc = _run_cli(cfg_path)
+    tiles = out / "work" / "score"
+    deadline = time.time() + 240
+    while time.time() < deadline and proc.poll() is None:
+        if tiles.is_dir() and len(list(tiles.glob("r*.npy"))) >= 4:
+            break
+        time.sleep(0.05)
+    killed_midway = proc.poll() is None
+    if killed_midway:
+        proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    done = sorted(tiles.glob("r*.npy"))
+    for f in done:  # nothing partial under a final name
+        assert np.load(f).dtype == np.float32
+    if killed_midway:
+        assert not (out / "manifest.json").exists()
+        assert 0 < len(done) < 36
+    proc = _run_cli(cfg_path)
+    _, err = proc.communicate(timeout=600)
+    assert proc.returncode == 0, err.decode()
+    m = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+    assert m["verdict_table_sha256"] == reference.manifest["verdict_table_sha256"]
+    assert m["outputs"] == reference.manifest["outputs"]
+    assert not [p for p in out.rglob(".tmp-*")]
+
+
+def test_report_renders_in_headless_chromium(reference, tmp_path):
+    chromium = next((c for c in ("/usr/bin/chromium", "/usr/bin/chromium-browser") if os.path.exists(c)), None)
+    if chromium is None:
+        pytest.skip("Debian's chromium is not installed (.ci/run installs it)")
+    shot = tmp_path / "report.png"
+    proc = subprocess.run(
+        [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync",
+         f"--user-data-dir={tmp_path / 'profile'}", "--window-size=1200,2400", f"--screenshot={shot}",
+         "--dump-dom", (reference.output / "report.html").as_uri()],
+        capture_output=True, timeout=120)
+    dom = proc.stdout.decode("utf-8", "replace")
+    assert "id=\"ratio\"" in dom and "<img" in dom and "county map" in dom
+    from PIL import Image
+
+    if shot.exists():
+        img = np.asarray(Image.open(shot).convert("RGB"))
+        assert img.shape[0] > 500 and img.std() > 10  # not a blank page
