@@ -2,16 +2,18 @@
 
 Every kernel takes scenes as ``(band, row, col)`` arrays of any numeric dtype (uint8/uint16 stay
 native: values are converted to float32 per pixel, so differences of unsigned integers never wrap)
-and writes into caller-provided outputs. A pixel is invalid when any band it needs equals the
-date's ``nodata`` value or is NaN; invalid pixels get NaN scores.
+and writes into caller-provided outputs. A pixel is invalid when any band the kernel reads (the
+roles the scene has, all bands for CVA) equals the date's ``nodata`` value or is NaN -- nodata in
+one band marks a pixel outside the image -- and invalid pixels get NaN scores.
 
 Band roles are passed as ``roles = [blue, green, red, nir, swir1]`` band positions, ``-1`` where
 the scene lacks that band; ``gain``/``offset`` of length 5 map date 2 onto date 1 per role (the
 relative radiometric normalisation, fused into the same loop).
 
-Each kernel is compiled twice from one source: ``<name>`` runs rows in parallel (``prange``) for
-the in-memory path, ``<name>_serial`` runs on one thread for dask blocks (dask already runs blocks
-in parallel, so the numba threads would only oversubscribe the cores).
+Every kernel works on the rows ``r0:r1`` of its output and releases the GIL (``nogil``), so one
+compiled kernel serves all callers: a dask block calls it for all its rows, the in-memory path runs
+row strips on a thread pool (:func:`run_strips`), the benchmark does the same. Compiling one
+version per dtype (no separate ``parallel=True`` copy) keeps first-call compilation short.
 """
 
 from __future__ import annotations
@@ -19,7 +21,11 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit, prange
+import os
+from concurrent.futures import ThreadPoolExecutor
+
+import numba
+from numba import njit
 
 F32 = np.float32
 NAN = np.float32(np.nan)
@@ -150,12 +156,13 @@ def _construction_px(b1, g1, r1, n1, s1, b2, g2, r2, n2, s2, sv, sb, sg, su, has
 _construction_px = njit(cache=True, inline="always", error_model="numpy")(_construction_px)
 
 
-def _index_kernel(img, roles, code, nodata, out):
+@njit(cache=True, nogil=True, error_model="numpy")
+def index_kernel(img, roles, code, nodata, r0, r1, out):
     """One spectral index per pixel (NaN where a needed band is nodata)."""
     h, w = out.shape
     hb, hn, hs = roles[0] >= 0, roles[3] >= 0, roles[4] >= 0
     a0, a1, a2, a3, a4, _, _, _, _, _ = _role_scalars(roles, np.ones(5), np.zeros(5))
-    for i in prange(h):
+    for i in range(r0, r1):
         rb, rg, rr, rn, rs = _rows(img, roles, i)
         o = out[i]
         for j in range(w):
@@ -166,10 +173,11 @@ def _index_kernel(img, roles, code, nodata, out):
             o[j] = NAN if bad else v
 
 
-def _linear_kernel(img, gain, offset, nodata, out):
+@njit(cache=True, nogil=True, error_model="numpy")
+def linear_kernel(img, gain, offset, nodata, r0, r1, out):
     """``out[k] = gain[k] * img[k] + offset[k]`` in float32, NaN where nodata."""
     nb, h, w = img.shape
-    for i in prange(h):
+    for i in range(r0, r1):
         for k in range(nb):
             g, o = F32(gain[k]), F32(offset[k])
             src = img[k, i]
@@ -182,7 +190,8 @@ def _linear_kernel(img, gain, offset, nodata, out):
 # The pair kernels share one pattern: per row, take 1-D views of the roles of both dates, then a
 # branch-free inner loop (absent roles read as 0) that LLVM turns into SIMD code.
 
-def _construction_kernel(b1, b2, roles, gain, offset, sigma, nodata1, nodata2, out):
+@njit(cache=True, nogil=True, error_model="numpy")
+def construction_kernel(b1, b2, roles, gain, offset, sigma, nodata1, nodata2, r0, r1, out):
     """Fused chain per pixel: normalise date 2, indices of both dates, construction score."""
     h, w = out.shape
     hb, hn, hs = roles[0] >= 0, roles[3] >= 0, roles[4] >= 0
@@ -191,7 +200,7 @@ def _construction_kernel(b1, b2, roles, gain, offset, sigma, nodata1, nodata2, o
     # stop LLVM from vectorising
     a0, a1, a2, a3, a4, _, _, _, _, _ = _role_scalars(roles, np.ones(5), np.zeros(5))
     c0, c1, c2, c3, c4, z0, z1, z2, z3, z4 = _role_scalars(roles, gain, offset)
-    for i in prange(h):
+    for i in range(r0, r1):
         pb, pg, pr, pn, ps = _rows(b1, roles, i)
         qb, qg, qr, qn, qs = _rows(b2, roles, i)
         o = out[i]
@@ -208,7 +217,8 @@ def _construction_kernel(b1, b2, roles, gain, offset, sigma, nodata1, nodata2, o
             o[j] = NAN if bad else e
 
 
-def _construction_mask_kernel(b1, b2, roles, gain, offset, sigma, nodata1, nodata2, threshold, out):
+@njit(cache=True, nogil=True, error_model="numpy")
+def construction_mask_kernel(b1, b2, roles, gain, offset, sigma, nodata1, nodata2, threshold, r0, r1, out):
     """The whole per-pixel chain to a mask: normalise -> score -> ``score > threshold`` (uint8)."""
     h, w = out.shape
     hb, hn, hs = roles[0] >= 0, roles[3] >= 0, roles[4] >= 0
@@ -218,7 +228,7 @@ def _construction_mask_kernel(b1, b2, roles, gain, offset, sigma, nodata1, nodat
     # stop LLVM from vectorising
     a0, a1, a2, a3, a4, _, _, _, _, _ = _role_scalars(roles, np.ones(5), np.zeros(5))
     c0, c1, c2, c3, c4, z0, z1, z2, z3, z4 = _role_scalars(roles, gain, offset)
-    for i in prange(h):
+    for i in range(r0, r1):
         pb, pg, pr, pn, ps = _rows(b1, roles, i)
         qb, qg, qr, qn, qs = _rows(b2, roles, i)
         o = out[i]
@@ -235,7 +245,8 @@ def _construction_mask_kernel(b1, b2, roles, gain, offset, sigma, nodata1, nodat
             o[j] = np.uint8((e > t) & ~bad)
 
 
-def _construction_features_kernel(b1, b2, roles, gain, offset, nodata1, nodata2, out):
+@njit(cache=True, nogil=True, error_model="numpy")
+def construction_features_kernel(b1, b2, roles, gain, offset, nodata1, nodata2, r0, r1, out):
     """Raw evidence differences (before sigma scaling) for estimating the noise scales.
 
     ``out[0]`` vegetation loss, ``out[1]`` relative brightness gain, ``out[2]`` greying,
@@ -247,7 +258,7 @@ def _construction_features_kernel(b1, b2, roles, gain, offset, nodata1, nodata2,
     # stop LLVM from vectorising
     a0, a1, a2, a3, a4, _, _, _, _, _ = _role_scalars(roles, np.ones(5), np.zeros(5))
     c0, c1, c2, c3, c4, z0, z1, z2, z3, z4 = _role_scalars(roles, gain, offset)
-    for i in prange(h):
+    for i in range(r0, r1):
         pb, pg, pr, pn, ps = _rows(b1, roles, i)
         qb, qg, qr, qn, qs = _rows(b2, roles, i)
         for j in range(w):
@@ -267,7 +278,8 @@ def _construction_features_kernel(b1, b2, roles, gain, offset, nodata1, nodata2,
             out[3, i, j] = NAN if (bad or not hs) else _nd(xs2, xn2) - _nd(xs1, xn1)
 
 
-def _index_diff_kernel(b1, b2, roles, gain, offset, code, sign, nodata1, nodata2, out):
+@njit(cache=True, nogil=True, error_model="numpy")
+def index_diff_kernel(b1, b2, roles, gain, offset, code, sign, nodata1, nodata2, r0, r1, out):
     """``sign * (index(date 2) - index(date 1))`` per pixel, date 2 normalised on the fly."""
     h, w = out.shape
     hb, hn, hs = roles[0] >= 0, roles[3] >= 0, roles[4] >= 0
@@ -276,7 +288,7 @@ def _index_diff_kernel(b1, b2, roles, gain, offset, code, sign, nodata1, nodata2
     # stop LLVM from vectorising
     a0, a1, a2, a3, a4, _, _, _, _, _ = _role_scalars(roles, np.ones(5), np.zeros(5))
     c0, c1, c2, c3, c4, z0, z1, z2, z3, z4 = _role_scalars(roles, gain, offset)
-    for i in prange(h):
+    for i in range(r0, r1):
         pb, pg, pr, pn, ps = _rows(b1, roles, i)
         qb, qg, qr, qn, qs = _rows(b2, roles, i)
         o = out[i]
@@ -293,7 +305,8 @@ def _index_diff_kernel(b1, b2, roles, gain, offset, code, sign, nodata1, nodata2
             o[j] = NAN if bad else sgn * (i2 - i1)
 
 
-def _cva_kernel(b1, b2, gain, offset, sigma, nodata1, nodata2, magnitude, direction):
+@njit(cache=True, nogil=True, error_model="numpy")
+def cva_kernel(b1, b2, gain, offset, sigma, nodata1, nodata2, r0, r1, magnitude, direction):
     """Change-vector analysis over all bands of the pair.
 
     ``magnitude`` is the RMS of the per-band differences in noise units (date 2 normalised);
@@ -303,7 +316,7 @@ def _cva_kernel(b1, b2, gain, offset, sigma, nodata1, nodata2, magnitude, direct
     """
     nb, h, w = b1.shape
     sq = math.sqrt(nb)
-    for i in prange(h):
+    for i in range(r0, r1):
         ss = np.zeros(w, np.float32)
         sm = np.zeros(w, np.float32)
         bad = np.zeros(w, np.bool_)
@@ -327,12 +340,17 @@ def _cva_kernel(b1, b2, gain, offset, sigma, nodata1, nodata2, magnitude, direct
                 direction[i, j] = math.degrees(math.acos(min(max(c, -1.0), 1.0)))
 
 
-def _box_mean_kernel(src, radius, out):
-    """Mean over the ``(2r+1)^2`` window of the valid (non-NaN) pixels; NaN stays NaN."""
+@njit(cache=True, nogil=True, error_model="numpy")
+def box_mean_kernel(src, radius, r0, r1, out):
+    """Mean over the ``(2r+1)^2`` window of the valid (non-NaN) pixels; NaN stays NaN.
+
+    Rows ``r0:r1`` of *out*; the window is clipped at the array's edges (as NaN padding would).
+    """
     h, w = src.shape
-    rows = np.empty((h, w), np.float64)
-    cnts = np.empty((h, w), np.float64)
-    for i in prange(h):  # horizontal running sums
+    a0, a1 = max(0, r0 - radius), min(h, r1 + radius)
+    rows = np.empty((a1 - a0, w), np.float64)
+    cnts = np.empty((a1 - a0, w), np.float64)
+    for i in range(a0, a1):  # horizontal window sums of the rows the strip needs
         for j in range(w):
             s = 0.0
             c = 0.0
@@ -341,22 +359,23 @@ def _box_mean_kernel(src, radius, out):
                 if v == v:
                     s += v
                     c += 1.0
-            rows[i, j] = s
-            cnts[i, j] = c
-    for i in prange(h):  # vertical sums of the horizontal sums
+            rows[i - a0, j] = s
+            cnts[i - a0, j] = c
+    for i in range(r0, r1):  # vertical sums of the horizontal sums
         for j in range(w):
             if src[i, j] != src[i, j]:
                 out[i, j] = np.nan
                 continue
             s = 0.0
             c = 0.0
-            for ii in range(max(0, i - radius), min(h, i + radius + 1)):
-                s += rows[ii, j]
-                c += cnts[ii, j]
+            for ii in range(max(a0, i - radius), min(a1, i + radius + 1)):
+                s += rows[ii - a0, j]
+                c += cnts[ii - a0, j]
             out[i, j] = s / c
 
 
-def _from_to_kernel(c1, c2, lut1, lut2, nclass, counts):
+@njit(cache=True, nogil=True)
+def from_to_kernel(c1, c2, lut1, lut2, nclass, counts):
     """Pixel counts of (class before, class after) pairs; ``lut`` maps codes to 0..n-1 (-1 skip)."""
     h, w = c1.shape
     for i in range(h):
@@ -371,21 +390,25 @@ def _from_to_kernel(c1, c2, lut1, lut2, nclass, counts):
                 counts[ia, ib] += 1
 
 
-def _compile(fn, name):
-    par = njit(cache=True, parallel=True, error_model="numpy")(fn)
-    ser = njit(cache=True, error_model="numpy")(fn)
-    par.__name__, ser.__name__ = name, name + "_serial"
-    return par, ser
+# below this many pixels one thread is faster than starting a pool
+PARALLEL_MIN_PIXELS = 1 << 18
 
 
-index_kernel, index_kernel_serial = _compile(_index_kernel, "index_kernel")
-linear_kernel, linear_kernel_serial = _compile(_linear_kernel, "linear_kernel")
-construction_kernel, construction_kernel_serial = _compile(_construction_kernel, "construction_kernel")
-construction_mask_kernel, construction_mask_kernel_serial = _compile(
-    _construction_mask_kernel, "construction_mask_kernel")
-construction_features_kernel, construction_features_kernel_serial = _compile(
-    _construction_features_kernel, "construction_features_kernel")
-index_diff_kernel, index_diff_kernel_serial = _compile(_index_diff_kernel, "index_diff_kernel")
-cva_kernel, cva_kernel_serial = _compile(_cva_kernel, "cva_kernel")
-box_mean_kernel, box_mean_kernel_serial = _compile(_box_mean_kernel, "box_mean_kernel")
-from_to_kernel = njit(cache=True)(_from_to_kernel)
+def threads() -> int:
+    """Threads for in-memory kernels: numba's setting (NUMBA_NUM_THREADS), at most the CPUs."""
+    return max(1, min(numba.get_num_threads(), os.cpu_count() or 1))
+
+
+def run_strips(call, height: int, width: int, nthreads: int | None = None) -> None:
+    """Run ``call(r0, r1)`` over horizontal strips of *height* rows, in parallel when it pays.
+
+    The kernels release the GIL, so the strips run truly concurrently on a thread pool.
+    """
+    n = threads() if nthreads is None else max(1, int(nthreads))
+    if n == 1 or height < 2 or height * width < PARALLEL_MIN_PIXELS:
+        call(0, height)
+        return
+    n = min(n, height)
+    edges = [height * k // n for k in range(n + 1)]
+    with ThreadPoolExecutor(n) as pool:
+        list(pool.map(lambda k: call(edges[k], edges[k + 1]), range(n)))

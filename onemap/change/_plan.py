@@ -94,35 +94,45 @@ class Plan:
             return np.ones(max(a.shape[0], K.N_COMPONENTS))  # no data: scores are NaN anyway
         if self.method == "construction":
             feats = np.empty((K.N_COMPONENTS, 1, a.shape[1]), np.float32)
-            K.construction_features_kernel(a[:, None, :].copy(), b[:, None, :].copy(), self.roles,
-                                           self.role_gain, self.role_offset, np.nan, np.nan, feats)
+            a32, b32 = a[:, None, :].astype(np.float32), b[:, None, :].astype(np.float32)
+            K.construction_features_kernel(a32, b32, self.roles, self.role_gain, self.role_offset,
+                                           np.nan, np.nan, 0, 1, feats)
             return np.array([_mad_sigma(f.ravel()) for f in feats])
         if self.method == "cva":
             d = self.gain[:, None] * b + self.offset[:, None] - a
             return np.array([_mad_sigma(row) for row in d])
         diff = np.empty((1, a.shape[1]), np.float32)
-        K.index_diff_kernel(a[:, None, :].copy(), b[:, None, :].copy(), self.roles, self.role_gain,
-                            self.role_offset, self.code, 1.0, np.nan, np.nan, diff)
+        a32, b32 = a[:, None, :].astype(np.float32), b[:, None, :].astype(np.float32)
+        K.index_diff_kernel(a32, b32, self.roles, self.role_gain, self.role_offset, self.code, 1.0,
+                            np.nan, np.nan, 0, 1, diff)
         return np.array([_mad_sigma(diff.ravel())])
 
     def block(self, b1: np.ndarray, b2: np.ndarray, serial: bool) -> np.ndarray:
         """Score of one block (or of the whole in-memory scene), shape ``(1, h, w)``."""
         h, w = b1.shape[1:]
         out = np.empty((1, h, w), np.float32)
+        o = out[0]
         if self.method == "construction":
-            k = K.construction_kernel_serial if serial else K.construction_kernel
-            k(b1, b2, self.roles, self.role_gain, self.role_offset, self.sigma.astype(np.float32),
-              self.nodata1, self.nodata2, out[0])
+            sigma = self.sigma.astype(np.float32)
+
+            def call(r0: int, r1: int) -> None:
+                K.construction_kernel(b1, b2, self.roles, self.role_gain, self.role_offset, sigma,
+                                      self.nodata1, self.nodata2, r0, r1, o)
         elif self.method == "cva":
             direction = np.empty((h, w), np.float32)
-            k = K.cva_kernel_serial if serial else K.cva_kernel
-            k(b1, b2, self.gain, self.offset, self.sigma, self.nodata1, self.nodata2, out[0], direction)
+
+            def call(r0: int, r1: int) -> None:
+                K.cva_kernel(b1, b2, self.gain, self.offset, self.sigma, self.nodata1, self.nodata2,
+                             r0, r1, o, direction)
         else:
-            k = K.index_diff_kernel_serial if serial else K.index_diff_kernel
-            k(b1, b2, self.roles, self.role_gain, self.role_offset, self.code, self.sign / self.sigma[0],
-              self.nodata1, self.nodata2, out[0])
-            if self.absolute:
-                np.abs(out, out=out)
+            factor = self.sign / self.sigma[0]
+
+            def call(r0: int, r1: int) -> None:
+                K.index_diff_kernel(b1, b2, self.roles, self.role_gain, self.role_offset, self.code, factor,
+                                    self.nodata1, self.nodata2, r0, r1, o)
+        K.run_strips(call, h, w, 1 if serial else None)
+        if self.absolute:
+            np.abs(out, out=out)
         return out
 
     def attrs(self) -> dict[str, Any]:

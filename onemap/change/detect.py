@@ -38,7 +38,7 @@ import geopandas as gpd
 import numpy as np
 import xarray as xr
 
-from ..errors import DataError, OnemapWarning
+from ..errors import DataError, FrameError, OnemapWarning
 from ..frame import Frame
 from . import _kernels as K
 from . import threshold as T
@@ -54,7 +54,9 @@ def _smooth(data: Any, radius: int) -> Any:
 
     def block(x: np.ndarray, serial: bool = True) -> np.ndarray:
         out = np.empty(x.shape, np.float32)
-        (K.box_mean_kernel_serial if serial else K.box_mean_kernel)(np.ascontiguousarray(x), int(radius), out)
+        x = np.ascontiguousarray(x)
+        K.run_strips(lambda r0, r1: K.box_mean_kernel(x, int(radius), r0, r1, out), x.shape[0], x.shape[1],
+                     1 if serial else None)
         return out
 
     if hasattr(data, "dask"):  # NaN padding = the kernel's clipping at the frame's edges
@@ -162,8 +164,9 @@ def cva(before: xr.DataArray, after: xr.DataArray, frame: Frame | None = None, n
 
     def block(b1: np.ndarray, b2: np.ndarray, serial: bool) -> np.ndarray:
         out = np.empty((2,) + b1.shape[1:], np.float32)
-        k = K.cva_kernel_serial if serial else K.cva_kernel
-        k(b1, b2, plan.gain, plan.offset, plan.sigma, plan.nodata1, plan.nodata2, out[0], out[1])
+        K.run_strips(lambda r0, r1: K.cva_kernel(b1, b2, plan.gain, plan.offset, plan.sigma, plan.nodata1,
+                                                 plan.nodata2, r0, r1, out[0], out[1]),
+                     out.shape[1], out.shape[2], 1 if serial else None)
         return out
 
     data = map_plan(plan, block, 2)
@@ -310,6 +313,7 @@ def detect_changes(before: xr.DataArray, after: xr.DataArray, frame: Frame | Non
                    mask: xr.DataArray | None = None, normalize: str | None = "pif", smooth: int = 1,
                    opening: int = 0, k: float = 3.0, connectivity: int = 8, index: str | None = None,
                    direction: str | None = None, noise_floor: float | None = 2.0,
+                   to_classes: Any = None, from_classes: Any = None,
                    sample_pixels: int = SAMPLE_PIXELS) -> gpd.GeoDataFrame:
     """Change patches (图斑) between two dates of imagery, in one call.
 
@@ -337,6 +341,10 @@ def detect_changes(before: xr.DataArray, after: xr.DataArray, frame: Frame | Non
     noise_floor
         Lowest data-driven threshold in noise sigmas (default 2; None: Otsu/k-sigma as computed),
         see :func:`threshold_score`.
+    to_classes, from_classes
+        For ``method="post_classification"``: *before* and *after* are integer class maps and a
+        patch is a group of pixels that went into *to_classes* (from *from_classes*, default any
+        other class); see :mod:`onemap.change.postclass`.
 
     Returns
     -------
@@ -362,6 +370,9 @@ def detect_changes(before: xr.DataArray, after: xr.DataArray, frame: Frame | Non
     >>> len(p), float(p.area_m2.iloc[0]), p.date_after.iloc[0]
     (1, 600.0, '2021-05-01')
     """
+    if method == "post_classification":
+        return _detect_classes(before, after, frame, to_classes, from_classes, min_area, mask, opening,
+                               connectivity)
     plan = Plan(before, after, frame, method, normalize, mask, index, direction, sample_pixels)
     f = plan.frame
     attrs = {**plan.attrs(), "threshold_method": threshold if isinstance(threshold, str) else "fixed",
@@ -394,4 +405,28 @@ def detect_changes(before: xr.DataArray, after: xr.DataArray, frame: Frame | Non
     out = patches_from_mask(mask_da.data, f, data, min_area, connectivity, thr, noise,
                             plan.before.attrs.get("date"), plan.after.attrs.get("date"))
     out.attrs.update({**attrs, "threshold": thr, "noise": noise, "status": "ok"})
+    return out
+
+
+def _detect_classes(before: xr.DataArray, after: xr.DataArray, frame: Frame | None, to_classes: Any,
+                    from_classes: Any, min_area: float, mask: Any, opening: int,
+                    connectivity: int) -> gpd.GeoDataFrame:
+    from ._scene import frame_of
+    from .postclass import class_change
+
+    if to_classes is None:
+        raise DataError("post_classification needs to_classes=", hint="e.g. to_classes=[20] for built-up")
+    fb, fa = frame_of(before, "before"), frame_of(after, "after")
+    if fb != fa or (frame is not None and frame != fb):
+        raise FrameError(f"class maps are on different grids: {fb!r} and {fa!r}",
+                         hint="align them with onemap.align(..., resampling='nearest') first")
+    score = class_change(before, after, to_classes, from_classes)
+    data = _apply_mask(score.data, mask, fb.shape)
+    score = score.copy(data=data)
+    attrs = {**score.attrs, "threshold_method": "fixed", "min_area": float(min_area),
+             "date_before": before.attrs.get("date"), "date_after": after.attrs.get("date")}
+    mask_da = change_mask(score, 0.5, opening)
+    out = patches_from_mask(mask_da.data, fb, data, min_area, connectivity, 0.5, None,
+                            attrs["date_before"], attrs["date_after"])
+    out.attrs.update({**attrs, "threshold": 0.5, "noise": None, "status": "ok"})
     return out

@@ -102,7 +102,8 @@ def spectral_index(scene: xr.DataArray, name: str) -> xr.DataArray:
     def block(img: np.ndarray, serial: bool) -> np.ndarray:
         img = np.ascontiguousarray(img)
         out = np.empty(img.shape[1:], np.float32)
-        (K.index_kernel_serial if serial else K.index_kernel)(img, pos, code, nodata, out)
+        K.run_strips(lambda r0, r1: K.index_kernel(img, pos, code, nodata, r0, r1, out), out.shape[0],
+                     out.shape[1], 1 if serial else None)
         return out
 
     if is_dask(scene):

@@ -239,7 +239,8 @@ def normalize_radiometry(before: xr.DataArray, after: xr.DataArray, method: str 
         def block(img: np.ndarray, serial: bool = True) -> np.ndarray:
             img = np.ascontiguousarray(img)
             out = np.empty(img.shape, np.float32)
-            (K.linear_kernel_serial if serial else K.linear_kernel)(img, gain, offset, nodata, out)
+            K.run_strips(lambda r0, r1: K.linear_kernel(img, gain, offset, nodata, r0, r1, out), img.shape[1],
+                         img.shape[2], 1 if serial else None)
             return out
 
         attrs["normalization"] = {"method": m, **{b: (float(g), float(o))

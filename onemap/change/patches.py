@@ -32,7 +32,7 @@ from affine import Affine
 
 from ..errors import DataError
 from ..frame import Frame
-from .label import border_pairs, first_pixels, label, label_block, label_stats, relabel, resolve
+from .label import border_pairs, label, label_block, label_stats, relabel, resolve
 from ._scene import area_unit_factor, frame_of, is_dask, pixel_area_m2
 
 __all__ = ["patches_from_labels", "patches_from_mask", "COLUMNS"]
@@ -264,15 +264,14 @@ def patches_from_labels(labels: Any, frame: Frame | None = None, score: Any = No
 
 
 def _seam_summary(block: np.ndarray, connectivity: int) -> dict[str, Any]:
-    lab, n = label_block(np.asarray(block, bool), connectivity)
-    rows, cols = first_pixels(lab, n)
+    lab, n, rows, cols = label_block(np.asarray(block, bool), connectivity)
     return {"n": n, "rows": rows, "cols": cols,
             "top": lab[0].copy(), "bottom": lab[-1].copy(), "left": lab[:, 0].copy(), "right": lab[:, -1].copy()}
 
 
 def _final_block(block: np.ndarray, score: np.ndarray | None, table: np.ndarray, offset: int, n: int,
                  connectivity: int, min_pixels: float, transform: Affine) -> dict[str, Any]:
-    lab, _ = label_block(np.asarray(block, bool), connectivity)  # same labels as pass 1
+    lab = label_block(np.asarray(block, bool), connectivity)[0]  # same labels as pass 1
     final = relabel(lab, table, offset)
     return _chunk_result(final, n, score, min_pixels, transform)
 
