@@ -1,0 +1,86 @@
+"""The `onemap` command line through its real entry point."""
+
+import json
+import subprocess
+import sys
+
+import geopandas as gpd
+import numpy as np
+import pytest
+import rasterio
+import shapely
+from affine import Affine
+
+ONEMAP = [sys.executable, "-m", "onemap"]
+
+
+def run(*args, cwd=None):
+    return subprocess.run([*ONEMAP, *map(str, args)], capture_output=True, text=True, cwd=cwd, timeout=300)
+
+
+def test_help_on_every_command():
+    top = run("--help")
+    assert top.returncode == 0
+    for cmd in ("demo", "survey", "info", "txt2gpkg", "gpkg2txt"):
+        assert cmd in top.stdout
+        r = run(cmd, "--help")
+        assert r.returncode == 0 and "Usage" in r.stdout, cmd
+
+
+def test_info_raster_vector_txt(tmp_path, shared_data):
+    tif = tmp_path / "a.tif"
+    with rasterio.open(tif, "w", driver="GTiff", width=16, height=8, count=4, dtype="uint16", crs="EPSG:4527",
+                       transform=Affine(2, 0, 39_500_000, 0, -2, 3_300_000), nodata=0, tiled=True,
+                       blockxsize=16, blockysize=16, compress="deflate") as dst:
+        dst.write(np.ones((4, 8, 16), "uint16"))
+    r = run("info", tif)
+    assert r.returncode == 0, r.stderr
+    d = json.loads(r.stdout)
+    assert d["bands"] == 4 and d["zone"]["zone"] == 39 and d["nodata"] == 0
+
+    gpkg = tmp_path / "b.gpkg"
+    gpd.GeoDataFrame({"DLBM": ["0101"]}, geometry=[shapely.box(39_500_000, 3_300_000, 39_500_010, 3_300_010)],
+                     crs=4527).to_file(gpkg)
+    d = json.loads(run("info", gpkg).stdout)
+    assert "DLBM" in json.dumps(d, ensure_ascii=False)
+
+    d = json.loads(run("info", shared_data / "boundary_txt" / "sample_zone37_gbk.txt").stdout)
+    assert d["parcels"] == 5 and d["encoding"] in ("gbk", "gb18030")
+
+
+def test_txt_gpkg_round_trip(tmp_path, shared_data):
+    src = shared_data / "boundary_txt" / "sample_zone40_utf8.txt"
+    out = tmp_path / "p.gpkg"
+    r = run("txt2gpkg", src, "--out", out)
+    assert r.returncode == 0, r.stderr
+    layer = gpd.read_file(out)
+    assert len(layer) == 1 and layer.crs.to_epsg() == 4528
+    txt = tmp_path / "back.txt"
+    r = run("gpkg2txt", out, "--out", txt)
+    assert r.returncode == 0, r.stderr
+    from onemap import read_boundary_txt
+
+    back = read_boundary_txt(txt)
+    assert back.geometry.iloc[0].equals_exact(layer.geometry.iloc[0], tolerance=1e-3)
+
+
+def test_errors_exit_1_with_an_actionable_message(tmp_path):
+    r = run("info", tmp_path / "missing.tif")
+    assert r.returncode == 1 and "missing.tif" in r.stderr and "Fix:" in r.stderr
+    bad = tmp_path / "survey.toml"
+    bad.write_text("[survey]\nnmae = 'x'\n", encoding="utf-8")
+    r = run("survey", bad)
+    assert r.returncode == 1 and "nmae" in r.stderr and "did you mean 'name'" in r.stderr
+    garbage = tmp_path / "junk.txt"
+    garbage.write_bytes(b"\x00\x01\x02 not a boundary file")
+    r = run("txt2gpkg", garbage, "--out", tmp_path / "x.gpkg")
+    assert r.returncode == 1 and "junk.txt" in r.stderr
+    assert run("survey").returncode == 2  # usage error (typer)
+
+
+@pytest.mark.slow
+def test_demo_runs_and_prints_summary(tmp_path):
+    r = run("demo", tmp_path / "demo", "--size", "256", "--quiet")
+    assert r.returncode == 0, r.stderr
+    assert "outputs:" in r.stdout and "total" in r.stdout
+    assert (tmp_path / "demo" / "survey" / "report.html").is_file()
