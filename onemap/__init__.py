@@ -62,6 +62,7 @@ _API: dict[str, str] = {
     "load_config": "onemap.config",
     "run_survey": "onemap.survey",
     "write_report": "onemap.report",
+    "export_results": "onemap.export",
 }
 _SUBMODULES = {"crs", "errors", "codes", "frame", "ingest", "overlay", "change", "synth", "enforce",
                "summary", "config", "survey", "report"}

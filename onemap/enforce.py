@@ -132,7 +132,7 @@ def flag_unapproved(
             return None
         layer = _check_polygons(layer, name)
         if len(layer) and layer.crs is None:
-            raise CRSError(f"{name} layer has no CRS", hint=f"read it with onemap.read_layer(..., crs=...)")
+            raise CRSError(f"{name} layer has no CRS", hint="read it with onemap.read_layer(..., crs=...)")
         if len(layer) and layer.crs != crs:
             if not reproject:
                 raise CRSError(

@@ -40,7 +40,8 @@ import pandas as pd
 from . import __version__
 from ._atomic import atomic_path, atomic_write_text
 from .config import SurveyConfig, load_config
-from .errors import ConfigError, CRSError, DataError
+from .errors import CRSError, DataError
+from .export import export_results, sha256_file as _sha256
 from .frame import Frame
 
 __all__ = ["run_survey", "run_demo", "SurveyResult", "survey_frame", "demo_config"]
@@ -119,7 +120,7 @@ def run_survey(config: str | PathLike | Mapping[str, Any] | SurveyConfig, client
         if layers.get("approvals") is not None and len(layers["approvals"]):
             status = approvals_status(layers["approvals"], patches, supply=layers.get("supply"))
     with timer("export"):
-        outputs = _export(out, verdicts, summary, status)
+        outputs = export_results(out, verdicts, summary, status)
     with timer("report"):
         from .report import write_report
 
@@ -292,56 +293,7 @@ def _patches(cfg: SurveyConfig, score: Any, attrs: dict[str, Any], frame: Frame,
     return patches
 
 
-def _export(out: Path, verdicts: gpd.GeoDataFrame, summary: pd.DataFrame,
-            status: gpd.GeoDataFrame | None) -> dict[str, str]:
-    from .ingest.boundary_txt import write_boundary_txt
-    from .ingest.vector import write_layer
-    from .summary import FLAGGED
-
-    import pyogrio
-
-    written: dict[str, str] = {}
-    # GeoPackages record their write time; a fixed one makes reruns byte-identical
-    pyogrio.set_gdal_config_options({"OGR_CURRENT_DATE": "2000-01-01T00:00:00.000Z"})
-    try:
-        write_layer(verdicts, out / "verdicts.gpkg", layer="verdicts")
-    finally:
-        pyogrio.set_gdal_config_options({"OGR_CURRENT_DATE": None})
-    written["verdicts.gpkg"] = _sha256(out / "verdicts.gpkg")
-    tables = {"verdicts.csv": pd.DataFrame(verdicts.drop(columns="geometry")), "summary.csv": summary}
-    if status is not None:
-        tables["approvals_status.csv"] = pd.DataFrame(status.drop(columns="geometry"))
-    for name, table in tables.items():
-        text = table.to_csv(index=False, float_format="%.4f", lineterminator="\n")
-        atomic_write_text(out / name, text, encoding="utf-8-sig")  # BOM: Excel opens Chinese correctly
-        written[name] = _sha256(out / name)
-    txt_dir = out / "flagged_txt"
-    txt_dir.mkdir(exist_ok=True)
-    flagged = verdicts[verdicts["verdict"].isin(FLAGGED)]
-    keep = set()
-    for _, row in flagged.iterrows():
-        name = f"patch_{int(row['patch_id']):06d}.txt"
-        one = gpd.GeoDataFrame({"DKBH": [str(row["patch_id"])], "DKMC": [f"监测图斑{row['patch_id']}"],
-                                "DKYT": [row["verdict_zh"]]}, geometry=[row.geometry], crs=verdicts.crs)
-        write_boundary_txt(one, txt_dir / name, area_unit="ha",
-                           header={"数据产生单位": "onemap", "数据产生日期": "1970-1-1"})
-        keep.add(name)
-        written[f"flagged_txt/{name}"] = _sha256(txt_dir / name)
-    for stale in txt_dir.glob("patch_*.txt"):  # a rerun with fewer flags must not keep old ones
-        if stale.name not in keep:
-            stale.unlink()
-    return written
-
-
 # ------------------------------------------------------------------------------------ records
-
-def _sha256(path: Path, chunk: int = 1 << 20) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(chunk), b""):
-            h.update(block)
-    return h.hexdigest()
-
 
 def _versions() -> dict[str, str]:
     import importlib.metadata as md

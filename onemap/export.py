@@ -1,0 +1,76 @@
+"""Survey products on disk: verdict layer, tables and land-boundary TXT files for field checks."""
+
+from __future__ import annotations
+
+import hashlib
+from os import PathLike
+from pathlib import Path
+
+import geopandas as gpd
+import pandas as pd
+
+from ._atomic import atomic_write_text
+
+__all__ = ["export_results", "sha256_file"]
+
+
+def sha256_file(path: str | PathLike, chunk: int = 1 << 20) -> str:
+    """Hex SHA-256 of a file's bytes."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(chunk), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def export_results(out: str | PathLike, verdicts: gpd.GeoDataFrame, summary: pd.DataFrame | None = None,
+                   status: gpd.GeoDataFrame | None = None) -> dict[str, str]:
+    """Write the survey products into *out* atomically; return ``{relative name: sha256}``.
+
+    ``verdicts.gpkg`` (layer ``verdicts``), ``verdicts.csv``, ``summary.csv``,
+    ``approvals_status.csv`` and ``flagged_txt/patch_NNNNNN.txt`` — one land-boundary TXT (GBK,
+    hectares) per unapproved or partly approved patch, for the field check. CSVs are UTF-8 with
+    a BOM so that spreadsheet programs show the Chinese columns. Reruns give byte-identical files,
+    and flagged TXT files of patches no longer flagged are removed.
+    """
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    from .ingest.boundary_txt import write_boundary_txt
+    from .ingest.vector import write_layer
+    from .summary import FLAGGED
+
+    import pyogrio
+
+    written: dict[str, str] = {}
+    # GeoPackages record their write time; a fixed one makes reruns byte-identical
+    pyogrio.set_gdal_config_options({"OGR_CURRENT_DATE": "2000-01-01T00:00:00.000Z"})
+    try:
+        write_layer(verdicts, out / "verdicts.gpkg", layer="verdicts")
+    finally:
+        pyogrio.set_gdal_config_options({"OGR_CURRENT_DATE": None})
+    written["verdicts.gpkg"] = sha256_file(out / "verdicts.gpkg")
+    tables = {"verdicts.csv": pd.DataFrame(verdicts.drop(columns="geometry"))}
+    if summary is not None:
+        tables["summary.csv"] = summary
+    if status is not None:
+        tables["approvals_status.csv"] = pd.DataFrame(status.drop(columns="geometry"))
+    for name, table in tables.items():
+        text = table.to_csv(index=False, float_format="%.4f", lineterminator="\n")
+        atomic_write_text(out / name, text, encoding="utf-8-sig")  # BOM: Excel opens Chinese correctly
+        written[name] = sha256_file(out / name)
+    txt_dir = out / "flagged_txt"
+    txt_dir.mkdir(exist_ok=True)
+    flagged = verdicts[verdicts["verdict"].isin(FLAGGED)]
+    keep = set()
+    for _, row in flagged.iterrows():
+        name = f"patch_{int(row['patch_id']):06d}.txt"
+        one = gpd.GeoDataFrame({"DKBH": [str(row["patch_id"])], "DKMC": [f"监测图斑{row['patch_id']}"],
+                                "DKYT": [row["verdict_zh"]]}, geometry=[row.geometry], crs=verdicts.crs)
+        write_boundary_txt(one, txt_dir / name, area_unit="ha",
+                           header={"数据产生单位": "onemap", "数据产生日期": "1970-1-1"})
+        keep.add(name)
+        written[f"flagged_txt/{name}"] = sha256_file(txt_dir / name)
+    for stale in txt_dir.glob("patch_*.txt"):  # a rerun with fewer flags must not keep old ones
+        if stale.name not in keep:
+            stale.unlink()
+    return written
