@@ -252,6 +252,12 @@ def test_ndvi_of_buildings_low_and_fields_high(county, scenes, layers):
         assert n2[m].mean() < 0.2, r["case"]
         if r["case"] != "rebuild_existing":
             assert n1[m].mean() > 0.3, r["case"]  # vegetated before
+    # the rendered roofs sit where the truth says (up to the misregistration and mixed edge pixels)
+    for _, r in truth[truth["case"].isin(BUILDING_CASES[:-1])].iterrows():
+        m = _mask(county, r.geometry)
+        near = _mask(county, r.geometry.buffer(30.0))
+        roof = near & (n2 < 0.2) & (n1 > 0.3) & (np.abs(a2[0] - np.median(a2[0][m])) < 0.25 * np.median(a2[0][m]))
+        assert (m & roof).sum() / (m | roof).sum() > 0.75, (r["case"], r["roof"])
     touched = shapely.union_all(truth.geometry.to_numpy())
     dltb = layers["landuse"]
     fields = dltb[dltb["DLBM"].map(codes.is_cultivated) & ~dltb.intersects(touched)]

@@ -19,7 +19,7 @@ K_VILLAGE, K_URBAN, K_COMMERCIAL, K_INDUSTRIAL, K_PUBLIC, K_PARK = 6, 7, 8, 9, 1
 K_ASPHALT, K_RURALROAD, K_RIVER, K_POND, K_DITCH, K_GREENHOUSE = 12, 13, 14, 15, 16, 17
 K_BARE, K_MUD, K_PLOUGHED, K_ROCK = 18, 19, 20, 21
 # materials of planted objects
-M_WHITE, M_GREY, M_BLUE, M_RED, M_CONCRETE, M_ASPHALT, M_BARE = 1, 2, 3, 4, 5, 6, 7
+M_WHITE, M_GREY, M_BLUE, M_RED, M_CONCRETE, M_ASPHALT, M_BARE, M_SHADOW = 1, 2, 3, 4, 5, 6, 7, 8
 
 # endmember spectra (reflectance, blue green red nir)
 VEG = np.array([0.030, 0.072, 0.036, 0.42])
@@ -35,7 +35,8 @@ ROOF = np.array([[0.0, 0.0, 0.0, 0.0],
                  [0.070, 0.082, 0.152, 0.190],   # red brick / tile
                  [0.175, 0.192, 0.202, 0.224],   # concrete (new road, yard)
                  [0.072, 0.078, 0.084, 0.098],   # asphalt
-                 [0.105, 0.142, 0.182, 0.236]])  # bare earth of a construction site
+                 [0.105, 0.142, 0.182, 0.236],   # bare earth of a construction site
+                 [0.50, 0.42, 0.38, 0.34]])      # cast shadow: factors on the ground (bluish skylight)
 CLOUD = np.array([0.50, 0.515, 0.53, 0.55])
 
 
@@ -283,7 +284,10 @@ def render_ground(pid, kinds, params, obj, obj_mat, obj_par, x0, y0, res, theta,
             else:
                 _ground(kinds[k], params[k], x, y, lu, lv, season, sun, seed, px)
             o = obj[r, c] - 1
-            if o >= 0:
+            if o >= 0 and obj_mat[o] == M_SHADOW:
+                for b in range(4):
+                    px[b] *= ROOF[M_SHADOW, b]
+            elif o >= 0:
                 m = obj_mat[o]
                 q = obj_par[o]
                 # two roof planes either side of the ridge catch the sun differently

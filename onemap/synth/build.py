@@ -60,7 +60,7 @@ def build_county(root: Path, size, res, seed, zone, clouds, misregistration_px, 
     fmask = np.zeros(len(dltb), dtype=bool)
     fmask[farmland.attrs["dltb_index"]] = True
     planter = Planter(r_plant, dltb, dltb.attrs["roles"], fmask, redline.attrs["dltb_mask"],
-                      layout.grid.theta, nodata)
+                      layout.grid.theta, nodata, sun=tuple(d2.sun))
     placed = {c: 0 for c in CASES}
     pools = {"unapproved_cultivated": "cult", "unapproved_farmland": "farm", "unapproved_redline": "red",
              "unapproved_other": "other", "approved_building": "cult", "partly_approved": "cult"}

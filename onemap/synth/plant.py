@@ -5,6 +5,8 @@ inside basic farmland, the red line, other agricultural land, construction land,
 the no-data corner and from every other planted object, so its prior land use, its approval
 status and its expected verdict are known exactly. Approvals are rectangles around the buildings
 they cover (or, for ``partly_approved``, stop short of the building by a known fraction).
+New buildings (5-16 m tall) cast shadows on the second date, away from that date's sun; the truth
+geometry is the roof footprint only.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import shapely
+import shapely.affinity
 
 from .. import codes
 from . import _kernels as K
@@ -113,6 +116,7 @@ class Planter:
     truth: list = field(default_factory=list)
     approvals: list = field(default_factory=list)   # dicts with geometry, kind, supplied, ...
     objects: dict = field(default_factory=lambda: {1: [], 2: []})  # date -> (geom, material, brightness)
+    sun: tuple = (0.0, -0.6, 0.8)  # unit vector (east, north, up) of the second date: cast shadows
 
     def __post_init__(self):
         self.geoms = self.dltb.geometry.to_numpy()
@@ -186,8 +190,21 @@ class Planter:
             "outside_fraction": float(outside), "truth_unapproved_m2": outside_area,
             "area_m2": float(geom.area), "geometry": geom})
 
-    def _object(self, date, geom, material: str):
+    def _object(self, date, geom, material: str, height: float = 0.0):
+        """A surface seen on *date*; a building *height* (m) > 0 also casts a shadow away from the sun."""
         self.objects[date].append((geom, ROOF_MATERIALS[material], self.rng.uniform(0.9, 1.1)))
+        if height > 0:
+            horiz = math.hypot(self.sun[0], self.sun[1])
+            length = height * horiz / max(self.sun[2], 0.2)
+            dx, dy = -self.sun[0] / horiz * length, -self.sun[1] / horiz * length
+            # the footprint swept away from the sun (its Minkowski sum with the shadow vector)
+            ring = np.asarray(geom.exterior.coords)
+            d = np.array([dx, dy])
+            quads = shapely.polygons(np.stack([ring[:-1], ring[1:], ring[1:] + d, ring[:-1] + d, ring[:-1]], 1))
+            swept = shapely.union_all([geom, shapely.affinity.translate(geom, dx, dy), *quads])
+            shade = shapely.difference(swept, geom)
+            if not shade.is_empty:
+                self.objects[date].append((shade, ROOF_MATERIALS["shadow"], 1.0))
 
     def _approval(self, geom, supplied: bool, built: bool, dltb_index: int) -> str:
         aid = f"PZ{len(self.approvals) + 1:05d}"
@@ -231,7 +248,7 @@ class Planter:
         if approved:
             aid = self._approval(shapes[1], supplied=True, built=True, dltb_index=i)
             outside = float(shapely.difference(b, shapes[1]).area / b.area)
-        self._object(2, b, roof)
+        self._object(2, b, roof, height=self.rng.uniform(5.0, 16.0))
         self._row(case, b, i, "building", roof=roof, approval_id=aid, outside=outside)
         return True
 
@@ -277,7 +294,7 @@ class Planter:
         before = "existing" if self.rng.random() < 0.5 else "bare_earth"
         if before == "bare_earth":  # demolished before the first date, rebuilt since
             self._object(1, b, "bare_earth")
-        self._object(2, b, roof)
+        self._object(2, b, roof, height=self.rng.uniform(5.0, 16.0))
         self._row("rebuild_existing", b, i, "building", roof=roof, before=before)
         return True
 

@@ -66,7 +66,9 @@ def render_scenes(frame, paths, dltb_geoms, kinds, params, objects, discs, dates
     left, bottom, right, top = frame.bounds
     res = frame.res[0]
     tree = shapely.STRtree(dltb_geoms)
-    objs = {d: _object_arrays(objects[d], left, top, seed + d) for d in (1, 2)}
+    # shadows first: a footprint drawn later wins where a neighbour's shadow would reach it
+    objs = {d: _object_arrays(sorted(objects[d], key=lambda o: o[1] != K.M_SHADOW), left, top, seed + d)
+            for d in (1, 2)}
     otree = {d: shapely.STRtree(objs[d][0]) if len(objs[d][0]) else None for d in (1, 2)}
     no_discs = np.zeros((0, 3))
     cloud = discs[discs[:, 2] > 0] if discs is not None and len(discs) else no_discs

@@ -30,7 +30,7 @@ KIND_OF_CODE = {
 #: roof / surface material names of planted objects -> kernel material ids
 ROOF_MATERIALS = {"white": K.M_WHITE, "grey_concrete": K.M_GREY, "blue_steel": K.M_BLUE,
                   "red_brick": K.M_RED, "concrete": K.M_CONCRETE, "asphalt": K.M_ASPHALT,
-                  "bare_earth": K.M_BARE}
+                  "bare_earth": K.M_BARE, "shadow": K.M_SHADOW}
 N_PARAMS = 8  # cover, brightness, angle, period, seed, hill, tint (+ cover of date 2 kept apart)
 
 
