@@ -453,12 +453,20 @@ def _resolve_pairs(parent, key, pairs):
 
 
 @njit(cache=True, nogil=True)
-def _relabel_block(labels, table, offset, out):
-    # serial and GIL-free: chunked callers run one block per thread
+def _relabel_block(labels, local, out):
+    """out = local[labels] (0 stays 0); returns -1, or a label outside the table.
+    Serial and GIL-free: chunked callers run one block per thread."""
+    n = local.size - 1
     for r in range(labels.shape[0]):
         for c in range(labels.shape[1]):
             v = labels[r, c]
-            out[r, c] = table[v + offset] if v != 0 else 0
+            if v == 0:
+                out[r, c] = 0
+            elif v < 0 or v > n:
+                return v
+            else:
+                out[r, c] = local[v]
+    return -1
 
 
 @njit(cache=True)

@@ -23,7 +23,7 @@ Chunked (dask) contract
    every horizontal and vertical seam. Give each piece the key
    ``(chunk_row0 + row) * width + (chunk_col0 + col)``, its first pixel's global raster index, and
    call ``table, n = resolve(pairs, keys)``.
-3. per chunk: ``relabel(labels, table, offset)`` gives the final labels, equal to :func:`label` on
+3. per chunk: ``relabel(labels, table, offset, n)`` gives the final labels, equal to :func:`label` on
    the whole mosaic.
 
 Only edge lines, ``n`` and first pixels travel to the reduction (memory ~ perimeter + pieces).
@@ -323,13 +323,27 @@ def resolve(pairs: np.ndarray, keys: np.ndarray) -> tuple[np.ndarray, int]:
     return final[parent], int(order.size)
 
 
-def relabel(labels: np.ndarray, table: np.ndarray, offset: int) -> np.ndarray:
-    """Final labels of one chunk: ``table[labels + offset]`` where labels are non-zero
-    (serial, GIL released, like :func:`label_block`)."""
+def relabel(labels: np.ndarray, table: np.ndarray, offset: int, n: int) -> np.ndarray:
+    """Final labels of one chunk with ``n`` local labels: ``table[labels + offset]`` where labels
+    are non-zero (serial, GIL released, like :func:`label_block`). Only the chunk's slice
+    ``table[offset + 1 : offset + n + 1]`` is read, so the cost does not grow with the mosaic.
+
+    Examples
+    --------
+    >>> relabel(np.array([[0, 1], [2, 2]]), np.array([0, 1, 1, 2, 1]), offset=2, n=2)
+    array([[0, 2],
+           [1, 1]], dtype=int32)
+    """
     lab = np.ascontiguousarray(labels)
-    n = int(table.max()) if table.size else 0
-    out = np.empty(lab.shape, np.int32 if n <= np.iinfo(np.int32).max else np.int64)
-    K._relabel_block(lab, np.ascontiguousarray(table, dtype=out.dtype), np.int64(offset), out)
+    local = np.asarray(table)[int(offset):int(offset) + int(n) + 1]
+    if local.size != int(n) + 1:
+        raise DataError(f"table has {np.asarray(table).size} entries, chunk needs up to {offset + n}",
+                        hint="pass the table returned by resolve for all pieces")
+    top = int(local[1:].max()) if n else 0
+    out = np.empty(lab.shape, np.int32 if top <= np.iinfo(np.int32).max else np.int64)
+    bad = K._relabel_block(lab, np.ascontiguousarray(local, dtype=out.dtype), out)
+    if bad != -1:
+        raise DataError(f"label value {bad} is outside 0..{n}", hint="pass the n of this chunk")
     return out
 
 
@@ -338,10 +352,9 @@ def label_tiled(mask: np.ndarray, tile_size: int | tuple[int, int],
     """Label tile by tile and stitch the seams; equals :func:`label` exactly.
 
     Each tile is labelled with the same kernel as :func:`label` (tiles run in a thread pool);
-    labels touching across tile
-    borders (and, with 8-connectivity, diagonally across tile corners) are merged with
-    union-find, and components are renumbered in raster order of their first pixel in the
-    whole mask. See the module docstring for the chunked (dask) contract this follows.
+    labels touching across tile borders (and, with 8-connectivity, diagonally across tile
+    corners) are merged with union-find, and components are renumbered in raster order of their
+    first pixel in the whole mask. See the module docstring for the chunked (dask) contract this follows.
 
     Parameters
     ----------
@@ -378,7 +391,7 @@ def label_tiled(mask: np.ndarray, tile_size: int | tuple[int, int],
     offset = 0
     for (r0, c0), (lab, n, rows, cols) in zip(origins, done):
         keys.append((r0 + rows) * w + (c0 + cols))
-        blocks[r0, c0] = (lab, offset)
+        blocks[r0, c0] = (lab, offset, n)
         offset += n
 
     def edge(line: np.ndarray, off: int) -> np.ndarray:
@@ -399,8 +412,8 @@ def label_tiled(mask: np.ndarray, tile_size: int | tuple[int, int],
     out = np.empty((h, w), np.int32 if n <= np.iinfo(np.int32).max else np.int64)
 
     def write(item: tuple) -> None:
-        (r0, c0), (lab, off) = item
-        out[r0:r0 + lab.shape[0], c0:c0 + lab.shape[1]] = relabel(lab, table, off)
+        (r0, c0), (lab, off, k) = item
+        out[r0:r0 + lab.shape[0], c0:c0 + lab.shape[1]] = relabel(lab, table, off, k)
 
     with ThreadPoolExecutor(max_workers=numba.get_num_threads()) as pool:
         list(pool.map(write, blocks.items()))

@@ -184,7 +184,7 @@ def test_chunk_contract_by_hand():
             lab, n, r, c = label_block(mask[rows[i]:rows[i + 1], cols[j]:cols[j + 1]])
             np.testing.assert_array_equal(np.stack([r, c]), np.stack(first_pixels(lab, n)))
             keys.append((rows[i] + r) * mask.shape[1] + cols[j] + c)
-            chunks[i, j] = (lab, offset)
+            chunks[i, j] = (lab, offset, n)
             offset += n
 
     def shifted(line, off):
@@ -198,8 +198,8 @@ def test_chunk_contract_by_hand():
             np.concatenate([shifted(chunks[i, j][0][:, 0], chunks[i, j][1]) for i in range(2)])))
     table, n = resolve(np.concatenate(pairs), np.concatenate(keys))
     out = np.zeros(mask.shape, np.int32)
-    for (i, j), (lab, off) in chunks.items():
-        out[rows[i]:rows[i + 1], cols[j]:cols[j + 1]] = relabel(lab, table, off)
+    for (i, j), (lab, off, k) in chunks.items():
+        out[rows[i]:rows[i + 1], cols[j]:cols[j + 1]] = relabel(lab, table, off, k)
     expected, n_expected = label(mask)
     assert n == n_expected
     np.testing.assert_array_equal(out, expected)
@@ -210,6 +210,10 @@ def test_tiled_bad_input():
         label_tiled(np.zeros((3, 3), bool), 0)
     with pytest.raises(DataError, match="piece ids"):
         resolve(np.array([[1, 5]]), np.array([0, 1]))
+    with pytest.raises(DataError, match="outside 0..1"):
+        relabel(np.array([[0, 2]]), np.array([0, 1, 1]), 0, 1)
+    with pytest.raises(DataError, match="table has"):
+        relabel(np.array([[0, 1]]), np.array([0, 1]), 1, 1)
 
 
 # --------------------------------------------------------------------------- statistics
