@@ -28,14 +28,12 @@ from pathlib import Path
 from typing import Any
 
 import geopandas as gpd
-import pandas as pd
 
 from ..errors import DataError
 from ..frame import Frame
+from .plant import CASES, VERDICTS
 
 __all__ = ["make_county", "County", "CASES", "VERDICTS"]
-
-from .plant import CASES, VERDICTS  # noqa: E402
 
 
 @dataclass
@@ -101,6 +99,21 @@ def make_county(
         supply, farmland, redline, admin, truth, truth_csv, meta, root), ``truth`` (one row per
         planted object), ``frame`` and ``meta``.
 
+    Notes
+    -----
+    Truth columns: ``case`` (see :data:`CASES`), ``expected_verdict`` (approved, unapproved,
+    partly_approved, existing_construction, or none for distractors and unbuilt approvals),
+    ``change_kind`` (building, road, bare_soil, crop, water_to_mud, cloud, shadow, none), ``roof``
+    (white, grey_concrete, blue_steel, red_brick, concrete, asphalt), ``before_material``,
+    ``prior_code``/``prior_name``/``prior_group`` (DLTB land use under the object), ``dltb_bsm``,
+    ``approval_id``, ``supply_id``, ``in_farmland``, ``in_redline``, ``outside_fraction`` (share of
+    the footprint outside every approval), ``truth_unapproved_m2``, ``area_m2`` (plane) and the
+    geometry: the roof footprint of buildings (their cast shadows are not part of it), the road,
+    the whole field or pond of a distractor, the approval of an unbuilt approval, the cloud, or
+    the shadow outside its cloud. ``TBMJ`` in the DLTB layer is the ellipsoidal area; approval,
+    supply and 宗地 areas are plane areas. The misregistration, illumination and no-data corner of
+    each date are in ``meta["dates"]`` and ``county.json``.
+
     Examples
     --------
     >>> import tempfile
@@ -122,15 +135,3 @@ def make_county(
         raise DataError(f"n_changes must be >= 0, got {n_changes}")
     return build_county(Path(path), size, res, int(seed), int(zone), bool(clouds), float(misregistration_px),
                         n_changes, scheme, int(tile), compress, County)
-
-
-def _truth_frame(rows: list[dict], crs) -> gpd.GeoDataFrame:
-    cols = ["truth_id", "case", "expected_verdict", "change_kind", "roof", "before_material", "prior_code",
-            "prior_name", "prior_group", "dltb_bsm", "approval_id", "supply_id", "in_farmland", "in_redline",
-            "outside_fraction", "truth_unapproved_m2", "area_m2"]
-    df = pd.DataFrame(rows)
-    df.insert(0, "truth_id", [f"T{k + 1:05d}" for k in range(len(df))])
-    if "supply_id" not in df:
-        df["supply_id"] = ""
-    return gpd.GeoDataFrame(df[cols], geometry=list(df["geometry"]), crs=crs)
-

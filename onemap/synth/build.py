@@ -6,7 +6,9 @@ import math
 import warnings
 from pathlib import Path
 
+import geopandas as gpd
 import numpy as np
+import pandas as pd
 import shapely
 
 from .. import __version__
@@ -98,8 +100,6 @@ def build_county(root: Path, size, res, seed, zone, clouds, misregistration_px, 
     approvals = records.make_approvals(planter.approvals, dltb, site, r_records)
     supply = records.make_supply(approvals, site, r_records)
     cadastral = records.new_parcels(supply, approvals, cadastral, towns, site)
-    from . import _truth_frame
-
     truth = _truth_frame(planter.truth, frame.crs)
     sup_of = dict(zip(supply["approval_id"], supply["supply_id"]))
     truth["supply_id"] = [sup_of.get(a, "") for a in truth["approval_id"]]
@@ -155,3 +155,14 @@ def _write_txt(approvals, folder: Path, site) -> None:
         layer = batch[["DKBH", "DKMC", "DKYT", "DLBM", "geometry"]].reset_index(drop=True)
         write_boundary_txt(layer, folder / f"{pcbh}.txt", encoding="gbk", header=header,
                            id_column="DKBH", name_column="DKMC")
+
+
+def _truth_frame(rows: list[dict], crs) -> gpd.GeoDataFrame:
+    cols = ["truth_id", "case", "expected_verdict", "change_kind", "roof", "before_material", "prior_code",
+            "prior_name", "prior_group", "dltb_bsm", "approval_id", "supply_id", "in_farmland", "in_redline",
+            "outside_fraction", "truth_unapproved_m2", "area_m2"]
+    df = pd.DataFrame(rows)
+    df.insert(0, "truth_id", [f"T{k + 1:05d}" for k in range(len(df))])
+    if "supply_id" not in df:
+        df["supply_id"] = ""
+    return gpd.GeoDataFrame(df[cols], geometry=list(df["geometry"]), crs=crs)
