@@ -67,6 +67,7 @@ def flag_unapproved(
     admin: gpd.GeoDataFrame | None = None,
     tolerance_m: float = 1.0,
     reproject: bool = False,
+    frame: Any = None,
 ) -> gpd.GeoDataFrame:
     """Judge every change patch: existing construction, approved, unapproved or partly approved.
 
@@ -91,6 +92,9 @@ def flag_unapproved(
     reproject
         Reproject layers in another CRS onto the patches' CRS (recorded in ``attrs``). Otherwise a
         CRS mismatch is a :class:`~onemap.errors.CRSError`.
+    frame
+        The survey :class:`~onemap.Frame`: patches that touch its edge may continue outside the
+        imagery (their areas are lower bounds) and get ``at_frame_edge = True``.
 
     Returns
     -------
@@ -218,6 +222,9 @@ def flag_unapproved(
     out["approval_ids"] = _ids_touching(geoms, approvals, "approval_id", ("PZWH", "DKBH"))
     out["parcel_ids"] = _ids_touching(geoms, cadastral, "parcel_id", ("ZDDM",))
     out["admin_code"], out["admin_name"] = _admin_of(geoms, admin)
+    if frame is not None:
+        inner = shapely.buffer(frame.footprint(), -0.5 * min(frame.res), join_style="mitre")
+        out["at_frame_edge"] = ~shapely.within(geoms, inner)
     out.attrs = dict(patches.attrs)
     out.attrs.update({"tolerance_m": tolerance_m, "reprojected": reprojected,
                       "area_method": "ellipsoidal (pyproj.Geod on the layer's datum)"})

@@ -1,7 +1,6 @@
 """flag_unapproved on hand-built layers, checked against exact shapely overlays and pyproj.Geod."""
 
 import json
-import warnings
 
 import geopandas as gpd
 import numpy as np
@@ -191,3 +190,31 @@ def test_approvals_status(county):
     assert s["built_fraction"].iloc[0] == pytest.approx(0.8, rel=1e-6)
     s2 = approvals_status(approvals, patches)
     assert s2["chain"].iloc[2] == "批而未供"
+
+
+def test_approval_from_txt_with_hole(county, tmp_path):
+    from onemap import write_boundary_txt
+    from onemap.ingest.sources import read_boundary_files
+
+    donut = b(0, 0, 100, 100).difference(b(30, 30, 70, 70))
+    write_boundary_txt(gpd.GeoDataFrame({"DKBH": ["H1"]}, geometry=[donut], crs=CRS), tmp_path / "batch.txt")
+    approvals = read_boundary_files(tmp_path)
+    assert len(approvals.geometry.iloc[0].interiors) == 1
+    patches = gpd.GeoDataFrame(geometry=[b(40, 40, 60, 60), b(5, 5, 25, 25), b(20, 40, 40, 60)], crs=CRS)
+    v = flag_unapproved(patches, approvals, county["landuse"])
+    assert list(v["verdict"]) == ["unapproved", "approved", "partly_approved"]
+    assert v["approval_ids"].tolist() == ["", "batch/H1", "batch/H1"]
+    assert v["unapproved_m2"].iloc[2] == pytest.approx(geod_area(b(30, 40, 40, 60)), rel=1e-9)
+
+
+def test_patches_touching_the_frame_edge_are_marked(county):
+    from onemap import Frame
+
+    frame = Frame.from_bounds((X0, Y0, X0 + 400, Y0 + 400), 2.0, CRS)
+    v = flag_unapproved(**county, frame=frame)
+    assert not v["at_frame_edge"].any()
+    p = county["patches"].copy()
+    p.geometry = [b(0, 300, 30, 330)] + list(p.geometry[1:])
+    v = flag_unapproved(**(county | {"patches": p}), frame=frame)
+    assert v["at_frame_edge"].tolist() == [True] + [False] * 6
+    assert v["verdict"].iloc[0] == "unapproved"  # judged all the same, area is a lower bound
