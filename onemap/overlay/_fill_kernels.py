@@ -436,41 +436,43 @@ def ring_clockwise(x, y, ring_offsets):
 # --------------------------------------------------------------------------- painting
 
 
-@njit(cache=True, inline="always")
-def _first_run_at(rows, s, e, r):
-    lo, hi = s, e
-    while lo < hi:
-        mid = (lo + hi) // 2
-        if rows[mid] < r:
-            lo = mid + 1
-        else:
-            hi = mid
-    return lo
+@njit(cache=True)
+def runs_by_row(off, rows, r0, h):
+    """Stable counting sort of runs by row: ``(row_offsets, order, owner)``.
+
+    ``order[row_offsets[r]:row_offsets[r + 1]]`` are the runs of row ``r0 + r`` in feature order,
+    ``owner[k]`` the feature of run k. Painting row by row keeps the writes of a row in cache.
+    """
+    n = rows.shape[0]
+    nf = off.shape[0] - 1
+    owner = np.empty(n, np.int64)
+    for f in range(nf):
+        for k in range(off[f], off[f + 1]):
+            owner[k] = f
+    row_off = np.zeros(h + 1, np.int64)
+    for k in range(n):
+        row_off[rows[k] - r0 + 1] += 1
+    for r in range(h):
+        row_off[r + 1] += row_off[r]
+    pos = row_off[:h].copy()
+    order = np.empty(n, np.int64)
+    for k in range(n):
+        r = rows[k] - r0
+        order[pos[r]] = k
+        pos[r] += 1
+    return row_off, order, owner
 
 
 @njit(parallel=True, cache=True)
-def paint_ids(off, rows, c0s, c1s, ids, out, r0, col0, nblocks):
-    """Burn ``ids[i]`` over the runs of feature i, features in order (last one wins, like GDAL).
-
-    Parallel over ``nblocks`` bands of rows; each band walks the features in order.
-    """
+def paint_ids(off, rows, c0s, c1s, ids, out, r0, col0, fill):
+    """Write ``fill`` everywhere, then ``ids[i]`` over the runs of feature i, features in order
+    (the last one wins, as in GDAL). ``out`` may be uninitialised."""
     h = out.shape[0]
-    nf = off.shape[0] - 1
-    nblocks = min(h, max(1, nblocks))
-    if h == 0:
-        return
-    bs = (h + nblocks - 1) // nblocks
-    for blk in prange(nblocks):
-        ra = r0 + blk * bs
-        rb = min(ra + bs, r0 + h)
-        for f in range(nf):
-            s, e = off[f], off[f + 1]
-            if s == e or rows[s] >= rb or rows[e - 1] < ra:
-                continue
-            v = ids[f]
-            for k in range(_first_run_at(rows, s, e, ra), e):
-                r = rows[k]
-                if r >= rb:
-                    break
-                for c in range(c0s[k], c1s[k]):
-                    out[r - r0, c - col0] = v
+    row_off, order, owner = runs_by_row(off, rows, r0, h)
+    for r in prange(h):
+        out[r, :] = fill
+        for t in range(row_off[r], row_off[r + 1]):
+            k = order[t]
+            v = ids[owner[k]]
+            for c in range(c0s[k] - col0, c1s[k] - col0):
+                out[r, c] = v

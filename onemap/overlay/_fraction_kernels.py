@@ -22,6 +22,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
+from ._fill_kernels import runs_by_row
+
 _TOL = 1e-12
 
 
@@ -119,6 +121,44 @@ def _edge_records(ua, va, ub, vb, wr0, wr1, wc0, wc1, rrow, rcol, rarea, rcov, n
     return n
 
 
+@njit(cache=True)
+def _order_by_row_col(rrow, rcol, n):
+    """Order of records by (row, col): counting sort by row, then insertion sort of each row."""
+    rmin = rrow[0]
+    rmax = rrow[0]
+    for k in range(1, n):
+        rmin = min(rmin, rrow[k])
+        rmax = max(rmax, rrow[k])
+    nr = rmax - rmin + 1
+    start = np.zeros(nr + 1, np.int64)
+    for k in range(n):
+        start[rrow[k] - rmin + 1] += 1
+    for r in range(nr):
+        start[r + 1] += start[r]
+    pos = start[:nr].copy()
+    order = np.empty(n, np.int64)
+    for k in range(n):
+        r = rrow[k] - rmin
+        order[pos[r]] = k
+        pos[r] += 1
+    for r in range(nr):
+        a, b = start[r], start[r + 1]
+        if b - a > 48:  # long rows (near-horizontal edges): a real sort
+            seg = order[a:b].copy()
+            cols = rcol[seg]
+            order[a:b] = seg[np.argsort(cols, kind="mergesort")]
+            continue
+        for t in range(a + 1, b):  # a handful of records per row: insertion sort by column
+            q = order[t]
+            cq = rcol[q]
+            u = t - 1
+            while u >= a and rcol[order[u]] > cq:
+                order[u + 1] = order[u]
+                u -= 1
+            order[u + 1] = q
+    return order
+
+
 @njit(cache=True, inline="always")
 def _put(orow, oc0, oc1, ow, m, r, a, b, w):
     orow[m] = r
@@ -148,11 +188,7 @@ def _fraction_feature(fu, fv, ring_offsets, part_offsets, feature_offsets, f, wr
                                   rrow, rcol, rarea, rcov, n)
     if n == 0:
         return 0
-    width = np.int64(wc1 - wc0 + 2)
-    keys = np.empty(n, np.int64)
-    for k in range(n):
-        keys[k] = (rrow[k] - wr0) * width + (rcol[k] - wc0 + 1)
-    order = np.argsort(keys)
+    order = _order_by_row_col(rrow, rcol, n)
     m = start
     i = 0
     while i < n:
@@ -222,33 +258,14 @@ def fraction_runs(fu, fv, ring_offsets, part_offsets, feature_offsets, feats, wr
 
 
 @njit(parallel=True, cache=True)
-def paint_fractions(off, rows, c0s, c1s, ws, vals, out, r0, col0, nblocks):
-    """``out[r, c] += fraction * vals[i]`` over the runs of every feature i (parallel by rows)."""
+def paint_fractions(off, rows, c0s, c1s, ws, vals, out, r0, col0):
+    """``out = Σ fraction x vals[i]`` over the runs of every feature i (``out`` may be uninitialised)."""
     h = out.shape[0]
-    nf = off.shape[0] - 1
-    nblocks = min(h, max(1, nblocks))
-    if h == 0:
-        return
-    bs = (h + nblocks - 1) // nblocks
-    for blk in prange(nblocks):
-        ra = r0 + blk * bs
-        rb = min(ra + bs, r0 + h)
-        for f in range(nf):
-            s, e = off[f], off[f + 1]
-            if s == e or rows[s] >= rb or rows[e - 1] < ra:
-                continue
-            lo, hi = s, e
-            while lo < hi:
-                mid = (lo + hi) // 2
-                if rows[mid] < ra:
-                    lo = mid + 1
-                else:
-                    hi = mid
-            v = vals[f]
-            for k in range(lo, e):
-                r = rows[k]
-                if r >= rb:
-                    break
-                w = ws[k] * v
-                for c in range(c0s[k], c1s[k]):
-                    out[r - r0, c - col0] += w
+    row_off, order, owner = runs_by_row(off, rows, r0, h)
+    for r in prange(h):
+        out[r, :] = 0.0
+        for t in range(row_off[r], row_off[r + 1]):
+            k = order[t]
+            w = ws[k] * vals[owner[k]]
+            for c in range(c0s[k] - col0, c1s[k] - col0):
+                out[r, c] += w

@@ -6,9 +6,9 @@ serves all of them. Work is O(pixels covered), memory O(zones) (plus O(zones x c
 cross-tabulation); sums are float64.
 
 Moments are kept as ``[W, S, mean, M2, min, max, W_nodata]`` per (band, zone): the weight of
-valid pixels, the weighted sum, and West's weighted running mean and sum of squared deviations
-(numerically stable, and states can be carried on tile after tile or merged with Chan's formula,
-see :func:`merge_moments`). NaN and the nodata value are not valid; their weight goes to
+valid pixels, the weighted sum, the weighted mean and sum of squared deviations (states of
+successive windows are merged with Chan's formula, as :func:`merge_moments` merges partial
+results of parallel tiles). NaN and the nodata value are not valid; their weight goes to
 ``W_nodata``.
 """
 
@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import numpy as np
 from numba import njit, prange
+
+from ._fill_kernels import runs_by_row
 
 N_MOMENTS = 7
 W_, SUM_, MEAN_, M2_, MIN_, MAX_, NODATA_ = range(N_MOMENTS)
@@ -48,50 +50,94 @@ def merge_moments(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 @njit(parallel=True, cache=True)
-def run_moments(off, rows, c0s, c1s, ws, feats, values, r0, col0, nodata, has_nodata, out):
+def run_moments(off, rows, c0s, c1s, ws, feats, values, r0, col0, nodata, has_nodata, out, nblocks):
     """Accumulate the pixels under each zone's runs into ``out[band, feats[i]]`` (in place).
 
     ``values`` is ``(bands, h, w)`` with its first pixel at (``r0``, ``col0``) of the runs'
-    coordinates. Runs must lie inside it.
+    coordinates; runs must lie inside it. Runs are visited in raster order (streaming through
+    the values, like a pass over an id grid) by ``nblocks`` bands of rows in parallel, each with
+    its own accumulators (O(zones) memory each), merged at the end with Chan's formula.
+
+    A run's weight is constant along it, so a run is summed unweighted (no division per pixel)
+    and added with its weight; sums of ``x - K`` and ``(x - K)²`` about the zone's first valid
+    value K in the band of rows keep the variance exact to rounding.
     """
-    nf = off.shape[0] - 1
+    h = values.shape[1]
     nb = values.shape[0]
+    nf = off.shape[0] - 1
+    row_off, order, owner = runs_by_row(off, rows, r0, h)
+    nblk = max(1, min(nblocks, h))
+    bs = (h + nblk - 1) // nblk
+    # per band of rows: W, S, S1, S2, min, max, W_nodata, K
+    acc = np.zeros((nblk, nb, nf, 8))
+    for blk in prange(nblk):
+        a = acc[blk]
+        for b in range(nb):
+            for i in range(nf):
+                a[b, i, 4] = np.inf
+                a[b, i, 5] = -np.inf
+                a[b, i, 7] = np.nan
+        for r in range(blk * bs, min(h, (blk + 1) * bs)):
+            for t in range(row_off[r], row_off[r + 1]):
+                k = order[t]
+                i = owner[k]
+                w = ws[k]
+                ca = c0s[k] - col0
+                cb = c1s[k] - col0
+                for b in range(nb):
+                    shift = a[b, i, 7]
+                    if np.isnan(shift):  # the zone's first valid value: the shift of its sums
+                        for c in range(ca, cb):
+                            x = np.float64(values[b, r, c])
+                            if not (np.isnan(x) or (has_nodata and x == nodata)):
+                                shift = x
+                                a[b, i, 7] = x
+                                break
+                    n = 0
+                    bad = 0
+                    rs = 0.0
+                    rs1 = 0.0
+                    rs2 = 0.0
+                    mn = a[b, i, 4]
+                    mx = a[b, i, 5]
+                    for c in range(ca, cb):
+                        x = np.float64(values[b, r, c])
+                        if np.isnan(x) or (has_nodata and x == nodata):
+                            bad += 1
+                            continue
+                        d = x - shift
+                        n += 1
+                        rs += x
+                        rs1 += d
+                        rs2 += d * d
+                        mn = min(mn, x)
+                        mx = max(mx, x)
+                    a[b, i, 0] += w * n
+                    a[b, i, 1] += w * rs
+                    a[b, i, 2] += w * rs1
+                    a[b, i, 3] += w * rs2
+                    a[b, i, 4] = mn
+                    a[b, i, 5] = mx
+                    a[b, i, 6] += w * bad
     for i in prange(nf):
         z = feats[i]
         for b in range(nb):
-            wsum = out[b, z, W_]
-            s = out[b, z, SUM_]
-            mean = out[b, z, MEAN_]
-            m2 = out[b, z, M2_]
-            mn = out[b, z, MIN_]
-            mx = out[b, z, MAX_]
-            nd = out[b, z, NODATA_]
-            for k in range(off[i], off[i + 1]):
-                r = rows[k] - r0
-                w = ws[k]
-                for c in range(c0s[k] - col0, c1s[k] - col0):
-                    x = np.float64(values[b, r, c])
-                    if np.isnan(x) or (has_nodata and x == nodata):
-                        nd += w
-                        continue
-                    wn = wsum + w
-                    d = x - mean
-                    q = d * w / wn
-                    mean += q
-                    m2 += wsum * d * q
-                    wsum = wn
-                    s += w * x
-                    if x < mn:
-                        mn = x
-                    if x > mx:
-                        mx = x
-            out[b, z, W_] = wsum
-            out[b, z, SUM_] = s
-            out[b, z, MEAN_] = mean
-            out[b, z, M2_] = m2
-            out[b, z, MIN_] = mn
-            out[b, z, MAX_] = mx
-            out[b, z, NODATA_] = nd
+            for blk in range(nblk):
+                wsum = acc[blk, b, i, 0]
+                out[b, z, SUM_] += acc[blk, b, i, 1]
+                out[b, z, MIN_] = min(out[b, z, MIN_], acc[blk, b, i, 4])
+                out[b, z, MAX_] = max(out[b, z, MAX_], acc[blk, b, i, 5])
+                out[b, z, NODATA_] += acc[blk, b, i, 6]
+                if wsum > 0.0:
+                    s1 = acc[blk, b, i, 2]
+                    mean = acc[blk, b, i, 7] + s1 / wsum
+                    m2 = max(acc[blk, b, i, 3] - s1 * s1 / wsum, 0.0)
+                    wa = out[b, z, W_]
+                    wt = wa + wsum
+                    delta = mean - out[b, z, MEAN_]
+                    out[b, z, MEAN_] += delta * wsum / wt
+                    out[b, z, M2_] += m2 + delta * delta * wa * wsum / wt
+                    out[b, z, W_] = wt
 
 
 @njit(parallel=True, cache=True)

@@ -20,7 +20,7 @@ from ..frame import Frame
 from . import _fill_kernels as _fill
 from . import _fraction_kernels as _frac
 from .geometry import as_frame
-from .runs import check_rule, layer_runs, paint_blocks, prepare_layer, windows
+from .runs import check_rule, layer_runs, prepare_layer, windows
 
 __all__ = ["rasterize", "coverage_fractions", "CoverageFractions"]
 
@@ -89,29 +89,30 @@ def rasterize(layer: Any, frame: Frame | xr.DataArray, column: str | None = None
     tiles = list(windows(frame, tile_size))
     if rule == "fraction":
         vals = np.ones(len(prep), dtype=np.float64) if values is None else values.astype(np.float64)
-        out = np.zeros(frame.shape, dtype=np.float64)
+        out = np.empty(frame.shape, dtype=np.float64)
         for win in tiles:
             runs = layer_runs(prep, rule, win)
-            block = np.zeros((win[1] - win[0], win[3] - win[2]), dtype=np.float64)
             _frac.paint_fractions(runs.offsets, runs.rows, runs.c0, runs.c1, runs.weights,
-                                  np.ascontiguousarray(vals[runs.feats]), block, win[0], win[2], paint_blocks())
-            out[win[0]:win[1], win[2]:win[3]] = block
+                                  np.ascontiguousarray(vals[runs.feats]), _block(out, win, tiles), win[0], win[2])
         if fill is not None and fill != 0:
             out[out == 0.0] = fill  # pixels no polygon covers
     else:
-        ids = np.full(frame.shape, -1, dtype=np.int32)
+        ids = np.empty(frame.shape, dtype=np.int32)
         for win in tiles:
             runs = layer_runs(prep, rule, win)
-            block = np.full((win[1] - win[0], win[3] - win[2]), -1, dtype=np.int32)
             _fill.paint_ids(runs.offsets, runs.rows, runs.c0, runs.c1, runs.feats.astype(np.int32),
-                            block, win[0], win[2], paint_blocks())
-            ids[win[0]:win[1], win[2]:win[3]] = block
+                            _block(ids, win, tiles), win[0], win[2], -1)
         if values is None:
             out = ids
         else:
             out = np.where(ids >= 0, values[np.maximum(ids, 0)], np.asarray(fill, dtype=values.dtype))
     attrs.update(rule=rule, nodata=fill, repairs=_report(prep.repairs), notes=list(prep.notes))
     return _wrap(out, frame, attrs, name=column)
+
+
+def _block(out: np.ndarray, win: tuple[int, int, int, int], tiles: list) -> np.ndarray:
+    """The part of *out* a window covers (a view; the kernels write rows of it)."""
+    return out if len(tiles) == 1 else out[win[0]:win[1], win[2]:win[3]]
 
 
 def _burn_values(layer: Any, column: str | None, rule: str, fill: Any) -> tuple[np.ndarray | None, Any, dict]:
@@ -147,7 +148,9 @@ def _report(repairs: list[Repair]) -> list[Repair]:
 
 def _wrap(data: np.ndarray, frame: Frame, attrs: dict, name: str | None = None) -> xr.DataArray:
     da = xr.DataArray(data, dims=("y", "x"), coords=frame.coords(), attrs=attrs, name=name)
-    return da.rio.write_crs(frame.crs).rio.write_transform(frame.transform)
+    da.rio.write_crs(frame.crs, inplace=True)  # inplace: the default deep-copies the grid
+    da.rio.write_transform(frame.transform, inplace=True)
+    return da
 
 
 # --------------------------------------------------------------------------- coverage fractions

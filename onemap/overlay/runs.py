@@ -22,16 +22,13 @@ from dataclasses import dataclass, field
 from typing import Any, Iterator
 
 import numpy as np
-from numba import get_num_threads
-
 from ..errors import ConfigError, InvariantError
 from ..frame import Frame
 from . import _fill_kernels as _fill
 from . import _fraction_kernels as _frac
 from .geometry import FlatPolygons, flatten_polygons, layer_in_crs
 
-__all__ = ["RULES", "PreparedLayer", "Runs", "prepare_layer", "layer_runs", "windows", "check_rule",
-           "paint_blocks"]
+__all__ = ["RULES", "PreparedLayer", "Runs", "prepare_layer", "layer_runs", "windows", "check_rule"]
 
 RULES = ("centre", "all_touched", "fraction")
 _ALIASES = {"center": "centre", "alltouched": "all_touched", "all-touched": "all_touched",
@@ -46,11 +43,6 @@ def check_rule(rule: str) -> str:
     if key not in RULES:
         raise ConfigError(f"unknown pixel-inclusion rule {rule!r}", hint=f"use one of {', '.join(RULES)}")
     return key
-
-
-def paint_blocks() -> int:
-    """Row bands used by the painting kernels (a few per thread, for load balance)."""
-    return 8 * get_num_threads()
 
 
 @dataclass(eq=False)

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 import shapely
 import xarray as xr
+from numba import get_num_threads
 
 from ..errors import ConfigError, CRSError, DataError, Repair, report_repairs
 from . import _zonal_kernels as _z
@@ -55,7 +56,7 @@ class _Accumulator:
 
     def add(self, offsets, rows, c0, c1, weights, feats, block, r0, col0) -> None:
         _z.run_moments(offsets, rows, c0, c1, weights, feats, block, r0, col0, self.nodata, self.has_nodata,
-                       self.moments)
+                       self.moments, get_num_threads())
         if self.want_modes:
             for b in range(block.shape[0]):
                 voff, vals, wts = _z.run_value_weights(offsets, rows, c0, c1, weights, block[b], r0, col0,
