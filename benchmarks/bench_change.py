@@ -165,7 +165,8 @@ def machine() -> str:
         pass
     return (f"nproc {os.cpu_count()}, numba threads {numba.get_num_threads()} ({numba.threading_layer()}), "
             f"{cpu}; Python {sys.version.split()[0]}, numpy {np.__version__}, numba {numba.__version__}, "
-            f"scipy {scipy.__version__}, scikit-image {skimage.__version__}")
+            f"scipy {scipy.__version__}, scikit-image {skimage.__version__}; "
+            f"load average {os.getloadavg()[0]:.1f}")
 
 
 def main(quick: bool = False) -> list[dict]:
