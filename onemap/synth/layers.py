@@ -20,10 +20,9 @@ import pandas as pd
 import shapely
 from pyproj import Geod, Transformer
 
-from .. import codes
 from .landscape import Pieces, value_noise
 from .layout import Layout
-from .site import COMPANY_NAMES, TOWNSHIP_NAMES, Site
+from .site import COMPANY_NAMES, TOWNSHIP_NAMES, Site, code_info
 
 __all__ = ["ellipsoidal_area", "make_townships", "split_by_township", "make_dltb", "make_farmland",
            "make_redline", "make_cadastral", "OLD_SCHEME"]
@@ -106,10 +105,10 @@ def make_dltb(pieces: Pieces, twp: np.ndarray, towns: gpd.GeoDataFrame, site: Si
     code = pieces.code.astype(object).copy()
     if scheme == "erdiao":
         for k in range(n):
-            if codes.is_construction(code[k]) and pieces.czcs[k] in OLD_SCHEME and code[k] != "1004":
+            if code_info(code[k])[3] and pieces.czcs[k] in OLD_SCHEME and code[k] != "1004":
                 code[k] = OLD_SCHEME[pieces.czcs[k]]
     tbmj = np.round(ellipsoidal_area(pieces.geoms, frame.crs), 2)
-    cult = np.array([codes.is_cultivated(c) for c in code])
+    cult = np.array([code_info(c)[2] for c in code])
     kcxs = np.where(cult, np.round(rng.uniform(0.02, 0.09, n), 4), 0.0)
     kcmj = np.round(tbmj * kcxs, 2)
     zldwdm = towns["XZQDM"].to_numpy()[twp]
@@ -126,7 +125,7 @@ def make_dltb(pieces: Pieces, twp: np.ndarray, towns: gpd.GeoDataFrame, site: Si
         "YSDM": "2001010100",
         "TBBH": [str(v) for v in tbbh],
         "DLBM": code,
-        "DLMC": [codes.name(c) or "" for c in code],
+        "DLMC": [code_info(c)[0] for c in code],
         "QSXZ": np.where(state, "10", "30"),
         "QSDWDM": zldwdm,
         "QSDWMC": towns["XZQMC"].to_numpy()[twp],
@@ -150,7 +149,7 @@ def make_dltb(pieces: Pieces, twp: np.ndarray, towns: gpd.GeoDataFrame, site: Si
 
 def make_farmland(dltb: gpd.GeoDataFrame, layout: Layout, seed: int) -> gpd.GeoDataFrame:
     """Permanent basic farmland: about 70 % of cultivated DLTB polygons, away from the towns."""
-    cult = dltb["DLBM"].map(codes.is_cultivated).to_numpy()
+    cult = np.array([code_info(c)[2] for c in dltb["DLBM"]])
     c = shapely.centroid(dltb.geometry.to_numpy())
     x, y = shapely.get_x(c), shapely.get_y(c)
     nz = value_noise(x, y, seed + 7, 900.0)
@@ -223,8 +222,10 @@ def make_cadastral(dltb: gpd.GeoDataFrame, towns: gpd.GeoDataFrame, theta: float
     rows, geoms = [], []
     serial: dict[str, int] = {}
     town_of = dict(zip(towns["XZQDM"], towns["XZQMC"]))
+    geoms_all, czcs_all = dltb.geometry.to_numpy(), dltb["CZCSXM"].to_numpy()
+    dlbm_all, zl_all = dltb["DLBM"].to_numpy(), dltb["ZLDWDM"].to_numpy()
     for k in np.nonzero(np.isin(roles, ["village", "town", "factory", "park"]))[0]:
-        r = dltb.iloc[k]
+        r = {"geometry": geoms_all[k], "CZCSXM": czcs_all[k], "DLBM": dlbm_all[k], "ZLDWDM": zl_all[k]}
         role = roles[k]
         if role == "village":
             size, feat, qlxz = (24.0, 30.0), "JC", "宅基地使用权"
@@ -232,7 +233,8 @@ def make_cadastral(dltb: gpd.GeoDataFrame, towns: gpd.GeoDataFrame, theta: float
             size, feat, qlxz = (110.0, 90.0), "JB", "集体建设用地使用权"
         else:
             size, feat, qlxz = ((70.0, 90.0) if role == "town" else (140.0, 110.0)), "GB", "国有建设用地使用权"
-        parts = lots(r.geometry, theta, *size, rng) if r.geometry.area > 1.6 * size[0] * size[1] else [r.geometry]
+        g0 = r["geometry"]
+        parts = lots(g0, theta, *size, rng) if g0.area > 1.6 * size[0] * size[1] else [g0]
         xzq = r["ZLDWDM"][:12]
         for g in parts:
             key = xzq[6:9] + feat

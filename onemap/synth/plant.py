@@ -18,8 +18,8 @@ import numpy as np
 import shapely
 import shapely.affinity
 
-from .. import codes
 from . import _kernels as K
+from .site import code_info
 from .spectra import ROOF_MATERIALS
 
 __all__ = ["CASES", "VERDICTS", "Planter", "case_counts"]
@@ -121,12 +121,13 @@ class Planter:
     def __post_init__(self):
         self.geoms = self.dltb.geometry.to_numpy()
         self.codes = self.dltb["DLBM"].to_numpy()
+        self.bsm = self.dltb["BSM"].to_numpy()
         self.used = np.zeros(len(self.geoms), dtype=bool)
         self.area = shapely.area(self.geoms)
         ok = np.ones(len(self.geoms), dtype=bool)
         if self.avoid is not None:
             ok &= ~shapely.intersects(self.geoms, shapely.buffer(self.avoid, 30.0))
-        cult = np.array([codes.is_cultivated(c) for c in self.codes])
+        cult = np.array([code_info(c)[2] for c in self.codes])
         other = np.isin(self.codes, ["0201", "0404", "0301", "0305", "0401"])
         constr = np.isin(self.roles, ["village", "factory"])
         self.pools = {
@@ -184,8 +185,8 @@ class Planter:
         outside_area = float(geom.area * outside) if VERDICTS[case] in ("unapproved", "partly_approved") else 0.0
         self.truth.append({
             "case": case, "expected_verdict": VERDICTS[case], "change_kind": change_kind, "roof": roof,
-            "before_material": before, "prior_code": code, "prior_name": codes.name(code) or "",
-            "prior_group": codes.group(code), "dltb_bsm": self.dltb["BSM"].iat[i], "approval_id": approval_id,
+            "before_material": before, "prior_code": code, "prior_name": code_info(code)[0],
+            "prior_group": code_info(code)[1], "dltb_bsm": self.bsm[i], "approval_id": approval_id,
             "in_farmland": bool(self.farmland_mask[i]), "in_redline": bool(self.redline_mask[i]),
             "outside_fraction": float(outside), "truth_unapproved_m2": outside_area,
             "area_m2": float(geom.area), "geometry": geom})

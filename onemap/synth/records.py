@@ -13,8 +13,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from .. import codes
-from .site import COMPANY_NAMES, Site
+from .site import COMPANY_NAMES, Site, code_info
 
 __all__ = ["make_approvals", "make_supply", "new_parcels"]
 
@@ -25,8 +24,9 @@ _PROJECTS = ("年产10万件机械配件项目", "仓储物流中心项目", "�
 def _taken(geoms, dltb: gpd.GeoDataFrame) -> np.ndarray:
     """Hectares of agricultural, cultivated, construction and unused land under each geometry."""
     dg = dltb.geometry.to_numpy()
-    groups = np.array([codes.group(c) for c in dltb["DLBM"]])
-    cult = dltb["DLBM"].map(codes.is_cultivated).to_numpy()
+    info = [code_info(c) for c in dltb["DLBM"]]
+    groups = np.array([i[1] for i in info])
+    cult = np.array([i[2] for i in info])
     out = np.zeros((len(geoms), 4))
     ai, di = shapely.STRtree(dg).query(np.asarray(geoms, dtype=object), predicate="intersects")
     area = shapely.area(shapely.intersection(np.asarray(geoms, dtype=object)[ai], dg[di]))

@@ -10,16 +10,18 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 from affine import Affine
 from pyproj import CRS, Transformer
 
+from .. import codes
 from ..crs import central_meridian, gk_crs
 from ..errors import CRSError, DataError
 from ..frame import Frame
 
-__all__ = ["Site", "make_site", "county_frame", "TOWNSHIP_NAMES", "COMPANY_NAMES"]
+__all__ = ["Site", "make_site", "county_frame", "code_info", "TOWNSHIP_NAMES", "COMPANY_NAMES"]
 
 # zone -> (latitude, province code, province abbreviation used in approval numbers)
 _SITES: dict[int, tuple[float, str, str]] = {
@@ -90,3 +92,13 @@ def county_frame(site: Site, size: int | tuple[int, int], res: float) -> Frame:
     x, y = Transformer.from_crs(4490, site.crs, always_xy=True).transform(site.lon, site.lat)
     left, top = math.floor(x / 1000.0) * 1000.0, math.floor(y / 1000.0) * 1000.0
     return Frame(site.crs, Affine(float(res), 0.0, left, 0.0, -float(res), top), (h, w))
+
+
+@lru_cache(maxsize=None)
+def code_info(code: str) -> tuple[str, str, bool, bool]:
+    """``(name, group, is_cultivated, is_construction)`` of a land-use code, cached (layers repeat codes).
+
+    >>> code_info("0103")
+    ('旱地', 'agricultural', True, False)
+    """
+    return codes.name(code) or "", codes.group(code), codes.is_cultivated(code), codes.is_construction(code)
