@@ -323,10 +323,11 @@ def resolve(pairs: np.ndarray, keys: np.ndarray) -> tuple[np.ndarray, int]:
     return final[parent], int(order.size)
 
 
-def relabel(labels: np.ndarray, table: np.ndarray, offset: int, n: int) -> np.ndarray:
+def relabel(labels: np.ndarray, table: np.ndarray, offset: int, n: int | None = None) -> np.ndarray:
     """Final labels of one chunk with ``n`` local labels: ``table[labels + offset]`` where labels
-    are non-zero (serial, GIL released, like :func:`label_block`). Only the chunk's slice
-    ``table[offset + 1 : offset + n + 1]`` is read, so the cost does not grow with the mosaic.
+    are non-zero (serial, GIL released, like :func:`label_block`). With ``n`` only the chunk's
+    slice ``table[offset + 1 : offset + n + 1]`` is read, so the cost does not grow with the
+    mosaic; without it the rest of the table from ``offset`` is used.
 
     Examples
     --------
@@ -335,9 +336,12 @@ def relabel(labels: np.ndarray, table: np.ndarray, offset: int, n: int) -> np.nd
            [1, 1]], dtype=int32)
     """
     lab = np.ascontiguousarray(labels)
-    local = np.asarray(table)[int(offset):int(offset) + int(n) + 1]
+    table = np.asarray(table)
+    if n is None:
+        n = max(table.size - 1 - int(offset), 0)
+    local = table[int(offset):int(offset) + int(n) + 1]
     if local.size != int(n) + 1:
-        raise DataError(f"table has {np.asarray(table).size} entries, chunk needs up to {offset + n}",
+        raise DataError(f"table has {table.size} entries, chunk needs up to {offset + n}",
                         hint="pass the table returned by resolve for all pieces")
     top = int(local[1:].max()) if n else 0
     out = np.empty(lab.shape, np.int32 if top <= np.iinfo(np.int32).max else np.int64)
