@@ -45,13 +45,22 @@ def _nd(a, b):
 
 @njit(cache=True, inline="always", error_model="numpy")
 def _ramp(x, lo, hi):
-    """0 below lo, 1 above hi, linear between."""
-    return min(max((x - lo) / (hi - lo), F32(0)), F32(1))
+    """0 below lo, 1 above hi, linear between (lo, hi are constants: the division folds)."""
+    return min(max((x - lo) * (F32(1) / (hi - lo)), F32(0)), F32(1))
 
 
 @njit(cache=True, inline="always", error_model="numpy")
 def _bad(x, nodata):
+    """*x* and *nodata* are float32: comparing in float32 keeps the loop 8 lanes wide (uint16 and
+    uint8 values are exact in float32; NaN nodata never compares equal)."""
     return (x == nodata) | (x != x)
+
+
+@njit(cache=True, inline="always", error_model="numpy")
+def _px(row, j, nodata, g, o):
+    """Pixel *j* of a band row as float32 with gain/offset applied, and whether it is nodata."""
+    x = F32(row[j])
+    return x * g + o, _bad(x, nodata)
 
 
 def _rows(img, roles, i):
@@ -129,22 +138,22 @@ def _water(g, r, n, s, has_swir):
     return _ramp(min(wi, -_nd(n, r)), F32(0), F32(0.15))
 
 
-def _construction_px(b1, g1, r1, n1, s1, b2, g2, r2, n2, s2, sv, sb, sg, su, has_blue, has_nir, has_swir):
+def _construction_px(b1, g1, r1, n1, s1, b2, g2, r2, n2, s2, iv, ib, ig, iu, has_blue, has_nir, has_swir):
     """Evidence of new construction at one pixel, in units of the scene's change noise.
 
     Sum of the positive vegetation loss, the positive relative brightness gain, the signed
     greying (soil redness lost; red soil appearing counts against) and, with SWIR, the positive
-    NDBI gain -- each divided by its noise scale (``sv sb sg su``) -- then gated: zero where the pixel is
+    NDBI gain -- each divided by its noise scale (times ``iv ib ig iu`` = 1 / sigma) -- then gated: zero where the pixel is
     still vegetated after (NDVI >= 0.6) or water at either date. Gates need NIR; in RGB only the
     evidence terms act.
     """
-    dv = (_vegetation(b1, g1, r1, n1, has_nir) - _vegetation(b2, g2, r2, n2, has_nir)) / sv
-    db = _nd(_brightness(b2, g2, r2, has_blue), _brightness(b1, g1, r1, has_blue)) / sb
+    dv = (_vegetation(b1, g1, r1, n1, has_nir) - _vegetation(b2, g2, r2, n2, has_nir)) * iv
+    db = _nd(_brightness(b2, g2, r2, has_blue), _brightness(b1, g1, r1, has_blue)) * ib
     e = max(dv, F32(0)) + max(db, F32(0))
     if has_blue:
-        e += (_nd(r1, b1) - _nd(r2, b2)) / sg
+        e += (_nd(r1, b1) - _nd(r2, b2)) * ig
     if has_swir:
-        e += max((_nd(s2, n2) - _nd(s1, n1)) / su, F32(0))
+        e += max((_nd(s2, n2) - _nd(s1, n1)) * iu, F32(0))
     e = max(e, F32(0))
     if has_nir:
         still_veg = _ramp(_nd(n2, r2), F32(0.3), F32(0.6))
@@ -156,92 +165,111 @@ def _construction_px(b1, g1, r1, n1, s1, b2, g2, r2, n2, s2, sv, sb, sg, su, has
 _construction_px = njit(cache=True, inline="always", error_model="numpy")(_construction_px)
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
+_FAST = {"arcp", "contract"}  # reciprocal and FMA only: NaN and infinity keep IEEE semantics
+
+
+@njit(cache=True, nogil=True, error_model="numpy", fastmath=_FAST)
 def index_kernel(img, roles, code, nodata, r0, r1, out):
-    """One spectral index per pixel (NaN where a needed band is nodata)."""
+    """One spectral index per pixel (NaN where a band is nodata)."""
     h, w = out.shape
     hb, hn, hs = roles[0] >= 0, roles[3] >= 0, roles[4] >= 0
     a0, a1, a2, a3, a4, _, _, _, _, _ = _role_scalars(roles, np.ones(5), np.zeros(5))
+    nd, z = F32(nodata), F32(0)
     for i in range(r0, r1):
         rb, rg, rr, rn, rs = _rows(img, roles, i)
         o = out[i]
         for j in range(w):
-            bad = (_bad(rb[j], nodata) | _bad(rg[j], nodata) | _bad(rr[j], nodata)
-                   | _bad(rn[j], nodata) | _bad(rs[j], nodata))
-            v = _index_px(code, F32(rb[j]) * a0, F32(rg[j]) * a1, F32(rr[j]) * a2,
-                          F32(rn[j]) * a3, F32(rs[j]) * a4, hb, hn, hs)
-            o[j] = NAN if bad else v
+            b, e0 = _px(rb, j, nd, a0, z)
+            g, e1 = _px(rg, j, nd, a1, z)
+            r, e2 = _px(rr, j, nd, a2, z)
+            n, e3 = _px(rn, j, nd, a3, z)
+            sw, e4 = _px(rs, j, nd, a4, z)
+            v = _index_px(code, b, g, r, n, sw, hb, hn, hs)
+            o[j] = NAN if (e0 | e1 | e2 | e3 | e4) else v
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
+@njit(cache=True, nogil=True, error_model="numpy", fastmath=_FAST)
 def linear_kernel(img, gain, offset, nodata, r0, r1, out):
     """``out[k] = gain[k] * img[k] + offset[k]`` in float32, NaN where nodata."""
     nb, h, w = img.shape
+    nd = F32(nodata)
     for i in range(r0, r1):
         for k in range(nb):
             g, o = F32(gain[k]), F32(offset[k])
             src = img[k, i]
             dst = out[k, i]
             for j in range(w):
-                x = src[j]
-                dst[j] = NAN if _bad(x, nodata) else F32(x) * g + o
+                v, bad = _px(src, j, nd, g, o)
+                dst[j] = NAN if bad else v
 
 
 # The pair kernels share one pattern: per row, take 1-D views of the roles of both dates, then a
-# branch-free inner loop (absent roles read as 0) that LLVM turns into SIMD code.
+# branch-free inner loop (absent roles read band 0 times 0) that LLVM turns into SIMD code. The
+# coefficients are scalars: loads from arrays inside the loop could alias the output and stop
+# the vectoriser.
 
-@njit(cache=True, nogil=True, error_model="numpy")
+@njit(cache=True, inline="always", error_model="numpy")
+def _pair(pb, pg, pr, pn, ps, qb, qg, qr, qn, qs, j, nd1, nd2, a0, a1, a2, a3, a4,
+          c0, c1, c2, c3, c4, z0, z1, z2, z3, z4):
+    zero = F32(0)
+    xb1, e0 = _px(pb, j, nd1, a0, zero)
+    xg1, e1 = _px(pg, j, nd1, a1, zero)
+    xr1, e2 = _px(pr, j, nd1, a2, zero)
+    xn1, e3 = _px(pn, j, nd1, a3, zero)
+    xs1, e4 = _px(ps, j, nd1, a4, zero)
+    xb2, f0 = _px(qb, j, nd2, c0, z0)
+    xg2, f1 = _px(qg, j, nd2, c1, z1)
+    xr2, f2 = _px(qr, j, nd2, c2, z2)
+    xn2, f3 = _px(qn, j, nd2, c3, z3)
+    xs2, f4 = _px(qs, j, nd2, c4, z4)
+    bad = e0 | e1 | e2 | e3 | e4 | f0 | f1 | f2 | f3 | f4
+    return xb1, xg1, xr1, xn1, xs1, xb2, xg2, xr2, xn2, xs2, bad
+
+
+@njit(cache=True, nogil=True, error_model="numpy", fastmath=_FAST)
 def construction_kernel(b1, b2, roles, gain, offset, sigma, nodata1, nodata2, r0, r1, out):
     """Fused chain per pixel: normalise date 2, indices of both dates, construction score."""
     h, w = out.shape
     hb, hn, hs = roles[0] >= 0, roles[3] >= 0, roles[4] >= 0
-    sv, sb, sgr, su = F32(sigma[0]), F32(sigma[1]), F32(sigma[2]), F32(sigma[3])
-    # coefficients as scalars: loads from arrays inside the loop could alias the output and
-    # stop LLVM from vectorising
+    iv, ib, ig, iu = (F32(1) / F32(sigma[0]), F32(1) / F32(sigma[1]), F32(1) / F32(sigma[2]),
+                      F32(1) / F32(sigma[3]))
     a0, a1, a2, a3, a4, _, _, _, _, _ = _role_scalars(roles, np.ones(5), np.zeros(5))
     c0, c1, c2, c3, c4, z0, z1, z2, z3, z4 = _role_scalars(roles, gain, offset)
+    nd1, nd2 = F32(nodata1), F32(nodata2)
     for i in range(r0, r1):
         pb, pg, pr, pn, ps = _rows(b1, roles, i)
         qb, qg, qr, qn, qs = _rows(b2, roles, i)
         o = out[i]
         for j in range(w):
-            bad = (_bad(pb[j], nodata1) | _bad(pg[j], nodata1) | _bad(pr[j], nodata1)
-                   | _bad(pn[j], nodata1) | _bad(ps[j], nodata1)
-                   | _bad(qb[j], nodata2) | _bad(qg[j], nodata2) | _bad(qr[j], nodata2)
-                   | _bad(qn[j], nodata2) | _bad(qs[j], nodata2))
-            e = _construction_px(
-                F32(pb[j]) * a0, F32(pg[j]) * a1, F32(pr[j]) * a2, F32(pn[j]) * a3,
-                F32(ps[j]) * a4,
-                F32(qb[j]) * c0 + z0, F32(qg[j]) * c1 + z1, F32(qr[j]) * c2 + z2,
-                F32(qn[j]) * c3 + z3, F32(qs[j]) * c4 + z4, sv, sb, sgr, su, hb, hn, hs)
+            xb1, xg1, xr1, xn1, xs1, xb2, xg2, xr2, xn2, xs2, bad = _pair(
+                pb, pg, pr, pn, ps, qb, qg, qr, qn, qs, j, nd1, nd2, a0, a1, a2, a3, a4,
+                c0, c1, c2, c3, c4, z0, z1, z2, z3, z4)
+            e = _construction_px(xb1, xg1, xr1, xn1, xs1, xb2, xg2, xr2, xn2, xs2,
+                                 iv, ib, ig, iu, hb, hn, hs)
             o[j] = NAN if bad else e
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
+@njit(cache=True, nogil=True, error_model="numpy", fastmath=_FAST)
 def construction_mask_kernel(b1, b2, roles, gain, offset, sigma, nodata1, nodata2, threshold, r0, r1, out):
     """The whole per-pixel chain to a mask: normalise -> score -> ``score > threshold`` (uint8)."""
     h, w = out.shape
     hb, hn, hs = roles[0] >= 0, roles[3] >= 0, roles[4] >= 0
-    sv, sb, sgr, su = F32(sigma[0]), F32(sigma[1]), F32(sigma[2]), F32(sigma[3])
+    iv, ib, ig, iu = (F32(1) / F32(sigma[0]), F32(1) / F32(sigma[1]), F32(1) / F32(sigma[2]),
+                      F32(1) / F32(sigma[3]))
     t = F32(threshold)
-    # coefficients as scalars: loads from arrays inside the loop could alias the output and
-    # stop LLVM from vectorising
     a0, a1, a2, a3, a4, _, _, _, _, _ = _role_scalars(roles, np.ones(5), np.zeros(5))
     c0, c1, c2, c3, c4, z0, z1, z2, z3, z4 = _role_scalars(roles, gain, offset)
+    nd1, nd2 = F32(nodata1), F32(nodata2)
     for i in range(r0, r1):
         pb, pg, pr, pn, ps = _rows(b1, roles, i)
         qb, qg, qr, qn, qs = _rows(b2, roles, i)
         o = out[i]
         for j in range(w):
-            bad = (_bad(pb[j], nodata1) | _bad(pg[j], nodata1) | _bad(pr[j], nodata1)
-                   | _bad(pn[j], nodata1) | _bad(ps[j], nodata1)
-                   | _bad(qb[j], nodata2) | _bad(qg[j], nodata2) | _bad(qr[j], nodata2)
-                   | _bad(qn[j], nodata2) | _bad(qs[j], nodata2))
-            e = _construction_px(
-                F32(pb[j]) * a0, F32(pg[j]) * a1, F32(pr[j]) * a2, F32(pn[j]) * a3,
-                F32(ps[j]) * a4,
-                F32(qb[j]) * c0 + z0, F32(qg[j]) * c1 + z1, F32(qr[j]) * c2 + z2,
-                F32(qn[j]) * c3 + z3, F32(qs[j]) * c4 + z4, sv, sb, sgr, su, hb, hn, hs)
+            xb1, xg1, xr1, xn1, xs1, xb2, xg2, xr2, xn2, xs2, bad = _pair(
+                pb, pg, pr, pn, ps, qb, qg, qr, qn, qs, j, nd1, nd2, a0, a1, a2, a3, a4,
+                c0, c1, c2, c3, c4, z0, z1, z2, z3, z4)
+            e = _construction_px(xb1, xg1, xr1, xn1, xs1, xb2, xg2, xr2, xn2, xs2,
+                                 iv, ib, ig, iu, hb, hn, hs)
             o[j] = np.uint8((e > t) & ~bad)
 
 
@@ -254,22 +282,16 @@ def construction_features_kernel(b1, b2, roles, gain, offset, nodata1, nodata2, 
     """
     _, h, w = out.shape
     hb, hn, hs = roles[0] >= 0, roles[3] >= 0, roles[4] >= 0
-    # coefficients as scalars: loads from arrays inside the loop could alias the output and
-    # stop LLVM from vectorising
     a0, a1, a2, a3, a4, _, _, _, _, _ = _role_scalars(roles, np.ones(5), np.zeros(5))
     c0, c1, c2, c3, c4, z0, z1, z2, z3, z4 = _role_scalars(roles, gain, offset)
+    nd1, nd2 = F32(nodata1), F32(nodata2)
     for i in range(r0, r1):
         pb, pg, pr, pn, ps = _rows(b1, roles, i)
         qb, qg, qr, qn, qs = _rows(b2, roles, i)
         for j in range(w):
-            bad = (_bad(pb[j], nodata1) | _bad(pg[j], nodata1) | _bad(pr[j], nodata1)
-                   | _bad(pn[j], nodata1) | _bad(ps[j], nodata1)
-                   | _bad(qb[j], nodata2) | _bad(qg[j], nodata2) | _bad(qr[j], nodata2)
-                   | _bad(qn[j], nodata2) | _bad(qs[j], nodata2))
-            xb1, xg1, xr1 = F32(pb[j]) * a0, F32(pg[j]) * a1, F32(pr[j]) * a2
-            xn1, xs1 = F32(pn[j]) * a3, F32(ps[j]) * a4
-            xb2, xg2, xr2 = F32(qb[j]) * c0 + z0, F32(qg[j]) * c1 + z1, F32(qr[j]) * c2 + z2
-            xn2, xs2 = F32(qn[j]) * c3 + z3, F32(qs[j]) * c4 + z4
+            xb1, xg1, xr1, xn1, xs1, xb2, xg2, xr2, xn2, xs2, bad = _pair(
+                pb, pg, pr, pn, ps, qb, qg, qr, qn, qs, j, nd1, nd2, a0, a1, a2, a3, a4,
+                c0, c1, c2, c3, c4, z0, z1, z2, z3, z4)
             out[0, i, j] = NAN if bad else (_vegetation(xb1, xg1, xr1, xn1, hn)
                                             - _vegetation(xb2, xg2, xr2, xn2, hn))
             out[1, i, j] = NAN if bad else _nd(_brightness(xb2, xg2, xr2, hb),
@@ -278,31 +300,26 @@ def construction_features_kernel(b1, b2, roles, gain, offset, nodata1, nodata2, 
             out[3, i, j] = NAN if (bad or not hs) else _nd(xs2, xn2) - _nd(xs1, xn1)
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
+@njit(cache=True, nogil=True, error_model="numpy", fastmath=_FAST)
 def index_diff_kernel(b1, b2, roles, gain, offset, code, sign, nodata1, nodata2, r0, r1, out):
     """``sign * (index(date 2) - index(date 1))`` per pixel, date 2 normalised on the fly."""
     h, w = out.shape
     hb, hn, hs = roles[0] >= 0, roles[3] >= 0, roles[4] >= 0
     sgn = F32(sign)
-    # coefficients as scalars: loads from arrays inside the loop could alias the output and
-    # stop LLVM from vectorising
     a0, a1, a2, a3, a4, _, _, _, _, _ = _role_scalars(roles, np.ones(5), np.zeros(5))
     c0, c1, c2, c3, c4, z0, z1, z2, z3, z4 = _role_scalars(roles, gain, offset)
+    nd1, nd2 = F32(nodata1), F32(nodata2)
     for i in range(r0, r1):
         pb, pg, pr, pn, ps = _rows(b1, roles, i)
         qb, qg, qr, qn, qs = _rows(b2, roles, i)
         o = out[i]
         for j in range(w):
-            bad = (_bad(pb[j], nodata1) | _bad(pg[j], nodata1) | _bad(pr[j], nodata1)
-                   | _bad(pn[j], nodata1) | _bad(ps[j], nodata1)
-                   | _bad(qb[j], nodata2) | _bad(qg[j], nodata2) | _bad(qr[j], nodata2)
-                   | _bad(qn[j], nodata2) | _bad(qs[j], nodata2))
-            i1 = _index_px(code, F32(pb[j]) * a0, F32(pg[j]) * a1, F32(pr[j]) * a2,
-                           F32(pn[j]) * a3, F32(ps[j]) * a4, hb, hn, hs)
-            i2 = _index_px(code, F32(qb[j]) * c0 + z0, F32(qg[j]) * c1 + z1,
-                           F32(qr[j]) * c2 + z2, F32(qn[j]) * c3 + z3,
-                           F32(qs[j]) * c4 + z4, hb, hn, hs)
-            o[j] = NAN if bad else sgn * (i2 - i1)
+            xb1, xg1, xr1, xn1, xs1, xb2, xg2, xr2, xn2, xs2, bad = _pair(
+                pb, pg, pr, pn, ps, qb, qg, qr, qn, qs, j, nd1, nd2, a0, a1, a2, a3, a4,
+                c0, c1, c2, c3, c4, z0, z1, z2, z3, z4)
+            d = (_index_px(code, xb2, xg2, xr2, xn2, xs2, hb, hn, hs)
+                 - _index_px(code, xb1, xg1, xr1, xn1, xs1, hb, hn, hs))
+            o[j] = NAN if bad else sgn * d
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
@@ -316,6 +333,7 @@ def cva_kernel(b1, b2, gain, offset, sigma, nodata1, nodata2, r0, r1, magnitude,
     """
     nb, h, w = b1.shape
     sq = math.sqrt(nb)
+    nd1, nd2 = F32(nodata1), F32(nodata2)
     for i in range(r0, r1):
         ss = np.zeros(w, np.float32)
         sm = np.zeros(w, np.float32)
@@ -325,8 +343,10 @@ def cva_kernel(b1, b2, gain, offset, sigma, nodata1, nodata2, r0, r1, magnitude,
             q = b2[k, i]
             g, o, s = F32(gain[k]), F32(offset[k]), F32(1) / F32(sigma[k])
             for j in range(w):
-                bad[j] |= _bad(p[j], nodata1) | _bad(q[j], nodata2)
-                d = (F32(q[j]) * g + o - F32(p[j])) * s
+                x1, e1 = _px(p, j, nd1, F32(1), F32(0))
+                x2, e2 = _px(q, j, nd2, g, o)
+                bad[j] |= e1 | e2
+                d = (x2 - x1) * s
                 ss[j] += d * d
                 sm[j] += d
         for j in range(w):

@@ -22,10 +22,21 @@ Scores (``method=``):
 ``"index_diff"``
     Any index of :data:`onemap.change.indices.INDICES` with ``index=`` and ``direction=``
     ``"gain"``, ``"loss"`` or ``"abs"``.
+``"post_classification"``
+    *before* and *after* are class maps; patches are pixels that went into ``to_classes``
+    (:mod:`onemap.change.postclass`, which also gives the from-to matrix).
 
 Noise units: each difference is divided by 1.4826 x its median absolute deviation over the
 scene (the spread of the mostly unchanged pixels), so scores are comparable between sensors and
-a fixed threshold of, say, 3 means "three noise sigmas".
+a fixed threshold of, say, 3 means "three noise sigmas". Data-driven thresholds are raised to a
+floor of 2 noise sigmas (``noise_floor``): with rare changes Otsu splits the unchanged background
+itself.
+
+Known limits (measured on real samples, see ``benchmarks/README.md``): bare soil from harvested
+crops and red tile roofs look alike in four bands, so the construction score counts soil redness
+against construction and can miss red roofs; without NIR (RGB) there is no water or vegetation
+gate; per-pixel measures do not see new buildings on bare ground that are darker than the soil
+(very high resolution), nor sub-pixel roads.
 """
 
 from __future__ import annotations

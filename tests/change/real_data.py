@@ -16,6 +16,7 @@ truth speaks about (Taizhou labels only some pixels as changed or certainly unch
 from __future__ import annotations
 
 import glob
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -59,8 +60,10 @@ def oscd(root: Path, city: str) -> Pair:
         scenes.append(open_scene(files, sensor="sentinel2", masked=False, date=dates[date_file].strip()))
     import rasterio
 
-    with rasterio.open(d / "cm" / f"{city}-cm.tif") as src:
-        cm = src.read(1)
+    with warnings.catch_warnings():  # the label raster has no georeferencing: it is on imgs_1's grid
+        warnings.simplefilter("ignore", rasterio.errors.NotGeoreferencedWarning)
+        with rasterio.open(d / "cm" / f"{city}-cm.tif") as src:
+            cm = src.read(1)
     truth = cm == 2
     return Pair(f"oscd/{city}", scenes[0], scenes[1], truth, np.ones_like(truth))
 
