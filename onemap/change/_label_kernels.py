@@ -345,11 +345,11 @@ def label_strips(mask: np.ndarray, conn8: bool, nstrips: int,
 
 
 @njit(cache=True)
-def _stats_kernel(labels, n, score, has_score, count, rmin, rmax, cmin, cmax, rsum, csum,
-                  ssum, scount, smax):
-    """One pass over the pixels; returns -1 if all labels were in [0, n], else a bad label."""
-    h, w = labels.shape
-    for r in range(h):
+def _stats_rows(labels, n, score, has_score, r0, r1, count, rmin, rmax, cmin, cmax, rsum, csum,
+                ssum, scount, smax):
+    """Accumulate rows [r0, r1); returns -1 if all labels were in [0, n], else a bad label."""
+    w = labels.shape[1]
+    for r in range(r0, r1):
         for c in range(w):
             v = labels[r, c]
             if v == 0:
@@ -379,6 +379,42 @@ def _stats_kernel(labels, n, score, has_score, count, rmin, rmax, cmin, cmax, rs
                     if scount[i] == 0 or s > smax[i]:
                         smax[i] = s
                     scount[i] += 1
+    return -1
+
+
+@njit(cache=True, parallel=True)
+def _stats_strips(labels, n, score, has_score, starts, count, rmin, rmax, cmin, cmax, rsum, csum,
+                  ssum, scount, smax):
+    """Strips in parallel, each into its own row of the (nstrips, n) accumulators, then merged
+    into row 0 (strips are in row order, so the first/last strip seen gives row_min/row_max)."""
+    nst = starts.size - 1
+    bad = np.full(nst, -1, np.int64)
+    for s in prange(nst):
+        bad[s] = _stats_rows(labels, n, score, has_score, starts[s], starts[s + 1], count[s], rmin[s],
+                             rmax[s], cmin[s], cmax[s], rsum[s], csum[s], ssum[s], scount[s], smax[s])
+    for s in range(nst):
+        if bad[s] != -1:
+            return bad[s]
+    for i in prange(n):
+        for s in range(1, nst):
+            if count[s, i] == 0:
+                continue
+            if count[0, i] == 0:
+                rmin[0, i] = rmin[s, i]
+                cmin[0, i] = cmin[s, i]
+                cmax[0, i] = cmax[s, i]
+            else:
+                cmin[0, i] = min(cmin[0, i], cmin[s, i])
+                cmax[0, i] = max(cmax[0, i], cmax[s, i])
+            rmax[0, i] = rmax[s, i]
+            count[0, i] += count[s, i]
+            rsum[0, i] += rsum[s, i]
+            csum[0, i] += csum[s, i]
+            if scount[s, i] > 0:
+                if scount[0, i] == 0 or smax[s, i] > smax[0, i]:
+                    smax[0, i] = smax[s, i]
+                ssum[0, i] += ssum[s, i]
+                scount[0, i] += scount[s, i]
     return -1
 
 

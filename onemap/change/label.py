@@ -176,24 +176,34 @@ def label_stats(labels: np.ndarray, n: int, score: np.ndarray | None = None,
         if sc.shape != lab.shape:
             raise DataError(f"score has shape {sc.shape}, labels have {lab.shape}",
                             hint="pass a score array on the same grid as the labels")
-        sc = np.ascontiguousarray(sc, dtype=np.float64)
+        sc = np.ascontiguousarray(sc, dtype=sc.dtype if sc.dtype.kind == "f" else np.float64)
     else:
         sc = np.empty((1, 1), np.float64)
-    count = np.zeros(n, np.int64)
-    rmin = np.full(n, -1, np.int64)
-    rmax = np.full(n, -1, np.int64)
-    cmin = np.full(n, -1, np.int64)
-    cmax = np.full(n, -1, np.int64)
-    rsum = np.zeros(n, np.float64)
-    csum = np.zeros(n, np.float64)
-    ssum = np.zeros(n, np.float64)
-    scount = np.zeros(n, np.int64)
-    smax = np.full(n, np.nan, np.float64)
-    bad = K._stats_kernel(lab, n, sc, has_score, count, rmin, rmax, cmin, cmax, rsum, csum,
-                          ssum, scount, smax)
+    # strips in parallel when the per-strip accumulators (~80 bytes per label) stay small
+    nst = _nstrips(lab.size)
+    if nst > 1 and 80 * n * nst > lab.size:
+        nst = 1
+    starts = np.linspace(0, lab.shape[0], nst + 1).astype(np.int64)
+    count = np.zeros((nst, n), np.int64)
+    rmin = np.full((nst, n), -1, np.int64)
+    rmax = np.full((nst, n), -1, np.int64)
+    cmin = np.full((nst, n), -1, np.int64)
+    cmax = np.full((nst, n), -1, np.int64)
+    rsum = np.zeros((nst, n), np.float64)
+    csum = np.zeros((nst, n), np.float64)
+    ssum = np.zeros((nst, n), np.float64)
+    scount = np.zeros((nst, n), np.int64)
+    smax = np.full((nst, n), np.nan, np.float64)
+    acc = (count, rmin, rmax, cmin, cmax, rsum, csum, ssum, scount, smax)
+    if nst == 1:
+        bad = K._stats_rows(lab, n, sc, has_score, 0, lab.shape[0], *(a[0] for a in acc))
+    else:
+        bad = K._stats_strips(lab, n, sc, has_score, starts, *acc)
     if bad != -1:
         raise DataError(f"label value {bad} is outside 0..{n}",
                         hint="pass the n returned together with the labels")
+    count, rmin, rmax, cmin, cmax, rsum, csum, ssum, scount, smax = (a[0].copy() if nst > 1 else a[0]
+                                                                     for a in acc)
     with np.errstate(invalid="ignore", divide="ignore"):
         out = {
             "count": count,

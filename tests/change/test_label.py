@@ -221,11 +221,13 @@ def test_tiled_bad_input():
 # --------------------------------------------------------------------------- statistics
 
 
-def test_label_stats_against_scipy():
+@pytest.mark.parametrize("shape,dtype", [((120, 150), np.float64), ((1100, 1000), np.float32)])
+def test_label_stats_against_scipy(shape, dtype):
+    # the large case runs the parallel strips and their merge
     rng = np.random.default_rng(4)
-    mask = blobs(rng, (120, 150), 0.2)
+    mask = blobs(rng, shape, 0.2)
     labels, n = label(mask)
-    score = rng.random(mask.shape) * 10
+    score = (rng.random(mask.shape) * 10).astype(dtype)
     idx = np.arange(1, n + 1)
     s = label_stats(labels, n, score=score, pixel_area=2.5)
     count = ndi.sum(np.ones(mask.shape), labels, idx)
@@ -239,8 +241,18 @@ def test_label_stats_against_scipy():
     com = np.array(ndi.center_of_mass(mask, labels, idx))
     np.testing.assert_allclose(s["centroid_row"], com[:, 0], rtol=1e-12)
     np.testing.assert_allclose(s["centroid_col"], com[:, 1], rtol=1e-12)
-    np.testing.assert_allclose(s["score_mean"], ndi.mean(score, labels, idx), rtol=1e-12)
+    np.testing.assert_allclose(s["score_mean"], ndi.mean(score.astype(np.float64), labels, idx), rtol=1e-12)
     np.testing.assert_array_equal(s["score_max"], ndi.maximum(score, labels, idx))
+    # NaN-aware: NaN pixels are left out of mean and max
+    score[rng.random(mask.shape) < 0.3] = np.nan
+    s = label_stats(labels, n, score=score)
+    finite = ~np.isnan(score)
+    n_finite = ndi.sum(finite, labels, idx)
+    with np.errstate(invalid="ignore"):
+        mean = ndi.sum(np.where(finite, score, 0).astype(np.float64), labels, idx) / n_finite
+    np.testing.assert_allclose(s["score_mean"], mean, rtol=1e-12)
+    peak = ndi.maximum(np.where(finite, score, -np.inf), labels, idx)
+    np.testing.assert_array_equal(s["score_max"], np.where(n_finite > 0, peak, np.nan))
 
 
 def test_label_stats_nan_score_and_empty_labels():
