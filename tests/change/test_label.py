@@ -214,6 +214,9 @@ def test_tiled_bad_input():
         relabel(np.array([[0, 2]]), np.array([0, 1, 1]), 0, 1)
     with pytest.raises(DataError, match="table has"):
         relabel(np.array([[0, 1]]), np.array([0, 1]), 1, 1)
+    # labels beyond int32 come back as int64
+    big = relabel(np.array([[0, 1]]), np.array([0, 2**31 + 5]), 0, 1)
+    assert big.dtype == np.int64 and big[0, 1] == 2**31 + 5
     # without n: the table from offset on
     np.testing.assert_array_equal(relabel(np.array([[0, 2]]), np.array([0, 1, 1, 2]), 1), [[0, 2]])
 

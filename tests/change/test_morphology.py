@@ -6,6 +6,8 @@ import numpy as np
 import pytest
 import rasterio
 import scipy.ndimage as ndi
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from skimage.morphology import remove_small_objects
 
 from onemap.change.morphology import (binary_closing, binary_dilation, binary_erosion,
@@ -39,6 +41,16 @@ def test_ops_equal_scipy(shape, density, kind):
             got = ours(mask, radius, kind)
             assert got.dtype == bool and got.shape == mask.shape
             np.testing.assert_array_equal(got, theirs(mask, structure), err_msg=f"{ours.__name__} r={radius}")
+
+
+@settings(max_examples=60, deadline=None)
+@given(h=st.integers(1, 25), w=st.integers(1, 25), density=st.floats(0.0, 1.0),
+       seed=st.integers(0, 2**32 - 1), radius=st.integers(0, 6), kind=st.sampled_from(["square", "cross"]))
+def test_ops_equal_scipy_property(h, w, density, seed, radius, kind):
+    mask = np.random.default_rng(seed).random((h, w)) < density
+    for ours, theirs in OPS:
+        expected = mask if radius == 0 else theirs(mask, scipy_structure(kind, radius))
+        np.testing.assert_array_equal(ours(mask, radius, kind), expected)
 
 
 def test_cross_radius_is_scipy_iterations():
