@@ -128,6 +128,21 @@ def chunked_like(before: xr.DataArray, after: xr.DataArray) -> tuple[xr.DataArra
     return before.chunk(chunks), after.chunk(chunks)
 
 
+def check_mask(mask: Any, shape: tuple[int, int]) -> Any:
+    """A ``(y, x)`` exclusion mask (True = exclude) as a NumPy or dask array, or None."""
+    if mask is None:
+        return None
+    m = mask.data if isinstance(mask, xr.DataArray) else mask
+    if not hasattr(m, "dask"):
+        m = np.asarray(m)
+    if m.ndim != 2 or tuple(m.shape) != tuple(shape):
+        raise DataError(f"mask has shape {tuple(m.shape)}, the scenes {tuple(shape)}",
+                        hint="pass a boolean (y, x) mask on the scenes' grid, True = exclude")
+    if m.dtype != bool:
+        m = m != 0
+    return m
+
+
 def stride(shape: tuple[int, int], max_pixels: int = SAMPLE_PIXELS) -> int:
     h, w = shape
     return max(1, math.ceil(math.sqrt(h * w / max_pixels)))

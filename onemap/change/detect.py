@@ -54,7 +54,7 @@ from ..frame import Frame
 from . import _kernels as K
 from . import threshold as T
 from ._plan import METHODS, Plan, map_plan
-from ._scene import SAMPLE_PIXELS, like_grid
+from ._scene import SAMPLE_PIXELS, check_mask, like_grid
 from .patches import COLUMNS, patches_from_mask
 
 __all__ = ["change_score", "cva", "threshold_score", "change_mask", "detect_changes", "METHODS"]
@@ -78,10 +78,7 @@ def _smooth(data: Any, radius: int) -> Any:
 def _apply_mask(data: Any, mask: xr.DataArray | None, shape: tuple[int, int]) -> Any:
     if mask is None:
         return data
-    m = mask.data if isinstance(mask, xr.DataArray) else np.asarray(mask)
-    if tuple(m.shape) != tuple(shape):
-        raise DataError(f"mask has shape {tuple(m.shape)}, the scenes {tuple(shape)}",
-                        hint="pass a boolean (y, x) mask on the scenes' grid, True = exclude")
+    m = check_mask(mask, shape)
     if hasattr(data, "dask"):
         import dask.array as dsa
 

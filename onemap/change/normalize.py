@@ -35,7 +35,7 @@ import xarray as xr
 from ..errors import DataError, FrameError
 from . import _kernels as K
 from ._scene import SAMPLE_PIXELS, as_scene, chunked_like, is_dask, nodata_of, on_one_grid, same_bands
-from ._scene import sample, stride
+from ._scene import check_mask, sample, stride
 
 __all__ = ["radiometric_coefficients", "normalize_radiometry", "METHODS"]
 
@@ -60,8 +60,10 @@ def pair_sample(before: xr.DataArray, after: xr.DataArray, mask: xr.DataArray | 
     for arr, nd in ((a, nodata_of(before)), (b, nodata_of(after))):
         if not np.isnan(nd):
             ok &= ~(arr == nd).any(0)
-    if mask is not None:
-        ok &= ~np.asarray(sample(mask.expand_dims("band"), step)[0], dtype=bool)
+    m = check_mask(mask, before.shape[1:])
+    if m is not None:
+        sub = m[::step, ::step]
+        ok &= ~np.asarray(sub.compute() if hasattr(sub, "compute") else sub, dtype=bool)
     return a[:, ok], b[:, ok], ok
 
 

@@ -240,6 +240,10 @@ def test_all_nodata_and_cloud_covered_tiles(pair4):
     half[:, 120:] = True  # the east half under cloud: its buildings are not reported
     p = detect_changes(before, after, mask=xr.DataArray(half, dims=("y", "x")), min_area=40)
     assert 1 <= len(p) <= 2 and p.geometry.bounds.maxx.max() <= S.frame().bounds[0] + 120 * S.RES
+    same = detect_changes(before, after, mask=half, min_area=40)  # a plain NumPy mask works too
+    assert same.pixels.tolist() == p.pixels.tolist()
+    with pytest.raises(DataError, match="mask has shape"):
+        detect_changes(before, after, mask=np.zeros((3, 3), bool))
 
 
 def test_constant_images_give_a_clear_empty_result(pair4):
