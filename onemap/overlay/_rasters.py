@@ -17,6 +17,7 @@ import xarray as xr
 
 from ..errors import CRSError, DataError, FrameError
 from ..frame import Frame
+from . import _zonal_kernels as _z
 
 __all__ = ["RasterInput", "raster_input", "default_tile_size", "zone_values", "dense_index"]
 
@@ -143,10 +144,17 @@ def zone_values(raster: RasterInput, window: tuple[int, int, int, int], what: st
 
 
 def dense_index(block: np.ndarray, valid: np.ndarray, ids: np.ndarray) -> np.ndarray:
-    """Position of each pixel's id in the sorted array *ids* (``-1`` where invalid or not listed)."""
-    out = np.full(block.shape, -1, dtype=np.int32)
+    """Position of each pixel's id in the sorted array *ids* (``-1`` where invalid or not listed).
+
+    *ids* never holds the nodata value, so a look-up table over the id range needs no mask.
+    """
     if len(ids) == 0:
-        return out
+        return np.full(block.shape, -1, dtype=np.int32)
+    if ids.dtype.kind in "iu" and int(ids[-1]) - int(ids[0]) < 1 << 24:
+        lut = np.full(int(ids[-1]) - int(ids[0]) + 1, -1, dtype=np.int32)
+        lut[ids - ids[0]] = np.arange(len(ids), dtype=np.int32)
+        return _z.lut_index(np.ascontiguousarray(block), np.int64(ids[0]), lut, 0.0, False)
+    out = np.full(block.shape, -1, dtype=np.int32)
     v = block[valid].astype(np.int64) if block.dtype.kind in "biu" else block[valid].astype(np.float64)
     pos = np.searchsorted(ids, v)
     pos = np.minimum(pos, len(ids) - 1)

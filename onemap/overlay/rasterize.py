@@ -20,7 +20,7 @@ from ..frame import Frame
 from . import _fill_kernels as _fill
 from . import _fraction_kernels as _frac
 from .geometry import as_frame
-from .runs import check_rule, layer_runs, prepare_layer, windows
+from .runs import check_rule, layer_runs, prepare_layer, threads_for, windows
 
 __all__ = ["rasterize", "coverage_fractions", "CoverageFractions"]
 
@@ -92,22 +92,28 @@ def rasterize(layer: Any, frame: Frame | xr.DataArray, column: str | None = None
         out = np.empty(frame.shape, dtype=np.float64)
         for win in tiles:
             runs = layer_runs(prep, rule, win)
-            _frac.paint_fractions(runs.offsets, runs.rows, runs.c0, runs.c1, runs.weights,
-                                  np.ascontiguousarray(vals[runs.feats]), _block(out, win, tiles), win[0], win[2])
+            with threads_for(_pixels(win)):
+                _frac.paint_fractions(runs.offsets, runs.rows, runs.c0, runs.c1, runs.weights,
+                                      np.ascontiguousarray(vals[runs.feats]), _block(out, win, tiles), win[0], win[2])
         if fill is not None and fill != 0:
             out[out == 0.0] = fill  # pixels no polygon covers
     else:
         ids = np.empty(frame.shape, dtype=np.int32)
         for win in tiles:
             runs = layer_runs(prep, rule, win)
-            _fill.paint_ids(runs.offsets, runs.rows, runs.c0, runs.c1, runs.feats.astype(np.int32),
-                            _block(ids, win, tiles), win[0], win[2], -1)
+            with threads_for(_pixels(win)):
+                _fill.paint_ids(runs.offsets, runs.rows, runs.c0, runs.c1, runs.feats.astype(np.int32),
+                                _block(ids, win, tiles), win[0], win[2], -1)
         if values is None:
             out = ids
         else:
             out = np.where(ids >= 0, values[np.maximum(ids, 0)], np.asarray(fill, dtype=values.dtype))
     attrs.update(rule=rule, nodata=fill, repairs=_report(prep.repairs), notes=list(prep.notes))
     return _wrap(out, frame, attrs, name=column)
+
+
+def _pixels(win: tuple[int, int, int, int]) -> int:
+    return (win[1] - win[0]) * (win[3] - win[2])
 
 
 def _block(out: np.ndarray, win: tuple[int, int, int, int], tiles: list) -> np.ndarray:

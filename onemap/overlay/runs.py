@@ -18,22 +18,42 @@ Rules (which pixels belong to a polygon):
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Iterator
 
 import numpy as np
+from numba import get_num_threads, set_num_threads
 from ..errors import ConfigError, InvariantError
 from ..frame import Frame
 from . import _fill_kernels as _fill
 from . import _fraction_kernels as _frac
 from .geometry import FlatPolygons, flatten_polygons, layer_in_crs
 
-__all__ = ["RULES", "PreparedLayer", "Runs", "prepare_layer", "layer_runs", "windows", "check_rule"]
+__all__ = ["RULES", "PreparedLayer", "Runs", "prepare_layer", "layer_runs", "windows", "check_rule", "threads_for"]
 
 RULES = ("centre", "all_touched", "fraction")
 _ALIASES = {"center": "centre", "alltouched": "all_touched", "all-touched": "all_touched",
             "touched": "all_touched", "coverage": "fraction", "exact": "fraction"}
 _LIMIT = 2**30  # pixel coordinates of the extended lattice are clamped to +-_LIMIT
+
+
+@contextmanager
+def threads_for(work: float, threshold: float = 2e5) -> Iterator[None]:
+    """Run numba's parallel kernels on one thread when the job is small.
+
+    Opening a parallel region costs a few milliseconds when the cores are busy (threads wait
+    for each other at the barrier), more than it saves on small jobs.
+    """
+    n = get_num_threads()
+    if work >= threshold or n == 1:
+        yield
+        return
+    set_num_threads(1)
+    try:
+        yield
+    finally:
+        set_num_threads(n)
 
 
 def check_rule(rule: str) -> str:
@@ -166,14 +186,17 @@ def layer_runs(prep: PreparedLayer, rule: str, window: tuple[int, int, int, int]
     feats = np.ascontiguousarray(feats, dtype=np.int64)
     flat = prep.flat
     wr0, wr1, wc0, wc1 = window
+    work = 20.0 * len(feats)  # ~ vertices x a few rows each
     if rule == "fraction":
-        off, rows, c0, c1, wts = _frac.fraction_runs(prep.fu, prep.fv, flat.ring_offsets, flat.part_offsets,
-                                                      flat.feature_offsets, feats, wr0, wr1, wc0, wc1)
+        with threads_for(work):
+            off, rows, c0, c1, wts = _frac.fraction_runs(prep.fu, prep.fv, flat.ring_offsets, flat.part_offsets,
+                                                          flat.feature_offsets, feats, wr0, wr1, wc0, wc1)
     else:
         fr0, fr1, fc0, fc1 = reference
-        off, rows, c0, c1, overflow = _fill.fill_runs(
-            prep.gu, prep.gv, flat.ring_offsets, flat.part_offsets, flat.feature_offsets, prep.ring_cw, feats,
-            fr0, fr1, fc0, fc1, wr0, wr1, wc0, wc1, rule == "all_touched")
+        with threads_for(work):
+            off, rows, c0, c1, overflow = _fill.fill_runs(
+                prep.gu, prep.gv, flat.ring_offsets, flat.part_offsets, flat.feature_offsets, prep.ring_cw, feats,
+                fr0, fr1, fc0, fc1, wr0, wr1, wc0, wc1, rule == "all_touched")
         if overflow:
             raise InvariantError(f"fill kernel capacity exceeded for {overflow} feature(s)",
                                  hint="this is a bug in onemap; please report it with the layer")

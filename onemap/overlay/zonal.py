@@ -21,7 +21,7 @@ from ._area_kernels import pair_areas
 from ._rasters import (RasterInput, default_tile_size, dense_index, raster_input, same_grid, unique_ids,
                        zone_values)
 from .geometry import flatten_polygons
-from .runs import check_rule, lattice_pixel_counts, layer_runs, prepare_layer, windows
+from .runs import check_rule, lattice_pixel_counts, layer_runs, prepare_layer, threads_for, windows
 
 __all__ = ["zonal_stats", "area_by_class", "STATS", "DEFAULT_STATS"]
 
@@ -55,8 +55,9 @@ class _Accumulator:
         self.modes: list[tuple[int, np.ndarray, np.ndarray, np.ndarray]] = []
 
     def add(self, offsets, rows, c0, c1, weights, feats, block, r0, col0) -> None:
-        _z.run_moments(offsets, rows, c0, c1, weights, feats, block, r0, col0, self.nodata, self.has_nodata,
-                       self.moments, get_num_threads())
+        with threads_for(block.size):
+            _z.run_moments(offsets, rows, c0, c1, weights, feats, block, r0, col0, self.nodata, self.has_nodata,
+                           self.moments, get_num_threads())
         if self.want_modes:
             for b in range(block.shape[0]):
                 voff, vals, wts = _z.run_value_weights(offsets, rows, c0, c1, weights, block[b], r0, col0,
@@ -339,8 +340,9 @@ def _by_class_layer(polygons: Any, classes: Any, column: str | None, reproject: 
         tree = shapely.STRtree(shapely.box(*fb.bounds[ok_b].T))
         qa, qb = tree.query(shapely.box(*fa.bounds[ok_a].T))
         ia, ib = ok_a[qa], ok_b[qb]
-        areas = pair_areas(ia, ib, fa.x, fa.y, fa.ring_offsets, fa.part_offsets, fa.feature_offsets, fa.bounds,
-                           fb.x, fb.y, fb.ring_offsets, fb.part_offsets, fb.feature_offsets, fb.bounds)
+        with threads_for(len(ia), 2000):
+            areas = pair_areas(ia, ib, fa.x, fa.y, fa.ring_offsets, fa.part_offsets, fa.feature_offsets, fa.bounds,
+                               fb.x, fb.y, fb.ring_offsets, fb.part_offsets, fb.feature_offsets, fb.bounds)
         np.add.at(table, (ia, codes[ib]), areas)
     over = table.sum(axis=1) - fa.area
     if (over > 1e-9 * np.maximum(fa.area, 1.0)).any():
