@@ -69,22 +69,28 @@ def normalize(code: Any) -> str:
         return ""
     if isinstance(code, (int, np.integer)) or (isinstance(code, float) and float(code).is_integer()):
         s = str(int(code))
-        if s in table().index:  # 201..205 are genuine 3-digit codes
+        if s in _rows():  # 201..205 are genuine 3-digit codes
             return s
         return s.zfill(4) if len(s) in (3, 4) else s.zfill(2)
     s = str(code).strip().upper()
-    if s.isdigit() and len(s) == 3 and s not in table().index:
+    if s.isdigit() and len(s) == 3 and s not in _rows():
         s = s.zfill(4)
     return s
 
 
-def _lookup(code: Any) -> pd.Series | None:
+@lru_cache(maxsize=1)
+def _rows() -> dict[str, dict[str, str]]:
+    # plain dicts: a pandas .loc per lookup costs ~100 µs, a dict lookup ~0.1 µs
+    return {code: row for code, row in table().to_dict("index").items()}
+
+
+def _lookup(code: Any) -> dict[str, str] | None:
     c = normalize(code)
-    t = table()
-    if c in t.index:
-        return t.loc[c]
-    if c.endswith("K") and c[:-1] in t.index:  # restorable former cultivated land
-        return t.loc[c[:-1]]
+    rows = _rows()
+    if c in rows:
+        return rows[c]
+    if c.endswith("K") and c[:-1] in rows:  # restorable former cultivated land
+        return rows[c[:-1]]
     return None
 
 
