@@ -77,6 +77,9 @@ def _as_mask(mask: np.ndarray, name: str = "mask") -> np.ndarray:
         if arr.dtype.kind not in "biuf":
             raise DataError(f"{name} must be boolean, got dtype {arr.dtype}",
                             hint="build the mask with a comparison, e.g. change > threshold")
+        if arr.dtype.kind == "f" and np.isnan(arr).any():
+            raise DataError(f"{name} has NaN: it is neither foreground nor background",
+                            hint="decide how nodata counts, e.g. mask = np.nan_to_num(x) > 0")
         arr = arr != 0
     return np.ascontiguousarray(arr)
 

@@ -59,6 +59,8 @@ def _structure(structure: str | np.ndarray, radius: int) -> tuple[str, Any]:
         raise DataError(f"structure array must be 2-D with odd sides, got shape {s.shape}",
                         hint="pad the structure with a row/column of False to make it centred")
     rr, cc = np.nonzero(s)
+    if rr.size == 0:
+        raise DataError("structure array has no True element", hint="use e.g. np.ones((3, 3), bool)")
     return "array", (rr - s.shape[0] // 2, cc - s.shape[1] // 2)
 
 

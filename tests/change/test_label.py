@@ -121,6 +121,8 @@ def test_label_bad_input():
         label(np.zeros((2, 3, 3), bool))
     with pytest.raises(DataError, match="boolean"):
         label(np.array([["a"]]))
+    with pytest.raises(DataError, match="NaN"):
+        label(np.array([[1.0, np.nan]]))
 
 
 def test_public_api():

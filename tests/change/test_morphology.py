@@ -139,6 +139,8 @@ def test_bad_arguments():
     mask = np.zeros((4, 4), bool)
     with pytest.raises(DataError, match="structure"):
         binary_opening(mask, 1, "disk")
+    with pytest.raises(DataError, match="no True"):
+        binary_dilation(mask, 1, np.zeros((3, 3), bool))
     with pytest.raises(DataError, match="odd"):
         binary_erosion(mask, 1, np.ones((2, 3), bool))
     with pytest.raises(DataError, match="radius"):
