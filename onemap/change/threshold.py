@@ -146,6 +146,10 @@ def histogram(values: np.ndarray, bins: int | np.ndarray = 256, range: tuple[flo
         edges = np.asarray(bins)
         if edges.ndim != 1 or edges.size < 2:
             raise DataError("bin edges must be a 1-D array of at least 2 values")
+        step = np.diff(edges.astype(np.float64))
+        if not (step > 0).all() or np.ptp(step) > 1e-6 * step.mean():
+            raise DataError("bin edges must be increasing and evenly spaced",
+                            hint="make them with histogram_edges or integer_edges")
     else:
         if range is None:
             lo, hi, _ = _range(flat, vmask, use_valid)

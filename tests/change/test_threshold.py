@@ -131,6 +131,8 @@ def test_otsu_from_histogram_trims_and_checks():
         otsu_from_histogram(np.zeros(3), np.arange(4.0))
     with pytest.raises(DataError, match="edges"):
         otsu_from_histogram(np.ones(3), np.arange(3.0))
+    with pytest.raises(DataError, match="evenly spaced"):
+        histogram(np.arange(5.0), np.array([0.0, 1.0, 5.0]))
 
 
 def test_k_sigma_and_fixed():
