@@ -18,14 +18,19 @@ Measured in the same run, interleaved and repeated (medians reported):
 * ``xrspatial ndvi`` vs ``onemap ndvi``: one index of one date, a peer with a numba kernel.
 
 The fraction of the bound is ``(bytes the chain must move / two-core copy bandwidth) / time``.
-Usage: ``python benchmarks/bench_pixel_chain.py [--size 8000] [--repeat 5]``.
+Usage: ``python benchmarks/bench_pixel_chain.py [--size 8000] [--repeat 5] [--write]``;
+``--write`` puts the report between the ``pixel-chain`` markers of ``benchmarks/README.md``.
 """
 
 from __future__ import annotations
 
 import argparse
+import io
 import os
 import platform
+import sys
+from contextlib import redirect_stdout
+from pathlib import Path
 import statistics
 import threading
 import time
@@ -103,8 +108,36 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--size", type=int, default=8000)
     ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--write", action="store_true", help="put the report into benchmarks/README.md")
     args = ap.parse_args()
-    n, rep = args.size, args.repeat
+    buf = io.StringIO()
+    with redirect_stdout(Tee(buf, sys.stdout)):
+        run(args.size, args.repeat)
+    if args.write:
+        write_readme(buf.getvalue())
+
+
+class Tee(io.TextIOBase):
+    def __init__(self, *streams):
+        self.streams = streams
+
+    def write(self, text: str) -> int:
+        for st in self.streams:
+            st.write(text)
+        return len(text)
+
+
+def write_readme(report: str) -> None:
+    begin, end = "<!-- pixel-chain:begin -->", "<!-- pixel-chain:end -->"
+    path = Path(__file__).resolve().parent / "README.md"
+    content = path.read_text(encoding="utf-8")  # re-read right before writing: others edit it too
+    head, rest = content.split(begin, 1)
+    _, tail = rest.split(end, 1)
+    path.write_text(head + begin + "\n```text\n" + report.strip() + "\n```\n" + end + tail, encoding="utf-8")
+
+
+def run(n: int, rep: int) -> None:
+    print(f"load average before the run: {os.getloadavg()[0]:.1f} (shared machine)")
     print(f"machine: {os.cpu_count()} CPUs, kernel threads {K.threads()} (nogil row strips), "
           f"Python {platform.python_version()}, numpy {np.__version__}, numba {numba.__version__}")
     t0 = time.perf_counter()

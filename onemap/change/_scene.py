@@ -10,7 +10,7 @@ the whole grid (:func:`sample`), which does not depend on the chunking.
 from __future__ import annotations
 
 import math
-from typing import Any, Callable, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 import rioxarray  # noqa: F401  (registers the .rio accessor)
@@ -154,27 +154,6 @@ def sample(da: xr.DataArray, step: int) -> np.ndarray:
     if hasattr(sub, "compute"):
         sub = sub.compute()
     return np.ascontiguousarray(sub)
-
-
-def map_pair(fn: Callable[..., np.ndarray], before: xr.DataArray, after: xr.DataArray,
-             nout: int, dtype: Any, name: str) -> xr.DataArray:
-    """Apply ``fn(b1_block, b2_block) -> (nout, h, w) array`` per block (or once, in memory).
-
-    Returns a DataArray with dims ``(name, y, x)`` when ``nout > 1``, else ``(y, x)``; the
-    coordinates and georeferencing of *before*.
-    """
-    if is_dask(before):
-        import dask.array as dsa
-
-        data = dsa.map_blocks(lambda a, b: fn(np.ascontiguousarray(a), np.ascontiguousarray(b), True),
-                              before.data, after.data, dtype=dtype,
-                              chunks=((nout,),) + before.data.chunks[1:])
-    else:
-        data = fn(np.ascontiguousarray(before.values), np.ascontiguousarray(after.values), False)
-    coords = {k: before.coords[k] for k in ("y", "x", "spatial_ref") if k in before.coords}
-    if nout == 1:
-        return xr.DataArray(data[0], dims=("y", "x"), coords=coords)
-    return xr.DataArray(data, dims=(name, "y", "x"), coords=coords)
 
 
 def like_grid(data: Any, template: xr.DataArray, attrs: dict | None = None) -> xr.DataArray:

@@ -25,7 +25,6 @@ from typing import Any
 
 import geopandas as gpd
 import numpy as np
-import pandas as pd
 import shapely
 import xarray as xr
 from affine import Affine
@@ -33,7 +32,7 @@ from affine import Affine
 from ..errors import DataError
 from ..frame import Frame
 from .label import border_pairs, label, label_block, label_stats, relabel, resolve
-from ._scene import area_unit_factor, frame_of, is_dask, pixel_area_m2
+from ._scene import area_unit_factor, frame_of, pixel_area_m2
 
 __all__ = ["patches_from_labels", "patches_from_mask", "COLUMNS"]
 
