@@ -24,6 +24,7 @@ from pyproj import CRS
 
 from ..errors import CRSError, DataError, GeometryError, Repair
 from ..frame import Frame
+from . import _fill_kernels as _fk
 
 __all__ = ["FlatPolygons", "flatten_polygons", "repair_polygons", "layer_in_crs", "as_frame"]
 
@@ -114,33 +115,41 @@ def repair_polygons(layer: Any, *, source: str | None = None) -> tuple[np.ndarra
     Missing geometry → empty; invalid → ``shapely.make_valid`` keeping polygonal parts; degenerate
     (no area after repair) → empty; GeometryCollection → its polygonal parts. Points and lines raise
     :class:`GeometryError`. Returns ``(geometries, index, crs, repairs)``; nothing is warned here.
+    Large layers are checked in chunks on several threads (shapely releases the GIL).
     """
     geoms, index, crs, default_source = _geometries(layer)
     source = source or default_source
     if not index.is_unique:
         raise DataError(f"{source}: the layer's index has duplicate labels",
                         hint="results are indexed like the layer; call layer.reset_index() first")
-    geoms = geoms.copy()
-    repairs: list[tuple[int, Repair]] = []  # (position, repair), sorted by position at the end
+    chunks = _chunked(lambda sl: _repair_array(geoms[sl].copy(), index, source, sl.start), len(geoms))
+    fixed = np.concatenate([c[0] for c in chunks]) if chunks else geoms.copy()
+    repairs = sorted((item for c in chunks for item in c[1]), key=lambda item: item[0])
+    return fixed, index, None if crs is None else CRS.from_user_input(crs), [r for _, r in repairs]
+
+
+def _repair_array(geoms: np.ndarray, index: pd.Index, source: str, offset: int) -> tuple[np.ndarray, list]:
+    """Repair a chunk of geometries in place; repairs as (position in the layer, Repair)."""
+    repairs: list[tuple[int, Repair]] = []
+
+    def where(i: int) -> str:
+        return f"feature {index[offset + i]!r}"
+
     missing = shapely.is_missing(geoms)
     for i in np.flatnonzero(missing):
-        repairs.append((i, Repair(source, f"feature {index[i]!r}", "missing geometry", "treated as an empty zone")))
+        repairs.append((offset + i, Repair(source, where(i), "missing geometry", "treated as an empty zone")))
     geoms[missing] = shapely.Polygon()
-
     types = shapely.get_type_id(geoms)
     empty = shapely.is_empty(geoms)
     bad = ~np.isin(types, (3, 6, 7)) & ~empty
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
         raise GeometryError(f"{geoms[i].geom_type} in a polygon layer ({int(bad.sum())} such features)",
-                            feature=index[i], hint="buffer points/lines into polygons or drop them")
-
-    collections = (types == 7) & ~empty
-    for i in np.flatnonzero(collections):
+                            feature=index[offset + i], hint="buffer points/lines into polygons or drop them")
+    for i in np.flatnonzero((types == 7) & ~empty):
         geoms[i], dropped = _polygonal_part(geoms[i])
-        repairs.append((i, Repair(source, f"feature {index[i]!r}", "GeometryCollection",
-                                  "kept its polygonal parts" + (f" (dropped {dropped})" if dropped else ""))))
-
+        repairs.append((offset + i, Repair(source, where(i), "GeometryCollection",
+                                           "kept its polygonal parts" + (f" (dropped {dropped})" if dropped else ""))))
     invalid = ~shapely.is_valid(geoms)
     if invalid.any():
         reasons = shapely.is_valid_reason(geoms[invalid])
@@ -153,10 +162,25 @@ def repair_polygons(layer: Any, *, source: str | None = None) -> tuple[np.ndarra
                 action = "degenerate (no area): treated as an empty zone"
             else:
                 action = f"make_valid, kept polygonal parts (area {before:.6g} -> {geom.area:.6g})"
-            repairs.append((i, Repair(source, f"feature {index[i]!r}", str(reason), action)))
+            repairs.append((offset + i, Repair(source, where(i), str(reason), action)))
+    return geoms, repairs
 
-    ordered = [r for _, r in sorted(repairs, key=lambda item: item[0])]
-    return geoms, index, None if crs is None else CRS.from_user_input(crs), ordered
+
+_MIN_CHUNK = 20_000  # features per thread below which threads do not pay
+
+
+def _chunked(fn: Any, n: int) -> list:
+    """``fn(slice)`` over chunks of ``range(n)``, on threads when large (order kept)."""
+    from numba import get_num_threads
+
+    k = min(get_num_threads(), n // _MIN_CHUNK)
+    if k <= 1:
+        return [fn(slice(0, n))] if n else []
+    bounds = np.linspace(0, n, k + 1).astype(int)
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(k) as pool:
+        return list(pool.map(fn, [slice(a, b) for a, b in zip(bounds[:-1], bounds[1:])]))
 
 
 def flatten_polygons(layer: Any, *, source: str | None = None) -> FlatPolygons:
@@ -172,37 +196,61 @@ def flatten_polygons(layer: Any, *, source: str | None = None) -> FlatPolygons:
     (1, 10, 3.75)
     """
     geoms, index, crs, repairs = repair_polygons(layer, source=source)
-    geoms = shapely.orient_polygons(geoms, exterior_cw=False)
-    parts, part_feature = shapely.get_parts(geoms, return_index=True)
-    keep = ~shapely.is_empty(parts)
-    parts, part_feature = parts[keep], part_feature[keep]
-    rings, ring_part = shapely.get_rings(parts, return_index=True)
-    xy, vertex_ring = shapely.get_coordinates(rings, return_index=True)
-
-    n = len(geoms)
-    feature_offsets = _offsets(part_feature, n)
-    part_offsets = _offsets(ring_part, len(parts))
-    ring_offsets = _offsets(vertex_ring, len(rings))
-    bounds = shapely.bounds(geoms)
-    bounds[shapely.is_empty(geoms)] = np.nan
+    chunks = _chunked(lambda sl: _flatten_array(geoms[sl]), len(geoms))
+    if not chunks:
+        chunks = [_flatten_array(geoms)]
+    cat = [np.concatenate([c[i] for c in chunks]) for i in range(len(chunks[0]))]
+    x, y, parts_per_feature, rings_per_part, vertices_per_ring, bounds, area = cat
     return FlatPolygons(
-        x=np.ascontiguousarray(xy[:, 0], dtype=np.float64),
-        y=np.ascontiguousarray(xy[:, 1], dtype=np.float64),
-        ring_offsets=ring_offsets,
-        part_offsets=part_offsets,
-        feature_offsets=feature_offsets,
-        bounds=bounds,
-        area=shapely.area(geoms).astype(np.float64),
+        x=x, y=y,
+        ring_offsets=_cumulative(vertices_per_ring),
+        part_offsets=_cumulative(rings_per_part),
+        feature_offsets=_cumulative(parts_per_feature),
+        bounds=bounds.reshape(-1, 4),
+        area=area,
         index=index,
         crs=crs,
         repairs=repairs,
     )
 
 
-def _offsets(owner: np.ndarray, n: int) -> np.ndarray:
-    """CSR offsets from the (sorted) owner index of each element."""
-    counts = np.bincount(owner, minlength=n) if len(owner) else np.zeros(n, dtype=np.int64)
-    out = np.zeros(n + 1, dtype=np.int64)
+def _flatten_array(geoms: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Coordinates and per-level counts of a chunk of repaired polygonal geometries.
+
+    One ``shapely.get_coordinates`` call (no Python object per part or ring): ring ends are
+    found where a ring returns to its first vertex (rings of valid polygons are simple), parts of
+    multi-polygons from their interior-ring counts, and rings are re-oriented in place (shells
+    counter-clockwise, holes clockwise).
+    """
+    xy, owner = shapely.get_coordinates(geoms, return_index=True)
+    x = np.ascontiguousarray(xy[:, 0], dtype=np.float64)
+    y = np.ascontiguousarray(xy[:, 1], dtype=np.float64)
+    vertices_per_feature = _counts(owner, len(geoms))
+    vertices_per_ring, rings_per_feature = _fk.ring_sizes(x, y, _cumulative(vertices_per_feature))
+    # rings per part: one part per Polygon; a MultiPolygon's parts from their interior rings
+    multi = np.flatnonzero(shapely.get_type_id(geoms) == 6)
+    parts_per_feature = (rings_per_feature > 0).astype(np.int64)
+    if len(multi):
+        parts, part_owner = shapely.get_parts(geoms[multi], return_index=True)
+        parts_per_feature[multi] = np.bincount(part_owner, minlength=len(multi))
+        rings_of_parts = shapely.get_num_interior_rings(parts) + 1
+    else:
+        rings_of_parts = np.zeros(0, dtype=np.int64)
+    rings_per_part = _fk.rings_per_part(rings_per_feature, parts_per_feature, multi.astype(np.int64),
+                                        rings_of_parts.astype(np.int64))
+    _fk.orient_rings(x, y, _cumulative(vertices_per_ring), _cumulative(rings_per_part))
+    bounds = shapely.bounds(geoms)
+    bounds[shapely.is_empty(geoms)] = np.nan
+    return (x, y, parts_per_feature, rings_per_part, vertices_per_ring, bounds.reshape(-1),
+            shapely.area(geoms).astype(np.float64))
+
+
+def _counts(owner: np.ndarray, n: int) -> np.ndarray:
+    return np.bincount(owner, minlength=n).astype(np.int64) if len(owner) else np.zeros(n, dtype=np.int64)
+
+
+def _cumulative(counts: np.ndarray) -> np.ndarray:
+    out = np.zeros(len(counts) + 1, dtype=np.int64)
     np.cumsum(counts, out=out[1:])
     return out
 

@@ -332,23 +332,30 @@ def _by_class_layer(polygons: Any, classes: Any, column: str | None, reproject: 
     if column not in classes.columns:
         raise DataError(f"class layer has no column {column!r}",
                         hint=f"pass column= one of {[c for c in classes.columns if c != classes.geometry.name]}")
-    fa, fb = flatten_polygons(polygons, source="polygons"), flatten_polygons(classes, source="classes")
+    fa = flatten_polygons(polygons, source="polygons")
     codes, labels = pd.factorize(classes[column], sort=True)
     table = np.zeros((len(fa), len(labels)), dtype=np.float64)
-    ok_a, ok_b = np.flatnonzero(~fa.empty()), np.flatnonzero(~fb.empty() & (codes >= 0))
-    if len(ok_a) and len(ok_b):
-        tree = shapely.STRtree(shapely.box(*fb.bounds[ok_b].T))
+    repairs = list(fa.repairs)
+    ok_a = np.flatnonzero(~fa.empty())
+    if len(ok_a) and len(classes):
+        # only class polygons near some zone are repaired and flattened (bounding boxes first)
+        tree = shapely.STRtree(np.asarray(classes.geometry.values, dtype=object))
         qa, qb = tree.query(shapely.box(*fa.bounds[ok_a].T))
-        ia, ib = ok_a[qa], ok_b[qb]
+        near = np.unique(qb)
+        fb = flatten_polygons(classes.iloc[near], source="classes")
+        repairs += fb.repairs
+        ia, ib = ok_a[qa], np.searchsorted(near, qb)
+        keep = ~fb.empty()[ib] & (codes[near][ib] >= 0)
+        ia, ib = ia[keep], ib[keep]
         with threads_for(len(ia), 2000):
             areas = pair_areas(ia, ib, fa.x, fa.y, fa.ring_offsets, fa.part_offsets, fa.feature_offsets, fa.bounds,
                                fb.x, fb.y, fb.ring_offsets, fb.part_offsets, fb.feature_offsets, fb.bounds)
-        np.add.at(table, (ia, codes[ib]), areas)
+        np.add.at(table, (ia, codes[near][ib]), areas)
     over = table.sum(axis=1) - fa.area
     if (over > 1e-9 * np.maximum(fa.area, 1.0)).any():
         notes.append(f"class polygons overlap inside {int((over > 1e-9 * np.maximum(fa.area, 1.0)).sum())} "
                      "polygon(s): their class areas add up to more than the polygon")
-    return _class_frame(table, fa.area, fa.index, [str(v) for v in labels], "exact", fa.repairs + fb.repairs, notes)
+    return _class_frame(table, fa.area, fa.index, [str(v) for v in labels], "exact", repairs, notes)
 
 
 def _class_frame(table: np.ndarray, total: np.ndarray, index: pd.Index, labels: list[Any], rule: str,

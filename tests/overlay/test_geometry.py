@@ -46,3 +46,21 @@ def test_duplicate_index_and_crs_checks():
     assert same is layer and note is None
     with pytest.raises(CRSError, match="reproject=True"):
         layer_in_crs(layer, gpd.GeoSeries(crs=4490).crs)
+
+
+def test_chunked_flattening_on_threads_equals_one_pass(monkeypatch):
+    import onemap.overlay.geometry as geometry
+
+    rng = np.random.default_rng(0)
+    geoms = [shapely.Point(rng.uniform(0, 100, 2)).buffer(rng.uniform(0.5, 3), quad_segs=int(rng.integers(1, 6)))
+             for _ in range(200)]
+    geoms[7] = None
+    geoms[150] = shapely.Polygon([(0, 0), (2, 2), (2, 0), (0, 2)])  # bow-tie
+    one = flatten_polygons(geoms)
+    monkeypatch.setattr(geometry, "_MIN_CHUNK", 30)
+    monkeypatch.setattr("numba.get_num_threads", lambda: 4)
+    many = flatten_polygons(geoms)
+    for name in ("x", "y", "ring_offsets", "part_offsets", "feature_offsets", "area"):
+        np.testing.assert_array_equal(getattr(many, name), getattr(one, name), err_msg=name)
+    np.testing.assert_array_equal(many.bounds, one.bounds)
+    assert [str(r) for r in many.repairs] == [str(r) for r in one.repairs] and len(one.repairs) == 2
