@@ -4,9 +4,10 @@ Plain functions on NumPy arrays (no I/O, no xarray). The wrappers in :mod:`onema
 and :mod:`onemap.change.morphology` check inputs and call them; morphology and histogram kernels
 are in :mod:`onemap.change._mask_kernels`.
 
-Labelling is a two-pass union-find on *provisional* labels: each horizontal strip of rows is
-scanned in parallel (``prange``) with its own range of provisional labels, the strips' seams are
-merged with a few thousand sequential unions, and a final parallel pass writes the final labels.
+Labelling is a two-pass union-find on *provisional* labels: horizontal strips of rows are
+scanned in parallel (GIL-free kernels run by :mod:`onemap.change._parallel`), each with its own
+range of provisional labels, the strips' seams are merged with a few thousand sequential
+unions, and a final parallel pass writes the final labels.
 Unions always link the larger root to the smaller one, so the root of a component is its
 smallest provisional label, which is the label of its first pixel in raster order; numbering the
 roots in increasing order therefore numbers components in raster order of their first pixel
@@ -18,7 +19,9 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
+
+from . import _parallel as parallel
 
 # --------------------------------------------------------------------------- union-find
 
@@ -48,7 +51,7 @@ def _union(parent, a, b):
 # --------------------------------------------------------------------------- labelling
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _scan_strip8(mask, out, parent, r0, r1, base, firstpos, want_first, counts, want_counts):
     """First pass over rows [r0, r1) with 8-connectivity; returns the next free label.
 
@@ -114,7 +117,7 @@ def _scan_strip8(mask, out, parent, r0, r1, base, firstpos, want_first, counts, 
     return nxt
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _scan_strip4(mask, out, parent, r0, r1, base, firstpos, want_first, counts, want_counts):
     """First pass over rows [r0, r1) with 4-connectivity; returns the next free label."""
     w = mask.shape[1]
@@ -202,25 +205,14 @@ def _number_roots(parent, bases, ends, firstpos, want_first, first):
     return k
 
 
-@njit(cache=True, parallel=True)
-def _apply_map(out, table, starts):
-    for s in prange(starts.size - 1):
-        for r in range(starts[s], starts[s + 1]):
-            for c in range(out.shape[1]):
-                v = out[r, c]
-                if v != 0:
-                    out[r, c] = table[v]
-
-
-@njit(cache=True, parallel=True)
-def _scan_strips(mask, out, parent, starts, bases, ends, conn8, firstpos, want_first, counts, want_counts):
-    for s in prange(starts.size - 1):
-        if conn8:
-            ends[s] = _scan_strip8(mask, out, parent, starts[s], starts[s + 1], bases[s],
-                                   firstpos, want_first, counts, want_counts)
-        else:
-            ends[s] = _scan_strip4(mask, out, parent, starts[s], starts[s + 1], bases[s],
-                                   firstpos, want_first, counts, want_counts)
+@njit(cache=True, nogil=True)
+def _apply_rows(out, table, r0, r1):
+    """Provisional -> final labels on rows [r0, r1)."""
+    for r in range(r0, r1):
+        for c in range(out.shape[1]):
+            v = out[r, c]
+            if v != 0:
+                out[r, c] = table[v]
 
 
 @njit(cache=True, nogil=True)
@@ -307,13 +299,11 @@ def provisional(mask: np.ndarray, conn8: bool, nstrips: int, want_first: bool = 
     bases[0] = 1
     bases[1:] = 1 + np.cumsum(caps)[:-1]
     ends = np.empty(nstrips, dtype=np.int64)
-    if nstrips == 1:  # direct call: no parallel region
-        scan = _scan_strip8 if conn8 else _scan_strip4
-        ends[0] = scan(mask, out, parent, 0, h, 1, firstpos, want_first, counts, want_sizes)
-    else:
-        _scan_strips(mask, out, parent, starts, bases, ends, conn8, firstpos, want_first, counts, want_sizes)
-        for s in range(1, nstrips):
-            _merge_seam(out, parent, starts[s], conn8)
+    scan = _scan_strip8 if conn8 else _scan_strip4
+    ends[:] = parallel.run(scan, [(mask, out, parent, starts[i], starts[i + 1], bases[i], firstpos,
+                                   want_first, counts, want_sizes) for i in range(nstrips)])
+    for s in range(1, nstrips):
+        _merge_seam(out, parent, starts[s], conn8)
     parent[0] = 0
     n = int(_number_roots(parent, bases, ends, firstpos, want_first, first))
     sizes = _final_counts(parent, bases, ends, counts, n) if want_sizes else None
@@ -337,14 +327,15 @@ def label_strips(mask: np.ndarray, conn8: bool, nstrips: int,
         n = int(_label_serial(mask, out, parent, conn8, firstpos, want_first, first))
         return out, n, (first[:n].copy() if want_first else None)
     p = provisional(mask, conn8, nstrips, want_first)
-    _apply_map(p.labels, p.table, p.starts)
+    parallel.run(_apply_rows, [(p.labels, p.table, p.starts[i], p.starts[i + 1])
+                               for i in range(p.starts.size - 1)])
     return p.labels, p.n, p.first
 
 
 # --------------------------------------------------------------------------- per-label statistics
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _stats_rows(labels, n, score, has_score, r0, r1, count, rmin, rmax, cmin, cmax, rsum, csum,
                 ssum, scount, smax):
     """Accumulate rows [r0, r1); returns -1 if all labels were in [0, n], else a bad label."""
@@ -382,20 +373,12 @@ def _stats_rows(labels, n, score, has_score, r0, r1, count, rmin, rmax, cmin, cm
     return -1
 
 
-@njit(cache=True, parallel=True)
-def _stats_strips(labels, n, score, has_score, starts, count, rmin, rmax, cmin, cmax, rsum, csum,
-                  ssum, scount, smax):
-    """Strips in parallel, each into its own row of the (nstrips, n) accumulators, then merged
-    into row 0 (strips are in row order, so the first/last strip seen gives row_min/row_max)."""
-    nst = starts.size - 1
-    bad = np.full(nst, -1, np.int64)
-    for s in prange(nst):
-        bad[s] = _stats_rows(labels, n, score, has_score, starts[s], starts[s + 1], count[s], rmin[s],
-                             rmax[s], cmin[s], cmax[s], rsum[s], csum[s], ssum[s], scount[s], smax[s])
-    for s in range(nst):
-        if bad[s] != -1:
-            return bad[s]
-    for i in prange(n):
+@njit(cache=True)
+def _merge_stats(count, rmin, rmax, cmin, cmax, rsum, csum, ssum, scount, smax):
+    """Merge the (nstrips, n) accumulators of strips in row order into row 0 (the first/last
+    strip that saw a label gives its row_min/row_max)."""
+    nst, n = count.shape
+    for i in range(n):
         for s in range(1, nst):
             if count[s, i] == 0:
                 continue
@@ -415,7 +398,6 @@ def _stats_strips(labels, n, score, has_score, starts, count, rmin, rmax, cmin, 
                     smax[0, i] = smax[s, i]
                 ssum[0, i] += ssum[s, i]
                 scount[0, i] += scount[s, i]
-    return -1
 
 
 @njit(cache=True, nogil=True)
@@ -434,9 +416,10 @@ def _first_pixels(labels, n, rows, cols):
                     return
 
 
-@njit(cache=True, parallel=True)
-def _keep_labels(labels, keep, out):
-    for r in prange(labels.shape[0]):
+@njit(cache=True, nogil=True)
+def _keep_rows(labels, keep, out, r0, r1):
+    """out = keep[labels] on rows [r0, r1)."""
+    for r in range(r0, r1):
         for c in range(labels.shape[1]):
             out[r, c] = keep[labels[r, c]]
 

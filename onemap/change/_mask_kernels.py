@@ -1,72 +1,62 @@
 """Numba kernels for binary morphology and for histograms that merge across chunks.
 
-Plain functions on NumPy arrays (no I/O, no xarray); the wrappers in
-:mod:`onemap.change.morphology` and :mod:`onemap.change.threshold` check inputs and call them.
+Plain functions on NumPy arrays (no I/O, no xarray), GIL-free, each on a range of rows or
+values: the wrappers in :mod:`onemap.change.morphology` and :mod:`onemap.change.threshold`
+check inputs and spread the ranges over threads with :mod:`onemap.change._parallel`.
 """
 
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
 # --------------------------------------------------------------------------- histogram
 
 
-@njit(cache=True, parallel=True)
-def _histogram_uniform(values, valid, use_valid, edges, first, denom, numer, nchunks):
-    """numpy.histogram's uniform-bin algorithm, same arithmetic in the values' dtype.
+@njit(cache=True, nogil=True)
+def _histogram_uniform(values, valid, use_valid, edges, first, denom, numer, i0, i1):
+    """numpy.histogram's uniform-bin algorithm on values[i0:i1], same arithmetic in the values'
+    dtype; returns int64 counts.
 
     ``first``, ``denom`` (last - first) and ``numer`` (number of bins) are scalars of the values'
     dtype so the index estimate rounds exactly as numpy's does; it is then corrected against the
-    edges like numpy. Values outside [first, last] and NaN are skipped. Each of ``nchunks``
-    slices counts into its own row; returns the summed int64 counts.
+    edges like numpy. Values outside [first, last] and NaN are skipped.
     """
     nb = edges.size - 1
     last = edges[nb]
-    n = values.size
-    part = np.zeros((nchunks, nb), np.int64)
-    for k in prange(nchunks):
-        counts = part[k]
-        for i in range(k * n // nchunks, (k + 1) * n // nchunks):
-            x = values[i]
-            if use_valid and not valid[i]:
-                continue
-            if not (x >= first and x <= last):  # also drops NaN
-                continue
-            j = int(((x - first) / denom) * numer)
-            if j == nb:
-                j -= 1
-            if x < edges[j]:
-                j -= 1
-            elif x >= edges[j + 1] and j != nb - 1:
-                j += 1
-            counts[j] += 1
-    return part.sum(axis=0)
+    counts = np.zeros(nb, np.int64)
+    for i in range(i0, i1):
+        x = values[i]
+        if use_valid and not valid[i]:
+            continue
+        if not (x >= first and x <= last):  # also drops NaN
+            continue
+        j = int(((x - first) / denom) * numer)
+        if j == nb:
+            j -= 1
+        if x < edges[j]:
+            j -= 1
+        elif x >= edges[j + 1] and j != nb - 1:
+            j += 1
+        counts[j] += 1
+    return counts
 
 
-@njit(cache=True, parallel=True)
-def _nan_minmax(values, valid, use_valid, lo0, hi0, nchunks):
-    """(min, max, count) of the non-NaN (and valid) values; ``lo0``/``hi0`` are the dtype's
-    largest/smallest value. NaN fails both comparisons, so the loop needs no NaN branch."""
-    n = values.size
-    los = np.full(nchunks, lo0)
-    his = np.full(nchunks, hi0)
-    ks = np.zeros(nchunks, np.int64)
-    for k in prange(nchunks):
-        lo = lo0
-        hi = hi0
-        cnt = 0
-        for i in range(k * n // nchunks, (k + 1) * n // nchunks):
-            x = values[i]
-            if use_valid and not valid[i]:
-                continue
-            lo = min(lo, x) if x == x else lo
-            hi = max(hi, x) if x == x else hi
-            cnt += x == x
-        los[k] = lo
-        his[k] = hi
-        ks[k] = cnt
-    return los.min(), his.max(), ks.sum()
+@njit(cache=True, nogil=True)
+def _nan_minmax(values, valid, use_valid, lo0, hi0, i0, i1):
+    """(min, max, count) of the non-NaN (and valid) values[i0:i1]; ``lo0``/``hi0`` are the
+    dtype's largest/smallest value. NaN fails both comparisons, so no NaN branch is needed."""
+    lo = lo0
+    hi = hi0
+    cnt = 0
+    for i in range(i0, i1):
+        x = values[i]
+        if use_valid and not valid[i]:
+            continue
+        lo = min(lo, x) if x == x else lo
+        hi = max(hi, x) if x == x else hi
+        cnt += x == x
+    return lo, hi, cnt
 
 
 # --------------------------------------------------------------------------- morphology
@@ -75,12 +65,12 @@ def _nan_minmax(values, valid, use_valid, lo0, hi0, nchunks):
 # outside and dilation never grows from outside.
 
 
-@njit(cache=True, parallel=True)
-def _window_rows(src, radius, erode, out):
+@njit(cache=True, nogil=True)
+def _window_rows(src, radius, erode, out, r0, r1):
     """Square structure, horizontal half: window count over [c - radius, c + radius]."""
     h, w = src.shape
     full = 2 * radius + 1
-    for r in prange(h):
+    for r in range(r0, r1):
         cnt = 0
         for c in range(min(radius, w)):
             cnt += src[r, c]
@@ -97,98 +87,94 @@ def _window_rows(src, radius, erode, out):
                 out[r, c] = cnt > 0
 
 
-@njit(cache=True, parallel=True)
-def _window_cols(src, radius, erode, out, starts):
-    """Square structure, vertical half: running column counts, one strip of rows per task."""
+@njit(cache=True, nogil=True)
+def _window_cols(src, radius, erode, out, a, b):
+    """Square structure, vertical half: running column counts over rows [a, b)."""
     h, w = src.shape
     full = 2 * radius + 1
-    for s in prange(starts.size - 1):
-        a = starts[s]
-        b = starts[s + 1]
-        cnt = np.zeros(w, np.int32)
-        for r in range(max(0, a - radius - 1), min(h, a + radius)):
+    cnt = np.zeros(w, np.int32)
+    for r in range(max(0, a - radius - 1), min(h, a + radius)):
+        for c in range(w):
+            cnt[c] += src[r, c]
+    for r in range(a, b):
+        hi = r + radius
+        if hi < h:
             for c in range(w):
-                cnt[c] += src[r, c]
-        for r in range(a, b):
-            hi = r + radius
-            if hi < h:
-                for c in range(w):
-                    cnt[c] += src[hi, c]
-            lo = r - radius - 1
-            if lo >= 0:
-                for c in range(w):
-                    cnt[c] -= src[lo, c]
-            if erode:
-                for c in range(w):
-                    out[r, c] = cnt[c] == full
-            else:
-                for c in range(w):
-                    out[r, c] = cnt[c] > 0
+                cnt[c] += src[hi, c]
+        lo = r - radius - 1
+        if lo >= 0:
+            for c in range(w):
+                cnt[c] -= src[lo, c]
+        if erode:
+            for c in range(w):
+                out[r, c] = cnt[c] == full
+        else:
+            for c in range(w):
+                out[r, c] = cnt[c] > 0
 
 
-@njit(cache=True, parallel=True)
-def _square_small(src, radius, erode, out, starts):
+@njit(cache=True, nogil=True)
+def _square_small(src, radius, erode, out, a, b):
     """Square structure for small radii in one pass: AND/OR of 2r+1 rows into a row buffer,
     then of 2r+1 shifted copies of it. Inner loops index 1-D row views from 0 so that LLVM
     vectorises them (10x faster than 2-D indexing with shifted indices)."""
     h, w = src.shape
-    for s in prange(starts.size - 1):
-        tmp = np.empty(w, np.uint8)
-        for r in range(starts[s], starts[s + 1]):
-            o = out[r]
-            lo = r - radius
-            hi = r + radius
+    tmp = np.empty(w, np.uint8)
+    for r in range(a, b):
+        o = out[r]
+        lo = r - radius
+        hi = r + radius
+        if erode:
+            if lo < 0 or hi >= h or w <= 2 * radius:
+                for c in range(w):
+                    o[c] = 0  # the square reaches outside: eroded
+                continue
+        else:
+            lo = max(lo, 0)
+            hi = min(hi, h - 1)
+        s0 = src[lo]
+        for c in range(w):
+            tmp[c] = s0[c]
+        for rr in range(lo + 1, hi + 1):
+            s1 = src[rr]
             if erode:
-                if lo < 0 or hi >= h or w <= 2 * radius:
-                    for c in range(w):
-                        o[c] = 0  # the square reaches outside: eroded
-                    continue
-            else:
-                lo = max(lo, 0)
-                hi = min(hi, h - 1)
-            s0 = src[lo]
-            for c in range(w):
-                tmp[c] = s0[c]
-            for rr in range(lo + 1, hi + 1):
-                s1 = src[rr]
-                if erode:
-                    for c in range(w):
-                        tmp[c] = tmp[c] & s1[c]
-                else:
-                    for c in range(w):
-                        tmp[c] = tmp[c] | s1[c]
-            if erode:
-                m = w - 2 * radius
-                for c in range(radius):
-                    o[c] = 0
-                    o[w - 1 - c] = 0
-                oc = o[radius:w - radius]
-                for c in range(m):
-                    oc[c] = tmp[c]
-                for d in range(1, 2 * radius + 1):
-                    t = tmp[d:]
-                    for c in range(m):
-                        oc[c] = oc[c] & t[c]
+                for c in range(w):
+                    tmp[c] = tmp[c] & s1[c]
             else:
                 for c in range(w):
-                    o[c] = tmp[c]
-                for d in range(1, min(radius, w - 1) + 1):
-                    m = w - d
-                    t = tmp[d:]
-                    for c in range(m):
-                        o[c] = o[c] | t[c]
-                    o2 = o[d:]
-                    for c in range(m):
-                        o2[c] = o2[c] | tmp[c]
+                    tmp[c] = tmp[c] | s1[c]
+        if erode:
+            m = w - 2 * radius
+            for c in range(radius):
+                o[c] = 0
+                o[w - 1 - c] = 0
+            oc = o[radius:w - radius]
+            for c in range(m):
+                oc[c] = tmp[c]
+            for d in range(1, 2 * radius + 1):
+                t = tmp[d:]
+                for c in range(m):
+                    oc[c] = oc[c] & t[c]
+        else:
+            for c in range(w):
+                o[c] = tmp[c]
+            for d in range(1, min(radius, w - 1) + 1):
+                m = w - d
+                t = tmp[d:]
+                for c in range(m):
+                    o[c] = o[c] | t[c]
+                o2 = o[d:]
+                for c in range(m):
+                    o2[c] = o2[c] | tmp[c]
 
 
-@njit(cache=True, parallel=True)
-def _offsets_op(src, dr, dc, erode, out):
+@njit(cache=True, nogil=True)
+def _offsets_op(src, dr, dc, erode, out, r0, r1):
     """Any structure given as offsets: erosion = all(src[p + d]), dilation = any(src[p + d])
     (the caller passes the reflected offsets for dilation, as scipy does)."""
     h, w = src.shape
     k = dr.size
-    for r in prange(h):
+    for r in range(r0, r1):
         for c in range(w):
             if erode:
                 v = 1
@@ -209,11 +195,11 @@ def _offsets_op(src, dr, dc, erode, out):
             out[r, c] = v
 
 
-@njit(cache=True, parallel=True)
-def _cross_op(src, erode, out):
-    """3x3 cross (4-neighbourhood) erosion or dilation."""
+@njit(cache=True, nogil=True)
+def _cross_op(src, erode, out, r0, r1):
+    """3x3 cross (4-neighbourhood) erosion or dilation on rows [r0, r1)."""
     h, w = src.shape
-    for r in prange(h):
+    for r in range(r0, r1):
         for c in range(w):
             v = src[r, c]
             up = src[r - 1, c] if r > 0 else 0

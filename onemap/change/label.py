@@ -32,13 +32,12 @@ Only edge lines, ``n`` and first pixels travel to the reduction (memory ~ perime
 from __future__ import annotations
 
 import numbers
-from concurrent.futures import ThreadPoolExecutor
 
-import numba
 import numpy as np
 
 from ..errors import DataError
 from . import _label_kernels as K
+from . import _parallel as P
 
 __all__ = [
     "label",
@@ -51,14 +50,15 @@ __all__ = [
     "relabel",
 ]
 
-# below this many pixels one serial strip (~1 ms) beats a parallel region, whose fork/join can
-# cost milliseconds when other processes hold the cores
-_PARALLEL_MIN_PIXELS = 1 << 20
+# below this many pixels one serial strip (< 1 ms) is not worth splitting
+_PARALLEL_MIN_PIXELS = 1 << 18
 
 
-def _nstrips(size: int) -> int:
-    nthreads = numba.get_num_threads()
-    return 1 if size < _PARALLEL_MIN_PIXELS or nthreads == 1 else nthreads
+def _nstrips(size: int, height: int | None = None) -> int:
+    if size < _PARALLEL_MIN_PIXELS or P.threads() == 1:
+        return 1
+    n = 4 * P.threads()  # a few strips per thread: a busy machine balances better
+    return n if height is None else max(1, min(n, height // 16))
 
 
 def _check_connectivity(connectivity: int) -> bool:
@@ -127,7 +127,7 @@ def label(mask: np.ndarray, connectivity: int = 8) -> tuple[np.ndarray, int]:
     arr = _as_mask(mask)
     if arr.size == 0:
         return np.zeros(arr.shape, np.int32), 0
-    labels, n, _ = K.label_strips(arr, conn8, _nstrips(arr.size))
+    labels, n, _ = K.label_strips(arr, conn8, _nstrips(arr.size, arr.shape[0]))
     return _narrow(labels, n), n
 
 
@@ -183,9 +183,9 @@ def label_stats(labels: np.ndarray, n: int, score: np.ndarray | None = None,
     else:
         sc = np.empty((1, 1), np.float64)
     # strips in parallel when the per-strip accumulators (~80 bytes per label) stay small
-    nst = _nstrips(lab.size)
-    if nst > 1 and 80 * n * nst > lab.size:
-        nst = 1
+    nst = _nstrips(lab.size, lab.shape[0])
+    while nst > 1 and 80 * n * nst > lab.size:
+        nst //= 2
     starts = np.linspace(0, lab.shape[0], nst + 1).astype(np.int64)
     count = np.zeros((nst, n), np.int64)
     rmin = np.full((nst, n), -1, np.int64)
@@ -198,13 +198,14 @@ def label_stats(labels: np.ndarray, n: int, score: np.ndarray | None = None,
     scount = np.zeros((nst, n), np.int64)
     smax = np.full((nst, n), np.nan, np.float64)
     acc = (count, rmin, rmax, cmin, cmax, rsum, csum, ssum, scount, smax)
-    if nst == 1:
-        bad = K._stats_rows(lab, n, sc, has_score, 0, lab.shape[0], *(a[0] for a in acc))
-    else:
-        bad = K._stats_strips(lab, n, sc, has_score, starts, *acc)
+    bads = P.run(K._stats_rows, [(lab, n, sc, has_score, starts[s], starts[s + 1], *(a[s] for a in acc))
+                                 for s in range(nst)])
+    bad = next((b for b in bads if b != -1), -1)
     if bad != -1:
         raise DataError(f"label value {bad} is outside 0..{n}",
                         hint="pass the n returned together with the labels")
+    if nst > 1:
+        K._merge_stats(*acc)
     count, rmin, rmax, cmin, cmax, rsum, csum, ssum, scount, smax = (a[0].copy() if nst > 1 else a[0]
                                                                      for a in acc)
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -229,7 +230,7 @@ def label_block(block: np.ndarray, connectivity: int = 8) -> tuple[np.ndarray, i
 
     Runs the serial kernel with the GIL released: a chunked caller gets its parallelism from
     running chunks in its own threads (dask's threaded scheduler, a thread pool), which nested
-    numba threads would only oversubscribe.
+    threads would only oversubscribe.
 
     Returns
     -------
@@ -400,9 +401,7 @@ def label_tiled(mask: np.ndarray, tile_size: int | tuple[int, int],
     r0s = list(range(0, h, int(th)))
     c0s = list(range(0, w, int(tw)))
     origins = [(r0, c0) for r0 in r0s for c0 in c0s]
-    with ThreadPoolExecutor(max_workers=numba.get_num_threads()) as pool:
-        done = list(pool.map(lambda o: label_block(arr[o[0]:o[0] + th, o[1]:o[1] + tw], connectivity),
-                             origins))
+    done = P.run(label_block, [(arr[r0:r0 + th, c0:c0 + tw], connectivity) for r0, c0 in origins])
     blocks = {}
     keys = []
     offset = 0
@@ -428,10 +427,8 @@ def label_tiled(mask: np.ndarray, tile_size: int | tuple[int, int],
     table, n = resolve(allpairs, np.concatenate(keys) if keys else np.empty(0, np.int64))
     out = np.empty((h, w), np.int32 if n <= np.iinfo(np.int32).max else np.int64)
 
-    def write(item: tuple) -> None:
-        (r0, c0), (lab, off, k) = item
+    def write(r0: int, c0: int, lab: np.ndarray, off: int, k: int) -> None:
         out[r0:r0 + lab.shape[0], c0:c0 + lab.shape[1]] = relabel(lab, table, off, k)
 
-    with ThreadPoolExecutor(max_workers=numba.get_num_threads()) as pool:
-        list(pool.map(write, blocks.items()))
+    P.run(write, [(r0, c0, *block) for (r0, c0), block in blocks.items()])
     return out, n

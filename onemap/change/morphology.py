@@ -24,12 +24,12 @@ from __future__ import annotations
 import math
 from typing import Any
 
-import numba
 import numpy as np
 
 from ..errors import DataError
 from . import _label_kernels as K
 from . import _mask_kernels as MK
+from . import _parallel as P
 from .label import _as_mask, _check_connectivity as _conn8, _nstrips
 
 __all__ = [
@@ -64,9 +64,10 @@ def _structure(structure: str | np.ndarray, radius: int) -> tuple[str, Any]:
     return "array", (rr - s.shape[0] // 2, cc - s.shape[1] // 2)
 
 
-def _strips(h: int) -> np.ndarray:
-    n = max(1, min(h, numba.get_num_threads() * 2))
-    return np.linspace(0, h, n + 1).astype(np.int64)
+def _rows(kernel, *args: Any, height: int) -> None:
+    """kernel(*args, r0, r1) over row strips, spread over threads."""
+    starts = P.strips(height)
+    P.run(kernel, [(*args, starts[i], starts[i + 1]) for i in range(starts.size - 1)])
 
 
 def _apply(mask: np.ndarray, radius: int, structure: str | np.ndarray, erode: bool) -> np.ndarray:
@@ -74,21 +75,22 @@ def _apply(mask: np.ndarray, radius: int, structure: str | np.ndarray, erode: bo
     src = _as_mask(mask).view(np.uint8)
     if radius == 0 or src.size == 0:
         return src.view(bool).copy()
-    if kind == "square" and radius <= _SMALL_RADIUS:
+    h = src.shape[0]
+    r = int(radius)
+    if kind == "square" and r <= _SMALL_RADIUS:
         out = np.empty_like(src)
-        MK._square_small(src, int(radius), erode, out, _strips(src.shape[0]))
+        _rows(MK._square_small, src, r, erode, out, height=h)
         return out.view(bool)
     if kind == "square":  # running window counts: cost independent of the radius
         tmp = np.empty_like(src)
         out = np.empty_like(src)
-        MK._window_rows(src, int(radius), erode, tmp)
-        MK._window_cols(tmp, int(radius), erode, out, _strips(src.shape[0]))
+        _rows(MK._window_rows, src, r, erode, tmp, height=h)
+        _rows(MK._window_cols, tmp, r, erode, out, height=h)
         return out.view(bool)
-    out = np.empty_like(src)
+    a, b = src, np.empty_like(src)
     if kind == "cross":
-        a, b = src, out
-        for i in range(int(radius)):
-            MK._cross_op(a, erode, b)
+        for i in range(r):
+            _rows(MK._cross_op, a, erode, b, height=h)
             a, b = b, (np.empty_like(src) if i == 0 else a)
         return a.view(bool)
     dr, dc = offsets
@@ -96,9 +98,8 @@ def _apply(mask: np.ndarray, radius: int, structure: str | np.ndarray, erode: bo
         dr, dc = -dr, -dc
     dr = np.ascontiguousarray(dr, np.int64)
     dc = np.ascontiguousarray(dc, np.int64)
-    a, b = src, out
-    for i in range(int(radius)):
-        MK._offsets_op(a, dr, dc, erode, b)
+    for i in range(r):
+        _rows(MK._offsets_op, a, dr, dc, erode, b, height=h)
         a, b = b, (np.empty_like(src) if i == 0 else a)
     return a.view(bool)
 
@@ -158,6 +159,12 @@ def binary_closing(mask: np.ndarray, radius: int = 1, structure: str | np.ndarra
     return _apply(_apply(mask, radius, structure, False), radius, structure, True)
 
 
+def _keep(labels: np.ndarray, keep: np.ndarray) -> np.ndarray:
+    out = np.empty(labels.shape, bool)
+    _rows(K._keep_rows, labels, keep, out, height=labels.shape[0])
+    return out
+
+
 def fill_holes(mask: np.ndarray, connectivity: int = 4) -> np.ndarray:
     """Fill background regions that do not reach the array border.
 
@@ -179,12 +186,10 @@ def fill_holes(mask: np.ndarray, connectivity: int = 4) -> np.ndarray:
     arr = _as_mask(mask)
     if arr.size == 0:
         return arr.copy()
-    p = K.provisional(~arr, _conn8(connectivity), _nstrips(arr.size))
+    p = K.provisional(~arr, _conn8(connectivity), _nstrips(arr.size, arr.shape[0]))
     keep = np.zeros(p.table.size, bool)
     K._hole_table(p.labels, p.table, p.bases, p.ends, p.n, keep)
-    out = np.empty(arr.shape, bool)
-    K._keep_labels(p.labels, keep, out)
-    return out
+    return _keep(p.labels, keep)
 
 
 def remove_small(mask: np.ndarray, min_pixels: int, connectivity: int = 8) -> np.ndarray:
@@ -207,12 +212,10 @@ def remove_small(mask: np.ndarray, min_pixels: int, connectivity: int = 8) -> np
         return arr.copy()
     # sizes are counted during the labelling scan and the mask is written straight from the
     # provisional labels: no final-label pass, no separate bincount
-    p = K.provisional(arr, _conn8(connectivity), _nstrips(arr.size), want_sizes=True)
+    p = K.provisional(arr, _conn8(connectivity), _nstrips(arr.size, arr.shape[0]), want_sizes=True)
     keep = np.zeros(p.table.size, bool)
     K._size_keep_table(p.table, p.bases, p.ends, p.sizes, int(min_pixels), keep)
-    out = np.empty(arr.shape, bool)
-    K._keep_labels(p.labels, keep, out)
-    return out
+    return _keep(p.labels, keep)
 
 
 def min_mapping_unit(mask: np.ndarray, min_area_m2: float, pixel_area: Any,

@@ -29,11 +29,11 @@ from __future__ import annotations
 import math
 import warnings
 
-import numba
 import numpy as np
 
 from ..errors import DataError, OnemapWarning
 from . import _mask_kernels as K
+from . import _parallel as P
 
 __all__ = [
     "otsu",
@@ -62,9 +62,10 @@ def _values(values: np.ndarray, valid: np.ndarray | None) -> tuple[np.ndarray, n
     return flat, np.ascontiguousarray(v).ravel(), True
 
 
-def _chunks(n: int) -> int:
-    # a few slices per thread; one for small inputs (no thread start-up)
-    return 1 if n < 1 << 16 else 4 * numba.get_num_threads()
+def _slices(n: int) -> list[tuple[int, int]]:
+    # a few slices per thread; one for small inputs
+    k = 1 if n < 1 << 18 else 4 * P.threads()
+    return [(i * n // k, (i + 1) * n // k) for i in range(k)]
 
 
 def _range(flat: np.ndarray, valid: np.ndarray, use_valid: bool) -> tuple[object, object, int]:
@@ -78,7 +79,10 @@ def _range(flat: np.ndarray, valid: np.ndarray, use_valid: bool) -> tuple[object
             lo, hi, k = sel.min(), sel.max(), sel.size
     else:
         lo0, hi0 = flat.dtype.type(np.inf), flat.dtype.type(-np.inf)
-        lo, hi, k = K._nan_minmax(flat, valid, use_valid, lo0, hi0, _chunks(flat.size))
+        parts = P.run(K._nan_minmax, [(flat, valid, use_valid, lo0, hi0, a, b) for a, b in _slices(flat.size)])
+        k = sum(p[2] for p in parts)
+        lo = min(p[0] for p in parts)
+        hi = max(p[1] for p in parts)
     if k == 0:
         raise DataError("all values are NaN or masked: no threshold can be computed",
                         hint="check the nodata handling of the inputs, or the valid mask")
@@ -171,8 +175,8 @@ def histogram(values: np.ndarray, bins: int | np.ndarray = 256, range: tuple[flo
         counts = np.bincount((sel.astype(np.int64) - lo), minlength=nb)[:nb].astype(np.int64)
     else:
         ftype = edges.dtype.type
-        counts = K._histogram_uniform(flat, vmask, use_valid, edges, first, ftype(last - first),
-                                      ftype(nb), _chunks(flat.size))
+        args = (flat, vmask, use_valid, edges, first, ftype(last - first), ftype(nb))
+        counts = sum(P.run(K._histogram_uniform, [(*args, a, b) for a, b in _slices(flat.size)]))
     return counts, edges
 
 
