@@ -283,3 +283,41 @@ def test_label_stats_bad_input():
         label_stats(labels, 2, score=np.zeros((2, 2)))
     with pytest.raises(DataError, match="integer"):
         label_stats(labels.astype(float), 2)
+
+
+# --------------------------------------------------------------------------- strip scheduler
+
+
+def test_parallel_run_order_errors_and_threads():
+    import threading
+
+    import numba
+
+    from onemap.change import _parallel as P
+
+    names = []
+
+    def work(i):
+        names.append(threading.current_thread().name)
+        return i * i
+
+    assert P.run(work, [(i,) for i in range(20)]) == [i * i for i in range(20)]
+
+    def fail(i):
+        if i == 3:
+            raise ValueError("strip 3")
+        return i
+
+    with pytest.raises(ValueError, match="strip 3"):
+        P.run(fail, [(i,) for i in range(8)])
+    previous = numba.get_num_threads()
+    numba.set_num_threads(1)
+    try:
+        names.clear()
+        P.run(work, [(i,) for i in range(5)])
+        assert set(names) == {threading.current_thread().name}  # one thread: the caller only
+        assert P.strips(1000).size == 2
+    finally:
+        numba.set_num_threads(previous)
+    starts = P.strips(1000)
+    assert starts[0] == 0 and starts[-1] == 1000 and np.all(np.diff(starts) >= 16)
