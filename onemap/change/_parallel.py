@@ -31,7 +31,7 @@ def threads() -> int:
 
 def strips(height: int, per_thread: int = 4, min_rows: int = 16) -> np.ndarray:
     """Row boundaries of a few strips per thread (finer strips balance a busy machine better)."""
-    n = max(1, min(threads() * per_thread, height // max(min_rows, 1)))
+    n = 1 if threads() == 1 else max(1, min(threads() * per_thread, height // max(min_rows, 1)))
     return np.linspace(0, height, n + 1).astype(np.int64)
 
 
