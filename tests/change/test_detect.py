@@ -110,6 +110,12 @@ def test_intermediate_steps_are_exposed(pair4):
     assert set(out.data_vars) == {"magnitude", "direction"}
     d = out.direction.values
     assert np.nanmin(d) >= 0 and np.nanmax(d) <= 180
+    # dask in, dask out: nothing is computed until asked, and the blocks give the same values
+    b, a = before.chunk({"y": 100, "x": 100}), after.chunk({"y": 100, "x": 100})
+    lazy_score, lazy_cva = change_score(b, a), cva(b, a)
+    assert hasattr(lazy_score.data, "dask") and hasattr(lazy_cva.magnitude.data, "dask")
+    np.testing.assert_allclose(lazy_score.values, s.values, rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(lazy_cva.magnitude.values, out.magnitude.values, rtol=1e-6)
 
 
 # ------------------------------------------------------------------ kernels against NumPy
