@@ -207,12 +207,12 @@ def _number_roots(parent, bases, ends, firstpos, want_first, first):
 
 @njit(cache=True, nogil=True)
 def _apply_rows(out, table, r0, r1):
-    """Provisional -> final labels on rows [r0, r1)."""
+    """Provisional -> final labels on rows [r0, r1). Unconditional gather (table[0] == 0): a
+    branch on v != 0 mispredicts on dense masks and runs ~10x slower."""
     for r in range(r0, r1):
-        for c in range(out.shape[1]):
-            v = out[r, c]
-            if v != 0:
-                out[r, c] = table[v]
+        row = out[r]
+        for c in range(row.size):
+            row[c] = table[row[c]]
 
 
 @njit(cache=True, nogil=True)
@@ -227,10 +227,9 @@ def _label_serial(mask, out, parent, conn8, firstpos, want_first, first):
     parent[0] = 0
     k = _number_roots(parent, np.ones(1, np.int64), np.full(1, end, np.int64), firstpos, want_first, first)
     for r in range(out.shape[0]):
-        for c in range(out.shape[1]):
-            v = out[r, c]
-            if v != 0:
-                out[r, c] = parent[v]
+        row = out[r]
+        for c in range(row.size):
+            row[c] = parent[row[c]]  # parent[0] == 0: no branch (see _apply_rows)
     return k
 
 
