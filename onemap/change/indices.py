@@ -200,9 +200,11 @@ def cloud_mask(scene: xr.DataArray, blue_min: float | None = None, whiteness_max
     """Bright, white (spectrally flat) pixels: thick clouds.
 
     A pixel is cloud when its blue band is at least *blue_min* and the visible bands differ by
-    at most *whiteness_max* of their mean (clouds are white; bright roofs and soils are coloured
-    or not as bright in blue). Thin clouds and haze are not caught; pass a cloud mask from the
-    data provider when there is one.
+    at most *whiteness_max* of their mean (clouds are white; soils and most roofs are coloured
+    or not as bright in blue). This is a coarse spectral test: thin clouds and haze are missed
+    and new white roofs as bright as cloud are caught (on the synthetic county, masking with it
+    removed most white roofs along with the clouds). Prefer the data provider's cloud mask, or
+    mask only the second date's clouds you have checked.
 
     Parameters
     ----------
