@@ -79,9 +79,10 @@ def run(kernel: Callable[..., Any], calls: Sequence[tuple]) -> list:
                     cond.notify_all()
 
     pool = _get_pool(threads() - 1)
-    for _ in range(helpers):
-        pool.submit(work)
+    futures = [pool.submit(work) for _ in range(helpers)]
     work()
+    for f in futures:  # helpers that never started (busy pool, busy machine) are dropped
+        f.cancel()
     with cond:
         while state["busy"] > 0:
             cond.wait()
