@@ -321,3 +321,22 @@ def test_parallel_run_order_errors_and_threads():
         numba.set_num_threads(previous)
     starts = P.strips(1000)
     assert starts[0] == 0 and starts[-1] == 1000 and np.all(np.diff(starts) >= 16)
+
+
+def test_label_from_many_threads_at_once():
+    # dask's threaded scheduler calls label / morphology concurrently: the strip scheduler is
+    # shared, the calling threads do the work themselves
+    from concurrent.futures import ThreadPoolExecutor
+
+    from onemap.change.morphology import remove_small
+
+    rng = np.random.default_rng(21)
+    masks = [blobs(rng, (1100, 960), 0.2 + 0.1 * i) for i in range(4)]
+    with ThreadPoolExecutor(4) as pool:
+        got = list(pool.map(lambda m: (label(m), remove_small(m, 5)), masks))
+    for m, ((labels, n), small) in zip(masks, got):
+        expected, n_expected = scipy_label(m, 8)
+        assert n == n_expected
+        np.testing.assert_array_equal(labels, expected)
+        sizes = np.bincount(expected.ravel())
+        np.testing.assert_array_equal(small, (sizes >= 5)[expected] & m)
