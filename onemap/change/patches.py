@@ -270,8 +270,8 @@ def _seam_summary(block: np.ndarray, connectivity: int) -> dict[str, Any]:
 
 def _final_block(block: np.ndarray, score: np.ndarray | None, table: np.ndarray, offset: int, n: int,
                  connectivity: int, min_pixels: float, transform: Affine) -> dict[str, Any]:
-    lab = label_block(np.asarray(block, bool), connectivity)[0]  # same labels as pass 1
-    final = relabel(lab, table, offset)
+    lab, n_local = label_block(np.asarray(block, bool), connectivity)[:2]  # same labels as pass 1
+    final = relabel(lab, table, offset, n_local)  # reads only this chunk's slice of the table
     return _chunk_result(final, n, score, min_pixels, transform)
 
 
