@@ -183,6 +183,11 @@ def _print_result(result) -> None:
             with_pd[c] = with_pd[c].round(1)
     with_pd["illegal_ratio"] = with_pd["illegal_ratio"].round(3)
     typer.echo(with_pd.to_string(index=False))
+    ev = result.manifest.get("evaluation")
+    if ev:  # the demo knows the planted truth
+        typer.echo(f"against the planted truth: precision {ev['precision']:.2f}, recall {ev['recall']:.2f}, "
+                   f"F1 {ev['f1']:.2f}, unapproved-area error {ev['area_error']:.1%}")
+    typer.echo(f"report: {result.output / 'report.html'}")
 
 
 def main() -> None:  # pragma: no cover - console entry

@@ -69,8 +69,9 @@ def summarize(verdicts: gpd.GeoDataFrame, by: str | None = "admin", threshold: f
         table = df.groupby(by, dropna=False, sort=True)[cols].sum().reset_index()
     total = table[cols].sum()
     total_row = {c: total[c] for c in cols}
-    first = table.columns[0]
-    total_row[first] = "total"
+    for key in table.columns[: len(table.columns) - len(cols)]:
+        total_row[key] = ""
+    total_row[table.columns[0]] = "total"
     table = pd.concat([table, pd.DataFrame([total_row])], ignore_index=True)
     table["illegal_ratio"] = np.divide(table["unapproved_cultivated_m2"], table["new_cultivated_m2"],
                                        out=np.full(len(table), np.nan),

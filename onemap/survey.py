@@ -345,7 +345,7 @@ def _progress(total: int, desc: str, enabled: bool, initial: int = 0) -> Any:
 
 def demo_config(county: Any, output: str | PathLike) -> dict[str, Any]:
     """A survey configuration (mapping) for a county written by :func:`onemap.synth.make_county`."""
-    p = county.paths
+    p = {k: Path(v).resolve() for k, v in county.paths.items()}  # the TOML may live elsewhere
     return {
         "survey": {"name": "onemap sample county", "output": str(Path(output).resolve())},
         "scenes": {"before": {"path": str(p["before"]), "sensor": "gf2"},
@@ -366,7 +366,7 @@ def run_demo(out: str | PathLike = "demo_out", size: int = 1024, seed: int = 0, 
 
     from .synth import make_county
 
-    out = Path(out)
+    out = Path(out).resolve()
     county = make_county(out / "county", size=size, seed=seed)
     cfg = demo_config(county, out / "survey")
     toml_path = out / "survey.toml"
