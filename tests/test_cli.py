@@ -80,7 +80,7 @@ def test_errors_exit_1_with_an_actionable_message(tmp_path):
 
 @pytest.mark.slow
 def test_demo_runs_and_prints_summary(tmp_path):
-    r = run("demo", tmp_path / "demo", "--size", "256", "--quiet")
+    r = run("demo", "demo", "--size", "256", "--quiet", cwd=tmp_path)  # a relative folder, as `make demo`
     assert r.returncode == 0, r.stderr
-    assert "outputs:" in r.stdout and "total" in r.stdout
+    assert "outputs:" in r.stdout and "total" in r.stdout and "against the planted truth" in r.stdout
     assert (tmp_path / "demo" / "survey" / "report.html").is_file()
