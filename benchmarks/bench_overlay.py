@@ -129,7 +129,10 @@ def _rss_mb() -> float:
 def _digest(arr) -> str:
     import hashlib
 
-    return hashlib.sha1(np.ascontiguousarray(arr).tobytes()).hexdigest()[:16]
+    h = hashlib.sha1()
+    for row in np.asarray(arr):  # row by row: no copy of the whole grid
+        h.update(np.ascontiguousarray(row, dtype=np.int32).data)
+    return h.hexdigest()[:16]
 
 
 def run_worker(task: str, size: str, data_dir: Path, repeats: int, out_dir: Path) -> dict:
@@ -149,22 +152,29 @@ def run_worker(task: str, size: str, data_dir: Path, repeats: int, out_dir: Path
     frame = Frame(CRS, Affine(RES, 0, X0, 0, -RES, Y0), (px, px))
     fn, prepare = _task(task, parcels, frame, p)
     state = prepare()
-    base = _rss_mb()
     times, result = [], None
     warm = task.endswith(("ours", "ours_at", "ours_centre", "ours_fraction", "ours_raster"))
     if warm:  # numba: load the compiled kernels (cache) outside the timing
         t = time.perf_counter()
         fn(state)
         warmup = time.perf_counter() - t
+    import gc
+
+    import psutil
+
+    gc.collect()
+    base = psutil.Process().memory_info().rss / 2**20  # data, imports and compiled kernels
     for i in range(repeats):
+        result = None  # free the previous result before the next run
         t = time.perf_counter()
         result = fn(state)
         times.append(time.perf_counter() - t)
         if times[-1] > 60 and not warm:
             break
+    peak = _rss_mb()
     check = _check(task, result, out_dir, size)
     return {"task": task, "size": size, "times": times, "median": float(np.median(times)),
-            "peak_rss_mb": _rss_mb(), "data_rss_mb": base, "check": check,
+            "peak_rss_mb": peak, "data_rss_mb": base, "check": check,
             "warmup": warmup if warm else None}
 
 
@@ -297,7 +307,8 @@ def _spawn(task, size, data_dir, repeats, out_dir, timeout, threads=None):
     except subprocess.TimeoutExpired:
         return {"task": task, "size": size, "median": float("inf"), "timeout": timeout}
     if proc.returncode != 0:
-        return {"task": task, "size": size, "median": float("nan"), "error": proc.stderr.strip().splitlines()[-1:]}
+        why = proc.stderr.strip().splitlines()[-1:] or [f"exit status {proc.returncode}"]
+        return {"task": task, "size": size, "median": float("nan"), "error": why}
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
@@ -345,7 +356,7 @@ def main(argv=None) -> None:
             for task in TASKS[group]:
                 results[task] = _spawn(task, size, data_dir, args.repeats, out_dir, args.timeout)
                 r = results[task]
-                print(f"  {size:6s} {task:22s} {r['median']:9.3f} s  peak {r.get('peak_rss_mb', float('nan')):8.0f} MB"
+                print(f"  {size:6s} {task:22s} {r['median']:9.3f} s  peak {_mem(r)} MB"
                       f"{'  ' + str(r.get('error') or r.get('timeout') or '') if 'error' in r or 'timeout' in r else ''}",
                       flush=True)
                 if args.single_thread and "ours" in task:
@@ -357,6 +368,13 @@ def main(argv=None) -> None:
     for r in rows:
         print(r)
     (out_dir / "results.json").write_text(json.dumps({"machine": info}, indent=1))
+
+
+def _mem(r: dict) -> str:
+    """Peak RSS of the tool's process, and above the data and imports loaded before timing."""
+    if "peak_rss_mb" not in r:
+        return ""
+    return f"{r['peak_rss_mb']:.0f} (+{r['peak_rss_mb'] - r['data_rss_mb']:.0f})"
 
 
 def _report(size: str, res: dict) -> str:
@@ -371,8 +389,7 @@ def _report(size: str, res: dict) -> str:
             return
         ratio = b["median"] / a["median"] if a["median"] > 0 else float("nan")
         peer_time = f"> {b['timeout']:.0f}" if "timeout" in b else f"{b['median']:.3f}"
-        lines.append(f"| {label} | {a['median']:.3f} | {peer_time} | {ratio:.1f}x | "
-                     f"{a.get('peak_rss_mb', float('nan')):.0f} | {b.get('peak_rss_mb', float('nan')):.0f} | {check} |")
+        lines.append(f"| {label} | {a['median']:.3f} | {peer_time} | {ratio:.1f}x | {_mem(a)} | {_mem(b)} | {check} |")
 
     def same(a, b):
         ca, cb = res.get(a, {}).get("check"), res.get(b, {}).get("check")

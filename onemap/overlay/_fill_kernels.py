@@ -301,37 +301,67 @@ def _walk_ring(gu, gv, s, e, fr0, fr1, fc0, fc1, wr0, wr1, wc0, wc1, rows, c0s, 
 
 @njit(cache=True)
 def _normalize(rows, c0s, c1s, start, n, wc0, wc1):
-    """Sort runs [start, n) by (row, c0) and merge overlapping/adjacent ones; returns new n."""
+    """Sort runs [start, n) by (row, c0) and merge overlapping/adjacent ones; returns new n.
+
+    Counting sort by row, then insertion sort of each row's few runs (a real sort for long rows):
+    the all-touched walk emits a pixel per step, so this runs over many short runs.
+    """
     m = n - start
-    width = np.int64(wc1 - wc0 + 1)
-    keys = np.empty(m, np.int64)
-    base = np.int64(rows[start])
-    for k in range(m):
-        base = min(base, np.int64(rows[start + k]))
-    for k in range(m):
-        keys[k] = (np.int64(rows[start + k]) - base) * width + (c0s[start + k] - wc0)
-    order = np.argsort(keys)
-    r = rows[start:n].copy()
-    a = c0s[start:n].copy()
-    b = c1s[start:n].copy()
+    rmin = rows[start]
+    rmax = rows[start]
+    for k in range(start, n):
+        rmin = min(rmin, rows[k])
+        rmax = max(rmax, rows[k])
+    nr = rmax - rmin + 1
+    first = np.zeros(nr + 1, np.int64)
+    for k in range(start, n):
+        first[rows[k] - rmin + 1] += 1
+    for r in range(nr):
+        first[r + 1] += first[r]
+    pos = first[:nr].copy()
+    a = np.empty(m, np.int32)
+    b = np.empty(m, np.int32)
+    for k in range(start, n):
+        r = rows[k] - rmin
+        a[pos[r]] = c0s[k]
+        b[pos[r]] = c1s[k]
+        pos[r] += 1
     out = start
-    cr = r[order[0]]
-    ca = a[order[0]]
-    cb = b[order[0]]
-    for t in range(1, m):
-        q = order[t]
-        if r[q] == cr and a[q] <= cb:
-            cb = max(cb, b[q])
+    for r in range(nr):
+        lo, hi = first[r], first[r + 1]
+        if hi == lo:
+            continue
+        if hi - lo > 32:
+            order = np.argsort(a[lo:hi], kind="mergesort")
+            sa = a[lo:hi][order]
+            sb = b[lo:hi][order]
+            a[lo:hi] = sa
+            b[lo:hi] = sb
         else:
-            rows[out] = cr
-            c0s[out] = ca
-            c1s[out] = cb
-            out += 1
-            cr, ca, cb = r[q], a[q], b[q]
-    rows[out] = cr
-    c0s[out] = ca
-    c1s[out] = cb
-    return out + 1
+            for t in range(lo + 1, hi):
+                va, vb = a[t], b[t]
+                u = t - 1
+                while u >= lo and a[u] > va:
+                    a[u + 1] = a[u]
+                    b[u + 1] = b[u]
+                    u -= 1
+                a[u + 1] = va
+                b[u + 1] = vb
+        ca, cb = a[lo], b[lo]
+        for t in range(lo + 1, hi):
+            if a[t] <= cb:
+                cb = max(cb, b[t])
+            else:
+                rows[out] = rmin + r
+                c0s[out] = ca
+                c1s[out] = cb
+                out += 1
+                ca, cb = a[t], b[t]
+        rows[out] = rmin + r
+        c0s[out] = ca
+        c1s[out] = cb
+        out += 1
+    return out
 
 
 @njit(cache=True)

@@ -42,9 +42,9 @@ class RasterInput:
     def block(self, window: tuple[int, int, int, int], *, as_float: bool = True) -> np.ndarray:
         """``(bands, h, w)`` block of the window as a NumPy array (float32/float64 kept, others float64)."""
         r0, r1, c0, c1 = window
-        data = self.da.data
-        block = data[r0:r1, c0:c1] if self.bands is None else data[:, r0:r1, c0:c1]
-        block = np.asarray(block.compute() if hasattr(block, "compute") else block)
+        # index the DataArray, not .data: a lazily opened file then reads only this window
+        # (``.data`` would load the whole raster) and a dask array computes only these chunks
+        block = np.asarray(self.da.isel(y=slice(r0, r1), x=slice(c0, c1)).values)
         if self.bands is None:
             block = block[np.newaxis]
         if as_float and block.dtype not in (np.float32, np.float64):

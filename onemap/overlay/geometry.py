@@ -177,10 +177,19 @@ def _chunked(fn: Any, n: int) -> list:
     if k <= 1:
         return [fn(slice(0, n))] if n else []
     bounds = np.linspace(0, n, k + 1).astype(int)
-    from concurrent.futures import ThreadPoolExecutor
+    return list(_pool(k).map(fn, [slice(a, b) for a, b in zip(bounds[:-1], bounds[1:])]))
 
-    with ThreadPoolExecutor(k) as pool:
-        return list(pool.map(fn, [slice(a, b) for a, b in zip(bounds[:-1], bounds[1:])]))
+
+_POOLS: dict[int, Any] = {}
+
+
+def _pool(k: int) -> Any:
+    """A lasting pool of k threads (starting threads costs milliseconds on a busy machine)."""
+    if k not in _POOLS:
+        from concurrent.futures import ThreadPoolExecutor
+
+        _POOLS[k] = ThreadPoolExecutor(k, thread_name_prefix="onemap-overlay")
+    return _POOLS[k]
 
 
 def flatten_polygons(layer: Any, *, source: str | None = None) -> FlatPolygons:

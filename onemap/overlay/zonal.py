@@ -342,7 +342,7 @@ def _by_class_layer(polygons: Any, classes: Any, column: str | None, reproject: 
         tree = shapely.STRtree(np.asarray(classes.geometry.values, dtype=object))
         qa, qb = tree.query(shapely.box(*fa.bounds[ok_a].T))
         near = np.unique(qb)
-        fb = flatten_polygons(classes.iloc[near], source="classes")
+        fb = flatten_polygons(classes.geometry.iloc[near], source="classes")
         repairs += fb.repairs
         ia, ib = ok_a[qa], np.searchsorted(near, qb)
         keep = ~fb.empty()[ib] & (codes[near][ib] >= 0)
