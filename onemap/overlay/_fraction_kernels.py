@@ -22,8 +22,6 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from ._fill_kernels import runs_by_row
-
 _TOL = 1e-12
 
 
@@ -255,17 +253,3 @@ def fraction_runs(fu, fv, ring_offsets, part_offsets, feature_offsets, feats, wr
             oc1[d + k] = c1s[s + k]
             ow[d + k] = ws[s + k]
     return off, orow, oc0, oc1, ow
-
-
-@njit(parallel=True, cache=True)
-def paint_fractions(off, rows, c0s, c1s, ws, vals, out, r0, col0):
-    """``out = Σ fraction x vals[i]`` over the runs of every feature i (``out`` may be uninitialised)."""
-    h = out.shape[0]
-    row_off, order, owner = runs_by_row(off, rows, r0, h)
-    for r in prange(h):
-        out[r, :] = 0.0
-        for t in range(row_off[r], row_off[r + 1]):
-            k = order[t]
-            w = ws[k] * vals[owner[k]]
-            for c in range(c0s[k] - col0, c1s[k] - col0):
-                out[r, c] += w

@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from ._fill_kernels import runs_by_row
+from ._paint_kernels import runs_by_row
 
 N_MOMENTS = 7
 W_, SUM_, MEAN_, M2_, MIN_, MAX_, NODATA_ = range(N_MOMENTS)

@@ -24,7 +24,7 @@ from pyproj import CRS
 
 from ..errors import CRSError, DataError, GeometryError, Repair
 from ..frame import Frame
-from . import _fill_kernels as _fk
+from . import _geometry_kernels as _gk
 
 __all__ = ["FlatPolygons", "flatten_polygons", "repair_polygons", "layer_in_crs", "as_frame"]
 
@@ -235,7 +235,7 @@ def _flatten_array(geoms: np.ndarray) -> tuple[np.ndarray, ...]:
     x = np.ascontiguousarray(xy[:, 0], dtype=np.float64)
     y = np.ascontiguousarray(xy[:, 1], dtype=np.float64)
     vertices_per_feature = _counts(owner, len(geoms))
-    vertices_per_ring, rings_per_feature = _fk.ring_sizes(x, y, _cumulative(vertices_per_feature))
+    vertices_per_ring, rings_per_feature = _gk.ring_sizes(x, y, _cumulative(vertices_per_feature))
     # rings per part: one part per Polygon; a MultiPolygon's parts from their interior rings
     multi = np.flatnonzero(shapely.get_type_id(geoms) == 6)
     parts_per_feature = (rings_per_feature > 0).astype(np.int64)
@@ -245,9 +245,9 @@ def _flatten_array(geoms: np.ndarray) -> tuple[np.ndarray, ...]:
         rings_of_parts = shapely.get_num_interior_rings(parts) + 1
     else:
         rings_of_parts = np.zeros(0, dtype=np.int64)
-    rings_per_part = _fk.rings_per_part(rings_per_feature, parts_per_feature, multi.astype(np.int64),
+    rings_per_part = _gk.rings_per_part(rings_per_feature, parts_per_feature, multi.astype(np.int64),
                                         rings_of_parts.astype(np.int64))
-    _fk.orient_rings(x, y, _cumulative(vertices_per_ring), _cumulative(rings_per_part))
+    _gk.orient_rings(x, y, _cumulative(vertices_per_ring), _cumulative(rings_per_part))
     bounds = shapely.bounds(geoms)
     bounds[shapely.is_empty(geoms)] = np.nan
     return (x, y, parts_per_feature, rings_per_part, vertices_per_ring, bounds.reshape(-1),

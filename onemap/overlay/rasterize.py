@@ -17,8 +17,7 @@ import xarray as xr
 
 from ..errors import DataError, Repair, report_repairs
 from ..frame import Frame
-from . import _fill_kernels as _fill
-from . import _fraction_kernels as _frac
+from . import _paint_kernels as _paint
 from .geometry import as_frame
 from .runs import check_rule, layer_runs, prepare_layer, threads_for, windows
 
@@ -93,7 +92,7 @@ def rasterize(layer: Any, frame: Frame | xr.DataArray, column: str | None = None
         for win in tiles:
             runs = layer_runs(prep, rule, win)
             with threads_for(_pixels(win)):
-                _frac.paint_fractions(runs.offsets, runs.rows, runs.c0, runs.c1, runs.weights,
+                _paint.paint_fractions(runs.offsets, runs.rows, runs.c0, runs.c1, runs.weights,
                                       np.ascontiguousarray(vals[runs.feats]), _block(out, win, tiles), win[0], win[2])
         if fill is not None and fill != 0:
             out[out == 0.0] = fill  # pixels no polygon covers
@@ -102,7 +101,7 @@ def rasterize(layer: Any, frame: Frame | xr.DataArray, column: str | None = None
         for win in tiles:
             runs = layer_runs(prep, rule, win)
             with threads_for(_pixels(win)):
-                _fill.paint_ids(runs.offsets, runs.rows, runs.c0, runs.c1, runs.feats.astype(np.int32),
+                _paint.paint_ids(runs.offsets, runs.rows, runs.c0, runs.c1, runs.feats.astype(np.int32),
                                 _block(ids, win, tiles), win[0], win[2], -1)
         if values is None:
             out = ids

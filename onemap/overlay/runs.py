@@ -24,13 +24,16 @@ from typing import Any, Iterator
 
 import numpy as np
 from numba import get_num_threads, set_num_threads
-from ..errors import ConfigError, InvariantError
+
+from ..errors import ConfigError, FrameError, InvariantError
 from ..frame import Frame
 from . import _fill_kernels as _fill
 from . import _fraction_kernels as _frac
+from ._geometry_kernels import ring_clockwise
 from .geometry import FlatPolygons, flatten_polygons, layer_in_crs
 
-__all__ = ["RULES", "PreparedLayer", "Runs", "prepare_layer", "layer_runs", "windows", "check_rule", "threads_for"]
+__all__ = ["RULES", "PreparedLayer", "Runs", "prepare_layer", "layer_runs", "windows", "as_window", "check_rule",
+           "threads_for", "lattice_pixel_counts"]
 
 RULES = ("centre", "all_touched", "fraction")
 _ALIASES = {"center": "centre", "alltouched": "all_touched", "all-touched": "all_touched",
@@ -139,7 +142,7 @@ def prepare_layer(layer: Any, frame: Frame, *, reproject: bool = False, what: st
     gv = igt3 + flat.y * igt5
     fu = (flat.x - t.c) / t.a
     fv = (t.f - flat.y) / -t.e
-    ring_cw = _fill.ring_clockwise(flat.x, flat.y, flat.ring_offsets)
+    ring_cw = ring_clockwise(flat.x, flat.y, flat.ring_offsets)
     b = flat.bounds
     with np.errstate(invalid="ignore"):
         pb = np.column_stack([
@@ -150,6 +153,36 @@ def prepare_layer(layer: Any, frame: Frame, *, reproject: bool = False, what: st
     pb = np.clip(np.nan_to_num(pb, nan=0.0), -_LIMIT, _LIMIT).astype(np.int64)
     pb[empty] = (0, 0, 0, 0)
     return PreparedLayer(flat, frame, gu, gv, fu, fv, ring_cw, pb, notes)
+
+
+def as_window(frame: Frame, window: Any) -> tuple[int, int, int, int]:
+    """``(r0, r1, c0, c1)`` of a window of *frame*, given as such a tuple, a pair of row/column
+    slices, a :class:`~onemap.frame.Tile` of it (its core) or an aligned sub-frame.
+
+    Examples
+    --------
+    >>> f = Frame.from_bounds((0, 0, 100, 60), res=2.0, crs=4527)
+    >>> tile = list(f.tiles(16))[4]
+    >>> as_window(f, tile), as_window(f, tile.frame), as_window(f, (slice(0, 5), slice(3, 9)))
+    ((16, 30, 0, 16), (16, 30, 0, 16), (0, 5, 3, 9))
+    """
+    if isinstance(window, Frame):
+        if not window.aligned_with(frame):
+            raise FrameError(f"{window!r} is not on the pixel lattice of {frame!r}",
+                             hint="take sub-frames with frame.subframe / frame.crop / frame.tiles")
+        c0 = int(round((window.transform.c - frame.transform.c) / frame.res[0]))
+        r0 = int(round((frame.transform.f - window.transform.f) / frame.res[1]))
+        window = (r0, r0 + window.height, c0, c0 + window.width)
+    elif hasattr(window, "core") and hasattr(window, "window"):  # a Tile: its core
+        return as_window(frame, window.frame)
+    elif len(window) == 2:
+        rows, cols = window
+        r0, r1, _ = rows.indices(frame.height)
+        c0, c1, _ = cols.indices(frame.width)
+        window = (r0, r1, c0, c1)
+    r0, r1, c0, c1 = (int(v) for v in window)
+    r0, c0 = max(r0, 0), max(c0, 0)
+    return (r0, max(r0, min(r1, frame.height)), c0, max(c0, min(c1, frame.width)))
 
 
 def windows(frame: Frame, tile_size: int | tuple[int, int] | None) -> Iterator[tuple[int, int, int, int]]:
@@ -174,12 +207,14 @@ def layer_runs(prep: PreparedLayer, rule: str, window: tuple[int, int, int, int]
                *, feats: np.ndarray | None = None, reference: tuple[int, int, int, int] | None = None) -> Runs:
     """Runs of the features of *prep* inside *window* (default: the whole frame) under *rule*.
 
+    *window* is anything :func:`as_window` takes (e.g. a tile of ``prep.frame.tiles(...)``).
+
     ``reference`` is the raster GDAL would clip to (default the frame, ``(0, h, 0, w)``); pass an
     extended one to count pixels of the lattice beyond the frame.
     """
     rule = check_rule(rule)
     h, w = prep.frame.shape
-    window = (0, h, 0, w) if window is None else tuple(int(v) for v in window)
+    window = (0, h, 0, w) if window is None else as_window(prep.frame, window)
     reference = (0, h, 0, w) if reference is None else tuple(int(v) for v in reference)
     if feats is None:
         feats = select_features(prep, window)

@@ -134,3 +134,20 @@ def test_properties_fractions_conservation_tiling(geom, tile):
     for r, a, b in zip(at.rows, at.c0, at.c1):
         touched[r, a:b] = True
     assert touched[dense > 1e-9].all()
+
+
+def test_windows_from_tiles_and_subframes_match():
+    from onemap.overlay.runs import as_window
+
+    rng = np.random.default_rng(12)
+    frame = frame_at((30, 34), res=2.0)
+    prep = prepare_layer(voronoi_parcels(rng, frame, 10), frame)
+    for tile in frame.tiles(12, halo=2):
+        a = layer_runs(prep, "fraction", tile)
+        b = layer_runs(prep, "fraction", tile.frame)
+        c = layer_runs(prep, "fraction", as_window(frame, tile.frame))
+        for r in (b, c):
+            np.testing.assert_array_equal(r.rows, a.rows)
+            np.testing.assert_array_equal(r.weights, a.weights)
+    with pytest.raises(onemap.errors.FrameError, match="not on the pixel lattice"):
+        layer_runs(prep, "centre", frame_at((5, 5), res=2.0, x0=X0 + 1.0))
