@@ -10,10 +10,14 @@ The chain (:func:`detect_changes`) is::
 Scores (``method=``):
 
 ``"construction"`` (default)
-    New construction: vegetation loss + brightness gain + greying (soil redness lost) + NDBI gain
-    with SWIR, each in units of the scene's change noise, gated to zero where the pixel is still
-    vegetated afterwards or is water at either date (gates need NIR). Works with four bands (GF
-    PMS) and degrades to RGB (visible vegetation index, no gates).
+    New construction = vegetation (or soil) replaced by an impervious surface. With NIR: the
+    length of the change vector of vegetation loss, brightness gain, colour change ND(red, blue)
+    and (with SWIR) NDBI gain, each in units of the scene's change noise, gated to zero where the
+    pixel is afterwards still vegetated, on the soil line (harvested/ploughed fields: green
+    clearly above blue, red/green below ~1.5-1.7, NIR above red) or water at either date. So dark
+    asphalt (vegetation lost, no brightening) and red tile (redder than soils) count, bare soil
+    does not. Degrades to RGB: visible vegetation index loss + brightness gain + signed greying
+    (soil redness appearing counts against), no gates.
 ``"cva"``
     Change-vector magnitude over all bands (RMS of the normalised band differences in noise
     units); :func:`cva` also gives the direction.
@@ -32,10 +36,12 @@ a fixed threshold of, say, 3 means "three noise sigmas". Data-driven thresholds 
 floor of 2 noise sigmas (``noise_floor``): with rare changes Otsu splits the unchanged background
 itself.
 
-Known limits (measured on real samples, see ``benchmarks/README.md``): bare soil from harvested
-crops and red tile roofs look alike in four bands, so the construction score counts soil redness
-against construction and can miss red roofs; without NIR (RGB) there is no water or vegetation
-gate; per-pixel measures do not see new buildings on bare ground that are darker than the soil
+Known limits (measured on real samples, see ``benchmarks/README.md``): the soil gate assumes
+common brown/yellow soils; iron-rich red soils (red/green ~1.7-2) look like red tile in four
+bands and light red tiles near that ratio are partly gated out; the ratios are taken on date-1
+radiometry, so strong blue path radiance (hazy, uncorrected DN) flattens soil spectra and weakens
+the soil gate; without NIR (RGB) there is no soil, water or vegetation gate and red roofs count
+against; per-pixel measures do not see new buildings on bare ground that are darker than the soil
 (very high resolution), nor sub-pixel roads.
 """
 
@@ -136,7 +142,7 @@ def change_score(before: xr.DataArray, after: xr.DataArray, method: str = "const
     >>> mk = lambda a, d: xr.DataArray(a, dims=("band", "y", "x"), coords={"band": ["blue", "green", "red", "nir"],
     ...                                **f.coords()}, attrs={"date": d}).rio.write_crs(f.crs)
     >>> s = change_score(mk(veg, "2020-01-01"), mk(built, "2021-01-01"), smooth=0)
-    >>> bool(s[15, 15] > 10), float(s[0, 0])
+    >>> bool(s[15, 15] > 5), float(s[0, 0])
     (True, 0.0)
     """
     plan = Plan(before, after, frame, method, normalize, mask, index, direction, sample_pixels)

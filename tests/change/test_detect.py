@@ -137,7 +137,12 @@ def test_construction_kernel_matches_numpy_formula(pair4):
     (b1, g1, r1, n1), (b2, g2, r2, n2) = x1, x2
     dv = (_nd(n1, r1) - _nd(n2, r2)) / sv
     db = _nd((b2 + g2 + r2) / 3, (b1 + g1 + r1) / 3) / sb
-    e = np.maximum(np.maximum(dv, 0) + np.maximum(db, 0) + (_nd(r1, b1) - _nd(r2, b2)) / sg, 0)
+    dq = (_nd(r1, b1) - _nd(r2, b2)) / sg
+    e = np.sqrt(np.maximum(dv, 0) ** 2 + np.maximum(db, 0) ** 2 + dq ** 2)
+    ramp = lambda x, lo, hi: np.clip((x - lo) / (hi - lo), 0, 1)  # noqa: E731
+    gb, rg = _nd(g2, b2), _nd(r2, g2)
+    soil = ramp(gb, 0.04, 0.10) * ramp(rg, 0.0, 0.05) * (1 - ramp(rg, 0.20, 0.28)) * ramp(_nd(n2, r2), 0.02, 0.07)
+    e = e * (1 - soil)
     veg = np.clip((_nd(n2, r2) - 0.3) / 0.3, 0, 1)
     water = lambda g_, r_, n_: np.clip(np.minimum(_nd(g_, n_), -_nd(n_, r_)) / 0.15, 0, 1)  # noqa: E731
     e = e * (1 - veg) * (1 - np.maximum(water(g1, r1, n1), water(g2, r2, n2)))
