@@ -214,7 +214,12 @@ def layer_runs(prep: PreparedLayer, rule: str, window: tuple[int, int, int, int]
     """
     rule = check_rule(rule)
     h, w = prep.frame.shape
-    window = (0, h, 0, w) if window is None else as_window(prep.frame, window)
+    if window is None:
+        window = (0, h, 0, w)
+    elif reference is None:
+        window = as_window(prep.frame, window)
+    else:  # an extended lattice beyond the frame: no clipping
+        window = tuple(int(v) for v in window)
     reference = (0, h, 0, w) if reference is None else tuple(int(v) for v in reference)
     if feats is None:
         feats = select_features(prep, window)
