@@ -196,15 +196,21 @@ def water_mask(scene: xr.DataArray, threshold: float = 0.0) -> xr.DataArray:
     return out.assign_attrs(mask="water", index="mndwi" if has_swir else "ndwi").rename("water")
 
 
-def cloud_mask(scene: xr.DataArray, blue_min: float | None = None, whiteness_max: float = 0.25) -> xr.DataArray:
+def cloud_mask(scene: xr.DataArray, blue_min: float | None = None, whiteness_max: float = 0.25,
+               min_width_m: float | None = 60.0) -> xr.DataArray:
     """Bright, white (spectrally flat) pixels: thick clouds.
 
     A pixel is cloud when its blue band is at least *blue_min* and the visible bands differ by
     at most *whiteness_max* of their mean (clouds are white; soils and most roofs are coloured
-    or not as bright in blue). This is a coarse spectral test: thin clouds and haze are missed
-    and new white roofs as bright as cloud are caught (on the synthetic county, masking with it
-    removed most white roofs along with the clouds). Prefer the data provider's cloud mask, or
-    mask only the second date's clouds you have checked.
+    or not as bright in blue), and it lies in a white area at least *min_width_m* across.
+
+    In four bands a new white roof (coated steel, membrane: 0.4-0.6 reflectance, flat spectrum)
+    looks like thick cloud pixel by pixel; what differs is the extent: cumulus cells are hundreds
+    of metres across, building roofs are rarely wider than ~60 m (steel workshop spans are
+    18-36 m). So the bright white pixels are opened with a square of side *min_width_m*
+    (erosion then dilation): white areas that cannot hold it are kept as roofs. Wider white
+    roofs (large warehouses) are still masked, and small cloud fragments pass; thin clouds and
+    haze are missed. Prefer the data provider's cloud mask when there is one.
 
     Parameters
     ----------
@@ -215,6 +221,11 @@ def cloud_mask(scene: xr.DataArray, blue_min: float | None = None, whiteness_max
         float reflectance (values up to ~1.5), ``0.25 * attrs["reflectance_scale"]`` when the
         scene carries that attribute (e.g. 10000 for Sentinel-2 L1C/L2A); otherwise it must be
         given, because raw digital numbers have no absolute meaning.
+    whiteness_max
+        Largest spread of the visible bands, as a share of their mean.
+    min_width_m
+        Smallest width of a cloud in metres (``None``: no extent test). Needs a georeferenced
+        scene; without a transform the extent test is skipped.
 
     Examples
     --------
@@ -240,8 +251,34 @@ def cloud_mask(scene: xr.DataArray, blue_min: float | None = None, whiteness_max
     vis = scene.sel(band=["blue", "green", "red"]).astype("float32")
     mean = vis.mean("band")
     spread = vis.max("band") - vis.min("band")
-    out = (vis.sel(band="blue") >= blue_min) & (spread <= whiteness_max * mean)
-    return like_grid(out.data, scene, {"mask": "cloud", "blue_min": float(blue_min)}).rename("cloud")
+    out = ((vis.sel(band="blue") >= blue_min) & (spread <= whiteness_max * mean)).data
+    radius = _half_width_px(scene, min_width_m)
+    if radius > 0:
+        from .morphology import binary_opening
+
+        if hasattr(out, "dask"):
+            out = out.map_overlap(lambda x: binary_opening(x, radius), depth=2 * radius, boundary=False,
+                                  dtype=bool)
+        else:
+            out = binary_opening(np.asarray(out), radius)
+    return like_grid(out, scene, {"mask": "cloud", "blue_min": float(blue_min),
+                                  "min_width_px": 2 * radius + 1 if radius else 0}).rename("cloud")
+
+
+def _half_width_px(scene: xr.DataArray, width_m: float | None) -> int:
+    """Half the side, in pixels, of a square *width_m* metres wide (0: no georeference or None)."""
+    if width_m is None or width_m <= 0:
+        return 0
+    from ..frame import Frame
+
+    try:
+        frame = Frame.from_xarray(scene)
+        res = min(abs(float(r)) for r in frame.res)
+        if frame.crs is not None and frame.crs.is_geographic:
+            res *= 111_320.0  # degrees -> metres (along a meridian): a size test needs no more
+    except Exception:  # not georeferenced: no extent test
+        return 0
+    return max(0, int(round((width_m / res - 1) / 2)))
 
 
 def _looks_like_reflectance(scene: xr.DataArray) -> bool:

@@ -125,3 +125,26 @@ def test_valid_mask(data):
     v = I.valid_mask(_scene(arr, nodata=0)).values
     assert not v[3, 4]
     np.testing.assert_array_equal(v, ~(arr == 0).any(0))
+
+
+def test_cloud_mask_keeps_white_roofs_narrower_than_a_cloud():
+    """Pixel by pixel a white roof is cloud; by extent it is not (2 m pixels, 60 m minimum)."""
+    import rioxarray  # noqa: F401  (the .rio accessor)
+
+    from onemap import Frame
+
+    f = Frame.from_bounds((500_000, 3_300_000, 500_000 + 400, 3_300_000 + 400), res=2, crs=32650)
+    veg = np.array([0.03, 0.07, 0.04, 0.40], "float32")
+    white = np.array([0.45, 0.47, 0.48, 0.50], "float32")
+    img = np.broadcast_to(veg[:, None, None], (4, 200, 200)).copy()
+    yy, xx = np.mgrid[:200, :200]
+    cloud = (yy - 60) ** 2 + (xx - 60) ** 2 < 45 ** 2      # 180 m across
+    roof = (yy >= 150) & (yy < 168) & (xx >= 120) & (xx < 145)  # 36 x 50 m
+    img[:, cloud | roof] = white[:, None]
+    s = xr.DataArray(img, dims=("band", "y", "x"), coords={"band": BANDS[:4], **f.coords()})
+    s = s.rio.write_crs(f.crs).rio.write_transform(f.transform)
+    got = I.cloud_mask(s).values
+    assert got[cloud].mean() > 0.95 and not got[roof].any() and not got[~cloud].any()
+    # without the extent test both are cloud; dask gives the same mask as NumPy
+    assert I.cloud_mask(s, min_width_m=None).values[roof].all()
+    np.testing.assert_array_equal(I.cloud_mask(s.chunk({"y": 64, "x": 64})).values, got)
