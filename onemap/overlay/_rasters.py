@@ -37,7 +37,7 @@ class RasterInput:
 
     @property
     def is_dask(self) -> bool:
-        return type(self.da.data).__module__.startswith("dask")
+        return self.da.chunks is not None  # not .data: that would load a lazily opened file
 
     def block(self, window: tuple[int, int, int, int], *, as_float: bool = True) -> np.ndarray:
         """``(bands, h, w)`` block of the window as a NumPy array (float32/float64 kept, others float64)."""

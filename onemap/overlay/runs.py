@@ -112,15 +112,21 @@ class Runs:
     rows: np.ndarray
     c0: np.ndarray
     c1: np.ndarray
-    weights: np.ndarray
+    fractions: np.ndarray | None  # None: whole pixels (centre, all_touched)
     window: tuple[int, int, int, int]
 
     def __len__(self) -> int:
         return len(self.rows)
 
+    @property
+    def weights(self) -> np.ndarray:
+        return np.ones(len(self.rows)) if self.fractions is None else self.fractions
+
     def pixel_counts(self) -> np.ndarray:
         """Σ weight x run length per selected feature."""
-        per_run = self.weights * (self.c1 - self.c0)
+        per_run = (self.c1 - self.c0).astype(np.float64)
+        if self.fractions is not None:
+            per_run *= self.fractions
         cs = np.concatenate([[0.0], np.cumsum(per_run)])
         return cs[self.offsets[1:]] - cs[self.offsets[:-1]]
 
@@ -240,7 +246,7 @@ def layer_runs(prep: PreparedLayer, rule: str, window: tuple[int, int, int, int]
         if overflow:
             raise InvariantError(f"fill kernel capacity exceeded for {overflow} feature(s)",
                                  hint="this is a bug in onemap; please report it with the layer")
-        wts = np.ones(len(rows), dtype=np.float64)
+        wts = None
     return Runs(feats, off, rows, c0, c1, wts, window)
 
 
