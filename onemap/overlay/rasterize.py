@@ -155,6 +155,9 @@ def _wrap(data: np.ndarray, frame: Frame, attrs: dict, name: str | None = None) 
     da = xr.DataArray(data, dims=("y", "x"), coords=frame.coords(), attrs=attrs, name=name)
     da.rio.write_crs(frame.crs, inplace=True)  # inplace: the default deep-copies the grid
     da.rio.write_transform(frame.transform, inplace=True)
+    # xarray caches the accessor on the array and the accessor refers back to it: drop that
+    # cycle, or the grid is only freed by the cyclic garbage collector, whenever it runs
+    getattr(da, "_cache", {}).pop("rio", None)
     return da
 
 

@@ -183,3 +183,19 @@ def test_overlap_order_and_unrotated_frames_only():
     rotated = Affine(1, 0.1, X0, 0, -1, Y0)
     with pytest.raises(onemap.errors.FrameError):
         Frame(4527, rotated, (5, 5))
+
+
+def test_the_grid_is_freed_without_waiting_for_the_garbage_collector():
+    import gc
+    import weakref
+
+    frame = frame_at((50, 50), res=1.0)
+    layer = gpd.GeoDataFrame(geometry=[shapely.box(X0, Y0 - 20, X0 + 20, Y0)], crs=frame.crs)
+    gc.disable()
+    try:
+        da = onemap.rasterize(layer, frame)
+        grid = weakref.ref(da.values)
+        del da
+        assert grid() is None  # no reference cycle keeps the grid alive
+    finally:
+        gc.enable()
