@@ -340,17 +340,21 @@ def _by_class_layer(polygons: Any, classes: Any, column: str | None, reproject: 
     if len(ok_a) and len(classes):
         # only class polygons near some zone are repaired and flattened (bounding boxes first)
         tree = shapely.STRtree(np.asarray(classes.geometry.values, dtype=object))
-        qa, qb = tree.query(shapely.box(*fa.bounds[ok_a].T))
-        near = np.unique(qb)
+        qa, qb = tree.query(np.asarray(polygons.geometry.values, dtype=object)[ok_a])  # envelopes meet
+        is_near = np.zeros(len(classes), dtype=bool)
+        is_near[qb] = True
+        near = np.flatnonzero(is_near)
         fb = flatten_polygons(classes.geometry.iloc[near], source="classes")
         repairs += fb.repairs
-        ia, ib = ok_a[qa], np.searchsorted(near, qb)
-        keep = ~fb.empty()[ib] & (codes[near][ib] >= 0)
-        ia, ib = ia[keep], ib[keep]
+        ia, ib = ok_a[qa], (np.cumsum(is_near) - 1)[qb]  # position among the near class polygons
+        code = codes[near][ib]
+        keep = ~fb.empty()[ib] & (code >= 0)
+        ia, ib, code = ia[keep], ib[keep], code[keep]
         with threads_for(len(ia), 2000):
             areas = pair_areas(ia, ib, fa.x, fa.y, fa.ring_offsets, fa.part_offsets, fa.feature_offsets, fa.bounds,
                                fb.x, fb.y, fb.ring_offsets, fb.part_offsets, fb.feature_offsets, fb.bounds)
-        np.add.at(table, (ia, codes[near][ib]), areas)
+        table += np.bincount(ia * len(labels) + code, weights=areas,
+                             minlength=table.size).reshape(table.shape)
     over = table.sum(axis=1) - fa.area
     if (over > 1e-9 * np.maximum(fa.area, 1.0)).any():
         notes.append(f"class polygons overlap inside {int((over > 1e-9 * np.maximum(fa.area, 1.0)).sum())} "
