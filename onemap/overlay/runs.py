@@ -18,9 +18,10 @@ Rules (which pixels belong to a polygon):
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 from numba import get_num_threads, set_num_threads

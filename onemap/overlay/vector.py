@@ -25,7 +25,7 @@ import pandas as pd
 import shapely
 from pyproj import CRS, Transformer
 
-from ..errors import CRSError, DataError, Repair, report_repairs
+from ..errors import CRSError, DataError, report_repairs
 from .geometry import repair_polygons
 
 __all__ = ["overlay_area", "ellipsoidal_area"]

@@ -7,7 +7,8 @@ or a zone raster (an integer DataArray on the values' grid: results are indexed 
 
 from __future__ import annotations
 
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -18,10 +19,24 @@ from numba import get_num_threads
 from ..errors import ConfigError, CRSError, DataError, Repair, report_repairs
 from . import _zonal_kernels as _z
 from ._area_kernels import pair_areas
-from ._rasters import (RasterInput, default_tile_size, dense_index, raster_input, same_grid, unique_ids,
-                       zone_values)
+from ._rasters import (
+    RasterInput,
+    default_tile_size,
+    dense_index,
+    raster_input,
+    same_grid,
+    unique_ids,
+    zone_values,
+)
 from .geometry import flatten_polygons
-from .runs import check_rule, lattice_pixel_counts, layer_runs, prepare_layer, threads_for, windows
+from .runs import (
+    check_rule,
+    lattice_pixel_counts,
+    layer_runs,
+    prepare_layer,
+    threads_for,
+    windows,
+)
 
 __all__ = ["zonal_stats", "area_by_class", "STATS", "DEFAULT_STATS"]
 

@@ -14,7 +14,15 @@ from onemap.errors import CRSError, DataError, RepairWarning
 from onemap.overlay._area_kernels import pair_areas
 from onemap.overlay.geometry import flatten_polygons
 
-from ._polygons import X0, Y0, frame_at, random_layer, to_local, values_da, voronoi_parcels
+from ._polygons import (
+    X0,
+    Y0,
+    frame_at,
+    random_layer,
+    to_local,
+    values_da,
+    voronoi_parcels,
+)
 
 
 def _landuse(rng, frame, n=60):

@@ -12,7 +12,16 @@ from hypothesis import strategies as st
 import onemap
 from onemap.overlay.runs import layer_runs, prepare_layer
 
-from ._polygons import X0, Y0, frame_at, pixel_boxes_local, random_layer, star, to_local, voronoi_parcels
+from ._polygons import (
+    X0,
+    Y0,
+    frame_at,
+    pixel_boxes_local,
+    random_layer,
+    star,
+    to_local,
+    voronoi_parcels,
+)
 
 
 def _oracle(geom, frame):

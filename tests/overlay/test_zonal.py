@@ -16,7 +16,15 @@ from scipy import ndimage
 import onemap
 from onemap.errors import ConfigError, CRSError, DataError, FrameError
 
-from ._polygons import X0, Y0, frame_at, random_layer, values_da, voronoi_parcels, write_tif
+from ._polygons import (
+    X0,
+    Y0,
+    frame_at,
+    random_layer,
+    values_da,
+    voronoi_parcels,
+    write_tif,
+)
 
 exactextract = pytest.importorskip("exactextract")
 rasterstats = pytest.importorskip("rasterstats")
