@@ -252,3 +252,26 @@ def test_real_slope_raster_against_rasterstats_and_exactextract(shared_data):
         exact = onemap.zonal_stats(da, layer, STATS)
         _assert_close(exact, _exactextract(str(slope), layer, STATS), STATS, rtol=3e-7)
     assert (ours["outside"] > 0).any()  # the partial-overlap polygons stick out of the raster
+
+
+def test_onemap_scene_dask_backed_with_named_bands(tmp_path):
+    import rasterio
+
+    rng = np.random.default_rng(10)
+    frame = frame_at((40, 44), res=2.0)
+    data = rng.integers(1, 3000, (2, *frame.shape)).astype(np.uint16)
+    data[:, :5, :7] = 0  # nodata corner
+    path = tmp_path / "scene.tif"
+    with rasterio.open(path, "w", driver="GTiff", height=frame.height, width=frame.width, count=2, dtype="uint16",
+                       crs=frame.crs, transform=frame.transform, nodata=0) as dst:
+        dst.write(data)
+    layer = voronoi_parcels(rng, frame, 15)
+    reference = onemap.zonal_stats(rioxarray.open_rasterio(path), layer, ["count", "nodata", "sum", "max"])
+    for masked in (True, False):
+        scene = onemap.open_scene(path, bands={1: "red", 2: "nir"}, masked=masked, chunks=16)
+        assert scene.chunks is not None  # lazy: computed tile by tile
+        got = onemap.zonal_stats(scene, layer, ["count", "nodata", "sum", "max"])
+        assert list(got.columns.get_level_values(0).unique()) == ["red", "nir"]
+        for band, label in ((0, "red"), (1, "nir")):
+            ref = reference[band + 1] if isinstance(reference.columns, pd.MultiIndex) else reference
+            pd.testing.assert_frame_equal(got[label], ref, check_names=False, rtol=1e-12)
