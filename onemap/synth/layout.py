@@ -55,7 +55,6 @@ def _seats(rng, frame: Frame, hills, n: int) -> np.ndarray:
 
 def build_layout(rng, frame: Frame, paddy: bool, seed: int, needs: dict[str, int]) -> Layout:
     """Build the partition of the county (see the module docstring)."""
-    box = frame.footprint()
     left, bottom, right, top = frame.bounds
     area_km2 = (right - left) * (top - bottom) / 1e6
     hills, hill_corner = hill_zone(rng, frame)

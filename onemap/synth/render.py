@@ -64,7 +64,6 @@ def render_scenes(frame, paths, dltb_geoms, kinds, params, objects, discs, dates
                   seed: int, tile: int = 1024, compress: str = "deflate") -> None:
     """Write the before/after GeoTIFFs (see the module docstring)."""
     left, bottom, right, top = frame.bounds
-    res = frame.res[0]
     tree = shapely.STRtree(dltb_geoms)
     # shadows first: a footprint drawn later wins where a neighbour's shadow would reach it
     objs = {d: _object_arrays(sorted(objects[d], key=lambda o: o[1] != K.M_SHADOW), left, top, seed + d)
