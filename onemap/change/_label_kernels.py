@@ -52,15 +52,9 @@ def _union(parent, a, b):
 
 
 @njit(cache=True, nogil=True)
-def _scan_strip8(mask, out, parent, r0, r1, base, firstpos, want_first, counts, want_counts):
-    """First pass over rows [r0, r1) with 8-connectivity; returns the next free label.
-
-    With ``want_first`` records where each new label starts (``firstpos``), with
-    ``want_counts`` counts the pixels of each provisional label (``counts``); strips use
-    disjoint label ranges, so strips can run in parallel."""
+def _scan_first_row(mask, out, parent, r0, nxt, firstpos, want_first, counts, want_counts):
+    """Label row *r0* of a strip from its left neighbours only; returns the next free label."""
     w = mask.shape[1]
-    nxt = base
-    # first row of the strip: only the left neighbour is inside the strip
     left = 0
     for c in range(w):
         if mask[r0, c]:
@@ -76,6 +70,20 @@ def _scan_strip8(mask, out, parent, r0, r1, base, firstpos, want_first, counts, 
         else:
             left = 0
             out[r0, c] = 0
+    return nxt
+
+
+@njit(cache=True, nogil=True)
+def _scan_strip8(mask, out, parent, r0, r1, base, firstpos, want_first, counts, want_counts):
+    """First pass over rows [r0, r1) with 8-connectivity; returns the next free label.
+
+    With ``want_first`` records where each new label starts (``firstpos``), with
+    ``want_counts`` counts the pixels of each provisional label (``counts``); strips use
+    disjoint label ranges, so strips can run in parallel."""
+    w = mask.shape[1]
+    nxt = base
+    # first row of the strip: only the left neighbour is inside the strip
+    nxt = _scan_first_row(mask, out, parent, r0, nxt, firstpos, want_first, counts, want_counts)
     for r in range(r0 + 1, r1):
         for c in range(w):
             if not mask[r, c]:
@@ -122,21 +130,7 @@ def _scan_strip4(mask, out, parent, r0, r1, base, firstpos, want_first, counts, 
     """First pass over rows [r0, r1) with 4-connectivity; returns the next free label."""
     w = mask.shape[1]
     nxt = base
-    left = 0
-    for c in range(w):
-        if mask[r0, c]:
-            if left == 0:
-                parent[nxt] = nxt
-                if want_first:
-                    firstpos[nxt] = r0 * w + c
-                left = nxt
-                nxt += 1
-            out[r0, c] = left
-            if want_counts:
-                counts[left] += 1
-        else:
-            left = 0
-            out[r0, c] = 0
+    nxt = _scan_first_row(mask, out, parent, r0, nxt, firstpos, want_first, counts, want_counts)
     for r in range(r0 + 1, r1):
         for c in range(w):
             if not mask[r, c]:
