@@ -33,7 +33,7 @@ from ..errors import DataError
 from ..frame import Frame
 from .plant import CASES, VERDICTS
 
-__all__ = ["make_county", "County", "CASES", "VERDICTS"]
+__all__ = ["make_county", "open_county", "County", "CASES", "VERDICTS"]
 
 
 @dataclass
@@ -135,3 +135,20 @@ def make_county(
         raise DataError(f"n_changes must be >= 0, got {n_changes}")
     return build_county(Path(path), size, res, int(seed), int(zone), bool(clouds), float(misregistration_px),
                         n_changes, scheme, int(tile), compress, County)
+
+
+def open_county(path: str | PathLike) -> County:
+    """Open a county that :func:`make_county` wrote earlier (no regeneration).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> root = tempfile.mkdtemp()
+    >>> c = make_county(root, size=256, seed=2, n_changes=1)
+    >>> again = open_county(root)
+    >>> again.frame == c.frame, len(again.truth) == len(c.truth), again.paths["before"] == c.paths["before"]
+    (True, True, True)
+    """
+    from .build import open_built_county
+
+    return open_built_county(Path(path), County)

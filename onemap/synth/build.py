@@ -166,3 +166,21 @@ def _truth_frame(rows: list[dict], crs) -> gpd.GeoDataFrame:
     if "supply_id" not in df:
         df["supply_id"] = ""
     return gpd.GeoDataFrame(df[cols], geometry=list(df["geometry"]), crs=crs)
+
+
+def open_built_county(root: Path, County):
+    import json
+
+    import geopandas as gpd
+
+    from ..errors import DataError
+    from ..frame import Frame
+
+    if not (root / _FILES["meta"]).is_file():
+        raise DataError("not a county written by make_county (no county.json)", path=root,
+                        hint="write one with onemap.synth.make_county(path, size=...)")
+    meta = json.loads((root / _FILES["meta"]).read_text(encoding="utf-8"))
+    paths = {k: root / v for k, v in meta["files"].items()}
+    paths["root"] = root
+    truth = gpd.read_file(paths["truth"], engine="pyogrio")
+    return County(paths, truth, Frame.from_raster(paths["before"]), meta)
