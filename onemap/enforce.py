@@ -42,12 +42,14 @@ import shapely
 
 from . import codes
 from .errors import CRSError, DataError, GeometryError, OnemapWarning
+from ._partition import map_partitions
 from .overlay.vector import _polygonal, ellipsoidal_area
 
 __all__ = ["flag_unapproved", "VERDICTS_ZH", "MU_PER_M2", "HA_PER_M2"]
 
 MU_PER_M2 = 15.0 / 10_000.0  # 1 亩 = 10 000 / 15 m²
 HA_PER_M2 = 1.0 / 10_000.0
+DEFAULT_PARTITION_SIZE = 2_000  # patches per group when a dask client is given without a size
 VERDICTS_ZH = {
     "existing_construction": "合法（原有建设用地）",
     "approved": "合法（已批准）",
@@ -68,6 +70,8 @@ def flag_unapproved(
     tolerance_m: float = 1.0,
     reproject: bool = False,
     frame: Any = None,
+    partition_size: int | None = None,
+    client: Any = None,
 ) -> gpd.GeoDataFrame:
     """Judge every change patch: existing construction, approved, unapproved or partly approved.
 
@@ -95,6 +99,15 @@ def flag_unapproved(
     frame
         The survey :class:`~onemap.Frame`: patches that touch its edge may continue outside the
         imagery (their areas are lower bounds) and get ``at_frame_edge = True``.
+    partition_size
+        Judge the patches in spatially compact groups of at most this many, each against only the
+        layer features whose bounding boxes meet its patches (see :mod:`onemap._partition`), on
+        dask's threaded scheduler: the overlay's memory is bounded by the group, not the layers.
+        The result is the same as unpartitioned. ``None`` (default): one group, in this thread,
+        still restricted to the layer features that meet some patch.
+    client
+        A ``dask.distributed.Client``: run the groups on its workers (only each group's layer
+        subsets are sent). Without ``partition_size``, groups of ``DEFAULT_PARTITION_SIZE``.
 
     Returns
     -------
@@ -157,10 +170,34 @@ def flag_unapproved(
         raise DataError("land-use layer is empty",
                         hint="pass the 三调 DLTB layer (onemap.read_layer(path, kind='landuse'))")
 
+    code_column = _landuse_code_column(landuse)
+    patches = patches.copy()
+    if "patch_id" not in patches.columns:
+        n = len(patches)
+        patches["patch_id"] = np.arange(1, n + 1) if patches.index.dtype.kind not in "iu" else patches.index.to_numpy()
+    if client is not None and partition_size is None:
+        partition_size = DEFAULT_PARTITION_SIZE
+    layers = dict(approvals=approvals, landuse=landuse, farmland=farmland, redline=redline,
+                  cadastral=cadastral, admin=admin)
+    out = map_partitions(_judge, patches, layers, partition_size, client,
+                         code_column=code_column, crs=crs, tolerance_m=tolerance_m, frame=frame)
+    out.attrs = dict(patches.attrs)
+    out.attrs.update({"tolerance_m": tolerance_m, "reprojected": reprojected,
+                      "area_method": "ellipsoidal (pyproj.Geod on the layer's datum)"})
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+
+def _judge(patches: gpd.GeoDataFrame, approvals: gpd.GeoDataFrame | None, landuse: gpd.GeoDataFrame,
+           farmland: gpd.GeoDataFrame | None, redline: gpd.GeoDataFrame | None,
+           cadastral: gpd.GeoDataFrame | None, admin: gpd.GeoDataFrame | None, *, code_column: str,
+           crs: Any, tolerance_m: float, frame: Any) -> gpd.GeoDataFrame:
+    """The verdict columns for *patches*, given (at least) every layer feature that meets them."""
     geoms = shapely.make_valid(patches.geometry.values.to_numpy() if hasattr(patches.geometry.values, "to_numpy")
                                else np.asarray(patches.geometry.values))
     n = len(geoms)
-    lu_codes = _landuse_codes(landuse)
+    lu_codes = np.array([codes.normalize(c) for c in landuse[code_column]], dtype=object)
     lu_groups = codes.groups(lu_codes)
     lu_geoms = np.asarray(landuse.geometry.values)
 
@@ -183,8 +220,6 @@ def flag_unapproved(
     new_m2 = approved_m2 + unapproved_m2
 
     out = patches.copy()
-    if "patch_id" not in out.columns:
-        out["patch_id"] = np.arange(1, n + 1) if out.index.dtype.kind not in "iu" else out.index.to_numpy()
     out["area_m2"] = area
     out["existing_m2"] = existing_m2
     out["new_m2"] = new_m2
@@ -225,13 +260,8 @@ def flag_unapproved(
     if frame is not None:
         inner = shapely.buffer(frame.footprint(), -0.5 * min(frame.res), join_style="mitre")
         out["at_frame_edge"] = ~shapely.within(geoms, inner)
-    out.attrs = dict(patches.attrs)
-    out.attrs.update({"tolerance_m": tolerance_m, "reprojected": reprojected,
-                      "area_method": "ellipsoidal (pyproj.Geod on the layer's datum)"})
     return out
 
-
-# ---------------------------------------------------------------------------------------------
 
 def _check_polygons(layer: gpd.GeoDataFrame, name: str) -> gpd.GeoDataFrame:
     if not isinstance(layer, gpd.GeoDataFrame):
@@ -249,21 +279,26 @@ def _check_polygons(layer: gpd.GeoDataFrame, name: str) -> gpd.GeoDataFrame:
     return layer
 
 
-def _landuse_codes(landuse: gpd.GeoDataFrame) -> np.ndarray:
+def _landuse_code_column(landuse: gpd.GeoDataFrame) -> str:
     for col in ("landuse_code", "DLBM", "dlbm"):
         if col in landuse.columns:
-            return np.array([codes.normalize(c) for c in landuse[col]], dtype=object)
+            return col
     raise DataError("land-use layer has no landuse_code/DLBM column",
                     hint="read it with onemap.read_layer(path, kind='landuse')")
 
 
 def _pairs(geoms: np.ndarray, others: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(patch index, other index) pairs whose geometries intersect."""
+    """(patch index, other index) pairs whose geometries intersect, ordered by patch, then other.
+
+    The order does not depend on the tree, so a layer subset (rows in layer order) yields the same
+    pieces in the same order as the whole layer: unions and sums come out bit for bit the same.
+    """
     if len(others) == 0 or len(geoms) == 0:
         return np.empty(0, np.int64), np.empty(0, np.int64)
     tree = shapely.STRtree(others)
     p, o = tree.query(geoms, predicate="intersects")
-    return p, o
+    order = np.lexsort((o, p))
+    return p[order], o[order]
 
 
 def _union_per_patch(geoms: np.ndarray, others: np.ndarray) -> np.ndarray:
