@@ -8,6 +8,7 @@ from __future__ import annotations
 import math
 import re
 import unicodedata
+from dataclasses import dataclass, field
 
 from pyproj import CRS
 
@@ -52,7 +53,25 @@ M2_PER_HA = 10_000.0
 AREA_RTOL = 1e-3
 AREA_ATOL_M2 = 2.0
 
-_SECTION_RE = re.compile(r"^[\[【［]\s*(.+?)\s*[\]】］]$")
+# no lazy quantifier before \s*: that would be quadratic on a long run of spaces
+_SECTION_RE = re.compile(r"^[\[【［](.*)[\]】］]$")
+#: longest digit run read as an integer (zone numbers, 界址点数, 圈号); longer runs are garbage
+MAX_INT_DIGITS = 9
+
+
+@dataclass
+class Parcel:
+    """A parcel line of ``[地块坐标]`` and its point lines."""
+
+    line: int
+    fields: list[str]
+    points: list[tuple[str, int, float, float, int]] = field(default_factory=list)  # name, ring, x, y, line
+
+    @property
+    def label(self) -> str:
+        """``'D1'`` (地块编号, quoted) or ``'at line 13'``: how messages name the parcel."""
+        pid = self.fields[2] if len(self.fields) > 2 and self.fields[2] else None
+        return repr(pid) if pid else f"at line {self.line}"
 
 
 def nfkc(text: str) -> str:
@@ -63,7 +82,10 @@ def nfkc(text: str) -> str:
 def section_name(line: str) -> str | None:
     """``'属性描述'`` for ``[属性描述]`` / ``【属性描述】`` (already stripped), else ``None``."""
     m = _SECTION_RE.match(line)
-    return m.group(1).strip() if m else None
+    if not m:
+        return None
+    name = m.group(1).strip()
+    return name if name else None
 
 
 def canonical_key(key: str) -> str:
@@ -76,7 +98,9 @@ def first_int(text: str | None) -> int | None:
     if not text:
         return None
     m = re.search(r"\d+", nfkc(text))
-    return int(m.group()) if m else None
+    if not m or len(m.group().lstrip("0")) > MAX_INT_DIGITS:
+        return None
+    return int(m.group())
 
 
 def datum_from_text(text: str | None, path=None, line: int | None = None) -> str | None:

@@ -11,7 +11,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from pyproj import CRS
+import shapely
+from pyproj import CRS, Transformer
 
 from ..crs import as_crs, infer_zone, zone_info
 from ..errors import CRSError, OnemapWarning, Repair
@@ -122,6 +123,12 @@ def resolve_crs(
         repairs.append(Repair(str(path), "header 坐标系", "empty or missing",
                               "assumed CGCS2000 (pass crs= to override)"))
     if degrees:
+        outside = ~((np.abs(xs) <= 90) & (np.abs(ys) <= 180))
+        if outside.any():
+            i = int(np.flatnonzero(outside)[0])
+            raise CRSError(f"计量单位 says degrees but X={xs[i]:g}, Y={ys[i]:g} is no latitude/longitude",
+                           path=path, line=int(lines[i]),
+                           hint="set 计量单位=米 for Gauss-Kruger coordinates in metres, or pass crs=")
         return fmt.make_crs(datum, 3, 0, False, geographic=True), "header 坐标系, coordinates in degrees"
 
     width_text = header.get("几度分带", "")
@@ -160,6 +167,9 @@ def resolve_crs(
                        hint="pass zone= (e.g. zone=39) or crs=, or fill 带号 in the header")
     width = header_width or _ZONE_WIDTH.get(header_zone, 3)
     zone_no = header_zone
+    if not 1 <= header_zone <= 136:
+        raise CRSError(f"带号={zone_text[:20]!r} is no Gauss-Kruger zone", path=path, line=header_lines.get("带号"),
+                       hint="write the zone number (3°: 25-45, 6°: 13-23 in China) in 带号, or pass zone= or crs=")
     if header_zone > (45 if width == 3 else 23) and 73 <= header_zone <= 136:
         # 带号 holding the central meridian (117 for 117°E), a common habit
         z = header_zone / 3 if width == 3 else (header_zone + 3) / 6
@@ -170,8 +180,14 @@ def resolve_crs(
     return fmt.make_crs(datum, width, zone_no, False), "header 带号"
 
 
-def planar_crs_for(geometry) -> CRS:
-    """Unprefixed 3° Gauss-Kruger CRS (same datum) of the middle of a geographic GeoSeries."""
-    minx, _, maxx, _ = geometry.total_bounds
-    datum = fmt.datum_of_crs(geometry.crs) or "CGCS2000"
-    return fmt.make_crs(datum, 3, infer_zone(lon=(minx + maxx) / 2, width=3), False)
+def plane_areas(geoms: list, crs: CRS, path: Path) -> np.ndarray:
+    """Plane Gauss-Kruger areas in m² (geographic coordinates go through their 3° GK zone)."""
+    arr = np.empty(len(geoms), dtype=object)
+    arr[:] = geoms
+    if crs.is_geographic:
+        minx, _, maxx, _ = shapely.total_bounds(arr)
+        datum = fmt.datum_of_crs(crs) or "CGCS2000"
+        planar = fmt.make_crs(datum, 3, infer_zone(lon=float(np.clip((minx + maxx) / 2, -180, 180)), width=3), False)
+        to_plane = Transformer.from_crs(crs, planar, always_xy=True)
+        arr = shapely.transform(arr, lambda xy: np.column_stack(to_plane.transform(xy[:, 0], xy[:, 1])))
+    return shapely.area(arr).astype("float64")
