@@ -46,6 +46,7 @@ Example
 from __future__ import annotations
 
 import difflib
+import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -151,8 +152,14 @@ def load_config(source: str | Path | Mapping[str, Any], base: str | Path | None 
             raise ConfigError("survey configuration not found", path=path, hint="give the path of a .toml file")
         try:
             raw = tomllib.loads(path.read_text(encoding="utf-8"))
-        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-            raise ConfigError(f"not valid TOML: {exc}", path=path, hint="check the syntax near the reported line") from exc
+        except UnicodeDecodeError as exc:
+            raise ConfigError(f"not UTF-8 text (byte offset {exc.start})", path=path,
+                              hint="save the TOML file as UTF-8") from exc
+        except tomllib.TOMLDecodeError as exc:
+            at = re.search(r"\(at line (\d+), column (\d+)\)", str(exc))
+            raise ConfigError(f"not valid TOML: {exc}", path=path, line=int(at.group(1)) if at else None,
+                              hint="check the syntax on that line (tables are [name], values key = value, "
+                                   "strings in quotes)") from exc
         root = Path(base).resolve() if base else path.resolve().parent
     v = _Validator(path, root)
 
@@ -198,6 +205,8 @@ def load_config(source: str | Path | Mapping[str, Any], base: str | Path | None 
             raise v.error("[frame] crs", f"is not a valid CRS: {crs!r}", "use an EPSG code such as 4527") from exc
     if crs is not None and zone is not None:
         raise v.error("[frame]", "give crs or zone, not both")
+    if crs is not None or zone is not None:
+        _check_frame_zone(v, crs, zone, scene_specs)
     threshold = detect.get("threshold", "otsu")
     if not (threshold in ("otsu", "k_sigma") or isinstance(threshold, (int, float))):
         raise v.error("[detect] threshold", f"must be \"otsu\", \"k_sigma\" or a number, got {threshold!r}")
@@ -208,6 +217,7 @@ def load_config(source: str | Path | Mapping[str, Any], base: str | Path | None 
     if scheduler is not None and not isinstance(scheduler, str):
         raise v.error("[run] scheduler", "must be a string: 'threads', 'synchronous' or a dask scheduler address")
     tile_size = int(v.number(run, "tile_size", "[run] tile_size", positive=True)) if "tile_size" in run else 2048
+    workers = int(v.number(run, "workers", "[run] workers", positive=True)) if "workers" in run else None
     output = survey.get("output", "onemap_out")
     if not isinstance(output, str):
         raise v.error("[survey] output", "must be a path string")
@@ -221,7 +231,7 @@ def load_config(source: str | Path | Mapping[str, Any], base: str | Path | None 
         tolerance_m=v.number(enforce, "tolerance_m", "[enforce] tolerance_m", default=1.0),
         ratio_threshold=v.number(enforce, "ratio_threshold", "[enforce] ratio_threshold", default=0.15),
         tile_size=tile_size, scheduler=scheduler,
-        workers=int(run["workers"]) if "workers" in run else None,
+        workers=workers,
     )
 
 
@@ -261,6 +271,12 @@ class _Validator:
             raise self.error(label, f"must not be negative, got {value!r}")
         return float(value)
 
+    def strings(self, spec: Mapping[str, Any], keys: tuple[str, ...], where: str) -> None:
+        for key in keys:
+            if key in spec and not isinstance(spec[key], str):
+                raise self.error(f"[{where}] {key}", f"must be a string, got {spec[key]!r}",
+                                 f'write it in quotes: {key} = "{spec[key]}"')
+
     def existing(self, value: Any, label: str) -> Path:
         if not isinstance(value, str):
             raise self.error(label, f"must be a path string, got {value!r}")
@@ -285,6 +301,7 @@ class _Validator:
         date = spec.get("date")
         if date is not None:
             date = str(date)
+        self.strings(spec, ("sensor",), where)
         return SceneSpec(paths, spec.get("sensor"), date, tuple(bands) if bands else None)
 
     def layer(self, spec: Any, name: str) -> LayerSpec:
@@ -294,5 +311,51 @@ class _Validator:
         self.keys(spec, _SCHEMA["layer"], f"[{where}] ")
         if "path" not in spec:
             raise self.error(f"[{where}]", "needs a path")
+        self.strings(spec, ("layer", "encoding"), where)
         return LayerSpec(name, LAYER_KINDS[name], self.existing(spec["path"], f"[{where}] path"),
                          spec.get("layer"), spec.get("encoding"), spec.get("crs"))
+
+
+def _centre_lon(path: Path) -> float | None:
+    """Longitude of a raster's centre from its header, or None when it cannot tell (the scene
+    reader reports unreadable files later, with the reason)."""
+    import warnings
+
+    import rasterio
+    from pyproj import CRS, Transformer
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            with rasterio.open(path) as src:
+                if src.crs is None or src.transform.is_identity:
+                    return None
+                crs, (left, bottom, right, top) = CRS.from_user_input(src.crs.to_wkt()), src.bounds
+        lon, _ = Transformer.from_crs(crs, 4490, always_xy=True).transform((left + right) / 2, (bottom + top) / 2)
+    except (rasterio.errors.RasterioError, ValueError, RuntimeError):
+        return None
+    return float(lon) if -180 <= lon <= 180 else None
+
+
+def _check_frame_zone(v: _Validator, crs: Any, zone: int | None, scenes: dict[str, SceneSpec]) -> None:
+    """ConfigError when the frame's Gauss-Kruger zone is not where the scenes are.
+
+    A frame one zone away works but puts every area in the wrong projection (plane areas are
+    exact to 1e-4 only within the zone) and usually means a copied config: the scenes' centre must
+    lie in the zone or the 0.5° strip beyond its edge that counties on a zone border use."""
+    from .crs import as_crs, gk_crs, zone_info
+
+    zi = zone_info(gk_crs(zone, width=6 if zone <= 23 else 3) if zone is not None else as_crs(crs))
+    if zi is None or zi.central_meridian is None or zi.width is None:
+        return
+    key = "[frame] zone" if zone is not None else "[frame] crs"
+    for when, spec in scenes.items():
+        lon = _centre_lon(spec.paths[0])
+        if lon is None or abs(lon - zi.central_meridian) <= zi.width / 2 + 0.5:
+            continue
+        fits = round(lon / 3) if zi.width == 3 else int(lon // 6) + 1
+        fix = f"zone = {fits}" if zone is not None else (
+            f"crs = {as_crs(gk_crs(fits, width=zi.width, prefix=bool(zi.prefixed))).to_epsg()}")
+        raise v.error(key, f"is Gauss-Kruger zone {zi.zone} (central meridian {zi.central_meridian:g}°E), but "
+                           f"[scenes.{when}] {spec.paths[0].name} is centred at {lon:.2f}°E, in zone {fits}",
+                      f"use {fix} (or check that the scenes are the right ones)")

@@ -1,4 +1,5 @@
-"""Attribute encoding of shapefiles: ``.cpg`` declarations checked against the DBF bytes.
+"""Shapefile sidecars: completeness (:func:`check_shapefile`) and attribute encoding (``.cpg``
+declarations checked against the DBF bytes).
 
 Chinese shapefiles arrive as GBK/GB18030 or UTF-8, with a ``.cpg``, without one, or with one that
 is wrong (``UTF-8`` over GBK bytes, left behind by a converter). The bytes decide: the non-ASCII
@@ -23,7 +24,7 @@ import numpy as np
 from ..errors import EncodingError, FormatError, Repair
 from .encoding import detect_encoding
 
-__all__ = ["resolve_encoding", "codec_name", "sidecar"]
+__all__ = ["resolve_encoding", "codec_name", "sidecar", "check_shapefile"]
 
 _CHINESE_CODECS = {"gbk", "gb2312", "gb18030"}
 _SAMPLE_LIMIT = 1 << 20  # bytes of non-ASCII DBF text: plenty to tell the encoding
@@ -34,6 +35,43 @@ def sidecar(path: Path, ext: str) -> Path | None:
         if cand.is_file():
             return cand
     return None
+
+
+def _declared_bytes(path: Path, kind: str) -> int | None:
+    """File length a .shp/.shx or .dbf header declares (None when the header itself is cut)."""
+    with open(path, "rb") as fh:
+        head = fh.read(32)
+    if kind == "dbf":
+        if len(head) < 12:
+            return None
+        nrec = int.from_bytes(head[4:8], "little")
+        return int.from_bytes(head[8:10], "little") + nrec * int.from_bytes(head[10:12], "little")
+    if len(head) < 28:
+        return None
+    return 2 * int.from_bytes(head[24:28], "big")  # length in 16-bit words
+
+
+def check_shapefile(shp: Path) -> None:
+    """FormatError when a shapefile's .shx or .dbf is missing or a part is shorter than its header says.
+
+    GDAL reads a half-copied ``.shp`` as features with null geometries and a shapefile without
+    ``.dbf`` as one without attributes: both would lose data without an error.
+    """
+    parts = {".shp": shp, ".shx": sidecar(shp, ".shx"), ".dbf": sidecar(shp, ".dbf")}
+    for ext in (".shx", ".dbf"):
+        if parts[ext] is None:
+            what = "index" if ext == ".shx" else "attribute table"
+            raise FormatError(f"the shapefile's {what} ({shp.stem}{ext}) is missing", path=shp,
+                              hint=f"copy {shp.stem}{ext} beside the .shp (a shapefile is at least .shp, .shx "
+                                   "and .dbf)" + (", or rebuild it with ogr2ogr --config SHAPE_RESTORE_SHX YES"
+                                                  if ext == ".shx" else ""))
+    for ext, part in parts.items():
+        size = part.stat().st_size
+        need = _declared_bytes(part, "dbf" if ext == ".dbf" else "shp")
+        if need is None or size < need:
+            said = "its header is cut off" if need is None else f"its header says {need} bytes"
+            raise FormatError(f"{part.name} is truncated: {said}, the file has {size}", path=shp,
+                              hint=f"copy {part.name} again (an interrupted copy or download)")
 
 
 def codec_name(name: str, where: Any) -> str:

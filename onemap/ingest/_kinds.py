@@ -28,7 +28,10 @@ generic    (none)
 The id column of a kind (``parcel_id``, ``approval_id`` …, ``admin_code``) is always present in
 the result: when no candidate column exists it is made from the feature id (``"#<fid>"``) and
 ``attrs["id_source"]`` says so; single missing values are filled the same way and listed in
-``attrs["generated_ids"]``.
+``attrs["generated_ids"]``. Duplicate ids are *kept* (one approval document, 批准文号, often
+covers several parcels; a cadastral code twice is a data error the bureau must settle, not onemap)
+and reported: one :class:`~onemap.errors.Repair` per duplicated value (``attrs["repairs"]``), the
+features of each in ``attrs["duplicate_ids"]``.
 
 Geometry rules (:func:`check_geometries`): every kind but ``generic`` needs polygons (points and
 lines are a :class:`~onemap.errors.GeometryError`; the polygons of a GeometryCollection are kept);
@@ -145,8 +148,9 @@ def normalize_columns(gdf: Any, kind: str, source: str,
     (new_columns, attrs)
         The columns to add (name -> Series on ``gdf.index``) and what to record in ``attrs``:
         ``columns_used``, ``id_source``, ``generated_ids``, ``duplicate_ids``, ``unknown_codes``,
-        ``unparsed``. Warnings (:class:`OnemapWarning`) are issued for duplicate ids, unknown
-        land-use codes and values that do not parse.
+        ``unparsed`` and ``repairs`` (a :class:`Repair` per duplicated id value, for the caller to
+        report). Warnings (:class:`OnemapWarning`) are issued for unknown land-use codes and
+        values that do not parse.
     """
     spec = KINDS[kind]
     columns = dict(columns or {})
@@ -194,12 +198,12 @@ def _ids(gdf: Any, spec: Kind, col: str | None, source: str, info: dict[str, Any
         warnings.warn(f"{source}: {int(missing.sum())} feature(s) have no {col} value; made {name} from "
                       f"the feature id (features {_few(gdf.index[missing])})", OnemapWarning, stacklevel=4)
     dup = ids[ids.duplicated(keep=False)]
-    if len(dup):
+    if len(dup):  # kept (one approval document covers several parcels), reported as Repairs
         groups = dup.groupby(dup, sort=True).groups
         info["duplicate_ids"] = {str(k): [_json_scalar(f) for f in v] for k, v in groups.items()}
-        head = "; ".join(f"{k!r} at features {_few(v)}" for k, v in list(groups.items())[:3])
-        warnings.warn(f"{source}: {len(groups)} duplicate {name} value(s) ({col}), all kept: {head}",
-                      OnemapWarning, stacklevel=4)
+        info["repairs"] = [Repair(source, f"features {_few(v)}", f"duplicate {name} {k!r} ({col})",
+                                  f"all {len(v)} features kept; {name} is not unique in this layer")
+                           for k, v in groups.items()]
     return ids.astype(object)
 
 

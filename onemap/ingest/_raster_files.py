@@ -59,6 +59,9 @@ def inspect_file(path: str, crs: CRS | None) -> FileInfo:
     local = "://" not in path and not path.startswith("/vsi")
     if local and not os.path.exists(path):
         raise FormatError("raster file not found", path=path, hint="check the path (and the working directory)")
+    if local and os.path.isfile(path) and os.path.getsize(path) == 0:
+        raise FormatError("raster file is empty (0 bytes)", path=path,
+                          hint="copy or download it again (an interrupted transfer leaves empty files)")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", NotGeoreferencedWarning)
@@ -308,7 +311,8 @@ def read_part(part: FileInfo, indexes: tuple[int, ...], frame: Frame, rows: slic
                 vrt.read(list(indexes), window=Window(c0, r0, w, h), out=out)
             return out
     except rasterio.errors.RasterioError as exc:
-        raise FormatError(f"cannot read pixels ({exc})", path=part.path,
+        raise FormatError(f"cannot read pixels (rows {r0}-{r1 - 1}, columns {c0}-{c1 - 1}: {exc})",
+                          path=part.path,
                           hint="the file may be truncated or corrupt; copy it again") from exc
 
 

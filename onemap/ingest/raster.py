@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import math
 import os
-import warnings
 from collections import OrderedDict
 from dataclasses import dataclass, replace
 from os import PathLike
@@ -36,7 +35,7 @@ import rioxarray  # noqa: F401  (registers the .rio accessor)
 import xarray as xr
 
 from ..crs import as_crs
-from ..errors import DataError, FrameError, OnemapWarning
+from ..errors import DataError, FrameError, Repair, report_repairs
 from ..frame import Frame
 from ._raster_files import FileInfo, date_of, inspect_file, name_bands, read_part, select_bands
 from ._warp import slice_pad, warp_array
@@ -419,7 +418,8 @@ def stack(scenes: Sequence[xr.DataArray], dim: str = "time") -> xr.DataArray:
 
     The ``dim`` coordinate holds each scene's ``attrs["date"]`` as ``datetime64[ns]``, in the
     order given. Bands are matched by name: only the bands common to all scenes are kept, in the
-    first scene's order, and an :class:`~onemap.errors.OnemapWarning` names the bands dropped.
+    first scene's order; the bands dropped are reported as :class:`~onemap.errors.Repair` records
+    (a :class:`~onemap.errors.RepairWarning`, and ``attrs["repairs"]`` of the result).
 
     Raises
     ------
@@ -444,10 +444,13 @@ def stack(scenes: Sequence[xr.DataArray], dim: str = "time") -> xr.DataArray:
     if not scenes:
         raise DataError("no scenes to stack", hint="pass a list of scenes from onemap.open_scene")
     frames = [Frame.from_xarray(s) for s in scenes]
+    names = [_scene_name(i, s) for i, s in enumerate(scenes)]
     for i, f in enumerate(frames[1:], start=1):
         if f != frames[0]:
-            raise FrameError(f"scene {i} is on {f}, scene 0 on {frames[0]}",
-                             feature=i, hint="onemap.align every scene to one frame before stacking")
+            what = "CRS" if f.crs != frames[0].crs else "grid"
+            raise FrameError(f"{names[i]} is on another {what} than {names[0]}: {f} vs {frames[0]}",
+                             feature=i, path=_scene_path(scenes[i]),
+                             hint="onemap.align every scene to one frame before stacking")
     dates = []
     for i, s in enumerate(scenes):
         d = s.attrs.get("date")
@@ -460,9 +463,16 @@ def stack(scenes: Sequence[xr.DataArray], dim: str = "time") -> xr.DataArray:
     if not common:
         raise DataError(f"the scenes share no band: {bands}", hint="open them with the right sensor=")
     dropped = sorted({b for row in bands for b in row} - set(common))
-    if dropped:
-        warnings.warn(f"stack keeps the {len(common)} bands common to all scenes; dropped: "
-                      f"{', '.join(dropped)}", OnemapWarning, stacklevel=2)
+    repairs = []
+    for i, row in enumerate(bands):  # one Repair per scene that has bands another scene lacks
+        extra = [b for b in row if b in dropped]
+        if extra:
+            repairs.append(Repair(str(_scene_path(scenes[i]) or f"scene {i}"), f"scene {i} bands",
+                                  f"band(s) {', '.join(extra)} missing from other scenes ({len(row)} bands here, "
+                                  f"{min(len(r) for r in bands)} in the smallest)",
+                                  f"stack keeps the {len(common)} bands common to all scenes; dropped: "
+                                  f"{', '.join(extra)}"))
+    report_repairs(repairs, stacklevel=3)
     scenes = [s.sel(band=common) for s in scenes]
     out = xr.concat(scenes, dim=dim, coords="minimal", compat="override", join="override",
                     combine_attrs="drop")
@@ -471,8 +481,18 @@ def stack(scenes: Sequence[xr.DataArray], dim: str = "time") -> xr.DataArray:
     same = {k: first.get(k) for k in ("sensor", "nodata")
             if all(_same(s.attrs.get(k), first.get(k)) for s in scenes)}
     out.attrs = {"sensor": same.get("sensor"), "date": None, "nodata": same.get("nodata"),
-                 "source": [s.attrs.get("source") for s in scenes]}
+                 "source": [s.attrs.get("source") for s in scenes], "repairs": repairs}
     return out.rio.write_crs(frames[0].crs).rio.write_transform(frames[0].transform)
+
+
+def _scene_path(scene: xr.DataArray) -> str | None:
+    src = scene.attrs.get("source")
+    return str(src[0] if isinstance(src, (list, tuple)) and src else src) if src else None
+
+
+def _scene_name(i: int, scene: xr.DataArray) -> str:
+    path = _scene_path(scene)
+    return f"scene {i}" + (f" ({Path(path).name}, {scene.attrs.get('date')})" if path else "")
 
 
 def _same(a: Any, b: Any) -> bool:

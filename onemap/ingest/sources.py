@@ -22,6 +22,9 @@ from .vector import read_layer
 __all__ = ["read_boundary_files", "read_source"]
 
 
+_VECTOR_SUFFIXES = (".shp", ".gpkg", ".geojson", ".json", ".fgb", ".gdb")
+
+
 def _txt_files(paths: Iterable[str | PathLike]) -> list[Path]:
     files: list[Path] = []
     for p in paths:
@@ -67,12 +70,14 @@ def read_boundary_files(paths: str | PathLike | Iterable[str | PathLike], *, enc
     >>> list(layer["approval_id"]), layer.crs.to_epsg()
     (['batch0/D0', 'batch1/D1'], 4527)
     """
-    if isinstance(paths, (str, PathLike)):
-        paths = [paths]
+    paths = [paths] if isinstance(paths, (str, PathLike)) else list(paths)
     files = _txt_files(paths)
     if not files:
-        raise DataError(f"no land-boundary TXT files in {', '.join(map(str, paths))}",
-                        hint="point at a .txt file or a folder that holds them")
+        vectors = sorted(q.name for p in map(Path, paths) if p.is_dir() for q in p.iterdir()
+                         if q.suffix.lower() in _VECTOR_SUFFIXES)
+        raise DataError(f"no land-boundary TXT files in {', '.join(map(str, paths))}", path=Path(paths[0]),
+                        hint=f"point at the vector file itself ({', '.join(vectors[:3])}), which onemap reads "
+                             "with read_layer" if vectors else "point at a .txt file or a folder that holds them")
     target = as_crs(to_crs) if to_crs is not None else None
     parts, repairs = [], []
     for f in files:

@@ -15,7 +15,11 @@ pyogrio and checks what Chinese land data get wrong most often:
   :class:`~onemap.errors.Repair`; points or lines in a polygon kind are a
   :class:`~onemap.errors.GeometryError`.
 * **columns** per ``kind`` (see :mod:`onemap.ingest._kinds`): ``landuse_code``/``landuse_group``/
-  ``cultivated``, ``parcel_id``, ``approval_id`` … added next to all source attributes.
+  ``cultivated``, ``parcel_id``, ``approval_id`` … added next to all source attributes; duplicate
+  ids are kept and reported as a :class:`~onemap.errors.Repair` each.
+* **files**: a missing or empty file, a shapefile without its ``.shx``/``.dbf`` or with a part
+  shorter than its header says (a half-copied ``.shp`` reads as null geometries in GDAL) are a
+  :class:`~onemap.errors.FormatError`.
 
 The index of the result is the source feature id (``fid``), the key of every report.
 """
@@ -40,7 +44,7 @@ from pyproj import CRS, Transformer
 
 from ..crs import as_crs, gk_crs, infer_zone, is_prefixed, zone_info
 from ..errors import CRSError, DataError, EncodingError, FormatError, Repair, report_repairs
-from ._dbf import codec_name, resolve_encoding
+from ._dbf import check_shapefile, codec_name, resolve_encoding
 from ._kinds import KINDS, check_geometries, find_column, normalize_columns
 
 __all__ = ["read_layer", "write_layer", "layer_info", "KINDS"]
@@ -162,6 +166,7 @@ def read_layer(
         raise DataError(f"layer {layer!r} has no features left after dropping null geometries", path=src,
                         hint="check the geometries in a GIS, or pass allow_empty=True")
     new_cols, info = normalize_columns(gdf, kind, src, columns)
+    repairs += info.pop("repairs", [])
     gdf = gdf.assign(**new_cols)
     gdf = gdf[[c for c in gdf.columns if c != gdf.geometry.name] + [gdf.geometry.name]]
     attrs.update(info)
@@ -177,6 +182,15 @@ def read_layer(
 
 # ------------------------------------------------------------------------------------ opening
 def _list_layers(path: Any) -> list[tuple[str, str | None]]:
+    p = Path(path)
+    if "://" not in str(path) and not str(path).startswith("/vsi"):
+        if not p.exists():
+            raise FormatError("file not found", path=path, hint="check the path (and the working directory)")
+        if p.is_file() and p.stat().st_size == 0:
+            raise FormatError("file is empty (0 bytes)", path=path,
+                              hint="copy or download it again (an interrupted transfer leaves empty files)")
+        if p.suffix.lower() == ".shp":
+            check_shapefile(p)
     try:
         return [(str(n), t) for n, t in pyogrio.list_layers(path)]
     except RuntimeError as exc:
