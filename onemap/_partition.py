@@ -18,14 +18,17 @@ subsets travel to the workers (scattered, not embedded in the task graph).
 from __future__ import annotations
 
 import functools
-from typing import Any, Callable, Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
 
-__all__ = ["spatial_partitions", "layer_subsets", "map_partitions"]
+from .errors import DataError
+
+__all__ = ["layer_subsets", "map_partitions", "spatial_partitions"]
 
 
 def spatial_partitions(geoms: np.ndarray, partition_size: int | None) -> list[np.ndarray]:
@@ -39,10 +42,12 @@ def spatial_partitions(geoms: np.ndarray, partition_size: int | None) -> list[np
     [[0, 2, 4], [1, 3]]
     """
     n = len(geoms)
+    if partition_size is not None and (isinstance(partition_size, bool) or not (
+            isinstance(partition_size, (int, np.integer)) and partition_size >= 1)):
+        raise DataError(f"partition_size must be a positive whole number of features, got {partition_size!r}",
+                        hint="e.g. partition_size=2000, or None for one partition")
     if partition_size is None or n <= partition_size:
         return [np.arange(n)]
-    if int(partition_size) < 1:
-        raise ValueError(f"partition_size must be a positive number of features, got {partition_size}")
     bounds = shapely.bounds(geoms)
     centres = np.column_stack([(bounds[:, 0] + bounds[:, 2]) / 2, (bounds[:, 1] + bounds[:, 3]) / 2])
     ok = np.isfinite(centres).all(axis=1)
@@ -96,7 +101,8 @@ def map_partitions(func: Callable[..., pd.DataFrame], features: gpd.GeoDataFrame
     geoms = np.asarray(features.geometry.values)
     parts = spatial_partitions(geoms, partition_size)
     subsets = {name: layer_subsets(geoms, parts, layer) for name, layer in layers.items()}
-    payloads = [(features.iloc[pos], {name: subsets[name][k] for name in layers}) for k, pos in enumerate(parts)]
+    payloads = [(features if len(parts) == 1 else features.iloc[pos], {name: subsets[name][k] for name in layers})
+                for k, pos in enumerate(parts)]
     call = functools.partial(func, **kwargs)
     if partition_size is None and client is None:
         return _run(call, payloads[0])
@@ -113,9 +119,9 @@ def map_partitions(func: Callable[..., pd.DataFrame], features: gpd.GeoDataFrame
         results = dask.compute(*tasks, scheduler="threads")
     if len(results) == 1:
         return results[0]
-    out = pd.concat(results)
-    position = np.concatenate(parts)
-    return out.iloc[np.argsort(position, kind="stable")]
+    out = pd.concat(results).iloc[np.argsort(np.concatenate(parts), kind="stable")]
+    out.index = features.index  # the same labels, and the same kind of index (e.g. a RangeIndex)
+    return out
 
 
 def _run(call: Callable[..., pd.DataFrame], payload: tuple) -> pd.DataFrame:

@@ -41,11 +41,11 @@ import pandas as pd
 import shapely
 
 from . import codes
-from .errors import CRSError, DataError, GeometryError, OnemapWarning
 from ._partition import map_partitions
+from .errors import CRSError, DataError, GeometryError, OnemapWarning
 from .overlay.vector import _polygonal, ellipsoidal_area
 
-__all__ = ["flag_unapproved", "VERDICTS_ZH", "MU_PER_M2", "HA_PER_M2"]
+__all__ = ["HA_PER_M2", "MU_PER_M2", "VERDICTS_ZH", "flag_unapproved"]
 
 MU_PER_M2 = 15.0 / 10_000.0  # 1 亩 = 10 000 / 15 m²
 HA_PER_M2 = 1.0 / 10_000.0
@@ -177,8 +177,8 @@ def flag_unapproved(
         patches["patch_id"] = np.arange(1, n + 1) if patches.index.dtype.kind not in "iu" else patches.index.to_numpy()
     if client is not None and partition_size is None:
         partition_size = DEFAULT_PARTITION_SIZE
-    layers = dict(approvals=approvals, landuse=landuse, farmland=farmland, redline=redline,
-                  cadastral=cadastral, admin=admin)
+    layers = {"approvals": approvals, "landuse": landuse, "farmland": farmland, "redline": redline,
+                  "cadastral": cadastral, "admin": admin}
     out = map_partitions(_judge, patches, layers, partition_size, client,
                          code_column=code_column, crs=crs, tolerance_m=tolerance_m, frame=frame)
     out.attrs = dict(patches.attrs)
@@ -319,7 +319,7 @@ def _union_per_patch(geoms: np.ndarray, others: np.ndarray) -> np.ndarray:
 
 def _area_by_code(parts: np.ndarray, lu_geoms: np.ndarray, lu_codes: np.ndarray, crs: Any) -> list[dict[str, float]]:
     """Per part, ellipsoidal area of its overlap with each land-use code."""
-    result: list[dict[str, float]] = [dict() for _ in range(len(parts))]
+    result: list[dict[str, float]] = [{} for _ in range(len(parts))]
     nonempty = ~shapely.is_empty(parts)
     idx = np.flatnonzero(nonempty)
     p, o = _pairs(parts[idx], lu_geoms)
