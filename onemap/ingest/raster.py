@@ -261,7 +261,7 @@ def open_scene(
         nodata = fill  # warped bands are filled outside their source: say with what
     attrs = {
         "sensor": sensor_name,
-        "date": _iso_date(date) if date is not None else date_of(parts),
+        "date": _iso_date(date, sources[0]) if date is not None else date_of(parts),
         "nodata": nodata,
         "source": sources[0] if len(paths) == 1 else sources,
     }
@@ -319,7 +319,7 @@ def _reference_frame(parts: Sequence[FileInfo]) -> Frame:
     return rf
 
 
-def _iso_date(value: Any) -> str:
+def _iso_date(value: Any, path: str | None = None) -> str:
     import datetime as dt
 
     from .sensors import guess_date
@@ -330,7 +330,7 @@ def _iso_date(value: Any) -> str:
         return str(value.astype("datetime64[D]"))
     text = guess_date(str(value))
     if text is None:
-        raise DataError(f"cannot read a date from {value!r}", hint="give date as 'YYYY-MM-DD'")
+        raise DataError(f"cannot read a date from date={value!r}", path=path, hint="give date as 'YYYY-MM-DD'")
     return text
 
 
@@ -461,7 +461,9 @@ def stack(scenes: Sequence[xr.DataArray], dim: str = "time") -> xr.DataArray:
     bands = [list(map(str, s.band.values)) for s in scenes]
     common = [b for b in bands[0] if all(b in other for other in bands[1:])]
     if not common:
-        raise DataError(f"the scenes share no band: {bands}", hint="open them with the right sensor=")
+        raise DataError(f"the scenes share no band: " + "; ".join(f"{n}: {', '.join(b)}" for n, b in zip(names, bands)),
+                        path=_scene_path(scenes[0]),
+                        hint="open them with the right sensor=, or name the bands with bands={position: name}")
     dropped = sorted({b for row in bands for b in row} - set(common))
     repairs = []
     for i, row in enumerate(bands):  # one Repair per scene that has bands another scene lacks

@@ -419,6 +419,11 @@ def write_layer(
                           hint="write a shapefile for GBK attributes, or drop encoding=")
     if driver == _SHP:
         _check_encodable(gdf, codec, path)
+    rings = np.asarray(gdf.geom_type == "LinearRing")
+    if rings.any():  # GDAL has no ring type (pyogrio crashes on them): a closed LineString is the same
+        gdf = gdf.copy()
+        gdf.loc[rings, gdf.geometry.name] = shapely.linestrings(
+            [shapely.get_coordinates(g, include_z=g.has_z) for g in gdf.geometry[rings]])
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.parent / f".{path.stem}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}{path.suffix}"
     kw: dict[str, Any] = {"driver": driver}
