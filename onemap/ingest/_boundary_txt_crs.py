@@ -77,7 +77,8 @@ def _prefix_zone(eastings: np.ndarray, lines: np.ndarray, path: Path, explicit: 
                        hint="check that Y is the easting; pass crs= for coordinates in another system")
     distinct = np.unique(zones)
     if len(distinct) > 1:
-        parts = "; ".join(f"zone {z}: lines {_lines(lines[zones == z], 3)}" for z in distinct)
+        parts = "; ".join(f"zone {z}: line{'s' if (zones == z).sum() > 1 else ''} {_lines(lines[zones == z], 3)}"
+                          for z in distinct)
         raise CRSError(f"eastings from {len(distinct)} different zones in one file ({parts})", path=path,
                        hint="split the file by zone, or reproject the parcels into one zone")
     return int(distinct[0])

@@ -9,6 +9,7 @@ STR tree (near-linear for the rings of real parcels).
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
@@ -93,17 +94,18 @@ def parcel_geometry(parcel: fmt.Parcel, groups: dict[int, list], path: Path, rep
                     tol: float) -> Any:
     """The parcel's valid (Multi)Polygon, exteriors counter-clockwise."""
     where = f"parcel {parcel.label} (line {parcel.line})"
-    rings: list[np.ndarray] = []
+    rings: list[np.ndarray] = []  # every ring counter-clockwise, closed
     for ring_no, pts in groups.items():
         xy = np.array([(p[3], p[2]) for p in pts])  # (easting, northing)
-        keep = np.r_[True, np.any(np.abs(np.diff(xy, axis=0)) > tol, axis=1)]
-        if not keep.all():
+        moved = np.abs(np.diff(xy, axis=0)).max(axis=1, initial=0.0) > tol
+        if not moved.all():
+            keep = np.concatenate(([True], moved))
             dup = [pts[i][4] for i in np.flatnonzero(~keep)]
             repairs.append(Repair(str(path), f"{where}, ring {ring_no}",
                                   f"repeated point on {lines_text(dup)}", "dropped"))
             xy, pts = xy[keep], [p for p, k in zip(pts, keep) if k]
         for sub, sub_pts in _split_closed(xy, pts, tol):
-            closed = len(sub) > 1 and bool(np.all(np.abs(sub[-1] - sub[0]) <= tol))
+            closed = len(sub) > 1 and float(np.abs(sub[-1] - sub[0]).max()) <= tol
             if closed:
                 sub = sub[:-1]
             if len(sub) < 3 or (len(sub) < 5 and len(np.unique(sub, axis=0)) < 3):
@@ -112,15 +114,16 @@ def parcel_geometry(parcel: fmt.Parcel, groups: dict[int, list], path: Path, rep
             if not closed:
                 repairs.append(Repair(str(path), f"{where}, ring {ring_no} (line {sub_pts[0][4]})",
                                       "ring not closed", "closed back to its first point"))
-            ring = np.vstack([sub, sub[:1]])
-            if not np.isfinite(_shoelace(ring)):
+            ring = np.concatenate((sub, sub[:1]))
+            area = _shoelace(ring)
+            if not math.isfinite(area):
                 raise GeometryError(f"ring {ring_no} of {where} has coordinates too large to compute with",
                                     path=path, line=sub_pts[0][4], hint="check the coordinates of this ring")
-            if _shoelace(ring) == 0.0 and shapely.MultiPoint(sub).convex_hull.area == 0.0:
+            if area == 0.0 and shapely.MultiPoint(sub).convex_hull.area == 0.0:
                 raise GeometryError(f"ring {ring_no} of {where} has zero area (all points on one line)",
                                     path=path, line=sub_pts[0][4],
                                     hint="check the coordinates of this ring, or delete it")
-            rings.append(ring)
+            rings.append(ring if area >= 0.0 else ring[::-1])
     geom = _assemble(rings, where, path, repairs)
     if geom.is_empty:
         raise GeometryError(f"{where} has no area left after repairing its rings",
@@ -168,12 +171,16 @@ def _containment(shells: np.ndarray) -> np.ndarray:
 
 
 def _assemble(rings: list[np.ndarray], where: str, path: Path, repairs: list[Repair]):
-    """Even-odd nesting: a ring inside an odd number of rings is a hole of the smallest of them."""
+    """Even-odd nesting: a ring inside an odd number of rings is a hole of the smallest of them.
+
+    *rings* are counter-clockwise, so a valid result needs no re-orientation (holes are reversed).
+    """
     if len(rings) == 1:
-        geom = shapely.Polygon(rings[0])
+        geom = shapely.polygons(rings[0])
         if geom.is_valid:
-            return shapely.orient_polygons(geom, exterior_cw=False)
-    shells = np.array([shapely.Polygon(r) for r in rings], dtype=object)
+            return geom
+    shells = np.empty(len(rings), dtype=object)
+    shells[:] = [shapely.polygons(r) for r in rings]
     invalid = ~shapely.is_valid(shells)
     if invalid.any():  # a self-intersecting ring: repair it, then nest with boolean operations
         for i in np.flatnonzero(invalid):
@@ -197,9 +204,11 @@ def _assemble(rings: list[np.ndarray], where: str, path: Path, repairs: list[Rep
                   for i, h in holes.items()]
         geom = shapely.union_all(pieces)
     else:
-        polys = [shapely.Polygon(rings[i], [rings[k] for k in h]) for i, h in sorted(holes.items())]
+        polys = [shapely.Polygon(rings[i], [rings[k][::-1] for k in h]) for i, h in sorted(holes.items())]
         geom = polys[0] if len(polys) == 1 else shapely.MultiPolygon(polys)
-    if not shapely.is_valid(geom):  # overlapping parts, a hole crossing its shell, ...
+        if geom.is_valid:
+            return geom
+    if not geom.is_valid:  # overlapping parts, a hole crossing its shell, ...
         repairs.append(Repair(str(path), where, f"invalid geometry ({shapely.is_valid_reason(geom)})",
                               "repaired with make_valid"))
         geom = shapely.make_valid(geom, method="structure", keep_collapsed=False)

@@ -50,6 +50,9 @@ __all__ = ["read_boundary_txt", "write_boundary_txt"]
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0e-\x1f\x7f]")
 _INVISIBLE = re.compile("[\ufeff\u200b]")  # a BOM inside the text (concatenated exports), zero-width space
+_NUM = r"[ \t]*(-?[0-9]{1,15}(?:\.[0-9]{0,12})?)[ \t]*"
+# the common point line in plain ASCII form, taken without the general path (the reader stays fast)
+_PLAIN_POINT = re.compile(rf"[ \t]*([\w.\-]*)[ \t]*,[ \t]*([1-9][0-9]{{0,5}})[ \t]*,{_NUM},{_NUM},?[ \t]*")
 # a point repeats another (closing point under any name, duplicate): 1 µm, or ~1 cm in degrees
 _SAME_POINT = {False: 1e-6, True: 1e-7}
 _POINT_HINT = "write point lines as 点号,圈号,X,Y (X = northing, Y = easting), e.g. J1,1,3353189.181,39456780.123"
@@ -208,14 +211,16 @@ def read_document(data: bytes, path: Path, *, encoding: str | None = None, crs: 
         raise FormatError("the file holds no text", path=path, line=1, hint=_SECTIONS_HINT)
     header, parcels, header_lines, last_line = _parse(text, path, repairs)
     _check_parcels(parcels, path)
+    # lost point lines first: a truncated file shows up as odd coordinates and zones too
+    groups = [ring_groups(parcel, path, repairs) for parcel in parcels]
+    for parcel, rings in zip(parcels, groups):
+        check_point_count(parcel, rings, path, repairs, min(_SAME_POINT.values()), last_line)
     swapped_points(parcels, path, repairs)
     crs_, crs_source = resolve_crs(header, header_lines, parcels, path, repairs, crs=crs, zone=zone)
     tol = _SAME_POINT[bool(crs_.is_geographic)]
     geoms, rows = [], []
     for parcel in parcels:
-        groups = ring_groups(parcel, path, repairs)
-        check_point_count(parcel, groups, path, repairs, tol, last_line)
-        geoms.append(parcel_geometry(parcel, groups, path, repairs, tol))
+        geoms.append(parcel_geometry(parcel, ring_groups(parcel, path, []), path, repairs, tol))
         rows.append(_parcel_row(parcel, path))
     parcels, geoms, rows = _duplicates(parcels, geoms, rows, path, repairs)
     plane = plane_areas(geoms, crs_, path)
@@ -237,6 +242,11 @@ def _parse(text: str, path: Path, repairs: list[Repair]) -> tuple[dict[str, str]
     last = 1
     fixed: dict[str, list[int]] = {}  # repair kind -> lines
     for lineno, raw in enumerate(_LINE_BREAK.split(text), start=1):
+        plain = _PLAIN_POINT.fullmatch(raw) if section == fmt.SECTION_COORDS and parcels and len(raw) < 100 else None
+        if plain:
+            parcels[-1].points.append((plain[1], int(plain[2]), float(plain[3]), float(plain[4]), lineno))
+            last = lineno
+            continue
         if _INVISIBLE.search(raw):
             raw = _INVISIBLE.sub("", raw)
             fixed.setdefault("invisible", []).append(lineno)

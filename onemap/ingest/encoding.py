@@ -49,7 +49,10 @@ def _looks_like_bomless_utf16(data: bytes) -> bool:
 def _fail(data: bytes, exc: UnicodeDecodeError, tried: str, path: str | PathLike | None) -> EncodingError:
     bad = data[exc.start:exc.start + 4].hex(" ")
     hint = "pass encoding= explicitly (for example encoding='gbk', 'gb18030', 'utf-8' or 'utf-16')"
-    if _looks_like_bomless_utf16(data):
+    if any(data.startswith(bom) for bom, _ in _BOMS):
+        hint = ("the bytes after the byte-order mark are damaged or in another encoding: export the file "
+                "again, or " + hint)
+    elif _looks_like_bomless_utf16(data):
         hint = "the file looks like UTF-16 without a byte-order mark: pass encoding='utf-16-le' (or 'utf-16-be')"
     return EncodingError(
         f"cannot decode the text as {tried}: byte offset {exc.start} (bytes {bad}) is not valid",
@@ -142,8 +145,8 @@ def decode_text(
     Raises
     ------
     EncodingError
-        Bytes that the given or detected encodings cannot decode, or an unknown codec name. The
-        message names the file, the byte offset and its line.
+        Bytes that the given or detected encodings cannot decode (also after a byte-order mark),
+        or an unknown codec name. The message names the file, the byte offset and its line.
 
     Examples
     --------
@@ -165,7 +168,12 @@ def decode_text(
             raise _fail(data, exc, repr(encoding), path) from exc
     else:
         encoding = detect_encoding(data, path)
-        text = data.decode(encoding)
+        try:  # a byte-order mark promises an encoding that the rest of the bytes may break
+            text = data.decode(encoding)
+        except UnicodeDecodeError as exc:
+            if encoding == "utf-8-sig":  # that codec counts offsets after the BOM
+                exc = UnicodeDecodeError(exc.encoding, data, exc.start + 3, exc.end + 3, exc.reason)
+            raise _fail(data, exc, f"{encoding} (announced by its byte-order mark)", path) from exc
     if text.startswith("\ufeff"):
         text = text[1:]
     return text, encoding
