@@ -93,6 +93,10 @@ def inspect_file(path: str, crs: CRS | None) -> FileInfo:
         frame = Frame(crs if crs is not None else file_crs, info["transform"], info["shape"])
     except FrameError as exc:
         raise FrameError(exc.message, path=path, hint=exc.hint) from exc
+    from .vector import check_coordinates  # the same CRS plausibility rules as vector layers
+
+    check_coordinates(frame.crs, np.array([frame.bounds], dtype=float), path,
+                      "given with crs=" if crs is not None else "declared by the file")
     return FileInfo(path, info["driver"], info["count"], info["dtype"], info["nodata"], frame.crs,
                     crs is not None, frame, info["block"], info["descriptions"], info["colorinterp"],
                     tuple(info["tags"].items()), os.path.getmtime(path) if local else 0.0, info["mask"])

@@ -264,11 +264,17 @@ def _plausible(crs: CRS, bounds: tuple[float, float, float, float]) -> bool:
 
 def _check_coordinates(gdf: gpd.GeoDataFrame, src: str, origin: str) -> None:
     """Raise CRSError when the coordinates cannot be in the layer's CRS."""
-    b = shapely.bounds(np.asarray(gdf.geometry.values))
+    check_coordinates(gdf.crs, shapely.bounds(np.asarray(gdf.geometry.values)), src, origin)
+
+
+def check_coordinates(crs: CRS, b: np.ndarray, src: str, origin: str) -> None:
+    """Raise CRSError when boxes *b* (``(n, 4)``: xmin, ymin, xmax, ymax) cannot be in *crs*:
+    projected coordinates under a geographic CRS, zone-prefixed eastings under a CRS without the
+    prefix (or the reverse, or another zone). Shared by layers and rasters."""
     b = b[np.isfinite(b).all(axis=1)]
     if len(b) == 0:
         return
-    crs, name = gdf.crs, _crs_text(gdf.crs)
+    name = crs.srs if crs.srs.upper().startswith("EPSG:") else repr(crs.name)  # no WKT in a message
     bounds = (b[:, 0].min(), b[:, 1].min(), b[:, 2].max(), b[:, 3].max())
     xs = np.concatenate([b[:, 0], b[:, 2]])
     where = f"x {bounds[0]:.6g}..{bounds[2]:.6g}, y {bounds[1]:.6g}..{bounds[3]:.6g}"

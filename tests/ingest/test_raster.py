@@ -215,11 +215,14 @@ def test_no_crs_needs_crs_argument(tmp_path):
     with pytest.raises(CRSError) as err:
         open_scene(path)
     assert "nocrs.tif" in str(err.value) and "crs=" in str(err.value)
-    scene = open_scene(path, crs="EPSG:4527")
-    assert Frame.from_xarray(scene).crs.to_epsg() == 4527
+    scene = open_scene(path, crs="EPSG:4548")  # unprefixed Gauss-Kruger CM 117E: eastings ~500 000
+    assert Frame.from_xarray(scene).crs.to_epsg() == 4548
     other = write_tif(tmp_path / "utm.tif", synthetic(shape=(1, 30, 30)))
     with pytest.warns(OnemapWarning, match="overrides"):
-        open_scene(other, crs="EPSG:4527")
+        open_scene(other, crs="EPSG:4548")
+    # a CRS the coordinates cannot be in is refused, whether declared or given
+    with pytest.raises(CRSError, match="carry no zone prefix.*gk_crs\\(39, prefix=False\\)"):
+        open_scene(path, crs="EPSG:4527")
 
 
 def test_not_georeferenced_file(tmp_path):
