@@ -22,10 +22,16 @@ variant runs at a time):
   the question: no construction/approval logic, plane area).
 
 Before timing, a check run asserts that the partitioned result equals the whole one (a smaller
-county, several partition sizes). Usage::
+county, several partition sizes), and every timed variant's table is compared with the whole
+one (verdicts and ids equal, areas to 1e-9 relative). Times are medians of ``--repeats`` runs;
+peak RSS is sampled every 5 ms over the process and its children (the cluster's workers) during
+the timed runs, reported as the peak and as the peak above the RSS once the data is in memory.
+``--before REV`` adds ``whole_before``: flag_unapproved of git revision REV (the version before
+the partitioning, which overlaid the whole layers). Usage::
 
     python benchmarks/bench_enforce_scale.py                 # 10⁶ land-use polygons, 10⁴ patches
     python benchmarks/bench_enforce_scale.py --quick         # 10⁵ / 2 000
+    python benchmarks/bench_enforce_scale.py --before 78a5e82
 """
 
 from __future__ import annotations
@@ -34,10 +40,10 @@ import argparse
 import json
 import os
 import platform
-import resource
 import subprocess
 import sys
 import time
+from typing import Self
 
 import geopandas as gpd
 import numpy as np
@@ -66,7 +72,7 @@ def make_county(n_landuse: int = 1_000_000, n_patches: int = 10_000, n_approvals
     from onemap import codes
 
     rng = np.random.default_rng(seed)
-    side = int(round(np.sqrt(n_landuse)))
+    side = round(np.sqrt(n_landuse))
     cell = 50.0
     extent = side * cell
     # jittered grid nodes shared by neighbouring cells: a gap-free coverage of valid quadrilaterals
@@ -110,5 +116,263 @@ def make_county(n_landuse: int = 1_000_000, n_patches: int = 10_000, n_approvals
          "admin_name": [f"镇{i}" for i in range(towns * towns)]},
         geometry=[shapely.box(X0 + i * t, Y0 + j * t, X0 + (i + 1) * t, Y0 + (j + 1) * t)
                   for j in range(towns) for i in range(towns)], crs=CRS)
-    return dict(patches=patches, approvals=approvals, landuse=landuse, farmland=farmland, redline=redline,
-                admin=admin)
+    return {"patches": patches, "approvals": approvals, "landuse": landuse, "farmland": farmland, "redline": redline,
+                "admin": admin}
+
+
+# --------------------------------------------------------------------------- workers
+
+COMPARED = ["area_m2", "existing_m2", "approved_m2", "unapproved_m2", "new_cultivated_m2",
+            "unapproved_cultivated_m2", "unapproved_farmland_m2", "unapproved_redline_m2",
+            "unapproved_unknown_m2"]
+LABELS = ["verdict", "approval_ids", "admin_code", "unapproved_by_code"]
+
+
+class PeakRSS:
+    """Peak summed RSS of this process and its children (dask workers), sampled in a thread."""
+
+    def __init__(self, interval: float = 0.005) -> None:
+        import psutil
+
+        self.proc, self.interval, self.peak, self._stop = psutil.Process(), interval, 0.0, None
+
+    def now(self) -> float:
+        import psutil
+
+        total = 0
+        for p in [self.proc, *self.proc.children(recursive=True)]:
+            try:
+                total += p.memory_info().rss
+            except psutil.Error:
+                pass
+        return total / 2**20
+
+    def __enter__(self) -> Self:
+        import threading
+
+        self._stop = threading.Event()
+
+        def poll() -> None:
+            while not self._stop.is_set():
+                self.peak = max(self.peak, self.now())
+                self._stop.wait(self.interval)
+
+        self._thread = threading.Thread(target=poll, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.peak = max(self.peak, self.now())
+
+
+def _load_before(rev: str):
+    """flag_unapproved as it was at git revision *rev* (imported as onemap.enforce_before)."""
+    import importlib.util
+    import tempfile
+    from pathlib import Path
+
+    src = subprocess.run(["git", "show", f"{rev}:onemap/enforce.py"], capture_output=True, text=True, check=True,
+                         cwd=Path(__file__).resolve().parents[1]).stdout
+    path = Path(tempfile.mkdtemp()) / "enforce_before.py"
+    path.write_text(src)
+    spec = importlib.util.spec_from_file_location("onemap.enforce_before", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.flag_unapproved
+
+
+def run_variant(variant: str, n_landuse: int, n_patches: int, n_approvals: int, partition_size: int,
+                repeats: int, out: str, before: str | None) -> dict:
+    """Build the county, run one variant ``repeats`` times; timings, memory, result table saved to *out*."""
+    import gc
+    import warnings
+
+    import pandas as pd
+
+    from onemap.enforce import flag_unapproved
+
+    warnings.simplefilter("ignore")
+    t = time.perf_counter()
+    county = make_county(n_landuse, n_patches, n_approvals)
+    make_s = time.perf_counter() - t
+    cluster = client = None
+    startup = None
+    if variant == "whole":
+        def fn():
+            return flag_unapproved(**county)
+    elif variant == "whole_before":
+        old = _load_before(before)
+
+        def fn():
+            return old(**county)
+    elif variant == "threaded":
+        def fn():
+            return flag_unapproved(**county, partition_size=partition_size)
+    elif variant == "cluster":
+        from distributed import Client, LocalCluster
+
+        t = time.perf_counter()
+        cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
+                               silence_logs=40)
+        client = Client(cluster)
+        startup = time.perf_counter() - t
+
+        def fn():
+            return flag_unapproved(**county, partition_size=partition_size, client=client)
+    elif variant == "gpd_overlay":
+        patches, landuse = county["patches"], county["landuse"]
+
+        def fn():
+            pieces = gpd.overlay(patches.reset_index(names="patch"), landuse[["landuse_code", "geometry"]],
+                                 how="intersection", keep_geom_type=True)
+            pieces["area"] = pieces.geometry.area
+            return pieces.groupby(["patch", "landuse_code"])["area"].sum().unstack(fill_value=0.0)
+    else:
+        raise SystemExit(f"unknown variant {variant}")
+    gc.collect()
+    meter = PeakRSS()
+    base = meter.now()
+    times, result = [], None
+    with meter:
+        for _ in range(repeats):
+            result = None  # free the previous result first
+            t = time.perf_counter()
+            result = fn()
+            times.append(time.perf_counter() - t)
+    if variant == "gpd_overlay":
+        check = {"overlay_area": float(result.to_numpy().sum()), "patch_area": float(county["patches"].area.sum())}
+    else:
+        pd.DataFrame({c: result[c] for c in COMPARED + LABELS}).to_pickle(out)
+        check = {"n": len(result), "verdicts": result["verdict"].value_counts().to_dict()}
+    if client is not None:
+        client.close()
+        cluster.close()
+    return {"variant": variant, "times": times, "median": float(np.median(times)), "peak_mb": meter.peak,
+            "base_mb": base, "make_s": make_s, "startup_s": startup, "check": check}
+
+
+# --------------------------------------------------------------------------- driver
+
+
+def machine_info() -> dict:
+    import dask
+    import distributed
+    import pandas
+    import pyproj
+
+    with open("/proc/cpuinfo") as f:
+        cpu = next((ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name")), "?")
+    return {"nproc": os.cpu_count(), "cpu": cpu, "python": platform.python_version(), "numpy": np.__version__,
+            "pandas": pandas.__version__, "shapely": shapely.__version__, "geos": shapely.geos_version_string,
+            "geopandas": gpd.__version__, "pyproj": pyproj.__version__, "dask": dask.__version__,
+            "distributed": distributed.__version__, "loadavg": os.getloadavg()}
+
+
+def _spawn(variant: str, args: argparse.Namespace, n: tuple, out: str) -> dict:
+    cmd = [sys.executable, __file__, "--worker", variant, "--landuse", str(n[0]), "--patches", str(n[1]),
+           "--approvals", str(n[2]), "--partition-size", str(args.partition_size),
+           "--repeats", str(args.repeats), "--out", out] + (["--before", args.before] if args.before else [])
+    proc = subprocess.run(cmd, check=False, capture_output=True, text=True, timeout=args.timeout)
+    if proc.returncode != 0:
+        raise SystemExit(f"{variant} failed:\n{proc.stderr[-3000:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def check_partitioned(n_landuse: int, n_patches: int, n_approvals: int, sizes: tuple[int, ...]) -> None:
+    """Partitioned (threaded and by-size) results equal the whole call on a smaller county."""
+    import warnings
+
+    import pandas as pd
+
+    from onemap.enforce import flag_unapproved
+
+    warnings.simplefilter("ignore")
+    county = make_county(n_landuse, n_patches, n_approvals, seed=1)
+    ref = flag_unapproved(**county)
+    for size in sizes:
+        got = flag_unapproved(**county, partition_size=size)
+        pd.testing.assert_frame_equal(got, ref, check_exact=False, rtol=1e-9, atol=0)
+    print(f"check: partitioned == whole on {n_landuse:,} land-use polygons / {n_patches:,} patches, "
+          f"partition sizes {sizes}", flush=True)
+
+
+def _same(a: str, b: str) -> tuple[float, float]:
+    """Largest area difference between two saved result tables, relative to the value and to the
+    patch's area; labels (verdicts, ids, codes) must be equal."""
+    import pandas as pd
+
+    x, y = pd.read_pickle(a), pd.read_pickle(b)
+    for c in LABELS:
+        assert x[c].tolist() == y[c].tolist(), f"{c} differs between {a} and {b}"
+    rel = of_patch = 0.0
+    for c in COMPARED:
+        u, v = x[c].to_numpy(), y[c].to_numpy()
+        rel = max(rel, float(np.max(np.abs(u - v) / np.maximum(np.abs(v), 1e-300))))
+        of_patch = max(of_patch, float(np.max(np.abs(u - v) / y["area_m2"].to_numpy())))
+    return rel, of_patch
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="10⁵ land-use polygons, 2 000 patches, 600 approvals")
+    ap.add_argument("--landuse", type=int, default=1_000_000)
+    ap.add_argument("--patches", type=int, default=10_000)
+    ap.add_argument("--approvals", type=int, default=3_000)
+    ap.add_argument("--partition-size", type=int, default=1_000)
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--variants", default="whole,threaded,cluster,gpd_overlay")
+    ap.add_argument("--before", default=None, help="git revision of the pre-partitioning enforce.py to time too")
+    ap.add_argument("--timeout", type=float, default=1200.0)
+    ap.add_argument("--worker", default=None, help=argparse.SUPPRESS)
+    ap.add_argument("--out", default=None, help=argparse.SUPPRESS)
+    args = ap.parse_args(argv)
+    if args.quick:
+        args.landuse, args.patches, args.approvals = 100_000, 2_000, 600
+    n = (args.landuse, args.patches, args.approvals)
+    if args.worker:
+        print(json.dumps(run_variant(args.worker, *n, args.partition_size, args.repeats, args.out, args.before),
+                         default=str))
+        return
+    import tempfile
+
+    info = machine_info()
+    print(json.dumps(info, default=str), flush=True)
+    check_partitioned(40_000, 1_000, 300, (50, 333, 1_000))
+    variants = args.variants.split(",") + (["whole_before"] if args.before else [])
+    tmp = tempfile.mkdtemp(prefix="onemap_bench_enforce_")
+    rows = {}
+    for v in variants:  # one at a time: only one memory-heavy process alive
+        rows[v] = _spawn(v, args, n, os.path.join(tmp, f"{v}.pkl"))
+        r = rows[v]
+        print(f"  {v:13s} median {r['median']:8.2f} s  runs {[round(t, 2) for t in r['times']]}  "
+              f"peak {r['peak_mb']:7.0f} MB (data {r['base_mb']:.0f} MB)  {r['check']}", flush=True)
+    ref = os.path.join(tmp, "whole.pkl")
+    for v in variants:
+        if v in ("whole", "gpd_overlay") or "whole" not in rows:
+            continue
+        rel, of_patch = _same(os.path.join(tmp, f"{v}.pkl"), ref)
+        # partitioned: the same numbers; the pre-partitioning version united the pieces in the
+        # STRtree's order, so it may differ in the last digits (of a sliver's area, say)
+        assert (of_patch if v == "whole_before" else rel) <= 1e-9, f"{v} differs from whole: {rel:.1e}, {of_patch:.1e}"
+        rows[v]["max_rel_diff"] = rel
+    if "gpd_overlay" in rows:
+        c = rows["gpd_overlay"]["check"]
+        assert abs(c["overlay_area"] / c["patch_area"] - 1) < 1e-9, c  # the land-use layer covers every patch
+    base = rows.get("whole")
+    print(f"\n{args.landuse:,} land-use polygons, {args.patches:,} patches, {args.approvals:,} approvals; "
+          f"partition_size={args.partition_size}; load average at the end {os.getloadavg()}")
+    print("| variant | median s | runs s | peak RSS MB | peak above data MB | whole / variant (time) |"
+          " max rel. area diff vs whole |")
+    print("|---|---|---|---|---|---|---|")
+    for v, r in rows.items():
+        ratio = f"{base['median'] / r['median']:.2f}×" if base else "–"
+        diff = f"{r['max_rel_diff']:.1e}" if "max_rel_diff" in r else "–"
+        extra = f" (+{r['startup_s']:.1f} s cluster start)" if r.get("startup_s") else ""
+        print(f"| {v} | {r['median']:.2f}{extra} | {', '.join(f'{t:.2f}' for t in r['times'])} | "
+              f"{r['peak_mb']:.0f} | {r['peak_mb'] - r['base_mb']:.0f} | {ratio} | {diff} |")
+
+
+if __name__ == "__main__":
+    main()
