@@ -154,6 +154,7 @@ def load_config(source: str | Path | Mapping[str, Any], base: str | Path | None 
             raw = tomllib.loads(path.read_text(encoding="utf-8"))
         except UnicodeDecodeError as exc:
             raise ConfigError(f"not UTF-8 text (byte offset {exc.start})", path=path,
+                              line=exc.object[:exc.start].count(b"\n") + 1,
                               hint="save the TOML file as UTF-8") from exc
         except tomllib.TOMLDecodeError as exc:
             at = re.search(r"\(at line (\d+), column (\d+)\)", str(exc))
@@ -252,7 +253,9 @@ class _Validator:
     def table(self, raw: Mapping[str, Any], name: str, allowed: set[str], required: bool) -> dict[str, Any]:
         if name not in raw:
             if required:
-                raise self.error(f"[{name}]", "is required")
+                example = {"scenes": "[scenes.before] and [scenes.after] tables", "layers": "a [layers.landuse] table"}
+                raise self.error(f"[{name}]", "is required",
+                                 f"add {example.get(name, f'a [{name}] table')} with a path (see onemap.config)")
             return {}
         t = raw[name]
         if not isinstance(t, dict):

@@ -85,3 +85,55 @@ def test_mapping_source(files):
     cfg = load_config({"scenes": {"before": {"path": "before.tif"}, "after": {"paths": ["after.tif"]}},
                        "layers": {"landuse": {"path": "dltb.gpkg"}}}, base=files)
     assert cfg.method == "construction" and cfg.threshold == "otsu" and cfg.tile_size == 2048
+
+
+def test_toml_errors_give_the_line(files):
+    with pytest.raises(ConfigError, match=r"survey.toml, line 3: not valid TOML.*check the syntax on that line"):
+        load_config(write(files, '[survey]\nname = "x"\n[frame\n'))
+    p = files / "gbk.toml"
+    p.write_bytes('[survey]\nname = "县"\n'.encode("gbk"))
+    with pytest.raises(ConfigError, match=r"gbk.toml, line 2: not UTF-8 text.*save the TOML file as UTF-8"):
+        load_config(p)
+
+
+@pytest.mark.parametrize("old,new,match", [
+    ("ratio_threshold = 0.2", 'ratio_threshold = 0.2\n[run]\nworkers = "four"',
+     r"\[run\] workers must be a number, got 'four'"),
+    ('sensor = "gf2"', "sensor = 2", r'\[scenes.before\] sensor must be a string, got 2.*sensor = "2"'),
+    ('encoding = "gbk"', "encoding = 936", r"\[layers.landuse\] encoding must be a string"),
+    ('[layers.landuse]\npath = "dltb.gpkg"\nencoding = "gbk"\n[layers.approvals]\npath = "txt"\n', "",
+     r"\[layers\] is required.*Fix: add a \[layers.landuse\] table"),
+])
+def test_value_types_are_checked(files, old, new, match):
+    assert old in GOOD
+    with pytest.raises(ConfigError, match=match):
+        load_config(write(files, GOOD.replace(old, new)))
+
+
+def _tif(path: Path, lon: float) -> Path:
+    """A 4x4 raster in CGCS2000 geographic coordinates centred at *lon*, 30°N."""
+    import numpy as np
+    import rasterio
+    from affine import Affine
+
+    with rasterio.open(path, "w", driver="GTiff", width=4, height=4, count=1, dtype="uint8", crs="EPSG:4490",
+                       transform=Affine(0.001, 0, lon - 0.002, 0, -0.001, 30.002)) as dst:
+        dst.write(np.ones((1, 4, 4), "uint8"))
+    return path
+
+
+@pytest.mark.parametrize("lon, frame, ok", [
+    (117.0, "zone = 39", True), (118.9, "zone = 39", True),  # the 0.5° strip beyond the zone edge is fine
+    (117.0, "zone = 40", False), (119.2, "zone = 39", False), (117.0, "crs = 4528", False),
+    (117.0, "crs = 4548", True), (117.0, "crs = 32650", True),  # not Gauss-Kruger: nothing to compare
+])
+def test_frame_zone_is_checked_against_the_scenes(files, lon, frame, ok):
+    _tif(files / "before.tif", lon)
+    _tif(files / "after.tif", lon)
+    p = write(files, GOOD.replace("zone = 39", frame))
+    if ok:
+        assert load_config(p).before.paths
+        return
+    with pytest.raises(ConfigError, match=r"\[frame\] (zone|crs) is Gauss-Kruger zone \d+ .*before.tif is centred "
+                                          r"at .*Fix: use (zone|crs) = \d+"):
+        load_config(p)

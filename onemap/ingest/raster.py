@@ -456,6 +456,7 @@ def stack(scenes: Sequence[xr.DataArray], dim: str = "time") -> xr.DataArray:
         d = s.attrs.get("date")
         if d is None:
             raise DataError(f"scene {i} has no date (source {s.attrs.get('source')})", feature=i,
+                            path=_scene_path(s),
                             hint="pass date= to open_scene or set scene.attrs['date'] = 'YYYY-MM-DD'")
         dates.append(np.datetime64(_iso_date(d), "ns"))
     bands = [list(map(str, s.band.values)) for s in scenes]

@@ -216,7 +216,8 @@ def _pick_layer(path: Any, layer: str | int | None) -> str:
     if not spatial:
         raise DataError(f"no layer with geometries (layers: {names})", path=path,
                         hint="pass a file that holds geometries, or layer= for a geometry-less table")
-    raise DataError(f"{len(spatial)} layers with geometries: {spatial}", path=path, hint="pass layer=<name>")
+    raise DataError(f"{len(spatial)} layers with geometries: {spatial}", path=path,
+                    hint=f"pass layer=<name>, e.g. layer={spatial[0]!r}")
 
 
 def _read_info(path: Any, layer: str, **kw: Any) -> dict[str, Any]:

@@ -51,7 +51,7 @@ CASES = [
     Case("config_unquoted_string", _edit('sensor = "gf2"', "sensor = gf2"), load_config, ConfigError,
          ("survey.toml, line 11", "not valid TOML", "strings in quotes")),
     Case("config_not_utf8", _gbk_toml, load_config, ConfigError,
-         ("survey.toml", "not UTF-8 text", "save the TOML file as UTF-8")),
+         ("survey.toml, line 2", "not UTF-8 text", "save the TOML file as UTF-8")),
     # ---------------------------------------------------------------- keys and sections
     Case("config_unknown_key_with_suggestion", _toml(extra='\n[enforce]\ntolerence_m = 1.0\n'), load_config,
          ConfigError, ("survey.toml", "[enforce] tolerence_m is not a known key", "did you mean 'tolerance_m'")),
@@ -62,7 +62,7 @@ CASES = [
          ConfigError, ("survey.toml", "[layers] aprovals is not a known key", "did you mean 'approvals'")),
     Case("config_missing_scenes_section",
          _toml(lambda d: "[layers.landuse]\npath = \"dltb.gpkg\"\n"), load_config, ConfigError,
-         ("survey.toml", "[scenes] is required")),
+         ("survey.toml", "[scenes] is required", "add [scenes.before] and [scenes.after] tables")),
     Case("config_missing_landuse_layer",
          _edit('[layers.landuse]\npath = "dltb.gpkg"\n', '[layers.approvals]\npath = "dltb.gpkg"\n'), load_config,
          ConfigError, ("survey.toml", "[layers.landuse] is required", "add a [layers.landuse] table")),

@@ -75,10 +75,14 @@ def _stack_aligned_check(result) -> None:
     assert np.array_equal(result.isel(time=0).values, pixels(seed=1)[:3].astype("float32"))
 
 
-def _band_files(d: Path) -> list[Path]:
-    b2 = write_tif(d / "S2_20240901_B02.tif", pixels(count=1, seed=3))
-    b3 = write_tif(d / "S2_20240901_B03.tif", pixels(count=1, seed=4), crs=UTM, transform_=UTM_T)
-    return [b2, b3]
+def _band_files(d: Path) -> Path:
+    write_tif(d / "S2_20240901_B02.tif", pixels(count=1, seed=3))
+    write_tif(d / "S2_20240901_B03.tif", pixels(count=1, seed=4), crs=UTM, transform_=UTM_T)
+    return d
+
+
+def _open_band_files(folder: Path):
+    return open_scene(sorted(folder.glob("*.tif")))
 
 
 def _shifted_align_stack(folder: Path):
@@ -112,11 +116,22 @@ CASES = [
     Case("raster_without_georeferencing",
          lambda d: write_tif(d / "GF2_20240901.tif", pixels(), crs=None, transform_=Affine.identity()),
          open_scene, CRSError, ("GF2_20240901.tif", "no georeferencing", "gdal_translate -a_ullr")),
+    Case("raster_prefixed_eastings_labelled_geographic",
+         lambda d: write_tif(d / "GF2_20240901.tif", pixels(), crs="EPSG:4490"), open_scene, CRSError,
+         ("GF2_20240901.tif", "zone-prefixed Gauss-Kruger eastings of zone 39", "'China Geodetic Coordinate System "
+          "2000' (declared by the file)", "crs=onemap.crs.gk_crs(39) (EPSG:4527)")),
+    Case("raster_projected_labelled_geographic",
+         lambda d: write_tif(d / "GF2_20240901.tif", pixels(), crs="EPSG:4490", transform_=transform(x0=500_000.0)),
+         open_scene, CRSError, ("GF2_20240901.tif", "look projected", "is geographic", "pass crs=")),
+    Case("raster_unprefixed_eastings_under_prefixed_crs_argument",
+         lambda d: write_tif(d / "GF2_20240901.tif", pixels(), crs=None, transform_=transform(x0=500_000.0)),
+         lambda p: open_scene(p, crs=4527), CRSError,
+         ("GF2_20240901.tif", "carry no zone prefix", "(given with crs=)", "gk_crs(39, prefix=False) (EPSG:4548)")),
     Case("raster_dates_in_different_crs_stack", lambda d: _two_files(d, UTM, UTM_T), _stack_dates, FrameError,
          ("GF2_20250901.tif", "another CRS than scene 0 (GF2_20240901.tif", "align")),
     Case("raster_dates_on_shifted_grid_stack", lambda d: _two_files(d, "EPSG:4527"), _shifted_align_stack,
          FrameError, ("GF2_20250901.tif", "another grid", "align every scene to one frame")),
-    Case("raster_band_files_in_different_crs", _band_files, open_scene, FrameError,
+    Case("raster_band_files_in_different_crs", _band_files, _open_band_files, FrameError,
          ("S2_20240901_B03.tif", "bands are in different CRSs", "S2_20240901_B02.tif", "align")),
     # ---------------------------------------------------------------- bands and dates
     # a date delivered without its NIR band: stack keeps the common bands and reports the one dropped

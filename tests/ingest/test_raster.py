@@ -20,7 +20,7 @@ from rasterio.enums import Resampling
 from rasterio.warp import reproject, transform_bounds
 
 from onemap import Frame, align, open_scene, stack
-from onemap.errors import CRSError, DataError, FormatError, FrameError, OnemapWarning
+from onemap.errors import CRSError, DataError, FormatError, FrameError, OnemapWarning, RepairWarning
 from onemap.ingest._warp import warp_scale
 
 OSCD = "change/oscd/bercy"
@@ -471,3 +471,48 @@ def test_align_rejects_bad_input(tmp_path):
     bare = xr.DataArray(np.zeros((1, 3, 3)), dims=("band", "y", "x"))
     with pytest.raises((CRSError, FrameError)):
         align(bare, Frame.from_xarray(scene))
+
+
+# ------------------------------------------------------------------------------------ bad inputs
+def test_empty_file_and_corrupt_block_name_the_file(tmp_path):
+    (tmp_path / "empty.tif").write_bytes(b"")
+    with pytest.raises(FormatError, match=r"empty.tif: raster file is empty \(0 bytes\)"):
+        open_scene(tmp_path / "empty.tif")
+    path = tmp_path / "bad.tif"
+    write_tif(path, synthetic(shape=(1, 128, 128)), block=64)
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2:len(data) // 2 + 3000] = b"\xab" * 3000
+    path.write_bytes(bytes(data))
+    with pytest.raises(FormatError, match=r"bad.tif: cannot read pixels \(rows \d+-\d+, columns \d+-\d+"):
+        open_scene(path, chunks=64).compute()
+
+
+@pytest.mark.parametrize("crs, x0, match", [
+    ("EPSG:4490", 39_500_000, r"zone-prefixed Gauss-Kruger eastings of zone 39.*gk_crs\(39\) \(EPSG:4527\)"),
+    ("EPSG:4490", 500_000, r"look projected.*is geographic"),
+    ("EPSG:4527", 500_000, r"carry no zone prefix.*EPSG:4548"),
+    ("EPSG:4528", 39_500_000, r"zone prefix 39 but the CRS .*zone 40"),
+])
+def test_crs_that_the_coordinates_cannot_be_in(tmp_path, crs, x0, match):
+    path = write_tif(tmp_path / "img.tif", synthetic(shape=(1, 20, 20)), crs=crs,
+                     transform=Affine(2, 0, x0, 0, -2, 3_300_000))
+    with pytest.raises(CRSError, match=match) as err:
+        open_scene(path)
+    assert "img.tif" in str(err.value) and "PROJCRS" not in str(err.value)  # no WKT dumps
+    assert open_scene(path, crs=4527 if x0 > 1e6 else 4548).shape == (1, 20, 20)  # crs= fixes it
+
+
+def test_stack_names_the_scenes_and_reports_dropped_bands(tmp_path):
+    a = open_scene(write_tif(tmp_path / "a.tif", synthetic(shape=(2, 20, 20))), date="2020-01-01")
+    utm = write_tif(tmp_path / "b.tif", synthetic(shape=(2, 20, 20)), crs="EPSG:32651",
+                    transform=Affine(10, 0, 500_000, 0, -10, 3_400_000))
+    with pytest.raises(FrameError, match=r"b.tif.*scene 1 \(b.tif, 2021-01-01\) is on another CRS than scene 0 "
+                                         r"\(a.tif, 2020-01-01\).*Fix: onemap.align"):
+        stack([a, open_scene(utm, date="2021-01-01")])
+    three = open_scene(write_tif(tmp_path / "c.tif", synthetic(shape=(3, 20, 20))), date="2021-01-01")
+    with pytest.warns(RepairWarning, match=r"c.tif, scene 1 bands: band\(s\) b3 missing from other scenes"):
+        out = stack([a, three])
+    assert list(out.band.values) == ["b1", "b2"]
+    assert [r.action for r in out.attrs["repairs"]] == ["stack keeps the 2 bands common to all scenes; dropped: b3"]
+    with pytest.raises(DataError, match=r"a.tif: .*cannot read a date from date='spring'"):
+        open_scene(tmp_path / "a.tif", date="spring")

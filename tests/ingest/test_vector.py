@@ -177,6 +177,10 @@ def test_approval_columns_duplicates_and_dates(tmp_path):
     assert gdf["approved_area"].tolist()[:3] == [1.25, 0.5, 2.0] and np.isnan(gdf["approved_area"].iloc[3])
     text = " | ".join(str(w.message) for w in caught)
     assert "duplicate" in text and "浙土资〔2020〕12号" in text and "pz.gpkg" in text
+    # kept, and reported as a Repair (one per duplicated value) like every decision made for the user
+    assert any(issubclass(w.category, RepairWarning) and "duplicate approval_id" in str(w.message) for w in caught)
+    dup = [r for r in gdf.attrs["repairs"] if "duplicate" in r.problem]
+    assert [(r.where, r.problem) for r in dup] == [("features 1, 2", "duplicate approval_id '浙土资〔2020〕12号' (PZWH)")]
 
 
 @pytest.mark.parametrize("kind, column, target", [
@@ -522,3 +526,43 @@ def test_public_api_names():
     assert onemap.read_layer is read_layer and onemap.write_layer is write_layer
     assert onemap.layer_info is layer_info
     assert os.path.basename(onemap.ingest.vector.__file__) == "vector.py"
+
+
+# ------------------------------------------------------------------------------------ incomplete files
+@pytest.mark.parametrize("damage, match", [
+    (lambda d: (d / "t.shx").unlink(), r"t.shp: the shapefile's index \(t.shx\) is missing.*SHAPE_RESTORE_SHX"),
+    (lambda d: (d / "t.dbf").unlink(), r"t.shp: the shapefile's attribute table \(t.dbf\) is missing.*copy t.dbf"),
+    (lambda d: _halve(d / "t.shp"), r"t.shp is truncated: its header says \d+ bytes, the file has \d+.*copy t.shp again"),
+    (lambda d: _halve(d / "t.shx"), r"t.shx is truncated"),
+    (lambda d: _halve(d / "t.dbf"), r"t.dbf is truncated.*copy t.dbf again"),
+    (lambda d: (d / "t.shp").write_bytes(b"\0" * 10), r"t.shp is truncated: its header is cut off"),
+])
+def test_incomplete_shapefiles_are_format_errors(tmp_path, damage, match):
+    # GDAL alone reads a half-copied .shp as null geometries and a .shp without .dbf as attribute-less
+    path = tmp_path / "t.shp"
+    pyogrio.write_dataframe(gpd.GeoDataFrame({"BSM": range(30)}, geometry=boxes(30), crs=4527), path)
+    assert len(read_layer(path)) == 30  # complete: fine
+    damage(tmp_path)
+    with pytest.raises(FormatError, match=match):
+        read_layer(path)
+
+
+def _halve(path: Path) -> None:
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+
+
+def test_missing_and_empty_files_say_so(tmp_path):
+    with pytest.raises(FormatError, match=r"nope.gpkg: file not found"):
+        read_layer(tmp_path / "nope.gpkg")
+    (tmp_path / "empty.gpkg").write_bytes(b"")
+    with pytest.raises(FormatError, match=r"empty.gpkg: file is empty \(0 bytes\)"):
+        read_layer(tmp_path / "empty.gpkg")
+
+
+def test_write_layer_writes_linear_rings_as_closed_lines(tmp_path):
+    ring = shapely.box(X0, Y0, X0 + 10, Y0 + 10).exterior  # pyogrio crashes the process on LinearRings
+    src = gpd.GeoDataFrame({"a": [1, 2]}, geometry=[ring, boxes(1)[0]], crs=4527)
+    back = read_layer(write_layer(src, tmp_path / "r.gpkg"))
+    assert back.geom_type.tolist() == ["LineString", "Polygon"]
+    assert shapely.equals(back.geometry.iloc[0], shapely.LineString(ring.coords)) and back.geometry.iloc[0].is_closed
+    assert src.geom_type.tolist() == ["LinearRing", "Polygon"]  # the caller's frame is not changed
