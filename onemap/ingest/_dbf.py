@@ -155,7 +155,8 @@ def resolve_encoding(path: Path, encoding: str | None, repair: bool) -> tuple[st
     ``encoding`` (the argument) wins; non-shapefile formats are UTF-8 (``None``: GDAL decodes); a
     ``.cpg`` is used when the DBF bytes fit it (a GBK ``.cpg`` over valid non-ASCII UTF-8 bytes does
     not fit); otherwise the encoding detected from the bytes, with a :class:`Repair` when a ``.cpg``
-    was overruled (an :class:`EncodingError` instead when *repair* is false).
+    was overruled (an :class:`EncodingError` instead when *repair* is false) and when there is no
+    ``.cpg`` and the bytes are GBK/GB18030 (as the land-boundary TXT reader reports it).
     """
     if encoding is not None:
         return codec_name(encoding, path), "argument", None
@@ -165,7 +166,14 @@ def resolve_encoding(path: Path, encoding: str | None, repair: bool) -> tuple[st
     sample = _dbf_text_sample(dbf)
     cpg = sidecar(path, ".cpg")
     if cpg is None:
-        return (_detect(sample, dbf) if sample else "utf-8"), "detected", None
+        detected = _detect(sample, dbf) if sample else "utf-8"
+        if detected == "utf-8":
+            return detected, "detected", None
+        # GDAL would read these bytes as Latin-1: decoding them as GBK is a decision, reported
+        return detected, "detected", Repair(str(path), "attribute table (no .cpg)",
+                                            "no .cpg and the attribute bytes are not UTF-8",
+                                            f"decoded as {detected} (pass encoding= or add a .cpg if the "
+                                            "names read wrong)")
     text = cpg.read_bytes().decode("ascii", "replace").strip()
     declared = _cpg_codec(text)
     if declared is not None:

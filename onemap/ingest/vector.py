@@ -5,7 +5,8 @@ pyogrio and checks what Chinese land data get wrong most often:
 
 * **encoding** of shapefile attribute tables: ``encoding=``, else the ``.cpg``, else detection
   from the raw bytes of the DBF character fields (:func:`onemap.ingest.encoding.detect_encoding`:
-  strict UTF-8, else GBK/GB18030). A ``.cpg`` that the bytes contradict is overruled and reported.
+  strict UTF-8, else GBK/GB18030). A ``.cpg`` that the bytes contradict is overruled and reported;
+  GBK/GB18030 bytes without ``.cpg`` are reported too (GDAL alone would read them as Latin-1).
 * **CRS**: a missing CRS, projected coordinates under a geographic CRS, zone-prefixed
   Gauss-Kruger eastings under a CRS without the prefix (or the reverse, or the wrong zone) are
   :class:`~onemap.errors.CRSError` with the CRS to use in the hint. Nothing is reprojected unless

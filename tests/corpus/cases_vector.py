@@ -170,10 +170,9 @@ CASES = [
          ("zd.shp",), repair="the attribute bytes are utf-8, not gbk", check=_names_decoded("utf-8", "detected")),
     Case("vector_shp_cpg_unknown_codepage", lambda d: _gbk_shapefile(d, "ANSI-CHINA"), _read(), None,
          ("dltb.shp",), repair="'ANSI-CHINA', which is not a known encoding", check=_names_decoded("gbk", "detected")),
-    # GBK without .cpg is decided from the DBF bytes, silently (the bytes leave no doubt): recorded in
-    # attrs["encoding_source"] = "detected", not reported as a repair
+    # GBK without .cpg: GDAL alone reads Latin-1 mojibake; onemap decodes the bytes as GBK and reports it
     Case("vector_shp_gbk_without_cpg", lambda d: _gbk_shapefile(d, None), _read("landuse"), None,
-         check=_names_decoded("gbk", "detected")),
+         ("dltb.shp", "no .cpg"), repair="not UTF-8 -> decoded as gbk", check=_names_decoded("gbk", "detected")),
     Case("vector_shp_wrong_encoding_argument", lambda d: _gbk_shapefile(d, None), _read(encoding="utf-8"),
          EncodingError, ("dltb.shp", "do not decode as utf-8", "encoding=")),
     Case("vector_shp_wrong_cpg_with_repair_false", lambda d: _gbk_shapefile(d, "UTF-8"), _read(repair=False),

@@ -67,7 +67,9 @@ def test_gbk_shapefile_without_cpg_is_detected_from_dbf_bytes(tmp_path):
     assert gdf.attrs["encoding"] == "gbk" and gdf.attrs["encoding_source"] == "detected"
     for col in ["DLMC", "QSDWMC", "备注"]:
         assert gdf[col].tolist() == src[col].tolist()
-    assert gdf.attrs["repairs"] == [] and not caught
+    # GDAL would have read Latin-1 mojibake: the decision is reported, as for land-boundary TXT files
+    assert [r.problem for r in gdf.attrs["repairs"]] == ["no .cpg and the attribute bytes are not UTF-8"]
+    assert [str(w.message).count("decoded as gbk") for w in caught] == [1]
 
 
 def test_wrong_cpg_is_overruled_and_reported(tmp_path):
