@@ -22,7 +22,6 @@ writes layers back (atomically) in the form the ministry expects.
 
 from __future__ import annotations
 
-import io
 import math
 import re
 import warnings
@@ -41,7 +40,12 @@ from ..errors import FormatError, OnemapWarning, Repair, report_repairs
 from . import _boundary_txt_common as fmt
 from ._boundary_txt_common import Parcel
 from ._boundary_txt_crs import plane_areas, resolve_crs, swapped_points
-from ._boundary_txt_geometry import check_point_count, lines_text, parcel_geometry, ring_groups
+from ._boundary_txt_geometry import (
+    check_point_count,
+    lines_text,
+    parcel_geometry,
+    ring_groups,
+)
 from ._boundary_txt_writer import write_boundary_txt
 from .encoding import decode_text
 
@@ -163,6 +167,7 @@ def read_boundary_txt(
     >>> gdf = read_boundary_txt(p)
     >>> gdf.crs.to_epsg(), gdf.attrs["encoding"], float(gdf.loc[0, "plane_area"]), gdf.loc[0, "area_unit"]
     (4527, 'utf-8', 100.0, 'ha')
+    >>> import io
     >>> read_boundary_txt(io.BytesIO(text.encode("utf-8"))).attrs["source"]
     '<bytes>'
     """

@@ -174,6 +174,5 @@ def decode_text(
             if encoding == "utf-8-sig":  # that codec counts offsets after the BOM
                 exc = UnicodeDecodeError(exc.encoding, data, exc.start + 3, exc.end + 3, exc.reason)
             raise _fail(data, exc, f"{encoding} (announced by its byte-order mark)", path) from exc
-    if text.startswith("\ufeff"):
-        text = text[1:]
+    text = text.removeprefix("\ufeff")
     return text, encoding

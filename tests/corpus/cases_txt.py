@@ -17,10 +17,8 @@ from __future__ import annotations
 
 import codecs
 import random
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
-
-import shapely
 
 from onemap.errors import CRSError, EncodingError, FormatError, GeometryError
 from onemap.ingest.boundary_txt import read_boundary_txt
@@ -209,7 +207,7 @@ CASES.append(txt_case("txt_non_numeric_coordinate", _nonnum, error=FormatError,
 
 def _swap(line: str) -> str:
     name, no, x, y = line.split(",")
-    return ",".join((name, no, y, x))
+    return f"{name},{no},{y},{x}"
 
 
 _swapped = lines_of(HEADER_LINES, parcel("D1", [_swap(p) for p in RECT_A], "0.5000"),

@@ -15,11 +15,17 @@ import geopandas as gpd
 import numpy as np
 import pytest
 import shapely
-from hypothesis import given, settings, strategies as st
 
 from onemap.crs import gk_crs, zone_info
-from onemap.errors import (CRSError, DataError, EncodingError, FormatError, GeometryError, OnemapWarning,
-                           RepairWarning)
+from onemap.errors import (
+    CRSError,
+    DataError,
+    EncodingError,
+    FormatError,
+    GeometryError,
+    OnemapWarning,
+    RepairWarning,
+)
 from onemap.ingest.boundary_txt import read_boundary_txt, write_boundary_txt
 
 HEADER = ("[属性描述]\n格式版本号=1.01版本\n数据产生单位=测绘院\n数据产生日期=2019-4-19\n"
@@ -441,7 +447,7 @@ def test_writer_options(tmp_path):
     path = write_boundary_txt(series, tmp_path / "s.txt", encoding="utf-16", newline="\n", point_prefix="P",
                               precision=2, area_unit="m2", header={"格式版本号": "1.0"})
     data = path.read_bytes()
-    assert data.startswith(codecs.BOM_UTF16_LE) or data.startswith(codecs.BOM_UTF16_BE)
+    assert data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE))
     text = data.decode("utf-16")
     assert "精度=0.01" in text and "格式版本号=1.0\n" in text
     assert re.search(r"\nP1,1,330\d{4}\.\d\d,395\d{5}\.\d\d\n", text)
@@ -462,32 +468,4 @@ def test_writer_commas_in_values_are_reported(tmp_path):
     back = read_boundary_txt(path)
     assert back.loc[0, "name"] == "甲，乙" and back.loc[0, "area_unit"] == "m2"
 
-
-# ---------------------------------------------------------------------------------------------
-# property: write -> read round trip
-
-_TEXT = st.text(alphabet="测绘院地块项目甲乙丙ABCxyz0123-_/ ()", min_size=0, max_size=12).map(str.strip)
-
-
-@settings(max_examples=50, deadline=None)
-@given(zone=st.integers(25, 45), e=st.floats(420_000, 560_000), n=st.floats(2_500_000, 4_500_000),
-       w=st.floats(20, 500), h=st.floats(20, 500), frac=st.floats(0.1, 0.8), name=_TEXT, unit=_TEXT, date=_TEXT,
-       extra=_TEXT, area_unit=st.sampled_from(["ha", "m2"]),
-       encoding=st.sampled_from(["gbk", "utf-8", "utf-8-sig", "utf-16"]), newline=st.sampled_from(["\r\n", "\n"]))
-def test_round_trip_property(tmp_path_factory, zone, e, n, w, h, frac, name, unit, date, extra, area_unit,
-                             encoding, newline):
-    x0, y0 = zone * 1e6 + e, n
-    hole = shapely.box(x0 + w * 0.1, y0 + h * 0.1, x0 + w * (0.1 + frac), y0 + h * (0.1 + frac))
-    outer = shapely.Polygon(shapely.box(x0, y0, x0 + w, y0 + h).exterior, [hole.exterior.coords])
-    geom = shapely.MultiPolygon([outer, shapely.box(x0 + 2 * w, y0, x0 + 3 * w, y0 + h / 2)])
-    layer = gpd.GeoDataFrame({"name": [name or None], "extra_1": [extra or None]}, geometry=[geom], crs=gk_crs(zone))
-    header = {"数据产生单位": unit, "数据产生日期": date, "自定义": extra}
-    path = tmp_path_factory.mktemp("rt") / "p.txt"
-    write_boundary_txt(layer, path, encoding=encoding, newline=newline, header=header, area_unit=area_unit)
-    back = read_boundary_txt(path)
-    assert back.crs == gk_crs(zone)
-    assert shapely.equals_exact(back.geometry[0], shapely.orient_polygons(geom), tolerance=1e-3)
-    assert back.loc[0, "name"] == (name or None) and back.loc[0, "area_unit"] == area_unit
-    assert back.get("extra_1", gpd.GeoSeries([None]))[0] == (extra or None)
-    assert all(back.attrs["header"][k] == v for k, v in header.items())
-    assert back.loc[0, "point_count"] == 15 and back.loc[0, "area_check"] == "ok"
+# write -> read round trips of random parcels, headers and encodings: tests/ingest/test_txt_properties.py

@@ -10,7 +10,7 @@ shapely or pyproj error. No timed assertion: pytest-timeout bounds the run, the 
 in its input, and the slowest input is printed.
 
 Input *i* is a pure function of *i* (``mutated(samples, i)``), so a failure prints the index to
-replay it with ``ONEMAP_FUZZ_ONLY=i``.
+replay it with ``ONEMAP_FUZZ_ONLY=i`` (``ONEMAP_FUZZ_SEED`` explores other inputs).
 """
 
 from __future__ import annotations
@@ -25,14 +25,12 @@ import warnings
 from collections import Counter
 from pathlib import Path
 
-import pytest
-
 from onemap.errors import OnemapError
 from onemap.ingest.boundary_txt import read_boundary_txt, read_document
 
 BUDGET = int(os.environ.get("ONEMAP_FUZZ_BUDGET", "20000"))
 ONLY = os.environ.get("ONEMAP_FUZZ_ONLY")
-SEED = 20_261_121
+SEED = int(os.environ.get("ONEMAP_FUZZ_SEED", "20261121"))
 #: every FULL_EVERY-th input also goes through the public reader (GeoDataFrame included)
 FULL_EVERY = 25
 
@@ -137,7 +135,7 @@ def _op_perturb_number(rng, lines):
 
 
 def _op_swap_xy(rng, lines):
-    i = _pick_line(rng, lines, r"^[^,]*,[^,]*,[^,]*,[^,]*$")
+    i = _pick_line(rng, lines, _POINT_LINE)
     if i is not None:
         f = lines[i].split(",")
         f[2], f[3] = f[3], f[2]
@@ -224,6 +222,43 @@ def _op_join_lines(rng, lines):
         lines[i:i + 2] = [lines[i] + rng.choice(("", ",", " "))+ lines[i + 1]]
 
 
+_POINT_LINE = r"^[^,]*,[^,]*,[^,]*,[^,]*$"
+
+
+def _op_move_point(rng, lines):
+    """A point onto (or next to) another point: spikes, self-touching and collapsed rings."""
+    i, j = _pick_line(rng, lines, _POINT_LINE), _pick_line(rng, lines, _POINT_LINE)
+    if i is None or j is None:
+        return
+    fi, fj = lines[i].split(","), lines[j].split(",")
+    try:
+        x, y = float(fj[2]), float(fj[3])
+    except ValueError:
+        return
+    d = rng.choice((0.0, 0.0, 1e-7, 1e-3, 0.5, 50.0))
+    fi[2], fi[3] = f"{x + d * rng.uniform(-1, 1):.3f}", f"{y + d * rng.uniform(-1, 1):.3f}"
+    lines[i] = ",".join(fi)
+
+
+def _op_insert_ring(rng, lines):
+    """A new ring (hole, island, overlapping part or crossing ring) near an existing point."""
+    j = _pick_line(rng, lines, _POINT_LINE)
+    if j is None:
+        return
+    f = lines[j].split(",")
+    try:
+        x, y = float(f[2]), float(f[3])
+    except ValueError:
+        return
+    size = rng.choice((0.001, 1.0, 10.0, 200.0))
+    no = rng.choice(("2", "3", "5", "1", f[1]))
+    corners = [(0, 0), (size, 0), (size, size), (0, size), (0, 0)][:rng.choice((3, 4, 5, 5))]
+    dx, dy = rng.uniform(-size, size), rng.uniform(-size, size)
+    ring = [f"K{k},{no},{x + a + dx:.3f},{y + b + dy:.3f}" for k, (a, b) in enumerate(corners)]
+    k = rng.randrange(j, len(lines) + 1)
+    lines[k:k] = ring * rng.choice((1, 1, 1, 40))
+
+
 def _op_truncate_lines(rng, lines):
     if lines:
         del lines[rng.randrange(len(lines)):]
@@ -232,7 +267,7 @@ def _op_truncate_lines(rng, lines):
 TEXT_OPS = (_op_delete_line, _op_duplicate_line, _op_swap_lines, _op_delete_field, _op_duplicate_field,
             _op_perturb_number, _op_perturb_number, _op_swap_xy, _op_fullwidth, _op_insert_text, _op_ring_number,
             _op_header_value, _op_section, _op_parcel_marker, _op_repeat_block, _op_long_line, _op_join_lines,
-            _op_truncate_lines)
+            _op_truncate_lines, _op_move_point, _op_move_point, _op_insert_ring, _op_insert_ring)
 
 
 def _byte_flip(rng, data):
