@@ -28,25 +28,40 @@ VERDICT_COLOURS = {
 _MAX_CHIPS = 40
 
 
-def rgb_image(scene: Any, max_pixels: int = 1600, window: tuple[slice, slice] | None = None) -> np.ndarray:
-    """An (h, w, 3) float image in [0, 1] of a scene (red, green, blue bands), decimated to fit.
-
-    Works on NumPy- and dask-backed DataArrays; only the decimated pixels are read. The stretch is
-    the 2–98 % percentile of each band, NaN (nodata) shown black.
-    """
+def rgb_bands(scene: Any) -> list[int]:
+    """Indices of the red, green and blue bands of *scene* (the first bands when unnamed)."""
     names = [str(b) for b in scene["band"].values]
     order = [names.index(b) for b in ("red", "green", "blue") if b in names]
     if len(order) < 3:
         order = list(range(min(3, len(names))))
         while len(order) < 3:
             order.append(order[-1])
-    da = scene.isel(band=order)
+    return order
+
+
+def rgb_image(scene: Any, max_pixels: int = 1600, window: tuple[slice, slice] | None = None) -> np.ndarray:
+    """An (h, w, 3) float image in [0, 1] of a scene (red, green, blue bands), decimated to fit.
+
+    Works on NumPy- and dask-backed DataArrays; a *window* of a file-backed scene is read alone
+    (:func:`onemap.ingest.window.read_window`). The stretch is the 2–98 % percentile of each band,
+    NaN (nodata) shown black.
+    """
+    from .ingest.window import read_window
+
+    order = rgb_bands(scene)
     if window is not None:
-        da = da.isel(y=window[0], x=window[1])
-    step = max(1, int(np.ceil(max(da.sizes["y"], da.sizes["x"]) / max_pixels)))
-    arr = np.asarray(da.isel(y=slice(None, None, step), x=slice(None, None, step)).values, dtype="float64")
-    nodata = scene.attrs.get("nodata")
-    if nodata is not None and not np.issubdtype(scene.dtype, np.floating):
+        arr = read_window(scene, *window)[order]
+    else:
+        arr = scene.isel(band=order)
+    step = max(1, int(np.ceil(max(arr.shape[1:]) / max_pixels)))
+    arr = np.asarray(arr[:, ::step, ::step], dtype="float64")
+    return stretch(arr, scene.attrs.get("nodata") if not np.issubdtype(scene.dtype, np.floating) else None)
+
+
+def stretch(arr: np.ndarray, nodata: float | None = None) -> np.ndarray:
+    """(3, h, w) band values -> (h, w, 3) image in [0, 1], 2–98 % per band, nodata black."""
+    arr = np.array(arr, dtype="float64")
+    if nodata is not None:
         arr[arr == nodata] = np.nan
     out = np.zeros(arr.shape[1:] + (3,))
     for i in range(3):
@@ -68,14 +83,14 @@ def _png(fig) -> str:
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
 
 
-def _map_figure(after: Any, verdicts: gpd.GeoDataFrame, frame: Any) -> str:
+def _map_figure(after: Any, verdicts: gpd.GeoDataFrame, frame: Any, overview: np.ndarray | None = None) -> str:
     import matplotlib
 
     matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
     from matplotlib.patches import Patch
 
-    img = rgb_image(after)
+    img = rgb_image(after) if overview is None else stretch(overview, after.attrs.get("nodata"))
     left, bottom, right, top = frame.bounds
     fig, ax = plt.subplots(figsize=(9, 9 * frame.height / max(frame.width, 1)))
     ax.imshow(img, extent=(left, right, bottom, top), interpolation="nearest")
@@ -132,12 +147,16 @@ def write_report(
     title: str = "onemap survey",
     threshold: float = 0.15,
     extra: dict[str, Any] | None = None,
+    overview: np.ndarray | None = None,
 ) -> Path:
     """Write the survey report as one self-contained HTML file (atomically) and return its path.
 
     Contents: the county summary table, verdict counts and areas, the illegal-occupation ratio
     of cultivated land against *threshold*, a map of flagged patches over the after-image, and a
     before/after chip with the outline of each unapproved patch (the largest ``40`` when there are more).
+    *overview*: the after-image's red, green and blue bands decimated to about 1 600 px, ``(3, h, w)``
+    over the whole frame (a survey keeps it from its one pass over the imagery); default: read
+    from *after*.
     """
     total = summary.iloc[-1]
     ratio = total.get("illegal_ratio", np.nan)
@@ -169,7 +188,7 @@ def write_report(
         "construction on cultivated land ÷ all new construction on cultivated land (ellipsoidal areas).</p>",
         "<h2>Summary by admin unit</h2>", _table(summary),
         "<h2>Verdicts</h2>", _table(counts),
-        "<h2>Map</h2>", f"<img id='map' alt='county map' style='max-width:100%' src='{_map_figure(after, verdicts, frame)}'>",
+        "<h2>Map</h2>", f"<img id='map' alt='county map' style='max-width:100%' src='{_map_figure(after, verdicts, frame, overview)}'>",
         f"<h2>Unapproved patches ({len(flagged)})</h2><div class='chips'>",
     ]
     parts += [f"<figure><img alt='chip' src='{src}'><figcaption>{html.escape(c)}</figcaption></figure>"

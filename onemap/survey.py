@@ -105,7 +105,7 @@ def run_survey(config: str | PathLike | Mapping[str, Any] | SurveyConfig, client
         before, after, frame = _scenes(cfg)
         layers = _layers(cfg, frame)
     with timer("score"):
-        score, score_attrs = _score(cfg, before, after, frame, client, progress)
+        score, score_attrs, overview = _score(cfg, before, after, frame, client, progress)
     with timer("patches"):
         patches = _patches(cfg, score, score_attrs, frame, before, after)
     with timer("flag"):
@@ -127,7 +127,8 @@ def run_survey(config: str | PathLike | Mapping[str, Any] | SurveyConfig, client
         report = write_report(out / "report.html", summary, verdicts, before, after, frame,
                               title=f"{cfg.name}: change survey", threshold=cfg.ratio_threshold,
                               extra={"frame": repr(frame), "method": cfg.method,
-                                     "threshold": score_attrs.get("threshold"), "patches": len(patches)})
+                                     "threshold": score_attrs.get("threshold"), "patches": len(patches)},
+                              overview=overview)
         outputs["report.html"] = _sha256(report)
     manifest = _manifest(cfg, frame, timer.times, verdicts, outputs, score_attrs)
     atomic_write_text(out / "manifest.json", json.dumps(manifest, ensure_ascii=False, indent=2, default=str))
@@ -210,71 +211,87 @@ def _score_mask(cfg: SurveyConfig, before: Any, after: Any) -> Any:
     return clouds
 
 
+OVERVIEW_PIXELS = 1600  # longest side of the after-image overview kept for the report map
+
+
 def _score(cfg: SurveyConfig, before: Any, after: Any, frame: Frame, client: Any,
-           progress: bool) -> tuple[Any, dict[str, Any]]:
-    """The change score, computed tile by tile into ``work/score`` and re-assembled lazily."""
+           progress: bool) -> tuple[Any, dict[str, Any], np.ndarray]:
+    """The change score, computed tile by tile into ``work/score`` and re-assembled lazily.
+
+    Each tile task also keeps the tile's share of a decimated overview of the after-image (for
+    the report map), so the imagery is read once. Returns the score, its attributes and the
+    overview ``(3, h, w)``.
+    """
     import dask
     import dask.array as da
 
     from .change.detect import change_score
+    from .report import rgb_bands
 
     opts = {k: v for k, v in cfg.detect_options.items()
             if k in ("normalize", "smooth", "index", "direction", "sample_pixels")}
-    score = change_score(before, after, method=cfg.method, mask=_score_mask(cfg, before, after), **opts)
+    score = change_score(before, after, method=cfg.method, mask=lambda b, a: _score_mask(cfg, b, a), **opts)
     attrs = dict(score.attrs)
     work = cfg.output / "work" / "score"
-    work.mkdir(parents=True, exist_ok=True)
-    key = hashlib.sha256(json.dumps([repr(frame), cfg.method, opts, cfg.tile_size, cfg.detect_options,
+    (work / "overview").mkdir(parents=True, exist_ok=True)
+    key = hashlib.sha256(json.dumps(["v2", repr(frame), cfg.method, opts, cfg.tile_size, cfg.detect_options,
                                      [str(p) for p in cfg.before.paths + cfg.after.paths]],
                                     default=str).encode()).hexdigest()[:16]
     stamp = work / "key.txt"
     if not stamp.exists() or stamp.read_text() != key:  # different inputs: start afresh
         shutil.rmtree(work)
-        work.mkdir(parents=True)
+        (work / "overview").mkdir(parents=True)
         atomic_write_text(stamp, key)
     ts = cfg.tile_size
     data = score.data if hasattr(score.data, "dask") else da.from_array(np.asarray(score.data), chunks=ts)
     data = data.rechunk((ts, ts))
+    rgb = after.data[rgb_bands(after)]
+    step = max(1, -(-max(frame.shape) // OVERVIEW_PIXELS))
     nrow, ncol = data.numblocks
-    todo = [(i, j) for i in range(nrow) for j in range(ncol) if not (work / f"r{i * ts}_c{j * ts}.npy").exists()]
+    tiles = [(i, j) for i in range(nrow) for j in range(ncol)]
+    todo = [(i, j) for i, j in tiles if not (work / f"r{i * ts}_c{j * ts}.npy").exists()]
     log.info("score: %d of %d tiles to compute", len(todo), nrow * ncol)
     if todo:
         # one graph for all missing tiles: inputs shared by neighbouring tiles (halos) are read
         # once, and every tile is saved the moment it is ready, so a kill loses only running tiles
         bar = _progress(nrow * ncol, "score tiles", progress, initial=nrow * ncol - len(todo))
-        targets = [_TileFile(work / f"r{i * ts}_c{j * ts}.npy", bar if client is None else None) for i, j in todo]
-        stored = da.store([data.blocks[i, j] for i, j in todo], targets, lock=False, compute=False)
+        tasks = []
+        for i, j in todo:
+            r0, c0 = i * ts, j * ts
+            r1, c1 = min(r0 + ts, frame.height), min(c0 + ts, frame.width)
+            thumb = rgb[:, -(-r0 // step) * step:r1:step, -(-c0 // step) * step:c1:step]
+            tasks.append(dask.delayed(_save_tile, pure=True)(data.blocks[i, j], thumb, work / f"r{r0}_c{c0}.npy",
+                                                             bar if client is None else None))
         if client is None:
-            dask.compute(stored)
+            dask.compute(*tasks)
         else:
-            client.compute(stored).result()
+            client.gather(client.compute(tasks))
         bar.close()
-    rows = []
-    for r0 in range(0, frame.height, cfg.tile_size):
-        row = []
-        for c0 in range(0, frame.width, cfg.tile_size):
-            h, w = min(cfg.tile_size, frame.height - r0), min(cfg.tile_size, frame.width - c0)
+    rows, thumbs = [], []
+    for r0 in range(0, frame.height, ts):
+        row, trow = [], []
+        for c0 in range(0, frame.width, ts):
+            h, w = min(ts, frame.height - r0), min(ts, frame.width - c0)
             path = work / f"r{r0}_c{c0}.npy"
             row.append(da.from_delayed(dask.delayed(np.load)(path), (h, w), dtype=np.float32))
+            trow.append(np.load(_overview_path(path)))
         rows.append(row)
-    data = da.block(rows)
-    return score.copy(data=data), attrs
+        thumbs.append(np.concatenate(trow, axis=2))
+    return score.copy(data=da.block(rows)), attrs, np.concatenate(thumbs, axis=1)
 
 
-class _TileFile:
-    """A dask ``store`` target that saves one tile atomically as ``.npy``."""
+def _overview_path(tile: Path) -> Path:
+    return tile.parent / "overview" / tile.name
 
-    def __init__(self, path: Path, bar: Any = None) -> None:
-        self.path, self.bar = path, bar
 
-    def __setitem__(self, key: Any, value: np.ndarray) -> None:
-        with atomic_path(self.path) as tmp:
-            np.save(tmp, np.asarray(value, dtype=np.float32), allow_pickle=False)
-        if self.bar is not None:
-            self.bar.update(1)
-
-    def __getstate__(self) -> dict[str, Any]:  # progress bars stay on the client
-        return {"path": self.path, "bar": None}
+def _save_tile(score: np.ndarray, overview: np.ndarray, path: Path, bar: Any = None) -> None:
+    """Save one score tile and its overview share atomically; the score file marks the tile done."""
+    with atomic_path(_overview_path(path)) as tmp:
+        np.save(tmp, np.asarray(overview), allow_pickle=False)
+    with atomic_path(path) as tmp:
+        np.save(tmp, np.asarray(score, dtype=np.float32), allow_pickle=False)
+    if bar is not None:
+        bar.update(1)
 
 
 def _patches(cfg: SurveyConfig, score: Any, attrs: dict[str, Any], frame: Frame, before: Any,

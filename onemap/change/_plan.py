@@ -57,7 +57,8 @@ class Plan:
         after = same_bands(before, after)
         self.norm = _method(normalize)
         if self.norm == "histogram":  # not linear: normalise first, then identity coefficients
-            after = normalize_radiometry(before, after, "histogram", mask=mask, sample_pixels=sample_pixels)
+            m = mask(before, after) if callable(mask) else mask
+            after = normalize_radiometry(before, after, "histogram", mask=m, sample_pixels=sample_pixels)
         self.before, self.after = chunked_like(before, after)
         self.method = method
         self.code, self.sign, required = METHODS[method]
@@ -75,8 +76,10 @@ class Plan:
         if method == "construction" and self.roles[3] < 0 and self.roles[0] < 0:
             band_roles(self.before, ("nir",), what + " (nir, or blue for the RGB mode)")
         self.nodata1, self.nodata2 = nodata_of(self.before), nodata_of(self.after)
-        self.mask = mask
-        a, b, _ = pair_sample(self.before, self.after, mask, sample_pixels)
+        # a mask function is evaluated lazily on the whole grid and, for the sample, per window
+        mask_fn = mask if callable(mask) else None
+        self.mask = mask_fn(self.before, self.after) if mask_fn is not None else mask
+        a, b, _ = pair_sample(self.before, self.after, self.mask, sample_pixels, mask_fn)
         self.n_valid_sample = a.shape[1]
         nb = a.shape[0]
         if self.norm == "histogram" or self.n_valid_sample == 0:

@@ -3,8 +3,8 @@
 Scenes follow the onemap convention: ``xarray.DataArray`` with dims ``("band", "y", "x")``, a
 ``band`` coordinate of lower-case names, rioxarray georeferencing, ``attrs["nodata"]`` for integer
 data (NaN marks nodata in float data), NumPy- or dask-backed. Per-pixel work runs block by block
-with the same numba kernels (:func:`map_pair`); global statistics come from a strided sample of
-the whole grid (:func:`sample`), which does not depend on the chunking.
+with the same numba kernels (:func:`map_pair`); global statistics come from a sample of windows
+over the whole grid (:mod:`onemap.change._sample`), which does not depend on the chunking.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from ..frame import Frame
 
 ROLES = ("blue", "green", "red", "nir", "swir1")
 
-# a strided sample of at most this many pixels gives the global statistics
+# a sample of about this many pixels (windows over the whole grid) gives the global statistics
 SAMPLE_PIXELS = 1 << 22
 
 
@@ -141,19 +141,6 @@ def check_mask(mask: Any, shape: tuple[int, int]) -> Any:
     if m.dtype != bool:
         m = m != 0
     return m
-
-
-def stride(shape: tuple[int, int], max_pixels: int = SAMPLE_PIXELS) -> int:
-    h, w = shape
-    return max(1, math.ceil(math.sqrt(h * w / max_pixels)))
-
-
-def sample(da: xr.DataArray, step: int) -> np.ndarray:
-    """Every *step*-th row and column of *da* as a contiguous NumPy array (computes dask)."""
-    sub = da.data[..., ::step, ::step]
-    if hasattr(sub, "compute"):
-        sub = sub.compute()
-    return np.ascontiguousarray(sub)
 
 
 def like_grid(data: Any, template: xr.DataArray, attrs: dict | None = None) -> xr.DataArray:

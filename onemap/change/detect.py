@@ -113,7 +113,9 @@ def change_score(before: xr.DataArray, after: xr.DataArray, method: str = "const
         Relative radiometric normalisation of *after*: ``"pif"``, ``"moments"``,
         ``"histogram"`` or None (see :mod:`onemap.change.normalize`).
     mask
-        Boolean ``(y, x)`` DataArray, True where pixels are excluded (clouds, shadows, ...).
+        Boolean ``(y, x)`` DataArray, True where pixels are excluded (clouds, shadows, ...), or a
+        function ``mask(before, after)`` giving one: it is also evaluated on the sampled windows
+        alone, so the global statistics do not need a pass over the whole mask.
     smooth
         Radius of a box mean applied to the score (0: none); 1 (3 x 3) suppresses speckle.
     sample_pixels
@@ -147,7 +149,7 @@ def change_score(before: xr.DataArray, after: xr.DataArray, method: str = "const
     """
     plan = Plan(before, after, frame, method, normalize, mask, index, direction, sample_pixels)
     data = map_plan(plan, plan.block, 1)[0]
-    data = _apply_mask(data, mask, plan.frame.shape)
+    data = _apply_mask(data, plan.mask, plan.frame.shape)
     data = _smooth(data, int(smooth))
     return like_grid(data, plan.before, {**plan.attrs(), "smooth": int(smooth)}).rename("change_score")
 
@@ -184,8 +186,8 @@ def cva(before: xr.DataArray, after: xr.DataArray, frame: Frame | None = None, n
         return out
 
     data = map_plan(plan, block, 2)
-    mag = like_grid(_apply_mask(data[0], mask, plan.frame.shape), plan.before, {"units": "noise sigma"})
-    ang = like_grid(_apply_mask(data[1], mask, plan.frame.shape), plan.before, {"units": "degree"})
+    mag = like_grid(_apply_mask(data[0], plan.mask, plan.frame.shape), plan.before, {"units": "noise sigma"})
+    ang = like_grid(_apply_mask(data[1], plan.mask, plan.frame.shape), plan.before, {"units": "degree"})
     return xr.Dataset({"magnitude": mag, "direction": ang}, attrs=plan.attrs())
 
 
@@ -393,7 +395,7 @@ def detect_changes(before: xr.DataArray, after: xr.DataArray, frame: Frame | Non
              "min_area": float(min_area), "smooth": int(smooth), "opening": int(opening),
              "noise_floor": noise_floor}
     data = map_plan(plan, plan.block, 1)[0]
-    data = _apply_mask(data, mask, f.shape)
+    data = _apply_mask(data, plan.mask, f.shape)
     data = _smooth(data, int(smooth))
     if hasattr(data, "dask"):
         data = data.persist()  # read and score once: the threshold and the patches both need it

@@ -282,9 +282,10 @@ def _half_width_px(scene: xr.DataArray, width_m: float | None) -> int:
 
 
 def _looks_like_reflectance(scene: xr.DataArray) -> bool:
-    from ._scene import sample, stride
+    from ..ingest.window import read_windows
+    from ._sample import sample_windows
 
-    sub = sample(scene, stride(scene.shape[1:], 1 << 16))
+    sub = np.concatenate([w.ravel() for w in read_windows(scene, sample_windows(scene.shape[1:], 1 << 16, 64))])
     finite = sub[np.isfinite(sub)]
     return finite.size > 0 and float(np.percentile(finite, 99)) <= 1.5
 

@@ -18,8 +18,8 @@ sees the whole scene as changed. Normalisation maps each band of the *after* sce
 ``None`` / ``"none"``
     No normalisation.
 
-The coefficients are global: they come from a strided sample of the whole grid (at most
-``sample_pixels``; all pixels for smaller scenes) and are applied per block, so the result does
+The coefficients are global: they come from a sample of the whole grid (a regular grid of
+windows of about ``sample_pixels`` pixels; all pixels for smaller scenes) and are applied per block, so the result does
 not depend on the chunking. The linear methods are fused into the change kernels
 (:mod:`onemap.change._kernels`); :func:`normalize_radiometry` gives the normalised scene itself.
 """
@@ -34,8 +34,8 @@ import xarray as xr
 
 from ..errors import DataError, FrameError
 from . import _kernels as K
-from ._scene import SAMPLE_PIXELS, as_scene, chunked_like, is_dask, nodata_of, on_one_grid, same_bands
-from ._scene import check_mask, sample, stride
+from ._sample import read_pair
+from ._scene import SAMPLE_PIXELS, as_scene, check_mask, chunked_like, is_dask, nodata_of, on_one_grid, same_bands
 
 __all__ = ["radiometric_coefficients", "normalize_radiometry", "METHODS"]
 
@@ -51,19 +51,21 @@ def _method(method: Any) -> str:
 
 
 def pair_sample(before: xr.DataArray, after: xr.DataArray, mask: xr.DataArray | None,
-                max_pixels: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Strided sample of both dates as float64 ``(band, n)`` arrays of pixels valid in both."""
-    step = stride(before.shape[1:], max_pixels)
-    a = sample(before, step).astype(np.float64)
-    b = sample(after, step).astype(np.float64)
+                max_pixels: int, mask_fn: Any = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Sample of both dates as float64 ``(band, n)`` arrays of pixels valid in both.
+
+    The sample is a grid of windows over the whole scene (see :mod:`onemap.change._sample`);
+    *mask_fn* ``(before, after) -> mask`` is evaluated per window instead of reading *mask*.
+    """
+    a, b, excluded = read_pair(before, after, check_mask(mask, before.shape[1:]) if mask_fn is None else None,
+                               max_pixels, mask_fn)
+    a, b = a.astype(np.float64), b.astype(np.float64)
     ok = np.isfinite(a).all(0) & np.isfinite(b).all(0)
     for arr, nd in ((a, nodata_of(before)), (b, nodata_of(after))):
         if not np.isnan(nd):
             ok &= ~(arr == nd).any(0)
-    m = check_mask(mask, before.shape[1:])
-    if m is not None:
-        sub = m[::step, ::step]
-        ok &= ~np.asarray(sub.compute() if hasattr(sub, "compute") else sub, dtype=bool)
+    if excluded is not None:
+        ok &= ~excluded
     return a[:, ok], b[:, ok], ok
 
 
@@ -124,7 +126,7 @@ def radiometric_coefficients(before: xr.DataArray, after: xr.DataArray, method: 
     iterations
         Number of select-and-fit rounds.
     sample_pixels
-        Most pixels read for the fit (a strided sample of the grid).
+        About this many pixels are sampled for the fit (windows over the whole grid).
 
     Returns
     -------
