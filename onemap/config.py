@@ -52,7 +52,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-from .errors import ConfigError
+from .errors import ConfigError, OnemapError
 
 __all__ = ["SurveyConfig", "SceneSpec", "LayerSpec", "load_config", "LAYER_KINDS"]
 
@@ -217,8 +217,8 @@ def load_config(source: str | Path | Mapping[str, Any], base: str | Path | None 
     scheduler = run.get("scheduler")
     if scheduler is not None and not isinstance(scheduler, str):
         raise v.error("[run] scheduler", "must be a string: 'threads', 'synchronous' or a dask scheduler address")
-    tile_size = int(v.number(run, "tile_size", "[run] tile_size", positive=True)) if "tile_size" in run else 2048
-    workers = int(v.number(run, "workers", "[run] workers", positive=True)) if "workers" in run else None
+    tile_size = v.count(run, "tile_size", "[run] tile_size") if "tile_size" in run else 2048
+    workers = v.count(run, "workers", "[run] workers") if "workers" in run else None
     output = survey.get("output", "onemap_out")
     if not isinstance(output, str):
         raise v.error("[survey] output", "must be a path string")
@@ -274,6 +274,12 @@ class _Validator:
             raise self.error(label, f"must not be negative, got {value!r}")
         return float(value)
 
+    def count(self, table: Mapping[str, Any], key: str, label: str) -> int:
+        value = self.number(table, key, label, positive=True)
+        if not float(value).is_integer():
+            raise self.error(label, f"must be a whole number, got {table[key]!r}")
+        return int(value)
+
     def strings(self, spec: Mapping[str, Any], keys: tuple[str, ...], where: str) -> None:
         for key in keys:
             if key in spec and not isinstance(spec[key], str):
@@ -303,7 +309,11 @@ class _Validator:
             raise self.error(f"[{where}] bands", "must be a list of band names")
         date = spec.get("date")
         if date is not None:
+            from .ingest.sensors import guess_date
+
             date = str(date)
+            if guess_date(date) is None:
+                raise self.error(f"[{where}] date", f"is not a date: {date!r}", "write it as 2024-09-01")
         self.strings(spec, ("sensor",), where)
         return SceneSpec(paths, spec.get("sensor"), date, tuple(bands) if bands else None)
 
@@ -315,6 +325,14 @@ class _Validator:
         if "path" not in spec:
             raise self.error(f"[{where}]", "needs a path")
         self.strings(spec, ("layer", "encoding"), where)
+        if spec.get("crs") is not None:
+            from .crs import as_crs
+
+            try:
+                as_crs(spec["crs"])
+            except OnemapError as exc:
+                raise self.error(f"[{where}] crs", f"is not a valid CRS: {spec['crs']!r}",
+                                 "use an EPSG code such as 4527") from exc
         return LayerSpec(name, LAYER_KINDS[name], self.existing(spec["path"], f"[{where}] path"),
                          spec.get("layer"), spec.get("encoding"), spec.get("crs"))
 

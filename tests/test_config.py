@@ -101,6 +101,10 @@ def test_toml_errors_give_the_line(files):
      r"\[run\] workers must be a number, got 'four'"),
     ('sensor = "gf2"', "sensor = 2", r'\[scenes.before\] sensor must be a string, got 2.*sensor = "2"'),
     ('encoding = "gbk"', "encoding = 936", r"\[layers.landuse\] encoding must be a string"),
+    ('encoding = "gbk"', 'crs = "EPSG:99999"', r"\[layers.landuse\] crs is not a valid CRS"),
+    ("date = 2024-09-01", 'date = "last autumn"', r"\[scenes.before\] date is not a date: 'last autumn'"),
+    ("ratio_threshold = 0.2", "ratio_threshold = 0.2\n[run]\ntile_size = 512.5",
+     r"\[run\] tile_size must be a whole number, got 512.5"),
     ('[layers.landuse]\npath = "dltb.gpkg"\nencoding = "gbk"\n[layers.approvals]\npath = "txt"\n', "",
      r"\[layers\] is required.*Fix: add a \[layers.landuse\] table"),
 ])

@@ -1,4 +1,5 @@
-"""Shapefile sidecars: completeness (:func:`check_shapefile`) and attribute encoding (``.cpg``
+"""Shapefile sidecars: completeness (:func:`check_shapefile`), a broken ``.prj`` (:func:`check_prj`)
+and attribute encoding (``.cpg``
 declarations checked against the DBF bytes).
 
 Chinese shapefiles arrive as GBK/GB18030 or UTF-8, with a ``.cpg``, without one, or with one that
@@ -21,10 +22,13 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import EncodingError, FormatError, Repair
+import pyproj
+from pyproj import CRS
+
+from ..errors import CRSError, EncodingError, FormatError, Repair
 from .encoding import detect_encoding
 
-__all__ = ["resolve_encoding", "codec_name", "sidecar", "check_shapefile"]
+__all__ = ["resolve_encoding", "codec_name", "sidecar", "check_shapefile", "check_prj"]
 
 _CHINESE_CODECS = {"gbk", "gb2312", "gb18030"}
 _SAMPLE_LIMIT = 1 << 20  # bytes of non-ASCII DBF text: plenty to tell the encoding
@@ -72,6 +76,20 @@ def check_shapefile(shp: Path) -> None:
             said = "its header is cut off" if need is None else f"its header says {need} bytes"
             raise FormatError(f"{part.name} is truncated: {said}, the file has {size}", path=shp,
                               hint=f"copy {part.name} again (an interrupted copy or download)")
+
+
+def check_prj(path: Path, crs: Any) -> None:
+    """CRSError naming a shapefile's .prj when GDAL failed on it (GDAL only says e.g. 'missing [')."""
+    prj = sidecar(path, ".prj") if path.suffix.lower() == ".shp" else None
+    if prj is None:
+        return
+    try:
+        CRS.from_user_input(prj.read_text(encoding="utf-8", errors="replace"))
+    except pyproj.exceptions.CRSError as exc:
+        raise CRSError(f"{prj.name} does not hold a CRS GDAL or PROJ can read ({exc})", path=path,
+                       hint="replace the .prj with a valid one (or delete it and pass crs=, e.g. crs=4527)"
+                            + (" — crs= alone does not help while the .prj is there" if crs is not None else "")
+                       ) from exc
 
 
 def codec_name(name: str, where: Any) -> str:

@@ -140,12 +140,16 @@ def _chunks(recipe: _Recipe, chunks: Any) -> tuple:
         _, cy, cx = normalize_chunks((nb, "auto", "auto"), (nb, h, w), dtype=np.dtype(recipe.dtype),
                                      previous_chunks=(nb, *block))
         size = (cy[0], cx[0])
-    elif isinstance(chunks, Mapping):
-        size = (chunks.get("y", -1), chunks.get("x", -1))
-    elif np.isscalar(chunks):
-        size = (int(chunks), int(chunks))
     else:
-        size = tuple(int(v) for v in chunks)
+        try:
+            pair = (chunks.get("y", -1), chunks.get("x", -1)) if isinstance(chunks, Mapping) else (
+                (chunks, chunks) if np.isscalar(chunks) else tuple(chunks))
+            size = (int(pair[0]), int(pair[1])) if len(pair) == 2 else ()
+        except (TypeError, ValueError):
+            size = ()
+        if len(size) != 2:
+            raise DataError(f"chunks={chunks!r} is not understood", path=recipe.parts[0].path,
+                            hint="pass 'auto', an int, (rows, cols) or {'y': rows, 'x': cols}")
     size = tuple(n if s is None or s <= 0 else int(s) for s, n in zip(size, (h, w)))
     return ((nb,), _on_edges(h, size[0], offset[0]), _on_edges(w, size[1], offset[1]))
 
@@ -462,7 +466,8 @@ def stack(scenes: Sequence[xr.DataArray], dim: str = "time") -> xr.DataArray:
     bands = [list(map(str, s.band.values)) for s in scenes]
     common = [b for b in bands[0] if all(b in other for other in bands[1:])]
     if not common:
-        raise DataError(f"the scenes share no band: " + "; ".join(f"{n}: {', '.join(b)}" for n, b in zip(names, bands)),
+        which = "; ".join(f"{n}: {', '.join(b)}" for n, b in zip(names, bands))
+        raise DataError(f"the scenes share no band: {which}",
                         path=_scene_path(scenes[0]),
                         hint="open them with the right sensor=, or name the bands with bands={position: name}")
     dropped = sorted({b for row in bands for b in row} - set(common))

@@ -45,7 +45,7 @@ from pyproj import CRS, Transformer
 
 from ..crs import as_crs, gk_crs, infer_zone, is_prefixed, zone_info
 from ..errors import CRSError, DataError, EncodingError, FormatError, Repair, report_repairs
-from ._dbf import check_shapefile, codec_name, resolve_encoding
+from ._dbf import check_prj, check_shapefile, codec_name, resolve_encoding, sidecar
 from ._kinds import KINDS, check_geometries, find_column, normalize_columns
 
 __all__ = ["read_layer", "write_layer", "layer_info", "KINDS"]
@@ -147,6 +147,7 @@ def read_layer(
                             hint="pass the right encoding= (e.g. encoding='gb18030'); a value cut off in the "
                                  "middle of a character must be fixed in the source") from exc
     except RuntimeError as exc:  # pyogrio's errors
+        check_prj(Path(path), crs)
         raise FormatError(f"cannot read layer {layer!r} ({exc})", path=src,
                           hint="check that the file is complete and GDAL can read it (ogrinfo)") from exc
     if not gdf.index.is_unique:
@@ -241,8 +242,10 @@ def _set_crs(gdf: gpd.GeoDataFrame, crs: Any, src: str, attrs: dict[str, Any]) -
             attrs["crs_declared"] = _crs_text(gdf.crs)
         return gdf.set_crs(given, allow_override=True)
     if gdf.crs is None:
-        fix = "add a .prj file beside the .shp" if src.lower().endswith(".shp") else "set the CRS in the file"
-        raise CRSError("layer has no CRS", path=src,
+        prj = sidecar(Path(src), ".prj") if src.lower().endswith(".shp") else None
+        fix = ("add a .prj file beside the .shp" if src.lower().endswith(".shp") else "set the CRS in the file"
+               ) if prj is None else f"replace {prj.name}"
+        raise CRSError("layer has no CRS" + (f": {prj.name} holds none GDAL can read" if prj else ""), path=src,
                        hint="pass crs= (e.g. crs=4527 for CGCS2000 3-degree Gauss-Kruger zone 39, or "
                             f"crs=onemap.crs.gk_crs(zone)), or {fix}")
     return gdf

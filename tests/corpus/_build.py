@@ -56,8 +56,9 @@ def write_tif(path: Path, data: np.ndarray, *, crs: Any = "EPSG:4527", transform
               block: int = 16) -> Path:
     """A GeoTIFF of *data* (bands, rows, cols); ``crs=None`` writes none, ``transform_=Affine.identity()``
     none either."""
-    kw: dict[str, Any] = dict(driver="GTiff", width=data.shape[2], height=data.shape[1], count=data.shape[0],
-                              dtype=str(data.dtype), transform=transform_ or transform(), nodata=nodata)
+    kw: dict[str, Any] = {"driver": "GTiff", "width": data.shape[2], "height": data.shape[1],
+                          "count": data.shape[0], "dtype": str(data.dtype), "transform": transform_ or transform(),
+                          "nodata": nodata}
     if crs is not None:
         kw["crs"] = crs
     if tiled:

@@ -118,8 +118,8 @@ CASES = [
          open_scene, CRSError, ("GF2_20240901.tif", "no georeferencing", "gdal_translate -a_ullr")),
     Case("raster_prefixed_eastings_labelled_geographic",
          lambda d: write_tif(d / "GF2_20240901.tif", pixels(), crs="EPSG:4490"), open_scene, CRSError,
-         ("GF2_20240901.tif", "zone-prefixed Gauss-Kruger eastings of zone 39", "'China Geodetic Coordinate System "
-          "2000' (declared by the file)", "crs=onemap.crs.gk_crs(39) (EPSG:4527)")),
+         ("GF2_20240901.tif", "zone-prefixed Gauss-Kruger eastings of zone 39", ("'China Geodetic Coordinate System "
+                                                                             "2000' (declared by the file)"), "crs=onemap.crs.gk_crs(39) (EPSG:4527)")),
     Case("raster_projected_labelled_geographic",
          lambda d: write_tif(d / "GF2_20240901.tif", pixels(), crs="EPSG:4490", transform_=transform(x0=500_000.0)),
          open_scene, CRSError, ("GF2_20240901.tif", "look projected", "is geographic", "pass crs=")),

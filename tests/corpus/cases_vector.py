@@ -46,6 +46,14 @@ def _without(folder: Path, name: str, ext: str) -> Path:
     return path
 
 
+def _prj(text: str):
+    def build(folder: Path) -> Path:
+        path = _without(folder, "dltb", ".prj")
+        write_text(folder / "dltb.prj", text)
+        return path
+    return build
+
+
 def _cut(folder: Path, name: str, ext: str) -> Path:
     path = write_vector(layer(n=40), folder / f"{name}.shp")
     part = folder / f"{name}{ext}"
@@ -145,6 +153,13 @@ CASES = [
     Case("vector_dbf_truncated", lambda d: _cut(d, "dltb", ".dbf"), _read(), FormatError,
          ("dltb.shp", "dltb.dbf is truncated", "copy dltb.dbf again")),
     # ---------------------------------------------------------------- CRS
+    # a .prj cut off by a bad copy: GDAL fails on it with "missing [" whatever crs= says
+    Case("vector_shp_truncated_prj", _prj('PROJCS["CGCS2000_3_Degree_GK_Zone_39",GEOGCS["GCS_China_Geodetic_'),
+         _read(crs=4527), CRSError, ("dltb.shp", "dltb.prj does not hold a CRS", "replace the .prj",
+                                     "crs= alone does not help")),
+    # a .prj typed by hand: GDAL ignores it
+    Case("vector_shp_prj_in_words", _prj("坐标系: 2000国家大地坐标系 39带"), _read(), CRSError,
+         ("dltb.shp", "layer has no CRS: dltb.prj holds none GDAL can read", "crs=", "replace dltb.prj")),
     Case("vector_shp_without_prj", lambda d: _without(d, "dltb", ".prj"), _read(), CRSError,
          ("dltb.shp", "has no CRS", "crs=", ".prj")),
     Case("vector_projected_labelled_geographic",

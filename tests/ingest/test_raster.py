@@ -516,3 +516,11 @@ def test_stack_names_the_scenes_and_reports_dropped_bands(tmp_path):
     assert [r.action for r in out.attrs["repairs"]] == ["stack keeps the 2 bands common to all scenes; dropped: b3"]
     with pytest.raises(DataError, match=r"a.tif: .*cannot read a date from date='spring'"):
         open_scene(tmp_path / "a.tif", date="spring")
+
+
+@pytest.mark.parametrize("chunks", ["big", (1, 2, 3), {"y": "x"}])
+def test_chunks_not_understood(tmp_path, chunks):
+    path = write_tif(tmp_path / "a.tif", synthetic(shape=(1, 20, 20)))
+    with pytest.raises(DataError, match=r"a.tif: chunks=.* is not understood"):
+        open_scene(path, chunks=chunks)
+    assert open_scene(path, chunks=(8, 16)).chunks[1:] == ((8, 8, 4), (16, 4))

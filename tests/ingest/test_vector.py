@@ -568,3 +568,11 @@ def test_write_layer_writes_linear_rings_as_closed_lines(tmp_path):
     assert back.geom_type.tolist() == ["LineString", "Polygon"]
     assert shapely.equals(back.geometry.iloc[0], shapely.LineString(ring.coords)) and back.geometry.iloc[0].is_closed
     assert src.geom_type.tolist() == ["LinearRing", "Polygon"]  # the caller's frame is not changed
+
+
+def test_unreadable_prj_is_named(tmp_path):
+    path = tmp_path / "p.shp"
+    pyogrio.write_dataframe(gpd.GeoDataFrame({"BSM": [1]}, geometry=boxes(1), crs=4527), path)
+    (tmp_path / "p.prj").write_text("GEOGCS garbage")  # GDAL alone only says "missing ["
+    with pytest.raises(CRSError, match=r"p.shp: p.prj does not hold a CRS .*replace the .prj"):
+        read_layer(path)
