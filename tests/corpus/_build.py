@@ -7,8 +7,9 @@ prefix in the easting); rasters are 64 x 64 pixels of 2 m over the same place.
 from __future__ import annotations
 
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import geopandas as gpd
 import numpy as np

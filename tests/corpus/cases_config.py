@@ -126,9 +126,20 @@ def _scene_all_cloud(folder: Path) -> Path:
     return write_text(folder / "survey.toml", survey_toml(folder, extra=extra))
 
 
-#: Survey-level checks missing in onemap/survey.py (see the module docstring). Today both end in
-#: threshold_score's "the change score is NaN everywhere" DataError, which names no file.
+def _scene_fewer_bands(folder: Path) -> Path:
+    """The after scene was delivered as 3 unnamed bands (no NIR, no sensor in the config)."""
+    survey_inputs(folder)
+    write_tif(folder / "GF2_20250901.tif", pixels(count=3, seed=2))
+    text = survey_toml(folder).replace('path = "GF2_20250901.tif"\nsensor = "gf2"', 'path = "GF2_20250901.tif"')
+    return write_text(folder / "survey.toml", text)
+
+
+#: Survey-level checks missing in onemap/survey.py (see the module docstring). Today the first two
+#: end in threshold_score's "the change score is NaN everywhere" DataError and the third in
+#: change_score's "the after scene lacks band(s) ..." DataError; none names the file or config key.
 PENDING_SURVEY_CASES = [
+    Case("config_survey_dates_with_different_bands", _scene_fewer_bands, lambda p: run_survey(p, progress=False),
+         DataError, ("[scenes.after]", "GF2_20250901.tif", "b1, b2, b3", "blue, green, red, nir", "bands =")),
     Case("config_survey_scene_all_nodata", _scene_all_nodata, lambda p: run_survey(p, progress=False), DataError,
          ("[scenes.after]", "GF2_20250901.tif", "nodata", "no valid pixel")),
     Case("config_survey_scene_all_cloud", _scene_all_cloud, lambda p: run_survey(p, progress=False), DataError,
