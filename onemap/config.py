@@ -3,7 +3,9 @@
 Every error names the file and the key (``[layers.landuse] path``) and says what to do; unknown
 keys are errors with a "did you mean" suggestion, because a misspelt option that is silently
 ignored is how a province-wide run goes wrong. Relative paths are resolved against the directory
-of the TOML file.
+of the TOML file. When ``[frame]`` names a Gauss-Kruger zone (``zone =``, or a Gauss-Kruger
+``crs =``), the scenes' headers are read and their centre must lie in that zone or within 0.5° of
+its edge: a config copied from the county next door fails here, not after the ingest.
 
 Example
 -------
