@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import glob
 import os
+import re
 import shutil
 import uuid
 import warnings
@@ -185,7 +186,7 @@ def read_layer(
 # ------------------------------------------------------------------------------------ opening
 def _list_layers(path: Any) -> list[tuple[str, str | None]]:
     p = Path(path)
-    if "://" not in str(path) and not str(path).startswith("/vsi"):
+    if not re.match(r"^(/vsi|[A-Za-z][\w-]+:)", str(path)):  # not /vsizip/…, https://…, PG:…: a local file
         if not p.exists():
             raise FormatError("file not found", path=path, hint="check the path (and the working directory)")
         if p.is_file() and p.stat().st_size == 0:
