@@ -67,7 +67,7 @@ def _prefix_zone(eastings: np.ndarray, lines: np.ndarray, path: Path, explicit: 
                        f"(line {lines[~big][0]})", path=path,
                        hint="write all eastings of a file in one form (with or without the zone number)")
     zones = np.floor(eastings / 1e6).astype(np.int64)
-    plausible = np.isin(zones, list(_ZONE_WIDTH)) & (eastings - zones * 1e6 > 0)
+    plausible = (((zones >= 13) & (zones <= 23)) | ((zones >= 25) & (zones <= 45))) & (eastings - zones * 1e6 > 0)
     if not plausible.all():
         if explicit:
             return None

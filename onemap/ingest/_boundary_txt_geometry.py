@@ -30,6 +30,8 @@ def lines_text(lines: list[int]) -> str:
 
 def ring_groups(parcel: fmt.Parcel, path: Path, repairs: list[Repair]) -> dict[int, list]:
     """Points by 圈号 in ascending ring order; FormatError when a ring resumes after another began."""
+    if len({p[1] for p in parcel.points}) == 1:  # the usual single ring
+        return {parcel.points[0][1]: parcel.points}
     groups: dict[int, list] = {}
     previous = None
     for point in parcel.points:
@@ -108,7 +110,7 @@ def parcel_geometry(parcel: fmt.Parcel, groups: dict[int, list], path: Path, rep
             closed = len(sub) > 1 and float(np.abs(sub[-1] - sub[0]).max()) <= tol
             if closed:
                 sub = sub[:-1]
-            if len(sub) < 3 or (len(sub) < 5 and len(np.unique(sub, axis=0)) < 3):
+            if len(sub) < 3 or (len(sub) < 5 and len(set(map(tuple, sub.tolist()))) < 3):
                 raise GeometryError(f"ring {ring_no} of {where} has fewer than 3 distinct points",
                                     path=path, line=sub_pts[0][4], hint=_RING_HINT)
             if not closed:
@@ -161,8 +163,14 @@ def _containment(shells: np.ndarray) -> np.ndarray:
     """inside[j, i]: ring j contains ring i (STR tree: no all-pairs test for parcels with many rings)."""
     n = len(shells)
     inside = np.zeros((n, n), dtype=bool)
-    if n < 8:
-        inside[:] = shapely.contains(shells[:, None], shells[None, :])
+    if n < 64:  # bounding boxes first: most pairs of rings are disjoint
+        lo_x, lo_y, hi_x, hi_y = shapely.bounds(shells).T
+        maybe = ((lo_x[:, None] <= lo_x[None, :]) & (lo_y[:, None] <= lo_y[None, :])
+                 & (hi_x[:, None] >= hi_x[None, :]) & (hi_y[:, None] >= hi_y[None, :]))
+        np.fill_diagonal(maybe, False)
+        outer, inner = np.nonzero(maybe)
+        if len(outer):
+            inside[outer, inner] = shapely.contains(shells[outer], shells[inner])
     else:
         inner, outer = shapely.STRtree(shells).query(shells, predicate="within")
         inside[outer, inner] = True

@@ -52,6 +52,8 @@ from .encoding import decode_text
 __all__ = ["read_boundary_txt", "write_boundary_txt"]
 
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
+# str.splitlines also breaks at these; the format knows only CR and LF (and they are rare)
+_OTHER_BREAKS = re.compile("[\x0b\x0c\x1c-\x1e\x85\u2028\u2029]")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0e-\x1f\x7f]")
 _INVISIBLE = re.compile("[\ufeff\u200b]")  # a BOM inside the text (concatenated exports), zero-width space
 _NUM = r"[ \t]*(-?[0-9]{1,15}(?:\.[0-9]{0,12})?)[ \t]*"
@@ -216,17 +218,15 @@ def read_document(data: bytes, path: Path, *, encoding: str | None = None, crs: 
         raise FormatError("the file holds no text", path=path, line=1, hint=_SECTIONS_HINT)
     header, parcels, header_lines, last_line = _parse(text, path, repairs)
     _check_parcels(parcels, path)
-    # lost point lines first: a truncated file shows up as odd coordinates and zones too
+    swapped_points(parcels, path, repairs)
+    # lost point lines before the CRS: a truncated file shows up as odd coordinates and zones too
     groups = [ring_groups(parcel, path, repairs) for parcel in parcels]
     for parcel, rings in zip(parcels, groups):
         check_point_count(parcel, rings, path, repairs, min(_SAME_POINT.values()), last_line)
-    swapped_points(parcels, path, repairs)
     crs_, crs_source = resolve_crs(header, header_lines, parcels, path, repairs, crs=crs, zone=zone)
     tol = _SAME_POINT[bool(crs_.is_geographic)]
-    geoms, rows = [], []
-    for parcel in parcels:
-        geoms.append(parcel_geometry(parcel, ring_groups(parcel, path, []), path, repairs, tol))
-        rows.append(_parcel_row(parcel, path))
+    geoms = [parcel_geometry(parcel, rings, path, repairs, tol) for parcel, rings in zip(parcels, groups)]
+    rows = [_parcel_row(parcel, path) for parcel in parcels]
     parcels, geoms, rows = _duplicates(parcels, geoms, rows, path, repairs)
     plane = plane_areas(geoms, crs_, path)
     matched = [fmt.match_area_unit(r["declared_area"], r.pop("_area_decimals"), s) for r, s in zip(rows, plane)]
@@ -246,12 +246,15 @@ def _parse(text: str, path: Path, repairs: list[Repair]) -> tuple[dict[str, str]
     seen_coords = False
     last = 1
     fixed: dict[str, list[int]] = {}  # repair kind -> lines
-    for lineno, raw in enumerate(_LINE_BREAK.split(text), start=1):
-        plain = _PLAIN_POINT.fullmatch(raw) if section == fmt.SECTION_COORDS and parcels and len(raw) < 100 else None
-        if plain:
-            parcels[-1].points.append((plain[1], int(plain[2]), float(plain[3]), float(plain[4]), lineno))
-            last = lineno
-            continue
+    lines = _LINE_BREAK.split(text) if _OTHER_BREAKS.search(text) else text.splitlines()
+    plain_point, points = _PLAIN_POINT.fullmatch, None  # points: the current parcel's list, in [地块坐标]
+    for lineno, raw in enumerate(lines, start=1):
+        if points is not None and len(raw) < 100:
+            plain = plain_point(raw)
+            if plain:
+                points.append((plain[1], int(plain[2]), float(plain[3]), float(plain[4]), lineno))
+                last = lineno
+                continue
         if _INVISIBLE.search(raw):
             raw = _INVISIBLE.sub("", raw)
             fixed.setdefault("invisible", []).append(lineno)
@@ -268,9 +271,11 @@ def _parse(text: str, path: Path, repairs: list[Repair]) -> tuple[dict[str, str]
         if name is not None:
             section = fmt.nfkc(name)
             seen_coords |= section == fmt.SECTION_COORDS
+            points = parcels[-1].points if section == fmt.SECTION_COORDS and parcels else None
             continue
         if section == fmt.SECTION_COORDS:
             _parse_coord_line(line, lineno, parcels, path, fixed)
+            points = parcels[-1].points if parcels else None
             continue
         if not re.search("[=＝:：]", line) and _looks_like_coords(line):
             raise FormatError("parcel or point line outside a [地块坐标] section", path=path, line=lineno,

@@ -50,14 +50,14 @@ _ENCODINGS = ("gbk", "utf-8", "utf-8-sig", "gb18030", "utf-16", "utf-16-le", "ut
 _NUMBER = re.compile(r"-?\d+(?:\.\d*)?")
 
 
-def load_samples(folder: Path) -> list[tuple[str, str, str]]:
-    """(name, text, encoding) of every TXT sample (decoded with its detected encoding)."""
+def load_samples(folder: Path) -> list[tuple[str, tuple[str, ...], str]]:
+    """(name, lines, encoding) of every TXT sample (decoded with its detected encoding)."""
     from onemap.ingest.encoding import decode_text
 
     out = []
     for path in sorted(folder.glob("*.txt")):
         text, enc = decode_text(path.read_bytes())
-        out.append((path.name, text, enc))
+        out.append((path.name, tuple(re.split(r"\r\n|\r|\n", text)), enc))
     return out
 
 
@@ -295,11 +295,11 @@ def _byte_delete(rng, data):
 BYTE_OPS = (_byte_flip, _byte_flip, _byte_truncate, _byte_insert, _byte_delete)
 
 
-def mutated(samples: list[tuple[str, str, str]], index: int) -> tuple[bytes, list[str]]:
+def mutated(samples: list[tuple[str, tuple[str, ...], str]], index: int) -> tuple[bytes, list[str]]:
     """Input number *index*: (bytes, names of the operations applied). Deterministic."""
     rng = random.Random(SEED * 1_000_003 + index)
-    name, text, encoding = samples[index % len(samples)]
-    lines = re.split(r"\r\n|\r|\n", text)
+    name, sample_lines, encoding = samples[index % len(samples)]
+    lines = list(sample_lines)
     ops = []
     for _ in range(rng.choice((1, 1, 1, 2, 2, 3, 4))):
         if rng.random() < 0.8:
