@@ -1,18 +1,60 @@
 """Atomic file output: write under a temporary name in the target directory, then rename.
 
-A reader never sees a half-written file under its final name, and a run killed midway leaves at
-most a ``.tmp-*`` file that the next run overwrites or removes.
+A reader never sees a half-written file under its final name. A run killed midway leaves at most
+a temporary ``.tmp-<stem>-<pid>-<hex><suffix>`` file; the next write of the same target removes
+it (the name carries the writer's process id, so only temporaries of writers that are gone are
+touched), and :func:`remove_stale_temps` sweeps a whole folder.
 """
 
 from __future__ import annotations
 
 import contextlib
+import glob
 import os
-import tempfile
+import re
+import shutil
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
-__all__ = ["atomic_path", "atomic_write_text", "atomic_write_bytes"]
+__all__ = ["atomic_path", "atomic_write_bytes", "atomic_write_text", "remove_stale_temps"]
+
+# temporaries of atomic_path (".tmp-<stem>-<pid>-<hex><suffix>") and of
+# onemap.ingest.vector.write_layer (".<stem>.tmp-<pid>-<hex><suffix>", SQLite side files)
+_TEMP = re.compile(r"^\.tmp-.*-(\d+)-[0-9a-f]{8}(?:\.|$)|^\..*\.tmp-(\d+)-[0-9a-f]{8}(?:\.|$)")
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True
+
+
+def _remove_if_stale(path: Path) -> bool:
+    m = _TEMP.match(path.name)
+    if m is None or _alive(int(m[1] or m[2])):
+        return False
+    with contextlib.suppress(FileNotFoundError):  # a concurrent sweep got there first
+        shutil.rmtree(path) if path.is_dir() else path.unlink()
+    return True
+
+
+def remove_stale_temps(folder: str | os.PathLike) -> list[Path]:
+    """Remove the temporary files that killed writers left in *folder*; return them.
+
+    Only files named like the temporaries of :func:`atomic_path` and
+    :func:`onemap.ingest.vector.write_layer` whose process no longer runs are removed.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    return [p for p in sorted(folder.iterdir()) if _remove_if_stale(p)]
 
 
 @contextlib.contextmanager
@@ -20,14 +62,15 @@ def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[
     """Yield a temporary path next to *path*; on success it replaces *path* atomically.
 
     The temporary name keeps the file extension (drivers such as GDAL choose the format by it).
-    On error the temporary file is removed and *path* is left as it was.
+    On error the temporary file is removed and *path* is left as it was; temporaries of the same
+    target left by a killed process are removed first.
     """
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".tmp-{target.stem}-", suffix=suffix or target.suffix, dir=target.parent)
-    os.close(fd)
-    os.unlink(tmp)  # let the writer create it (some drivers refuse to open an existing file)
-    tmp_path = Path(tmp)
+    for old in target.parent.glob(f".tmp-{glob.escape(target.stem)}-*"):
+        _remove_if_stale(old)
+    # the writer creates the file itself (some drivers refuse to open an existing one)
+    tmp_path = target.parent / f".tmp-{target.stem}-{os.getpid()}-{uuid.uuid4().hex[:8]}{suffix or target.suffix}"
     try:
         yield tmp_path
         os.replace(tmp_path, target)
@@ -38,11 +81,10 @@ def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
     """Write *data* to *path* atomically."""
-    with atomic_path(path) as tmp:
-        with open(tmp, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
+    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
 
 
 def atomic_write_text(path: str | os.PathLike, text: str, encoding: str = "utf-8") -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 import geopandas as gpd
 import pandas as pd
 
-from ._atomic import atomic_write_text
+from ._atomic import atomic_write_text, remove_stale_temps
 
 __all__ = ["export_results", "sha256_file"]
 
@@ -35,6 +35,7 @@ def export_results(out: str | PathLike, verdicts: gpd.GeoDataFrame, summary: pd.
     """
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
+    remove_stale_temps(out)  # left by a run killed while writing (e.g. a half-written GeoPackage)
     from .ingest.boundary_txt import write_boundary_txt
     from .ingest.vector import write_layer
     from .summary import FLAGGED
@@ -45,7 +46,9 @@ def export_results(out: str | PathLike, verdicts: gpd.GeoDataFrame, summary: pd.
     # GeoPackages record their write time; a fixed one makes reruns byte-identical
     pyogrio.set_gdal_config_options({"OGR_CURRENT_DATE": "2000-01-01T00:00:00.000Z"})
     try:
-        write_layer(verdicts, out / "verdicts.gpkg", layer="verdicts")
+        # no layer=: write_layer then writes a fresh file instead of replacing the layer inside the
+        # old one (a GeoPackage edited in place is not byte-identical to a fresh one); layer = stem
+        write_layer(verdicts, out / "verdicts.gpkg")
     finally:
         pyogrio.set_gdal_config_options({"OGR_CURRENT_DATE": None})
     written["verdicts.gpkg"] = sha256_file(out / "verdicts.gpkg")
@@ -60,6 +63,7 @@ def export_results(out: str | PathLike, verdicts: gpd.GeoDataFrame, summary: pd.
         written[name] = sha256_file(out / name)
     txt_dir = out / "flagged_txt"
     txt_dir.mkdir(exist_ok=True)
+    remove_stale_temps(txt_dir)
     flagged = verdicts[verdicts["verdict"].isin(FLAGGED)]
     keep = set()
     for _, row in flagged.iterrows():
