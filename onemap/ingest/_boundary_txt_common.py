@@ -175,3 +175,17 @@ def match_area_unit(declared: float | None, decimals: int, plane_area: float) ->
         if diff <= area_tolerance_m2(plane_area, rounding) and (best is None or diff < best[0]):
             best = (diff, unit)
     return (best[1], "ok") if best else (None, "mismatch")
+
+
+def to_float(text: str) -> float | None:
+    """*text* as a finite float (full-width digits and inner spaces allowed), else ``None``."""
+    if len(text) > 40:  # no coordinate or area needs more; keeps float() linear and the value sane
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        try:  # full-width digits, inner spaces
+            value = float(nfkc(text).replace(" ", ""))
+        except ValueError:
+            return None
+    return value if math.isfinite(value) else None

@@ -159,27 +159,53 @@ def _split_closed(xy: np.ndarray, pts: list, tol: float) -> list[tuple[np.ndarra
     return out
 
 
-def _containment(shells: np.ndarray) -> np.ndarray:
-    """inside[j, i]: ring j contains ring i (STR tree: no all-pairs test for parcels with many rings)."""
+def _containment(shells: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(outer, inner) index pairs: ring *outer* contains ring *inner* (never a ring itself).
+
+    Identical rings contain each other: only the earlier one counts as the container. Few rings
+    are tested through their bounding boxes, many through an STR tree: no n x n matrix.
+    """
     n = len(shells)
-    inside = np.zeros((n, n), dtype=bool)
     if n < 64:  # bounding boxes first: most pairs of rings are disjoint
         lo_x, lo_y, hi_x, hi_y = shapely.bounds(shells).T
         maybe = ((lo_x[:, None] <= lo_x[None, :]) & (lo_y[:, None] <= lo_y[None, :])
                  & (hi_x[:, None] >= hi_x[None, :]) & (hi_y[:, None] >= hi_y[None, :]))
         np.fill_diagonal(maybe, False)
         outer, inner = np.nonzero(maybe)
-        if len(outer):
-            inside[outer, inner] = shapely.contains(shells[outer], shells[inner])
+        hit = shapely.contains(shells[outer], shells[inner]) if len(outer) else np.zeros(0, dtype=bool)
+        outer, inner = outer[hit], inner[hit]
     else:
         inner, outer = shapely.STRtree(shells).query(shells, predicate="within")
-        inside[outer, inner] = True
-    np.fill_diagonal(inside, False)
-    return inside
+        keep = inner != outer
+        outer, inner = outer[keep], inner[keep]
+    key = outer.astype(np.int64) * n + inner
+    mutual = np.isin(inner.astype(np.int64) * n + outer, key)
+    keep = ~(mutual & (outer > inner))
+    return outer[keep], inner[keep]
+
+
+def _nesting(shells: np.ndarray) -> dict[int, list[int]]:
+    """{shell ring: its hole rings}: a ring inside an odd number of rings is a hole of the smallest
+    container one level up (any container when make_valid pieces do not nest strictly)."""
+    n = len(shells)
+    outer, inner = _containment(shells)
+    depth = np.bincount(inner, minlength=n)
+    areas = shapely.area(shells)
+    holes: dict[int, list[int]] = {i: [] for i in range(n) if depth[i] % 2 == 0}
+    odd = depth[inner] % 2 == 1
+    outer, inner = outer[odd], inner[odd]
+    level = depth[outer] == depth[inner] - 1
+    # per inner ring: prefer containers one level up, then the smallest
+    order = np.lexsort((areas[outer], ~level, inner))
+    outer, inner = outer[order], inner[order]
+    first = np.r_[True, inner[1:] != inner[:-1]] if len(inner) else np.zeros(0, dtype=bool)
+    for parent, child in zip(outer[first].tolist(), inner[first].tolist()):
+        holes.setdefault(parent, []).append(child)
+    return holes
 
 
 def _assemble(rings: list[np.ndarray], where: str, path: Path, repairs: list[Repair]):
-    """Even-odd nesting: a ring inside an odd number of rings is a hole of the smallest of them.
+    """Rings nested even-odd into a valid (Multi)Polygon (see :func:`_nesting`).
 
     *rings* are counter-clockwise, so a valid result needs no re-orientation (holes are reversed).
     """
@@ -191,22 +217,14 @@ def _assemble(rings: list[np.ndarray], where: str, path: Path, repairs: list[Rep
     shells[:] = [shapely.polygons(r) for r in rings]
     invalid = ~shapely.is_valid(shells)
     if invalid.any():  # a self-intersecting ring: repair it, then nest with boolean operations
-        for i in np.flatnonzero(invalid):
+        for i in np.flatnonzero(invalid)[:20]:
             repairs.append(Repair(str(path), f"{where}, ring {i + 1}",
                                   f"invalid ring ({shapely.is_valid_reason(shells[i])})", "repaired with make_valid"))
+        if invalid.sum() > 20:
+            repairs.append(Repair(str(path), where, f"{invalid.sum() - 20} more invalid rings",
+                                  "repaired with make_valid"))
         shells = shapely.make_valid(shells, method="structure", keep_collapsed=False)
-    n = len(shells)
-    inside = _containment(shells)
-    # identical rings contain each other: only the earlier one counts as the container
-    inside &= ~(inside & inside.T & (np.arange(n)[:, None] > np.arange(n)[None, :]))
-    depth = inside.sum(axis=0)
-    areas = shapely.area(shells)
-    holes: dict[int, list[int]] = {i: [] for i in range(n) if depth[i] % 2 == 0}
-    for i in np.flatnonzero(depth % 2 == 1):
-        parents = [j for j in np.flatnonzero(inside[:, i]) if depth[j] == depth[i] - 1]
-        if not parents:  # containment is not a strict nesting (make_valid pieces): take any container
-            parents = list(np.flatnonzero(inside[:, i]))
-        holes.setdefault(int(min(parents, key=lambda j: areas[j])), []).append(int(i))
+    holes = _nesting(shells)
     if invalid.any():
         pieces = [shapely.difference(shells[i], shapely.union_all(shells[h])) if h else shells[i]
                   for i, h in holes.items()]

@@ -22,9 +22,9 @@ writes layers back (atomically) in the form the ministry expects.
 
 from __future__ import annotations
 
-import math
 import re
 import warnings
+from contextlib import contextmanager
 from dataclasses import dataclass
 from os import PathLike
 from pathlib import Path
@@ -33,11 +33,11 @@ from typing import Any, BinaryIO
 import geopandas as gpd
 import numpy as np
 import pandas as pd
-import shapely
 from pyproj import CRS
 
-from ..errors import FormatError, OnemapWarning, Repair, report_repairs
+from ..errors import CRSError, FormatError, OnemapWarning, Repair, report_repairs
 from . import _boundary_txt_common as fmt
+from ._boundary_txt_attributes import drop_duplicates, parcel_row, warn_areas
 from ._boundary_txt_common import Parcel
 from ._boundary_txt_crs import plane_areas, resolve_crs, swapped_points
 from ._boundary_txt_geometry import (
@@ -223,15 +223,36 @@ def read_document(data: bytes, path: Path, *, encoding: str | None = None, crs: 
     groups = [ring_groups(parcel, path, repairs) for parcel in parcels]
     for parcel, rings in zip(parcels, groups):
         check_point_count(parcel, rings, path, repairs, min(_SAME_POINT.values()), last_line)
-    crs_, crs_source = resolve_crs(header, header_lines, parcels, path, repairs, crs=crs, zone=zone)
+    zone_lines = header_lines if crs is None and zone is None else {}  # else the arguments are at fault
+    with _crs_errors_name(path, zone_lines):
+        crs_, crs_source = resolve_crs(header, header_lines, parcels, path, repairs, crs=crs, zone=zone)
     tol = _SAME_POINT[bool(crs_.is_geographic)]
     geoms = [parcel_geometry(parcel, rings, path, repairs, tol) for parcel, rings in zip(parcels, groups)]
-    rows = [_parcel_row(parcel, path) for parcel in parcels]
-    parcels, geoms, rows = _duplicates(parcels, geoms, rows, path, repairs)
-    plane = plane_areas(geoms, crs_, path)
+    rows = [parcel_row(parcel, path) for parcel in parcels]
+    parcels, geoms, rows = drop_duplicates(parcels, geoms, rows, path, repairs)
+    with _crs_errors_name(path, zone_lines):
+        plane = plane_areas(geoms, crs_, path)
+    if not np.isfinite(plane).all():
+        i = int(np.flatnonzero(~np.isfinite(plane))[0])
+        raise CRSError(f"parcel {parcels[i].label} has no plane area in {crs_.name!r}: its coordinates lie "
+                       "outside that CRS", path=path, line=parcels[i].line,
+                       hint="check 计量单位 (米 or 度) and the crs= argument against the coordinates")
     matched = [fmt.match_area_unit(r["declared_area"], r.pop("_area_decimals"), s) for r, s in zip(rows, plane)]
-    _warn_areas(parcels, rows, plane, matched, path)
+    warn_areas(parcels, rows, plane, matched, path)
     return _Document(header, parcels, geoms, rows, crs_, crs_source, used, repairs, plane, matched)
+
+
+@contextmanager
+def _crs_errors_name(path: Path, header_lines: dict[str, int]):
+    """CRSErrors of the CRS helpers (a zone that does not exist, ...) named with the file and 带号."""
+    try:
+        yield
+    except CRSError as exc:
+        if exc.path is not None:
+            raise
+        raise CRSError(exc.message, path=path, line=exc.line or header_lines.get("带号"),
+                       hint=exc.hint or "check 带号 and 几度分带 (3°: zones 25-45, 6°: 13-23 in China), "
+                                        "or pass zone= or crs=") from exc
 
 
 # ---------------------------------------------------------------------------------------------
@@ -360,7 +381,7 @@ def _parse_coord_line(line: str, lineno: int, parcels: list[Parcel], path: Path,
     if ring is None or ring < 1:
         raise FormatError(f"ring number (圈号) {ring_text[:20]!r} is not a positive integer", path=path, line=lineno,
                           hint="number rings 1 (outer), 2, 3, ...")
-    x, y = _to_float(x_text), _to_float(y_text)
+    x, y = fmt.to_float(x_text), fmt.to_float(y_text)
     if x is None or y is None:
         bad = x_text if x is None else y_text
         raise FormatError(f"coordinate {bad[:40]!r} is not a number", path=path, line=lineno, hint=_POINT_HINT)
@@ -369,25 +390,12 @@ def _parse_coord_line(line: str, lineno: int, parcels: list[Parcel], path: Path,
     parcels[-1].points.append((name, ring, x, y, lineno))
 
 
-def _to_float(text: str) -> float | None:
-    if len(text) > 40:  # no coordinate or area needs more; keeps float() linear and the value sane
-        return None
-    try:
-        value = float(text)
-    except ValueError:
-        try:  # full-width digits, inner spaces
-            value = float(fmt.nfkc(text).replace(" ", ""))
-        except ValueError:
-            return None
-    return value if math.isfinite(value) else None
-
-
 def _is_number(text: str) -> bool:
-    return _to_float(text) is not None
+    return fmt.to_float(text) is not None
 
 
 def _to_int(text: str) -> int | None:
-    value = _to_float(text)
+    value = fmt.to_float(text)
     return int(value) if value is not None and value == int(value) and abs(value) < 1e9 else None
 
 
@@ -399,68 +407,7 @@ def _check_parcels(parcels: list[Parcel], path: Path) -> None:
 
 
 # ---------------------------------------------------------------------------------------------
-# attributes
-
-def _parcel_row(parcel: Parcel, path: Path) -> dict[str, Any]:
-    f = parcel.fields
-    row: dict[str, Any] = {}
-    count = fmt.first_int(f[0]) if f and f[0] else None
-    if f and f[0] and (count is None or fmt.nfkc(f[0]).strip() != str(count)):
-        warnings.warn(f"{path}, line {parcel.line}: 界址点数 {f[0][:20]!r} is not an integer; ignored",
-                      OnemapWarning, stacklevel=4)
-        count = None
-    row["parcel_id"] = f[2] if len(f) > 2 and f[2] else None
-    row["name"] = f[3] if len(f) > 3 and f[3] else None
-    row["point_count"] = count
-    area_text = f[1] if len(f) > 1 else ""
-    area = _to_float(area_text) if area_text else None
-    if area_text and area is None:
-        warnings.warn(f"{path}, line {parcel.line}: 地块面积 {area_text[:20]!r} is not a number; treated as missing",
-                      OnemapWarning, stacklevel=4)
-    row["declared_area"] = area
-    row["_area_decimals"] = min(fmt.decimals_of(area_text), 12) if area is not None else 0
-    for key, idx in zip(fmt.TEXT_FIELDS[2:], range(4, 8)):
-        row[key] = f[idx] if len(f) > idx and f[idx] else None
-    for k, extra in enumerate(f[8:], start=1):
-        row[f"extra_{k}"] = extra if extra else None
-    return row
-
-
-def _duplicates(parcels: list[Parcel], geoms: list, rows: list[dict], path: Path, repairs: list[Repair]):
-    """Drop exact repeats of a parcel (same 地块编号, fields and geometry); report other shared 地块编号."""
-    seen: dict[str, int] = {}
-    keep = []
-    for i, row in enumerate(rows):
-        pid = row["parcel_id"]
-        j = seen.get(pid) if pid is not None else None
-        if j is None:
-            if pid is not None:
-                seen[pid] = i
-            keep.append(i)
-            continue
-        where = f"parcel {parcels[i].label} (line {parcels[i].line})"
-        if parcels[i].fields == parcels[j].fields and shapely.equals_exact(geoms[i], geoms[j], tolerance=1e-6):
-            repairs.append(Repair(str(path), where, f"repeats the parcel at line {parcels[j].line}",
-                                  "dropped the repeat"))
-            continue
-        repairs.append(Repair(str(path), where, f"地块编号 {pid!r} is also used by the parcel at line {parcels[j].line}",
-                              "kept both (parcel_id is not unique in this file)"))
-        keep.append(i)
-    if len(keep) == len(rows):
-        return parcels, geoms, rows
-    return [parcels[i] for i in keep], [geoms[i] for i in keep], [rows[i] for i in keep]
-
-
-def _warn_areas(parcels: list[Parcel], rows: list[dict], plane: np.ndarray, matched: list, path: Path) -> None:
-    bad = [i for i, (_, c) in enumerate(matched) if c == "mismatch"]
-    if bad:
-        shown = "; ".join(
-            f"parcel {parcels[i].label} (line {parcels[i].line}): declared {rows[i]['declared_area']:g}, "
-            f"plane area {plane[i]:.2f} m² = {plane[i] / fmt.M2_PER_HA:.4f} ha" for i in bad[:5])
-        more = f" (+{len(bad) - 5} more)" if len(bad) > 5 else ""
-        warnings.warn(f"{path}: declared 地块面积 matches the plane area neither in m² nor in ha for "
-                      f"{len(bad)} parcel(s): {shown}{more}", OnemapWarning, stacklevel=4)
-
+# the frame
 
 def _text_column(values: list) -> np.ndarray:
     out = np.empty(len(values), dtype=object)

@@ -166,6 +166,9 @@ def decode_text(
             text = data.decode(encoding)
         except UnicodeDecodeError as exc:
             raise _fail(data, exc, repr(encoding), path) from exc
+        except LookupError as exc:  # a codec such as 'base64' or 'rot13'
+            raise EncodingError(f"{encoding!r} is not a text encoding", path=path,
+                                hint="use a text codec such as 'gbk', 'gb18030', 'utf-8' or 'utf-16'") from exc
     else:
         encoding = detect_encoding(data, path)
         try:  # a byte-order mark promises an encoding that the rest of the bytes may break

@@ -7,6 +7,7 @@ pyproj/gk_crs EPSG codes, and write -> read round trips.
 from __future__ import annotations
 
 import codecs
+import io
 import re
 import warnings
 from collections import defaultdict
@@ -469,3 +470,66 @@ def test_writer_commas_in_values_are_reported(tmp_path):
     assert back.loc[0, "name"] == "甲，乙" and back.loc[0, "area_unit"] == "m2"
 
 # write -> read round trips of random parcels, headers and encodings: tests/ingest/test_txt_properties.py
+
+
+# ---------------------------------------------------------------------------------------------
+# inputs found by the fuzz run (tests/ingest/test_txt_fuzz.py) and the corpus
+
+def test_file_objects_and_paths_that_are_no_files(tmp_path):
+    path = put(tmp_path, HEADER.format(zone=39) + RECT, encoding="utf-8")
+    from_path = read_boundary_txt(path)
+    with open(path, "rb") as f:
+        from_file = read_boundary_txt(f)
+    assert from_file.attrs["source"] == str(path) and from_file.drop(columns="geometry").equals(
+        from_path.drop(columns="geometry"))
+    assert read_boundary_txt(io.BytesIO(path.read_bytes())).attrs["source"] == "<bytes>"
+    with open(path, encoding="utf-8") as f, pytest.raises(FormatError, match="binary mode"):
+        read_boundary_txt(f)
+    with pytest.raises(FormatError, match="file not found"):
+        read_boundary_txt(tmp_path / "missing.txt")
+    with pytest.raises(FormatError, match="is a folder"):
+        read_boundary_txt(tmp_path)
+
+
+def test_codec_that_is_not_a_text_encoding(tmp_path):
+    with pytest.raises(EncodingError, match="not a text encoding") as info:
+        read_boundary_txt(put(tmp_path, HEADER.format(zone=39) + RECT), encoding="base64")
+    assert str(tmp_path) in str(info.value)
+
+
+@pytest.mark.parametrize("width, zone", [(3, 136), (6, 120)])
+def test_zone_that_does_not_exist_names_file_and_line(tmp_path, width, zone):
+    text = HEADER.format(zone=zone).replace("几度分带=3", f"几度分带={width}") + RECT.replace(",39500", ",500")
+    with pytest.raises(CRSError, match="does not exist") as info:
+        read_boundary_txt(put(tmp_path, text))
+    assert info.value.path == str(tmp_path / "a.txt") and info.value.line == 9 and "带号" in info.value.hint
+
+
+def test_coordinates_outside_the_given_crs(tmp_path):
+    with pytest.raises(CRSError, match="no plane area") as info:
+        read_boundary_txt(put(tmp_path, HEADER.format(zone=39) + RECT), crs=4326)
+    assert info.value.line == 13
+
+
+def test_many_rings_nest_through_the_tree(tmp_path):
+    # a 2 km shell with 20 x 20 holes, each holding an island: 801 rings, even-odd nesting
+    lines, k = [], 0
+    def ring(no, n0, e0, size):
+        nonlocal k
+        pts = [(n0, e0), (n0 + size, e0), (n0 + size, e0 + size), (n0, e0 + size), (n0, e0)]
+        for n, e in pts:
+            k += 1
+            lines.append(f"J{k},{no},{3_300_000 + n:.3f},{39_500_000 + e:.3f}")
+    ring(1, 0, 0, 2000)
+    no = 2
+    for i in range(20):
+        for j in range(20):
+            ring(no, 100 * i + 10, 100 * j + 10, 80)
+            ring(no + 1, 100 * i + 30, 100 * j + 30, 40)
+            no += 2
+    text = HEADER.format(zone=39) + f"{len(lines)},,BIG,,面,,,,@\n" + "\n".join(lines) + "\n"
+    gdf = read_boundary_txt(put(tmp_path, text, encoding="utf-8"))
+    g = gdf.geometry[0]
+    assert g.geom_type == "MultiPolygon" and len(g.geoms) == 401 and shapely.is_valid(g)
+    assert abs(g.area - (2000 ** 2 - 400 * 80 ** 2 + 400 * 40 ** 2)) < 1e-3
+    assert gdf.attrs["repairs"] == []
