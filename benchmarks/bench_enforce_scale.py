@@ -19,7 +19,9 @@ variant runs at a time):
   (RSS: the client process plus the peak of each worker);
 * ``gpd_overlay``: the peer pipeline an analyst writes, ``geopandas.overlay(patches, landuse,
   how="intersection")`` and an area sum per patch and code (it answers only the land-use part of
-  the question: no construction/approval logic, plane area).
+  the question: no construction/approval logic, plane area);
+* ``overlay_area``: onemap's answer to that same question, ``onemap.overlay_area(patches,
+  landuse)`` and the same sum (tables checked equal to the peer's).
 
 Before timing, a check run asserts that the partitioned result equals the whole one (a smaller
 county, several partition sizes), and every timed variant's table is compared with the whole
@@ -229,6 +231,17 @@ def run_variant(variant: str, n_landuse: int, n_patches: int, n_approvals: int, 
                                  how="intersection", keep_geom_type=True)
             pieces["area"] = pieces.geometry.area
             return pieces.groupby(["patch", "landuse_code"])["area"].sum().unstack(fill_value=0.0)
+    elif variant == "overlay_area":  # onemap's answer to the same question as gpd_overlay
+        from onemap.overlay.vector import overlay_area
+
+        patches, landuse = county["patches"], county["landuse"]
+        lu_codes = landuse["landuse_code"].to_numpy()
+
+        def fn():
+            pairs = overlay_area(patches, landuse)
+            pairs["landuse_code"] = lu_codes[pairs["b"].to_numpy()]  # RangeIndex: label = position
+            return pairs.rename(columns={"a": "patch"}).groupby(["patch", "landuse_code"])["area"].sum().unstack(
+                fill_value=0.0)
     else:
         raise SystemExit(f"unknown variant {variant}")
     gc.collect()
@@ -241,7 +254,8 @@ def run_variant(variant: str, n_landuse: int, n_patches: int, n_approvals: int, 
             t = time.perf_counter()
             result = fn()
             times.append(time.perf_counter() - t)
-    if variant == "gpd_overlay":
+    if variant in ("gpd_overlay", "overlay_area"):
+        result.to_pickle(out)
         check = {"overlay_area": float(result.to_numpy().sum()), "patch_area": float(county["patches"].area.sum())}
     else:
         pd.DataFrame({c: result[c] for c in COMPARED + LABELS}).to_pickle(out)
@@ -322,7 +336,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--approvals", type=int, default=3_000)
     ap.add_argument("--partition-size", type=int, default=1_000)
     ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--variants", default="whole,threaded,cluster,gpd_overlay")
+    ap.add_argument("--variants", default="whole,threaded,cluster,gpd_overlay,overlay_area")
     ap.add_argument("--before", default=None, help="git revision of the pre-partitioning enforce.py to time too")
     ap.add_argument("--timeout", type=float, default=1200.0)
     ap.add_argument("--worker", default=None, help=argparse.SUPPRESS)
@@ -350,16 +364,24 @@ def main(argv: list[str] | None = None) -> None:
               f"peak {r['peak_mb']:7.0f} MB (data {r['base_mb']:.0f} MB)  {r['check']}", flush=True)
     ref = os.path.join(tmp, "whole.pkl")
     for v in variants:
-        if v in ("whole", "gpd_overlay") or "whole" not in rows:
+        if v in ("whole", "gpd_overlay", "overlay_area") or "whole" not in rows:
             continue
         rel, of_patch = _same(os.path.join(tmp, f"{v}.pkl"), ref)
         # partitioned: the same numbers; the pre-partitioning version united the pieces in the
         # STRtree's order, so it may differ in the last digits (of a sliver's area, say)
         assert (of_patch if v == "whole_before" else rel) <= 1e-9, f"{v} differs from whole: {rel:.1e}, {of_patch:.1e}"
         rows[v]["max_rel_diff"] = rel
-    if "gpd_overlay" in rows:
-        c = rows["gpd_overlay"]["check"]
-        assert abs(c["overlay_area"] / c["patch_area"] - 1) < 1e-9, c  # the land-use layer covers every patch
+    for v in ("gpd_overlay", "overlay_area"):
+        if v in rows:
+            c = rows[v]["check"]
+            assert abs(c["overlay_area"] / c["patch_area"] - 1) < 1e-9, c  # the land-use layer covers every patch
+    if "gpd_overlay" in rows and "overlay_area" in rows:
+        import pandas as pd
+
+        a, b = (pd.read_pickle(os.path.join(tmp, f"{v}.pkl")) for v in ("overlay_area", "gpd_overlay"))
+        pd.testing.assert_frame_equal(a.sort_index(axis=1), b.sort_index(axis=1), check_exact=False, rtol=1e-9,
+                                      atol=1e-6, check_names=False, check_index_type=False)
+        rows["overlay_area"]["peer"] = rows["gpd_overlay"]["median"] / rows["overlay_area"]["median"]
     base = rows.get("whole")
     print(f"\n{args.landuse:,} land-use polygons, {args.patches:,} patches, {args.approvals:,} approvals; "
           f"partition_size={args.partition_size}; load average at the end {os.getloadavg()}")
@@ -372,6 +394,9 @@ def main(argv: list[str] | None = None) -> None:
         extra = f" (+{r['startup_s']:.1f} s cluster start)" if r.get("startup_s") else ""
         print(f"| {v} | {r['median']:.2f}{extra} | {', '.join(f'{t:.2f}' for t in r['times'])} | "
               f"{r['peak_mb']:.0f} | {r['peak_mb'] - r['base_mb']:.0f} | {ratio} | {diff} |")
+    if "peer" in rows.get("overlay_area", {}):
+        print(f"\nland-use area per patch and code: geopandas.overlay / onemap.overlay_area = "
+              f"{rows['overlay_area']['peer']:.2f}× (tables equal)")
 
 
 if __name__ == "__main__":
