@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import codecs
 import datetime as _dt
 import math
 import re
+from collections.abc import Mapping
 from os import PathLike
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import geopandas as gpd
 import numpy as np
@@ -16,7 +18,14 @@ import shapely
 
 from .._atomic import atomic_write_bytes
 from ..crs import as_crs, gk_crs, infer_zone, zone_info
-from ..errors import CRSError, DataError, EncodingError, GeometryError, Repair, report_repairs
+from ..errors import (
+    CRSError,
+    DataError,
+    EncodingError,
+    GeometryError,
+    Repair,
+    report_repairs,
+)
 from . import _boundary_txt_common as fmt
 
 __all__ = ["write_boundary_txt"]
@@ -33,6 +42,8 @@ _COLUMN_SOURCES = {
 #: header keys that describe the CRS and the coordinates, always derived from them
 _DERIVED_KEYS = ("坐标系", "几度分带", "投影类型", "计量单位", "带号", "精度")
 _EXTRA = re.compile(r"^extra_(\d+)$")
+# characters a reader would take for binary data, a line break or nothing at all
+_UNWRITABLE = re.compile("[\x00-\x08\x0b-\x1f\x7f\x85\u2028\u2029\ufeff\u200b]")
 
 
 def write_boundary_txt(
@@ -123,10 +134,14 @@ def write_boundary_txt(
         raise DataError(f"newline must be '\\r\\n', '\\n' or '\\r', got {newline!r}")
     if area_unit not in ("ha", "m2"):
         raise DataError(f"area_unit must be 'ha' or 'm2', got {area_unit!r}")
-    if re.search(r"[,，\r\n]", point_prefix):
-        raise DataError(f"point_prefix {point_prefix!r} may not hold commas or line breaks")
+    if not isinstance(point_prefix, str) or re.search(r"[,，\r\n]", point_prefix) or _UNWRITABLE.search(point_prefix):
+        raise DataError(f"point_prefix {point_prefix!r} may not hold commas, line breaks or control characters")
     if area_decimals is None:
         area_decimals = 4 if area_unit == "ha" else 2
+    for name, value, top in (("precision", precision, 9), ("area_decimals", area_decimals, 12)):
+        if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or not 0 <= value <= top:
+            raise DataError(f"{name} must be a whole number of decimals from 0 to {top}, got {value!r}")
+    _check_encoding(encoding, path)
     layer, info, datum = _gk_layer(layer, crs, path)
     repairs: list[Repair] = []
     lines = ["[属性描述]"]
@@ -199,23 +214,29 @@ def _gk_layer(layer: gpd.GeoDataFrame, crs: Any, path: Path):
 
 
 def _header(layer, header: Mapping[str, Any] | None, info, datum: str, precision: int) -> dict[str, str]:
+    source = layer.attrs.get("header") or {}
+    if not isinstance(source, Mapping):
+        raise DataError(f"layer.attrs['header'] must be a dict of header keys and values, got {type(source).__name__}",
+                        hint="set it to a dict (e.g. the attrs['header'] of read_boundary_txt) or delete it")
+    source = {str(k).strip(): "" if v is None else str(v).strip() for k, v in source.items()}
     today = _dt.date.today()
     out = {k: "" for k in fmt.HEADER_KEYS}
     out.update({"格式版本号": "1.01版本", "数据产生日期": f"{today.year}-{today.month}-{today.day}",
                 "转换参数": ",,,,,,"})
-    out.update({fmt.canonical_key(k): str(v) for k, v in (layer.attrs.get("header") or {}).items()
-                if fmt.canonical_key(k) not in _DERIVED_KEYS})
+    out.update({fmt.canonical_key(k): v for k, v in source.items() if fmt.canonical_key(k) not in _DERIVED_KEYS})
     out.update({"坐标系": fmt.DATUM_NAMES[datum], "几度分带": str(info.width), "投影类型": "高斯克吕格",
                 "计量单位": "米", "带号": str(info.zone), "精度": f"{10.0 ** -precision:g}"})
-    old = str((layer.attrs.get("header") or {}).get("精度", "")).strip()
+    old = source.get("精度", "").strip()
     if old in (str(precision), f"{10.0 ** -precision:.{precision}f}"):
         out["精度"] = old  # the source's way of writing the same precision ("3" or "0.001")
     for key, value in (header or {}).items():
         out[fmt.canonical_key(str(key))] = "" if value is None else str(value).strip()
     for key, value in out.items():
-        if not key or "=" in key or fmt.section_name(key) or re.search(r"[\r\n]", key + value):
+        if (not key or "=" in key or fmt.section_name(key) or re.search(r"[\r\n]", key + value)
+                or _UNWRITABLE.search(key + value)):
             raise DataError(f"header entry {key!r}={value!r} cannot be written",
-                            hint="header keys need no '=', brackets or line breaks; values no line breaks")
+                            hint="header keys need no '=', brackets or line breaks; values no line breaks "
+                                 "or control characters")
     return out
 
 
@@ -271,10 +292,10 @@ def _parcel_fields(values: list[tuple[str, list[str]]], i: int, label: Any, repa
         row.pop()  # no trailing empty extras
     out = []
     for col, value in row:
-        clean = re.sub(r"[\r\n]+", " ", value).replace(",", "，")
+        clean = _UNWRITABLE.sub(" ", re.sub(r"[\r\n]+", " ", value)).replace(",", "，")
         if clean != value:
             repairs.append(Repair(str(path), f"feature {label!r}, column {col!r}",
-                                  "comma or line break in the value", "written as '，' / space"))
+                                  "comma, line break or control character in the value", "written as '，' / space"))
         out.append(clean)
     return out
 
@@ -287,6 +308,10 @@ def _rings(geom: Any, label: Any) -> list[np.ndarray]:
     if geom.geom_type not in ("Polygon", "MultiPolygon"):
         raise GeometryError(f"{geom.geom_type} cannot be written as a parcel", feature=label,
                             hint="boundary TXT holds polygons only; buffer or drop other geometries")
+    coords = shapely.get_coordinates(geom)
+    if not (np.isfinite(coords).all() and (np.abs(coords) < 1e9).all()):
+        raise GeometryError("coordinates are not finite or lie far outside any Gauss-Kruger zone", feature=label,
+                            hint="check the layer's CRS and coordinates (metres in a Gauss-Kruger zone)")
     if not shapely.is_valid(geom):
         raise GeometryError(f"invalid geometry ({shapely.is_valid_reason(geom)})", feature=label,
                             hint="repair it first, e.g. layer.geometry = shapely.make_valid(layer.geometry)")
@@ -297,6 +322,19 @@ def _rings(geom: Any, label: Any) -> list[np.ndarray]:
         rings.append(np.asarray(part.exterior.coords))
         rings += [np.asarray(h.coords) for h in part.interiors]
     return rings
+
+
+def _check_encoding(encoding: str, path: Path) -> None:
+    """Refuse codecs whose files no reader can detect: UTF-16/32 without BOM, UTF-32, non-text codecs."""
+    try:
+        name = codecs.lookup(encoding).name
+        "a".encode(encoding)
+    except (LookupError, TypeError) as exc:
+        raise EncodingError(f"unknown encoding {encoding!r}", path=path,
+                            hint="use 'gbk', 'gb18030', 'utf-8', 'utf-8-sig' or 'utf-16'") from exc
+    if name in ("utf-16-le", "utf-16-be") or name.startswith("utf-32"):
+        raise EncodingError(f"{encoding!r} files cannot be recognised when read back (no byte-order mark, "
+                            "or UTF-32)", path=path, hint="use encoding='utf-16' (with BOM), 'utf-8' or 'gbk'")
 
 
 def _encode(text: str, encoding: str, path: Path) -> bytes:

@@ -533,3 +533,38 @@ def test_many_rings_nest_through_the_tree(tmp_path):
     assert g.geom_type == "MultiPolygon" and len(g.geoms) == 401 and shapely.is_valid(g)
     assert abs(g.area - (2000 ** 2 - 400 * 80 ** 2 + 400 * 40 ** 2)) < 1e-3
     assert gdf.attrs["repairs"] == []
+
+
+@pytest.mark.parametrize("kwargs, error, match", [
+    ({"precision": -1}, DataError, "precision must be a whole number"),
+    ({"precision": "3"}, DataError, "precision must be a whole number"),
+    ({"area_decimals": 20}, DataError, "area_decimals must be"),
+    ({"point_prefix": "J\x01"}, DataError, "control characters"),
+    ({"encoding": "utf-16-le"}, EncodingError, "cannot be recognised when read back"),
+    ({"encoding": "utf-32"}, EncodingError, "cannot be recognised when read back"),
+    ({"encoding": "base64"}, EncodingError, "unknown encoding"),
+    ({"header": {"备注": "a\x00b"}}, DataError, "cannot be written"),
+])
+def test_writer_refuses_what_no_reader_could_read(tmp_path, kwargs, error, match):
+    with pytest.raises(error, match=match):
+        write_boundary_txt(layer_with_hole(), tmp_path / "x.txt", **kwargs)
+    assert not (tmp_path / "x.txt").exists()
+
+
+def test_writer_cleans_control_characters_and_odd_header_attrs(tmp_path):
+    layer = layer_with_hole()
+    layer.loc[0, "DKMC"] = "甲\x01\u2028乙\ufeff"
+    layer.attrs["header"] = {"数据产生单位": " 某院 ", 5: None}
+    with pytest.warns(RepairWarning, match="control character"):
+        path = write_boundary_txt(layer, tmp_path / "c.txt", encoding="utf-8")
+    back = read_boundary_txt(path)
+    assert back.loc[0, "name"] == "甲  乙" and back.attrs["repairs"] == []
+    assert back.attrs["header"]["数据产生单位"] == "某院" and back.attrs["header"]["5"] == ""
+    layer.attrs["header"] = "not a dict"
+    with pytest.raises(DataError, match="attrs\\['header'\\]"):
+        write_boundary_txt(layer, tmp_path / "d.txt")
+    far = layer_with_hole()
+    far.geometry = far.geometry.translate(1e300)
+    with pytest.raises(GeometryError, match="far outside") as info:
+        write_boundary_txt(far, tmp_path / "e.txt")
+    assert info.value.feature == 0
