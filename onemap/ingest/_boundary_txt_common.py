@@ -5,6 +5,7 @@ See ``shared/domain/boundary_txt.md`` for the format.
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 import unicodedata
@@ -120,6 +121,7 @@ def datum_from_text(text: str | None, path=None, line: int | None = None) -> str
                    hint="use 2000国家大地坐标系, 1980西安坐标系, 1954北京坐标系 or WGS84坐标系, or pass crs=")
 
 
+@functools.lru_cache(maxsize=256)
 def make_crs(datum: str, width: int, zone: int, prefixed: bool, geographic: bool = False) -> CRS:
     """The CRS of a TXT file: a Gauss-Kruger zone of *datum*, or its geographic CRS."""
     if geographic:

@@ -6,6 +6,7 @@ repair), eastings from different zones in one file are an error.
 
 from __future__ import annotations
 
+import functools
 import warnings
 from pathlib import Path
 from typing import Any
@@ -181,6 +182,11 @@ def resolve_crs(
     return fmt.make_crs(datum, width, zone_no, False), "header 带号"
 
 
+@functools.lru_cache(maxsize=64)
+def _transformer(source: CRS, target: CRS) -> Transformer:
+    return Transformer.from_crs(source, target, always_xy=True)
+
+
 def plane_areas(geoms: list, crs: CRS, path: Path) -> np.ndarray:
     """Plane Gauss-Kruger areas in m² (geographic coordinates go through their 3° GK zone)."""
     arr = np.empty(len(geoms), dtype=object)
@@ -189,6 +195,6 @@ def plane_areas(geoms: list, crs: CRS, path: Path) -> np.ndarray:
         minx, _, maxx, _ = shapely.total_bounds(arr)
         datum = fmt.datum_of_crs(crs) or "CGCS2000"
         planar = fmt.make_crs(datum, 3, infer_zone(lon=float(np.clip((minx + maxx) / 2, -180, 180)), width=3), False)
-        to_plane = Transformer.from_crs(crs, planar, always_xy=True)
+        to_plane = _transformer(crs, planar)
         arr = shapely.transform(arr, lambda xy: np.column_stack(to_plane.transform(xy[:, 0], xy[:, 1])))
     return shapely.area(arr).astype("float64")

@@ -206,7 +206,7 @@ def _gk_layer(layer: gpd.GeoDataFrame, crs: Any, path: Path):
             lon = (minx + maxx) / 2
             zone = infer_zone(lon=lon, width=3)
             hint = f"pass crs= with a Gauss-Kruger CRS, e.g. crs=onemap.crs.gk_crs({zone}) (EPSG:{gk_crs(zone).to_epsg()})"
-        except Exception:  # noqa: BLE001 - only the hint depends on it
+        except Exception:  # noqa: BLE001, S110 - only the hint depends on it
             pass
         raise CRSError(f"{layer.crs.name!r} is not a Gauss-Kruger zone CRS of CGCS2000, Xian 1980, "
                        "Beijing 1954 or WGS84", path=path, hint=hint)

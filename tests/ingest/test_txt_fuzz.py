@@ -4,7 +4,8 @@ A seeded mutator turns every TXT sample of ``../shared/data/boundary_txt`` into 
 inputs (``ONEMAP_FUZZ_BUDGET``, default 20 000): byte flips, line deletion / duplication / swap,
 truncation, garbage and full-width characters, numeric perturbation (NaN, huge, long digit runs),
 re-encoding, field deletion, ring-number and header-value changes, section renames, block
-repetition, points moved onto others, rings inserted (holes, islands, crossings, 40 at a time). Every input must either parse or raise an :class:`~onemap.errors.OnemapError`
+repetition, points moved onto others, rings inserted (holes, islands, crossings, 40 at a time),
+whole files turned into degrees or stripped of the eastings' zone prefix. Every input must either parse or raise an :class:`~onemap.errors.OnemapError`
 subclass that names the file and a fix — never IndexError, ValueError, UnicodeDecodeError, a
 shapely or pyproj error. No timed assertion: pytest-timeout bounds the run (a hang fails it), the
 reader is linear in its input (ring nesting goes through an STR tree), and the slowest input is
@@ -35,7 +36,7 @@ BUDGET = int(os.environ.get("ONEMAP_FUZZ_BUDGET", "20000"))
 ONLY = os.environ.get("ONEMAP_FUZZ_ONLY")
 SEED = int(os.environ.get("ONEMAP_FUZZ_SEED", "20261121"))
 #: every FULL_EVERY-th input also goes through the public reader (GeoDataFrame included)
-FULL_EVERY = 25
+FULL_EVERY = 40
 
 _FULLWIDTH = {",": "，", ".": "．", "@": "＠", "=": "＝", "[": "【", "]": "】", ":": "：", "-": "－",
               **{str(d): chr(0xFF10 + d) for d in range(10)}}
@@ -260,6 +261,34 @@ def _op_insert_ring(rng, lines):
     lines[k:k] = ring * rng.choice((1, 1, 1, 40))
 
 
+def _rewrite_points(lines, fn) -> None:
+    for k, line in enumerate(lines):
+        f = line.split(",")
+        if len(f) == 4:
+            try:
+                x, y = float(f[2]), float(f[3])
+            except ValueError:
+                continue
+            f[2], f[3] = fn(x, y)
+            lines[k] = ",".join(f)
+
+
+def _op_to_degrees(rng, lines):
+    """The whole file in latitude/longitude (the geographic path), 计量单位 = 度 or empty."""
+    _rewrite_points(lines, lambda x, y: (f"{x / 110_000:.8f}", f"{117 + (y % 1e6 - 5e5) / 95_000:.8f}"))
+    for k, line in enumerate(lines):
+        if line.startswith("计量单位"):
+            lines[k] = "计量单位=" + rng.choice(("度", "", "度分秒", "米"))
+
+
+def _op_strip_zone_prefix(rng, lines):
+    """Eastings without the zone number: the zone must come from 带号 (kept, blanked or changed)."""
+    _rewrite_points(lines, lambda x, y: (f"{x:.3f}", f"{y % 1e6:.3f}"))
+    for k, line in enumerate(lines):
+        if line.startswith("带号"):
+            lines[k] = "带号=" + rng.choice((line[3:], "", "117", "40", "0", "13"))
+
+
 def _op_truncate_lines(rng, lines):
     if lines:
         del lines[rng.randrange(len(lines)):]
@@ -268,7 +297,8 @@ def _op_truncate_lines(rng, lines):
 TEXT_OPS = (_op_delete_line, _op_duplicate_line, _op_swap_lines, _op_delete_field, _op_duplicate_field,
             _op_perturb_number, _op_perturb_number, _op_swap_xy, _op_fullwidth, _op_insert_text, _op_ring_number,
             _op_header_value, _op_section, _op_parcel_marker, _op_repeat_block, _op_long_line, _op_join_lines,
-            _op_truncate_lines, _op_move_point, _op_move_point, _op_insert_ring, _op_insert_ring)
+            _op_truncate_lines, _op_move_point, _op_move_point, _op_insert_ring, _op_insert_ring, _op_to_degrees,
+            _op_strip_zone_prefix)
 
 
 def _byte_flip(rng, data):
