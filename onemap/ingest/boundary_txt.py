@@ -197,6 +197,9 @@ def _source_bytes(path: str | PathLike | BinaryIO) -> tuple[bytes, Path]:
     except IsADirectoryError:
         raise FormatError("is a folder, not a file", path=path,
                           hint="pass a .txt file (onemap.read_boundary_files reads a folder of them)") from None
+    except OSError as exc:  # permissions, a broken network share, ...
+        raise FormatError(f"cannot read the file ({exc.strerror or exc})", path=path,
+                          hint="check that the file is readable (permissions, network drive)") from exc
 
 
 def read_document(data: bytes, path: Path, *, encoding: str | None = None, crs: Any = None,

@@ -326,3 +326,34 @@ _ctrl = lines_of(HEADER_LINES, BODY)
 _ctrl[2] = "数据产生单位=测绘\x02\x03队"
 CASES.append(txt_case("txt_control_characters", _ctrl, error=FormatError,
                       match=("line 3", "control character '\\x02'", "check that the right file was given")))
+
+# -- header oddities ---------------------------------------------------------------------------
+
+_meridian = [("带号=117" if ln == "带号=39" else ln) for ln in _plain]
+CASES.append(txt_case("txt_zone_written_as_central_meridian", _meridian, repair="looks like a central meridian",
+                      match=("header 带号=117 (line 9)", "read as 117°E: 3° zone 39"),
+                      check=lambda g: _assert(g.crs.to_epsg() == 4548 and len(g) == 2, g.crs)))
+
+_impossible = [("带号=136" if ln == "带号=39" else ln) for ln in _plain]
+CASES.append(txt_case("txt_zone_that_does_not_exist", _impossible, error=CRSError,
+                      match=("line 9", "3° zone 136 does not exist", "check 带号 and 几度分带")))
+
+_repeated_key = lines_of(HEADER_LINES[:9], ["带号=40"], HEADER_LINES[9:], BODY)
+CASES.append(txt_case("txt_header_key_repeated", _repeated_key, repair="header 带号 repeated ('40', line 9 says '39')",
+                      match=("line 10", "used the first"), check=area_is(5000, 9400)))
+
+# -- read as they are (documented tolerance, nothing to report) ---------------------------------
+
+_variants = lines_of(["[项目信息]", "项目名称=城东片区", " 【属性描述】"], HEADER_LINES[1:-1], ["［地块坐标］"],
+                     [ln.replace(",", ", ") if ln.startswith("J2,") else ln + ("," if ln.startswith("J3,") else "")
+                      for ln in BODY])
+
+
+def _mixed_line_ends(data: bytes) -> bytes:
+    """CRLF with one stray bare CR and no final newline, as in real exports."""
+    return data.replace(b"\r\nJ3,1,3300050", b"\rJ3,1,3300050", 1).rstrip(b"\r\n")
+
+
+CASES.append(txt_case("txt_tolerated_variants", _variants, encoding="utf-8", mangle=_mixed_line_ends,
+                      check=_checks(area_is(5000, 9400),
+                                    attrs_are(header__项目名称="城东片区", header__带号="39", repairs=[]))))
