@@ -276,7 +276,8 @@ def _parse(text: str, path: Path, repairs: list[Repair]) -> tuple[dict[str, str]
         if points is not None and len(raw) < 100:
             plain = plain_point(raw)
             if plain:
-                points.append((plain[1], int(plain[2]), float(plain[3]), float(plain[4]), lineno))
+                name, ring, x, y = plain.groups()
+                points.append((name, int(ring), float(x), float(y), lineno))
                 last = lineno
                 continue
         if _INVISIBLE.search(raw):
