@@ -35,7 +35,7 @@ import numpy as np
 import pandas as pd
 from pyproj import CRS
 
-from ..errors import CRSError, FormatError, OnemapWarning, Repair, report_repairs
+from ..errors import CRSError, EncodingError, FormatError, OnemapWarning, Repair, report_repairs
 from . import _boundary_txt_common as fmt
 from ._boundary_txt_attributes import drop_duplicates, parcel_row, warn_areas
 from ._boundary_txt_common import Parcel
@@ -189,6 +189,9 @@ def _source_bytes(path: str | PathLike | BinaryIO) -> tuple[bytes, Path]:
             raise FormatError("the file object gives text, not bytes", path=getattr(path, "name", None),
                               hint="open the file in binary mode ('rb') or pass its path")
         return bytes(data), Path(str(getattr(path, "name", "<bytes>")))
+    if not isinstance(path, (str, PathLike)):
+        raise FormatError(f"expected a file path or a binary file object, got {type(path).__name__}",
+                          hint="pass the path of the .txt file")
     path = Path(path)
     try:
         return path.read_bytes(), path
@@ -209,6 +212,12 @@ def read_document(data: bytes, path: Path, *, encoding: str | None = None, crs: 
     Warnings are issued here; repairs are collected in the result, not yet reported. Raises only
     :class:`~onemap.errors.OnemapError` subclasses, whatever the bytes.
     """
+    if encoding is not None and not isinstance(encoding, str):
+        raise EncodingError(f"encoding must be a codec name, got {encoding!r}", path=path,
+                            hint="pass encoding='gbk', 'gb18030', 'utf-8' or 'utf-16', or leave it out to detect it")
+    if zone is not None and (isinstance(zone, bool) or not isinstance(zone, (int, np.integer))):
+        raise CRSError(f"zone must be a whole zone number, got {zone!r}", path=path,
+                       hint="pass e.g. zone=39 (3°: 25-45, 6°: 13-23 in China)")
     if not data.strip():
         raise FormatError("the file is empty", path=path, line=1, hint=_SECTIONS_HINT)
     text, used = decode_text(data, path=path, encoding=encoding)

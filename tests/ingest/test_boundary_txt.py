@@ -433,3 +433,13 @@ def test_many_rings_nest_through_the_tree(tmp_path):
     assert g.geom_type == "MultiPolygon" and len(g.geoms) == 401 and shapely.is_valid(g)
     assert abs(g.area - (2000 ** 2 - 400 * 80 ** 2 + 400 * 40 ** 2)) < 1e-3
     assert gdf.attrs["repairs"] == []
+
+
+@pytest.mark.parametrize("kwargs, error", [({"zone": "39"}, CRSError), ({"zone": 39.5}, CRSError),
+                                           ({"zone": True}, CRSError), ({"encoding": 936}, EncodingError)])
+def test_bad_arguments_are_onemap_errors(tmp_path, kwargs, error):
+    with pytest.raises(error) as info:
+        read_boundary_txt(put(tmp_path, HEADER.format(zone=39) + RECT), **kwargs)
+    assert info.value.path == str(tmp_path / "a.txt") and info.value.hint
+    with pytest.raises(FormatError, match="binary file object"):
+        read_boundary_txt(39)
