@@ -35,7 +35,14 @@ import numpy as np
 import pandas as pd
 from pyproj import CRS
 
-from ..errors import CRSError, EncodingError, FormatError, OnemapWarning, Repair, report_repairs
+from ..errors import (
+    CRSError,
+    EncodingError,
+    FormatError,
+    OnemapWarning,
+    Repair,
+    report_repairs,
+)
 from . import _boundary_txt_common as fmt
 from ._boundary_txt_attributes import drop_duplicates, parcel_row, warn_areas
 from ._boundary_txt_common import Parcel
