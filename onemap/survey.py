@@ -97,6 +97,7 @@ def run_survey(config: str | PathLike | Mapping[str, Any] | SurveyConfig, client
     cfg = config if isinstance(config, SurveyConfig) else load_config(config)
     out = cfg.output
     (out / "work").mkdir(parents=True, exist_ok=True)
+    (out / "manifest.json").unlink(missing_ok=True)  # a manifest only ever describes a complete run
     timer = _Timer()
     from .enforce import flag_unapproved
     from .summary import approvals_status, summarize
@@ -255,12 +256,13 @@ def _score(cfg: SurveyConfig, before: Any, after: Any, frame: Frame, client: Any
         # one graph for all missing tiles: inputs shared by neighbouring tiles (halos) are read
         # once, and every tile is saved the moment it is ready, so a kill loses only running tiles
         bar = _progress(nrow * ncol, "score tiles", progress, initial=nrow * ncol - len(todo))
+        blocks = data.to_delayed()  # not data.blocks[i, j]: each of those carries the whole graph
         tasks = []
         for i, j in todo:
             r0, c0 = i * ts, j * ts
             r1, c1 = min(r0 + ts, frame.height), min(c0 + ts, frame.width)
             thumb = rgb[:, -(-r0 // step) * step:r1:step, -(-c0 // step) * step:c1:step]
-            tasks.append(dask.delayed(_save_tile, pure=True)(data.blocks[i, j], thumb, work / f"r{r0}_c{c0}.npy",
+            tasks.append(dask.delayed(_save_tile, pure=True)(blocks[i, j], thumb, work / f"r{r0}_c{c0}.npy",
                                                              bar if client is None else None))
         if client is None:
             dask.compute(*tasks)

@@ -210,3 +210,24 @@ def _cross_op(src, erode, out, r0, r1):
                 out[r, c] = v & up & dn & lf & rt
             else:
                 out[r, c] = v | up | dn | lf | rt
+
+
+# --------------------------------------------------------------------------- cloud candidates
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def white_bright(img, ib, ig, ir, blue_min, whiteness_max, r0, r1, out):
+    """Pixels whose blue is >= blue_min and whose visible bands spread <= whiteness_max x their
+    mean (float32 arithmetic, NaN compares False), rows r0:r1 of ``img[band, y, x]``."""
+    w = img.shape[2]
+    k = np.float32(whiteness_max)
+    bmin = np.float32(blue_min)
+    third = np.float32(1.0 / 3.0)
+    for y in range(r0, r1):
+        for x in range(w):
+            b = np.float32(img[ib, y, x])
+            g = np.float32(img[ig, y, x])
+            r = np.float32(img[ir, y, x])
+            hi = max(b, max(g, r))
+            lo = min(b, min(g, r))
+            out[y, x] = (b >= bmin) and (hi - lo <= k * ((b + g + r) * third))

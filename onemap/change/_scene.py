@@ -22,7 +22,7 @@ from ..frame import Frame
 ROLES = ("blue", "green", "red", "nir", "swir1")
 
 # a sample of about this many pixels (windows over the whole grid) gives the global statistics
-SAMPLE_PIXELS = 1 << 22
+SAMPLE_PIXELS = 1 << 20
 
 
 def is_dask(da: xr.DataArray) -> bool:

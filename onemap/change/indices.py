@@ -31,6 +31,7 @@ import xarray as xr
 
 from ..errors import DataError
 from . import _kernels as K
+from . import _mask_kernels as MK
 from ._scene import as_scene, is_dask, like_grid, nodata_of, roles
 
 __all__ = [
@@ -237,7 +238,7 @@ def cloud_mask(scene: xr.DataArray, blue_min: float | None = None, whiteness_max
     [[True, False]]
     """
     scene = as_scene(scene)
-    roles(scene, ("blue", "green", "red"), "cloud mask")
+    ib, ig, ir = (int(k) for k in roles(scene, ("blue", "green", "red"), "cloud mask")[:3])
     if blue_min is None:
         scale = scene.attrs.get("reflectance_scale")
         if scale is not None:
@@ -248,10 +249,17 @@ def cloud_mask(scene: xr.DataArray, blue_min: float | None = None, whiteness_max
             raise DataError("cloud_mask needs blue_min for scenes in digital numbers",
                             feature="blue", hint="pass blue_min= in the scene's units (e.g. the blue DN of "
                                                  "thick cloud), or set attrs['reflectance_scale']")
-    vis = scene.sel(band=["blue", "green", "red"]).astype("float32")
-    mean = vis.mean("band")
-    spread = vis.max("band") - vis.min("band")
-    out = ((vis.sel(band="blue") >= blue_min) & (spread <= whiteness_max * mean)).data
+    def block(img: np.ndarray, serial: bool) -> np.ndarray:
+        img = np.ascontiguousarray(img)
+        out = np.empty(img.shape[1:], bool)
+        K.run_strips(lambda r0, r1: MK.white_bright(img, ib, ig, ir, float(blue_min), float(whiteness_max),
+                                                    r0, r1, out), out.shape[0], out.shape[1], 1 if serial else None)
+        return out
+
+    if is_dask(scene):
+        out = scene.data.rechunk({0: -1}).map_blocks(lambda a: block(a, True), drop_axis=0, dtype=bool)
+    else:
+        out = block(scene.values, False)
     radius = _half_width_px(scene, min_width_m)
     if radius > 0:
         from .morphology import binary_opening
