@@ -225,7 +225,7 @@ def _judge(patches: gpd.GeoDataFrame, approvals: gpd.GeoDataFrame | None, landus
     out["new_m2"] = new_m2
     out["approved_m2"] = approved_m2
     out["unapproved_m2"] = unapproved_m2
-    cultivated = list(codes.CULTIVATED)
+    cultivated = sorted(codes.CULTIVATED)  # a fixed order: a set iterates in a per-process hash order
     out["new_cultivated_m2"] = [sum(d.get(c, 0.0) for c in cultivated) for d in by_code_new]
     out["unapproved_cultivated_m2"] = [sum(d.get(c, 0.0) for c in cultivated) for d in by_code_unappr]
     for grp in ("agricultural", "unused", "unknown"):
