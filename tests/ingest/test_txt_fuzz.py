@@ -51,6 +51,10 @@ _HEADER_VALUES = ("", "0", "3", "6", "39", "99", "117", "250", "-3", "9" * 80, "
                   "2000国家大地坐标系", "1980西安坐标系", "WGS84坐标系", "地方坐标系", "1954北京坐标系",
                   ",,,,,,", "1,2,3,4,5,6,7", "1．01版本", "\u3000", "＝")
 _ENCODINGS = ("gbk", "utf-8", "utf-8-sig", "gb18030", "utf-16", "utf-16-le", "utf-16-be", "big5", "latin-1")
+#: reader arguments of every 8th input (the rest detect everything): explicit codecs, zones and CRSs
+_KWARGS = ({"encoding": "gbk"}, {"encoding": "utf-8"}, {"encoding": "utf-16"}, {"encoding": "gb18030"},
+           {"zone": 37}, {"zone": 40}, {"zone": 20}, {"crs": 4525}, {"crs": 4528}, {"crs": 4490},
+           {"crs": 3857}, {"crs": "EPSG:4547"})
 _NUMBER = re.compile(r"-?\d+(?:\.\d*)?")
 _POINT_LINE = r"^[^,]*,[^,]*,[^,]*,[^,]*$"
 
@@ -326,6 +330,11 @@ def _byte_delete(rng, data):
 BYTE_OPS = (_byte_flip, _byte_flip, _byte_truncate, _byte_insert, _byte_delete)
 
 
+def reader_kwargs(index: int) -> dict:
+    """Arguments for reading input *index*."""
+    return _KWARGS[(index // 8) % len(_KWARGS)] if index % 8 == 7 else {}
+
+
 def mutated(samples: list[tuple[str, tuple[str, ...], str]], index: int) -> tuple[bytes, list[str]]:
     """Input number *index*: (bytes, names of the operations applied). Deterministic."""
     rng = random.Random(SEED * 1_000_003 + index)
@@ -369,10 +378,12 @@ def test_fuzz_reader_raises_only_onemap_errors(shared_data, capsys):
         warnings.simplefilter("ignore")  # warnings are fine; only exceptions matter here
         for i in indices:
             data, ops = mutated(samples, i)
+            kwargs = reader_kwargs(i)
+            ops += [f"{k}={v}" for k, v in kwargs.items()]
             path = Path(f"fuzz-{i}.txt")
             t0 = time.perf_counter()
             try:
-                doc = read_document(data, path)
+                doc = read_document(data, path, **kwargs)
                 outcome = "ok"
                 assert all(g.is_valid and not g.is_empty for g in doc.geoms), f"input {i}: invalid geometry"
             except OnemapError as exc:
@@ -388,9 +399,9 @@ def test_fuzz_reader_raises_only_onemap_errors(shared_data, capsys):
             if elapsed > slowest[0]:
                 slowest = (elapsed, i, ops)
             outcomes[outcome] += 1
-            if i % FULL_EVERY == 0 and outcome != "CRASH":  # the public reader agrees with its core
+            if i % FULL_EVERY in (0, 7) and outcome != "CRASH":  # the public reader agrees with its core
                 try:
-                    gdf = read_boundary_txt(io.BytesIO(data))
+                    gdf = read_boundary_txt(io.BytesIO(data), **kwargs)
                     full = "ok"
                     assert len(gdf) == len(doc.geoms) and gdf.geometry.is_valid.all()
                 except OnemapError as exc:
