@@ -64,8 +64,9 @@ def _prefix_zone(eastings: np.ndarray, lines: np.ndarray, path: Path, explicit: 
     if not big.any():
         return None
     if not big.all():
+        odd = lines[~big] if (~big).sum() <= big.sum() else lines[big]  # the minority is most likely wrong
         raise CRSError(f"some eastings carry a zone prefix (line {lines[big][0]}) and others do not "
-                       f"(line {lines[~big][0]})", path=path,
+                       f"(line {lines[~big][0]})", path=path, line=int(odd[0]),
                        hint="write all eastings of a file in one form (with or without the zone number)")
     zones = np.floor(eastings / 1e6).astype(np.int64)
     plausible = (((zones >= 13) & (zones <= 23)) | ((zones >= 25) & (zones <= 45))) & (eastings - zones * 1e6 > 0)
@@ -80,7 +81,9 @@ def _prefix_zone(eastings: np.ndarray, lines: np.ndarray, path: Path, explicit: 
     if len(distinct) > 1:
         parts = "; ".join(f"zone {z}: line{'s' if (zones == z).sum() > 1 else ''} {_lines(lines[zones == z], 3)}"
                           for z in distinct)
+        rarest = distinct[np.argmin([(zones == z).sum() for z in distinct])]
         raise CRSError(f"eastings from {len(distinct)} different zones in one file ({parts})", path=path,
+                       line=int(lines[zones == rarest][0]),
                        hint="split the file by zone, or reproject the parcels into one zone")
     return int(distinct[0])
 

@@ -6,7 +6,7 @@ truncation, garbage and full-width characters, numeric perturbation (NaN, huge, 
 re-encoding, field deletion, ring-number and header-value changes, section renames, block
 repetition, points moved onto others, rings inserted (holes, islands, crossings, 40 at a time),
 whole files turned into degrees or stripped of the eastings' zone prefix. Every input must either parse or raise an :class:`~onemap.errors.OnemapError`
-subclass that names the file and a fix — never IndexError, ValueError, UnicodeDecodeError, a
+subclass that names the file, the line and a fix — never IndexError, ValueError, UnicodeDecodeError, a
 shapely or pyproj error. No timed assertion: pytest-timeout bounds the run (a hang fails it), the
 reader is linear in its input (ring nesting goes through an STR tree), and the slowest input is
 printed with the counts of each outcome.
@@ -27,6 +27,7 @@ import warnings
 from collections import Counter
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from onemap.errors import OnemapError
@@ -386,9 +387,10 @@ def test_fuzz_reader_raises_only_onemap_errors(shared_data, capsys):
                 doc = read_document(data, path, **kwargs)
                 outcome = "ok"
                 assert all(g.is_valid and not g.is_empty for g in doc.geoms), f"input {i}: invalid geometry"
+                assert np.isfinite(doc.plane_area).all() and len(doc.rows) == len(doc.geoms) > 0, f"input {i}"
             except OnemapError as exc:
                 outcome = type(exc).__name__
-                if exc.path != str(path) or not exc.hint:
+                if exc.path != str(path) or exc.line is None or not exc.hint:
                     unnamed.append(f"input {i} {ops}: {exc}")
             except Exception as exc:  # noqa: BLE001 - the point of the test
                 outcome = "CRASH"
@@ -415,7 +417,7 @@ def test_fuzz_reader_raises_only_onemap_errors(shared_data, capsys):
               + ", ".join(f"{k} {v}" for k, v in sorted(outcomes.items()))
               + f"; slowest input {slowest[1]} ({slowest[0] * 1e3:.1f} ms, {slowest[2]})")
     assert not crashes, f"{len(crashes)} crash(es), replay with ONEMAP_FUZZ_ONLY=<i>:\n" + "\n".join(crashes[:20])
-    assert not unnamed, f"{len(unnamed)} error(s) without the file or a fix:\n" + "\n".join(unnamed[:20])
+    assert not unnamed, f"{len(unnamed)} error(s) without the file, the line or a fix:\n" + "\n".join(unnamed[:20])
     if not ONLY and BUDGET >= 1000:  # the mutator must keep many inputs readable and reach every error kind
         assert outcomes["ok"] > 0.1 * BUDGET
         for kind in ("FormatError", "EncodingError", "GeometryError", "CRSError"):
