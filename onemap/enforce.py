@@ -137,6 +137,9 @@ def flag_unapproved(
     ['approved', 'unapproved', 'existing_construction']
     >>> round(float(v["unapproved_cultivated_m2"].iloc[1]))   # ellipsoidal, ~0.03 % below plane 900
     900
+    >>> parts = flag_unapproved(patches, approvals, landuse, partition_size=2)  # groups of <= 2 patches
+    >>> parts.equals(v)
+    True
     """
     patches = _check_polygons(patches, "patches")
     if patches.crs is None:
