@@ -167,7 +167,7 @@ def _grid(da: Any, frame: Frame | None, name: str) -> tuple[Any, Frame]:
     if frame is None:
         raise DataError(f"{name} is a plain array: pass frame= to place it",
                         hint="pass the Frame of the grid the array is on")
-    return np.asarray(da), frame
+    return (da if hasattr(da, "dask") else np.asarray(da)), frame  # dask stays lazy: chunk by chunk
 
 
 def _score_like(score: Any, data: Any, name: str) -> Any:
