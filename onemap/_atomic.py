@@ -9,7 +9,6 @@ touched), and :func:`remove_stale_temps` sweeps a whole folder.
 from __future__ import annotations
 
 import contextlib
-import glob
 import os
 import re
 import shutil
@@ -22,6 +21,9 @@ __all__ = ["atomic_path", "atomic_write_bytes", "atomic_write_text", "remove_sta
 # temporaries of atomic_path (".tmp-<stem>-<pid>-<hex><suffix>") and of
 # onemap.ingest.vector.write_layer (".<stem>.tmp-<pid>-<hex><suffix>", SQLite side files)
 _TEMP = re.compile(r"^\.tmp-.*-(\d+)-[0-9a-f]{8}(?:\.|$)|^\..*\.tmp-(\d+)-[0-9a-f]{8}(?:\.|$)")
+
+
+_SWEPT: set[Path] = set()  # folders this process has already cleaned of dead writers' temporaries
 
 
 def _alive(pid: int) -> bool:
@@ -62,13 +64,14 @@ def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[
     """Yield a temporary path next to *path*; on success it replaces *path* atomically.
 
     The temporary name keeps the file extension (drivers such as GDAL choose the format by it).
-    On error the temporary file is removed and *path* is left as it was; temporaries of the same
-    target left by a killed process are removed first.
+    On error the temporary file is removed and *path* is left as it was; temporaries left in the
+    folder by killed processes are removed at this process's first write there.
     """
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    for old in target.parent.glob(f".tmp-{glob.escape(target.stem)}-*"):
-        _remove_if_stale(old)
+    if target.parent not in _SWEPT:  # once per folder and process: a folder of n files costs O(n)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        remove_stale_temps(target.parent)
+        _SWEPT.add(target.parent)
     # the writer creates the file itself (some drivers refuse to open an existing one)
     tmp_path = target.parent / f".tmp-{target.stem}-{os.getpid()}-{uuid.uuid4().hex[:8]}{suffix or target.suffix}"
     try:

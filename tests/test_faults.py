@@ -266,8 +266,9 @@ def test_temporaries_of_killed_writers_are_removed(tmp_path):
 
     from onemap._atomic import atomic_write_text, remove_stale_temps
 
-    atomic_write_text(target, "a,b\n1,2\n")
+    atomic_write_text(target, "a,b\n1,2\n")  # the process's first write in the folder sweeps it
     assert target.read_text() == "a,b\n1,2\n"
-    assert not left.exists() and mine.exists() and layer_tmp.exists()
+    assert not left.exists() and mine.exists() and not layer_tmp.exists()
+    layer_tmp.write_bytes(b"half")  # a writer that died after our sweep
     assert remove_stale_temps(tmp_path) == [layer_tmp]
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted([mine.name, "table.csv"])
