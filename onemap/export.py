@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+import os
+import shutil
+import uuid
 from os import PathLike
 from pathlib import Path
 
@@ -36,7 +39,6 @@ def export_results(out: str | PathLike, verdicts: gpd.GeoDataFrame, summary: pd.
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     remove_stale_temps(out)  # left by a run killed while writing (e.g. a half-written GeoPackage)
-    from .ingest.boundary_txt import write_boundary_txt
     from .ingest.vector import write_layer
     from .summary import FLAGGED
 
@@ -61,20 +63,34 @@ def export_results(out: str | PathLike, verdicts: gpd.GeoDataFrame, summary: pd.
         text = table.to_csv(index=False, float_format="%.4f", lineterminator="\n")
         atomic_write_text(out / name, text, encoding="utf-8-sig")  # BOM: Excel opens Chinese correctly
         written[name] = sha256_file(out / name)
-    txt_dir = out / "flagged_txt"
-    txt_dir.mkdir(exist_ok=True)
-    remove_stale_temps(txt_dir)
     flagged = verdicts[verdicts["verdict"].isin(FLAGGED)]
-    keep = set()
-    for _, row in flagged.iterrows():
-        name = f"patch_{int(row['patch_id']):06d}.txt"
-        one = gpd.GeoDataFrame({"DKBH": [str(row["patch_id"])], "DKMC": [f"监测图斑{row['patch_id']}"],
-                                "DKYT": [row["verdict_zh"]]}, geometry=[row.geometry], crs=verdicts.crs)
-        write_boundary_txt(one, txt_dir / name, area_unit="ha",
-                           header={"数据产生单位": "onemap", "数据产生日期": "1970-1-1"})
-        keep.add(name)
-        written[f"flagged_txt/{name}"] = sha256_file(txt_dir / name)
-    for stale in txt_dir.glob("patch_*.txt"):  # a rerun with fewer flags must not keep old ones
-        if stale.name not in keep:
-            stale.unlink()
+    for name, digest in _write_flagged_txt(out / "flagged_txt", flagged).items():
+        written[f"flagged_txt/{name}"] = digest
     return written
+
+
+def _write_flagged_txt(folder: Path, flagged: gpd.GeoDataFrame) -> dict[str, str]:
+    """One GBK land-boundary TXT per flagged patch, the folder replaced as a whole.
+
+    The files are written into a temporary folder that then takes the final name (two renames),
+    so the folder never mixes files of two runs and a rerun with fewer flags keeps no old file.
+    """
+    from .ingest._boundary_txt_writer import boundary_txt_per_parcel
+
+    names = [f"patch_{int(i):06d}.txt" for i in flagged["patch_id"]]
+    parcels = gpd.GeoDataFrame({"DKBH": [str(i) for i in flagged["patch_id"]],
+                                "DKMC": [f"监测图斑{i}" for i in flagged["patch_id"]],
+                                "DKYT": list(flagged["verdict_zh"])},
+                               geometry=flagged.geometry.values, crs=flagged.crs)
+    data = boundary_txt_per_parcel(parcels, [folder / n for n in names], area_unit="ha",
+                                   header={"数据产生单位": "onemap", "数据产生日期": "1970-1-1"}) if names else []
+    tag = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    fresh, old = folder.parent / f".tmp-{folder.name}-{tag}", folder.parent / f".tmp-{folder.name}_old-{tag}"
+    fresh.mkdir()
+    for name, content in zip(names, data):
+        (fresh / name).write_bytes(content)
+    if folder.exists():
+        os.rename(folder, old)
+    os.rename(fresh, folder)
+    shutil.rmtree(old, ignore_errors=True)
+    return {name: hashlib.sha256(content).hexdigest() for name, content in zip(names, data)}

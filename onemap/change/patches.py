@@ -102,7 +102,9 @@ def _assemble(results: list[dict[str, Any]], n: int, frame: Frame, min_pixels: f
             pieces.setdefault(k, []).extend(polys)
     kept = np.flatnonzero(count[1:] >= min_pixels) + 1 if n else np.empty(0, np.int64)
     kept = kept[count[kept] > 0]
-    geoms = [_merge(pieces[k]) for k in kept]
+    # canonical form (no collinear vertices, normalised ring order): a patch merged from pieces
+    # of several chunks is then the same geometry, vertex for vertex, as one polygonised whole
+    geoms = list(shapely.normalize(shapely.simplify(np.array([_merge(pieces[k]) for k in kept], dtype=object), 0.0)))
     with np.errstate(invalid="ignore", divide="ignore"):
         mean = np.where(scnt[kept] > 0, ssum[kept] / np.maximum(scnt[kept], 1), np.nan)
     f = area_unit_factor(frame)

@@ -28,7 +28,7 @@ from ..errors import (
 )
 from . import _boundary_txt_common as fmt
 
-__all__ = ["write_boundary_txt"]
+__all__ = ["write_boundary_txt", "boundary_txt_per_parcel"]
 
 #: reader column -> source column names tried in order (case-insensitive for ASCII names)
 _COLUMN_SOURCES = {
@@ -129,7 +129,36 @@ def write_boundary_txt(
     ('示例', 1.0, 'ha', 4527)
     """
     path = Path(path)
+    data, repairs = _render(layer, [path], encoding=encoding, newline=newline, header=header, area_unit=area_unit,
+                            point_prefix=point_prefix, id_column=id_column, name_column=name_column, crs=crs,
+                            precision=precision, area_decimals=area_decimals, per_parcel=False)
+    atomic_write_bytes(path, data[0])
+    report_repairs(repairs)
+    return path
+
+
+def boundary_txt_per_parcel(layer: gpd.GeoDataFrame, paths: list[Path], **options: Any) -> list[bytes]:
+    """The bytes of one land-boundary TXT file per parcel of *layer* (for ``paths[i]``).
+
+    Same options and checks as :func:`write_boundary_txt`; the CRS and header work is done once,
+    so thousands of single-parcel files (the field-check files of a survey) cost little each.
+    Nothing is written: the caller stores the bytes (e.g. into a folder swapped in atomically).
+    """
+    data, repairs = _render(layer, [Path(p) for p in paths], per_parcel=True, **options)
+    report_repairs(repairs)
+    return data
+
+
+def _render(layer: Any, paths: list[Path], *, encoding: str = "gbk", newline: str = "\r\n",
+            header: Mapping[str, Any] | None = None, area_unit: str = "ha", point_prefix: str = "J",
+            id_column: str | None = None, name_column: str | None = None, crs: Any = None,
+            precision: int = 3, area_decimals: int | None = None,
+            per_parcel: bool = False) -> tuple[list[bytes], list[Repair]]:
+    """Encoded file contents: one for the whole layer, or one per parcel (``paths[i]`` each)."""
+    path = paths[0] if paths else Path("<parcels>")
     layer = _as_frame(layer)
+    if per_parcel and len(paths) != len(layer):
+        raise DataError(f"{len(paths)} paths for {len(layer)} parcels")
     if newline not in ("\r\n", "\n", "\r"):
         raise DataError(f"newline must be '\\r\\n', '\\n' or '\\r', got {newline!r}")
     if area_unit not in ("ha", "m2"):
@@ -144,23 +173,24 @@ def write_boundary_txt(
     _check_encoding(encoding, path)
     layer, info, datum = _gk_layer(layer, crs, path)
     repairs: list[Repair] = []
-    lines = ["[属性描述]"]
-    lines += [f"{k}={v}" for k, v in _header(layer, header, info, datum, precision).items()]
-    lines.append("[地块坐标]")
+    head = ["[属性描述]"]
+    head += [f"{k}={v}" for k, v in _header(layer, header, info, datum, precision).items()]
+    head.append("[地块坐标]")
     values = _field_values(layer, _columns(layer, id_column, name_column))
     shift = 0.0 if info.prefixed else info.zone * 1_000_000.0
     factor = fmt.M2_PER_HA if area_unit == "ha" else 1.0
+    parcels = []
     for i, geom in enumerate(layer.geometry.values):
+        where = paths[i] if per_parcel else path
         rings = _rings(geom, layer.index[i])
         points = _point_lines(rings, point_prefix, precision, shift)
-        fields = _parcel_fields(values, i, layer.index[i], repairs, path)
+        fields = _parcel_fields(values, i, layer.index[i], repairs, where)
         area = f"{shapely.area(geom) / factor:.{area_decimals}f}"
-        lines.append(",".join([str(len(points)), area, *fields, "@"]))
-        lines += points
-    text = newline.join(lines) + newline
-    atomic_write_bytes(path, _encode(text, encoding, path))
-    report_repairs(repairs)
-    return path
+        parcels.append([",".join([str(len(points)), area, *fields, "@"]), *points])
+    if per_parcel:
+        return [_encode(newline.join(head + lines) + newline, encoding, p) for lines, p in zip(parcels, paths)], repairs
+    text = newline.join(head + [line for lines in parcels for line in lines]) + newline
+    return [_encode(text, encoding, path)], repairs
 
 
 def _point_lines(rings: list[np.ndarray], prefix: str, precision: int, shift: float) -> list[str]:
