@@ -62,10 +62,11 @@ _API: dict[str, str] = {
     "load_config": "onemap.config",
     "run_survey": "onemap.survey",
     "write_report": "onemap.report",
+    "check_invariants": "onemap.invariants",
     "export_results": "onemap.export",
 }
 _SUBMODULES = {"crs", "errors", "codes", "frame", "ingest", "overlay", "change", "synth", "enforce",
-               "summary", "config", "survey", "report"}
+               "summary", "config", "survey", "report", "invariants"}
 
 __all__ = sorted(_API) + sorted(_SUBMODULES) + ["__version__"]
 

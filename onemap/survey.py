@@ -100,6 +100,7 @@ def run_survey(config: str | PathLike | Mapping[str, Any] | SurveyConfig, client
     (out / "manifest.json").unlink(missing_ok=True)  # a manifest only ever describes a complete run
     timer = _Timer()
     from .enforce import flag_unapproved
+    from .invariants import check_invariants
     from .summary import approvals_status, summarize
 
     with timer("ingest"):
@@ -120,6 +121,8 @@ def run_survey(config: str | PathLike | Mapping[str, Any] | SurveyConfig, client
         status = None
         if layers.get("approvals") is not None and len(layers["approvals"]):
             status = approvals_status(layers["approvals"], patches, supply=layers.get("supply"))
+    with timer("invariants"):  # before anything is written: a broken bookkeeping stops the run
+        invariants = check_invariants(patches, verdicts, summary)
     with timer("export"):
         outputs = export_results(out, verdicts, summary, status)
     with timer("report"):
@@ -132,6 +135,7 @@ def run_survey(config: str | PathLike | Mapping[str, Any] | SurveyConfig, client
                               overview=overview)
         outputs["report.html"] = _sha256(report)
     manifest = _manifest(cfg, frame, timer.times, verdicts, outputs, score_attrs)
+    manifest["invariants"] = invariants
     atomic_write_text(out / "manifest.json", json.dumps(manifest, ensure_ascii=False, indent=2, default=str))
     return SurveyResult(out, verdicts, summary, status, manifest)
 

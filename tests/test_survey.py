@@ -125,3 +125,28 @@ def test_report_renders_in_headless_chromium(reference, tmp_path):
     if shot.exists():
         img = np.asarray(Image.open(shot).convert("RGB"))
         assert img.shape[0] > 500 and img.std() > 10  # not a blank page
+
+
+def test_manifest_records_the_area_invariants(reference):
+    inv = reference.manifest["invariants"]
+    assert {"patches_kept", "verdict_areas", "landuse_pieces", "admin_totals"} <= set(inv)
+    assert inv["verdict_areas"]["rows"] == 2 * len(reference.verdicts) and inv["tolerance"] == 1e-6
+    assert all(v["max_relative_error"] <= 1e-6 for k, v in inv.items() if k != "tolerance")
+
+
+def test_a_broken_invariant_stops_the_run_before_any_output(county, tmp_path, monkeypatch):
+    import onemap.enforce
+    from onemap.errors import InvariantError
+
+    real = onemap.enforce.flag_unapproved
+
+    def double_counting(*args, **kwargs):  # a bug that counts approved land twice
+        v = real(*args, **kwargs)
+        v["approved_m2"] = v["approved_m2"] * 2 + 1.0
+        return v
+
+    monkeypatch.setattr(onemap.enforce, "flag_unapproved", double_counting)
+    out = tmp_path / "broken"
+    with pytest.raises(InvariantError, match="verdict_areas"):
+        run_survey(config(county, out), progress=False)
+    assert not (out / "verdicts.csv").exists() and not (out / "manifest.json").exists()
