@@ -174,8 +174,37 @@ def _scenes(cfg: SurveyConfig) -> tuple[Any, Any, Frame]:
         return scene
 
     before, after = one(cfg.before), one(cfg.after)
+    names = {key: [str(b) for b in scene["band"].values] for key, scene in (("before", before), ("after", after))}
+    if not set(names["before"]) & set(names["after"]):
+        raise DataError(f"[scenes.after] has bands {', '.join(names['after'])}, [scenes.before] has "
+                        f"{', '.join(names['before'])}: the two dates share no band", path=cfg.after.paths[0],
+                        hint="name the bands of both dates alike: set the sensor of each scene, or "
+                             'bands = ["blue", "green", "red", "nir"] (in file order) under [scenes.after]')
     frame = survey_frame(cfg, before, after)
     return align(before, frame), align(after, frame), frame
+
+
+def _why_no_score(cfg: SurveyConfig, before: Any, after: Any, exc: DataError) -> DataError:
+    """A DataError naming the scene and the fix when the change score is NaN everywhere."""
+    from .change._sample import sample_windows
+    from .change._scene import nodata_of
+    from .ingest.window import read_windows
+
+    windows = sample_windows(tuple(before.shape[1:]), 1 << 20)
+    for key, scene, spec in (("before", before, cfg.before), ("after", after, cfg.after)):
+        nodata = nodata_of(scene)
+        valid = [np.isfinite(w).all(0) & (np.isnan(nodata) | ~(w == nodata).any(0)) for w in read_windows(scene, windows)]
+        if not any(v.any() for v in valid):
+            return DataError(f"[scenes.{key}] has no valid pixel on the survey frame: it is all nodata "
+                             f"({'NaN' if np.isnan(nodata) else nodata:g})", path=spec.paths[0],
+                             hint="the file may be a failed export or cover another area; check it in a GIS")
+    for key, scene, spec in (("before", before, cfg.before), ("after", after, cfg.after)):
+        mask = _score_mask(cfg, scene, scene)
+        if mask is not None and bool(np.asarray(mask.data[..., ::16, ::16]).all()):
+            return DataError(f"[scenes.{key}] is covered by cloud wherever it has data", path=spec.paths[0],
+                             hint="use another date, or set cloud_mask = false under [detect] options "
+                                  "if the bright surface is not cloud")
+    return exc
 
 
 def _layers(cfg: SurveyConfig, frame: Frame) -> dict[str, gpd.GeoDataFrame]:
@@ -306,7 +335,12 @@ def _patches(cfg: SurveyConfig, score: Any, attrs: dict[str, Any], frame: Frame,
     from .change.patches import patches_from_mask
 
     floor = cfg.detect_options.get("noise_floor", 2.0)
-    thr, noise = threshold_score(score, cfg.threshold, cfg.k, floor=floor)
+    try:
+        thr, noise = threshold_score(score, cfg.threshold, cfg.k, floor=floor)
+    except DataError as exc:
+        if "NaN everywhere" not in exc.message:
+            raise
+        raise _why_no_score(cfg, before, after, exc) from exc
     mask = change_mask(score, thr, int(cfg.detect_options.get("opening", 0)))
     patches = patches_from_mask(mask.data, frame, score.data, cfg.min_area,
                                 int(cfg.detect_options.get("connectivity", 8)), thr, noise,

@@ -1,8 +1,6 @@
 """Survey configurations (load_config) that a person typed, copied or saved wrongly.
 
-``PENDING_SURVEY_CASES`` hold inputs that only :func:`onemap.run_survey` can judge (the pixels
-must be read) and that it does not yet answer with the file and the fix; they are not in
-``CASES`` until it does.
+The last cases hold inputs that only :func:`onemap.run_survey` can judge (the pixels must be read).
 """
 
 from __future__ import annotations
@@ -134,10 +132,8 @@ def _scene_fewer_bands(folder: Path) -> Path:
     return write_text(folder / "survey.toml", text)
 
 
-#: Survey-level checks missing in onemap/survey.py (see the module docstring). Today the first two
-#: end in threshold_score's "the change score is NaN everywhere" DataError and the third in
-#: change_score's "the after scene lacks band(s) ..." DataError; none names the file or config key.
-PENDING_SURVEY_CASES = [
+#: Inputs only the survey can judge (the pixels must be read): it names the scene and the fix.
+CASES += [
     Case("config_survey_dates_with_different_bands", _scene_fewer_bands, lambda p: run_survey(p, progress=False),
          DataError, ("[scenes.after]", "GF2_20250901.tif", "b1, b2, b3", "blue, green, red, nir", "bands =")),
     Case("config_survey_scene_all_nodata", _scene_all_nodata, lambda p: run_survey(p, progress=False), DataError,
