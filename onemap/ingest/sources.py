@@ -7,6 +7,7 @@ parcel came from.
 
 from __future__ import annotations
 
+import warnings
 from os import PathLike
 from pathlib import Path
 from typing import Any, Iterable
@@ -15,7 +16,7 @@ import geopandas as gpd
 import pandas as pd
 
 from ..crs import as_crs
-from ..errors import CRSError, DataError
+from ..errors import CRSError, DataError, RepairWarning, report_repairs
 from .boundary_txt import read_boundary_txt
 from .vector import read_layer
 
@@ -81,7 +82,9 @@ def read_boundary_files(paths: str | PathLike | Iterable[str | PathLike], *, enc
     target = as_crs(to_crs) if to_crs is not None else None
     parts, repairs = [], []
     for f in files:
-        gdf = read_boundary_txt(f, encoding=encoding)
+        with warnings.catch_warnings():  # one summary warning for the folder, not one per file
+            warnings.simplefilter("ignore", RepairWarning)
+            gdf = read_boundary_txt(f, encoding=encoding)
         repairs += list(gdf.attrs.get("repairs", []))
         if target is not None and gdf.crs != target:
             gdf = gdf.to_crs(target)
@@ -95,7 +98,7 @@ def read_boundary_files(paths: str | PathLike | Iterable[str | PathLike], *, enc
                                   for i, pid in enumerate(gdf["parcel_id"])]
         parts.append(gdf)
     out = gpd.GeoDataFrame(pd.concat(parts, ignore_index=True), crs=parts[0].crs)
-    out.attrs = {"kind": kind, "repairs": repairs, "sources": [str(f) for f in files]}
+    out.attrs = {"kind": kind, "repairs": report_repairs(repairs), "sources": [str(f) for f in files]}
     return out
 
 
