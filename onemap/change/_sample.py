@@ -4,7 +4,7 @@ Statistics must be global (one set of coefficients for the whole county, so the 
 does not depend on the tiling) but reading the county twice would double the decompression
 cost, the floor of a survey. The sample is therefore a regular grid of square windows over the
 whole grid, placed from the grid's shape alone (never from the chunks) and read window by window
-straight from the files (:func:`onemap.ingest.window.read_windows`): 64 windows of 128² pixels
+straight from the files (:func:`onemap.ingest.window.read_windows`): 16 windows of 256² pixels
 by default, a few percent of a county's compressed blocks. Scenes with at most ``max_pixels``
 pixels are sampled whole.
 
@@ -21,7 +21,7 @@ from typing import Any, Callable
 import numpy as np
 import xarray as xr
 
-WINDOW = 128
+WINDOW = 256
 HALO = 32
 
 
@@ -32,9 +32,9 @@ def sample_windows(shape: tuple[int, int], max_pixels: int, size: int = WINDOW) 
     --------
     >>> sample_windows((100, 100), 10_000)
     [(slice(0, 100, None), slice(0, 100, None))]
-    >>> w = sample_windows((4000, 2000), 4 * 128 * 128)   # 3 rows x 2 columns of windows
+    >>> w = sample_windows((4000, 2000), 4 * 256 * 256)   # 3 rows x 2 columns of windows
     >>> len(w), w[0]
-    (6, (slice(603, 731, None), slice(436, 564, None)))
+    (6, (slice(539, 795, None), slice(372, 628, None)))
     """
     h, w = shape
     if h * w <= max_pixels or h < size or w < size:
