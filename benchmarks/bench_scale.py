@@ -100,7 +100,9 @@ def child(kind: str, root: str, out: str, tile: int) -> dict:
 def measure(kind: str, root: Path, out: Path, tile: int) -> dict:
     load0 = os.getloadavg()[0]
     cmd = [sys.executable, __file__, "--child", kind, str(root), str(out), str(tile)]
-    done = subprocess.run(cmd, capture_output=True, text=True, check=True)
+    done = subprocess.run(cmd, capture_output=True, text=True)
+    if done.returncode:
+        raise RuntimeError(f"{kind} run on {root} failed:\n{done.stderr[-3000:]}")
     res = json.loads(done.stdout.strip().splitlines()[-1])
     res["load"] = (load0, os.getloadavg()[0])
     return res

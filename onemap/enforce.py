@@ -236,7 +236,7 @@ def _judge(patches: gpd.GeoDataFrame, approvals: gpd.GeoDataFrame | None, landus
     # the part of the new construction no land-use polygon covers counts as unknown land
     lu_covered = np.array([sum(d.values()) for d in by_code_unappr])
     out["unapproved_unknown_m2"] += np.clip(unapproved_m2 - lu_covered, 0.0, None)
-    out["unapproved_by_code"] = [json.dumps({k: round(v, 4) for k, v in sorted(d.items())}) for d in by_code_unappr]
+    out["unapproved_by_code"] = [json.dumps({k: round(v, 9) for k, v in sorted(d.items())}) for d in by_code_unappr]
     out["unapproved_farmland_m2"] = _overlap_area(unapproved, farmland, crs)
     out["unapproved_redline_m2"] = _overlap_area(unapproved, redline, crs)
     for col in ("area", "new", "unapproved", "unapproved_cultivated", "unapproved_farmland"):

@@ -2,7 +2,7 @@
 
 A survey's figures go into enforcement reports, so a bug or a bad layer that breaks the bookkeeping
 must stop the run, not slip into a table. :func:`check_invariants` verifies, within
-:data:`RELATIVE_TOLERANCE` of each compared area (and 1 mm² absolute, for empty parts):
+:data:`RELATIVE_TOLERANCE` of the whole polygon's area (the patch, or the total; at least 1 m²):
 
 ``patches_kept``
     Every change patch has exactly one verdict row, and no verdict row comes from nowhere.
@@ -38,10 +38,11 @@ RELATIVE_TOLERANCE = 1e-6
 _ABSOLUTE_M2 = 1e-6
 
 
-def _compare(name: str, got: Any, want: Any, labels: Any, what: str) -> dict[str, Any]:
+def _compare(name: str, got: Any, want: Any, labels: Any, what: str, scale: Any = None) -> dict[str, Any]:
+    """Relative to *scale* (the whole polygon's area, default *want*), at least 1 m²."""
     got, want = np.asarray(got, np.float64), np.asarray(want, np.float64)
     err = np.abs(got - want)
-    scale = np.maximum(np.abs(want), 1.0)
+    scale = np.maximum(np.abs(want if scale is None else np.asarray(scale, np.float64)), 1.0)
     rel = err / scale
     bad = (err > RELATIVE_TOLERANCE * scale) & (err > _ABSOLUTE_M2) | ~np.isfinite(got) | ~np.isfinite(want)
     if bad.any():
@@ -115,13 +116,13 @@ def check_invariants(patches: pd.DataFrame, verdicts: pd.DataFrame, summary: pd.
         _compare("verdict_areas", verdicts["existing_m2"] + verdicts["approved_m2"] + verdicts["unapproved_m2"],
                  area, labels, "existing + approved + unapproved != area"),
         _compare("verdict_areas", verdicts["approved_m2"] + verdicts["unapproved_m2"], verdicts["new_m2"],
-                 labels, "approved + unapproved != new"),
+                 labels, "approved + unapproved != new", area),
     ])
     unappr = verdicts["unapproved_m2"].to_numpy()
     covered = np.array([sum(json.loads(t).values()) for t in verdicts["unapproved_by_code"]], np.float64)
     uncovered = np.clip(unappr - covered, 0.0, None)
     record["landuse_pieces"] = _compare("landuse_pieces", covered + uncovered, unappr, labels,
-                                        "land-use pieces of the unapproved part != unapproved area")
+                                        "land-use pieces of the unapproved part != unapproved area", area)
     body, total = summary.iloc[:-1], summary.iloc[-1]
     columns = [c for c in summary.columns if c.endswith("_m2") and c in verdicts.columns]
     record["admin_totals"] = _merge([

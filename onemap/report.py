@@ -1,7 +1,7 @@
 """A self-contained HTML report of a survey: tables, the county map and image chips.
 
-One file, no external resources: the map is rendered with matplotlib (Agg), the chips are drawn
-straight into pixels, all embedded as base64 PNGs, so the report can be mailed or archived with the survey outputs.
+One file, no external resources: the map and the chips are drawn straight into pixels (a figure
+with axes and fonts costs ~50x more) and embedded as base64 PNGs, so the report can be mailed or archived with the survey outputs.
 """
 
 from __future__ import annotations
@@ -76,65 +76,55 @@ def stretch(arr: np.ndarray, nodata: float | None = None) -> np.ndarray:
     return out
 
 
-def _png(fig) -> str:
-    import matplotlib.pyplot as plt
+def _png(pixels: np.ndarray) -> str:
+    """(h, w, 3) floats in [0, 1] -> a PNG data URI."""
+    from PIL import Image
 
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=96, bbox_inches="tight")
-    plt.close(fig)
+    Image.fromarray((np.clip(pixels, 0, 1) * 255).round().astype(np.uint8)).save(buf, format="PNG")
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
 
 
-def _map_figure(after: Any, verdicts: gpd.GeoDataFrame, frame: Any, overview: np.ndarray | None = None) -> str:
-    import matplotlib
+def _outline(img: np.ndarray, geoms: Any, transform: Affine, colour: str) -> None:
+    """Draw the boundaries of *geoms* into *img* (in place), at least one pixel wide."""
+    from rasterio import features
 
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-    from matplotlib.patches import Patch
+    geoms = [g for g in shapely.boundary(np.asarray(geoms, dtype=object)) if g is not None and not g.is_empty]
+    if not geoms:
+        return
+    hit = features.rasterize([(g, 1) for g in geoms], out_shape=img.shape[:2], transform=transform,
+                             all_touched=True, dtype="uint8") > 0
+    img[hit] = [int(colour[i:i + 2], 16) / 255 for i in (1, 3, 5)]
 
+
+def _map_image(after: Any, verdicts: gpd.GeoDataFrame, frame: Any, overview: np.ndarray | None = None) -> str:
+    """The after-image overview with every patch outlined in its verdict's colour."""
     img = rgb_image(after) if overview is None else stretch(overview, after.attrs.get("nodata"))
-    left, bottom, right, top = frame.bounds
-    fig, ax = plt.subplots(figsize=(9, 9 * frame.height / max(frame.width, 1)))
-    ax.imshow(img, extent=(left, right, bottom, top), interpolation="nearest")
-    for verdict, colour in VERDICT_COLOURS.items():
-        sel = verdicts[verdicts["verdict"] == verdict]
-        if len(sel):
-            sel.boundary.plot(ax=ax, color=colour, linewidth=1.2)
-    ax.set_xlim(left, right)
-    ax.set_ylim(bottom, top)
-    ax.ticklabel_format(useOffset=False, style="plain")
-    ax.tick_params(labelsize=7)
-    ax.legend(handles=[Patch(edgecolor=c, facecolor="none", label=v) for v, c in VERDICT_COLOURS.items()],
-              loc="lower right", fontsize=8, framealpha=0.8)
-    ax.set_title("Change patches over the after-image")
-    return _png(fig)
+    h, w = img.shape[:2]
+    transform = frame.transform * Affine.scale(frame.width / w, frame.height / h)
+    for verdict, colour in reversed(list(VERDICT_COLOURS.items())):  # flagged ones drawn last, on top
+        _outline(img, verdicts.geometry.values[(verdicts["verdict"] == verdict).to_numpy()], transform, colour)
+    return _png(img)
+
+
+def _legend() -> str:
+    return "<p class='legend'>" + " ".join(
+        f"<span style='border:2px solid {c};padding:0 6px;margin-right:8px'>{html.escape(v)}</span>"
+        for v, c in VERDICT_COLOURS.items()) + "</p>"
 
 
 def _chip_figure(before: Any, after: Any, frame: Any, geom: Any, size: int = 300) -> str:
-    """Before | after chips of one patch with its outline in red, as a PNG data URI.
-
-    Drawn straight into pixels (no matplotlib figure): the report holds up to 40 of them and a
-    figure with axes and fonts costs ~50x more than the pixels.
-    """
-    from PIL import Image
-    from rasterio import features
-
+    """Before | after chips of one patch with its outline in red, as a PNG data URI."""
     minx, miny, maxx, maxy = geom.bounds
     pad = max(maxx - minx, maxy - miny) * 0.6 + 10 * frame.res[0]
     rows, cols = frame.window((minx - pad, miny - pad, maxx + pad, maxy + pad))
     sub = frame.subframe(rows, cols)
     step = max(1, int(np.ceil(max(sub.shape) / size)))
     images = [rgb_image(scene, max_pixels=size, window=(rows, cols)) for scene in (before, after)]
-    h, w = images[0].shape[:2]
-    outline = features.rasterize([(shapely.boundary(geom), 1)], out_shape=(h, w), all_touched=True,
-                                 transform=sub.transform * Affine.scale(step), dtype="uint8") > 0
-    gap = np.ones((h, max(2, w // 40), 3))
     for img in images:
-        img[outline] = (1.0, 0.125, 0.125)
-    pixels = (np.hstack([images[0], gap, images[1]]) * 255).round().astype(np.uint8)
-    buf = io.BytesIO()
-    Image.fromarray(pixels).save(buf, format="PNG")
-    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+        _outline(img, [geom], sub.transform * Affine.scale(step), "#ff2020")
+    gap = np.ones((images[0].shape[0], max(2, images[0].shape[1] // 40), 3))
+    return _png(np.hstack([images[0], gap, images[1]]))
 
 
 def _table(df: pd.DataFrame) -> str:
@@ -187,7 +177,8 @@ def write_report(
         "table.t td,table.t th{border-bottom:1px solid #ddd;padding:3px 8px;text-align:right}",
         ".ratio{font-size:28px;font-weight:bold}.exceeds{color:#c00}.within{color:#070}",
         ".chips{display:flex;flex-wrap:wrap;gap:12px}.chips figure{margin:0;width:48%}",
-        ".chips img{width:100%;image-rendering:pixelated}figcaption{font-size:12px}</style></head><body>",
+        ".chips img{width:100%;image-rendering:pixelated}figcaption{font-size:12px}",
+        "#map{width:100%;image-rendering:pixelated}.legend,.note{font-size:13px}</style></head><body>",
         f"<h1>{html.escape(title)}</h1>",
         f"<p>Frame {html.escape(repr(frame))}</p>",
         "<h2>Illegal occupation of cultivated land</h2>",
@@ -196,7 +187,8 @@ def write_report(
         "construction on cultivated land ÷ all new construction on cultivated land (ellipsoidal areas).</p>",
         "<h2>Summary by admin unit</h2>", _table(summary),
         "<h2>Verdicts</h2>", _table(counts),
-        "<h2>Map</h2>", f"<img id='map' alt='county map' style='max-width:100%' src='{_map_figure(after, verdicts, frame, overview)}'>",
+        "<h2>Map</h2>", f"<img id='map' alt='county map' src='{_map_image(after, verdicts, frame, overview)}'>",
+        _legend(), f"<p class='note'>Change patches over the after-image; bounds {html.escape(str(frame.bounds))}.</p>",
         f"<h2>Unapproved patches ({len(flagged)})</h2><div class='chips'>",
     ]
     parts += [f"<figure><img alt='chip' src='{src}'><figcaption>{html.escape(c)}</figcaption></figure>"

@@ -114,7 +114,7 @@ def run_survey(config: str | PathLike | Mapping[str, Any] | SurveyConfig, client
         verdicts = flag_unapproved(patches, layers.get("approvals"), layers["landuse"],
                                    farmland=layers.get("farmland"), redline=layers.get("redline"),
                                    cadastral=layers.get("cadastral"), admin=layers.get("admin"),
-                                   tolerance_m=cfg.tolerance_m, frame=frame)
+                                   tolerance_m=cfg.tolerance_m, frame=frame, partition_size=1_000, client=client)
     with timer("summarize"):
         summary = summarize(verdicts, by="admin" if layers.get("admin") is not None else None,
                             threshold=cfg.ratio_threshold)
