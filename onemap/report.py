@@ -162,11 +162,15 @@ def write_report(
     counts = (verdicts.groupby("verdict").agg(patches=("verdict", "size"), area_m2=("area_m2", "sum"),
                                               unapproved_m2=("unapproved_m2", "sum")).reset_index())
     flagged = verdicts[verdicts["verdict"].isin(FLAGGED)].sort_values("unapproved_m2", ascending=False)
-    chips = []
-    for _, row in flagged.head(_MAX_CHIPS).iterrows():
-        caption = (f"patch {row['patch_id']} · {row['verdict']} · unapproved {row['unapproved_m2']:.0f} m² "
-                   f"(cultivated {row['unapproved_cultivated_m2']:.0f} m²)")
-        chips.append((caption, _chip_figure(before, after, frame, row.geometry)))
+    from concurrent.futures import ThreadPoolExecutor
+
+    from .change._parallel import threads
+
+    top = flagged.head(_MAX_CHIPS)
+    captions = [f"patch {row['patch_id']} · {row['verdict']} · unapproved {row['unapproved_m2']:.0f} m² "
+                f"(cultivated {row['unapproved_cultivated_m2']:.0f} m²)" for _, row in top.iterrows()]
+    with ThreadPoolExecutor(threads()) as pool:  # window reads and PNG encoding release the GIL
+        chips = list(zip(captions, pool.map(lambda g: _chip_figure(before, after, frame, g), top.geometry.values)))
     ratio_text = "n/a (no new construction on cultivated land)" if pd.isna(ratio) else f"{ratio:.1%}"
     status = "exceeds" if exceeds else "within"
     parts = [
