@@ -7,17 +7,18 @@ parcel came from.
 
 from __future__ import annotations
 
-import warnings
+import dataclasses
 from os import PathLike
 from pathlib import Path
 from typing import Any, Iterable
 
 import geopandas as gpd
+import numpy as np
 import pandas as pd
 
 from ..crs import as_crs
-from ..errors import CRSError, DataError, RepairWarning, report_repairs
-from .boundary_txt import read_boundary_txt
+from ..errors import CRSError, DataError, report_repairs
+from .boundary_txt import _frame, _source_bytes, read_document
 from .vector import read_layer
 
 __all__ = ["read_boundary_files", "read_source"]
@@ -80,24 +81,43 @@ def read_boundary_files(paths: str | PathLike | Iterable[str | PathLike], *, enc
                         hint=f"point at the vector file itself ({', '.join(vectors[:3])}), which onemap reads "
                              "with read_layer" if vectors else "point at a .txt file or a folder that holds them")
     target = as_crs(to_crs) if to_crs is not None else None
-    parts, repairs = [], []
+    # parse every file, then build one frame per CRS: a GeoDataFrame per file would cost more
+    # than the parsing (land bureaus keep thousands of one-parcel files)
+    groups: dict[Any, list[tuple[Path, Any]]] = {}
+    position = {f: i for i, f in enumerate(files)}
+    repairs = []
     for f in files:
-        with warnings.catch_warnings():  # one summary warning for the folder, not one per file
-            warnings.simplefilter("ignore", RepairWarning)
-            gdf = read_boundary_txt(f, encoding=encoding)
-        repairs += list(gdf.attrs.get("repairs", []))
-        if target is not None and gdf.crs != target:
+        doc = read_document(*_source_bytes(f), encoding=encoding)
+        repairs += doc.repairs
+        groups.setdefault(doc.crs, []).append((f, doc))
+    parts = []
+    for crs, docs in groups.items():
+        merged = dataclasses.replace(docs[0][1], rows=[r for _, d in docs for r in d.rows],
+                                     geoms=[g for _, d in docs for g in d.geoms],
+                                     plane_area=np.concatenate([d.plane_area for _, d in docs]),
+                                     matched=[m for _, d in docs for m in d.matched])
+        gdf = _frame(merged)
+        gdf["source_file"] = [f.name for f, d in docs for _ in d.rows]
+        gdf["_order"] = [position[f] * 1_000_000 + i for f, d in docs for i in range(len(d.rows))]
+        if target is not None and crs != target:
             gdf = gdf.to_crs(target)
-        elif parts and gdf.crs != parts[0].crs:
-            raise CRSError(f"{f.name} is in {gdf.crs.name}, {files[0].name} in {parts[0].crs.name}",
-                           path=f, hint="pass to_crs= (e.g. the survey frame's CRS) to put them in one CRS")
-        gdf = gdf.copy()
-        gdf["source_file"] = f.name
-        if kind == "approval":
-            gdf["approval_id"] = [f"{f.stem}/{pid}" if pid not in (None, "") else f"{f.stem}/#{i + 1}"
-                                  for i, pid in enumerate(gdf["parcel_id"])]
+        elif target is None and parts and crs != parts[0].crs:
+            other = next(f for f, _ in docs)
+            raise CRSError(f"{other.name} is in {crs.name}, {files[0].name} in {parts[0].crs.name}",
+                           path=other, hint="pass to_crs= (e.g. the survey frame's CRS) to put them in one CRS")
         parts.append(gdf)
-    out = gpd.GeoDataFrame(pd.concat(parts, ignore_index=True), crs=parts[0].crs)
+    out = pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
+    out = out.sort_values("_order", kind="stable").drop(columns="_order").reset_index(drop=True)
+    if kind == "approval":
+        stems = [Path(n).stem for n in out["source_file"]]
+        counter: dict[str, int] = {}
+        ids = []
+        for stem, pid in zip(stems, out["parcel_id"]):
+            counter[stem] = counter.get(stem, 0) + 1
+            ids.append(f"{stem}/{pid}" if pid not in (None, "") else f"{stem}/#{counter[stem]}")
+        out["approval_id"] = ids
+    parts = [out]
+    out = gpd.GeoDataFrame(out, geometry="geometry", crs=out.crs)
     out.attrs = {"kind": kind, "repairs": report_repairs(repairs), "sources": [str(f) for f in files]}
     return out
 
