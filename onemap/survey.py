@@ -268,7 +268,7 @@ def _score(cfg: SurveyConfig, before: Any, after: Any, frame: Frame, client: Any
     attrs = dict(score.attrs)
     work = cfg.output / "work" / "score"
     (work / "overview").mkdir(parents=True, exist_ok=True)
-    key = hashlib.sha256(json.dumps(["v2", repr(frame), cfg.method, opts, cfg.tile_size, cfg.detect_options,
+    key = hashlib.sha256(json.dumps(["v3", repr(frame), cfg.method, opts, cfg.tile_size, cfg.detect_options,
                                      [str(p) for p in cfg.before.paths + cfg.after.paths]],
                                     default=str).encode()).hexdigest()[:16]
     stamp = work / "key.txt"
@@ -302,7 +302,7 @@ def _score(cfg: SurveyConfig, before: Any, after: Any, frame: Frame, client: Any
         else:
             client.gather(client.compute(tasks))
         bar.close()
-    rows, thumbs = [], []
+    rows, thumbs, ranges = [], [], []
     for r0 in range(0, frame.height, ts):
         row, trow = [], []
         for c0 in range(0, frame.width, ts):
@@ -310,8 +310,12 @@ def _score(cfg: SurveyConfig, before: Any, after: Any, frame: Frame, client: Any
             path = work / f"r{r0}_c{c0}.npy"
             row.append(da.from_delayed(dask.delayed(np.load)(path), (h, w), dtype=np.float32))
             trow.append(np.load(_overview_path(path)))
+            ranges.append(np.load(_range_path(path)))
         rows.append(row)
         thumbs.append(np.concatenate(trow, axis=2))
+    ranges = np.array(ranges)
+    if np.isfinite(ranges).any():
+        attrs["score_range"] = (float(np.nanmin(ranges[:, 0])), float(np.nanmax(ranges[:, 1])))
     return score.copy(data=da.block(rows)), attrs, np.concatenate(thumbs, axis=1)
 
 
@@ -319,10 +323,19 @@ def _overview_path(tile: Path) -> Path:
     return tile.parent / "overview" / tile.name
 
 
+def _range_path(tile: Path) -> Path:
+    return tile.parent / "overview" / tile.name.replace(".npy", ".range.npy")
+
+
 def _save_tile(score: np.ndarray, overview: np.ndarray, path: Path, bar: Any = None) -> None:
-    """Save one score tile and its overview share atomically; the score file marks the tile done."""
+    """Save one score tile, its overview share and its value range atomically; the score file
+    (written last) marks the tile done."""
     with atomic_path(_overview_path(path)) as tmp:
         np.save(tmp, np.asarray(overview), allow_pickle=False)
+    finite = np.isfinite(score)
+    lo_hi = np.array([score[finite].min(), score[finite].max()] if finite.any() else [np.nan, np.nan], np.float64)
+    with atomic_path(_range_path(path)) as tmp:
+        np.save(tmp, lo_hi, allow_pickle=False)
     with atomic_path(path) as tmp:
         np.save(tmp, np.asarray(score, dtype=np.float32), allow_pickle=False)
     if bar is not None:
@@ -336,7 +349,7 @@ def _patches(cfg: SurveyConfig, score: Any, attrs: dict[str, Any], frame: Frame,
 
     floor = cfg.detect_options.get("noise_floor", 2.0)
     try:
-        thr, noise = threshold_score(score, cfg.threshold, cfg.k, floor=floor)
+        thr, noise = threshold_score(score, cfg.threshold, cfg.k, floor=floor, value_range=attrs.get("score_range"))
     except DataError as exc:
         if "NaN everywhere" not in exc.message:
             raise

@@ -191,9 +191,12 @@ def cva(before: xr.DataArray, after: xr.DataArray, frame: Frame | None = None, n
     return xr.Dataset({"magnitude": mag, "direction": ang}, attrs=plan.attrs())
 
 
-def _score_hist(data: Any, bins: int) -> tuple[np.ndarray, np.ndarray] | float | None:
+def _score_hist(data: Any, bins: int, value_range: tuple[float, float] | None = None
+                ) -> tuple[np.ndarray, np.ndarray] | float | None:
     """Merged histogram of the score; a float when the score is constant; None when all NaN."""
-    if hasattr(data, "dask"):
+    if value_range is not None:
+        lo, hi = value_range
+    elif hasattr(data, "dask"):
         import dask
         import dask.array as dsa
 
@@ -219,7 +222,8 @@ def _score_hist(data: Any, bins: int) -> tuple[np.ndarray, np.ndarray] | float |
 
 
 def threshold_score(score: xr.DataArray | np.ndarray, threshold: str | float = "otsu", k: float = 3.0,
-                    bins: int = 256, floor: float | None = None) -> tuple[float, float]:
+                    bins: int = 256, floor: float | None = None,
+                    value_range: tuple[float, float] | None = None) -> tuple[float, float]:
     """Global threshold of a change score and the noise spread of the unchanged background.
 
     Parameters
@@ -235,6 +239,9 @@ def threshold_score(score: xr.DataArray | np.ndarray, threshold: str | float = "
         Lowest data-driven threshold (``"otsu"``, ``"k_sigma"``; a fixed one is kept as given).
         Scores in noise units: with few changed pixels Otsu splits the unchanged background itself,
         and a floor of 2 keeps what stays within two noise sigmas unchanged.
+    value_range
+        The score's (NaN-ignoring) minimum and maximum when already known (e.g. kept while the
+        score was computed): saves a pass over the score. NaN, NaN when it is all NaN.
 
     Returns
     -------
@@ -256,7 +263,7 @@ def threshold_score(score: xr.DataArray | np.ndarray, threshold: str | float = "
     (True, 0.0)
     """
     data = score.data if isinstance(score, xr.DataArray) else np.asarray(score)
-    hist = _score_hist(data, bins)
+    hist = _score_hist(data, bins, value_range)
     if hist is None:
         raise DataError("the change score is NaN everywhere: no threshold can be computed",
                         hint="check nodata and cloud masks; the dates may not overlap")

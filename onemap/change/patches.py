@@ -40,17 +40,36 @@ COLUMNS = ["id", "pixels", "area_m2", "score_mean", "score_max", "confidence", "
            "date_after", "geometry"]
 
 
-def _shapes(lab: np.ndarray, keep: np.ndarray, transform: Affine) -> dict[int, list]:
-    """Polygons of the labels with ``keep[label]`` True: id -> list of shapely polygons."""
+def _shapes(lab: np.ndarray, keep: np.ndarray, transform: Affine, bbox: dict[str, np.ndarray] | None = None
+            ) -> dict[int, list]:
+    """Polygons of the labels with ``keep[label]`` True: id -> list of shapely polygons.
+
+    With the labels' bounding boxes (``row_min`` ... ``col_max`` indexed by label - 1), each label
+    is polygonised inside its own box: GDAL's polygoniser scans every pixel it is given, and a
+    chunk holds a few patches in millions of pixels.
+    """
     from rasterio import features
 
-    sel = keep[lab] if lab.size else np.zeros(lab.shape, bool)
     out: dict[int, list] = {}
-    if not sel.any():
+    ids = np.flatnonzero(keep)
+    if not lab.size or not ids.size:
         return out
-    src = np.where(sel, lab, 0).astype(np.int32)
-    for geom, value in features.shapes(src, mask=sel, connectivity=4, transform=transform):
-        out.setdefault(int(value), []).append(shapely.geometry.shape(geom))
+    if bbox is None:
+        sel = keep[lab]
+        src = np.where(sel, lab, 0).astype(np.int32)
+        for geom, value in features.shapes(src, mask=sel, connectivity=4, transform=transform):
+            out.setdefault(int(value), []).append(shapely.geometry.shape(geom))
+        return out
+    import rasterio
+
+    with rasterio.Env():  # one GDAL environment for all calls, not one each
+        for k in ids:
+            r0, r1 = int(bbox["row_min"][k - 1]), int(bbox["row_max"][k - 1]) + 1
+            c0, c1 = int(bbox["col_min"][k - 1]), int(bbox["col_max"][k - 1]) + 1
+            sel = lab[r0:r1, c0:c1] == k
+            for geom, _ in features.shapes(sel.view(np.uint8), mask=sel, connectivity=4,
+                                           transform=transform * Affine.translation(c0, r0)):
+                out.setdefault(int(k), []).append(shapely.geometry.shape(geom))
     return out
 
 
@@ -81,7 +100,7 @@ def _chunk_result(lab: np.ndarray, n: int, score: np.ndarray | None, min_pixels:
     keep[present] = (count >= min_pixels) | edge[present]
     keep[0] = False
     return {"ids": present, "count": count, "sum": np.nan_to_num(mean) * count,
-            "has_score": ~np.isnan(mean), "max": smax, "shapes": _shapes(lab, keep, transform)}
+            "has_score": ~np.isnan(mean), "max": smax, "shapes": _shapes(lab, keep, transform, st)}
 
 
 def _assemble(results: list[dict[str, Any]], n: int, frame: Frame, min_pixels: float,
