@@ -268,7 +268,7 @@ def _score(cfg: SurveyConfig, before: Any, after: Any, frame: Frame, client: Any
     attrs = dict(score.attrs)
     work = cfg.output / "work" / "score"
     (work / "overview").mkdir(parents=True, exist_ok=True)
-    key = hashlib.sha256(json.dumps(["v3", repr(frame), cfg.method, opts, cfg.tile_size, cfg.detect_options,
+    key = hashlib.sha256(json.dumps(["v4", repr(frame), cfg.method, opts, cfg.tile_size, cfg.detect_options,
                                      [str(p) for p in cfg.before.paths + cfg.after.paths]],
                                     default=str).encode()).hexdigest()[:16]
     stamp = work / "key.txt"
@@ -279,7 +279,7 @@ def _score(cfg: SurveyConfig, before: Any, after: Any, frame: Frame, client: Any
     ts = cfg.tile_size
     data = score.data if hasattr(score.data, "dask") else da.from_array(np.asarray(score.data), chunks=ts)
     data = data.rechunk((ts, ts))
-    rgb = after.data[rgb_bands(after)]
+    rgb = rgb_bands(after)
     step = max(1, -(-max(frame.shape) // OVERVIEW_PIXELS))
     nrow, ncol = data.numblocks
     tiles = [(i, j) for i in range(nrow) for j in range(ncol)]
@@ -289,14 +289,14 @@ def _score(cfg: SurveyConfig, before: Any, after: Any, frame: Frame, client: Any
         # one graph for all missing tiles: inputs shared by neighbouring tiles (halos) are read
         # once, and every tile is saved the moment it is ready, so a kill loses only running tiles
         bar = _progress(nrow * ncol, "score tiles", progress, initial=nrow * ncol - len(todo))
-        blocks = data.to_delayed()  # not data.blocks[i, j]: each of those carries the whole graph
-        tasks = []
-        for i, j in todo:
-            r0, c0 = i * ts, j * ts
-            r1, c1 = min(r0 + ts, frame.height), min(c0 + ts, frame.width)
-            thumb = rgb[:, -(-r0 // step) * step:r1:step, -(-c0 // step) * step:c1:step]
-            tasks.append(dask.delayed(_save_tile, pure=True)(blocks[i, j], thumb, work / f"r{r0}_c{c0}.npy",
-                                                             bar if client is None else None))
+        scene = after.data
+        if scene.chunks[1:] != data.chunks:  # the overview comes from the very blocks the score reads
+            scene = scene.rechunk((-1,) + data.chunks)
+        blocks = data.to_delayed(optimize_graph=False)  # not data.blocks[i, j]: each carries the whole graph
+        scene_blocks = scene.to_delayed(optimize_graph=False)[0]
+        tasks = [dask.delayed(_save_tile, pure=True)(blocks[i, j], scene_blocks[i, j], rgb, step, i * ts, j * ts,
+                                                     work / f"r{i * ts}_c{j * ts}.npy", bar if client is None else None)
+                 for i, j in todo]
         if client is None:
             dask.compute(*tasks)
         else:
@@ -308,7 +308,7 @@ def _score(cfg: SurveyConfig, before: Any, after: Any, frame: Frame, client: Any
         for c0 in range(0, frame.width, ts):
             h, w = min(ts, frame.height - r0), min(ts, frame.width - c0)
             path = work / f"r{r0}_c{c0}.npy"
-            row.append(da.from_delayed(dask.delayed(np.load)(path), (h, w), dtype=np.float32))
+            row.append(da.from_delayed(dask.delayed(_load_tile)(path), (h, w), dtype=np.float32))
             trow.append(np.load(_overview_path(path)))
             ranges.append(np.load(_range_path(path)))
         rows.append(row)
@@ -319,6 +319,16 @@ def _score(cfg: SurveyConfig, before: Any, after: Any, frame: Frame, client: Any
     return score.copy(data=da.block(rows)), attrs, np.concatenate(thumbs, axis=1)
 
 
+def _stored(score: np.ndarray) -> np.ndarray:
+    """The score as kept on disk: float16, ~3 significant digits (plenty for a score in noise
+    sigmas) and half the bytes; writing the score is, after decompression, a county run's floor."""
+    return np.clip(np.asarray(score, np.float32), -65504.0, 65504.0).astype(np.float16)
+
+
+def _load_tile(path: Path) -> np.ndarray:
+    return np.load(path).astype(np.float32)
+
+
 def _overview_path(tile: Path) -> Path:
     return tile.parent / "overview" / tile.name
 
@@ -327,17 +337,21 @@ def _range_path(tile: Path) -> Path:
     return tile.parent / "overview" / tile.name.replace(".npy", ".range.npy")
 
 
-def _save_tile(score: np.ndarray, overview: np.ndarray, path: Path, bar: Any = None) -> None:
-    """Save one score tile, its overview share and its value range atomically; the score file
-    (written last) marks the tile done."""
+def _save_tile(score: np.ndarray, scene: np.ndarray, rgb: list[int], step: int, r0: int, c0: int, path: Path,
+               bar: Any = None) -> None:
+    """Save one score tile, its share of the after-image overview (every *step*-th pixel of the
+    frame, from the tile's block *scene*) and its value range atomically; the score file (written
+    last) marks the tile done."""
+    overview = np.asarray(scene)[rgb, (-r0) % step::step, (-c0) % step::step]
     with atomic_path(_overview_path(path)) as tmp:
-        np.save(tmp, np.asarray(overview), allow_pickle=False)
+        np.save(tmp, overview, allow_pickle=False)
+    score = _stored(score)
     finite = np.isfinite(score)
     lo_hi = np.array([score[finite].min(), score[finite].max()] if finite.any() else [np.nan, np.nan], np.float64)
     with atomic_path(_range_path(path)) as tmp:
         np.save(tmp, lo_hi, allow_pickle=False)
     with atomic_path(path) as tmp:
-        np.save(tmp, np.asarray(score, dtype=np.float32), allow_pickle=False)
+        np.save(tmp, score, allow_pickle=False)
     if bar is not None:
         bar.update(1)
 

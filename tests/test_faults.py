@@ -110,7 +110,7 @@ def _check_final(path: Path, rel: str, ref: dict) -> None:
             arr = np.load(path, allow_pickle=False)
             if path.parent.name == "score" and TILE_NAME.match(name):
                 r0, c0 = map(int, TILE_NAME.match(name).groups())
-                assert arr.dtype == np.float32 and arr.shape == (min(TILE, SIZE - r0), min(TILE, SIZE - c0)), rel
+                assert arr.dtype == np.float16 and arr.shape == (min(TILE, SIZE - r0), min(TILE, SIZE - c0)), rel
     elif name.endswith(".csv"):
         assert len(pd.read_csv(path, encoding="utf-8-sig").columns) > 1, rel
     elif name == "verdicts.gpkg":

@@ -94,7 +94,7 @@ def test_killed_survey_resumes_to_identical_outputs(reference, county, tmp_path)
     proc.wait()
     done = sorted(tiles.glob("r*.npy"))
     for f in done:  # nothing partial under a final name
-        assert np.load(f).dtype == np.float32
+        assert np.load(f).dtype == np.float16
     if killed_midway:
         assert not (out / "manifest.json").exists()
         assert 0 < len(done) < 36
