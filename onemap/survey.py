@@ -294,9 +294,11 @@ def _score(cfg: SurveyConfig, before: Any, after: Any, frame: Frame, client: Any
             scene = scene.rechunk((-1,) + data.chunks)
         blocks = data.to_delayed(optimize_graph=False)  # not data.blocks[i, j]: each carries the whole graph
         scene_blocks = scene.to_delayed(optimize_graph=False)[0]
-        tasks = [dask.delayed(_save_tile, pure=True)(blocks[i, j], scene_blocks[i, j], rgb, step, i * ts, j * ts,
-                                                     work / f"r{i * ts}_c{j * ts}.npy", bar if client is None else None)
-                 for i, j in todo]
+        # the overview share is its own small task: the image block is released as soon as the
+        # score no longer needs it, not held until the tile is saved
+        tasks = [dask.delayed(_save_tile, pure=True)(
+            blocks[i, j], dask.delayed(_overview_share, pure=True)(scene_blocks[i, j], rgb, step, i * ts, j * ts),
+            work / f"r{i * ts}_c{j * ts}.npy", bar if client is None else None) for i, j in todo]
         if client is None:
             dask.compute(*tasks)
         else:
@@ -337,12 +339,14 @@ def _range_path(tile: Path) -> Path:
     return tile.parent / "overview" / tile.name.replace(".npy", ".range.npy")
 
 
-def _save_tile(score: np.ndarray, scene: np.ndarray, rgb: list[int], step: int, r0: int, c0: int, path: Path,
-               bar: Any = None) -> None:
-    """Save one score tile, its share of the after-image overview (every *step*-th pixel of the
-    frame, from the tile's block *scene*) and its value range atomically; the score file (written
-    last) marks the tile done."""
-    overview = np.asarray(scene)[rgb, (-r0) % step::step, (-c0) % step::step]
+def _overview_share(scene: np.ndarray, rgb: list[int], step: int, r0: int, c0: int) -> np.ndarray:
+    """The red, green, blue pixels of an image block at rows and columns that are multiples of *step*."""
+    return np.ascontiguousarray(np.asarray(scene)[rgb, (-r0) % step::step, (-c0) % step::step])
+
+
+def _save_tile(score: np.ndarray, overview: np.ndarray, path: Path, bar: Any = None) -> None:
+    """Save one score tile, its share of the after-image overview and its value range atomically;
+    the score file (written last) marks the tile done."""
     with atomic_path(_overview_path(path)) as tmp:
         np.save(tmp, overview, allow_pickle=False)
     score = _stored(score)
