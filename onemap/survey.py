@@ -40,7 +40,7 @@ import pandas as pd
 from . import __version__
 from ._atomic import atomic_path, atomic_write_text
 from .config import SurveyConfig, load_config
-from .errors import CRSError, DataError
+from .errors import ConfigError, CRSError, DataError
 from .export import export_results, sha256_file as _sha256
 from .frame import Frame
 
@@ -86,7 +86,9 @@ def run_survey(config: str | PathLike | Mapping[str, Any] | SurveyConfig, client
     config
         A TOML path, a mapping of the same structure, or a :class:`~onemap.config.SurveyConfig`.
     client
-        A ``dask.distributed.Client`` to compute on; default: dask's threaded scheduler.
+        A ``dask.distributed.Client`` to compute on; default: ``[run] scheduler`` of the config
+        (``"threads"``, ``"synchronous"`` or a scheduler address), else dask's threaded scheduler
+        with ``[run] workers`` threads.
     progress
         Show progress bars (only on a terminal).
 
@@ -95,6 +97,25 @@ def run_survey(config: str | PathLike | Mapping[str, Any] | SurveyConfig, client
     SurveyResult
     """
     cfg = config if isinstance(config, SurveyConfig) else load_config(config)
+    if client is not None:
+        return _run(cfg, client, progress)
+    if cfg.scheduler not in (None, "threads", "synchronous"):  # a dask.distributed address
+        try:
+            from distributed import Client
+
+            remote = Client(cfg.scheduler, timeout="10s")
+        except OSError as exc:
+            raise ConfigError(f"[run] scheduler: cannot reach {cfg.scheduler!r} ({exc})",
+                              hint="start the cluster (dask scheduler / dask worker) or remove the key") from exc
+        with remote:
+            return _run(cfg, remote, progress)
+    import dask
+
+    with dask.config.set(scheduler=cfg.scheduler or "threads", num_workers=cfg.workers):
+        return _run(cfg, None, progress)
+
+
+def _run(cfg: SurveyConfig, client: Any, progress: bool) -> SurveyResult:
     out = cfg.output
     (out / "work").mkdir(parents=True, exist_ok=True)
     (out / "manifest.json").unlink(missing_ok=True)  # a manifest only ever describes a complete run

@@ -150,3 +150,9 @@ def test_a_broken_invariant_stops_the_run_before_any_output(county, tmp_path, mo
     with pytest.raises(InvariantError, match="verdict_areas"):
         run_survey(config(county, out), progress=False)
     assert not (out / "verdicts.csv").exists() and not (out / "manifest.json").exists()
+
+
+def test_run_section_chooses_the_scheduler(county, tmp_path, reference):
+    cfg = config(county, tmp_path / "sync")
+    cfg["run"].update(scheduler="synchronous", workers=1)
+    assert run_survey(cfg, progress=False).manifest["verdict_table_sha256"] == reference.manifest["verdict_table_sha256"]
