@@ -60,9 +60,13 @@ def _shapes(lab: np.ndarray, keep: np.ndarray, transform: Affine, bbox: dict[str
         for geom, value in features.shapes(src, mask=sel, connectivity=4, transform=transform):
             out.setdefault(int(value), []).append(shapely.geometry.shape(geom))
         return out
-    import rasterio
+    import warnings
 
-    with rasterio.Env():  # one GDAL environment for all calls, not one each
+    import rasterio
+    from rasterio.errors import NotGeoreferencedWarning
+
+    with rasterio.Env(), warnings.catch_warnings():  # one GDAL environment for all calls, not one each
+        warnings.simplefilter("ignore", NotGeoreferencedWarning)  # said of the mask, which needs none
         for k in ids:
             r0, r1 = int(bbox["row_min"][k - 1]), int(bbox["row_max"][k - 1]) + 1
             c0, c1 = int(bbox["col_min"][k - 1]), int(bbox["col_max"][k - 1]) + 1
