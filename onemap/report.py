@@ -81,7 +81,7 @@ def _png(pixels: np.ndarray) -> str:
     from PIL import Image
 
     buf = io.BytesIO()
-    Image.fromarray((np.clip(pixels, 0, 1) * 255).round().astype(np.uint8)).save(buf, format="PNG")
+    Image.fromarray((np.clip(pixels, 0, 1) * 255).round().astype(np.uint8)).save(buf, format="PNG", compress_level=1)  # fast zlib: the map is megapixels
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
 
 
