@@ -9,7 +9,6 @@ over the whole grid (:mod:`onemap.change._sample`), which does not depend on the
 
 from __future__ import annotations
 
-import math
 from typing import Any, Sequence
 
 import numpy as np
