@@ -219,9 +219,16 @@ def _why_no_score(cfg: SurveyConfig, before: Any, after: Any, exc: DataError) ->
             return DataError(f"[scenes.{key}] has no valid pixel on the survey frame: it is all nodata "
                              f"({'NaN' if np.isnan(nodata) else nodata:g})", path=spec.paths[0],
                              hint="the file may be a failed export or cover another area; check it in a GIS")
+    import dask
+
     for key, scene, spec in (("before", before, cfg.before), ("after", after, cfg.after)):
         mask = _score_mask(cfg, scene, scene)
-        if mask is not None and bool(np.asarray(mask.data[..., ::16, ::16]).all()):
+        if mask is None:
+            continue
+        cloud, pixels = (np.asarray(a) for a in dask.compute(mask.data[::16, ::16], scene.data[:, ::16, ::16]))
+        nodata = nodata_of(scene)
+        valid = np.isfinite(pixels).all(0) & (np.isnan(nodata) | ~(pixels == nodata).any(0))
+        if valid.any() and bool(cloud[valid].all()):
             return DataError(f"[scenes.{key}] is covered by cloud wherever it has data", path=spec.paths[0],
                              hint="use another date, or set cloud_mask = false under [detect] options "
                                   "if the bright surface is not cloud")

@@ -124,6 +124,16 @@ def _scene_all_cloud(folder: Path) -> Path:
     return write_text(folder / "survey.toml", survey_toml(folder, extra=extra))
 
 
+def _scene_cloud_and_nodata(folder: Path) -> Path:
+    """The after scene is a cloud deck wherever it is not its nodata margin (a clipped delivery)."""
+    survey_inputs(folder)
+    data = pixels(low=8800, high=9200, seed=6)
+    data[:, :, : data.shape[2] // 4] = 0
+    write_tif(folder / "GF2_20250901.tif", data)
+    extra = "\n[detect]\noptions = { reflectance_scale = 10000.0, cloud_mask = true }\n"
+    return write_text(folder / "survey.toml", survey_toml(folder, extra=extra))
+
+
 def _scene_fewer_bands(folder: Path) -> Path:
     """The after scene was delivered as 3 unnamed bands (no NIR, no sensor in the config)."""
     survey_inputs(folder)
@@ -140,4 +150,6 @@ CASES += [
          ("[scenes.after]", "GF2_20250901.tif", "nodata", "no valid pixel")),
     Case("config_survey_scene_all_cloud", _scene_all_cloud, lambda p: run_survey(p, progress=False), DataError,
          ("[scenes.after]", "GF2_20250901.tif", "cloud", "another date")),
+    Case("config_survey_scene_cloud_where_not_nodata", _scene_cloud_and_nodata, lambda p: run_survey(p, progress=False),
+         DataError, ("[scenes.after]", "GF2_20250901.tif", "cloud wherever it has data", "another date")),
 ]
