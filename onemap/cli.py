@@ -73,18 +73,18 @@ def survey(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
 ) -> None:
     """Run the annual change survey described by CONFIG (resumable: rerun to continue)."""
+    client = None
     try:
-        from .survey import run_survey
+        from .survey import connect, run_survey
 
-        client = None
-        if scheduler:
-            from distributed import Client
-
-            client = Client(scheduler)
+        client = connect(scheduler, "--scheduler") if scheduler else None
         result = run_survey(config, client=client, progress=not quiet)
     except Exception as exc:  # noqa: BLE001
         _fail(exc)
         return
+    finally:
+        if client is not None:
+            client.close()
     _print_result(result)
 
 

@@ -44,7 +44,7 @@ from .errors import ConfigError, CRSError, DataError
 from .export import export_results, sha256_file as _sha256
 from .frame import Frame
 
-__all__ = ["run_survey", "run_demo", "SurveyResult", "survey_frame", "demo_config"]
+__all__ = ["run_survey", "run_demo", "SurveyResult", "survey_frame", "demo_config", "connect"]
 
 log = logging.getLogger("onemap.survey")
 
@@ -100,19 +100,25 @@ def run_survey(config: str | PathLike | Mapping[str, Any] | SurveyConfig, client
     if client is not None:
         return _run(cfg, client, progress)
     if cfg.scheduler not in (None, "threads", "synchronous"):  # a dask.distributed address
-        try:
-            from distributed import Client
-
-            remote = Client(cfg.scheduler, timeout="10s")
-        except OSError as exc:
-            raise ConfigError(f"[run] scheduler: cannot reach {cfg.scheduler!r} ({exc})",
-                              hint="start the cluster (dask scheduler / dask worker) or remove the key") from exc
-        with remote:
+        with connect(cfg.scheduler, "[run] scheduler") as remote:
             return _run(cfg, remote, progress)
     import dask
 
     with dask.config.set(scheduler=cfg.scheduler or "threads", num_workers=cfg.workers):
         return _run(cfg, None, progress)
+
+
+def connect(address: str, where: str = "scheduler") -> Any:
+    """A ``dask.distributed.Client`` of the cluster at *address*; :class:`ConfigError` naming
+    *where* the address came from (``--scheduler``, ``[run] scheduler``) when it cannot be reached."""
+    from distributed import Client
+
+    try:
+        return Client(address, timeout="10s")
+    except (OSError, ValueError, TypeError) as exc:
+        raise ConfigError(f"{where}: cannot reach a dask scheduler at {address!r} ({exc})",
+                          hint="start the cluster (`dask scheduler`, `dask worker ADDRESS`) and pass its "
+                               "address, e.g. tcp://host:8786, or leave it out to run on local threads") from exc
 
 
 def _run(cfg: SurveyConfig, client: Any, progress: bool) -> SurveyResult:

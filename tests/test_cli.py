@@ -76,6 +76,8 @@ def test_errors_exit_1_with_an_actionable_message(tmp_path):
     r = run("txt2gpkg", garbage, "--out", tmp_path / "x.gpkg")
     assert r.returncode == 1 and "junk.txt" in r.stderr
     assert run("survey").returncode == 2  # usage error (typer)
+    r = run("survey", bad, "--scheduler", "tpc://127.0.0.1:8786")  # a typo in the address
+    assert r.returncode == 1 and "--scheduler: cannot reach a dask scheduler" in r.stderr and "Fix:" in r.stderr
 
 
 @pytest.mark.slow
