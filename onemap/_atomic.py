@@ -1,9 +1,9 @@
 """Atomic file output: write under a temporary name in the target directory, then rename.
 
 A reader never sees a half-written file under its final name. A run killed midway leaves at most
-a temporary ``.tmp-<stem>-<pid>-<hex><suffix>`` file; the next write of the same target removes
-it (the name carries the writer's process id, so only temporaries of writers that are gone are
-touched), and :func:`remove_stale_temps` sweeps a whole folder.
+a temporary ``.tmp-<stem>-<pid>-<hex><suffix>`` file; the next process to write into that folder
+removes it (the name carries the writer's process id, so only temporaries of writers that are gone
+are touched), and :func:`remove_stale_temps` sweeps a folder on demand.
 """
 
 from __future__ import annotations
@@ -68,8 +68,8 @@ def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[
     folder by killed processes are removed at this process's first write there.
     """
     target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
     if target.parent not in _SWEPT:  # once per folder and process: a folder of n files costs O(n)
-        target.parent.mkdir(parents=True, exist_ok=True)
         remove_stale_temps(target.parent)
         _SWEPT.add(target.parent)
     # the writer creates the file itself (some drivers refuse to open an existing one)
