@@ -1,7 +1,8 @@
 """A self-contained HTML report of a survey: tables, the county map and image chips.
 
 One file, no external resources: the map and the chips are drawn straight into pixels (a figure
-with axes and fonts costs ~50x more) and embedded as base64 PNGs, so the report can be mailed or archived with the survey outputs.
+with axes and fonts costs ~50x more) and embedded as base64 PNGs, so the report can be mailed or
+archived with the survey outputs.
 """
 
 from __future__ import annotations
@@ -81,7 +82,8 @@ def _png(pixels: np.ndarray) -> str:
     from PIL import Image
 
     buf = io.BytesIO()
-    Image.fromarray((np.clip(pixels, 0, 1) * 255).round().astype(np.uint8)).save(buf, format="PNG", compress_level=1)  # fast zlib: the map is megapixels
+    image = Image.fromarray((np.clip(pixels, 0, 1) * 255).round().astype(np.uint8))
+    image.save(buf, format="PNG", compress_level=1)  # fast zlib: the map is megapixels
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
 
 
