@@ -77,6 +77,8 @@ class Frame:
         if abs(t.b) > _EPS * abs(t.a) or abs(t.d) > _EPS * abs(t.e):
             raise FrameError(f"rotated or sheared grids are not supported: {tuple(t)[:6]}",
                              hint="warp the raster to a north-up grid first (onemap.align)")
+        if not all(math.isfinite(v) for v in tuple(t)[:6]):
+            raise FrameError(f"frame transform has a non-finite coefficient: {tuple(t)[:6]}")
         if t.a <= 0 or t.e >= 0:
             raise FrameError(f"frame transform must have positive x and negative y pixel size, got {t.a}, {t.e}",
                              hint="flip the raster so that row 0 is north")
@@ -140,6 +142,14 @@ class Frame:
                 warnings.simplefilter("ignore", PendingDeprecationWarning)
                 crs = da.rio.crs
                 transform = da.rio.transform(recalc=True)
+                # the written transform is exact; the one rebuilt from pixel-centre coordinates
+                # carries float noise. Keep the written one when it still describes the grid
+                # (it goes stale after .isel, which moves the grid by whole pixels).
+                written = da.rio.transform(recalc=False)
+                tol = 1e-6 * abs(transform.a)
+                if all(abs(p - q) <= tol for p, q in
+                       zip(tuple(written)[:6], tuple(transform)[:6], strict=True)):
+                    transform = written
         except (AttributeError, KeyError, ValueError, TypeError, RuntimeError) as exc:  # rioxarray's kinds
             raise FrameError(f"DataArray is not georeferenced ({exc})",
                              hint="open it with onemap.open_scene or rioxarray.open_rasterio") from exc
@@ -265,14 +275,35 @@ class Frame:
         return abs(dx - round(dx)) < 1e-6 and abs(dy - round(dy)) < 1e-6
 
     # ------------------------------------------------------------------ value semantics
+    # One rule: frames are equal when their CRSs are equal (pyproj's equality), their transforms
+    # are equal coefficient for coefficient and their shapes are equal. The hash leaves the CRS
+    # out because two equal CRSs may serialise differently (an EPSG code and its WKT); it hashes
+    # exactly what equality compares exactly, so ``a == b`` implies ``hash(a) == hash(b)``.
+    # Grids that differ by float noise (one rebuilt from pixel-centre coordinates) are equal
+    # under :meth:`almost_equals`, which callers name when that is what they mean.
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Frame):
             return NotImplemented
-        return (self.shape == other.shape and self.crs == other.crs
-                and self.transform.almost_equals(other.transform, precision=1e-9))
+        return (self.shape == other.shape
+                and tuple(self.transform)[:6] == tuple(other.transform)[:6]
+                and self.crs == other.crs)
 
     def __hash__(self) -> int:
-        return hash((self.shape, self.crs.to_wkt(), tuple(round(v, 6) for v in tuple(self.transform)[:6])))
+        return hash((self.shape, tuple(self.transform)[:6]))
+
+    def almost_equals(self, other: Frame, tol: float = 1e-9) -> bool:
+        """Same CRS and shape, transform coefficients within *tol* (CRS units) of each other.
+
+        Examples
+        --------
+        >>> f = Frame.from_bounds((0, 0, 10, 10), 1.0, 4527)
+        >>> g = Frame(f.crs, f.transform * Affine.translation(1e-12, 0), f.shape)
+        >>> f == g, f.almost_equals(g)
+        (False, True)
+        """
+        return (self.shape == other.shape and self.crs == other.crs
+                and all(abs(a - b) <= tol for a, b in
+                        zip(tuple(self.transform)[:6], tuple(other.transform)[:6], strict=True)))
 
     def __repr__(self) -> str:
         epsg = self.crs.to_epsg()
