@@ -27,7 +27,7 @@ _SENSOR_KEYS = ("SENSOR", "SATELLITE", "SPACECRAFT", "PLATFORM", "MISSION")
 _DATE_KEYS = ("ACQUISITION", "ACQUIRED", "SENSING", "DATE")
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True)
 class FileInfo:
     """What open_scene needs to know about one file (read from its header only)."""
 

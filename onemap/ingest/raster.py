@@ -24,8 +24,7 @@ from __future__ import annotations
 
 import math
 import os
-from collections import OrderedDict
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from os import PathLike
 from pathlib import Path
 from typing import Any, Mapping, Sequence
@@ -37,8 +36,9 @@ import xarray as xr
 from ..crs import as_crs
 from ..errors import DataError, FrameError, Repair, report_repairs
 from ..frame import Frame
-from ._raster_files import FileInfo, date_of, inspect_file, name_bands, read_part, select_bands
+from ._raster_files import FileInfo, date_of, inspect_file, name_bands, select_bands
 from ._warp import slice_pad, warp_array
+from .scene_source import ENCODING_KEY, SceneSource, SourceBlocks, scene_source
 from .sensors import guess_sensor, sensor_preset
 
 __all__ = ["open_scene", "align", "stack"]
@@ -47,70 +47,20 @@ _RESAMPLING = ("nearest", "bilinear", "cubic", "cubic_spline", "lanczos", "avera
                "max", "min", "med", "q1", "q3", "sum", "rms")
 
 
-@dataclass(frozen=True)
-class _Recipe:
-    """How to read a scene from its files onto a target frame (one entry per source file)."""
-
-    parts: tuple[FileInfo, ...]
-    indexes: tuple[tuple[int, ...], ...]  # 1-based band indexes read from each part
-    frame: Frame
-    masked: bool
-    dtype: str
-    fill: float | None  # value outside the sources when masked=False
-    resampling: str
-
-    @property
-    def nbands(self) -> int:
-        return sum(len(i) for i in self.indexes)
-
-    def token(self) -> str:
-        from dask.base import tokenize
-
-        files = [(p.path, p.mtime, p.crs.to_wkt(), tuple(p.frame.transform)) for p in self.parts]
-        f = self.frame
-        return tokenize(files, self.indexes, f.crs.to_wkt(), tuple(f.transform), f.shape,
-                        self.masked, self.dtype, self.fill, self.resampling)
-
-
-class _Blocks:
-    """Array-like for :func:`dask.array.from_array`: each ``[bands, rows, cols]`` read opens the files."""
-
-    def __init__(self, recipe: _Recipe) -> None:
-        self.recipe = recipe
-        self.shape = (recipe.nbands, *recipe.frame.shape)
-        self.dtype = np.dtype(recipe.dtype)
-        self.ndim = 3
-
-    def __getitem__(self, key: tuple[slice, slice, slice]) -> np.ndarray:
-        bands, rows, cols = key
-        r = self.recipe
-        out = [read_part(part, idx, r.frame, rows, cols, masked=r.masked, dtype=r.dtype, fill=r.fill,
-                         resampling=r.resampling) for part, idx in zip(r.parts, r.indexes)]
-        data = out[0] if len(out) == 1 else np.concatenate(out, axis=0)
-        return data[bands]
-
-
-# dask array name -> recipe, so that align() can re-read an untouched file-backed scene straight
-# from its files onto the new frame (one resampling, not two); bounded LRU
-_RECIPES: OrderedDict[str, _Recipe] = OrderedDict()
-_RECIPES_MAX = 512
-
-
-def _scene_from_recipe(recipe: _Recipe, names: Sequence[str], attrs: dict, chunks: Any) -> xr.DataArray:
+def _scene_from_recipe(recipe: SceneSource, names: Sequence[str], attrs: dict,
+                       chunks: Any) -> xr.DataArray:
     import dask.array as dsa
-
     from dask.base import tokenize
 
     chunks = _chunks(recipe, chunks)
     name = "onemap-scene-" + tokenize(recipe.token(), chunks)  # same files, other chunks: other keys
     meta = np.empty((0, 0, 0), dtype=recipe.dtype)
-    data = dsa.from_array(_Blocks(recipe), chunks=chunks, name=name, lock=False, meta=meta,
+    data = dsa.from_array(SourceBlocks(recipe), chunks=chunks, name=name, lock=False, meta=meta,
                           asarray=False, fancy=False)
-    _RECIPES[name] = recipe
-    _RECIPES.move_to_end(name)
-    while len(_RECIPES) > _RECIPES_MAX:
-        _RECIPES.popitem(last=False)
-    return _wrap(data, recipe.frame, names, attrs)
+    scene = _wrap(data, recipe.frame, names, attrs)
+    # the scene carries its provenance (valid while its pixels are these reads): see scene_source
+    scene.encoding[ENCODING_KEY] = replace(recipe, array_name=name)
+    return scene
 
 
 def _wrap(data: Any, frame: Frame, names: Sequence[str], attrs: dict) -> xr.DataArray:
@@ -121,7 +71,7 @@ def _wrap(data: Any, frame: Frame, names: Sequence[str], attrs: dict) -> xr.Data
     return da.rio.write_crs(frame.crs).rio.write_transform(frame.transform)
 
 
-def _chunks(recipe: _Recipe, chunks: Any) -> tuple:
+def _chunks(recipe: SceneSource, chunks: Any) -> tuple:
     """Dask chunks: ``"auto"`` = multiples of the file's blocks (or the warper's), all bands in one.
 
     Chunk edges fall on the file's chunk-grid edges even when the frame starts inside a block, so
@@ -259,7 +209,7 @@ def open_scene(
     nodata = nodatas.pop() if len(nodatas) == 1 else parts[0].nodata
     dtype = "float32" if masked else str(np.result_type(*[p.dtype for p in parts]))
     fill = None if masked else (0 if nodata is None else nodata)
-    recipe = _Recipe(parts, indexes, frame, bool(masked), dtype, fill, resampling)
+    recipe = SceneSource(parts, indexes, frame, bool(masked), dtype, fill, resampling)
     sources = list(dict.fromkeys(p.path for p in parts))
     if not masked and nodata is None and any(p.frame != frame for p in parts):
         nodata = fill  # warped bands are filled outside their source: say with what
@@ -395,8 +345,8 @@ def align(scene: xr.DataArray, frame: Frame, resampling: str = "bilinear") -> xr
                         hint="transpose it: scene.transpose(..., 'y', 'x')")
     src = Frame.from_xarray(scene)
     attrs = dict(scene.attrs)
-    recipe = _RECIPES.get(getattr(scene.data, "name", None) or "")
-    if recipe is not None and scene.dims == ("band", "y", "x") and recipe.frame == src:
+    recipe = scene_source(scene)
+    if recipe is not None and recipe.frame == src:
         new = replace(recipe, frame=frame, resampling=resampling)
         if not recipe.masked:
             attrs["nodata"] = recipe.fill

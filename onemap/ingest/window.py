@@ -13,15 +13,14 @@ from typing import Sequence
 import numpy as np
 import xarray as xr
 
+from .scene_source import SourceBlocks, scene_source
+
 __all__ = ["read_window", "read_windows"]
 
 
-def _recipe_reader(scene: xr.DataArray):
-    from .raster import _RECIPES, _Blocks
-
-    name = getattr(scene.data, "name", None)
-    recipe = _RECIPES.get(name) if isinstance(name, str) else None
-    return None if recipe is None else _Blocks(recipe)
+def _recipe_reader(scene: xr.DataArray) -> SourceBlocks | None:
+    source = scene_source(scene)
+    return None if source is None else SourceBlocks(source)
 
 
 def read_window(scene: xr.DataArray, rows: slice, cols: slice) -> np.ndarray:
