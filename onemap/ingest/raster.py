@@ -38,7 +38,7 @@ from ..errors import DataError, FrameError, Repair, report_repairs
 from ..frame import Frame
 from ._raster_files import FileInfo, date_of, inspect_file, name_bands, select_bands
 from ._warp import slice_pad, warp_array
-from .scene_source import ENCODING_KEY, SceneSource, SourceBlocks, scene_source
+from .provenance import ENCODING_KEY, SceneSource, SourceBlocks, scene_source
 from .sensors import guess_sensor, sensor_preset
 
 __all__ = ["open_scene", "align", "stack"]

@@ -13,7 +13,7 @@ from typing import Sequence
 import numpy as np
 import xarray as xr
 
-from .scene_source import SourceBlocks, scene_source
+from .provenance import SourceBlocks, scene_source
 
 __all__ = ["read_window", "read_windows"]
 

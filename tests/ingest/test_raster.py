@@ -280,7 +280,7 @@ def test_align_on_same_lattice_slices_and_pads(tmp_path):
 def test_scene_carries_its_source_while_its_pixels_are_the_files(tmp_path, monkeypatch):
     import pickle
 
-    from onemap.ingest.scene_source import SceneSource, SourceBlocks, scene_source
+    from onemap.ingest.provenance import SceneSource, SourceBlocks, scene_source
     from onemap.ingest.window import read_window
 
     path = write_tif(tmp_path / "a.tif", synthetic(shape=(2, 60, 80)), nodata=0)
