@@ -74,7 +74,16 @@ _ALIASES: dict[str, str] = {
 _SUBMODULES = {"crs", "errors", "codes", "frame", "ingest", "overlay", "change", "synth", "enforce",
                "summary", "config", "survey", "report", "invariants", "export", "testing"}
 
-__all__ = sorted(_API) + sorted(_SUBMODULES) + ["__version__"]
+# literal, so linters and type checkers read it; tests check it matches _API and _SUBMODULES
+__all__ = [
+    "Frame", "OnemapError", "Tile", "align", "approvals_status", "area_by_class",
+    "check_invariants", "coverage_fractions", "detect_changes", "ellipsoidal_area",
+    "export_results", "flag_unapproved", "layer_info", "load_config", "open_scene", "overlay_area",
+    "rasterize", "read_boundary_txt", "read_layer", "run_survey", "stack", "summarize",
+    "write_boundary_txt", "write_layer", "write_report", "zonal_stats", "change", "codes",
+    "config", "crs", "enforce", "errors", "export", "frame", "ingest", "invariants", "overlay",
+    "report", "summary", "survey", "synth", "testing", "__version__",
+]
 
 
 def __getattr__(name: str) -> Any:
@@ -94,8 +103,22 @@ def __dir__() -> list[str]:
 
 if TYPE_CHECKING:  # the same names, for type checkers and IDEs
     from . import (
-        change, codes, config, crs, enforce, errors, export, frame, ingest, invariants, overlay,
-        report, summary, survey, synth, testing,
+        change,
+        codes,
+        config,
+        crs,
+        enforce,
+        errors,
+        export,
+        frame,
+        ingest,
+        invariants,
+        overlay,
+        report,
+        summary,
+        survey,
+        synth,
+        testing,
     )
     from .change.detect import change_score as change_score
     from .change.detect import cva as cva

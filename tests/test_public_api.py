@@ -79,3 +79,8 @@ def test_package_is_marked_typed_and_ships_the_marker():
 
     pyproject = tomllib.loads((ROOT.parent / "pyproject.toml").read_text(encoding="utf-8"))
     assert "py.typed" in pyproject["tool"]["setuptools"]["package-data"]["onemap"]
+
+
+def test_all_lists_exactly_the_lazy_names():
+    expected = set(onemap._API) | onemap._SUBMODULES | {"__version__"}
+    assert sorted(onemap.__all__) == sorted(expected)

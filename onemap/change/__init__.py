@@ -15,12 +15,26 @@ from __future__ import annotations
 # __getattr__ would hand back the module once anything had imported it
 from .detect import change_mask, change_score, cva, detect_changes, threshold_score
 from .indices import (
-    INDICES, brightness, bare_soil_index, cloud_mask, mndwi, ndbi, ndvi, ndwi, spectral_index,
-    valid_mask, water_mask,
+    INDICES,
+    bare_soil_index,
+    brightness,
+    cloud_mask,
+    mndwi,
+    ndbi,
+    ndvi,
+    ndwi,
+    spectral_index,
+    valid_mask,
+    water_mask,
 )
 from .label import label, label_stats, label_tiled
 from .morphology import (
-    binary_closing, binary_dilation, binary_erosion, binary_opening, fill_holes, min_mapping_unit,
+    binary_closing,
+    binary_dilation,
+    binary_erosion,
+    binary_opening,
+    fill_holes,
+    min_mapping_unit,
     remove_small,
 )
 from .normalize import normalize_radiometry, radiometric_coefficients

@@ -141,8 +141,8 @@ class Plan:
     def attrs(self) -> dict[str, Any]:
         bands = [str(v) for v in self.before.coords["band"].values]
         return {"method": self.method, "normalization": self.norm,
-                "gain": dict(zip(bands, self.gain.round(6).tolist())),
-                "offset": dict(zip(bands, self.offset.round(6).tolist())),
+                "gain": dict(zip(bands, self.gain.round(6).tolist(), strict=True)),
+                "offset": dict(zip(bands, self.offset.round(6).tolist(), strict=True)),
                 "noise_sigma": self.sigma.round(6).tolist(),
                 "date_before": self.before.attrs.get("date"), "date_after": self.after.attrs.get("date")}
 

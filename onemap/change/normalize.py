@@ -35,7 +35,16 @@ import xarray as xr
 from ..errors import DataError, FrameError
 from . import _kernels as K
 from ._sample import read_pair
-from ._scene import SAMPLE_PIXELS, as_scene, check_mask, chunked_like, is_dask, nodata_of, on_one_grid, same_bands
+from ._scene import (
+    SAMPLE_PIXELS,
+    as_scene,
+    check_mask,
+    chunked_like,
+    is_dask,
+    nodata_of,
+    on_one_grid,
+    same_bands,
+)
 
 __all__ = ["radiometric_coefficients", "normalize_radiometry", "METHODS"]
 
@@ -248,7 +257,7 @@ def normalize_radiometry(before: xr.DataArray, after: xr.DataArray, method: str 
             return out
 
         attrs["normalization"] = {"method": m, **{b: (float(g), float(o))
-                                                  for b, g, o in zip(coef.index, gain, offset)}}
+                                                  for b, g, o in zip(coef.index, gain, offset, strict=True)}}
     if is_dask(after):
         data = after.data.map_blocks(block, dtype=np.float32)
     else:

@@ -66,14 +66,19 @@ def slice_pad(scene: xr.DataArray, src: Frame, frame: Frame, fill: float) -> xr.
     else:
         part = scene.isel(y=slice(r0, r1), x=slice(c0, c1))
         before_y, before_x = max(0, -dr), max(0, -dc)
-    pad = {"y": (before_y, h - before_y - part.sizes["y"]), "x": (before_x, w - before_x - part.sizes["x"])}
+    pad = {
+        "y": (before_y, h - before_y - part.sizes["y"]),
+        "x": (before_x, w - before_x - part.sizes["x"]),
+    }
     if any(any(v) for v in pad.values()):
         part = part.pad(pad, mode="constant", constant_values=fill)
     part = part.drop_vars(["y", "x"]).assign_coords(frame.coords())
     return part.astype(scene.dtype, copy=False)
 
 
-def warp_array(scene: xr.DataArray, src: Frame, frame: Frame, resampling: str, fill: float) -> xr.DataArray:
+def warp_array(
+    scene: xr.DataArray, src: Frame, frame: Frame, resampling: str, fill: float
+) -> xr.DataArray:
     """*scene* warped onto *frame*: at once for NumPy data, lazily piece by piece for dask data
     (each piece from the source window that covers it, so memory stays bounded)."""
     lead = scene.shape[:-2]
@@ -105,7 +110,9 @@ def warp_array(scene: xr.DataArray, src: Frame, frame: Frame, resampling: str, f
     return xr.DataArray(data, dims=scene.dims, coords={**coords, **frame.coords()}, name=scene.name)
 
 
-def source_window(src: Frame, sub: Frame, pad: int, scale: dict[str, float]) -> tuple[tuple[slice, slice] | None, Frame]:
+def source_window(
+    src: Frame, sub: Frame, pad: int, scale: dict[str, float]
+) -> tuple[tuple[slice, slice] | None, Frame]:
     """Rows and columns of *src* that can contribute to *sub*, grown by the kernel's reach."""
     from rasterio.warp import transform_bounds
 

@@ -24,10 +24,11 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from os import PathLike
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import rioxarray  # noqa: F401  (registers the .rio accessor)
@@ -53,7 +54,9 @@ def _scene_from_recipe(recipe: SceneSource, names: Sequence[str], attrs: dict,
     from dask.base import tokenize
 
     chunks = _chunks(recipe, chunks)
-    name = "onemap-scene-" + tokenize(recipe.token(), chunks)  # same files, other chunks: other keys
+    name = "onemap-scene-" + tokenize(
+        recipe.token(), chunks
+    )  # same files, other chunks: other keys
     meta = np.empty((0, 0, 0), dtype=recipe.dtype)
     data = dsa.from_array(SourceBlocks(recipe), chunks=chunks, name=name, lock=False, meta=meta,
                           asarray=False, fancy=False)
@@ -64,9 +67,13 @@ def _scene_from_recipe(recipe: SceneSource, names: Sequence[str], attrs: dict,
 
 
 def _wrap(data: Any, frame: Frame, names: Sequence[str], attrs: dict) -> xr.DataArray:
-    da = xr.DataArray(data, dims=("band", "y", "x"),
-                      coords={"band": np.asarray([str(n) for n in names], dtype=object), **frame.coords()},
-                      attrs=dict(attrs), name=None)
+    da = xr.DataArray(
+        data,
+        dims=("band", "y", "x"),
+        coords={"band": np.asarray([str(n) for n in names], dtype=object), **frame.coords()},
+        attrs=dict(attrs),
+        name=None,
+    )
     da.name = None  # not the dask token
     return da.rio.write_crs(frame.crs).rio.write_transform(frame.transform)
 
@@ -83,9 +90,12 @@ def _chunks(recipe: SceneSource, chunks: Any) -> tuple:
     for part in recipe.parts:
         if part.frame.aligned_with(recipe.frame):
             block = part.block
-            offset = (round((part.frame.transform.f - recipe.frame.transform.f) / part.frame.res[1]),
-                      round((recipe.frame.transform.c - part.frame.transform.c) / part.frame.res[0]))
+            offset = (
+                round((part.frame.transform.f - recipe.frame.transform.f) / part.frame.res[1]),
+                round((recipe.frame.transform.c - part.frame.transform.c) / part.frame.res[0]),
+            )
             break
+    size: tuple[int, ...]
     if chunks is None or chunks is True or (isinstance(chunks, str) and chunks == "auto"):
         _, cy, cx = normalize_chunks((nb, "auto", "auto"), (nb, h, w), dtype=np.dtype(recipe.dtype),
                                      previous_chunks=(nb, *block))
@@ -100,8 +110,8 @@ def _chunks(recipe: SceneSource, chunks: Any) -> tuple:
         if len(size) != 2:
             raise DataError(f"chunks={chunks!r} is not understood", path=recipe.parts[0].path,
                             hint="pass 'auto', an int, (rows, cols) or {'y': rows, 'x': cols}")
-    size = tuple(n if s is None or s <= 0 else int(s) for s, n in zip(size, (h, w)))
-    return ((nb,), _on_edges(h, size[0], offset[0]), _on_edges(w, size[1], offset[1]))
+    rows, cols = (n if s is None or s <= 0 else int(s) for s, n in zip(size, (h, w), strict=True))
+    return ((nb,), _on_edges(h, rows, offset[0]), _on_edges(w, cols, offset[1]))
 
 
 def _on_edges(n: int, size: int, offset: int) -> tuple[int, ...]:
@@ -244,7 +254,9 @@ def _as_paths(path_or_paths: Any) -> list[str]:
 def _check_resampling(resampling: Any) -> str:
     name = getattr(resampling, "name", resampling)
     if name not in _RESAMPLING:
-        raise DataError(f"unknown resampling {resampling!r}", hint=f"use one of {', '.join(_RESAMPLING)}")
+        raise DataError(
+            f"unknown resampling {resampling!r}", hint=f"use one of {', '.join(_RESAMPLING)}"
+        )
     return str(name)
 
 
@@ -256,20 +268,30 @@ def _reference_frame(parts: Sequence[FileInfo]) -> Frame:
     for p in parts:
         f = p.frame
         if f.crs != rf.crs:
-            raise FrameError(f"bands are in different CRSs: {p.path} vs {ref.path}",
-                             path=p.path, hint="open each file separately and onemap.align them to one frame")
+            raise FrameError(
+                f"bands are in different CRSs: {p.path} vs {ref.path}",
+                path=p.path,
+                hint="open each file separately and onemap.align them to one frame",
+            )
         if math.isclose(f.pixel_area, rf.pixel_area, rel_tol=1e-6):
             if f != rf:
-                raise FrameError(f"band grid {f} differs from {rf} of {ref.path} at the same resolution",
-                                 path=p.path, hint="open the files separately and onemap.align them to one frame")
+                raise FrameError(
+                    f"band grid {f} differs from {rf} of {ref.path} at the same resolution",
+                    path=p.path,
+                    hint="open the files separately and onemap.align them to one frame",
+                )
             continue
         # a coarser band must cover the fine grid up to one of its own pixels
-        l, b, r, t = f.bounds
-        L, B, R, T = rf.bounds
+        left, bottom, right, top = f.bounds
+        ref_left, ref_bottom, ref_right, ref_top = rf.bounds
         tol_x, tol_y = f.res
-        if l > L + tol_x or b > B + tol_y or r < R - tol_x or t < T - tol_y:
-            raise FrameError(f"band extent {f.bounds} does not cover {rf.bounds} of {ref.path}",
-                             path=p.path, hint="open the files separately and onemap.align them to one frame")
+        if (left > ref_left + tol_x or bottom > ref_bottom + tol_y
+                or right < ref_right - tol_x or top < ref_top - tol_y):
+            raise FrameError(
+                f"band extent {f.bounds} does not cover {rf.bounds} of {ref.path}",
+                path=p.path,
+                hint="open the files separately and onemap.align them to one frame",
+            )
     return rf
 
 
@@ -284,7 +306,9 @@ def _iso_date(value: Any, path: str | None = None) -> str:
         return str(value.astype("datetime64[D]"))
     text = guess_date(str(value))
     if text is None:
-        raise DataError(f"cannot read a date from date={value!r}", path=path, hint="give date as 'YYYY-MM-DD'")
+        raise DataError(
+            f"cannot read a date from date={value!r}", path=path, hint="give date as 'YYYY-MM-DD'"
+        )
     return text
 
 
@@ -350,10 +374,13 @@ def align(scene: xr.DataArray, frame: Frame, resampling: str = "bilinear") -> xr
         new = replace(recipe, frame=frame, resampling=resampling)
         if not recipe.masked:
             attrs["nodata"] = recipe.fill
-        chunks = (max(scene.chunks[1]), max(scene.chunks[2])) if src.aligned_with(frame) else "auto"
+        dask_chunks = scene.chunks or ((), (scene.sizes["y"],), (scene.sizes["x"],))
+        chunks = ((max(dask_chunks[1]), max(dask_chunks[2])) if src.aligned_with(frame)
+                  else "auto")
         return _scene_from_recipe(new, list(scene.band.values), attrs, chunks)
     float_data = np.issubdtype(scene.dtype, np.floating)
-    fill = np.nan if float_data else (attrs.get("nodata") if attrs.get("nodata") is not None else 0)
+    nodata = attrs.get("nodata")
+    fill: float = np.nan if float_data else (nodata if nodata is not None else 0)
     if not float_data:
         attrs["nodata"] = fill
     if src.aligned_with(frame):
@@ -409,27 +436,37 @@ def stack(scenes: Sequence[xr.DataArray], dim: str = "time") -> xr.DataArray:
     for i, s in enumerate(scenes):
         d = s.attrs.get("date")
         if d is None:
-            raise DataError(f"scene {i} has no date (source {s.attrs.get('source')})", feature=i,
-                            path=_scene_path(s),
-                            hint="pass date= to open_scene or set scene.attrs['date'] = 'YYYY-MM-DD'")
+            raise DataError(
+                f"scene {i} has no date (source {s.attrs.get('source')})",
+                feature=i,
+                path=_scene_path(s),
+                hint="pass date= to open_scene or set scene.attrs['date'] = 'YYYY-MM-DD'",
+            )
         dates.append(np.datetime64(_iso_date(d), "ns"))
     bands = [list(map(str, s.band.values)) for s in scenes]
     common = [b for b in bands[0] if all(b in other for other in bands[1:])]
     if not common:
-        which = "; ".join(f"{n}: {', '.join(b)}" for n, b in zip(names, bands))
-        raise DataError(f"the scenes share no band: {which}",
-                        path=_scene_path(scenes[0]),
-                        hint="open them with the right sensor=, or name the bands with bands={position: name}")
+        which = "; ".join(f"{n}: {', '.join(b)}" for n, b in zip(names, bands, strict=True))
+        raise DataError(
+            f"the scenes share no band: {which}",
+            path=_scene_path(scenes[0]),
+            hint="open them with the right sensor=, or name the bands with bands={position: name}",
+        )
     dropped = sorted({b for row in bands for b in row} - set(common))
     repairs = []
     for i, row in enumerate(bands):  # one Repair per scene that has bands another scene lacks
         extra = [b for b in row if b in dropped]
         if extra:
-            repairs.append(Repair(str(_scene_path(scenes[i]) or f"scene {i}"), f"scene {i} bands",
-                                  f"band(s) {', '.join(extra)} missing from other scenes ({len(row)} bands here, "
-                                  f"{min(len(r) for r in bands)} in the smallest)",
-                                  f"stack keeps the {len(common)} bands common to all scenes; dropped: "
-                                  f"{', '.join(extra)}"))
+            repairs.append(
+                Repair(
+                    str(_scene_path(scenes[i]) or f"scene {i}"),
+                    f"scene {i} bands",
+                    f"band(s) {', '.join(extra)} missing from other scenes ({len(row)} bands here, "
+                    f"{min(len(r) for r in bands)} in the smallest)",
+                    f"stack keeps the {len(common)} bands common to all scenes; dropped: "
+                    f"{', '.join(extra)}",
+                )
+            )
     report_repairs(repairs, stacklevel=3)
     scenes = [s.sel(band=common) for s in scenes]
     out = xr.concat(scenes, dim=dim, coords="minimal", compat="override", join="override",

@@ -8,7 +8,7 @@ the imagery. :func:`read_window` reads file-backed scenes (from :func:`onemap.op
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import xarray as xr
@@ -60,7 +60,9 @@ def read_windows(scene: xr.DataArray, windows: Sequence[tuple[slice, slice]],
 
         from ..change._parallel import threads as n_threads
 
-        with ThreadPoolExecutor(threads or n_threads()) as pool:  # GDAL decompresses without the GIL
+        with ThreadPoolExecutor(
+            threads or n_threads()
+        ) as pool:  # GDAL decompresses without the GIL
             return list(pool.map(lambda w: reader[slice(None), w[0], w[1]], windows))
     parts = [scene.data[..., r, c] for r, c in windows]
     if parts and hasattr(parts[0], "dask"):

@@ -130,11 +130,25 @@ def make_county(
     if scheme not in ("sandiao", "erdiao"):
         raise DataError(f"unknown land-use scheme {scheme!r}", hint="use 'sandiao' or 'erdiao'")
     if not (0 <= misregistration_px < 5 and math.isfinite(misregistration_px)):
-        raise DataError(f"misregistration_px={misregistration_px} out of range", hint="use 0 to a few pixels")
+        raise DataError(
+            f"misregistration_px={misregistration_px} out of range", hint="use 0 to a few pixels"
+        )
     if n_changes is not None and n_changes < 0:
         raise DataError(f"n_changes must be >= 0, got {n_changes}")
-    return build_county(Path(path), size, res, int(seed), int(zone), bool(clouds), float(misregistration_px),
-                        n_changes, scheme, int(tile), compress, County)
+    return build_county(
+        Path(path),
+        size,
+        res,
+        int(seed),
+        int(zone),
+        bool(clouds),
+        float(misregistration_px),
+        n_changes,
+        scheme,
+        int(tile),
+        compress,
+        County,
+    )
 
 
 def open_county(path: str | PathLike) -> County:
