@@ -183,10 +183,12 @@ def is_metric_plane(crs: Any) -> bool:
 
 
 def gk3_zone_of(geoms: np.ndarray, crs: Any) -> np.ndarray:
-    """CGCS2000 3° Gauss-Kruger zone of each geometry (the zone of its bounding-box centre).
+    """3° Gauss-Kruger zone (1–120, central meridian 3·zone °E) of each geometry's bounding-box
+    centre; 0 for empty geometries.
 
-    >>> gk3_zone_of(np.array([shapely.Point(117.4, 30), shapely.Point(118.6, 30)]), 4490).tolist()
-    [39, 40]
+    >>> pts = [shapely.Point(117.4, 30), shapely.Point(118.6, 30), shapely.Point(-1.7, 48)]
+    >>> gk3_zone_of(np.array(pts), 4490).tolist()
+    [39, 40, 119]
     """
     crs = _crs(crs)
     bounds = shapely.bounds(np.asarray(geoms, dtype=object))
@@ -195,7 +197,10 @@ def gk3_zone_of(geoms: np.ndarray, crs: Any) -> np.ndarray:
     lon = np.zeros(len(x))
     if ok.any():
         lon[ok] = _to_geodetic(crs).transform(x[ok], y[ok])[0]
-    return np.round(lon / 3.0).astype(np.int64)
+    zone = np.round(lon / 3.0).astype(np.int64) % 120
+    zone[zone == 0] = 120
+    zone[~ok] = 0
+    return zone
 
 
 def metric(geoms: np.ndarray, crs: Any) -> np.ndarray:
@@ -215,7 +220,7 @@ def metric(geoms: np.ndarray, crs: Any) -> np.ndarray:
     src = _crs(crs)
     out = geoms.copy()
     zones = gk3_zone_of(geoms, src)
-    for zone in np.unique(zones):
+    for zone in np.unique(zones[zones > 0]):
         sel = zones == zone
         tr = _transformer(src.to_wkt(), gk_crs(int(zone), prefix=False).to_wkt())
         out[sel] = shapely.transform(geoms[sel], lambda xy, tr=tr: np.column_stack(tr.transform(xy[:, 0], xy[:, 1])))
