@@ -105,3 +105,51 @@ def test_metric_lengths_are_metres():
 def test_substantial_in_degrees_is_in_metres():
     thin = gpd.GeoSeries([_box(0, 0, 100, 0.6), _box(0, 0, 100, 6)], crs=GK).to_crs(4326).values
     assert substantial(thin, 4326, 1.0).tolist() == [False, True]
+
+
+# ------------------------------------------------------------------------------ end to end
+
+E2E_FRAMES = {"gk_unprefixed": gk_crs(39, prefix=False).to_epsg(), "utm50n": 32650, "wgs84": 4326,
+              "cgcs2000": 4490, "web_mercator": 3857}
+
+
+@pytest.fixture(scope="module")
+def county(tmp_path_factory):
+    from onemap.synth import make_county
+
+    return make_county(tmp_path_factory.mktemp("county"), size=384, seed=5)
+
+
+@pytest.fixture(scope="module")
+def gk_run(county, tmp_path_factory):
+    from onemap.survey import demo_config, run_survey
+
+    return run_survey(demo_config(county, tmp_path_factory.mktemp("gk") / "out"), progress=False)
+
+
+def _flagged(verdicts):
+    return verdicts[verdicts["verdict"].isin(["unapproved", "partly_approved"])]
+
+
+@pytest.mark.parametrize("name", list(E2E_FRAMES))
+def test_survey_in_every_frame_crs(name, county, gk_run, tmp_path):
+    """The imagery resampled onto each frame's grid (no [frame] res: the scenes' pixel size is
+    carried over), the layers onto its CRS: the same flagged patches and areas, within a few %."""
+    from onemap.survey import demo_config, run_survey
+
+    cfg = demo_config(county, tmp_path / "out")
+    cfg["frame"] = {"crs": E2E_FRAMES[name]}
+    run = run_survey(cfg, progress=False)
+    ref, got = _flagged(gk_run.verdicts), _flagged(run.verdicts)
+    assert len(ref) >= 10
+    assert abs(len(got) - len(ref)) <= max(2, 0.1 * len(ref)), (len(got), len(ref))
+    assert got["unapproved_m2"].sum() == pytest.approx(ref["unapproved_m2"].sum(), rel=0.06)
+    # flagged TXT files are in the CGCS2000 Gauss-Kruger zone of the patch, whatever the frame
+    from onemap import read_boundary_txt
+
+    files = sorted((run.output / "flagged_txt").glob("*.txt"))
+    assert len(files) == len(got)
+    back = read_boundary_txt(files[0])
+    assert back.crs.to_epsg() == 4527
+    patch = got[got["patch_id"] == int(files[0].stem.split("_")[1])].to_crs(4527).geometry.iloc[0]
+    assert back.geometry.iloc[0].symmetric_difference(patch).area < 1e-3 * patch.area
