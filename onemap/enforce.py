@@ -117,7 +117,9 @@ def flag_unapproved(
         ``unapproved_cultivated_m2``, ``unapproved_farmland_m2``, ``unapproved_redline_m2``,
         ``unapproved_agricultural_m2``, ``unapproved_unused_m2``, ``unapproved_unknown_m2``), the same
         main figures in mu and hectares, ``unapproved_by_code`` (JSON ``{code: m²}``),
-        ``approval_ids``, ``parcel_ids`` (``;``-separated), ``admin_code``, ``admin_name``.
+        ``approval_ids``, ``parcel_ids`` (``;``-separated), ``admin_code``, ``admin_name``, and
+        ``on_unknown_landuse`` (part of the new construction, more than a sliver, lies on land the
+        land-use layer does not classify: outside it, in a gap, or under an unknown code).
 
     Examples
     --------
@@ -253,6 +255,10 @@ def _judge(patches: gpd.GeoDataFrame, approvals: gpd.GeoDataFrame | None, landus
                        np.where(~has_unappr, "approved",
                                 np.where(has_appr, "partly_approved", "unapproved"))).astype(object)
     verdict[(verdict != "existing_construction") & (verdict != "approved") & (unknown_share > 0.5)] = "check"
+    # new construction on land the land-use layer does not classify (a gap, outside it, or an
+    # unknown code): counted, because such a patch is judged without knowing what it took
+    classified = _union_per_patch(new, lu_geoms[lu_groups != "unknown"])
+    out["on_unknown_landuse"] = substantial(polygonal(shapely.difference(new, classified)), crs, tolerance_m)
     out["verdict"] = verdict
     out["verdict_zh"] = [VERDICTS_ZH[v] for v in verdict]
 

@@ -35,6 +35,8 @@ def summarize(verdicts: gpd.GeoDataFrame, by: str | None = "admin", threshold: f
     ``illegal_ratio = unapproved_cultivated_m2 / new_cultivated_m2`` — the illegal occupation
     ratio of cultivated land; ``exceeds_threshold`` flags units above *threshold* (NaN ratio
     when no new construction took cultivated land). Totals add up to the patch table.
+    ``n_unknown_landuse`` (when the verdicts have ``on_unknown_landuse``) counts the patches whose
+    new construction lies partly on land the land-use layer does not classify.
 
     Examples
     --------
@@ -56,6 +58,9 @@ def summarize(verdicts: gpd.GeoDataFrame, by: str | None = "admin", threshold: f
     df["n_patches"] = 1
     df["n_flagged"] = df["verdict"].isin(FLAGGED).astype(int)
     cols = ["n_patches", "n_flagged"] + _SUM_COLUMNS
+    if "on_unknown_landuse" in df.columns:  # patches judged on land the land-use layer leaves blank
+        df["n_unknown_landuse"] = df["on_unknown_landuse"].astype(bool).astype(int)
+        cols.insert(2, "n_unknown_landuse")
     if by == "admin":
         keys = ["admin_code", "admin_name"] if "admin_name" in df.columns else ["admin_code"]
         if "admin_code" not in df.columns:
@@ -78,6 +83,8 @@ def summarize(verdicts: gpd.GeoDataFrame, by: str | None = "admin", threshold: f
     table["exceeds_threshold"] = table["illegal_ratio"].fillna(0.0) > threshold
     table["n_patches"] = table["n_patches"].astype(int)
     table["n_flagged"] = table["n_flagged"].astype(int)
+    if "n_unknown_landuse" in table.columns:
+        table["n_unknown_landuse"] = table["n_unknown_landuse"].astype(int)
     table.attrs["threshold"] = threshold
     return table
 

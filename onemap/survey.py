@@ -134,6 +134,7 @@ def _run(cfg: SurveyConfig, client: Any, progress: bool) -> SurveyResult:
     with timer("ingest"):
         before, after, frame = _scenes(cfg)
         layers = _layers(cfg, frame)
+        coverage = _coverage(cfg, frame, layers)
     with timer("score"):
         score, score_attrs, overview = _score(cfg, before, after, frame, client, progress)
     with timer("patches"):
@@ -160,11 +161,16 @@ def _run(cfg: SurveyConfig, client: Any, progress: bool) -> SurveyResult:
         report = write_report(out / "report.html", summary, verdicts, before, after, frame,
                               title=f"{cfg.name}: change survey", threshold=cfg.ratio_threshold,
                               extra={"frame": repr(frame), "method": cfg.method,
-                                     "threshold": score_attrs.get("threshold"), "patches": len(patches)},
+                                     "threshold": score_attrs.get("threshold"), "patches": len(patches),
+                                     "coverage": coverage, "unknown_landuse_patches": _n_unknown(verdicts)},
                               overview=overview)
         outputs["report.html"] = _sha256(report)
     manifest = _manifest(cfg, frame, timer.times, verdicts, outputs, score_attrs)
     manifest["invariants"] = invariants
+    manifest["coverage"] = coverage  # share of the frame each scene and layer covers
+    manifest["counts"]["unknown_landuse"] = _n_unknown(verdicts)
+    manifest["counts"]["flagged_txt"] = sum(k.startswith("flagged_txt/") for k in outputs)
+    manifest["produced"] = produced.isoformat()
     atomic_write_text(out / "manifest.json", json.dumps(manifest, ensure_ascii=False, indent=2, default=str))
     return SurveyResult(out, verdicts, summary, status, manifest)
 
@@ -278,6 +284,35 @@ def _layers(cfg: SurveyConfig, frame: Frame) -> dict[str, gpd.GeoDataFrame]:
         if name != "approvals" and len(layers[name]) == 0:
             raise DataError(f"[layers.{name}] is empty", path=spec.path)
     return layers
+
+
+def _coverage(cfg: SurveyConfig, frame: Frame, layers: dict[str, gpd.GeoDataFrame]) -> dict[str, float]:
+    """Share of the frame each scene and layer covers; an input that misses it is a DataError
+    naming its TOML table, and a land-use layer that leaves part of it blank is a warning."""
+    import warnings
+
+    from .coverage import check_coverage
+    from .errors import OnemapError, OnemapWarning
+
+    scenes = {}
+    for key, spec in (("before", cfg.before), ("after", cfg.after)):
+        try:
+            scenes[key] = Frame.from_raster(spec.paths[0])
+        except OnemapError:  # not georeferenced on its own: the scene reader placed it already
+            continue
+    keys = {"before": "[scenes.before]", "after": "[scenes.after]"} | {n: f"[layers.{n}]" for n in layers}
+    paths = {"before": cfg.before.paths[0], "after": cfg.after.paths[0]} | {
+        n: spec.path for n, spec in cfg.layers.items()}
+    shares = check_coverage(frame, scenes, layers, keys=keys, paths=paths)
+    if shares.get("landuse", 1.0) < 0.95:
+        warnings.warn(f"[layers.landuse] covers {shares['landuse']:.0%} of the survey frame: change patches "
+                      "on the rest are judged on unknown land (verdict 'check')", OnemapWarning, stacklevel=3)
+    return shares
+
+
+def _n_unknown(verdicts: gpd.GeoDataFrame) -> int:
+    col = verdicts.get("on_unknown_landuse")
+    return int(col.astype(bool).sum()) if col is not None else 0
 
 
 def _score_mask(cfg: SurveyConfig, before: Any, after: Any) -> Any:
