@@ -24,7 +24,7 @@ import shapely
 from .errors import DataError
 from .frame import Frame
 
-__all__ = ["layer_share", "scene_share", "check_coverage", "SAMPLES"]
+__all__ = ["SAMPLES", "check_coverage", "layer_share", "scene_share"]
 
 SAMPLES = 128  # sample points per side of the frame for a layer's share
 

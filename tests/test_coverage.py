@@ -85,7 +85,7 @@ def test_survey_reports_partial_cover_and_unknown_land(county, tmp_path):
     from onemap.survey import demo_config, run_survey
 
     lu = gpd.read_file(county.paths["landuse"])
-    l, b, r, t = lu.total_bounds
+    l, _, r, _ = lu.total_bounds
     west = lu[lu.geometry.centroid.x < (l + r) / 2]
     west.to_file(tmp_path / "west.gpkg")
     cfg = demo_config(county, tmp_path / "out")

@@ -14,7 +14,13 @@ import shapely
 
 import onemap
 from onemap.crs import gk_crs
-from onemap.geometry import ellipsoidal_area, is_metric_plane, metric, same_crs, substantial
+from onemap.geometry import (
+    ellipsoidal_area,
+    is_metric_plane,
+    metric,
+    same_crs,
+    substantial,
+)
 
 X0, Y0 = 39_500_000.0, 3_300_000.0  # CGCS2000 zone 39 (117°E), ~29.8°N
 GK = 4527
