@@ -21,6 +21,7 @@ Outputs are identical whether the run was interrupted or not, and between reruns
 
 from __future__ import annotations
 
+import datetime
 import hashlib
 import json
 import logging
@@ -44,7 +45,7 @@ from .errors import ConfigError, CRSError, DataError
 from .export import export_results, sha256_file as _sha256
 from .frame import Frame
 
-__all__ = ["run_survey", "run_demo", "SurveyResult", "survey_frame", "demo_config", "connect"]
+__all__ = ["run_survey", "run_demo", "SurveyResult", "survey_frame", "native_res", "demo_config", "connect"]
 
 log = logging.getLogger("onemap.survey")
 
@@ -133,6 +134,7 @@ def _run(cfg: SurveyConfig, client: Any, progress: bool) -> SurveyResult:
     with timer("ingest"):
         before, after, frame = _scenes(cfg)
         layers = _layers(cfg, frame)
+        coverage = _coverage(cfg, frame, layers)
     with timer("score"):
         score, score_attrs, overview = _score(cfg, before, after, frame, client, progress)
     with timer("patches"):
@@ -151,18 +153,24 @@ def _run(cfg: SurveyConfig, client: Any, progress: bool) -> SurveyResult:
     with timer("invariants"):  # before anything is written: a broken bookkeeping stops the run
         invariants = check_invariants(patches, verdicts, summary)
     with timer("export"):
-        outputs = export_results(out, verdicts, summary, status)
+        produced = _production_date(out / "work" / "score")
+        outputs = export_results(out, verdicts, summary, status, produced=produced)
     with timer("report"):
         from .report import write_report
 
         report = write_report(out / "report.html", summary, verdicts, before, after, frame,
                               title=f"{cfg.name}: change survey", threshold=cfg.ratio_threshold,
                               extra={"frame": repr(frame), "method": cfg.method,
-                                     "threshold": score_attrs.get("threshold"), "patches": len(patches)},
+                                     "threshold": score_attrs.get("threshold"), "patches": len(patches),
+                                     "coverage": coverage, "unknown_landuse_patches": _n_unknown(verdicts)},
                               overview=overview)
         outputs["report.html"] = _sha256(report)
     manifest = _manifest(cfg, frame, timer.times, verdicts, outputs, score_attrs)
     manifest["invariants"] = invariants
+    manifest["coverage"] = coverage  # share of the frame each scene and layer covers
+    manifest["counts"]["unknown_landuse"] = _n_unknown(verdicts)
+    manifest["counts"]["flagged_txt"] = sum(k.startswith("flagged_txt/") for k in outputs)
+    manifest["produced"] = produced.isoformat()
     atomic_write_text(out / "manifest.json", json.dumps(manifest, ensure_ascii=False, indent=2, default=str))
     return SurveyResult(out, verdicts, summary, status, manifest)
 
@@ -175,7 +183,7 @@ def survey_frame(cfg: SurveyConfig, before: Any, after: Any) -> Frame:
 
     fb, fa = Frame.from_xarray(before), Frame.from_xarray(after)
     crs = gk_crs(cfg.frame_zone) if cfg.frame_zone else (cfg.frame_crs if cfg.frame_crs is not None else fa.crs)
-    res = cfg.res or fa.res[0]
+    res = cfg.res or native_res(fa, crs)
     if cfg.extent is not None:
         return Frame.from_bounds(cfg.extent, res, crs)
     from rasterio.warp import transform_bounds
@@ -188,6 +196,28 @@ def survey_frame(cfg: SurveyConfig, before: Any, after: Any) -> Frame:
     if fa.crs == Frame.from_bounds((0, 0, 1, 1), 1, crs).crs and res == fa.res[0]:
         return fa.crop((left, bottom, right, top))  # stay on the image's own lattice: no resampling
     return Frame.from_bounds((left, bottom, right, top), res, crs)
+
+
+def native_res(frame: Frame, crs: Any) -> float:
+    """The resolution in *crs* units that keeps about the pixel count of *frame* (its own
+    resolution when *crs* is its CRS): a frame in degrees over a scene in metres gets pixels of
+    the scene's size, not 2-degree ones. Rounded down to 3 significant digits.
+
+    >>> f = Frame.from_bounds((39_500_000, 3_300_000, 39_502_000, 3_302_000), 2.0, 4527)
+    >>> native_res(f, 4527), native_res(f, 4490)
+    (2.0, 1.94e-05)
+    """
+    from rasterio.warp import calculate_default_transform
+
+    from .geometry import same_crs
+
+    if same_crs(frame.crs, crs):
+        return frame.res[0]
+    dst = Frame.from_bounds((0, 0, 1, 1), 1, crs).crs
+    transform, _, _ = calculate_default_transform(frame.crs, dst, frame.width, frame.height, *frame.bounds)
+    res = min(abs(transform.a), abs(transform.e))
+    digits = 2 - int(np.floor(np.log10(res)))
+    return float(np.floor(res * 10**digits) / 10**digits)
 
 
 def _scenes(cfg: SurveyConfig) -> tuple[Any, Any, Frame]:
@@ -254,6 +284,35 @@ def _layers(cfg: SurveyConfig, frame: Frame) -> dict[str, gpd.GeoDataFrame]:
         if name != "approvals" and len(layers[name]) == 0:
             raise DataError(f"[layers.{name}] is empty", path=spec.path)
     return layers
+
+
+def _coverage(cfg: SurveyConfig, frame: Frame, layers: dict[str, gpd.GeoDataFrame]) -> dict[str, float]:
+    """Share of the frame each scene and layer covers; an input that misses it is a DataError
+    naming its TOML table, and a land-use layer that leaves part of it blank is a warning."""
+    import warnings
+
+    from .coverage import check_coverage
+    from .errors import OnemapError, OnemapWarning
+
+    scenes = {}
+    for key, spec in (("before", cfg.before), ("after", cfg.after)):
+        try:
+            scenes[key] = Frame.from_raster(spec.paths[0])
+        except OnemapError:  # not georeferenced on its own: the scene reader placed it already
+            continue
+    keys = {"before": "[scenes.before]", "after": "[scenes.after]"} | {n: f"[layers.{n}]" for n in layers}
+    paths = {"before": cfg.before.paths[0], "after": cfg.after.paths[0]} | {
+        n: spec.path for n, spec in cfg.layers.items()}
+    shares = check_coverage(frame, scenes, layers, keys=keys, paths=paths)
+    if shares.get("landuse", 1.0) < 0.95:
+        warnings.warn(f"[layers.landuse] covers {shares['landuse']:.0%} of the survey frame: change patches "
+                      "on the rest are judged on unknown land (verdict 'check')", OnemapWarning, stacklevel=3)
+    return shares
+
+
+def _n_unknown(verdicts: gpd.GeoDataFrame) -> int:
+    col = verdicts.get("on_unknown_landuse")
+    return int(col.astype(bool).sum()) if col is not None else 0
 
 
 def _score_mask(cfg: SurveyConfig, before: Any, after: Any) -> Any:
@@ -353,6 +412,18 @@ def _score(cfg: SurveyConfig, before: Any, after: Any, frame: Frame, client: Any
     if np.isfinite(ranges).any():
         attrs["score_range"] = (float(np.nanmin(ranges[:, 0])), float(np.nanmax(ranges[:, 1])))
     return score.copy(data=da.block(rows)), attrs, np.concatenate(thumbs, axis=1)
+
+
+def _production_date(work: Path) -> datetime.date:
+    """The day this survey's results were first produced (数据产生日期 of the flagged TXT files):
+    kept with the score tiles, so a resumed or repeated run writes the same files."""
+    stamp = work / "produced.txt"
+    try:
+        return datetime.date.fromisoformat(stamp.read_text().strip())
+    except (OSError, ValueError):
+        today = datetime.date.today()
+        atomic_write_text(stamp, today.isoformat())
+        return today
 
 
 def _stored(score: np.ndarray) -> np.ndarray:
