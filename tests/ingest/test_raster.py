@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import shutil
 import warnings
+from pathlib import Path
 
 import dask
 import numpy as np
@@ -92,7 +93,8 @@ def test_open_tiled_geotiff_with_nodata(tmp_path):
     scene = open_scene(path)
     assert scene.dims == ("band", "y", "x")
     assert list(scene.band.values) == ["blue", "green", "red", "nir"]
-    assert scene.attrs == {"sensor": "gf2", "date": "2020-01-05", "nodata": 0.0, "source": path}
+    assert scene.attrs == {"sensor": "gf2", "date": "2020-01-05", "nodata": 0.0, "source": path,
+                           "date_source": f"file name {Path(path).name} (GF scene name)", "date_guessed": False}
     assert scene.dtype == np.float32
     assert Frame.from_xarray(scene) == Frame.from_raster(path)
     np.testing.assert_array_equal(scene.x.values, Frame.from_raster(path).coords()["x"])
