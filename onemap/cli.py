@@ -31,8 +31,10 @@ def _main(
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Log progress messages."),
     debug: bool = typer.Option(False, "--debug", help="Show tracebacks of errors."),
 ) -> None:
-    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
-                        format="%(asctime)s %(name)s %(levelname)s: %(message)s")
+    # -v shows onemap's progress only: libraries' INFO lines (pyogrio "Created N records") are
+    # not for the user
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(levelname)s: %(message)s")
+    logging.getLogger("onemap").setLevel(logging.INFO if verbose else logging.WARNING)
     _state["debug"] = debug
 
 

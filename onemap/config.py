@@ -166,7 +166,6 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "sensor": Key("str", None, "sensor preset: gf1, gf2, gf6, sentinel2, landsat5-9, rgb, rgbn"),
         "date": Key(("str", "date"), None, "acquisition date (default: read from the files)"),
         "bands": Key("list", None, "band names in file order, e.g. [\"blue\", \"green\", \"red\", \"nir\"]"),
-        "nodata": Key(("int", "float"), None, "nodata value when the files declare none"),
     },
     "layer": {
         "path": Key("str", None, "GeoPackage/shapefile/..., a TXT file or a folder of TXT files"),
@@ -249,7 +248,6 @@ class SceneSpec:
     sensor: str | None = None
     date: str | None = None
     bands: tuple[str, ...] | None = None
-    nodata: float | None = None
 
 
 @dataclass(frozen=True)
@@ -562,8 +560,7 @@ class _Validator:
             if guess_date(date) is None:
                 raise self.error(f"[{where}] date", f"is not a date: {date!r}", "write it as 2024-09-01")
             date = guess_date(date)
-        return SceneSpec(paths, self.sensor(spec["sensor"], where), date, tuple(bands) if bands else None,
-                         spec["nodata"])
+        return SceneSpec(paths, self.sensor(spec["sensor"], where), date, tuple(bands) if bands else None)
 
     def sensor(self, name: str | None, where: str) -> str | None:
         """The preset name of *name* (aliases such as ``"GF-2"`` accepted, see the module notes)."""

@@ -138,6 +138,7 @@ def _run(cfg: SurveyConfig, client: Any, progress: bool) -> SurveyResult:
 
     with timer("ingest"):
         before, after, frame = _scenes(cfg)
+        dates = scene_dates(cfg, before, after)
         layers = _layers(cfg, frame)
     with timer("score"):
         score, score_attrs, overview = _score(cfg, before, after, frame, client, progress)
@@ -172,6 +173,7 @@ def _run(cfg: SurveyConfig, client: Any, progress: bool) -> SurveyResult:
         outputs["report.html"] = _sha256(report)
     manifest = _manifest(cfg, frame, timer.times, verdicts, outputs, score_attrs)
     manifest["invariants"] = invariants
+    manifest["dates"] = dates
     atomic_write_text(out / "manifest.json", json.dumps(manifest, ensure_ascii=False, indent=2, default=str))
     return SurveyResult(out, verdicts, summary, status, manifest)
 
@@ -207,8 +209,6 @@ def _scenes(cfg: SurveyConfig) -> tuple[Any, Any, Frame]:
         scene = open_scene(paths if len(paths) > 1 else paths[0], sensor=spec.sensor, date=spec.date,
                            bands=list(spec.bands) if spec.bands else None, masked=False,
                            chunks=(cfg.tile_size, cfg.tile_size))
-        if spec.nodata is not None:  # [scenes.X] nodata: the files declare none (or a wrong one)
-            scene = scene.assign_attrs(nodata=spec.nodata)
         return scene
 
     before, after = one(cfg.before), one(cfg.after)
@@ -220,6 +220,33 @@ def _scenes(cfg: SurveyConfig) -> tuple[Any, Any, Frame]:
                              'bands = ["blue", "green", "red", "nir"] (in file order) under [scenes.after]')
     frame = survey_frame(cfg, before, after)
     return align(before, frame), align(after, frame), frame
+
+
+def scene_dates(cfg: SurveyConfig, before: Any, after: Any) -> dict[str, dict[str, Any]]:
+    """``{"before": {"date", "source", "guessed"}, "after": ...}`` for the manifest and report.
+
+    A date that could only be guessed, or none at all, gives an :class:`OnemapWarning` that says
+    which TOML key fixes it; dates in the wrong order are a :class:`DataError`.
+    """
+    out = {}
+    for key, scene, spec in (("before", before, cfg.before), ("after", after, cfg.after)):
+        a = scene.attrs
+        source = f"[scenes.{key}] date" if spec.date else a.get("date_source")
+        out[key] = {"date": a.get("date"), "source": source, "guessed": bool(a.get("date_guessed"))}
+        fix = f'set [scenes.{key}] date = "YYYY-MM-DD" (the acquisition date)'
+        if a.get("date") is None:
+            warnings.warn(f"[scenes.{key}] {spec.paths[0].name}: no acquisition date in the file names, a "
+                          f"dates.txt or the tags; {fix}: the report and the flagged patches show it",
+                          OnemapWarning, stacklevel=3)
+        elif out[key]["guessed"]:
+            warnings.warn(f"[scenes.{key}] date {a['date']} was guessed from {source}; if that is not the "
+                          f"acquisition date, {fix}", OnemapWarning, stacklevel=3)
+    d1, d2 = out["before"]["date"], out["after"]["date"]
+    if d1 and d2 and d1 > d2 and not (out["before"]["guessed"] or out["after"]["guessed"]):
+        raise DataError(f"[scenes.before] was acquired on {d1} ({out['before']['source']}), after [scenes.after] "
+                        f"({d2}, {out['after']['source']}): the dates are swapped", path=cfg.before.paths[0],
+                        hint="swap the paths of [scenes.before] and [scenes.after]")
+    return out
 
 
 def _why_no_score(cfg: SurveyConfig, before: Any, after: Any, exc: DataError) -> DataError:

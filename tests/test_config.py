@@ -181,7 +181,8 @@ def test_frame_zone_is_checked_against_the_scenes(files, lon, frame, ok):
     # every table, every key
     ('output = "out"', 'output = "out"\nnmae = "x"', r"\[survey\] nmae is not a known key.*did you mean 'name'"),
     ("res = 2.0", 'res = 2.0\nextnt = "scenes"', r"\[frame\] extnt is not a known key.*'extent'"),
-    ('sensor = "gf2"', 'sensor = "gf2"\nnodata = "0"', r"\[scenes.before\] nodata must be a number"),
+    # nodata was accepted and silently ignored: now refused (the scene files declare it)
+    ('sensor = "gf2"', 'sensor = "gf2"\nnodata = 0', r"\[scenes.before\] nodata is not a known key"),
     ("ratio_threshold = 0.2", "ratio_threshold = 0.2\n[run]\nsheduler = 'threads'",
      r"\[run\] sheduler is not a known key.*'scheduler'"),
 ])

@@ -263,7 +263,7 @@ def test_align_on_same_lattice_slices_and_pads(tmp_path):
     path = write_tif(tmp_path / "a.tif", data, nodata=0)
     scene = open_scene(path)
     src = Frame.from_xarray(scene)
-    target = Frame(src.crs, src.transform * Affine.translation(50, -20), (50, 60))  # sticks out
+    target = Frame(src.crs, src.transform @ Affine.translation(50, -20), (50, 60))  # sticks out
     expected = np.full((2, 50, 60), np.nan, "float32")
     expected[:, 20:50, 0:30] = scene.values[:, 0:30, 50:80]
     for s in (scene, scene * 1.0, scene.compute()):  # file-backed, derived dask, in memory
@@ -458,7 +458,7 @@ def test_stack_errors(tmp_path):
             warnings.simplefilter("ignore", OnemapWarning)
             stack([dated[0], renamed])
     frame = Frame.from_xarray(scene)
-    shifted = align(dated[1], Frame(frame.crs, frame.transform * Affine.translation(1, 0), frame.shape))
+    shifted = align(dated[1], Frame(frame.crs, frame.transform @ Affine.translation(1, 0), frame.shape))
     with pytest.raises(FrameError, match="align"):
         stack([dated[0], shifted])
 
