@@ -29,15 +29,18 @@ def _main(
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Log progress messages."),
     debug: bool = typer.Option(False, "--debug", help="Show tracebacks of errors."),
 ) -> None:
-    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
-                        format="%(asctime)s %(name)s %(levelname)s: %(message)s")
+    # -v shows onemap's progress only: libraries' INFO lines (pyogrio "Created N records") are
+    # not for the user
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(levelname)s: %(message)s")
+    logging.getLogger("onemap").setLevel(logging.INFO if verbose else logging.WARNING)
     _state["debug"] = debug
 
 
-def _fail(exc: BaseException) -> None:
+def _fail(exc: BaseException, who: str = "cli") -> None:
     if _state["debug"]:
         raise exc
     if isinstance(exc, OnemapError):
+        exc.speak(who)  # the fix in the words of the command (options) or of the survey TOML
         typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
         raise typer.Exit(1)
     typer.secho(f"internal error: {type(exc).__name__}: {exc} (rerun with --debug for the traceback)",
@@ -78,7 +81,7 @@ def survey(
         client = connect(scheduler, "--scheduler") if scheduler else None
         result = run_survey(config, client=client, progress=not quiet)
     except Exception as exc:  # noqa: BLE001
-        _fail(exc)
+        _fail(exc, "toml")
         return
     finally:
         if client is not None:
@@ -123,6 +126,8 @@ def gpkg2txt(
     layer: str | None = typer.Option(None, help="Layer name inside SRC."),
     encoding: str = typer.Option("gbk", help="Output encoding."),
     area_unit: str = typer.Option("ha", help="Unit of the declared area: ha or m2."),
+    to_crs: Optional[str] = typer.Option(None, "--to-crs",
+                                         help="Reproject to this Gauss-Kruger CRS first (e.g. EPSG:4527)."),
 ) -> None:
     """Write a polygon layer as a land-boundary TXT file (Gauss-Kruger CRS required)."""
     try:
@@ -130,7 +135,7 @@ def gpkg2txt(
         from .ingest.vector import read_layer
 
         gdf = read_layer(src, layer=layer)
-        write_boundary_txt(gdf, out, encoding=encoding, area_unit=area_unit)
+        write_boundary_txt(gdf, out, encoding=encoding, area_unit=area_unit, crs=to_crs)
     except Exception as exc:  # noqa: BLE001
         _fail(exc)
         return

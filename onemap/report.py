@@ -103,7 +103,7 @@ def _map_image(after: Any, verdicts: gpd.GeoDataFrame, frame: Any, overview: np.
     """The after-image overview with every patch outlined in its verdict's colour."""
     img = rgb_image(after) if overview is None else stretch(overview, after.attrs.get("nodata"))
     h, w = img.shape[:2]
-    transform = frame.transform * Affine.scale(frame.width / w, frame.height / h)
+    transform = frame.transform @ Affine.scale(frame.width / w, frame.height / h)
     for verdict, colour in reversed(list(VERDICT_COLOURS.items())):  # flagged ones drawn last, on top
         _outline(img, verdicts.geometry.values[(verdicts["verdict"] == verdict).to_numpy()], transform, colour)
     return _png(img)
@@ -124,7 +124,7 @@ def _chip_figure(before: Any, after: Any, frame: Any, geom: Any, size: int = 300
     step = max(1, int(np.ceil(max(sub.shape) / size)))
     images = [rgb_image(scene, max_pixels=size, window=(rows, cols)) for scene in (before, after)]
     for img in images:
-        _outline(img, [geom], sub.transform * Affine.scale(step), "#ff2020")
+        _outline(img, [geom], sub.transform @ Affine.scale(step), "#ff2020")
     gap = np.ones((images[0].shape[0], max(2, images[0].shape[1] // 40), 3))
     return _png(np.hstack([images[0], gap, images[1]]))
 

@@ -28,6 +28,7 @@ import logging
 import platform
 import shutil
 import time
+import warnings
 from contextlib import contextmanager
 from dataclasses import dataclass
 from os import PathLike
@@ -41,7 +42,7 @@ import pandas as pd
 from . import __version__
 from ._atomic import atomic_path, atomic_write_text
 from .config import SurveyConfig, load_config
-from .errors import ConfigError, CRSError, DataError
+from .errors import ConfigError, CRSError, DataError, OnemapError, OnemapWarning, speaking
 from .export import export_results, sha256_file as _sha256
 from .frame import Frame
 
@@ -97,16 +98,21 @@ def run_survey(config: str | PathLike | Mapping[str, Any] | SurveyConfig, client
     -------
     SurveyResult
     """
-    cfg = config if isinstance(config, SurveyConfig) else load_config(config)
-    if client is not None:
-        return _run(cfg, client, progress)
-    if cfg.scheduler not in (None, "threads", "synchronous"):  # a dask.distributed address
-        with connect(cfg.scheduler, "[run] scheduler") as remote:
-            return _run(cfg, remote, progress)
-    import dask
+    # the survey's user writes TOML: fixes name its keys, also for errors raised in worker threads
+    with speaking("toml"):
+        try:
+            cfg = config if isinstance(config, SurveyConfig) else load_config(config)
+            if client is not None:
+                return _run(cfg, client, progress)
+            if cfg.scheduler not in (None, "threads", "synchronous"):  # a dask.distributed address
+                with connect(cfg.scheduler, "[run] scheduler") as remote:
+                    return _run(cfg, remote, progress)
+            import dask
 
-    with dask.config.set(scheduler=cfg.scheduler or "threads", num_workers=cfg.workers):
-        return _run(cfg, None, progress)
+            with dask.config.set(scheduler=cfg.scheduler or "threads", num_workers=cfg.workers):
+                return _run(cfg, None, progress)
+        except OnemapError as exc:
+            raise exc.speak("toml")  # noqa: B904 - the same error, re-phrased
 
 
 def connect(address: str, where: str = "scheduler") -> Any:
@@ -133,13 +139,17 @@ def _run(cfg: SurveyConfig, client: Any, progress: bool) -> SurveyResult:
 
     with timer("ingest"):
         before, after, frame = _scenes(cfg)
+        dates = scene_dates(cfg, before, after)
         layers = _layers(cfg, frame)
         coverage = _coverage(cfg, frame, layers)
     with timer("score"):
         score, score_attrs, overview = _score(cfg, before, after, frame, client, progress)
     with timer("patches"):
         patches = _patches(cfg, score, score_attrs, frame, before, after)
-    with timer("flag"):
+    with timer("flag"), warnings.catch_warnings():
+        if cfg.layers.get("approvals") is not None and cfg.layers["approvals"].allow_empty:
+            # the TOML said so ([layers.approvals] allow_empty = true): nothing to warn about
+            warnings.filterwarnings("ignore", "approval layer is empty", OnemapWarning)
         verdicts = flag_unapproved(patches, layers.get("approvals"), layers["landuse"],
                                    farmland=layers.get("farmland"), redline=layers.get("redline"),
                                    cadastral=layers.get("cadastral"), admin=layers.get("admin"),
@@ -171,6 +181,7 @@ def _run(cfg: SurveyConfig, client: Any, progress: bool) -> SurveyResult:
     manifest["counts"]["unknown_landuse"] = _n_unknown(verdicts)
     manifest["counts"]["flagged_txt"] = sum(k.startswith("flagged_txt/") for k in outputs)
     manifest["produced"] = produced.isoformat()
+    manifest["dates"] = dates
     atomic_write_text(out / "manifest.json", json.dumps(manifest, ensure_ascii=False, indent=2, default=str))
     return SurveyResult(out, verdicts, summary, status, manifest)
 
@@ -241,6 +252,33 @@ def _scenes(cfg: SurveyConfig) -> tuple[Any, Any, Frame]:
     return align(before, frame), align(after, frame), frame
 
 
+def scene_dates(cfg: SurveyConfig, before: Any, after: Any) -> dict[str, dict[str, Any]]:
+    """``{"before": {"date", "source", "guessed"}, "after": ...}`` for the manifest and report.
+
+    A date that could only be guessed, or none at all, gives an :class:`OnemapWarning` that says
+    which TOML key fixes it; dates in the wrong order are a :class:`DataError`.
+    """
+    out = {}
+    for key, scene, spec in (("before", before, cfg.before), ("after", after, cfg.after)):
+        a = scene.attrs
+        source = f"[scenes.{key}] date" if spec.date else a.get("date_source")
+        out[key] = {"date": a.get("date"), "source": source, "guessed": bool(a.get("date_guessed"))}
+        fix = f'set [scenes.{key}] date = "YYYY-MM-DD" (the acquisition date)'
+        if a.get("date") is None:
+            warnings.warn(f"[scenes.{key}] {spec.paths[0].name}: no acquisition date in the file names, a "
+                          f"dates.txt or the tags; {fix}: the report and the flagged patches show it",
+                          OnemapWarning, stacklevel=3)
+        elif out[key]["guessed"]:
+            warnings.warn(f"[scenes.{key}] date {a['date']} was guessed from {source}; if that is not the "
+                          f"acquisition date, {fix}", OnemapWarning, stacklevel=3)
+    d1, d2 = out["before"]["date"], out["after"]["date"]
+    if d1 and d2 and d1 > d2 and not (out["before"]["guessed"] or out["after"]["guessed"]):
+        raise DataError(f"[scenes.before] was acquired on {d1} ({out['before']['source']}), after [scenes.after] "
+                        f"({d2}, {out['after']['source']}): the dates are swapped", path=cfg.before.paths[0],
+                        hint="swap the paths of [scenes.before] and [scenes.after]")
+    return out
+
+
 def _why_no_score(cfg: SurveyConfig, before: Any, after: Any, exc: DataError) -> DataError:
     """A DataError naming the scene and the fix when the change score is NaN everywhere."""
     from .change._sample import sample_windows
@@ -277,10 +315,12 @@ def _layers(cfg: SurveyConfig, frame: Frame) -> dict[str, gpd.GeoDataFrame]:
     layers = {}
     for name, spec in cfg.layers.items():
         try:
-            layers[name] = read_source(spec.path, spec.kind, layer=spec.layer, encoding=spec.encoding,
-                                       crs=spec.crs, to_crs=frame.crs)
+            with speaking("toml", table=f"layers.{name}"):
+                layers[name] = read_source(spec.path, spec.kind, layer=spec.layer, encoding=spec.encoding,
+                                           crs=spec.crs, to_crs=frame.crs, allow_empty=spec.allow_empty)
         except CRSError as exc:
-            raise CRSError(f"[layers.{name}]: {exc.message}", path=exc.path or spec.path, hint=exc.hint) from exc
+            raise CRSError(f"[layers.{name}]: {exc.message}", path=exc.path or spec.path,
+                           hint=exc.fix or exc.hint) from exc
         if name != "approvals" and len(layers[name]) == 0:
             raise DataError(f"[layers.{name}] is empty", path=spec.path)
     return layers
@@ -317,8 +357,8 @@ def _n_unknown(verdicts: gpd.GeoDataFrame) -> int:
 
 def _score_mask(cfg: SurveyConfig, before: Any, after: Any) -> Any:
     """Clouds of either date (dilated: cloud edges are translucent) when the scenes carry a scale."""
-    scale = cfg.detect_options.get("reflectance_scale")
-    if not cfg.detect_options.get("cloud_mask", True) or scale is None:
+    scale = cfg.detect_options["reflectance_scale"]
+    if not cfg.detect_options["cloud_mask"] or scale is None:
         return None
     from .change.indices import cloud_mask
     from .change.morphology import binary_dilation
@@ -327,7 +367,7 @@ def _score_mask(cfg: SurveyConfig, before: Any, after: Any) -> Any:
     for scene in (before, after):
         c = cloud_mask(scene.assign_attrs(reflectance_scale=float(scale)))
         clouds = c if clouds is None else (clouds | c)
-    radius = int(cfg.detect_options.get("cloud_buffer_px", 3))
+    radius = int(cfg.detect_options["cloud_buffer_px"])
     if radius > 0:
         data = clouds.data
         if hasattr(data, "dask"):
@@ -470,16 +510,16 @@ def _patches(cfg: SurveyConfig, score: Any, attrs: dict[str, Any], frame: Frame,
     from .change.detect import change_mask, threshold_score
     from .change.patches import patches_from_mask
 
-    floor = cfg.detect_options.get("noise_floor", 2.0)
+    floor = cfg.detect_options["noise_floor"]
     try:
         thr, noise = threshold_score(score, cfg.threshold, cfg.k, floor=floor, value_range=attrs.get("score_range"))
     except DataError as exc:
         if "NaN everywhere" not in exc.message:
             raise
         raise _why_no_score(cfg, before, after, exc) from exc
-    mask = change_mask(score, thr, int(cfg.detect_options.get("opening", 0)))
+    mask = change_mask(score, thr, int(cfg.detect_options["opening"]))
     patches = patches_from_mask(mask.data, frame, score.data, cfg.min_area,
-                                int(cfg.detect_options.get("connectivity", 8)), thr, noise,
+                                int(cfg.detect_options["connectivity"]), thr, noise,
                                 before.attrs.get("date"), after.attrs.get("date"))
     attrs.update(threshold=thr, noise=noise)
     patches = patches.rename(columns={"id": "patch_id"}) if "id" in patches.columns else patches

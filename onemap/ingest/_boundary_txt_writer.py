@@ -22,6 +22,7 @@ from ..errors import (
     CRSError,
     DataError,
     EncodingError,
+    Fix,
     GeometryError,
     Repair,
     report_repairs,
@@ -261,15 +262,18 @@ def _gk_layer(layer: gpd.GeoDataFrame, crs: Any, path: Path):
     info = zone_info(layer.crs)
     datum = fmt.datum_of_crs(layer.crs)
     if info is None or info.zone is None or info.width is None or datum is None:
-        hint = "pass crs= with a Gauss-Kruger CRS, e.g. crs=onemap.crs.gk_crs(39)"
+        zone = None
         try:
             minx, _, maxx, _ = layer.geometry.to_crs(4490).total_bounds
-            lon = (minx + maxx) / 2
-            zone = infer_zone(lon=lon, width=3)
-            hint = (f"pass crs= with a Gauss-Kruger CRS, e.g. crs=onemap.crs.gk_crs({zone}) "
-                    f"(EPSG:{gk_crs(zone).to_epsg()})")
+            zone = infer_zone(lon=(minx + maxx) / 2, width=3)
         except Exception:  # noqa: BLE001, S110 - only the hint depends on it
             pass
+        epsg = f"EPSG:{gk_crs(zone).to_epsg()}" if zone else "e.g. EPSG:4527"
+        hint = Fix(f"pass crs= with a Gauss-Kruger CRS, e.g. crs=onemap.crs.gk_crs({zone or 39})"
+                   + (f" ({epsg})" if zone else ""),
+                   toml=f"set [frame] zone = {zone or 39} (a CGCS2000 Gauss-Kruger frame; {epsg}) "
+                        "and remove [frame] crs",
+                   cli=f"pass --to-crs {epsg.removeprefix('e.g. ')} (the CGCS2000 Gauss-Kruger zone of the layer)")
         raise CRSError(f"{layer.crs.name!r} is not a Gauss-Kruger zone CRS of CGCS2000, Xian 1980, "
                        "Beijing 1954 or WGS84", path=path, hint=hint)
     return layer, info, datum

@@ -20,7 +20,8 @@ from pyproj import CRS
 from ..errors import CRSError, DataError, FormatError, FrameError, OnemapWarning
 from ..frame import Frame
 from ._warp import rio_crs, warp_scale
-from .sensors import SensorPreset, guess_date, guess_sensor
+from .dates import SceneDate, scene_date
+from .sensors import SensorPreset, guess_sensor
 
 __all__ = ["FileInfo", "inspect_file", "name_bands", "select_bands", "date_of", "read_part"]
 
@@ -288,32 +289,12 @@ def select_bands(infos: Sequence[FileInfo], names: list[list[str]], bands: Any,
     return chosen
 
 
-def date_of(parts: Sequence[FileInfo]) -> str | None:
-    """Acquisition date: file names, then acquisition-date tags, then product ids in tags, then
-    ``TIFFTAG_DATETIME`` (which some writers set to the processing time: pass ``date=`` if so)."""
-    for p in parts:
-        path = Path(p.path)
-        for text in (path.name, path.parent.name):
-            found = guess_date(text)
-            if found:
-                return found
-    for p in parts:
-        for k, v in p.tags:
-            if k != "TIFFTAG_DATETIME" and any(s in k.upper() for s in _DATE_KEYS):
-                found = guess_date(v)
-                if found:
-                    return found
-    for p in parts:
-        for text in [v for _, v in p.tags] + [d for d in p.descriptions if d]:
-            if guess_sensor(text):  # a product id (Landsat, Sentinel-2 ...) names the date
-                found = guess_date(text)
-                if found:
-                    return found
-    for p in parts:
-        found = guess_date(dict(p.tags).get("TIFFTAG_DATETIME", ""))
-        if found:
-            return found
-    return None
+def date_of(parts: Sequence[FileInfo]) -> SceneDate:
+    """Acquisition date of the files and where it came from (see :mod:`onemap.ingest.dates`):
+    a ``dates.txt`` sidecar, a product naming convention, acquisition-date tags, product ids in
+    tags; a bare date in a name or ``TIFFTAG_DATETIME`` only as a reported guess."""
+    return scene_date([p.path for p in parts], [kv for p in parts for kv in p.tags],
+                      [d for p in parts for d in p.descriptions if d], _DATE_KEYS)
 
 
 # ---------------------------------------------------------------------------------------------- read

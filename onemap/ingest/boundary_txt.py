@@ -133,9 +133,9 @@ def read_boundary_txt(
     -----
     Repairs (each reported in ``attrs["repairs"]`` and one :class:`~onemap.errors.RepairWarning`):
 
-    * text without byte-order mark that is not UTF-8 is decoded as GBK/GB18030 — a guess, so it is
-      reported; byte-order marks and zero-width spaces inside the text (concatenated exports) are
-      dropped;
+    * byte-order marks and zero-width spaces inside the text (concatenated exports) are dropped.
+      (Text without byte-order mark that is not UTF-8 is read as GBK/GB18030, the format's normal
+      encoding: not a repair, ``attrs["encoding"]`` says which);
     * full-width '，' between fields, full-width digits, '．', '＠' and '＝'/'：' in the header are
       read as their ASCII forms;
     * X (first coordinate) is the northing, Y the easting: points whose X looks like a zone-prefixed
@@ -252,16 +252,9 @@ def read_document(data: bytes, path: Path, *, encoding: str | None = None, crs: 
     if not data.strip():
         raise FormatError("the file is empty", path=path, line=1, hint=_SECTIONS_HINT)
     text, used = decode_text(data, path=path, encoding=encoding)
+    # GBK/GB18030 without a byte-order mark is the format's normal encoding, not a repair: the
+    # codec used is in attrs["encoding"] (a wrong guess shows as garbled names, and encoding= fixes it)
     repairs: list[Repair] = []
-    if encoding is None and used in ("gbk", "gb18030"):
-        repairs.append(
-            Repair(
-                str(path),
-                "encoding",
-                "no byte-order mark and not UTF-8",
-                f"decoded as {used.upper()} (pass encoding= if the names read wrong)",
-            )
-        )
     text = text.rstrip("\x1a")  # DOS end-of-file mark
     if not text.strip():
         raise FormatError("the file holds no text", path=path, line=1, hint=_SECTIONS_HINT)

@@ -6,8 +6,10 @@ A *scene* is an :class:`xarray.DataArray` with dims ``("band", "y", "x")``:
   :mod:`onemap.ingest.sensors`); bands no preset names are ``b1, b2, ...`` (1-based position);
 * ``x`` / ``y`` are pixel-centre coordinates; CRS and transform are written with rioxarray, so
   ``Frame.from_xarray(scene)`` and the ``.rio`` accessor work;
-* ``attrs``: ``sensor`` (preset name or None), ``date`` (ISO date or None), ``nodata`` (the source
-  nodata value or None), ``source`` (the path, or the list of paths);
+* ``attrs``: ``sensor`` (preset name or None), ``date`` (ISO acquisition date or None),
+  ``date_source`` (where the date came from) and ``date_guessed`` (True when it follows no known
+  convention: see :mod:`onemap.ingest.dates`), ``nodata`` (the source nodata value or None),
+  ``source`` (the path, or the list of paths);
 * the data is a dask array read block by block with rasterio (nothing is read at open time),
   chunked along y/x on multiples of the file's internal blocks, one chunk for all bands.
 
@@ -157,8 +159,10 @@ def open_scene(
         ``"auto"`` (multiples of the file's internal blocks, all bands in one chunk), an int,
         ``(rows, cols)`` or ``{"y": rows, "x": cols}``.
     date
-        Acquisition date (``"2016-11-30"``, ``"20161130"``, a date or datetime); default: from the
-        file names (``YYYYMMDD``), else from the tags, else None.
+        Acquisition date (``"2016-11-30"``, ``"20161130"``, a date or datetime); default: read
+        from a ``dates.txt`` sidecar, the product's naming convention (Sentinel-2 sensing time,
+        Landsat acquisition date, GF scene date), acquisition tags, else guessed from a bare
+        date in the name (``attrs["date_guessed"]``), else None; see :mod:`onemap.ingest.dates`.
     masked
         True: float32 with NaN at nodata/masked pixels. False: the file's dtype, ``attrs["nodata"]``
         (the first file's when band files declare different nodata values).
@@ -225,7 +229,7 @@ def open_scene(
         nodata = fill  # warped bands are filled outside their source: say with what
     attrs = {
         "sensor": sensor_name,
-        "date": _iso_date(date, sources[0]) if date is not None else date_of(parts),
+        **_date_attrs(date, sources[0], parts),
         "nodata": nodata,
         "source": sources[0] if len(paths) == 1 else sources,
     }
@@ -293,6 +297,14 @@ def _reference_frame(parts: Sequence[FileInfo]) -> Frame:
                 hint="open the files separately and onemap.align them to one frame",
             )
     return rf
+
+
+def _date_attrs(date: Any, source: str, parts: Any) -> dict[str, Any]:
+    """``date``, ``date_source`` and ``date_guessed`` of a scene (see :mod:`onemap.ingest.dates`)."""
+    if date is not None:
+        return {"date": _iso_date(date, source), "date_source": "given (date=)", "date_guessed": False}
+    found = date_of(parts)
+    return {"date": found.date, "date_source": found.source, "date_guessed": found.guessed}
 
 
 def _iso_date(value: Any, path: str | None = None) -> str:

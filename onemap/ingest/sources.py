@@ -148,15 +148,21 @@ def read_source(
     encoding: str | None = None,
     crs: Any = None,
     to_crs: Any = None,
+    allow_empty: bool = False,
 ) -> gpd.GeoDataFrame:
     """Read a layer from a vector file, a land-boundary TXT file or a folder of TXT files.
 
     TXT sources carry their own CRS (``crs=`` does not apply to them); vector sources go through
-    :func:`onemap.read_layer` with *kind*, *layer*, *encoding* and *crs*.
+    :func:`onemap.read_layer` with *kind*, *layer*, *encoding* and *crs*. With *allow_empty* a
+    layer with no feature, or a folder with no TXT file, gives an empty layer (in *to_crs*).
     """
     p = Path(path)
     if (p.is_dir() and p.suffix.lower() != ".gdb") or p.suffix.lower() == ".txt":
+        if allow_empty and p.is_dir() and not _txt_files([p]):
+            return gpd.GeoDataFrame(geometry=gpd.GeoSeries([], crs=to_crs), crs=to_crs)
         return read_boundary_files(
             p, encoding=encoding, to_crs=to_crs, kind=kind if kind == "approval" else "generic"
         )
-    return read_layer(p, kind=kind, layer=layer, encoding=encoding, crs=crs, to_crs=to_crs)
+    return read_layer(
+        p, kind=kind, layer=layer, encoding=encoding, crs=crs, to_crs=to_crs, allow_empty=allow_empty
+    )

@@ -45,12 +45,15 @@ import shapely
 from pyproj import CRS, Transformer
 
 from ..crs import as_crs, gk_crs, infer_zone, is_prefixed, zone_info
-from ..errors import CRSError, DataError, EncodingError, FormatError, Repair, report_repairs
+from ..errors import CRSError, DataError, EncodingError, Fix, FormatError, Repair, report_repairs
 from ._dbf import check_prj, check_shapefile, codec_name, resolve_encoding, sidecar
 from ._kinds import KINDS, check_geometries, find_column, normalize_columns
 
 __all__ = ["read_layer", "write_layer", "layer_info", "KINDS"]
 
+# an empty layer under a survey: the TOML can accept it for approvals (a county that approved nothing)
+_EMPTY_TOML = ("check the file under [{table}] path (an approvals layer of a county that approved nothing "
+               "is accepted with allow_empty = true under [layers.approvals])")
 _DRIVERS = {".shp": "ESRI Shapefile", ".gpkg": "GPKG", ".geojson": "GeoJSON", ".json": "GeoJSON",
             ".fgb": "FlatGeobuf", ".gdb": "OpenFileGDB"}
 _SHP = "ESRI Shapefile"
@@ -157,7 +160,7 @@ def read_layer(
         gdf = gdf.rename_axis("fid")
     if len(gdf) == 0 and not allow_empty:
         raise DataError(f"layer {layer!r} has no features", path=src,
-                        hint="check the file or filter, or pass allow_empty=True")
+                        hint=Fix("check the file or filter, or pass allow_empty=True", toml=_EMPTY_TOML))
     attrs: dict[str, Any] = {"kind": kind, "source": src, "layer": layer, "driver": driver,
                              "encoding": enc or "utf-8", "encoding_source": enc_source}
     gdf = _set_crs(gdf, crs, src, attrs)
@@ -167,7 +170,7 @@ def read_layer(
     gdf = check_geometries(gdf, spec, src, id_col, repair, repairs)
     if len(gdf) == 0 and not allow_empty:
         raise DataError(f"layer {layer!r} has no features left after dropping null geometries", path=src,
-                        hint="check the geometries in a GIS, or pass allow_empty=True")
+                        hint=Fix("check the geometries in a GIS, or pass allow_empty=True", toml=_EMPTY_TOML))
     new_cols, info = normalize_columns(gdf, kind, src, columns)
     repairs += info.pop("repairs", [])
     gdf = gdf.assign(**new_cols)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import shutil
 import warnings
+from pathlib import Path
 
 import dask
 import numpy as np
@@ -92,7 +93,8 @@ def test_open_tiled_geotiff_with_nodata(tmp_path):
     scene = open_scene(path)
     assert scene.dims == ("band", "y", "x")
     assert list(scene.band.values) == ["blue", "green", "red", "nir"]
-    assert scene.attrs == {"sensor": "gf2", "date": "2020-01-05", "nodata": 0.0, "source": path}
+    assert scene.attrs == {"sensor": "gf2", "date": "2020-01-05", "nodata": 0.0, "source": path,
+                           "date_source": f"file name {Path(path).name} (GF scene name)", "date_guessed": False}
     assert scene.dtype == np.float32
     assert Frame.from_xarray(scene) == Frame.from_raster(path)
     np.testing.assert_array_equal(scene.x.values, Frame.from_raster(path).coords()["x"])
@@ -261,7 +263,7 @@ def test_align_on_same_lattice_slices_and_pads(tmp_path):
     path = write_tif(tmp_path / "a.tif", data, nodata=0)
     scene = open_scene(path)
     src = Frame.from_xarray(scene)
-    target = Frame(src.crs, src.transform * Affine.translation(50, -20), (50, 60))  # sticks out
+    target = Frame(src.crs, src.transform @ Affine.translation(50, -20), (50, 60))  # sticks out
     expected = np.full((2, 50, 60), np.nan, "float32")
     expected[:, 20:50, 0:30] = scene.values[:, 0:30, 50:80]
     for s in (scene, scene * 1.0, scene.compute()):  # file-backed, derived dask, in memory
@@ -491,7 +493,7 @@ def test_stack_errors(tmp_path):
             warnings.simplefilter("ignore", OnemapWarning)
             stack([dated[0], renamed])
     frame = Frame.from_xarray(scene)
-    shifted = align(dated[1], Frame(frame.crs, frame.transform * Affine.translation(1, 0), frame.shape))
+    shifted = align(dated[1], Frame(frame.crs, frame.transform @ Affine.translation(1, 0), frame.shape))
     with pytest.raises(FrameError, match="align"):
         stack([dated[0], shifted])
 
