@@ -43,6 +43,9 @@ Example
     [enforce]
     tolerance_m = 1.0
     ratio_threshold = 0.15
+
+    [report]
+    lang = "zh"           # report and CSV headers: "zh" (default) or "en"
 """
 
 from __future__ import annotations
@@ -72,6 +75,7 @@ _SCHEMA: dict[str, set[str]] = {
     "detect": {"method", "threshold", "min_area", "k", "options"},
     "enforce": {"tolerance_m", "ratio_threshold"},
     "run": {"tile_size", "scheduler", "workers"},
+    "report": {"lang"},
 }
 
 
@@ -117,6 +121,7 @@ class SurveyConfig:
     tile_size: int = 2048
     scheduler: str | None = None
     workers: int | None = None
+    report_lang: str = "zh"  # [report] lang: "zh" or "en" (report and CSV headers)
 
     def as_dict(self) -> dict[str, Any]:
         """Plain-JSON form (recorded in the survey manifest)."""
@@ -166,7 +171,7 @@ def load_config(source: str | Path | Mapping[str, Any], base: str | Path | None 
         root = Path(base).resolve() if base else path.resolve().parent
     v = _Validator(path, root)
 
-    v.keys(raw, {"survey", "frame", "scenes", "layers", "detect", "enforce", "run"}, "")
+    v.keys(raw, {"survey", "frame", "scenes", "layers", "detect", "enforce", "run", "report"}, "")
     survey = v.table(raw, "survey", _SCHEMA["survey"], required=False)
     frame = v.table(raw, "frame", _SCHEMA["frame"], required=False)
     scenes = v.table(raw, "scenes", {"before", "after"}, required=True)
@@ -174,6 +179,9 @@ def load_config(source: str | Path | Mapping[str, Any], base: str | Path | None 
     detect = v.table(raw, "detect", _SCHEMA["detect"], required=False)
     enforce = v.table(raw, "enforce", _SCHEMA["enforce"], required=False)
     run = v.table(raw, "run", _SCHEMA["run"], required=False)
+    report_lang = v.table(raw, "report", _SCHEMA["report"], required=False).get("lang", "zh")
+    if report_lang not in ("zh", "en"):
+        raise v.error("[report] lang", f"must be \"zh\" or \"en\", got {report_lang!r}")
 
     for name in _REQUIRED_LAYERS:
         if name not in layers:
@@ -234,7 +242,7 @@ def load_config(source: str | Path | Mapping[str, Any], base: str | Path | None 
         tolerance_m=v.number(enforce, "tolerance_m", "[enforce] tolerance_m", default=1.0),
         ratio_threshold=v.number(enforce, "ratio_threshold", "[enforce] ratio_threshold", default=0.15),
         tile_size=tile_size, scheduler=scheduler,
-        workers=workers,
+        workers=workers, report_lang=report_lang,
     )
 
 

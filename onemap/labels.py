@@ -25,7 +25,7 @@ from typing import Any
 import pandas as pd
 
 __all__ = ["LANGS", "MU_PER_M2", "HA_PER_M2", "VERDICTS", "check_lang", "column", "header",
-           "verdict_name", "data_dictionary", "describe_frame", "format_area", "text", "units"]
+           "verdict_name", "data_dictionary", "describe_frame", "format_area", "format_mu", "text", "units"]
 
 LANGS = ("zh", "en")
 MU_PER_M2 = 15.0 / 10_000.0
@@ -43,16 +43,16 @@ VERDICTS: dict[str, tuple[str, str, str]] = {
 #: unit key -> (Chinese, English) as written in headers
 _UNITS = {"m2": ("m²", "m²"), "mu": ("亩", "mu"), "ha": ("公顷", "ha"), "pct": ("%", "%"),
           "n": ("个", "count"), "px": ("像元", "pixels"), "ratio": ("0–1", "0–1"),
-          "date": ("日期", "date"), "code": ("代码", "code"), "bool": ("是/否", "yes/no"),
+          "date": ("年-月-日", "YYYY-MM-DD"), "score": ("无量纲", "unitless"), "code": ("代码", "code"), "bool": ("是/否", "yes/no"),
           "json": ("JSON，m²", "JSON, m²"), "text": ("文本", "text")}
 
 # column -> (Chinese, English, unit key, Chinese note); *_mu / *_ha follow their *_m2 column
 _COLUMNS: dict[str, tuple[str, str, str, str]] = {
     "patch_id": ("图斑编号", "patch id", "code", "监测图斑的编号"),
     "pixels": ("像元数", "pixels", "px", "图斑包含的影像像元"),
-    "area_m2": ("图斑面积", "patch area", "m2", "椭球面积（CGCS2000/GRS80）"),
-    "score_mean": ("变化强度均值", "mean change score", "text", "无量纲"),
-    "score_max": ("变化强度最大值", "max change score", "text", "无量纲"),
+    "area_m2": ("面积", "area", "m2", "椭球面积（CGCS2000/GRS80）"),
+    "score_mean": ("变化强度均值", "mean change score", "score", "无量纲"),
+    "score_max": ("变化强度最大值", "max change score", "score", "无量纲"),
     "confidence": ("置信度", "confidence", "ratio", "图斑与未变化背景的区分程度"),
     "date_before": ("前时相日期", "before-image date", "date", "前时相影像的获取日期"),
     "date_after": ("后时相日期", "after-image date", "date", "后时相影像的获取日期"),
@@ -80,6 +80,7 @@ _COLUMNS: dict[str, tuple[str, str, str, str]] = {
     "verdict": ("判定代码", "verdict code", "code", "existing_construction / approved / unapproved "
                 "/ partly_approved / check"),
     "verdict_zh": ("判定结果", "verdict (Chinese)", "text", "合法 / 违法（未批先建、批少占多）/ 其他"),
+    "verdict_name": ("判定结果", "verdict", "text", ""),
     "approval_ids": ("涉及批文地块", "approvals met", "text", "以 ; 分隔"),
     "parcel_ids": ("涉及宗地", "cadastral parcels met", "text", "以 ; 分隔"),
     "admin_code": ("行政区代码", "admin code", "code", "统计用区划代码（乡镇 9 位、村 12 位）"),
@@ -141,6 +142,9 @@ _TEXT = {  # report sentences and labels: key -> (Chinese, English)
                    "{n} more patches not shown (see verdicts.csv)"),
     "chip_caption": ("图斑 {id} · {v} · 违法用地 {a} · 其中耕地 {c}",
                      "patch {id} · {v} · unapproved {a} · on cultivated land {c}"),
+    "chips_note": ("每组左为前时相、右为后时相，红线为图斑边界；按违法用地面积从大到小排列。",
+                   "Before (left) and after (right), the patch outlined in red; largest "
+                   "unapproved area first."),
     "method": ("检测方法", "method"), "threshold": ("变化阈值", "change threshold"),
     "patches": ("图斑数", "patches"), "resolution": ("分辨率", "resolution"),
     "date_source": ("日期来源", "date source"),
@@ -186,7 +190,7 @@ def header(name: str, lang: str = "zh") -> str:
     """The column's name for people in *lang*, with its unit: ``违法用地面积（m²）``."""
     zh, en, unit, _ = column(name)
     label = zh if check_lang(lang) == "zh" else en
-    if unit is None or unit in ("text", "code") and label != name:
+    if unit is None or unit in ("text", "code"):
         return label
     u = units(unit, lang)
     return f"{label}（{u}）" if lang == "zh" else f"{label} ({u})"
@@ -227,6 +231,16 @@ def format_area(m2: float, lang: str = "zh") -> str:
     if check_lang(lang) == "zh":
         return f"{sq} m²（{m2 * MU_PER_M2:,.2f} 亩，{m2 * HA_PER_M2:,.4f} 公顷）"
     return f"{sq} m² ({m2 * MU_PER_M2:,.2f} mu, {m2 * HA_PER_M2:,.4f} ha)"
+
+
+def format_mu(m2: float, lang: str = "zh") -> str:
+    """A short area: ``4.87 亩（3 244 m²）``."""
+    if pd.isna(m2):
+        return ""
+    sq = f"{m2:,.0f}".replace(",", " ")
+    if check_lang(lang) == "zh":
+        return f"{m2 * MU_PER_M2:,.2f} 亩（{sq} m²）"
+    return f"{m2 * MU_PER_M2:,.2f} mu ({sq} m²)"
 
 
 def describe_frame(frame: Any, lang: str = "zh") -> str:

@@ -151,15 +151,17 @@ def _run(cfg: SurveyConfig, client: Any, progress: bool) -> SurveyResult:
     with timer("invariants"):  # before anything is written: a broken bookkeeping stops the run
         invariants = check_invariants(patches, verdicts, summary)
     with timer("export"):
-        outputs = export_results(out, verdicts, summary, status)
+        outputs = export_results(out, verdicts, summary, status, lang=cfg.report_lang)
     with timer("report"):
+        from .labels import text as _label
         from .report import write_report
 
         report = write_report(out / "report.html", summary, verdicts, before, after, frame,
-                              title=f"{cfg.name}: change survey", threshold=cfg.ratio_threshold,
-                              extra={"frame": repr(frame), "method": cfg.method,
-                                     "threshold": score_attrs.get("threshold"), "patches": len(patches)},
-                              overview=overview)
+                              title=f"{cfg.name} {_label('survey', cfg.report_lang)}",
+                              threshold=cfg.ratio_threshold,
+                              extra={"method": cfg.method, "threshold": score_attrs.get("threshold"),
+                                     "patches": len(patches)},
+                              overview=overview, layers=layers, lang=cfg.report_lang)
         outputs["report.html"] = _sha256(report)
     manifest = _manifest(cfg, frame, timer.times, verdicts, outputs, score_attrs)
     manifest["invariants"] = invariants
