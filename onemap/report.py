@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import html
 import io
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,7 @@ import numpy as np
 import pandas as pd
 import shapely
 from affine import Affine
+from rasterio.errors import NotGeoreferencedWarning
 
 from . import labels
 from ._atomic import atomic_write_text
@@ -216,9 +218,13 @@ def write_report(
     captions = [labels.text("chip_caption", lang, id=row["patch_id"], v=labels.verdict_name(row["verdict"], lang),
                             a=fmt(row["unapproved_m2"], lang), c=fmt(row["unapproved_cultivated_m2"], lang))
                 for _, row in top.iterrows()]
-    with ThreadPoolExecutor(threads()) as pool:  # window reads and PNG encoding release the GIL
-        chips = list(zip(captions, pool.map(lambda g: _chip_figure(before, after, frame, g), top.geometry.values)))
     image = rgb_image(after) if overview is None else stretch(overview, after.attrs.get("nodata"))
+    with warnings.catch_warnings():  # rasterize's scratch raster has no CRS: nothing a user can act on
+        warnings.simplefilter("ignore", NotGeoreferencedWarning)
+        with ThreadPoolExecutor(threads()) as pool:  # window reads and PNG encoding release the GIL
+            chips = list(zip(captions, pool.map(lambda g: _chip_figure(before, after, frame, g),
+                                                top.geometry.values)))
+        static_map = _map_image(image, verdicts, frame)
     map_head, map_body = map_section(verdicts, frame, image, layers, lang)
     sep = "：" if lang == "zh" else ": "
     parts = [
@@ -233,7 +239,7 @@ def write_report(
         *_ratio_section(total, threshold, lang),
         f"<h2>{labels.text('map', lang)}</h2>", f"<p class='note screen'>{labels.text('map_note', lang)}</p>",
         map_body,
-        f"<figure class='static'><img id='map' alt='county map' src='{_map_image(image, verdicts, frame)}'>"
+        f"<figure class='static'><img id='map' alt='county map' src='{static_map}'>"
         f"<figcaption>{_legend(verdicts, lang)}</figcaption></figure>",
         f"<h2>{labels.text('summary', lang)}</h2>", summary_table(summary, lang),
         f"<h2>{labels.text('verdicts', lang)}</h2>", verdict_table(verdicts, lang),
