@@ -157,3 +157,17 @@ def test_screenshot_is_not_blank(case, tmp_path):
     # the map area (below the headline) holds the image: many distinct colours, not a grey box
     map_rows = img[450:1000, 100:1100].reshape(-1, 3)
     assert len(np.unique(map_rows.round(-1), axis=0)) > 50
+
+
+def test_readme_explore_line_is_true(case):
+    """README: ``verdicts.explore(column="verdict")`` — folium and mapclassify are dependencies."""
+    import tomllib
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    assert 'verdicts.explore(column="verdict")' in (root / "README.md").read_text(encoding="utf-8")
+    deps = " ".join(tomllib.loads((root / "pyproject.toml").read_text())["project"]["dependencies"])
+    assert "folium" in deps and "mapclassify" in deps
+    import folium
+
+    assert isinstance(case[3].explore(column="verdict"), folium.Map)
