@@ -24,8 +24,22 @@ from typing import Any
 
 import pandas as pd
 
-__all__ = ["LANGS", "MU_PER_M2", "HA_PER_M2", "VERDICTS", "check_lang", "column", "header",
-           "verdict_name", "data_dictionary", "describe_frame", "format_area", "format_mu", "text", "units"]
+__all__ = [
+    "HA_PER_M2",
+    "LANGS",
+    "MU_PER_M2",
+    "VERDICTS",
+    "check_lang",
+    "column",
+    "data_dictionary",
+    "describe_frame",
+    "format_area",
+    "format_mu",
+    "header",
+    "text",
+    "units",
+    "verdict_name",
+]
 
 LANGS = ("zh", "en")
 MU_PER_M2 = 15.0 / 10_000.0

@@ -23,7 +23,6 @@ Examples
 from __future__ import annotations
 
 import csv
-import io
 import re
 from os import PathLike
 from typing import Any
@@ -34,7 +33,7 @@ import pandas as pd
 from . import labels
 from ._atomic import atomic_write_text
 
-__all__ = ["people_csv_text", "write_people_csv", "read_people_csv", "with_mu_ha", "county_rows"]
+__all__ = ["county_rows", "people_csv_text", "read_people_csv", "with_mu_ha", "write_people_csv"]
 
 _DIGITS = re.compile(r"^[0-9]+$")
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")

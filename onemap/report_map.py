@@ -26,7 +26,7 @@ import shapely
 
 from . import labels
 
-__all__ = ["map_section", "leaflet_assets", "json_for_script"]
+__all__ = ["json_for_script", "leaflet_assets", "map_section"]
 
 #: layers with more features than this are left out of the map (the page would grow too big)
 MAX_FEATURES = {"approvals": 5_000, "landuse": 3_000}
@@ -153,9 +153,9 @@ def map_data(verdicts: gpd.GeoDataFrame, frame: Any, image: np.ndarray,
                                    "cls": "onemap-landuse",
                                    "features": _features(lu, _attribute_rows(lu, cols, lang), tol)})
         else:
-            notes.append((f"土地利用图层有 {len(lu)} 个图斑，超过 {MAX_FEATURES['landuse']}，未放入交互地图" if zh
+            notes.append(f"土地利用图层有 {len(lu)} 个图斑，超过 {MAX_FEATURES['landuse']}，未放入交互地图" if zh
                           else f"land use has {len(lu)} features (over {MAX_FEATURES['landuse']}): "
-                               "left out of the interactive map"))
+                               "left out of the interactive map")
     if layers.get("approvals") is not None and len(layers["approvals"]):
         ap = layers["approvals"]
         if len(ap) <= MAX_FEATURES["approvals"]:
@@ -165,9 +165,9 @@ def map_data(verdicts: gpd.GeoDataFrame, frame: Any, image: np.ndarray,
                                    "dash": "4 3", "cls": "onemap-approval",
                                    "features": _features(ap, _attribute_rows(ap, cols, lang), tol)})
         else:
-            notes.append((f"批文图层有 {len(ap)} 个地块，超过 {MAX_FEATURES['approvals']}，未放入交互地图" if zh
+            notes.append(f"批文图层有 {len(ap)} 个地块，超过 {MAX_FEATURES['approvals']}，未放入交互地图" if zh
                           else f"approvals has {len(ap)} features (over {MAX_FEATURES['approvals']}): "
-                               "left out of the interactive map"))
+                               "left out of the interactive map")
     for verdict in reversed(list(labels.VERDICTS)):  # flagged verdicts last: drawn on top
         sel = verdicts[verdicts["verdict"] == verdict]
         if not len(sel):

@@ -14,8 +14,14 @@ import pandas as pd
 
 from . import labels
 
-__all__ = ["html_table", "summary_table", "verdict_table", "coverage_table", "run_table",
-           "dictionary_section"]
+__all__ = [
+    "coverage_table",
+    "dictionary_section",
+    "html_table",
+    "run_table",
+    "summary_table",
+    "verdict_table",
+]
 
 _SUMMARY_AREAS = ["new", "unapproved", "new_cultivated", "unapproved_cultivated", "unapproved_farmland"]
 

@@ -7,7 +7,12 @@ import pytest
 
 from onemap.export import export_results
 from onemap.labels import data_dictionary, header
-from onemap.people_csv import people_csv_text, read_people_csv, with_mu_ha, write_people_csv
+from onemap.people_csv import (
+    people_csv_text,
+    read_people_csv,
+    with_mu_ha,
+    write_people_csv,
+)
 
 
 def table():

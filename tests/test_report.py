@@ -64,7 +64,7 @@ def report(case, path, **kw):
 def test_chinese_by_default_with_units_dates_and_the_frame_in_words(case, tmp_path):
     page = report(case, tmp_path / "r.html").read_text(encoding="utf-8")
     assert "CGCS2000 3° 高斯-克吕格投影 第 39 带" in page and "分辨率 2 m" in page
-    assert "Frame(" not in re.sub(r"<script.*?</script>", "", page, flags=re.S)
+    assert "Frame(" not in re.sub(r"<script.*?</script>", "", page, flags=re.DOTALL)
     assert "2022-05-06（来源：配置文件）" in page and "2023-09-22（来源：文件名）" in page
     for words in ("违法（未批先建）", "合法（已批准）", "亩", "公顷", "m²", "违法占用耕地比例（%）", "合计"):
         assert words in page, words
