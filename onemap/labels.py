@@ -285,12 +285,37 @@ def describe_frame(frame: Any, lang: str = "zh") -> str:
             name = (f"{datum} {info.width}° Gauss-Kruger zone {info.zone} (central meridian {lon}"
                     f"{extra}{'; ' + code if code else ''})")
     else:
-        name = f"{crs.name}（{code}）" if zh and code else f"{crs.name} ({code})" if code else crs.name
+        name = _other_crs(crs, code, zh)
     unit = "°" if crs.is_geographic else "m"
     xr, yr = frame.res
     res = f"{xr:g} {unit}" if xr == yr else f"{xr:g} × {yr:g} {unit}"
     res = res.replace(" °", "°")
+    if crs.is_geographic:  # degrees mean little to a reader: about how many metres
+        import math
+
+        lat = math.radians((frame.bounds[1] + frame.bounds[3]) / 2)
+        mx, my = xr * 111_320 * math.cos(lat), yr * 110_574
+        res += f"（约 {mx:.3g} × {my:.3g} m）" if zh else f" (about {mx:.3g} × {my:.3g} m)"
     h, w = frame.shape
     if zh:
         return f"{name}，分辨率 {res}，{w} × {h} 像元"
     return f"{name}, {res} pixels, {w} × {h}"
+
+
+def _other_crs(crs: Any, code: str, zh: bool) -> str:
+    """Geographic, UTM and other CRSs in words."""
+    import re
+
+    datum = crs.geodetic_crs.name if crs.geodetic_crs else crs.name
+    datum = "CGCS2000" if "2000" in datum and "China" in datum else datum
+    utm = re.search(r"UTM zone (\d+)([NS])", crs.name)
+    tail = (f"；{code}" if zh else f"; {code}") if code else ""
+    if crs.is_geographic:
+        return f"{datum} 地理坐标（经纬度{tail}）" if zh else f"{datum} geographic (longitude/latitude{tail})"
+    if utm:
+        half = {"N": ("北半球", "north"), "S": ("南半球", "south")}[utm.group(2)]
+        return (f"{datum} UTM 投影 第 {utm.group(1)} 带（{half[0]}{tail}）" if zh
+                else f"{datum} UTM zone {utm.group(1)} ({half[1]}{tail})")
+    if not code:
+        return crs.name
+    return f"{crs.name}（{code}）" if zh else f"{crs.name} ({code})"

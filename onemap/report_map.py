@@ -101,31 +101,33 @@ def _cell(value: Any) -> str:
     return str(value)
 
 
+def _name(column: str, lang: str) -> str:
+    """A column's name without its unit (popups give the unit with each value)."""
+    return labels.column(column)[labels.LANGS.index(lang)]
+
+
 def _patch_rows(v: gpd.GeoDataFrame, lang: str) -> list[list[list[str]]]:
     area = labels.format_area
     out = []
     for _, r in v.iterrows():
-        rows = [[labels.header("patch_id", lang), _cell(r.get("patch_id"))],
-                [labels.header("verdict_zh", lang) if lang == "zh" else "verdict",
-                 labels.verdict_name(r["verdict"], lang)],
-                [labels.column("area_m2")[labels.LANGS.index(lang)], area(r["area_m2"], lang)],
-                [labels.column("new_m2")[labels.LANGS.index(lang)], area(r.get("new_m2"), lang)],
-                [labels.column("unapproved_m2")[labels.LANGS.index(lang)], area(r.get("unapproved_m2"), lang)],
-                [labels.column("unapproved_cultivated_m2")[labels.LANGS.index(lang)],
-                 area(r.get("unapproved_cultivated_m2"), lang)]]
+        rows = [[_name("patch_id", lang), _cell(r.get("patch_id"))],
+                [_name("verdict_name", lang), labels.verdict_name(r["verdict"], lang)]]
+        for col in ("area_m2", "new_m2", "unapproved_m2", "unapproved_cultivated_m2"):
+            if col in v.columns:
+                rows.append([_name(col, lang), area(r[col], lang)])
         for col in ("unapproved_farmland_m2", "unapproved_redline_m2"):
             if col in v.columns and r[col] > 0:
-                rows.append([labels.column(col)[labels.LANGS.index(lang)], area(r[col], lang)])
+                rows.append([_name(col, lang), area(r[col], lang)])
         for col in ("admin_name", "admin_code", "approval_ids", "date_before", "date_after"):
             if col in v.columns and _cell(r[col]):
-                rows.append([labels.header(col, lang), _cell(r[col])])
+                rows.append([_name(col, lang), _cell(r[col])])
         out.append(rows)
     return out
 
 
 def _attribute_rows(layer: gpd.GeoDataFrame, columns: list[str], lang: str) -> list[list[list[str]]]:
     cols = [c for c in columns if c in layer.columns]
-    return [[[labels.header(c, lang), _cell(r[c])] for c in cols if _cell(r[c])]
+    return [[[_name(c, lang), _cell(r[c])] for c in cols if _cell(r[c])]
             for _, r in layer[cols].iterrows()]
 
 
@@ -218,7 +220,7 @@ _SCRIPT = """
   });
   entries.sort(function (a, b) { return a[0] - b[0]; });  // flagged verdicts first in the list
   entries.forEach(function (e) { overlays[e[1]] = e[2]; });  // labels built and escaped by onemap
-  L.control.layers(null, overlays, {collapsed: false}).addTo(map);
+  L.control.layers(null, overlays, {collapsed: false, position: "bottomright"}).addTo(map);
   L.control.scale({imperial: false}).addTo(map);
   map.fitBounds(bounds);
   el.setAttribute("data-ready", String(data.layers.length));

@@ -171,3 +171,41 @@ def test_readme_explore_line_is_true(case):
     import folium
 
     assert isinstance(case[3].explore(column="verdict"), folium.Map)
+
+
+@pytest.mark.parametrize("bounds,res,crs,zh,en", [
+    ((-1.7, 48.1, -1.6, 48.15), 0.0001, 4326, "WGS 84 地理坐标（经纬度；EPSG:4326），分辨率 0.0001°（约 7.43 × 11.1 m）",
+     "WGS 84 geographic (longitude/latitude; EPSG:4326), 0.0001° (about 7.43 × 11.1 m) pixels"),
+    ((300000, 3200000, 310020, 3210000), 30, 32651, "WGS 84 UTM 投影 第 51 带（北半球；EPSG:32651），分辨率 30 m",
+     "WGS 84 UTM zone 51 (north; EPSG:32651), 30 m pixels"),
+    ((500000, 3300000, 500100, 3300100), 2, 4549, "CGCS2000 3° 高斯-克吕格投影 第 40 带（中央经线 120°E；EPSG:4549）",
+     "CGCS2000 3° Gauss-Kruger zone 40 (central meridian 120°E; EPSG:4549), 2 m pixels"),
+])
+def test_frame_in_words(bounds, res, crs, zh, en):
+    from onemap.labels import describe_frame
+
+    frame = Frame.from_bounds(bounds, res, crs)
+    assert describe_frame(frame).startswith(zh) and describe_frame(frame, "en").startswith(en)
+
+
+@pytest.mark.parametrize("crs", [4527, 4326, 32650])
+def test_image_overlay_sits_on_the_frame(crs):
+    """The after-image, warped to Web Mercator, covers the frame's corners (in any frame CRS)."""
+    from pyproj import Transformer
+
+    from onemap.report_map import _image_overlay
+
+    gk = (39_500_000.0, 3_300_000.0, 39_500_400.0, 3_300_400.0)
+    to = Transformer.from_crs(4527, crs, always_xy=True)
+    xs, ys = to.transform([gk[0], gk[2]], [gk[1], gk[3]])
+    res = (xs[1] - xs[0]) / 200
+    frame = Frame.from_bounds((xs[0], ys[0], xs[0] + 200 * res, ys[0] + 200 * res), res, crs)
+    img = np.random.default_rng(0).uniform(size=(200, 200, 3))
+    uri, ((south, west), (north, east)) = _image_overlay(img, frame)
+    assert uri.startswith("data:image/png;base64,")
+    left, bottom, right, top = frame.bounds
+    lon, lat = Transformer.from_crs(crs, 4326, always_xy=True).transform(
+        [left, right, left, right], [bottom, bottom, top, top])
+    tol = 3e-5  # ~3 m: the warp snaps to its own pixels (2 m here)
+    assert west <= min(lon) + tol and east >= max(lon) - tol and south <= min(lat) + tol and north >= max(lat) - tol
+    assert (east - west) < 1.2 * (max(lon) - min(lon)) and (north - south) < 1.2 * (max(lat) - min(lat))
