@@ -51,14 +51,29 @@ VERDICTS: dict[str, tuple[str, str, str]] = {
     "partly_approved": ("违法（批少占多）", "illegal (built beyond the approval)", "#ff7f00"),
     "check": ("其他（需实地核查）", "other (needs a field check)", "#984ea3"),
     "approved": ("合法（已批准）", "legal (approved)", "#4daf4a"),
-    "existing_construction": ("合法（原有建设用地）", "legal (existing construction land)", "#377eb8"),
+    "existing_construction": (
+        "合法（原有建设用地）",
+        "legal (existing construction land)",
+        "#377eb8",
+    ),
 }
 
 #: unit key -> (Chinese, English) as written in headers
-_UNITS = {"m2": ("m²", "m²"), "mu": ("亩", "mu"), "ha": ("公顷", "ha"), "pct": ("%", "%"),
-          "n": ("个", "count"), "px": ("像元", "pixels"), "ratio": ("0–1", "0–1"),
-          "date": ("年-月-日", "YYYY-MM-DD"), "score": ("无量纲", "unitless"), "code": ("代码", "code"), "bool": ("是/否", "yes/no"),
-          "json": ("JSON，m²", "JSON, m²"), "text": ("文本", "text")}
+_UNITS = {
+    "m2": ("m²", "m²"),
+    "mu": ("亩", "mu"),
+    "ha": ("公顷", "ha"),
+    "pct": ("%", "%"),
+    "n": ("个", "count"),
+    "px": ("像元", "pixels"),
+    "ratio": ("0–1", "0–1"),
+    "date": ("年-月-日", "YYYY-MM-DD"),
+    "score": ("无量纲", "unitless"),
+    "code": ("代码", "code"),
+    "bool": ("是/否", "yes/no"),
+    "json": ("JSON，m²", "JSON, m²"),
+    "text": ("文本", "text"),
+}
 
 # column -> (Chinese, English, unit key, Chinese note); *_mu / *_ha follow their *_m2 column
 _COLUMNS: dict[str, tuple[str, str, str, str]] = {
@@ -70,30 +85,75 @@ _COLUMNS: dict[str, tuple[str, str, str, str]] = {
     "confidence": ("置信度", "confidence", "ratio", "图斑与未变化背景的区分程度"),
     "date_before": ("前时相日期", "before-image date", "date", "前时相影像的获取日期"),
     "date_after": ("后时相日期", "after-image date", "date", "后时相影像的获取日期"),
-    "existing_m2": ("原有建设用地面积", "existing construction land", "m2",
-                    "土地利用现状已是建设用地的部分（合法）"),
+    "existing_m2": (
+        "原有建设用地面积",
+        "existing construction land",
+        "m2",
+        "土地利用现状已是建设用地的部分（合法）",
+    ),
     "new_m2": ("新增建设用地面积", "new construction", "m2", "图斑面积减去原有建设用地"),
     "approved_m2": ("已批准面积", "approved", "m2", "新增建设中位于批文地块内的部分"),
-    "unapproved_m2": ("违法用地面积", "unapproved construction", "m2",
-                      "新增建设中位于所有批文地块之外的部分（未批先建、批少占多）"),
-    "new_cultivated_m2": ("新增建设占用耕地面积", "new construction on cultivated land", "m2",
-                          "耕地：地类编码 0101、0102、0103"),
-    "unapproved_cultivated_m2": ("违法占用耕地面积", "unapproved construction on cultivated land",
-                                 "m2", "违法占用耕地比例的分子"),
-    "unapproved_agricultural_m2": ("违法占用其他农用地面积", "unapproved on other agricultural land",
-                                   "m2", "耕地以外的农用地"),
+    "unapproved_m2": (
+        "违法用地面积",
+        "unapproved construction",
+        "m2",
+        "新增建设中位于所有批文地块之外的部分（未批先建、批少占多）",
+    ),
+    "new_cultivated_m2": (
+        "新增建设占用耕地面积",
+        "new construction on cultivated land",
+        "m2",
+        "耕地：地类编码 0101、0102、0103",
+    ),
+    "unapproved_cultivated_m2": (
+        "违法占用耕地面积",
+        "unapproved construction on cultivated land",
+        "m2",
+        "违法占用耕地比例的分子",
+    ),
+    "unapproved_agricultural_m2": (
+        "违法占用其他农用地面积",
+        "unapproved on other agricultural land",
+        "m2",
+        "耕地以外的农用地",
+    ),
     "unapproved_unused_m2": ("违法占用未利用地面积", "unapproved on unused land", "m2", ""),
-    "unapproved_unknown_m2": ("违法占用未分类地面积", "unapproved on unclassified land", "m2",
-                              "土地利用图层未覆盖或地类编码未知"),
-    "unapproved_by_code": ("违法用地分地类面积", "unapproved area by land-use code", "json",
-                           "{地类编码: m²}"),
-    "unapproved_farmland_m2": ("违法占用永久基本农田面积", "unapproved on permanent basic farmland",
-                               "m2", ""),
-    "unapproved_redline_m2": ("违法占用生态保护红线面积", "unapproved inside the ecological red line",
-                              "m2", ""),
-    "verdict": ("判定代码", "verdict code", "code", "existing_construction / approved / unapproved "
-                "/ partly_approved / check"),
-    "verdict_zh": ("判定结果", "verdict (Chinese)", "text", "合法 / 违法（未批先建、批少占多）/ 其他"),
+    "unapproved_unknown_m2": (
+        "违法占用未分类地面积",
+        "unapproved on unclassified land",
+        "m2",
+        "土地利用图层未覆盖或地类编码未知",
+    ),
+    "unapproved_by_code": (
+        "违法用地分地类面积",
+        "unapproved area by land-use code",
+        "json",
+        "{地类编码: m²}",
+    ),
+    "unapproved_farmland_m2": (
+        "违法占用永久基本农田面积",
+        "unapproved on permanent basic farmland",
+        "m2",
+        "",
+    ),
+    "unapproved_redline_m2": (
+        "违法占用生态保护红线面积",
+        "unapproved inside the ecological red line",
+        "m2",
+        "",
+    ),
+    "verdict": (
+        "判定代码",
+        "verdict code",
+        "code",
+        "existing_construction / approved / unapproved / partly_approved / check",
+    ),
+    "verdict_zh": (
+        "判定结果",
+        "verdict (Chinese)",
+        "text",
+        "合法 / 违法（未批先建、批少占多）/ 其他",
+    ),
     "verdict_name": ("判定结果", "verdict", "text", ""),
     "approval_ids": ("涉及批文地块", "approvals met", "text", "以 ; 分隔"),
     "parcel_ids": ("涉及宗地", "cadastral parcels met", "text", "以 ; 分隔"),
@@ -102,8 +162,12 @@ _COLUMNS: dict[str, tuple[str, str, str, str]] = {
     "at_frame_edge": ("位于影像边缘", "at image edge", "bool", "面积可能偏小（图斑延伸到影像外）"),
     "n_patches": ("图斑数", "patches", "n", ""),
     "n_flagged": ("违法图斑数", "illegal patches", "n", "未批先建与批少占多"),
-    "illegal_ratio": ("违法占用耕地比例", "illegal occupation ratio of cultivated land", "pct",
-                      "违法占用耕地面积 ÷ 新增建设占用耕地面积"),
+    "illegal_ratio": (
+        "违法占用耕地比例",
+        "illegal occupation ratio of cultivated land",
+        "pct",
+        "违法占用耕地面积 ÷ 新增建设占用耕地面积",
+    ),
     "exceeds_threshold": ("超过阈值", "exceeds threshold", "bool", "比例高于问责阈值（默认 15%）"),
     "parcel_id": ("地块编号", "parcel id", "code", ""),
     "name": ("地块名称", "parcel name", "text", ""),
@@ -127,45 +191,73 @@ _COLUMNS: dict[str, tuple[str, str, str, str]] = {
 _DERIVED = {"mu": ("亩", "mu"), "ha": ("公顷", "ha")}
 
 _TEXT = {  # report sentences and labels: key -> (Chinese, English)
-    "total": ("合计", "total"), "county": ("全域", "whole area"),
-    "yes": ("是", "yes"), "no": ("否", "no"),
+    "total": ("合计", "total"),
+    "county": ("全域", "whole area"),
+    "yes": ("是", "yes"),
+    "no": ("否", "no"),
     "survey": ("变化监测报告", "change survey"),
     "ratio_title": ("违法占用耕地比例", "Illegal occupation of cultivated land"),
     "ratio_na": ("无（新增建设未占用耕地）", "n/a (no new construction on cultivated land)"),
-    "exceeds": ("超过", "exceeds"), "within": ("未超过", "is within"),
-    "ratio_note": ("阈值 {t}：本区域<b>{s}</b>阈值。比例 = 违法占用耕地面积 ÷ 新增建设占用耕地面积"
-                   "（椭球面积）。", "Threshold {t}: the area <b>{s}</b> the threshold. Ratio = "
-                   "unapproved new construction on cultivated land ÷ all new construction on "
-                   "cultivated land (ellipsoidal areas)."),
-    "images": ("影像", "Imagery"), "before": ("前时相", "before"), "after": ("后时相", "after"),
-    "date_unknown": ("日期未知", "date unknown"), "source": ("来源", "source"),
+    "exceeds": ("超过", "exceeds"),
+    "within": ("未超过", "is within"),
+    "ratio_note": (
+        "阈值 {t}：本区域<b>{s}</b>阈值。比例 = 违法占用耕地面积 ÷ 新增建设占用耕地面积"
+        "（椭球面积）。",
+        "Threshold {t}: the area <b>{s}</b> the threshold. Ratio = "
+        "unapproved new construction on cultivated land ÷ all new construction on "
+        "cultivated land (ellipsoidal areas).",
+    ),
+    "images": ("影像", "Imagery"),
+    "before": ("前时相", "before"),
+    "after": ("后时相", "after"),
+    "date_unknown": ("日期未知", "date unknown"),
+    "source": ("来源", "source"),
     "frame": ("工作底图", "Frame"),
-    "summary": ("分行政区统计", "By admin unit"), "verdicts": ("判定结果统计", "Verdicts"),
-    "map": ("地图", "Map"), "static_map": ("总图（打印用）", "Overview (for printing)"),
-    "map_note": ("底图为后时相影像，图斑按判定结果着色；点击图斑查看判定与占地面积，右上角切换图层。",
-                 "The after-image with change patches coloured by verdict; click a patch for its "
-                 "verdict and land taken, toggle layers at the top right."),
-    "flagged": ("违法图斑", "Illegal patches"), "run": ("运行信息", "Run"),
-    "dictionary": ("数据字典", "Data dictionary"), "coverage": ("图层覆盖", "Layer coverage"),
-    "image_layer": ("后时相影像", "after-image"), "approvals": ("批文地块", "approvals"),
+    "summary": ("分行政区统计", "By admin unit"),
+    "verdicts": ("判定结果统计", "Verdicts"),
+    "map": ("地图", "Map"),
+    "static_map": ("总图（打印用）", "Overview (for printing)"),
+    "map_note": (
+        "底图为后时相影像，图斑按判定结果着色；点击图斑查看判定与占地面积，右上角切换图层。",
+        "The after-image with change patches coloured by verdict; click a patch for its "
+        "verdict and land taken, toggle layers at the top right.",
+    ),
+    "flagged": ("违法图斑", "Illegal patches"),
+    "run": ("运行信息", "Run"),
+    "dictionary": ("数据字典", "Data dictionary"),
+    "coverage": ("图层覆盖", "Layer coverage"),
+    "image_layer": ("后时相影像", "after-image"),
+    "approvals": ("批文地块", "approvals"),
     "landuse": ("土地利用现状", "land use"),
-    "patch": ("图斑", "patch"), "of_unit": ("单位", "unit"),
+    "patch": ("图斑", "patch"),
+    "of_unit": ("单位", "unit"),
     "mu_note": ("1 公顷 = 15 亩 = 10 000 m²", "1 ha = 15 mu = 10 000 m²"),
     "areas_in": ("面积单位：亩（1 亩 ≈ 666.67 m²）", "areas in mu (1 mu ≈ 666.67 m²)"),
-    "more_chips": ("另有 {n} 个图斑未列出（见 verdicts.csv）",
-                   "{n} more patches not shown (see verdicts.csv)"),
-    "chip_caption": ("图斑 {id} · {v} · 违法用地 {a} · 其中耕地 {c}",
-                     "patch {id} · {v} · unapproved {a} · on cultivated land {c}"),
-    "chips_note": ("每组左为前时相、右为后时相，红线为图斑边界；按违法用地面积从大到小排列。",
-                   "Before (left) and after (right), the patch outlined in red; largest "
-                   "unapproved area first."),
-    "method": ("检测方法", "method"), "threshold": ("变化阈值", "change threshold"),
-    "patches": ("图斑数", "patches"), "resolution": ("分辨率", "resolution"),
+    "more_chips": (
+        "另有 {n} 个图斑未列出（见 verdicts.csv）",
+        "{n} more patches not shown (see verdicts.csv)",
+    ),
+    "chip_caption": (
+        "图斑 {id} · {v} · 违法用地 {a} · 其中耕地 {c}",
+        "patch {id} · {v} · unapproved {a} · on cultivated land {c}",
+    ),
+    "chips_note": (
+        "每组左为前时相、右为后时相，红线为图斑边界；按违法用地面积从大到小排列。",
+        "Before (left) and after (right), the patch outlined in red; largest "
+        "unapproved area first.",
+    ),
+    "method": ("检测方法", "method"),
+    "threshold": ("变化阈值", "change threshold"),
+    "patches": ("图斑数", "patches"),
+    "resolution": ("分辨率", "resolution"),
     "date_source": ("日期来源", "date source"),
     # where an image date came from (the scenes' attrs["date_source"])
-    "src_config": ("配置文件", "configuration"), "src_filename": ("文件名", "file name"),
-    "src_metadata": ("影像元数据", "image metadata"), "src_guess": ("推测", "guessed"),
-    "src_guessed": ("推测", "guessed"), "src_sidecar": ("附带文件", "sidecar file"),
+    "src_config": ("配置文件", "configuration"),
+    "src_filename": ("文件名", "file name"),
+    "src_metadata": ("影像元数据", "image metadata"),
+    "src_guess": ("推测", "guessed"),
+    "src_guessed": ("推测", "guessed"),
+    "src_sidecar": ("附带文件", "sidecar file"),
     "src_argument": ("参数", "argument"),
 }
 
@@ -228,10 +320,20 @@ def data_dictionary(columns: dict[str, list[str]], lang: str = "zh") -> pd.DataF
     for table, names in columns.items():
         for name in names:
             zh, en, unit, note = column(name)
-            rows.append({"table": table, "column": name, "header": header(name, lang),
-                         "name_zh": zh, "name_en": en,
-                         "unit": units(unit, lang) if unit else "", "note": note})
-    out = pd.DataFrame(rows, columns=["table", "column", "header", "name_zh", "name_en", "unit", "note"])
+            rows.append(
+                {
+                    "table": table,
+                    "column": name,
+                    "header": header(name, lang),
+                    "name_zh": zh,
+                    "name_en": en,
+                    "unit": units(unit, lang) if unit else "",
+                    "note": note,
+                }
+            )
+    out = pd.DataFrame(
+        rows, columns=["table", "column", "header", "name_zh", "name_en", "unit", "note"]
+    )
     if lang == "zh":
         out.columns = ["表", "字段名", "表头", "中文名", "英文名", "单位", "说明"]
     return out
@@ -263,8 +365,9 @@ def describe_frame(frame: Any, lang: str = "zh") -> str:
     >>> from onemap import Frame
     >>> describe_frame(Frame.from_bounds((39468000, 4027976, 39469024, 4029000), 2.0, 4527))
     'CGCS2000 3° 高斯-克吕格投影 第 39 带（中央经线 117°E，带号前缀；EPSG:4527），分辨率 2 m，512 × 512 像元'
-    >>> describe_frame(Frame.from_bounds((39468000, 4027976, 39469024, 4029000), 2.0, 4527), "en")
-    'CGCS2000 3° Gauss-Kruger zone 39 (central meridian 117°E, zone-prefixed; EPSG:4527), 2 m pixels, 512 × 512'
+    >>> describe_frame(Frame.from_bounds((39468000, 4027976, 39469024, 4029000), 2.0, 4527),
+    ...                "en")  # doctest: +ELLIPSIS
+    'CGCS2000 3° Gauss-Kruger zone 39 (central meridian 117°E, zone-prefixed; EPSG:4527), 2 m ...'
     """
     from .crs import zone_info
 
@@ -278,12 +381,16 @@ def describe_frame(frame: Any, lang: str = "zh") -> str:
         lon = f"{info.central_meridian:g}°E"
         if zh:
             extra = "，带号前缀" if info.prefixed else ""
-            name = (f"{datum} {info.width}° 高斯-克吕格投影 第 {info.zone} 带（中央经线 {lon}{extra}"
-                    f"{'；' + code if code else ''}）")
+            name = (
+                f"{datum} {info.width}° 高斯-克吕格投影 第 {info.zone} 带（中央经线 {lon}{extra}"
+                f"{'；' + code if code else ''}）"
+            )
         else:
             extra = ", zone-prefixed" if info.prefixed else ""
-            name = (f"{datum} {info.width}° Gauss-Kruger zone {info.zone} (central meridian {lon}"
-                    f"{extra}{'; ' + code if code else ''})")
+            name = (
+                f"{datum} {info.width}° Gauss-Kruger zone {info.zone} (central meridian {lon}"
+                f"{extra}{'; ' + code if code else ''})"
+            )
     else:
         name = _other_crs(crs, code, zh)
     unit = "°" if crs.is_geographic else "m"
@@ -311,11 +418,18 @@ def _other_crs(crs: Any, code: str, zh: bool) -> str:
     utm = re.search(r"UTM zone (\d+)([NS])", crs.name)
     tail = (f"；{code}" if zh else f"; {code}") if code else ""
     if crs.is_geographic:
-        return f"{datum} 地理坐标（经纬度{tail}）" if zh else f"{datum} geographic (longitude/latitude{tail})"
+        return (
+            f"{datum} 地理坐标（经纬度{tail}）"
+            if zh
+            else f"{datum} geographic (longitude/latitude{tail})"
+        )
     if utm:
         half = {"N": ("北半球", "north"), "S": ("南半球", "south")}[utm.group(2)]
-        return (f"{datum} UTM 投影 第 {utm.group(1)} 带（{half[0]}{tail}）" if zh
-                else f"{datum} UTM zone {utm.group(1)} ({half[1]}{tail})")
+        return (
+            f"{datum} UTM 投影 第 {utm.group(1)} 带（{half[0]}{tail}）"
+            if zh
+            else f"{datum} UTM zone {utm.group(1)} ({half[1]}{tail})"
+        )
     if not code:
         return crs.name
     return f"{crs.name}（{code}）" if zh else f"{crs.name} ({code})"

@@ -84,8 +84,10 @@ def _cells(name: str, values: pd.Series, lang: str) -> list[str]:
     if name in ("admin_code",) or values.dtype == object and (values == "total").any():
         values = values.replace("total", labels.text("total", lang))
     if _is_code(name, values):
-        return ["" if pd.isna(v) else f'="{v}"' if _DIGITS.match(str(v)) else _plain(str(v))
-                for v in values]
+        return [
+            "" if pd.isna(v) else f'="{v}"' if _DIGITS.match(str(v)) else _plain(str(v))
+            for v in values
+        ]
     if values.dtype == bool or unit == "bool" and values.dropna().isin([True, False]).all():
         yes, no = labels.text("yes", lang), labels.text("no", lang)
         return ["" if pd.isna(v) else yes if v else no for v in values]
@@ -95,7 +97,10 @@ def _cells(name: str, values: pd.Series, lang: str) -> list[str]:
         return ["" if not np.isfinite(v) else fmt.format(v * scale) for v in values.to_numpy()]
     if values.dtype.kind in "iu":
         return [str(v) for v in values.to_numpy()]
-    return ["" if v is None or (isinstance(v, float) and np.isnan(v)) else _plain(str(v)) for v in values]
+    return [
+        "" if v is None or (isinstance(v, float) and np.isnan(v)) else _plain(str(v))
+        for v in values
+    ]
 
 
 def people_csv_text(table: pd.DataFrame, lang: str = "zh") -> str:
@@ -160,7 +165,9 @@ def _parse(name: str, raw: list[str]) -> pd.Series:
         elif v.startswith("'") and v[1:].startswith(_FORMULA_START):
             v = v[1:]
         vals.append(v)
-    text = pd.Series([None if v == "" else "total" if v in totals else v for v in vals], dtype=object)
+    text = pd.Series(
+        [None if v == "" else "total" if v in totals else v for v in vals], dtype=object
+    )
     unit = labels.column(name)[2]
     if wrapped or unit in ("text", "date", "json") or name == "admin_name":
         return text
@@ -168,7 +175,9 @@ def _parse(name: str, raw: list[str]) -> pd.Series:
     no = {labels.text("no", lg) for lg in labels.LANGS}
     nonempty = [v for v in vals if v != ""]
     if nonempty and all(v in yes | no for v in nonempty):
-        return pd.Series([None if v == "" else v in yes for v in vals], dtype=object if "" in vals else bool)
+        return pd.Series(
+            [None if v == "" else v in yes for v in vals], dtype=object if "" in vals else bool
+        )
     try:
         num = pd.to_numeric(pd.Series(vals).replace("", np.nan))
     except (ValueError, TypeError):

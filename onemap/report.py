@@ -44,7 +44,9 @@ def rgb_bands(scene: Any) -> list[int]:
     return order
 
 
-def rgb_image(scene: Any, max_pixels: int = 1600, window: tuple[slice, slice] | None = None) -> np.ndarray:
+def rgb_image(
+    scene: Any, max_pixels: int = 1600, window: tuple[slice, slice] | None = None
+) -> np.ndarray:
     """An (h, w, 3) float image in [0, 1] of a scene (red, green, blue bands), decimated to fit.
 
     Works on NumPy- and dask-backed DataArrays; a *window* of a file-backed scene is read alone
@@ -60,7 +62,9 @@ def rgb_image(scene: Any, max_pixels: int = 1600, window: tuple[slice, slice] | 
         arr = scene.isel(band=order)
     step = max(1, int(np.ceil(max(arr.shape[1:]) / max_pixels)))
     arr = np.asarray(arr[:, ::step, ::step], dtype="float64")
-    return stretch(arr, scene.attrs.get("nodata") if not np.issubdtype(scene.dtype, np.floating) else None)
+    return stretch(
+        arr, scene.attrs.get("nodata") if not np.issubdtype(scene.dtype, np.floating) else None
+    )
 
 
 def stretch(arr: np.ndarray, nodata: float | None = None) -> np.ndarray:
@@ -93,13 +97,24 @@ def _outline(img: np.ndarray, geoms: Any, transform: Affine, colour: str) -> Non
     """Draw the boundaries of *geoms* into *img* (in place), at least one pixel wide."""
     from rasterio import features
 
-    geoms = [g for g in shapely.boundary(np.asarray(geoms, dtype=object)) if g is not None and not g.is_empty]
+    geoms = [
+        g
+        for g in shapely.boundary(np.asarray(geoms, dtype=object))
+        if g is not None and not g.is_empty
+    ]
     if not geoms:
         return
-    hit = features.rasterize([(g, 1) for g in geoms], out_shape=img.shape[:2], transform=transform,
-                             all_touched=True, dtype="uint8") > 0
-    img[hit] = [int(colour[i:i + 2], 16) / 255 for i in (1, 3, 5)]
-
+    hit = (
+        features.rasterize(
+            [(g, 1) for g in geoms],
+            out_shape=img.shape[:2],
+            transform=transform,
+            all_touched=True,
+            dtype="uint8",
+        )
+        > 0
+    )
+    img[hit] = [int(colour[i : i + 2], 16) / 255 for i in (1, 3, 5)]
 
 
 def _map_image(img: np.ndarray, verdicts: gpd.GeoDataFrame, frame: Any) -> str:
@@ -107,17 +122,29 @@ def _map_image(img: np.ndarray, verdicts: gpd.GeoDataFrame, frame: Any) -> str:
     img = img.copy()
     h, w = img.shape[:2]
     transform = frame.transform * Affine.scale(frame.width / w, frame.height / h)
-    for verdict, colour in reversed(list(VERDICT_COLOURS.items())):  # flagged ones drawn last, on top
-        _outline(img, verdicts.geometry.values[(verdicts["verdict"] == verdict).to_numpy()], transform, colour)
+    for verdict, colour in reversed(
+        list(VERDICT_COLOURS.items())
+    ):  # flagged ones drawn last, on top
+        _outline(
+            img,
+            verdicts.geometry.values[(verdicts["verdict"] == verdict).to_numpy()],
+            transform,
+            colour,
+        )
     return _png(img)
 
 
 def _legend(verdicts: gpd.GeoDataFrame, lang: str) -> str:
     counts = verdicts["verdict"].value_counts()
-    return "<p class='legend'>" + " ".join(
-        f"<span style='border:2px solid {c};padding:0 6px;margin-right:8px'>"
-        f"{html.escape(labels.verdict_name(v, lang))} {int(counts.get(v, 0))}</span>"
-        for v, c in VERDICT_COLOURS.items()) + "</p>"
+    return (
+        "<p class='legend'>"
+        + " ".join(
+            f"<span style='border:2px solid {c};padding:0 6px;margin-right:8px'>"
+            f"{html.escape(labels.verdict_name(v, lang))} {int(counts.get(v, 0))}</span>"
+            for v, c in VERDICT_COLOURS.items()
+        )
+        + "</p>"
+    )
 
 
 def _chip_figure(before: Any, after: Any, frame: Any, geom: Any, size: int = 300) -> str:
@@ -143,8 +170,11 @@ def _scene_line(scene: Any, when: str, lang: str) -> str:
     if source:
         key = f"src_{str(source).split(':')[0].strip().lower()}"
         shown = labels.text(key, lang) if key in labels._TEXT else str(source)
-        text += (f"（{labels.text('source', lang)}：{html.escape(shown)}）" if lang == "zh"
-                 else f" ({labels.text('source', lang)}: {html.escape(shown)})")
+        text += (
+            f"（{labels.text('source', lang)}：{html.escape(shown)}）"
+            if lang == "zh"
+            else f" ({labels.text('source', lang)}: {html.escape(shown)})"
+        )
     sensor = attrs.get("sensor")
     if sensor:
         text += f" · {html.escape(str(sensor))}"
@@ -158,15 +188,22 @@ def _ratio_section(total: pd.Series, threshold: float, lang: str) -> list[str]:
     ratio_text = labels.text("ratio_na", lang) if pd.isna(ratio) else f"{ratio:.1%}"
     status = "exceeds" if exceeds else "within"
     sep = "：" if lang == "zh" else ": "
-    figures = [(key, total.get(key, np.nan)) for key in
-               ("new_m2", "unapproved_m2", "new_cultivated_m2", "unapproved_cultivated_m2")]
+    figures = [
+        (key, total.get(key, np.nan))
+        for key in ("new_m2", "unapproved_m2", "new_cultivated_m2", "unapproved_cultivated_m2")
+    ]
     return [
         f"<h2>{labels.text('ratio_title', lang)}</h2>",
         f"<p class='ratio {status}' id='ratio'>{html.escape(ratio_text)}</p>",
-        f"<p>{labels.text('ratio_note', lang, t=f'{threshold:.0%}', s=labels.text(status, lang))}</p>",
-        "<ul class='figures'>" + "".join(
+        f"<p>{labels.text('ratio_note', lang, t=f'{threshold:.0%}', s=labels.text(status, lang))}"
+        "</p>",
+        "<ul class='figures'>"
+        + "".join(
             f"<li>{html.escape(labels.column(k)[labels.LANGS.index(lang)])}{sep}"
-            f"{html.escape(labels.format_area(v, lang))}</li>" for k, v in figures if not pd.isna(v))
+            f"{html.escape(labels.format_area(v, lang))}</li>"
+            for k, v in figures
+            if not pd.isna(v)
+        )
         + "</ul>",
     ]
 
@@ -206,53 +243,86 @@ def write_report(
 
     from .change._parallel import threads
     from .report_map import map_section
-    from .report_tables import (coverage_table, dictionary_section, run_table, summary_table,
-                                verdict_table)
+    from .report_tables import (
+        coverage_table,
+        dictionary_section,
+        run_table,
+        summary_table,
+        verdict_table,
+    )
 
     labels.check_lang(lang)
     summary = county_rows(summary)
     total = summary.iloc[-1]
-    flagged = verdicts[verdicts["verdict"].isin(FLAGGED)].sort_values("unapproved_m2", ascending=False)
+    flagged = verdicts[verdicts["verdict"].isin(FLAGGED)].sort_values(
+        "unapproved_m2", ascending=False
+    )
     top = flagged.head(_MAX_CHIPS)
     fmt = labels.format_mu
-    captions = [labels.text("chip_caption", lang, id=row["patch_id"], v=labels.verdict_name(row["verdict"], lang),
-                            a=fmt(row["unapproved_m2"], lang), c=fmt(row["unapproved_cultivated_m2"], lang))
-                for _, row in top.iterrows()]
+    captions = [
+        labels.text(
+            "chip_caption",
+            lang,
+            id=row["patch_id"],
+            v=labels.verdict_name(row["verdict"], lang),
+            a=fmt(row["unapproved_m2"], lang),
+            c=fmt(row["unapproved_cultivated_m2"], lang),
+        )
+        for _, row in top.iterrows()
+    ]
     image = rgb_image(after) if overview is None else stretch(overview, after.attrs.get("nodata"))
-    with warnings.catch_warnings():  # rasterize's scratch raster has no CRS: nothing a user can act on
+    with (
+        warnings.catch_warnings()
+    ):  # rasterize's scratch raster has no CRS: nothing a user can act on
         warnings.simplefilter("ignore", NotGeoreferencedWarning)
         with ThreadPoolExecutor(threads()) as pool:  # window reads and PNG encoding release the GIL
-            chips = list(zip(captions, pool.map(lambda g: _chip_figure(before, after, frame, g),
-                                                top.geometry.values)))
+            chips = list(
+                zip(
+                    captions,
+                    pool.map(lambda g: _chip_figure(before, after, frame, g), top.geometry.values),
+                )
+            )
         static_map = _map_image(image, verdicts, frame)
     map_head, map_body = map_section(verdicts, frame, image, layers, lang)
     sep = "：" if lang == "zh" else ": "
     parts = [
-        f"<!DOCTYPE html><html lang='{'zh-CN' if lang == 'zh' else 'en'}'><head><meta charset='utf-8'>",
+        f"<!DOCTYPE html><html lang='{'zh-CN' if lang == 'zh' else 'en'}'>",
+        "<head><meta charset='utf-8'>",
         "<meta name='viewport' content='width=device-width, initial-scale=1'>",
-        f"<title>{html.escape(title)}</title>", map_head, f"<style>{_CSS}</style></head><body>",
+        f"<title>{html.escape(title)}</title>",
+        map_head,
+        f"<style>{_CSS}</style></head><body>",
         f"<h1>{html.escape(title)}</h1>",
         f"<p class='meta'><b>{labels.text('frame', lang)}</b>{sep}"
         f"{html.escape(labels.describe_frame(frame, lang))}</p>",
         f"<p class='meta'><b>{labels.text('images', lang)}</b>{sep}"
         f"{_scene_line(before, 'before', lang)} · {_scene_line(after, 'after', lang)}</p>",
         *_ratio_section(total, threshold, lang),
-        f"<h2>{labels.text('map', lang)}</h2>", f"<p class='note screen'>{labels.text('map_note', lang)}</p>",
+        f"<h2>{labels.text('map', lang)}</h2>",
+        f"<p class='note screen'>{labels.text('map_note', lang)}</p>",
         map_body,
         f"<figure class='static'><img id='map' alt='county map' src='{static_map}'>"
         f"<figcaption>{_legend(verdicts, lang)}</figcaption></figure>",
-        f"<h2>{labels.text('summary', lang)}</h2>", summary_table(summary, lang),
-        f"<h2>{labels.text('verdicts', lang)}</h2>", verdict_table(verdicts, lang),
+        f"<h2>{labels.text('summary', lang)}</h2>",
+        summary_table(summary, lang),
+        f"<h2>{labels.text('verdicts', lang)}</h2>",
+        verdict_table(verdicts, lang),
     ]
     if coverage:
         parts += [f"<h2>{labels.text('coverage', lang)}</h2>", coverage_table(coverage, lang)]
-    parts.append(f"<h2>{labels.text('flagged', lang)} ({len(flagged)})</h2>"
-                 f"<p class='note'>{labels.text('chips_note', lang)}</p><div class='chips'>")
-    parts += [f"<figure><img alt='chip' src='{src}'><figcaption>{html.escape(c)}</figcaption></figure>"
-              for c, src in chips]
+    parts.append(
+        f"<h2>{labels.text('flagged', lang)} ({len(flagged)})</h2>"
+        f"<p class='note'>{labels.text('chips_note', lang)}</p><div class='chips'>"
+    )
+    parts += [
+        f"<figure><img alt='chip' src='{src}'><figcaption>{html.escape(c)}</figcaption></figure>"
+        for c, src in chips
+    ]
     parts.append("</div>")
     if len(flagged) > len(top):
-        parts.append(f"<p class='note'>{labels.text('more_chips', lang, n=len(flagged) - len(top))}</p>")
+        parts.append(
+            f"<p class='note'>{labels.text('more_chips', lang, n=len(flagged) - len(top))}</p>"
+        )
     if extra:
         parts += [f"<h2>{labels.text('run', lang)}</h2>", run_table(extra, lang)]
     parts += [dictionary_section(verdicts, summary, lang), "</body></html>"]

@@ -37,7 +37,9 @@ def leaflet_assets() -> tuple[str, str]:
     folder = resources.files("onemap") / "_assets"
     css = (folder / "leaflet.css").read_text(encoding="utf-8")
     for name in ("layers-2x.png", "layers.png"):
-        uri = "data:image/png;base64," + base64.b64encode((folder / name).read_bytes()).decode("ascii")
+        uri = "data:image/png;base64," + base64.b64encode((folder / name).read_bytes()).decode(
+            "ascii"
+        )
         css = css.replace(f"url(images/{name})", f"url({uri})")
     css = css.replace("url(images/marker-icon.png)", "none")  # no markers: nothing to fetch
     js = (folder / "leaflet.js").read_text(encoding="utf-8")
@@ -45,16 +47,21 @@ def leaflet_assets() -> tuple[str, str]:
 
 
 def json_for_script(value: Any) -> str:
-    """JSON that is safe inside ``<script type="application/json">`` (no ``</script>``, no ``<!--``)."""
+    """JSON safe inside ``<script type="application/json">``: no ``</script>``, no ``<!--``."""
     text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
-    for ch, esc in (("<", "\\u003c"), (">", "\\u003e"), ("&", "\\u0026"),
-                    ("\u2028", "\\u2028"), ("\u2029", "\\u2029")):
+    for ch, esc in (
+        ("<", "\\u003c"),
+        (">", "\\u003e"),
+        ("&", "\\u0026"),
+        ("\u2028", "\\u2028"),
+        ("\u2029", "\\u2029"),
+    ):
         text = text.replace(ch, esc)
     return text
 
 
 def _image_overlay(img: np.ndarray, frame: Any) -> tuple[str, list[list[float]]]:
-    """(h, w, 3) image over *frame* -> (PNG data URI in Web Mercator, [[south, west], [north, east]])."""
+    """(h, w, 3) image over *frame* -> (PNG data URI in Web Mercator, [[S, W], [N, E]] in degrees)."""
     from affine import Affine
     from PIL import Image
     from pyproj import Transformer
@@ -63,11 +70,22 @@ def _image_overlay(img: np.ndarray, frame: Any) -> tuple[str, list[list[float]]]
     h, w = img.shape[:2]
     src_transform = frame.transform * Affine.scale(frame.width / w, frame.height / h)
     left, bottom, right, top = frame.bounds
-    dst_transform, dw, dh = calculate_default_transform(frame.crs, "EPSG:3857", w, h, left, bottom, right, top)
+    dst_transform, dw, dh = calculate_default_transform(
+        frame.crs, "EPSG:3857", w, h, left, bottom, right, top
+    )
     rgba = np.concatenate([img, np.ones((h, w, 1))], axis=2).transpose(2, 0, 1).astype("float32")
     out = np.zeros((4, dh, dw), dtype="float32")
-    reproject(rgba, out, src_transform=src_transform, src_crs=frame.crs, dst_transform=dst_transform,
-              dst_crs="EPSG:3857", resampling=Resampling.nearest, src_nodata=None, dst_nodata=0)
+    reproject(
+        rgba,
+        out,
+        src_transform=src_transform,
+        src_crs=frame.crs,
+        dst_transform=dst_transform,
+        dst_crs="EPSG:3857",
+        resampling=Resampling.nearest,
+        src_nodata=None,
+        dst_nodata=0,
+    )
     pixels = (np.clip(out.transpose(1, 2, 0), 0, 1) * 255).round().astype(np.uint8)
     buf = io.BytesIO()
     Image.fromarray(pixels, mode="RGBA").save(buf, format="PNG", compress_level=6)
@@ -90,8 +108,13 @@ def _features(layer: gpd.GeoDataFrame, rows: list[list[list[str]]], tolerance: f
     for g, r in zip(geoms, rows):
         if g is None or g.is_empty:
             continue
-        feats.append({"type": "Feature", "geometry": json.loads(shapely.to_geojson(g)),
-                      "properties": {"rows": r}})
+        feats.append(
+            {
+                "type": "Feature",
+                "geometry": json.loads(shapely.to_geojson(g)),
+                "properties": {"rows": r},
+            }
+        )
     return feats
 
 
@@ -110,8 +133,10 @@ def _patch_rows(v: gpd.GeoDataFrame, lang: str) -> list[list[list[str]]]:
     area = labels.format_area
     out = []
     for _, r in v.iterrows():
-        rows = [[_name("patch_id", lang), _cell(r.get("patch_id"))],
-                [_name("verdict_name", lang), labels.verdict_name(r["verdict"], lang)]]
+        rows = [
+            [_name("patch_id", lang), _cell(r.get("patch_id"))],
+            [_name("verdict_name", lang), labels.verdict_name(r["verdict"], lang)],
+        ]
         for col in ("area_m2", "new_m2", "unapproved_m2", "unapproved_cultivated_m2"):
             if col in v.columns:
                 rows.append([_name(col, lang), area(r[col], lang)])
@@ -125,10 +150,14 @@ def _patch_rows(v: gpd.GeoDataFrame, lang: str) -> list[list[list[str]]]:
     return out
 
 
-def _attribute_rows(layer: gpd.GeoDataFrame, columns: list[str], lang: str) -> list[list[list[str]]]:
+def _attribute_rows(
+    layer: gpd.GeoDataFrame, columns: list[str], lang: str
+) -> list[list[list[str]]]:
     cols = [c for c in columns if c in layer.columns]
-    return [[[_name(c, lang), _cell(r[c])] for c in cols if _cell(r[c])]
-            for _, r in layer[cols].iterrows()]
+    return [
+        [[_name(c, lang), _cell(r[c])] for c in cols if _cell(r[c])]
+        for _, r in layer[cols].iterrows()
+    ]
 
 
 def _swatch(colour: str, label: str, dashed: bool = False) -> str:
@@ -136,13 +165,22 @@ def _swatch(colour: str, label: str, dashed: bool = False) -> str:
     return f"<span class='sw' style='{style}'></span>{html.escape(label)}"
 
 
-def map_data(verdicts: gpd.GeoDataFrame, frame: Any, image: np.ndarray,
-             layers: dict[str, gpd.GeoDataFrame] | None, lang: str) -> tuple[dict, list[str]]:
+def map_data(
+    verdicts: gpd.GeoDataFrame,
+    frame: Any,
+    image: np.ndarray,
+    layers: dict[str, gpd.GeoDataFrame] | None,
+    lang: str,
+) -> tuple[dict, list[str]]:
     """The map's JSON (image, bounds, layers) and notes on layers left out."""
     uri, bounds = _image_overlay(image, frame)
     tol = 0.5 * frame.res[0]
-    data: dict[str, Any] = {"image": uri, "bounds": bounds,
-                            "image_label": html.escape(labels.text("image_layer", lang)), "layers": []}
+    data: dict[str, Any] = {
+        "image": uri,
+        "bounds": bounds,
+        "image_label": html.escape(labels.text("image_layer", lang)),
+        "layers": [],
+    }
     notes = []
     layers = layers or {}
     zh = lang == "zh"
@@ -150,36 +188,67 @@ def map_data(verdicts: gpd.GeoDataFrame, frame: Any, image: np.ndarray,
         lu = layers["landuse"]
         if len(lu) <= MAX_FEATURES["landuse"]:
             cols = ["landuse_code", "landuse_name", "DLBM", "DLMC"]
-            data["layers"].append({"label": _swatch("#a0a0a0", labels.text("landuse", lang)),
-                                   "colour": "#a0a0a0", "weight": 1, "fill": 0.0, "shown": False, "rank": 11,
-                                   "cls": "onemap-landuse",
-                                   "features": _features(lu, _attribute_rows(lu, cols, lang), tol)})
+            data["layers"].append(
+                {
+                    "label": _swatch("#a0a0a0", labels.text("landuse", lang)),
+                    "colour": "#a0a0a0",
+                    "weight": 1,
+                    "fill": 0.0,
+                    "shown": False,
+                    "rank": 11,
+                    "cls": "onemap-landuse",
+                    "features": _features(lu, _attribute_rows(lu, cols, lang), tol),
+                }
+            )
         else:
-            notes.append(f"土地利用图层有 {len(lu)} 个图斑，超过 {MAX_FEATURES['landuse']}，未放入交互地图" if zh
-                          else f"land use has {len(lu)} features (over {MAX_FEATURES['landuse']}): "
-                               "left out of the interactive map")
+            notes.append(
+                f"土地利用图层有 {len(lu)} 个图斑，超过 {MAX_FEATURES['landuse']}，未放入交互地图"
+                if zh
+                else f"land use has {len(lu)} features (over {MAX_FEATURES['landuse']}): "
+                "left out of the interactive map"
+            )
     if layers.get("approvals") is not None and len(layers["approvals"]):
         ap = layers["approvals"]
         if len(ap) <= MAX_FEATURES["approvals"]:
             cols = ["approval_id", "name", "use", "landuse_code", "batch", "remark", "source_file"]
-            data["layers"].append({"label": _swatch("#00e5ff", labels.text("approvals", lang), True),
-                                   "colour": "#00e5ff", "weight": 1.5, "fill": 0.0, "shown": True, "rank": 10,
-                                   "dash": "4 3", "cls": "onemap-approval",
-                                   "features": _features(ap, _attribute_rows(ap, cols, lang), tol)})
+            data["layers"].append(
+                {
+                    "label": _swatch("#00e5ff", labels.text("approvals", lang), True),
+                    "colour": "#00e5ff",
+                    "weight": 1.5,
+                    "fill": 0.0,
+                    "shown": True,
+                    "rank": 10,
+                    "dash": "4 3",
+                    "cls": "onemap-approval",
+                    "features": _features(ap, _attribute_rows(ap, cols, lang), tol),
+                }
+            )
         else:
-            notes.append(f"批文图层有 {len(ap)} 个地块，超过 {MAX_FEATURES['approvals']}，未放入交互地图" if zh
-                          else f"approvals has {len(ap)} features (over {MAX_FEATURES['approvals']}): "
-                               "left out of the interactive map")
+            notes.append(
+                f"批文图层有 {len(ap)} 个地块，超过 {MAX_FEATURES['approvals']}，未放入交互地图"
+                if zh
+                else f"approvals has {len(ap)} features (over {MAX_FEATURES['approvals']}): "
+                "left out of the interactive map"
+            )
     for verdict in reversed(list(labels.VERDICTS)):  # flagged verdicts last: drawn on top
         sel = verdicts[verdicts["verdict"] == verdict]
         if not len(sel):
             continue
         colour = labels.VERDICTS[verdict][2]
         name = f"{labels.verdict_name(verdict, lang)} ({len(sel)})"
-        data["layers"].append({"label": _swatch(colour, name), "colour": colour, "weight": 2,
-                               "fill": 0.15, "shown": True, "cls": f"onemap-patch onemap-{verdict}",
-                               "rank": list(labels.VERDICTS).index(verdict),
-                               "features": _features(sel, _patch_rows(sel, lang), 0.0)})
+        data["layers"].append(
+            {
+                "label": _swatch(colour, name),
+                "colour": colour,
+                "weight": 2,
+                "fill": 0.15,
+                "shown": True,
+                "cls": f"onemap-patch onemap-{verdict}",
+                "rank": list(labels.VERDICTS).index(verdict),
+                "features": _features(sel, _patch_rows(sel, lang), 0.0),
+            }
+        )
     return data, notes
 
 
@@ -238,8 +307,13 @@ table.onemap-popup td{padding:1px 0}
 """
 
 
-def map_section(verdicts: gpd.GeoDataFrame, frame: Any, image: np.ndarray,
-                layers: dict[str, gpd.GeoDataFrame] | None = None, lang: str = "zh") -> tuple[str, str]:
+def map_section(
+    verdicts: gpd.GeoDataFrame,
+    frame: Any,
+    image: np.ndarray,
+    layers: dict[str, gpd.GeoDataFrame] | None = None,
+    lang: str = "zh",
+) -> tuple[str, str]:
     """``(head, body)`` HTML of the interactive map: styles for ``<head>``, the map for ``<body>``.
 
     *image*: the after-image as ``(h, w, 3)`` floats in [0, 1] over the whole *frame*.
@@ -247,8 +321,11 @@ def map_section(verdicts: gpd.GeoDataFrame, frame: Any, image: np.ndarray,
     data, notes = map_data(verdicts, frame, image, layers, lang)
     css, js = leaflet_assets()
     head = f"<style>{css}\n{_CSS}</style>"
-    body = ["<div id='onemap-map'></div>",
-            f"<script type='application/json' id='onemap-map-data'>{json_for_script(data)}</script>",
-            f"<script>{js}</script>", f"<script>{_SCRIPT}</script>"]
+    body = [
+        "<div id='onemap-map'></div>",
+        f"<script type='application/json' id='onemap-map-data'>{json_for_script(data)}</script>",
+        f"<script>{js}</script>",
+        f"<script>{_SCRIPT}</script>",
+    ]
     body += [f"<p class='note'>{html.escape(n)}</p>" for n in notes]
     return head, "\n".join(body)

@@ -23,7 +23,13 @@ __all__ = [
     "verdict_table",
 ]
 
-_SUMMARY_AREAS = ["new", "unapproved", "new_cultivated", "unapproved_cultivated", "unapproved_farmland"]
+_SUMMARY_AREAS = [
+    "new",
+    "unapproved",
+    "new_cultivated",
+    "unapproved_cultivated",
+    "unapproved_farmland",
+]
 
 
 def _fmt(value: Any, unit: str | None, lang: str) -> str:
@@ -48,25 +54,41 @@ def _fmt(value: Any, unit: str | None, lang: str) -> str:
     return str(value)
 
 
+def _align(column: Any, text_cols: set) -> str:
+    return "txt" if column in text_cols else "num"
+
+
 def html_table(table: pd.DataFrame, lang: str = "zh", total_last: bool = False) -> str:
     """*table* (machine column names) as an HTML table with people's headers, cells escaped."""
     units = {c: labels.column(str(c))[2] for c in table.columns}
-    text_cols = {c for c, u in units.items() if u in (None, "text", "code", "date")
-                 and table[c].dtype.kind not in "iufb"}
-    head = "".join(f"<th class='{'txt' if c in text_cols else 'num'}'>{html.escape(labels.header(str(c), lang))}</th>"
-                   for c in table.columns)
+    text_cols = {
+        c
+        for c, u in units.items()
+        if u in (None, "text", "code", "date") and table[c].dtype.kind not in "iufb"
+    }
+    head = "".join(
+        f"<th class='{_align(c, text_cols)}'>{html.escape(labels.header(str(c), lang))}</th>"
+        for c in table.columns
+    )
     rows = []
     for i, (_, r) in enumerate(table.iterrows()):
         cls = " class='total'" if total_last and i == len(table) - 1 else ""
-        cells = "".join(f"<td class='{'txt' if c in text_cols else 'num'}'>"
-                        f"{html.escape(_fmt(r[c], units[c], lang))}</td>" for c in table.columns)
+        cells = "".join(
+            f"<td class='{_align(c, text_cols)}'>"
+            f"{html.escape(_fmt(r[c], units[c], lang))}</td>"
+            for c in table.columns
+        )
         rows.append(f"<tr{cls}>{cells}</tr>")
     return f"<table class='t'><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
 
 
 def summary_table(summary: pd.DataFrame, lang: str = "zh") -> str:
     """The table by admin unit: keys, patch counts, areas in 亩, the ratio in %, the verdict."""
-    keys = list(summary.columns[: list(summary.columns).index("n_patches")]) if "n_patches" in summary else []
+    keys = (
+        list(summary.columns[: list(summary.columns).index("n_patches")])
+        if "n_patches" in summary
+        else []
+    )
     out = summary[keys].copy()
     if keys and (out[keys[0]] == "").all():
         out = out.drop(columns=keys[0])
@@ -79,8 +101,11 @@ def summary_table(summary: pd.DataFrame, lang: str = "zh") -> str:
     for c in ("illegal_ratio", "exceeds_threshold"):
         if c in summary:
             out[c] = summary[c]
-    note = f"<p class='note'>{labels.text('areas_in', lang)}；{labels.text('mu_note', lang)}</p>" if lang == "zh" \
+    note = (
+        f"<p class='note'>{labels.text('areas_in', lang)}；{labels.text('mu_note', lang)}</p>"
+        if lang == "zh"
         else f"<p class='note'>{labels.text('areas_in', lang)}; {labels.text('mu_note', lang)}</p>"
+    )
     total_last = len(summary) > 0 and str(summary.iloc[-1, 0]) == "total"
     return html_table(out, lang, total_last=total_last) + note
 
@@ -91,38 +116,76 @@ def verdict_table(verdicts: pd.DataFrame, lang: str = "zh") -> str:
     for verdict in labels.VERDICTS:
         sel = verdicts[verdicts["verdict"] == verdict]
         if len(sel):
-            rows.append({"verdict_name": labels.verdict_name(verdict, lang), "n_patches": len(sel),
-                         "area_m2": sel["area_m2"].sum(), "unapproved_m2": sel["unapproved_m2"].sum()})
-    rows.append({"verdict_name": "total", "n_patches": len(verdicts), "area_m2": verdicts["area_m2"].sum(),
-                 "unapproved_m2": verdicts["unapproved_m2"].sum()})
+            rows.append(
+                {
+                    "verdict_name": labels.verdict_name(verdict, lang),
+                    "n_patches": len(sel),
+                    "area_m2": sel["area_m2"].sum(),
+                    "unapproved_m2": sel["unapproved_m2"].sum(),
+                }
+            )
+    rows.append(
+        {
+            "verdict_name": "total",
+            "n_patches": len(verdicts),
+            "area_m2": verdicts["area_m2"].sum(),
+            "unapproved_m2": verdicts["unapproved_m2"].sum(),
+        }
+    )
     t = pd.DataFrame(rows)
     t["area_mu"] = t["area_m2"] * labels.MU_PER_M2
     t["area_ha"] = t["area_m2"] * labels.HA_PER_M2
     t["unapproved_mu"] = t["unapproved_m2"] * labels.MU_PER_M2
     t["unapproved_ha"] = t["unapproved_m2"] * labels.HA_PER_M2
-    t = t[["verdict_name", "n_patches", "area_m2", "area_mu", "area_ha", "unapproved_m2", "unapproved_mu",
-           "unapproved_ha"]]
+    t = t[
+        [
+            "verdict_name",
+            "n_patches",
+            "area_m2",
+            "area_mu",
+            "area_ha",
+            "unapproved_m2",
+            "unapproved_mu",
+            "unapproved_ha",
+        ]
+    ]
     return html_table(t, lang, total_last=True)
 
 
 def coverage_table(coverage: dict[str, float], lang: str = "zh") -> str:
     """Share of the frame each layer (or scene) covers, in %."""
+
     def name(layer: str) -> str:
         return labels.text(layer, lang) if layer in labels._TEXT else layer
+
     t = pd.DataFrame({"layer": [name(k) for k in coverage], "coverage": list(coverage.values())})
-    head = ("图层", "覆盖工作底图比例（%）") if lang == "zh" else ("layer", "share of the frame covered (%)")
-    body = "".join(f"<tr><td class='txt'>{html.escape(str(r.layer))}</td>"
-                   f"<td>{html.escape(_fmt(float(r.coverage), 'pct', lang))}</td></tr>" for r in t.itertuples())
-    return (f"<table class='t'><thead><tr><th class='txt'>{head[0]}</th><th>{head[1]}</th></tr></thead>"
-            f"<tbody>{body}</tbody></table>")
+    head = (
+        ("图层", "覆盖工作底图比例（%）")
+        if lang == "zh"
+        else ("layer", "share of the frame covered (%)")
+    )
+    body = "".join(
+        f"<tr><td class='txt'>{html.escape(str(r.layer))}</td>"
+        f"<td>{html.escape(_fmt(float(r.coverage), 'pct', lang))}</td></tr>"
+        for r in t.itertuples()
+    )
+    return (
+        f"<table class='t'><thead><tr><th class='txt'>{head[0]}</th><th>{head[1]}</th></tr></thead>"
+        f"<tbody>{body}</tbody></table>"
+    )
 
 
 def run_table(extra: dict[str, Any], lang: str = "zh") -> str:
     """Run details (method, threshold, …) as a two-column table, keys in *lang*."""
+
     def key(k: str) -> str:
         return labels.text(k, lang) if k in labels._TEXT else k
-    rows = "".join(f"<tr><th class='txt'>{html.escape(key(str(k)))}</th>"
-                   f"<td class='txt'>{html.escape(_fmt(v, None, lang))}</td></tr>" for k, v in extra.items())
+
+    rows = "".join(
+        f"<tr><th class='txt'>{html.escape(key(str(k)))}</th>"
+        f"<td class='txt'>{html.escape(_fmt(v, None, lang))}</td></tr>"
+        for k, v in extra.items()
+    )
     return f"<table class='t' style='width:auto'>{rows}</table>"
 
 
@@ -132,7 +195,11 @@ def dictionary_section(verdicts: pd.DataFrame, summary: pd.DataFrame, lang: str 
     dd = labels.data_dictionary({"verdicts": cols, "summary": list(summary.columns)}, lang)
     dd = dd.drop_duplicates(subset=dd.columns[1])
     head = "".join(f"<th class='txt'>{html.escape(str(c))}</th>" for c in dd.columns[1:])
-    body = "".join("<tr>" + "".join(f"<td class='txt'>{html.escape(str(v))}</td>" for v in r[1:]) + "</tr>"
-                   for r in dd.itertuples(index=False))
-    return (f"<details id='dictionary'><summary>{labels.text('dictionary', lang)}</summary>"
-            f"<table class='t'><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></details>")
+    body = "".join(
+        "<tr>" + "".join(f"<td class='txt'>{html.escape(str(v))}</td>" for v in r[1:]) + "</tr>"
+        for r in dd.itertuples(index=False)
+    )
+    return (
+        f"<details id='dictionary'><summary>{labels.text('dictionary', lang)}</summary>"
+        f"<table class='t'><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></details>"
+    )

@@ -17,9 +17,11 @@ from onemap.report import write_report
 from onemap.summary import summarize
 
 X0, Y0 = 39_500_000.0, 3_300_000.0
-PAYLOADS = ["<script>document.body.setAttribute('data-pwned','script')</script>",
-            "\"><img src=x onerror=\"document.body.setAttribute('data-pwned','img')\">",
-            "'><svg onload=\"document.body.setAttribute('data-pwned','svg')\">"]
+PAYLOADS = [
+    "<script>document.body.setAttribute('data-pwned','script')</script>",
+    "\"><img src=x onerror=\"document.body.setAttribute('data-pwned','img')\">",
+    "'><svg onload=\"document.body.setAttribute('data-pwned','svg')\">",
+]
 
 
 def box(x, y, w, h):
@@ -35,21 +37,37 @@ def case():
 
     def scene(date, source):
         data = rng.uniform(0, 1000, size=(3, *frame.shape)).astype("float32")
-        return xr.DataArray(data, dims=("band", "y", "x"),
-                            coords={"band": ["red", "green", "blue"], **coords},
-                            attrs={"date": date, "date_source": source, "crs": "EPSG:4527"})
+        return xr.DataArray(
+            data,
+            dims=("band", "y", "x"),
+            coords={"band": ["red", "green", "blue"], **coords},
+            attrs={"date": date, "date_source": source, "crs": "EPSG:4527"},
+        )
 
     before, after = scene("2022-05-06", "config"), scene("2023-09-22", "filename")
-    patches = gpd.GeoDataFrame({"id": range(1, 9)}, geometry=[box(20 + 45 * i, 40 + 30 * (i % 3), 30, 24)
-                                                               for i in range(8)], crs=4527)
-    landuse = gpd.GeoDataFrame({"landuse_code": ["0101", "0702"], "landuse_name": [PAYLOADS[0], "村庄"]},
-                               geometry=[box(0, 0, 400, 200), box(0, 200, 400, 200)], crs=4527)
-    approvals = gpd.GeoDataFrame({"approval_id": [PAYLOADS[1]], "name": [PAYLOADS[2]]},
-                                 geometry=[box(0, 0, 120, 400)], crs=4527)
-    admin = gpd.GeoDataFrame({"admin_code": ["050801001000", "050801002000"],
-                              "admin_name": [PAYLOADS[0], PAYLOADS[1]]},
-                             geometry=[box(0, 0, 200, 400), box(200, 0, 200, 400)], crs=4527)
-    verdicts = flag_unapproved(patches.rename(columns={"id": "patch_id"}), approvals, landuse, admin=admin)
+    patches = gpd.GeoDataFrame(
+        {"id": range(1, 9)},
+        geometry=[box(20 + 45 * i, 40 + 30 * (i % 3), 30, 24) for i in range(8)],
+        crs=4527,
+    )
+    landuse = gpd.GeoDataFrame(
+        {"landuse_code": ["0101", "0702"], "landuse_name": [PAYLOADS[0], "村庄"]},
+        geometry=[box(0, 0, 400, 200), box(0, 200, 400, 200)],
+        crs=4527,
+    )
+    approvals = gpd.GeoDataFrame(
+        {"approval_id": [PAYLOADS[1]], "name": [PAYLOADS[2]]},
+        geometry=[box(0, 0, 120, 400)],
+        crs=4527,
+    )
+    admin = gpd.GeoDataFrame(
+        {"admin_code": ["050801001000", "050801002000"], "admin_name": [PAYLOADS[0], PAYLOADS[1]]},
+        geometry=[box(0, 0, 200, 400), box(200, 0, 200, 400)],
+        crs=4527,
+    )
+    verdicts = flag_unapproved(
+        patches.rename(columns={"id": "patch_id"}), approvals, landuse, admin=admin
+    )
     summary = summarize(verdicts)
     layers = {"landuse": landuse, "approvals": approvals, "admin": admin}
     return frame, before, after, verdicts, summary, layers
@@ -57,8 +75,18 @@ def case():
 
 def report(case, path, **kw):
     frame, before, after, verdicts, summary, layers = case
-    return write_report(path, summary, verdicts, before, after, frame, title="测试县 变化监测报告",
-                        layers=layers, extra={"method": "construction", "patches": len(verdicts)}, **kw)
+    return write_report(
+        path,
+        summary,
+        verdicts,
+        before,
+        after,
+        frame,
+        title="测试县 变化监测报告",
+        layers=layers,
+        extra={"method": "construction", "patches": len(verdicts)},
+        **kw,
+    )
 
 
 def test_chinese_by_default_with_units_dates_and_the_frame_in_words(case, tmp_path):
@@ -66,12 +94,22 @@ def test_chinese_by_default_with_units_dates_and_the_frame_in_words(case, tmp_pa
     assert "CGCS2000 3° 高斯-克吕格投影 第 39 带" in page and "分辨率 2 m" in page
     assert "Frame(" not in re.sub(r"<script.*?</script>", "", page, flags=re.DOTALL)
     assert "2022-05-06（来源：配置文件）" in page and "2023-09-22（来源：文件名）" in page
-    for words in ("违法（未批先建）", "合法（已批准）", "亩", "公顷", "m²", "违法占用耕地比例（%）", "合计"):
+    for words in (
+        "违法（未批先建）",
+        "合法（已批准）",
+        "亩",
+        "公顷",
+        "m²",
+        "违法占用耕地比例（%）",
+        "合计",
+    ):
         assert words in page, words
     assert re.search(r"\d+\.\d %", page)  # ratios as percentages
     # the summary of one unit has no blank row repeating the total
     one = summarize(case[3], by=None)
-    page1 = write_report(tmp_path / "one.html", one, case[3], case[1], case[2], case[0]).read_text("utf-8")
+    page1 = write_report(tmp_path / "one.html", one, case[3], case[1], case[2], case[0]).read_text(
+        "utf-8"
+    )
     body = page1.split("<h2>分行政区统计</h2>")[1].split("</table>")[0]
     assert body.count("<tr") == 2  # header and the total
 
@@ -95,7 +133,9 @@ def test_nothing_is_fetched_and_layer_values_are_escaped_in_the_file(case, tmp_p
 
 
 def _chromium():
-    found = next((c for c in ("/usr/bin/chromium", "/usr/bin/chromium-browser") if os.path.exists(c)), None)
+    found = next(
+        (c for c in ("/usr/bin/chromium", "/usr/bin/chromium-browser") if os.path.exists(c)), None
+    )
     if found is None:
         pytest.skip("Debian's chromium is not installed (.ci/run installs it)")
     return found
@@ -103,11 +143,21 @@ def _chromium():
 
 def render(html_path, tmp_path, shot=None, size="1200,1800"):
     """DOM after scripts ran, with the network unreachable (no DNS, a dead proxy)."""
-    args = [_chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
-            "--disable-background-networking", "--disable-component-update", "--disable-sync",
-            "--host-resolver-rules=MAP * ~NOTFOUND", "--proxy-server=127.0.0.1:9",
-            f"--user-data-dir={tmp_path / 'profile'}", f"--window-size={size}",
-            "--virtual-time-budget=5000"]
+    args = [
+        _chromium(),
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--host-resolver-rules=MAP * ~NOTFOUND",
+        "--proxy-server=127.0.0.1:9",
+        f"--user-data-dir={tmp_path / 'profile'}",
+        f"--window-size={size}",
+        "--virtual-time-budget=5000",
+    ]
     args += [f"--screenshot={shot}"] if shot else ["--dump-dom"]
     proc = subprocess.run(args + [html_path.as_uri()], capture_output=True, timeout=180)
     return proc.stdout.decode("utf-8", "replace")
@@ -120,7 +170,8 @@ window.addEventListener("load", function () {
   window.onemapMap.eachLayer(function (l) {
     if (l.feature && l.getPopup && l.getPopup()) {
       l.openPopup();
-      out.appendChild(document.createTextNode("[" + l.getPopup().getElement().textContent + "]\\n"));
+      var text = l.getPopup().getElement().textContent;
+      out.appendChild(document.createTextNode("[" + text + "]\\n"));
     }
   });
   document.body.appendChild(out);
@@ -131,7 +182,9 @@ window.addEventListener("load", function () {
 def test_map_works_offline_and_nothing_from_a_layer_runs(case, tmp_path):
     path = report(case, tmp_path / "r.html")
     probe = tmp_path / "probe.html"
-    probe.write_text(path.read_text(encoding="utf-8").replace("</body>", _OPEN_POPUPS), encoding="utf-8")
+    probe.write_text(
+        path.read_text(encoding="utf-8").replace("</body>", _OPEN_POPUPS), encoding="utf-8"
+    )
     dom = render(probe, tmp_path)
     assert 'id="onemap-map"' in dom and "leaflet-container" in dom and 'data-ready="' in dom
     assert "map-ready" in dom
@@ -142,7 +195,7 @@ def test_map_works_offline_and_nothing_from_a_layer_runs(case, tmp_path):
     assert popups.count("[") == len(verdicts) + 1 and "违法" in popups  # + the approval's popup
     assert "&lt;script&gt;document.body" in popups  # the admin name shown as text
     assert "data-pwned" not in dom.split("<body")[1].split(">")[0]
-    assert "<img src=\"x\"" not in dom and "<svg onload" not in dom
+    assert '<img src="x"' not in dom and "<svg onload" not in dom
 
 
 def test_screenshot_is_not_blank(case, tmp_path):
@@ -173,14 +226,32 @@ def test_readme_explore_line_is_true(case):
     assert isinstance(case[3].explore(column="verdict"), folium.Map)
 
 
-@pytest.mark.parametrize("bounds,res,crs,zh,en", [
-    ((-1.7, 48.1, -1.6, 48.15), 0.0001, 4326, "WGS 84 地理坐标（经纬度；EPSG:4326），分辨率 0.0001°（约 7.43 × 11.1 m）",
-     "WGS 84 geographic (longitude/latitude; EPSG:4326), 0.0001° (about 7.43 × 11.1 m) pixels"),
-    ((300000, 3200000, 310020, 3210000), 30, 32651, "WGS 84 UTM 投影 第 51 带（北半球；EPSG:32651），分辨率 30 m",
-     "WGS 84 UTM zone 51 (north; EPSG:32651), 30 m pixels"),
-    ((500000, 3300000, 500100, 3300100), 2, 4549, "CGCS2000 3° 高斯-克吕格投影 第 40 带（中央经线 120°E；EPSG:4549）",
-     "CGCS2000 3° Gauss-Kruger zone 40 (central meridian 120°E; EPSG:4549), 2 m pixels"),
-])
+@pytest.mark.parametrize(
+    "bounds,res,crs,zh,en",
+    [
+        (
+            (-1.7, 48.1, -1.6, 48.15),
+            0.0001,
+            4326,
+            "WGS 84 地理坐标（经纬度；EPSG:4326），分辨率 0.0001°（约 7.43 × 11.1 m）",
+            "WGS 84 geographic (longitude/latitude; EPSG:4326), 0.0001° (about 7.43 × 11.1 m)",
+        ),
+        (
+            (300000, 3200000, 310020, 3210000),
+            30,
+            32651,
+            "WGS 84 UTM 投影 第 51 带（北半球；EPSG:32651），分辨率 30 m",
+            "WGS 84 UTM zone 51 (north; EPSG:32651), 30 m pixels",
+        ),
+        (
+            (500000, 3300000, 500100, 3300100),
+            2,
+            4549,
+            "CGCS2000 3° 高斯-克吕格投影 第 40 带（中央经线 120°E；EPSG:4549）",
+            "CGCS2000 3° Gauss-Kruger zone 40 (central meridian 120°E; EPSG:4549), 2 m pixels",
+        ),
+    ],
+)
 def test_frame_in_words(bounds, res, crs, zh, en):
     from onemap.labels import describe_frame
 
@@ -205,7 +276,15 @@ def test_image_overlay_sits_on_the_frame(crs):
     assert uri.startswith("data:image/png;base64,")
     left, bottom, right, top = frame.bounds
     lon, lat = Transformer.from_crs(crs, 4326, always_xy=True).transform(
-        [left, right, left, right], [bottom, bottom, top, top])
+        [left, right, left, right], [bottom, bottom, top, top]
+    )
     tol = 3e-5  # ~3 m: the warp snaps to its own pixels (2 m here)
-    assert west <= min(lon) + tol and east >= max(lon) - tol and south <= min(lat) + tol and north >= max(lat) - tol
-    assert (east - west) < 1.2 * (max(lon) - min(lon)) and (north - south) < 1.2 * (max(lat) - min(lat))
+    assert (
+        west <= min(lon) + tol
+        and east >= max(lon) - tol
+        and south <= min(lat) + tol
+        and north >= max(lat) - tol
+    )
+    assert (east - west) < 1.2 * (max(lon) - min(lon)) and (north - south) < 1.2 * (
+        max(lat) - min(lat)
+    )
