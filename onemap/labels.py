@@ -218,9 +218,9 @@ _TEXT = {  # report sentences and labels: key -> (Chinese, English)
     "map": ("地图", "Map"),
     "static_map": ("总图（打印用）", "Overview (for printing)"),
     "map_note": (
-        "底图为后时相影像，图斑按判定结果着色；点击图斑查看判定与占地面积，右上角切换图层。",
+        "底图为后时相影像，图斑按判定结果着色；点击图斑查看判定与占地面积，右下角切换图层。",
         "The after-image with change patches coloured by verdict; click a patch for its "
-        "verdict and land taken, toggle layers at the top right.",
+        "verdict and land taken, toggle layers at the bottom right.",
     ),
     "flagged": ("违法图斑", "Illegal patches"),
     "run": ("运行信息", "Run"),
@@ -289,6 +289,10 @@ def column(name: str) -> tuple[str, str, str | None, str]:
         return base[0], base[1], unit, base[3]
     if unit == "m2":
         return name, name, "m2", ""
+    if unit in _DERIVED:
+        return name, name, unit, ""
+    if name.startswith("n_"):  # counts added by other stages keep a unit in their header
+        return name, name, "n", ""
     return name, name, None, ""
 
 
