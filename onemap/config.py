@@ -60,6 +60,9 @@ Example
     [enforce]
     tolerance_m = 1.0
     ratio_threshold = 0.15
+
+    [report]
+    lang = "zh"           # report and CSV headers: "zh" (default) or "en"
 """
 
 from __future__ import annotations
@@ -149,6 +152,7 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "detect": Key("table", doc="change detection"),
         "enforce": Key("table", doc="verdicts and county figures"),
         "run": Key("table", doc="tiling and scheduler"),
+        "report": Key("table", doc="report and CSV language"),
     },
     "survey": {
         "name": Key("str", None, "title of the report (default: the TOML file's name)"),
@@ -209,6 +213,10 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "tile_size": Key("int", 2048, "tile side in pixels", 1),
         "scheduler": Key("str", None, "\"threads\", \"synchronous\" or a dask scheduler address"),
         "workers": Key("int", None, "threads of the local scheduler", 1),
+    },
+    "report": {
+        "lang": Key("str", "zh", "language of the report and the CSVs: \"zh\" or \"en\"",
+                    choices=("zh", "en")),
     },
 }
 #: [detect.options] that only some methods use: option -> the methods
@@ -289,6 +297,7 @@ class SurveyConfig:
     tile_size: int = 2048
     scheduler: str | None = None
     workers: int | None = None
+    report_lang: str = "zh"  # [report] lang: "zh" or "en" (report and CSV headers)
 
     def as_dict(self) -> dict[str, Any]:
         """Plain-JSON form (recorded in the survey manifest)."""
@@ -353,6 +362,7 @@ def load_config(source: str | Path | Mapping[str, Any], base: str | Path | None 
     detect = v.table(raw, "detect", required=False)
     enforce = v.table(raw, "enforce", required=False)
     run = v.table(raw, "run", required=False)
+    report = v.table(raw, "report", required=False)
     options = v.table(detect, "options", required=False, schema="detect.options", where="detect.options")
 
     # what the detector will be asked, before any file is read
@@ -407,7 +417,7 @@ def load_config(source: str | Path | Mapping[str, Any], base: str | Path | None 
         method=method, threshold=threshold, min_area=detect["min_area"], k=detect["k"],
         detect_options=dict(options), tolerance_m=enforce["tolerance_m"],
         ratio_threshold=enforce["ratio_threshold"], tile_size=run["tile_size"], scheduler=run["scheduler"],
-        workers=run["workers"],
+        workers=run["workers"], report_lang=report["lang"],
     )
 
 

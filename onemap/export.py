@@ -32,20 +32,26 @@ def sha256_file(path: str | PathLike, chunk: int = 1 << 20) -> str:
 
 
 def export_results(out: str | PathLike, verdicts: gpd.GeoDataFrame, summary: pd.DataFrame | None = None,
-                   status: gpd.GeoDataFrame | None = None, *, produced: datetime.date | None = None
-                   ) -> dict[str, str]:
+                   status: gpd.GeoDataFrame | None = None, *, produced: datetime.date | None = None,
+                   lang: str = "zh") -> dict[str, str]:
     """Write the survey products into *out* atomically; return ``{relative name: sha256}``.
 
     ``verdicts.gpkg`` (layer ``verdicts``), ``verdicts.csv``, ``summary.csv``,
     ``approvals_status.csv`` and ``flagged_txt/patch_NNNNNN.txt`` — one land-boundary TXT (GBK,
-    hectares) per unapproved or partly approved patch, for the field check. CSVs are UTF-8 with
-    a BOM so that spreadsheet programs show the Chinese columns. Reruns give byte-identical files,
+    hectares) per unapproved or partly approved patch, for the field check. The CSVs are for
+    people (:mod:`onemap.people_csv`): UTF-8 with a BOM, headers in *lang* (``"zh"`` or ``"en"``)
+    with units, codes kept as text, the county table in m², 亩 and 公顷; ``data_dictionary.csv``
+    names every column (the GeoPackage keeps the machine names). Reruns give byte-identical files,
     and flagged TXT files of patches no longer flagged are removed.
 
     The TXT files are in the Gauss-Kruger CRS of the verdicts when that is one (the county's
     own), else each in the CGCS2000 3° Gauss-Kruger zone (prefixed) its patch lies in, as the
     format demands; their 数据产生日期 is *produced* (default: today).
     """
+    from .labels import check_lang, data_dictionary
+    from .people_csv import county_rows, with_mu_ha, write_people_csv
+
+    check_lang(lang)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     remove_stale_temps(out)  # left by a run killed while writing (e.g. a half-written GeoPackage)
@@ -66,12 +72,12 @@ def export_results(out: str | PathLike, verdicts: gpd.GeoDataFrame, summary: pd.
     written["verdicts.gpkg"] = sha256_file(out / "verdicts.gpkg")
     tables = {"verdicts.csv": pd.DataFrame(verdicts.drop(columns="geometry"))}
     if summary is not None:
-        tables["summary.csv"] = summary
+        tables["summary.csv"] = with_mu_ha(county_rows(summary))
     if status is not None:
         tables["approvals_status.csv"] = pd.DataFrame(status.drop(columns="geometry"))
+    tables["data_dictionary.csv"] = data_dictionary({n: list(t.columns) for n, t in tables.items()}, lang)
     for name, table in tables.items():
-        text = table.to_csv(index=False, float_format="%.4f", lineterminator="\n")
-        atomic_write_text(out / name, text, encoding="utf-8-sig")  # BOM: Excel opens Chinese correctly
+        write_people_csv(out / name, table, lang)
         written[name] = sha256_file(out / name)
     flagged = verdicts[verdicts["verdict"].isin(FLAGGED)]
     for name, digest in _write_flagged_txt(out / "flagged_txt", flagged,

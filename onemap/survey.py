@@ -164,16 +164,19 @@ def _run(cfg: SurveyConfig, client: Any, progress: bool) -> SurveyResult:
         invariants = check_invariants(patches, verdicts, summary)
     with timer("export"):
         produced = _production_date(out / "work" / "score")
-        outputs = export_results(out, verdicts, summary, status, produced=produced)
+        outputs = export_results(out, verdicts, summary, status, produced=produced,
+                                 lang=cfg.report_lang)
     with timer("report"):
+        from .labels import text as _label
         from .report import write_report
 
         report = write_report(out / "report.html", summary, verdicts, before, after, frame,
-                              title=f"{cfg.name}: change survey", threshold=cfg.ratio_threshold,
-                              extra={"frame": repr(frame), "method": cfg.method,
-                                     "threshold": score_attrs.get("threshold"), "patches": len(patches),
-                                     "coverage": coverage, "unknown_landuse_patches": _n_unknown(verdicts)},
-                              overview=overview)
+                              title=f"{cfg.name} {_label('survey', cfg.report_lang)}",
+                              threshold=cfg.ratio_threshold,
+                              extra={"method": cfg.method, "threshold": score_attrs.get("threshold"),
+                                     "patches": len(patches),
+                                     "unknown_landuse_patches": _n_unknown(verdicts)},
+                              overview=overview, layers=layers, lang=cfg.report_lang, coverage=coverage)
         outputs["report.html"] = _sha256(report)
     manifest = _manifest(cfg, frame, timer.times, verdicts, outputs, score_attrs)
     manifest["invariants"] = invariants
