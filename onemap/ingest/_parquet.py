@@ -152,11 +152,13 @@ def parquet_info(path: str | PathLike) -> dict[str, Any]:
 
 
 def write_parquet_layer(gdf: gpd.GeoDataFrame, path: str | PathLike) -> Path:
-    """Write *gdf* as GeoParquet (WKB, bbox covering column, page checksums) atomically."""
+    """Write *gdf* as GeoParquet (WKB, bbox covering column, page checksums) atomically; the
+    geometry column goes last, where GDAL puts it in a GeoPackage."""
     import pyarrow as pa
 
     path = Path(path)
-    out = gdf.copy(deep=False)
+    geom = gdf.geometry.name  # last, as GDAL writes it: the GPKG and the Parquet file agree
+    out = gdf[[c for c in gdf.columns if c != geom] + [geom]].copy(deep=False)
     out.attrs = {}  # pandas would store them in the file (PANDAS_ATTRS): not part of the layer
     try:
         with atomic_path(path) as tmp:

@@ -227,3 +227,43 @@ def test_real_layers_round_trip(shared_data, tmp_path, name):
     pd.testing.assert_frame_equal(pd.DataFrame(back[keep]).reset_index(drop=True),
                                   pd.DataFrame(src[keep]).reset_index(drop=True))
     assert shapely.equals_exact(np.asarray(back.geometry.values), np.asarray(src.geometry.values), 0).all()
+
+
+def small_verdicts() -> gpd.GeoDataFrame:
+    """Verdicts of three patches judged by flag_unapproved (codes with leading zeros, Chinese text)."""
+    from onemap import flag_unapproved
+
+    box = shapely.box
+    landuse = gpd.GeoDataFrame({"landuse_code": ["0101", "0702"]}, crs=4527,
+                               geometry=[box(X0, Y0, X0 + 100, Y0 + 100), box(X0 + 100, Y0, X0 + 200, Y0 + 100)])
+    approvals = gpd.GeoDataFrame({"approval_id": ["鲁政土字〔2024〕01号"]}, crs=4527,
+                                 geometry=[box(X0, Y0, X0 + 50, Y0 + 100)])
+    admin = gpd.GeoDataFrame({"admin_code": ["370102001"], "admin_name": ["城关镇"]}, crs=4527,
+                             geometry=[box(X0 - 10, Y0 - 10, X0 + 210, Y0 + 110)])
+    patches = gpd.GeoDataFrame(geometry=[box(X0 + 10, Y0 + 10, X0 + 40, Y0 + 40),
+                                         box(X0 + 60, Y0 + 10, X0 + 90, Y0 + 40),
+                                         box(X0 + 120, Y0 + 10, X0 + 150, Y0 + 40)], crs=4527)
+    return flag_unapproved(patches, approvals, landuse, admin=admin)
+
+
+def test_survey_outputs_gpkg_and_parquet_agree(tmp_path):
+    """export_results writes verdicts.parquet beside verdicts.gpkg: same rows, columns, dtypes,
+    geometries (read back with plain geopandas, not only with onemap's reader), hashed alike."""
+    from onemap.export import export_results, sha256_file
+
+    verdicts = small_verdicts()
+    written = export_results(tmp_path, verdicts)
+    assert written["verdicts.parquet"] == sha256_file(tmp_path / "verdicts.parquet")
+    g = gpd.read_file(tmp_path / "verdicts.gpkg")
+    p = gpd.read_parquet(tmp_path / "verdicts.parquet")
+    assert list(p.columns) == list(g.columns) == [c for c in verdicts.columns if c != "geometry"] + ["geometry"]
+    assert p.dtypes.astype(str).to_dict() == g.dtypes.astype(str).to_dict()
+    assert p["admin_code"].tolist() == ["370102001"] * 3 and p["verdict"].tolist() == [
+        "approved", "unapproved", "existing_construction"]
+    pd.testing.assert_frame_equal(pd.DataFrame(p.drop(columns="geometry")), pd.DataFrame(g.drop(columns="geometry")))
+    assert shapely.equals_exact(np.asarray(p.geometry.values), np.asarray(g.geometry.values), 0).all()
+    assert p.crs == g.crs == verdicts.crs
+    ours = [read_layer(tmp_path / f"verdicts.{ext}") for ext in ("gpkg", "parquet")]
+    assert ours[0].dtypes.to_dict() == ours[1].dtypes.to_dict()
+    again = export_results(tmp_path, verdicts)  # a rerun: byte-identical files
+    assert again == written
