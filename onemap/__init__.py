@@ -64,9 +64,10 @@ _API: dict[str, str] = {
     "write_report": "onemap.report",
     "check_invariants": "onemap.invariants",
     "export_results": "onemap.export",
+    "match_previous": "onemap.history",
 }
 _SUBMODULES = {"crs", "errors", "codes", "frame", "ingest", "overlay", "change", "synth", "enforce",
-               "summary", "config", "survey", "report", "invariants"}
+               "summary", "config", "survey", "report", "invariants", "history"}
 
 __all__ = sorted(_API) + sorted(_SUBMODULES) + ["__version__"]
 
