@@ -43,6 +43,18 @@ Example
     [enforce]
     tolerance_m = 1.0
     ratio_threshold = 0.15
+
+    [history]             # optional: year over year (onemap.history.match_previous)
+    previous = ["../2023/out/verdicts.gpkg", "../2024/out/verdicts.parquet"]   # oldest first
+    min_overlap = 0.3     # same place: intersection >= 30 % of the smaller patch
+    resolved = ["已整改", "已拆除"]   # optional: decisions that close a case (default: the module's list)
+
+``[history] previous`` lists earlier years' results: paths (GeoPackage, GeoParquet, any layer
+:func:`onemap.read_layer` reads; relative to the TOML file), database URLs (without a password:
+take it from ``PGPASSWORD`` or ``~/.pgpass``), or inline tables ``{path = "...", layer = "...",
+crs = 4527}``. This survey's own output is refused (a rerun would match itself). With
+``[history]`` every patch gets the ``history``/``prev_*`` columns and the county table separates
+new cases from old ones still unresolved; the files are hashed into the manifest like the inputs.
 """
 
 from __future__ import annotations
@@ -72,6 +84,8 @@ _SCHEMA: dict[str, set[str]] = {
     "detect": {"method", "threshold", "min_area", "k", "options"},
     "enforce": {"tolerance_m", "ratio_threshold"},
     "run": {"tile_size", "scheduler", "workers"},
+    "history": {"previous", "min_overlap", "resolved"},
+    "history_source": {"path", "layer", "crs"},
 }
 
 
@@ -117,6 +131,9 @@ class SurveyConfig:
     tile_size: int = 2048
     scheduler: str | None = None
     workers: int | None = None
+    history_previous: tuple[dict[str, Any], ...] = ()  # read_layer sources: {"path": ..., "layer": ...}
+    history_min_overlap: float = 0.3
+    history_resolved: tuple[str, ...] | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """Plain-JSON form (recorded in the survey manifest)."""
@@ -166,7 +183,7 @@ def load_config(source: str | Path | Mapping[str, Any], base: str | Path | None 
         root = Path(base).resolve() if base else path.resolve().parent
     v = _Validator(path, root)
 
-    v.keys(raw, {"survey", "frame", "scenes", "layers", "detect", "enforce", "run"}, "")
+    v.keys(raw, {"survey", "frame", "scenes", "layers", "detect", "enforce", "run", "history"}, "")
     survey = v.table(raw, "survey", _SCHEMA["survey"], required=False)
     frame = v.table(raw, "frame", _SCHEMA["frame"], required=False)
     scenes = v.table(raw, "scenes", {"before", "after"}, required=True)
@@ -224,6 +241,7 @@ def load_config(source: str | Path | Mapping[str, Any], base: str | Path | None 
     output = survey.get("output", "onemap_out")
     if not isinstance(output, str):
         raise v.error("[survey] output", "must be a path string")
+    history = _history(v, v.table(raw, "history", _SCHEMA["history"], required=False), (root / output).resolve())
     return SurveyConfig(
         source=path, name=str(survey.get("name", path.stem if path else "survey")),
         output=(root / output).resolve(), before=scene_specs["before"], after=scene_specs["after"],
@@ -234,7 +252,7 @@ def load_config(source: str | Path | Mapping[str, Any], base: str | Path | None 
         tolerance_m=v.number(enforce, "tolerance_m", "[enforce] tolerance_m", default=1.0),
         ratio_threshold=v.number(enforce, "ratio_threshold", "[enforce] ratio_threshold", default=0.15),
         tile_size=tile_size, scheduler=scheduler,
-        workers=workers,
+        workers=workers, **history,
     )
 
 
@@ -382,3 +400,40 @@ def _check_frame_zone(v: _Validator, crs: Any, zone: int | None, scenes: dict[st
         raise v.error(key, f"is Gauss-Kruger zone {zi.zone} (central meridian {zi.central_meridian:g}°E), but "
                            f"[scenes.{when}] {spec.paths[0].name} is centred at {lon:.2f}°E, in zone {fits}",
                       f"use {fix} (or check that the scenes are the right ones)")
+
+
+def _history(v: _Validator, table: Mapping[str, Any], output: Path) -> dict[str, Any]:
+    """The ``history_*`` fields of :class:`SurveyConfig` from the ``[history]`` table."""
+    if not table:
+        return {}
+    entries = table.get("previous")
+    if not isinstance(entries, list):
+        raise v.error("[history] previous", "must be a list of earlier results",
+                      'e.g. previous = ["../2024/out/verdicts.gpkg"]')
+    sources = []
+    for k, entry in enumerate(entries):
+        where = f"[history] previous[{k}]"
+        spec = {"path": entry} if isinstance(entry, str) else entry
+        if not isinstance(spec, dict):
+            raise v.error(where, f"must be a path or a table {{path = ...}}, got {entry!r}")
+        v.keys(spec, _SCHEMA["history_source"], f"{where} ")
+        if not isinstance(spec.get("path"), str):
+            raise v.error(where, "needs a path (a string)")
+        url = re.match(r"^[A-Za-z][\w+.-]*://", spec["path"])
+        if url and re.match(r"^[^:/]+://[^/@]*:[^/@]*@", spec["path"]):
+            raise v.error(where, "holds a password in its URL (it would be written to the manifest)",
+                          "take it out and put it in PGPASSWORD or ~/.pgpass")
+        path = spec["path"] if url else v.existing(spec["path"], f"{where} path")
+        if not url and path.parent == output and path.stem == "verdicts":
+            raise v.error(where, f"is this survey's own output ({path})",
+                          "list earlier years' results only (copy them elsewhere first)")
+        v.strings(spec, ("layer",), where)
+        sources.append({**spec, "path": path})
+    resolved = table.get("resolved")
+    if resolved is not None and not (isinstance(resolved, list) and all(isinstance(r, str) for r in resolved)):
+        raise v.error("[history] resolved", "must be a list of decision texts", 'e.g. resolved = ["已整改"]')
+    overlap = v.number(table, "min_overlap", "[history] min_overlap", default=0.3, positive=True)
+    if overlap > 1:
+        raise v.error("[history] min_overlap", f"is a share of the smaller patch (0-1], got {overlap!r}")
+    return {"history_previous": tuple(sources), "history_min_overlap": overlap,
+            "history_resolved": tuple(resolved) if resolved is not None else None}

@@ -286,3 +286,75 @@ def test_spacenet_buildings_against_themselves_last_year(shared_data, tmp_path):
     # shifted by 30 m, most buildings no longer meet their own footprint: fewer repeats, as the oracle says
     far = affinity_shift(last, 30.0)
     check_against_oracle(match_previous(now, far), oracle(now, [far.assign(date_after="2024-09-01")], 0.3))
+
+
+# ------------------------------------------------------------------------------------ survey
+def test_history_config(tmp_path):
+    from onemap.config import load_config
+    from onemap.errors import ConfigError
+
+    for name in ("before.tif", "after.tif", "dltb.gpkg"):
+        (tmp_path / name).write_bytes(b"x")
+    (tmp_path / "2024").mkdir()
+    (tmp_path / "2024" / "verdicts.parquet").write_bytes(b"x")
+    base = {"survey": {"output": "out"}, "scenes": {"before": {"path": "before.tif"}, "after": {"path": "after.tif"}},
+            "layers": {"landuse": {"path": "dltb.gpkg"}}}
+    cfg = load_config({**base, "history": {"previous": ["2024/verdicts.parquet", {"path": "dltb.gpkg", "layer": "x"},
+                                                        "postgresql://gis@db.example/onemap"],
+                                           "min_overlap": 0.5, "resolved": ["已整改"]}}, base=tmp_path)
+    assert cfg.history_previous[0]["path"] == (tmp_path / "2024" / "verdicts.parquet").resolve()
+    assert cfg.history_previous[1] == {"path": (tmp_path / "dltb.gpkg").resolve(), "layer": "x"}
+    assert cfg.history_previous[2]["path"] == "postgresql://gis@db.example/onemap"
+    assert cfg.history_min_overlap == 0.5 and cfg.history_resolved == ("已整改",)
+    assert cfg.as_dict()["history_previous"][0]["path"] == str((tmp_path / "2024" / "verdicts.parquet").resolve())
+    assert load_config(base, base=tmp_path).history_previous == ()
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "verdicts.gpkg").write_bytes(b"x")
+    for history, match in [
+        ({"previous": "2024/verdicts.parquet"}, r"\[history\] previous must be a list"),
+        ({"previous": ["2023/verdicts.gpkg"]}, r"\[history\] previous\[0\] path names a file that does not exist"),
+        ({"previous": ["postgresql://gis:secret@db/onemap"]}, r"password.*PGPASSWORD"),
+        ({"previous": ["out/verdicts.gpkg"]}, r"this survey's own output"),
+        ({"previous": [{"path": "dltb.gpkg", "table": "t"}]}, r"previous\[0\] table is not a known key"),
+        ({"previous": [], "min_overlap": 1.5}, r"min_overlap is a share"),
+        ({"previous": [], "resolved": "已整改"}, r"resolved must be a list"),
+        ({"previus": []}, r"previus is not a known key.*did you mean 'previous'"),
+    ]:
+        with pytest.raises(ConfigError, match=match):
+            load_config({**base, "history": history}, base=tmp_path)
+
+
+@pytest.mark.slow
+def test_survey_with_last_years_results(tmp_path):
+    """A county surveyed, its verdicts.parquet kept as "2024", the survey rerun with [history]:
+    every patch is found at its own place; the county table splits the flagged ones accordingly."""
+    import json
+    import shutil
+
+    from onemap.survey import demo_config, run_survey
+    from onemap.synth import make_county
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        county = make_county(tmp_path / "county", size=256, seed=8, n_changes=2)
+        cfg = demo_config(county, tmp_path / "survey")
+        cfg["run"]["tile_size"] = 128
+        first = run_survey(cfg, progress=False)
+        (tmp_path / "2024").mkdir()
+        last = shutil.copy(first.output / "verdicts.parquet", tmp_path / "2024" / "verdicts.parquet")
+        cfg["history"] = {"previous": [str(last)]}
+        again = run_survey(cfg, progress=False)
+    v = again.verdicts
+    assert len(v) == len(first.verdicts) > 0
+    flagged = v["verdict"].isin(["unapproved", "partly_approved"])
+    assert (v.loc[flagged, "history"] == "repeat_unresolved").all()  # no decision recorded: still open
+    assert (v.loc[~flagged, "history"] == "repeat_not_flagged").all()
+    assert (v["prev_patch_id"] == v["patch_id"].astype(str)).all()
+    np.testing.assert_allclose(v["prev_overlap"], 1.0)
+    total = again.summary.iloc[-1]
+    assert total["n_new_cases"] == 0 and total["n_repeat_unresolved"] == flagged.sum() == total["n_flagged"]
+    assert "n_new_cases" not in first.summary.columns
+    manifest = json.loads((again.output / "manifest.json").read_text(encoding="utf-8"))
+    assert str(last) in manifest["inputs"] and "history" in manifest["timings_s"]
+    back = gpd.read_parquet(again.output / "verdicts.parquet")
+    assert back["history"].tolist() == v["history"].tolist()
