@@ -57,6 +57,7 @@ _API: dict[str, str] = {
     "write_report": "onemap.report",
     "check_invariants": "onemap.invariants",
     "export_results": "onemap.export",
+    "match_previous": "onemap.history",
 }
 # building blocks that callers (tests) reach as onemap.<name>: kept working, not advertised;
 # their home is onemap.change
@@ -71,18 +72,19 @@ _ALIASES: dict[str, str] = {
     "cva": "onemap.change.detect",
     "threshold_score": "onemap.change.detect",
 }
-_SUBMODULES = {"crs", "errors", "codes", "frame", "ingest", "overlay", "change", "synth", "enforce",
-               "summary", "config", "survey", "report", "invariants", "export", "testing"}
+_SUBMODULES = {"crs", "errors", "codes", "frame", "history", "ingest", "overlay", "change", "synth",
+               "enforce", "summary", "config", "survey", "report", "invariants", "export", "testing"}
 
 # literal, so linters and type checkers read it; tests check it matches _API and _SUBMODULES
 __all__ = [
     "Frame", "OnemapError", "Tile", "align", "approvals_status", "area_by_class",
     "check_invariants", "coverage_fractions", "detect_changes", "ellipsoidal_area",
-    "export_results", "flag_unapproved", "layer_info", "load_config", "open_scene", "overlay_area",
-    "rasterize", "read_boundary_txt", "read_layer", "run_survey", "stack", "summarize",
-    "write_boundary_txt", "write_layer", "write_report", "zonal_stats", "change", "codes",
-    "config", "crs", "enforce", "errors", "export", "frame", "ingest", "invariants", "overlay",
-    "report", "summary", "survey", "synth", "testing", "__version__",
+    "export_results", "flag_unapproved", "layer_info", "load_config", "match_previous",
+    "open_scene", "overlay_area", "rasterize", "read_boundary_txt", "read_layer", "run_survey",
+    "stack", "summarize", "write_boundary_txt", "write_layer", "write_report", "zonal_stats",
+    "change", "codes", "config", "crs", "enforce", "errors", "export", "frame", "history",
+    "ingest", "invariants", "overlay", "report", "summary", "survey", "synth", "testing",
+    "__version__",
 ]
 
 
@@ -111,6 +113,7 @@ if TYPE_CHECKING:  # the same names, for type checkers and IDEs
         errors,
         export,
         frame,
+        history,
         ingest,
         invariants,
         overlay,
@@ -135,6 +138,7 @@ if TYPE_CHECKING:  # the same names, for type checkers and IDEs
     from .errors import OnemapError
     from .export import export_results
     from .frame import Frame, Tile
+    from .history import match_previous
     from .ingest.boundary_txt import read_boundary_txt, write_boundary_txt
     from .ingest.raster import align, open_scene, stack
     from .ingest.vector import layer_info, read_layer, write_layer

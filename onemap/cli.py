@@ -126,7 +126,7 @@ def gpkg2txt(
     layer: str | None = typer.Option(None, help="Layer name inside SRC."),
     encoding: str = typer.Option("gbk", help="Output encoding."),
     area_unit: str = typer.Option("ha", help="Unit of the declared area: ha or m2."),
-    to_crs: Optional[str] = typer.Option(None, "--to-crs",
+    to_crs: str | None = typer.Option(None, "--to-crs",
                                          help="Reproject to this Gauss-Kruger CRS first (e.g. EPSG:4527)."),
 ) -> None:
     """Write a polygon layer as a land-boundary TXT file (Gauss-Kruger CRS required)."""

@@ -63,6 +63,18 @@ Example
 
     [report]
     lang = "zh"           # report and CSV headers: "zh" (default) or "en"
+
+    [history]             # optional: year over year (onemap.history.match_previous)
+    previous = ["../2023/out/verdicts.gpkg", "../2024/out/verdicts.parquet"]   # oldest first
+    min_overlap = 0.3     # same place: intersection >= 30 % of the smaller patch
+    resolved = ["已整改", "已拆除"]   # optional: decisions that close a case (default: the module's list)
+
+``[history] previous`` lists earlier years' results: paths (GeoPackage, GeoParquet, any layer
+:func:`onemap.read_layer` reads; relative to the TOML file), database URLs (without a password:
+take it from ``PGPASSWORD`` or ``~/.pgpass``), or inline tables ``{path = "...", layer = "...",
+crs = 4527}``. This survey's own output is refused (a rerun would match itself). With
+``[history]`` every patch gets the ``history``/``prev_*`` columns and the county table separates
+new cases from old ones still unresolved; the files are hashed into the manifest like the inputs.
 """
 
 from __future__ import annotations
@@ -117,7 +129,7 @@ class Key:
     minimum: float | None = None
     above: bool = False
     choices: Callable[[], tuple[str, ...]] | tuple[str, ...] | None = None
-    check: Callable[["_Validator", Any, str], Any] | None = None
+    check: Callable[[_Validator, Any, str], Any] | None = None
 
     def default_value(self) -> Any:
         return self.default.value() if isinstance(self.default, Lib) else self.default
@@ -153,6 +165,7 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "enforce": Key("table", doc="verdicts and county figures"),
         "run": Key("table", doc="tiling and scheduler"),
         "report": Key("table", doc="report and CSV language"),
+        "history": Key("table", doc="year over year: earlier years' results"),
     },
     "survey": {
         "name": Key("str", None, "title of the report (default: the TOML file's name)"),
@@ -217,6 +230,12 @@ SCHEMA: dict[str, dict[str, Key]] = {
     "report": {
         "lang": Key("str", "zh", "language of the report and the CSVs: \"zh\" or \"en\"",
                     choices=("zh", "en")),
+    },
+    "history": {
+        "previous": Key("list", None, "earlier years' results, oldest first: paths, URLs or "
+                                      "{path, layer, crs} tables"),
+        "min_overlap": Key("float", 0.3, "same place: intersection share of the smaller patch", 0, True),
+        "resolved": Key("list", None, "decisions that close a case (default: the module's list)"),
     },
 }
 #: [detect.options] that only some methods use: option -> the methods
@@ -298,6 +317,9 @@ class SurveyConfig:
     scheduler: str | None = None
     workers: int | None = None
     report_lang: str = "zh"  # [report] lang: "zh" or "en" (report and CSV headers)
+    history_previous: tuple[dict[str, Any], ...] = ()  # read_layer sources: {"path": ..., "layer": ...}
+    history_min_overlap: float = 0.3
+    history_resolved: tuple[str, ...] | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """Plain-JSON form (recorded in the survey manifest)."""
@@ -363,6 +385,7 @@ def load_config(source: str | Path | Mapping[str, Any], base: str | Path | None 
     enforce = v.table(raw, "enforce", required=False)
     run = v.table(raw, "run", required=False)
     report = v.table(raw, "report", required=False)
+    history = v.table(raw, "history", required=False)
     options = v.table(detect, "options", required=False, schema="detect.options", where="detect.options")
 
     # what the detector will be asked, before any file is read
@@ -410,14 +433,16 @@ def load_config(source: str | Path | Mapping[str, Any], base: str | Path | None 
         raise v.error("[frame]", "give crs or zone, not both")
     if crs is not None or zone is not None:
         _check_frame_zone(v, crs, zone, scene_specs)
+    output = (root / survey["output"]).resolve()
+    history_fields = _history(v, history, output) if "history" in raw else {}
     return SurveyConfig(
         source=path, name=str(survey["name"] or (path.stem if path else "survey")),
-        output=(root / survey["output"]).resolve(), before=scene_specs["before"], after=scene_specs["after"],
+        output=output, before=scene_specs["before"], after=scene_specs["after"],
         layers=layer_specs, frame_crs=crs, frame_zone=zone, res=frame["res"], extent=extent,
         method=method, threshold=threshold, min_area=detect["min_area"], k=detect["k"],
         detect_options=dict(options), tolerance_m=enforce["tolerance_m"],
         ratio_threshold=enforce["ratio_threshold"], tile_size=run["tile_size"], scheduler=run["scheduler"],
-        workers=run["workers"], report_lang=report["lang"],
+        workers=run["workers"], report_lang=report["lang"], **history_fields,
     )
 
 
@@ -654,3 +679,39 @@ def _check_frame_zone(v: _Validator, crs: Any, zone: int | None, scenes: dict[st
         raise v.error(key, f"is Gauss-Kruger zone {zi.zone} (central meridian {zi.central_meridian:g}°E), but "
                            f"[scenes.{when}] {spec.paths[0].name} is centred at {lon:.2f}°E, in zone {fits}",
                       f"use {fix} (or check that the scenes are the right ones)")
+
+
+def _history(v: _Validator, table: Mapping[str, Any], output: Path) -> dict[str, Any]:
+    """The ``history_*`` fields of :class:`SurveyConfig` from the ``[history]`` table."""
+    entries = table["previous"]
+    if not isinstance(entries, list):
+        raise v.error("[history] previous", "must be a list of earlier results",
+                      'e.g. previous = ["../2024/out/verdicts.gpkg"]')
+    sources = []
+    for k, entry in enumerate(entries):
+        where = f"[history] previous[{k}]"
+        spec = {"path": entry} if isinstance(entry, str) else entry
+        if not isinstance(spec, dict):
+            raise v.error(where, f"must be a path or a table {{path = ...}}, got {entry!r}")
+        v.keys(spec, {"path", "layer", "crs"}, f"{where} ")
+        if not isinstance(spec.get("path"), str):
+            raise v.error(where, "needs a path (a string)")
+        url = re.match(r"^[A-Za-z][\w+.-]*://", spec["path"])
+        if url and re.match(r"^[^:/]+://[^/@]*:[^/@]*@", spec["path"]):
+            raise v.error(where, "holds a password in its URL (it would be written to the manifest)",
+                          "take it out and put it in PGPASSWORD or ~/.pgpass")
+        path = spec["path"] if url else v.existing(spec["path"], f"{where} path")
+        if not url and path.parent == output and path.stem == "verdicts":
+            raise v.error(where, f"is this survey's own output ({path})",
+                          "list earlier years' results only (copy them elsewhere first)")
+        if not isinstance(spec.get("layer", ""), str):
+            raise v.error(f"{where} layer", "must be a string (a layer name)")
+        sources.append({**spec, "path": path})
+    resolved = table["resolved"]
+    if resolved is not None and not all(isinstance(r, str) for r in resolved):
+        raise v.error("[history] resolved", "must be a list of decision texts", 'e.g. resolved = ["已整改"]')
+    overlap = table["min_overlap"]
+    if overlap > 1:
+        raise v.error("[history] min_overlap", f"is a share of the smaller patch (0-1], got {overlap!r}")
+    return {"history_previous": tuple(sources), "history_min_overlap": overlap,
+            "history_resolved": tuple(resolved) if resolved is not None else None}

@@ -36,7 +36,8 @@ def export_results(out: str | PathLike, verdicts: gpd.GeoDataFrame, summary: pd.
                    lang: str = "zh") -> dict[str, str]:
     """Write the survey products into *out* atomically; return ``{relative name: sha256}``.
 
-    ``verdicts.gpkg`` (layer ``verdicts``), ``verdicts.csv``, ``summary.csv``,
+    ``verdicts.gpkg`` (layer ``verdicts``), ``verdicts.parquet`` (GeoParquet, the same rows and
+    columns), ``verdicts.csv``, ``summary.csv``,
     ``approvals_status.csv`` and ``flagged_txt/patch_NNNNNN.txt`` — one land-boundary TXT (GBK,
     hectares) per unapproved or partly approved patch, for the field check. The CSVs are for
     people (:mod:`onemap.people_csv`): UTF-8 with a BOM, headers in *lang* (``"zh"`` or ``"en"``)
@@ -70,6 +71,8 @@ def export_results(out: str | PathLike, verdicts: gpd.GeoDataFrame, summary: pd.
     finally:
         pyogrio.set_gdal_config_options({"OGR_CURRENT_DATE": None})
     written["verdicts.gpkg"] = sha256_file(out / "verdicts.gpkg")
+    write_layer(verdicts, out / "verdicts.parquet")  # the same table as GeoParquet
+    written["verdicts.parquet"] = sha256_file(out / "verdicts.parquet")
     tables = {"verdicts.csv": pd.DataFrame(verdicts.drop(columns="geometry"))}
     if summary is not None:
         tables["summary.csv"] = with_mu_ha(county_rows(summary))

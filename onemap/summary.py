@@ -38,6 +38,11 @@ def summarize(verdicts: gpd.GeoDataFrame, by: str | None = "admin", threshold: f
     ``n_unknown_landuse`` (when the verdicts have ``on_unknown_landuse``) counts the patches whose
     new construction lies partly on land the land-use layer does not classify.
 
+    When the verdicts carry the year-over-year columns of :func:`onemap.history.match_previous`,
+    the table also separates new cases from old ones still unresolved: ``n_new_cases``,
+    ``n_repeat_unresolved``, ``n_repeat_other`` (adding up to ``n_flagged``),
+    ``new_cases_unapproved_m2`` and ``repeat_unresolved_unapproved_m2``.
+
     Examples
     --------
     >>> import pandas as pd
@@ -58,9 +63,15 @@ def summarize(verdicts: gpd.GeoDataFrame, by: str | None = "admin", threshold: f
     df["n_patches"] = 1
     df["n_flagged"] = df["verdict"].isin(FLAGGED).astype(int)
     cols = ["n_patches", "n_flagged"] + _SUM_COLUMNS
+    counts = ["n_patches", "n_flagged"]
     if "on_unknown_landuse" in df.columns:  # patches judged on land the land-use layer leaves blank
         df["n_unknown_landuse"] = df["on_unknown_landuse"].astype(bool).astype(int)
         cols.insert(2, "n_unknown_landuse")
+        counts.append("n_unknown_landuse")
+    if "history" in df.columns:  # year over year (onemap.history.match_previous)
+        history = _history_columns(df)
+        counts += history
+        cols += history + ["new_cases_unapproved_m2", "repeat_unresolved_unapproved_m2"]
     if by == "admin":
         keys = ["admin_code", "admin_name"] if "admin_name" in df.columns else ["admin_code"]
         if "admin_code" not in df.columns:
@@ -81,12 +92,28 @@ def summarize(verdicts: gpd.GeoDataFrame, by: str | None = "admin", threshold: f
                                        out=np.full(len(table), np.nan),
                                        where=table["new_cultivated_m2"].to_numpy() > 0)
     table["exceeds_threshold"] = table["illegal_ratio"].fillna(0.0) > threshold
-    table["n_patches"] = table["n_patches"].astype(int)
-    table["n_flagged"] = table["n_flagged"].astype(int)
-    if "n_unknown_landuse" in table.columns:
-        table["n_unknown_landuse"] = table["n_unknown_landuse"].astype(int)
+    for c in counts:
+        table[c] = table[c].astype(int)
     table.attrs["threshold"] = threshold
     return table
+
+
+def _history_columns(df: pd.DataFrame) -> list[str]:
+    """Add the per-patch terms of the year-over-year columns to *df*; return the count columns.
+
+    Among flagged patches: ``n_new_cases`` (no earlier patch at the same place),
+    ``n_repeat_unresolved`` (an earlier flagged patch there, not resolved since) and
+    ``n_repeat_other`` (resolved then, or not flagged then); the three add up to ``n_flagged``.
+    ``new_cases_unapproved_m2`` and ``repeat_unresolved_unapproved_m2`` are their unapproved areas.
+    """
+    flagged = df["n_flagged"].to_numpy(bool)
+    new, unresolved = (df["history"] == "new").to_numpy(), (df["history"] == "repeat_unresolved").to_numpy()
+    df["n_new_cases"] = (flagged & new).astype(int)
+    df["n_repeat_unresolved"] = (flagged & unresolved).astype(int)
+    df["n_repeat_other"] = (flagged & ~new & ~unresolved).astype(int)
+    df["new_cases_unapproved_m2"] = np.where(flagged & new, df["unapproved_m2"], 0.0)
+    df["repeat_unresolved_unapproved_m2"] = np.where(flagged & unresolved, df["unapproved_m2"], 0.0)
+    return ["n_new_cases", "n_repeat_unresolved", "n_repeat_other"]
 
 
 def approvals_status(

@@ -9,9 +9,10 @@
    tile does not depend on the tiling (global normalisation statistics, halos for smoothing);
 4. **patches**: one *global* threshold from the histogram of the whole score, mask, labelling
    with stitched tile seams, polygons;
-5. **flag** every patch (:func:`onemap.flag_unapproved`), **summarize** per admin unit, the
-   approve–supply–use chain of every approval;
-6. **export** atomically: ``verdicts.gpkg``, ``verdicts.csv``, ``summary.csv``,
+5. **flag** every patch (:func:`onemap.flag_unapproved`), with ``[history]`` match it against
+   earlier years' results (:func:`onemap.history.match_previous`), **summarize** per admin unit,
+   the approve–supply–use chain of every approval;
+6. **export** atomically: ``verdicts.gpkg``, ``verdicts.parquet``, ``verdicts.csv``, ``summary.csv``,
    ``approvals_status.csv``, ``flagged_txt/`` (one land-boundary TXT per flagged patch for the
    field check), ``report.html`` and ``manifest.json`` (inputs with hashes, parameters, versions,
    timings, counts, output hashes).
@@ -154,6 +155,12 @@ def _run(cfg: SurveyConfig, client: Any, progress: bool) -> SurveyResult:
                                    farmland=layers.get("farmland"), redline=layers.get("redline"),
                                    cadastral=layers.get("cadastral"), admin=layers.get("admin"),
                                    tolerance_m=cfg.tolerance_m, frame=frame, partition_size=1_000, client=client)
+    if cfg.history_previous:  # year over year: new cases vs old ones still unresolved
+        with timer("history"):
+            from .history import match_previous
+
+            verdicts = match_previous(verdicts, [dict(s) for s in cfg.history_previous],
+                                      min_overlap=cfg.history_min_overlap, resolved=cfg.history_resolved)
     with timer("summarize"):
         summary = summarize(verdicts, by="admin" if layers.get("admin") is not None else None,
                             threshold=cfg.ratio_threshold)
@@ -553,6 +560,7 @@ def _manifest(cfg: SurveyConfig, frame: Frame, times: dict[str, float], verdicts
               outputs: dict[str, str], score_attrs: dict[str, Any]) -> dict[str, Any]:
     inputs = {}
     paths = [*cfg.before.paths, *cfg.after.paths] + [s.path for s in cfg.layers.values()]
+    paths += [h["path"] for h in cfg.history_previous if isinstance(h["path"], Path)]  # not URLs
     for p in paths:
         files = sorted(q for q in p.rglob("*") if q.is_file()) if p.is_dir() else [p]
         for f in files:

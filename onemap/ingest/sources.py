@@ -25,7 +25,7 @@ from .vector import read_layer
 __all__ = ["read_boundary_files", "read_source"]
 
 
-_VECTOR_SUFFIXES = (".shp", ".gpkg", ".geojson", ".json", ".fgb", ".gdb")
+_VECTOR_SUFFIXES = (".shp", ".gpkg", ".geojson", ".json", ".fgb", ".gdb", ".parquet", ".geoparquet")
 
 
 def _txt_files(paths: Iterable[str | PathLike]) -> list[Path]:

@@ -1,7 +1,8 @@
 """Vector layers: read any GDAL vector file into a checked, normalised GeoDataFrame; write atomically.
 
 :func:`read_layer` reads a shapefile, GeoPackage, GeoJSON, FileGDB (whatever GDAL reads) with
-pyogrio and checks what Chinese land data get wrong most often:
+pyogrio, and GeoParquet with pyarrow (:mod:`onemap.ingest._parquet`), and checks what Chinese
+land data get wrong most often:
 
 * **encoding** of shapefile attribute tables: ``encoding=``, else the ``.cpg``, else detection
   from the raw bytes of the DBF character fields (:func:`onemap.ingest.encoding.detect_encoding`:
@@ -48,6 +49,8 @@ from ..crs import as_crs, gk_crs, infer_zone, is_prefixed, zone_info
 from ..errors import CRSError, DataError, EncodingError, Fix, FormatError, Repair, report_repairs
 from ._dbf import check_prj, check_shapefile, codec_name, resolve_encoding, sidecar
 from ._kinds import KINDS, check_geometries, find_column, normalize_columns
+from ._parquet import (PARQUET, is_parquet, parquet_info, parquet_layers, read_parquet_layer,
+                       write_parquet_layer)
 
 __all__ = ["read_layer", "write_layer", "layer_info", "KINDS"]
 
@@ -55,7 +58,7 @@ __all__ = ["read_layer", "write_layer", "layer_info", "KINDS"]
 _EMPTY_TOML = ("check the file under [{table}] path (an approvals layer of a county that approved nothing "
                "is accepted with allow_empty = true under [layers.approvals])")
 _DRIVERS = {".shp": "ESRI Shapefile", ".gpkg": "GPKG", ".geojson": "GeoJSON", ".json": "GeoJSON",
-            ".fgb": "FlatGeobuf", ".gdb": "OpenFileGDB"}
+            ".fgb": "FlatGeobuf", ".gdb": "OpenFileGDB", ".parquet": PARQUET, ".geoparquet": PARQUET}
 _SHP = "ESRI Shapefile"
 
 
@@ -71,13 +74,15 @@ def read_layer(
     repair: bool = True,
     allow_empty: bool = False,
     columns: dict[str, str] | None = None,
+    bbox: tuple[float, float, float, float] | None = None,
 ) -> gpd.GeoDataFrame:
     """Read a vector layer, check it and add the normalised columns of its *kind*.
 
     Parameters
     ----------
     path
-        Shapefile (``.shp``), GeoPackage, GeoJSON, FileGDB folder or any other GDAL vector source.
+        Shapefile (``.shp``), GeoPackage, GeoJSON, FileGDB folder, GeoParquet (``.parquet``) or
+        any other GDAL vector source.
     kind
         ``"landuse"`` (三调 DLTB), ``"cadastral"`` (宗地), ``"approval"`` (建设用地审批),
         ``"supply"`` (供地), ``"farmland"`` (永久基本农田), ``"redline"`` (生态保护红线),
@@ -101,6 +106,9 @@ def read_layer(
         Return an empty layer instead of raising :class:`DataError`.
     columns
         ``{normalised column: source column}`` to use instead of the candidates.
+    bbox
+        ``(xmin, ymin, xmax, ymax)`` in the source's own CRS: only the features whose geometry
+        intersects it are read (GeoParquet: see :mod:`onemap.ingest._parquet`).
 
     Returns
     -------
@@ -144,7 +152,8 @@ def read_layer(
     driver = _DRIVERS[suffix] if known else _read_info(path, layer, encoding=enc)["driver"]
     repairs += [enc_repair] if enc_repair else []
     try:
-        gdf = pyogrio.read_dataframe(path, layer=layer, encoding=enc, fid_as_index=True)
+        gdf = read_parquet_layer(path, bbox=bbox, encoding=encoding) if driver == PARQUET else \
+            pyogrio.read_dataframe(path, layer=layer, encoding=enc, fid_as_index=True, bbox=bbox)
     except UnicodeDecodeError as exc:
         bad = exc.object[exc.start:exc.end + 3]
         raise EncodingError(f"attributes do not decode as {enc} ({exc.reason}: {bad!r})", path=src,
@@ -197,6 +206,8 @@ def _list_layers(path: Any) -> list[tuple[str, str | None]]:
                               hint="copy or download it again (an interrupted transfer leaves empty files)")
         if p.suffix.lower() == ".shp":
             check_shapefile(p)
+        if is_parquet(p):  # no GDAL Parquet driver in pyogrio's wheels
+            return parquet_layers(p)
     try:
         return [(str(n), t) for n, t in pyogrio.list_layers(path)]
     except RuntimeError as exc:
@@ -351,6 +362,12 @@ def layer_info(path: str | os.PathLike, layer: str | int | None = None) -> dict[
     """
     path = Path(path)
     layers = _list_layers(path)
+    if is_parquet(path):
+        info = parquet_info(path)
+        crs = info["crs"]
+        zi = zone_info(crs) if crs is not None else None
+        return {"path": str(path), **info, "crs": _crs_text(crs) if crs is not None else None,
+                "crs_name": crs.name if crs is not None else None, "zone_info": asdict(zi) if zi else None}
     spatial = [n for n, t in layers if t is not None]
     name = _pick_layer(path, layer) if layer is not None or len(spatial) <= 1 else spatial[0]
     enc, enc_source, note = resolve_encoding(path, None, repair=True)
@@ -396,7 +413,7 @@ def write_layer(
     gdf
         The layer; it must have a CRS.
     path
-        Target file (``.shp``, ``.gpkg``, ``.geojson``, ``.fgb``, ``.gdb`` folder …).
+        Target file (``.shp``, ``.gpkg``, ``.geojson``, ``.fgb``, ``.gdb`` folder, ``.parquet`` …).
     layer
         Layer name in a multi-layer format (default: the file stem).
     driver
@@ -439,6 +456,8 @@ def write_layer(
         gdf = gdf.copy()
         gdf.loc[rings, gdf.geometry.name] = shapely.linestrings(
             [shapely.get_coordinates(g, include_z=g.has_z) for g in gdf.geometry[rings]])
+    if driver == PARQUET:
+        return write_parquet_layer(gdf, path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.parent / f".{path.stem}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}{path.suffix}"
     kw: dict[str, Any] = {"driver": driver}
