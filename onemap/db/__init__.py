@@ -1,0 +1,12 @@
+"""The one-map database: layers from PostGIS, survey results back into it.
+
+Reading goes through :func:`onemap.read_layer` with a ``postgresql://`` URL (see
+:mod:`onemap.db.read`); writing through :func:`write_results` (see :mod:`onemap.db.write`).
+Passwords come from ``PGPASSWORD`` or ``.pgpass`` and never appear in messages or manifests
+(:func:`redact`).
+"""
+
+from .read import fetch_layer
+from .source import DatabaseError, is_database_url, redact
+
+__all__ = ["DatabaseError", "fetch_layer", "is_database_url", "redact"]
