@@ -8,5 +8,7 @@ Passwords come from ``PGPASSWORD`` or ``.pgpass`` and never appear in messages o
 
 from .read import fetch_layer
 from .source import DatabaseError, is_database_url, redact
+from .write import SurveyKey, write_results, write_tables
 
-__all__ = ["DatabaseError", "fetch_layer", "is_database_url", "redact"]
+__all__ = ["DatabaseError", "SurveyKey", "fetch_layer", "is_database_url", "redact", "write_results",
+           "write_tables"]
