@@ -36,6 +36,18 @@ Example
     [layers.approvals]
     path = "approvals"    # a GeoPackage/shapefile, a TXT file or a folder of TXT files
 
+    [layers.farmland]     # any layer may come from PostGIS instead of a file:
+    url = "postgresql://gis@yzt-db:5432/yzt"   # password: PGPASSWORD or ~/.pgpass, never here
+    table = "jbnt.yjjbnt"                      # schema.table (or a view)
+    where = "XZQDM LIKE '330102%'"             # optional SQL condition
+    # only features touching the frame are fetched (the server's spatial index does the filter)
+
+    [database]            # optional: results also go into PostGIS (onemap.db.write_results)
+    url = "postgresql://gis@yzt-db:5432/yzt"
+    schema = "wpzf"       # default "onemap"; tables verdicts, county_summary, approvals_status
+    county = "330102"     # county code of the survey key (with [survey] name, the image dates and
+                          # the onemap version): a rerun replaces exactly that survey's rows
+
     [detect]
     method = "construction"
     min_area = 200.0
@@ -56,7 +68,7 @@ from typing import Any, Mapping
 
 from .errors import ConfigError, OnemapError
 
-__all__ = ["SurveyConfig", "SceneSpec", "LayerSpec", "load_config", "LAYER_KINDS"]
+__all__ = ["SurveyConfig", "SceneSpec", "LayerSpec", "DatabaseSpec", "load_config", "LAYER_KINDS"]
 
 #: config layer name -> onemap.read_layer kind
 LAYER_KINDS = {
@@ -68,7 +80,8 @@ _SCHEMA: dict[str, set[str]] = {
     "survey": {"name", "output"},
     "frame": {"crs", "zone", "res", "extent"},
     "scene": {"path", "paths", "sensor", "date", "bands", "nodata"},
-    "layer": {"path", "layer", "encoding", "crs"},
+    "layer": {"path", "layer", "encoding", "crs", "url", "table", "where"},
+    "database": {"url", "schema", "county"},
     "detect": {"method", "threshold", "min_area", "k", "options"},
     "enforce": {"tolerance_m", "ratio_threshold"},
     "run": {"tile_size", "scheduler", "workers"},
@@ -87,10 +100,22 @@ class SceneSpec:
 class LayerSpec:
     name: str
     kind: str
-    path: Path
+    path: Path | None
     layer: str | None = None
     encoding: str | None = None
     crs: Any = None
+    url: str | None = None       # a PostGIS source instead of path (with table, where)
+    table: str | None = None
+    where: str | None = None
+
+
+@dataclass(frozen=True)
+class DatabaseSpec:
+    """Where ``[database]`` puts the results (see :func:`onemap.db.write_results`)."""
+
+    url: str
+    county: str
+    schema: str = "onemap"
 
 
 @dataclass(frozen=True)
@@ -117,13 +142,14 @@ class SurveyConfig:
     tile_size: int = 2048
     scheduler: str | None = None
     workers: int | None = None
+    database: DatabaseSpec | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """Plain-JSON form (recorded in the survey manifest)."""
         def conv(v: Any) -> Any:
             if isinstance(v, Path):
                 return str(v)
-            if isinstance(v, (SceneSpec, LayerSpec)):
+            if isinstance(v, (SceneSpec, LayerSpec, DatabaseSpec)):
                 return {k: conv(x) for k, x in v.__dict__.items()}
             if isinstance(v, dict):
                 return {k: conv(x) for k, x in v.items()}
@@ -166,7 +192,7 @@ def load_config(source: str | Path | Mapping[str, Any], base: str | Path | None 
         root = Path(base).resolve() if base else path.resolve().parent
     v = _Validator(path, root)
 
-    v.keys(raw, {"survey", "frame", "scenes", "layers", "detect", "enforce", "run"}, "")
+    v.keys(raw, {"survey", "frame", "scenes", "layers", "detect", "enforce", "run", "database"}, "")
     survey = v.table(raw, "survey", _SCHEMA["survey"], required=False)
     frame = v.table(raw, "frame", _SCHEMA["frame"], required=False)
     scenes = v.table(raw, "scenes", {"before", "after"}, required=True)
@@ -234,8 +260,31 @@ def load_config(source: str | Path | Mapping[str, Any], base: str | Path | None 
         tolerance_m=v.number(enforce, "tolerance_m", "[enforce] tolerance_m", default=1.0),
         ratio_threshold=v.number(enforce, "ratio_threshold", "[enforce] ratio_threshold", default=0.15),
         tile_size=tile_size, scheduler=scheduler,
-        workers=workers,
+        workers=workers, database=_database(v, v.table(raw, "database", _SCHEMA["database"], required=False)),
     )
+
+
+def _database_url(v: _Validator, value: Any, key: str) -> str:
+    from .db.source import is_database_url, redact
+
+    if not is_database_url(value):
+        raise v.error(key, f"must be a postgresql:// URL, got {value!r}",
+                      'write it as "postgresql://user@host:5432/dbname"')
+    if redact(value) != value:  # the config goes into the manifest: no secrets in it
+        raise v.error(key, "holds a password", "remove it from the URL and set PGPASSWORD or a "
+                                                "~/.pgpass line host:port:dbname:user:password")
+    return str(value)
+
+
+def _database(v: _Validator, spec: dict[str, Any]) -> DatabaseSpec | None:
+    if not spec:
+        return None
+    for key in ("url", "county"):
+        if key not in spec:
+            raise v.error("[database]", f"needs {key}", 'e.g. url = "postgresql://gis@db/yzt", county = "330102"')
+    v.strings(spec, ("url", "schema", "county"), "database")
+    return DatabaseSpec(_database_url(v, spec["url"], "[database] url"), spec["county"].strip(),
+                        spec.get("schema", "onemap"))
 
 
 class _Validator:
@@ -324,8 +373,13 @@ class _Validator:
         if not isinstance(spec, dict):
             raise self.error(f"[{where}]", "must be a table")
         self.keys(spec, _SCHEMA["layer"], f"[{where}] ")
-        if "path" not in spec:
-            raise self.error(f"[{where}]", "needs a path")
+        if ("path" in spec) == ("url" in spec):
+            raise self.error(f"[{where}]", "needs a path (a file) or a url (a PostGIS database), not both"
+                             if "path" in spec else "needs a path")
+        if "url" in spec:
+            return _database_layer(self, spec, name, where)
+        if "table" in spec or "where" in spec:
+            raise self.error(f"[{where}]", "has table/where, which apply to a url (database) source only")
         self.strings(spec, ("layer", "encoding"), where)
         if spec.get("crs") is not None:
             from .crs import as_crs
@@ -337,6 +391,24 @@ class _Validator:
                                  "use an EPSG code such as 4527") from exc
         return LayerSpec(name, LAYER_KINDS[name], self.existing(spec["path"], f"[{where}] path"),
                          spec.get("layer"), spec.get("encoding"), spec.get("crs"))
+
+
+def _database_layer(v: _Validator, spec: dict[str, Any], name: str, where: str) -> LayerSpec:
+    url = _database_url(v, spec["url"], f"[{where}] url")
+    if "table" not in spec:
+        raise v.error(f"[{where}]", "needs a table with the url", 'add table = "schema.table"')
+    if "encoding" in spec:
+        raise v.error(f"[{where}] encoding", "does not apply to a database (it sends UTF-8 text)")
+    v.strings(spec, ("table", "where", "layer"), where)
+    if spec.get("crs") is not None:
+        from .crs import as_crs
+
+        try:
+            as_crs(spec["crs"])
+        except OnemapError as exc:
+            raise v.error(f"[{where}] crs", f"is not a valid CRS: {spec['crs']!r}", "use an EPSG code") from exc
+    return LayerSpec(name, LAYER_KINDS[name], None, spec.get("layer"), None, spec.get("crs"), url=url,
+                     table=spec["table"], where=spec.get("where"))
 
 
 def _centre_lon(path: Path) -> float | None:

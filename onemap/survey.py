@@ -161,7 +161,12 @@ def _run(cfg: SurveyConfig, client: Any, progress: bool) -> SurveyResult:
                                      "threshold": score_attrs.get("threshold"), "patches": len(patches)},
                               overview=overview)
         outputs["report.html"] = _sha256(report)
+    if cfg.database is not None:
+        with timer("database"):
+            database = _write_database(cfg, verdicts, summary, status, before, after)
     manifest = _manifest(cfg, frame, timer.times, verdicts, outputs, score_attrs)
+    if cfg.database is not None:
+        manifest["database"] = database
     manifest["invariants"] = invariants
     atomic_write_text(out / "manifest.json", json.dumps(manifest, ensure_ascii=False, indent=2, default=str))
     return SurveyResult(out, verdicts, summary, status, manifest)
@@ -247,13 +252,36 @@ def _layers(cfg: SurveyConfig, frame: Frame) -> dict[str, gpd.GeoDataFrame]:
     layers = {}
     for name, spec in cfg.layers.items():
         try:
-            layers[name] = read_source(spec.path, spec.kind, layer=spec.layer, encoding=spec.encoding,
-                                       crs=spec.crs, to_crs=frame.crs)
+            layers[name] = _database_layer(spec, frame) if spec.url is not None else \
+                read_source(spec.path, spec.kind, layer=spec.layer, encoding=spec.encoding,
+                            crs=spec.crs, to_crs=frame.crs)
         except CRSError as exc:
             raise CRSError(f"[layers.{name}]: {exc.message}", path=exc.path or spec.path, hint=exc.hint) from exc
-        if name != "approvals" and len(layers[name]) == 0:
+        if name != "approvals" and len(layers[name]) == 0 and (spec.url is None or name == "landuse"):
             raise DataError(f"[layers.{name}] is empty", path=spec.path)
     return layers
+
+
+def _database_layer(spec: Any, frame: Frame) -> gpd.GeoDataFrame:
+    """A ``[layers.x] url`` layer: only the features touching the frame, on the frame's CRS (a
+    layer may have none there: only the land-use layer must)."""
+    from .ingest.vector import read_layer
+
+    return read_layer(spec.url, spec.kind, table=spec.table, where=spec.where, layer=spec.layer,
+                      crs=spec.crs, frame=frame, allow_empty=True)
+
+
+def _write_database(cfg: SurveyConfig, verdicts: gpd.GeoDataFrame, summary: pd.DataFrame,
+                    status: Any, before: Any, after: Any) -> dict[str, Any]:
+    """``[database]``: the results into PostGIS, replacing this survey's rows in one transaction."""
+    from .db import SurveyKey, redact, write_results
+
+    db = cfg.database
+    key = SurveyKey(cfg.name, db.county, before.attrs.get("date") or cfg.before.date,
+                    after.attrs.get("date") or cfg.after.date, __version__)
+    rows = write_results(db.url, key, verdicts=verdicts, summary=summary, approvals=status, schema=db.schema)
+    return {"url": redact(db.url), "schema": db.schema, "rows": rows,
+            "key": {k: str(v) if v is not None else None for k, v in key.__dict__.items()}}
 
 
 def _score_mask(cfg: SurveyConfig, before: Any, after: Any) -> Any:
@@ -438,7 +466,7 @@ def _versions() -> dict[str, str]:
 def _manifest(cfg: SurveyConfig, frame: Frame, times: dict[str, float], verdicts: gpd.GeoDataFrame,
               outputs: dict[str, str], score_attrs: dict[str, Any]) -> dict[str, Any]:
     inputs = {}
-    paths = [*cfg.before.paths, *cfg.after.paths] + [s.path for s in cfg.layers.values()]
+    paths = [*cfg.before.paths, *cfg.after.paths] + [s.path for s in cfg.layers.values() if s.path is not None]
     for p in paths:
         files = sorted(q for q in p.rglob("*") if q.is_file()) if p.is_dir() else [p]
         for f in files:

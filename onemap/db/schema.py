@@ -29,8 +29,8 @@ from ..errors import CRSError, DataError
 __all__ = ["KEY_COLUMNS", "COLUMN_ZH", "TABLE_ZH", "Column", "columns_of", "ensure_table"]
 
 #: the survey key every result row carries: a rerun replaces exactly these rows
-KEY_COLUMNS = {"survey_name": "text", "county_code": "text", "date_before": "date", "date_after": "date",
-               "onemap_version": "text"}
+KEY_COLUMNS = {"survey_name": "text", "county_code": "text", "survey_date_before": "date",
+               "survey_date_after": "date", "onemap_version": "text"}
 
 TABLE_ZH = {
     "verdicts": "卫片执法监测图斑判定结果",
@@ -40,8 +40,9 @@ TABLE_ZH = {
 
 #: machine column -> Chinese name (the outputs' data dictionary)
 COLUMN_ZH = {
-    "survey_name": "监测批次名称", "county_code": "县级行政区划代码", "date_before": "前时相影像日期",
-    "date_after": "后时相影像日期", "onemap_version": "onemap 版本", "geom": "图形",
+    "survey_name": "监测批次名称", "county_code": "县级行政区划代码",
+    "survey_date_before": "前时相影像日期", "survey_date_after": "后时相影像日期",
+    "date_before": "前时相日期", "date_after": "后时相日期", "onemap_version": "onemap 版本", "geom": "图形",
     "patch_id": "图斑编号", "verdict": "判定结果代码", "verdict_zh": "判定结果",
     "area_m2": "图斑面积（平方米）", "area_mu": "图斑面积（亩）", "area_ha": "图斑面积（公顷）",
     "existing_m2": "原有建设用地面积（平方米）", "new_m2": "新增建设用地面积（平方米）",
@@ -61,7 +62,7 @@ COLUMN_ZH = {
     "unapproved_by_code": "违法占用各地类面积（JSON，平方米）",
     "approval_ids": "涉及批准文号", "parcel_ids": "涉及宗地代码", "admin_code": "行政区代码",
     "admin_name": "行政区名称", "at_frame_edge": "位于影像边缘（面积为下限）",
-    "date_before_image": "前时相日期", "score": "变化强度", "threshold": "变化阈值",
+    "score": "变化强度", "threshold": "变化阈值",
     "n_patches": "图斑数", "n_flagged": "违法图斑数", "illegal_ratio": "违法占用耕地比例",
     "exceeds_threshold": "超过问责比例", "approval_id": "批准文号", "approval_date": "批准日期",
     "approved_area": "批准面积", "built_m2": "已建面积（平方米）", "built_fraction": "已建比例",

@@ -53,11 +53,11 @@ def test_round_trip_types_index_comments(pg, sql):
         assert back[col].tolist() == v[col].tolist(), col
     np.testing.assert_array_equal(back["area_m2"].to_numpy(), v["area_m2"].to_numpy())  # float8: exact
     assert shapely.equals_exact(np.asarray(back.geometry.values), np.asarray(v.geometry.values), 0).all()
-    assert set(back["date_after"]) == {pd.Timestamp("2025-09-01")}
+    assert set(back["survey_date_after"]) == {pd.Timestamp("2025-09-01")}
     types = dict(sql("SELECT a.attname, format_type(a.atttypid, a.atttypmod) FROM pg_attribute a "
                      "WHERE attrelid = 'w1.verdicts'::regclass AND attnum > 0"))
     assert types["geom"] == "geometry(Geometry,4527)" and types["patch_id"] == "bigint"
-    assert types["at_frame_edge"] == "boolean" and types["date_before"] == "date"
+    assert types["at_frame_edge"] == "boolean" and types["survey_date_before"] == "date"
     assert types["area_m2"] == "double precision" and types["verdict_zh"] == "text"
     assert sql("SELECT col_description('w1.verdicts'::regclass, 8)")[0][0] == "判定结果"  # verdict_zh
     assert sql("SELECT obj_description('w1.verdicts'::regclass)")[0][0] == "卫片执法监测图斑判定结果"
