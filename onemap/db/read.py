@@ -6,15 +6,18 @@ it checks and normalises the result exactly as it does a file. The query is
 (where)``: the ``&&`` test uses the table's GiST index, so only the features whose boxes touch
 the frame leave the server (the index keeps single-precision boxes, so features up to a few
 metres off the edge come along too; they are dropped on arrival, and the result holds exactly the
-features whose bounding boxes touch the box). Rows come through a server-side cursor in the binary protocol,
-``chunk_rows`` at a time, and each chunk's WKB is decoded with :func:`shapely.from_wkb` and then
-dropped, so the client holds the result plus one chunk. ``numeric`` columns arrive as float64,
-types pandas has no use for (json, uuid, arrays …) as text.
+features whose bounding boxes touch the box). Rows come as ``COPY (SELECT …) TO STDOUT (FORMAT BINARY)``: the stream is cut into chunks of
+``chunk_bytes``, numba kernels find every field of a chunk (:mod:`onemap.db._copy`), numbers and
+dates become NumPy arrays and text Arrow-backed strings without a Python object per value, and
+the chunk's WKB is decoded with :func:`shapely.from_wkb` and then dropped, so the client holds the
+result plus one chunk. ``numeric`` columns arrive as float64, types pandas has no use for (json,
+uuid, arrays …) as text.
 """
 
 from __future__ import annotations
 
 import warnings
+from collections.abc import Iterator
 from typing import Any
 
 import geopandas as gpd
@@ -27,6 +30,7 @@ from pyproj import CRS, Transformer
 
 from ..crs import as_crs
 from ..errors import CRSError, DataError, OnemapWarning
+from ._copy import decode, header_length, scan
 from .catalog import TableInfo, crs_of_srid, describe
 from .source import connect, redact, split_table, translate
 
@@ -34,13 +38,12 @@ __all__ = ["fetch_layer"]
 
 _NATIVE = {"int2", "int4", "int8", "float4", "float8", "text", "varchar", "bpchar", "bool", "date",
            "timestamp", "timestamptz", "numeric", "name"}
-_INTS = {"int2", "int4", "int8"}
-_FLOATS = {"float4", "float8", "numeric"}
+_TEXT = {"text", "varchar", "bpchar", "name"}
 
 
-def _select(info: TableInfo) -> tuple[sql.Composed, list[str]]:
+def _select(info: TableInfo) -> tuple[sql.Composed, list[str], list[str]]:
     """The column list: key, attributes (numeric as float8, exotic types as text), WKB, SRID."""
-    items, names = [], []
+    items, names, types = [], [], []
     for col, typ in info.columns.items():
         ident = sql.Identifier(col)
         if typ == "numeric":
@@ -50,13 +53,16 @@ def _select(info: TableInfo) -> tuple[sql.Composed, list[str]]:
         else:
             items.append(sql.SQL("{}::text").format(ident))
         names.append(col)
+        types.append("float8" if typ == "numeric" else "text" if typ in _TEXT or typ not in _NATIVE else typ)
     g = sql.Identifier(info.geometry)
     items.append(sql.SQL("ST_AsBinary({})").format(g))
     names.append("__wkb")
+    types.append("wkb")
     if not info.typed_srid:  # untyped column: every row's SRID is checked
         items.append(sql.SQL("ST_SRID({})").format(g))
         names.append("__srid")
-    return sql.SQL(", ").join(items), names
+        types.append("int4")
+    return sql.SQL(", ").join(items), names, types
 
 
 def _box(bbox: Any, bbox_crs: CRS | None, table_crs: CRS) -> tuple[float, float, float, float]:
@@ -70,26 +76,9 @@ def _box(bbox: Any, bbox_crs: CRS | None, table_crs: CRS) -> tuple[float, float,
     return tuple(float(v) for v in tf.transform_bounds(xmin, ymin, xmax, ymax, densify_pts=21))  # type: ignore
 
 
-def _frame_columns(rows: list[tuple], names: list[str], info: TableInfo) -> dict[str, Any]:
-    cols = list(zip(*rows)) if rows else [() for _ in names]
-    out: dict[str, Any] = {}
-    for name, values in zip(names, cols):
-        typ = info.columns.get(name)
-        if typ in _FLOATS:
-            out[name] = np.array([np.nan if v is None else v for v in values], dtype=np.float64)
-        elif typ in _INTS:
-            try:
-                out[name] = np.array(values, dtype=np.int64)
-            except TypeError:  # NULLs: nullable integers
-                out[name] = pd.array(values, dtype="Int64")
-        else:
-            out[name] = np.array(values, dtype=object)
-    return out
-
-
 def fetch_layer(url: str, *, table: str | None, geometry: str | None = None, where: str | None = None,
                 bbox: Any = None, bbox_crs: Any = None, crs: Any = None, frame: Any = None,
-                chunk_rows: int = 50_000) -> tuple[gpd.GeoDataFrame, dict[str, Any]]:
+                chunk_bytes: int = 32 << 20) -> tuple[gpd.GeoDataFrame, dict[str, Any]]:
     """Fetch *table* from the PostGIS database at *url*; return the layer and its ``attrs``.
 
     Parameters
@@ -109,8 +98,8 @@ def fetch_layer(url: str, *, table: str | None, geometry: str | None = None, whe
         The CRS of a geometry column with SRID 0; for any other column it must agree with the SRID.
     frame
         A :class:`onemap.Frame`: without *bbox*, only features touching its bounds are fetched.
-    chunk_rows
-        Rows decoded at a time.
+    chunk_bytes
+        Bytes of the COPY stream decoded at a time.
 
     Returns
     -------
@@ -133,7 +122,7 @@ def fetch_layer(url: str, *, table: str | None, geometry: str | None = None, whe
             info = describe(conn, schema, name, geometry, where_src)
             src = f"{where_src} table {info.qualified}"
             table_crs = _table_crs(conn, info, crs, src)
-            query, names = _select(info)
+            query, names, types = _select(info)
             conds, params = [], []
             if bbox is not None:
                 box = _box(bbox, as_crs(bbox_crs) if bbox_crs is not None else None, table_crs)
@@ -151,7 +140,7 @@ def fetch_layer(url: str, *, table: str | None, geometry: str | None = None, whe
                 warnings.warn(f"{src}: no spatial index on column {info.geometry}, so every read scans the "
                               f"whole table (slow). Fix: CREATE INDEX ON {info.qualified} USING gist "
                               f"({info.geometry})", OnemapWarning, stacklevel=4)
-            gdf = _fetch(conn, stmt, params, names, info, table_crs, src, chunk_rows,
+            gdf = _fetch(conn, stmt, params, names, types, info, table_crs, src, chunk_bytes,
                          box if bbox is not None else None)
     except psycopg.errors.UndefinedColumn as exc:
         raise DataError(f"where= names a column the table does not have ({exc.diag.message_primary})",
@@ -192,31 +181,70 @@ def _table_crs(conn: psycopg.Connection, info: TableInfo, crs: Any, src: str) ->
     return table_crs
 
 
-def _fetch(conn: psycopg.Connection, stmt: sql.Composed, params: list[Any], names: list[str], info: TableInfo,
-           crs: CRS, src: str, chunk_rows: int, box: tuple[float, ...] | None) -> gpd.GeoDataFrame:
+def _copy_out(conn: psycopg.Connection, query: str) -> Iterator[memoryview]:
+    """The messages of ``COPY … TO STDOUT`` straight from libpq: the server sends one per row, and
+    psycopg's generic copy loop costs ~20 µs a message, more than decoding the row."""
+    pg = conn.pgconn
+    with conn.lock:
+        pg.send_query(query.encode())
+        res = pg.get_result()
+        if res is None or res.status != psycopg.pq.ExecStatus.COPY_OUT:
+            while pg.get_result() is not None:
+                pass
+            raise psycopg.errors.error_from_result(res, encoding="utf-8") if res is not None else \
+                psycopg.OperationalError(pg.error_message.decode(errors="replace"))
+        while True:
+            nbytes, data = pg.get_copy_data(0)  # blocks until a row arrives
+            if nbytes == -1:
+                break
+            if nbytes == -2:
+                raise psycopg.OperationalError(pg.error_message.decode(errors="replace"))
+            yield data
+        res = pg.get_result()
+        while pg.get_result() is not None:
+            pass
+        if res is None or res.status != psycopg.pq.ExecStatus.COMMAND_OK:
+            raise psycopg.errors.error_from_result(res, encoding="utf-8") if res is not None else \
+                psycopg.OperationalError(pg.error_message.decode(errors="replace"))
+
+
+def _fetch(conn: psycopg.Connection, stmt: sql.Composed, params: list[Any], names: list[str],
+           types: list[str], info: TableInfo, crs: CRS, src: str, chunk_bytes: int,
+           box: tuple[float, ...] | None) -> gpd.GeoDataFrame:
     parts: list[pd.DataFrame] = []
     geoms: list[np.ndarray] = []
     srids: set[int] = set()
-    with conn.cursor(name="onemap_fetch", binary=True) as cur:
-        cur.itersize = chunk_rows
-        cur.execute(stmt, params)
-        while True:
-            rows = cur.fetchmany(chunk_rows)
-            if not rows:
-                break
-            cols = _frame_columns(rows, names, info)
-            del rows
-            geom = shapely.from_wkb(cols.pop("__wkb"))
-            if "__srid" in cols:
-                srids.update(int(s) for s in pd.unique(cols.pop("__srid")) if s is not None)
-            part = pd.DataFrame(cols)
-            if box is not None:  # the index compares float4 boxes (metres off at 10⁷ m): be exact
-                b = shapely.bounds(geom)
-                keep = ~((b[:, 2] < box[0]) | (b[:, 0] > box[2]) | (b[:, 3] < box[1]) | (b[:, 1] > box[3]))
-                keep |= shapely.is_missing(geom)
-                geom, part = geom[keep], part[keep]
-            geoms.append(geom)
-            parts.append(part)
+
+    def decode_chunk(buf: np.ndarray, start: int) -> int:
+        offsets, lengths, end, _ = scan(buf, start, len(names))
+        cols = {n: decode(buf, offsets[:, j], lengths[:, j], t) for j, (n, t) in enumerate(zip(names, types))}
+        geom = shapely.from_wkb(cols.pop("__wkb"))
+        if "__srid" in cols:
+            srids.update(int(s) for s in pd.unique(np.asarray(cols.pop("__srid"))) if not pd.isna(s))
+        part = pd.DataFrame(cols)
+        if box is not None:  # the index compares float4 boxes (metres off at 10⁷ m): be exact
+            b = shapely.bounds(geom)
+            keep = ~((b[:, 2] < box[0]) | (b[:, 0] > box[2]) | (b[:, 3] < box[1]) | (b[:, 1] > box[3]))
+            keep |= shapely.is_missing(geom)
+            geom, part = geom[keep], part[keep]
+        geoms.append(geom)
+        parts.append(part.reset_index(drop=True))
+        return end
+
+    pending = bytearray()
+    start = -1  # not past the header yet
+    query = psycopg.ClientCursor(conn).mogrify(sql.SQL("COPY ({}) TO STDOUT (FORMAT BINARY)").format(stmt), params)
+    for block in _copy_out(conn, query):
+        pending += block
+        if start < 0:
+            start = header_length(pending) or -1
+        if start >= 0 and len(pending) >= chunk_bytes:
+            end = decode_chunk(np.frombuffer(bytes(pending), np.uint8), start)  # a copy: pending shrinks
+            del pending[:end]
+            start = 0
+    if start >= 0:
+        decode_chunk(np.frombuffer(bytes(pending), np.uint8), start)
+    del pending
     mixed = srids - {info.srid}
     if mixed:
         raise CRSError(f"geometry column {info.geometry} has no declared SRID and its rows carry SRIDs "

@@ -93,8 +93,8 @@ def test_where_and_small_chunks(pg, sql):
     load_table(sql, "dltb_where", src, 4527)
     got = read_layer(pg.url, "landuse", table="dltb_where", where="\"DLBM\" = '0702'")
     assert list(got.index) == list(src.index[src["DLBM"] == "0702"])
-    one, _ = fetch_layer(pg.url, table="dltb_where", chunk_rows=1_000)
-    small, _ = fetch_layer(pg.url, table="dltb_where", chunk_rows=3)
+    one, _ = fetch_layer(pg.url, table="dltb_where", chunk_bytes=1 << 20)
+    small, _ = fetch_layer(pg.url, table="dltb_where", chunk_bytes=300)
     pd.testing.assert_frame_equal(pd.DataFrame(one.drop(columns="geometry")), pd.DataFrame(small.drop(columns="geometry")))
     assert shapely.equals(np.asarray(one.geometry.values), np.asarray(small.geometry.values)).all()
 
