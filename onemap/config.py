@@ -49,6 +49,18 @@ Example
     [layers.approvals]
     path = "approvals"    # a GeoPackage/shapefile, a TXT file or a folder of TXT files
 
+    [layers.farmland]     # any layer may come from PostGIS instead of a file:
+    url = "postgresql://gis@yzt-db:5432/yzt"   # password: PGPASSWORD or ~/.pgpass, never here
+    table = "jbnt.yjjbnt"                      # schema.table (or a view)
+    where = "XZQDM LIKE '330102%'"             # optional SQL condition
+    # only features touching the frame are fetched (the server's spatial index does the filter)
+
+    [database]            # optional: results also go into PostGIS (onemap.db.write_results)
+    url = "postgresql://gis@yzt-db:5432/yzt"
+    schema = "wpzf"       # default "onemap"; tables verdicts, county_summary, approvals_status
+    county = "330102"     # county code of the survey key (with [survey] name, the image dates and
+                          # the onemap version): a rerun replaces exactly that survey's rows
+
     [detect]
     method = "construction"
     min_area = 200.0
@@ -89,7 +101,7 @@ from typing import Any, Callable, Mapping
 
 from .errors import ConfigError, OnemapError
 
-__all__ = ["SurveyConfig", "SceneSpec", "LayerSpec", "load_config", "LAYER_KINDS", "SCHEMA", "Key",
+__all__ = ["SurveyConfig", "SceneSpec", "LayerSpec", "DatabaseSpec", "load_config", "LAYER_KINDS", "SCHEMA", "Key",
            "keys_doc"]
 
 #: config layer name -> onemap.read_layer kind
@@ -166,6 +178,7 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "run": Key("table", doc="tiling and scheduler"),
         "report": Key("table", doc="report and CSV language"),
         "history": Key("table", doc="year over year: earlier years' results"),
+        "database": Key("table", doc="PostGIS database the results are written into"),
     },
     "survey": {
         "name": Key("str", None, "title of the report (default: the TOML file's name)"),
@@ -191,6 +204,10 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "crs": Key(("int", "str"), None, "CRS of a file that declares none (or a wrong one)"),
         "allow_empty": Key("bool", False, "[layers.approvals] only: a layer with no feature is "
                                           "accepted (every new construction is then unapproved)"),
+        "url": Key("str", None, "a PostGIS source instead of path: postgresql://user@host:port/db "
+                                "(password from PGPASSWORD or ~/.pgpass)"),
+        "table": Key("str", None, "with url: the table, \"schema.table\""),
+        "where": Key("str", None, "with url: an SQL condition on the table's rows"),
     },
     "detect": {
         "method": Key("str", Lib("method"), "change score", choices=_methods),
@@ -237,6 +254,11 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "min_overlap": Key("float", 0.3, "same place: intersection share of the smaller patch", 0, True),
         "resolved": Key("list", None, "decisions that close a case (default: the module's list)"),
     },
+    "database": {
+        "url": Key("str", None, "postgresql://user@host:port/db (password from PGPASSWORD or ~/.pgpass)"),
+        "county": Key("str", None, "county code of this survey (part of the key its rows are kept by)"),
+        "schema": Key("str", "onemap", "database schema of the result tables"),
+    },
 }
 #: [detect.options] that only some methods use: option -> the methods
 _METHOD_OPTIONS = {"index": ("index_diff",), "direction": ("index_diff",)}
@@ -281,11 +303,23 @@ class SceneSpec:
 class LayerSpec:
     name: str
     kind: str
-    path: Path
+    path: Path | None
     layer: str | None = None
     encoding: str | None = None
     crs: Any = None
     allow_empty: bool = False
+    url: str | None = None       # a PostGIS source instead of path (with table, where)
+    table: str | None = None
+    where: str | None = None
+
+
+@dataclass(frozen=True)
+class DatabaseSpec:
+    """Where ``[database]`` puts the results (see :func:`onemap.db.write_results`)."""
+
+    url: str
+    county: str
+    schema: str = "onemap"
 
 
 @dataclass(frozen=True)
@@ -320,13 +354,14 @@ class SurveyConfig:
     history_previous: tuple[dict[str, Any], ...] = ()  # read_layer sources: {"path": ..., "layer": ...}
     history_min_overlap: float = 0.3
     history_resolved: tuple[str, ...] | None = None
+    database: DatabaseSpec | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """Plain-JSON form (recorded in the survey manifest)."""
         def conv(v: Any) -> Any:
             if isinstance(v, Path):
                 return str(v)
-            if isinstance(v, (SceneSpec, LayerSpec)):
+            if isinstance(v, (SceneSpec, LayerSpec, DatabaseSpec)):
                 return {k: conv(x) for k, x in v.__dict__.items()}
             if isinstance(v, dict):
                 return {k: conv(x) for k, x in v.items()}
@@ -386,6 +421,7 @@ def load_config(source: str | Path | Mapping[str, Any], base: str | Path | None 
     run = v.table(raw, "run", required=False)
     report = v.table(raw, "report", required=False)
     history = v.table(raw, "history", required=False)
+    database = v.table(raw, "database", required=False)
     options = v.table(detect, "options", required=False, schema="detect.options", where="detect.options")
 
     # what the detector will be asked, before any file is read
@@ -443,6 +479,7 @@ def load_config(source: str | Path | Mapping[str, Any], base: str | Path | None 
         detect_options=dict(options), tolerance_m=enforce["tolerance_m"],
         ratio_threshold=enforce["ratio_threshold"], tile_size=run["tile_size"], scheduler=run["scheduler"],
         workers=run["workers"], report_lang=report["lang"], **history_fields,
+        database=_database(v, database) if "database" in raw else None,
     )
 
 
@@ -476,6 +513,26 @@ def _fits(value: Any, kind: str) -> bool:
     if kind == "date":
         return isinstance(value, (dt.date, dt.datetime))
     return kind == "any"
+
+
+def _database_url(v: _Validator, value: Any, key: str) -> str:
+    from .db.source import is_database_url, redact
+
+    if not is_database_url(value):
+        raise v.error(key, f"must be a postgresql:// URL, got {value!r}",
+                      'write it as "postgresql://user@host:5432/dbname"')
+    if redact(value) != value:  # the config goes into the manifest: no secrets in it
+        raise v.error(key, "holds a password", "remove it from the URL and set PGPASSWORD or a "
+                                                "~/.pgpass line host:port:dbname:user:password")
+    return str(value)
+
+
+def _database(v: _Validator, spec: dict[str, Any]) -> DatabaseSpec | None:
+    for key in ("url", "county"):
+        if spec[key] is None:
+            raise v.error("[database]", f"needs {key}", 'e.g. url = "postgresql://gis@db/yzt", county = "330102"')
+    return DatabaseSpec(_database_url(v, spec["url"], "[database] url"), spec["county"].strip(),
+                        spec["schema"])
 
 
 class _Validator:
@@ -616,14 +673,19 @@ class _Validator:
         where = f"layers.{name}"
         if not isinstance(spec, dict):
             raise self.error(f"[{where}]", "must be a table")
-        if "path" not in spec:
+        if ("path" in spec) == ("url" in spec):
             self.keys(spec, set(SCHEMA["layer"]), f"[{where}] ")
-            raise self.error(f"[{where}]", "needs a path")
+            raise self.error(f"[{where}]", "needs a path (a file) or a url (a PostGIS database), not both"
+                             if "path" in spec else "needs a path")
         given = set(spec)
         spec = self.typed(spec, SCHEMA["layer"], where)
         if "allow_empty" in given and name not in _MAY_BE_EMPTY:
             raise self.error(f"[{where}] allow_empty", f"applies to {', '.join(f'[layers.{n}]' for n in _MAY_BE_EMPTY)} "
                              "only", "remove it (leave out a layer you do not have)")
+        if spec["url"] is not None:
+            return _database_layer(self, spec, name, where)
+        if spec["table"] is not None or spec["where"] is not None:
+            raise self.error(f"[{where}]", "has table/where, which apply to a url (database) source only")
         if spec["crs"] is not None:
             from .crs import as_crs
 
@@ -634,6 +696,23 @@ class _Validator:
                                  "use an EPSG code such as 4527") from exc
         return LayerSpec(name, LAYER_KINDS[name], self.existing(spec["path"], f"[{where}] path"),
                          spec["layer"], spec["encoding"], spec["crs"], spec["allow_empty"])
+
+
+def _database_layer(v: _Validator, spec: dict[str, Any], name: str, where: str) -> LayerSpec:
+    url = _database_url(v, spec["url"], f"[{where}] url")
+    if spec["table"] is None:
+        raise v.error(f"[{where}]", "needs a table with the url", 'add table = "schema.table"')
+    if spec["encoding"] is not None:
+        raise v.error(f"[{where}] encoding", "does not apply to a database (it sends UTF-8 text)")
+    if spec["crs"] is not None:
+        from .crs import as_crs
+
+        try:
+            as_crs(spec["crs"])
+        except OnemapError as exc:
+            raise v.error(f"[{where}] crs", f"is not a valid CRS: {spec['crs']!r}", "use an EPSG code") from exc
+    return LayerSpec(name, LAYER_KINDS[name], None, spec["layer"], None, spec["crs"],
+                     spec["allow_empty"], url=url, table=spec["table"], where=spec["where"])
 
 
 def _centre_lon(path: Path) -> float | None:

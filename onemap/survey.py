@@ -185,7 +185,12 @@ def _run(cfg: SurveyConfig, client: Any, progress: bool) -> SurveyResult:
                                      "unknown_landuse_patches": _n_unknown(verdicts)},
                               overview=overview, layers=layers, lang=cfg.report_lang, coverage=coverage)
         outputs["report.html"] = _sha256(report)
+    if cfg.database is not None:
+        with timer("database"):
+            database = _write_database(cfg, verdicts, summary, status, before, after)
     manifest = _manifest(cfg, frame, timer.times, verdicts, outputs, score_attrs)
+    if cfg.database is not None:
+        manifest["database"] = database
     manifest["invariants"] = invariants
     manifest["coverage"] = coverage  # share of the frame each scene and layer covers
     manifest["counts"]["unknown_landuse"] = _n_unknown(verdicts)
@@ -326,12 +331,16 @@ def _layers(cfg: SurveyConfig, frame: Frame) -> dict[str, gpd.GeoDataFrame]:
     for name, spec in cfg.layers.items():
         try:
             with speaking("toml", table=f"layers.{name}"):
-                layers[name] = read_source(spec.path, spec.kind, layer=spec.layer, encoding=spec.encoding,
-                                           crs=spec.crs, to_crs=frame.crs, allow_empty=spec.allow_empty)
+                if spec.url is not None:
+                    layers[name] = _database_layer(spec, frame)
+                else:
+                    layers[name] = read_source(spec.path, spec.kind, layer=spec.layer,
+                                               encoding=spec.encoding, crs=spec.crs,
+                                               to_crs=frame.crs, allow_empty=spec.allow_empty)
         except CRSError as exc:
             raise CRSError(f"[layers.{name}]: {exc.message}", path=exc.path or spec.path,
                            hint=exc.fix or exc.hint) from exc
-        if name != "approvals" and len(layers[name]) == 0:
+        if name != "approvals" and len(layers[name]) == 0 and (spec.url is None or name == "landuse"):
             raise DataError(f"[layers.{name}] is empty", path=spec.path)
     return layers
 
@@ -363,6 +372,28 @@ def _coverage(cfg: SurveyConfig, frame: Frame, layers: dict[str, gpd.GeoDataFram
 def _n_unknown(verdicts: gpd.GeoDataFrame) -> int:
     col = verdicts.get("on_unknown_landuse")
     return int(col.astype(bool).sum()) if col is not None else 0
+
+
+def _database_layer(spec: Any, frame: Frame) -> gpd.GeoDataFrame:
+    """A ``[layers.x] url`` layer: only the features touching the frame, on the frame's CRS (a
+    layer may have none there: only the land-use layer must)."""
+    from .ingest.vector import read_layer
+
+    return read_layer(spec.url, spec.kind, table=spec.table, where=spec.where, layer=spec.layer,
+                      crs=spec.crs, frame=frame, allow_empty=True)
+
+
+def _write_database(cfg: SurveyConfig, verdicts: gpd.GeoDataFrame, summary: pd.DataFrame,
+                    status: Any, before: Any, after: Any) -> dict[str, Any]:
+    """``[database]``: the results into PostGIS, replacing this survey's rows in one transaction."""
+    from .db import SurveyKey, redact, write_results
+
+    db = cfg.database
+    key = SurveyKey(cfg.name, db.county, before.attrs.get("date") or cfg.before.date,
+                    after.attrs.get("date") or cfg.after.date, __version__)
+    rows = write_results(db.url, key, verdicts=verdicts, summary=summary, approvals=status, schema=db.schema)
+    return {"url": redact(db.url), "schema": db.schema, "rows": rows,
+            "key": {k: str(v) if v is not None else None for k, v in key.__dict__.items()}}
 
 
 def _score_mask(cfg: SurveyConfig, before: Any, after: Any) -> Any:
@@ -559,7 +590,7 @@ def _versions() -> dict[str, str]:
 def _manifest(cfg: SurveyConfig, frame: Frame, times: dict[str, float], verdicts: gpd.GeoDataFrame,
               outputs: dict[str, str], score_attrs: dict[str, Any]) -> dict[str, Any]:
     inputs = {}
-    paths = [*cfg.before.paths, *cfg.after.paths] + [s.path for s in cfg.layers.values()]
+    paths = [*cfg.before.paths, *cfg.after.paths] + [s.path for s in cfg.layers.values() if s.path is not None]
     paths += [h["path"] for h in cfg.history_previous if isinstance(h["path"], Path)]  # not URLs
     for p in paths:
         files = sorted(q for q in p.rglob("*") if q.is_file()) if p.is_dir() else [p]

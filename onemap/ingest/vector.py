@@ -74,6 +74,8 @@ def read_layer(
     repair: bool = True,
     allow_empty: bool = False,
     columns: dict[str, str] | None = None,
+    table: str | None = None,
+    where: str | None = None,
     bbox: tuple[float, float, float, float] | None = None,
 ) -> gpd.GeoDataFrame:
     """Read a vector layer, check it and add the normalised columns of its *kind*.
@@ -106,9 +108,15 @@ def read_layer(
         Return an empty layer instead of raising :class:`DataError`.
     columns
         ``{normalised column: source column}`` to use instead of the candidates.
+    table, where
+        For a PostGIS source (*path* ``"postgresql://user@host:port/db"``, password from
+        ``PGPASSWORD`` or ``.pgpass``): the table (``"schema.table"``) and an SQL condition;
+        *layer* names the geometry column of a table with several. See :mod:`onemap.db`.
     bbox
-        ``(xmin, ymin, xmax, ymax)`` in the source's own CRS: only the features whose geometry
-        intersects it are read (GeoParquet: see :mod:`onemap.ingest._parquet`).
+        ``(xmin, ymin, xmax, ymax)``: only the features whose geometry intersects it are read.
+        Files: in the source's own CRS (GeoParquet: see :mod:`onemap.ingest._parquet`). PostGIS:
+        in the CRS of *to_crs*/*frame*, else the table's (default: the frame's bounds), found
+        with the table's spatial index.
 
     Returns
     -------
@@ -144,6 +152,19 @@ def read_layer(
     src = str(path)
     if kind not in KINDS:
         raise DataError(f"unknown layer kind {kind!r}", path=src, hint=f"use one of {', '.join(KINDS)}")
+    from ..db.source import is_database_url
+
+    if is_database_url(path):  # PostGIS: fetched by onemap.db, then checked like a file
+        from ..db.read import fetch_layer
+
+        gdf, attrs = fetch_layer(src, table=table, geometry=layer, where=where, bbox=bbox, crs=crs,
+                                 bbox_crs=to_crs if frame is None else frame.crs, frame=frame)
+        return _normalise(gdf, kind, attrs["source"], {"kind": kind, **attrs}, [], crs=None, to_crs=to_crs,
+                          frame=frame, repair=repair, allow_empty=allow_empty, columns=columns,
+                          origin=f"SRID {attrs['srid']} of the table")
+    if table is not None or where is not None or bbox is not None:
+        raise DataError("table=, where= and bbox= apply to database sources only", path=src,
+                        hint="pass a postgresql:// URL, or leave them out for a file")
     layer = _pick_layer(path, layer)
     repairs: list[Repair] = []
     enc, enc_source, enc_repair = resolve_encoding(Path(path), encoding, repair)
@@ -172,13 +193,21 @@ def read_layer(
                         hint=Fix("check the file or filter, or pass allow_empty=True", toml=_EMPTY_TOML))
     attrs: dict[str, Any] = {"kind": kind, "source": src, "layer": layer, "driver": driver,
                              "encoding": enc or "utf-8", "encoding_source": enc_source}
+    return _normalise(gdf, kind, src, attrs, repairs, crs=crs, to_crs=to_crs, frame=frame, repair=repair,
+                      allow_empty=allow_empty, columns=columns)
+
+
+def _normalise(gdf: gpd.GeoDataFrame, kind: str, src: str, attrs: dict[str, Any], repairs: list[Repair], *,
+               crs: Any, to_crs: Any, frame: Any, repair: bool, allow_empty: bool,
+               columns: dict[str, str] | None, origin: str = "declared by the file") -> gpd.GeoDataFrame:
+    """The checks and columns every layer gets, whatever it was read from (files, PostGIS)."""
     gdf = _set_crs(gdf, crs, src, attrs)
-    _check_coordinates(gdf, src, "given with crs=" if crs is not None else "declared by the file")
+    _check_coordinates(gdf, src, "given with crs=" if crs is not None else origin)
     spec = KINDS[kind]
     id_col = find_column(gdf.columns, spec.columns[spec.id_column]) if spec.id_column else None
     gdf = check_geometries(gdf, spec, src, id_col, repair, repairs)
     if len(gdf) == 0 and not allow_empty:
-        raise DataError(f"layer {layer!r} has no features left after dropping null geometries", path=src,
+        raise DataError(f"layer {attrs['layer']!r} has no features left after dropping null geometries", path=src,
                         hint=Fix("check the geometries in a GIS, or pass allow_empty=True", toml=_EMPTY_TOML))
     new_cols, info = normalize_columns(gdf, kind, src, columns)
     repairs += info.pop("repairs", [])
@@ -190,7 +219,7 @@ def read_layer(
         attrs["reprojected"] = {"from": _crs_text(gdf.crs), "to": _crs_text(target)}
         gdf = gdf.to_crs(target)
     attrs["crs"] = _crs_text(gdf.crs)
-    attrs["repairs"] = report_repairs(repairs, stacklevel=3)
+    attrs["repairs"] = report_repairs(repairs, stacklevel=4)
     gdf.attrs.update(attrs)
     return gdf
 
