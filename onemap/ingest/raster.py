@@ -129,6 +129,7 @@ def _on_edges(n: int, size: int, offset: int) -> tuple[int, ...]:
 def open_scene(
     path_or_paths: str | PathLike | Sequence[str | PathLike],
     bands: Sequence[str | int] | Mapping[int | str, str] | None = None,
+    *,
     sensor: str | None = None,
     chunks: Any = "auto",
     date: Any = None,
