@@ -123,7 +123,7 @@ def _on_edges(n: int, size: int, offset: int) -> tuple[int, ...]:
     return tuple(sizes)
 
 
-# ---------------------------------------------------------------------------------------------- open
+# ------------------------------------------------------------------------------------------- open
 
 
 def open_scene(
@@ -313,7 +313,7 @@ def _iso_date(value: Any, path: str | None = None) -> str:
     return text
 
 
-# --------------------------------------------------------------------------------------------- align
+# ------------------------------------------------------------------------------------------ align
 
 
 def align(scene: xr.DataArray, frame: Frame, resampling: str = "bilinear") -> xr.DataArray:
@@ -342,7 +342,7 @@ def align(scene: xr.DataArray, frame: Frame, resampling: str = "bilinear") -> xr
     frame
         The target :class:`~onemap.Frame`.
     resampling
-        A :class:`rasterio.enums.Resampling` name (``"bilinear"``, ``"nearest"``, ``"average"``, ...).
+        A :class:`rasterio.enums.Resampling` name (``"bilinear"``, ``"nearest"``, ...).
 
     Returns
     -------
@@ -353,8 +353,8 @@ def align(scene: xr.DataArray, frame: Frame, resampling: str = "bilinear") -> xr
     --------
     >>> import numpy as np, xarray as xr
     >>> src = Frame.from_bounds((0, 0, 40, 40), res=10, crs=32650)
-    >>> scene = xr.DataArray(np.arange(16, dtype="float32").reshape(1, 4, 4), dims=("band", "y", "x"),
-    ...                      coords={"band": ["nir"], **src.coords()})
+    >>> scene = xr.DataArray(np.arange(16, dtype="float32").reshape(1, 4, 4),
+    ...                      dims=("band", "y", "x"), coords={"band": ["nir"], **src.coords()})
     >>> scene = scene.rio.write_crs(src.crs).rio.write_transform(src.transform)
     >>> out = align(scene, Frame.from_bounds((20, 20, 60, 40), res=10, crs=32650))
     >>> out.values[0]
@@ -392,7 +392,7 @@ def align(scene: xr.DataArray, frame: Frame, resampling: str = "bilinear") -> xr
     return out.rio.write_crs(frame.crs).rio.write_transform(frame.transform)
 
 
-# --------------------------------------------------------------------------------------------- stack
+# ------------------------------------------------------------------------------------------ stack
 
 
 def stack(scenes: Sequence[xr.DataArray], dim: str = "time") -> xr.DataArray:
