@@ -385,7 +385,8 @@ def helmert7_transformer(
 class Planar4:
     """4-parameter planar similarity on projected coordinates (county-scale datum shift).
 
-    ``x' = dx + m (x cos θ - y sin θ)``, ``y' = dy + m (x sin θ + y cos θ)`` with ``m = 1 + ppm·1e-6``,
+    ``x' = dx + m (x cos θ - y sin θ)``, ``y' = dy + m (x sin θ + y cos θ)``
+    with ``m = 1 + ppm·1e-6``,
     where *x* is the easting and *y* the northing and θ is counter-clockwise in arc-seconds.
     """
 

@@ -205,7 +205,7 @@ class ConfigError(OnemapError):
 
 
 class InvariantError(OnemapError):
-    """An internal consistency check failed (areas do not add up, ...). Always a bug or corrupt data."""
+    """An internal consistency check failed (areas do not add up, ...): a bug or corrupt data."""
 
 
 class OnemapWarning(UserWarning):

@@ -166,7 +166,7 @@ class Frame:
 
     @classmethod
     def from_xarray(cls, da: Any) -> Frame:
-        """Frame of a georeferenced DataArray (onemap scene, or one from ``rioxarray.open_rasterio``)."""
+        """Frame of a georeferenced DataArray (a scene, or from ``rioxarray.open_rasterio``)."""
         frame = da.attrs.get("frame") if hasattr(da, "attrs") else None
         if isinstance(frame, Frame):
             return frame

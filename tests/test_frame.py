@@ -34,7 +34,9 @@ def test_crs_accepts_user_input_forms():
 
 def test_immutable_and_repr():
     f = Frame.from_bounds((0, 0, 10, 20), 2, 4527)
-    with pytest.raises(Exception):
+    import dataclasses
+
+    with pytest.raises(dataclasses.FrozenInstanceError):
         f.shape = (1, 1)
     assert repr(f) == "Frame(EPSG:4527, res=2, shape=(10, 5), bounds=(0, 0, 10, 20))"
 

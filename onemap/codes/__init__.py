@@ -50,7 +50,10 @@ _IMPLIED_GROUP = {"20": "construction"}
 
 @lru_cache(maxsize=1)
 def table() -> pd.DataFrame:
-    """The code table as a DataFrame indexed by code (columns name_zh, name_en, level, parent, group)."""
+    """The code table as a DataFrame indexed by code.
+
+    Columns: name_zh, name_en, level, parent, group.
+    """
     with (
         resources.files(__package__).joinpath("landuse_codes.csv").open("r", encoding="utf-8") as fh
     ):

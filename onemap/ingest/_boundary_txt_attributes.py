@@ -49,7 +49,10 @@ def parcel_row(parcel: Parcel, path: Path) -> dict[str, Any]:
 def drop_duplicates(
     parcels: list[Parcel], geoms: list, rows: list[dict], path: Path, repairs: list[Repair]
 ):
-    """Drop exact repeats of a parcel (same 地块编号, fields and geometry); report other shared 地块编号."""
+    """Drop exact repeats of a parcel (same 地块编号, fields and geometry).
+
+    Other parcels that share a 地块编号 are reported.
+    """
     seen: dict[str, int] = {}
     keep = []
     for i, row in enumerate(rows):

@@ -1,4 +1,6 @@
-"""Vocabulary shared by the land-boundary TXT reader and writer: sections, header keys, datums, areas.
+"""Vocabulary shared by the land-boundary TXT reader and writer.
+
+Sections, header keys, datums, areas.
 
 See ``shared/domain/boundary_txt.md`` for the format.
 """

@@ -41,7 +41,7 @@ def _lines(lines, limit: int = 5) -> str:
 
 
 def swapped_points(parcels: list, path: Path, repairs: list[Repair]) -> None:
-    """Swap back points written as (easting, northing): X looks like an easting, Y like a northing."""
+    """Swap back points written as (easting, northing): X looks like an easting, Y a northing."""
     xs = np.array([p[2] for parcel in parcels for p in parcel.points])
     ys = np.array([p[3] for parcel in parcels for p in parcel.points])
     swap = _easting_like(xs) & _northing_like(ys)

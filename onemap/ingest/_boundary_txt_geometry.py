@@ -1,4 +1,6 @@
-"""Parcel geometry of a land-boundary TXT file: rings from point lines, holes vs parts, point counts.
+"""Parcel geometry of a land-boundary TXT file.
+
+Rings from point lines, holes vs parts, point counts.
 
 Rings are grouped by 圈号. A ring whose last point repeats the first coordinates (under any name)
 is closed; other rings are closed by the reader (a repair). Rings 2.. are holes or further parts
@@ -31,7 +33,10 @@ def lines_text(lines: list[int]) -> str:
 
 
 def ring_groups(parcel: fmt.Parcel, path: Path, repairs: list[Repair]) -> dict[int, list]:
-    """Points by 圈号 in ascending ring order; FormatError when a ring resumes after another began."""
+    """Points by 圈号 in ascending ring order.
+
+    FormatError when a ring resumes after another began.
+    """
     if len({p[1] for p in parcel.points}) == 1:  # the usual single ring
         return {parcel.points[0][1]: parcel.points}
     groups: dict[int, list] = {}
@@ -97,8 +102,8 @@ def check_point_count(
     if open_rings and declared > n_lines + len(open_rings):
         ring = open_rings[-1]
         line = groups[ring][-1][4]
-        what = (f"界址点数 declares {declared} point lines, {n_lines} are present and ring {ring} is "
-                "not closed")
+        what = (f"界址点数 declares {declared} point lines, {n_lines} are present "
+                f"and ring {ring} is not closed")
         if parcel.points[-1][4] == last_line:
             raise FormatError(
                 f"the file ends in the middle of parcel {parcel.label} (line {parcel.line}): "

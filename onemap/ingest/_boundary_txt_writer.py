@@ -126,7 +126,8 @@ def write_boundary_txt(
     >>> layer = gpd.GeoDataFrame({"DKMC": ["示例"]}, geometry=[sq], crs=4527)
     >>> p = write_boundary_txt(layer, os.path.join(tempfile.mkdtemp(), "out.txt"))
     >>> back = read_boundary_txt(p)
-    >>> back.loc[0, "name"], float(back.loc[0, "declared_area"]), back.loc[0, "area_unit"], back.crs.to_epsg()
+    >>> (back.loc[0, "name"], float(back.loc[0, "declared_area"]), back.loc[0, "area_unit"],
+    ...  back.crs.to_epsg())
     ('示例', 1.0, 'ha', 4527)
     """
     path = Path(path)
@@ -224,7 +225,7 @@ def _render(layer: Any, paths: list[Path], *, encoding: str = "gbk", newline: st
 
 
 def _point_lines(rings: list[np.ndarray], prefix: str, precision: int, shift: float) -> list[str]:
-    """点号,圈号,X,Y lines: names numbered through the parcel, closing point repeats the ring's first."""
+    """点号,圈号,X,Y lines: names numbered through the parcel; a ring closes on its first point."""
     out = []
     k = 0
     for ring_no, ring in enumerate(rings, start=1):
@@ -434,7 +435,7 @@ def _rings(geom: Any, label: Any) -> list[np.ndarray]:
 
 
 def _check_encoding(encoding: str, path: Path) -> None:
-    """Refuse codecs whose files no reader can detect: UTF-16/32 without BOM, UTF-32, non-text codecs."""
+    """Refuse codecs no reader can detect: UTF-16/32 without BOM, UTF-32, non-text codecs."""
     try:
         name = codecs.lookup(encoding).name
         "a".encode(encoding)

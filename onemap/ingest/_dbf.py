@@ -10,8 +10,8 @@ guessed from decoded mojibake.
 
 Examples
 --------
->>> _cpg_codec("UTF-8"), _cpg_codec("936"), _cpg_codec(" gbk "), _cpg_codec("65001"), _cpg_codec("nonsense")
-('utf-8', 'gbk', 'gbk', 'utf-8', None)
+>>> [_cpg_codec(v) for v in ("UTF-8", "936", " gbk ", "65001", "nonsense")]
+['utf-8', 'gbk', 'gbk', 'utf-8', None]
 """
 
 from __future__ import annotations
@@ -55,7 +55,7 @@ def _declared_bytes(path: Path, kind: str) -> int | None:
 
 
 def check_shapefile(shp: Path) -> None:
-    """FormatError when a shapefile's .shx or .dbf is missing or a part is shorter than its header says.
+    """FormatError when a shapefile's .shx or .dbf is missing or shorter than its header says.
 
     GDAL reads a half-copied ``.shp`` as features with null geometries and a shapefile without
     ``.dbf`` as one without attributes: both would lose data without an error.
@@ -86,7 +86,7 @@ def check_shapefile(shp: Path) -> None:
 
 
 def check_prj(path: Path, crs: Any) -> None:
-    """CRSError naming a shapefile's .prj when GDAL failed on it (GDAL only says e.g. 'missing [')."""
+    """CRSError naming a shapefile's .prj that GDAL failed on (GDAL says e.g. 'missing [')."""
     prj = sidecar(path, ".prj") if path.suffix.lower() == ".shp" else None
     if prj is None:
         return
@@ -121,7 +121,7 @@ def _cpg_codec(text: str) -> str | None:
 
 
 def _dbf_text_sample(dbf: Path) -> bytes:
-    """The DBF field names and character-field values that hold non-ASCII bytes, one per line, as stored."""
+    """DBF field names and character values holding non-ASCII bytes, one per line, as stored."""
     with open(dbf, "rb") as fh:
         head = fh.read(32)
         if len(head) < 32:

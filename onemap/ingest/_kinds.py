@@ -16,7 +16,8 @@ cadastral  parcel_id          ZDDM 宗地代码, ZDBH 宗地编号, BDCDYH 不�
 approval   approval_id        PZWH 批准文号, PFWH 批复文号, DKBH 地块编号, XMMC 项目名称
            approval_date      PZRQ 批准日期, PFRQ 批复日期
            approved_area      PZMJ 批准面积 (source unit kept, usually hectares)
-supply     supply_id          GDBH 供地编号, DZJGH 电子监管号, HTBH 合同编号, DKBH 地块编号, XMMC 项目名称
+supply     supply_id          GDBH 供地编号, DZJGH 电子监管号, HTBH 合同编号, DKBH 地块编号,
+                              XMMC 项目名称
 farmland   farmland_id        JBNTTBBH 基本农田图斑编号, YJJBNTTBBH 永久基本农田图斑编号, JBNTBH
                               基本农田编号, TBBH 图斑编号, BSM 标识码
 redline    redline_id         HXBH 红线编号, STBHHXBH 生态保护红线编号, HXDM 红线代码, BSM 标识码
@@ -431,7 +432,7 @@ def _few(values: Any, n: int = 5) -> str:
 
 # ------------------------------------------------------------------------------------ geometry
 def _polygonal_part(geom: Any) -> Any:
-    """The polygons of a geometry (collections flattened), as Polygon/MultiPolygon or an empty Polygon."""
+    """The polygons of a geometry (collections flattened): (Multi)Polygon or an empty Polygon."""
     parts = shapely.get_parts(geom)
     polys = [p for part in parts for p in shapely.get_parts(part) if shapely.get_type_id(p) == 3]
     if not polys:
@@ -444,7 +445,7 @@ def check_geometries(gdf: gpd.GeoDataFrame, spec: Any, src: str, id_col: str | N
     """Type check for polygon kinds, drop null/empty, repair invalid; append Repairs."""
     geoms = np.asarray(gdf.geometry.values, dtype=object)
 
-    def feat(i: int | np.integer) -> str:  # feature id, with the source id value when the kind has one
+    def feat(i: int | np.integer) -> str:  # feature id, with the source id when the kind has one
         return (
             f"{gdf.index[i]} ({id_col}={gdf[id_col].iloc[i]})"
             if id_col is not None

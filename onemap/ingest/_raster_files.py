@@ -1,4 +1,6 @@
-"""File-level helpers of :mod:`onemap.ingest.raster`: inspect a raster, name its bands, read a block.
+"""File-level helpers of :mod:`onemap.ingest.raster`.
+
+Inspect a raster, name its bands, read a block.
 
 Kept apart so that ``raster.py`` holds the public functions only. Nothing here reads pixels except
 :func:`read_part`, which dask calls once per chunk.
@@ -184,7 +186,7 @@ def _check_complete(src: Any, path: str) -> None:
             )
 
 
-# ---------------------------------------------------------------------------------------------- names
+# ------------------------------------------------------------------------------------------ names
 
 
 def _suffix_name(path: str, preset: SensorPreset | None) -> str | None:
@@ -297,7 +299,7 @@ def date_of(parts: Sequence[FileInfo]) -> SceneDate:
                       [d for p in parts for d in p.descriptions if d], _DATE_KEYS)
 
 
-# ---------------------------------------------------------------------------------------------- read
+# ------------------------------------------------------------------------------------------- read
 
 
 def read_part(part: FileInfo, indexes: tuple[int, ...], frame: Frame, rows: slice, cols: slice, *,

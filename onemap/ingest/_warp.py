@@ -54,7 +54,7 @@ def warp_scale(src: Frame, dst: Frame) -> dict[str, float]:
 
 
 def slice_pad(scene: xr.DataArray, src: Frame, frame: Frame, fill: float) -> xr.DataArray:
-    """*scene* (on *src*) cut or padded with *fill* to *frame*, which is on the same pixel lattice."""
+    """*scene* (on *src*) cut or padded with *fill* to *frame*, on the same pixel lattice."""
     dc = round((frame.transform.c - src.transform.c) / src.res[0])
     dr = round((src.transform.f - frame.transform.f) / src.res[1])
     h, w = frame.shape

@@ -1,4 +1,6 @@
-"""Land-boundary coordinate exchange TXT (勘测定界界址点坐标交换格式, "报部格式"): reader and writer.
+"""Land-boundary coordinate exchange TXT: reader and writer.
+
+The format is 勘测定界界址点坐标交换格式, known as "报部格式".
 
 The format (``shared/domain/boundary_txt.md``)::
 
@@ -72,9 +74,11 @@ _PLAIN_POINT = re.compile(
 )
 # a point repeats another (closing point under any name, duplicate): 1 µm, or ~1 cm in degrees
 _SAME_POINT = {False: 1e-6, True: 1e-7}
-_POINT_HINT = "write point lines as 点号,圈号,X,Y (X = northing, Y = easting), e.g. J1,1,3353189.181,39456780.123"
+_POINT_HINT = ("write point lines as 点号,圈号,X,Y (X = northing, Y = easting), "
+               "e.g. J1,1,3353189.181,39456780.123")
 _SECTIONS_HINT = "export the parcels again; a boundary TXT needs [属性描述] and [地块坐标] sections"
-_PARCEL_HINT = "each parcel starts with a line 界址点数,地块面积,地块编号,地块名称,面,图幅号,地块用途,地类编码,@"
+_PARCEL_HINT = ("each parcel starts with a line "
+                "界址点数,地块面积,地块编号,地块名称,面,图幅号,地块用途,地类编码,@")
 
 
 @dataclass
@@ -171,14 +175,17 @@ def read_boundary_txt(
     Examples
     --------
     >>> import tempfile, os
-    >>> text = ("[属性描述]\\r\\n坐标系=2000国家大地坐标系\\r\\n几度分带=3\\r\\n带号=39\\r\\n[地块坐标]\\r\\n"
-    ...         "5,0.0100,1,示例,面,,,,@\\r\\nJ1,1,3300000,39500000\\r\\nJ2,1,3300000,39500100\\r\\n"
+    >>> text = ("[属性描述]\\r\\n坐标系=2000国家大地坐标系\\r\\n几度分带=3\\r\\n"
+    ...         "带号=39\\r\\n[地块坐标]\\r\\n"
+    ...         "5,0.0100,1,示例,面,,,,@\\r\\n"
+    ...         "J1,1,3300000,39500000\\r\\nJ2,1,3300000,39500100\\r\\n"
     ...         "J3,1,3300001,39500100\\r\\nJ4,1,3300001,39500000\\r\\nJ1,1,3300000,39500000\\r\\n")
     >>> p = os.path.join(tempfile.mkdtemp(), "a.txt")
     >>> with open(p, "wb") as f:
     ...     _ = f.write(text.encode("utf-8"))
     >>> gdf = read_boundary_txt(p)
-    >>> gdf.crs.to_epsg(), gdf.attrs["encoding"], float(gdf.loc[0, "plane_area"]), gdf.loc[0, "area_unit"]
+    >>> (gdf.crs.to_epsg(), gdf.attrs["encoding"], float(gdf.loc[0, "plane_area"]),
+    ...  gdf.loc[0, "area_unit"])
     (4527, 'utf-8', 100.0, 'ha')
     >>> import io
     >>> read_boundary_txt(io.BytesIO(text.encode("utf-8"))).attrs["source"]
@@ -300,7 +307,7 @@ def read_document(data: bytes, path: Path, *, encoding: str | None = None, crs: 
 
 @contextmanager
 def _crs_errors_name(path: Path, header_lines: dict[str, int]):
-    """CRSErrors of the CRS helpers (a zone that does not exist, ...) named with the file and 带号."""
+    """CRSErrors of the CRS helpers (a zone that does not exist, ...), naming file and 带号."""
     try:
         yield
     except CRSError as exc:
@@ -322,7 +329,7 @@ def _crs_errors_name(path: Path, header_lines: dict[str, int]):
 def _parse(
     text: str, path: Path, repairs: list[Repair]
 ) -> tuple[dict[str, str], list[Parcel], dict[str, int], int]:
-    """Split *text* into header key/values (with their line numbers), parcels and the last line number."""
+    """Split *text* into header key/values (with line numbers), parcels and the last line number."""
     header: dict[str, str] = {}
     header_lines: dict[str, int] = {}
     parcels: list[Parcel] = []
@@ -532,7 +539,7 @@ def _object_series(values: list) -> pd.Series:
 
 
 def _frame(doc: _Document) -> gpd.GeoDataFrame:
-    """The result frame in reader column order (typed columns built directly: the reader is fast)."""
+    """The result in reader column order (typed columns built directly: the reader is fast)."""
     rows = doc.rows
     extras = sorted(
         {k for r in rows for k in r if k.startswith("extra_")}, key=lambda c: int(c[6:])

@@ -67,7 +67,9 @@ def _fail(
 
 
 def detect_encoding(data: bytes, path: str | PathLike | None = None) -> str:
-    """Name the encoding of *data*: ``'utf-8-sig'``, ``'utf-16'``, ``'utf-8'``, ``'gbk'`` or ``'gb18030'``.
+    """Name the encoding of *data*.
+
+    One of ``'utf-8-sig'``, ``'utf-16'``, ``'utf-8'``, ``'gbk'`` or ``'gb18030'``.
 
     Parameters
     ----------
@@ -108,7 +110,8 @@ def detect_encoding(data: bytes, path: str | PathLike | None = None) -> str:
             "the file looks like UTF-16 without a byte-order mark: pass encoding='utf-16-le' "
             "(or 'utf-16-be')"
             if _looks_like_bomless_utf16(data)
-            else "this is not a text file; check that the right file was given, or pass encoding= explicitly"
+            else "this is not a text file; check that the right file was given, "
+            "or pass encoding= explicitly"
         )
         raise EncodingError(f"NUL byte at byte offset {offset}: not text in UTF-8, GBK or GB18030",
                             path=path, line=_line_of(data, offset), hint=hint)

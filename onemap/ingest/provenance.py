@@ -81,7 +81,7 @@ class SceneSource:
                         self.masked, self.dtype, self.fill, self.resampling)
 
     def read(self, bands: Any, rows: slice, cols: slice) -> np.ndarray:
-        """The pixels ``[bands, rows, cols]`` read from the files (``bands`` indexes the scene's)."""
+        """The pixels ``[bands, rows, cols]`` read from the files (scene band indexes)."""
         out = [read_part(part, idx, self.frame, rows, cols, masked=self.masked, dtype=self.dtype,
                          fill=self.fill, resampling=self.resampling)
                for part, idx in zip(self.parts, self.indexes, strict=True)]
@@ -121,7 +121,7 @@ def scene_source(scene: xr.DataArray) -> SceneSource | None:
 
 @xr.register_dataarray_accessor("onemap")
 class OnemapAccessor:
-    """``scene.onemap``: onemap's view of a DataArray (registered when onemap.ingest is imported)."""
+    """``scene.onemap``: onemap's view of a DataArray (registered by importing onemap.ingest)."""
 
     def __init__(self, obj: xr.DataArray) -> None:
         self._obj = obj

@@ -125,12 +125,13 @@ def _on_edges(n: int, size: int, offset: int) -> tuple[int, ...]:
     return tuple(sizes)
 
 
-# ---------------------------------------------------------------------------------------------- open
+# ------------------------------------------------------------------------------------------- open
 
 
 def open_scene(
     path_or_paths: str | PathLike | Sequence[str | PathLike],
     bands: Sequence[str | int] | Mapping[int | str, str] | None = None,
+    *,
     sensor: str | None = None,
     chunks: Any = "auto",
     date: Any = None,
@@ -324,7 +325,7 @@ def _iso_date(value: Any, path: str | None = None) -> str:
     return text
 
 
-# --------------------------------------------------------------------------------------------- align
+# ------------------------------------------------------------------------------------------ align
 
 
 def align(scene: xr.DataArray, frame: Frame, resampling: str = "bilinear") -> xr.DataArray:
@@ -353,7 +354,7 @@ def align(scene: xr.DataArray, frame: Frame, resampling: str = "bilinear") -> xr
     frame
         The target :class:`~onemap.Frame`.
     resampling
-        A :class:`rasterio.enums.Resampling` name (``"bilinear"``, ``"nearest"``, ``"average"``, ...).
+        A :class:`rasterio.enums.Resampling` name (``"bilinear"``, ``"nearest"``, ...).
 
     Returns
     -------
@@ -364,8 +365,8 @@ def align(scene: xr.DataArray, frame: Frame, resampling: str = "bilinear") -> xr
     --------
     >>> import numpy as np, xarray as xr
     >>> src = Frame.from_bounds((0, 0, 40, 40), res=10, crs=32650)
-    >>> scene = xr.DataArray(np.arange(16, dtype="float32").reshape(1, 4, 4), dims=("band", "y", "x"),
-    ...                      coords={"band": ["nir"], **src.coords()})
+    >>> scene = xr.DataArray(np.arange(16, dtype="float32").reshape(1, 4, 4),
+    ...                      dims=("band", "y", "x"), coords={"band": ["nir"], **src.coords()})
     >>> scene = scene.rio.write_crs(src.crs).rio.write_transform(src.transform)
     >>> out = align(scene, Frame.from_bounds((20, 20, 60, 40), res=10, crs=32650))
     >>> out.values[0]
@@ -403,7 +404,7 @@ def align(scene: xr.DataArray, frame: Frame, resampling: str = "bilinear") -> xr
     return out.rio.write_crs(frame.crs).rio.write_transform(frame.transform)
 
 
-# --------------------------------------------------------------------------------------------- stack
+# ------------------------------------------------------------------------------------------ stack
 
 
 def stack(scenes: Sequence[xr.DataArray], dim: str = "time") -> xr.DataArray:

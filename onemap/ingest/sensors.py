@@ -190,9 +190,11 @@ def guess_sensor(*texts: str) -> str | None:
 
     Examples
     --------
-    >>> guess_sensor("T31UDQ_20170829T105019_B02.tif"), guess_sensor("LC08_L1TP_224077_20200518_B5.TIF")
+    >>> (guess_sensor("T31UDQ_20170829T105019_B02.tif"),
+    ...  guess_sensor("LC08_L1TP_224077_20200518_B5.TIF"))
     ('sentinel2', 'landsat8')
-    >>> guess_sensor("GF2_PMS1_E113.5_N23.1_20200101_L1A0004500001-MSS1.tiff"), guess_sensor("scene.tif")
+    >>> (guess_sensor("GF2_PMS1_E113.5_N23.1_20200101_L1A0004500001-MSS1.tiff"),
+    ...  guess_sensor("scene.tif"))
     ('gf2', None)
     """
     for text in texts:
@@ -212,7 +214,8 @@ def guess_date(text: str) -> str | None:
     """First valid calendar date in *text* as ISO ``YYYY-MM-DD``, or None.
 
     Recognises ``YYYYMMDD`` (optionally followed by ``THHMMSS`` as in Sentinel-2 names),
-    ``YYYY-MM-DD`` / ``YYYY:MM:DD`` / ``YYYY/MM/DD``, and NLAPS Landsat ids (``L71119038_03820000317``).
+    ``YYYY-MM-DD`` / ``YYYY:MM:DD`` / ``YYYY/MM/DD``, and NLAPS Landsat ids
+    (``L71119038_03820000317``).
     Digit runs that are not a valid date (or are part of a longer number) are skipped.
 
     Examples
@@ -258,13 +261,14 @@ def band_index(scene: Any, name: str) -> int:
     --------
     >>> import numpy as np, xarray as xr
     >>> scene = xr.DataArray(np.zeros((4, 2, 2)), dims=("band", "y", "x"),
-    ...                      coords={"band": ["blue", "green", "red", "nir"]}, attrs={"sensor": "gf2"})
+    ...                      coords={"band": ["blue", "green", "red", "nir"]},
+    ...                      attrs={"sensor": "gf2"})
     >>> band_index(scene, "nir"), band_index(scene, "B3")
     (3, 2)
     >>> band_index(scene, "swir1")  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    onemap.errors.DataError: feature swir1: scene has no band 'swir1'; bands available: blue, green, red, nir. Fix: ...
+    onemap.errors.DataError: feature swir1: scene has no band 'swir1'; bands available: ...
     """
     names = [str(b) for b in scene.coords["band"].values] if "band" in scene.coords else []
     key = str(name)

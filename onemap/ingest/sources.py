@@ -58,12 +58,14 @@ def read_boundary_files(
         Reproject every file onto this CRS. Without it all files must share one CRS (a county on a
         zone border has files in two zones: pass the survey frame's CRS).
     kind
-        ``"approval"`` adds ``approval_id`` (``<file stem>/<地块编号>``), ``"generic"`` adds nothing.
+        ``"approval"`` adds ``approval_id`` (``<file stem>/<地块编号>``); ``"generic"`` adds
+        nothing.
 
     Returns
     -------
     GeoDataFrame
-        The parcels of all files with ``source_file``; ``attrs["repairs"]`` collects every file's repairs.
+        The parcels of all files with ``source_file``; ``attrs["repairs"]`` collects every
+        file's repairs.
 
     Examples
     --------
@@ -72,7 +74,8 @@ def read_boundary_files(
     >>> d = pathlib.Path(tempfile.mkdtemp())
     >>> for i in range(2):
     ...     sq = gpd.GeoDataFrame({"DKBH": [f"D{i}"]}, crs=4527,
-    ...                           geometry=[shapely.box(39_500_000 + 200 * i, 3_300_000, 39_500_100 + 200 * i, 3_300_100)])
+    ...                           geometry=[shapely.box(39_500_000 + 200 * i, 3_300_000,
+    ...                                                 39_500_100 + 200 * i, 3_300_100)])
     ...     _ = write_boundary_txt(sq, d / f"batch{i}.txt")
     >>> layer = read_boundary_files(d)
     >>> list(layer["approval_id"]), layer.crs.to_epsg()

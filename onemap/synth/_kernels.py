@@ -340,7 +340,7 @@ def disc_alpha(discs, row0, col0, soft, alpha):
 @njit(cache=True, parallel=True, nogil=True)
 def finish(refl, core_r, core_c, cloud, shadow, gains, offsets, sigma, row0, col0, nodata_plane,
            noise_seed, cloud_seed, out):
-    """Blur (sensor MTF), clouds and shadows, gain/offset, noise, nodata corner; uint16 into ``out``.
+    """Blur (sensor MTF), clouds, shadows, gain/offset, noise, nodata corner; uint16 into ``out``.
 
     ``refl`` is the tile with a one-pixel halo; ``core_r``/``core_c`` locate the core in it;
     ``row0``/``col0`` are the core's position in the county; a pixel is nodata where

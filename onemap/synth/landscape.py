@@ -122,7 +122,7 @@ def _unit(v):
 
 
 def make_grid(rng, frame: Frame, town_seats: np.ndarray, town_radii: np.ndarray) -> Grid:
-    """Jittered rotated road grid; lines inside towns become streets (narrower spacing is not modelled)."""
+    """Jittered rotated road grid; lines in towns become streets (closer spacing not modelled)."""
     left, bottom, right, top = frame.bounds
     cx, cy = (left + right) / 2, (bottom + top) / 2
     half = 0.5 * math.hypot(right - left, top - bottom) + 900.0
@@ -178,7 +178,7 @@ def _in_box(coords: np.ndarray, bounds) -> np.ndarray:
 
 
 def grid_roads(grid: Grid, bounds, town_mask: np.ndarray):
-    """Road edge polygons with junctions merged into the higher-ranked road: (geoms, codes, cells)."""
+    """Road edge polygons, junctions merged into the higher-ranked road: (geoms, codes, cells)."""
     C = grid.corners
     nu1, nv1 = C.shape[:2]
     geoms, codes = [], []
@@ -197,7 +197,8 @@ def grid_roads(grid: Grid, bounds, town_mask: np.ndarray):
     ugeom = _quads(ue.reshape(-1, 4, 2)).reshape(ue.shape[:2])
     vgeom = _quads(ve.reshape(-1, 4, 2)).reshape(ve.shape[:2])
     jgeom = _quads(jn.reshape(-1, 4, 2)).reshape(jn.shape[:2])
-    # junction at node (i, j) (i, j >= 1): into u-edge (i, j) [index i-1, j] or v-edge (i, j) [index i, j-1]
+    # junction at node (i, j) (i, j >= 1): into u-edge (i, j) [index i-1, j]
+    # or v-edge (i, j) [index i, j-1]
     into_u = urank[:, None] >= vrank[None, :]
     ii, jj = np.nonzero(into_u)
     ugeom[ii, jj + 1] = shapely.union(ugeom[ii, jj + 1], jgeom[ii, jj])
@@ -370,7 +371,8 @@ def slab_polygons(specs: list, axis: np.ndarray, theta: float, center) -> np.nda
 
 # ------------------------------------------------------------------------------------ hills, river
 def hill_zone(rng, frame: Frame):
-    """A smooth blob of hills in one corner (about 12-16 % of the county), and the corner (0-3: bottom-left,
+    """A smooth blob of hills in one corner (about 12-16 % of the county), and the corner
+    (0-3: bottom-left,
     bottom-right, top-left, top-right)."""
     left, bottom, right, top = frame.bounds
     corner = int(rng.integers(4))
@@ -413,7 +415,7 @@ def river(rng, frame: Frame):
 
 
 def hill_patches(rng, zone, seed: int, spacing: float = 150.0):
-    """Voronoi patches of the hill zone with codes (forest, shrub, grass, orchard, terraces, rock)."""
+    """Voronoi patches of the hill zone, with codes (forest, shrub, grass, orchard, ...)."""
     area = zone.area
     n = max(8, int(area / spacing ** 2))
     minx, miny, maxx, maxy = zone.bounds
@@ -433,7 +435,7 @@ def hill_patches(rng, zone, seed: int, spacing: float = 150.0):
 
 # ------------------------------------------------------------------------------------ cleaning
 def merge_slivers(geoms: np.ndarray, attrs: dict[str, np.ndarray]):
-    """Explode multi-part pieces and merge slivers into the neighbour with the longest shared edge."""
+    """Explode multi-part pieces; merge slivers into the neighbour with the longest shared edge."""
     geoms = np.asarray(geoms, dtype=object)
     parts, idx = shapely.get_parts(geoms, return_index=True)
     parts = shapely.make_valid(parts)

@@ -176,7 +176,7 @@ def build_layout(rng, frame: Frame, paddy: bool, seed: int, needs: dict[str, int
 
 
 def _ensure(rng, specs: list, needs: dict[str, int]) -> None:
-    """Turn field segments into ponds / other agricultural land until the planted cases have enough."""
+    """Turn field segments into ponds / other farm land until the planted cases have enough."""
     for role, codes, need in (("pond", ("1104",), needs.get("pond", 0)),
                               ("other", ("0201", "0404", "0301"), needs.get("other", 0))):
         roles = ("pond",) if role == "pond" else ("orchard", "grass", "woodlot")

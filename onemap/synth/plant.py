@@ -88,7 +88,7 @@ def oriented_rect(cx, cy, length, width, angle):
 
 
 def building_shape(rng, cx, cy, angle, small: bool = False):
-    """A rectangle or an L-shaped footprint (at least ~20 m across), and its main axis length/width."""
+    """A rectangle or L-shaped footprint (at least ~20 m across), and its main axis length/width."""
     length = rng.uniform(24, 45) if small else rng.uniform(30, 95)
     width = rng.uniform(20, 28) if small else rng.uniform(22, 48)
     rect = oriented_rect(cx, cy, length, width, angle)
@@ -177,7 +177,7 @@ class Planter:
     def _fit(
         self, pool: str, make, tries: int = 200, min_area: float = 1500.0, margin: float = 3.0
     ):
-        """Find a polygon of *pool* and a placement ``make(poly) -> (geoms...)`` that fits inside it."""
+        """A polygon of *pool* and a placement ``make(poly) -> (geoms...)`` that fits inside it."""
         for i in self._candidates(pool, min_area)[:tries]:
             if self.used[i]:  # taken whole by a distractor (several buildings may share a polygon)
                 continue
@@ -227,7 +227,7 @@ class Planter:
         )
 
     def _object(self, date, geom, material: str, height: float = 0.0):
-        """A surface seen on *date*; a building *height* (m) > 0 also casts a shadow away from the sun."""
+        """A surface seen on *date*; a building *height* (m) > 0 casts a shadow away from sun."""
         self.objects[date].append((geom, ROOF_MATERIALS[material], self.rng.uniform(0.9, 1.1)))
         if height > 0:
             horiz = math.hypot(self.sun[0], self.sun[1])

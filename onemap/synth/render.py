@@ -34,7 +34,7 @@ _CLOUD_SOFT, _SHADOW_SOFT = 8.0, 5.0
 
 
 def _object_arrays(objs, left, top, seed):
-    """Planted objects of one date as (geoms, material ids, params: cx, cy, ridge angle, gain, seed)."""
+    """Objects of one date as geoms, material ids, params (cx, cy, ridge angle, gain, seed)."""
     if not objs:
         return np.empty(0, dtype=object), np.zeros(0, np.int8), np.zeros((0, 5))
     geoms = np.array([o[0] for o in objs], dtype=object)

@@ -3,7 +3,8 @@
 The county is placed in a CGCS2000 3° Gauss-Kruger zone (zone-prefixed eastings), 0.35° west of
 the zone's central meridian, at a latitude typical of farmland in that zone (North China Plain for
 zones 38/39, the Yangtze delta for zone 40, where paddy fields dominate). Its administrative code is
-``<province>9901``: no real county uses city code 99, so the sample cannot be mistaken for a real one.
+``<province>9901``: no real county uses city code 99, so the sample cannot be mistaken for a real
+one.
 """
 
 from __future__ import annotations
@@ -115,7 +116,9 @@ def county_frame(site: Site, size: int | tuple[int, int], res: float) -> Frame:
 
 @cache
 def code_info(code: str) -> tuple[str, str, bool, bool]:
-    """``(name, group, is_cultivated, is_construction)`` of a land-use code, cached (layers repeat codes).
+    """``(name, group, is_cultivated, is_construction)`` of a land-use code.
+
+    Cached: layers repeat codes.
 
     >>> code_info("0103")
     ('旱地', 'agricultural', True, False)

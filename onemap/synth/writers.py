@@ -33,7 +33,7 @@ _SHP_SIDECARS = (".dbf", ".shx", ".prj", ".cpg", ".shp")
 
 
 def gtiff_profile(frame, compress: str = "deflate", count: int = 4) -> dict[str, Any]:
-    """Creation profile of the scenes: tiled 512², compressed with predictor, pixel-interleaved, nodata 0."""
+    """Creation profile of the scenes: tiled 512², predictor, pixel-interleaved, nodata 0."""
     profile = {
         "driver": "GTiff",
         "width": frame.width,
@@ -67,7 +67,7 @@ def _fixed_ogr_date() -> Iterator[None]:
 
 
 def write_gpkg(gdf: gpd.GeoDataFrame, path: str | os.PathLike, layer: str) -> Path:
-    """One-layer GeoPackage, atomically (``onemap.ingest.vector.write_layer``) and deterministically."""
+    """One-layer GeoPackage, atomic (``onemap.ingest.vector.write_layer``) and deterministic."""
     from ..ingest.vector import write_layer
 
     path = Path(path)
@@ -79,7 +79,8 @@ def write_gpkg(gdf: gpd.GeoDataFrame, path: str | os.PathLike, layer: str) -> Pa
 
 
 def write_shapefile(gdf: gpd.GeoDataFrame, path: str | os.PathLike, encoding: str = "GBK") -> Path:
-    """Shapefile with attributes in *encoding* and a ``.cpg``; sidecars renamed into place, ``.shp`` last.
+    """Shapefile with attributes in *encoding* and a ``.cpg``; sidecars renamed into place,
+    ``.shp`` last.
 
     (``write_layer`` cannot fix the DBF header date, so the date would change between runs.)
     """
