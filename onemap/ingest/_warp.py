@@ -36,13 +36,15 @@ def rio_crs(crs: Any) -> Any:
 def warp_scale(src: Frame, dst: Frame) -> dict[str, float]:
     """GDAL ``XSCALE``/``YSCALE`` warp options: destination pixels per source pixel, measured once
     at the source's centre so that every piece of a warp uses the same resampling kernel."""
-    from pyproj import Transformer
+    from ..geometry import _transformer
 
     if src.crs == dst.crs:
         return {"XSCALE": src.res[0] / dst.res[0], "YSCALE": src.res[1] / dst.res[1]}
     left, bottom, right, top = src.bounds
     cx, cy = (left + right) / 2, (bottom + top) / 2
-    fwd = Transformer.from_crs(src.crs, dst.crs, always_xy=True)
+    # cached: a transformer between two datums takes seconds to build, and every window read
+    # of a warped scene (the report's chips: hundreds) asks for the same one
+    fwd = _transformer(src.crs.to_wkt(), dst.crs.to_wkt())
     X, Y = fwd.transform(cx, cy)
     hx, hy = dst.res[0] / 2, dst.res[1] / 2
     xs, ys = fwd.transform([X - hx, X + hx, X + hx, X - hx], [Y - hy, Y - hy, Y + hy, Y + hy],
