@@ -196,6 +196,7 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "sensor": Key("str", None, "sensor preset: gf1, gf2, gf6, sentinel2, landsat5-9, rgb, rgbn"),
         "date": Key(("str", "date"), None, "acquisition date (default: read from the files)"),
         "bands": Key("list", None, "band names in file order, e.g. [\"blue\", \"green\", \"red\", \"nir\"]"),
+        "crs": Key(("int", "str"), None, "CRS of files that declare none (no reprojection)"),
     },
     "layer": {
         "path": Key("str", None, "GeoPackage/shapefile/..., a TXT file or a folder of TXT files"),
@@ -297,6 +298,7 @@ class SceneSpec:
     sensor: str | None = None
     date: str | None = None
     bands: tuple[str, ...] | None = None
+    crs: Any = None
 
 
 @dataclass(frozen=True)
@@ -652,7 +654,9 @@ class _Validator:
             if guess_date(date) is None:
                 raise self.error(f"[{where}] date", f"is not a date: {date!r}", "write it as 2024-09-01")
             date = guess_date(date)
-        return SceneSpec(paths, self.sensor(spec["sensor"], where), date, tuple(bands) if bands else None)
+        self.crs(spec["crs"], where)
+        return SceneSpec(paths, self.sensor(spec["sensor"], where), date, tuple(bands) if bands else None,
+                         spec["crs"])
 
     def sensor(self, name: str | None, where: str) -> str | None:
         """The preset name of *name* (aliases such as ``"GF-2"`` accepted, see the module notes)."""
@@ -668,6 +672,16 @@ class _Validator:
             hint = (f"did you mean {close[0]!r}?" if close else f"use one of {', '.join(SENSORS)}") + (
                 " (or leave sensor out and name the bands with bands = [...])")
             raise self.error(f"[{where}] sensor", f"is not a known sensor: {name!r}", hint) from None
+
+    def crs(self, value: Any, where: str) -> None:
+        if value is not None:
+            from .crs import as_crs
+
+            try:
+                as_crs(value)
+            except OnemapError as exc:
+                raise self.error(f"[{where}] crs", f"is not a valid CRS: {value!r}",
+                                 "use an EPSG code such as 4527") from exc
 
     def layer(self, spec: Any, name: str) -> LayerSpec:
         where = f"layers.{name}"
@@ -686,14 +700,7 @@ class _Validator:
             return _database_layer(self, spec, name, where)
         if spec["table"] is not None or spec["where"] is not None:
             raise self.error(f"[{where}]", "has table/where, which apply to a url (database) source only")
-        if spec["crs"] is not None:
-            from .crs import as_crs
-
-            try:
-                as_crs(spec["crs"])
-            except OnemapError as exc:
-                raise self.error(f"[{where}] crs", f"is not a valid CRS: {spec['crs']!r}",
-                                 "use an EPSG code such as 4527") from exc
+        self.crs(spec["crs"], where)
         return LayerSpec(name, LAYER_KINDS[name], self.existing(spec["path"], f"[{where}] path"),
                          spec["layer"], spec["encoding"], spec["crs"], spec["allow_empty"])
 

@@ -249,14 +249,15 @@ def native_res(frame: Frame, crs: Any) -> float:
 def _scenes(cfg: SurveyConfig) -> tuple[Any, Any, Frame]:
     from .ingest.raster import align, open_scene
 
-    def one(spec) -> Any:
+    def one(spec, key: str) -> Any:
         paths = [str(p) for p in spec.paths]
-        scene = open_scene(paths if len(paths) > 1 else paths[0], sensor=spec.sensor, date=spec.date,
-                           bands=list(spec.bands) if spec.bands else None, masked=False,
-                           chunks=(cfg.tile_size, cfg.tile_size))
+        with speaking("toml", table=f"scenes.{key}"):
+            scene = open_scene(paths if len(paths) > 1 else paths[0], sensor=spec.sensor, date=spec.date,
+                               bands=list(spec.bands) if spec.bands else None, masked=False,
+                               chunks=(cfg.tile_size, cfg.tile_size), crs=spec.crs)
         return scene
 
-    before, after = one(cfg.before), one(cfg.after)
+    before, after = one(cfg.before, "before"), one(cfg.after, "after")
     names = {key: [str(b) for b in scene["band"].values] for key, scene in (("before", before), ("after", after))}
     if not set(names["before"]) & set(names["after"]):
         raise DataError(f"[scenes.after] has bands {', '.join(names['after'])}, [scenes.before] has "

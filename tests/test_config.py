@@ -313,3 +313,27 @@ def test_empty_approvals_fix_speaks_toml_under_the_survey(tmp_path):
     assert len(read_source(path, "approval", allow_empty=True)) == 0
     (tmp_path / "txt").mkdir()
     assert len(read_source(tmp_path / "txt", "approval", allow_empty=True, to_crs=4527)) == 0
+
+
+def test_layer_crs_fixes_speak_toml_under_the_survey(tmp_path):
+    import geopandas as gpd
+    import shapely
+
+    from onemap.errors import CRSError, speaking
+    from onemap.ingest.vector import read_layer
+
+    path = tmp_path / "dltb.gpkg"  # zone-prefixed eastings written without a CRS
+    gpd.GeoDataFrame({"DLBM": ["0101"]}, geometry=[shapely.box(40_500_000, 3_300_000, 40_500_100, 3_300_100)]
+                     ).to_file(path)
+    with pytest.raises(CRSError, match=r"Fix: pass crs="):
+        read_layer(path, "landuse", crs=4326)
+    with speaking("toml", table="layers.landuse"), pytest.raises(CRSError) as exc:
+        read_layer(path, "landuse", crs=4326)
+    assert "Fix: set crs = 4528 under [layers.landuse]" in str(exc.value) and "onemap.crs" not in str(exc.value)
+
+
+def test_scene_crs_key(files):
+    cfg = load_config(write(files, GOOD.replace('sensor = "gf2"', 'sensor = "gf2"\ncrs = 32651')))
+    assert cfg.before.crs == 32651 and cfg.after.crs is None
+    with pytest.raises(ConfigError, match=r"\[scenes.before\] crs is not a valid CRS"):
+        load_config(write(files, GOOD.replace('sensor = "gf2"', 'sensor = "gf2"\ncrs = "zone 39"')))

@@ -19,7 +19,7 @@ from __future__ import annotations
 import codecs
 from os import PathLike
 
-from ..errors import EncodingError
+from ..errors import EncodingError, Fix
 
 __all__ = ["decode_text", "detect_encoding"]
 
@@ -50,16 +50,18 @@ def _fail(
     data: bytes, exc: UnicodeDecodeError, tried: str, path: str | PathLike | None
 ) -> EncodingError:
     bad = data[exc.start:exc.start + 4].hex(" ")
-    hint = "pass encoding= explicitly (for example encoding='gbk', 'gb18030', 'utf-8' or 'utf-16')"
+    codecs = "'gbk', 'gb18030', 'utf-8' or 'utf-16'"
+    say = ("pass encoding= explicitly (for example encoding={})", "set encoding = {} under [{{table}}]",
+           "pass --encoding {}")
+    fixes = [f.format(codecs if i == 0 else codecs.replace("'", '"' if i == 1 else "")) for i, f in enumerate(say)]
     if any(data.startswith(bom) for bom, _ in _BOMS):
-        hint = (
-            "the bytes after the byte-order mark are damaged or in another encoding: export the "
-            "file "
-            "again, or " + hint
-        )
+        fixes = ["the bytes after the byte-order mark are damaged or in another encoding: export the file "
+                 "again, or " + f for f in fixes]
     elif _looks_like_bomless_utf16(data):
-        hint = ("the file looks like UTF-16 without a byte-order mark: pass encoding='utf-16-le' "
-                "(or 'utf-16-be')")
+        fixes = ["the file looks like UTF-16 without a byte-order mark: " + f.format(c) for f, c in
+                 zip(("pass encoding={}", "set encoding = {} under [{{table}}]", "pass --encoding {}"),
+                     ("'utf-16-le' (or 'utf-16-be')", '"utf-16-le" (or "utf-16-be")', "utf-16-le (or utf-16-be)"))]
+    hint = Fix(fixes[0], toml=fixes[1], cli=fixes[2])
     return EncodingError(
         f"cannot decode the text as {tried}: byte offset {exc.start} (bytes {bad}) is not valid",
         path=path, line=_line_of(data, exc.start), hint=hint,

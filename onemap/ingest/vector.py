@@ -178,8 +178,10 @@ def read_layer(
     except UnicodeDecodeError as exc:
         bad = exc.object[exc.start:exc.end + 3]
         raise EncodingError(f"attributes do not decode as {enc} ({exc.reason}: {bad!r})", path=src,
-                            hint="pass the right encoding= (e.g. encoding='gb18030'); a value cut off in the "
-                                 "middle of a character must be fixed in the source") from exc
+                            hint=Fix("pass the right encoding= (e.g. encoding='gb18030'); a value cut off in the "
+                                     "middle of a character must be fixed in the source",
+                                     toml='set encoding = "gb18030" (the right one) under [{table}]; a value cut off '
+                                          "in the middle of a character must be fixed in the source")) from exc
     except RuntimeError as exc:  # pyogrio's errors
         check_prj(Path(path), crs)
         raise FormatError(f"cannot read layer {layer!r} ({exc})", path=src,
@@ -290,9 +292,16 @@ def _set_crs(gdf: gpd.GeoDataFrame, crs: Any, src: str, attrs: dict[str, Any]) -
         fix = ("add a .prj file beside the .shp" if src.lower().endswith(".shp") else "set the CRS in the file"
                ) if prj is None else f"replace {prj.name}"
         raise CRSError("layer has no CRS" + (f": {prj.name} holds none GDAL can read" if prj else ""), path=src,
-                       hint="pass crs= (e.g. crs=4527 for CGCS2000 3-degree Gauss-Kruger zone 39, or "
-                            f"crs=onemap.crs.gk_crs(zone)), or {fix}")
+                       hint=Fix("pass crs= (e.g. crs=4527 for CGCS2000 3-degree Gauss-Kruger zone 39, or "
+                                f"crs=onemap.crs.gk_crs(zone)), or {fix}",
+                                toml="set crs = 4527 (the layer's EPSG code; 4527 is CGCS2000 3-degree zone 39) "
+                                     f"under [{{table}}], or {fix}"))
     return gdf
+
+
+def _toml_crs(text: str) -> str:
+    """A CRS as a TOML value: ``4528`` for ``EPSG:4528``, else the quoted text."""
+    return text[5:] if text.upper().startswith("EPSG:") and text[5:].isdigit() else f'"{text}"'
 
 
 def _plausible(crs: CRS, bounds: tuple[float, float, float, float]) -> bool:
@@ -333,8 +342,10 @@ def check_coordinates(crs: CRS, b: np.ndarray, src: str, origin: str) -> None:
         width = 6 if zone <= 23 else 3
         datum = zi.datum if zi is not None and zi.datum else "CGCS2000"
         args = f"{zone}" + (", width=6" if width == 6 else "") + (f", datum='{datum}'" if datum != "CGCS2000" else "")
-        hint = (f"pass crs=onemap.crs.gk_crs({args}) ({_crs_text(gk_crs(zone, width=width, datum=datum))}) "
-                "if the coordinates are zone-prefixed Gauss-Kruger")
+        code = _crs_text(gk_crs(zone, width=width, datum=datum))
+        hint = Fix(f"pass crs=onemap.crs.gk_crs({args}) ({code}) if the coordinates are zone-prefixed Gauss-Kruger",
+                   toml=f"set crs = {_toml_crs(code)} under [{{table}}] if the coordinates are zone-prefixed "
+                        "Gauss-Kruger")
         if zi is not None and zi.prefixed:
             if zi.zone != zone:
                 raise CRSError(f"eastings carry zone prefix {zone} but the CRS {name} ({origin}) is zone {zi.zone}",
@@ -348,14 +359,18 @@ def check_coordinates(crs: CRS, b: np.ndarray, src: str, origin: str) -> None:
         if bounds[0] < -180 or bounds[2] > 360 or bounds[1] < -90 or bounds[3] > 90:
             raise CRSError(f"coordinates look projected ({where}) but the CRS {name} ({origin}) is geographic "
                            "(longitude/latitude)", path=src,
-                           hint="pass crs= with the projected CRS the coordinates are in (e.g. crs=4527 for "
-                                "CGCS2000 Gauss-Kruger zone 39, or the UTM zone), or correct the file's CRS")
+                           hint=Fix("pass crs= with the projected CRS the coordinates are in (e.g. crs=4527 for "
+                                    "CGCS2000 Gauss-Kruger zone 39, or the UTM zone), or correct the file's CRS",
+                                    toml="set crs = the projected CRS the coordinates are in under [{table}] (e.g. "
+                                         "crs = 4527 for CGCS2000 Gauss-Kruger zone 39, or the UTM zone), or correct "
+                                         "the file's CRS"))
         return
     if zi is not None and zi.prefixed and bounds[2] < 1_000_000:
         free = gk_crs(zi.zone, width=zi.width or 3, prefix=False, datum=zi.datum or "CGCS2000")
         raise CRSError(f"eastings ({where}) carry no zone prefix but the CRS {name} ({origin}) is the "
                        f"zone-prefixed Gauss-Kruger zone {zi.zone}", path=src,
-                       hint=f"pass crs=onemap.crs.gk_crs({zi.zone}, prefix=False) ({_crs_text(free)})")
+                       hint=Fix(f"pass crs=onemap.crs.gk_crs({zi.zone}, prefix=False) ({_crs_text(free)})",
+                                toml=f"set crs = {_toml_crs(_crs_text(free))} under [{{table}}]"))
 
 
 def _target_crs(to_crs: Any, frame: Any) -> CRS | None:

@@ -129,3 +129,42 @@ def test_sources_in_order_and_guesses_reported(tmp_path):
     s = open_scene(_tif(tmp_path / "LC08_L1TP_119038_20200518_20200527_02_T1_B4.TIF",
                         {"TIFFTAG_DATETIME": "2020:05:27 00:00:00"}))
     assert s.attrs["date"] == "2020-05-18" and not s.attrs["date_guessed"]
+
+
+def _dated(date, source, guessed=False):
+    import xarray as xr
+
+    return xr.DataArray(np.zeros((1, 2, 2)), dims=("band", "y", "x"),
+                        attrs={"date": date, "date_source": source, "date_guessed": guessed})
+
+
+def _cfg(before_date=None):
+    from pathlib import Path
+    from types import SimpleNamespace
+
+    from onemap.config import SceneSpec
+
+    return SimpleNamespace(before=SceneSpec((Path("GF2_20240901.tif"),), date=before_date),
+                           after=SceneSpec((Path("after.tif"),)))
+
+
+def test_survey_reports_guessed_missing_and_swapped_dates():
+    import warnings
+
+    from onemap.errors import DataError, OnemapWarning
+    from onemap.survey import scene_dates
+
+    with pytest.warns(OnemapWarning, match=r"\[scenes.before\] date 2024-09-01 was guessed from .*set "
+                                           r"\[scenes.before\] date = \"YYYY-MM-DD\""):
+        out = scene_dates(_cfg(), _dated("2024-09-01", "a date in the name (guessed)", True),
+                          _dated("2025-09-01", "tag ACQUISITION_DATE"))
+    assert out["before"] == {"date": "2024-09-01", "source": "a date in the name (guessed)", "guessed": True}
+    with pytest.warns(OnemapWarning, match=r"\[scenes.after\] after.tif: no acquisition date.*\[scenes.after\] date"):
+        scene_dates(_cfg(), _dated("2024-09-01", "tag DATE"), _dated(None, "none found"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # dates from the TOML or the products: nothing to say
+        out = scene_dates(_cfg("2024-09-01"), _dated("2024-09-01", "given (date=)"), _dated("2025-09-01", "tag DATE"))
+    assert out["before"]["source"] == "[scenes.before] date"
+    with pytest.raises(DataError, match=r"\[scenes.before\] was acquired on 2025-09-01 .* after \[scenes.after\] "
+                                        r"\(2024-09-01.*swapped.*Fix: swap the paths"):
+        scene_dates(_cfg(), _dated("2025-09-01", "tag DATE"), _dated("2024-09-01", "tag DATE"))
