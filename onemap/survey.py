@@ -12,7 +12,8 @@
 5. **flag** every patch (:func:`onemap.flag_unapproved`), **summarize** per admin unit, the
    approve–supply–use chain of every approval;
 6. **export** atomically: ``verdicts.gpkg``, ``verdicts.csv``, ``summary.csv``,
-   ``approvals_status.csv``, ``flagged_txt/`` (one land-boundary TXT per flagged patch for the
+   ``approvals_status.csv``, ``data_dictionary.csv`` (CSVs for people: Chinese or ``[report]
+   lang`` headers), ``flagged_txt/`` (one land-boundary TXT per flagged patch for the
    field check), ``report.html`` and ``manifest.json`` (inputs with hashes, parameters, versions,
    timings, counts, output hashes).
 
