@@ -13,7 +13,8 @@
    earlier years' results (:func:`onemap.history.match_previous`), **summarize** per admin unit,
    the approve–supply–use chain of every approval;
 6. **export** atomically: ``verdicts.gpkg``, ``verdicts.parquet``, ``verdicts.csv``, ``summary.csv``,
-   ``approvals_status.csv``, ``flagged_txt/`` (one land-boundary TXT per flagged patch for the
+   ``approvals_status.csv``, ``data_dictionary.csv`` (CSVs for people: Chinese or ``[report]
+   lang`` headers), ``flagged_txt/`` (one land-boundary TXT per flagged patch for the
    field check), ``report.html`` and ``manifest.json`` (inputs with hashes, parameters, versions,
    timings, counts, output hashes).
 
