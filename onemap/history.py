@@ -12,8 +12,9 @@ The smaller one, because a case that grew (a yard added to a house) or shrank (h
 is still the same case, while a large new patch that only grazes an old small one is not. Areas
 are ellipsoidal m² (:func:`onemap.ellipsoidal_area`) whatever the CRS; earlier results in
 another CRS are reprojected onto the patches' CRS first, so the answer does not depend on the
-CRS either table was stored in. Candidate pairs come from a shapely ``STRtree``; every step is
-vectorised over pairs.
+CRS either table was stored in. Candidate pairs come from a shapely ``STRtree``; plane areas rule
+out pairs that cannot reach the share (with a 1 % margin), the rest are measured on the
+ellipsoid; every step is vectorised over pairs.
 
 **Which earlier patch decides.** When several earlier patches match, the one from the most
 recent survey decides (by ``year``, then by the order of *previous*: later entries are more
@@ -311,14 +312,8 @@ def _match(geoms: np.ndarray, prev: pd.DataFrame, crs: Any, min_overlap: float) 
     i, j = shapely.STRtree(old).query(geoms, predicate="intersects")
     if i.size == 0:
         return out
-    ui, uj = np.unique(i), np.unique(j)  # areas of the patches that meet some other patch only
-    a_new, a_old = np.zeros(n), np.zeros(len(old))
-    a_new[ui], a_old[uj] = _areas(geoms[ui], crs), _areas(old[uj], crs)
-    shared = _areas(_polygonal(shapely.intersection(geoms[i], old[j])), crs)
-    smaller = np.minimum(a_new[i], a_old[j])
-    share = np.divide(shared, smaller, out=np.zeros(i.size), where=smaller > 0)
-    keep = share >= min_overlap
-    pairs = pd.DataFrame({"i": i[keep], "j": j[keep], "share": share[keep]})
+    i, j, share = _shares(geoms, old, i, j, crs, min_overlap)
+    pairs = pd.DataFrame({"i": i, "j": j, "share": share})
     if pairs.empty:
         return out
     for key in ("year", "order", "rank", "patch_id"):
@@ -334,6 +329,37 @@ def _match(geoms: np.ndarray, prev: pd.DataFrame, crs: Any, min_overlap: float) 
                       ("prev_verdict", "verdict"), ("prev_decision", "decision")):
         out[name][bi] = prev[key].to_numpy()[bj]
     return out
+
+
+_MARGIN = 0.01  # planar and ellipsoidal shares of patch-sized polygons differ by far less
+
+
+def _shares(new: np.ndarray, old: np.ndarray, i: np.ndarray, j: np.ndarray, crs: Any,
+            min_overlap: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(i, j, share)`` of the candidate pairs that are the same place.
+
+    Plane areas first rule out the pairs that cannot reach *min_overlap* (the overlap of the
+    bounding boxes, then of the polygons, against the smaller plane area, with a 1 % margin for
+    the CRS's scale), so the ellipsoidal areas are computed only for the pairs that may match;
+    their shares decide.
+    """
+    floor = min_overlap * (1 - _MARGIN)
+    smaller = np.minimum(shapely.area(new)[i], shapely.area(old)[j])
+    bn, bo = shapely.bounds(new)[i], shapely.bounds(old)[j]
+    w = np.minimum(bn[:, 2], bo[:, 2]) - np.maximum(bn[:, 0], bo[:, 0])
+    h = np.minimum(bn[:, 3], bo[:, 3]) - np.maximum(bn[:, 1], bo[:, 1])
+    may = np.clip(w, 0, None) * np.clip(h, 0, None) >= floor * smaller
+    i, j, smaller = i[may], j[may], smaller[may]
+    inter = _polygonal(shapely.intersection(new[i], old[j]))
+    may = shapely.area(inter) >= floor * smaller
+    i, j, inter = i[may], j[may], inter[may]
+    ui, uj = np.unique(i), np.unique(j)
+    a_new, a_old = np.zeros(len(new)), np.zeros(len(old))
+    a_new[ui], a_old[uj] = _areas(new[ui], crs), _areas(old[uj], crs)
+    smaller = np.minimum(a_new[i], a_old[j])
+    share = np.divide(_areas(inter, crs), smaller, out=np.zeros(i.size), where=smaller > 0)
+    keep = share >= min_overlap
+    return i[keep], j[keep], share[keep]
 
 
 def _areas(geoms: np.ndarray, crs: Any) -> np.ndarray:
