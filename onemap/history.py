@@ -60,6 +60,7 @@ matched, so GeoPackage, GeoParquet and CSV keep one type per column):
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from os import PathLike
 from typing import Any
@@ -118,8 +119,9 @@ def match_previous(
     previous
         Earlier results: one source or a list of them, oldest first. A source is a GeoDataFrame, a
         path (GeoPackage, GeoParquet, shapefile …) or URL that :func:`onemap.read_layer` reads, or
-        a mapping ``{"path": ..., **read_layer options}`` (e.g. ``layer=``). An empty list or
-        empty layers: every patch is ``new``.
+        a mapping ``{"path": ..., **read_layer options}`` (e.g. ``layer=``). Local files are read
+        only around the patches (``bbox=`` in the file's own CRS). An empty list or empty
+        layers: every patch is ``new``.
     min_overlap
         Same place when the intersection is at least this share of the smaller patch (0 < x ≤ 1).
     resolved
@@ -168,8 +170,10 @@ def match_previous(
         raise DataError(f"columns= names unknown keys {sorted(unknown)}", hint=f"use {sorted(_CANDIDATES)}")
     closing = {str(d).strip().lower() for d in (RESOLVED_DECISIONS if resolved is None else resolved)}
     sources = [previous] if _is_single(previous) else list(previous)
-    prev = pd.concat([_earlier(src, i, verdicts.crs, dict(columns or {}), closing) for i, src in enumerate(sources)],
-                     ignore_index=True) if sources else _earlier_frame([], verdicts.crs)
+    bounds = np.asarray(verdicts.total_bounds, dtype=float)  # NaN when empty: read everything
+    prev = pd.concat([_earlier(src, i, verdicts.crs, dict(columns or {}), closing, bounds)
+                      for i, src in enumerate(sources)], ignore_index=True) if sources else \
+        _earlier_frame([], verdicts.crs)
     out = verdicts.drop(columns=[c for c in HISTORY_COLUMNS if c in verdicts.columns])
     added = _match(np.asarray(out.geometry.values), prev, out.crs, min_overlap)
     for name in HISTORY_COLUMNS:
@@ -191,13 +195,15 @@ def _is_single(previous: Any) -> bool:
 
 def _label(src: Source, i: int) -> str:
     if isinstance(src, gpd.GeoDataFrame):
-        return str(src.attrs.get("source") or f"previous[{i}]")
-    if isinstance(src, Mapping):
-        return str(src.get("path", f"previous[{i}]"))
-    return str(src)
+        text = str(src.attrs.get("source") or f"previous[{i}]")
+    elif isinstance(src, Mapping):
+        text = str(src.get("path", f"previous[{i}]"))
+    else:
+        text = str(src)
+    return re.sub(r"^([^:/]+://[^/:@]*):[^/@]*@", r"\1:***@", text)  # never a password in a record
 
 
-def _read(src: Source, i: int, crs: Any) -> gpd.GeoDataFrame:
+def _read(src: Source, i: int, crs: Any, bounds: np.ndarray) -> gpd.GeoDataFrame:
     from .ingest.vector import read_layer
 
     label = _label(src, i)
@@ -205,16 +211,48 @@ def _read(src: Source, i: int, crs: Any) -> gpd.GeoDataFrame:
         if src.crs is None and len(src):
             raise CRSError("earlier results have no CRS", path=label, hint="set it with .set_crs(...)")
         return src.to_crs(crs) if len(src) and not src.crs.equals(crs) else src
-    if isinstance(src, Mapping):
-        options = dict(src)
-        if "path" not in options:
-            raise DataError(f"earlier-results source {options!r} has no 'path'",
-                            hint='give {"path": <file or URL>, ...read_layer options}')
-        return read_layer(options.pop("path"), **{"allow_empty": True, "to_crs": crs, **options})
-    if isinstance(src, (str, PathLike)):
-        return read_layer(src, allow_empty=True, to_crs=crs)
-    raise DataError(f"cannot read earlier results from a {type(src).__name__}", path=label,
-                    hint="pass a GeoDataFrame, a file path, a URL or a list of them")
+    if not isinstance(src, (str, PathLike, Mapping)):
+        raise DataError(f"cannot read earlier results from a {type(src).__name__}", path=label,
+                        hint="pass a GeoDataFrame, a file path, a URL or a list of them")
+    options = dict(src) if isinstance(src, Mapping) else {"path": src}
+    if "path" not in options:
+        raise DataError(f"earlier-results source {label!r} has no 'path'",
+                        hint='give {"path": <file or URL>, ...read_layer options}')
+    path = options.pop("path")
+    if "bbox" not in options and "crs" not in options:
+        box = _box_in_source(path, options.get("layer"), crs, bounds)
+        options.update({"bbox": box} if box is not None else {})
+    return read_layer(path, **{"allow_empty": True, "to_crs": crs, **options})
+
+
+def _box_in_source(path: Any, layer: Any, crs: Any, bounds: np.ndarray) -> tuple[float, ...] | None:
+    """The new patches' bounds in a local file's own CRS (a little larger), so that only the
+    earlier patches near them are read; ``None`` (read everything) for URLs, files without a
+    CRS, or when the file cannot be asked (read_layer then says why)."""
+    if not np.isfinite(bounds).all() or re.match(r"^[A-Za-z][\w+.-]*:", str(path)):
+        return None
+    from pyproj import CRS
+    from pyproj.exceptions import CRSError as ProjCRSError
+    from rasterio.warp import transform_bounds
+
+    from .errors import OnemapError
+    from .ingest._parquet import is_parquet, parquet_info
+
+    try:
+        if is_parquet(path):
+            source_crs = parquet_info(path)["crs"]
+        else:
+            import pyogrio
+
+            wkt = pyogrio.read_info(path, layer=layer)["crs"]
+            source_crs = CRS.from_user_input(wkt) if wkt else None
+        if source_crs is None:
+            return None
+        box = transform_bounds(CRS.from_user_input(crs), source_crs, *bounds, densify_pts=21)
+    except (OnemapError, RuntimeError, ValueError, ProjCRSError):
+        return None
+    pad = 0.01 * max(box[2] - box[0], box[3] - box[1], 1e-9)  # curved edges of the reprojected box
+    return (box[0] - pad, box[1] - pad, box[2] + pad, box[3] + pad)
 
 
 def _column(gdf: gpd.GeoDataFrame, key: str, columns: dict[str, str], label: str) -> str | None:
@@ -247,10 +285,11 @@ def _years(gdf: gpd.GeoDataFrame, year_col: str | None) -> np.ndarray:
     return years.fillna(0).to_numpy().astype(np.int64)
 
 
-def _earlier(src: Source, i: int, crs: Any, columns: dict[str, str], closing: set[str]) -> pd.DataFrame:
+def _earlier(src: Source, i: int, crs: Any, columns: dict[str, str], closing: set[str],
+             bounds: np.ndarray) -> pd.DataFrame:
     """One source's earlier patches, checked, as the columns _match needs."""
     label = _label(src, i)
-    gdf = _read(src, i, crs)
+    gdf = _read(src, i, crs, bounds)
     if len(gdf) == 0:
         return _earlier_frame([], crs)
     verdict_col = _column(gdf, "verdict", columns, label)

@@ -170,6 +170,8 @@ def _run(cfg: SurveyConfig, client: Any, progress: bool) -> SurveyResult:
         outputs["report.html"] = _sha256(report)
     manifest = _manifest(cfg, frame, timer.times, verdicts, outputs, score_attrs)
     manifest["invariants"] = invariants
+    if "history" in verdicts.attrs:  # year over year: sources (no passwords), rule, counts
+        manifest["history"] = verdicts.attrs["history"]
     atomic_write_text(out / "manifest.json", json.dumps(manifest, ensure_ascii=False, indent=2, default=str))
     return SurveyResult(out, verdicts, summary, status, manifest)
 
