@@ -12,8 +12,9 @@ The smaller one, because a case that grew (a yard added to a house) or shrank (h
 is still the same case, while a large new patch that only grazes an old small one is not. Areas
 are ellipsoidal m² (:func:`onemap.ellipsoidal_area`) whatever the CRS; earlier results in
 another CRS are reprojected onto the patches' CRS first, so the answer does not depend on the
-CRS either table was stored in. Candidate pairs come from a shapely ``STRtree``; every step is
-vectorised over pairs.
+CRS either table was stored in. Candidate pairs come from a shapely ``STRtree``; plane areas rule
+out pairs that cannot reach the share (with a 1 % margin), the rest are measured on the
+ellipsoid; every step is vectorised over pairs.
 
 **Which earlier patch decides.** When several earlier patches match, the one from the most
 recent survey decides (by ``year``, then by the order of *previous*: later entries are more
@@ -59,6 +60,7 @@ matched, so GeoPackage, GeoParquet and CSV keep one type per column):
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from os import PathLike
 from typing import Any
@@ -117,8 +119,9 @@ def match_previous(
     previous
         Earlier results: one source or a list of them, oldest first. A source is a GeoDataFrame, a
         path (GeoPackage, GeoParquet, shapefile …) or URL that :func:`onemap.read_layer` reads, or
-        a mapping ``{"path": ..., **read_layer options}`` (e.g. ``layer=``). An empty list or
-        empty layers: every patch is ``new``.
+        a mapping ``{"path": ..., **read_layer options}`` (e.g. ``layer=``). Local files are read
+        only around the patches (``bbox=`` in the file's own CRS). An empty list or empty
+        layers: every patch is ``new``.
     min_overlap
         Same place when the intersection is at least this share of the smaller patch (0 < x ≤ 1).
     resolved
@@ -167,8 +170,10 @@ def match_previous(
         raise DataError(f"columns= names unknown keys {sorted(unknown)}", hint=f"use {sorted(_CANDIDATES)}")
     closing = {str(d).strip().lower() for d in (RESOLVED_DECISIONS if resolved is None else resolved)}
     sources = [previous] if _is_single(previous) else list(previous)
-    prev = pd.concat([_earlier(src, i, verdicts.crs, dict(columns or {}), closing) for i, src in enumerate(sources)],
-                     ignore_index=True) if sources else _earlier_frame([], verdicts.crs)
+    bounds = np.asarray(verdicts.total_bounds, dtype=float)  # NaN when empty: read everything
+    prev = pd.concat([_earlier(src, i, verdicts.crs, dict(columns or {}), closing, bounds)
+                      for i, src in enumerate(sources)], ignore_index=True) if sources else \
+        _earlier_frame([], verdicts.crs)
     out = verdicts.drop(columns=[c for c in HISTORY_COLUMNS if c in verdicts.columns])
     added = _match(np.asarray(out.geometry.values), prev, out.crs, min_overlap)
     for name in HISTORY_COLUMNS:
@@ -190,13 +195,15 @@ def _is_single(previous: Any) -> bool:
 
 def _label(src: Source, i: int) -> str:
     if isinstance(src, gpd.GeoDataFrame):
-        return str(src.attrs.get("source") or f"previous[{i}]")
-    if isinstance(src, Mapping):
-        return str(src.get("path", f"previous[{i}]"))
-    return str(src)
+        text = str(src.attrs.get("source") or f"previous[{i}]")
+    elif isinstance(src, Mapping):
+        text = str(src.get("path", f"previous[{i}]"))
+    else:
+        text = str(src)
+    return re.sub(r"^([^:/]+://[^/:@]*):[^/@]*@", r"\1:***@", text)  # never a password in a record
 
 
-def _read(src: Source, i: int, crs: Any) -> gpd.GeoDataFrame:
+def _read(src: Source, i: int, crs: Any, bounds: np.ndarray) -> gpd.GeoDataFrame:
     from .ingest.vector import read_layer
 
     label = _label(src, i)
@@ -204,16 +211,48 @@ def _read(src: Source, i: int, crs: Any) -> gpd.GeoDataFrame:
         if src.crs is None and len(src):
             raise CRSError("earlier results have no CRS", path=label, hint="set it with .set_crs(...)")
         return src.to_crs(crs) if len(src) and not src.crs.equals(crs) else src
-    if isinstance(src, Mapping):
-        options = dict(src)
-        if "path" not in options:
-            raise DataError(f"earlier-results source {options!r} has no 'path'",
-                            hint='give {"path": <file or URL>, ...read_layer options}')
-        return read_layer(options.pop("path"), **{"allow_empty": True, "to_crs": crs, **options})
-    if isinstance(src, (str, PathLike)):
-        return read_layer(src, allow_empty=True, to_crs=crs)
-    raise DataError(f"cannot read earlier results from a {type(src).__name__}", path=label,
-                    hint="pass a GeoDataFrame, a file path, a URL or a list of them")
+    if not isinstance(src, (str, PathLike, Mapping)):
+        raise DataError(f"cannot read earlier results from a {type(src).__name__}", path=label,
+                        hint="pass a GeoDataFrame, a file path, a URL or a list of them")
+    options = dict(src) if isinstance(src, Mapping) else {"path": src}
+    if "path" not in options:
+        raise DataError(f"earlier-results source {label!r} has no 'path'",
+                        hint='give {"path": <file or URL>, ...read_layer options}')
+    path = options.pop("path")
+    if "bbox" not in options and "crs" not in options:
+        box = _box_in_source(path, options.get("layer"), crs, bounds)
+        options.update({"bbox": box} if box is not None else {})
+    return read_layer(path, **{"allow_empty": True, "to_crs": crs, **options})
+
+
+def _box_in_source(path: Any, layer: Any, crs: Any, bounds: np.ndarray) -> tuple[float, ...] | None:
+    """The new patches' bounds in a local file's own CRS (a little larger), so that only the
+    earlier patches near them are read; ``None`` (read everything) for URLs, files without a
+    CRS, or when the file cannot be asked (read_layer then says why)."""
+    if not np.isfinite(bounds).all() or re.match(r"^[A-Za-z][\w+.-]*:", str(path)):
+        return None
+    from pyproj import CRS
+    from pyproj.exceptions import CRSError as ProjCRSError
+    from rasterio.warp import transform_bounds
+
+    from .errors import OnemapError
+    from .ingest._parquet import is_parquet, parquet_info
+
+    try:
+        if is_parquet(path):
+            source_crs = parquet_info(path)["crs"]
+        else:
+            import pyogrio
+
+            wkt = pyogrio.read_info(path, layer=layer)["crs"]
+            source_crs = CRS.from_user_input(wkt) if wkt else None
+        if source_crs is None:
+            return None
+        box = transform_bounds(CRS.from_user_input(crs), source_crs, *bounds, densify_pts=21)
+    except (OnemapError, RuntimeError, ValueError, ProjCRSError):
+        return None
+    pad = 0.01 * max(box[2] - box[0], box[3] - box[1], 1e-9)  # curved edges of the reprojected box
+    return (box[0] - pad, box[1] - pad, box[2] + pad, box[3] + pad)
 
 
 def _column(gdf: gpd.GeoDataFrame, key: str, columns: dict[str, str], label: str) -> str | None:
@@ -246,10 +285,11 @@ def _years(gdf: gpd.GeoDataFrame, year_col: str | None) -> np.ndarray:
     return years.fillna(0).to_numpy().astype(np.int64)
 
 
-def _earlier(src: Source, i: int, crs: Any, columns: dict[str, str], closing: set[str]) -> pd.DataFrame:
+def _earlier(src: Source, i: int, crs: Any, columns: dict[str, str], closing: set[str],
+             bounds: np.ndarray) -> pd.DataFrame:
     """One source's earlier patches, checked, as the columns _match needs."""
     label = _label(src, i)
-    gdf = _read(src, i, crs)
+    gdf = _read(src, i, crs, bounds)
     if len(gdf) == 0:
         return _earlier_frame([], crs)
     verdict_col = _column(gdf, "verdict", columns, label)
@@ -311,14 +351,8 @@ def _match(geoms: np.ndarray, prev: pd.DataFrame, crs: Any, min_overlap: float) 
     i, j = shapely.STRtree(old).query(geoms, predicate="intersects")
     if i.size == 0:
         return out
-    ui, uj = np.unique(i), np.unique(j)  # areas of the patches that meet some other patch only
-    a_new, a_old = np.zeros(n), np.zeros(len(old))
-    a_new[ui], a_old[uj] = _areas(geoms[ui], crs), _areas(old[uj], crs)
-    shared = _areas(_polygonal(shapely.intersection(geoms[i], old[j])), crs)
-    smaller = np.minimum(a_new[i], a_old[j])
-    share = np.divide(shared, smaller, out=np.zeros(i.size), where=smaller > 0)
-    keep = share >= min_overlap
-    pairs = pd.DataFrame({"i": i[keep], "j": j[keep], "share": share[keep]})
+    i, j, share = _shares(geoms, old, i, j, crs, min_overlap)
+    pairs = pd.DataFrame({"i": i, "j": j, "share": share})
     if pairs.empty:
         return out
     for key in ("year", "order", "rank", "patch_id"):
@@ -334,6 +368,37 @@ def _match(geoms: np.ndarray, prev: pd.DataFrame, crs: Any, min_overlap: float) 
                       ("prev_verdict", "verdict"), ("prev_decision", "decision")):
         out[name][bi] = prev[key].to_numpy()[bj]
     return out
+
+
+_MARGIN = 0.01  # planar and ellipsoidal shares of patch-sized polygons differ by far less
+
+
+def _shares(new: np.ndarray, old: np.ndarray, i: np.ndarray, j: np.ndarray, crs: Any,
+            min_overlap: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(i, j, share)`` of the candidate pairs that are the same place.
+
+    Plane areas first rule out the pairs that cannot reach *min_overlap* (the overlap of the
+    bounding boxes, then of the polygons, against the smaller plane area, with a 1 % margin for
+    the CRS's scale), so the ellipsoidal areas are computed only for the pairs that may match;
+    their shares decide.
+    """
+    floor = min_overlap * (1 - _MARGIN)
+    smaller = np.minimum(shapely.area(new)[i], shapely.area(old)[j])
+    bn, bo = shapely.bounds(new)[i], shapely.bounds(old)[j]
+    w = np.minimum(bn[:, 2], bo[:, 2]) - np.maximum(bn[:, 0], bo[:, 0])
+    h = np.minimum(bn[:, 3], bo[:, 3]) - np.maximum(bn[:, 1], bo[:, 1])
+    may = np.clip(w, 0, None) * np.clip(h, 0, None) >= floor * smaller
+    i, j, smaller = i[may], j[may], smaller[may]
+    inter = _polygonal(shapely.intersection(new[i], old[j]))
+    may = shapely.area(inter) >= floor * smaller
+    i, j, inter = i[may], j[may], inter[may]
+    ui, uj = np.unique(i), np.unique(j)
+    a_new, a_old = np.zeros(len(new)), np.zeros(len(old))
+    a_new[ui], a_old[uj] = _areas(new[ui], crs), _areas(old[uj], crs)
+    smaller = np.minimum(a_new[i], a_old[j])
+    share = np.divide(_areas(inter, crs), smaller, out=np.zeros(i.size), where=smaller > 0)
+    keep = share >= min_overlap
+    return i[keep], j[keep], share[keep]
 
 
 def _areas(geoms: np.ndarray, crs: Any) -> np.ndarray:

@@ -198,6 +198,8 @@ def _run(cfg: SurveyConfig, client: Any, progress: bool) -> SurveyResult:
     manifest["counts"]["flagged_txt"] = sum(k.startswith("flagged_txt/") for k in outputs)
     manifest["produced"] = produced.isoformat()
     manifest["dates"] = dates
+    if "history" in verdicts.attrs:  # year over year: sources (no passwords), rule, counts
+        manifest["history"] = verdicts.attrs["history"]
     atomic_write_text(out / "manifest.json", json.dumps(manifest, ensure_ascii=False, indent=2, default=str))
     return SurveyResult(out, verdicts, summary, status, manifest)
 

@@ -356,5 +356,29 @@ def test_survey_with_last_years_results(tmp_path):
     assert "n_new_cases" not in first.summary.columns
     manifest = json.loads((again.output / "manifest.json").read_text(encoding="utf-8"))
     assert str(last) in manifest["inputs"] and "history" in manifest["timings_s"]
+    assert manifest["history"]["sources"] == [str(last)]
+    assert manifest["history"]["counts"] == v["history"].value_counts().sort_index().to_dict()
     back = gpd.read_parquet(again.output / "verdicts.parquet")
     assert back["history"].tolist() == v["history"].tolist()
+
+
+def test_only_the_patches_surroundings_are_read(years, tmp_path):
+    """A local file is read with bbox= around the new patches (in the file's own CRS): far-away
+    earlier patches are not even loaded, and the matches are those of a full read."""
+    from onemap.history import _box_in_source, _label
+
+    new, olds = years
+    far = affinity_shift(olds[0], 50_000).assign(patch_id=lambda d: d["patch_id"] + 1000)
+    both = pd.concat([olds[0], far], ignore_index=True)
+    path = write_layer(both.to_crs(4490), tmp_path / "2023_province.parquet")
+    box = _box_in_source(path, None, new.crs, np.asarray(new.total_bounds))
+    lon, lat = Transformer.from_crs(4527, 4490, always_xy=True).transform(*new.total_bounds[:2])
+    assert box[0] < lon and box[1] < lat and box[2] - box[0] < 0.05  # degrees, around the patches
+    from onemap import read_layer
+
+    assert len(read_layer(path, bbox=box)) == len(olds[0])  # the far copies stay on disk
+    got = match_previous(new, str(path))
+    want = match_previous(new, olds[0])
+    assert got["prev_patch_id"].tolist() == want["prev_patch_id"].tolist()
+    assert _box_in_source("postgresql://gis@db/onemap", None, new.crs, np.asarray(new.total_bounds)) is None
+    assert _label("postgresql://gis:secret@db/onemap", 0) == "postgresql://gis:***@db/onemap"
