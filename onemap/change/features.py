@@ -65,6 +65,8 @@ class FeaturePlan:
         Scenes on one grid (``band, y, x`` with named bands, georeferenced), NumPy or dask.
     mask
         Optional boolean ``(y, x)`` DataArray, True = left out of the global statistics.
+    frame
+        Align both scenes onto this :class:`~onemap.Frame` first (else they must share a grid).
     sample_pixels
         Size of the window sample for the global statistics.
 
@@ -84,9 +86,9 @@ class FeaturePlan:
     """
 
     def __init__(self, before: xr.DataArray, after: xr.DataArray, *, mask: xr.DataArray | None = None,
-                 sample_pixels: int = SAMPLE_PIXELS) -> None:
+                 sample_pixels: int = SAMPLE_PIXELS, frame: Any = None) -> None:
         before, after = as_scene(before, "before"), as_scene(after, "after")
-        before, after, self.frame = on_one_grid(before, after, None)
+        before, after, self.frame = on_one_grid(before, after, frame)
         after = same_bands(before, after)
         self.before, self.after = chunked_like(before, after)
         self.bands = [str(b) for b in before.coords["band"].values]
@@ -156,16 +158,20 @@ class FeaturePlan:
                                   np.nan, np.nan, 0, h, out[k])
             k += 1
         named = dict(zip(self._point_names, out))
+        at = {}  # one window pass gives a channel's mean and spread
         for c in _MEAN_OF:
             for r in RADII:
-                scratch = np.empty((h, w), np.float32)
-                FK.local_stats_kernel(named[c], r, out[k], scratch)
+                at["mean", c, r] = k
                 k += 1
         for c in _STD_OF:
             for r in RADII:
-                scratch = np.empty((h, w), np.float32)
-                FK.local_stats_kernel(named[c], r, scratch, out[k])
+                at["std", c, r] = k
                 k += 1
+        scratch = np.empty((h, w), np.float32)
+        for c in _MEAN_OF:
+            for r in RADII:
+                std = out[at["std", c, r]] if c in _STD_OF else scratch
+                FK.local_stats_kernel(named[c], r, out[at["mean", c, r]], std)
         FK.pantex_kernel(named["brightness_1"], TEXTURE_RADIUS, FK.PANTEX_OFFSETS, out[k])
         FK.pantex_kernel(named["brightness_2"], TEXTURE_RADIUS, FK.PANTEX_OFFSETS, out[k + 1])
         np.subtract(out[k + 1], out[k], out=out[k + 2])
@@ -207,7 +213,9 @@ class FeaturePlan:
             feats = self.block(np.ascontiguousarray(a), np.ascontiguousarray(b))[:, H:-H, H:-H]
             return np.asarray(fn(feats), np.float32)
 
-        return dsa.map_blocks(tile, g1, g2, dtype=np.float32, chunks=((nout,),) + x1.chunks[1:])
+        # dask merges chunks thinner than the halo: take the chunks of the overlapped array
+        chunks = ((nout,),) + tuple(tuple(c - 2 * H for c in ax) for ax in g1.chunks[1:])
+        return dsa.map_blocks(tile, g1, g2, dtype=np.float32, chunks=chunks)
 
     def compute(self) -> Any:
         """All features ``(n_features, y, x)``: NumPy, or lazy dask for dask scenes."""
