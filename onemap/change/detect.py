@@ -345,7 +345,7 @@ def detect_changes(before: xr.DataArray, after: xr.DataArray, frame: Frame | Non
                    connectivity: int = DEFAULTS.connectivity, index: str | None = None,
                    direction: str | None = None, noise_floor: float | None = DEFAULTS.noise_floor,
                    to_classes: Any = None, from_classes: Any = None,
-                   sample_pixels: int = SAMPLE_PIXELS) -> gpd.GeoDataFrame:
+                   sample_pixels: int = SAMPLE_PIXELS, model: Any = None) -> gpd.GeoDataFrame:
     """Change patches (图斑) between two dates of imagery, in one call.
 
     Parameters
@@ -378,6 +378,11 @@ def detect_changes(before: xr.DataArray, after: xr.DataArray, frame: Frame | Non
         For ``method="post_classification"``: *before* and *after* are integer class maps and a
         patch is a group of pixels that went into *to_classes* (from *from_classes*, default any
         other class); see :mod:`onemap.change.postclass`.
+    model
+        A trained model (:class:`onemap.change.ChangeModel` or the path of its file, see
+        :mod:`onemap.change.model`): patches come from it; a numeric *threshold* is then the
+        pixel probability of a candidate (default: the model's own) and *method*, *normalize*,
+        *smooth*, *opening*, *k*, *noise_floor* are not used. Each patch gets ``probability``.
 
     Returns
     -------
@@ -403,6 +408,12 @@ def detect_changes(before: xr.DataArray, after: xr.DataArray, frame: Frame | Non
     >>> len(p), float(p.area_m2.iloc[0]), p.date_after.iloc[0]
     (1, 600.0, '2021-05-01')
     """
+    if model is not None:
+        from .model import detect_with_model
+
+        thr = None if isinstance(threshold, str) else float(threshold)
+        return detect_with_model(before, after, model, threshold=thr, min_area=min_area, mask=mask,
+                                 connectivity=connectivity, frame=frame)
     if method == "post_classification":
         return _detect_classes(before, after, frame, to_classes, from_classes, min_area, mask, opening,
                                connectivity)
