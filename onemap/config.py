@@ -208,6 +208,8 @@ def load_config(source: str | Path | Mapping[str, Any], base: str | Path | None 
             raise v.error("[frame] crs", f"is not a valid CRS: {crs!r}", "use an EPSG code such as 4527") from exc
     if crs is not None and zone is not None:
         raise v.error("[frame]", "give crs or zone, not both")
+    if crs is not None and res is not None:
+        _check_frame_res(v, crs, res)
     if crs is not None or zone is not None:
         _check_frame_zone(v, crs, zone, scene_specs)
     threshold = detect.get("threshold", "otsu")
@@ -337,6 +339,24 @@ class _Validator:
                                  "use an EPSG code such as 4527") from exc
         return LayerSpec(name, LAYER_KINDS[name], self.existing(spec["path"], f"[{where}] path"),
                          spec.get("layer"), spec.get("encoding"), spec.get("crs"))
+
+
+def _check_frame_res(v: _Validator, crs: Any, res: float) -> None:
+    """ConfigError when ``[frame] res`` is plainly in the wrong unit for ``[frame] crs``: metres
+    on a longitude/latitude frame (2-degree pixels) or degrees on a projected one."""
+    from .crs import as_crs
+
+    c = as_crs(crs)
+    if c.is_geographic and res > 0.01:
+        raise v.error("[frame] res", f"is {res:g} degrees: [frame] crs = {crs!r} is longitude/latitude, so res "
+                                     "is in degrees (0.01° is about 1 km)",
+                      f"write it in degrees, e.g. res = {res / 111_320:.2g} for about {res:g} m, or leave res "
+                      "out to keep the scenes' pixel size")
+    if c.is_projected and res < 0.01:
+        unit = c.axis_info[0].unit_name if c.axis_info else "metre"
+        raise v.error("[frame] res", f"is {res:g} {unit}s: [frame] crs = {crs!r} is projected, so res is in "
+                                     f"{unit}s, not degrees", "e.g. res = 2.0, or leave res out to keep the "
+                                                              "scenes' pixel size")
 
 
 def _centre_lon(path: Path) -> float | None:

@@ -159,3 +159,16 @@ def test_survey_in_every_frame_crs(name, county, gk_run, tmp_path):
     assert back.crs.to_epsg() == 4527
     patch = got[got["patch_id"] == int(files[0].stem.split("_")[1])].to_crs(4527).geometry.iloc[0]
     assert back.geometry.iloc[0].symmetric_difference(patch).area < 1e-3 * patch.area
+
+
+@pytest.mark.parametrize("crs, res, fix", [(4490, 2.0, "res = 1.8e-05"), (4527, 1e-5, "res = 2.0")])
+def test_frame_res_in_the_wrong_unit_is_refused_at_load(county, crs, res, fix, tmp_path):
+    from onemap.config import load_config
+    from onemap.errors import ConfigError
+    from onemap.survey import demo_config
+
+    cfg = demo_config(county, tmp_path / "out")
+    cfg["frame"] = {"crs": crs, "res": res}
+    with pytest.raises(ConfigError, match=r"\[frame\] res") as err:
+        load_config(cfg)
+    assert fix in str(err.value)

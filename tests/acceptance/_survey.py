@@ -13,7 +13,7 @@ from typing import Any
 import geopandas as gpd
 import numpy as np
 import shapely
-from pyproj import CRS, Geod, Transformer
+from pyproj import CRS, Transformer
 
 REPO = Path(__file__).resolve().parents[2]
 FLAGGED = ("unapproved", "partly_approved")

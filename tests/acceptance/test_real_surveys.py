@@ -19,7 +19,14 @@ import shapely
 
 from onemap.crs import gk_crs
 
-from ._survey import check_books, footprint, hand_unapproved, survey, txt_dates, write_toml
+from ._survey import (
+    check_books,
+    footprint,
+    hand_unapproved,
+    survey,
+    txt_dates,
+    write_toml,
+)
 
 pytestmark = [pytest.mark.shared_data, pytest.mark.slow]
 
