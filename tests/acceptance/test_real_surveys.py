@@ -101,7 +101,7 @@ def test_taizhou_utm_frame_end_to_end(taizhou, taizhou_utm):
     assert txt_dates(native) == {f"{produced.year}-{produced.month}-{produced.day}"}
     from onemap import read_boundary_txt
 
-    first = sorted((native.out / "flagged_txt").glob("*.txt"))[0]
+    first = min((native.out / "flagged_txt").glob("*.txt"))
     assert read_boundary_txt(first).crs.to_epsg() == 4528
 
 
@@ -203,8 +203,8 @@ def spacenet(shared_data, tmp_path_factory):
     approvals = approvals.drop(index=unapproved.index)
     approvals[["approval_id", "geometry"]].to_file(root / "jsydsp.gpkg")
     base = {
-        "scenes.before": {"path": str(root / "before.tif"), "bands": ["pan"]},
-        "scenes.after": {"path": str(folder / "sample_geotiff.tif"), "bands": ["pan"]},
+        "scenes.before": {"path": str(root / "before.tif")},
+        "scenes.after": {"path": str(folder / "sample_geotiff.tif")},
         "layers.landuse": {"path": "dltb.gpkg"}, "layers.approvals": {"path": "jsydsp.gpkg"},
         "detect": {"method": "cva", "min_area": 10.0},
     }
