@@ -24,7 +24,7 @@ Verdicts (``verdict`` and the campaign's words in ``verdict_zh``):
 =========================  ==========================  ==================================================
 
 A *sliver* is a residue thinner than ``tolerance_m`` (removed by a morphological opening of that
-radius): pixel-edge noise along an approval's boundary does not turn an approved patch into a
+radius, in metres whatever the CRS: see :func:`onemap.geometry.substantial`): pixel-edge noise along an approval's boundary does not turn an approved patch into a
 partly approved one. Slivers decide nothing but their area is still counted in the area columns,
 so areas always add up: ``existing_m2 + approved_m2 + unapproved_m2 == area_m2``.
 """
@@ -78,7 +78,9 @@ def flag_unapproved(
     Parameters
     ----------
     patches
-        Change patches (e.g. from :func:`onemap.detect_changes`), polygons in a projected CRS.
+        Change patches (e.g. from :func:`onemap.detect_changes`), polygons in any CRS with a datum
+        (Gauss-Kruger, UTM, longitude/latitude, Web Mercator …): verdicts and areas do not depend
+        on it.
         Kept columns: all of them; ``patch_id`` is added from the index when absent.
     approvals
         Construction-land approvals (``approval_id`` column, else the index is used). ``None`` or
