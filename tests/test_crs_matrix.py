@@ -69,6 +69,7 @@ def reference():
 def test_reference_verdicts(reference):
     assert reference["verdict"].tolist() == ["approved", "approved", "partly_approved", "unapproved",
                                              "existing_construction", "existing_construction", "check"]
+    assert reference["on_unknown_landuse"].tolist() == [False] * 6 + [True]
 
 
 @pytest.mark.parametrize("name", list(MATRIX))
@@ -82,6 +83,7 @@ def test_same_verdicts_and_areas_in_every_crs(name, reference):
         err = np.abs(v[col].to_numpy() - reference[col].to_numpy())
         assert (err <= 1e-6 * scale).all(), (col, name, err / scale)
     assert v["approval_ids"].tolist() == reference["approval_ids"].tolist()
+    assert v["on_unknown_landuse"].tolist() == reference["on_unknown_landuse"].tolist()
 
 
 @pytest.mark.parametrize("name", list(MATRIX))
