@@ -174,3 +174,16 @@ def test_frame_res_in_the_wrong_unit_is_refused_at_load(county, crs, res, fix, t
     with pytest.raises(ConfigError, match=r"\[frame\] res") as err:
         load_config(cfg)
     assert fix in str(err.value)
+
+
+def test_min_area_and_patch_area_in_true_square_metres_on_web_mercator():
+    from onemap.change.patches import patches_from_mask
+    from onemap.frame import Frame
+
+    f = Frame.from_bounds((13_000_000, 3_470_000, 13_000_100, 3_470_100), 2.0, 3857)  # ~29.7°N
+    mask = np.zeros(f.shape, bool)
+    mask[10:15, 10:18] = True  # 40 pixels: 160 "m²" in the plane, ~121 m² on the ground
+    p = patches_from_mask(mask, f)
+    assert p["area_m2"].iloc[0] == pytest.approx(ellipsoidal_area(p.geometry)[0], rel=1e-9)
+    assert 115 < p["area_m2"].iloc[0] < 125
+    assert len(patches_from_mask(mask, f, min_area=150)) == 0 and len(patches_from_mask(mask, f, min_area=110)) == 1
