@@ -208,7 +208,7 @@ def load_config(source: str | Path | Mapping[str, Any], base: str | Path | None 
             raise v.error("[frame] crs", f"is not a valid CRS: {crs!r}", "use an EPSG code such as 4527") from exc
     if crs is not None and zone is not None:
         raise v.error("[frame]", "give crs or zone, not both")
-    if crs is not None and res is not None:
+    if crs is not None:
         _check_frame_res(v, crs, res)
     if crs is not None or zone is not None:
         _check_frame_zone(v, crs, zone, scene_specs)
@@ -341,12 +341,18 @@ class _Validator:
                          spec.get("layer"), spec.get("encoding"), spec.get("crs"))
 
 
-def _check_frame_res(v: _Validator, crs: Any, res: float) -> None:
-    """ConfigError when ``[frame] res`` is plainly in the wrong unit for ``[frame] crs``: metres
-    on a longitude/latitude frame (2-degree pixels) or degrees on a projected one."""
+def _check_frame_res(v: _Validator, crs: Any, res: float | None) -> None:
+    """ConfigError when ``[frame] crs`` has no datum (no area can be measured on it) or
+    ``[frame] res`` is plainly in the wrong unit for it: metres on a longitude/latitude frame
+    (2-degree pixels) or degrees on a projected one."""
     from .crs import as_crs
 
     c = as_crs(crs)
+    if c.geodetic_crs is None:
+        raise v.error("[frame] crs", f"{crs!r} has no geodetic datum: areas in m² cannot be measured on it",
+                      "use a CRS with a datum, e.g. crs = 4527 (CGCS2000 3° Gauss-Kruger zone 39)")
+    if res is None:
+        return
     if c.is_geographic and res > 0.01:
         raise v.error("[frame] res", f"is {res:g} degrees: [frame] crs = {crs!r} is longitude/latitude, so res "
                                      "is in degrees (0.01° is about 1 km)",

@@ -163,7 +163,11 @@ def test_survey_in_every_frame_crs(name, county, gk_run, tmp_path):
     assert back.geometry.iloc[0].symmetric_difference(patch).area < 1e-3 * patch.area
 
 
-@pytest.mark.parametrize("crs, res, fix", [(4490, 2.0, "res = 1.8e-05"), (4527, 1e-5, "res = 2.0")])
+LOCAL = 'LOCAL_CS["site",LOCAL_DATUM["site",0],UNIT["metre",1],AXIS["E",EAST],AXIS["N",NORTH]]'
+
+
+@pytest.mark.parametrize("crs, res, fix", [(4490, 2.0, "res = 1.8e-05"), (4527, 1e-5, "res = 2.0"),
+                                           (LOCAL, 2.0, "use a CRS with a datum")])
 def test_frame_res_in_the_wrong_unit_is_refused_at_load(county, crs, res, fix, tmp_path):
     from onemap.config import load_config
     from onemap.errors import ConfigError
@@ -171,7 +175,7 @@ def test_frame_res_in_the_wrong_unit_is_refused_at_load(county, crs, res, fix, t
 
     cfg = demo_config(county, tmp_path / "out")
     cfg["frame"] = {"crs": crs, "res": res}
-    with pytest.raises(ConfigError, match=r"\[frame\] res") as err:
+    with pytest.raises(ConfigError, match=r"\[frame\] (res|crs)") as err:
         load_config(cfg)
     assert fix in str(err.value)
 
