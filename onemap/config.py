@@ -469,6 +469,8 @@ def load_config(source: str | Path | Mapping[str, Any], base: str | Path | None 
             raise v.error("[frame] crs", f"is not a valid CRS: {crs!r}", "use an EPSG code such as 4527") from exc
     if crs is not None and zone is not None:
         raise v.error("[frame]", "give crs or zone, not both")
+    if crs is not None:
+        _check_frame_res(v, crs, res)
     if crs is not None or zone is not None:
         _check_frame_zone(v, crs, zone, scene_specs)
     output = (root / survey["output"]).resolve()
@@ -720,6 +722,30 @@ def _database_layer(v: _Validator, spec: dict[str, Any], name: str, where: str) 
             raise v.error(f"[{where}] crs", f"is not a valid CRS: {spec['crs']!r}", "use an EPSG code") from exc
     return LayerSpec(name, LAYER_KINDS[name], None, spec["layer"], None, spec["crs"],
                      spec["allow_empty"], url=url, table=spec["table"], where=spec["where"])
+
+
+def _check_frame_res(v: _Validator, crs: Any, res: float | None) -> None:
+    """ConfigError when ``[frame] crs`` has no datum (no area can be measured on it) or
+    ``[frame] res`` is plainly in the wrong unit for it: metres on a longitude/latitude frame
+    (2-degree pixels) or degrees on a projected one."""
+    from .crs import as_crs
+
+    c = as_crs(crs)
+    if c.geodetic_crs is None:
+        raise v.error("[frame] crs", f"{crs!r} has no geodetic datum: areas in m² cannot be measured on it",
+                      "use a CRS with a datum, e.g. crs = 4527 (CGCS2000 3° Gauss-Kruger zone 39)")
+    if res is None:
+        return
+    if c.is_geographic and res > 0.01:
+        raise v.error("[frame] res", f"is {res:g} degrees: [frame] crs = {crs!r} is longitude/latitude, so res "
+                                     "is in degrees (0.01° is about 1 km)",
+                      f"write it in degrees, e.g. res = {res / 111_320:.2g} for about {res:g} m, or leave res "
+                      "out to keep the scenes' pixel size")
+    if c.is_projected and res < 0.01:
+        unit = c.axis_info[0].unit_name if c.axis_info else "metre"
+        raise v.error("[frame] res", f"is {res:g} {unit}s: [frame] crs = {crs!r} is projected, so res is in "
+                                     f"{unit}s, not degrees", "e.g. res = 2.0, or leave res out to keep the "
+                                                              "scenes' pixel size")
 
 
 def _centre_lon(path: Path) -> float | None:
