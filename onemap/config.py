@@ -218,6 +218,9 @@ _METHOD_OPTIONS = {"index": ("index_diff",), "direction": ("index_diff",)}
 _MAY_BE_EMPTY = ("approvals",)
 
 
+_TABLE_NAMES = {"scene": "scenes.before], [scenes.after", "layer": "layers.NAME"}
+
+
 def default(table: str, key: str) -> Any:
     """The default of ``[table] key`` (library defaults resolved).
 
@@ -236,7 +239,7 @@ def keys_doc() -> str:
     for table, keys in SCHEMA.items():
         if not table:
             continue
-        lines.append(f"[{table}]")
+        lines.append(f"[{_TABLE_NAMES.get(table, table)}]")
         for name, key in keys.items():
             t = key.type if isinstance(key.type, str) else " or ".join(key.type)
             lines.append(f"  {name} ({t}, default {key.default_value()!r}): {key.doc}")
@@ -368,6 +371,9 @@ def load_config(source: str | Path | Mapping[str, Any], base: str | Path | None 
             raise v.error("[detect.options]", f"method = {method!r} needs {name}",
                           f"add {name} = ... under [detect.options] ({', '.join(_choices(SCHEMA['detect.options'][name]))})")
 
+    if "cloud_mask" in v.given["detect.options"] and options["cloud_mask"] and options["reflectance_scale"] is None:
+        raise v.error("[detect.options] cloud_mask = true", "needs reflectance_scale (the cloud test is on reflectance)",
+                      "add reflectance_scale = 10000.0 (digital numbers per unit reflectance of the scenes)")
     for name in _REQUIRED_LAYERS:
         if name not in layers:
             raise v.error(f"[layers.{name}]", "is required", f"add a [layers.{name}] table with a path")

@@ -160,6 +160,8 @@ def test_frame_zone_is_checked_against_the_scenes(files, lon, frame, ok):
     ("threshold = 0.3", 'threshold = 0.3\noptions = { reflectance_scale = 0 }',
      r"\[detect.options\] reflectance_scale must be positive, got 0"),
     ("threshold = 0.3", 'threshold = 0.3\noptions = 3', r"\[detect\] options must be a table, got 3"),
+    ("threshold = 0.3", 'threshold = 0.3\noptions = { cloud_mask = true }',
+     r"\[detect.options\] cloud_mask = true needs reflectance_scale.*reflectance_scale = 10000.0"),
     # method, threshold and sensor before any file is read
     ("threshold = 0.3", 'threshold = "ostu"',
      r"\[detect\] threshold must be one of 'otsu', 'k_sigma' or a number, got 'ostu'.*did you mean 'otsu'"),
