@@ -68,9 +68,10 @@ import difflib
 import inspect
 import re
 import tomllib
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any
 
 from .errors import ConfigError, OnemapError
 
@@ -114,7 +115,7 @@ class Key:
     minimum: float | None = None
     above: bool = False
     choices: Callable[[], tuple[str, ...]] | tuple[str, ...] | None = None
-    check: Callable[["_Validator", Any, str], Any] | None = None
+    check: Callable[[_Validator, Any, str], Any] | None = None
 
     def default_value(self) -> Any:
         return self.default.value() if isinstance(self.default, Lib) else self.default

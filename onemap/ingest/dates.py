@@ -47,9 +47,9 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable
 
 from .sensors import guess_date
 
@@ -75,21 +75,21 @@ def _ymd(text: str) -> str | None:
 _NOT_ALNUM = r"(?<![A-Za-z0-9])"
 # (pattern, what it is); the first group is the sensing date YYYYMMDD
 _CONVENTIONS: list[tuple[re.Pattern[str], str]] = [
-    (re.compile(_NOT_ALNUM + r"S2[A-D]_MSI(?:L1C|L2A|L1B)_(\d{8})T\d{6}_N\d{4}", re.I),
+    (re.compile(_NOT_ALNUM + r"S2[A-D]_MSI(?:L1C|L2A|L1B)_(\d{8})T\d{6}_N\d{4}", re.IGNORECASE),
      "Sentinel-2 product name (sensing time)"),
-    (re.compile(_NOT_ALNUM + r"S2[A-D]_OPER_\w*?_V(\d{8})T\d{6}_", re.I), "Sentinel-2 product name (validity start)"),
-    (re.compile(_NOT_ALNUM + r"S2[A-D]_OPER_MSI_\w*?_S(\d{8})T\d{6}_", re.I), "Sentinel-2 datastrip (sensing start)"),
+    (re.compile(_NOT_ALNUM + r"S2[A-D]_OPER_\w*?_V(\d{8})T\d{6}_", re.IGNORECASE), "Sentinel-2 product name (validity start)"),
+    (re.compile(_NOT_ALNUM + r"S2[A-D]_OPER_MSI_\w*?_S(\d{8})T\d{6}_", re.IGNORECASE), "Sentinel-2 datastrip (sensing start)"),
     (re.compile(_NOT_ALNUM + r"(?:L1C_|L2A_)?T\d{2}[A-Z]{3}_(\d{8})T\d{6}_(?:B\d{1,2}A?|TCI|SCL|AOT|WVP)",
-                re.I), "Sentinel-2 tile band file (sensing time)"),
-    (re.compile(_NOT_ALNUM + r"L[COTEM]0\d_L\w{3}_\d{6}_(\d{8})_\d{8}_\d{2}_(?:T1|T2|RT)", re.I),
+                re.IGNORECASE), "Sentinel-2 tile band file (sensing time)"),
+    (re.compile(_NOT_ALNUM + r"L[COTEM]0\d_L\w{3}_\d{6}_(\d{8})_\d{8}_\d{2}_(?:T1|T2|RT)", re.IGNORECASE),
      "Landsat product id (acquisition date)"),
-    (re.compile(_NOT_ALNUM + r"L\d{8}_\d{3}(\d{8})(?!\d)", re.I), "Landsat NLAPS id"),
+    (re.compile(_NOT_ALNUM + r"L\d{8}_\d{3}(\d{8})(?!\d)", re.IGNORECASE), "Landsat NLAPS id"),
     (re.compile(_NOT_ALNUM + r"GF[1-7][B-D]?_(?:PMS|WFV|MUX|PAN|BWD|NAD)\d?_E\d+(?:\.\d+)?_N\d+(?:\.\d+)?_(\d{8})_L\d",
-                re.I), "GF scene name"),
+                re.IGNORECASE), "GF scene name"),
 ]
-_LANDSAT_SCENE_ID = re.compile(_NOT_ALNUM + r"L[COTEM][4-9]\d{6}(\d{4})(\d{3})[A-Z]{3}\d{2}", re.I)
+_LANDSAT_SCENE_ID = re.compile(_NOT_ALNUM + r"L[COTEM][4-9]\d{6}(\d{4})(\d{3})[A-Z]{3}\d{2}", re.IGNORECASE)
 _S2_OPER_TILE = re.compile(_NOT_ALNUM + r"S2([A-D])_OPER_MSI_L(?:1C|2A)_TL_\w{4}_\d{8}T\d{6}_A(\d{6})_T(\d{2})[A-Z]{3}",
-                           re.I)
+                           re.IGNORECASE)
 
 #: launch (UTC) of each Sentinel-2 satellite: absolute orbit 1 starts there
 _S2_LAUNCH = {"A": dt.datetime(2015, 6, 23, 1, 51, 58), "B": dt.datetime(2017, 3, 7, 1, 49, 24)}
@@ -140,7 +140,7 @@ def acquisition_date(text: str) -> tuple[str, str] | None:
     return None
 
 
-_DATES_LINE = re.compile(r"^\s*date[_ ]?(\d+)\s*[:=]\s*(\S+)\s*$", re.I | re.M)
+_DATES_LINE = re.compile(r"^\s*date[_ ]?(\d+)\s*[:=]\s*(\S+)\s*$", re.IGNORECASE | re.MULTILINE)
 
 
 def sidecar_date(path: str | Path) -> tuple[str, str] | None:
