@@ -252,3 +252,16 @@ def test_survey_reports_guessed_missing_and_swapped_dates():
         r"\(2024-09-01.*swapped.*Fix: swap the paths",
     ):
         scene_dates(_cfg(), _dated("2025-09-01", "tag DATE"), _dated("2024-09-01", "tag DATE"))
+
+
+def test_onemap_info_says_the_date_and_its_source(shared_data):
+    import json
+
+    from typer.testing import CliRunner
+
+    from onemap.cli import app
+
+    res = CliRunner().invoke(app, ["info", str(shared_data / "change" / "landsat" / "Taizhou" / "2003TM")])
+    assert res.exit_code == 0, res.output
+    info = json.loads(res.output)
+    assert info["date"] == "2003-02-06" and "NLAPS" in info["date_source"] and info["date_guessed"] is False
