@@ -6,11 +6,12 @@ The keys themselves (type, default, meaning) are declared in :data:`onemap.confi
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from .config import _MAY_BE_EMPTY, LAYER_KINDS, SCHEMA, Key, LayerSpec, SceneSpec
+from .config import _MAY_BE_EMPTY, LAYER_KINDS, SCHEMA, DatabaseSpec, Key, LayerSpec, SceneSpec
 from .errors import ConfigError, OnemapError
 
 
@@ -196,15 +197,20 @@ class Validator:
         where = f"layers.{name}"
         if not isinstance(spec, dict):
             raise self.error(f"[{where}]", "must be a table")
-        if "path" not in spec:
+        if ("path" in spec) == ("url" in spec):
             self.keys(spec, set(SCHEMA["layer"]), f"[{where}] ")
-            raise self.error(f"[{where}]", "needs a path")
+            raise self.error(f"[{where}]", "needs a path (a file) or a url (a PostGIS database), not both"
+                             if "path" in spec else "needs a path")
         given = set(spec)
         spec = self.typed(spec, SCHEMA["layer"], where)
         if "allow_empty" in given and name not in _MAY_BE_EMPTY:
             raise self.error(f"[{where}] allow_empty", f"applies to {', '.join(f'[layers.{n}]' for n in _MAY_BE_EMPTY)} "
                              "only", "remove it (leave out a layer you do not have)")
         self.crs(spec["crs"], where)
+        if spec["url"] is not None:
+            return _database_layer(self, spec, name, where)
+        if spec["table"] is not None or spec["where"] is not None:
+            raise self.error(f"[{where}]", "has table/where, which apply to a url (database) source only")
         return LayerSpec(name, LAYER_KINDS[name], self.existing(spec["path"], f"[{where}] path"),
                          spec["layer"], spec["encoding"], spec["crs"], spec["allow_empty"])
 
@@ -252,3 +258,78 @@ def check_frame_zone(v: Validator, crs: Any, zone: int | None, scenes: dict[str,
         raise v.error(key, f"is Gauss-Kruger zone {zi.zone} (central meridian {zi.central_meridian:g}°E), but "
                            f"[scenes.{when}] {spec.paths[0].name} is centred at {lon:.2f}°E, in zone {fits}",
                       f"use {fix} (or check that the scenes are the right ones)")
+
+
+# ------------------------------------------------------------------ PostGIS sources and [history]
+
+def _database_url(v: Validator, value: Any, key: str) -> str:
+    from .db.source import is_database_url, redact
+
+    if not is_database_url(value):
+        raise v.error(key, f"must be a postgresql:// URL, got {value!r}",
+                      'write it as "postgresql://user@host:5432/dbname"')
+    if redact(value) != value:  # the config goes into the manifest: no secrets in it
+        raise v.error(key, "holds a password", "remove it from the URL and set PGPASSWORD or a "
+                                                "~/.pgpass line host:port:dbname:user:password")
+    return str(value)
+
+
+def _database(v: Validator, spec: dict[str, Any]) -> DatabaseSpec | None:
+    for key in ("url", "county"):
+        if spec[key] is None:
+            raise v.error("[database]", f"needs {key}", 'e.g. url = "postgresql://gis@db/yzt", county = "330102"')
+    return DatabaseSpec(_database_url(v, spec["url"], "[database] url"), spec["county"].strip(),
+                        spec["schema"])
+
+
+def _database_layer(v: Validator, spec: dict[str, Any], name: str, where: str) -> LayerSpec:
+    url = _database_url(v, spec["url"], f"[{where}] url")
+    if spec["table"] is None:
+        raise v.error(f"[{where}]", "needs a table with the url", 'add table = "schema.table"')
+    if spec["encoding"] is not None:
+        raise v.error(f"[{where}] encoding", "does not apply to a database (it sends UTF-8 text)")
+    if spec["crs"] is not None:
+        from .crs import as_crs
+
+        try:
+            as_crs(spec["crs"])
+        except OnemapError as exc:
+            raise v.error(f"[{where}] crs", f"is not a valid CRS: {spec['crs']!r}", "use an EPSG code") from exc
+    return LayerSpec(name, LAYER_KINDS[name], None, spec["layer"], None, spec["crs"],
+                     spec["allow_empty"], url=url, table=spec["table"], where=spec["where"])
+
+
+def _history(v: Validator, table: Mapping[str, Any], output: Path) -> dict[str, Any]:
+    """The ``history_*`` fields of :class:`SurveyConfig` from the ``[history]`` table."""
+    entries = table["previous"]
+    if not isinstance(entries, list):
+        raise v.error("[history] previous", "must be a list of earlier results",
+                      'e.g. previous = ["../2024/out/verdicts.gpkg"]')
+    sources = []
+    for k, entry in enumerate(entries):
+        where = f"[history] previous[{k}]"
+        spec = {"path": entry} if isinstance(entry, str) else entry
+        if not isinstance(spec, dict):
+            raise v.error(where, f"must be a path or a table {{path = ...}}, got {entry!r}")
+        v.keys(spec, {"path", "layer", "crs"}, f"{where} ")
+        if not isinstance(spec.get("path"), str):
+            raise v.error(where, "needs a path (a string)")
+        url = re.match(r"^[A-Za-z][\w+.-]*://", spec["path"])
+        if url and re.match(r"^[^:/]+://[^/@]*:[^/@]*@", spec["path"]):
+            raise v.error(where, "holds a password in its URL (it would be written to the manifest)",
+                          "take it out and put it in PGPASSWORD or ~/.pgpass")
+        path = spec["path"] if url else v.existing(spec["path"], f"{where} path")
+        if not url and path.parent == output and path.stem == "verdicts":
+            raise v.error(where, f"is this survey's own output ({path})",
+                          "list earlier years' results only (copy them elsewhere first)")
+        if not isinstance(spec.get("layer", ""), str):
+            raise v.error(f"{where} layer", "must be a string (a layer name)")
+        sources.append({**spec, "path": path})
+    resolved = table["resolved"]
+    if resolved is not None and not all(isinstance(r, str) for r in resolved):
+        raise v.error("[history] resolved", "must be a list of decision texts", 'e.g. resolved = ["已整改"]')
+    overlap = table["min_overlap"]
+    if overlap > 1:
+        raise v.error("[history] min_overlap", f"is a share of the smaller patch (0-1], got {overlap!r}")
+    return {"history_previous": tuple(sources), "history_min_overlap": overlap,
+            "history_resolved": tuple(resolved) if resolved is not None else None}

@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
-import sys
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -71,7 +69,7 @@ def demo(
 @app.command()
 def survey(
     config: Path = typer.Argument(..., help="Survey TOML file."),
-    scheduler: Optional[str] = typer.Option(None, "--scheduler",
+    scheduler: str | None = typer.Option(None, "--scheduler",
                                             help="dask.distributed scheduler address (default: local threads)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
 ) -> None:
@@ -106,12 +104,12 @@ def info(path: Path = typer.Argument(..., help="A raster, vector layer or land-b
 def txt2gpkg(
     src: list[Path] = typer.Argument(..., help="Land-boundary TXT files (or folders of them)."),
     out: Path = typer.Option(..., "--out", "-o", help="GeoPackage to write."),
-    encoding: Optional[str] = typer.Option(None, help="Text encoding (default: detect)."),
+    encoding: str | None = typer.Option(None, help="Text encoding (default: detect)."),
 ) -> None:
     """Convert land-boundary TXT files (界址点坐标交换格式) to one GeoPackage layer."""
     try:
-        from .ingest.vector import write_layer
         from .ingest.sources import read_boundary_files
+        from .ingest.vector import write_layer
 
         layer = read_boundary_files(src, encoding=encoding)
         write_layer(layer, out, layer="parcels")
@@ -125,10 +123,10 @@ def txt2gpkg(
 def gpkg2txt(
     src: Path = typer.Argument(..., help="Polygon layer (GeoPackage, shapefile, GeoJSON)."),
     out: Path = typer.Option(..., "--out", "-o", help="TXT file to write."),
-    layer: Optional[str] = typer.Option(None, help="Layer name inside SRC."),
+    layer: str | None = typer.Option(None, help="Layer name inside SRC."),
     encoding: str = typer.Option("gbk", help="Output encoding."),
     area_unit: str = typer.Option("ha", help="Unit of the declared area: ha or m2."),
-    to_crs: Optional[str] = typer.Option(None, "--to-crs",
+    to_crs: str | None = typer.Option(None, "--to-crs",
                                          help="Reproject to this Gauss-Kruger CRS first (e.g. EPSG:4527)."),
 ) -> None:
     """Write a polygon layer as a land-boundary TXT file (Gauss-Kruger CRS required)."""
@@ -212,4 +210,4 @@ def main() -> None:  # pragma: no cover - console entry
 
 
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    main()

@@ -49,6 +49,18 @@ Example
     [layers.approvals]
     path = "approvals"    # a GeoPackage/shapefile, a TXT file or a folder of TXT files
 
+    [layers.farmland]     # any layer may come from PostGIS instead of a file:
+    url = "postgresql://gis@yzt-db:5432/yzt"   # password: PGPASSWORD or ~/.pgpass, never here
+    table = "jbnt.yjjbnt"                      # schema.table (or a view)
+    where = "XZQDM LIKE '330102%'"             # optional SQL condition
+    # only features touching the frame are fetched (the server's spatial index does the filter)
+
+    [database]            # optional: results also go into PostGIS (onemap.db.write_results)
+    url = "postgresql://gis@yzt-db:5432/yzt"
+    schema = "wpzf"       # default "onemap"; tables verdicts, county_summary, approvals_status
+    county = "330102"     # county code of the survey key (with [survey] name, the image dates and
+                          # the onemap version): a rerun replaces exactly that survey's rows
+
     [detect]
     method = "construction"
     min_area = 200.0
@@ -60,6 +72,21 @@ Example
     [enforce]
     tolerance_m = 1.0
     ratio_threshold = 0.15
+
+    [report]
+    lang = "zh"           # report and CSV headers: "zh" (default) or "en"
+
+    [history]             # optional: year over year (onemap.history.match_previous)
+    previous = ["../2023/out/verdicts.gpkg", "../2024/out/verdicts.parquet"]   # oldest first
+    min_overlap = 0.3     # same place: intersection >= 30 % of the smaller patch
+    resolved = ["已整改", "已拆除"]   # optional: decisions that close a case (default: the module's list)
+
+``[history] previous`` lists earlier years' results: paths (GeoPackage, GeoParquet, any layer
+:func:`onemap.read_layer` reads; relative to the TOML file), database URLs (without a password:
+take it from ``PGPASSWORD`` or ``~/.pgpass``), or inline tables ``{path = "...", layer = "...",
+crs = 4527}``. This survey's own output is refused (a rerun would match itself). With
+``[history]`` every patch gets the ``history``/``prev_*`` columns and the county table separates
+new cases from old ones still unresolved; the files are hashed into the manifest like the inputs.
 """
 
 from __future__ import annotations
@@ -77,7 +104,7 @@ from .errors import ConfigError
 if TYPE_CHECKING:
     from ._config_check import Validator
 
-__all__ = ["SurveyConfig", "SceneSpec", "LayerSpec", "load_config", "LAYER_KINDS", "SCHEMA", "Key",
+__all__ = ["SurveyConfig", "SceneSpec", "LayerSpec", "DatabaseSpec", "load_config", "LAYER_KINDS", "SCHEMA", "Key",
            "keys_doc"]
 
 #: config layer name -> onemap.read_layer kind
@@ -152,6 +179,9 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "detect": Key("table", doc="change detection"),
         "enforce": Key("table", doc="verdicts and county figures"),
         "run": Key("table", doc="tiling and scheduler"),
+        "report": Key("table", doc="report and CSV language"),
+        "history": Key("table", doc="year over year: earlier years' results"),
+        "database": Key("table", doc="PostGIS database the results are written into"),
     },
     "survey": {
         "name": Key("str", None, "title of the report (default: the TOML file's name)"),
@@ -178,6 +208,10 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "crs": Key(("int", "str"), None, "CRS of a file that declares none (or a wrong one)"),
         "allow_empty": Key("bool", False, "[layers.approvals] only: a layer with no feature is "
                                           "accepted (every new construction is then unapproved)"),
+        "url": Key("str", None, "a PostGIS source instead of path: postgresql://user@host:port/db "
+                                "(password from PGPASSWORD or ~/.pgpass)"),
+        "table": Key("str", None, "with url: the table, \"schema.table\""),
+        "where": Key("str", None, "with url: an SQL condition on the table's rows"),
     },
     "detect": {
         "method": Key("str", Lib("method"), "change score", choices=_methods),
@@ -213,6 +247,21 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "tile_size": Key("int", 2048, "tile side in pixels", 1),
         "scheduler": Key("str", None, "\"threads\", \"synchronous\" or a dask scheduler address"),
         "workers": Key("int", None, "threads of the local scheduler", 1),
+    },
+    "report": {
+        "lang": Key("str", "zh", "language of the report and the CSVs: \"zh\" or \"en\"",
+                    choices=("zh", "en")),
+    },
+    "history": {
+        "previous": Key("list", None, "earlier years' results, oldest first: paths, URLs or "
+                                      "{path, layer, crs} tables"),
+        "min_overlap": Key("float", 0.3, "same place: intersection share of the smaller patch", 0, True),
+        "resolved": Key("list", None, "decisions that close a case (default: the module's list)"),
+    },
+    "database": {
+        "url": Key("str", None, "postgresql://user@host:port/db (password from PGPASSWORD or ~/.pgpass)"),
+        "county": Key("str", None, "county code of this survey (part of the key its rows are kept by)"),
+        "schema": Key("str", "onemap", "database schema of the result tables"),
     },
 }
 #: [detect.options] that only some methods use: option -> the methods
@@ -262,11 +311,23 @@ class SceneSpec:
 class LayerSpec:
     name: str
     kind: str
-    path: Path
+    path: Path | None
     layer: str | None = None
     encoding: str | None = None
     crs: Any = None
     allow_empty: bool = False
+    url: str | None = None       # a PostGIS source instead of path (with table, where)
+    table: str | None = None
+    where: str | None = None
+
+
+@dataclass(frozen=True)
+class DatabaseSpec:
+    """Where ``[database]`` puts the results (see :func:`onemap.db.write_results`)."""
+
+    url: str
+    county: str
+    schema: str = "onemap"
 
 
 @dataclass(frozen=True)
@@ -297,13 +358,18 @@ class SurveyConfig:
     tile_size: int = 2048
     scheduler: str | None = None
     workers: int | None = None
+    report_lang: str = "zh"  # [report] lang: "zh" or "en" (report and CSV headers)
+    history_previous: tuple[dict[str, Any], ...] = ()  # read_layer sources: {"path": ..., "layer": ...}
+    history_min_overlap: float = 0.3
+    history_resolved: tuple[str, ...] | None = None
+    database: DatabaseSpec | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """Plain-JSON form (recorded in the survey manifest)."""
         def conv(v: Any) -> Any:
             if isinstance(v, Path):
                 return str(v)
-            if isinstance(v, (SceneSpec, LayerSpec)):
+            if isinstance(v, (SceneSpec, LayerSpec, DatabaseSpec)):
                 return {k: conv(x) for k, x in v.__dict__.items()}
             if isinstance(v, dict):
                 return {k: conv(x) for k, x in v.items()}
@@ -351,7 +417,7 @@ def load_config(source: str | Path | Mapping[str, Any], base: str | Path | None 
                               hint="check the syntax on that line (tables are [name], values key = value, "
                                    "strings in quotes)") from exc
         root = Path(base).resolve() if base else path.resolve().parent
-    from ._config_check import Validator, check_frame_zone, choices_of, is_number
+    from ._config_check import Validator, _database, _history, check_frame_zone, choices_of, is_number
 
     v = Validator(path, root)
 
@@ -363,6 +429,9 @@ def load_config(source: str | Path | Mapping[str, Any], base: str | Path | None 
     detect = v.table(raw, "detect", required=False)
     enforce = v.table(raw, "enforce", required=False)
     run = v.table(raw, "run", required=False)
+    report = v.table(raw, "report", required=False)
+    history = v.table(raw, "history", required=False)
+    database = v.table(raw, "database", required=False)
     options = v.table(detect, "options", required=False, schema="detect.options", where="detect.options")
 
     # what the detector will be asked, before any file is read
@@ -413,12 +482,15 @@ def load_config(source: str | Path | Mapping[str, Any], base: str | Path | None 
         raise v.error("[frame]", "give crs or zone, not both")
     if crs is not None or zone is not None:
         check_frame_zone(v, crs, zone, scene_specs)
+    output = (root / survey["output"]).resolve()
+    history_fields = _history(v, history, output) if "history" in raw else {}
     return SurveyConfig(
         source=path, name=str(survey["name"] or (path.stem if path else "survey")),
-        output=(root / survey["output"]).resolve(), before=scene_specs["before"], after=scene_specs["after"],
+        output=output, before=scene_specs["before"], after=scene_specs["after"],
         layers=layer_specs, frame_crs=crs, frame_zone=zone, res=frame["res"], extent=extent,
         method=method, threshold=threshold, min_area=detect["min_area"], k=detect["k"],
         detect_options=dict(options), tolerance_m=enforce["tolerance_m"],
         ratio_threshold=enforce["ratio_threshold"], tile_size=run["tile_size"], scheduler=run["scheduler"],
-        workers=run["workers"],
+        workers=run["workers"], report_lang=report["lang"], **history_fields,
+        database=_database(v, database) if "database" in raw else None,
     )

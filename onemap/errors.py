@@ -205,7 +205,7 @@ class ConfigError(OnemapError):
 
 
 class InvariantError(OnemapError):
-    """An internal consistency check failed (areas do not add up, ...). Always a bug or corrupt data."""
+    """An internal consistency check failed (areas do not add up, ...): a bug or corrupt data."""
 
 
 class OnemapWarning(UserWarning):
@@ -234,5 +234,7 @@ def report_repairs(repairs: list[Repair], stacklevel: int = 3) -> list[Repair]:
     if repairs:
         head = "; ".join(str(r) for r in repairs[:5])
         more = f" (+{len(repairs) - 5} more)" if len(repairs) > 5 else ""
-        warnings.warn(f"{len(repairs)} repair(s): {head}{more}", RepairWarning, stacklevel=stacklevel)
+        warnings.warn(
+            f"{len(repairs)} repair(s): {head}{more}", RepairWarning, stacklevel=stacklevel
+        )
     return repairs

@@ -9,10 +9,12 @@
    tile does not depend on the tiling (global normalisation statistics, halos for smoothing);
 4. **patches**: one *global* threshold from the histogram of the whole score, mask, labelling
    with stitched tile seams, polygons;
-5. **flag** every patch (:func:`onemap.flag_unapproved`), **summarize** per admin unit, the
-   approve–supply–use chain of every approval;
-6. **export** atomically: ``verdicts.gpkg``, ``verdicts.csv``, ``summary.csv``,
-   ``approvals_status.csv``, ``flagged_txt/`` (one land-boundary TXT per flagged patch for the
+5. **flag** every patch (:func:`onemap.flag_unapproved`), with ``[history]`` match it against
+   earlier years' results (:func:`onemap.history.match_previous`), **summarize** per admin unit,
+   the approve–supply–use chain of every approval;
+6. **export** atomically: ``verdicts.gpkg``, ``verdicts.parquet``, ``verdicts.csv``, ``summary.csv``,
+   ``approvals_status.csv``, ``data_dictionary.csv`` (CSVs for people: Chinese or ``[report]
+   lang`` headers), ``flagged_txt/`` (one land-boundary TXT per flagged patch for the
    field check), ``report.html`` and ``manifest.json`` (inputs with hashes, parameters, versions,
    timings, counts, output hashes).
 
@@ -21,6 +23,7 @@ Outputs are identical whether the run was interrupted or not, and between reruns
 
 from __future__ import annotations
 
+import datetime
 import hashlib
 import json
 import logging
@@ -45,7 +48,7 @@ from .errors import ConfigError, CRSError, DataError, OnemapError, OnemapWarning
 from .export import export_results, sha256_file as _sha256
 from .frame import Frame
 
-__all__ = ["run_survey", "run_demo", "SurveyResult", "survey_frame", "demo_config", "connect"]
+__all__ = ["run_survey", "run_demo", "SurveyResult", "survey_frame", "native_res", "demo_config", "connect"]
 
 log = logging.getLogger("onemap.survey")
 
@@ -111,7 +114,7 @@ def run_survey(config: str | PathLike | Mapping[str, Any] | SurveyConfig, client
             with dask.config.set(scheduler=cfg.scheduler or "threads", num_workers=cfg.workers):
                 return _run(cfg, None, progress)
         except OnemapError as exc:
-            raise exc.speak("toml")
+            raise exc.speak("toml")  # noqa: B904 - the same error, re-phrased
 
 
 def connect(address: str, where: str = "scheduler") -> Any:
@@ -140,6 +143,7 @@ def _run(cfg: SurveyConfig, client: Any, progress: bool) -> SurveyResult:
         before, after, frame = _scenes(cfg)
         dates = scene_dates(cfg, before, after)
         layers = _layers(cfg, frame)
+        coverage = _coverage(cfg, frame, layers)
     with timer("score"):
         score, score_attrs, overview = _score(cfg, before, after, frame, client, progress)
     with timer("patches"):
@@ -152,6 +156,12 @@ def _run(cfg: SurveyConfig, client: Any, progress: bool) -> SurveyResult:
                                    farmland=layers.get("farmland"), redline=layers.get("redline"),
                                    cadastral=layers.get("cadastral"), admin=layers.get("admin"),
                                    tolerance_m=cfg.tolerance_m, frame=frame, partition_size=1_000, client=client)
+    if cfg.history_previous:  # year over year: new cases vs old ones still unresolved
+        with timer("history"):
+            from .history import match_previous
+
+            verdicts = match_previous(verdicts, [dict(s) for s in cfg.history_previous],
+                                      min_overlap=cfg.history_min_overlap, resolved=cfg.history_resolved)
     with timer("summarize"):
         summary = summarize(verdicts, by="admin" if layers.get("admin") is not None else None,
                             threshold=cfg.ratio_threshold)
@@ -161,19 +171,35 @@ def _run(cfg: SurveyConfig, client: Any, progress: bool) -> SurveyResult:
     with timer("invariants"):  # before anything is written: a broken bookkeeping stops the run
         invariants = check_invariants(patches, verdicts, summary)
     with timer("export"):
-        outputs = export_results(out, verdicts, summary, status)
+        produced = _production_date(out / "work" / "score")
+        outputs = export_results(out, verdicts, summary, status, produced=produced,
+                                 lang=cfg.report_lang)
     with timer("report"):
+        from .labels import text as _label
         from .report import write_report
 
         report = write_report(out / "report.html", summary, verdicts, before, after, frame,
-                              title=f"{cfg.name}: change survey", threshold=cfg.ratio_threshold,
-                              extra={"frame": repr(frame), "method": cfg.method,
-                                     "threshold": score_attrs.get("threshold"), "patches": len(patches)},
-                              overview=overview)
+                              title=f"{cfg.name} {_label('survey', cfg.report_lang)}",
+                              threshold=cfg.ratio_threshold,
+                              extra={"method": cfg.method, "threshold": score_attrs.get("threshold"),
+                                     "patches": len(patches),
+                                     "unknown_landuse_patches": _n_unknown(verdicts)},
+                              overview=overview, layers=layers, lang=cfg.report_lang, coverage=coverage)
         outputs["report.html"] = _sha256(report)
+    if cfg.database is not None:
+        with timer("database"):
+            database = _write_database(cfg, verdicts, summary, status, before, after)
     manifest = _manifest(cfg, frame, timer.times, verdicts, outputs, score_attrs)
+    if cfg.database is not None:
+        manifest["database"] = database
     manifest["invariants"] = invariants
+    manifest["coverage"] = coverage  # share of the frame each scene and layer covers
+    manifest["counts"]["unknown_landuse"] = _n_unknown(verdicts)
+    manifest["counts"]["flagged_txt"] = sum(k.startswith("flagged_txt/") for k in outputs)
+    manifest["produced"] = produced.isoformat()
     manifest["dates"] = dates
+    if "history" in verdicts.attrs:  # year over year: sources (no passwords), rule, counts
+        manifest["history"] = verdicts.attrs["history"]
     atomic_write_text(out / "manifest.json", json.dumps(manifest, ensure_ascii=False, indent=2, default=str))
     return SurveyResult(out, verdicts, summary, status, manifest)
 
@@ -186,7 +212,7 @@ def survey_frame(cfg: SurveyConfig, before: Any, after: Any) -> Frame:
 
     fb, fa = Frame.from_xarray(before), Frame.from_xarray(after)
     crs = gk_crs(cfg.frame_zone) if cfg.frame_zone else (cfg.frame_crs if cfg.frame_crs is not None else fa.crs)
-    res = cfg.res or fa.res[0]
+    res = cfg.res or native_res(fa, crs)
     if cfg.extent is not None:
         return Frame.from_bounds(cfg.extent, res, crs)
     from rasterio.warp import transform_bounds
@@ -199,6 +225,28 @@ def survey_frame(cfg: SurveyConfig, before: Any, after: Any) -> Frame:
     if fa.crs == Frame.from_bounds((0, 0, 1, 1), 1, crs).crs and res == fa.res[0]:
         return fa.crop((left, bottom, right, top))  # stay on the image's own lattice: no resampling
     return Frame.from_bounds((left, bottom, right, top), res, crs)
+
+
+def native_res(frame: Frame, crs: Any) -> float:
+    """The resolution in *crs* units that keeps about the pixel count of *frame* (its own
+    resolution when *crs* is its CRS): a frame in degrees over a scene in metres gets pixels of
+    the scene's size, not 2-degree ones. Rounded down to 3 significant digits.
+
+    >>> f = Frame.from_bounds((39_500_000, 3_300_000, 39_502_000, 3_302_000), 2.0, 4527)
+    >>> native_res(f, 4527), native_res(f, 4490)
+    (2.0, 1.94e-05)
+    """
+    from rasterio.warp import calculate_default_transform
+
+    from .geometry import same_crs
+
+    if same_crs(frame.crs, crs):
+        return frame.res[0]
+    dst = Frame.from_bounds((0, 0, 1, 1), 1, crs).crs
+    transform, _, _ = calculate_default_transform(frame.crs, dst, frame.width, frame.height, *frame.bounds)
+    res = min(abs(transform.a), abs(transform.e))
+    digits = 2 - int(np.floor(np.log10(res)))
+    return float(np.floor(res * 10**digits) / 10**digits)
 
 
 def _scenes(cfg: SurveyConfig) -> tuple[Any, Any, Frame]:
@@ -287,14 +335,69 @@ def _layers(cfg: SurveyConfig, frame: Frame) -> dict[str, gpd.GeoDataFrame]:
     for name, spec in cfg.layers.items():
         try:
             with speaking("toml", table=f"layers.{name}"):
-                layers[name] = read_source(spec.path, spec.kind, layer=spec.layer, encoding=spec.encoding,
-                                           crs=spec.crs, to_crs=frame.crs, allow_empty=spec.allow_empty)
+                if spec.url is not None:
+                    layers[name] = _database_layer(spec, frame)
+                else:
+                    layers[name] = read_source(spec.path, spec.kind, layer=spec.layer,
+                                               encoding=spec.encoding, crs=spec.crs,
+                                               to_crs=frame.crs, allow_empty=spec.allow_empty)
         except CRSError as exc:
             raise CRSError(f"[layers.{name}]: {exc.message}", path=exc.path or spec.path,
                            hint=exc.fix or exc.hint) from exc
-        if name != "approvals" and len(layers[name]) == 0:
+        if name != "approvals" and len(layers[name]) == 0 and (spec.url is None or name == "landuse"):
             raise DataError(f"[layers.{name}] is empty", path=spec.path)
     return layers
+
+
+def _coverage(cfg: SurveyConfig, frame: Frame, layers: dict[str, gpd.GeoDataFrame]) -> dict[str, float]:
+    """Share of the frame each scene and layer covers; an input that misses it is a DataError
+    naming its TOML table, and a land-use layer that leaves part of it blank is a warning."""
+    import warnings
+
+    from .coverage import check_coverage
+    from .errors import OnemapError, OnemapWarning
+
+    scenes = {}
+    for key, spec in (("before", cfg.before), ("after", cfg.after)):
+        try:
+            scenes[key] = Frame.from_raster(spec.paths[0])
+        except OnemapError:  # not georeferenced on its own: the scene reader placed it already
+            continue
+    keys = {"before": "[scenes.before]", "after": "[scenes.after]"} | {n: f"[layers.{n}]" for n in layers}
+    paths = {"before": cfg.before.paths[0], "after": cfg.after.paths[0]} | {
+        n: spec.path for n, spec in cfg.layers.items()}
+    shares = check_coverage(frame, scenes, layers, keys=keys, paths=paths)
+    if shares.get("landuse", 1.0) < 0.95:
+        warnings.warn(f"[layers.landuse] covers {shares['landuse']:.0%} of the survey frame: change patches "
+                      "on the rest are judged on unknown land (verdict 'check')", OnemapWarning, stacklevel=3)
+    return shares
+
+
+def _n_unknown(verdicts: gpd.GeoDataFrame) -> int:
+    col = verdicts.get("on_unknown_landuse")
+    return int(col.astype(bool).sum()) if col is not None else 0
+
+
+def _database_layer(spec: Any, frame: Frame) -> gpd.GeoDataFrame:
+    """A ``[layers.x] url`` layer: only the features touching the frame, on the frame's CRS (a
+    layer may have none there: only the land-use layer must)."""
+    from .ingest.vector import read_layer
+
+    return read_layer(spec.url, spec.kind, table=spec.table, where=spec.where, layer=spec.layer,
+                      crs=spec.crs, frame=frame, allow_empty=True)
+
+
+def _write_database(cfg: SurveyConfig, verdicts: gpd.GeoDataFrame, summary: pd.DataFrame,
+                    status: Any, before: Any, after: Any) -> dict[str, Any]:
+    """``[database]``: the results into PostGIS, replacing this survey's rows in one transaction."""
+    from .db import SurveyKey, redact, write_results
+
+    db = cfg.database
+    key = SurveyKey(cfg.name, db.county, before.attrs.get("date") or cfg.before.date,
+                    after.attrs.get("date") or cfg.after.date, __version__)
+    rows = write_results(db.url, key, verdicts=verdicts, summary=summary, approvals=status, schema=db.schema)
+    return {"url": redact(db.url), "schema": db.schema, "rows": rows,
+            "key": {k: str(v) if v is not None else None for k, v in key.__dict__.items()}}
 
 
 def _score_mask(cfg: SurveyConfig, before: Any, after: Any) -> Any:
@@ -396,6 +499,18 @@ def _score(cfg: SurveyConfig, before: Any, after: Any, frame: Frame, client: Any
     return score.copy(data=da.block(rows)), attrs, np.concatenate(thumbs, axis=1)
 
 
+def _production_date(work: Path) -> datetime.date:
+    """The day this survey's results were first produced (数据产生日期 of the flagged TXT files):
+    kept with the score tiles, so a resumed or repeated run writes the same files."""
+    stamp = work / "produced.txt"
+    try:
+        return datetime.date.fromisoformat(stamp.read_text().strip())
+    except (OSError, ValueError):
+        today = datetime.date.today()
+        atomic_write_text(stamp, today.isoformat())
+        return today
+
+
 def _stored(score: np.ndarray) -> np.ndarray:
     """The score as kept on disk: float16, ~3 significant digits (plenty for a score in noise
     sigmas) and half the bytes; writing the score is, after decompression, a county run's floor."""
@@ -479,7 +594,8 @@ def _versions() -> dict[str, str]:
 def _manifest(cfg: SurveyConfig, frame: Frame, times: dict[str, float], verdicts: gpd.GeoDataFrame,
               outputs: dict[str, str], score_attrs: dict[str, Any]) -> dict[str, Any]:
     inputs = {}
-    paths = [*cfg.before.paths, *cfg.after.paths] + [s.path for s in cfg.layers.values()]
+    paths = [*cfg.before.paths, *cfg.after.paths] + [s.path for s in cfg.layers.values() if s.path is not None]
+    paths += [h["path"] for h in cfg.history_previous if isinstance(h["path"], Path)]  # not URLs
     for p in paths:
         files = sorted(q for q in p.rglob("*") if q.is_file()) if p.is_dir() else [p]
         for f in files:

@@ -171,11 +171,9 @@ def confidence(score_mean: np.ndarray, threshold: float | None, noise: float | N
 
 
 def _geodesic_areas(geoms: list, frame: Frame) -> np.ndarray:
-    from pyproj import Geod
+    from ..geometry import ellipsoidal_area
 
-    ell = frame.crs.ellipsoid
-    geod = Geod(a=ell.semi_major_metre, rf=ell.inverse_flattening) if ell is not None else Geod(ellps="WGS84")
-    return np.array([abs(geod.geometry_area_perimeter(g)[0]) for g in geoms], np.float64)
+    return ellipsoidal_area(np.array(geoms, dtype=object), frame.crs)
 
 
 def _min_pixels(min_area: float, frame: Frame) -> float:

@@ -1,7 +1,8 @@
 """Vector layers: read any GDAL vector file into a checked, normalised GeoDataFrame; write atomically.
 
 :func:`read_layer` reads a shapefile, GeoPackage, GeoJSON, FileGDB (whatever GDAL reads) with
-pyogrio and checks what Chinese land data get wrong most often:
+pyogrio, and GeoParquet with pyarrow (:mod:`onemap.ingest._parquet`), and checks what Chinese
+land data get wrong most often:
 
 * **encoding** of shapefile attribute tables: ``encoding=``, else the ``.cpg``, else detection
   from the raw bytes of the DBF character fields (:func:`onemap.ingest.encoding.detect_encoding`:
@@ -48,6 +49,8 @@ from ..crs import as_crs, gk_crs, infer_zone, is_prefixed, zone_info
 from ..errors import CRSError, DataError, EncodingError, Fix, FormatError, Repair, report_repairs
 from ._dbf import check_prj, check_shapefile, codec_name, resolve_encoding, sidecar
 from ._kinds import KINDS, check_geometries, find_column, normalize_columns
+from ._parquet import (PARQUET, is_parquet, parquet_info, parquet_layers, read_parquet_layer,
+                       write_parquet_layer)
 
 __all__ = ["read_layer", "write_layer", "layer_info", "KINDS"]
 
@@ -55,7 +58,7 @@ __all__ = ["read_layer", "write_layer", "layer_info", "KINDS"]
 _EMPTY_TOML = ("check the file under [{table}] path (an approvals layer of a county that approved nothing "
                "is accepted with allow_empty = true under [layers.approvals])")
 _DRIVERS = {".shp": "ESRI Shapefile", ".gpkg": "GPKG", ".geojson": "GeoJSON", ".json": "GeoJSON",
-            ".fgb": "FlatGeobuf", ".gdb": "OpenFileGDB"}
+            ".fgb": "FlatGeobuf", ".gdb": "OpenFileGDB", ".parquet": PARQUET, ".geoparquet": PARQUET}
 _SHP = "ESRI Shapefile"
 
 
@@ -71,13 +74,17 @@ def read_layer(
     repair: bool = True,
     allow_empty: bool = False,
     columns: dict[str, str] | None = None,
+    table: str | None = None,
+    where: str | None = None,
+    bbox: tuple[float, float, float, float] | None = None,
 ) -> gpd.GeoDataFrame:
     """Read a vector layer, check it and add the normalised columns of its *kind*.
 
     Parameters
     ----------
     path
-        Shapefile (``.shp``), GeoPackage, GeoJSON, FileGDB folder or any other GDAL vector source.
+        Shapefile (``.shp``), GeoPackage, GeoJSON, FileGDB folder, GeoParquet (``.parquet``) or
+        any other GDAL vector source.
     kind
         ``"landuse"`` (三调 DLTB), ``"cadastral"`` (宗地), ``"approval"`` (建设用地审批),
         ``"supply"`` (供地), ``"farmland"`` (永久基本农田), ``"redline"`` (生态保护红线),
@@ -101,6 +108,15 @@ def read_layer(
         Return an empty layer instead of raising :class:`DataError`.
     columns
         ``{normalised column: source column}`` to use instead of the candidates.
+    table, where
+        For a PostGIS source (*path* ``"postgresql://user@host:port/db"``, password from
+        ``PGPASSWORD`` or ``.pgpass``): the table (``"schema.table"``) and an SQL condition;
+        *layer* names the geometry column of a table with several. See :mod:`onemap.db`.
+    bbox
+        ``(xmin, ymin, xmax, ymax)``: only the features whose geometry intersects it are read.
+        Files: in the source's own CRS (GeoParquet: see :mod:`onemap.ingest._parquet`). PostGIS:
+        in the CRS of *to_crs*/*frame*, else the table's (default: the frame's bounds), found
+        with the table's spatial index.
 
     Returns
     -------
@@ -136,6 +152,19 @@ def read_layer(
     src = str(path)
     if kind not in KINDS:
         raise DataError(f"unknown layer kind {kind!r}", path=src, hint=f"use one of {', '.join(KINDS)}")
+    from ..db.source import is_database_url
+
+    if is_database_url(path):  # PostGIS: fetched by onemap.db, then checked like a file
+        from ..db.read import fetch_layer
+
+        gdf, attrs = fetch_layer(src, table=table, geometry=layer, where=where, bbox=bbox, crs=crs,
+                                 bbox_crs=to_crs if frame is None else frame.crs, frame=frame)
+        return _normalise(gdf, kind, attrs["source"], {"kind": kind, **attrs}, [], crs=None, to_crs=to_crs,
+                          frame=frame, repair=repair, allow_empty=allow_empty, columns=columns,
+                          origin=f"SRID {attrs['srid']} of the table")
+    if table is not None or where is not None or bbox is not None:
+        raise DataError("table=, where= and bbox= apply to database sources only", path=src,
+                        hint="pass a postgresql:// URL, or leave them out for a file")
     layer = _pick_layer(path, layer)
     repairs: list[Repair] = []
     enc, enc_source, enc_repair = resolve_encoding(Path(path), encoding, repair)
@@ -144,7 +173,8 @@ def read_layer(
     driver = _DRIVERS[suffix] if known else _read_info(path, layer, encoding=enc)["driver"]
     repairs += [enc_repair] if enc_repair else []
     try:
-        gdf = pyogrio.read_dataframe(path, layer=layer, encoding=enc, fid_as_index=True)
+        gdf = read_parquet_layer(path, bbox=bbox, encoding=encoding) if driver == PARQUET else \
+            pyogrio.read_dataframe(path, layer=layer, encoding=enc, fid_as_index=True, bbox=bbox)
     except UnicodeDecodeError as exc:
         bad = exc.object[exc.start:exc.end + 3]
         raise EncodingError(f"attributes do not decode as {enc} ({exc.reason}: {bad!r})", path=src,
@@ -165,13 +195,21 @@ def read_layer(
                         hint=Fix("check the file or filter, or pass allow_empty=True", toml=_EMPTY_TOML))
     attrs: dict[str, Any] = {"kind": kind, "source": src, "layer": layer, "driver": driver,
                              "encoding": enc or "utf-8", "encoding_source": enc_source}
+    return _normalise(gdf, kind, src, attrs, repairs, crs=crs, to_crs=to_crs, frame=frame, repair=repair,
+                      allow_empty=allow_empty, columns=columns)
+
+
+def _normalise(gdf: gpd.GeoDataFrame, kind: str, src: str, attrs: dict[str, Any], repairs: list[Repair], *,
+               crs: Any, to_crs: Any, frame: Any, repair: bool, allow_empty: bool,
+               columns: dict[str, str] | None, origin: str = "declared by the file") -> gpd.GeoDataFrame:
+    """The checks and columns every layer gets, whatever it was read from (files, PostGIS)."""
     gdf = _set_crs(gdf, crs, src, attrs)
-    _check_coordinates(gdf, src, "given with crs=" if crs is not None else "declared by the file")
+    _check_coordinates(gdf, src, "given with crs=" if crs is not None else origin)
     spec = KINDS[kind]
     id_col = find_column(gdf.columns, spec.columns[spec.id_column]) if spec.id_column else None
     gdf = check_geometries(gdf, spec, src, id_col, repair, repairs)
     if len(gdf) == 0 and not allow_empty:
-        raise DataError(f"layer {layer!r} has no features left after dropping null geometries", path=src,
+        raise DataError(f"layer {attrs['layer']!r} has no features left after dropping null geometries", path=src,
                         hint=Fix("check the geometries in a GIS, or pass allow_empty=True", toml=_EMPTY_TOML))
     new_cols, info = normalize_columns(gdf, kind, src, columns)
     repairs += info.pop("repairs", [])
@@ -183,7 +221,7 @@ def read_layer(
         attrs["reprojected"] = {"from": _crs_text(gdf.crs), "to": _crs_text(target)}
         gdf = gdf.to_crs(target)
     attrs["crs"] = _crs_text(gdf.crs)
-    attrs["repairs"] = report_repairs(repairs, stacklevel=3)
+    attrs["repairs"] = report_repairs(repairs, stacklevel=4)
     gdf.attrs.update(attrs)
     return gdf
 
@@ -199,6 +237,8 @@ def _list_layers(path: Any) -> list[tuple[str, str | None]]:
                               hint="copy or download it again (an interrupted transfer leaves empty files)")
         if p.suffix.lower() == ".shp":
             check_shapefile(p)
+        if is_parquet(p):  # no GDAL Parquet driver in pyogrio's wheels
+            return parquet_layers(p)
     try:
         return [(str(n), t) for n, t in pyogrio.list_layers(path)]
     except RuntimeError as exc:
@@ -366,6 +406,12 @@ def layer_info(path: str | os.PathLike, layer: str | int | None = None) -> dict[
     """
     path = Path(path)
     layers = _list_layers(path)
+    if is_parquet(path):
+        info = parquet_info(path)
+        crs = info["crs"]
+        zi = zone_info(crs) if crs is not None else None
+        return {"path": str(path), **info, "crs": _crs_text(crs) if crs is not None else None,
+                "crs_name": crs.name if crs is not None else None, "zone_info": asdict(zi) if zi else None}
     spatial = [n for n, t in layers if t is not None]
     name = _pick_layer(path, layer) if layer is not None or len(spatial) <= 1 else spatial[0]
     enc, enc_source, note = resolve_encoding(path, None, repair=True)
@@ -411,7 +457,7 @@ def write_layer(
     gdf
         The layer; it must have a CRS.
     path
-        Target file (``.shp``, ``.gpkg``, ``.geojson``, ``.fgb``, ``.gdb`` folder …).
+        Target file (``.shp``, ``.gpkg``, ``.geojson``, ``.fgb``, ``.gdb`` folder, ``.parquet`` …).
     layer
         Layer name in a multi-layer format (default: the file stem).
     driver
@@ -454,6 +500,8 @@ def write_layer(
         gdf = gdf.copy()
         gdf.loc[rings, gdf.geometry.name] = shapely.linestrings(
             [shapely.get_coordinates(g, include_z=g.has_z) for g in gdf.geometry[rings]])
+    if driver == PARQUET:
+        return write_parquet_layer(gdf, path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.parent / f".{path.stem}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}{path.suffix}"
     kw: dict[str, Any] = {"driver": driver}

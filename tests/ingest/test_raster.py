@@ -279,6 +279,41 @@ def test_align_on_same_lattice_slices_and_pads(tmp_path):
     assert dask.is_dask_collection(align(scene * 1.0, target))
 
 
+def test_scene_carries_its_source_while_its_pixels_are_the_files(tmp_path, monkeypatch):
+    import pickle
+
+    from onemap.ingest.provenance import SceneSource, SourceBlocks, scene_source
+    from onemap.ingest.window import read_window
+
+    path = write_tif(tmp_path / "a.tif", synthetic(shape=(2, 60, 80)), nodata=0)
+    scene = open_scene(path, chunks=32)
+    source = scene.onemap.source
+    assert isinstance(source, SceneSource) and source is scene_source(scene)
+    assert source.paths == [path] and source.frame == Frame.from_raster(path)
+    assert source.array_name == scene.data.name
+    assert "onemap_source" not in scene.attrs  # provenance is not an attribute to write out
+    same_pixels = [scene.copy(), scene.assign_attrs(note="x"), scene.rename("nir"),
+                   scene.assign_coords(band=["p", "q"]), pickle.loads(pickle.dumps(scene))]
+    assert all(s.onemap.source == source for s in same_pixels)
+    new_pixels = [scene * 1.0, scene + 0, scene.isel(x=slice(1, None)), scene.chunk({"x": 16}),
+                  scene.where(scene > 3), scene.compute(), scene.isel(band=[1, 0])]
+    assert all(s.onemap.source is None for s in new_pixels)
+    # align re-reads an untouched scene from its files onto the new frame...
+    src = Frame.from_xarray(scene)
+    target = Frame(src.crs, src.transform * Affine.translation(50, -20), (50, 60))
+    out = align(scene, target)
+    assert out.onemap.source.frame == target and out.onemap.source.paths == [path]
+    assert align(scene * 1.0, target).onemap.source is None  # ...and warps anything else
+    # read_window reads just the window from the files, not the 32-pixel chunks around it
+    reads = []
+    original = SourceBlocks.__getitem__
+    monkeypatch.setattr(SourceBlocks, "__getitem__",
+                        lambda self, key: reads.append(key) or original(self, key))
+    got = read_window(scene, slice(5, 9), slice(40, 47))
+    assert [(k[1], k[2]) for k in reads] == [(slice(5, 9), slice(40, 47))]
+    np.testing.assert_array_equal(got, scene.values[:, 5:9, 40:47])
+
+
 def test_align_to_other_crs_vs_reproject(shared_data):
     path = str(shared_data / "geo/rasterio/RGB.byte.tif")
     scene = open_scene(path, chunks=256)
