@@ -163,7 +163,8 @@ def describe(path: Path) -> dict:
     try:
         with rasterio.open(path) as src:
             zi = zone_info(src.crs) if src.crs else None
-            return {"path": str(path), "format": f"raster ({src.driver})", "crs": src.crs.to_string() if src.crs else None,
+            return {**_scene_date(path), "path": str(path), "format": f"raster ({src.driver})",
+                    "crs": src.crs.to_string() if src.crs else None,
                     "zone": zi.__dict__ if zi else None, "shape": [src.height, src.width], "bands": src.count,
                     "dtypes": sorted(set(src.dtypes)), "nodata": src.nodata, "res": list(src.res),
                     "bounds": list(src.bounds), "block_shapes": [list(b) for b in src.block_shapes[:1]],
@@ -173,6 +174,17 @@ def describe(path: Path) -> dict:
     from .ingest.vector import layer_info
 
     return layer_info(path)
+
+
+def _scene_date(path: Path) -> dict:
+    """The acquisition date of a raster and where it came from (empty when it cannot be opened)."""
+    from .ingest.raster import open_scene
+
+    try:
+        a = open_scene(path).attrs
+    except OnemapError:
+        return {}
+    return {"date": a.get("date"), "date_source": a.get("date_source"), "date_guessed": a.get("date_guessed")}
 
 
 def _print_result(result) -> None:

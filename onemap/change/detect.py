@@ -417,6 +417,7 @@ def detect_changes(before: xr.DataArray, after: xr.DataArray, frame: Frame | Non
     if method == "post_classification":
         return _detect_classes(before, after, frame, to_classes, from_classes, min_area, mask, opening,
                                connectivity)
+    _check_threshold(threshold)  # before the score: a misspelt name is not "no valid pixels"
     plan = Plan(before, after, frame, method, normalize, mask, index, direction, sample_pixels)
     f = plan.frame
     attrs = {**plan.attrs(), "threshold_method": threshold if isinstance(threshold, str) else "fixed",
@@ -450,6 +451,19 @@ def detect_changes(before: xr.DataArray, after: xr.DataArray, frame: Frame | Non
                             plan.before.attrs.get("date"), plan.after.attrs.get("date"))
     out.attrs.update({**attrs, "threshold": thr, "noise": noise, "status": "ok"})
     return out
+
+
+def _check_threshold(threshold: Any) -> None:
+    """DataError (with a "did you mean") unless *threshold* is "otsu", "k_sigma" or a number."""
+    if isinstance(threshold, (int, float, np.number)) and not isinstance(threshold, bool):
+        return
+    if isinstance(threshold, str) and threshold.lower().replace("-", "_") in ("otsu", "k_sigma"):
+        return
+    import difflib
+
+    close = difflib.get_close_matches(str(threshold).lower(), ["otsu", "k_sigma"], n=1, cutoff=0.5)
+    raise DataError(f"threshold must be 'otsu', 'k_sigma' or a number, got {threshold!r}",
+                    hint=f"did you mean threshold={close[0]!r}?" if close else "e.g. threshold='otsu' or threshold=3.0")
 
 
 def _detect_classes(before: xr.DataArray, after: xr.DataArray, frame: Frame | None, to_classes: Any,
