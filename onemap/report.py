@@ -340,6 +340,9 @@ table.t{border-collapse:collapse;font-size:13px;margin:0.8em 0;width:100%;table-
 table.t td,table.t th{border-bottom:1px solid #ddd;padding:3px 6px;text-align:right}
 table.t th{font-weight:600;vertical-align:bottom;background:#f4f4f4}
 table.t td.txt,table.t th.txt{text-align:left}
+table.t td.txt{max-width:16em;min-width:5em;overflow-wrap:anywhere}
+table.t td.code{white-space:nowrap;overflow-wrap:normal;min-width:0}
+table.t th{overflow-wrap:break-word;hyphens:auto}
 table.t tr.total td{font-weight:bold;border-top:2px solid #888}
 .ratio{font-size:28px;font-weight:bold;margin:0.2em 0}.exceeds{color:#c00}.within{color:#070}
 .figures{font-size:14px;margin:0.3em 0}
