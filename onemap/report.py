@@ -199,7 +199,7 @@ def _ratio_section(total: pd.Series, threshold: float, lang: str) -> list[str]:
         "</p>",
         "<ul class='figures'>"
         + "".join(
-            f"<li>{html.escape(labels.column(k)[labels.LANGS.index(lang)])}{sep}"
+            f"<li>{html.escape(labels.name(k, lang))}{sep}"
             f"{html.escape(labels.format_area(v, lang))}</li>"
             for k, v in figures
             if not pd.isna(v)
