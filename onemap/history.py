@@ -176,10 +176,8 @@ def match_previous(
         _earlier_frame([], verdicts.crs)
     out = verdicts.drop(columns=[c for c in HISTORY_COLUMNS if c in verdicts.columns])
     added = _match(np.asarray(out.geometry.values), prev, out.crs, min_overlap)
-    for name in HISTORY_COLUMNS:
+    for name in HISTORY_COLUMNS:  # appended: the verdicts' own columns keep their order
         out[name] = added[name]
-    geom = out.geometry.name  # keep the geometry last, as read_layer and the outputs have it
-    out = out[[c for c in out.columns if c != geom] + [geom]]
     out.attrs = dict(verdicts.attrs)
     out.attrs["history"] = {
         "sources": [_label(src, i) for i, src in enumerate(sources)], "min_overlap": min_overlap,

@@ -220,7 +220,8 @@ def test_rerun_is_idempotent_and_round_trips(years, tmp_path):
     once = match_previous(new, olds)
     twice = match_previous(once, olds)
     pd.testing.assert_frame_equal(once, twice)
-    assert list(once.columns[-len(HISTORY_COLUMNS) - 1:-1]) == list(HISTORY_COLUMNS)
+    assert list(once.columns[-len(HISTORY_COLUMNS):]) == list(HISTORY_COLUMNS)
+    assert list(once.columns[:-len(HISTORY_COLUMNS)]) == list(new.columns)
     from onemap import read_layer
 
     g = read_layer(write_layer(once, tmp_path / "v.gpkg"))
@@ -326,8 +327,9 @@ def test_history_config(tmp_path):
 
 @pytest.mark.slow
 def test_survey_with_last_years_results(tmp_path):
-    """A county surveyed, its verdicts.parquet kept as "2024", the survey rerun with [history]:
-    every patch is found at its own place; the county table splits the flagged ones accordingly."""
+    """A county surveyed, its verdicts.parquet kept as "2024", the survey rerun with [history] (and
+    its land-use layer as GeoParquet): the same verdicts, every patch found at its own place, the
+    county table splitting the flagged ones accordingly."""
     import json
     import shutil
 
@@ -343,9 +345,14 @@ def test_survey_with_last_years_results(tmp_path):
         (tmp_path / "2024").mkdir()
         last = shutil.copy(first.output / "verdicts.parquet", tmp_path / "2024" / "verdicts.parquet")
         cfg["history"] = {"previous": [str(last)]}
+        dltb = gpd.read_file(county.paths["landuse"])
+        dltb.to_parquet(tmp_path / "DLTB.parquet", index=False)  # written by geopandas, not onemap
+        cfg["layers"]["landuse"]["path"] = str(tmp_path / "DLTB.parquet")
         again = run_survey(cfg, progress=False)
     v = again.verdicts
     assert len(v) == len(first.verdicts) > 0
+    pd.testing.assert_frame_equal(pd.DataFrame(v.drop(columns=list(HISTORY_COLUMNS))),
+                                  pd.DataFrame(first.verdicts))  # GPKG or GeoParquet land use: same
     flagged = v["verdict"].isin(["unapproved", "partly_approved"])
     assert (v.loc[flagged, "history"] == "repeat_unresolved").all()  # no decision recorded: still open
     assert (v.loc[~flagged, "history"] == "repeat_not_flagged").all()
