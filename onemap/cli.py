@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
-import sys
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -31,15 +29,18 @@ def _main(
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Log progress messages."),
     debug: bool = typer.Option(False, "--debug", help="Show tracebacks of errors."),
 ) -> None:
-    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
-                        format="%(asctime)s %(name)s %(levelname)s: %(message)s")
+    # -v shows onemap's progress only: libraries' INFO lines (pyogrio "Created N records") are
+    # not for the user
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(levelname)s: %(message)s")
+    logging.getLogger("onemap").setLevel(logging.INFO if verbose else logging.WARNING)
     _state["debug"] = debug
 
 
-def _fail(exc: BaseException) -> None:
+def _fail(exc: BaseException, who: str = "cli") -> None:
     if _state["debug"]:
         raise exc
     if isinstance(exc, OnemapError):
+        exc.speak(who)  # the fix in the words of the command (options) or of the survey TOML
         typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
         raise typer.Exit(1)
     typer.secho(f"internal error: {type(exc).__name__}: {exc} (rerun with --debug for the traceback)",
@@ -68,7 +69,7 @@ def demo(
 @app.command()
 def survey(
     config: Path = typer.Argument(..., help="Survey TOML file."),
-    scheduler: Optional[str] = typer.Option(None, "--scheduler",
+    scheduler: str | None = typer.Option(None, "--scheduler",
                                             help="dask.distributed scheduler address (default: local threads)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
 ) -> None:
@@ -80,7 +81,7 @@ def survey(
         client = connect(scheduler, "--scheduler") if scheduler else None
         result = run_survey(config, client=client, progress=not quiet)
     except Exception as exc:  # noqa: BLE001
-        _fail(exc)
+        _fail(exc, "toml")
         return
     finally:
         if client is not None:
@@ -103,12 +104,12 @@ def info(path: Path = typer.Argument(..., help="A raster, vector layer or land-b
 def txt2gpkg(
     src: list[Path] = typer.Argument(..., help="Land-boundary TXT files (or folders of them)."),
     out: Path = typer.Option(..., "--out", "-o", help="GeoPackage to write."),
-    encoding: Optional[str] = typer.Option(None, help="Text encoding (default: detect)."),
+    encoding: str | None = typer.Option(None, help="Text encoding (default: detect)."),
 ) -> None:
     """Convert land-boundary TXT files (界址点坐标交换格式) to one GeoPackage layer."""
     try:
-        from .ingest.vector import write_layer
         from .ingest.sources import read_boundary_files
+        from .ingest.vector import write_layer
 
         layer = read_boundary_files(src, encoding=encoding)
         write_layer(layer, out, layer="parcels")
@@ -122,9 +123,11 @@ def txt2gpkg(
 def gpkg2txt(
     src: Path = typer.Argument(..., help="Polygon layer (GeoPackage, shapefile, GeoJSON)."),
     out: Path = typer.Option(..., "--out", "-o", help="TXT file to write."),
-    layer: Optional[str] = typer.Option(None, help="Layer name inside SRC."),
+    layer: str | None = typer.Option(None, help="Layer name inside SRC."),
     encoding: str = typer.Option("gbk", help="Output encoding."),
     area_unit: str = typer.Option("ha", help="Unit of the declared area: ha or m2."),
+    to_crs: str | None = typer.Option(None, "--to-crs",
+                                         help="Reproject to this Gauss-Kruger CRS first (e.g. EPSG:4527)."),
 ) -> None:
     """Write a polygon layer as a land-boundary TXT file (Gauss-Kruger CRS required)."""
     try:
@@ -132,7 +135,7 @@ def gpkg2txt(
         from .ingest.vector import read_layer
 
         gdf = read_layer(src, layer=layer)
-        write_boundary_txt(gdf, out, encoding=encoding, area_unit=area_unit)
+        write_boundary_txt(gdf, out, encoding=encoding, area_unit=area_unit, crs=to_crs)
     except Exception as exc:  # noqa: BLE001
         _fail(exc)
         return
@@ -195,4 +198,4 @@ def main() -> None:  # pragma: no cover - console entry
 
 
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    main()

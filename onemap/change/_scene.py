@@ -166,13 +166,11 @@ def pixel_area_m2(frame: Frame) -> float:
     f = area_unit_factor(frame)
     if f is not None:
         return frame.pixel_area * f
-    from pyproj import Geod
     import shapely
 
-    geod = Geod(ellps="WGS84") if frame.crs.ellipsoid is None else Geod(
-        a=frame.crs.ellipsoid.semi_major_metre, rf=frame.crs.ellipsoid.inverse_flattening)
+    from ..geometry import ellipsoidal_area
+
     r, c = frame.height // 2, frame.width // 2
     t = frame.transform
     x0, y0 = t.c + t.a * c, t.f + t.e * r
-    area, _ = geod.geometry_area_perimeter(shapely.box(x0, y0 + t.e, x0 + t.a, y0))
-    return abs(area)
+    return float(ellipsoidal_area(np.array([shapely.box(x0, y0 + t.e, x0 + t.a, y0)]), frame.crs)[0])

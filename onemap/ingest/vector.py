@@ -46,7 +46,7 @@ import shapely
 from pyproj import CRS, Transformer
 
 from ..crs import as_crs, gk_crs, infer_zone, is_prefixed, zone_info
-from ..errors import CRSError, DataError, EncodingError, FormatError, Repair, report_repairs
+from ..errors import CRSError, DataError, EncodingError, Fix, FormatError, Repair, report_repairs
 from ._dbf import check_prj, check_shapefile, codec_name, resolve_encoding, sidecar
 from ._kinds import KINDS, check_geometries, find_column, normalize_columns
 from ._parquet import (PARQUET, is_parquet, parquet_info, parquet_layers, read_parquet_layer,
@@ -54,6 +54,9 @@ from ._parquet import (PARQUET, is_parquet, parquet_info, parquet_layers, read_p
 
 __all__ = ["read_layer", "write_layer", "layer_info", "KINDS"]
 
+# an empty layer under a survey: the TOML can accept it for approvals (a county that approved nothing)
+_EMPTY_TOML = ("check the file under [{table}] path (an approvals layer of a county that approved nothing "
+               "is accepted with allow_empty = true under [layers.approvals])")
 _DRIVERS = {".shp": "ESRI Shapefile", ".gpkg": "GPKG", ".geojson": "GeoJSON", ".json": "GeoJSON",
             ".fgb": "FlatGeobuf", ".gdb": "OpenFileGDB", ".parquet": PARQUET, ".geoparquet": PARQUET}
 _SHP = "ESRI Shapefile"
@@ -71,6 +74,8 @@ def read_layer(
     repair: bool = True,
     allow_empty: bool = False,
     columns: dict[str, str] | None = None,
+    table: str | None = None,
+    where: str | None = None,
     bbox: tuple[float, float, float, float] | None = None,
 ) -> gpd.GeoDataFrame:
     """Read a vector layer, check it and add the normalised columns of its *kind*.
@@ -103,9 +108,15 @@ def read_layer(
         Return an empty layer instead of raising :class:`DataError`.
     columns
         ``{normalised column: source column}`` to use instead of the candidates.
+    table, where
+        For a PostGIS source (*path* ``"postgresql://user@host:port/db"``, password from
+        ``PGPASSWORD`` or ``.pgpass``): the table (``"schema.table"``) and an SQL condition;
+        *layer* names the geometry column of a table with several. See :mod:`onemap.db`.
     bbox
-        ``(xmin, ymin, xmax, ymax)`` in the source's own CRS: only the features whose geometry
-        intersects it are read (GeoParquet: see :mod:`onemap.ingest._parquet`).
+        ``(xmin, ymin, xmax, ymax)``: only the features whose geometry intersects it are read.
+        Files: in the source's own CRS (GeoParquet: see :mod:`onemap.ingest._parquet`). PostGIS:
+        in the CRS of *to_crs*/*frame*, else the table's (default: the frame's bounds), found
+        with the table's spatial index.
 
     Returns
     -------
@@ -141,6 +152,19 @@ def read_layer(
     src = str(path)
     if kind not in KINDS:
         raise DataError(f"unknown layer kind {kind!r}", path=src, hint=f"use one of {', '.join(KINDS)}")
+    from ..db.source import is_database_url
+
+    if is_database_url(path):  # PostGIS: fetched by onemap.db, then checked like a file
+        from ..db.read import fetch_layer
+
+        gdf, attrs = fetch_layer(src, table=table, geometry=layer, where=where, bbox=bbox, crs=crs,
+                                 bbox_crs=to_crs if frame is None else frame.crs, frame=frame)
+        return _normalise(gdf, kind, attrs["source"], {"kind": kind, **attrs}, [], crs=None, to_crs=to_crs,
+                          frame=frame, repair=repair, allow_empty=allow_empty, columns=columns,
+                          origin=f"SRID {attrs['srid']} of the table")
+    if table is not None or where is not None or bbox is not None:
+        raise DataError("table=, where= and bbox= apply to database sources only", path=src,
+                        hint="pass a postgresql:// URL, or leave them out for a file")
     layer = _pick_layer(path, layer)
     repairs: list[Repair] = []
     enc, enc_source, enc_repair = resolve_encoding(Path(path), encoding, repair)
@@ -154,8 +178,10 @@ def read_layer(
     except UnicodeDecodeError as exc:
         bad = exc.object[exc.start:exc.end + 3]
         raise EncodingError(f"attributes do not decode as {enc} ({exc.reason}: {bad!r})", path=src,
-                            hint="pass the right encoding= (e.g. encoding='gb18030'); a value cut off in the "
-                                 "middle of a character must be fixed in the source") from exc
+                            hint=Fix("pass the right encoding= (e.g. encoding='gb18030'); a value cut off in the "
+                                     "middle of a character must be fixed in the source",
+                                     toml='set encoding = "gb18030" (the right one) under [{table}]; a value cut off '
+                                          "in the middle of a character must be fixed in the source")) from exc
     except RuntimeError as exc:  # pyogrio's errors
         check_prj(Path(path), crs)
         raise FormatError(f"cannot read layer {layer!r} ({exc})", path=src,
@@ -166,17 +192,25 @@ def read_layer(
         gdf = gdf.rename_axis("fid")
     if len(gdf) == 0 and not allow_empty:
         raise DataError(f"layer {layer!r} has no features", path=src,
-                        hint="check the file or filter, or pass allow_empty=True")
+                        hint=Fix("check the file or filter, or pass allow_empty=True", toml=_EMPTY_TOML))
     attrs: dict[str, Any] = {"kind": kind, "source": src, "layer": layer, "driver": driver,
                              "encoding": enc or "utf-8", "encoding_source": enc_source}
+    return _normalise(gdf, kind, src, attrs, repairs, crs=crs, to_crs=to_crs, frame=frame, repair=repair,
+                      allow_empty=allow_empty, columns=columns)
+
+
+def _normalise(gdf: gpd.GeoDataFrame, kind: str, src: str, attrs: dict[str, Any], repairs: list[Repair], *,
+               crs: Any, to_crs: Any, frame: Any, repair: bool, allow_empty: bool,
+               columns: dict[str, str] | None, origin: str = "declared by the file") -> gpd.GeoDataFrame:
+    """The checks and columns every layer gets, whatever it was read from (files, PostGIS)."""
     gdf = _set_crs(gdf, crs, src, attrs)
-    _check_coordinates(gdf, src, "given with crs=" if crs is not None else "declared by the file")
+    _check_coordinates(gdf, src, "given with crs=" if crs is not None else origin)
     spec = KINDS[kind]
     id_col = find_column(gdf.columns, spec.columns[spec.id_column]) if spec.id_column else None
     gdf = check_geometries(gdf, spec, src, id_col, repair, repairs)
     if len(gdf) == 0 and not allow_empty:
-        raise DataError(f"layer {layer!r} has no features left after dropping null geometries", path=src,
-                        hint="check the geometries in a GIS, or pass allow_empty=True")
+        raise DataError(f"layer {attrs['layer']!r} has no features left after dropping null geometries", path=src,
+                        hint=Fix("check the geometries in a GIS, or pass allow_empty=True", toml=_EMPTY_TOML))
     new_cols, info = normalize_columns(gdf, kind, src, columns)
     repairs += info.pop("repairs", [])
     gdf = gdf.assign(**new_cols)
@@ -187,7 +221,7 @@ def read_layer(
         attrs["reprojected"] = {"from": _crs_text(gdf.crs), "to": _crs_text(target)}
         gdf = gdf.to_crs(target)
     attrs["crs"] = _crs_text(gdf.crs)
-    attrs["repairs"] = report_repairs(repairs, stacklevel=3)
+    attrs["repairs"] = report_repairs(repairs, stacklevel=4)
     gdf.attrs.update(attrs)
     return gdf
 
@@ -258,9 +292,16 @@ def _set_crs(gdf: gpd.GeoDataFrame, crs: Any, src: str, attrs: dict[str, Any]) -
         fix = ("add a .prj file beside the .shp" if src.lower().endswith(".shp") else "set the CRS in the file"
                ) if prj is None else f"replace {prj.name}"
         raise CRSError("layer has no CRS" + (f": {prj.name} holds none GDAL can read" if prj else ""), path=src,
-                       hint="pass crs= (e.g. crs=4527 for CGCS2000 3-degree Gauss-Kruger zone 39, or "
-                            f"crs=onemap.crs.gk_crs(zone)), or {fix}")
+                       hint=Fix("pass crs= (e.g. crs=4527 for CGCS2000 3-degree Gauss-Kruger zone 39, or "
+                                f"crs=onemap.crs.gk_crs(zone)), or {fix}",
+                                toml="set crs = 4527 (the layer's EPSG code; 4527 is CGCS2000 3-degree zone 39) "
+                                     f"under [{{table}}], or {fix}"))
     return gdf
+
+
+def _toml_crs(text: str) -> str:
+    """A CRS as a TOML value: ``4528`` for ``EPSG:4528``, else the quoted text."""
+    return text[5:] if text.upper().startswith("EPSG:") and text[5:].isdigit() else f'"{text}"'
 
 
 def _plausible(crs: CRS, bounds: tuple[float, float, float, float]) -> bool:
@@ -301,8 +342,10 @@ def check_coordinates(crs: CRS, b: np.ndarray, src: str, origin: str) -> None:
         width = 6 if zone <= 23 else 3
         datum = zi.datum if zi is not None and zi.datum else "CGCS2000"
         args = f"{zone}" + (", width=6" if width == 6 else "") + (f", datum='{datum}'" if datum != "CGCS2000" else "")
-        hint = (f"pass crs=onemap.crs.gk_crs({args}) ({_crs_text(gk_crs(zone, width=width, datum=datum))}) "
-                "if the coordinates are zone-prefixed Gauss-Kruger")
+        code = _crs_text(gk_crs(zone, width=width, datum=datum))
+        hint = Fix(f"pass crs=onemap.crs.gk_crs({args}) ({code}) if the coordinates are zone-prefixed Gauss-Kruger",
+                   toml=f"set crs = {_toml_crs(code)} under [{{table}}] if the coordinates are zone-prefixed "
+                        "Gauss-Kruger")
         if zi is not None and zi.prefixed:
             if zi.zone != zone:
                 raise CRSError(f"eastings carry zone prefix {zone} but the CRS {name} ({origin}) is zone {zi.zone}",
@@ -316,14 +359,18 @@ def check_coordinates(crs: CRS, b: np.ndarray, src: str, origin: str) -> None:
         if bounds[0] < -180 or bounds[2] > 360 or bounds[1] < -90 or bounds[3] > 90:
             raise CRSError(f"coordinates look projected ({where}) but the CRS {name} ({origin}) is geographic "
                            "(longitude/latitude)", path=src,
-                           hint="pass crs= with the projected CRS the coordinates are in (e.g. crs=4527 for "
-                                "CGCS2000 Gauss-Kruger zone 39, or the UTM zone), or correct the file's CRS")
+                           hint=Fix("pass crs= with the projected CRS the coordinates are in (e.g. crs=4527 for "
+                                    "CGCS2000 Gauss-Kruger zone 39, or the UTM zone), or correct the file's CRS",
+                                    toml="set crs = the projected CRS the coordinates are in under [{table}] (e.g. "
+                                         "crs = 4527 for CGCS2000 Gauss-Kruger zone 39, or the UTM zone), or correct "
+                                         "the file's CRS"))
         return
     if zi is not None and zi.prefixed and bounds[2] < 1_000_000:
         free = gk_crs(zi.zone, width=zi.width or 3, prefix=False, datum=zi.datum or "CGCS2000")
         raise CRSError(f"eastings ({where}) carry no zone prefix but the CRS {name} ({origin}) is the "
                        f"zone-prefixed Gauss-Kruger zone {zi.zone}", path=src,
-                       hint=f"pass crs=onemap.crs.gk_crs({zi.zone}, prefix=False) ({_crs_text(free)})")
+                       hint=Fix(f"pass crs=onemap.crs.gk_crs({zi.zone}, prefix=False) ({_crs_text(free)})",
+                                toml=f"set crs = {_toml_crs(_crs_text(free))} under [{{table}}]"))
 
 
 def _target_crs(to_crs: Any, frame: Any) -> CRS | None:

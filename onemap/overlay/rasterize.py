@@ -240,7 +240,7 @@ def coverage_fractions(layer: Any, frame: Frame | xr.DataArray, *, reproject: bo
         runs = layer_runs(prep, "fraction", win)
         owner = np.repeat(runs.feats, np.diff(runs.offsets))
         parts.append((owner, runs.rows, runs.c0, runs.c1, runs.weights))
-    owner, rows, c0, c1, frac = (np.concatenate(a) for a in zip(*parts))
+    owner, rows, c0, c1, frac = (np.concatenate(a) for a in zip(*parts, strict=True))
     if len(parts) > 1:  # regroup tiles' runs by feature, then row and column
         order = np.lexsort((c0, rows, owner))
         owner, rows, c0, c1, frac = owner[order], rows[order], c0[order], c1[order], frac[order]
