@@ -134,8 +134,11 @@ CASES = [
          GeometryError, ("2024_verdicts.parquet", "non-polygon", "polygons")),
     Case("config_history_own_output", _history_toml('"out/verdicts.parquet"'), load_config, ConfigError,
          ("survey.toml", "[history] previous[0]", "this survey's own output", "earlier years' results only")),
-    Case("config_history_password_in_url", _history_toml('"postgresql://gis:secret@db/onemap"'), load_config,
-         ConfigError, ("survey.toml", "[history] previous[0]", "password", "PGPASSWORD")),
+    Case("config_history_password_in_url",
+         _history_toml('{url = "postgresql://gis:secret@db/onemap", table = "onemap.verdicts"}'), load_config,
+         ConfigError, ("survey.toml", "[history] previous[0] url", "holds a password", "PGPASSWORD")),
+    Case("config_history_url_without_table", _history_toml('"postgresql://gis@db/onemap"'), load_config,
+         ConfigError, ("survey.toml", "[history] previous[0]", "is a URL", "table = ")),
     Case("config_history_missing_file", _history_toml('"2023/verdicts.gpkg"'), load_config, ConfigError,
          ("survey.toml", "[history] previous[0] path", "does not exist", "fix the path")),
 ]
