@@ -6,7 +6,8 @@ square in CGCS2000 / 3-degree GK zone 39 (EPSG:4527), with a text code, an id an
 * **write / read**: ``onemap.write_layer`` and ``onemap.read_layer`` (same checks for both formats)
   on ``.gpkg`` and ``.parquet``; the plain peers ``geopandas.read_file`` (pyogrio) and
   ``geopandas.read_parquet``; file sizes;
-* **bbox read**: 1 % of the extent, ``read_layer(bbox=...)`` on both formats;
+* **bbox read**: 1 % of the extent, ``read_layer(bbox=...)`` on both formats, and on GeoParquet
+  with the rows in scan order (250 m bands, as a survey's patches are): row groups skipped;
 * **year over year**: ``--pairs`` new patches against as many earlier ones:
   ``onemap.match_previous`` vs the analyst's ``geopandas.overlay`` + area + groupby (planar
   areas), with the matches checked equal.
@@ -82,16 +83,19 @@ def main() -> None:
     layer = polygons(args.n, 0, extent)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        for ext in ("gpkg", "parquet"):
+        b = shapely.bounds(np.asarray(layer.geometry.values))
+        scan = layer.iloc[np.lexsort((b[:, 0], np.floor((b[:, 1] - Y0) / 250.0)))]  # 250 m bands
+        for name, ext, data in (("gpkg", "gpkg", layer), ("parquet", "parquet", layer),
+                                ("parquet, rows in scan order", "parquet", scan)):
             path = Path(tmp) / f"layer.{ext}"
-            t_w, _ = best(lambda: write_layer(layer, path), args.repeats)
+            t_w, _ = best(lambda: write_layer(data, path), args.repeats)
             t_r, got = best(lambda: read_layer(path, "landuse"), args.repeats)
             peer = gpd.read_file if ext == "gpkg" else gpd.read_parquet
             t_p, _ = best(lambda: peer(path), args.repeats)
             box = (X0, Y0, X0 + extent / 10, Y0 + extent / 10)
             t_b, sub = best(lambda: read_layer(path, "landuse", bbox=box), args.repeats)
             assert len(got) == args.n
-            rows.append({"format": ext, "MB": path.stat().st_size / 1e6, "write_layer s": t_w,
+            rows.append({"format": name, "MB": path.stat().st_size / 1e6, "write_layer s": t_w,
                          "read_layer s": t_r, "plain read s": t_p, "bbox 1% read s": t_b, "bbox rows": len(sub)})
     print(f"{args.n} polygons")
     print(pd.DataFrame(rows).round(3).to_string(index=False))

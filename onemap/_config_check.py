@@ -335,15 +335,24 @@ def _history(v: Validator, table: Mapping[str, Any], output: Path) -> dict[str, 
         spec = {"path": entry} if isinstance(entry, str) else entry
         if not isinstance(spec, dict):
             raise v.error(where, f"must be a path or a table {{path = ...}}, got {entry!r}")
-        v.keys(spec, {"path", "layer", "crs"}, f"{where} ")
-        if not isinstance(spec.get("path"), str):
-            raise v.error(where, "needs a path (a string)")
-        url = re.match(r"^[A-Za-z][\w+.-]*://", spec["path"])
-        if url and re.match(r"^[^:/]+://[^/@]*:[^/@]*@", spec["path"]):
-            raise v.error(where, "holds a password in its URL (it would be written to the manifest)",
-                          "take it out and put it in PGPASSWORD or ~/.pgpass")
-        path = spec["path"] if url else v.existing(spec["path"], f"{where} path")
-        if not url and path.parent == output and path.stem == "verdicts":
+        v.keys(spec, {"path", "layer", "crs", "url", "table", "where"}, f"{where} ")
+        if "url" in spec and "path" not in spec:  # a PostGIS table, as in [layers.X]
+            url = _database_url(v, spec["url"], f"{where} url")
+            if not all(isinstance(spec.get(key, ""), str) for key in ("where", "layer")) or \
+                    not isinstance(spec.get("table"), str):
+                raise v.error(where, "needs table = \"schema.table\" with its url (where, if any, a string)",
+                              'e.g. {url = "postgresql://gis@db/yzt", table = "onemap.verdicts"}')
+            sources.append({"path": url, **{key: spec[key] for key in ("table", "where", "layer") if key in spec}})
+            continue
+        if not isinstance(spec.get("path"), str) or {"url", "table", "where"} & set(spec):
+            raise v.error(where, "needs a path (a string), or a url with a table for a database",
+                          'e.g. "../2024/out/verdicts.parquet" or {url = "postgresql://...", table = "..."}')
+        if re.match(r"^[A-Za-z][\w+.-]*://", spec["path"]):
+            raise v.error(where, "is a URL: a database table is {url = ..., table = ...}",
+                          '{url = "postgresql://gis@db/yzt", table = "onemap.verdicts", where = "..."} '
+                          "(password from PGPASSWORD or ~/.pgpass, never in the URL)")
+        path = v.existing(spec["path"], f"{where} path")
+        if path.parent == output and path.stem == "verdicts":
             raise v.error(where, f"is this survey's own output ({path})",
                           "list earlier years' results only (copy them elsewhere first)")
         if not isinstance(spec.get("layer", ""), str):

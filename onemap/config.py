@@ -82,9 +82,11 @@ Example
     resolved = ["已整改", "已拆除"]   # optional: decisions that close a case (default: the module's list)
 
 ``[history] previous`` lists earlier years' results: paths (GeoPackage, GeoParquet, any layer
-:func:`onemap.read_layer` reads; relative to the TOML file), database URLs (without a password:
-take it from ``PGPASSWORD`` or ``~/.pgpass``), or inline tables ``{path = "...", layer = "...",
-crs = 4527}``. This survey's own output is refused (a rerun would match itself). With
+:func:`onemap.read_layer` reads; relative to the TOML file), inline tables ``{path = "...",
+layer = "...", crs = 4527}``, or database tables ``{url = "postgresql://gis@db/yzt", table =
+"wpzf.verdicts", where = "county_code = '330102' AND survey_name = '2024 卫片执法'"}`` (the
+password from ``PGPASSWORD`` or ``~/.pgpass``, never in the URL; only the rows around the
+patches are fetched). This survey's own output is refused (a rerun would match itself). With
 ``[history]`` every patch gets the ``history``/``prev_*`` columns and the county table separates
 new cases from old ones still unresolved; the files are hashed into the manifest like the inputs.
 """
@@ -253,8 +255,8 @@ SCHEMA: dict[str, dict[str, Key]] = {
                     choices=("zh", "en")),
     },
     "history": {
-        "previous": Key("list", None, "earlier years' results, oldest first: paths, URLs or "
-                                      "{path, layer, crs} tables"),
+        "previous": Key("list", None, "earlier years' results, oldest first: paths, "
+                                      "{path, layer, crs} or {url, table, where} tables"),
         "min_overlap": Key("float", 0.3, "same place: intersection share of the smaller patch", 0, True),
         "resolved": Key("list", None, "decisions that close a case (default: the module's list)"),
     },

@@ -119,9 +119,10 @@ def match_previous(
     previous
         Earlier results: one source or a list of them, oldest first. A source is a GeoDataFrame, a
         path (GeoPackage, GeoParquet, shapefile …) or URL that :func:`onemap.read_layer` reads, or
-        a mapping ``{"path": ..., **read_layer options}`` (e.g. ``layer=``). Local files are read
-        only around the patches (``bbox=`` in the file's own CRS). An empty list or empty
-        layers: every patch is ``new``.
+        a mapping ``{"path": ..., **read_layer options}`` (e.g. ``layer=``, or ``table=`` and
+        ``where=`` for a PostGIS URL). Only the earlier patches around this year's are read
+        (``bbox=``: in a file's own CRS, for a database in the patches' CRS, found with the
+        table's spatial index). An empty list or empty layers: every patch is ``new``.
     min_overlap
         Same place when the intersection is at least this share of the smaller patch (0 < x ≤ 1).
     resolved
@@ -176,10 +177,8 @@ def match_previous(
         _earlier_frame([], verdicts.crs)
     out = verdicts.drop(columns=[c for c in HISTORY_COLUMNS if c in verdicts.columns])
     added = _match(np.asarray(out.geometry.values), prev, out.crs, min_overlap)
-    for name in HISTORY_COLUMNS:
+    for name in HISTORY_COLUMNS:  # appended: the verdicts' own columns keep their order
         out[name] = added[name]
-    geom = out.geometry.name  # keep the geometry last, as read_layer and the outputs have it
-    out = out[[c for c in out.columns if c != geom] + [geom]]
     out.attrs = dict(verdicts.attrs)
     out.attrs["history"] = {
         "sources": [_label(src, i) for i, src in enumerate(sources)], "min_overlap": min_overlap,
@@ -219,16 +218,26 @@ def _read(src: Source, i: int, crs: Any, bounds: np.ndarray) -> gpd.GeoDataFrame
         raise DataError(f"earlier-results source {label!r} has no 'path'",
                         hint='give {"path": <file or URL>, ...read_layer options}')
     path = options.pop("path")
+    from .db.source import is_database_url
+
     if "bbox" not in options and "crs" not in options:
-        box = _box_in_source(path, options.get("layer"), crs, bounds)
+        if is_database_url(path):  # a PostGIS table: the box in to_crs, found with its spatial index
+            box = _padded(bounds) if np.isfinite(bounds).all() else None
+        else:
+            box = _box_in_source(path, options.get("layer"), crs, bounds)
         options.update({"bbox": box} if box is not None else {})
     return read_layer(path, **{"allow_empty": True, "to_crs": crs, **options})
 
 
+def _padded(box: Any) -> tuple[float, float, float, float]:
+    pad = 0.01 * max(box[2] - box[0], box[3] - box[1], 1e-9)  # curved edges of a reprojected box
+    return (box[0] - pad, box[1] - pad, box[2] + pad, box[3] + pad)
+
+
 def _box_in_source(path: Any, layer: Any, crs: Any, bounds: np.ndarray) -> tuple[float, ...] | None:
     """The new patches' bounds in a local file's own CRS (a little larger), so that only the
-    earlier patches near them are read; ``None`` (read everything) for URLs, files without a
-    CRS, or when the file cannot be asked (read_layer then says why)."""
+    earlier patches near them are read; ``None`` (read everything) for files without a CRS, or
+    when the file cannot be asked (read_layer then says why)."""
     if not np.isfinite(bounds).all() or re.match(r"^[A-Za-z][\w+.-]*:", str(path)):
         return None
     from pyproj import CRS
@@ -251,8 +260,7 @@ def _box_in_source(path: Any, layer: Any, crs: Any, bounds: np.ndarray) -> tuple
         box = transform_bounds(CRS.from_user_input(crs), source_crs, *bounds, densify_pts=21)
     except (OnemapError, RuntimeError, ValueError, ProjCRSError):
         return None
-    pad = 0.01 * max(box[2] - box[0], box[3] - box[1], 1e-9)  # curved edges of the reprojected box
-    return (box[0] - pad, box[1] - pad, box[2] + pad, box[3] + pad)
+    return _padded(box)
 
 
 def _column(gdf: gpd.GeoDataFrame, key: str, columns: dict[str, str], label: str) -> str | None:

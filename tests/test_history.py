@@ -220,7 +220,8 @@ def test_rerun_is_idempotent_and_round_trips(years, tmp_path):
     once = match_previous(new, olds)
     twice = match_previous(once, olds)
     pd.testing.assert_frame_equal(once, twice)
-    assert list(once.columns[-len(HISTORY_COLUMNS) - 1:-1]) == list(HISTORY_COLUMNS)
+    assert list(once.columns[-len(HISTORY_COLUMNS):]) == list(HISTORY_COLUMNS)
+    assert list(once.columns[:-len(HISTORY_COLUMNS)]) == list(new.columns)
     from onemap import read_layer
 
     g = read_layer(write_layer(once, tmp_path / "v.gpkg"))
@@ -299,12 +300,13 @@ def test_history_config(tmp_path):
     (tmp_path / "2024" / "verdicts.parquet").write_bytes(b"x")
     base = {"survey": {"output": "out"}, "scenes": {"before": {"path": "before.tif"}, "after": {"path": "after.tif"}},
             "layers": {"landuse": {"path": "dltb.gpkg"}}}
+    db = {"url": "postgresql://gis@db.example/onemap", "table": "wpzf.verdicts", "where": "county_code = '330102'"}
     cfg = load_config({**base, "history": {"previous": ["2024/verdicts.parquet", {"path": "dltb.gpkg", "layer": "x"},
-                                                        "postgresql://gis@db.example/onemap"],
+                                                        db],
                                            "min_overlap": 0.5, "resolved": ["已整改"]}}, base=tmp_path)
     assert cfg.history_previous[0]["path"] == (tmp_path / "2024" / "verdicts.parquet").resolve()
     assert cfg.history_previous[1] == {"path": (tmp_path / "dltb.gpkg").resolve(), "layer": "x"}
-    assert cfg.history_previous[2]["path"] == "postgresql://gis@db.example/onemap"
+    assert cfg.history_previous[2] == {"path": db["url"], "table": "wpzf.verdicts", "where": db["where"]}
     assert cfg.history_min_overlap == 0.5 and cfg.history_resolved == ("已整改",)
     assert cfg.as_dict()["history_previous"][0]["path"] == str((tmp_path / "2024" / "verdicts.parquet").resolve())
     assert load_config(base, base=tmp_path).history_previous == ()
@@ -313,9 +315,12 @@ def test_history_config(tmp_path):
     for history, match in [
         ({"previous": "2024/verdicts.parquet"}, r"\[history\] previous must be a list"),
         ({"previous": ["2023/verdicts.gpkg"]}, r"\[history\] previous\[0\] path names a file that does not exist"),
-        ({"previous": ["postgresql://gis:secret@db/onemap"]}, r"password.*PGPASSWORD"),
+        ({"previous": [{**db, "url": "postgresql://gis:secret@db/onemap"}]}, r"holds a password.*PGPASSWORD"),
+        ({"previous": ["postgresql://gis@db/onemap"]}, r"is a URL: a database table is \{url"),
+        ({"previous": [{"url": db["url"]}]}, r"needs table ="),
         ({"previous": ["out/verdicts.gpkg"]}, r"this survey's own output"),
-        ({"previous": [{"path": "dltb.gpkg", "table": "t"}]}, r"previous\[0\] table is not a known key"),
+        ({"previous": [{"path": "dltb.gpkg", "table": "t"}]}, r"needs a path .*or a url with a table"),
+        ({"previous": [{"path": "dltb.gpkg", "encoding": "gbk"}]}, r"previous\[0\] encoding is not a known key"),
         ({"previous": [], "min_overlap": 1.5}, r"min_overlap is a share"),
         ({"previous": [], "resolved": "已整改"}, r"resolved must be a list"),
         ({"previus": []}, r"previus is not a known key.*did you mean 'previous'"),
@@ -326,8 +331,9 @@ def test_history_config(tmp_path):
 
 @pytest.mark.slow
 def test_survey_with_last_years_results(tmp_path):
-    """A county surveyed, its verdicts.parquet kept as "2024", the survey rerun with [history]:
-    every patch is found at its own place; the county table splits the flagged ones accordingly."""
+    """A county surveyed, its verdicts.parquet kept as "2024", the survey rerun with [history] (and
+    its land-use layer as GeoParquet): the same verdicts, every patch found at its own place, the
+    county table splitting the flagged ones accordingly."""
     import json
     import shutil
 
@@ -343,9 +349,14 @@ def test_survey_with_last_years_results(tmp_path):
         (tmp_path / "2024").mkdir()
         last = shutil.copy(first.output / "verdicts.parquet", tmp_path / "2024" / "verdicts.parquet")
         cfg["history"] = {"previous": [str(last)]}
+        dltb = gpd.read_file(county.paths["landuse"])
+        dltb.to_parquet(tmp_path / "DLTB.parquet", index=False)  # written by geopandas, not onemap
+        cfg["layers"]["landuse"]["path"] = str(tmp_path / "DLTB.parquet")
         again = run_survey(cfg, progress=False)
     v = again.verdicts
     assert len(v) == len(first.verdicts) > 0
+    pd.testing.assert_frame_equal(pd.DataFrame(v.drop(columns=list(HISTORY_COLUMNS))),
+                                  pd.DataFrame(first.verdicts))  # GPKG or GeoParquet land use: same
     flagged = v["verdict"].isin(["unapproved", "partly_approved"])
     assert (v.loc[flagged, "history"] == "repeat_unresolved").all()  # no decision recorded: still open
     assert (v.loc[~flagged, "history"] == "repeat_not_flagged").all()

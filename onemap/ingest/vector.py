@@ -162,8 +162,8 @@ def read_layer(
         return _normalise(gdf, kind, attrs["source"], {"kind": kind, **attrs}, [], crs=None, to_crs=to_crs,
                           frame=frame, repair=repair, allow_empty=allow_empty, columns=columns,
                           origin=f"SRID {attrs['srid']} of the table")
-    if table is not None or where is not None or bbox is not None:
-        raise DataError("table=, where= and bbox= apply to database sources only", path=src,
+    if table is not None or where is not None:  # bbox= works for files too (in their own CRS)
+        raise DataError("table= and where= apply to database sources only", path=src,
                         hint="pass a postgresql:// URL, or leave them out for a file")
     layer = _pick_layer(path, layer)
     repairs: list[Repair] = []

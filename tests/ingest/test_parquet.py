@@ -286,3 +286,11 @@ def test_bbox_read_across_row_groups(tmp_path):
         want = np.flatnonzero(shapely.intersects(geoms, shapely.box(*box)))
         got = quiet_read(path, bbox=box)
         assert sorted(got["k"]) == want.tolist() and len(want) > 0
+
+
+def test_read_source_takes_parquet(tmp_path):
+    from onemap.ingest.sources import read_source
+
+    path = write_layer(dltb(), tmp_path / "dltb.parquet")
+    got = read_source(path, "landuse", to_crs=4490)
+    assert got["landuse_code"].tolist()[:2] == ["0101", "0702"] and got.crs.to_epsg() == 4490
