@@ -146,6 +146,41 @@ def values_of(s: pd.Series, col: Column) -> list[Any]:
     return [None if m else v if isinstance(v, str) else _text(v) for v, m in zip(s, missing)]
 
 
+_EPOCH = np.datetime64("2000-01-01T00:00:00", "us")  # PostgreSQL's binary dates count from here
+
+
+def encode_column(s: pd.Series, col: Column) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """*s* in PostgreSQL's binary form for a COPY (see :func:`onemap.db._copy.assemble`)."""
+    import pyarrow as pa
+
+    from ._copy import encode_fixed, encode_varlen
+
+    nulls = s.isna().to_numpy()
+    t = col.copy_type
+    if t == "float8":
+        v = s.to_numpy(dtype=np.float64, na_value=np.nan)
+        return encode_fixed(v, np.isnan(v), ">f8")
+    if t == "int8":
+        return encode_fixed(s.to_numpy(dtype=np.int64, na_value=0), nulls, ">i8")
+    if t == "bool":
+        return encode_fixed(s.to_numpy(dtype=bool, na_value=False), nulls, "u1")
+    if t in ("timestamp", "timestamptz", "date"):
+        ts = pd.to_datetime(s)
+        if ts.dt.tz is not None:
+            ts = ts.dt.tz_convert("UTC").dt.tz_localize(None)
+        us = (ts.to_numpy("datetime64[us]") - _EPOCH).astype(np.int64)
+        if t == "date":
+            return encode_fixed(us // 86_400_000_000, nulls, ">i4")
+        return encode_fixed(us, nulls, ">i8")
+    if t == "interval":  # microseconds, days, months
+        us = s.to_numpy("timedelta64[us]").astype(np.int64)
+        rec = np.zeros(len(s), dtype=[("us", ">i8"), ("days", ">i4"), ("months", ">i4")])
+        rec["us"] = us
+        data = rec.view(np.uint8).reshape(-1)
+        return data, np.arange(len(s), dtype=np.int64) * 16, np.where(nulls, -1, 16).astype(np.int32)
+    return encode_varlen(pa.array(values_of(s, col), type=pa.large_string()))
+
+
 def _isna(v: Any) -> bool:
     try:
         return bool(pd.isna(v))

@@ -133,3 +133,23 @@ def test_real_polygons_round_trip(pg, shared_data):
     pd.testing.assert_frame_equal(pd.DataFrame(back[cols]).reset_index(drop=True),
                                   pd.DataFrame(from_file[cols]).reset_index(drop=True), check_dtype=False)
     assert shapely.equals_exact(np.asarray(back.geometry.values), np.asarray(from_file.geometry.values), 0).all()
+
+
+def test_every_column_type_round_trips(pg, sql):
+    import datetime as dt
+
+    df = gpd.GeoDataFrame({
+        "n": pd.array([1, None, -3], dtype="Int64"), "f": [1.5, np.nan, -0.25], "b": [True, False, True],
+        "nb": pd.array([True, None, False], dtype="boolean"), "t": ["甲", None, ""],
+        "when": pd.to_datetime(["2024-09-01 12:30:00.000001", None, "1999-12-31 23:59:59.000000"]),
+        "tz": pd.to_datetime(["2024-09-01 12:00", "2024-09-02 00:00", None]).tz_localize("Asia/Shanghai"),
+        "day": [dt.date(2024, 9, 1), None, dt.date(1990, 1, 2)], "js": [{"0101": 1.5}, None, [1, 2]],
+    }, geometry=[shapely.box(0, 0, 1, 1), None, shapely.Point(3, 4)], crs=4527)
+    write_tables(pg.url, KEY, {"types": df}, schema="w6")
+    got = sql("SELECT n, f, b, nb, t, \"when\", tz AT TIME ZONE 'UTC', day, js, ST_AsText(geom) FROM w6.types")
+    assert got == [
+        (1, 1.5, True, True, "甲", dt.datetime(2024, 9, 1, 12, 30, 0, 1), dt.datetime(2024, 9, 1, 4, 0),
+         dt.date(2024, 9, 1), '{"0101": 1.5}', "POLYGON((1 0,1 1,0 1,0 0,1 0))"),
+        (None, None, False, None, None, None, dt.datetime(2024, 9, 1, 16, 0), None, None, None),
+        (-3, -0.25, True, False, "", dt.datetime(1999, 12, 31, 23, 59, 59), None, dt.date(1990, 1, 2), "[1, 2]",
+         "POINT(3 4)")]
