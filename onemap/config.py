@@ -54,6 +54,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
+from .change.defaults import DEFAULTS
 from .errors import ConfigError, OnemapError
 
 __all__ = ["SurveyConfig", "SceneSpec", "LayerSpec", "load_config", "LAYER_KINDS"]
@@ -107,10 +108,10 @@ class SurveyConfig:
     frame_zone: int | None = None
     res: float | None = None
     extent: tuple[float, float, float, float] | None = None
-    method: str = "construction"
+    method: str = DEFAULTS.method
     threshold: Any = "otsu"
     min_area: float = 200.0
-    k: float = 2.0
+    k: float = DEFAULTS.k
     detect_options: dict[str, Any] = field(default_factory=dict)
     tolerance_m: float = 1.0
     ratio_threshold: float = 0.15
@@ -228,9 +229,9 @@ def load_config(source: str | Path | Mapping[str, Any], base: str | Path | None 
         source=path, name=str(survey.get("name", path.stem if path else "survey")),
         output=(root / output).resolve(), before=scene_specs["before"], after=scene_specs["after"],
         layers=layer_specs, frame_crs=crs, frame_zone=zone, res=res, extent=extent,
-        method=str(detect.get("method", "construction")), threshold=threshold,
+        method=str(detect.get("method", DEFAULTS.method)), threshold=threshold,
         min_area=v.number(detect, "min_area", "[detect] min_area", default=200.0),
-        k=v.number(detect, "k", "[detect] k", default=2.0, positive=True), detect_options=dict(options),
+        k=v.number(detect, "k", "[detect] k", default=DEFAULTS.k, positive=True), detect_options=dict(options),
         tolerance_m=v.number(enforce, "tolerance_m", "[enforce] tolerance_m", default=1.0),
         ratio_threshold=v.number(enforce, "ratio_threshold", "[enforce] ratio_threshold", default=0.15),
         tile_size=tile_size, scheduler=scheduler,

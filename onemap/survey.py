@@ -157,7 +157,7 @@ def _run(cfg: SurveyConfig, client: Any, progress: bool) -> SurveyResult:
 
         report = write_report(out / "report.html", summary, verdicts, before, after, frame,
                               title=f"{cfg.name}: change survey", threshold=cfg.ratio_threshold,
-                              extra={"frame": repr(frame), "method": cfg.method,
+                              extra={"frame": repr(frame), "method": score_attrs.get("method", cfg.method),
                                      "threshold": score_attrs.get("threshold"), "patches": len(patches)},
                               overview=overview)
         outputs["report.html"] = _sha256(report)
@@ -399,7 +399,9 @@ def _patches(cfg: SurveyConfig, score: Any, attrs: dict[str, Any], frame: Frame,
     from .change.detect import change_mask, threshold_score
     from .change.patches import patches_from_mask
 
-    floor = cfg.detect_options.get("noise_floor", 2.0)
+    from .change.defaults import DEFAULTS
+
+    floor = cfg.detect_options.get("noise_floor", DEFAULTS.noise_floor)
     try:
         thr, noise = threshold_score(score, cfg.threshold, cfg.k, floor=floor, value_range=attrs.get("score_range"))
     except DataError as exc:

@@ -84,7 +84,7 @@ def test_bad_toml_and_missing_file(files):
 def test_mapping_source(files):
     cfg = load_config({"scenes": {"before": {"path": "before.tif"}, "after": {"paths": ["after.tif"]}},
                        "layers": {"landuse": {"path": "dltb.gpkg"}}}, base=files)
-    assert cfg.method == "construction" and cfg.threshold == "otsu" and cfg.tile_size == 2048
+    assert cfg.method == "auto" and cfg.threshold == "otsu" and cfg.tile_size == 2048  # = detect_changes
 
 
 def test_toml_errors_give_the_line(files):
