@@ -101,6 +101,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .change.defaults import DEFAULTS
 from .errors import ConfigError
 
 if TYPE_CHECKING:
@@ -350,10 +351,10 @@ class SurveyConfig:
     frame_zone: int | None = None
     res: float | None = None
     extent: tuple[float, float, float, float] | None = None
-    method: str = "construction"
+    method: str = DEFAULTS.method
     threshold: Any = "otsu"
     min_area: float = 200.0
-    k: float = 3.0
+    k: float = DEFAULTS.k
     detect_options: dict[str, Any] = field(default_factory=dict)
     tolerance_m: float = 1.0
     ratio_threshold: float = 0.15

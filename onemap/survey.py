@@ -181,7 +181,7 @@ def _run(cfg: SurveyConfig, client: Any, progress: bool) -> SurveyResult:
         report = write_report(out / "report.html", summary, verdicts, before, after, frame,
                               title=f"{cfg.name} {_label('survey', cfg.report_lang)}",
                               threshold=cfg.ratio_threshold,
-                              extra={"method": cfg.method, "threshold": score_attrs.get("threshold"),
+                              extra={"method": score_attrs.get("method", cfg.method), "threshold": score_attrs.get("threshold"),
                                      "patches": len(patches),
                                      "unknown_landuse_patches": _n_unknown(verdicts)},
                               overview=overview, layers=layers, lang=cfg.report_lang, coverage=coverage)

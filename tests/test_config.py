@@ -84,7 +84,7 @@ def test_bad_toml_and_missing_file(files):
 def test_mapping_source(files):
     cfg = load_config({"scenes": {"before": {"path": "before.tif"}, "after": {"paths": ["after.tif"]}},
                        "layers": {"landuse": {"path": "dltb.gpkg"}}}, base=files)
-    assert cfg.method == "construction" and cfg.threshold == "otsu" and cfg.tile_size == 2048
+    assert cfg.method == "auto" and cfg.threshold == "otsu" and cfg.tile_size == 2048  # = detect_changes
 
 
 def test_toml_errors_give_the_line(files):
@@ -172,7 +172,7 @@ def test_frame_zone_is_checked_against_the_scenes(files, lon, frame, ok):
     ('sensor = "gf2"', 'sensor = "wordview3"', r"\[scenes.before\] sensor is not a known sensor.*use one of gf1"),
     # options a method does not take, and options a method needs
     ("threshold = 0.3", 'threshold = 0.3\noptions = { index = "ndvi" }',
-     r"\[detect.options\] index is not used by method = 'construction'.*method = 'index_diff'"),
+     r"\[detect.options\] index is not used by method = 'auto'.*method = 'index_diff'"),
     ("min_area = 150", 'min_area = 150\nmethod = "index_diff"\noptions = { index = "ndvi" }',
      r"\[detect.options\] method = 'index_diff' needs direction.*gain, loss, abs"),
     ("min_area = 150", 'min_area = 150\nmethod = "index_diff"\noptions = { index = "ndwvi", direction = "loss" }',

@@ -63,7 +63,7 @@ from . import _kernels as K
 from . import threshold as T
 from ._plan import METHODS, Plan, map_plan
 from ._scene import SAMPLE_PIXELS, check_mask, like_grid
-from .defaults import DEFAULTS
+from .defaults import DEFAULTS, resolve_smooth
 from .patches import COLUMNS, patches_from_mask
 
 __all__ = ["change_score", "cva", "threshold_score", "change_mask", "detect_changes", "METHODS"]
@@ -99,7 +99,7 @@ def _apply_mask(data: Any, mask: xr.DataArray | None, shape: tuple[int, int]) ->
 def change_score(before: xr.DataArray, after: xr.DataArray, method: str = DEFAULTS.method,
                  frame: Frame | None = None, normalize: str | None = DEFAULTS.normalize,
                  mask: xr.DataArray | None = None,
-                 smooth: int = DEFAULTS.smooth, index: str | None = None, direction: str | None = None,
+                 smooth: int | str = DEFAULTS.smooth, index: str | None = None, direction: str | None = None,
                  sample_pixels: int = SAMPLE_PIXELS) -> xr.DataArray:
     """Per-pixel change score of two dates as a float32 ``(y, x)`` DataArray (NaN = no data).
 
@@ -123,7 +123,9 @@ def change_score(before: xr.DataArray, after: xr.DataArray, method: str = DEFAUL
         function ``mask(before, after)`` giving one: it is also evaluated on the sampled windows
         alone, so the global statistics do not need a pass over the whole mask.
     smooth
-        Radius of a box mean applied to the score (0: none); 1 (3 x 3) suppresses speckle.
+        Radius of a box mean applied to the score (0: none; 1 = 3 x 3 suppresses speckle);
+        ``"auto"`` (default) is about 1.5 m on the ground and at least 1 pixel
+        (:func:`onemap.change.defaults.smooth_radius`).
     sample_pixels
         Pixels sampled for the global statistics.
 
@@ -156,8 +158,9 @@ def change_score(before: xr.DataArray, after: xr.DataArray, method: str = DEFAUL
     plan = Plan(before, after, frame, method, normalize, mask, index, direction, sample_pixels)
     data = map_plan(plan, plan.block, 1)[0]
     data = _apply_mask(data, plan.mask, plan.frame.shape)
-    data = _smooth(data, int(smooth))
-    return like_grid(data, plan.before, {**plan.attrs(), "smooth": int(smooth)}).rename("change_score")
+    smooth = resolve_smooth(smooth, plan.before)
+    data = _smooth(data, smooth)
+    return like_grid(data, plan.before, {**plan.attrs(), "smooth": smooth}).rename("change_score")
 
 
 def cva(before: xr.DataArray, after: xr.DataArray, frame: Frame | None = None, normalize: str | None = "pif",
@@ -340,7 +343,7 @@ def _empty(status: str, frame: Frame, attrs: dict) -> gpd.GeoDataFrame:
 def detect_changes(before: xr.DataArray, after: xr.DataArray, frame: Frame | None = None,
                    method: str = DEFAULTS.method, threshold: str | float = DEFAULTS.threshold,
                    min_area: float = 0.0, mask: xr.DataArray | None = None,
-                   normalize: str | None = DEFAULTS.normalize, smooth: int = DEFAULTS.smooth,
+                   normalize: str | None = DEFAULTS.normalize, smooth: int | str = DEFAULTS.smooth,
                    opening: int = DEFAULTS.opening, k: float = DEFAULTS.k,
                    connectivity: int = DEFAULTS.connectivity, index: str | None = None,
                    direction: str | None = None, noise_floor: float | None = DEFAULTS.noise_floor,
@@ -420,6 +423,7 @@ def detect_changes(before: xr.DataArray, after: xr.DataArray, frame: Frame | Non
     _check_threshold(threshold)  # before the score: a misspelt name is not "no valid pixels"
     plan = Plan(before, after, frame, method, normalize, mask, index, direction, sample_pixels)
     f = plan.frame
+    smooth = resolve_smooth(smooth, plan.before)
     attrs = {**plan.attrs(), "threshold_method": threshold if isinstance(threshold, str) else "fixed",
              "min_area": float(min_area), "smooth": int(smooth), "opening": int(opening),
              "noise_floor": noise_floor}
