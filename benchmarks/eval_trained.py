@@ -130,7 +130,7 @@ def evaluate(root: Path, only: set[str]) -> tuple[list[dict], dict]:
         px = 0
         for train, test in splits:
             t0 = time.perf_counter()
-            model = train_change_model([labelled(p) for p in train], seed=0)
+            model = train_change_model([labelled(p) for p in train], seed=0, num_threads=1)
             t_train += time.perf_counter() - t0
             for pair in test:
                 t0 = time.perf_counter()
