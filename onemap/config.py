@@ -69,7 +69,7 @@ _SCHEMA: dict[str, set[str]] = {
     "frame": {"crs", "zone", "res", "extent"},
     "scene": {"path", "paths", "sensor", "date", "bands", "nodata"},
     "layer": {"path", "layer", "encoding", "crs"},
-    "detect": {"method", "threshold", "min_area", "k", "options"},
+    "detect": {"method", "threshold", "min_area", "k", "options", "model"},
     "enforce": {"tolerance_m", "ratio_threshold"},
     "run": {"tile_size", "scheduler", "workers"},
 }
@@ -117,6 +117,7 @@ class SurveyConfig:
     tile_size: int = 2048
     scheduler: str | None = None
     workers: int | None = None
+    detect_model: Path | None = None  # a trained change model (onemap train); replaces method
 
     def as_dict(self) -> dict[str, Any]:
         """Plain-JSON form (recorded in the survey manifest)."""
@@ -216,6 +217,9 @@ def load_config(source: str | Path | Mapping[str, Any], base: str | Path | None 
     options = detect.get("options", {})
     if not isinstance(options, dict):
         raise v.error("[detect] options", "must be a table")
+    if "model" in detect and not (isinstance(detect["model"], str) and (root / detect["model"]).is_file()):
+        raise v.error("[detect] model", f"model file {detect['model']!r} not found",
+                      "give the path (relative to this file) of a model written by `onemap train`")
     scheduler = run.get("scheduler")
     if scheduler is not None and not isinstance(scheduler, str):
         raise v.error("[run] scheduler", "must be a string: 'threads', 'synchronous' or a dask scheduler address")
@@ -235,6 +239,7 @@ def load_config(source: str | Path | Mapping[str, Any], base: str | Path | None 
         ratio_threshold=v.number(enforce, "ratio_threshold", "[enforce] ratio_threshold", default=0.15),
         tile_size=tile_size, scheduler=scheduler,
         workers=workers,
+        detect_model=(root / detect["model"]).resolve() if "model" in detect else None,
     )
 
 

@@ -213,3 +213,27 @@ def test_trained_beats_naive_on_held_out_levir(shared_data):
     naive = ndimage.binary_opening(mag > threshold_otsu(mag), np.ones((3, 3), bool))
     f_naive = R.prf(R.confusion(naive, test))[2]
     assert f_model > f_naive, (f_model, f_naive)
+
+
+# -- command line --------------------------------------------------------------------------------
+def test_cli_train_writes_model_and_table(tmp_path):
+    from typer.testing import CliRunner
+
+    from onemap.cli import app
+
+    lines = ["[train]", 'out = "models/m.json"', "samples_per_class = 2000", ""]
+    for s in range(3):
+        before, after, truth, _ = make_pair(s, size=64)
+        before.rio.to_raster(tmp_path / f"b{s}.tif")
+        after.rio.to_raster(tmp_path / f"a{s}.tif")
+        truth.astype("uint8").rio.to_raster(tmp_path / f"t{s}.tif")
+        lines += ["[[pair]]", f'before = "b{s}.tif"', f'after = "a{s}.tif"', f'truth = "t{s}.tif"', ""]
+    cfg = tmp_path / "train.toml"
+    cfg.write_text("\n".join(lines))
+    res = CliRunner().invoke(app, ["train", str(cfg), "-q"])
+    assert res.exit_code == 0, res.output
+    assert "pixel F1" in res.output and (tmp_path / "models" / "m.json").is_file()
+    assert len(load_model(tmp_path / "models" / "m.json").header["bands"]) == 4
+    cfg.write_text("\n".join(lines).replace('truth = "t0.tif"', 'truth = "nope.tif"'))
+    res = CliRunner().invoke(app, ["train", str(cfg), "-q"])
+    assert res.exit_code == 1 and "nope.tif" in res.output
