@@ -26,8 +26,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from onemap.change.train import LabelledPair, train_change_model  # noqa: E402
-from tests.change import real_data as R  # noqa: E402
+from onemap.change.train import LabelledPair, train_change_model
+from tests.change import real_data as R
 
 
 def datasets(root: Path) -> dict:
@@ -53,15 +53,22 @@ def main() -> None:
         if name not in args.only.split(","):
             continue
         pairs = load()
-        labelled = [LabelledPair(p.before, p.after, p.truth, None if p.valid.all() else ~p.valid, name=p.name)
-                    for p in pairs]
+        labelled = [
+            LabelledPair(
+                p.before, p.after, p.truth, None if p.valid.all() else ~p.valid, name=p.name
+            )
+            for p in pairs
+        ]
         t0 = time.perf_counter()
         model = train_change_model(labelled, seed=args.seed)
         seconds = time.perf_counter() - t0
         path = model.save(args.out / f"{name}.json")
         v = model.header["validation"]
-        print(f"| {path} | {len(pairs)} | {v.get('pixel_f1_after_patches') or v['pixel_f1']:.3f} | "
-              f"{model.threshold:.2f} | {model.patch_threshold:.1f} | {seconds:.0f} |", flush=True)
+        print(
+            f"| {path} | {len(pairs)} | {v.get('pixel_f1_after_patches') or v['pixel_f1']:.3f} | "
+            f"{model.threshold:.2f} | {model.patch_threshold:.1f} | {seconds:.0f} |",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

@@ -24,8 +24,9 @@ samples. Nothing is tuned on data outside the training set.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any
 
 import geopandas as gpd
 import numpy as np
@@ -35,20 +36,43 @@ from ..errors import CRSError, DataError, FrameError
 from ..frame import Frame
 from . import _patch_stage as P
 from .features import FEATURE_SET, FeaturePlan
-from .model import ChangeModel, _landuse_raster, resolution_m, stage_channels
+from .model import ChangeModel, _landuse_raster, resolution_m
 
-__all__ = ["LabelledPair", "TrainingDataError", "train_change_model", "PIXEL_PARAMS", "PATCH_PARAMS"]
+__all__ = [
+    "PATCH_PARAMS",
+    "PIXEL_PARAMS",
+    "LabelledPair",
+    "TrainingDataError",
+    "train_change_model",
+]
 
 BLOCK = 64
+_REAL = ("real", "true", "yes", "1", "真实", "是", "真实变化")
+_FALSE = ("false", "no", "0", "伪变化", "否", "not real", "false change")
 MIN_PER_CLASS = 100  # fewer labelled pixels of a class than this is too little to learn from
 MIN_PATCHES = 20
 THRESHOLDS = np.round(np.arange(0.05, 0.901, 0.05), 2)
 PATCH_THRESHOLDS = np.round(np.arange(0.0, 0.901, 0.1), 2)
-PIXEL_PARAMS = {"objective": "binary", "learning_rate": 0.05, "num_leaves": 31, "min_data_in_leaf": 50,
-                "feature_fraction": 0.8, "bagging_fraction": 0.8, "bagging_freq": 1, "lambda_l2": 1.0,
-                "num_iterations": 200}
-PATCH_PARAMS = {"objective": "binary", "learning_rate": 0.05, "num_leaves": 7, "min_data_in_leaf": 10,
-                "feature_fraction": 0.9, "lambda_l2": 1.0, "num_iterations": 150}
+PIXEL_PARAMS = {
+    "objective": "binary",
+    "learning_rate": 0.05,
+    "num_leaves": 31,
+    "min_data_in_leaf": 50,
+    "feature_fraction": 0.8,
+    "bagging_fraction": 0.8,
+    "bagging_freq": 1,
+    "lambda_l2": 1.0,
+    "num_iterations": 200,
+}
+PATCH_PARAMS = {
+    "objective": "binary",
+    "learning_rate": 0.05,
+    "num_leaves": 7,
+    "min_data_in_leaf": 10,
+    "feature_fraction": 0.9,
+    "lambda_l2": 1.0,
+    "num_iterations": 150,
+}
 
 
 class TrainingDataError(DataError):
@@ -73,8 +97,10 @@ def _as_pair(item: Any, k: int) -> LabelledPair:
     elif isinstance(item, (tuple, list)) and 3 <= len(item) <= 4:
         p = LabelledPair(*item)
     else:
-        raise TrainingDataError(f"training pair {k} must be (before, after, truth[, ignore]) or a LabelledPair",
-                                feature=k)
+        raise TrainingDataError(
+            f"training pair {k} must be (before, after, truth[, ignore]) or a LabelledPair",
+            feature=k,
+        )
     if p.name is None:
         p.name = f"pair {k}"
     return p
@@ -86,28 +112,44 @@ def _raster(layer: Any, frame: Frame, what: str, name: str) -> np.ndarray:
         from rasterio import features
 
         if layer.crs is None or not frame.crs.equals(layer.crs):
-            raise CRSError(f"{name}: the {what} polygons are in {layer.crs}, the scenes in {frame.crs.to_string()}",
-                           feature=name, hint=f"reproject them with {what}.to_crs(scene.rio.crs) first")
+            raise CRSError(
+                f"{name}: the {what} polygons are in {layer.crs}, "
+                f"the scenes in {frame.crs.to_string()}",
+                feature=name,
+                hint=f"reproject them with {what}.to_crs(scene.rio.crs) first",
+            )
         if not len(layer):
             return np.zeros(frame.shape, bool)
-        return features.rasterize(((g, 1) for g in layer.geometry), out_shape=frame.shape,
-                                  transform=frame.transform, fill=0, dtype="uint8").astype(bool)
+        return features.rasterize(
+            ((g, 1) for g in layer.geometry),
+            out_shape=frame.shape,
+            transform=frame.transform,
+            fill=0,
+            dtype="uint8",
+        ).astype(bool)
     if isinstance(layer, xr.DataArray):
         if "x" in layer.dims and layer.rio.crs is not None:
             try:
                 other = Frame.from_xarray(layer)
-            except Exception:
+            except Exception:  # noqa: BLE001 - not georeferenced: the shape check below decides
                 other = None
             if other is not None and other != frame:
                 kind = CRSError if not other.crs.equals(frame.crs) else FrameError
-                raise kind(f"{name}: the {what} mask is on another grid ({other!r}) than the scenes ({frame!r})",
-                           feature=name, hint="put it on the scenes' grid with onemap.align(mask, frame, "
-                                              "resampling='nearest')")
+                raise kind(
+                    f"{name}: the {what} mask is on another grid ({other!r}) "
+                    f"than the scenes ({frame!r})",
+                    feature=name,
+                    hint="put it on the scenes' grid with onemap.align(mask, frame, "
+                    "resampling='nearest')",
+                )
         layer = layer.values
     arr = np.asarray(layer)
     if arr.shape != tuple(frame.shape):
-        raise FrameError(f"{name}: the {what} mask has shape {arr.shape}, the scenes {tuple(frame.shape)}",
-                         feature=name, hint="give the mask on the scenes' grid")
+        raise FrameError(
+            f"{name}: the {what} mask has shape {arr.shape}, the scenes {tuple(frame.shape)}",
+            feature=name,
+            hint="give the mask on the scenes' grid",
+        )
     return arr.astype(bool)
 
 
@@ -116,13 +158,16 @@ def _is_real(values: Any, column: str, name: str) -> np.ndarray:
     for v in values:
         if isinstance(v, (bool, np.bool_)) or isinstance(v, (int, np.integer)) and v in (0, 1):
             out.append(bool(v))
-        elif isinstance(v, str) and v.strip().lower() in ("real", "true", "yes", "1", "真实", "是"):
+        elif isinstance(v, str) and v.strip().lower() in _REAL:
             out.append(True)
-        elif isinstance(v, str) and v.strip().lower() in ("false", "no", "0", "伪变化", "否", "not real"):
+        elif isinstance(v, str) and v.strip().lower() in _FALSE:
             out.append(False)
         else:
-            raise TrainingDataError(f"{name}: column {column!r} holds {v!r}, expected real / false change",
-                                    feature=name, hint="use True/False, 1/0 or 'real'/'false'")
+            raise TrainingDataError(
+                f"{name}: column {column!r} holds {v!r}, expected real / false change",
+                feature=name,
+                hint="use True/False, 1/0 or 'real'/'false'",
+            )
     return np.array(out, bool)
 
 
@@ -130,8 +175,11 @@ def pair_labels(p: LabelledPair, frame: Frame, label_column: str, outside: str) 
     """int8 labels on the grid: 1 change, 0 unchanged, -1 ignored."""
     if isinstance(p.truth, gpd.GeoDataFrame):
         if label_column not in p.truth.columns:
-            raise TrainingDataError(f"{p.name}: the verified patches have no column {label_column!r}",
-                                    feature=p.name, hint="pass label_column= naming the real / false column")
+            raise TrainingDataError(
+                f"{p.name}: the verified patches have no column {label_column!r}",
+                feature=p.name,
+                hint="pass label_column= naming the real / false column",
+            )
         real = _is_real(p.truth[label_column].to_numpy(), label_column, p.name)
         pos = _raster(p.truth[real], frame, "truth", p.name)
         neg = _raster(p.truth[~real], frame, "truth", p.name)
@@ -145,25 +193,57 @@ def pair_labels(p: LabelledPair, frame: Frame, label_column: str, outside: str) 
     return lab
 
 
-def _folds(shape: tuple[int, int], r0: int, r1: int, c0: int, c1: int, pair: int, seed: int,
-           k: int, by_pair: bool = False) -> np.ndarray:
+def _folds(
+    shape: tuple[int, int],
+    r0: int,
+    r1: int,
+    c0: int,
+    c1: int,
+    pair: int,
+    seed: int,
+    k: int,
+    by_pair: bool = False,
+) -> np.ndarray:
     if by_pair:  # the validation then sees scenes it did not learn from, as in use
         return np.full((r1 - r0, c1 - c0), pair % k, np.int8)
     rows = (np.arange(r0, r1) // BLOCK)[:, None].astype(np.uint64)
     cols = (np.arange(c0, c1) // BLOCK)[None, :].astype(np.uint64)
-    h = (rows * np.uint64(73856093)) ^ (cols * np.uint64(19349663)) ^ np.uint64(pair * 83492791 + seed * 2654435761)
+    h = (
+        (rows * np.uint64(73856093))
+        ^ (cols * np.uint64(19349663))
+        ^ np.uint64(pair * 83492791 + seed * 2654435761)
+    )
     h = (h * np.uint64(0x9E3779B1)) & np.uint64(0xFFFFFFFF)
     return ((h >> np.uint64(11)) % np.uint64(k)).astype(np.int8)
 
 
-def _lgb_train(X: np.ndarray, y: np.ndarray, params: dict, seed: int, num_threads: int,
-               names: Sequence[str], categorical: Sequence[int] = ()) -> Any:
+def _lgb_train(
+    X: np.ndarray,
+    y: np.ndarray,
+    params: dict,
+    seed: int,
+    num_threads: int,
+    names: Sequence[str],
+    categorical: Sequence[int] = (),
+) -> Any:
     import lightgbm as lgb
 
-    p = {**params, "seed": seed, "deterministic": True, "force_row_wise": True, "num_threads": num_threads,
-         "verbosity": -1}
-    ds = lgb.Dataset(X, label=y, feature_name=list(names), categorical_feature=list(categorical) or "auto",
-                     free_raw_data=True, params={"verbosity": -1})
+    p = {
+        **params,
+        "seed": seed,
+        "deterministic": True,
+        "force_row_wise": True,
+        "num_threads": num_threads,
+        "verbosity": -1,
+    }
+    ds = lgb.Dataset(
+        X,
+        label=y,
+        feature_name=list(names),
+        categorical_feature=list(categorical) or "auto",
+        free_raw_data=True,
+        params={"verbosity": -1},
+    )
     return lgb.train(p, ds)
 
 
@@ -173,11 +253,20 @@ def _f1(tp: float, fp: float, fn: float) -> tuple[float, float, float]:
     return p, r, (2 * p * r / (p + r) if p + r else 0.0)
 
 
-def train_change_model(pairs: Iterable[Any], *, label_column: str = "real", outside: str = "unchanged",
-                       seed: int = 0, samples_per_class: int = 40_000, folds: int = 3, num_threads: int = 1,
-                       patch_threshold: float | None = None, sensor: str | None = None,
-                       params: dict[str, Any] | None = None,
-                       progress: Callable[[str, int, int], None] | None = None) -> ChangeModel:
+def train_change_model(
+    pairs: Iterable[Any],
+    *,
+    label_column: str = "real",
+    outside: str = "unchanged",
+    seed: int = 0,
+    samples_per_class: int = 40_000,
+    folds: int = 3,
+    num_threads: int = 1,
+    patch_threshold: float | None = None,
+    sensor: str | None = None,
+    params: dict[str, Any] | None = None,
+    progress: Callable[[str, int, int], None] | None = None,
+) -> ChangeModel:
     """Train a pixel model and a patch model from labelled pairs.
 
     Parameters
@@ -222,7 +311,9 @@ def train_change_model(pairs: Iterable[Any], *, label_column: str = "real", outs
     """
     pairs = [_as_pair(item, k) for k, item in enumerate(pairs)]
     if not pairs:
-        raise TrainingDataError("no training pairs given", hint="pass a list of (before, after, truth)")
+        raise TrainingDataError(
+            "no training pairs given", hint="pass a list of (before, after, truth)"
+        )
     if outside not in ("unchanged", "ignore"):
         raise DataError(f"outside must be 'unchanged' or 'ignore', got {outside!r}")
     folds = max(2, int(folds))
@@ -233,26 +324,38 @@ def train_change_model(pairs: Iterable[Any], *, label_column: str = "real", outs
         tick("features", k, len(pairs))
         plan = FeaturePlan(p.before, p.after)
         if plans and plan.bands != plans[0].bands:
-            raise TrainingDataError(f"{p.name} has bands {', '.join(plan.bands)}, {pairs[0].name} has "
-                                    f"{', '.join(plans[0].bands)}", feature=p.name,
-                                    hint="train one model per sensor / band set")
+            raise TrainingDataError(
+                f"{p.name} has bands {', '.join(plan.bands)}, {pairs[0].name} has "
+                f"{', '.join(plans[0].bands)}",
+                feature=p.name,
+                hint="train one model per sensor / band set",
+            )
         res0 = resolution_m(plans[0].frame) if plans else resolution_m(plan.frame)
         if not 0.5 <= resolution_m(plan.frame) / res0 <= 2.0:
-            raise TrainingDataError(f"{p.name} has {resolution_m(plan.frame):.3g} m pixels, {pairs[0].name} "
-                                    f"{res0:.3g} m", feature=p.name, hint="train one model per resolution")
+            raise TrainingDataError(
+                f"{p.name} has {resolution_m(plan.frame):.3g} m pixels, {pairs[0].name} "
+                f"{res0:.3g} m",
+                feature=p.name,
+                hint="train one model per resolution",
+            )
         plans.append(plan)
         labels.append(pair_labels(p, plan.frame, label_column, outside))
     npos = sum(int((lab == 1).sum()) for lab in labels)
     nneg = sum(int((lab == 0).sum()) for lab in labels)
     names = ", ".join(p.name for p in pairs)
     if npos == 0:
-        raise TrainingDataError(f"the truth of {names} marks no changed pixel: nothing to learn from",
-                                hint="check the truth layer (True / 'real' = change) and label_column=, or "
-                                     "add pairs with verified real change")
+        raise TrainingDataError(
+            f"the truth of {names} marks no changed pixel: nothing to learn from",
+            hint="check the truth layer (True / 'real' = change) and label_column=, or "
+            "add pairs with verified real change",
+        )
     if npos < MIN_PER_CLASS or nneg < MIN_PER_CLASS:
-        raise TrainingDataError(f"the training set is too small to learn from: {npos} changed and {nneg} "
-                                f"unchanged labelled pixels ({names}); at least {MIN_PER_CLASS} of each "
-                                "are needed", hint="add labelled pairs or larger verified patches")
+        raise TrainingDataError(
+            f"the training set is too small to learn from: {npos} changed and {nneg} "
+            f"unchanged labelled pixels ({names}); at least {MIN_PER_CLASS} of each "
+            "are needed",
+            hint="add labelled pairs or larger verified patches",
+        )
     rate = {1: min(1.0, samples_per_class / npos), 0: min(1.0, samples_per_class / nneg)}
     by_pair = len(pairs) >= folds
     X, y, f = [], [], []
@@ -281,10 +384,23 @@ def train_change_model(pairs: Iterable[Any], *, label_column: str = "real", outs
     tick("pixel model", folds, folds + 1)
     final = _lgb_train(X, y, pixel_params, seed, num_threads, feat_names)
     del X
-    header = _header(pairs, plans, labels, feat_names, seed, samples_per_class, folds, sensor, patch_threshold,
-                     pixel_params)
+    header = _header(
+        pairs,
+        plans,
+        labels,
+        feat_names,
+        seed,
+        samples_per_class,
+        folds,
+        sensor,
+        patch_threshold,
+        pixel_params,
+    )
     header["parameters"]["folds_by"] = "pair" if by_pair else "block"
-    oof = [_oof_channels(models, plan, k, seed, folds, header, num_threads) for k, plan in enumerate(plans)]
+    oof = [
+        _oof_channels(models, plan, k, seed, folds, header, num_threads)
+        for k, plan in enumerate(plans)
+    ]
     counts = np.zeros((len(THRESHOLDS), 3))
     for ch, lab in zip(oof, labels):
         known = lab >= 0
@@ -296,46 +412,87 @@ def train_change_model(pairs: Iterable[Any], *, label_column: str = "real", outs
     best = int(np.argmax(f1s))
     header["threshold"] = float(THRESHOLDS[best])
     p_, r_, f_ = _f1(*counts[best])
-    header["validation"] = {"pixel_precision": round(p_, 4), "pixel_recall": round(r_, 4),
-                            "pixel_f1": round(f_, 4), "folds": folds, "threshold": header["threshold"],
-                            "f1_by_threshold": {str(t): round(v, 4) for t, v in zip(THRESHOLDS, f1s)}}
+    header["validation"] = {
+        "pixel_precision": round(p_, 4),
+        "pixel_recall": round(r_, 4),
+        "pixel_f1": round(f_, 4),
+        "folds": folds,
+        "threshold": header["threshold"],
+        "f1_by_threshold": {str(t): round(v, 4) for t, v in zip(THRESHOLDS, f1s)},
+    }
     tick("patch model", 0, 1)
-    patch_model = _train_patch_stage(pairs, plans, labels, oof, header, seed, num_threads, folds,
-                                     patch_threshold)
+    patch_model = _train_patch_stage(
+        pairs, plans, labels, oof, header, seed, num_threads, folds, patch_threshold
+    )
     tick("done", 1, 1)
     return ChangeModel(header, final.model_to_string(), patch_model)
 
 
-def _header(pairs, plans, labels, names, seed, cap, folds, sensor, patch_threshold, pixel_params) -> dict[str, Any]:
+def _header(
+    pairs, plans, labels, names, seed, cap, folds, sensor, patch_threshold, pixel_params
+) -> dict[str, Any]:
     import lightgbm
 
     import onemap
 
     training = []
     for p, plan, lab in zip(pairs, plans, labels):
-        training.append({"name": p.name, "shape": list(plan.frame.shape), "crs": plan.frame.crs.to_string(),
-                         "labels_sha256": hashlib.sha256(np.packbits(lab == 1).tobytes()
-                                                         + np.packbits(lab == -1).tobytes()).hexdigest(),
-                         "scene_sample_sha256": plan.sample_hash,
-                         "changed_pixels": int((lab == 1).sum()), "unchanged_pixels": int((lab == 0).sum())})
-    return {"onemap_version": onemap.__version__, "lightgbm_version": lightgbm.__version__,
-            "feature_set": FEATURE_SET, "features": list(names), "bands": list(plans[0].bands),
-            "sensor": sensor if sensor is not None else pairs[0].before.attrs.get("sensor"),
-            "resolution_m": round(resolution_m(plans[0].frame), 6), "training": training,
-            "parameters": {"seed": seed, "samples_per_class": cap, "folds": folds, "block": BLOCK,
-                           "pixel": pixel_params, "patch": PATCH_PARAMS, "ring": P.RING,
-                           "real_share": P.REAL_SHARE},
-            "threshold": 0.5, "patch_threshold": 0.0,
-            "uses_landuse": any(p.landuse is not None for p in pairs)}
+        training.append(
+            {
+                "name": p.name,
+                "shape": list(plan.frame.shape),
+                "crs": plan.frame.crs.to_string(),
+                "labels_sha256": hashlib.sha256(
+                    np.packbits(lab == 1).tobytes() + np.packbits(lab == -1).tobytes()
+                ).hexdigest(),
+                "scene_sample_sha256": plan.sample_hash,
+                "changed_pixels": int((lab == 1).sum()),
+                "unchanged_pixels": int((lab == 0).sum()),
+            }
+        )
+    return {
+        "onemap_version": onemap.__version__,
+        "lightgbm_version": lightgbm.__version__,
+        "feature_set": FEATURE_SET,
+        "features": list(names),
+        "bands": list(plans[0].bands),
+        "sensor": sensor if sensor is not None else pairs[0].before.attrs.get("sensor"),
+        "resolution_m": round(resolution_m(plans[0].frame), 6),
+        "training": training,
+        "parameters": {
+            "seed": seed,
+            "samples_per_class": cap,
+            "folds": folds,
+            "block": BLOCK,
+            "pixel": pixel_params,
+            "patch": PATCH_PARAMS,
+            "ring": P.RING,
+            "real_share": P.REAL_SHARE,
+        },
+        "threshold": 0.5,
+        "patch_threshold": 0.0,
+        "uses_landuse": any(p.landuse is not None for p in pairs),
+    }
 
 
-def _oof_channels(models, plan: FeaturePlan, k: int, seed: int, folds: int, header: dict,
-                  num_threads: int) -> np.ndarray:
+def _oof_channels(
+    models, plan: FeaturePlan, k: int, seed: int, folds: int, header: dict, num_threads: int
+) -> np.ndarray:
     """Out-of-fold probability (each pixel from the model that did not see its block) + channels."""
     tiles = [ChangeModel(header, m.model_to_string()).pixel_tile(num_threads) for m in models]
 
     def fn_window(r0, r1, c0, c1, feats):
-        fold = _folds(plan.frame.shape, r0, r1, c0, c1, k, seed, folds, header["parameters"]["folds_by"] == "pair")
+        fold = _folds(
+            plan.frame.shape,
+            r0,
+            r1,
+            c0,
+            c1,
+            k,
+            seed,
+            folds,
+            header["parameters"]["folds_by"] == "pair",
+        )
         out = np.full((len(P.CHANNELS),) + fold.shape, np.nan, np.float32)
         for i in np.unique(fold):  # each pixel from the model that did not see its fold
             sel = fold == i
@@ -348,8 +505,9 @@ def _oof_channels(models, plan: FeaturePlan, k: int, seed: int, folds: int, head
     return out
 
 
-def _train_patch_stage(pairs, plans, labels, oof, header, seed, num_threads, folds,
-                       fixed_threshold: float | None) -> str | None:
+def _train_patch_stage(
+    pairs, plans, labels, oof, header, seed, num_threads, folds, fixed_threshold: float | None
+) -> str | None:
     """Patch model on the out-of-fold candidates; its threshold (unless fixed) is the one of
     0, 0.1, ..., 0.9 with the best pooled out-of-fold pixel F1 of the kept candidates (0 keeps
     every candidate, so the stage never scores below the pixel stage on its own validation)."""
@@ -380,11 +538,17 @@ def _train_patch_stage(pairs, plans, labels, oof, header, seed, num_threads, fol
     if not tables:
         header["validation"]["patch"] = "no candidate patches: every candidate is kept"
         return None
-    T, y, fo = np.concatenate(tables), np.concatenate(targets).astype(np.float32), np.concatenate(pfold)
+    T, y, fo = (
+        np.concatenate(tables),
+        np.concatenate(targets).astype(np.float32),
+        np.concatenate(pfold),
+    )
     pos_px, all_px = np.concatenate(pos_px), np.concatenate(all_px)
     if len(T) < MIN_PATCHES or y.sum() < 5 or (1 - y).sum() < 5:
-        header["validation"]["patch"] = (f"{len(T)} candidate patches ({int(y.sum())} real): too few for a "
-                                         "patch model, every candidate is kept")
+        header["validation"]["patch"] = (
+            f"{len(T)} candidate patches ({int(y.sum())} real): too few for a "
+            "patch model, every candidate is kept"
+        )
         return None
     cat = [P.PATCH_FEATURES.index("landuse_before")] if header["uses_landuse"] else []
     names = list(P.PATCH_FEATURES)
@@ -404,10 +568,15 @@ def _train_patch_stage(pairs, plans, labels, oof, header, seed, num_threads, fol
     keep = pred >= header["patch_threshold"]
     tp, fp, fn = (keep & (y == 1)).sum(), (keep & (y == 0)).sum(), (~keep & (y == 1)).sum()
     pp, rr, _ = _f1(tp, fp, fn)
-    header["validation"]["patch"] = {"candidates": int(len(T)), "real": int(y.sum()),
-                                     "threshold": header["patch_threshold"],
-                                     "kept_real_share": round(pp, 4), "real_kept_share": round(rr, 4),
-                                     "pixel_f1_by_threshold": {str(t): round(v, 4) for t, v in scores.items()}}
-    header["validation"]["pixel_f1_after_patches"] = round(scores[header["patch_threshold"]], 4) \
-        if header["patch_threshold"] in scores else None
+    header["validation"]["patch"] = {
+        "candidates": len(T),
+        "real": int(y.sum()),
+        "threshold": header["patch_threshold"],
+        "kept_real_share": round(pp, 4),
+        "real_kept_share": round(rr, 4),
+        "pixel_f1_by_threshold": {str(t): round(v, 4) for t, v in scores.items()},
+    }
+    header["validation"]["pixel_f1_after_patches"] = (
+        round(scores[header["patch_threshold"]], 4) if header["patch_threshold"] in scores else None
+    )
     return _lgb_train(T, y, PATCH_PARAMS, seed, num_threads, names, cat).model_to_string()

@@ -21,8 +21,9 @@ naming the key and the file.
 from __future__ import annotations
 
 import tomllib
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from ..errors import ConfigError
 from .model import ChangeModel
@@ -54,46 +55,72 @@ def load_pairs(config: str | Path) -> tuple[dict[str, Any], list[LabelledPair]]:
     try:
         raw = tomllib.loads(cfg.read_text(encoding="utf-8"))
     except FileNotFoundError as exc:
-        raise ConfigError("training configuration not found", path=cfg, hint="check the path") from exc
+        raise ConfigError(
+            "training configuration not found", path=cfg, hint="check the path"
+        ) from exc
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"not valid TOML: {exc}", path=cfg, hint="fix the syntax") from exc
     opts = raw.get("train", {})
     unknown = set(opts) - _TRAIN_KEYS
     if unknown or "out" not in opts:
-        raise ConfigError(f"[train] needs out = \"model.json\"; unknown keys: {sorted(unknown)}", path=cfg,
-                          hint=f"use the keys {sorted(_TRAIN_KEYS)}")
+        raise ConfigError(
+            f'[train] needs out = "model.json"; unknown keys: {sorted(unknown)}',
+            path=cfg,
+            hint=f"use the keys {sorted(_TRAIN_KEYS)}",
+        )
     base = cfg.parent
     pairs = []
     for k, item in enumerate(raw.get("pair", [])):
         bad = set(item) - _PAIR_KEYS
         missing = {"before", "after", "truth"} - set(item)
         if bad or missing:
-            raise ConfigError(f"[[pair]] {k + 1}: missing {sorted(missing)}, unknown {sorted(bad)}", path=cfg,
-                              hint="give before, after and truth paths (ignore, sensor, name optional)")
+            raise ConfigError(
+                f"[[pair]] {k + 1}: missing {sorted(missing)}, unknown {sorted(bad)}",
+                path=cfg,
+                hint="give before, after and truth paths (ignore, sensor, name optional)",
+            )
         scenes = []
         for key in ("before", "after"):
             paths = item[key] if isinstance(item[key], list) else [item[key]]
             files = [base / p for p in paths]
             for f in files:
                 if not f.exists():
-                    raise ConfigError(f"[[pair]] {k + 1} {key}: {f} not found", path=cfg, hint="fix the path")
-            scenes.append(open_scene([str(f) for f in files] if len(files) > 1 else str(files[0]),
-                                     sensor=item.get("sensor"), date=item.get(f"date_{key}"), chunks=None))
+                    raise ConfigError(
+                        f"[[pair]] {k + 1} {key}: {f} not found", path=cfg, hint="fix the path"
+                    )
+            scenes.append(
+                open_scene(
+                    [str(f) for f in files] if len(files) > 1 else str(files[0]),
+                    sensor=item.get("sensor"),
+                    date=item.get(f"date_{key}"),
+                    chunks=None,
+                )
+            )
         truth = _layer(base / item["truth"], "truth", cfg)
         ignore = _layer(base / item["ignore"], "ignore", cfg) if "ignore" in item else None
-        pairs.append(LabelledPair(scenes[0], scenes[1], truth, ignore, name=item.get("name", item["truth"])))
+        pairs.append(
+            LabelledPair(scenes[0], scenes[1], truth, ignore, name=item.get("name", item["truth"]))
+        )
     if not pairs:
-        raise ConfigError("no [[pair]] tables: nothing to train on", path=cfg,
-                          hint="list labelled pairs as [[pair]] before/after/truth")
+        raise ConfigError(
+            "no [[pair]] tables: nothing to train on",
+            path=cfg,
+            hint="list labelled pairs as [[pair]] before/after/truth",
+        )
     opts = {**opts, "out": base / opts["out"]}
     return opts, pairs
 
 
-def train_from_config(config: str | Path, progress: Callable[[str, int, int], None] | None = None
-                      ) -> tuple[ChangeModel, Path]:
+def train_from_config(
+    config: str | Path, progress: Callable[[str, int, int], None] | None = None
+) -> tuple[ChangeModel, Path]:
     """Train as *config* says and write the model file; returns the model and its path."""
     opts, pairs = load_pairs(config)
-    kwargs = {k: opts[k] for k in ("seed", "samples_per_class", "folds", "label_column", "outside") if k in opts}
+    kwargs = {
+        k: opts[k]
+        for k in ("seed", "samples_per_class", "folds", "label_column", "outside")
+        if k in opts
+    }
     model = train_change_model(pairs, progress=progress, **kwargs)
     return model, model.save(opts["out"])
 
@@ -101,11 +128,18 @@ def train_from_config(config: str | Path, progress: Callable[[str, int, int], No
 def validation_table(model: ChangeModel) -> str:
     """The model's own out-of-fold validation as a small text table."""
     v = model.header["validation"]
-    rows = [("pixel precision", v["pixel_precision"]), ("pixel recall", v["pixel_recall"]),
-            ("pixel F1", v["pixel_f1"]), ("pixel threshold", model.threshold),
-            ("patch threshold", model.patch_threshold)]
+    rows = [
+        ("pixel precision", v["pixel_precision"]),
+        ("pixel recall", v["pixel_recall"]),
+        ("pixel F1", v["pixel_f1"]),
+        ("pixel threshold", model.threshold),
+        ("patch threshold", model.patch_threshold),
+    ]
     if isinstance(v.get("patch"), dict):
-        rows += [("candidate patches", v["patch"]["candidates"]), ("real candidates", v["patch"]["real"]),
-                 ("pixel F1 after patch stage", v.get("pixel_f1_after_patches"))]
+        rows += [
+            ("candidate patches", v["patch"]["candidates"]),
+            ("real candidates", v["patch"]["real"]),
+            ("pixel F1 after patch stage", v.get("pixel_f1_after_patches")),
+        ]
     width = max(len(r[0]) for r in rows)
     return "\n".join(f"{name:<{width}}  {value}" for name, value in rows)
