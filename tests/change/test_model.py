@@ -267,3 +267,20 @@ def test_cli_train_writes_model_and_table(tmp_path):
     cfg.write_text("\n".join(lines).replace('truth = "t0.tif"', 'truth = "nope.tif"'))
     res = CliRunner().invoke(app, ["train", str(cfg), "-q"])
     assert res.exit_code == 1 and "nope.tif" in res.output
+
+
+def test_survey_config_takes_a_model(tmp_path, trained):
+    from onemap.config import load_config
+    from onemap.errors import ConfigError
+    from tests.test_config import GOOD, write
+
+    for name in ("before.tif", "after.tif", "dltb.gpkg"):
+        (tmp_path / name).write_bytes(b"x")
+    (tmp_path / "txt").mkdir()
+    text = GOOD.replace("threshold = 0.3", 'threshold = 0.3\nmodel = "m.json"')
+    with pytest.raises(ConfigError, match=r"\[detect\] model.*m.json.*not found"):
+        load_config(write(tmp_path, text))
+    trained.save(tmp_path / "m.json")
+    cfg = load_config(write(tmp_path, text))
+    assert cfg.detect_model == (tmp_path / "m.json").resolve()
+    assert load_config(write(tmp_path, GOOD)).detect_model is None
