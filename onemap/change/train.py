@@ -46,18 +46,19 @@ __all__ = [
 BLOCK = 64
 MIN_PER_CLASS = 100  # fewer labelled pixels of a class than this is too little to learn from
 MIN_PATCHES = 20
+FEATURE_CACHE_BYTES = 1 << 30  # training sets with fewer feature bytes are featurised once
 THRESHOLDS = np.round(np.arange(0.05, 0.901, 0.05), 2)
 PATCH_THRESHOLDS = np.round(np.arange(0.0, 0.901, 0.1), 2)
 PIXEL_PARAMS = {
     "objective": "binary",
-    "learning_rate": 0.05,
+    "learning_rate": 0.08,
     "num_leaves": 31,
     "min_data_in_leaf": 50,
     "feature_fraction": 0.8,
     "bagging_fraction": 0.8,
     "bagging_freq": 1,
     "lambda_l2": 1.0,
-    "num_iterations": 200,
+    "num_iterations": 120,
 }
 PATCH_PARAMS = {
     "objective": "binary",
@@ -136,7 +137,7 @@ def train_change_model(
     label_column: str = "real",
     outside: str = "unchanged",
     seed: int = 0,
-    samples_per_class: int = 40_000,
+    samples_per_class: int = 20_000,
     folds: int = 3,
     num_threads: int = 1,
     patch_threshold: float | None = None,
@@ -236,6 +237,9 @@ def train_change_model(
     rate = {1: min(1.0, samples_per_class / npos), 0: min(1.0, samples_per_class / nneg)}
     by_pair = len(pairs) >= folds
     X, y, f = [], [], []
+    # small training sets keep their window features for the out-of-fold pass (no second read)
+    total = sum(len(p.names) * p.frame.shape[0] * p.frame.shape[1] * 4 for p in plans)
+    cache: dict | None = {} if total <= FEATURE_CACHE_BYTES else None
     for k, (plan, lab) in enumerate(zip(plans, labels)):
         tick("sampling", k, len(plans))
         for w, (r0, r1, c0, c1) in enumerate(plan.windows()):
@@ -243,9 +247,11 @@ def train_change_model(
             rng = np.random.default_rng([seed, k, w])
             draw = rng.random(sub.shape)
             pick = ((sub == 1) & (draw < rate[1])) | ((sub == 0) & (draw < rate[0]))
-            if not pick.any():
+            if not pick.any() and cache is None:
                 continue
             feats = plan.window(r0, r1, c0, c1)
+            if cache is not None:
+                cache[k, r0, c0] = feats
             X.append(feats[:, pick].T)
             y.append(sub[pick])
             f.append(_folds(plan.frame.shape, r0, r1, c0, c1, k, seed, folds, by_pair)[pick])
@@ -275,7 +281,7 @@ def train_change_model(
     )
     header["parameters"]["folds_by"] = "pair" if by_pair else "block"
     oof = [
-        _oof_channels(models, plan, k, seed, folds, header, num_threads)
+        _oof_channels(models, plan, k, seed, folds, header, num_threads, cache)
         for k, plan in enumerate(plans)
     ]
     counts = np.zeros((len(THRESHOLDS), 3))
@@ -353,7 +359,14 @@ def _header(
 
 
 def _oof_channels(
-    models, plan: FeaturePlan, k: int, seed: int, folds: int, header: dict, num_threads: int
+    models,
+    plan: FeaturePlan,
+    k: int,
+    seed: int,
+    folds: int,
+    header: dict,
+    num_threads: int,
+    cache: dict | None = None,
 ) -> np.ndarray:
     """Out-of-fold probability (each pixel from the model that did not see its block) + channels."""
     tiles = [ChangeModel(header, m.model_to_string()).pixel_tile(num_threads) for m in models]
@@ -378,7 +391,8 @@ def _oof_channels(
 
     out = np.empty((len(P.CHANNELS),) + plan.frame.shape, np.float32)
     for r0, r1, c0, c1 in plan.windows():
-        out[:, r0:r1, c0:c1] = fn_window(r0, r1, c0, c1, plan.window(r0, r1, c0, c1))
+        feats = cache.pop((k, r0, c0)) if cache else plan.window(r0, r1, c0, c1)
+        out[:, r0:r1, c0:c1] = fn_window(r0, r1, c0, c1, feats)
     return out
 
 
