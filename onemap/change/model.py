@@ -338,7 +338,9 @@ def detect_with_model(
 
     *threshold* is the pixel probability that makes a candidate (default: the model's own,
     chosen on its out-of-fold validation, see ``header["threshold"]``); *patch_threshold* the
-    patch probability to keep a candidate (default 0.5). Output columns as
+    patch probability to keep a candidate (default: the model's own, ``header["patch_threshold"]``,
+    chosen the same way; 0 keeps every candidate). Both defaults come from the training data's
+    own validation, not from any test scene. Output columns as
     :func:`onemap.detect_changes` plus ``probability`` (the patch model's probability that the
     patch is real change; ``confidence`` holds the same); ``score_mean``/``score_max`` are the
     mean and maximum pixel probability.
