@@ -90,6 +90,31 @@ def survey(
 
 
 @app.command()
+def train(
+    config: Path = typer.Argument(..., help="Training TOML file ([train] out = ..., [[pair]] before/after/truth)."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+) -> None:
+    """Train a change model from labelled pairs and print its out-of-fold validation."""
+    try:
+        from tqdm import tqdm
+
+        from .change.train_config import train_from_config, validation_table
+
+        with tqdm(total=1.0, disable=quiet, unit="", bar_format="{l_bar}{bar}| {elapsed}") as bar:
+            def progress(step: str, done: int, total: int) -> None:
+                bar.set_description(step)
+                bar.n = min(1.0, done / max(total, 1)) if step != "done" else 1.0
+                bar.refresh()
+
+            model, path = train_from_config(config, progress=progress)
+    except Exception as exc:  # noqa: BLE001
+        _fail(exc)
+        return
+    typer.echo(validation_table(model))
+    typer.echo(f"model: {path}")
+
+
+@app.command()
 def info(path: Path = typer.Argument(..., help="A raster, vector layer or land-boundary TXT file.")) -> None:
     """Say what a file is: CRS, zone, bands or fields, encoding, feature count."""
     try:

@@ -223,6 +223,8 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "min_area": Key("float", 200.0, "smallest patch in m² (survey default)", 0),
         "k": Key("float", Lib("k"), "multiplier of threshold = \"k_sigma\"", 0, True),
         "options": Key("table", {}, "[detect.options]"),
+        "model": Key("str", None, "a trained change model file (onemap train), relative to this "
+                                  "file; replaces method and threshold"),
     },
     "detect.options": {
         "normalize": Key("str", Lib("normalize"), "radiometric normalisation of the after-scene",
@@ -366,6 +368,7 @@ class SurveyConfig:
     history_min_overlap: float = 0.3
     history_resolved: tuple[str, ...] | None = None
     database: DatabaseSpec | None = None
+    detect_model: Path | None = None  # a trained change model (onemap train); replaces method
 
     def as_dict(self) -> dict[str, Any]:
         """Plain-JSON form (recorded in the survey manifest)."""
@@ -495,6 +498,10 @@ def load_config(source: str | Path | Mapping[str, Any], base: str | Path | None 
         check_frame_res(v, crs, frame["res"])
     if crs is not None or zone is not None:
         check_frame_zone(v, crs, zone, scene_specs)
+    model = detect["model"]
+    if model is not None and not (root / model).is_file():
+        raise v.error("[detect] model", f"model file {model!r} not found",
+                      "give the path (relative to this file) of a model written by `onemap train`")
     output = (root / survey["output"]).resolve()
     history_fields = _history(v, history, output) if "history" in raw else {}
     return SurveyConfig(
@@ -506,4 +513,5 @@ def load_config(source: str | Path | Mapping[str, Any], base: str | Path | None 
         ratio_threshold=enforce["ratio_threshold"], tile_size=run["tile_size"], scheduler=run["scheduler"],
         workers=run["workers"], report_lang=report["lang"], **history_fields,
         database=_database(v, database) if "database" in raw else None,
+        detect_model=(root / model).resolve() if model is not None else None,
     )

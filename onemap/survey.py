@@ -555,6 +555,13 @@ def _patches(cfg: SurveyConfig, score: Any, attrs: dict[str, Any], frame: Frame,
     from .change.detect import change_mask, threshold_score
     from .change.patches import patches_from_mask
 
+    if getattr(cfg, "detect_model", None) is not None:  # a trained model replaces score + threshold
+        from .change.model import detect_with_model
+
+        patches = detect_with_model(before, after, cfg.detect_model, min_area=cfg.min_area,
+                                    mask=_score_mask(cfg, before, after))
+        attrs.update(threshold=patches.attrs["threshold"], model=str(cfg.detect_model))
+        return patches.rename(columns={"id": "patch_id"})
     floor = cfg.detect_options["noise_floor"]
     try:
         thr, noise = threshold_score(score, cfg.threshold, cfg.k, floor=floor, value_range=attrs.get("score_range"))
