@@ -156,7 +156,7 @@ class Key:
 def _methods() -> tuple[str, ...]:
     from .change._plan import METHODS
 
-    return tuple(METHODS)
+    return ("auto", *METHODS)  # "auto": the score picked from the scene (onemap.change.defaults)
 
 
 def _normalizations() -> tuple[str, ...]:

@@ -354,3 +354,10 @@ def test_detect_changes_refuses_a_misspelt_threshold_up_front():
                          coords={"band": ["blue", "green", "red", "nir"], **f.coords()}).rio.write_crs(f.crs)
     with pytest.raises(DataError, match=r"threshold must be .*got 'ostu'.*did you mean threshold='otsu'"):
         detect_changes(scene, scene, threshold="ostu")
+
+
+@pytest.mark.parametrize("method", ["auto", "construction", "cva", "ndvi_diff"])
+def test_every_library_method_can_be_written(files, method):
+    """The library's default ("auto") too: a TOML may say what it gets by default."""
+    cfg = load_config(write(files, GOOD.replace("min_area = 150", f'min_area = 150\nmethod = "{method}"')))
+    assert cfg.method == method
