@@ -29,7 +29,7 @@ __all__ = ["SAMPLES", "check_coverage", "layer_share", "scene_share"]
 SAMPLES = 128  # sample points per side of the frame for a layer's share
 
 
-def layer_share(geoms: np.ndarray, frame: Frame, samples: int = SAMPLES) -> float:
+def layer_share(geoms: np.ndarray, frame: Frame, samples: int = SAMPLES, *, tree: Any = None) -> float:
     """Share (0–1) of *frame* covered by the polygons *geoms* (in the frame's CRS).
 
     >>> f = Frame.from_bounds((0, 0, 100, 100), 1.0, 4527)
@@ -44,7 +44,7 @@ def layer_share(geoms: np.ndarray, frame: Frame, samples: int = SAMPLES) -> floa
     ys = bottom + (np.arange(samples) + 0.5) * (top - bottom) / samples
     gx, gy = np.meshgrid(xs, ys)
     points = shapely.points(gx.ravel(), gy.ravel())
-    hit, _ = shapely.STRtree(geoms).query(points, predicate="intersects")
+    hit, _ = (tree or shapely.STRtree(geoms)).query(points, predicate="intersects")
     return float(np.unique(hit).size / points.size)
 
 
@@ -116,7 +116,8 @@ def check_coverage(frame: Frame, scenes: dict[str, Frame], layers: dict[str, gpd
         if layer is None or len(layer) == 0:
             continue
         geoms = np.asarray(layer.geometry.values)
-        if not len(shapely.STRtree(geoms).query(frame_box, predicate="intersects")):
+        tree = shapely.STRtree(geoms)  # one tree per layer: a county's land use has 10⁶ polygons
+        if not len(tree.query(frame_box, predicate="intersects")):
             raise missing(name, layer.total_bounds, "layer")
-        shares[name] = round(layer_share(geoms, frame), 4)
+        shares[name] = round(layer_share(geoms, frame, tree=tree), 4)
     return shares
