@@ -2,7 +2,7 @@
 
 Runs the whole survey (``onemap.run_survey``: ingest → align → detect → flag) on counties written
 by ``onemap.synth.make_county`` for several seeds and sizes, and scores the verdicts against the
-truth table with ``onemap.evaluate``: object-level precision / recall / F1 of the unapproved flag,
+truth table with ``onemap.testing.evaluate``: object-level precision / recall / F1 of the unapproved flag,
 the relative error of the flagged unapproved area, and per planted case how many objects were
 flagged. Prints a Markdown table (paste it into benchmarks/README.md).
 

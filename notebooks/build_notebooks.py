@@ -16,7 +16,7 @@ matplotlib.use("Agg") if os.environ.get("MPLBACKEND") == "Agg" else None
 import matplotlib.pyplot as plt
 import numpy as np
 import onemap
-from onemap.synth import make_county
+from onemap.testing import evaluate, make_county
 
 # the embedded sample county of `make demo` (smaller here, so the notebook runs in seconds)
 DATA = pathlib.Path(os.environ.get("ONEMAP_NOTEBOOK_DATA", tempfile.mkdtemp()))
@@ -55,7 +55,7 @@ for verdict, colour in VERDICT_COLOURS.items():
 ax.legend(loc="lower right")
 ax.set_title("change patches by verdict");'''),
     new_markdown_cell("## How good is it? Compare with the planted truth"),
-    new_code_cell('''ev = onemap.evaluate(verdicts, county.truth.to_crs(frame.crs))
+    new_code_cell('''ev = evaluate(verdicts, county.truth.to_crs(frame.crs))
 ev, ev["per_case"]'''),
 ]
 

@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
-import sys
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -31,15 +29,18 @@ def _main(
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Log progress messages."),
     debug: bool = typer.Option(False, "--debug", help="Show tracebacks of errors."),
 ) -> None:
-    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
-                        format="%(asctime)s %(name)s %(levelname)s: %(message)s")
+    # -v shows onemap's progress only: libraries' INFO lines (pyogrio "Created N records") are
+    # not for the user
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(levelname)s: %(message)s")
+    logging.getLogger("onemap").setLevel(logging.INFO if verbose else logging.WARNING)
     _state["debug"] = debug
 
 
-def _fail(exc: BaseException) -> None:
+def _fail(exc: BaseException, who: str = "cli") -> None:
     if _state["debug"]:
         raise exc
     if isinstance(exc, OnemapError):
+        exc.speak(who)  # the fix in the words of the command (options) or of the survey TOML
         typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
         raise typer.Exit(1)
     typer.secho(f"internal error: {type(exc).__name__}: {exc} (rerun with --debug for the traceback)",
@@ -68,7 +69,7 @@ def demo(
 @app.command()
 def survey(
     config: Path = typer.Argument(..., help="Survey TOML file."),
-    scheduler: Optional[str] = typer.Option(None, "--scheduler",
+    scheduler: str | None = typer.Option(None, "--scheduler",
                                             help="dask.distributed scheduler address (default: local threads)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
 ) -> None:
@@ -80,12 +81,37 @@ def survey(
         client = connect(scheduler, "--scheduler") if scheduler else None
         result = run_survey(config, client=client, progress=not quiet)
     except Exception as exc:  # noqa: BLE001
-        _fail(exc)
+        _fail(exc, "toml")
         return
     finally:
         if client is not None:
             client.close()
     _print_result(result)
+
+
+@app.command()
+def train(
+    config: Path = typer.Argument(..., help="Training TOML file ([train] out = ..., [[pair]] before/after/truth)."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+) -> None:
+    """Train a change model from labelled pairs and print its out-of-fold validation."""
+    try:
+        from tqdm import tqdm
+
+        from .change.train_config import train_from_config, validation_table
+
+        with tqdm(total=1.0, disable=quiet, unit="", bar_format="{l_bar}{bar}| {elapsed}") as bar:
+            def progress(step: str, done: int, total: int) -> None:
+                bar.set_description(step)
+                bar.n = min(1.0, done / max(total, 1)) if step != "done" else 1.0
+                bar.refresh()
+
+            model, path = train_from_config(config, progress=progress)
+    except Exception as exc:  # noqa: BLE001
+        _fail(exc)
+        return
+    typer.echo(validation_table(model))
+    typer.echo(f"model: {path}")
 
 
 @app.command()
@@ -103,12 +129,12 @@ def info(path: Path = typer.Argument(..., help="A raster, vector layer or land-b
 def txt2gpkg(
     src: list[Path] = typer.Argument(..., help="Land-boundary TXT files (or folders of them)."),
     out: Path = typer.Option(..., "--out", "-o", help="GeoPackage to write."),
-    encoding: Optional[str] = typer.Option(None, help="Text encoding (default: detect)."),
+    encoding: str | None = typer.Option(None, help="Text encoding (default: detect)."),
 ) -> None:
     """Convert land-boundary TXT files (界址点坐标交换格式) to one GeoPackage layer."""
     try:
-        from .ingest.vector import write_layer
         from .ingest.sources import read_boundary_files
+        from .ingest.vector import write_layer
 
         layer = read_boundary_files(src, encoding=encoding)
         write_layer(layer, out, layer="parcels")
@@ -122,9 +148,11 @@ def txt2gpkg(
 def gpkg2txt(
     src: Path = typer.Argument(..., help="Polygon layer (GeoPackage, shapefile, GeoJSON)."),
     out: Path = typer.Option(..., "--out", "-o", help="TXT file to write."),
-    layer: Optional[str] = typer.Option(None, help="Layer name inside SRC."),
+    layer: str | None = typer.Option(None, help="Layer name inside SRC."),
     encoding: str = typer.Option("gbk", help="Output encoding."),
     area_unit: str = typer.Option("ha", help="Unit of the declared area: ha or m2."),
+    to_crs: str | None = typer.Option(None, "--to-crs",
+                                         help="Reproject to this Gauss-Kruger CRS first (e.g. EPSG:4527)."),
 ) -> None:
     """Write a polygon layer as a land-boundary TXT file (Gauss-Kruger CRS required)."""
     try:
@@ -132,7 +160,7 @@ def gpkg2txt(
         from .ingest.vector import read_layer
 
         gdf = read_layer(src, layer=layer)
-        write_boundary_txt(gdf, out, encoding=encoding, area_unit=area_unit)
+        write_boundary_txt(gdf, out, encoding=encoding, area_unit=area_unit, crs=to_crs)
     except Exception as exc:  # noqa: BLE001
         _fail(exc)
         return
@@ -160,7 +188,8 @@ def describe(path: Path) -> dict:
     try:
         with rasterio.open(path) as src:
             zi = zone_info(src.crs) if src.crs else None
-            return {"path": str(path), "format": f"raster ({src.driver})", "crs": src.crs.to_string() if src.crs else None,
+            return {**_scene_date(path), "path": str(path), "format": f"raster ({src.driver})",
+                    "crs": src.crs.to_string() if src.crs else None,
                     "zone": zi.__dict__ if zi else None, "shape": [src.height, src.width], "bands": src.count,
                     "dtypes": sorted(set(src.dtypes)), "nodata": src.nodata, "res": list(src.res),
                     "bounds": list(src.bounds), "block_shapes": [list(b) for b in src.block_shapes[:1]],
@@ -170,6 +199,17 @@ def describe(path: Path) -> dict:
     from .ingest.vector import layer_info
 
     return layer_info(path)
+
+
+def _scene_date(path: Path) -> dict:
+    """The acquisition date of a raster and where it came from (empty when it cannot be opened)."""
+    from .ingest.raster import open_scene
+
+    try:
+        a = open_scene(path).attrs
+    except OnemapError:
+        return {}
+    return {"date": a.get("date"), "date_source": a.get("date_source"), "date_guessed": a.get("date_guessed")}
 
 
 def _print_result(result) -> None:
@@ -195,4 +235,4 @@ def main() -> None:  # pragma: no cover - console entry
 
 
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    main()

@@ -66,9 +66,17 @@ DATUMS: dict[str, tuple[int, str]] = {
 }
 _ZONES = {3: (25, 45), 6: (13, 23)}
 _DATUM_ALIASES = {
-    "cgcs2000": "CGCS2000", "2000": "CGCS2000", "cgcs": "CGCS2000",
-    "xian1980": "Xian1980", "xian80": "Xian1980", "80": "Xian1980", "xian": "Xian1980",
-    "beijing1954": "Beijing1954", "beijing54": "Beijing1954", "54": "Beijing1954", "beijing": "Beijing1954",
+    "cgcs2000": "CGCS2000",
+    "2000": "CGCS2000",
+    "cgcs": "CGCS2000",
+    "xian1980": "Xian1980",
+    "xian80": "Xian1980",
+    "80": "Xian1980",
+    "xian": "Xian1980",
+    "beijing1954": "Beijing1954",
+    "beijing54": "Beijing1954",
+    "54": "Beijing1954",
+    "beijing": "Beijing1954",
 }
 
 
@@ -85,14 +93,18 @@ def as_crs(crs: Any) -> CRS:
     try:
         return CRS.from_user_input(crs)
     except pyproj.exceptions.CRSError as exc:
-        raise CRSError(f"not a valid CRS: {crs!r} ({exc})",
-                       hint="pass an EPSG code such as 4527, a WKT/PROJ string or a pyproj.CRS") from exc
+        raise CRSError(
+            f"not a valid CRS: {crs!r} ({exc})",
+            hint="pass an EPSG code such as 4527, a WKT/PROJ string or a pyproj.CRS",
+        ) from exc
 
 
 def _datum_key(datum: str) -> str:
     key = _DATUM_ALIASES.get(str(datum).lower().replace(" ", "").replace("_", "").replace("-", ""))
     if key is None:
-        raise CRSError(f"unknown datum {datum!r}", hint="use 'CGCS2000', 'Xian1980' or 'Beijing1954'")
+        raise CRSError(
+            f"unknown datum {datum!r}", hint="use 'CGCS2000', 'Xian1980' or 'Beijing1954'"
+        )
     return key
 
 
@@ -147,6 +159,7 @@ def gk_crs(
     if (zone is None) == (central_meridian is None):
         raise CRSError("give exactly one of zone= and central_meridian=")
     if zone is None:
+        assert central_meridian is not None  # exactly one of the two, checked above
         cm = float(central_meridian)
         z = cm / 3 if width == 3 else (cm + 3) / 6
         if abs(z - round(z)) > 1e-9:
@@ -163,7 +176,8 @@ def gk_crs(
     ellps = DATUMS[key][1]
     towgs = " +towgs84=0,0,0" if key == "CGCS2000" else ""
     return CRS.from_proj4(
-        f"+proj=tmerc +lat_0=0 +lon_0={lon0} +k=1 +x_0={x0} +y_0=0 +ellps={ellps}{towgs} +units=m +no_defs"
+        f"+proj=tmerc +lat_0=0 +lon_0={lon0} +k=1 +x_0={x0} +y_0=0 +ellps={ellps}{towgs} "
+        "+units=m +no_defs"
     )
 
 
@@ -218,14 +232,18 @@ def infer_zone(
         if not widths:
             raise CRSError(
                 f"easting {easting} has no Gauss-Kruger zone prefix (leading digits {zone})",
-                hint="pass the zone explicitly (e.g. from the TXT header 带号) or use unprefixed coordinates with a zone CRS",
+                hint=("pass the zone explicitly (e.g. from the TXT header 带号) or use unprefixed "
+                      "coordinates with a zone CRS"),
             )
         if width is not None and width not in widths:
-            raise CRSError(f"easting {easting} carries zone {zone}, which is a {widths[0]}° zone, not {width}°")
+            raise CRSError(
+                f"easting {easting} carries zone {zone}, which is a {widths[0]}° zone, not {width}°"
+            )
         return zone
     if width is None:
         raise CRSError("infer_zone(lon=...) needs width=3 or 6")
     _check_width(width)
+    assert lon is not None  # exactly one of easting and lon, checked above
     lon = float(lon)
     if not -180 <= lon <= 360:
         raise CRSError(f"longitude {lon} is out of range")
@@ -266,7 +284,7 @@ def zone_info(crs: Any) -> ZoneInfo | None:
     prefixed = x0 > 1_000_000
     zone = int(x0 // 1_000_000) if prefixed else None
     width: int | None = None
-    if prefixed:
+    if zone is not None:  # prefixed
         width = 3 if abs(3 * zone - lon0) < 1e-9 else 6 if abs(6 * zone - 3 - lon0) < 1e-9 else None
     else:
         # a meridian like 117°E is both a 3° and a 6° meridian: the CRS name decides
@@ -291,6 +309,8 @@ def zone_info(crs: Any) -> ZoneInfo | None:
 def _geocentric_proj(crs: CRS) -> str:
     """PROJ steps from *crs* (projected or geographic) to geocentric cartesian."""
     ell = crs.ellipsoid
+    if ell is None:
+        raise CRSError(f"{crs.name!r} has no ellipsoid", hint="use a geographic or projected CRS")
     cart = f"+step +proj=cart +a={ell.semi_major_metre} +rf={ell.inverse_flattening}"
     if crs.is_geographic:
         return f"+step +proj=unitconvert +xy_in=deg +xy_out=rad {cart}"
@@ -304,7 +324,15 @@ def _geocentric_proj(crs: CRS) -> str:
 def helmert7_transformer(
     src_crs: Any,
     dst_crs: Any = 4490,
-    params: tuple[float, float, float, float, float, float, float] | list[float] = (0, 0, 0, 0, 0, 0, 0),
+    params: tuple[float, float, float, float, float, float, float] | list[float] = (
+        0,
+        0,
+        0,
+        0,
+        0,
+        0,
+        0,
+    ),
     convention: Literal["position_vector", "coordinate_frame"] = "position_vector",
 ) -> Transformer:
     """A transformer from an old-datum CRS to a CGCS2000 CRS with 7-parameter Bursa-Wolf parameters.
@@ -338,8 +366,10 @@ def helmert7_transformer(
     if convention not in ("position_vector", "coordinate_frame"):
         raise CRSError(f"unknown rotation convention {convention!r}",
                        hint="use 'position_vector' or 'coordinate_frame'")
-    helmert = (f"+step +proj=helmert +x={p[0]} +y={p[1]} +z={p[2]} +rx={p[3]} +ry={p[4]} +rz={p[5]} "
-               f"+s={p[6]} +convention={convention}")
+    helmert = (
+        f"+step +proj=helmert +x={p[0]} +y={p[1]} +z={p[2]} +rx={p[3]} +ry={p[4]} +rz={p[5]} "
+        f"+s={p[6]} +convention={convention}"
+    )
     inverse_dst = _geocentric_proj(dst)
     # invert the destination steps: '+step +inv X' <-> '+step X' pairs in reverse order
     steps = [s.strip() for s in inverse_dst.split("+step") if s.strip()]
@@ -355,7 +385,8 @@ def helmert7_transformer(
 class Planar4:
     """4-parameter planar similarity on projected coordinates (county-scale datum shift).
 
-    ``x' = dx + m (x cos θ - y sin θ)``, ``y' = dy + m (x sin θ + y cos θ)`` with ``m = 1 + ppm·1e-6``,
+    ``x' = dx + m (x cos θ - y sin θ)``, ``y' = dy + m (x sin θ + y cos θ)``
+    with ``m = 1 + ppm·1e-6``,
     where *x* is the easting and *y* the northing and θ is counter-clockwise in arc-seconds.
     """
 
@@ -372,7 +403,7 @@ class Planar4:
         c, s = m * math.cos(th), m * math.sin(th)
         return self.dx + c * x - s * y, self.dy + s * x + c * y
 
-    def inverse(self) -> "Planar4":
+    def inverse(self) -> Planar4:
         th = math.radians(self.rotation_arcsec / 3600.0)
         m = 1.0 + self.scale_ppm * 1e-6
         c, s = math.cos(-th) / m, math.sin(-th) / m
@@ -380,12 +411,14 @@ class Planar4:
                        -self.rotation_arcsec, (1.0 / m - 1.0) * 1e6)
 
     @classmethod
-    def fit(cls, src_xy: Any, dst_xy: Any) -> "Planar4":
+    def fit(cls, src_xy: Any, dst_xy: Any) -> Planar4:
         """Least-squares estimate from ≥ 2 common points (arrays of shape (n, 2), easting first)."""
         a = np.asarray(src_xy, dtype="float64")
         b = np.asarray(dst_xy, dtype="float64")
         if a.shape != b.shape or a.ndim != 2 or a.shape[1] != 2 or len(a) < 2:
-            raise CRSError("planar 4-parameter fit needs two (n, 2) arrays with n >= 2 common points")
+            raise CRSError(
+                "planar 4-parameter fit needs two (n, 2) arrays with n >= 2 common points"
+            )
         ca, cb = a.mean(0), b.mean(0)
         a0, b0 = a - ca, b - cb
         den = (a0 ** 2).sum()

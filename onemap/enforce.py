@@ -24,7 +24,7 @@ Verdicts (``verdict`` and the campaign's words in ``verdict_zh``):
 =========================  ==========================  ==================================================
 
 A *sliver* is a residue thinner than ``tolerance_m`` (removed by a morphological opening of that
-radius): pixel-edge noise along an approval's boundary does not turn an approved patch into a
+radius, in metres whatever the CRS: see :func:`onemap.geometry.substantial`): pixel-edge noise along an approval's boundary does not turn an approved patch into a
 partly approved one. Slivers decide nothing but their area is still counted in the area columns,
 so areas always add up: ``existing_m2 + approved_m2 + unapproved_m2 == area_m2``.
 """
@@ -43,7 +43,7 @@ import shapely
 from . import codes
 from ._partition import map_partitions
 from .errors import CRSError, DataError, GeometryError, OnemapWarning
-from .overlay.vector import _polygonal, ellipsoidal_area
+from .geometry import ellipsoidal_area, pairs, polygonal, same_crs, substantial
 
 __all__ = ["HA_PER_M2", "MU_PER_M2", "VERDICTS_ZH", "flag_unapproved"]
 
@@ -78,7 +78,9 @@ def flag_unapproved(
     Parameters
     ----------
     patches
-        Change patches (e.g. from :func:`onemap.detect_changes`), polygons in a projected CRS.
+        Change patches (e.g. from :func:`onemap.detect_changes`), polygons in any CRS with a datum
+        (Gauss-Kruger, UTM, longitude/latitude, Web Mercator …): verdicts and areas do not depend
+        on it.
         Kept columns: all of them; ``patch_id`` is added from the index when absent.
     approvals
         Construction-land approvals (``approval_id`` column, else the index is used). ``None`` or
@@ -117,7 +119,9 @@ def flag_unapproved(
         ``unapproved_cultivated_m2``, ``unapproved_farmland_m2``, ``unapproved_redline_m2``,
         ``unapproved_agricultural_m2``, ``unapproved_unused_m2``, ``unapproved_unknown_m2``), the same
         main figures in mu and hectares, ``unapproved_by_code`` (JSON ``{code: m²}``),
-        ``approval_ids``, ``parcel_ids`` (``;``-separated), ``admin_code``, ``admin_name``.
+        ``approval_ids``, ``parcel_ids`` (``;``-separated), ``admin_code``, ``admin_name``, and
+        ``on_unknown_landuse`` (part of the new construction, more than a sliver, lies on land the
+        land-use layer does not classify: outside it, in a gap, or under an unknown code).
 
     Examples
     --------
@@ -153,7 +157,7 @@ def flag_unapproved(
         layer = _check_polygons(layer, name)
         if len(layer) and layer.crs is None:
             raise CRSError(f"{name} layer has no CRS", hint="read it with onemap.read_layer(..., crs=...)")
-        if len(layer) and layer.crs != crs:
+        if len(layer) and not same_crs(layer.crs, crs):
             if not reproject:
                 raise CRSError(
                     f"{name} layer is in {layer.crs.name!r}, patches are in {crs.name!r}",
@@ -206,20 +210,20 @@ def _judge(patches: gpd.GeoDataFrame, approvals: gpd.GeoDataFrame | None, landus
 
     # 1. existing construction land inside each patch
     construction = _union_per_patch(geoms, lu_geoms[lu_groups == "construction"])
-    new = _polygonal(shapely.difference(geoms, construction))
+    new = polygonal(shapely.difference(geoms, construction))
     # 2. approved and unapproved parts of the new construction
     appr_geoms = np.asarray(approvals.geometry.values) if approvals is not None and len(approvals) else np.empty(0, object)
     appr_union = _union_per_patch(geoms, appr_geoms)
-    approved = _polygonal(shapely.intersection(new, appr_union))
-    unapproved = _polygonal(shapely.difference(new, appr_union))
+    approved = polygonal(shapely.intersection(new, appr_union))
+    unapproved = polygonal(shapely.difference(new, appr_union))
     # 3. what land the unapproved part and all new construction took
     by_code_unappr = _area_by_code(unapproved, lu_geoms, lu_codes, crs)
     by_code_new = _area_by_code(new, lu_geoms, lu_codes, crs)
 
-    area = _area(geoms, crs)
-    existing_m2 = _area(_polygonal(shapely.intersection(geoms, construction)), crs)
-    approved_m2 = _area(approved, crs)
-    unapproved_m2 = _area(unapproved, crs)
+    area = ellipsoidal_area(geoms, crs)
+    existing_m2 = ellipsoidal_area(polygonal(shapely.intersection(geoms, construction)), crs)
+    approved_m2 = ellipsoidal_area(approved, crs)
+    unapproved_m2 = ellipsoidal_area(unapproved, crs)
     new_m2 = approved_m2 + unapproved_m2
 
     out = patches.copy()
@@ -244,15 +248,26 @@ def _judge(patches: gpd.GeoDataFrame, approvals: gpd.GeoDataFrame | None, landus
         out[f"{col}_ha"] = out[f"{col}_m2"] * HA_PER_M2
 
     # 4. verdicts: slivers thinner than the tolerance decide nothing
-    has_new = _substantial(new, tolerance_m)
-    has_unappr = _substantial(unapproved, tolerance_m)
-    has_appr = _substantial(approved, tolerance_m)
+    has_new = substantial(new, crs, tolerance_m)
+    has_unappr = substantial(unapproved, crs, tolerance_m)
+    has_appr = substantial(approved, crs, tolerance_m)
     unknown_share = np.divide(out["unapproved_unknown_m2"].to_numpy(), unapproved_m2,
                               out=np.zeros(n), where=unapproved_m2 > 0)
     verdict = np.where(~has_new, "existing_construction",
                        np.where(~has_unappr, "approved",
                                 np.where(has_appr, "partly_approved", "unapproved"))).astype(object)
     verdict[(verdict != "existing_construction") & (verdict != "approved") & (unknown_share > 0.5)] = "check"
+    # new construction on land the land-use layer does not classify (a gap, outside it, or an
+    # unknown code): counted, because such a patch is judged without knowing what it took
+    # (geometry only where the areas leave some of the new part unclassified: most patches pass)
+    known_m2 = np.array([sum(a for c, a in d.items() if codes.group(c) != "unknown") for d in by_code_new])
+    maybe = np.flatnonzero(new_m2 - known_m2 > 1e-9 * np.maximum(area, 1.0))
+    on_unknown = np.zeros(n, bool)
+    if maybe.size:
+        classified = _union_per_patch(new[maybe], lu_geoms[lu_groups != "unknown"])
+        rest = polygonal(shapely.difference(new[maybe], classified))
+        on_unknown[maybe] = substantial(rest, crs, tolerance_m)
+    out["on_unknown_landuse"] = on_unknown
     out["verdict"] = verdict
     out["verdict_zh"] = [VERDICTS_ZH[v] for v in verdict]
 
@@ -290,27 +305,13 @@ def _landuse_code_column(landuse: gpd.GeoDataFrame) -> str:
                     hint="read it with onemap.read_layer(path, kind='landuse')")
 
 
-def _pairs(geoms: np.ndarray, others: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(patch index, other index) pairs whose geometries intersect, ordered by patch, then other.
-
-    The order does not depend on the tree, so a layer subset (rows in layer order) yields the same
-    pieces in the same order as the whole layer: unions and sums come out bit for bit the same.
-    """
-    if len(others) == 0 or len(geoms) == 0:
-        return np.empty(0, np.int64), np.empty(0, np.int64)
-    tree = shapely.STRtree(others)
-    p, o = tree.query(geoms, predicate="intersects")
-    order = np.lexsort((o, p))
-    return p[order], o[order]
-
-
 def _union_per_patch(geoms: np.ndarray, others: np.ndarray) -> np.ndarray:
     """For each patch, the union of the *others* it intersects, clipped to the patch."""
     out = np.array([shapely.Polygon()] * len(geoms), dtype=object)
-    p, o = _pairs(geoms, others)
+    p, o = pairs(geoms, others)
     if p.size == 0:
         return out
-    pieces = _polygonal(shapely.intersection(geoms[p], shapely.make_valid(others[o])))
+    pieces = polygonal(shapely.intersection(geoms[p], shapely.make_valid(others[o])))
     order = np.argsort(p, kind="stable")
     p, pieces = p[order], pieces[order]
     starts = np.flatnonzero(np.r_[True, p[1:] != p[:-1]])
@@ -325,11 +326,11 @@ def _area_by_code(parts: np.ndarray, lu_geoms: np.ndarray, lu_codes: np.ndarray,
     result: list[dict[str, float]] = [{} for _ in range(len(parts))]
     nonempty = ~shapely.is_empty(parts)
     idx = np.flatnonzero(nonempty)
-    p, o = _pairs(parts[idx], lu_geoms)
+    p, o = pairs(parts[idx], lu_geoms)
     if p.size == 0:
         return result
-    pieces = _polygonal(shapely.intersection(parts[idx][p], lu_geoms[o]))
-    areas = _area(pieces, crs)
+    pieces = polygonal(shapely.intersection(parts[idx][p], lu_geoms[o]))
+    areas = ellipsoidal_area(pieces, crs)
     for i, code, a in zip(idx[p], lu_codes[o], areas):
         if a > 0:
             result[i][code] = result[i].get(code, 0.0) + float(a)
@@ -339,16 +340,8 @@ def _area_by_code(parts: np.ndarray, lu_geoms: np.ndarray, lu_codes: np.ndarray,
 def _overlap_area(parts: np.ndarray, layer: gpd.GeoDataFrame | None, crs: Any) -> np.ndarray:
     if layer is None or len(layer) == 0:
         return np.zeros(len(parts))
-    inter = _polygonal(shapely.intersection(parts, _union_per_patch(parts, np.asarray(layer.geometry.values))))
-    return _area(inter, crs)
-
-
-def _substantial(parts: np.ndarray, tolerance_m: float) -> np.ndarray:
-    """True where a part survives an opening of radius *tolerance_m* (is more than a sliver)."""
-    if tolerance_m <= 0:
-        return ~shapely.is_empty(parts) & (shapely.area(parts) > 0)
-    opened = shapely.buffer(shapely.buffer(parts, -tolerance_m, join_style="mitre"), tolerance_m, join_style="mitre")
-    return ~shapely.is_empty(opened) & (shapely.area(opened) > 0)
+    inter = polygonal(shapely.intersection(parts, _union_per_patch(parts, np.asarray(layer.geometry.values))))
+    return ellipsoidal_area(inter, crs)
 
 
 def _id_column(layer: gpd.GeoDataFrame, preferred: str, fallbacks: tuple[str, ...]) -> pd.Series:
@@ -363,7 +356,7 @@ def _ids_touching(geoms: np.ndarray, layer: gpd.GeoDataFrame | None, column: str
     if layer is None or len(layer) == 0:
         return [""] * len(geoms)
     ids = _id_column(layer, column, fallbacks).to_numpy()
-    p, o = _pairs(geoms, np.asarray(layer.geometry.values))
+    p, o = pairs(geoms, np.asarray(layer.geometry.values))
     # touching along an edge is not taking land: require a positive-area overlap
     keep = shapely.area(shapely.intersection(geoms[p], np.asarray(layer.geometry.values)[o])) > 0
     found: list[list[str]] = [[] for _ in range(len(geoms))]
@@ -379,7 +372,7 @@ def _admin_of(geoms: np.ndarray, admin: gpd.GeoDataFrame | None) -> tuple[list[s
     code = _id_column(admin, "admin_code", ("XZQDM", "ZLDWDM")).to_numpy()
     name = (admin["admin_name"].astype(str).to_numpy() if "admin_name" in admin.columns
             else np.array([""] * len(admin), dtype=object))
-    p, o = _pairs(geoms, np.asarray(admin.geometry.values))
+    p, o = pairs(geoms, np.asarray(admin.geometry.values))
     share = shapely.area(shapely.intersection(geoms[p], np.asarray(admin.geometry.values)[o]))
     best = np.full(len(geoms), -1)
     best_area = np.zeros(len(geoms))
@@ -387,8 +380,3 @@ def _admin_of(geoms: np.ndarray, admin: gpd.GeoDataFrame | None) -> tuple[list[s
         if a > best_area[i]:
             best[i], best_area[i] = j, a
     return ([code[j] if j >= 0 else "" for j in best], [name[j] if j >= 0 else "" for j in best])
-
-
-def _area(geoms: np.ndarray, crs: Any) -> np.ndarray:
-    """Ellipsoidal areas (m²) of an array of geometries, positionally."""
-    return ellipsoidal_area(gpd.GeoSeries(geoms, crs=crs)).to_numpy()

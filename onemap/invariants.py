@@ -38,19 +38,27 @@ RELATIVE_TOLERANCE = 1e-6
 _ABSOLUTE_M2 = 1e-6
 
 
-def _compare(name: str, got: Any, want: Any, labels: Any, what: str, scale: Any = None) -> dict[str, Any]:
+def _compare(
+    name: str, got: Any, want: Any, labels: Any, what: str, scale: Any = None
+) -> dict[str, Any]:
     """Relative to *scale* (the whole polygon's area, default *want*), at least 1 m²."""
     got, want = np.asarray(got, np.float64), np.asarray(want, np.float64)
     err = np.abs(got - want)
     scale = np.maximum(np.abs(want if scale is None else np.asarray(scale, np.float64)), 1.0)
     rel = err / scale
-    bad = (err > RELATIVE_TOLERANCE * scale) & (err > _ABSOLUTE_M2) | ~np.isfinite(got) | ~np.isfinite(want)
+    bad = (
+        (err > RELATIVE_TOLERANCE * scale) & (err > _ABSOLUTE_M2)
+        | ~np.isfinite(got)
+        | ~np.isfinite(want)
+    )
     if bad.any():
         idx = np.flatnonzero(bad)[:5]
         rows = "; ".join(f"{labels[i]}: {got[i]:.6f} vs {want[i]:.6f}" for i in idx)
-        raise InvariantError(f"invariant {name!r} violated for {int(bad.sum())} row(s): {what} ({rows})",
-                             hint="this is a bug or a broken input layer (e.g. overlapping land-use "
-                                  "polygons); keep the output folder and report it")
+        raise InvariantError(
+            f"invariant {name!r} violated for {int(bad.sum())} row(s): {what} ({rows})",
+            hint="this is a bug or a broken input layer (e.g. overlapping land-use "
+            "polygons); keep the output folder and report it",
+        )
     return {"rows": int(got.size), "max_relative_error": float(rel.max()) if rel.size else 0.0}
 
 
@@ -59,7 +67,9 @@ def _merge(results: list[dict[str, Any]]) -> dict[str, Any]:
             "max_relative_error": max((r["max_relative_error"] for r in results), default=0.0)}
 
 
-def check_invariants(patches: pd.DataFrame, verdicts: pd.DataFrame, summary: pd.DataFrame) -> dict[str, Any]:
+def check_invariants(
+    patches: pd.DataFrame, verdicts: pd.DataFrame, summary: pd.DataFrame
+) -> dict[str, Any]:
     """Check the area invariants of one survey run; return the record for the manifest.
 
     Parameters
@@ -103,32 +113,76 @@ def check_invariants(patches: pd.DataFrame, verdicts: pd.DataFrame, summary: pd.
     """
     record: dict[str, Any] = {"tolerance": RELATIVE_TOLERANCE}
     ids = verdicts["patch_id"].to_numpy()
-    want = patches["patch_id"].to_numpy() if "patch_id" in patches.columns else patches.index.to_numpy()
-    if len(ids) != len(want) or len(set(ids.tolist())) != len(ids) or set(ids.tolist()) != set(want.tolist()):
+    want = (
+        patches["patch_id"].to_numpy()
+        if "patch_id" in patches.columns
+        else patches.index.to_numpy()
+    )
+    if (
+        len(ids) != len(want)
+        or len(set(ids.tolist())) != len(ids)
+        or set(ids.tolist()) != set(want.tolist())
+    ):
         lost = sorted(set(want.tolist()) - set(ids.tolist()))[:5]
         extra = sorted(set(ids.tolist()) - set(want.tolist()))[:5]
-        raise InvariantError(f"invariant 'patches_kept' violated: {len(want)} patches, {len(ids)} verdict rows "
-                             f"(lost {lost}, unexpected {extra})", hint="this is a bug; report it")
+        raise InvariantError(
+            f"invariant 'patches_kept' violated: {len(want)} patches, {len(ids)} verdict rows "
+            f"(lost {lost}, unexpected {extra})",
+            hint="this is a bug; report it",
+        )
     record["patches_kept"] = {"rows": int(len(ids)), "max_relative_error": 0.0}
     labels = [f"patch {i}" for i in ids]
     area = verdicts["area_m2"].to_numpy()
-    record["verdict_areas"] = _merge([
-        _compare("verdict_areas", verdicts["existing_m2"] + verdicts["approved_m2"] + verdicts["unapproved_m2"],
-                 area, labels, "existing + approved + unapproved != area"),
-        _compare("verdict_areas", verdicts["approved_m2"] + verdicts["unapproved_m2"], verdicts["new_m2"],
-                 labels, "approved + unapproved != new", area),
-    ])
+    record["verdict_areas"] = _merge(
+        [
+            _compare(
+                "verdict_areas",
+                verdicts["existing_m2"] + verdicts["approved_m2"] + verdicts["unapproved_m2"],
+                area,
+                labels,
+                "existing + approved + unapproved != area",
+            ),
+            _compare(
+                "verdict_areas",
+                verdicts["approved_m2"] + verdicts["unapproved_m2"],
+                verdicts["new_m2"],
+                labels,
+                "approved + unapproved != new",
+                area,
+            ),
+        ]
+    )
     unappr = verdicts["unapproved_m2"].to_numpy()
-    covered = np.array([sum(json.loads(t).values()) for t in verdicts["unapproved_by_code"]], np.float64)
+    covered = np.array(
+        [sum(json.loads(t).values()) for t in verdicts["unapproved_by_code"]], np.float64
+    )
     uncovered = np.clip(unappr - covered, 0.0, None)
-    record["landuse_pieces"] = _compare("landuse_pieces", covered + uncovered, unappr, labels,
-                                        "land-use pieces of the unapproved part != unapproved area", area)
+    record["landuse_pieces"] = _compare(
+        "landuse_pieces",
+        covered + uncovered,
+        unappr,
+        labels,
+        "land-use pieces of the unapproved part != unapproved area",
+        area,
+    )
     body, total = summary.iloc[:-1], summary.iloc[-1]
     columns = [c for c in summary.columns if c.endswith("_m2") and c in verdicts.columns]
-    record["admin_totals"] = _merge([
-        _compare("admin_totals", [body[c].sum() for c in columns], [float(total[c]) for c in columns], columns,
-                 "admin rows do not add up to the total row"),
-        _compare("admin_totals", [float(total[c]) for c in columns], [verdicts[c].sum() for c in columns], columns,
-                 "the total row differs from the verdict table"),
-    ])
+    record["admin_totals"] = _merge(
+        [
+            _compare(
+                "admin_totals",
+                [body[c].sum() for c in columns],
+                [float(total[c]) for c in columns],
+                columns,
+                "admin rows do not add up to the total row",
+            ),
+            _compare(
+                "admin_totals",
+                [float(total[c]) for c in columns],
+                [verdicts[c].sum() for c in columns],
+                columns,
+                "the total row differs from the verdict table",
+            ),
+        ]
+    )
     return record

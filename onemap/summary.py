@@ -19,8 +19,7 @@ import pandas as pd
 import shapely
 
 from .errors import CRSError, DataError
-from .enforce import _area
-from .overlay.vector import _polygonal, ellipsoidal_area
+from .geometry import ellipsoidal_area, pairs, polygonal, same_crs
 
 __all__ = ["summarize", "approvals_status", "evaluate", "FLAGGED", "Evaluation"]
 
@@ -36,6 +35,13 @@ def summarize(verdicts: gpd.GeoDataFrame, by: str | None = "admin", threshold: f
     ``illegal_ratio = unapproved_cultivated_m2 / new_cultivated_m2`` — the illegal occupation
     ratio of cultivated land; ``exceeds_threshold`` flags units above *threshold* (NaN ratio
     when no new construction took cultivated land). Totals add up to the patch table.
+    ``n_unknown_landuse`` (when the verdicts have ``on_unknown_landuse``) counts the patches whose
+    new construction lies partly on land the land-use layer does not classify.
+
+    When the verdicts carry the year-over-year columns of :func:`onemap.history.match_previous`,
+    the table also separates new cases from old ones still unresolved: ``n_new_cases``,
+    ``n_repeat_unresolved``, ``n_repeat_other`` (adding up to ``n_flagged``),
+    ``new_cases_unapproved_m2`` and ``repeat_unresolved_unapproved_m2``.
 
     Examples
     --------
@@ -57,6 +63,15 @@ def summarize(verdicts: gpd.GeoDataFrame, by: str | None = "admin", threshold: f
     df["n_patches"] = 1
     df["n_flagged"] = df["verdict"].isin(FLAGGED).astype(int)
     cols = ["n_patches", "n_flagged"] + _SUM_COLUMNS
+    counts = ["n_patches", "n_flagged"]
+    if "on_unknown_landuse" in df.columns:  # patches judged on land the land-use layer leaves blank
+        df["n_unknown_landuse"] = df["on_unknown_landuse"].astype(bool).astype(int)
+        cols.insert(2, "n_unknown_landuse")
+        counts.append("n_unknown_landuse")
+    if "history" in df.columns:  # year over year (onemap.history.match_previous)
+        history = _history_columns(df)
+        counts += history
+        cols += history + ["new_cases_unapproved_m2", "repeat_unresolved_unapproved_m2"]
     if by == "admin":
         keys = ["admin_code", "admin_name"] if "admin_name" in df.columns else ["admin_code"]
         if "admin_code" not in df.columns:
@@ -77,10 +92,28 @@ def summarize(verdicts: gpd.GeoDataFrame, by: str | None = "admin", threshold: f
                                        out=np.full(len(table), np.nan),
                                        where=table["new_cultivated_m2"].to_numpy() > 0)
     table["exceeds_threshold"] = table["illegal_ratio"].fillna(0.0) > threshold
-    table["n_patches"] = table["n_patches"].astype(int)
-    table["n_flagged"] = table["n_flagged"].astype(int)
+    for c in counts:
+        table[c] = table[c].astype(int)
     table.attrs["threshold"] = threshold
     return table
+
+
+def _history_columns(df: pd.DataFrame) -> list[str]:
+    """Add the per-patch terms of the year-over-year columns to *df*; return the count columns.
+
+    Among flagged patches: ``n_new_cases`` (no earlier patch at the same place),
+    ``n_repeat_unresolved`` (an earlier flagged patch there, not resolved since) and
+    ``n_repeat_other`` (resolved then, or not flagged then); the three add up to ``n_flagged``.
+    ``new_cases_unapproved_m2`` and ``repeat_unresolved_unapproved_m2`` are their unapproved areas.
+    """
+    flagged = df["n_flagged"].to_numpy(bool)
+    new, unresolved = (df["history"] == "new").to_numpy(), (df["history"] == "repeat_unresolved").to_numpy()
+    df["n_new_cases"] = (flagged & new).astype(int)
+    df["n_repeat_unresolved"] = (flagged & unresolved).astype(int)
+    df["n_repeat_other"] = (flagged & ~new & ~unresolved).astype(int)
+    df["new_cases_unapproved_m2"] = np.where(flagged & new, df["unapproved_m2"], 0.0)
+    df["repeat_unresolved_unapproved_m2"] = np.where(flagged & unresolved, df["unapproved_m2"], 0.0)
+    return ["n_new_cases", "n_repeat_unresolved", "n_repeat_other"]
 
 
 def approvals_status(
@@ -98,12 +131,12 @@ def approvals_status(
     *supplied_fraction*. ``chain`` is ``批而未供`` (approved, not supplied), ``供而未用`` (supplied, not
     built) or ``已供已用`` / ``已批已用`` (used). Areas are ellipsoidal m².
     """
-    if approvals.crs is None or patches.crs is None or approvals.crs != patches.crs:
+    if approvals.crs is None or patches.crs is None or not same_crs(approvals.crs, patches.crs):
         raise CRSError("approvals and patches must share one CRS",
                        hint="read both onto the survey frame (to_crs=frame.crs)")
     geoms = np.asarray(approvals.geometry.values)
     crs = approvals.crs
-    area = _area(geoms, crs)
+    area = ellipsoidal_area(geoms, crs)
     built = _covered_area(geoms, patches, crs)
     out = approvals.copy()
     out["area_m2"] = area
@@ -113,7 +146,7 @@ def approvals_status(
     out["status"] = np.where(frac >= built_fraction, "built",
                              np.where(frac > started_fraction, "partly_built", "not_built"))
     if supply is not None and len(supply):
-        if supply.crs != crs:
+        if not same_crs(supply.crs, crs):
             raise CRSError("supply layer is in another CRS than the approvals",
                            hint="read it with to_crs=frame.crs")
         sfrac = np.divide(_covered_area(geoms, supply, crs), area, out=np.zeros(len(area)), where=area > 0)
@@ -131,11 +164,10 @@ def _covered_area(geoms: np.ndarray, layer: gpd.GeoDataFrame, crs: Any) -> np.nd
     others = np.asarray(layer.geometry.values)
     out = np.array([shapely.Polygon()] * len(geoms), dtype=object)
     if len(others) and len(geoms):
-        p, o = shapely.STRtree(others).query(geoms, predicate="intersects")
+        p, o = pairs(geoms, others)
         for i in np.unique(p):
             out[i] = shapely.intersection(geoms[i], shapely.union_all(others[o[p == i]]))
-    out = _polygonal(out)
-    return _area(out, crs)
+    return ellipsoidal_area(polygonal(out), crs)
 
 
 class Evaluation(dict):
@@ -158,7 +190,7 @@ def evaluate(verdicts: gpd.GeoDataFrame, truth: gpd.GeoDataFrame, min_overlap: f
     positive truth object outside its approval, from ``truth_unapproved_m2`` when present, else
     its whole area). ``per_case`` reports, per truth ``case``, how many objects were flagged.
     """
-    if verdicts.crs != truth.crs:
+    if not same_crs(verdicts.crs, truth.crs):
         raise CRSError("verdicts and truth must share one CRS")
     positive = truth["expected_verdict"].isin(FLAGGED).to_numpy()
     flagged = verdicts["verdict"].isin(FLAGGED).to_numpy()
@@ -169,7 +201,7 @@ def evaluate(verdicts: gpd.GeoDataFrame, truth: gpd.GeoDataFrame, min_overlap: f
     covered = np.zeros(len(tg))
     tp_patch = np.zeros(len(vg), bool)
     if len(tg) and len(vg):
-        p, o = shapely.STRtree(vg).query(tg, predicate="intersects")
+        p, o = pairs(tg, vg)
         inter = shapely.area(shapely.intersection(tg[p], vg[o]))
         for t, v, a in zip(p, o, inter):
             if flagged[v]:

@@ -9,10 +9,12 @@
    tile does not depend on the tiling (global normalisation statistics, halos for smoothing);
 4. **patches**: one *global* threshold from the histogram of the whole score, mask, labelling
    with stitched tile seams, polygons;
-5. **flag** every patch (:func:`onemap.flag_unapproved`), **summarize** per admin unit, the
-   approve–supply–use chain of every approval;
-6. **export** atomically: ``verdicts.gpkg``, ``verdicts.csv``, ``summary.csv``,
-   ``approvals_status.csv``, ``flagged_txt/`` (one land-boundary TXT per flagged patch for the
+5. **flag** every patch (:func:`onemap.flag_unapproved`), with ``[history]`` match it against
+   earlier years' results (:func:`onemap.history.match_previous`), **summarize** per admin unit,
+   the approve–supply–use chain of every approval;
+6. **export** atomically: ``verdicts.gpkg``, ``verdicts.parquet``, ``verdicts.csv``, ``summary.csv``,
+   ``approvals_status.csv``, ``data_dictionary.csv`` (CSVs for people: Chinese or ``[report]
+   lang`` headers), ``flagged_txt/`` (one land-boundary TXT per flagged patch for the
    field check), ``report.html`` and ``manifest.json`` (inputs with hashes, parameters, versions,
    timings, counts, output hashes).
 
@@ -21,12 +23,14 @@ Outputs are identical whether the run was interrupted or not, and between reruns
 
 from __future__ import annotations
 
+import datetime
 import hashlib
 import json
 import logging
 import platform
 import shutil
 import time
+import warnings
 from contextlib import contextmanager
 from dataclasses import dataclass
 from os import PathLike
@@ -40,11 +44,11 @@ import pandas as pd
 from . import __version__
 from ._atomic import atomic_path, atomic_write_text
 from .config import SurveyConfig, load_config
-from .errors import ConfigError, CRSError, DataError
+from .errors import ConfigError, CRSError, DataError, OnemapError, OnemapWarning, speaking
 from .export import export_results, sha256_file as _sha256
 from .frame import Frame
 
-__all__ = ["run_survey", "run_demo", "SurveyResult", "survey_frame", "demo_config", "connect"]
+__all__ = ["run_survey", "run_demo", "SurveyResult", "survey_frame", "native_res", "demo_config", "connect"]
 
 log = logging.getLogger("onemap.survey")
 
@@ -96,16 +100,21 @@ def run_survey(config: str | PathLike | Mapping[str, Any] | SurveyConfig, client
     -------
     SurveyResult
     """
-    cfg = config if isinstance(config, SurveyConfig) else load_config(config)
-    if client is not None:
-        return _run(cfg, client, progress)
-    if cfg.scheduler not in (None, "threads", "synchronous"):  # a dask.distributed address
-        with connect(cfg.scheduler, "[run] scheduler") as remote:
-            return _run(cfg, remote, progress)
-    import dask
+    # the survey's user writes TOML: fixes name its keys, also for errors raised in worker threads
+    with speaking("toml"):
+        try:
+            cfg = config if isinstance(config, SurveyConfig) else load_config(config)
+            if client is not None:
+                return _run(cfg, client, progress)
+            if cfg.scheduler not in (None, "threads", "synchronous"):  # a dask.distributed address
+                with connect(cfg.scheduler, "[run] scheduler") as remote:
+                    return _run(cfg, remote, progress)
+            import dask
 
-    with dask.config.set(scheduler=cfg.scheduler or "threads", num_workers=cfg.workers):
-        return _run(cfg, None, progress)
+            with dask.config.set(scheduler=cfg.scheduler or "threads", num_workers=cfg.workers):
+                return _run(cfg, None, progress)
+        except OnemapError as exc:
+            raise exc.speak("toml")  # noqa: B904 - the same error, re-phrased
 
 
 def connect(address: str, where: str = "scheduler") -> Any:
@@ -132,16 +141,27 @@ def _run(cfg: SurveyConfig, client: Any, progress: bool) -> SurveyResult:
 
     with timer("ingest"):
         before, after, frame = _scenes(cfg)
+        dates = scene_dates(cfg, before, after)
         layers = _layers(cfg, frame)
+        coverage = _coverage(cfg, frame, layers)
     with timer("score"):
         score, score_attrs, overview = _score(cfg, before, after, frame, client, progress)
     with timer("patches"):
         patches = _patches(cfg, score, score_attrs, frame, before, after)
-    with timer("flag"):
+    with timer("flag"), warnings.catch_warnings():
+        if cfg.layers.get("approvals") is not None and cfg.layers["approvals"].allow_empty:
+            # the TOML said so ([layers.approvals] allow_empty = true): nothing to warn about
+            warnings.filterwarnings("ignore", "approval layer is empty", OnemapWarning)
         verdicts = flag_unapproved(patches, layers.get("approvals"), layers["landuse"],
                                    farmland=layers.get("farmland"), redline=layers.get("redline"),
                                    cadastral=layers.get("cadastral"), admin=layers.get("admin"),
                                    tolerance_m=cfg.tolerance_m, frame=frame, partition_size=1_000, client=client)
+    if cfg.history_previous:  # year over year: new cases vs old ones still unresolved
+        with timer("history"):
+            from .history import match_previous
+
+            verdicts = match_previous(verdicts, [dict(s) for s in cfg.history_previous],
+                                      min_overlap=cfg.history_min_overlap, resolved=cfg.history_resolved)
     with timer("summarize"):
         summary = summarize(verdicts, by="admin" if layers.get("admin") is not None else None,
                             threshold=cfg.ratio_threshold)
@@ -151,15 +171,20 @@ def _run(cfg: SurveyConfig, client: Any, progress: bool) -> SurveyResult:
     with timer("invariants"):  # before anything is written: a broken bookkeeping stops the run
         invariants = check_invariants(patches, verdicts, summary)
     with timer("export"):
-        outputs = export_results(out, verdicts, summary, status)
+        produced = _production_date(out / "work" / "score")
+        outputs = export_results(out, verdicts, summary, status, produced=produced,
+                                 lang=cfg.report_lang)
     with timer("report"):
+        from .labels import text as _label
         from .report import write_report
 
         report = write_report(out / "report.html", summary, verdicts, before, after, frame,
-                              title=f"{cfg.name}: change survey", threshold=cfg.ratio_threshold,
-                              extra={"frame": repr(frame), "method": cfg.method,
-                                     "threshold": score_attrs.get("threshold"), "patches": len(patches)},
-                              overview=overview)
+                              title=f"{cfg.name} {_label('survey', cfg.report_lang)}",
+                              threshold=cfg.ratio_threshold,
+                              extra={"method": score_attrs.get("method", cfg.method), "threshold": score_attrs.get("threshold"),
+                                     "patches": len(patches),
+                                     "unknown_landuse_patches": _n_unknown(verdicts)},
+                              overview=overview, layers=layers, lang=cfg.report_lang, coverage=coverage)
         outputs["report.html"] = _sha256(report)
     if cfg.database is not None:
         with timer("database"):
@@ -168,6 +193,13 @@ def _run(cfg: SurveyConfig, client: Any, progress: bool) -> SurveyResult:
     if cfg.database is not None:
         manifest["database"] = database
     manifest["invariants"] = invariants
+    manifest["coverage"] = coverage  # share of the frame each scene and layer covers
+    manifest["counts"]["unknown_landuse"] = _n_unknown(verdicts)
+    manifest["counts"]["flagged_txt"] = sum(k.startswith("flagged_txt/") for k in outputs)
+    manifest["produced"] = produced.isoformat()
+    manifest["dates"] = dates
+    if "history" in verdicts.attrs:  # year over year: sources (no passwords), rule, counts
+        manifest["history"] = verdicts.attrs["history"]
     atomic_write_text(out / "manifest.json", json.dumps(manifest, ensure_ascii=False, indent=2, default=str))
     return SurveyResult(out, verdicts, summary, status, manifest)
 
@@ -180,7 +212,7 @@ def survey_frame(cfg: SurveyConfig, before: Any, after: Any) -> Frame:
 
     fb, fa = Frame.from_xarray(before), Frame.from_xarray(after)
     crs = gk_crs(cfg.frame_zone) if cfg.frame_zone else (cfg.frame_crs if cfg.frame_crs is not None else fa.crs)
-    res = cfg.res or fa.res[0]
+    res = cfg.res or native_res(fa, crs)
     if cfg.extent is not None:
         return Frame.from_bounds(cfg.extent, res, crs)
     from rasterio.warp import transform_bounds
@@ -195,17 +227,40 @@ def survey_frame(cfg: SurveyConfig, before: Any, after: Any) -> Frame:
     return Frame.from_bounds((left, bottom, right, top), res, crs)
 
 
+def native_res(frame: Frame, crs: Any) -> float:
+    """The resolution in *crs* units that keeps about the pixel count of *frame* (its own
+    resolution when *crs* is its CRS): a frame in degrees over a scene in metres gets pixels of
+    the scene's size, not 2-degree ones. Rounded down to 3 significant digits.
+
+    >>> f = Frame.from_bounds((39_500_000, 3_300_000, 39_502_000, 3_302_000), 2.0, 4527)
+    >>> native_res(f, 4527), native_res(f, 4490)
+    (2.0, 1.94e-05)
+    """
+    from rasterio.warp import calculate_default_transform
+
+    from .geometry import same_crs
+
+    if same_crs(frame.crs, crs):
+        return frame.res[0]
+    dst = Frame.from_bounds((0, 0, 1, 1), 1, crs).crs
+    transform, _, _ = calculate_default_transform(frame.crs, dst, frame.width, frame.height, *frame.bounds)
+    res = min(abs(transform.a), abs(transform.e))
+    digits = 2 - int(np.floor(np.log10(res)))
+    return float(np.floor(res * 10**digits) / 10**digits)
+
+
 def _scenes(cfg: SurveyConfig) -> tuple[Any, Any, Frame]:
     from .ingest.raster import align, open_scene
 
-    def one(spec) -> Any:
+    def one(spec, key: str) -> Any:
         paths = [str(p) for p in spec.paths]
-        scene = open_scene(paths if len(paths) > 1 else paths[0], sensor=spec.sensor, date=spec.date,
-                           bands=list(spec.bands) if spec.bands else None, masked=False,
-                           chunks=(cfg.tile_size, cfg.tile_size))
+        with speaking("toml", table=f"scenes.{key}"):
+            scene = open_scene(paths if len(paths) > 1 else paths[0], sensor=spec.sensor, date=spec.date,
+                               bands=list(spec.bands) if spec.bands else None, masked=False,
+                               chunks=(cfg.tile_size, cfg.tile_size), crs=spec.crs)
         return scene
 
-    before, after = one(cfg.before), one(cfg.after)
+    before, after = one(cfg.before, "before"), one(cfg.after, "after")
     names = {key: [str(b) for b in scene["band"].values] for key, scene in (("before", before), ("after", after))}
     if not set(names["before"]) & set(names["after"]):
         raise DataError(f"[scenes.after] has bands {', '.join(names['after'])}, [scenes.before] has "
@@ -214,6 +269,33 @@ def _scenes(cfg: SurveyConfig) -> tuple[Any, Any, Frame]:
                              'bands = ["blue", "green", "red", "nir"] (in file order) under [scenes.after]')
     frame = survey_frame(cfg, before, after)
     return align(before, frame), align(after, frame), frame
+
+
+def scene_dates(cfg: SurveyConfig, before: Any, after: Any) -> dict[str, dict[str, Any]]:
+    """``{"before": {"date", "source", "guessed"}, "after": ...}`` for the manifest and report.
+
+    A date that could only be guessed, or none at all, gives an :class:`OnemapWarning` that says
+    which TOML key fixes it; dates in the wrong order are a :class:`DataError`.
+    """
+    out = {}
+    for key, scene, spec in (("before", before, cfg.before), ("after", after, cfg.after)):
+        a = scene.attrs
+        source = f"[scenes.{key}] date" if spec.date else a.get("date_source")
+        out[key] = {"date": a.get("date"), "source": source, "guessed": bool(a.get("date_guessed"))}
+        fix = f'set [scenes.{key}] date = "YYYY-MM-DD" (the acquisition date)'
+        if a.get("date") is None:
+            warnings.warn(f"[scenes.{key}] {spec.paths[0].name}: no acquisition date in the file names, a "
+                          f"dates.txt or the tags; {fix}: the report and the flagged patches show it",
+                          OnemapWarning, stacklevel=3)
+        elif out[key]["guessed"]:
+            warnings.warn(f"[scenes.{key}] date {a['date']} was guessed from {source}; if that is not the "
+                          f"acquisition date, {fix}", OnemapWarning, stacklevel=3)
+    d1, d2 = out["before"]["date"], out["after"]["date"]
+    if d1 and d2 and d1 > d2 and not (out["before"]["guessed"] or out["after"]["guessed"]):
+        raise DataError(f"[scenes.before] was acquired on {d1} ({out['before']['source']}), after [scenes.after] "
+                        f"({d2}, {out['after']['source']}): the dates are swapped", path=cfg.before.paths[0],
+                        hint="swap the paths of [scenes.before] and [scenes.after]")
+    return out
 
 
 def _why_no_score(cfg: SurveyConfig, before: Any, after: Any, exc: DataError) -> DataError:
@@ -252,14 +334,48 @@ def _layers(cfg: SurveyConfig, frame: Frame) -> dict[str, gpd.GeoDataFrame]:
     layers = {}
     for name, spec in cfg.layers.items():
         try:
-            layers[name] = _database_layer(spec, frame) if spec.url is not None else \
-                read_source(spec.path, spec.kind, layer=spec.layer, encoding=spec.encoding,
-                            crs=spec.crs, to_crs=frame.crs)
+            with speaking("toml", table=f"layers.{name}"):
+                if spec.url is not None:
+                    layers[name] = _database_layer(spec, frame)
+                else:
+                    layers[name] = read_source(spec.path, spec.kind, layer=spec.layer,
+                                               encoding=spec.encoding, crs=spec.crs,
+                                               to_crs=frame.crs, allow_empty=spec.allow_empty)
         except CRSError as exc:
-            raise CRSError(f"[layers.{name}]: {exc.message}", path=exc.path or spec.path, hint=exc.hint) from exc
+            raise CRSError(f"[layers.{name}]: {exc.message}", path=exc.path or spec.path,
+                           hint=exc.fix or exc.hint) from exc
         if name != "approvals" and len(layers[name]) == 0 and (spec.url is None or name == "landuse"):
             raise DataError(f"[layers.{name}] is empty", path=spec.path)
     return layers
+
+
+def _coverage(cfg: SurveyConfig, frame: Frame, layers: dict[str, gpd.GeoDataFrame]) -> dict[str, float]:
+    """Share of the frame each scene and layer covers; an input that misses it is a DataError
+    naming its TOML table, and a land-use layer that leaves part of it blank is a warning."""
+    import warnings
+
+    from .coverage import check_coverage
+    from .errors import OnemapError, OnemapWarning
+
+    scenes = {}
+    for key, spec in (("before", cfg.before), ("after", cfg.after)):
+        try:
+            scenes[key] = Frame.from_raster(spec.paths[0])
+        except OnemapError:  # not georeferenced on its own: the scene reader placed it already
+            continue
+    keys = {"before": "[scenes.before]", "after": "[scenes.after]"} | {n: f"[layers.{n}]" for n in layers}
+    paths = {"before": cfg.before.paths[0], "after": cfg.after.paths[0]} | {
+        n: spec.path for n, spec in cfg.layers.items()}
+    shares = check_coverage(frame, scenes, layers, keys=keys, paths=paths)
+    if shares.get("landuse", 1.0) < 0.95:
+        warnings.warn(f"[layers.landuse] covers {shares['landuse']:.0%} of the survey frame: change patches "
+                      "on the rest are judged on unknown land (verdict 'check')", OnemapWarning, stacklevel=3)
+    return shares
+
+
+def _n_unknown(verdicts: gpd.GeoDataFrame) -> int:
+    col = verdicts.get("on_unknown_landuse")
+    return int(col.astype(bool).sum()) if col is not None else 0
 
 
 def _database_layer(spec: Any, frame: Frame) -> gpd.GeoDataFrame:
@@ -286,8 +402,8 @@ def _write_database(cfg: SurveyConfig, verdicts: gpd.GeoDataFrame, summary: pd.D
 
 def _score_mask(cfg: SurveyConfig, before: Any, after: Any) -> Any:
     """Clouds of either date (dilated: cloud edges are translucent) when the scenes carry a scale."""
-    scale = cfg.detect_options.get("reflectance_scale")
-    if not cfg.detect_options.get("cloud_mask", True) or scale is None:
+    scale = cfg.detect_options["reflectance_scale"]
+    if not cfg.detect_options["cloud_mask"] or scale is None:
         return None
     from .change.indices import cloud_mask
     from .change.morphology import binary_dilation
@@ -296,7 +412,7 @@ def _score_mask(cfg: SurveyConfig, before: Any, after: Any) -> Any:
     for scene in (before, after):
         c = cloud_mask(scene.assign_attrs(reflectance_scale=float(scale)))
         clouds = c if clouds is None else (clouds | c)
-    radius = int(cfg.detect_options.get("cloud_buffer_px", 3))
+    radius = int(cfg.detect_options["cloud_buffer_px"])
     if radius > 0:
         data = clouds.data
         if hasattr(data, "dask"):
@@ -383,6 +499,18 @@ def _score(cfg: SurveyConfig, before: Any, after: Any, frame: Frame, client: Any
     return score.copy(data=da.block(rows)), attrs, np.concatenate(thumbs, axis=1)
 
 
+def _production_date(work: Path) -> datetime.date:
+    """The day this survey's results were first produced (数据产生日期 of the flagged TXT files):
+    kept with the score tiles, so a resumed or repeated run writes the same files."""
+    stamp = work / "produced.txt"
+    try:
+        return datetime.date.fromisoformat(stamp.read_text().strip())
+    except (OSError, ValueError):
+        today = datetime.date.today()
+        atomic_write_text(stamp, today.isoformat())
+        return today
+
+
 def _stored(score: np.ndarray) -> np.ndarray:
     """The score as kept on disk: float16, ~3 significant digits (plenty for a score in noise
     sigmas) and half the bytes; writing the score is, after decompression, a county run's floor."""
@@ -427,16 +555,23 @@ def _patches(cfg: SurveyConfig, score: Any, attrs: dict[str, Any], frame: Frame,
     from .change.detect import change_mask, threshold_score
     from .change.patches import patches_from_mask
 
-    floor = cfg.detect_options.get("noise_floor", 2.0)
+    if getattr(cfg, "detect_model", None) is not None:  # a trained model replaces score + threshold
+        from .change.model import detect_with_model
+
+        patches = detect_with_model(before, after, cfg.detect_model, min_area=cfg.min_area,
+                                    mask=_score_mask(cfg, before, after))
+        attrs.update(threshold=patches.attrs["threshold"], model=str(cfg.detect_model))
+        return patches.rename(columns={"id": "patch_id"})
+    floor = cfg.detect_options["noise_floor"]
     try:
         thr, noise = threshold_score(score, cfg.threshold, cfg.k, floor=floor, value_range=attrs.get("score_range"))
     except DataError as exc:
         if "NaN everywhere" not in exc.message:
             raise
         raise _why_no_score(cfg, before, after, exc) from exc
-    mask = change_mask(score, thr, int(cfg.detect_options.get("opening", 0)))
+    mask = change_mask(score, thr, int(cfg.detect_options["opening"]))
     patches = patches_from_mask(mask.data, frame, score.data, cfg.min_area,
-                                int(cfg.detect_options.get("connectivity", 8)), thr, noise,
+                                int(cfg.detect_options["connectivity"]), thr, noise,
                                 before.attrs.get("date"), after.attrs.get("date"))
     attrs.update(threshold=thr, noise=noise)
     patches = patches.rename(columns={"id": "patch_id"}) if "id" in patches.columns else patches
@@ -467,6 +602,7 @@ def _manifest(cfg: SurveyConfig, frame: Frame, times: dict[str, float], verdicts
               outputs: dict[str, str], score_attrs: dict[str, Any]) -> dict[str, Any]:
     inputs = {}
     paths = [*cfg.before.paths, *cfg.after.paths] + [s.path for s in cfg.layers.values() if s.path is not None]
+    paths += [h["path"] for h in cfg.history_previous if isinstance(h["path"], Path)]  # not URLs
     for p in paths:
         files = sorted(q for q in p.rglob("*") if q.is_file()) if p.is_dir() else [p]
         for f in files:

@@ -34,7 +34,9 @@ def test_crs_accepts_user_input_forms():
 
 def test_immutable_and_repr():
     f = Frame.from_bounds((0, 0, 10, 20), 2, 4527)
-    with pytest.raises(Exception):
+    import dataclasses
+
+    with pytest.raises(dataclasses.FrozenInstanceError):
         f.shape = (1, 1)
     assert repr(f) == "Frame(EPSG:4527, res=2, shape=(10, 5), bounds=(0, 0, 10, 20))"
 
@@ -129,3 +131,55 @@ def test_from_xarray_rioxarray(tmp_path):
         dst.write(np.ones((2, 6, 8), "float32"))
     da = rioxarray.open_rasterio(path)
     assert Frame.from_xarray(da) == Frame.from_raster(path)
+
+
+# ---------------------------------------------------------------- equality and hash: one rule
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+from pyproj import CRS as _CRS  # noqa: E402
+
+_CRS_FORMS = {  # spellings of one CRS that pyproj holds equal
+    4527: [4527, "EPSG:4527", _CRS.from_epsg(4527), _CRS.from_epsg(4527).to_wkt()],
+    4326: [4326, "EPSG:4326", _CRS.from_epsg(4326), _CRS.from_epsg(4326).to_wkt()],
+}
+_coef = st.floats(-1e7, 1e7, allow_nan=False, allow_infinity=False)
+_res = st.floats(1e-4, 1e4, allow_nan=False, allow_infinity=False)
+
+
+@st.composite
+def _frame_pairs(draw):
+    """Two frames: each part either equal (maybe spelt differently) or nudged by one ulp."""
+    epsg = draw(st.sampled_from(sorted(_CRS_FORMS)))
+    other_epsg = draw(st.sampled_from(sorted(_CRS_FORMS)))
+    coefs = [draw(_res), draw(_coef), -draw(_res), draw(_coef)]  # a, c, e, f
+    shape = (draw(st.integers(0, 50)), draw(st.integers(0, 50)))
+    nudge = draw(st.sampled_from([None, 0, 1, 2, 3]))
+    coefs2 = list(coefs)
+    if nudge is not None:
+        coefs2[nudge] = float(np.nextafter(coefs2[nudge], np.inf))
+    shape2 = shape if draw(st.booleans()) else (shape[0] + 1, shape[1])
+    a, c, e, f = coefs
+    a2, c2, e2, f2 = coefs2
+    one = Frame(draw(st.sampled_from(_CRS_FORMS[epsg])), Affine(a, 0, c, 0, e, f), shape)
+    two = Frame(draw(st.sampled_from(_CRS_FORMS[other_epsg])), Affine(a2, 0, c2, 0, e2, f2), shape2)
+    same = epsg == other_epsg and nudge is None and shape2 == shape
+    return one, two, same
+
+
+@settings(max_examples=300, deadline=None)
+@given(_frame_pairs())
+def test_frame_eq_hash_contract(pair):
+    one, two, same = pair
+    assert one == one and hash(one) == hash(Frame(one.crs, one.transform, one.shape))
+    assert (one == two) == (two == one) == same  # symmetric, and exact: one ulp is a difference
+    if one == two:
+        assert hash(one) == hash(two)
+        assert len({one, two}) == 1
+    # almost_equals is the named approximate rule: one ulp passes, other CRS or shape never does
+    close = one.crs == two.crs and one.shape == two.shape
+    assert one.almost_equals(two, tol=1e-6 * max(1.0, *map(abs, tuple(one.transform)[:6]))) == close
+
+
+def test_frame_rejects_non_finite_transform():
+    with pytest.raises(FrameError, match="non-finite"):
+        Frame(4527, Affine(float("nan"), 0, 0, 0, -1, 0), (2, 2))

@@ -153,25 +153,6 @@ def _water(g, r, n, s, has_swir):
     return _ramp(min(wi, -_nd(n, r)), F32(0), F32(0.15))
 
 
-@njit(cache=True, inline="always", error_model="numpy")
-def _soil_like(b, g, r, n):
-    """Fuzzy membership of the soil line (bare, harvested or ploughed earth, dry crop residue,
-    soil seen through sparse crops) from illumination-invariant normalised differences.
-
-    Soil reflectance rises steadily from blue to NIR (iron oxides absorb the short wavelengths):
-    green clearly above blue (ND(green, blue) >~ 0.1), red above green but not by much (red/green
-    1.1-1.5 for common brown and yellow soils, ND(red, green) 0.05-0.2, fading out at ~1.7 =
-    0.26 where only iron-rich red soils remain), NIR above red. Impervious surfaces leave the
-    line: concrete, white/grey roofs and asphalt are flat (ND(green, blue) ~ 0.0-0.05), blue
-    steel has blue above green, fired red brick / tile is redder than common soils (red/green
-    >~ 1.8). Needs blue, green, red and NIR.
-    """
-    gb, rg = _nd_pair(g, b, r, g)
-    m = _ramp(gb, F32(0.04), F32(0.10)) * _ramp(rg, F32(0.0), F32(0.05))
-    m *= F32(1) - _ramp(rg, F32(0.20), F32(0.28))
-    return m * _ramp(_nd(n, r), F32(0.02), F32(0.07))
-
-
 def _construction_px(b1, g1, r1, n1, s1, b2, g2, r2, n2, s2, iv, ib, ig, iu, has_blue, has_nir, has_swir):
     """Evidence of new construction at one pixel, in units of the scene's change noise.
 
@@ -180,12 +161,12 @@ def _construction_px(b1, g1, r1, n1, s1, b2, g2, r2, n2, s2, iv, ib, ig, iu, has
     positive relative brightness gain, the colour change ND(red, blue) (either way: soil
     greying under concrete, vegetation reddening under brick) and, with SWIR, the positive NDBI
     gain -- each divided by its noise scale (``iv ib ig iu`` are 1 / sigma). It is then gated by
-    what the pixel is *after*: zero where it is still vegetated (NDVI >= 0.6), water at either
-    date, or on the soil line (harvested and ploughed fields: :func:`_soil_like`). So vegetation
-    loss alone counts whatever the brightness (dark asphalt), and red roofs are not penalised
-    for their redness: the soil gate, not the sign of the colour change, tells them from soil.
+    what the pixel is *after*: zero where it is still vegetated (NDVI >= 0.6) or water at either
+    date. So vegetation loss alone counts whatever the brightness (dark asphalt). A soil-line
+    gate (hand-set red/green and green/blue limits for harvested fields) was measured on real
+    imagery (OSCD, Landsat Taizhou) and removed: it did not raise F1 there.
 
-    Without NIR (RGB) the soil line and the gates cannot be tested: the evidence is the sum of
+    Without NIR (RGB) the gates cannot be tested: the evidence is the sum of
     the green-leaf index loss, the brightness gain and the signed greying (soil redness appearing
     counts against, which also counts against red roofs).
     """
@@ -208,8 +189,6 @@ def _construction_px(b1, g1, r1, n1, s1, b2, g2, r2, n2, s2, iv, ib, ig, iu, has
     dv = max(dv, F32(0))
     db = max(db, F32(0))
     e = math.sqrt(dv * dv + db * db + dq * dq + du * du)
-    if has_blue:
-        e *= F32(1) - _soil_like(b2, g2, r2, n2)
     still_veg = _ramp(v2, F32(0.3), F32(0.6))
     # water: NDWI (MNDWI with SWIR) > 0 and NDVI < 0 (see _water)
     if has_swir:

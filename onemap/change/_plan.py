@@ -15,6 +15,7 @@ import xarray as xr
 from ..errors import DataError
 from ..frame import Frame
 from . import _kernels as K
+from .defaults import resolve_method
 from ._scene import as_scene, chunked_like, is_dask, nodata_of, on_one_grid, same_bands
 from ._scene import roles as band_roles
 from .indices import INDICES
@@ -50,9 +51,11 @@ class Plan:
     def __init__(self, before: xr.DataArray, after: xr.DataArray, frame: Frame | None, method: str,
                  normalize: Any, mask: xr.DataArray | None, index: str | None, direction: str | None,
                  sample_pixels: int) -> None:
-        if method not in METHODS:
-            raise DataError(f"unknown change method {method!r}", hint=f"use one of {', '.join(METHODS)}")
         before, after = as_scene(before, "before"), as_scene(after, "after")
+        method, self.method_attrs = resolve_method(method, before)  # "auto" -> a concrete score
+        if method not in METHODS:
+            raise DataError(f"unknown change method {method!r}",
+                            hint=f"use 'auto' or one of {', '.join(METHODS)}")
         before, after, self.frame = on_one_grid(before, after, frame)
         after = same_bands(before, after)
         self.norm = _method(normalize)
@@ -140,9 +143,9 @@ class Plan:
 
     def attrs(self) -> dict[str, Any]:
         bands = [str(v) for v in self.before.coords["band"].values]
-        return {"method": self.method, "normalization": self.norm,
-                "gain": dict(zip(bands, self.gain.round(6).tolist())),
-                "offset": dict(zip(bands, self.offset.round(6).tolist())),
+        return {"method": self.method, **self.method_attrs, "normalization": self.norm,
+                "gain": dict(zip(bands, self.gain.round(6).tolist(), strict=True)),
+                "offset": dict(zip(bands, self.offset.round(6).tolist(), strict=True)),
                 "noise_sigma": self.sigma.round(6).tolist(),
                 "date_before": self.before.attrs.get("date"), "date_after": self.after.attrs.get("date")}
 

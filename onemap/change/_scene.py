@@ -149,9 +149,13 @@ def like_grid(data: Any, template: xr.DataArray, attrs: dict | None = None) -> x
 
 
 def area_unit_factor(frame: Frame) -> float | None:
-    """Square metres per CRS area unit for projected CRSs; None for geographic ones."""
+    """Square metres per CRS area unit on a Transverse Mercator plane in metres (Gauss-Kruger,
+    UTM), where plane area is true area to 1e-3; None for other CRSs (longitude/latitude, Web
+    Mercator, whose "metres" are 1/cos(latitude) long), which measure on the ellipsoid."""
+    from ..geometry import is_metric_plane
+
     crs = frame.crs
-    if crs.is_geographic:
+    if not is_metric_plane(crs):
         return None
     try:
         f = crs.axis_info[0].unit_conversion_factor
@@ -161,18 +165,16 @@ def area_unit_factor(frame: Frame) -> float | None:
 
 
 def pixel_area_m2(frame: Frame) -> float:
-    """Area of one pixel in m²: plane area for projected CRSs, geodesic area of the frame's
-    central pixel for geographic ones (used for minimum-area filtering only)."""
+    """Area of one pixel in m²: plane area on a metric Transverse Mercator plane, else the
+    ellipsoidal area of the frame's central pixel (used for minimum-area filtering only)."""
     f = area_unit_factor(frame)
     if f is not None:
         return frame.pixel_area * f
-    from pyproj import Geod
     import shapely
 
-    geod = Geod(ellps="WGS84") if frame.crs.ellipsoid is None else Geod(
-        a=frame.crs.ellipsoid.semi_major_metre, rf=frame.crs.ellipsoid.inverse_flattening)
+    from ..geometry import ellipsoidal_area
+
     r, c = frame.height // 2, frame.width // 2
     t = frame.transform
     x0, y0 = t.c + t.a * c, t.f + t.e * r
-    area, _ = geod.geometry_area_perimeter(shapely.box(x0, y0 + t.e, x0 + t.a, y0))
-    return abs(area)
+    return float(ellipsoidal_area(np.array([shapely.box(x0, y0 + t.e, x0 + t.a, y0)]), frame.crs)[0])

@@ -9,15 +9,18 @@ The chain (:func:`detect_changes`) is::
 
 Scores (``method=``):
 
-``"construction"`` (default)
-    New construction = vegetation (or soil) replaced by an impervious surface. With NIR: the
-    length of the change vector of vegetation loss, brightness gain, colour change ND(red, blue)
-    and (with SWIR) NDBI gain, each in units of the scene's change noise, gated to zero where the
-    pixel is afterwards still vegetated, on the soil line (harvested/ploughed fields: green
-    clearly above blue, red/green below ~1.5-1.7, NIR above red) or water at either date. So dark
-    asphalt (vegetation lost, no brightening) and red tile (redder than soils) count, bare soil
-    does not. Degrades to RGB: visible vegetation index loss + brightness gain + signed greying
-    (soil redness appearing counts against), no gates.
+``"auto"`` (default)
+    ``"construction"`` for very high resolution scenes (<= 5 m) with a NIR band, ``"cva"``
+    otherwise: see :mod:`onemap.change.defaults` for the rule and why.
+``"construction"``
+    New construction = vegetation (or bare ground) replaced by an impervious surface. With NIR:
+    the length of the change vector of vegetation loss, brightness gain, colour change
+    ND(red, blue) and (with SWIR) NDBI gain, each in units of the scene's change noise, gated to
+    zero where the pixel is afterwards still vegetated or is water at either date. So dark
+    asphalt (vegetation lost, no brightening) counts. Degrades to RGB: visible vegetation index
+    loss + brightness gain + signed greying, no gates. (A soil-line gate -- hand-set
+    red/green and green/blue limits for harvested fields -- was removed: it did not pay on real
+    imagery, see ``benchmarks/README.md``.)
 ``"cva"``
     Change-vector magnitude over all bands (RMS of the normalised band differences in noise
     units); :func:`cva` also gives the direction.
@@ -36,13 +39,12 @@ a fixed threshold of, say, 3 means "three noise sigmas". Data-driven thresholds 
 floor of 2 noise sigmas (``noise_floor``): with rare changes Otsu splits the unchanged background
 itself.
 
-Known limits (measured on real samples, see ``benchmarks/README.md``): the soil gate assumes
-common brown/yellow soils; iron-rich red soils (red/green ~1.7-2) look like red tile in four
-bands and light red tiles near that ratio are partly gated out; the ratios are taken on date-1
-radiometry, so strong blue path radiance (hazy, uncorrected DN) flattens soil spectra and weakens
-the soil gate; without NIR (RGB) there is no soil, water or vegetation gate and red roofs count
-against; per-pixel measures do not see new buildings on bare ground that are darker than the soil
-(very high resolution), nor sub-pixel roads.
+Known limits (measured on real samples, see ``benchmarks/README.md``, "Change detection on real
+data"): per-pixel measures do not see new buildings on bare ground that look like the soil
+(very high resolution RGB, e.g. LEVIR-CD), nor sub-pixel roads; ``"construction"`` flags
+harvested or ploughed fields that turned from vegetation to bright soil (no soil gate: spectral
+soil rules set by hand did not generalise to real soils, haze and sensors); without NIR (RGB)
+there is no water or vegetation gate.
 """
 
 from __future__ import annotations
@@ -61,6 +63,7 @@ from . import _kernels as K
 from . import threshold as T
 from ._plan import METHODS, Plan, map_plan
 from ._scene import SAMPLE_PIXELS, check_mask, like_grid
+from .defaults import DEFAULTS, resolve_smooth
 from .patches import COLUMNS, patches_from_mask
 
 __all__ = ["change_score", "cva", "threshold_score", "change_mask", "detect_changes", "METHODS"]
@@ -93,9 +96,10 @@ def _apply_mask(data: Any, mask: xr.DataArray | None, shape: tuple[int, int]) ->
     return np.where(np.asarray(m, bool), np.float32(np.nan), data)
 
 
-def change_score(before: xr.DataArray, after: xr.DataArray, method: str = "construction",
-                 frame: Frame | None = None, normalize: str | None = "pif", mask: xr.DataArray | None = None,
-                 smooth: int = 1, index: str | None = None, direction: str | None = None,
+def change_score(before: xr.DataArray, after: xr.DataArray, method: str = DEFAULTS.method,
+                 frame: Frame | None = None, normalize: str | None = DEFAULTS.normalize,
+                 mask: xr.DataArray | None = None,
+                 smooth: int | str = DEFAULTS.smooth, index: str | None = None, direction: str | None = None,
                  sample_pixels: int = SAMPLE_PIXELS) -> xr.DataArray:
     """Per-pixel change score of two dates as a float32 ``(y, x)`` DataArray (NaN = no data).
 
@@ -104,8 +108,10 @@ def change_score(before: xr.DataArray, after: xr.DataArray, method: str = "const
     before, after
         Scenes (``band, y, x``) on one grid with named bands; uint or float, NumPy or dask.
     method
-        ``"construction"``, ``"cva"``, ``"ndvi_diff"``, ``"ndbi_diff"``, ``"brightness_diff"``
-        or ``"index_diff"`` (with *index* and *direction*); see the module docstring.
+        ``"auto"`` (default: chosen from the scene's bands and resolution, see
+        :mod:`onemap.change.defaults`), ``"construction"``, ``"cva"``, ``"ndvi_diff"``,
+        ``"ndbi_diff"``, ``"brightness_diff"`` or ``"index_diff"`` (with *index* and
+        *direction*); see the module docstring.
     frame
         Align both scenes onto this frame first; without it, scenes on different grids are an
         error.
@@ -117,7 +123,9 @@ def change_score(before: xr.DataArray, after: xr.DataArray, method: str = "const
         function ``mask(before, after)`` giving one: it is also evaluated on the sampled windows
         alone, so the global statistics do not need a pass over the whole mask.
     smooth
-        Radius of a box mean applied to the score (0: none); 1 (3 x 3) suppresses speckle.
+        Radius of a box mean applied to the score (0: none; 1 = 3 x 3 suppresses speckle);
+        ``"auto"`` (default) is about 1.5 m on the ground and at least 1 pixel
+        (:func:`onemap.change.defaults.smooth_radius`).
     sample_pixels
         Pixels sampled for the global statistics.
 
@@ -150,8 +158,9 @@ def change_score(before: xr.DataArray, after: xr.DataArray, method: str = "const
     plan = Plan(before, after, frame, method, normalize, mask, index, direction, sample_pixels)
     data = map_plan(plan, plan.block, 1)[0]
     data = _apply_mask(data, plan.mask, plan.frame.shape)
-    data = _smooth(data, int(smooth))
-    return like_grid(data, plan.before, {**plan.attrs(), "smooth": int(smooth)}).rename("change_score")
+    smooth = resolve_smooth(smooth, plan.before)
+    data = _smooth(data, smooth)
+    return like_grid(data, plan.before, {**plan.attrs(), "smooth": smooth}).rename("change_score")
 
 
 def cva(before: xr.DataArray, after: xr.DataArray, frame: Frame | None = None, normalize: str | None = "pif",
@@ -332,12 +341,14 @@ def _empty(status: str, frame: Frame, attrs: dict) -> gpd.GeoDataFrame:
 
 
 def detect_changes(before: xr.DataArray, after: xr.DataArray, frame: Frame | None = None,
-                   method: str = "construction", threshold: str | float = "otsu", min_area: float = 0.0,
-                   mask: xr.DataArray | None = None, normalize: str | None = "pif", smooth: int = 1,
-                   opening: int = 0, k: float = 3.0, connectivity: int = 8, index: str | None = None,
-                   direction: str | None = None, noise_floor: float | None = 2.0,
+                   method: str = DEFAULTS.method, threshold: str | float = DEFAULTS.threshold,
+                   min_area: float = 0.0, mask: xr.DataArray | None = None,
+                   normalize: str | None = DEFAULTS.normalize, smooth: int | str = DEFAULTS.smooth,
+                   opening: int = DEFAULTS.opening, k: float = DEFAULTS.k,
+                   connectivity: int = DEFAULTS.connectivity, index: str | None = None,
+                   direction: str | None = None, noise_floor: float | None = DEFAULTS.noise_floor,
                    to_classes: Any = None, from_classes: Any = None,
-                   sample_pixels: int = SAMPLE_PIXELS) -> gpd.GeoDataFrame:
+                   sample_pixels: int = SAMPLE_PIXELS, model: Any = None) -> gpd.GeoDataFrame:
     """Change patches (图斑) between two dates of imagery, in one call.
 
     Parameters
@@ -347,7 +358,9 @@ def detect_changes(before: xr.DataArray, after: xr.DataArray, frame: Frame | Non
     frame
         Align both scenes onto this frame first (else different grids are an error).
     method
-        Change score, see :func:`change_score` (default ``"construction"``).
+        Change score, see :func:`change_score`. The default ``"auto"`` picks
+        ``"construction"`` for very high resolution scenes with NIR and ``"cva"`` otherwise
+        (:func:`onemap.change.defaults.choose_method`); ``attrs["method"]`` says which.
     threshold
         ``"otsu"`` (default), ``"k_sigma"`` (with *k*) or a fixed number in score units (noise
         sigmas).
@@ -368,6 +381,11 @@ def detect_changes(before: xr.DataArray, after: xr.DataArray, frame: Frame | Non
         For ``method="post_classification"``: *before* and *after* are integer class maps and a
         patch is a group of pixels that went into *to_classes* (from *from_classes*, default any
         other class); see :mod:`onemap.change.postclass`.
+    model
+        A trained model (:class:`onemap.change.ChangeModel` or the path of its file, see
+        :mod:`onemap.change.model`): patches come from it; a numeric *threshold* is then the
+        pixel probability of a candidate (default: the model's own) and *method*, *normalize*,
+        *smooth*, *opening*, *k*, *noise_floor* are not used. Each patch gets ``probability``.
 
     Returns
     -------
@@ -393,11 +411,19 @@ def detect_changes(before: xr.DataArray, after: xr.DataArray, frame: Frame | Non
     >>> len(p), float(p.area_m2.iloc[0]), p.date_after.iloc[0]
     (1, 600.0, '2021-05-01')
     """
+    if model is not None:
+        from .model import detect_with_model
+
+        thr = None if isinstance(threshold, str) else float(threshold)
+        return detect_with_model(before, after, model, threshold=thr, min_area=min_area, mask=mask,
+                                 connectivity=connectivity, frame=frame)
     if method == "post_classification":
         return _detect_classes(before, after, frame, to_classes, from_classes, min_area, mask, opening,
                                connectivity)
+    _check_threshold(threshold)  # before the score: a misspelt name is not "no valid pixels"
     plan = Plan(before, after, frame, method, normalize, mask, index, direction, sample_pixels)
     f = plan.frame
+    smooth = resolve_smooth(smooth, plan.before)
     attrs = {**plan.attrs(), "threshold_method": threshold if isinstance(threshold, str) else "fixed",
              "min_area": float(min_area), "smooth": int(smooth), "opening": int(opening),
              "noise_floor": noise_floor}
@@ -429,6 +455,19 @@ def detect_changes(before: xr.DataArray, after: xr.DataArray, frame: Frame | Non
                             plan.before.attrs.get("date"), plan.after.attrs.get("date"))
     out.attrs.update({**attrs, "threshold": thr, "noise": noise, "status": "ok"})
     return out
+
+
+def _check_threshold(threshold: Any) -> None:
+    """DataError (with a "did you mean") unless *threshold* is "otsu", "k_sigma" or a number."""
+    if isinstance(threshold, (int, float, np.number)) and not isinstance(threshold, bool):
+        return
+    if isinstance(threshold, str) and threshold.lower().replace("-", "_") in ("otsu", "k_sigma"):
+        return
+    import difflib
+
+    close = difflib.get_close_matches(str(threshold).lower(), ["otsu", "k_sigma"], n=1, cutoff=0.5)
+    raise DataError(f"threshold must be 'otsu', 'k_sigma' or a number, got {threshold!r}",
+                    hint=f"did you mean threshold={close[0]!r}?" if close else "e.g. threshold='otsu' or threshold=3.0")
 
 
 def _detect_classes(before: xr.DataArray, after: xr.DataArray, frame: Frame | None, to_classes: Any,

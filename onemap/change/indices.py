@@ -197,7 +197,7 @@ def water_mask(scene: xr.DataArray, threshold: float = 0.0) -> xr.DataArray:
     return out.assign_attrs(mask="water", index="mndwi" if has_swir else "ndwi").rename("water")
 
 
-def cloud_mask(scene: xr.DataArray, blue_min: float | None = None, whiteness_max: float = 0.25,
+def cloud_mask(scene: xr.DataArray, *, blue_min: float | None = None, whiteness_max: float = 0.25,
                min_width_m: float | None = 60.0) -> xr.DataArray:
     """Bright, white (spectrally flat) pixels: thick clouds.
 

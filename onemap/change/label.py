@@ -405,7 +405,7 @@ def label_tiled(mask: np.ndarray, tile_size: int | tuple[int, int],
     blocks = {}
     keys = []
     offset = 0
-    for (r0, c0), (lab, n, rows, cols) in zip(origins, done):
+    for (r0, c0), (lab, n, rows, cols) in zip(origins, done, strict=True):
         keys.append((r0 + rows) * w + (c0 + cols))
         blocks[r0, c0] = (lab, offset, n)
         offset += n

@@ -30,7 +30,8 @@ from ..errors import DataError
 from . import _label_kernels as K
 from . import _mask_kernels as MK
 from . import _parallel as P
-from .label import _as_mask, _check_connectivity as _conn8, _nstrips
+from .label import _as_mask, _nstrips
+from .label import _check_connectivity as _conn8
 
 __all__ = [
     "binary_erosion",

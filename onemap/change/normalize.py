@@ -33,9 +33,19 @@ import pandas as pd
 import xarray as xr
 
 from ..errors import DataError, FrameError
+from ..frame import Frame
 from . import _kernels as K
 from ._sample import read_pair
-from ._scene import SAMPLE_PIXELS, as_scene, check_mask, chunked_like, is_dask, nodata_of, on_one_grid, same_bands
+from ._scene import (
+    SAMPLE_PIXELS,
+    as_scene,
+    check_mask,
+    chunked_like,
+    is_dask,
+    nodata_of,
+    on_one_grid,
+    same_bands,
+)
 
 __all__ = ["radiometric_coefficients", "normalize_radiometry", "METHODS"]
 
@@ -107,7 +117,7 @@ def _coefficients(a: np.ndarray, b: np.ndarray, method: str, pif_fraction: float
 
 
 def radiometric_coefficients(before: xr.DataArray, after: xr.DataArray, method: str | None = "pif",
-                             mask: xr.DataArray | None = None, pif_fraction: float = 0.5,
+                             *, mask: xr.DataArray | None = None, pif_fraction: float = 0.5,
                              iterations: int = 3, sample_pixels: int = SAMPLE_PIXELS) -> pd.DataFrame:
     """Per-band linear coefficients that map *after* onto *before*: ``gain * after + offset``.
 
@@ -173,7 +183,7 @@ def _quantile_knots(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarra
 
 
 def normalize_radiometry(before: xr.DataArray, after: xr.DataArray, method: str | None = "pif",
-                         frame: Any = None, mask: xr.DataArray | None = None, pif_fraction: float = 0.5,
+                         *, frame: Frame | None = None, mask: xr.DataArray | None = None, pif_fraction: float = 0.5,
                          iterations: int = 3, sample_pixels: int = SAMPLE_PIXELS) -> xr.DataArray:
     """The *after* scene mapped onto the *before* scene's radiometry (float32, NaN at nodata).
 
@@ -236,7 +246,8 @@ def normalize_radiometry(before: xr.DataArray, after: xr.DataArray, method: str 
 
         attrs["normalization"] = {"method": m, "quantiles": _QUANTILES}
     else:
-        coef = radiometric_coefficients(before, after, m, mask, pif_fraction, iterations, sample_pixels)
+        coef = radiometric_coefficients(before, after, m, mask=mask, pif_fraction=pif_fraction,
+                                        iterations=iterations, sample_pixels=sample_pixels)
         gain = coef["gain"].to_numpy(np.float64)
         offset = coef["offset"].to_numpy(np.float64)
 
@@ -248,7 +259,7 @@ def normalize_radiometry(before: xr.DataArray, after: xr.DataArray, method: str 
             return out
 
         attrs["normalization"] = {"method": m, **{b: (float(g), float(o))
-                                                  for b, g, o in zip(coef.index, gain, offset)}}
+                                                  for b, g, o in zip(coef.index, gain, offset, strict=True)}}
     if is_dask(after):
         data = after.data.map_blocks(block, dtype=np.float32)
     else:

@@ -21,6 +21,7 @@ of the score over the pixels below the threshold: 0 at the threshold, 0.63 one n
 from __future__ import annotations
 
 import math
+import warnings
 from typing import Any
 
 import geopandas as gpd
@@ -31,8 +32,12 @@ from affine import Affine
 
 from ..errors import DataError
 from ..frame import Frame
+from ..ingest._warp import _GEOREF_FILTER
 from .label import border_pairs, label, label_block, label_stats, relabel, resolve
 from ._scene import area_unit_factor, frame_of, pixel_area_m2
+
+# rasterio's temporary datasets (polygonise, warp) say they have no geotransform: not for the user
+warnings.filterwarnings(*_GEOREF_FILTER)
 
 __all__ = ["patches_from_labels", "patches_from_mask", "COLUMNS"]
 
@@ -54,26 +59,24 @@ def _shapes(lab: np.ndarray, keep: np.ndarray, transform: Affine, bbox: dict[str
     ids = np.flatnonzero(keep)
     if not lab.size or not ids.size:
         return out
-    if bbox is None:
-        sel = keep[lab]
-        src = np.where(sel, lab, 0).astype(np.int32)
-        for geom, value in features.shapes(src, mask=sel, connectivity=4, transform=transform):
-            out.setdefault(int(value), []).append(shapely.geometry.shape(geom))
-        return out
-    import warnings
-
     import rasterio
-    from rasterio.errors import NotGeoreferencedWarning
 
-    with rasterio.Env(), warnings.catch_warnings():  # one GDAL environment for all calls, not one each
-        warnings.simplefilter("ignore", NotGeoreferencedWarning)  # said of the mask, which needs none
+    # no mask= argument: rasterio wraps a mask array into a dataset without a geotransform (and
+    # warns). The background (value 0) is polygonised too and dropped; label polygons are the same.
+    with rasterio.Env():  # one GDAL environment for all calls, not one each
+        if bbox is None:
+            src = np.where(keep[lab], lab, 0).astype(np.int32)
+            for geom, value in features.shapes(src, connectivity=4, transform=transform):
+                if value:
+                    out.setdefault(int(value), []).append(shapely.geometry.shape(geom))
+            return out
         for k in ids:
             r0, r1 = int(bbox["row_min"][k - 1]), int(bbox["row_max"][k - 1]) + 1
             c0, c1 = int(bbox["col_min"][k - 1]), int(bbox["col_max"][k - 1]) + 1
-            sel = lab[r0:r1, c0:c1] == k
-            for geom, _ in features.shapes(sel.view(np.uint8), mask=sel, connectivity=4,
-                                           transform=transform * Affine.translation(c0, r0)):
-                out.setdefault(int(k), []).append(shapely.geometry.shape(geom))
+            sel = (lab[r0:r1, c0:c1] == k).view(np.uint8)
+            for geom, value in features.shapes(sel, connectivity=4, transform=transform @ Affine.translation(c0, r0)):
+                if value:
+                    out.setdefault(int(k), []).append(shapely.geometry.shape(geom))
     return out
 
 
@@ -168,11 +171,9 @@ def confidence(score_mean: np.ndarray, threshold: float | None, noise: float | N
 
 
 def _geodesic_areas(geoms: list, frame: Frame) -> np.ndarray:
-    from pyproj import Geod
+    from ..geometry import ellipsoidal_area
 
-    ell = frame.crs.ellipsoid
-    geod = Geod(a=ell.semi_major_metre, rf=ell.inverse_flattening) if ell is not None else Geod(ellps="WGS84")
-    return np.array([abs(geod.geometry_area_perimeter(g)[0]) for g in geoms], np.float64)
+    return ellipsoidal_area(np.array(geoms, dtype=object), frame.crs)
 
 
 def _min_pixels(min_area: float, frame: Frame) -> float:
@@ -214,7 +215,7 @@ def _score_like(score: Any, data: Any, name: str) -> Any:
 def _block_transforms(frame: Frame, chunks: tuple) -> list[list[Affine]]:
     r0 = np.concatenate([[0], np.cumsum(chunks[0])[:-1]])
     c0 = np.concatenate([[0], np.cumsum(chunks[1])[:-1]])
-    return [[frame.transform * Affine.translation(int(c), int(r)) for c in c0] for r in r0]
+    return [[frame.transform @ Affine.translation(int(c), int(r)) for c in c0] for r in r0]
 
 
 def patches_from_labels(labels: Any, frame: Frame | None = None, score: Any = None, n: int | None = None,

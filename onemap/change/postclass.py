@@ -11,7 +11,8 @@ Class maps are integer ``(y, x)`` DataArrays (NumPy or dask) on one grid; negati
 
 from __future__ import annotations
 
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -116,7 +117,7 @@ def from_to_matrix(before: xr.DataArray, after: xr.DataArray, classes: Iterable[
             return _count(x, y, cls, b.attrs.get("nodata"), a.attrs.get("nodata"))
 
         parts = dask.compute(*[dask.delayed(part)(x, y) for x, y in
-                               zip(b.data.to_delayed().ravel(), a.data.to_delayed().ravel())])
+                               zip(b.data.to_delayed().ravel(), a.data.to_delayed().ravel(), strict=True)])
         counts = np.sum(parts, axis=0) if parts else np.zeros((n, n), np.int64)
     else:
         counts = _count(b.values, a.values, cls, b.attrs.get("nodata"), a.attrs.get("nodata"))

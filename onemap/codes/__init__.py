@@ -18,9 +18,10 @@ Examples
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from functools import lru_cache
 from importlib import resources
-from typing import Any, Iterable
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -49,8 +50,13 @@ _IMPLIED_GROUP = {"20": "construction"}
 
 @lru_cache(maxsize=1)
 def table() -> pd.DataFrame:
-    """The code table as a DataFrame indexed by code (columns name_zh, name_en, level, parent, group)."""
-    with resources.files(__package__).joinpath("landuse_codes.csv").open("r", encoding="utf-8") as fh:
+    """The code table as a DataFrame indexed by code.
+
+    Columns: name_zh, name_en, level, parent, group.
+    """
+    with (
+        resources.files(__package__).joinpath("landuse_codes.csv").open("r", encoding="utf-8") as fh
+    ):
         df = pd.read_csv(fh, dtype=str, keep_default_na=False)
     df = df.drop_duplicates("code").set_index("code")
     grp = df["group"].map(GROUPS).fillna("")
@@ -67,7 +73,9 @@ def normalize(code: Any) -> str:
     """
     if code is None or (isinstance(code, float) and np.isnan(code)):
         return ""
-    if isinstance(code, (int, np.integer)) or (isinstance(code, float) and float(code).is_integer()):
+    if isinstance(code, (int, np.integer)) or (
+        isinstance(code, float) and float(code).is_integer()
+    ):
         s = str(int(code))
         if s in _rows():  # 201..205 are genuine 3-digit codes
             return s

@@ -1,4 +1,6 @@
-"""Vocabulary shared by the land-boundary TXT reader and writer: sections, header keys, datums, areas.
+"""Vocabulary shared by the land-boundary TXT reader and writer.
+
+Sections, header keys, datums, areas.
 
 See ``shared/domain/boundary_txt.md`` for the format.
 """
@@ -66,7 +68,9 @@ class Parcel:
 
     line: int
     fields: list[str]
-    points: list[tuple[str, int, float, float, int]] = field(default_factory=list)  # name, ring, x, y, line
+    points: list[tuple[str, int, float, float, int]] = field(
+        default_factory=list
+    )  # name, ring, x, y, line
 
     @property
     def label(self) -> str:
@@ -117,8 +121,12 @@ def datum_from_text(text: str | None, path=None, line: int | None = None) -> str
         return "Xian1980"
     if "北京" in s or "BEIJING" in s or "1954" in s or s.startswith("54"):
         return "Beijing1954"
-    raise CRSError(f"unknown 坐标系 {text!r}", path=path, line=line,
-                   hint="use 2000国家大地坐标系, 1980西安坐标系, 1954北京坐标系 or WGS84坐标系, or pass crs=")
+    raise CRSError(
+        f"unknown 坐标系 {text!r}",
+        path=path,
+        line=line,
+        hint="use 2000国家大地坐标系, 1980西安坐标系, 1954北京坐标系 or WGS84坐标系, or pass crs=",
+    )
 
 
 @functools.lru_cache(maxsize=256)
@@ -137,7 +145,9 @@ def make_crs(datum: str, width: int, zone: int, prefixed: bool, geographic: bool
 def datum_of_crs(crs: CRS) -> str | None:
     """Datum key of a CRS (by its geodetic datum), or ``None``."""
     geo = crs.geodetic_crs
-    name = (geo.datum.name if geo is not None and geo.datum is not None else "") + (geo.name if geo else "")
+    name = (geo.datum.name if geo is not None and geo.datum is not None else "") + (
+        geo.name if geo else ""
+    )
     if "2000" in name:
         return "CGCS2000"
     if "Xian" in name or "1980" in name:
@@ -160,7 +170,9 @@ def area_tolerance_m2(plane_area: float, rounding_m2: float = 0.0) -> float:
     return max(AREA_RTOL * plane_area, AREA_ATOL_M2, rounding_m2)
 
 
-def match_area_unit(declared: float | None, decimals: int, plane_area: float) -> tuple[str | None, str]:
+def match_area_unit(
+    declared: float | None, decimals: int, plane_area: float
+) -> tuple[str | None, str]:
     """(unit, check) of a declared area against the computed plane area in m².
 
     The unit is the one of ``'m2'`` and ``'ha'`` in which the declared value lies within

@@ -1,4 +1,6 @@
-"""Parcel geometry of a land-boundary TXT file: rings from point lines, holes vs parts, point counts.
+"""Parcel geometry of a land-boundary TXT file.
+
+Rings from point lines, holes vs parts, point counts.
 
 Rings are grouped by 圈号. A ring whose last point repeats the first coordinates (under any name)
 is closed; other rings are closed by the reader (a repair). Rings 2.. are holes or further parts
@@ -25,11 +27,16 @@ _RING_HINT = "a ring needs at least 3 different boundary points; fix or delete t
 def lines_text(lines: list[int]) -> str:
     """``'line 5'`` / ``'lines 5, 6, 7 (+2 more)'``."""
     head = ", ".join(str(n) for n in lines[:5])
-    return f"line{'s' if len(lines) > 1 else ''} {head}" + (f" (+{len(lines) - 5} more)" if len(lines) > 5 else "")
+    return f"line{'s' if len(lines) > 1 else ''} {head}" + (
+        f" (+{len(lines) - 5} more)" if len(lines) > 5 else ""
+    )
 
 
 def ring_groups(parcel: fmt.Parcel, path: Path, repairs: list[Repair]) -> dict[int, list]:
-    """Points by 圈号 in ascending ring order; FormatError when a ring resumes after another began."""
+    """Points by 圈号 in ascending ring order.
+
+    FormatError when a ring resumes after another began.
+    """
     if len({p[1] for p in parcel.points}) == 1:  # the usual single ring
         return {parcel.points[0][1]: parcel.points}
     groups: dict[int, list] = {}
@@ -38,27 +45,43 @@ def ring_groups(parcel: fmt.Parcel, path: Path, repairs: list[Repair]) -> dict[i
         ring = point[1]
         if ring != previous and ring in groups:
             first = groups[ring][0][4]
-            raise FormatError(f"ring {ring} of parcel {parcel.label} (line {parcel.line}) resumes after ring "
-                              f"{previous} began: its points are split (first at line {first})",
-                              path=path, line=point[4],
-                              hint="keep the points of each ring together and in boundary order, and give "
-                                   "every ring its own 圈号 (1 = outer ring)")
+            raise FormatError(
+                f"ring {ring} of parcel {parcel.label} (line {parcel.line}) resumes after ring "
+                f"{previous} began: its points are split (first at line {first})",
+                path=path,
+                line=point[4],
+                hint="keep the points of each ring together and in boundary order, and give "
+                "every ring its own 圈号 (1 = outer ring)",
+            )
         groups.setdefault(ring, []).append(point)
         previous = ring
     order = list(groups)
     if order != sorted(order):
-        repairs.append(Repair(str(path), f"parcel {parcel.label} (line {parcel.line})",
-                              f"ring numbers out of order ({', '.join(map(str, order))})",
-                              "rings read by their numbers; holes and parts told apart by containment"))
+        repairs.append(
+            Repair(
+                str(path),
+                f"parcel {parcel.label} (line {parcel.line})",
+                f"ring numbers out of order ({', '.join(map(str, order))})",
+                "rings read by their numbers; holes and parts told apart by containment",
+            )
+        )
     return {k: groups[k] for k in sorted(groups)}
 
 
 def _closed(pts: list, tol: float) -> bool:
-    return len(pts) > 1 and abs(pts[-1][2] - pts[0][2]) <= tol and abs(pts[-1][3] - pts[0][3]) <= tol
+    return (
+        len(pts) > 1 and abs(pts[-1][2] - pts[0][2]) <= tol and abs(pts[-1][3] - pts[0][3]) <= tol
+    )
 
 
-def check_point_count(parcel: fmt.Parcel, groups: dict[int, list], path: Path, repairs: list[Repair],
-                      tol: float, last_line: int) -> None:
+def check_point_count(
+    parcel: fmt.Parcel,
+    groups: dict[int, list],
+    path: Path,
+    repairs: list[Repair],
+    tol: float,
+    last_line: int,
+) -> None:
     """Compare 界址点数 with the point lines: missing points raise, other differences are reported.
 
     Writers count closing points or not, and sometimes one closing point per ring: these are all
@@ -79,14 +102,23 @@ def check_point_count(parcel: fmt.Parcel, groups: dict[int, list], path: Path, r
     if open_rings and declared > n_lines + len(open_rings):
         ring = open_rings[-1]
         line = groups[ring][-1][4]
-        what = (f"界址点数 declares {declared} point lines, {n_lines} are present and ring {ring} is not closed")
+        what = (f"界址点数 declares {declared} point lines, {n_lines} are present "
+                f"and ring {ring} is not closed")
         if parcel.points[-1][4] == last_line:
-            raise FormatError(f"the file ends in the middle of parcel {parcel.label} (line {parcel.line}): {what}",
-                              path=path, line=line,
-                              hint="the file is truncated: export or copy it again in full")
-        raise FormatError(f"parcel {parcel.label} (line {parcel.line}) has lost point lines: {what}",
-                          path=path, line=line,
-                          hint="restore the missing point lines after this line (or correct 界址点数 and close the ring)")
+            raise FormatError(
+                f"the file ends in the middle of parcel {parcel.label} (line {parcel.line}): "
+                f"{what}",
+                path=path,
+                line=line,
+                hint="the file is truncated: export or copy it again in full",
+            )
+        raise FormatError(
+            f"parcel {parcel.label} (line {parcel.line}) has lost point lines: {what}",
+            path=path,
+            line=line,
+            hint=("restore the missing point lines after this line (or correct 界址点数 and close "
+                  "the ring)"),
+        )
     repairs.append(Repair(str(path), f"parcel {parcel.label} (line {parcel.line})",
                           f"界址点数 declares {declared}, the parcel has {n_lines} point lines",
                           "used the point lines (point_count keeps the declared value)"))
@@ -105,7 +137,7 @@ def parcel_geometry(parcel: fmt.Parcel, groups: dict[int, list], path: Path, rep
             dup = [pts[i][4] for i in np.flatnonzero(~keep)]
             repairs.append(Repair(str(path), f"{where}, ring {ring_no}",
                                   f"repeated point on {lines_text(dup)}", "dropped"))
-            xy, pts = xy[keep], [p for p, k in zip(pts, keep) if k]
+            xy, pts = xy[keep], [p for p, k in zip(pts, keep, strict=True) if k]
         for sub, sub_pts in _split_closed(xy, pts, tol):
             closed = len(sub) > 1 and float(np.abs(sub[-1] - sub[0]).max()) <= tol
             if closed:
@@ -119,17 +151,28 @@ def parcel_geometry(parcel: fmt.Parcel, groups: dict[int, list], path: Path, rep
             ring = np.concatenate((sub, sub[:1]))
             area = _shoelace(ring)
             if not math.isfinite(area):
-                raise GeometryError(f"ring {ring_no} of {where} has coordinates too large to compute with",
-                                    path=path, line=sub_pts[0][4], hint="check the coordinates of this ring")
+                raise GeometryError(
+                    f"ring {ring_no} of {where} has coordinates too large to compute with",
+                    path=path,
+                    line=sub_pts[0][4],
+                    hint="check the coordinates of this ring",
+                )
             if area == 0.0 and shapely.MultiPoint(sub).convex_hull.area == 0.0:
-                raise GeometryError(f"ring {ring_no} of {where} has zero area (all points on one line)",
-                                    path=path, line=sub_pts[0][4],
-                                    hint="check the coordinates of this ring, or delete it")
+                raise GeometryError(
+                    f"ring {ring_no} of {where} has zero area (all points on one line)",
+                    path=path,
+                    line=sub_pts[0][4],
+                    hint="check the coordinates of this ring, or delete it",
+                )
             rings.append(ring if area >= 0.0 else ring[::-1])
     geom = _assemble(rings, where, path, repairs)
     if geom.is_empty:
-        raise GeometryError(f"{where} has no area left after repairing its rings",
-                            path=path, line=parcel.line, hint="check the coordinates of the parcel's rings")
+        raise GeometryError(
+            f"{where} has no area left after repairing its rings",
+            path=path,
+            line=parcel.line,
+            hint="check the coordinates of the parcel's rings",
+        )
     return geom
 
 
@@ -172,7 +215,11 @@ def _containment(shells: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
                  & (hi_x[:, None] >= hi_x[None, :]) & (hi_y[:, None] >= hi_y[None, :]))
         np.fill_diagonal(maybe, False)
         outer, inner = np.nonzero(maybe)
-        hit = shapely.contains(shells[outer], shells[inner]) if len(outer) else np.zeros(0, dtype=bool)
+        hit = (
+            shapely.contains(shells[outer], shells[inner])
+            if len(outer)
+            else np.zeros(0, dtype=bool)
+        )
         outer, inner = outer[hit], inner[hit]
     else:
         inner, outer = shapely.STRtree(shells).query(shells, predicate="within")
@@ -199,7 +246,7 @@ def _nesting(shells: np.ndarray) -> dict[int, list[int]]:
     order = np.lexsort((areas[outer], ~level, inner))
     outer, inner = outer[order], inner[order]
     first = np.r_[True, inner[1:] != inner[:-1]] if len(inner) else np.zeros(0, dtype=bool)
-    for parent, child in zip(outer[first].tolist(), inner[first].tolist()):
+    for parent, child in zip(outer[first].tolist(), inner[first].tolist(), strict=True):
         holes.setdefault(parent, []).append(child)
     return holes
 
@@ -218,8 +265,14 @@ def _assemble(rings: list[np.ndarray], where: str, path: Path, repairs: list[Rep
     invalid = ~shapely.is_valid(shells)
     if invalid.any():  # a self-intersecting ring: repair it, then nest with boolean operations
         for i in np.flatnonzero(invalid)[:20]:
-            repairs.append(Repair(str(path), f"{where}, ring {i + 1}",
-                                  f"invalid ring ({shapely.is_valid_reason(shells[i])})", "repaired with make_valid"))
+            repairs.append(
+                Repair(
+                    str(path),
+                    f"{where}, ring {i + 1}",
+                    f"invalid ring ({shapely.is_valid_reason(shells[i])})",
+                    "repaired with make_valid",
+                )
+            )
         if invalid.sum() > 20:
             repairs.append(Repair(str(path), where, f"{invalid.sum() - 20} more invalid rings",
                                   "repaired with make_valid"))
@@ -230,13 +283,21 @@ def _assemble(rings: list[np.ndarray], where: str, path: Path, repairs: list[Rep
                   for i, h in holes.items()]
         geom = shapely.union_all(pieces)
     else:
-        polys = [shapely.Polygon(rings[i], [rings[k][::-1] for k in h]) for i, h in sorted(holes.items())]
+        polys = [
+            shapely.Polygon(rings[i], [rings[k][::-1] for k in h]) for i, h in sorted(holes.items())
+        ]
         geom = polys[0] if len(polys) == 1 else shapely.MultiPolygon(polys)
         if geom.is_valid:
             return geom
     if not geom.is_valid:  # overlapping parts, a hole crossing its shell, ...
-        repairs.append(Repair(str(path), where, f"invalid geometry ({shapely.is_valid_reason(geom)})",
-                              "repaired with make_valid"))
+        repairs.append(
+            Repair(
+                str(path),
+                where,
+                f"invalid geometry ({shapely.is_valid_reason(geom)})",
+                "repaired with make_valid",
+            )
+        )
         geom = shapely.make_valid(geom, method="structure", keep_collapsed=False)
     if geom.geom_type == "GeometryCollection":
         polys = [g for g in geom.geoms if g.geom_type == "Polygon"]

@@ -22,6 +22,7 @@ from ..errors import (
     CRSError,
     DataError,
     EncodingError,
+    Fix,
     GeometryError,
     Repair,
     report_repairs,
@@ -125,19 +126,34 @@ def write_boundary_txt(
     >>> layer = gpd.GeoDataFrame({"DKMC": ["示例"]}, geometry=[sq], crs=4527)
     >>> p = write_boundary_txt(layer, os.path.join(tempfile.mkdtemp(), "out.txt"))
     >>> back = read_boundary_txt(p)
-    >>> back.loc[0, "name"], float(back.loc[0, "declared_area"]), back.loc[0, "area_unit"], back.crs.to_epsg()
+    >>> (back.loc[0, "name"], float(back.loc[0, "declared_area"]), back.loc[0, "area_unit"],
+    ...  back.crs.to_epsg())
     ('示例', 1.0, 'ha', 4527)
     """
     path = Path(path)
-    data, repairs = _render(layer, [path], encoding=encoding, newline=newline, header=header, area_unit=area_unit,
-                            point_prefix=point_prefix, id_column=id_column, name_column=name_column, crs=crs,
-                            precision=precision, area_decimals=area_decimals, per_parcel=False)
+    data, repairs = _render(
+        layer,
+        [path],
+        encoding=encoding,
+        newline=newline,
+        header=header,
+        area_unit=area_unit,
+        point_prefix=point_prefix,
+        id_column=id_column,
+        name_column=name_column,
+        crs=crs,
+        precision=precision,
+        area_decimals=area_decimals,
+        per_parcel=False,
+    )
     atomic_write_bytes(path, data[0])
     report_repairs(repairs)
     return path
 
 
-def boundary_txt_per_parcel(layer: gpd.GeoDataFrame, paths: list[Path], **options: Any) -> list[bytes]:
+def boundary_txt_per_parcel(
+    layer: gpd.GeoDataFrame, paths: list[Path], **options: Any
+) -> list[bytes]:
     """The bytes of one land-boundary TXT file per parcel of *layer* (for ``paths[i]``).
 
     Same options and checks as :func:`write_boundary_txt`; the CRS and header work is done once,
@@ -163,13 +179,25 @@ def _render(layer: Any, paths: list[Path], *, encoding: str = "gbk", newline: st
         raise DataError(f"newline must be '\\r\\n', '\\n' or '\\r', got {newline!r}")
     if area_unit not in ("ha", "m2"):
         raise DataError(f"area_unit must be 'ha' or 'm2', got {area_unit!r}")
-    if not isinstance(point_prefix, str) or re.search(r"[,，\r\n]", point_prefix) or _UNWRITABLE.search(point_prefix):
-        raise DataError(f"point_prefix {point_prefix!r} may not hold commas, line breaks or control characters")
+    if (
+        not isinstance(point_prefix, str)
+        or re.search(r"[,，\r\n]", point_prefix)
+        or _UNWRITABLE.search(point_prefix)
+    ):
+        raise DataError(
+            f"point_prefix {point_prefix!r} may not hold commas, line breaks or control characters"
+        )
     if area_decimals is None:
         area_decimals = 4 if area_unit == "ha" else 2
     for name, value, top in (("precision", precision, 9), ("area_decimals", area_decimals, 12)):
-        if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or not 0 <= value <= top:
-            raise DataError(f"{name} must be a whole number of decimals from 0 to {top}, got {value!r}")
+        if (
+            not isinstance(value, (int, np.integer))
+            or isinstance(value, bool)
+            or not 0 <= value <= top
+        ):
+            raise DataError(
+                f"{name} must be a whole number of decimals from 0 to {top}, got {value!r}"
+            )
     _check_encoding(encoding, path)
     layer, info, datum = _gk_layer(layer, crs, path)
     repairs: list[Repair] = []
@@ -188,13 +216,16 @@ def _render(layer: Any, paths: list[Path], *, encoding: str = "gbk", newline: st
         area = f"{shapely.area(geom) / factor:.{area_decimals}f}"
         parcels.append([",".join([str(len(points)), area, *fields, "@"]), *points])
     if per_parcel:
-        return [_encode(newline.join(head + lines) + newline, encoding, p) for lines, p in zip(parcels, paths)], repairs
+        return [
+            _encode(newline.join(head + lines) + newline, encoding, p)
+            for lines, p in zip(parcels, paths, strict=True)
+        ], repairs
     text = newline.join(head + [line for lines in parcels for line in lines]) + newline
     return [_encode(text, encoding, path)], repairs
 
 
 def _point_lines(rings: list[np.ndarray], prefix: str, precision: int, shift: float) -> list[str]:
-    """点号,圈号,X,Y lines: names numbered through the parcel, closing point repeats the ring's first."""
+    """点号,圈号,X,Y lines: names numbered through the parcel; a ring closes on its first point."""
     out = []
     k = 0
     for ring_no, ring in enumerate(rings, start=1):
@@ -214,7 +245,9 @@ def _as_frame(layer: Any) -> gpd.GeoDataFrame:
         raise DataError(f"expected a GeoDataFrame of parcels, got {type(layer).__name__}",
                         hint="build one with geopandas.GeoDataFrame(..., geometry=..., crs=...)")
     if len(layer) == 0:
-        raise DataError("the layer has no parcels", hint="filter less, or do not write an empty file")
+        raise DataError(
+            "the layer has no parcels", hint="filter less, or do not write an empty file"
+        )
     return layer
 
 
@@ -230,32 +263,55 @@ def _gk_layer(layer: gpd.GeoDataFrame, crs: Any, path: Path):
     info = zone_info(layer.crs)
     datum = fmt.datum_of_crs(layer.crs)
     if info is None or info.zone is None or info.width is None or datum is None:
-        hint = "pass crs= with a Gauss-Kruger CRS, e.g. crs=onemap.crs.gk_crs(39)"
+        zone = None
         try:
             minx, _, maxx, _ = layer.geometry.to_crs(4490).total_bounds
-            lon = (minx + maxx) / 2
-            zone = infer_zone(lon=lon, width=3)
-            hint = f"pass crs= with a Gauss-Kruger CRS, e.g. crs=onemap.crs.gk_crs({zone}) (EPSG:{gk_crs(zone).to_epsg()})"
+            zone = infer_zone(lon=(minx + maxx) / 2, width=3)
         except Exception:  # noqa: BLE001, S110 - only the hint depends on it
             pass
+        epsg = f"EPSG:{gk_crs(zone).to_epsg()}" if zone else "e.g. EPSG:4527"
+        hint = Fix(f"pass crs= with a Gauss-Kruger CRS, e.g. crs=onemap.crs.gk_crs({zone or 39})"
+                   + (f" ({epsg})" if zone else ""),
+                   toml=f"set [frame] zone = {zone or 39} (a CGCS2000 Gauss-Kruger frame; {epsg}) "
+                        "and remove [frame] crs",
+                   cli=f"pass --to-crs {epsg.removeprefix('e.g. ')} (the CGCS2000 Gauss-Kruger zone of the layer)")
         raise CRSError(f"{layer.crs.name!r} is not a Gauss-Kruger zone CRS of CGCS2000, Xian 1980, "
                        "Beijing 1954 or WGS84", path=path, hint=hint)
     return layer, info, datum
 
 
-def _header(layer, header: Mapping[str, Any] | None, info, datum: str, precision: int) -> dict[str, str]:
+def _header(
+    layer, header: Mapping[str, Any] | None, info, datum: str, precision: int
+) -> dict[str, str]:
     source = layer.attrs.get("header") or {}
     if not isinstance(source, Mapping):
-        raise DataError(f"layer.attrs['header'] must be a dict of header keys and values, got {type(source).__name__}",
-                        hint="set it to a dict (e.g. the attrs['header'] of read_boundary_txt) or delete it")
+        raise DataError(
+            "layer.attrs['header'] must be a dict of header keys and values, got "
+            f"{type(source).__name__}",
+            hint="set it to a dict (e.g. the attrs['header'] of read_boundary_txt) or delete it",
+        )
     source = {str(k).strip(): "" if v is None else str(v).strip() for k, v in source.items()}
     today = _dt.date.today()
     out = {k: "" for k in fmt.HEADER_KEYS}
     out.update({"格式版本号": "1.01版本", "数据产生日期": f"{today.year}-{today.month}-{today.day}",
                 "转换参数": ",,,,,,"})
-    out.update({fmt.canonical_key(k): v for k, v in source.items() if fmt.canonical_key(k) not in _DERIVED_KEYS})
-    out.update({"坐标系": fmt.DATUM_NAMES[datum], "几度分带": str(info.width), "投影类型": "高斯克吕格",
-                "计量单位": "米", "带号": str(info.zone), "精度": f"{10.0 ** -precision:g}"})
+    out.update(
+        {
+            fmt.canonical_key(k): v
+            for k, v in source.items()
+            if fmt.canonical_key(k) not in _DERIVED_KEYS
+        }
+    )
+    out.update(
+        {
+            "坐标系": fmt.DATUM_NAMES[datum],
+            "几度分带": str(info.width),
+            "投影类型": "高斯克吕格",
+            "计量单位": "米",
+            "带号": str(info.zone),
+            "精度": f"{10.0**-precision:g}",
+        }
+    )
     old = source.get("精度", "").strip()
     if old in (str(precision), f"{10.0 ** -precision:.{precision}f}"):
         out["精度"] = old  # the source's way of writing the same precision ("3" or "0.001")
@@ -264,20 +320,27 @@ def _header(layer, header: Mapping[str, Any] | None, info, datum: str, precision
     for key, value in out.items():
         if (not key or "=" in key or fmt.section_name(key) or re.search(r"[\r\n]", key + value)
                 or _UNWRITABLE.search(key + value)):
-            raise DataError(f"header entry {key!r}={value!r} cannot be written",
-                            hint="header keys need no '=', brackets or line breaks; values no line breaks "
-                                 "or control characters")
+            raise DataError(
+                f"header entry {key!r}={value!r} cannot be written",
+                hint="header keys need no '=', brackets or line breaks; values no line breaks "
+                "or control characters",
+            )
     return out
 
 
-def _columns(layer: gpd.GeoDataFrame, id_column: str | None, name_column: str | None) -> dict[str, str | None]:
+def _columns(
+    layer: gpd.GeoDataFrame, id_column: str | None, name_column: str | None
+) -> dict[str, str | None]:
     by_lower = {str(c).lower(): c for c in layer.columns if c != layer.geometry.name}
     out: dict[str, str | None] = {}
     for key, names in _COLUMN_SOURCES.items():
         explicit = {"parcel_id": id_column, "name": name_column}.get(key)
         if explicit is not None:
             if explicit not in layer.columns:
-                raise DataError(f"column {explicit!r} not in the layer", hint=f"use one of {list(by_lower.values())}")
+                raise DataError(
+                    f"column {explicit!r} not in the layer",
+                    hint=f"use one of {list(by_lower.values())}",
+                )
             out[key] = explicit
             continue
         out[key] = next((by_lower[n.lower()] for n in names if n.lower() in by_lower), None)
@@ -297,7 +360,9 @@ def _text(value: Any) -> str:
     return str(value).strip()
 
 
-def _field_values(layer: gpd.GeoDataFrame, columns: dict[str, str | None]) -> list[tuple[str, list[str]]]:
+def _field_values(
+    layer: gpd.GeoDataFrame, columns: dict[str, str | None]
+) -> list[tuple[str, list[str]]]:
     """(column, texts) for the parcel-line fields after 面积, then the extra_N columns."""
     n = len(layer)
     out = []
@@ -309,8 +374,8 @@ def _field_values(layer: gpd.GeoDataFrame, columns: dict[str, str | None]) -> li
         elif key == "shape_type":
             texts = [t or "面" for t in texts]
         out.append((col or key, texts))
-    extras = sorted((c for c in layer.columns if isinstance(c, str) and _EXTRA.match(c)),
-                    key=lambda c: int(_EXTRA.match(c).group(1)))
+    numbered = {c: m for c in layer.columns if isinstance(c, str) and (m := _EXTRA.match(c))}
+    extras = sorted(numbered, key=lambda c: int(numbered[c].group(1)))
     out += [(c, [_text(v) for v in layer[c]]) for c in extras]
     return out
 
@@ -324,8 +389,14 @@ def _parcel_fields(values: list[tuple[str, list[str]]], i: int, label: Any, repa
     for col, value in row:
         clean = _UNWRITABLE.sub(" ", re.sub(r"[\r\n]+", " ", value)).replace(",", "，")
         if clean != value:
-            repairs.append(Repair(str(path), f"feature {label!r}, column {col!r}",
-                                  "comma, line break or control character in the value", "written as '，' / space"))
+            repairs.append(
+                Repair(
+                    str(path),
+                    f"feature {label!r}, column {col!r}",
+                    "comma, line break or control character in the value",
+                    "written as '，' / space",
+                )
+            )
         out.append(clean)
     return out
 
@@ -336,15 +407,24 @@ def _rings(geom: Any, label: Any) -> list[np.ndarray]:
         raise GeometryError("missing or empty geometry", feature=label,
                             hint="drop parcels without geometry before writing")
     if geom.geom_type not in ("Polygon", "MultiPolygon"):
-        raise GeometryError(f"{geom.geom_type} cannot be written as a parcel", feature=label,
-                            hint="boundary TXT holds polygons only; buffer or drop other geometries")
+        raise GeometryError(
+            f"{geom.geom_type} cannot be written as a parcel",
+            feature=label,
+            hint="boundary TXT holds polygons only; buffer or drop other geometries",
+        )
     coords = shapely.get_coordinates(geom)
     if not (np.isfinite(coords).all() and (np.abs(coords) < 1e9).all()):
-        raise GeometryError("coordinates are not finite or lie far outside any Gauss-Kruger zone", feature=label,
-                            hint="check the layer's CRS and coordinates (metres in a Gauss-Kruger zone)")
+        raise GeometryError(
+            "coordinates are not finite or lie far outside any Gauss-Kruger zone",
+            feature=label,
+            hint="check the layer's CRS and coordinates (metres in a Gauss-Kruger zone)",
+        )
     if not shapely.is_valid(geom):
-        raise GeometryError(f"invalid geometry ({shapely.is_valid_reason(geom)})", feature=label,
-                            hint="repair it first, e.g. layer.geometry = shapely.make_valid(layer.geometry)")
+        raise GeometryError(
+            f"invalid geometry ({shapely.is_valid_reason(geom)})",
+            feature=label,
+            hint="repair it first, e.g. layer.geometry = shapely.make_valid(layer.geometry)",
+        )
     geom = shapely.orient_polygons(shapely.force_2d(geom), exterior_cw=True)
     parts = geom.geoms if geom.geom_type == "MultiPolygon" else [geom]
     rings = []
@@ -355,7 +435,7 @@ def _rings(geom: Any, label: Any) -> list[np.ndarray]:
 
 
 def _check_encoding(encoding: str, path: Path) -> None:
-    """Refuse codecs whose files no reader can detect: UTF-16/32 without BOM, UTF-32, non-text codecs."""
+    """Refuse codecs no reader can detect: UTF-16/32 without BOM, UTF-32, non-text codecs."""
     try:
         name = codecs.lookup(encoding).name
         "a".encode(encoding)
@@ -363,8 +443,12 @@ def _check_encoding(encoding: str, path: Path) -> None:
         raise EncodingError(f"unknown encoding {encoding!r}", path=path,
                             hint="use 'gbk', 'gb18030', 'utf-8', 'utf-8-sig' or 'utf-16'") from exc
     if name in ("utf-16-le", "utf-16-be") or name.startswith("utf-32"):
-        raise EncodingError(f"{encoding!r} files cannot be recognised when read back (no byte-order mark, "
-                            "or UTF-32)", path=path, hint="use encoding='utf-16' (with BOM), 'utf-8' or 'gbk'")
+        raise EncodingError(
+            f"{encoding!r} files cannot be recognised when read back (no byte-order mark, "
+            "or UTF-32)",
+            path=path,
+            hint="use encoding='utf-16' (with BOM), 'utf-8' or 'gbk'",
+        )
 
 
 def _encode(text: str, encoding: str, path: Path) -> bytes:
@@ -374,6 +458,14 @@ def _encode(text: str, encoding: str, path: Path) -> bytes:
         raise EncodingError(f"unknown encoding {encoding!r}", path=path,
                             hint="use 'gbk', 'gb18030', 'utf-8', 'utf-8-sig' or 'utf-16'") from exc
     except UnicodeEncodeError as exc:
-        line = text.count("\n", 0, exc.start) + 1 if "\n" in text else text.count("\r", 0, exc.start) + 1
-        raise EncodingError(f"character {text[exc.start]!r} cannot be written in {encoding}", path=path,
-                            line=line, hint="pass encoding='gb18030' or encoding='utf-8'") from exc
+        line = (
+            text.count("\n", 0, exc.start) + 1
+            if "\n" in text
+            else text.count("\r", 0, exc.start) + 1
+        )
+        raise EncodingError(
+            f"character {text[exc.start]!r} cannot be written in {encoding}",
+            path=path,
+            line=line,
+            hint="pass encoding='gb18030' or encoding='utf-8'",
+        ) from exc

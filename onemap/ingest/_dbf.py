@@ -10,8 +10,8 @@ guessed from decoded mojibake.
 
 Examples
 --------
->>> _cpg_codec("UTF-8"), _cpg_codec("936"), _cpg_codec(" gbk "), _cpg_codec("65001"), _cpg_codec("nonsense")
-('utf-8', 'gbk', 'gbk', 'utf-8', None)
+>>> [_cpg_codec(v) for v in ("UTF-8", "936", " gbk ", "65001", "nonsense")]
+['utf-8', 'gbk', 'gbk', 'utf-8', None]
 """
 
 from __future__ import annotations
@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-
 import pyproj
 from pyproj import CRS
 
@@ -56,7 +55,7 @@ def _declared_bytes(path: Path, kind: str) -> int | None:
 
 
 def check_shapefile(shp: Path) -> None:
-    """FormatError when a shapefile's .shx or .dbf is missing or a part is shorter than its header says.
+    """FormatError when a shapefile's .shx or .dbf is missing or shorter than its header says.
 
     GDAL reads a half-copied ``.shp`` as features with null geometries and a shapefile without
     ``.dbf`` as one without attributes: both would lose data without an error.
@@ -65,11 +64,19 @@ def check_shapefile(shp: Path) -> None:
     for ext in (".shx", ".dbf"):
         if parts[ext] is None:
             what = "index" if ext == ".shx" else "attribute table"
-            raise FormatError(f"the shapefile's {what} ({shp.stem}{ext}) is missing", path=shp,
-                              hint=f"copy {shp.stem}{ext} beside the .shp (a shapefile is at least .shp, .shx "
-                                   "and .dbf)" + (", or rebuild it with ogr2ogr --config SHAPE_RESTORE_SHX YES"
-                                                  if ext == ".shx" else ""))
+            raise FormatError(
+                f"the shapefile's {what} ({shp.stem}{ext}) is missing",
+                path=shp,
+                hint=f"copy {shp.stem}{ext} beside the .shp (a shapefile is at least .shp, .shx "
+                "and .dbf)"
+                + (
+                    ", or rebuild it with ogr2ogr --config SHAPE_RESTORE_SHX YES"
+                    if ext == ".shx"
+                    else ""
+                ),
+            )
     for ext, part in parts.items():
+        assert part is not None  # missing sidecars raised above
         size = part.stat().st_size
         need = _declared_bytes(part, "dbf" if ext == ".dbf" else "shp")
         if need is None or size < need:
@@ -79,17 +86,19 @@ def check_shapefile(shp: Path) -> None:
 
 
 def check_prj(path: Path, crs: Any) -> None:
-    """CRSError naming a shapefile's .prj when GDAL failed on it (GDAL only says e.g. 'missing [')."""
+    """CRSError naming a shapefile's .prj that GDAL failed on (GDAL says e.g. 'missing [')."""
     prj = sidecar(path, ".prj") if path.suffix.lower() == ".shp" else None
     if prj is None:
         return
     try:
         CRS.from_user_input(prj.read_text(encoding="utf-8", errors="replace"))
     except pyproj.exceptions.CRSError as exc:
-        raise CRSError(f"{prj.name} does not hold a CRS GDAL or PROJ can read ({exc})", path=path,
-                       hint="replace the .prj with a valid one (or delete it and pass crs=, e.g. crs=4527)"
-                            + (" — crs= alone does not help while the .prj is there" if crs is not None else "")
-                       ) from exc
+        raise CRSError(
+            f"{prj.name} does not hold a CRS GDAL or PROJ can read ({exc})",
+            path=path,
+            hint="replace the .prj with a valid one (or delete it and pass crs=, e.g. crs=4527)"
+            + (" — crs= alone does not help while the .prj is there" if crs is not None else ""),
+        ) from exc
 
 
 def codec_name(name: str, where: Any) -> str:
@@ -112,11 +121,13 @@ def _cpg_codec(text: str) -> str | None:
 
 
 def _dbf_text_sample(dbf: Path) -> bytes:
-    """The DBF field names and character-field values that hold non-ASCII bytes, one per line, as stored."""
+    """DBF field names and character values holding non-ASCII bytes, one per line, as stored."""
     with open(dbf, "rb") as fh:
         head = fh.read(32)
         if len(head) < 32:
-            raise FormatError("DBF header is truncated", path=dbf, hint="the attribute table is damaged")
+            raise FormatError(
+                "DBF header is truncated", path=dbf, hint="the attribute table is damaged"
+            )
         nrec = int.from_bytes(head[4:8], "little")
         hlen, rlen = int.from_bytes(head[8:10], "little"), int.from_bytes(head[10:12], "little")
         desc = fh.read(max(0, hlen - 32))
@@ -154,8 +165,11 @@ def _detect(sample: bytes, dbf: Path) -> str:
     try:
         enc = detect_encoding(sample, dbf)
     except EncodingError as exc:
-        raise EncodingError(f"cannot tell the encoding of the attribute table: {exc.message}", path=dbf,
-                            hint="pass encoding= (e.g. encoding='gbk') or add a .cpg file") from exc
+        raise EncodingError(
+            f"cannot tell the encoding of the attribute table: {exc.message}",
+            path=dbf,
+            hint="pass encoding= (e.g. encoding='gbk') or add a .cpg file",
+        ) from exc
     return {"utf-8-sig": "utf-8"}.get(enc, enc)
 
 
@@ -167,7 +181,9 @@ def _decodes(data: bytes, codec: str) -> bool:
         return False
 
 
-def resolve_encoding(path: Path, encoding: str | None, repair: bool) -> tuple[str | None, str, Repair | None]:
+def resolve_encoding(
+    path: Path, encoding: str | None, repair: bool
+) -> tuple[str | None, str, Repair | None]:
     """Codec to read a layer's attributes with, where it came from and the repair of a wrong .cpg.
 
     ``encoding`` (the argument) wins; non-shapefile formats are UTF-8 (``None``: GDAL decodes); a
@@ -188,10 +204,16 @@ def resolve_encoding(path: Path, encoding: str | None, repair: bool) -> tuple[st
         if detected == "utf-8":
             return detected, "detected", None
         # GDAL would read these bytes as Latin-1: decoding them as GBK is a decision, reported
-        return detected, "detected", Repair(str(path), "attribute table (no .cpg)",
-                                            "no .cpg and the attribute bytes are not UTF-8",
-                                            f"decoded as {detected} (pass encoding= or add a .cpg if the "
-                                            "names read wrong)")
+        return (
+            detected,
+            "detected",
+            Repair(
+                str(path),
+                "attribute table (no .cpg)",
+                "no .cpg and the attribute bytes are not UTF-8",
+                f"decoded as {detected} (pass encoding= or add a .cpg if the names read wrong)",
+            ),
+        )
     text = cpg.read_bytes().decode("ascii", "replace").strip()
     declared = _cpg_codec(text)
     if declared is not None:
@@ -209,5 +231,11 @@ def resolve_encoding(path: Path, encoding: str | None, repair: bool) -> tuple[st
     problem = (f".cpg declares {text!r}, which is not a known encoding" if declared is None else
                f".cpg declares {text!r} but the attribute bytes are {detected}, not {declared}")
     if not repair:
-        raise EncodingError(problem, path=cpg, hint=f"pass encoding='{detected}' or correct the .cpg")
-    return detected, "detected", Repair(str(path), "attribute table (.cpg)", problem, f"read as {detected}")
+        raise EncodingError(
+            problem, path=cpg, hint=f"pass encoding='{detected}' or correct the .cpg"
+        )
+    return (
+        detected,
+        "detected",
+        Repair(str(path), "attribute table (.cpg)", problem, f"read as {detected}"),
+    )

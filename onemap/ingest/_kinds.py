@@ -16,7 +16,8 @@ cadastral  parcel_id          ZDDM 宗地代码, ZDBH 宗地编号, BDCDYH 不�
 approval   approval_id        PZWH 批准文号, PFWH 批复文号, DKBH 地块编号, XMMC 项目名称
            approval_date      PZRQ 批准日期, PFRQ 批复日期
            approved_area      PZMJ 批准面积 (source unit kept, usually hectares)
-supply     supply_id          GDBH 供地编号, DZJGH 电子监管号, HTBH 合同编号, DKBH 地块编号, XMMC 项目名称
+supply     supply_id          GDBH 供地编号, DZJGH 电子监管号, HTBH 合同编号, DKBH 地块编号,
+                              XMMC 项目名称
 farmland   farmland_id        JBNTTBBH 基本农田图斑编号, YJJBNTTBBH 永久基本农田图斑编号, JBNTBH
                               基本农田编号, TBBH 图斑编号, BSM 标识码
 redline    redline_id         HXBH 红线编号, STBHHXBH 生态保护红线编号, HXDM 红线代码, BSM 标识码
@@ -70,26 +71,139 @@ class Kind:
 
 
 _DLBM = ("landuse_code", "DLBM", "地类编码", "DLDM", "地类代码")
-KINDS: dict[str, Kind] = {k.name: k for k in [
-    Kind("generic", polygonal=False),
-    Kind("landuse", True, None, {"landuse_code": _DLBM, "landuse_name": ("landuse_name", "DLMC", "地类名称")}),
-    Kind("cadastral", True, "parcel_id", {"parcel_id": (
-        "parcel_id", "ZDDM", "宗地代码", "ZDBH", "宗地编号", "BDCDYH", "不动产单元号", "DJH", "地籍号")}),
-    Kind("approval", True, "approval_id", {
-        "approval_id": ("approval_id", "PZWH", "批准文号", "PFWH", "批复文号", "DKBH", "地块编号", "XMMC", "项目名称"),
-        "approval_date": ("approval_date", "PZRQ", "批准日期", "PFRQ", "批复日期"),
-        "approved_area": ("approved_area", "PZMJ", "批准面积")}),
-    Kind("supply", True, "supply_id", {"supply_id": (
-        "supply_id", "GDBH", "供地编号", "DZJGH", "电子监管号", "HTBH", "合同编号", "DKBH", "地块编号", "XMMC", "项目名称")}),
-    Kind("farmland", True, "farmland_id", {"farmland_id": (
-        "farmland_id", "JBNTTBBH", "基本农田图斑编号", "YJJBNTTBBH", "永久基本农田图斑编号", "JBNTBH", "基本农田编号",
-        "TBBH", "图斑编号", "BSM", "标识码")}),
-    Kind("redline", True, "redline_id", {"redline_id": (
-        "redline_id", "HXBH", "红线编号", "STBHHXBH", "生态保护红线编号", "HXDM", "红线代码", "BSM", "标识码")}),
-    Kind("admin", True, "admin_code", {
-        "admin_code": ("admin_code", "XZQDM", "行政区代码", "ZLDWDM", "坐落单位代码", "QSDWDM", "权属单位代码"),
-        "admin_name": ("admin_name", "XZQMC", "行政区名称", "ZLDWMC", "坐落单位名称", "QSDWMC", "权属单位名称")}),
-]}
+KINDS: dict[str, Kind] = {
+    k.name: k
+    for k in [
+        Kind("generic", polygonal=False),
+        Kind(
+            "landuse",
+            True,
+            None,
+            {"landuse_code": _DLBM, "landuse_name": ("landuse_name", "DLMC", "地类名称")},
+        ),
+        Kind(
+            "cadastral",
+            True,
+            "parcel_id",
+            {
+                "parcel_id": (
+                    "parcel_id",
+                    "ZDDM",
+                    "宗地代码",
+                    "ZDBH",
+                    "宗地编号",
+                    "BDCDYH",
+                    "不动产单元号",
+                    "DJH",
+                    "地籍号",
+                )
+            },
+        ),
+        Kind(
+            "approval",
+            True,
+            "approval_id",
+            {
+                "approval_id": (
+                    "approval_id",
+                    "PZWH",
+                    "批准文号",
+                    "PFWH",
+                    "批复文号",
+                    "DKBH",
+                    "地块编号",
+                    "XMMC",
+                    "项目名称",
+                ),
+                "approval_date": ("approval_date", "PZRQ", "批准日期", "PFRQ", "批复日期"),
+                "approved_area": ("approved_area", "PZMJ", "批准面积"),
+            },
+        ),
+        Kind(
+            "supply",
+            True,
+            "supply_id",
+            {
+                "supply_id": (
+                    "supply_id",
+                    "GDBH",
+                    "供地编号",
+                    "DZJGH",
+                    "电子监管号",
+                    "HTBH",
+                    "合同编号",
+                    "DKBH",
+                    "地块编号",
+                    "XMMC",
+                    "项目名称",
+                )
+            },
+        ),
+        Kind(
+            "farmland",
+            True,
+            "farmland_id",
+            {
+                "farmland_id": (
+                    "farmland_id",
+                    "JBNTTBBH",
+                    "基本农田图斑编号",
+                    "YJJBNTTBBH",
+                    "永久基本农田图斑编号",
+                    "JBNTBH",
+                    "基本农田编号",
+                    "TBBH",
+                    "图斑编号",
+                    "BSM",
+                    "标识码",
+                )
+            },
+        ),
+        Kind(
+            "redline",
+            True,
+            "redline_id",
+            {
+                "redline_id": (
+                    "redline_id",
+                    "HXBH",
+                    "红线编号",
+                    "STBHHXBH",
+                    "生态保护红线编号",
+                    "HXDM",
+                    "红线代码",
+                    "BSM",
+                    "标识码",
+                )
+            },
+        ),
+        Kind(
+            "admin",
+            True,
+            "admin_code",
+            {
+                "admin_code": (
+                    "admin_code",
+                    "XZQDM",
+                    "行政区代码",
+                    "ZLDWDM",
+                    "坐落单位代码",
+                    "QSDWDM",
+                    "权属单位代码",
+                ),
+                "admin_name": (
+                    "admin_name",
+                    "XZQMC",
+                    "行政区名称",
+                    "ZLDWMC",
+                    "坐落单位名称",
+                    "QSDWMC",
+                    "权属单位名称",
+                ),
+            },
+        ),
+    ]
+}
 POLYGON_KINDS = frozenset(k for k, spec in KINDS.items() if spec.polygonal)
 
 
@@ -128,8 +242,9 @@ def _fid_text(fid: Any) -> str:
     return f"#{fid}"
 
 
-def normalize_columns(gdf: Any, kind: str, source: str,
-                      columns: dict[str, str] | None = None) -> tuple[dict[str, pd.Series], dict[str, Any]]:
+def normalize_columns(
+    gdf: Any, kind: str, source: str, columns: dict[str, str] | None = None
+) -> tuple[dict[str, pd.Series], dict[str, Any]]:
     """Normalised columns of *kind* for the attribute table *gdf* (indexed by feature id).
 
     Parameters
@@ -156,14 +271,21 @@ def normalize_columns(gdf: Any, kind: str, source: str,
     columns = dict(columns or {})
     unknown_targets = set(columns) - set(spec.columns)
     if unknown_targets:
-        raise DataError(f"columns= names {sorted(unknown_targets)}, which kind={kind!r} does not have",
-                        path=source, hint=f"kind={kind!r} normalises {sorted(spec.columns) or 'no columns'}")
+        raise DataError(
+            f"columns= names {sorted(unknown_targets)}, which kind={kind!r} does not have",
+            path=source,
+            hint=f"kind={kind!r} normalises {sorted(spec.columns) or 'no columns'}",
+        )
     used: dict[str, str | None] = {}
     for target, cands in spec.columns.items():
         if target in columns:
             if columns[target] not in gdf.columns:
-                raise DataError(f"columns= maps {target!r} to {columns[target]!r}, which the layer does not have",
-                                path=source, hint=f"choose one of {list(gdf.columns.drop(gdf.geometry.name))}")
+                raise DataError(
+                    f"columns= maps {target!r} to {columns[target]!r}, which the layer does not "
+                    "have",
+                    path=source,
+                    hint=f"choose one of {list(gdf.columns.drop(gdf.geometry.name))}",
+                )
             used[target] = columns[target]
         else:
             used[target] = find_column(gdf.columns, cands)
@@ -182,12 +304,17 @@ def normalize_columns(gdf: Any, kind: str, source: str,
 
 def _ids(gdf: Any, spec: Kind, col: str | None, source: str, info: dict[str, Any]) -> pd.Series:
     name = spec.id_column
+    assert name is not None  # called for kinds that have an id column
     if col is None:
         ids = pd.Series([_fid_text(f) for f in gdf.index], index=gdf.index, dtype=object)
         info["id_source"] = {name: "generated from the feature id (no column among "
                                    f"{', '.join(spec.columns[name][1:])})"}
-        warnings.warn(f"{source}: no {name} column (looked for {', '.join(spec.columns[name][1:])}); "
-                      f"made {name} from the feature id ('#<fid>')", OnemapWarning, stacklevel=4)
+        warnings.warn(
+            f"{source}: no {name} column (looked for {', '.join(spec.columns[name][1:])}); "
+            f"made {name} from the feature id ('#<fid>')",
+            OnemapWarning,
+            stacklevel=4,
+        )
         return ids
     info["id_source"] = {name: col}
     ids = gdf[col].map(_id_text)
@@ -195,8 +322,12 @@ def _ids(gdf: Any, spec: Kind, col: str | None, source: str, info: dict[str, Any
     if missing.any():
         info["generated_ids"] = [_json_scalar(f) for f in gdf.index[missing]]
         ids[missing] = [_fid_text(f) for f in gdf.index[missing]]
-        warnings.warn(f"{source}: {int(missing.sum())} feature(s) have no {col} value; made {name} from "
-                      f"the feature id (features {_few(gdf.index[missing])})", OnemapWarning, stacklevel=4)
+        warnings.warn(
+            f"{source}: {int(missing.sum())} feature(s) have no {col} value; made {name} from "
+            f"the feature id (features {_few(gdf.index[missing])})",
+            OnemapWarning,
+            stacklevel=4,
+        )
     dup = ids[ids.duplicated(keep=False)]
     if len(dup):  # kept (one approval document covers several parcels), reported as Repairs
         groups = dup.groupby(dup, sort=True).groups
@@ -207,17 +338,24 @@ def _ids(gdf: Any, spec: Kind, col: str | None, source: str, info: dict[str, Any
     return ids.astype(object)
 
 
-def _landuse(gdf: Any, used: dict[str, str | None], source: str, info: dict[str, Any]) -> dict[str, pd.Series]:
+def _landuse(
+    gdf: Any, used: dict[str, str | None], source: str, info: dict[str, Any]
+) -> dict[str, pd.Series]:
     col = used["landuse_code"]
     if col is None:
-        raise DataError(f"land-use layer has no land-use code column (looked for {', '.join(_DLBM[1:])})",
-                        path=source, hint="rename the column to DLBM, pass columns={'landuse_code': '<name>'}, "
-                                          "or read it with kind='generic'")
+        raise DataError(
+            f"land-use layer has no land-use code column (looked for {', '.join(_DLBM[1:])})",
+            path=source,
+            hint="rename the column to DLBM, pass columns={'landuse_code': '<name>'}, "
+            "or read it with kind='generic'",
+        )
     raw = gdf[col]
     uniq = pd.unique(raw.astype(object))
     norm = {v: codes.normalize(_id_text(v)) for v in uniq}
     code = raw.astype(object).map(norm).fillna("").astype(object)
-    per_code = {c: (codes.group(c), codes.is_cultivated(c), codes.name(c)) for c in set(norm.values())}
+    per_code = {
+        c: (codes.group(c), codes.is_cultivated(c), codes.name(c)) for c in set(norm.values())
+    }
     group = code.map(lambda c: per_code[c][0])
     out = {"landuse_code": code, "landuse_group": group.astype(object),
            "cultivated": code.map(lambda c: per_code[c][1]).astype(bool)}
@@ -231,11 +369,17 @@ def _landuse(gdf: Any, used: dict[str, str | None], source: str, info: dict[str,
     if len(unknown):
         counts = unknown.value_counts(sort=False)
         info["unknown_codes"] = {str(c): int(n) for c, n in sorted(counts.items())}
-        head = ", ".join(f"{c or '(blank)'!r} x{n} (e.g. feature {_few(unknown.index[unknown == c], 1)})"
-                         for c, n in list(sorted(counts.items()))[:5])
-        warnings.warn(f"{source}: {len(unknown)} feature(s) have land-use codes ({col}) that are not in the code "
-                      f"table or have no single group; kept with landuse_group='unknown': {head}",
-                      OnemapWarning, stacklevel=4)
+        head = ", ".join(
+            f"{c or '(blank)'!r} x{n} (e.g. feature {_few(unknown.index[unknown == c], 1)})"
+            for c, n in list(sorted(counts.items()))[:5]
+        )
+        warnings.warn(
+            f"{source}: {len(unknown)} feature(s) have land-use codes ({col}) that are not in "
+            "the code "
+            f"table or have no single group; kept with landuse_group='unknown': {head}",
+            OnemapWarning,
+            stacklevel=4,
+        )
     return out
 
 
@@ -249,7 +393,12 @@ def _approval_extras(gdf: Any, used: dict[str, str | None], source: str,
             out["approval_date"] = raw
         else:
             text = raw.map(_id_text)
-            clean = text.str.replace("年", "-").str.replace("月", "-").str.replace("日", "").str.replace(".", "-")
+            clean = (
+                text.str.replace("年", "-")
+                .str.replace("月", "-")
+                .str.replace("日", "")
+                .str.replace(".", "-")
+            )
             out["approval_date"] = pd.to_datetime(clean, errors="coerce", format="mixed")
             bad = text.notna() & out["approval_date"].isna()
             if bad.any():
@@ -263,7 +412,11 @@ def _approval_extras(gdf: Any, used: dict[str, str | None], source: str,
     if unparsed:
         info["unparsed"] = unparsed
         what = "; ".join(f"{k} ({used[k]}) at features {_few(v)}" for k, v in unparsed.items())
-        warnings.warn(f"{source}: values that do not parse were left empty: {what}", OnemapWarning, stacklevel=4)
+        warnings.warn(
+            f"{source}: values that do not parse were left empty: {what}",
+            OnemapWarning,
+            stacklevel=4,
+        )
     return out
 
 
@@ -279,7 +432,7 @@ def _few(values: Any, n: int = 5) -> str:
 
 # ------------------------------------------------------------------------------------ geometry
 def _polygonal_part(geom: Any) -> Any:
-    """The polygons of a geometry (collections flattened), as Polygon/MultiPolygon or an empty Polygon."""
+    """The polygons of a geometry (collections flattened): (Multi)Polygon or an empty Polygon."""
     parts = shapely.get_parts(geom)
     polys = [p for part in parts for p in shapely.get_parts(part) if shapely.get_type_id(p) == 3]
     if not polys:
@@ -292,13 +445,18 @@ def check_geometries(gdf: gpd.GeoDataFrame, spec: Any, src: str, id_col: str | N
     """Type check for polygon kinds, drop null/empty, repair invalid; append Repairs."""
     geoms = np.asarray(gdf.geometry.values, dtype=object)
 
-    def feat(i: int) -> str:  # feature id, with the source id value when the kind has one
-        return f"{gdf.index[i]} ({id_col}={gdf[id_col].iloc[i]})" if id_col is not None else str(gdf.index[i])
+    def feat(i: int | np.integer) -> str:  # feature id, with the source id when the kind has one
+        return (
+            f"{gdf.index[i]} ({id_col}={gdf[id_col].iloc[i]})"
+            if id_col is not None
+            else str(gdf.index[i])
+        )
 
     types = shapely.get_type_id(geoms)
     missing = shapely.is_missing(geoms) | shapely.is_empty(geoms)
     polygon_layer = spec.polygonal or (
-        bool((~missing).any()) and bool(np.isin(types[~missing], (*_POLY_TYPES, _COLLECTION)).all()))
+        bool((~missing).any()) and bool(np.isin(types[~missing], (*_POLY_TYPES, _COLLECTION)).all())
+    )
     if spec.polygonal:
         is_coll = types == _COLLECTION
         coll_poly = np.zeros(len(geoms), bool)
@@ -309,14 +467,22 @@ def check_geometries(gdf: gpd.GeoDataFrame, spec: Any, src: str, id_col: str | N
             i = bad[0]
             raise GeometryError(
                 f"kind={spec.name!r} needs polygons, but this feature is a {geoms[i].geom_type} "
-                f"({len(bad)} of {len(geoms)} features are not polygons)", path=src, feature=feat(i),
-                hint=f"read it with kind='generic', or turn the points/lines into polygons (e.g. buffer) "
-                     f"before using it as {spec.name!r}")
+                f"({len(bad)} of {len(geoms)} features are not polygons)",
+                path=src,
+                feature=feat(i),
+                hint="read it with kind='generic', or turn the points/lines into polygons "
+                "(e.g. buffer) "
+                f"before using it as {spec.name!r}",
+            )
     drop = np.flatnonzero(missing)
     if len(drop) and not repair:
         i = drop[0]
-        raise GeometryError(f"null or empty geometry ({len(drop)} such features)", path=src,
-                            feature=feat(i), hint="pass repair=True to drop them (reported), or fix the layer")
+        raise GeometryError(
+            f"null or empty geometry ({len(drop)} such features)",
+            path=src,
+            feature=feat(i),
+            hint="pass repair=True to drop them (reported), or fix the layer",
+        )
     for i in drop:
         what = "null geometry" if geoms[i] is None else "empty geometry"
         repairs.append(Repair(src, f"feature {feat(i)}", what, "feature dropped"))
@@ -324,14 +490,18 @@ def check_geometries(gdf: gpd.GeoDataFrame, spec: Any, src: str, id_col: str | N
     invalid = np.flatnonzero(~missing & ~shapely.is_valid(geoms))
     if len(invalid) and not repair:
         i = invalid[0]
-        raise GeometryError(f"invalid geometry: {shapely.is_valid_reason(geoms[i])} ({len(invalid)} invalid "
-                            "features)", path=src, feature=feat(i),
-                            hint="pass repair=True to repair them with shapely.make_valid (reported), "
-                                 "or fix the layer")
+        raise GeometryError(
+            f"invalid geometry: {shapely.is_valid_reason(geoms[i])} ({len(invalid)} invalid "
+            "features)",
+            path=src,
+            feature=feat(i),
+            hint="pass repair=True to repair them with shapely.make_valid (reported), "
+            "or fix the layer",
+        )
     reasons = shapely.is_valid_reason(geoms[invalid])
     made = shapely.make_valid(geoms[invalid])
     collapsed = []
-    for i, reason, g in zip(invalid, reasons, made):
+    for i, reason, g in zip(invalid, reasons, made, strict=True):
         if polygon_layer:
             g = _polygonal_part(g)
         if shapely.is_empty(g):
@@ -345,12 +515,18 @@ def check_geometries(gdf: gpd.GeoDataFrame, spec: Any, src: str, id_col: str | N
         for i in np.flatnonzero((types == _COLLECTION) & ~missing):
             if i not in done:
                 fixed[i] = _polygonal_part(geoms[i])
-                repairs.append(Repair(src, f"feature {feat(i)}", "GeometryCollection in a polygon layer",
-                                      f"kept its polygons -> {fixed[i].geom_type}"))
+                repairs.append(
+                    Repair(
+                        src,
+                        f"feature {feat(i)}",
+                        "GeometryCollection in a polygon layer",
+                        f"kept its polygons -> {fixed[i].geom_type}",
+                    )
+                )
     keep = np.ones(len(geoms), bool)
     keep[drop] = False
     keep[collapsed] = False
-    if keep.all() and all(a is b for a, b in zip(fixed, geoms)):
+    if keep.all() and all(a is b for a, b in zip(fixed, geoms, strict=True)):
         return gdf
     out = gdf[keep].copy()
     out[gdf.geometry.name] = gpd.GeoSeries(fixed[keep], index=out.index, crs=gdf.crs)

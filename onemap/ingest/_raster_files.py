@@ -1,4 +1,6 @@
-"""File-level helpers of :mod:`onemap.ingest.raster`: inspect a raster, name its bands, read a block.
+"""File-level helpers of :mod:`onemap.ingest.raster`.
+
+Inspect a raster, name its bands, read a block.
 
 Kept apart so that ``raster.py`` holds the public functions only. Nothing here reads pixels except
 :func:`read_part`, which dask calls once per chunk.
@@ -9,17 +11,19 @@ from __future__ import annotations
 import math
 import os
 import warnings
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 from pyproj import CRS
 
-from ..errors import CRSError, DataError, FormatError, FrameError, OnemapWarning
+from ..errors import CRSError, DataError, Fix, FormatError, FrameError, OnemapWarning
 from ..frame import Frame
 from ._warp import rio_crs, warp_scale
-from .sensors import SensorPreset, guess_date, guess_sensor
+from .dates import SceneDate, scene_date
+from .sensors import SensorPreset, guess_sensor
 
 __all__ = ["FileInfo", "inspect_file", "name_bands", "select_bands", "date_of", "read_part"]
 
@@ -27,7 +31,7 @@ _SENSOR_KEYS = ("SENSOR", "SATELLITE", "SPACECRAFT", "PLATFORM", "MISSION")
 _DATE_KEYS = ("ACQUISITION", "ACQUIRED", "SENSING", "DATE")
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True)
 class FileInfo:
     """What open_scene needs to know about one file (read from its header only)."""
 
@@ -44,7 +48,9 @@ class FileInfo:
     colorinterp: tuple[str, ...]
     tags: tuple[tuple[str, str], ...]
     mtime: float
-    mask: str = "nodata"  # "none" (all valid), "nodata" (value compare) or "gdal" (mask band / alpha)
+    mask: str = (
+        "nodata"  # "none" (all valid), "nodata" (value compare) or "gdal" (mask band / alpha)
+    )
 
     @property
     def sensor_tag(self) -> str:
@@ -58,10 +64,15 @@ def inspect_file(path: str, crs: CRS | None) -> FileInfo:
 
     local = "://" not in path and not path.startswith("/vsi")
     if local and not os.path.exists(path):
-        raise FormatError("raster file not found", path=path, hint="check the path (and the working directory)")
+        raise FormatError(
+            "raster file not found", path=path, hint="check the path (and the working directory)"
+        )
     if local and os.path.isfile(path) and os.path.getsize(path) == 0:
-        raise FormatError("raster file is empty (0 bytes)", path=path,
-                          hint="copy or download it again (an interrupted transfer leaves empty files)")
+        raise FormatError(
+            "raster file is empty (0 bytes)",
+            path=path,
+            hint="copy or download it again (an interrupted transfer leaves empty files)",
+        )
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", NotGeoreferencedWarning)
@@ -69,37 +80,70 @@ def inspect_file(path: str, crs: CRS | None) -> FileInfo:
                 if local:
                     _check_complete(src, path)
                 tags = dict(src.tags())
-                tags.update({f"ENVI_{k}": v for k, v in src.tags(ns="ENVI").items()} if src.driver == "ENVI" else {})
-                info = dict(driver=src.driver, count=src.count, dtype=src.dtypes[0], nodata=src.nodata,
-                            file_crs=src.crs, transform=src.transform, shape=(src.height, src.width),
-                            block=tuple(src.block_shapes[0]), descriptions=tuple(src.descriptions),
-                            colorinterp=tuple(c.name for c in src.colorinterp), tags=tags,
-                            georef=not src.transform.is_identity or bool(src.gcps[0]),
-                            mask=_mask_kind(src))
+                tags.update(
+                    {f"ENVI_{k}": v for k, v in src.tags(ns="ENVI").items()}
+                    if src.driver == "ENVI"
+                    else {}
+                )
+                info = dict(
+                    driver=src.driver,
+                    count=src.count,
+                    dtype=src.dtypes[0],
+                    nodata=src.nodata,
+                    file_crs=src.crs,
+                    transform=src.transform,
+                    shape=(src.height, src.width),
+                    block=tuple(src.block_shapes[0]),
+                    descriptions=tuple(src.descriptions),
+                    colorinterp=tuple(c.name for c in src.colorinterp),
+                    tags=tags,
+                    georef=not src.transform.is_identity or bool(src.gcps[0]),
+                    mask=_mask_kind(src),
+                )
     except RasterioIOError as exc:
         raise FormatError(f"cannot open raster ({exc})", path=path,
                           hint="check that the file is a complete raster GDAL can read") from exc
     if not info["georef"]:
-        raise CRSError("raster has no georeferencing (no geotransform)", path=path,
-                       hint="georeference it first, e.g. gdal_translate -a_ullr ulx uly lrx lry -a_srs EPSG:....")
+        raise CRSError(
+            "raster has no georeferencing (no geotransform)",
+            path=path,
+            hint=("georeference it first, e.g. gdal_translate -a_ullr ulx uly lrx lry -a_srs "
+                  "EPSG:...."),
+        )
     file_crs = None if info["file_crs"] is None else CRS.from_user_input(info["file_crs"].to_wkt())
     if crs is None and file_crs is None:
         raise CRSError("raster has no CRS", path=path,
-                       hint="pass crs= (e.g. crs='EPSG:32651') or fix the file with gdal_edit.py -a_srs EPSG:....")
+                       hint=Fix("pass crs= (e.g. crs='EPSG:32651') or fix the file with gdal_edit.py -a_srs EPSG:....",
+                                toml="set crs = 32651 (the files' EPSG code) under [{table}], or fix the file "
+                                     "with gdal_edit.py -a_srs EPSG:...."))
     if crs is not None and file_crs is not None and crs != file_crs:
         warnings.warn(f"{path}: crs={crs.name!r} given overrides the file's CRS {file_crs.name!r} "
                       "(no reprojection is done)", OnemapWarning, stacklevel=4)
     try:
-        frame = Frame(crs if crs is not None else file_crs, info["transform"], info["shape"])
+        frame = Frame(crs if crs is not None else file_crs,  # type: ignore[arg-type]  # one is set
+                      info["transform"], info["shape"])
     except FrameError as exc:
         raise FrameError(exc.message, path=path, hint=exc.hint) from exc
     from .vector import check_coordinates  # the same CRS plausibility rules as vector layers
 
     check_coordinates(frame.crs, np.array([frame.bounds], dtype=float), path,
                       "given with crs=" if crs is not None else "declared by the file")
-    return FileInfo(path, info["driver"], info["count"], info["dtype"], info["nodata"], frame.crs,
-                    crs is not None, frame, info["block"], info["descriptions"], info["colorinterp"],
-                    tuple(info["tags"].items()), os.path.getmtime(path) if local else 0.0, info["mask"])
+    return FileInfo(
+        path,
+        info["driver"],
+        info["count"],
+        info["dtype"],
+        info["nodata"],
+        frame.crs,
+        crs is not None,
+        frame,
+        info["block"],
+        info["descriptions"],
+        info["colorinterp"],
+        tuple(info["tags"].items()),
+        os.path.getmtime(path) if local else 0.0,
+        info["mask"],
+    )
 
 
 def _mask_kind(src: Any) -> str:
@@ -123,18 +167,24 @@ def _check_complete(src: Any, path: str) -> None:
             offset = src.get_tag_item(f"BLOCK_OFFSET_{last}", "TIFF", bidx=b)
             nbytes = src.get_tag_item(f"BLOCK_SIZE_{last}", "TIFF", bidx=b)
             if offset and nbytes and int(offset) + int(nbytes) > size:
-                raise FormatError(f"file is truncated: band {b} ends at byte {int(offset) + int(nbytes)} "
-                                  f"but the file has {size} bytes", path=path,
-                                  hint="copy or download the file again")
+                raise FormatError(
+                    f"file is truncated: band {b} ends at byte {int(offset) + int(nbytes)} "
+                    f"but the file has {size} bytes",
+                    path=path,
+                    hint="copy or download the file again",
+                )
     elif src.driver == "ENVI":
         offset = int(src.tags(ns="ENVI").get("header_offset", 0) or 0)
         need = offset + src.width * src.height * src.count * np.dtype(src.dtypes[0]).itemsize
         if size < need:
-            raise FormatError(f"file is truncated: the header describes {need} bytes, the file has {size}",
-                              path=path, hint="copy the data file again (and check the .hdr belongs to it)")
+            raise FormatError(
+                f"file is truncated: the header describes {need} bytes, the file has {size}",
+                path=path,
+                hint="copy the data file again (and check the .hdr belongs to it)",
+            )
 
 
-# ---------------------------------------------------------------------------------------------- names
+# ------------------------------------------------------------------------------------------ names
 
 
 def _suffix_name(path: str, preset: SensorPreset | None) -> str | None:
@@ -161,7 +211,9 @@ def _description_name(desc: str | None, preset: SensorPreset | None) -> str | No
     return None
 
 
-def name_bands(infos: Sequence[FileInfo], preset: SensorPreset | None) -> tuple[list[list[str]], str | None]:
+def name_bands(
+    infos: Sequence[FileInfo], preset: SensorPreset | None
+) -> tuple[list[list[str]], str | None]:
     """Canonical band names per file (``b<position>`` where no rule names a band) and the sensor."""
     sensor = preset.name if preset is not None else None
     names: list[list[str | None]] = []
@@ -176,10 +228,13 @@ def name_bands(infos: Sequence[FileInfo], preset: SensorPreset | None) -> tuple[
         else:
             named = [_description_name(d, preset) for d in info.descriptions]
             if preset is not None and None in named and len(infos) == 1:
-                raise DataError(f"file has {info.count} bands; sensor {preset.name!r} expects "
-                                f"{len(preset.bands)} ({', '.join(preset.bands)}) and the band descriptions "
-                                f"{list(info.descriptions)} do not name them", path=info.path,
-                                hint="name the bands with bands={1: 'blue', 2: 'green', ...}")
+                raise DataError(
+                    f"file has {info.count} bands; sensor {preset.name!r} expects "
+                    f"{len(preset.bands)} ({', '.join(preset.bands)}) and the band descriptions "
+                    f"{list(info.descriptions)} do not name them",
+                    path=info.path,
+                    hint="name the bands with bands={1: 'blue', 2: 'green', ...}",
+                )
             names.append(named)
     pos = 0
     out: list[list[str]] = []
@@ -192,8 +247,10 @@ def name_bands(infos: Sequence[FileInfo], preset: SensorPreset | None) -> tuple[
     flat = [n for row in out for n in row]
     dup = sorted({n for n in flat if flat.count(n) > 1})
     if dup:
-        raise DataError(f"band name(s) {', '.join(dup)} occur more than once in {[i.path for i in infos]}",
-                        hint="pass each band file once, or name bands with bands={position: name}")
+        raise DataError(
+            f"band name(s) {', '.join(dup)} occur more than once in {[i.path for i in infos]}",
+            hint="pass each band file once, or name bands with bands={position: name}",
+        )
     return out, sensor
 
 
@@ -232,35 +289,15 @@ def select_bands(infos: Sequence[FileInfo], names: list[list[str]], bands: Any,
     return chosen
 
 
-def date_of(parts: Sequence[FileInfo]) -> str | None:
-    """Acquisition date: file names, then acquisition-date tags, then product ids in tags, then
-    ``TIFFTAG_DATETIME`` (which some writers set to the processing time: pass ``date=`` if so)."""
-    for p in parts:
-        path = Path(p.path)
-        for text in (path.name, path.parent.name):
-            found = guess_date(text)
-            if found:
-                return found
-    for p in parts:
-        for k, v in p.tags:
-            if k != "TIFFTAG_DATETIME" and any(s in k.upper() for s in _DATE_KEYS):
-                found = guess_date(v)
-                if found:
-                    return found
-    for p in parts:
-        for text in [v for _, v in p.tags] + [d for d in p.descriptions if d]:
-            if guess_sensor(text):  # a product id (Landsat, Sentinel-2 ...) names the date
-                found = guess_date(text)
-                if found:
-                    return found
-    for p in parts:
-        found = guess_date(dict(p.tags).get("TIFFTAG_DATETIME", ""))
-        if found:
-            return found
-    return None
+def date_of(parts: Sequence[FileInfo]) -> SceneDate:
+    """Acquisition date of the files and where it came from (see :mod:`onemap.ingest.dates`):
+    a ``dates.txt`` sidecar, a product naming convention, acquisition-date tags, product ids in
+    tags; a bare date in a name or ``TIFFTAG_DATETIME`` only as a reported guess."""
+    return scene_date([p.path for p in parts], [kv for p in parts for kv in p.tags],
+                      [d for p in parts for d in p.descriptions if d], _DATE_KEYS)
 
 
-# ---------------------------------------------------------------------------------------------- read
+# ------------------------------------------------------------------------------------------- read
 
 
 def read_part(part: FileInfo, indexes: tuple[int, ...], frame: Frame, rows: slice, cols: slice, *,

@@ -16,10 +16,18 @@ from typing import Any
 
 import numpy as np
 import xarray as xr
+from rasterio.errors import NotGeoreferencedWarning
 
 from ..frame import Frame
 
 __all__ = ["WARP_BLOCK", "warp_scale", "rio_crs", "slice_pad", "warp_array", "reproject_block"]
+
+# rasterio wraps the arrays it warps into temporary datasets and warns, from dask worker threads,
+# that they have no geotransform (the transforms are given to it): not for the user. A filter for
+# this one rasterio warning, installed once: catch_warnings around each call is process-wide and
+# not thread-safe, so a concurrent thread let it through.
+_GEOREF_FILTER = ("ignore", "Dataset has no geotransform", NotGeoreferencedWarning, "rasterio")
+warnings.filterwarnings(*_GEOREF_FILTER)
 
 #: side of the fixed output pieces when warping an array lazily
 WARP_BLOCK = 1024
@@ -36,13 +44,15 @@ def rio_crs(crs: Any) -> Any:
 def warp_scale(src: Frame, dst: Frame) -> dict[str, float]:
     """GDAL ``XSCALE``/``YSCALE`` warp options: destination pixels per source pixel, measured once
     at the source's centre so that every piece of a warp uses the same resampling kernel."""
-    from pyproj import Transformer
+    from ..geometry import _transformer
 
     if src.crs == dst.crs:
         return {"XSCALE": src.res[0] / dst.res[0], "YSCALE": src.res[1] / dst.res[1]}
     left, bottom, right, top = src.bounds
     cx, cy = (left + right) / 2, (bottom + top) / 2
-    fwd = Transformer.from_crs(src.crs, dst.crs, always_xy=True)
+    # cached: a transformer between two datums takes seconds to build, and every window read
+    # of a warped scene (the report's chips: hundreds) asks for the same one
+    fwd = _transformer(src.crs.to_wkt(), dst.crs.to_wkt())
     X, Y = fwd.transform(cx, cy)
     hx, hy = dst.res[0] / 2, dst.res[1] / 2
     xs, ys = fwd.transform([X - hx, X + hx, X + hx, X - hx], [Y - hy, Y - hy, Y + hy, Y + hy],
@@ -54,7 +64,7 @@ def warp_scale(src: Frame, dst: Frame) -> dict[str, float]:
 
 
 def slice_pad(scene: xr.DataArray, src: Frame, frame: Frame, fill: float) -> xr.DataArray:
-    """*scene* (on *src*) cut or padded with *fill* to *frame*, which is on the same pixel lattice."""
+    """*scene* (on *src*) cut or padded with *fill* to *frame*, on the same pixel lattice."""
     dc = round((frame.transform.c - src.transform.c) / src.res[0])
     dr = round((src.transform.f - frame.transform.f) / src.res[1])
     h, w = frame.shape
@@ -66,14 +76,19 @@ def slice_pad(scene: xr.DataArray, src: Frame, frame: Frame, fill: float) -> xr.
     else:
         part = scene.isel(y=slice(r0, r1), x=slice(c0, c1))
         before_y, before_x = max(0, -dr), max(0, -dc)
-    pad = {"y": (before_y, h - before_y - part.sizes["y"]), "x": (before_x, w - before_x - part.sizes["x"])}
+    pad = {
+        "y": (before_y, h - before_y - part.sizes["y"]),
+        "x": (before_x, w - before_x - part.sizes["x"]),
+    }
     if any(any(v) for v in pad.values()):
         part = part.pad(pad, mode="constant", constant_values=fill)
     part = part.drop_vars(["y", "x"]).assign_coords(frame.coords())
     return part.astype(scene.dtype, copy=False)
 
 
-def warp_array(scene: xr.DataArray, src: Frame, frame: Frame, resampling: str, fill: float) -> xr.DataArray:
+def warp_array(
+    scene: xr.DataArray, src: Frame, frame: Frame, resampling: str, fill: float
+) -> xr.DataArray:
     """*scene* warped onto *frame*: at once for NumPy data, lazily piece by piece for dask data
     (each piece from the source window that covers it, so memory stays bounded)."""
     lead = scene.shape[:-2]
@@ -105,7 +120,9 @@ def warp_array(scene: xr.DataArray, src: Frame, frame: Frame, resampling: str, f
     return xr.DataArray(data, dims=scene.dims, coords={**coords, **frame.coords()}, name=scene.name)
 
 
-def source_window(src: Frame, sub: Frame, pad: int, scale: dict[str, float]) -> tuple[tuple[slice, slice] | None, Frame]:
+def source_window(
+    src: Frame, sub: Frame, pad: int, scale: dict[str, float]
+) -> tuple[tuple[slice, slice] | None, Frame]:
     """Rows and columns of *src* that can contribute to *sub*, grown by the kernel's reach."""
     from rasterio.warp import transform_bounds
 
@@ -125,7 +142,6 @@ def reproject_block(data: np.ndarray, src: Frame, dst: Frame, resampling: str, f
                     scale: dict[str, float]) -> np.ndarray:
     """:func:`rasterio.warp.reproject` of an array on *src* to *dst*; *fill* is nodata both ways."""
     from rasterio.enums import Resampling
-    from rasterio.errors import NotGeoreferencedWarning
     from rasterio.warp import reproject
 
     data = np.asarray(data)
@@ -133,9 +149,8 @@ def reproject_block(data: np.ndarray, src: Frame, dst: Frame, resampling: str, f
     flat = data.reshape(-1, *data.shape[-2:])
     out = np.full((flat.shape[0], *dst.shape), fill, dtype=data.dtype)
     if flat.shape[0] and flat.shape[1] and flat.shape[2]:
-        with warnings.catch_warnings():  # the arrays are georeferenced by the transforms given
-            warnings.simplefilter("ignore", NotGeoreferencedWarning)
-            reproject(flat, out, src_transform=src.transform, src_crs=rio_crs(src.crs),
-                      dst_transform=dst.transform, dst_crs=rio_crs(dst.crs), src_nodata=fill,
-                      dst_nodata=fill, resampling=Resampling[resampling], **scale)
+        # the arrays are georeferenced by the transforms given (see _GEOREF_FILTER)
+        reproject(flat, out, src_transform=src.transform, src_crs=rio_crs(src.crs),
+                  dst_transform=dst.transform, dst_crs=rio_crs(dst.crs), src_nodata=fill,
+                  dst_nodata=fill, resampling=Resampling[resampling], **scale)
     return out.reshape(*lead, *dst.shape)

@@ -1,4 +1,6 @@
-"""Land-boundary coordinate exchange TXT (勘测定界界址点坐标交换格式, "报部格式"): reader and writer.
+"""Land-boundary coordinate exchange TXT: reader and writer.
+
+The format is 勘测定界界址点坐标交换格式, known as "报部格式".
 
 The format (``shared/domain/boundary_txt.md``)::
 
@@ -62,15 +64,21 @@ _LINE_BREAK = re.compile(r"\r\n|\r|\n")
 # str.splitlines also breaks at these; the format knows only CR and LF (and they are rare)
 _OTHER_BREAKS = re.compile("[\x0b\x0c\x1c-\x1e\x85\u2028\u2029]")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0e-\x1f\x7f]")
-_INVISIBLE = re.compile("[\ufeff\u200b]")  # a BOM inside the text (concatenated exports), zero-width space
+_INVISIBLE = re.compile(
+    "[\ufeff\u200b]"
+)  # a BOM inside the text (concatenated exports), zero-width space
 _NUM = r"[ \t]*(-?[0-9]{1,15}(?:\.[0-9]{0,12})?)[ \t]*"
 # the common point line in plain ASCII form, taken without the general path (the reader stays fast)
-_PLAIN_POINT = re.compile(rf"[ \t]*([\w.\-]*)[ \t]*,[ \t]*([1-9][0-9]{{0,5}})[ \t]*,{_NUM},{_NUM},?[ \t]*")
+_PLAIN_POINT = re.compile(
+    rf"[ \t]*([\w.\-]*)[ \t]*,[ \t]*([1-9][0-9]{{0,5}})[ \t]*,{_NUM},{_NUM},?[ \t]*"
+)
 # a point repeats another (closing point under any name, duplicate): 1 µm, or ~1 cm in degrees
 _SAME_POINT = {False: 1e-6, True: 1e-7}
-_POINT_HINT = "write point lines as 点号,圈号,X,Y (X = northing, Y = easting), e.g. J1,1,3353189.181,39456780.123"
+_POINT_HINT = ("write point lines as 点号,圈号,X,Y (X = northing, Y = easting), "
+               "e.g. J1,1,3353189.181,39456780.123")
 _SECTIONS_HINT = "export the parcels again; a boundary TXT needs [属性描述] and [地块坐标] sections"
-_PARCEL_HINT = "each parcel starts with a line 界址点数,地块面积,地块编号,地块名称,面,图幅号,地块用途,地类编码,@"
+_PARCEL_HINT = ("each parcel starts with a line "
+                "界址点数,地块面积,地块编号,地块名称,面,图幅号,地块用途,地类编码,@")
 
 
 @dataclass
@@ -129,9 +137,9 @@ def read_boundary_txt(
     -----
     Repairs (each reported in ``attrs["repairs"]`` and one :class:`~onemap.errors.RepairWarning`):
 
-    * text without byte-order mark that is not UTF-8 is decoded as GBK/GB18030 — a guess, so it is
-      reported; byte-order marks and zero-width spaces inside the text (concatenated exports) are
-      dropped;
+    * byte-order marks and zero-width spaces inside the text (concatenated exports) are dropped.
+      (Text without byte-order mark that is not UTF-8 is read as GBK/GB18030, the format's normal
+      encoding: not a repair, ``attrs["encoding"]`` says which);
     * full-width '，' between fields, full-width digits, '．', '＠' and '＝'/'：' in the header are
       read as their ASCII forms;
     * X (first coordinate) is the northing, Y the easting: points whose X looks like a zone-prefixed
@@ -167,14 +175,17 @@ def read_boundary_txt(
     Examples
     --------
     >>> import tempfile, os
-    >>> text = ("[属性描述]\\r\\n坐标系=2000国家大地坐标系\\r\\n几度分带=3\\r\\n带号=39\\r\\n[地块坐标]\\r\\n"
-    ...         "5,0.0100,1,示例,面,,,,@\\r\\nJ1,1,3300000,39500000\\r\\nJ2,1,3300000,39500100\\r\\n"
+    >>> text = ("[属性描述]\\r\\n坐标系=2000国家大地坐标系\\r\\n几度分带=3\\r\\n"
+    ...         "带号=39\\r\\n[地块坐标]\\r\\n"
+    ...         "5,0.0100,1,示例,面,,,,@\\r\\n"
+    ...         "J1,1,3300000,39500000\\r\\nJ2,1,3300000,39500100\\r\\n"
     ...         "J3,1,3300001,39500100\\r\\nJ4,1,3300001,39500000\\r\\nJ1,1,3300000,39500000\\r\\n")
     >>> p = os.path.join(tempfile.mkdtemp(), "a.txt")
     >>> with open(p, "wb") as f:
     ...     _ = f.write(text.encode("utf-8"))
     >>> gdf = read_boundary_txt(p)
-    >>> gdf.crs.to_epsg(), gdf.attrs["encoding"], float(gdf.loc[0, "plane_area"]), gdf.loc[0, "area_unit"]
+    >>> (gdf.crs.to_epsg(), gdf.attrs["encoding"], float(gdf.loc[0, "plane_area"]),
+    ...  gdf.loc[0, "area_unit"])
     (4527, 'utf-8', 100.0, 'ha')
     >>> import io
     >>> read_boundary_txt(io.BytesIO(text.encode("utf-8"))).attrs["source"]
@@ -183,8 +194,13 @@ def read_boundary_txt(
     data, source = _source_bytes(path)
     doc = read_document(data, source, encoding=encoding, crs=crs, zone=zone)
     gdf = _frame(doc)
-    gdf.attrs.update(header=doc.header, encoding=doc.encoding, repairs=doc.repairs, crs_source=doc.crs_source,
-                     source=str(source))
+    gdf.attrs.update(
+        header=doc.header,
+        encoding=doc.encoding,
+        repairs=doc.repairs,
+        crs_source=doc.crs_source,
+        source=str(source),
+    )
     report_repairs(doc.repairs)
     return gdf
 
@@ -193,23 +209,34 @@ def _source_bytes(path: str | PathLike | BinaryIO) -> tuple[bytes, Path]:
     if hasattr(path, "read"):
         data = path.read()
         if not isinstance(data, (bytes, bytearray)):
-            raise FormatError("the file object gives text, not bytes", path=getattr(path, "name", None),
-                              hint="open the file in binary mode ('rb') or pass its path")
+            raise FormatError(
+                "the file object gives text, not bytes",
+                path=getattr(path, "name", None),
+                hint="open the file in binary mode ('rb') or pass its path",
+            )
         return bytes(data), Path(str(getattr(path, "name", "<bytes>")))
     if not isinstance(path, (str, PathLike)):
-        raise FormatError(f"expected a file path or a binary file object, got {type(path).__name__}",
-                          hint="pass the path of the .txt file")
+        raise FormatError(
+            f"expected a file path or a binary file object, got {type(path).__name__}",
+            hint="pass the path of the .txt file",
+        )
     path = Path(path)
     try:
         return path.read_bytes(), path
     except FileNotFoundError:
         raise FormatError("file not found", path=path, hint="check the path") from None
     except IsADirectoryError:
-        raise FormatError("is a folder, not a file", path=path,
-                          hint="pass a .txt file (onemap.read_boundary_files reads a folder of them)") from None
+        raise FormatError(
+            "is a folder, not a file",
+            path=path,
+            hint="pass a .txt file (onemap.read_boundary_files reads a folder of them)",
+        ) from None
     except OSError as exc:  # permissions, a broken network share, ...
-        raise FormatError(f"cannot read the file ({exc.strerror or exc})", path=path,
-                          hint="check that the file is readable (permissions, network drive)") from exc
+        raise FormatError(
+            f"cannot read the file ({exc.strerror or exc})",
+            path=path,
+            hint="check that the file is readable (permissions, network drive)",
+        ) from exc
 
 
 def read_document(data: bytes, path: Path, *, encoding: str | None = None, crs: Any = None,
@@ -220,18 +247,21 @@ def read_document(data: bytes, path: Path, *, encoding: str | None = None, crs: 
     :class:`~onemap.errors.OnemapError` subclasses, whatever the bytes.
     """
     if encoding is not None and not isinstance(encoding, str):
-        raise EncodingError(f"encoding must be a codec name, got {encoding!r}", path=path,
-                            hint="pass encoding='gbk', 'gb18030', 'utf-8' or 'utf-16', or leave it out to detect it")
+        raise EncodingError(
+            f"encoding must be a codec name, got {encoding!r}",
+            path=path,
+            hint=("pass encoding='gbk', 'gb18030', 'utf-8' or 'utf-16', or leave it out to "
+                  "detect it"),
+        )
     if zone is not None and (isinstance(zone, bool) or not isinstance(zone, (int, np.integer))):
         raise CRSError(f"zone must be a whole zone number, got {zone!r}", path=path,
                        hint="pass e.g. zone=39 (3°: 25-45, 6°: 13-23 in China)")
     if not data.strip():
         raise FormatError("the file is empty", path=path, line=1, hint=_SECTIONS_HINT)
     text, used = decode_text(data, path=path, encoding=encoding)
+    # GBK/GB18030 without a byte-order mark is the format's normal encoding, not a repair: the
+    # codec used is in attrs["encoding"] (a wrong guess shows as garbled names, and encoding= fixes it)
     repairs: list[Repair] = []
-    if encoding is None and used in ("gbk", "gb18030"):
-        repairs.append(Repair(str(path), "encoding", "no byte-order mark and not UTF-8",
-                              f"decoded as {used.upper()} (pass encoding= if the names read wrong)"))
     text = text.rstrip("\x1a")  # DOS end-of-file mark
     if not text.strip():
         raise FormatError("the file holds no text", path=path, line=1, hint=_SECTIONS_HINT)
@@ -240,45 +270,66 @@ def read_document(data: bytes, path: Path, *, encoding: str | None = None, crs: 
     swapped_points(parcels, path, repairs)
     # lost point lines before the CRS: a truncated file shows up as odd coordinates and zones too
     groups = [ring_groups(parcel, path, repairs) for parcel in parcels]
-    for parcel, rings in zip(parcels, groups):
+    for parcel, rings in zip(parcels, groups, strict=True):
         check_point_count(parcel, rings, path, repairs, min(_SAME_POINT.values()), last_line)
-    zone_lines = header_lines if crs is None and zone is None else {}  # else the arguments are at fault
+    zone_lines = (
+        header_lines if crs is None and zone is None else {}
+    )  # else the arguments are at fault
     with _crs_errors_name(path, zone_lines):
-        crs_, crs_source = resolve_crs(header, header_lines, parcels, path, repairs, crs=crs, zone=zone)
+        crs_, crs_source = resolve_crs(
+            header, header_lines, parcels, path, repairs, crs=crs, zone=zone
+        )
     tol = _SAME_POINT[bool(crs_.is_geographic)]
-    geoms = [parcel_geometry(parcel, rings, path, repairs, tol) for parcel, rings in zip(parcels, groups)]
+    geoms = [
+        parcel_geometry(parcel, rings, path, repairs, tol)
+        for parcel, rings in zip(parcels, groups, strict=True)
+    ]
     rows = [parcel_row(parcel, path) for parcel in parcels]
     parcels, geoms, rows = drop_duplicates(parcels, geoms, rows, path, repairs)
     with _crs_errors_name(path, zone_lines):
         plane = plane_areas(geoms, crs_, path)
     if not np.isfinite(plane).all():
         i = int(np.flatnonzero(~np.isfinite(plane))[0])
-        raise CRSError(f"parcel {parcels[i].label} has no plane area in {crs_.name!r}: its coordinates lie "
-                       "outside that CRS", path=path, line=parcels[i].line,
-                       hint="check 计量单位 (米 or 度) and the crs= argument against the coordinates")
-    matched = [fmt.match_area_unit(r["declared_area"], r.pop("_area_decimals"), s) for r, s in zip(rows, plane)]
+        raise CRSError(
+            f"parcel {parcels[i].label} has no plane area in {crs_.name!r}: its coordinates lie "
+            "outside that CRS",
+            path=path,
+            line=parcels[i].line,
+            hint="check 计量单位 (米 or 度) and the crs= argument against the coordinates",
+        )
+    matched = [
+        fmt.match_area_unit(r["declared_area"], r.pop("_area_decimals"), s)
+        for r, s in zip(rows, plane, strict=True)
+    ]
     warn_areas(parcels, rows, plane, matched, path)
     return _Document(header, parcels, geoms, rows, crs_, crs_source, used, repairs, plane, matched)
 
 
 @contextmanager
 def _crs_errors_name(path: Path, header_lines: dict[str, int]):
-    """CRSErrors of the CRS helpers (a zone that does not exist, ...) named with the file and 带号."""
+    """CRSErrors of the CRS helpers (a zone that does not exist, ...), naming file and 带号."""
     try:
         yield
     except CRSError as exc:
         if exc.path is not None:
             raise
-        raise CRSError(exc.message, path=path, line=exc.line or header_lines.get("带号"),
-                       hint=exc.hint or "check 带号 and 几度分带 (3°: zones 25-45, 6°: 13-23 in China), "
-                                        "or pass zone= or crs=") from exc
+        raise CRSError(
+            exc.message,
+            path=path,
+            line=exc.line or header_lines.get("带号"),
+            hint=exc.hint
+            or "check 带号 and 几度分带 (3°: zones 25-45, 6°: 13-23 in China), "
+            "or pass zone= or crs=",
+        ) from exc
 
 
 # ---------------------------------------------------------------------------------------------
 # parsing
 
-def _parse(text: str, path: Path, repairs: list[Repair]) -> tuple[dict[str, str], list[Parcel], dict[str, int], int]:
-    """Split *text* into header key/values (with their line numbers), parcels and the last line number."""
+def _parse(
+    text: str, path: Path, repairs: list[Repair]
+) -> tuple[dict[str, str], list[Parcel], dict[str, int], int]:
+    """Split *text* into header key/values (with line numbers), parcels and the last line number."""
     header: dict[str, str] = {}
     header_lines: dict[str, int] = {}
     parcels: list[Parcel] = []
@@ -287,7 +338,10 @@ def _parse(text: str, path: Path, repairs: list[Repair]) -> tuple[dict[str, str]
     last = 1
     fixed: dict[str, list[int]] = {}  # repair kind -> lines
     lines = _LINE_BREAK.split(text) if _OTHER_BREAKS.search(text) else text.splitlines()
-    plain_point, points = _PLAIN_POINT.fullmatch, None  # points: the current parcel's list, in [地块坐标]
+    plain_point, points = (
+        _PLAIN_POINT.fullmatch,
+        None,
+    )  # points: the current parcel's list, in [地块坐标]
     for lineno, raw in enumerate(lines, start=1):
         if points is not None and len(raw) < 100:
             plain = plain_point(raw)
@@ -305,9 +359,13 @@ def _parse(text: str, path: Path, repairs: list[Repair]) -> tuple[dict[str, str]
         last = lineno
         bad = _CONTROL.search(line)
         if bad:
-            raise FormatError(f"control character {bad.group()!r} in the text: this is not a boundary TXT file",
-                              path=path, line=lineno,
-                              hint="check that the right file was given (binary or corrupt data), or pass encoding=")
+            raise FormatError(
+                f"control character {bad.group()!r} in the text: this is not a boundary TXT file",
+                path=path,
+                line=lineno,
+                hint=("check that the right file was given (binary or corrupt data), or pass "
+                      "encoding="),
+            )
         name = fmt.section_name(line)
         if name is not None:
             section = fmt.nfkc(name)
@@ -319,21 +377,36 @@ def _parse(text: str, path: Path, repairs: list[Repair]) -> tuple[dict[str, str]
             points = parcels[-1].points if parcels else None
             continue
         if not re.search("[=＝:：]", line) and _looks_like_coords(line):
-            raise FormatError("parcel or point line outside a [地块坐标] section", path=path, line=lineno,
-                              hint="add a line [地块坐标] before the first parcel line (the one ending in ,@)")
+            raise FormatError(
+                "parcel or point line outside a [地块坐标] section",
+                path=path,
+                line=lineno,
+                hint="add a line [地块坐标] before the first parcel line (the one ending in ,@)",
+            )
         key, value = _header_entry(line, lineno, path, fixed)
         if key is None:
             continue
         if key == "几度分带" and fmt.first_int(value) in (3, 6):
             value = str(fmt.first_int(value))
         if key in header and header[key] != value:
-            repairs.append(Repair(str(path), f"line {lineno}", f"header {key} repeated ({value!r}, "
-                                  f"line {header_lines[key]} says {header[key]!r})", "used the first"))
+            repairs.append(
+                Repair(
+                    str(path),
+                    f"line {lineno}",
+                    f"header {key} repeated ({value!r}, "
+                    f"line {header_lines[key]} says {header[key]!r})",
+                    "used the first",
+                )
+            )
         header.setdefault(key, value)
         header_lines.setdefault(key, lineno)
     if not seen_coords:
-        raise FormatError("no [地块坐标] section", path=path, line=last,
-                          hint="add a line [地块坐标] before the first parcel line (the one ending in ,@)")
+        raise FormatError(
+            "no [地块坐标] section",
+            path=path,
+            line=last,
+            hint="add a line [地块坐标] before the first parcel line (the one ending in ,@)",
+        )
     if not parcels:
         raise FormatError("[地块坐标] holds no parcel", path=path, line=last, hint=_PARCEL_HINT)
     for kind, (problem, action) in _TEXT_REPAIRS.items():
@@ -350,7 +423,9 @@ _TEXT_REPAIRS = {
 }
 
 
-def _header_entry(line: str, lineno: int, path: Path, fixed: dict[str, list[int]]) -> tuple[str | None, str]:
+def _header_entry(
+    line: str, lineno: int, path: Path, fixed: dict[str, list[int]]
+) -> tuple[str | None, str]:
     """(canonical key, value) of a header line; ``(None, '')`` for a line that is no entry."""
     line = line.replace("＝", "=")
     key, sep, value = line.partition("=")
@@ -359,15 +434,20 @@ def _header_entry(line: str, lineno: int, path: Path, fixed: dict[str, list[int]
         if sep and key.strip():
             fixed.setdefault("colon", []).append(lineno)
     if not sep or not key.strip():
-        warnings.warn(f"{path}, line {lineno}: ignored header line without 'key=value': {line[:80]!r}",
-                      OnemapWarning, stacklevel=4)
+        warnings.warn(
+            f"{path}, line {lineno}: ignored header line without 'key=value': {line[:80]!r}",
+            OnemapWarning,
+            stacklevel=4,
+        )
         return None, ""
     return fmt.canonical_key(key), value.strip()
 
 
 def _looks_like_coords(line: str) -> bool:
     fields = _split(fmt.nfkc(line))
-    return fields[-1] == "@" or (len(fields) == 4 and _is_number(fields[2]) and _is_number(fields[3]))
+    return fields[-1] == "@" or (
+        len(fields) == 4 and _is_number(fields[2]) and _is_number(fields[3])
+    )
 
 
 def _split(line: str) -> list[str]:
@@ -380,7 +460,9 @@ def _split(line: str) -> list[str]:
 def _parse_coord_line(line: str, lineno: int, parcels: list[Parcel], path: Path,
                       fixed: dict[str, list[int]]) -> None:
     fields = _split(line)
-    if fields[-1] in ("@", "＠") and len(fields) > 1:  # parcel line: names may hold full-width commas
+    if (
+        fields[-1] in ("@", "＠") and len(fields) > 1
+    ):  # parcel line: names may hold full-width commas
         if fields[-1] != "@":
             fixed.setdefault("digits", []).append(lineno)
         parcels.append(Parcel(lineno, fields[:-1]))
@@ -392,19 +474,31 @@ def _parse_coord_line(line: str, lineno: int, parcels: list[Parcel], path: Path,
             parcels.append(Parcel(lineno, fields[:-1]))
             return
     if not parcels:
-        raise FormatError("point line before any parcel line", path=path, line=lineno, hint=_PARCEL_HINT)
+        raise FormatError(
+            "point line before any parcel line", path=path, line=lineno, hint=_PARCEL_HINT
+        )
     if len(fields) != 4:
-        raise FormatError(f"point line has {len(fields)} field(s), expected 4", path=path, line=lineno,
-                          hint=_POINT_HINT + "; a parcel line must end with ,@")
+        raise FormatError(
+            f"point line has {len(fields)} field(s), expected 4",
+            path=path,
+            line=lineno,
+            hint=_POINT_HINT + "; a parcel line must end with ,@",
+        )
     name, ring_text, x_text, y_text = fields
     ring = _to_int(ring_text)
     if ring is None or ring < 1:
-        raise FormatError(f"ring number (圈号) {ring_text[:20]!r} is not a positive integer", path=path, line=lineno,
-                          hint="number rings 1 (outer), 2, 3, ...")
+        raise FormatError(
+            f"ring number (圈号) {ring_text[:20]!r} is not a positive integer",
+            path=path,
+            line=lineno,
+            hint="number rings 1 (outer), 2, 3, ...",
+        )
     x, y = fmt.to_float(x_text), fmt.to_float(y_text)
     if x is None or y is None:
         bad = x_text if x is None else y_text
-        raise FormatError(f"coordinate {bad[:40]!r} is not a number", path=path, line=lineno, hint=_POINT_HINT)
+        raise FormatError(
+            f"coordinate {bad[:40]!r} is not a number", path=path, line=lineno, hint=_POINT_HINT
+        )
     if not (ring_text + x_text + y_text).isascii():
         fixed.setdefault("digits", []).append(lineno)
     parcels[-1].points.append((name, ring, x, y, lineno))
@@ -422,8 +516,12 @@ def _to_int(text: str) -> int | None:
 def _check_parcels(parcels: list[Parcel], path: Path) -> None:
     for parcel in parcels:
         if not parcel.points:
-            raise FormatError(f"parcel {parcel.label} has no point lines", path=path, line=parcel.line,
-                              hint="list the boundary points (点号,圈号,X,Y) after the parcel line, or delete it")
+            raise FormatError(
+                f"parcel {parcel.label} has no point lines",
+                path=path,
+                line=parcel.line,
+                hint="list the boundary points (点号,圈号,X,Y) after the parcel line, or delete it",
+            )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -441,13 +539,19 @@ def _object_series(values: list) -> pd.Series:
 
 
 def _frame(doc: _Document) -> gpd.GeoDataFrame:
-    """The result frame in reader column order (typed columns built directly: the reader is fast)."""
+    """The result in reader column order (typed columns built directly: the reader is fast)."""
     rows = doc.rows
-    extras = sorted({k for r in rows for k in r if k.startswith("extra_")}, key=lambda c: int(c[6:]))
-    columns: dict[str, Any] = {key: _object_series([r[key] for r in rows]) for key in ("parcel_id", "name")}
+    extras = sorted(
+        {k for r in rows for k in r if k.startswith("extra_")}, key=lambda c: int(c[6:])
+    )
+    columns: dict[str, Any] = {
+        key: _object_series([r[key] for r in rows]) for key in ("parcel_id", "name")
+    }
     columns["point_count"] = pd.array([r["point_count"] for r in rows], dtype="Int64")
-    columns["declared_area"] = np.array([np.nan if r["declared_area"] is None else r["declared_area"] for r in rows],
-                                        dtype="float64")
+    columns["declared_area"] = np.array(
+        [np.nan if r["declared_area"] is None else r["declared_area"] for r in rows],
+        dtype="float64",
+    )
     for key in ("shape_type", "sheet", "use", "landuse_code", *extras):
         columns[key] = _object_series([r.get(key) for r in rows])
     columns["plane_area"] = doc.plane_area

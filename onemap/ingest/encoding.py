@@ -19,7 +19,7 @@ from __future__ import annotations
 import codecs
 from os import PathLike
 
-from ..errors import EncodingError
+from ..errors import EncodingError, Fix
 
 __all__ = ["decode_text", "detect_encoding"]
 
@@ -46,14 +46,22 @@ def _looks_like_bomless_utf16(data: bytes) -> bool:
     return max(odd_nuls, even_nuls) > 0.4
 
 
-def _fail(data: bytes, exc: UnicodeDecodeError, tried: str, path: str | PathLike | None) -> EncodingError:
+def _fail(
+    data: bytes, exc: UnicodeDecodeError, tried: str, path: str | PathLike | None
+) -> EncodingError:
     bad = data[exc.start:exc.start + 4].hex(" ")
-    hint = "pass encoding= explicitly (for example encoding='gbk', 'gb18030', 'utf-8' or 'utf-16')"
+    codecs = "'gbk', 'gb18030', 'utf-8' or 'utf-16'"
+    say = ("pass encoding= explicitly (for example encoding={})", "set encoding = {} under [{{table}}]",
+           "pass --encoding {}")
+    fixes = [f.format(codecs if i == 0 else codecs.replace("'", '"' if i == 1 else "")) for i, f in enumerate(say)]
     if any(data.startswith(bom) for bom, _ in _BOMS):
-        hint = ("the bytes after the byte-order mark are damaged or in another encoding: export the file "
-                "again, or " + hint)
+        fixes = ["the bytes after the byte-order mark are damaged or in another encoding: export the file "
+                 "again, or " + f for f in fixes]
     elif _looks_like_bomless_utf16(data):
-        hint = "the file looks like UTF-16 without a byte-order mark: pass encoding='utf-16-le' (or 'utf-16-be')"
+        fixes = ["the file looks like UTF-16 without a byte-order mark: " + f.format(c) for f, c in
+                 zip(("pass encoding={}", "set encoding = {} under [{{table}}]", "pass --encoding {}"),
+                     ("'utf-16-le' (or 'utf-16-be')", '"utf-16-le" (or "utf-16-be")', "utf-16-le (or utf-16-be)"))]
+    hint = Fix(fixes[0], toml=fixes[1], cli=fixes[2])
     return EncodingError(
         f"cannot decode the text as {tried}: byte offset {exc.start} (bytes {bad}) is not valid",
         path=path, line=_line_of(data, exc.start), hint=hint,
@@ -61,7 +69,9 @@ def _fail(data: bytes, exc: UnicodeDecodeError, tried: str, path: str | PathLike
 
 
 def detect_encoding(data: bytes, path: str | PathLike | None = None) -> str:
-    """Name the encoding of *data*: ``'utf-8-sig'``, ``'utf-16'``, ``'utf-8'``, ``'gbk'`` or ``'gb18030'``.
+    """Name the encoding of *data*.
+
+    One of ``'utf-8-sig'``, ``'utf-16'``, ``'utf-8'``, ``'gbk'`` or ``'gb18030'``.
 
     Parameters
     ----------
@@ -98,9 +108,13 @@ def detect_encoding(data: bytes, path: str | PathLike | None = None) -> str:
     if b"\x00" in data:
         # NUL bytes decode "fine" as UTF-8 but never occur in text: binary data or BOM-less UTF-16
         offset = data.index(b"\x00")
-        hint = ("the file looks like UTF-16 without a byte-order mark: pass encoding='utf-16-le' (or 'utf-16-be')"
-                if _looks_like_bomless_utf16(data) else
-                "this is not a text file; check that the right file was given, or pass encoding= explicitly")
+        hint = (
+            "the file looks like UTF-16 without a byte-order mark: pass encoding='utf-16-le' "
+            "(or 'utf-16-be')"
+            if _looks_like_bomless_utf16(data)
+            else "this is not a text file; check that the right file was given, "
+            "or pass encoding= explicitly"
+        )
         raise EncodingError(f"NUL byte at byte offset {offset}: not text in UTF-8, GBK or GB18030",
                             path=path, line=_line_of(data, offset), hint=hint)
     try:
@@ -160,15 +174,21 @@ def decode_text(
         try:
             codecs.lookup(encoding)
         except LookupError as exc:
-            raise EncodingError(f"unknown encoding {encoding!r}", path=path,
-                                hint="use a Python codec name such as 'gbk', 'gb18030', 'utf-8' or 'utf-16'") from exc
+            raise EncodingError(
+                f"unknown encoding {encoding!r}",
+                path=path,
+                hint="use a Python codec name such as 'gbk', 'gb18030', 'utf-8' or 'utf-16'",
+            ) from exc
         try:
             text = data.decode(encoding)
         except UnicodeDecodeError as exc:
             raise _fail(data, exc, repr(encoding), path) from exc
         except LookupError as exc:  # a codec such as 'base64' or 'rot13'
-            raise EncodingError(f"{encoding!r} is not a text encoding", path=path,
-                                hint="use a text codec such as 'gbk', 'gb18030', 'utf-8' or 'utf-16'") from exc
+            raise EncodingError(
+                f"{encoding!r} is not a text encoding",
+                path=path,
+                hint="use a text codec such as 'gbk', 'gb18030', 'utf-8' or 'utf-16'",
+            ) from exc
     else:
         encoding = detect_encoding(data, path)
         try:  # a byte-order mark promises an encoding that the rest of the bytes may break

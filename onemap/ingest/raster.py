@@ -6,8 +6,10 @@ A *scene* is an :class:`xarray.DataArray` with dims ``("band", "y", "x")``:
   :mod:`onemap.ingest.sensors`); bands no preset names are ``b1, b2, ...`` (1-based position);
 * ``x`` / ``y`` are pixel-centre coordinates; CRS and transform are written with rioxarray, so
   ``Frame.from_xarray(scene)`` and the ``.rio`` accessor work;
-* ``attrs``: ``sensor`` (preset name or None), ``date`` (ISO date or None), ``nodata`` (the source
-  nodata value or None), ``source`` (the path, or the list of paths);
+* ``attrs``: ``sensor`` (preset name or None), ``date`` (ISO acquisition date or None),
+  ``date_source`` (where the date came from) and ``date_guessed`` (True when it follows no known
+  convention: see :mod:`onemap.ingest.dates`), ``nodata`` (the source nodata value or None),
+  ``source`` (the path, or the list of paths);
 * the data is a dask array read block by block with rasterio (nothing is read at open time),
   chunked along y/x on multiples of the file's internal blocks, one chunk for all bands.
 
@@ -24,11 +26,11 @@ from __future__ import annotations
 
 import math
 import os
-from collections import OrderedDict
-from dataclasses import dataclass, replace
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from os import PathLike
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import rioxarray  # noqa: F401  (registers the .rio accessor)
@@ -37,8 +39,9 @@ import xarray as xr
 from ..crs import as_crs
 from ..errors import DataError, FrameError, Repair, report_repairs
 from ..frame import Frame
-from ._raster_files import FileInfo, date_of, inspect_file, name_bands, read_part, select_bands
+from ._raster_files import FileInfo, date_of, inspect_file, name_bands, select_bands
 from ._warp import slice_pad, warp_array
+from .provenance import ENCODING_KEY, SceneSource, SourceBlocks, scene_source
 from .sensors import guess_sensor, sensor_preset
 
 __all__ = ["open_scene", "align", "stack"]
@@ -47,81 +50,37 @@ _RESAMPLING = ("nearest", "bilinear", "cubic", "cubic_spline", "lanczos", "avera
                "max", "min", "med", "q1", "q3", "sum", "rms")
 
 
-@dataclass(frozen=True)
-class _Recipe:
-    """How to read a scene from its files onto a target frame (one entry per source file)."""
-
-    parts: tuple[FileInfo, ...]
-    indexes: tuple[tuple[int, ...], ...]  # 1-based band indexes read from each part
-    frame: Frame
-    masked: bool
-    dtype: str
-    fill: float | None  # value outside the sources when masked=False
-    resampling: str
-
-    @property
-    def nbands(self) -> int:
-        return sum(len(i) for i in self.indexes)
-
-    def token(self) -> str:
-        from dask.base import tokenize
-
-        files = [(p.path, p.mtime, p.crs.to_wkt(), tuple(p.frame.transform)) for p in self.parts]
-        f = self.frame
-        return tokenize(files, self.indexes, f.crs.to_wkt(), tuple(f.transform), f.shape,
-                        self.masked, self.dtype, self.fill, self.resampling)
-
-
-class _Blocks:
-    """Array-like for :func:`dask.array.from_array`: each ``[bands, rows, cols]`` read opens the files."""
-
-    def __init__(self, recipe: _Recipe) -> None:
-        self.recipe = recipe
-        self.shape = (recipe.nbands, *recipe.frame.shape)
-        self.dtype = np.dtype(recipe.dtype)
-        self.ndim = 3
-
-    def __getitem__(self, key: tuple[slice, slice, slice]) -> np.ndarray:
-        bands, rows, cols = key
-        r = self.recipe
-        out = [read_part(part, idx, r.frame, rows, cols, masked=r.masked, dtype=r.dtype, fill=r.fill,
-                         resampling=r.resampling) for part, idx in zip(r.parts, r.indexes)]
-        data = out[0] if len(out) == 1 else np.concatenate(out, axis=0)
-        return data[bands]
-
-
-# dask array name -> recipe, so that align() can re-read an untouched file-backed scene straight
-# from its files onto the new frame (one resampling, not two); bounded LRU
-_RECIPES: OrderedDict[str, _Recipe] = OrderedDict()
-_RECIPES_MAX = 512
-
-
-def _scene_from_recipe(recipe: _Recipe, names: Sequence[str], attrs: dict, chunks: Any) -> xr.DataArray:
+def _scene_from_recipe(recipe: SceneSource, names: Sequence[str], attrs: dict,
+                       chunks: Any) -> xr.DataArray:
     import dask.array as dsa
-
     from dask.base import tokenize
 
     chunks = _chunks(recipe, chunks)
-    name = "onemap-scene-" + tokenize(recipe.token(), chunks)  # same files, other chunks: other keys
+    name = "onemap-scene-" + tokenize(
+        recipe.token(), chunks
+    )  # same files, other chunks: other keys
     meta = np.empty((0, 0, 0), dtype=recipe.dtype)
-    data = dsa.from_array(_Blocks(recipe), chunks=chunks, name=name, lock=False, meta=meta,
+    data = dsa.from_array(SourceBlocks(recipe), chunks=chunks, name=name, lock=False, meta=meta,
                           asarray=False, fancy=False)
-    _RECIPES[name] = recipe
-    _RECIPES.move_to_end(name)
-    while len(_RECIPES) > _RECIPES_MAX:
-        _RECIPES.popitem(last=False)
-    return _wrap(data, recipe.frame, names, attrs)
+    scene = _wrap(data, recipe.frame, names, attrs)
+    # the scene carries its provenance (valid while its pixels are these reads): see scene_source
+    scene.encoding[ENCODING_KEY] = replace(recipe, array_name=name)
+    return scene
 
 
 def _wrap(data: Any, frame: Frame, names: Sequence[str], attrs: dict) -> xr.DataArray:
-    da = xr.DataArray(data, dims=("band", "y", "x"),
-                      coords={"band": np.asarray([str(n) for n in names], dtype=object), **frame.coords()},
-                      attrs=dict(attrs), name=None)
+    da = xr.DataArray(
+        data,
+        dims=("band", "y", "x"),
+        coords={"band": np.asarray([str(n) for n in names], dtype=object), **frame.coords()},
+        attrs=dict(attrs),
+        name=None,
+    )
     da.name = None  # not the dask token
     return da.rio.write_crs(frame.crs).rio.write_transform(frame.transform)
 
 
-def _chunks(recipe: _Recipe, chunks: Any) -> tuple:
+def _chunks(recipe: SceneSource, chunks: Any) -> tuple:
     """Dask chunks: ``"auto"`` = multiples of the file's blocks (or the warper's), all bands in one.
 
     Chunk edges fall on the file's chunk-grid edges even when the frame starts inside a block, so
@@ -133,9 +92,12 @@ def _chunks(recipe: _Recipe, chunks: Any) -> tuple:
     for part in recipe.parts:
         if part.frame.aligned_with(recipe.frame):
             block = part.block
-            offset = (round((part.frame.transform.f - recipe.frame.transform.f) / part.frame.res[1]),
-                      round((recipe.frame.transform.c - part.frame.transform.c) / part.frame.res[0]))
+            offset = (
+                round((part.frame.transform.f - recipe.frame.transform.f) / part.frame.res[1]),
+                round((recipe.frame.transform.c - part.frame.transform.c) / part.frame.res[0]),
+            )
             break
+    size: tuple[int, ...]
     if chunks is None or chunks is True or (isinstance(chunks, str) and chunks == "auto"):
         _, cy, cx = normalize_chunks((nb, "auto", "auto"), (nb, h, w), dtype=np.dtype(recipe.dtype),
                                      previous_chunks=(nb, *block))
@@ -150,8 +112,8 @@ def _chunks(recipe: _Recipe, chunks: Any) -> tuple:
         if len(size) != 2:
             raise DataError(f"chunks={chunks!r} is not understood", path=recipe.parts[0].path,
                             hint="pass 'auto', an int, (rows, cols) or {'y': rows, 'x': cols}")
-    size = tuple(n if s is None or s <= 0 else int(s) for s, n in zip(size, (h, w)))
-    return ((nb,), _on_edges(h, size[0], offset[0]), _on_edges(w, size[1], offset[1]))
+    rows, cols = (n if s is None or s <= 0 else int(s) for s, n in zip(size, (h, w), strict=True))
+    return ((nb,), _on_edges(h, rows, offset[0]), _on_edges(w, cols, offset[1]))
 
 
 def _on_edges(n: int, size: int, offset: int) -> tuple[int, ...]:
@@ -163,12 +125,13 @@ def _on_edges(n: int, size: int, offset: int) -> tuple[int, ...]:
     return tuple(sizes)
 
 
-# ---------------------------------------------------------------------------------------------- open
+# ------------------------------------------------------------------------------------------- open
 
 
 def open_scene(
     path_or_paths: str | PathLike | Sequence[str | PathLike],
     bands: Sequence[str | int] | Mapping[int | str, str] | None = None,
+    *,
     sensor: str | None = None,
     chunks: Any = "auto",
     date: Any = None,
@@ -197,8 +160,10 @@ def open_scene(
         ``"auto"`` (multiples of the file's internal blocks, all bands in one chunk), an int,
         ``(rows, cols)`` or ``{"y": rows, "x": cols}``.
     date
-        Acquisition date (``"2016-11-30"``, ``"20161130"``, a date or datetime); default: from the
-        file names (``YYYYMMDD``), else from the tags, else None.
+        Acquisition date (``"2016-11-30"``, ``"20161130"``, a date or datetime); default: read
+        from a ``dates.txt`` sidecar, the product's naming convention (Sentinel-2 sensing time,
+        Landsat acquisition date, GF scene date), acquisition tags, else guessed from a bare
+        date in the name (``attrs["date_guessed"]``), else None; see :mod:`onemap.ingest.dates`.
     masked
         True: float32 with NaN at nodata/masked pixels. False: the file's dtype, ``attrs["nodata"]``
         (the first file's when band files declare different nodata values).
@@ -259,13 +224,13 @@ def open_scene(
     nodata = nodatas.pop() if len(nodatas) == 1 else parts[0].nodata
     dtype = "float32" if masked else str(np.result_type(*[p.dtype for p in parts]))
     fill = None if masked else (0 if nodata is None else nodata)
-    recipe = _Recipe(parts, indexes, frame, bool(masked), dtype, fill, resampling)
+    recipe = SceneSource(parts, indexes, frame, bool(masked), dtype, fill, resampling)
     sources = list(dict.fromkeys(p.path for p in parts))
     if not masked and nodata is None and any(p.frame != frame for p in parts):
         nodata = fill  # warped bands are filled outside their source: say with what
     attrs = {
         "sensor": sensor_name,
-        "date": _iso_date(date, sources[0]) if date is not None else date_of(parts),
+        **_date_attrs(date, sources[0], parts),
         "nodata": nodata,
         "source": sources[0] if len(paths) == 1 else sources,
     }
@@ -294,7 +259,9 @@ def _as_paths(path_or_paths: Any) -> list[str]:
 def _check_resampling(resampling: Any) -> str:
     name = getattr(resampling, "name", resampling)
     if name not in _RESAMPLING:
-        raise DataError(f"unknown resampling {resampling!r}", hint=f"use one of {', '.join(_RESAMPLING)}")
+        raise DataError(
+            f"unknown resampling {resampling!r}", hint=f"use one of {', '.join(_RESAMPLING)}"
+        )
     return str(name)
 
 
@@ -306,21 +273,39 @@ def _reference_frame(parts: Sequence[FileInfo]) -> Frame:
     for p in parts:
         f = p.frame
         if f.crs != rf.crs:
-            raise FrameError(f"bands are in different CRSs: {p.path} vs {ref.path}",
-                             path=p.path, hint="open each file separately and onemap.align them to one frame")
+            raise FrameError(
+                f"bands are in different CRSs: {p.path} vs {ref.path}",
+                path=p.path,
+                hint="open each file separately and onemap.align them to one frame",
+            )
         if math.isclose(f.pixel_area, rf.pixel_area, rel_tol=1e-6):
             if f != rf:
-                raise FrameError(f"band grid {f} differs from {rf} of {ref.path} at the same resolution",
-                                 path=p.path, hint="open the files separately and onemap.align them to one frame")
+                raise FrameError(
+                    f"band grid {f} differs from {rf} of {ref.path} at the same resolution",
+                    path=p.path,
+                    hint="open the files separately and onemap.align them to one frame",
+                )
             continue
         # a coarser band must cover the fine grid up to one of its own pixels
-        l, b, r, t = f.bounds
-        L, B, R, T = rf.bounds
+        left, bottom, right, top = f.bounds
+        ref_left, ref_bottom, ref_right, ref_top = rf.bounds
         tol_x, tol_y = f.res
-        if l > L + tol_x or b > B + tol_y or r < R - tol_x or t < T - tol_y:
-            raise FrameError(f"band extent {f.bounds} does not cover {rf.bounds} of {ref.path}",
-                             path=p.path, hint="open the files separately and onemap.align them to one frame")
+        if (left > ref_left + tol_x or bottom > ref_bottom + tol_y
+                or right < ref_right - tol_x or top < ref_top - tol_y):
+            raise FrameError(
+                f"band extent {f.bounds} does not cover {rf.bounds} of {ref.path}",
+                path=p.path,
+                hint="open the files separately and onemap.align them to one frame",
+            )
     return rf
+
+
+def _date_attrs(date: Any, source: str, parts: Any) -> dict[str, Any]:
+    """``date``, ``date_source`` and ``date_guessed`` of a scene (see :mod:`onemap.ingest.dates`)."""
+    if date is not None:
+        return {"date": _iso_date(date, source), "date_source": "given (date=)", "date_guessed": False}
+    found = date_of(parts)
+    return {"date": found.date, "date_source": found.source, "date_guessed": found.guessed}
 
 
 def _iso_date(value: Any, path: str | None = None) -> str:
@@ -334,11 +319,13 @@ def _iso_date(value: Any, path: str | None = None) -> str:
         return str(value.astype("datetime64[D]"))
     text = guess_date(str(value))
     if text is None:
-        raise DataError(f"cannot read a date from date={value!r}", path=path, hint="give date as 'YYYY-MM-DD'")
+        raise DataError(
+            f"cannot read a date from date={value!r}", path=path, hint="give date as 'YYYY-MM-DD'"
+        )
     return text
 
 
-# --------------------------------------------------------------------------------------------- align
+# ------------------------------------------------------------------------------------------ align
 
 
 def align(scene: xr.DataArray, frame: Frame, resampling: str = "bilinear") -> xr.DataArray:
@@ -367,7 +354,7 @@ def align(scene: xr.DataArray, frame: Frame, resampling: str = "bilinear") -> xr
     frame
         The target :class:`~onemap.Frame`.
     resampling
-        A :class:`rasterio.enums.Resampling` name (``"bilinear"``, ``"nearest"``, ``"average"``, ...).
+        A :class:`rasterio.enums.Resampling` name (``"bilinear"``, ``"nearest"``, ...).
 
     Returns
     -------
@@ -378,8 +365,8 @@ def align(scene: xr.DataArray, frame: Frame, resampling: str = "bilinear") -> xr
     --------
     >>> import numpy as np, xarray as xr
     >>> src = Frame.from_bounds((0, 0, 40, 40), res=10, crs=32650)
-    >>> scene = xr.DataArray(np.arange(16, dtype="float32").reshape(1, 4, 4), dims=("band", "y", "x"),
-    ...                      coords={"band": ["nir"], **src.coords()})
+    >>> scene = xr.DataArray(np.arange(16, dtype="float32").reshape(1, 4, 4),
+    ...                      dims=("band", "y", "x"), coords={"band": ["nir"], **src.coords()})
     >>> scene = scene.rio.write_crs(src.crs).rio.write_transform(src.transform)
     >>> out = align(scene, Frame.from_bounds((20, 20, 60, 40), res=10, crs=32650))
     >>> out.values[0]
@@ -395,15 +382,18 @@ def align(scene: xr.DataArray, frame: Frame, resampling: str = "bilinear") -> xr
                         hint="transpose it: scene.transpose(..., 'y', 'x')")
     src = Frame.from_xarray(scene)
     attrs = dict(scene.attrs)
-    recipe = _RECIPES.get(getattr(scene.data, "name", None) or "")
-    if recipe is not None and scene.dims == ("band", "y", "x") and recipe.frame == src:
+    recipe = scene_source(scene)
+    if recipe is not None and recipe.frame == src:
         new = replace(recipe, frame=frame, resampling=resampling)
         if not recipe.masked:
             attrs["nodata"] = recipe.fill
-        chunks = (max(scene.chunks[1]), max(scene.chunks[2])) if src.aligned_with(frame) else "auto"
+        dask_chunks = scene.chunks or ((), (scene.sizes["y"],), (scene.sizes["x"],))
+        chunks = ((max(dask_chunks[1]), max(dask_chunks[2])) if src.aligned_with(frame)
+                  else "auto")
         return _scene_from_recipe(new, list(scene.band.values), attrs, chunks)
     float_data = np.issubdtype(scene.dtype, np.floating)
-    fill = np.nan if float_data else (attrs.get("nodata") if attrs.get("nodata") is not None else 0)
+    nodata = attrs.get("nodata")
+    fill: float = np.nan if float_data else (nodata if nodata is not None else 0)
     if not float_data:
         attrs["nodata"] = fill
     if src.aligned_with(frame):
@@ -414,7 +404,7 @@ def align(scene: xr.DataArray, frame: Frame, resampling: str = "bilinear") -> xr
     return out.rio.write_crs(frame.crs).rio.write_transform(frame.transform)
 
 
-# --------------------------------------------------------------------------------------------- stack
+# ------------------------------------------------------------------------------------------ stack
 
 
 def stack(scenes: Sequence[xr.DataArray], dim: str = "time") -> xr.DataArray:
@@ -459,27 +449,37 @@ def stack(scenes: Sequence[xr.DataArray], dim: str = "time") -> xr.DataArray:
     for i, s in enumerate(scenes):
         d = s.attrs.get("date")
         if d is None:
-            raise DataError(f"scene {i} has no date (source {s.attrs.get('source')})", feature=i,
-                            path=_scene_path(s),
-                            hint="pass date= to open_scene or set scene.attrs['date'] = 'YYYY-MM-DD'")
+            raise DataError(
+                f"scene {i} has no date (source {s.attrs.get('source')})",
+                feature=i,
+                path=_scene_path(s),
+                hint="pass date= to open_scene or set scene.attrs['date'] = 'YYYY-MM-DD'",
+            )
         dates.append(np.datetime64(_iso_date(d), "ns"))
     bands = [list(map(str, s.band.values)) for s in scenes]
     common = [b for b in bands[0] if all(b in other for other in bands[1:])]
     if not common:
-        which = "; ".join(f"{n}: {', '.join(b)}" for n, b in zip(names, bands))
-        raise DataError(f"the scenes share no band: {which}",
-                        path=_scene_path(scenes[0]),
-                        hint="open them with the right sensor=, or name the bands with bands={position: name}")
+        which = "; ".join(f"{n}: {', '.join(b)}" for n, b in zip(names, bands, strict=True))
+        raise DataError(
+            f"the scenes share no band: {which}",
+            path=_scene_path(scenes[0]),
+            hint="open them with the right sensor=, or name the bands with bands={position: name}",
+        )
     dropped = sorted({b for row in bands for b in row} - set(common))
     repairs = []
     for i, row in enumerate(bands):  # one Repair per scene that has bands another scene lacks
         extra = [b for b in row if b in dropped]
         if extra:
-            repairs.append(Repair(str(_scene_path(scenes[i]) or f"scene {i}"), f"scene {i} bands",
-                                  f"band(s) {', '.join(extra)} missing from other scenes ({len(row)} bands here, "
-                                  f"{min(len(r) for r in bands)} in the smallest)",
-                                  f"stack keeps the {len(common)} bands common to all scenes; dropped: "
-                                  f"{', '.join(extra)}"))
+            repairs.append(
+                Repair(
+                    str(_scene_path(scenes[i]) or f"scene {i}"),
+                    f"scene {i} bands",
+                    f"band(s) {', '.join(extra)} missing from other scenes ({len(row)} bands here, "
+                    f"{min(len(r) for r in bands)} in the smallest)",
+                    f"stack keeps the {len(common)} bands common to all scenes; dropped: "
+                    f"{', '.join(extra)}",
+                )
+            )
     report_repairs(repairs, stacklevel=3)
     scenes = [s.sel(band=common) for s in scenes]
     out = xr.concat(scenes, dim=dim, coords="minimal", compat="override", join="override",

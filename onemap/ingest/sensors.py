@@ -24,10 +24,14 @@ Examples
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import TYPE_CHECKING
 
 from ..errors import ConfigError, DataError
+
+if TYPE_CHECKING:
+    import xarray as xr
 
 __all__ = ["SensorPreset", "SENSORS", "sensor_preset", "guess_sensor", "guess_date", "band_index"]
 
@@ -91,7 +95,9 @@ _TM = {
 }
 
 
-def _preset(name: str, description: str, table: dict[str, tuple[str, float]], stack: tuple[str, ...]) -> SensorPreset:
+def _preset(
+    name: str, description: str, table: dict[str, tuple[str, float]], stack: tuple[str, ...]
+) -> SensorPreset:
     return SensorPreset(name, description, stack, {k: v[0] for k, v in table.items()},
                         {v[0]: v[1] for v in table.values()})
 
@@ -146,18 +152,36 @@ def sensor_preset(name: str | SensorPreset) -> SensorPreset:
         cand = _ALIASES.get(cand, cand)
         if cand in SENSORS:
             return SENSORS[cand]
-    raise ConfigError(f"unknown sensor {name!r}",
-                      hint=f"use one of {', '.join(SENSORS)} or pass bands={{index: name}} to name bands yourself")
+    raise ConfigError(
+        f"unknown sensor {name!r}",
+        hint=(f"use one of {', '.join(SENSORS)} or pass bands={{index: name}} to name bands "
+              "yourself"),
+    )
 
 
 # (pattern on a file name or sensor tag, preset); first match wins
 _NAME_PATTERNS: list[tuple[re.Pattern[str], str]] = [
-    (re.compile(r"(?:^|[^A-Z0-9])S2[ABC]_|MSIL1C|MSIL2A|(?:^|_)T\d{2}[A-Z]{3}_\d{8}T\d{6}", re.I), "sentinel2"),
+    (
+        re.compile(
+            r"(?:^|[^A-Z0-9])S2[ABC]_|MSIL1C|MSIL2A|(?:^|_)T\d{2}[A-Z]{3}_\d{8}T\d{6}", re.I
+        ),
+        "sentinel2",
+    ),
     (re.compile(r"(?:^|[^A-Z0-9])L[CO]09_", re.I), "landsat9"),
     (re.compile(r"(?:^|[^A-Z0-9])L[CO]08_", re.I), "landsat8"),
     # collection names (LE07_...), pre-collection ids (LE7...) and NLAPS ids (L71119038_038YYYYMMDD)
-    (re.compile(r"(?:^|[^A-Z0-9])(?:LE07_|LE7\d{13}|L7\d{7}_\d{11})|Landsat[ _-]?(?:7|ETM)", re.I), "landsat7"),
-    (re.compile(r"(?:^|[^A-Z0-9])(?:LT05_|LT5\d{13}|L5\d{7}_\d{11})|Landsat[ _-]?(?:5|TM\b)", re.I), "landsat5"),
+    (
+        re.compile(
+            r"(?:^|[^A-Z0-9])(?:LE07_|LE7\d{13}|L7\d{7}_\d{11})|Landsat[ _-]?(?:7|ETM)", re.I
+        ),
+        "landsat7",
+    ),
+    (
+        re.compile(
+            r"(?:^|[^A-Z0-9])(?:LT05_|LT5\d{13}|L5\d{7}_\d{11})|Landsat[ _-]?(?:5|TM\b)", re.I
+        ),
+        "landsat5",
+    ),
     (re.compile(r"(?:^|[^A-Z0-9])GF1_PMS", re.I), "gf1"),
     (re.compile(r"(?:^|[^A-Z0-9])GF2_PMS", re.I), "gf2"),
     (re.compile(r"(?:^|[^A-Z0-9])GF6_PMS", re.I), "gf6"),
@@ -169,9 +193,11 @@ def guess_sensor(*texts: str) -> str | None:
 
     Examples
     --------
-    >>> guess_sensor("T31UDQ_20170829T105019_B02.tif"), guess_sensor("LC08_L1TP_224077_20200518_B5.TIF")
+    >>> (guess_sensor("T31UDQ_20170829T105019_B02.tif"),
+    ...  guess_sensor("LC08_L1TP_224077_20200518_B5.TIF"))
     ('sentinel2', 'landsat8')
-    >>> guess_sensor("GF2_PMS1_E113.5_N23.1_20200101_L1A0004500001-MSS1.tiff"), guess_sensor("scene.tif")
+    >>> (guess_sensor("GF2_PMS1_E113.5_N23.1_20200101_L1A0004500001-MSS1.tiff"),
+    ...  guess_sensor("scene.tif"))
     ('gf2', None)
     """
     for text in texts:
@@ -191,7 +217,8 @@ def guess_date(text: str) -> str | None:
     """First valid calendar date in *text* as ISO ``YYYY-MM-DD``, or None.
 
     Recognises ``YYYYMMDD`` (optionally followed by ``THHMMSS`` as in Sentinel-2 names),
-    ``YYYY-MM-DD`` / ``YYYY:MM:DD`` / ``YYYY/MM/DD``, and NLAPS Landsat ids (``L71119038_03820000317``).
+    ``YYYY-MM-DD`` / ``YYYY:MM:DD`` / ``YYYY/MM/DD``, and NLAPS Landsat ids
+    (``L71119038_03820000317``).
     Digit runs that are not a valid date (or are part of a longer number) are skipped.
 
     Examples
@@ -222,7 +249,7 @@ def guess_date(text: str) -> str | None:
     return None
 
 
-def band_index(scene: Any, name: str) -> int:
+def band_index(scene: xr.DataArray, name: str) -> int:
     """0-based position of band *name* in a scene's ``band`` coordinate.
 
     *name* is a canonical name (``"nir"``) or, when the scene's sensor is known, a band file
@@ -237,13 +264,14 @@ def band_index(scene: Any, name: str) -> int:
     --------
     >>> import numpy as np, xarray as xr
     >>> scene = xr.DataArray(np.zeros((4, 2, 2)), dims=("band", "y", "x"),
-    ...                      coords={"band": ["blue", "green", "red", "nir"]}, attrs={"sensor": "gf2"})
+    ...                      coords={"band": ["blue", "green", "red", "nir"]},
+    ...                      attrs={"sensor": "gf2"})
     >>> band_index(scene, "nir"), band_index(scene, "B3")
     (3, 2)
     >>> band_index(scene, "swir1")  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    onemap.errors.DataError: feature swir1: scene has no band 'swir1'; bands available: blue, green, red, nir. Fix: ...
+    onemap.errors.DataError: feature swir1: scene has no band 'swir1'; bands available: ...
     """
     names = [str(b) for b in scene.coords["band"].values] if "band" in scene.coords else []
     key = str(name)
@@ -259,6 +287,8 @@ def band_index(scene: Any, name: str) -> int:
             canonical = None
         if canonical in names:
             return names.index(canonical)
-    raise DataError(f"scene has no band {key!r}; bands available: {', '.join(names) or '(none)'}",
-                    feature=key,
-                    hint="open the scene with the right sensor= (or bands={index: name}) so bands are named")
+    raise DataError(
+        f"scene has no band {key!r}; bands available: {', '.join(names) or '(none)'}",
+        feature=key,
+        hint="open the scene with the right sensor= (or bands={index: name}) so bands are named",
+    )

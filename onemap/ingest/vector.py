@@ -1,7 +1,8 @@
 """Vector layers: read any GDAL vector file into a checked, normalised GeoDataFrame; write atomically.
 
 :func:`read_layer` reads a shapefile, GeoPackage, GeoJSON, FileGDB (whatever GDAL reads) with
-pyogrio and checks what Chinese land data get wrong most often:
+pyogrio, and GeoParquet with pyarrow (:mod:`onemap.ingest._parquet`), and checks what Chinese
+land data get wrong most often:
 
 * **encoding** of shapefile attribute tables: ``encoding=``, else the ``.cpg``, else detection
   from the raw bytes of the DBF character fields (:func:`onemap.ingest.encoding.detect_encoding`:
@@ -45,14 +46,19 @@ import shapely
 from pyproj import CRS, Transformer
 
 from ..crs import as_crs, gk_crs, infer_zone, is_prefixed, zone_info
-from ..errors import CRSError, DataError, EncodingError, FormatError, Repair, report_repairs
+from ..errors import CRSError, DataError, EncodingError, Fix, FormatError, Repair, report_repairs
 from ._dbf import check_prj, check_shapefile, codec_name, resolve_encoding, sidecar
 from ._kinds import KINDS, check_geometries, find_column, normalize_columns
+from ._parquet import (PARQUET, is_parquet, parquet_info, parquet_layers, read_parquet_layer,
+                       write_parquet_layer)
 
 __all__ = ["read_layer", "write_layer", "layer_info", "KINDS"]
 
+# an empty layer under a survey: the TOML can accept it for approvals (a county that approved nothing)
+_EMPTY_TOML = ("check the file under [{table}] path (an approvals layer of a county that approved nothing "
+               "is accepted with allow_empty = true under [layers.approvals])")
 _DRIVERS = {".shp": "ESRI Shapefile", ".gpkg": "GPKG", ".geojson": "GeoJSON", ".json": "GeoJSON",
-            ".fgb": "FlatGeobuf", ".gdb": "OpenFileGDB"}
+            ".fgb": "FlatGeobuf", ".gdb": "OpenFileGDB", ".parquet": PARQUET, ".geoparquet": PARQUET}
 _SHP = "ESRI Shapefile"
 
 
@@ -77,7 +83,8 @@ def read_layer(
     Parameters
     ----------
     path
-        Shapefile (``.shp``), GeoPackage, GeoJSON, FileGDB folder or any other GDAL vector source.
+        Shapefile (``.shp``), GeoPackage, GeoJSON, FileGDB folder, GeoParquet (``.parquet``) or
+        any other GDAL vector source.
     kind
         ``"landuse"`` (三调 DLTB), ``"cadastral"`` (宗地), ``"approval"`` (建设用地审批),
         ``"supply"`` (供地), ``"farmland"`` (永久基本农田), ``"redline"`` (生态保护红线),
@@ -101,12 +108,15 @@ def read_layer(
         Return an empty layer instead of raising :class:`DataError`.
     columns
         ``{normalised column: source column}`` to use instead of the candidates.
-    table, where, bbox
+    table, where
         For a PostGIS source (*path* ``"postgresql://user@host:port/db"``, password from
-        ``PGPASSWORD`` or ``.pgpass``): the table (``"schema.table"``), an SQL condition, and the
-        box ``(xmin, ymin, xmax, ymax)`` (in the CRS of *to_crs*/*frame*, else the table's; default
-        the frame's bounds) whose features the server returns, found with its spatial index; *layer*
-        names the geometry column of a table with several. See :mod:`onemap.db`.
+        ``PGPASSWORD`` or ``.pgpass``): the table (``"schema.table"``) and an SQL condition;
+        *layer* names the geometry column of a table with several. See :mod:`onemap.db`.
+    bbox
+        ``(xmin, ymin, xmax, ymax)``: only the features whose geometry intersects it are read.
+        Files: in the source's own CRS (GeoParquet: see :mod:`onemap.ingest._parquet`). PostGIS:
+        in the CRS of *to_crs*/*frame*, else the table's (default: the frame's bounds), found
+        with the table's spatial index.
 
     Returns
     -------
@@ -152,8 +162,8 @@ def read_layer(
         return _normalise(gdf, kind, attrs["source"], {"kind": kind, **attrs}, [], crs=None, to_crs=to_crs,
                           frame=frame, repair=repair, allow_empty=allow_empty, columns=columns,
                           origin=f"SRID {attrs['srid']} of the table")
-    if table is not None or where is not None or bbox is not None:
-        raise DataError("table=, where= and bbox= apply to database sources only", path=src,
+    if table is not None or where is not None:  # bbox= works for files too (in their own CRS)
+        raise DataError("table= and where= apply to database sources only", path=src,
                         hint="pass a postgresql:// URL, or leave them out for a file")
     layer = _pick_layer(path, layer)
     repairs: list[Repair] = []
@@ -163,12 +173,15 @@ def read_layer(
     driver = _DRIVERS[suffix] if known else _read_info(path, layer, encoding=enc)["driver"]
     repairs += [enc_repair] if enc_repair else []
     try:
-        gdf = pyogrio.read_dataframe(path, layer=layer, encoding=enc, fid_as_index=True)
+        gdf = read_parquet_layer(path, bbox=bbox, encoding=encoding) if driver == PARQUET else \
+            pyogrio.read_dataframe(path, layer=layer, encoding=enc, fid_as_index=True, bbox=bbox)
     except UnicodeDecodeError as exc:
         bad = exc.object[exc.start:exc.end + 3]
         raise EncodingError(f"attributes do not decode as {enc} ({exc.reason}: {bad!r})", path=src,
-                            hint="pass the right encoding= (e.g. encoding='gb18030'); a value cut off in the "
-                                 "middle of a character must be fixed in the source") from exc
+                            hint=Fix("pass the right encoding= (e.g. encoding='gb18030'); a value cut off in the "
+                                     "middle of a character must be fixed in the source",
+                                     toml='set encoding = "gb18030" (the right one) under [{table}]; a value cut off '
+                                          "in the middle of a character must be fixed in the source")) from exc
     except RuntimeError as exc:  # pyogrio's errors
         check_prj(Path(path), crs)
         raise FormatError(f"cannot read layer {layer!r} ({exc})", path=src,
@@ -179,7 +192,7 @@ def read_layer(
         gdf = gdf.rename_axis("fid")
     if len(gdf) == 0 and not allow_empty:
         raise DataError(f"layer {layer!r} has no features", path=src,
-                        hint="check the file or filter, or pass allow_empty=True")
+                        hint=Fix("check the file or filter, or pass allow_empty=True", toml=_EMPTY_TOML))
     attrs: dict[str, Any] = {"kind": kind, "source": src, "layer": layer, "driver": driver,
                              "encoding": enc or "utf-8", "encoding_source": enc_source}
     return _normalise(gdf, kind, src, attrs, repairs, crs=crs, to_crs=to_crs, frame=frame, repair=repair,
@@ -196,8 +209,8 @@ def _normalise(gdf: gpd.GeoDataFrame, kind: str, src: str, attrs: dict[str, Any]
     id_col = find_column(gdf.columns, spec.columns[spec.id_column]) if spec.id_column else None
     gdf = check_geometries(gdf, spec, src, id_col, repair, repairs)
     if len(gdf) == 0 and not allow_empty:
-        raise DataError(f"layer {attrs['layer']!r} has no features left after dropping null geometries",
-                        path=src, hint="check the geometries in a GIS, or pass allow_empty=True")
+        raise DataError(f"layer {attrs['layer']!r} has no features left after dropping null geometries", path=src,
+                        hint=Fix("check the geometries in a GIS, or pass allow_empty=True", toml=_EMPTY_TOML))
     new_cols, info = normalize_columns(gdf, kind, src, columns)
     repairs += info.pop("repairs", [])
     gdf = gdf.assign(**new_cols)
@@ -224,6 +237,8 @@ def _list_layers(path: Any) -> list[tuple[str, str | None]]:
                               hint="copy or download it again (an interrupted transfer leaves empty files)")
         if p.suffix.lower() == ".shp":
             check_shapefile(p)
+        if is_parquet(p):  # no GDAL Parquet driver in pyogrio's wheels
+            return parquet_layers(p)
     try:
         return [(str(n), t) for n, t in pyogrio.list_layers(path)]
     except RuntimeError as exc:
@@ -277,9 +292,16 @@ def _set_crs(gdf: gpd.GeoDataFrame, crs: Any, src: str, attrs: dict[str, Any]) -
         fix = ("add a .prj file beside the .shp" if src.lower().endswith(".shp") else "set the CRS in the file"
                ) if prj is None else f"replace {prj.name}"
         raise CRSError("layer has no CRS" + (f": {prj.name} holds none GDAL can read" if prj else ""), path=src,
-                       hint="pass crs= (e.g. crs=4527 for CGCS2000 3-degree Gauss-Kruger zone 39, or "
-                            f"crs=onemap.crs.gk_crs(zone)), or {fix}")
+                       hint=Fix("pass crs= (e.g. crs=4527 for CGCS2000 3-degree Gauss-Kruger zone 39, or "
+                                f"crs=onemap.crs.gk_crs(zone)), or {fix}",
+                                toml="set crs = 4527 (the layer's EPSG code; 4527 is CGCS2000 3-degree zone 39) "
+                                     f"under [{{table}}], or {fix}"))
     return gdf
+
+
+def _toml_crs(text: str) -> str:
+    """A CRS as a TOML value: ``4528`` for ``EPSG:4528``, else the quoted text."""
+    return text[5:] if text.upper().startswith("EPSG:") and text[5:].isdigit() else f'"{text}"'
 
 
 def _plausible(crs: CRS, bounds: tuple[float, float, float, float]) -> bool:
@@ -320,8 +342,10 @@ def check_coordinates(crs: CRS, b: np.ndarray, src: str, origin: str) -> None:
         width = 6 if zone <= 23 else 3
         datum = zi.datum if zi is not None and zi.datum else "CGCS2000"
         args = f"{zone}" + (", width=6" if width == 6 else "") + (f", datum='{datum}'" if datum != "CGCS2000" else "")
-        hint = (f"pass crs=onemap.crs.gk_crs({args}) ({_crs_text(gk_crs(zone, width=width, datum=datum))}) "
-                "if the coordinates are zone-prefixed Gauss-Kruger")
+        code = _crs_text(gk_crs(zone, width=width, datum=datum))
+        hint = Fix(f"pass crs=onemap.crs.gk_crs({args}) ({code}) if the coordinates are zone-prefixed Gauss-Kruger",
+                   toml=f"set crs = {_toml_crs(code)} under [{{table}}] if the coordinates are zone-prefixed "
+                        "Gauss-Kruger")
         if zi is not None and zi.prefixed:
             if zi.zone != zone:
                 raise CRSError(f"eastings carry zone prefix {zone} but the CRS {name} ({origin}) is zone {zi.zone}",
@@ -335,14 +359,18 @@ def check_coordinates(crs: CRS, b: np.ndarray, src: str, origin: str) -> None:
         if bounds[0] < -180 or bounds[2] > 360 or bounds[1] < -90 or bounds[3] > 90:
             raise CRSError(f"coordinates look projected ({where}) but the CRS {name} ({origin}) is geographic "
                            "(longitude/latitude)", path=src,
-                           hint="pass crs= with the projected CRS the coordinates are in (e.g. crs=4527 for "
-                                "CGCS2000 Gauss-Kruger zone 39, or the UTM zone), or correct the file's CRS")
+                           hint=Fix("pass crs= with the projected CRS the coordinates are in (e.g. crs=4527 for "
+                                    "CGCS2000 Gauss-Kruger zone 39, or the UTM zone), or correct the file's CRS",
+                                    toml="set crs = the projected CRS the coordinates are in under [{table}] (e.g. "
+                                         "crs = 4527 for CGCS2000 Gauss-Kruger zone 39, or the UTM zone), or correct "
+                                         "the file's CRS"))
         return
     if zi is not None and zi.prefixed and bounds[2] < 1_000_000:
         free = gk_crs(zi.zone, width=zi.width or 3, prefix=False, datum=zi.datum or "CGCS2000")
         raise CRSError(f"eastings ({where}) carry no zone prefix but the CRS {name} ({origin}) is the "
                        f"zone-prefixed Gauss-Kruger zone {zi.zone}", path=src,
-                       hint=f"pass crs=onemap.crs.gk_crs({zi.zone}, prefix=False) ({_crs_text(free)})")
+                       hint=Fix(f"pass crs=onemap.crs.gk_crs({zi.zone}, prefix=False) ({_crs_text(free)})",
+                                toml=f"set crs = {_toml_crs(_crs_text(free))} under [{{table}}]"))
 
 
 def _target_crs(to_crs: Any, frame: Any) -> CRS | None:
@@ -378,6 +406,12 @@ def layer_info(path: str | os.PathLike, layer: str | int | None = None) -> dict[
     """
     path = Path(path)
     layers = _list_layers(path)
+    if is_parquet(path):
+        info = parquet_info(path)
+        crs = info["crs"]
+        zi = zone_info(crs) if crs is not None else None
+        return {"path": str(path), **info, "crs": _crs_text(crs) if crs is not None else None,
+                "crs_name": crs.name if crs is not None else None, "zone_info": asdict(zi) if zi else None}
     spatial = [n for n, t in layers if t is not None]
     name = _pick_layer(path, layer) if layer is not None or len(spatial) <= 1 else spatial[0]
     enc, enc_source, note = resolve_encoding(path, None, repair=True)
@@ -423,7 +457,7 @@ def write_layer(
     gdf
         The layer; it must have a CRS.
     path
-        Target file (``.shp``, ``.gpkg``, ``.geojson``, ``.fgb``, ``.gdb`` folder …).
+        Target file (``.shp``, ``.gpkg``, ``.geojson``, ``.fgb``, ``.gdb`` folder, ``.parquet`` …).
     layer
         Layer name in a multi-layer format (default: the file stem).
     driver
@@ -466,6 +500,8 @@ def write_layer(
         gdf = gdf.copy()
         gdf.loc[rings, gdf.geometry.name] = shapely.linestrings(
             [shapely.get_coordinates(g, include_z=g.has_z) for g in gdf.geometry[rings]])
+    if driver == PARQUET:
+        return write_parquet_layer(gdf, path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.parent / f".{path.stem}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}{path.suffix}"
     kw: dict[str, Any] = {"driver": driver}

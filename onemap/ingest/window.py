@@ -8,20 +8,19 @@ the imagery. :func:`read_window` reads file-backed scenes (from :func:`onemap.op
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import xarray as xr
 
+from .provenance import SourceBlocks, scene_source
+
 __all__ = ["read_window", "read_windows"]
 
 
-def _recipe_reader(scene: xr.DataArray):
-    from .raster import _RECIPES, _Blocks
-
-    name = getattr(scene.data, "name", None)
-    recipe = _RECIPES.get(name) if isinstance(name, str) else None
-    return None if recipe is None else _Blocks(recipe)
+def _recipe_reader(scene: xr.DataArray) -> SourceBlocks | None:
+    source = scene_source(scene)
+    return None if source is None else SourceBlocks(source)
 
 
 def read_window(scene: xr.DataArray, rows: slice, cols: slice) -> np.ndarray:
@@ -61,7 +60,9 @@ def read_windows(scene: xr.DataArray, windows: Sequence[tuple[slice, slice]],
 
         from ..change._parallel import threads as n_threads
 
-        with ThreadPoolExecutor(threads or n_threads()) as pool:  # GDAL decompresses without the GIL
+        with ThreadPoolExecutor(
+            threads or n_threads()
+        ) as pool:  # GDAL decompresses without the GIL
             return list(pool.map(lambda w: reader[slice(None), w[0], w[1]], windows))
     parts = [scene.data[..., r, c] for r, c in windows]
     if parts and hasattr(parts[0], "dask"):

@@ -154,7 +154,7 @@ def _repair_array(geoms: np.ndarray, index: pd.Index, source: str, offset: int) 
     if invalid.any():
         reasons = shapely.is_valid_reason(geoms[invalid])
         fixed = shapely.make_valid(geoms[invalid])
-        for i, reason, geom in zip(np.flatnonzero(invalid), reasons, fixed):
+        for i, reason, geom in zip(np.flatnonzero(invalid), reasons, fixed, strict=True):
             before = float(shapely.area(geoms[i]))
             geom, dropped = _polygonal_part(geom)
             geoms[i] = geom
@@ -177,7 +177,7 @@ def _chunked(fn: Any, n: int) -> list:
     if k <= 1:
         return [fn(slice(0, n))] if n else []
     bounds = np.linspace(0, n, k + 1).astype(int)
-    return list(_pool(k).map(fn, [slice(a, b) for a, b in zip(bounds[:-1], bounds[1:])]))
+    return list(_pool(k).map(fn, [slice(a, b) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]))
 
 
 _POOLS: dict[int, Any] = {}

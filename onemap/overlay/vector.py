@@ -20,15 +20,17 @@ from __future__ import annotations
 from typing import Any
 
 import geopandas as gpd
-import numpy as np
 import pandas as pd
 import shapely
-from pyproj import CRS, Transformer
+from pyproj import CRS
 
-from ..errors import CRSError, DataError, report_repairs
+from ..errors import CRSError, report_repairs
+from ..geometry import ellipsoidal_area as _ellipsoidal_array
+from ..geometry import pairs, same_crs
+from ..geometry import polygonal as _polygonal
 from .geometry import repair_polygons
 
-__all__ = ["overlay_area", "ellipsoidal_area"]
+__all__ = ["ellipsoidal_area", "overlay_area"]
 
 
 def overlay_area(a: Any, b: Any, *, ellipsoidal: bool = False, keep_geometry: bool = False,
@@ -68,7 +70,7 @@ def overlay_area(a: Any, b: Any, *, ellipsoidal: bool = False, keep_geometry: bo
     crs = _crs_of(a, "a")
     b_crs = _crs_of(b, "b")
     notes = []
-    if not crs.equals(b_crs, ignore_axis_order=True):
+    if not same_crs(crs, b_crs):
         if not reproject:
             raise CRSError(f"layer b CRS {b_crs.to_string()} differs from layer a's {crs.to_string()}",
                            hint="pass reproject=True or b.to_crs(a.crs) first")
@@ -76,10 +78,7 @@ def overlay_area(a: Any, b: Any, *, ellipsoidal: bool = False, keep_geometry: bo
         notes.append("layer b reprojected to layer a's CRS")
     ga, ia_index, _, rep_a = repair_polygons(a, source="a")
     gb, ib_index, _, rep_b = repair_polygons(b, source="b")
-    tree = shapely.STRtree(gb)
-    ia, ib = tree.query(ga, predicate="intersects")
-    order = np.lexsort((ib, ia))
-    ia, ib = ia[order], ib[order]
+    ia, ib = pairs(ga, gb)
     inter = _polygonal(shapely.intersection(ga[ia], gb[ib]))
     area = shapely.area(inter)
     keep = area > 0
@@ -88,25 +87,12 @@ def overlay_area(a: Any, b: Any, *, ellipsoidal: bool = False, keep_geometry: bo
     col_a, col_b = (na, nb) if (na and nb and na != nb) else ("a", "b")
     df = pd.DataFrame({col_a: ia_index[ia], col_b: ib_index[ib], "area": area})
     if ellipsoidal:
-        df["ellipsoidal_area"] = _ellipsoidal(inter, crs, densify)
+        df["ellipsoidal_area"] = _ellipsoidal_array(inter, crs, densify=densify)
     if keep_geometry:
         df = gpd.GeoDataFrame(df, geometry=inter, crs=crs)
     repairs = rep_a + rep_b
     df.attrs.update(notes=notes, repairs=report_repairs(repairs, stacklevel=3) if repairs else [])
     return df
-
-
-def _polygonal(geoms: np.ndarray) -> np.ndarray:
-    """Keep only the polygonal part of intersections (drop shared edges and touching points)."""
-    out = geoms.copy()
-    mixed = shapely.get_type_id(out) == 7
-    for i in np.flatnonzero(mixed):
-        parts = shapely.get_parts(out[i])
-        polys = parts[np.isin(shapely.get_type_id(parts), (3, 6))]
-        out[i] = shapely.union_all(polys) if len(polys) else shapely.Polygon()
-    nonpoly = ~np.isin(shapely.get_type_id(out), (3, 6))
-    out[nonpoly] = shapely.Polygon()
-    return out
 
 
 def _crs_of(layer: Any, what: str) -> CRS:
@@ -143,36 +129,6 @@ def ellipsoidal_area(layer: Any, *, densify: float | None = None) -> pd.Series:
     """
     crs = _crs_of(layer, "layer")
     geoms, index, _, repairs = repair_polygons(layer)
-    out = pd.Series(_ellipsoidal(geoms, crs, densify), index=index, name="ellipsoidal_area")
+    out = pd.Series(_ellipsoidal_array(geoms, crs, densify=densify), index=index, name="ellipsoidal_area")
     out.attrs["repairs"] = report_repairs(repairs, stacklevel=3) if repairs else []
-    return out
-
-
-def _ellipsoidal(geoms: np.ndarray, crs: CRS, densify: float | None) -> np.ndarray:
-    if densify is not None:
-        if not densify > 0:
-            raise DataError(f"densify must be a positive length, got {densify}")
-        geoms = shapely.segmentize(geoms, densify)
-    geoms = shapely.orient_polygons(geoms, exterior_cw=False)
-    parts, part_feature = shapely.get_parts(geoms, return_index=True)
-    rings, ring_part = shapely.get_rings(parts, return_index=True)
-    xy, vertex_ring = shapely.get_coordinates(rings, return_index=True)
-    out = np.zeros(len(geoms), dtype=np.float64)
-    if len(rings) == 0:
-        return out
-    geodetic = crs.geodetic_crs
-    if geodetic is None:
-        raise CRSError(f"CRS {crs.name} has no geodetic datum", hint="use a CRS with a datum (e.g. EPSG:4527)")
-    geod = geodetic.get_geod()
-    lon, lat = Transformer.from_crs(crs, geodetic, always_xy=True).transform(xy[:, 0], xy[:, 1])
-    # a ring's sign: exterior (first ring of its part) counts +, holes count -
-    first_ring = np.r_[True, ring_part[1:] != ring_part[:-1]]
-    starts = np.r_[0, np.flatnonzero(np.diff(vertex_ring)) + 1]
-    ends = np.r_[starts[1:], len(vertex_ring)]
-    feature_of_ring = part_feature[ring_part]
-    for s, e in zip(starts, ends):
-        ring = vertex_ring[s]
-        # the closing vertex repeats the first: leave it out
-        area, _ = geod.polygon_area_perimeter(lon[s:e - 1], lat[s:e - 1])
-        out[feature_of_ring[ring]] += abs(area) if first_ring[ring] else -abs(area)
     return out

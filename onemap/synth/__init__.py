@@ -1,7 +1,8 @@
 """A realistic, reproducible synthetic county with ground truth: the sample of ``make demo``.
 
 :func:`make_county` writes, in the files a land bureau has, a county in a CGCS2000 3° Gauss-Kruger
-zone: two dates of 4-band GF-2-like imagery, the 三调 land-use layer (DLTB), cadastral parcels (宗地),
+zone: two dates of 4-band GF-2-like imagery, the 三调 land-use layer (DLTB), cadastral parcels
+(宗地),
 construction-land approvals (GPKG and land-boundary TXT), land supply, permanent basic farmland,
 the ecological red line and townships (a GBK shapefile), plus the truth table of every change
 planted between the dates and of the distractors that cause false alarms.
@@ -47,19 +48,20 @@ class County:
 
     def __repr__(self) -> str:
         n = self.truth["case"].value_counts().to_dict() if len(self.truth) else {}
-        return f"County({self.frame!r}, {len(self.truth)} truth objects {n}, root={self.paths.get('root')})"
+        root = self.paths.get("root")
+        return f"County({self.frame!r}, {len(self.truth)} truth objects {n}, root={root})"
 
 
 def make_county(
     path: str | PathLike,
     size: int | tuple[int, int] = 1024,
+    *,
     res: float = 2.0,
     seed: int = 0,
     zone: int = 39,
     clouds: bool = True,
     misregistration_px: float = 0.3,
     n_changes: int | None = None,
-    *,
     scheme: str = "sandiao",
     tile: int = 1024,
     compress: str = "deflate",
@@ -130,11 +132,25 @@ def make_county(
     if scheme not in ("sandiao", "erdiao"):
         raise DataError(f"unknown land-use scheme {scheme!r}", hint="use 'sandiao' or 'erdiao'")
     if not (0 <= misregistration_px < 5 and math.isfinite(misregistration_px)):
-        raise DataError(f"misregistration_px={misregistration_px} out of range", hint="use 0 to a few pixels")
+        raise DataError(
+            f"misregistration_px={misregistration_px} out of range", hint="use 0 to a few pixels"
+        )
     if n_changes is not None and n_changes < 0:
         raise DataError(f"n_changes must be >= 0, got {n_changes}")
-    return build_county(Path(path), size, res, int(seed), int(zone), bool(clouds), float(misregistration_px),
-                        n_changes, scheme, int(tile), compress, County)
+    return build_county(
+        Path(path),
+        size,
+        res,
+        int(seed),
+        int(zone),
+        bool(clouds),
+        float(misregistration_px),
+        n_changes,
+        scheme,
+        int(tile),
+        compress,
+        County,
+    )
 
 
 def open_county(path: str | PathLike) -> County:
@@ -146,7 +162,8 @@ def open_county(path: str | PathLike) -> County:
     >>> root = tempfile.mkdtemp()
     >>> c = make_county(root, size=256, seed=2, n_changes=1)
     >>> again = open_county(root)
-    >>> again.frame == c.frame, len(again.truth) == len(c.truth), again.paths["before"] == c.paths["before"]
+    >>> (again.frame == c.frame, len(again.truth) == len(c.truth),
+    ...  again.paths["before"] == c.paths["before"])
     (True, True, True)
     """
     from .build import open_built_county

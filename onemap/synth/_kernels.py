@@ -28,15 +28,19 @@ SOIL = np.array([0.092, 0.132, 0.172, 0.232])
 WATER = np.array([0.062, 0.078, 0.058, 0.028])
 CONCRETE = np.array([0.165, 0.182, 0.192, 0.214])
 ASPHALT = np.array([0.072, 0.078, 0.084, 0.098])
-ROOF = np.array([[0.0, 0.0, 0.0, 0.0],
-                 [0.420, 0.450, 0.468, 0.490],   # white (coated steel, membrane)
-                 [0.165, 0.176, 0.186, 0.206],   # grey concrete
-                 [0.168, 0.150, 0.082, 0.108],   # blue steel
-                 [0.070, 0.082, 0.152, 0.190],   # red brick / tile
-                 [0.175, 0.192, 0.202, 0.224],   # concrete (new road, yard)
-                 [0.072, 0.078, 0.084, 0.098],   # asphalt
-                 [0.105, 0.142, 0.182, 0.236],   # bare earth of a construction site
-                 [0.50, 0.42, 0.38, 0.34]])      # cast shadow: factors on the ground (bluish skylight)
+ROOF = np.array(
+    [
+        [0.0, 0.0, 0.0, 0.0],
+        [0.420, 0.450, 0.468, 0.490],  # white (coated steel, membrane)
+        [0.165, 0.176, 0.186, 0.206],  # grey concrete
+        [0.168, 0.150, 0.082, 0.108],  # blue steel
+        [0.070, 0.082, 0.152, 0.190],  # red brick / tile
+        [0.175, 0.192, 0.202, 0.224],  # concrete (new road, yard)
+        [0.072, 0.078, 0.084, 0.098],  # asphalt
+        [0.105, 0.142, 0.182, 0.236],  # bare earth of a construction site
+        [0.50, 0.42, 0.38, 0.34],
+    ]
+)  # cast shadow: factors on the ground (bluish skylight)
 CLOUD = np.array([0.50, 0.515, 0.53, 0.55])
 
 
@@ -78,7 +82,9 @@ def fbm(x, y, s, octaves):
 @njit(cache=True, inline="always")
 def _gauss(a, b, c, s):
     # sum of four hashes ~ N(0, 1) (Irwin-Hall), cheap and deterministic per pixel
-    return (_hash(a, b, s) + _hash(b, c, s + 1) + _hash(c, a, s + 2) + _hash(a + c, b, s + 3) - 2.0) * 1.7320508
+    return (
+        _hash(a, b, s) + _hash(b, c, s + 1) + _hash(c, a, s + 2) + _hash(a + c, b, s + 3) - 2.0
+    ) * 1.7320508
 
 
 @njit(cache=True)
@@ -137,7 +143,13 @@ def _ground(kind, p, x, y, lu, lv, season, sun, seed, out):
         _veg_mix(min(1.0, c), season, bright, out)
         for b in range(4):
             out[b] *= shade
-    elif kind == K_VILLAGE or kind == K_URBAN or kind == K_COMMERCIAL or kind == K_INDUSTRIAL or kind == K_PUBLIC:
+    elif (
+        kind == K_VILLAGE
+        or kind == K_URBAN
+        or kind == K_COMMERCIAL
+        or kind == K_INDUSTRIAL
+        or kind == K_PUBLIC
+    ):
         _built(kind, p, x, y, lu, lv, season, ps, out)
     elif kind == K_ASPHALT or kind == K_RURALROAD:
         t = 0.92 + 0.16 * _vnoise(x / 3.0, y / 3.0, ps)
@@ -219,7 +231,11 @@ def _built(kind, p, x, y, lu, lv, season, ps, out):
             for b in range(4):
                 out[b] = CONCRETE[b] * (0.8 + 0.3 * tex)
         elif fv > 0.55 and 0.06 < fu < 0.94:
-            _roof(M_RED if h < 0.45 else M_GREY if h < 0.8 else M_WHITE if h < 0.9 else M_BLUE, h2, out)
+            _roof(
+                M_RED if h < 0.45 else M_GREY if h < 0.8 else M_WHITE if h < 0.9 else M_BLUE,
+                h2,
+                out,
+            )
         elif h2 < 0.45 and (fu - 0.5) ** 2 + (fv - 0.36) ** 2 < 0.05:
             _veg_mix(0.85 * season + 0.1, season, 1.0, out)
         else:
@@ -263,7 +279,9 @@ def _built(kind, p, x, y, lu, lv, season, ps, out):
 
 
 @njit(cache=True, parallel=True, nogil=True)
-def render_ground(pid, kinds, params, obj, obj_mat, obj_par, x0, y0, res, theta, season, sun, seed, out):
+def render_ground(
+    pid, kinds, params, obj, obj_mat, obj_par, x0, y0, res, theta, season, sun, seed, out
+):
     """Fill ``out`` (4, h, w) with reflectance ×1e4 for the pixels of a tile.
 
     pid / obj: polygon / planted-object index + 1 per pixel (0 = none); x0, y0: world position of
@@ -322,7 +340,7 @@ def disc_alpha(discs, row0, col0, soft, alpha):
 @njit(cache=True, parallel=True, nogil=True)
 def finish(refl, core_r, core_c, cloud, shadow, gains, offsets, sigma, row0, col0, nodata_plane,
            noise_seed, cloud_seed, out):
-    """Blur (sensor MTF), clouds and shadows, gain/offset, noise, nodata corner; uint16 into ``out``.
+    """Blur (sensor MTF), clouds, shadows, gain/offset, noise, nodata corner; uint16 into ``out``.
 
     ``refl`` is the tile with a one-pixel halo; ``core_r``/``core_c`` locate the core in it;
     ``row0``/``col0`` are the core's position in the county; a pixel is nodata where

@@ -27,10 +27,17 @@ _ORDER = ("distractor_pond", "distractor_harvest", "distractor_crop", "unapprove
           "unapproved_farmland", "unapproved_road", "partly_approved", "approved_building",
           "unapproved_cultivated", "unapproved_other", "rebuild_existing", "approved_unbuilt")
 _FILES = {
-    "landuse": "landuse/DLTB.gpkg", "cadastral": "cadastral/ZD.gpkg", "approvals_gpkg": "approvals/JSYDSP.gpkg",
-    "approvals_txt_dir": "approvals/txt", "supply": "supply/GDXX.gpkg", "farmland": "farmland/YJJBNT.gpkg",
-    "redline": "redline/STBHHX.gpkg", "admin": "admin/XZQ.shp", "truth": "truth/truth.gpkg",
-    "truth_csv": "truth/truth.csv", "meta": "county.json",
+    "landuse": "landuse/DLTB.gpkg",
+    "cadastral": "cadastral/ZD.gpkg",
+    "approvals_gpkg": "approvals/JSYDSP.gpkg",
+    "approvals_txt_dir": "approvals/txt",
+    "supply": "supply/GDXX.gpkg",
+    "farmland": "farmland/YJJBNT.gpkg",
+    "redline": "redline/STBHHX.gpkg",
+    "admin": "admin/XZQ.shp",
+    "truth": "truth/truth.gpkg",
+    "truth_csv": "truth/truth.csv",
+    "meta": "county.json",
 }
 
 
@@ -38,8 +45,20 @@ def _rngs(seed: int, n: int):
     return [np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(n)]
 
 
-def build_county(root: Path, size, res, seed, zone, clouds, misregistration_px, n_changes, scheme, tile,
-                 compress, County):
+def build_county(
+    root: Path,
+    size,
+    res,
+    seed,
+    zone,
+    clouds,
+    misregistration_px,
+    n_changes,
+    scheme,
+    tile,
+    compress,
+    County,
+):
     r_layout, r_layers, r_spectra, r_dates, r_plant, r_records = _rngs(seed, 6)
     site = make_site(zone)
     frame = county_frame(site, size, res)
@@ -55,7 +74,9 @@ def build_county(root: Path, size, res, seed, zone, clouds, misregistration_px, 
     farmland = L.make_farmland(dltb, layout, seed)
     redline = L.make_redline(dltb, layout, site)
     cadastral = L.make_cadastral(dltb, towns, layout.grid.theta, site, r_layers)
-    kind1, kind2, par1, par2 = polygon_params(pieces.code, pieces.role, pieces.hill, layout.grid.theta, r_spectra)
+    kind1, kind2, par1, par2 = polygon_params(
+        pieces.code, pieces.role, pieces.hill, layout.grid.theta, r_spectra
+    )
     d1, d2 = date_params(r_dates, frame.shape, res, misregistration_px, layout.hill_corner)
     nodata = nodata_polygon(frame, d2.nodata_plane)
 
@@ -64,9 +85,15 @@ def build_county(root: Path, size, res, seed, zone, clouds, misregistration_px, 
     planter = Planter(r_plant, dltb, dltb.attrs["roles"], fmask, redline.attrs["dltb_mask"],
                       layout.grid.theta, nodata, sun=tuple(d2.sun))
     placed = {c: 0 for c in CASES}
-    pools = {"unapproved_cultivated": "cult", "unapproved_farmland": "farm", "unapproved_redline": "red",
-             "unapproved_other": "other", "approved_building": "cult", "partly_approved": "cult"}
-    for k in range(n):
+    pools = {
+        "unapproved_cultivated": "cult",
+        "unapproved_farmland": "farm",
+        "unapproved_redline": "red",
+        "unapproved_other": "other",
+        "approved_building": "cult",
+        "partly_approved": "cult",
+    }
+    for _ in range(n):
         for case in _ORDER:
             if placed[case] >= counts[case]:
                 continue
@@ -82,7 +109,11 @@ def build_county(root: Path, size, res, seed, zone, clouds, misregistration_px, 
                 pool = "pond" if case == "distractor_pond" else "field"
                 ok = planter.whole_polygon(case, pool, kind2, par1, par2)
             placed[case] += bool(ok)
-    valid = frame.footprint() if nodata is None else shapely.difference(frame.footprint(), shapely.buffer(nodata, 20.0))
+    valid = (
+        frame.footprint()
+        if nodata is None
+        else shapely.difference(frame.footprint(), shapely.buffer(nodata, 20.0))
+    )
     discs = []
     for _ in range(counts["distractor_cloud"]):
         d = planter.cloud(frame, valid, d2.sun)
@@ -93,15 +124,17 @@ def build_county(root: Path, size, res, seed, zone, clouds, misregistration_px, 
     missing = [c for c in CASES if placed[c] == 0 and counts[c] > 0 and c != "distractor_shadow"]
     if missing:
         if frame.width * frame.height >= 512 * 512:
-            raise InvariantError(f"could not place any object of case(s) {missing} in the sample county",
-                                 hint="use another seed or a larger size")
+            raise InvariantError(
+                f"could not place any object of case(s) {missing} in the sample county",
+                hint="use another seed or a larger size",
+            )
         warnings.warn(f"county too small to plant {missing}", stacklevel=3)
 
     approvals = records.make_approvals(planter.approvals, dltb, site, r_records)
     supply = records.make_supply(approvals, site, r_records)
     cadastral = records.new_parcels(supply, approvals, cadastral, towns, site)
     truth = _truth_frame(planter.truth, frame.crs)
-    sup_of = dict(zip(supply["approval_id"], supply["supply_id"]))
+    sup_of = dict(zip(supply["approval_id"], supply["supply_id"], strict=True))
     truth["supply_id"] = [sup_of.get(a, "") for a in truth["approval_id"]]
 
     # ------------------------------------------------------------------ files
@@ -124,17 +157,44 @@ def build_county(root: Path, size, res, seed, zone, clouds, misregistration_px, 
     write_gpkg(truth, paths["truth"], "truth")
     write_csv(truth, paths["truth_csv"])
     objects = {d: planter.objects[d] for d in (1, 2)}
-    render_scenes(frame, (paths["before"], paths["after"]), dltb.geometry.to_numpy(), (kind1, kind2),
-                  (par1, par2), objects, np.concatenate(discs) if discs else None, (d1, d2),
-                  layout.grid.theta, seed, tile=tile, compress=compress)
+    render_scenes(
+        frame,
+        (paths["before"], paths["after"]),
+        dltb.geometry.to_numpy(),
+        (kind1, kind2),
+        (par1, par2),
+        objects,
+        np.concatenate(discs) if discs else None,
+        (d1, d2),
+        layout.grid.theta,
+        seed,
+        tile=tile,
+        compress=compress,
+    )
     meta = {
-        "generator": f"onemap {__version__} onemap.synth.make_county", "seed": seed, "size": list(frame.shape),
-        "res": res, "zone": zone, "epsg": frame.crs.to_epsg(), "bounds": list(frame.bounds), "scheme": scheme,
-        "county_code": site.county_code, "county_name": site.county_name,
+        "generator": f"onemap {__version__} onemap.synth.make_county",
+        "seed": seed,
+        "size": list(frame.shape),
+        "res": res,
+        "zone": zone,
+        "epsg": frame.crs.to_epsg(),
+        "bounds": list(frame.bounds),
+        "scheme": scheme,
+        "county_code": site.county_code,
+        "county_name": site.county_name,
         "tbmj": "ellipsoidal area (CGCS2000/GRS80 geodesic area of the inverse-projected vertices)",
-        "dates": {name: {"date": d.date, "season": d.season, "gains": list(d.gains), "offsets": list(d.offsets),
-                         "sun": list(d.sun), "shift_px": list(d.shift_px), **d.meta}
-                  for name, d in (("before", d1), ("after", d2))},
+        "dates": {
+            name: {
+                "date": d.date,
+                "season": d.season,
+                "gains": list(d.gains),
+                "offsets": list(d.offsets),
+                "sun": list(d.sun),
+                "shift_px": list(d.shift_px),
+                **d.meta,
+            }
+            for name, d in (("before", d1), ("after", d2))
+        },
         "nodata_after_wkt": None if nodata is None else nodata.wkt,
         "planted": {c: placed[c] for c in CASES},
         "files": {k: str(v.relative_to(root)) for k, v in paths.items() if k != "root"},
@@ -158,9 +218,25 @@ def _write_txt(approvals, folder: Path, site) -> None:
 
 
 def _truth_frame(rows: list[dict], crs) -> gpd.GeoDataFrame:
-    cols = ["truth_id", "case", "expected_verdict", "change_kind", "roof", "before_material", "prior_code",
-            "prior_name", "prior_group", "dltb_bsm", "approval_id", "supply_id", "in_farmland", "in_redline",
-            "outside_fraction", "truth_unapproved_m2", "area_m2"]
+    cols = [
+        "truth_id",
+        "case",
+        "expected_verdict",
+        "change_kind",
+        "roof",
+        "before_material",
+        "prior_code",
+        "prior_name",
+        "prior_group",
+        "dltb_bsm",
+        "approval_id",
+        "supply_id",
+        "in_farmland",
+        "in_redline",
+        "outside_fraction",
+        "truth_unapproved_m2",
+        "area_m2",
+    ]
     df = pd.DataFrame(rows)
     df.insert(0, "truth_id", [f"T{k + 1:05d}" for k in range(len(df))])
     if "supply_id" not in df:

@@ -25,8 +25,20 @@ import shapely
 
 from ..frame import Frame
 
-__all__ = ["Pieces", "Grid", "make_grid", "grid_roads", "subdivide_block", "slab_polygons", "hill_zone",
-           "river", "hill_patches", "merge_slivers", "value_noise", "LINE_CODES"]
+__all__ = [
+    "Pieces",
+    "Grid",
+    "make_grid",
+    "grid_roads",
+    "subdivide_block",
+    "slab_polygons",
+    "hill_zone",
+    "river",
+    "hill_patches",
+    "merge_slivers",
+    "value_noise",
+    "LINE_CODES",
+]
 
 #: line class -> (DLBM, width range in metres, rank for junctions)
 LINE_CODES = {0: ("1003", (14.0, 20.0), 3), 1: ("1006", (4.0, 7.0), 2), 2: ("1107", (5.0, 9.0), 1)}
@@ -44,8 +56,11 @@ def value_noise(x, y, seed: int, scale: float) -> np.ndarray:
     ix, iy = ix.astype(np.int64), iy.astype(np.int64)
 
     def h(i, j):
-        v = (i.astype(np.uint64) * np.uint64(0x9E3779B1) + j.astype(np.uint64) * np.uint64(0x85EBCA77)
-             + np.uint64(seed) * np.uint64(0xC2B2AE3D)) & np.uint64(0xFFFFFFFF)
+        v = (
+            i.astype(np.uint64) * np.uint64(0x9E3779B1)
+            + j.astype(np.uint64) * np.uint64(0x85EBCA77)
+            + np.uint64(seed) * np.uint64(0xC2B2AE3D)
+        ) & np.uint64(0xFFFFFFFF)
         v = ((v ^ (v >> np.uint64(15))) * np.uint64(0x2C1B3C6D)) & np.uint64(0xFFFFFFFF)
         v = ((v ^ (v >> np.uint64(12))) * np.uint64(0x297A2D39)) & np.uint64(0xFFFFFFFF)
         return (v ^ (v >> np.uint64(15))).astype(np.float64) / 4294967296.0
@@ -60,8 +75,8 @@ class Pieces:
 
     geoms: np.ndarray          # shapely Polygons
     code: np.ndarray           # DLBM (str)
-    czcs: np.ndarray           # CZCSXM (str, '' for none)
-    role: np.ndarray           # field, village, factory, town, road, canal, ditch, river, hill, pond, ...
+    czcs: np.ndarray  # CZCSXM (str, '' for none)
+    role: np.ndarray  # field, village, factory, town, road, canal, ditch, river, hill, pond, ...
     hill: np.ndarray           # bool: lies in the hilly zone
     extra: dict = field(default_factory=dict)
 
@@ -70,7 +85,7 @@ class Pieces:
 class Grid:
     theta: float
     center: tuple[float, float]
-    corners: np.ndarray        # (nu-1, nv-1, 4, 2) world coords of inset block corners C00 C10 C11 C01
+    corners: np.ndarray  # (nu-1, nv-1, 4, 2) world coords of inset block corners C00 C10 C11 C01
     nodes: np.ndarray          # (nu, nv, 2) world coords
     ucls: np.ndarray           # class of u-lines
     vcls: np.ndarray
@@ -107,7 +122,7 @@ def _unit(v):
 
 
 def make_grid(rng, frame: Frame, town_seats: np.ndarray, town_radii: np.ndarray) -> Grid:
-    """Jittered rotated road grid; lines inside towns become streets (narrower spacing is not modelled)."""
+    """Jittered rotated road grid; lines in towns become streets (closer spacing not modelled)."""
     left, bottom, right, top = frame.bounds
     cx, cy = (left + right) / 2, (bottom + top) / 2
     half = 0.5 * math.hypot(right - left, top - bottom) + 900.0
@@ -144,7 +159,9 @@ def make_grid(rng, frame: Frame, town_seats: np.ndarray, town_radii: np.ndarray)
     cos, sin = math.cos(theta), math.sin(theta)
 
     def world(p):
-        return np.stack([cx + p[..., 0] * cos - p[..., 1] * sin, cy + p[..., 0] * sin + p[..., 1] * cos], -1)
+        return np.stack(
+            [cx + p[..., 0] * cos - p[..., 1] * sin, cy + p[..., 0] * sin + p[..., 1] * cos], -1
+        )
 
     return Grid(theta, (cx, cy), world(corners), world(nodes), ucls, vcls)
 
@@ -161,20 +178,27 @@ def _in_box(coords: np.ndarray, bounds) -> np.ndarray:
 
 
 def grid_roads(grid: Grid, bounds, town_mask: np.ndarray):
-    """Road edge polygons with junctions merged into the higher-ranked road: (geoms, codes, cells)."""
+    """Road edge polygons, junctions merged into the higher-ranked road: (geoms, codes, cells)."""
     C = grid.corners
     nu1, nv1 = C.shape[:2]
     geoms, codes = [], []
     # edges along u-lines i = 1..nu-2 between cells (i-1, j) and (i, j)
-    ue = np.stack([C[:-1, :, 1], C[1:, :, 0], C[1:, :, 3], C[:-1, :, 2]], axis=2)   # (nu1-1, nv1, 4, 2)
-    ve = np.stack([C[:, :-1, 3], C[:, :-1, 2], C[:, 1:, 1], C[:, 1:, 0]], axis=2)   # (nu1, nv1-1, 4, 2)
-    jn = np.stack([C[:-1, :-1, 2], C[1:, :-1, 3], C[1:, 1:, 0], C[:-1, 1:, 1]], axis=2)  # nodes (1.., 1..)
+    ue = np.stack(
+        [C[:-1, :, 1], C[1:, :, 0], C[1:, :, 3], C[:-1, :, 2]], axis=2
+    )  # (nu1-1, nv1, 4, 2)
+    ve = np.stack(
+        [C[:, :-1, 3], C[:, :-1, 2], C[:, 1:, 1], C[:, 1:, 0]], axis=2
+    )  # (nu1, nv1-1, 4, 2)
+    jn = np.stack(
+        [C[:-1, :-1, 2], C[1:, :-1, 3], C[1:, 1:, 0], C[:-1, 1:, 1]], axis=2
+    )  # nodes (1.., 1..)
     urank = np.array([LINE_CODES[c][2] for c in grid.ucls])[1:-1]   # u-lines 1..nu-2
     vrank = np.array([LINE_CODES[c][2] for c in grid.vcls])[1:-1]
     ugeom = _quads(ue.reshape(-1, 4, 2)).reshape(ue.shape[:2])
     vgeom = _quads(ve.reshape(-1, 4, 2)).reshape(ve.shape[:2])
     jgeom = _quads(jn.reshape(-1, 4, 2)).reshape(jn.shape[:2])
-    # junction at node (i, j) (i, j >= 1): into u-edge (i, j) [index i-1, j] or v-edge (i, j) [index i, j-1]
+    # junction at node (i, j) (i, j >= 1): into u-edge (i, j) [index i-1, j]
+    # or v-edge (i, j) [index i, j-1]
     into_u = urank[:, None] >= vrank[None, :]
     ii, jj = np.nonzero(into_u)
     ugeom[ii, jj + 1] = shapely.union(ugeom[ii, jj + 1], jgeom[ii, jj])
@@ -183,7 +207,7 @@ def grid_roads(grid: Grid, bounds, town_mask: np.ndarray):
     # town streets: a rural road or canal between two town blocks is a street 1004
     for g, arr, cls, axis in ((ugeom, ue, grid.ucls[1:-1], 0), (vgeom, ve, grid.vcls[1:-1], 1)):
         keep = _in_box(arr, bounds)
-        for a, b in zip(*np.nonzero(keep)):
+        for a, b in zip(*np.nonzero(keep), strict=True):
             c = cls[a] if axis == 0 else cls[b]
             code = LINE_CODES[int(c)][0]
             if axis == 0:
@@ -234,8 +258,12 @@ def subdivide_block(rng, kind: str, span_p, span_q, paddy: bool, near_water: boo
     q0, q1 = qlo - 10.0, qhi + 10.0
     out = []
     if kind in ("town", "park_industry"):
-        cuts = _intervals(rng, plo, phi, 60.0, 220.0) if kind == "town" else _intervals(rng, plo, phi, 100.0, 250.0)
-        for a, b in zip(cuts[:-1], cuts[1:]):
+        cuts = (
+            _intervals(rng, plo, phi, 60.0, 220.0)
+            if kind == "town"
+            else _intervals(rng, plo, phi, 100.0, 250.0)
+        )
+        for a, b in zip(cuts[:-1], cuts[1:], strict=True):
             if kind == "town":
                 code, role = _pick(rng, _TOWN_MIX)
             else:
@@ -250,9 +278,26 @@ def subdivide_block(rng, kind: str, span_p, span_q, paddy: bool, near_water: boo
     wmin, wmax = (25.0, 70.0) if paddy else (40.0, 120.0)
     cuts = _intervals(rng, plo, phi, wmin, wmax)
     special: dict[int, tuple] = {}
-    for name, prob, lo_w, hi_w, code, czcs, role in (
-            ("village", 0.22 if kind == "farm" else 1.0 if kind == "village" else 0.0, 140.0, 300.0, "0702", "203", "village"),
-            ("factory", 0.10 if kind == "farm" else 1.0 if kind == "factory" else 0.0, 80.0, 200.0, "0601", "203A", "factory")):
+    for _name, prob, lo_w, hi_w, code, czcs, role in (
+        (
+            "village",
+            0.22 if kind == "farm" else 1.0 if kind == "village" else 0.0,
+            140.0,
+            300.0,
+            "0702",
+            "203",
+            "village",
+        ),
+        (
+            "factory",
+            0.10 if kind == "farm" else 1.0 if kind == "factory" else 0.0,
+            80.0,
+            200.0,
+            "0601",
+            "203A",
+            "factory",
+        ),
+    ):
         if rng.random() >= prob or len(cuts) < 3:
             continue
         start = int(rng.integers(0, len(cuts) - 1))
@@ -273,7 +318,10 @@ def subdivide_block(rng, kind: str, span_p, span_q, paddy: bool, near_water: boo
             b = cuts[end]
             if depth < 1.0:
                 qs = qlo + (qhi - qlo) * depth
-                out += [(a, b, q0, qs, code, czcs, role), (a, b, qs, q1, _crop_code(rng, paddy), "", "field")]
+                out += [
+                    (a, b, q0, qs, code, czcs, role),
+                    (a, b, qs, q1, _crop_code(rng, paddy), "", "field"),
+                ]
             else:
                 out.append((a, b, q0, q1, code, czcs, role))
             k = end
@@ -281,7 +329,11 @@ def subdivide_block(rng, kind: str, span_p, span_q, paddy: bool, near_water: boo
         code = _crop_code(rng, paddy)
         if rng.random() < (0.3 if near_water else 0.22) and qhi - qlo > 120:
             qs = qlo + (qhi - qlo) * rng.uniform(0.3, 0.7)
-            code2, role2 = _pick(rng, _EXTRA_MIX) if rng.random() < (0.75 if near_water else 0.5) else (_crop_code(rng, paddy), "field")
+            code2, role2 = (
+                _pick(rng, _EXTRA_MIX)
+                if rng.random() < (0.75 if near_water else 0.5)
+                else (_crop_code(rng, paddy), "field")
+            )
             if near_water and rng.random() < 0.5:
                 code2, role2 = "1104", "pond"
             out += [(a, b, q0, qs, code, "", "field"), (a, b, qs, q1, code2, "", role2)]
@@ -295,7 +347,9 @@ def subdivide_block(rng, kind: str, span_p, span_q, paddy: bool, near_water: boo
             if len(out) > 1 and out[-2][0] == a2:
                 a3, b3, *rest3 = out[-2]
                 out[-2] = (a3, c - w, *rest3)
-            out.append((c - w, c + w, q0, q1, "1107" if rng.random() < 0.7 else "1006", "", "ditch"))
+            out.append(
+                (c - w, c + w, q0, q1, "1107" if rng.random() < 0.7 else "1006", "", "ditch")
+            )
             cuts[k + 1] = c + w
         k += 1
     return out
@@ -317,7 +371,8 @@ def slab_polygons(specs: list, axis: np.ndarray, theta: float, center) -> np.nda
 
 # ------------------------------------------------------------------------------------ hills, river
 def hill_zone(rng, frame: Frame):
-    """A smooth blob of hills in one corner (about 12-16 % of the county), and the corner (0-3: bottom-left,
+    """A smooth blob of hills in one corner (about 12-16 % of the county), and the corner
+    (0-3: bottom-left,
     bottom-right, top-left, top-right)."""
     left, bottom, right, top = frame.bounds
     corner = int(rng.integers(4))
@@ -327,7 +382,9 @@ def hill_zone(rng, frame: Frame):
     r = np.ones_like(ang)
     for k in (2, 3, 5, 7):
         r += rng.uniform(0.02, 0.09) * np.sin(k * ang + rng.uniform(0, 2 * np.pi))
-    poly = shapely.Polygon(np.stack([cx + radius * r * np.cos(ang), cy + radius * r * np.sin(ang)], 1))
+    poly = shapely.Polygon(
+        np.stack([cx + radius * r * np.cos(ang), cy + radius * r * np.sin(ang)], 1)
+    )
     return shapely.intersection(poly, frame.footprint()), corner
 
 
@@ -345,7 +402,11 @@ def river(rng, frame: Frame):
     amp = min(1.0, min(w, h) / 6000.0)
     off = np.zeros_like(s)
     for _ in range(3):
-        off += amp * rng.uniform(60, 260) * np.sin(2 * np.pi * s / rng.uniform(900, 4200) + rng.uniform(0, 2 * np.pi))
+        off += (
+            amp
+            * rng.uniform(60, 260)
+            * np.sin(2 * np.pi * s / rng.uniform(900, 4200) + rng.uniform(0, 2 * np.pi))
+        )
     pts = np.array([cx, cy]) + s[:, None] * d + off[:, None] * n
     line = shapely.LineString(pts)
     width = rng.uniform(30.0, 70.0)
@@ -354,7 +415,7 @@ def river(rng, frame: Frame):
 
 
 def hill_patches(rng, zone, seed: int, spacing: float = 150.0):
-    """Voronoi patches of the hill zone with codes (forest, shrub, grass, orchard, terraces, rock)."""
+    """Voronoi patches of the hill zone, with codes (forest, shrub, grass, orchard, ...)."""
     area = zone.area
     n = max(8, int(area / spacing ** 2))
     minx, miny, maxx, maxy = zone.bounds
@@ -374,7 +435,7 @@ def hill_patches(rng, zone, seed: int, spacing: float = 150.0):
 
 # ------------------------------------------------------------------------------------ cleaning
 def merge_slivers(geoms: np.ndarray, attrs: dict[str, np.ndarray]):
-    """Explode multi-part pieces and merge slivers into the neighbour with the longest shared edge."""
+    """Explode multi-part pieces; merge slivers into the neighbour with the longest shared edge."""
     geoms = np.asarray(geoms, dtype=object)
     parts, idx = shapely.get_parts(geoms, return_index=True)
     parts = shapely.make_valid(parts)
@@ -391,7 +452,9 @@ def merge_slivers(geoms: np.ndarray, attrs: dict[str, np.ndarray]):
             cand = [j for j in tree.query(parts[i], predicate="intersects") if j != i and alive[j]]
             if not cand:
                 continue
-            shared = shapely.length(shapely.intersection(shapely.boundary(parts[i]), shapely.boundary(parts[cand])))
+            shared = shapely.length(
+                shapely.intersection(shapely.boundary(parts[i]), shapely.boundary(parts[cand]))
+            )
             j = cand[int(np.argmax(shared))]
             if shared.max() <= 0:
                 continue

@@ -18,7 +18,6 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
-from pyproj import Geod, Transformer
 
 from .landscape import Pieces, value_noise
 from .layout import Layout
@@ -35,23 +34,16 @@ _GIVEN = "建国秀英志强桂兰海军明华丽娟永红春梅德胜玉珍文"
 
 
 def ellipsoidal_area(geoms, crs) -> np.ndarray:
-    """Ellipsoidal (GRS80 ≈ CGCS2000) area in m² of projected polygons.
+    """Ellipsoidal area in m² of polygons (:func:`onemap.geometry.ellipsoidal_area`).
 
     >>> import shapely
     >>> a = ellipsoidal_area([shapely.box(39_500_000, 4_000_000, 39_500_100, 4_000_100)], 4527)
     >>> bool(abs(a[0] - 10_000) < 2)
     True
     """
-    geoms = shapely.orient_polygons(np.asarray(geoms, dtype=object))
-    tr = Transformer.from_crs(crs, 4490, always_xy=True)
+    from ..geometry import ellipsoidal_area as area
 
-    def to_ll(xy):
-        lon, lat = tr.transform(xy[:, 0], xy[:, 1])
-        return np.stack([lon, lat], 1)
-
-    ll = shapely.transform(geoms, to_ll)
-    geod = Geod(ellps="GRS80")
-    return np.array([abs(geod.geometry_area_perimeter(g)[0]) for g in ll])
+    return area(geoms, crs)
 
 
 def make_townships(layout: Layout, site: Site, frame) -> gpd.GeoDataFrame:

@@ -9,13 +9,26 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import shapely
 
 from ..frame import Frame
-from .landscape import (Grid, Pieces, _in_box, _quads, grid_roads, hill_patches, hill_zone, make_grid,
-                        merge_slivers, river, slab_polygons, subdivide_block)
+from .landscape import (
+    Grid,
+    Pieces,
+    _in_box,
+    _quads,
+    grid_roads,
+    hill_patches,
+    hill_zone,
+    make_grid,
+    merge_slivers,
+    river,
+    slab_polygons,
+    subdivide_block,
+)
 
 __all__ = ["Layout", "build_layout"]
 
@@ -37,7 +50,7 @@ def _seats(rng, frame: Frame, hills, n: int) -> np.ndarray:
     left, bottom, right, top = frame.bounds
     w, h = right - left, top - bottom
     mind = 0.55 * math.sqrt(w * h / n)
-    pts = []
+    pts: list[tuple[float, float]] = []
     for attempt in range(4000):
         if not pts:
             p = (left + w * rng.uniform(0.4, 0.6), bottom + h * rng.uniform(0.4, 0.6))
@@ -45,7 +58,9 @@ def _seats(rng, frame: Frame, hills, n: int) -> np.ndarray:
             p = (left + w * rng.uniform(0.05, 0.95), bottom + h * rng.uniform(0.05, 0.95))
         if shapely.contains_xy(hills, *p) and attempt < 3000:
             continue
-        if pts and min(math.hypot(p[0] - q[0], p[1] - q[1]) for q in pts) < mind * (1 - attempt / 4000):
+        if pts and min(math.hypot(p[0] - q[0], p[1] - q[1]) for q in pts) < mind * (
+            1 - attempt / 4000
+        ):
             continue
         pts.append(p)
         if len(pts) == n:
@@ -107,15 +122,16 @@ def build_layout(rng, frame: Frame, paddy: bool, seed: int, needs: dict[str, int
     blocks = _quads(C[cells[:, 0], cells[:, 1]])
     geoms = shapely.intersection(slab_polygons(specs, np.array(axes), grid.theta, grid.center),
                                  blocks[np.array(owner)])
-    code = [s[4] for s in specs]
-    czcs = [s[5] for s in specs]
-    role = [s[6] for s in specs]
+    # lists while pieces are collected, object arrays from the river cut on
+    code: Any = [s[4] for s in specs]
+    czcs: Any = [s[5] for s in specs]
+    role: Any = [s[6] for s in specs]
     rg, rc = grid_roads(grid, frame.bounds, town_mask)
     geoms = np.concatenate([geoms, np.array(rg, dtype=object)])
     code += rc
     czcs += ["202" if c == "1004" else "" for c in rc]
     role += ["road" if c != "1107" else "canal" for c in rc]
-    hill = [False] * len(geoms)
+    hill: Any = [False] * len(geoms)
     geoms = shapely.clip_by_rect(geoms, left, bottom, right, top)
     # hills replace the grid in their zone
     hit = shapely.intersects(geoms, hills)
@@ -132,7 +148,11 @@ def build_layout(rng, frame: Frame, paddy: bool, seed: int, needs: dict[str, int
     bridge = hit & (code == "1003")
     cut = hit & ~bridge
     geoms[cut] = shapely.difference(geoms[cut], river_poly)
-    rpoly = shapely.difference(river_poly, shapely.union_all(geoms[bridge])) if bridge.any() else river_poly
+    rpoly = (
+        shapely.difference(river_poly, shapely.union_all(geoms[bridge]))
+        if bridge.any()
+        else river_poly
+    )
     rparts = shapely.get_parts(rpoly)
     geoms = np.concatenate([geoms, rparts])
     n = len(rparts)
@@ -141,8 +161,13 @@ def build_layout(rng, frame: Frame, paddy: bool, seed: int, needs: dict[str, int
     role = np.concatenate([role, np.array(["river"] * n, dtype=object)])
     hill = np.concatenate([hill, shapely.intersects(rparts, hills).astype(object)])
     geoms, attrs = merge_slivers(geoms, {"code": code, "czcs": czcs, "role": role, "hill": hill})
-    pieces = Pieces(geoms, attrs["code"].astype(str), attrs["czcs"].astype(str), attrs["role"].astype(str),
-                    attrs["hill"].astype(bool))
+    pieces = Pieces(
+        geoms,
+        attrs["code"].astype(str),
+        attrs["czcs"].astype(str),
+        attrs["role"].astype(str),
+        attrs["hill"].astype(bool),
+    )
     N = grid.nodes
     quads = np.stack([N[:-1, :-1], N[1:, :-1], N[1:, 1:], N[:-1, 1:]], axis=2)
     ii, jj = np.nonzero(_in_box(quads, frame.bounds))
@@ -151,12 +176,21 @@ def build_layout(rng, frame: Frame, paddy: bool, seed: int, needs: dict[str, int
 
 
 def _ensure(rng, specs: list, needs: dict[str, int]) -> None:
-    """Turn field segments into ponds / other agricultural land until the planted cases have enough."""
+    """Turn field segments into ponds / other farm land until the planted cases have enough."""
     for role, codes, need in (("pond", ("1104",), needs.get("pond", 0)),
                               ("other", ("0201", "0404", "0301"), needs.get("other", 0))):
         roles = ("pond",) if role == "pond" else ("orchard", "grass", "woodlot")
         have = sum(1 for s in specs if s[6] in roles)
-        cand = [k for k, s in enumerate(specs) if s[6] == "field" and s[3] - s[2] < 400 and s[1] - s[0] > 35]
+        cand = [
+            k
+            for k, s in enumerate(specs)
+            if s[6] == "field" and s[3] - s[2] < 400 and s[1] - s[0] > 35
+        ]
         for k in rng.permutation(cand)[:max(0, need - have)]:
             s = specs[k]
-            specs[k] = (*s[:4], codes[int(rng.integers(len(codes)))], "", roles[0] if role == "pond" else "orchard")
+            specs[k] = (
+                *s[:4],
+                codes[int(rng.integers(len(codes)))],
+                "",
+                roles[0] if role == "pond" else "orchard",
+            )

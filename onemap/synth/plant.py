@@ -65,7 +65,11 @@ class _Reserved:
     def _keys(self, g):
         x0, y0, x1, y1 = g.bounds
         c = self.cell
-        return [(i, j) for i in range(int(x0 // c), int(x1 // c) + 1) for j in range(int(y0 // c), int(y1 // c) + 1)]
+        return [
+            (i, j)
+            for i in range(int(x0 // c), int(x1 // c) + 1)
+            for j in range(int(y0 // c), int(y1 // c) + 1)
+        ]
 
     def free(self, g) -> bool:
         cand = [h for k in self._keys(g) for h in self.buckets.get(k, ())]
@@ -84,19 +88,24 @@ def oriented_rect(cx, cy, length, width, angle):
 
 
 def building_shape(rng, cx, cy, angle, small: bool = False):
-    """A rectangle or an L-shaped footprint (at least ~20 m across), and its main axis length/width."""
+    """A rectangle or L-shaped footprint (at least ~20 m across), and its main axis length/width."""
     length = rng.uniform(24, 45) if small else rng.uniform(30, 95)
     width = rng.uniform(20, 28) if small else rng.uniform(22, 48)
     rect = oriented_rect(cx, cy, length, width, angle)
     if rng.random() < 0.35 and length > 40:
         # an L: cut one corner (keeps both arms >= 20 m wide)
-        cl, cw = rng.uniform(0.3, 0.5) * length, max(0.0, width - 20.0) + rng.uniform(0, 0.2) * width
+        cl, cw = (
+            rng.uniform(0.3, 0.5) * length,
+            max(0.0, width - 20.0) + rng.uniform(0, 0.2) * width,
+        )
         cw = min(cw, width - 20.0)
         if cw > 4.0:
             sx, sy = rng.choice([-1, 1]), rng.choice([-1, 1])
             u0, v0 = sx * (length / 2 - cl / 2), sy * (width / 2 - cw / 2)
             ca, sa = math.cos(angle), math.sin(angle)
-            cut = oriented_rect(cx + u0 * ca - v0 * sa, cy + u0 * sa + v0 * ca, cl + 0.02, cw + 0.02, angle)
+            cut = oriented_rect(
+                cx + u0 * ca - v0 * sa, cy + u0 * sa + v0 * ca, cl + 0.02, cw + 0.02, angle
+            )
             rect = shapely.difference(rect, cut)
     return rect, length, width
 
@@ -114,8 +123,10 @@ class Planter:
     avoid: object                  # polygon to keep away from (no-data corner) or None
     reserved: _Reserved = field(default_factory=_Reserved)
     truth: list = field(default_factory=list)
-    approvals: list = field(default_factory=list)   # dicts with geometry, kind, supplied, ...
-    objects: dict = field(default_factory=lambda: {1: [], 2: []})  # date -> (geom, material, brightness)
+    approvals: list = field(default_factory=list)  # dicts with geometry, kind, supplied, ...
+    objects: dict = field(
+        default_factory=lambda: {1: [], 2: []}
+    )  # date -> (geom, material, brightness)
     sun: tuple = (0.0, -0.6, 0.8)  # unit vector (east, north, up) of the second date: cast shadows
 
     def __post_init__(self):
@@ -146,7 +157,11 @@ class Planter:
         return self.rng.permutation(idx)
 
     def _angle(self):
-        return self.theta + (0.0 if self.rng.random() < 0.5 else math.pi / 2) + self.rng.normal(0, 0.03)
+        return (
+            self.theta
+            + (0.0 if self.rng.random() < 0.5 else math.pi / 2)
+            + self.rng.normal(0, 0.03)
+        )
 
     def _point_in(self, poly, inset: float):
         inner = shapely.buffer(poly, -inset)
@@ -159,8 +174,10 @@ class Planter:
                 return x, y
         return None
 
-    def _fit(self, pool: str, make, tries: int = 200, min_area: float = 1500.0, margin: float = 3.0):
-        """Find a polygon of *pool* and a placement ``make(poly) -> (geoms...)`` that fits inside it."""
+    def _fit(
+        self, pool: str, make, tries: int = 200, min_area: float = 1500.0, margin: float = 3.0
+    ):
+        """A polygon of *pool* and a placement ``make(poly) -> (geoms...)`` that fits inside it."""
         for i in self._candidates(pool, min_area)[:tries]:
             if self.used[i]:  # taken whole by a distractor (several buildings may share a polygon)
                 continue
@@ -177,22 +194,40 @@ class Planter:
         return None, None
 
     def _roof(self) -> str:
-        names, p = zip(*_ROOFS)
-        return names[int(self.rng.choice(len(names), p=np.array(p) / sum(p)))]
+        names = [name for name, _ in _ROOFS]
+        weights = [weight for _, weight in _ROOFS]
+        return names[int(self.rng.choice(len(names), p=np.array(weights) / sum(weights)))]
 
     def _row(self, case, geom, i, change_kind, roof="", before="", approval_id="", outside=0.0):
         code = self.codes[i]
-        outside_area = float(geom.area * outside) if VERDICTS[case] in ("unapproved", "partly_approved") else 0.0
-        self.truth.append({
-            "case": case, "expected_verdict": VERDICTS[case], "change_kind": change_kind, "roof": roof,
-            "before_material": before, "prior_code": code, "prior_name": code_info(code)[0],
-            "prior_group": code_info(code)[1], "dltb_bsm": self.bsm[i], "approval_id": approval_id,
-            "in_farmland": bool(self.farmland_mask[i]), "in_redline": bool(self.redline_mask[i]),
-            "outside_fraction": float(outside), "truth_unapproved_m2": outside_area,
-            "area_m2": float(geom.area), "geometry": geom})
+        outside_area = (
+            float(geom.area * outside)
+            if VERDICTS[case] in ("unapproved", "partly_approved")
+            else 0.0
+        )
+        self.truth.append(
+            {
+                "case": case,
+                "expected_verdict": VERDICTS[case],
+                "change_kind": change_kind,
+                "roof": roof,
+                "before_material": before,
+                "prior_code": code,
+                "prior_name": code_info(code)[0],
+                "prior_group": code_info(code)[1],
+                "dltb_bsm": self.bsm[i],
+                "approval_id": approval_id,
+                "in_farmland": bool(self.farmland_mask[i]),
+                "in_redline": bool(self.redline_mask[i]),
+                "outside_fraction": float(outside),
+                "truth_unapproved_m2": outside_area,
+                "area_m2": float(geom.area),
+                "geometry": geom,
+            }
+        )
 
     def _object(self, date, geom, material: str, height: float = 0.0):
-        """A surface seen on *date*; a building *height* (m) > 0 also casts a shadow away from the sun."""
+        """A surface seen on *date*; a building *height* (m) > 0 casts a shadow away from sun."""
         self.objects[date].append((geom, ROOF_MATERIALS[material], self.rng.uniform(0.9, 1.1)))
         if height > 0:
             horiz = math.hypot(self.sun[0], self.sun[1])
@@ -201,7 +236,9 @@ class Planter:
             # the footprint swept away from the sun (its Minkowski sum with the shadow vector)
             ring = np.asarray(geom.exterior.coords)
             d = np.array([dx, dy])
-            quads = shapely.polygons(np.stack([ring[:-1], ring[1:], ring[1:] + d, ring[:-1] + d, ring[:-1]], 1))
+            quads = shapely.polygons(
+                np.stack([ring[:-1], ring[1:], ring[1:] + d, ring[:-1] + d, ring[:-1]], 1)
+            )
             swept = shapely.union_all([geom, shapely.affinity.translate(geom, dx, dy), *quads])
             shade = shapely.difference(swept, geom)
             if not shade.is_empty:
@@ -209,8 +246,16 @@ class Planter:
 
     def _approval(self, geom, supplied: bool, built: bool, dltb_index: int) -> str:
         aid = f"PZ{len(self.approvals) + 1:05d}"
-        self.approvals.append({"approval_id": aid, "geometry": geom, "supplied": supplied, "built": built,
-                               "dltb_index": dltb_index, "historic": False})
+        self.approvals.append(
+            {
+                "approval_id": aid,
+                "geometry": geom,
+                "supplied": supplied,
+                "built": built,
+                "dltb_index": dltb_index,
+                "historic": False,
+            }
+        )
         return aid
 
     # ------------------------------------------------------------------ cases
@@ -234,7 +279,9 @@ class Planter:
                 u1 = length / 2 - frac * length
                 cu = (-length / 2 - m + u1) / 2
                 ca, sa = math.cos(angle), math.sin(angle)
-                a = oriented_rect(p[0] + cu * ca, p[1] + cu * sa, u1 + length / 2 + m, width + 2 * m, angle)
+                a = oriented_rect(
+                    p[0] + cu * ca, p[1] + cu * sa, u1 + length / 2 + m, width + 2 * m, angle
+                )
             return b, a
 
         i, shapes = self._fit(pool, make)
@@ -267,12 +314,19 @@ class Planter:
                 return None
             w = self.rng.uniform(5.0, 8.0)
             ca, sa = math.cos(angle), math.sin(angle)
-            pts = [(p[0] - ca * length / 2, p[1] - sa * length / 2), (p[0] + ca * length / 2, p[1] + sa * length / 2)]
+            pts = [
+                (p[0] - ca * length / 2, p[1] - sa * length / 2),
+                (p[0] + ca * length / 2, p[1] + sa * length / 2),
+            ]
             if self.rng.random() < 0.4:  # a bend
                 turn = angle + math.pi / 2 * self.rng.choice([-1, 1])
                 leg = self.rng.uniform(40, 120)
                 pts.append((pts[-1][0] + math.cos(turn) * leg, pts[-1][1] + math.sin(turn) * leg))
-            return (shapely.buffer(shapely.LineString(pts), w / 2, cap_style="flat", join_style="mitre"),)
+            return (
+                shapely.buffer(
+                    shapely.LineString(pts), w / 2, cap_style="flat", join_style="mitre"
+                ),
+            )
 
         i, shapes = self._fit("field", make, min_area=8000.0)
         if i is None:
@@ -304,7 +358,11 @@ class Planter:
             p = self._point_in(poly, 20.0)
             if p is None:
                 return None
-            return (oriented_rect(*p, self.rng.uniform(35, 100), self.rng.uniform(30, 60), self._angle()),)
+            return (
+                oriented_rect(
+                    *p, self.rng.uniform(35, 100), self.rng.uniform(30, 60), self._angle()
+                ),
+            )
 
         pool = "cult" if self.rng.random() < 0.6 else "other"
         i, shapes = self._fit(pool, make, min_area=2500.0)
@@ -312,12 +370,16 @@ class Planter:
             i, shapes = self._fit("other" if pool == "cult" else "cult", make, min_area=2500.0)
         if i is None:
             return False
-        supplied = bool(self.rng.random() < 0.5)  # supplied but idle, or approved but never supplied
+        supplied = bool(
+            self.rng.random() < 0.5
+        )  # supplied but idle, or approved but never supplied
         aid = self._approval(shapes[0], supplied=supplied, built=False, dltb_index=i)
         self._row("approved_unbuilt", shapes[0], i, "none", approval_id=aid, outside=0.0)
         return True
 
-    def whole_polygon(self, case: str, pool: str, kind2, params1, params2, min_area: float = 1200.0) -> bool:
+    def whole_polygon(
+        self, case: str, pool: str, kind2, params1, params2, min_area: float = 1200.0
+    ) -> bool:
         for i in self._candidates(pool, min_area):
             g = self.geoms[i]
             if self.used[i] or g.area > 60000 or not self.reserved.free(shapely.buffer(g, 2.0)):
@@ -349,8 +411,13 @@ class Planter:
         short = min(right - left, top - bottom)
         away = -np.array(sun[:2]) / max(1e-9, math.hypot(sun[0], sun[1]))
         for _ in range(60):
-            r0 = self.rng.uniform(0.03, 0.07) * short if short < 8000 else self.rng.uniform(150, 500)
-            cx, cy = self.rng.uniform(left + r0, right - r0), self.rng.uniform(bottom + r0, top - r0)
+            r0 = (
+                self.rng.uniform(0.03, 0.07) * short if short < 8000 else self.rng.uniform(150, 500)
+            )
+            cx, cy = (
+                self.rng.uniform(left + r0, right - r0),
+                self.rng.uniform(bottom + r0, top - r0),
+            )
             n = int(self.rng.integers(3, 8))
             ang = self.rng.uniform(0, 2 * np.pi, n)
             dist = self.rng.uniform(0, 0.9, n) * r0
@@ -358,21 +425,45 @@ class Planter:
             rs = r0 * self.rng.uniform(0.45, 0.85, n)
             cloud = shapely.union_all(shapely.buffer(shapely.points(xs, ys), rs, quad_segs=16))
             off = away * np.clip(1.3 * r0, 40.0, 1200.0)
-            sh_all = shapely.union_all(shapely.buffer(shapely.points(xs + off[0], ys + off[1]), rs, quad_segs=16))
+            sh_all = shapely.union_all(
+                shapely.buffer(shapely.points(xs + off[0], ys + off[1]), rs, quad_segs=16)
+            )
             both = shapely.union(cloud, sh_all)
-            if not shapely.contains(valid, both) or not self.reserved.free(shapely.buffer(both, 6.0)):
+            if not shapely.contains(valid, both) or not self.reserved.free(
+                shapely.buffer(both, 6.0)
+            ):
                 continue
             self.reserved.add(shapely.buffer(both, 6.0))
             shadow = shapely.difference(sh_all, cloud)
-            for case, g, kind in (("distractor_cloud", cloud, "cloud"), ("distractor_shadow", shadow, "shadow")):
+            for case, g, kind in (
+                ("distractor_cloud", cloud, "cloud"),
+                ("distractor_shadow", shadow, "shadow"),
+            ):
                 if g.is_empty:
                     continue
-                self.truth.append({
-                    "case": case, "expected_verdict": "none", "change_kind": kind, "roof": "", "before_material": "",
-                    "prior_code": "", "prior_name": "", "prior_group": "", "dltb_bsm": "", "approval_id": "",
-                    "in_farmland": False, "in_redline": False, "outside_fraction": 0.0, "truth_unapproved_m2": 0.0,
-                    "area_m2": float(g.area), "geometry": g})
+                self.truth.append(
+                    {
+                        "case": case,
+                        "expected_verdict": "none",
+                        "change_kind": kind,
+                        "roof": "",
+                        "before_material": "",
+                        "prior_code": "",
+                        "prior_name": "",
+                        "prior_group": "",
+                        "dltb_bsm": "",
+                        "approval_id": "",
+                        "in_farmland": False,
+                        "in_redline": False,
+                        "outside_fraction": 0.0,
+                        "truth_unapproved_m2": 0.0,
+                        "area_m2": float(g.area),
+                        "geometry": g,
+                    }
+                )
             rows, cols = (top - ys) / res, (xs - left) / res
             srows, scols = (top - ys - off[1]) / res, (xs + off[0] - left) / res
-            return np.concatenate([np.stack([rows, cols, rs / res], 1), np.stack([srows, scols, -rs / res], 1)])
+            return np.concatenate(
+                [np.stack([rows, cols, rs / res], 1), np.stack([srows, scols, -rs / res], 1)]
+            )
         return None

@@ -17,8 +17,17 @@ from .site import COMPANY_NAMES, Site, code_info
 
 __all__ = ["make_approvals", "make_supply", "new_parcels"]
 
-_PROJECTS = ("年产10万件机械配件项目", "仓储物流中心项目", "农产品加工项目", "新型建材生产线项目",
-             "标准化厂房建设项目", "乡镇卫生院迁建项目", "中学扩建项目", "汽车配件生产项目", "光伏组件生产项目")
+_PROJECTS = (
+    "年产10万件机械配件项目",
+    "仓储物流中心项目",
+    "农产品加工项目",
+    "新型建材生产线项目",
+    "标准化厂房建设项目",
+    "乡镇卫生院迁建项目",
+    "中学扩建项目",
+    "汽车配件生产项目",
+    "光伏组件生产项目",
+)
 
 
 def _taken(geoms, dltb: gpd.GeoDataFrame) -> np.ndarray:
@@ -30,23 +39,40 @@ def _taken(geoms, dltb: gpd.GeoDataFrame) -> np.ndarray:
     out = np.zeros((len(geoms), 4))
     ai, di = shapely.STRtree(dg).query(np.asarray(geoms, dtype=object), predicate="intersects")
     area = shapely.area(shapely.intersection(np.asarray(geoms, dtype=object)[ai], dg[di]))
-    for col, mask in enumerate((groups == "agricultural", cult, groups == "construction", groups == "unused")):
+    for col, mask in enumerate(
+        (groups == "agricultural", cult, groups == "construction", groups == "unused")
+    ):
         np.add.at(out[:, col], ai[mask[di]], area[mask[di]])
     return out / 1e4
 
 
-def make_approvals(planted: list[dict], dltb: gpd.GeoDataFrame, site: Site, rng) -> gpd.GeoDataFrame:
+def make_approvals(
+    planted: list[dict], dltb: gpd.GeoDataFrame, site: Site, rng
+) -> gpd.GeoDataFrame:
     """The approval layer: planted approvals (2021-2023) and historic ones over existing land."""
     roles = dltb.attrs["roles"]
     rows = [dict(a) for a in planted]
     hist = np.nonzero(np.isin(roles, ["factory", "town"]))[0]
     hist = hist[rng.random(len(hist)) < np.where(roles[hist] == "factory", 0.5, 0.25)]
     for k, i in enumerate(hist):
-        rows.append({"approval_id": f"PZ{len(planted) + k + 1:05d}", "geometry": dltb.geometry.iat[i],
-                     "supplied": True, "built": True, "dltb_index": int(i), "historic": True})
-    years = [int(rng.integers(2008, 2020)) if r["historic"] else int(rng.integers(2021, 2024)) for r in rows]
-    order = np.lexsort((np.arange(len(rows)), years))
-    batch_of, counter, per_batch = {}, {}, {}
+        rows.append(
+            {
+                "approval_id": f"PZ{len(planted) + k + 1:05d}",
+                "geometry": dltb.geometry.iat[i],
+                "supplied": True,
+                "built": True,
+                "dltb_index": int(i),
+                "historic": True,
+            }
+        )
+    years = [
+        int(rng.integers(2008, 2020)) if r["historic"] else int(rng.integers(2021, 2024))
+        for r in rows
+    ]
+    order = np.lexsort((np.arange(len(rows)), np.asarray(years)))
+    batch_of: dict[int, tuple[int, int, int]] = {}
+    counter: dict[int, int] = {}
+    per_batch: dict[tuple[int, int], int] = {}
     for k in order:  # batches of 1-4 parcels per year
         y = years[k]
         if y not in counter or per_batch[(y, counter[y])] >= int(rng.integers(1, 5)):
@@ -80,7 +106,7 @@ def make_approvals(planted: list[dict], dltb: gpd.GeoDataFrame, site: Site, rng)
         })
     gdf = gpd.GeoDataFrame(out, geometry="geometry", crs=dltb.crs)
     taken = np.round(_taken(gdf.geometry.to_numpy(), dltb), 4)
-    for col, v in zip(("NYDMJ", "GDMJ", "JSYDMJ", "WLYDMJ"), taken.T):
+    for col, v in zip(("NYDMJ", "GDMJ", "JSYDMJ", "WLYDMJ"), taken.T, strict=True):
         gdf.insert(list(gdf.columns).index("GDZT"), col, v)
     return gdf
 
@@ -126,8 +152,17 @@ def new_parcels(supply: gpd.GeoDataFrame, approvals: gpd.GeoDataFrame, cadastral
         key = xzq[6:9] + "GB"
         serial[key] = serial.get(key, 0) + 1
         zddm = f"{site.county_code}{xzq[6:9]}001GB{serial[key]:05d}"
-        rows.append({"ZDDM": zddm, "BDCDYH": zddm + "W00000000", "QLRMC": r["SRDW"], "QLXZ": "国有建设用地使用权",
-                     "TDYT": "0601", "ZDMJ": round(float(r.geometry.area), 2), "ZL": towns["XZQMC"].iat[t],
-                     "geometry": r.geometry})
+        rows.append(
+            {
+                "ZDDM": zddm,
+                "BDCDYH": zddm + "W00000000",
+                "QLRMC": r["SRDW"],
+                "QLXZ": "国有建设用地使用权",
+                "TDYT": "0601",
+                "ZDMJ": round(float(r.geometry.area), 2),
+                "ZL": towns["XZQMC"].iat[t],
+                "geometry": r.geometry,
+            }
+        )
     add = gpd.GeoDataFrame(rows, geometry="geometry", crs=cadastral.crs)
     return gpd.GeoDataFrame(pd.concat([cadastral, add], ignore_index=True), crs=cadastral.crs)

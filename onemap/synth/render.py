@@ -34,14 +34,14 @@ _CLOUD_SOFT, _SHADOW_SOFT = 8.0, 5.0
 
 
 def _object_arrays(objs, left, top, seed):
-    """Planted objects of one date as (geoms, material ids, params: cx, cy, ridge angle, gain, seed)."""
+    """Objects of one date as geoms, material ids, params (cx, cy, ridge angle, gain, seed)."""
     if not objs:
         return np.empty(0, dtype=object), np.zeros(0, np.int8), np.zeros((0, 5))
     geoms = np.array([o[0] for o in objs], dtype=object)
     mats = np.array([o[1] for o in objs], dtype=np.int8)
     par = np.zeros((len(objs), 5))
     env = shapely.oriented_envelope(geoms)
-    for k, (g, e) in enumerate(zip(geoms, env)):
+    for k, (g, e) in enumerate(zip(geoms, env, strict=True)):
         xy = np.asarray(e.exterior.coords)
         d1, d2 = xy[1] - xy[0], xy[2] - xy[1]
         d = d1 if np.hypot(*d1) >= np.hypot(*d2) else d2
@@ -56,8 +56,13 @@ def _labels(tree, geoms, base, out_shape, transform):
     if len(idx) == 0:
         return np.zeros(out_shape, dtype=np.int32)
     idx = np.sort(idx)
-    return rasterize(((geoms[i], int(i) + 1) for i in idx), out_shape=out_shape, transform=transform,
-                     fill=0, dtype="int32")
+    return rasterize(
+        ((geoms[i], int(i) + 1) for i in idx),
+        out_shape=out_shape,
+        transform=transform,
+        fill=0,
+        dtype="int32",
+    )
 
 
 def render_scenes(frame, paths, dltb_geoms, kinds, params, objects, discs, dates, theta: float,
@@ -66,8 +71,10 @@ def render_scenes(frame, paths, dltb_geoms, kinds, params, objects, discs, dates
     left, bottom, right, top = frame.bounds
     tree = shapely.STRtree(dltb_geoms)
     # shadows first: a footprint drawn later wins where a neighbour's shadow would reach it
-    objs = {d: _object_arrays(sorted(objects[d], key=lambda o: o[1] != K.M_SHADOW), left, top, seed + d)
-            for d in (1, 2)}
+    objs = {
+        d: _object_arrays(sorted(objects[d], key=lambda o: o[1] != K.M_SHADOW), left, top, seed + d)
+        for d in (1, 2)
+    }
     otree = {d: shapely.STRtree(objs[d][0]) if len(objs[d][0]) else None for d in (1, 2)}
     no_discs = np.zeros((0, 3))
     cloud = discs[discs[:, 2] > 0] if discs is not None and len(discs) else no_discs
@@ -77,8 +84,13 @@ def render_scenes(frame, paths, dltb_geoms, kinds, params, objects, discs, dates
         with rasterio.open(t1, "w", **profile) as dst1, rasterio.open(t2, "w", **profile) as dst2:
             for dst, dp in ((dst1, dates[0]), (dst2, dates[1])):
                 dst.descriptions = BANDS
-                dst.update_tags(ACQUISITION_DATE=dp.date, SENSOR="GF-2 PMS (synthetic)", SCALE_FACTOR="0.0001",
-                                PRODUCT="surface reflectance x 10000", SOURCE="onemap.synth.make_county")
+                dst.update_tags(
+                    ACQUISITION_DATE=dp.date,
+                    SENSOR="GF-2 PMS (synthetic)",
+                    SCALE_FACTOR="0.0001",
+                    PRODUCT="surface reflectance x 10000",
+                    SOURCE="onemap.synth.make_county",
+                )
             # one writer thread compresses and writes tile k while the kernels render tile k+1
             # (GDAL and the kernels release the GIL); writes stay in order: deterministic files
             queue: Queue = Queue(maxsize=2)
@@ -90,8 +102,22 @@ def render_scenes(frame, paths, dltb_geoms, kinds, params, objects, discs, dates
                     if errors:
                         break
                     for d, dst, dp in ((1, dst1, dates[0]), (2, dst2, dates[1])):
-                        out, window = _render_tile(t, frame, d, dp, tree, dltb_geoms, objs[d], otree[d],
-                                                   kinds[d - 1], params[d - 1], cloud, shade, theta, seed)
+                        out, window = _render_tile(
+                            t,
+                            frame,
+                            d,
+                            dp,
+                            tree,
+                            dltb_geoms,
+                            objs[d],
+                            otree[d],
+                            kinds[d - 1],
+                            params[d - 1],
+                            cloud,
+                            shade,
+                            theta,
+                            seed,
+                        )
                         queue.put((dst, out, window))
             finally:
                 queue.put(None)
@@ -113,7 +139,9 @@ def _writer(queue: Queue, errors: list) -> None:
             errors.append(exc)
 
 
-def _render_tile(t, frame, d, dp, tree, dltb_geoms, objs, otree, kinds, params, cloud, shade, theta, seed):
+def _render_tile(
+    t, frame, d, dp, tree, dltb_geoms, objs, otree, kinds, params, cloud, shade, theta, seed
+):
     """One date of one tile: labels, reflectance, finishing; returns (uint16 array, window)."""
     left, top = frame.bounds[0], frame.bounds[3]
     res = frame.res[0]
@@ -128,10 +156,28 @@ def _render_tile(t, frame, d, dp, tree, dltb_geoms, objs, otree, kinds, params, 
     base = (hb[0] + dx * res, hb[1] - dy * res, hb[2] + dx * res, hb[3] - dy * res)
     pid = _labels(tree, dltb_geoms, base, hf.shape, transform)
     og, om, op = objs
-    obj = _labels(otree, og, base, hf.shape, transform) if otree is not None else np.zeros(hf.shape, np.int32)
+    obj = (
+        _labels(otree, og, base, hf.shape, transform)
+        if otree is not None
+        else np.zeros(hf.shape, np.int32)
+    )
     refl = np.empty((4,) + hf.shape, dtype=np.float32)
-    K.render_ground(pid, kinds, params, obj, om, op, transform.c - left, transform.f - top, res, theta,
-                    dp.season, dp.sun, seed, refl)
+    K.render_ground(
+        pid,
+        kinds,
+        params,
+        obj,
+        om,
+        op,
+        transform.c - left,
+        transform.f - top,
+        res,
+        theta,
+        dp.season,
+        dp.sun,
+        seed,
+        refl,
+    )
     alpha_c = np.zeros((h, w), np.float32)
     alpha_s = np.zeros((h, w), np.float32)
     if d == 2:

@@ -3,23 +3,23 @@
 The county is placed in a CGCS2000 3° Gauss-Kruger zone (zone-prefixed eastings), 0.35° west of
 the zone's central meridian, at a latitude typical of farmland in that zone (North China Plain for
 zones 38/39, the Yangtze delta for zone 40, where paddy fields dominate). Its administrative code is
-``<province>9901``: no real county uses city code 99, so the sample cannot be mistaken for a real one.
+``<province>9901``: no real county uses city code 99, so the sample cannot be mistaken for a real
+one.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 
-import numpy as np
 from affine import Affine
 from pyproj import CRS, Transformer
 
 from .. import codes
 from ..crs import central_meridian, gk_crs
 from ..errors import CRSError, DataError
-from ..frame import Frame
+from ..frame import Frame, _pair
 
 __all__ = ["Site", "make_site", "county_frame", "code_info", "TOWNSHIP_NAMES", "COMPANY_NAMES"]
 
@@ -40,10 +40,24 @@ TOWNSHIP_NAMES = [
     "三里河镇", "大王庄乡", "小李庄乡",
 ]
 COMPANY_NAMES = [
-    "华鑫机械有限公司", "宏达纺织有限公司", "鲁源食品有限公司", "恒泰建材有限公司", "金诚物流有限公司",
-    "瑞丰农业科技有限公司", "中兴塑业有限公司", "泰和新材料有限公司", "东方电气设备有限公司",
-    "永盛包装有限公司", "天合光伏科技有限公司", "嘉禾粮油有限公司", "县城市建设投资有限公司",
-    "县交通运输局", "县教育和体育局", "县自然资源局", "荣昌汽配有限公司", "兴业钢构有限公司",
+    "华鑫机械有限公司",
+    "宏达纺织有限公司",
+    "鲁源食品有限公司",
+    "恒泰建材有限公司",
+    "金诚物流有限公司",
+    "瑞丰农业科技有限公司",
+    "中兴塑业有限公司",
+    "泰和新材料有限公司",
+    "东方电气设备有限公司",
+    "永盛包装有限公司",
+    "天合光伏科技有限公司",
+    "嘉禾粮油有限公司",
+    "县城市建设投资有限公司",
+    "县交通运输局",
+    "县教育和体育局",
+    "县自然资源局",
+    "荣昌汽配有限公司",
+    "兴业钢构有限公司",
 ]
 
 
@@ -70,7 +84,10 @@ def make_site(zone: int = 39) -> Site:
     (4527, '379901', False)
     """
     if not 25 <= int(zone) <= 45:
-        raise CRSError(f"3-degree zone {zone} does not cover China", hint="use a zone from 25 to 45, e.g. 39 or 40")
+        raise CRSError(
+            f"3-degree zone {zone} does not cover China",
+            hint="use a zone from 25 to 45, e.g. 39 or 40",
+        )
     crs = gk_crs(zone)
     lat, prov, abbr = _SITES.get(int(zone), _DEFAULT_SITE)
     lon = central_meridian(int(zone)) - 0.35
@@ -84,9 +101,12 @@ def county_frame(site: Site, size: int | tuple[int, int], res: float) -> Frame:
     >>> f.shape, f.res, int(f.bounds[0] // 1_000_000)
     ((512, 512), (2.0, 2.0), 39)
     """
-    h, w = (int(size), int(size)) if np.isscalar(size) else (int(size[0]), int(size[1]))
+    h, w = _pair(size, int)
     if h < 64 or w < 64:
-        raise DataError(f"county size {size} is too small", hint="use at least 64 x 64 pixels (256 or more recommended)")
+        raise DataError(
+            f"county size {size} is too small",
+            hint="use at least 64 x 64 pixels (256 or more recommended)",
+        )
     if not (res > 0 and math.isfinite(res)):
         raise DataError(f"resolution must be positive, got {res}")
     x, y = Transformer.from_crs(4490, site.crs, always_xy=True).transform(site.lon, site.lat)
@@ -94,11 +114,18 @@ def county_frame(site: Site, size: int | tuple[int, int], res: float) -> Frame:
     return Frame(site.crs, Affine(float(res), 0.0, left, 0.0, -float(res), top), (h, w))
 
 
-@lru_cache(maxsize=None)
+@cache
 def code_info(code: str) -> tuple[str, str, bool, bool]:
-    """``(name, group, is_cultivated, is_construction)`` of a land-use code, cached (layers repeat codes).
+    """``(name, group, is_cultivated, is_construction)`` of a land-use code.
+
+    Cached: layers repeat codes.
 
     >>> code_info("0103")
     ('旱地', 'agricultural', True, False)
     """
-    return codes.name(code) or "", codes.group(code), codes.is_cultivated(code), codes.is_construction(code)
+    return (
+        codes.name(code) or "",
+        codes.group(code),
+        codes.is_cultivated(code),
+        codes.is_construction(code),
+    )

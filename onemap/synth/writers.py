@@ -10,26 +10,44 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import geopandas as gpd
 import pyogrio
 
 from .._atomic import atomic_path, atomic_write_text
 
-__all__ = ["gtiff_profile", "write_gpkg", "write_shapefile", "write_csv", "write_json", "FIXED_DATE"]
+__all__ = [
+    "gtiff_profile",
+    "write_gpkg",
+    "write_shapefile",
+    "write_csv",
+    "write_json",
+    "FIXED_DATE",
+]
 
 FIXED_DATE = "2024-01-01T00:00:00.000Z"
 _SHP_SIDECARS = (".dbf", ".shx", ".prj", ".cpg", ".shp")
 
 
 def gtiff_profile(frame, compress: str = "deflate", count: int = 4) -> dict[str, Any]:
-    """Creation profile of the scenes: tiled 512², compressed with predictor, pixel-interleaved, nodata 0."""
+    """Creation profile of the scenes: tiled 512², predictor, pixel-interleaved, nodata 0."""
     profile = {
-        "driver": "GTiff", "width": frame.width, "height": frame.height, "count": count, "dtype": "uint16",
-        "crs": frame.crs.to_wkt(), "transform": frame.transform, "nodata": 0, "tiled": True,
-        "blockxsize": 512, "blockysize": 512, "interleave": "pixel", "bigtiff": "IF_SAFER",
+        "driver": "GTiff",
+        "width": frame.width,
+        "height": frame.height,
+        "count": count,
+        "dtype": "uint16",
+        "crs": frame.crs.to_wkt(),
+        "transform": frame.transform,
+        "nodata": 0,
+        "tiled": True,
+        "blockxsize": 512,
+        "blockysize": 512,
+        "interleave": "pixel",
+        "bigtiff": "IF_SAFER",
     }
     if compress and compress.lower() != "none":
         profile.update(compress=compress.lower(), predictor=2)
@@ -49,7 +67,7 @@ def _fixed_ogr_date() -> Iterator[None]:
 
 
 def write_gpkg(gdf: gpd.GeoDataFrame, path: str | os.PathLike, layer: str) -> Path:
-    """One-layer GeoPackage, atomically (``onemap.ingest.vector.write_layer``) and deterministically."""
+    """One-layer GeoPackage, atomic (``onemap.ingest.vector.write_layer``) and deterministic."""
     from ..ingest.vector import write_layer
 
     path = Path(path)
@@ -61,7 +79,8 @@ def write_gpkg(gdf: gpd.GeoDataFrame, path: str | os.PathLike, layer: str) -> Pa
 
 
 def write_shapefile(gdf: gpd.GeoDataFrame, path: str | os.PathLike, encoding: str = "GBK") -> Path:
-    """Shapefile with attributes in *encoding* and a ``.cpg``; sidecars renamed into place, ``.shp`` last.
+    """Shapefile with attributes in *encoding* and a ``.cpg``; sidecars renamed into place,
+    ``.shp`` last.
 
     (``write_layer`` cannot fix the DBF header date, so the date would change between runs.)
     """
@@ -69,8 +88,13 @@ def write_shapefile(gdf: gpd.GeoDataFrame, path: str | os.PathLike, encoding: st
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.stem}.tmp-{os.getpid()}{path.suffix}")
     try:
-        pyogrio.write_dataframe(gdf.reset_index(drop=True), tmp, driver="ESRI Shapefile", encoding=encoding,
-                                layer_options={"DBF_DATE_LAST_UPDATE": FIXED_DATE[:10]})
+        pyogrio.write_dataframe(
+            gdf.reset_index(drop=True),
+            tmp,
+            driver="ESRI Shapefile",
+            encoding=encoding,
+            layer_options={"DBF_DATE_LAST_UPDATE": FIXED_DATE[:10]},
+        )
         tmp.with_suffix(".cpg").write_text(encoding.upper(), "ascii")
         for ext in _SHP_SIDECARS:
             if tmp.with_suffix(ext).exists():
@@ -91,7 +115,9 @@ def write_csv(gdf: gpd.GeoDataFrame, path: str | os.PathLike) -> Path:
 
 
 def write_json(obj: Any, path: str | os.PathLike) -> Path:
-    atomic_write_text(path, json.dumps(obj, ensure_ascii=False, indent=2, sort_keys=True, default=str) + "\n")
+    atomic_write_text(
+        path, json.dumps(obj, ensure_ascii=False, indent=2, sort_keys=True, default=str) + "\n"
+    )
     return Path(path)
 
 

@@ -2,9 +2,10 @@
 change (per-band gain and offset on date 2) that the score must see through.
 
 Spectra (blue, green, red, nir, swir1) are typical published values, independent of the
-synthetic county's endmembers: vegetation -> fresh asphalt (darker in every band) and
-vegetation -> red clay tile (red/green ~2.5) are construction; vegetation -> bare soil
-(harvest: the soil line, red/green ~1.3) and crop -> another crop are not.
+synthetic county's endmembers: vegetation -> fresh asphalt (darker in every band), red clay tile (red/green ~2.5) and
+concrete are construction; crop -> another crop is not. Vegetation -> bare soil (harvest) is
+*not* tested as "no construction": the soil-line gate that did that was removed because it did
+not pay on real imagery (``benchmarks/README.md``, "Change detection on real data").
 """
 
 from __future__ import annotations
@@ -78,7 +79,7 @@ def _block_median(score: np.ndarray, name: str) -> float:
 @pytest.fixture(scope="module", params=[S.BANDS[:4], S.BANDS], ids=["gf2-4band", "with-swir"])
 def scored(request):
     before, after = _pair(request.param)
-    score = change_score(before, after, smooth=0)
+    score = change_score(before, after, method="construction", smooth=0)
     threshold, _ = threshold_score(score, floor=2.0)
     return score.values, threshold
 
@@ -90,8 +91,8 @@ def test_vegetation_to_impervious_scores_above_threshold(scored, material):
     assert m > max(threshold, 3.0), (material, m, threshold)
 
 
-@pytest.mark.parametrize("material", ["soil", "sand_soil", "crop2"])
-def test_harvest_and_crop_change_score_near_zero(scored, material):
+@pytest.mark.parametrize("material", ["crop2"])
+def test_crop_change_scores_near_zero(scored, material):
     score, threshold = scored
     m = _block_median(score, material)
     assert m < 1.0, (material, m, threshold)
@@ -106,5 +107,5 @@ def test_asphalt_counts_although_it_darkens():
     br = change_score(before, after, method="brightness_diff", smooth=0).values[r0:r1, q0:q1]
     assert np.nanmedian(br) < 2.0
     # ... yet the vegetation it replaced is gone and it is not soil: construction
-    s = change_score(before, after, smooth=0).values
+    s = change_score(before, after, method="construction", smooth=0).values
     assert _block_median(s, "asphalt") > 3.0

@@ -52,7 +52,7 @@ def test_planted_buildings_found_distractors_not(bands):
 
 def test_rgb_degraded_mode_still_finds_buildings():
     before, after, regions = S.scene_pair(("red", "green", "blue"))
-    p = detect_changes(before, after, min_area=40)
+    p = detect_changes(before, after, method="construction", min_area=40)
     assert all(_found(p, S.building_polygons()))
     # without NIR there is no water or vegetation gate: seasonal senescence must still not show
     assert _area_in(p, regions["seasonal"]) == 0.0
@@ -128,7 +128,7 @@ def _nd(a, b):
 
 def test_construction_kernel_matches_numpy_formula(pair4):
     before, after, _ = pair4
-    s = change_score(before, after, smooth=0)
+    s = change_score(before, after, method="construction", smooth=0)
     g = np.array([s.attrs["gain"][b] for b in S.BANDS[:4]])
     o = np.array([s.attrs["offset"][b] for b in S.BANDS[:4]])
     sv, sb, sg, _ = s.attrs["noise_sigma"]
@@ -139,10 +139,6 @@ def test_construction_kernel_matches_numpy_formula(pair4):
     db = _nd((b2 + g2 + r2) / 3, (b1 + g1 + r1) / 3) / sb
     dq = (_nd(r1, b1) - _nd(r2, b2)) / sg
     e = np.sqrt(np.maximum(dv, 0) ** 2 + np.maximum(db, 0) ** 2 + dq ** 2)
-    ramp = lambda x, lo, hi: np.clip((x - lo) / (hi - lo), 0, 1)  # noqa: E731
-    gb, rg = _nd(g2, b2), _nd(r2, g2)
-    soil = ramp(gb, 0.04, 0.10) * ramp(rg, 0.0, 0.05) * (1 - ramp(rg, 0.20, 0.28)) * ramp(_nd(n2, r2), 0.02, 0.07)
-    e = e * (1 - soil)
     veg = np.clip((_nd(n2, r2) - 0.3) / 0.3, 0, 1)
     water = lambda g_, r_, n_: np.clip(np.minimum(_nd(g_, n_), -_nd(n_, r_)) / 0.15, 0, 1)  # noqa: E731
     e = e * (1 - veg) * (1 - np.maximum(water(g1, r1, n1), water(g2, r2, n2)))
@@ -229,7 +225,8 @@ def test_missing_band_error_names_it(pair4):
     with pytest.raises(DataError, match="swir1"):
         detect_changes(before, after, method="ndbi_diff")
     with pytest.raises(DataError, match="nir"):  # construction needs NIR, or blue for RGB
-        detect_changes(before.sel(band=["green", "red"]), after.sel(band=["green", "red"]))
+        detect_changes(before.sel(band=["green", "red"]), after.sel(band=["green", "red"]),
+                       method="construction")
     with pytest.raises(DataError, match="unknown change method"):
         detect_changes(before, after, method="deep-learning")
 

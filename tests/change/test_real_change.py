@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 
 from onemap import detect_changes
+from onemap.errors import DataError
 
 from . import real_data as R
 
@@ -83,5 +84,5 @@ def test_oscd_patches_carry_dates_and_geodesic_areas(subsets):
 def test_rgb_pairs_need_no_nir_for_construction_but_do_for_ndvi(subsets):
     pair = subsets["levir"][0]
     assert "nir" not in pair.before.band.values
-    with pytest.raises(Exception, match="nir"):
+    with pytest.raises(DataError, match="needs band 'nir'"):
         detect_changes(pair.before, pair.after, method="ndvi_diff")

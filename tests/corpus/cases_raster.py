@@ -89,7 +89,7 @@ def _shifted_align_stack(folder: Path):
     a = open_scene(folder / "GF2_20240901.tif", sensor="gf2")
     b = open_scene(folder / "GF2_20250901.tif", sensor="gf2")
     frame = Frame.from_xarray(a)
-    return stack([a, align(b, Frame(frame.crs, frame.transform * Affine.translation(3, 0), frame.shape))])
+    return stack([a, align(b, Frame(frame.crs, frame.transform @ Affine.translation(3, 0), frame.shape))])
 
 
 CASES = [

@@ -290,8 +290,9 @@ CASES.append(txt_case("txt_fullwidth_digits_and_at", _digits, repair="full-width
 
 # -- encodings and bytes -----------------------------------------------------------------------
 
-CASES.append(txt_case("txt_gbk_without_bom", lines_of(HEADER_LINES, BODY), repair="decoded as GBK",
-                      match=("encoding", "no byte-order mark and not UTF-8"),
+# GBK without a byte-order mark is the format's normal encoding: read cleanly, nothing reported
+# (it was reported as a repair until issue 13; attrs["encoding"] says which codec was used)
+CASES.append(txt_case("txt_gbk_without_bom", lines_of(HEADER_LINES, BODY),
                       check=_checks(area_is(5000, 9400), column_is("name", "城东片区建设用地", "城东片区建设用地"),
                                     attrs_are(encoding="gbk", header__数据产生单位="某某县自然资源局测绘队"))))
 

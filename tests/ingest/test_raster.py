@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import shutil
 import warnings
+from pathlib import Path
 
 import dask
 import numpy as np
@@ -92,7 +93,8 @@ def test_open_tiled_geotiff_with_nodata(tmp_path):
     scene = open_scene(path)
     assert scene.dims == ("band", "y", "x")
     assert list(scene.band.values) == ["blue", "green", "red", "nir"]
-    assert scene.attrs == {"sensor": "gf2", "date": "2020-01-05", "nodata": 0.0, "source": path}
+    assert scene.attrs == {"sensor": "gf2", "date": "2020-01-05", "nodata": 0.0, "source": path,
+                           "date_source": f"file name {Path(path).name} (GF scene name)", "date_guessed": False}
     assert scene.dtype == np.float32
     assert Frame.from_xarray(scene) == Frame.from_raster(path)
     np.testing.assert_array_equal(scene.x.values, Frame.from_raster(path).coords()["x"])
@@ -261,7 +263,7 @@ def test_align_on_same_lattice_slices_and_pads(tmp_path):
     path = write_tif(tmp_path / "a.tif", data, nodata=0)
     scene = open_scene(path)
     src = Frame.from_xarray(scene)
-    target = Frame(src.crs, src.transform * Affine.translation(50, -20), (50, 60))  # sticks out
+    target = Frame(src.crs, src.transform @ Affine.translation(50, -20), (50, 60))  # sticks out
     expected = np.full((2, 50, 60), np.nan, "float32")
     expected[:, 20:50, 0:30] = scene.values[:, 0:30, 50:80]
     for s in (scene, scene * 1.0, scene.compute()):  # file-backed, derived dask, in memory
@@ -275,6 +277,41 @@ def test_align_on_same_lattice_slices_and_pads(tmp_path):
         assert out.dtype == np.uint16 and out.attrs["nodata"] == 0
         np.testing.assert_array_equal(out.values, np.nan_to_num(expected).astype("uint16"))
     assert dask.is_dask_collection(align(scene * 1.0, target))
+
+
+def test_scene_carries_its_source_while_its_pixels_are_the_files(tmp_path, monkeypatch):
+    import pickle
+
+    from onemap.ingest.provenance import SceneSource, SourceBlocks, scene_source
+    from onemap.ingest.window import read_window
+
+    path = write_tif(tmp_path / "a.tif", synthetic(shape=(2, 60, 80)), nodata=0)
+    scene = open_scene(path, chunks=32)
+    source = scene.onemap.source
+    assert isinstance(source, SceneSource) and source is scene_source(scene)
+    assert source.paths == [path] and source.frame == Frame.from_raster(path)
+    assert source.array_name == scene.data.name
+    assert "onemap_source" not in scene.attrs  # provenance is not an attribute to write out
+    same_pixels = [scene.copy(), scene.assign_attrs(note="x"), scene.rename("nir"),
+                   scene.assign_coords(band=["p", "q"]), pickle.loads(pickle.dumps(scene))]
+    assert all(s.onemap.source == source for s in same_pixels)
+    new_pixels = [scene * 1.0, scene + 0, scene.isel(x=slice(1, None)), scene.chunk({"x": 16}),
+                  scene.where(scene > 3), scene.compute(), scene.isel(band=[1, 0])]
+    assert all(s.onemap.source is None for s in new_pixels)
+    # align re-reads an untouched scene from its files onto the new frame...
+    src = Frame.from_xarray(scene)
+    target = Frame(src.crs, src.transform * Affine.translation(50, -20), (50, 60))
+    out = align(scene, target)
+    assert out.onemap.source.frame == target and out.onemap.source.paths == [path]
+    assert align(scene * 1.0, target).onemap.source is None  # ...and warps anything else
+    # read_window reads just the window from the files, not the 32-pixel chunks around it
+    reads = []
+    original = SourceBlocks.__getitem__
+    monkeypatch.setattr(SourceBlocks, "__getitem__",
+                        lambda self, key: reads.append(key) or original(self, key))
+    got = read_window(scene, slice(5, 9), slice(40, 47))
+    assert [(k[1], k[2]) for k in reads] == [(slice(5, 9), slice(40, 47))]
+    np.testing.assert_array_equal(got, scene.values[:, 5:9, 40:47])
 
 
 def test_align_to_other_crs_vs_reproject(shared_data):
@@ -456,7 +493,7 @@ def test_stack_errors(tmp_path):
             warnings.simplefilter("ignore", OnemapWarning)
             stack([dated[0], renamed])
     frame = Frame.from_xarray(scene)
-    shifted = align(dated[1], Frame(frame.crs, frame.transform * Affine.translation(1, 0), frame.shape))
+    shifted = align(dated[1], Frame(frame.crs, frame.transform @ Affine.translation(1, 0), frame.shape))
     with pytest.raises(FrameError, match="align"):
         stack([dated[0], shifted])
 

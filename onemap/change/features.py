@@ -1,0 +1,318 @@
+"""Pixel features of two dates for the trained change detector (:mod:`onemap.change.model`).
+
+From both dates on one grid, per pixel (numba kernels in :mod:`onemap.change._feature_kernels`):
+
+* every band at both dates standardised by the scene's median and robust scale (1.4826 MAD);
+* normalised band differences: date 2 mapped onto date 1 by the scene's relative radiometric
+  normalisation (PIF, as :func:`onemap.normalize_radiometry`), minus date 1 in noise sigmas, and
+  the normalised difference ``(b2 - b1) / (b2 + b1)``;
+* indices at both dates and their change where the bands allow: NDVI (red, NIR), an NDBI-like
+  ND(SWIR1, NIR), the green leaf index (RGB) and ND(red, blue); brightness at both dates;
+* the existing change scores: CVA magnitude and, with green and red bands, ``construction``;
+* local mean and spread of the CVA magnitude, brightness change and date-2 brightness in
+  windows of radius 2, 6 and 15 pixels;
+* PanTex texture (minimum GLCM contrast over 8 displacements in a 7 x 7 window) of the brightness
+  at both dates and its change: a built-up texture measure for 0.5-2 m imagery (Pesaresi et al.).
+
+Global statistics (medians, scales, normalisation, noise) come from one window sample of the
+whole scene (:mod:`onemap.change._sample`), so they do not depend on the tiling; neighbourhood
+features need a halo of :data:`HALO` pixels and give bit-identical values whole or by tiles.
+Works with RGB-only imagery and with any number of named bands.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+import numpy as np
+import xarray as xr
+
+from ..errors import DataError
+from . import _feature_kernels as FK
+from . import _kernels as K
+from ._plan import Plan, _mad_sigma
+from ._scene import (
+    ROLES,
+    SAMPLE_PIXELS,
+    as_scene,
+    chunked_like,
+    is_dask,
+    like_grid,
+    nodata_of,
+    on_one_grid,
+    same_bands,
+)
+from ._scene import roles as band_roles
+from .normalize import _coefficients, pair_sample
+
+__all__ = ["FEATURE_SET", "HALO", "FeaturePlan", "pixel_features"]
+
+FEATURE_SET = "onemap-pixel-v1"  # bump when the features change: models record it
+RADII = (2, 6, 15)
+TEXTURE_RADIUS = 3
+HALO = max(max(RADII), TEXTURE_RADIUS + 2)
+# channels (by name) whose local mean / spread are features
+_MEAN_OF = ("cva", "brightness_change", "brightness_2")
+_STD_OF = ("cva", "brightness_2")
+
+
+def _as_float(x: np.ndarray, nodata: float) -> np.ndarray:
+    """float32 copy with NaN at nodata (the kernels' convention)."""
+    out = np.asarray(x, np.float32).copy() if x.dtype != np.float32 else np.array(x, np.float32)
+    if not np.isnan(nodata):
+        out[np.asarray(x) == nodata] = np.nan
+    return out
+
+
+class FeaturePlan:
+    """Global statistics of a pair of scenes and the feature computation of any window of it.
+
+    Parameters
+    ----------
+    before, after
+        Scenes on one grid (``band, y, x`` with named bands, georeferenced), NumPy or dask.
+    mask
+        Optional boolean ``(y, x)`` DataArray, True = left out of the global statistics.
+    frame
+        Align both scenes onto this :class:`~onemap.Frame` first (else they must share a grid).
+    sample_pixels
+        Size of the window sample for the global statistics.
+
+    Examples
+    --------
+    >>> import numpy as np, xarray as xr
+    >>> from onemap import Frame
+    >>> f = Frame.from_bounds((0, 0, 64, 64), res=1, crs=32650)
+    >>> rng = np.random.default_rng(0)
+    >>> mk = lambda a: xr.DataArray(a, dims=("band", "y", "x"),
+    ...                             coords={"band": ["red", "green", "blue"],
+    ...                             **f.coords()}).rio.write_crs(f.crs)
+    >>> a = rng.integers(50, 200, (3, 64, 64)).astype("uint8")
+    >>> plan = FeaturePlan(mk(a), mk(a))
+    >>> feats = plan.compute()
+    >>> feats.shape == (len(plan.names), 64, 64), "pantex_2" in plan.names, "ndvi_1" in plan.names
+    (True, True, False)
+    """
+
+    def __init__(
+        self,
+        before: xr.DataArray,
+        after: xr.DataArray,
+        *,
+        mask: xr.DataArray | None = None,
+        sample_pixels: int = SAMPLE_PIXELS,
+        frame: Any = None,
+    ) -> None:
+        before, after = as_scene(before, "before"), as_scene(after, "after")
+        before, after, self.frame = on_one_grid(before, after, frame)
+        after = same_bands(before, after)
+        self.before, self.after = chunked_like(before, after)
+        self.bands = [str(b) for b in before.coords["band"].values]
+        self.roles = band_roles(before, (), "the trained detector")
+        self.nodata1, self.nodata2 = nodata_of(before), nodata_of(after)
+        a, b, _ = pair_sample(self.before, self.after, mask, sample_pixels)
+        if a.shape[1] < 2:
+            raise DataError(
+                "no pixel is valid in both dates: no features can be computed",
+                hint="check the nodata values and that both scenes cover the same ground",
+            )
+        self.med1, self.med2 = np.median(a, axis=1), np.median(b, axis=1)
+        self.scl1 = np.array([_mad_sigma(r) for r in a])
+        self.scl2 = np.array([_mad_sigma(r) for r in b])
+        self.gain, self.offset, *_ = _coefficients(a, b, "pif", 0.5, 3)
+        self.sigma = np.array(
+            [_mad_sigma(r) for r in (self.gain[:, None] * b + self.offset[:, None] - a)]
+        )
+        h = hashlib.sha256()
+        for arr in (a, b):
+            h.update(np.ascontiguousarray(arr, np.float64).tobytes())
+        self.sample_hash = h.hexdigest()
+        self.construction = None
+        if self.roles[1] >= 0 and self.roles[2] >= 0 and (self.roles[3] >= 0 or self.roles[0] >= 0):
+            self.construction = Plan(
+                self.before,
+                self.after,
+                None,
+                "construction",
+                "pif",
+                mask,
+                None,
+                None,
+                sample_pixels,
+            )
+        self._point_names, self._keep = self._channels()
+        self.names = self._point_names + self._neighbourhood_names()
+
+    def _channels(self) -> tuple[list[str], list[int]]:
+        nb = len(self.bands)
+        names = (
+            [f"z1_{b}" for b in self.bands]
+            + [f"z2_{b}" for b in self.bands]
+            + [f"dz_{b}" for b in self.bands]
+            + [f"nd_{b}" for b in self.bands]
+            + ["cva", "brightness_change", "brightness_1", "brightness_2"]
+        )
+        keep = list(range(len(names)))
+        have = {r: self.roles[k] >= 0 for k, r in enumerate(ROLES)}
+        avail = {
+            "ndvi": have["red"] and have["nir"],
+            "ndbi": have["nir"] and have["swir1"],
+            "gli": have["blue"] and have["green"] and have["red"],
+            "ndrb": have["red"] and have["blue"],
+        }
+        base = 4 * nb + FK.N_POINT_EXTRA
+        for code, idx in enumerate(FK.INDEX_NAMES):
+            if avail[idx]:
+                names += [f"{idx}_1", f"{idx}_2", f"{idx}_change"]
+                keep += [base + 3 * code + t for t in range(3)]
+        if self.construction is not None:
+            names.append("construction")
+        return names, keep
+
+    def _neighbourhood_names(self) -> list[str]:
+        out = [f"mean{r}_{c}" for c in _MEAN_OF for r in RADII]
+        out += [f"std{r}_{c}" for c in _STD_OF for r in RADII]
+        return out + ["pantex_1", "pantex_2", "pantex_change"]
+
+    # -- computation ---------------------------------------------------------------------------
+    def block(self, b1: np.ndarray, b2: np.ndarray) -> np.ndarray:
+        """Features ``(n_features, h, w)`` float32 of float32 bands (NaN = nodata).
+
+        Neighbourhood features near the block's edge see only the block: pass a halo of
+        :data:`HALO` pixels (or the image edge) around the pixels you keep.
+        """
+        nb, h, w = b1.shape
+        f32 = lambda v: np.ascontiguousarray(v, np.float32)
+        pc = np.empty((4 * nb + 16, h, w), np.float32)
+        FK.pixel_channels_kernel(
+            b1,
+            b2,
+            f32(self.med1),
+            f32(self.scl1),
+            f32(self.med2),
+            f32(self.scl2),
+            f32(self.gain),
+            f32(self.offset),
+            f32(self.sigma),
+            self.roles,
+            pc,
+        )
+        out = np.empty((len(self.names), h, w), np.float32)
+        k = len(self._keep)
+        out[:k] = pc[self._keep]
+        if self.construction is not None:
+            p = self.construction
+            K.construction_kernel(
+                b1,
+                b2,
+                p.roles,
+                p.role_gain,
+                p.role_offset,
+                p.sigma.astype(np.float32),
+                np.nan,
+                np.nan,
+                0,
+                h,
+                out[k],
+            )
+            k += 1
+        named = dict(zip(self._point_names, out))
+        at = {}  # one window pass gives a channel's mean and spread
+        for c in _MEAN_OF:
+            for r in RADII:
+                at["mean", c, r] = k
+                k += 1
+        for c in _STD_OF:
+            for r in RADII:
+                at["std", c, r] = k
+                k += 1
+        scratch = np.empty((h, w), np.float32)
+        for c in _MEAN_OF:
+            for r in RADII:
+                std = out[at["std", c, r]] if c in _STD_OF else scratch
+                FK.local_stats_kernel(named[c], r, out[at["mean", c, r]], std)
+        FK.pantex_kernel(named["brightness_1"], TEXTURE_RADIUS, FK.PANTEX_OFFSETS, out[k])
+        FK.pantex_kernel(named["brightness_2"], TEXTURE_RADIUS, FK.PANTEX_OFFSETS, out[k + 1])
+        np.subtract(out[k + 1], out[k], out=out[k + 2])
+        return out
+
+    def window(self, r0: int, r1: int, c0: int, c1: int) -> np.ndarray:
+        """Features of rows ``r0:r1``, columns ``c0:c1`` (read with a halo clipped to the image)."""
+        H, (hh, ww) = HALO, self.frame.shape
+        R0, R1, C0, C1 = max(r0 - H, 0), min(r1 + H, hh), max(c0 - H, 0), min(c1 + H, ww)
+        b1 = _as_float(np.asarray(self.before.data[:, R0:R1, C0:C1]), self.nodata1)
+        b2 = _as_float(np.asarray(self.after.data[:, R0:R1, C0:C1]), self.nodata2)
+        return self.block(b1, b2)[:, r0 - R0 : r1 - R0, c0 - C0 : c1 - C0]
+
+    def windows(self, size: int = 512):
+        """``(r0, r1, c0, c1)`` of the square windows that tile the grid, in raster order."""
+        h, w = self.frame.shape
+        for r0 in range(0, h, size):
+            for c0 in range(0, w, size):
+                yield r0, min(r0 + size, h), c0, min(c0 + size, w)
+
+    def map_tiles(self, fn: Any, nout: int) -> Any:
+        """Apply ``fn(features) -> (nout, h, w)`` tile by tile: a lazy dask array for dask
+        scenes (halo exchange with NaN at the grid's edge), a NumPy array otherwise."""
+        if not is_dask(self.before):
+            out = np.empty((nout,) + self.frame.shape, np.float32)
+            for r0, r1, c0, c1 in self.windows():
+                out[:, r0:r1, c0:c1] = fn(self.window(r0, r1, c0, c1))
+            return out
+        import dask.array as dsa
+
+        H = HALO
+        depth = {0: 0, 1: H, 2: H}
+        x1 = self.before.data.map_blocks(_as_float, self.nodata1, dtype=np.float32)
+        x2 = self.after.data.map_blocks(_as_float, self.nodata2, dtype=np.float32)
+        g1 = dsa.overlap.overlap(x1, depth=depth, boundary={0: "none", 1: np.nan, 2: np.nan})
+        g2 = dsa.overlap.overlap(x2, depth=depth, boundary={0: "none", 1: np.nan, 2: np.nan})
+
+        def tile(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+            feats = self.block(np.ascontiguousarray(a), np.ascontiguousarray(b))[:, H:-H, H:-H]
+            return np.asarray(fn(feats), np.float32)
+
+        # dask merges chunks thinner than the halo: take the chunks of the overlapped array
+        chunks = ((nout,),) + tuple(tuple(c - 2 * H for c in ax) for ax in g1.chunks[1:])
+        return dsa.map_blocks(tile, g1, g2, dtype=np.float32, chunks=chunks)
+
+    def compute(self) -> Any:
+        """All features ``(n_features, y, x)``: NumPy, or lazy dask for dask scenes."""
+        return self.map_tiles(lambda f: f, len(self.names))
+
+
+def pixel_features(
+    before: xr.DataArray,
+    after: xr.DataArray,
+    *,
+    mask: xr.DataArray | None = None,
+    sample_pixels: int = SAMPLE_PIXELS,
+) -> xr.DataArray:
+    """The trained detector's pixel features as a ``(feature, y, x)`` float32 DataArray.
+
+    Lazy (tile by tile with a halo) for dask scenes; the values do not depend on the tiling.
+
+    Examples
+    --------
+    >>> import numpy as np, xarray as xr
+    >>> from onemap import Frame
+    >>> f = Frame.from_bounds((0, 0, 40, 40), res=2, crs=32650)
+    >>> rng = np.random.default_rng(1)
+    >>> mk = lambda a: xr.DataArray(a, dims=("band", "y", "x"),
+    ...                             coords={"band": ["blue", "green", "red", "nir"],
+    ...                             **f.coords()}).rio.write_crs(f.crs)
+    >>> a = rng.integers(100, 3000, (4, 20, 20)).astype("uint16")
+    >>> fx = pixel_features(mk(a), mk(a))
+    >>> float(fx.sel(feature="cva").max()), "ndvi_change" in fx.feature.values.tolist()
+    (0.0, True)
+    """
+    plan = FeaturePlan(before, after, mask=mask, sample_pixels=sample_pixels)
+    data = plan.compute()
+    grid = like_grid(data[0], plan.before)
+    return xr.DataArray(
+        data,
+        dims=("feature", "y", "x"),
+        coords={"feature": plan.names, **{k: v for k, v in grid.coords.items()}},
+        attrs={"feature_set": FEATURE_SET},
+    ).rename("features")

@@ -1,0 +1,393 @@
+"""The trained change detector: a model file a bureau can keep and share, and prediction with it.
+
+Learner: LightGBM gradient-boosted trees. Why LightGBM: its own plain-text model format
+(``Booster.model_to_string`` / ``Booster(model_str=...)``) is safe to load (no pickle, no code)
+and portable between machines and versions; it trains fast on multithreaded CPUs; and with
+``seed``, ``deterministic=True``, ``force_row_wise=True`` and a fixed ``num_threads`` the same
+inputs give the same model bytes.
+
+Two stages: a pixel model turns :mod:`onemap.change.features` into a change probability; the
+candidate patches (``probability >= threshold``) then go to a patch model on per-patch features
+(:mod:`onemap.change._patch_stage`) that keeps or drops each, and every kept patch carries its
+probability.
+
+Model file (``.json``, written atomically): one JSON object with a header -- ``format``
+(``"onemap-change-model"``), ``format_version``, onemap version, feature set and feature names,
+band names, sensor, resolution in metres, training parameters, the training data's hashes, the
+scores of its own out-of-fold validation, the thresholds -- and the two LightGBM text models as
+strings with their SHA-256. A model is refused on a scene whose bands differ or whose resolution
+differs by more than :data:`RESOLUTION_FACTOR` (features are in pixels: windows, texture).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import xarray as xr
+
+from ..errors import DataError, FormatError
+from ..frame import Frame
+from . import _patch_stage as P
+from ._scene import as_scene, check_mask, pixel_area_m2
+from .features import FEATURE_SET, FeaturePlan
+
+__all__ = [
+    "FORMAT",
+    "FORMAT_VERSION",
+    "RESOLUTION_FACTOR",
+    "ChangeModel",
+    "ModelFileError",
+    "ModelMismatchError",
+    "detect_with_model",
+    "load_model",
+]
+
+FORMAT = "onemap-change-model"
+FORMAT_VERSION = 1
+RESOLUTION_FACTOR = 2.0  # a model is used on scenes within this factor of its training resolution
+
+
+class ModelFileError(FormatError):
+    """A model file that cannot be read: truncated, not a model, another format version."""
+
+
+class ModelMismatchError(DataError):
+    """A model used on a scene it was not trained for (other bands, resolution, feature set)."""
+
+
+def resolution_m(frame: Frame) -> float:
+    """Pixel size in metres (square root of the pixel area; geodesic for geographic CRSs)."""
+    return float(np.sqrt(pixel_area_m2(frame)))
+
+
+def _booster(text: str) -> Any:
+    import lightgbm as lgb
+
+    return lgb.Booster(model_str=text)
+
+
+def _sha(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+@dataclass
+class ChangeModel:
+    """A trained two-stage change detector (see the module docstring).
+
+    Build one with :func:`onemap.change.train.train_change_model`, save it with :meth:`save`,
+    read it with :func:`load_model`.
+    """
+
+    header: dict[str, Any]
+    pixel_model: str
+    patch_model: str | None = None
+    path: str | None = None
+    _boosters: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    @property
+    def threshold(self) -> float:
+        return float(self.header["threshold"])
+
+    @property
+    def patch_threshold(self) -> float:
+        return float(self.header["patch_threshold"])
+
+    def booster(self, stage: str) -> Any:
+        if stage not in self._boosters:
+            text = self.pixel_model if stage == "pixel" else self.patch_model
+            self._boosters[stage] = _booster(text)
+        return self._boosters[stage]
+
+    def to_json(self) -> str:
+        doc = {
+            **self.header,
+            "format": FORMAT,
+            "format_version": FORMAT_VERSION,
+            "pixel_model_sha256": _sha(self.pixel_model),
+            "patch_model_sha256": _sha(self.patch_model) if self.patch_model else None,
+            "pixel_model": self.pixel_model,
+            "patch_model": self.patch_model,
+        }
+        return json.dumps(doc, indent=1, sort_keys=True, ensure_ascii=False) + "\n"
+
+    def save(self, path: str | os.PathLike) -> Path:
+        """Write the model file atomically (the same model always gives the same bytes)."""
+        from .._atomic import atomic_write_text
+
+        atomic_write_text(path, self.to_json())
+        self.path = str(path)
+        return Path(path)
+
+    # -- checks --------------------------------------------------------------------------------
+    def check_scene(self, plan: FeaturePlan) -> None:
+        """Raise :class:`ModelMismatchError` when *plan*'s scene does not fit the model."""
+        where = self.path or "the model"
+        h = self.header
+        if plan.bands != list(h["bands"]):
+            missing = [b for b in h["bands"] if b not in plan.bands]
+            extra = [b for b in plan.bands if b not in h["bands"]]
+            raise ModelMismatchError(
+                f"the model was trained on bands {', '.join(h['bands'])}; the scene has "
+                f"{', '.join(plan.bands)}"
+                + (f" (missing: {', '.join(missing)})" if missing else "")
+                + (f" (not in the model: {', '.join(extra)})" if extra else ""),
+                path=self.path,
+                hint="select the model's bands in its order with scene.sel(band=[...]), "
+                "or train a model "
+                "on imagery with these bands (onemap train)",
+            )
+        res, trained = resolution_m(plan.frame), float(h["resolution_m"])
+        if not trained / RESOLUTION_FACTOR <= res <= trained * RESOLUTION_FACTOR:
+            raise ModelMismatchError(
+                f"the scene's pixels are {res:.3g} m, the model was trained at {trained:.3g} m "
+                f"(usable within a factor {RESOLUTION_FACTOR:g})",
+                path=self.path,
+                hint=f"resample the scenes to about {trained:.3g} m with onemap.align, "
+                "or train a model "
+                "at this resolution",
+            )
+        if plan.names != list(h["features"]) or h["feature_set"] != FEATURE_SET:
+            raise ModelMismatchError(
+                f"{where} uses feature set {h['feature_set']} with "
+                f"{len(h['features'])} features; this onemap computes {FEATURE_SET} "
+                f"with {len(plan.names)} for this scene",
+                path=self.path,
+                hint="retrain the model with this onemap version",
+            )
+
+    # -- prediction ----------------------------------------------------------------------------
+    def pixel_tile(self, num_threads: int = 1) -> Any:
+        """``fn(features) -> (len(CHANNELS), h, w)``: probability and the patch stage's channels."""
+        names = list(self.header["features"])
+        take = [names.index(c) for c in P.CHANNELS[1:]]
+        booster = self.booster("pixel")
+
+        def fn(feats: np.ndarray) -> np.ndarray:
+            f, h, w = feats.shape
+            X = np.ascontiguousarray(feats.reshape(f, -1).T)
+            valid = np.isfinite(X[:, names.index("cva")])
+            prob = np.full(h * w, np.nan, np.float32)
+            if valid.any():
+                prob[valid] = booster.predict(X[valid], num_threads=num_threads)
+            return np.concatenate([prob.reshape(1, h, w), feats[take]])
+
+        return fn
+
+    def patch_probability(self, table: np.ndarray) -> np.ndarray:
+        if self.patch_model is None or len(table) == 0:
+            return table[:, P.PATCH_FEATURES.index("prob_mean")] if len(table) else np.zeros(0)
+        return self.booster("patch").predict(table, num_threads=1)
+
+
+def load_model(path: str | os.PathLike | ChangeModel) -> ChangeModel:
+    """Read a model file written by :meth:`ChangeModel.save` (a loaded model passes through).
+
+    Raises
+    ------
+    ModelFileError
+        The file is missing, truncated or damaged, not an onemap change model, or of another
+        format version; the message names the file and what to do.
+    """
+    if isinstance(path, ChangeModel):
+        return path
+    p = Path(path)
+    if not p.is_file():
+        raise ModelFileError(
+            "model file not found",
+            path=p,
+            hint="train one with `onemap train` or benchmarks/train_models.py",
+        )
+    try:
+        doc = json.loads(p.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ModelFileError(
+            f"not a readable model file (truncated or damaged: {exc})",
+            path=p,
+            hint="copy the file again or retrain the model",
+        ) from exc
+    if not isinstance(doc, dict) or doc.get("format") != FORMAT:
+        raise ModelFileError(
+            "not an onemap change model (no format 'onemap-change-model')",
+            path=p,
+            hint="pass a file written by onemap's ChangeModel.save / `onemap train`",
+        )
+    if doc.get("format_version") != FORMAT_VERSION:
+        raise ModelFileError(
+            f"model file format version {doc.get('format_version')}, this onemap reads "
+            f"version {FORMAT_VERSION}",
+            path=p,
+            hint="retrain the model with this onemap version (onemap train)",
+        )
+    for key in (
+        "pixel_model",
+        "bands",
+        "features",
+        "feature_set",
+        "resolution_m",
+        "threshold",
+        "patch_threshold",
+    ):
+        if key not in doc:
+            raise ModelFileError(f"model file lacks {key!r}", path=p, hint="retrain the model")
+    for stage in ("pixel_model", "patch_model"):
+        text = doc.get(stage)
+        if text is not None and _sha(text) != doc.get(stage + "_sha256"):
+            raise ModelFileError(
+                f"the {stage.replace('_', ' ')} does not match its checksum (damaged file)",
+                path=p,
+                hint="copy the file again or retrain the model",
+            )
+    header = {
+        k: v
+        for k, v in doc.items()
+        if k
+        not in (
+            "pixel_model",
+            "patch_model",
+            "format",
+            "format_version",
+            "pixel_model_sha256",
+            "patch_model_sha256",
+        )
+    }
+    model = ChangeModel(header, doc["pixel_model"], doc.get("patch_model"), path=str(p))
+    try:
+        model.booster("pixel")
+        if model.patch_model:
+            model.booster("patch")
+    except Exception as exc:  # LightGBM's own parser: a damaged model string
+        raise ModelFileError(
+            f"the LightGBM model in the file cannot be read ({exc})",
+            path=p,
+            hint="copy the file again or retrain the model",
+        ) from exc
+    return model
+
+
+def _landuse_raster(landuse: gpd.GeoDataFrame | None, frame: Frame) -> np.ndarray | None:
+    """Land-use class before (first two code digits) on the grid, -1 outside any polygon."""
+    if landuse is None:
+        return None
+    from rasterio import features
+
+    from ..errors import CRSError
+
+    col = (
+        "landuse_code"
+        if "landuse_code" in landuse.columns
+        else "DLBM"
+        if "DLBM" in landuse.columns
+        else None
+    )
+    if col is None:
+        raise DataError(
+            "the land-use layer has no landuse_code (or DLBM) column",
+            hint="read it with onemap.read_layer(kind='landuse')",
+        )
+    if landuse.crs is None or not frame.crs.equals(landuse.crs):
+        raise CRSError(
+            f"the land-use layer is in {landuse.crs}, the scenes in {frame.crs}",
+            hint="reproject it with landuse.to_crs(...) first",
+        )
+    cls = P.landuse_class(landuse[col].to_numpy())
+    if not len(landuse):
+        return np.full(frame.shape, -1, np.int32)
+    return features.rasterize(
+        zip(landuse.geometry, cls),
+        out_shape=frame.shape,
+        transform=frame.transform,
+        fill=-1,
+        dtype="int32",
+    )
+
+
+def stage_channels(
+    model: ChangeModel, plan: FeaturePlan, mask: Any = None, num_threads: int = 1
+) -> np.ndarray:
+    """Probability and patch channels ``(len(CHANNELS), h, w)`` computed tile by tile."""
+    data = plan.map_tiles(model.pixel_tile(num_threads), len(P.CHANNELS))
+    data = np.asarray(data.compute() if hasattr(data, "dask") else data)
+    if mask is not None:
+        m = check_mask(mask, plan.frame.shape)
+        data[0][np.asarray(m.compute() if hasattr(m, "dask") else m, bool)] = np.nan
+    return data
+
+
+def detect_with_model(
+    before: xr.DataArray,
+    after: xr.DataArray,
+    model: str | os.PathLike | ChangeModel,
+    *,
+    threshold: float | None = None,
+    patch_threshold: float | None = None,
+    min_area: float = 0.0,
+    mask: xr.DataArray | None = None,
+    connectivity: int = 8,
+    landuse: gpd.GeoDataFrame | None = None,
+    num_threads: int = 1,
+    frame: Frame | None = None,
+) -> gpd.GeoDataFrame:
+    """Change patches with a trained model (what ``detect_changes(..., model=...)`` calls).
+
+    *threshold* is the pixel probability that makes a candidate (default: the model's own,
+    chosen on its out-of-fold validation, see ``header["threshold"]``); *patch_threshold* the
+    patch probability to keep a candidate (default: the model's own, ``header["patch_threshold"]``,
+    chosen the same way; 0 keeps every candidate). Both defaults come from the training data's
+    own validation, not from any test scene. Output columns as
+    :func:`onemap.detect_changes` plus ``probability`` (the patch model's probability that the
+    patch is real change; ``confidence`` holds the same); ``score_mean``/``score_max`` are the
+    mean and maximum pixel probability.
+    """
+    from .patches import COLUMNS, patches_from_labels
+
+    model = load_model(model)
+    before, after = as_scene(before, "before"), as_scene(after, "after")
+    names = [str(b) for b in before.coords["band"].values]
+    if sorted(names) == sorted(model.header["bands"]) and names != list(model.header["bands"]):
+        before = before.sel(band=model.header["bands"])  # same bands, another order
+    plan = FeaturePlan(before, after, mask=mask, frame=frame)
+    model.check_scene(plan)
+    thr = model.threshold if threshold is None else float(threshold)
+    pthr = model.patch_threshold if patch_threshold is None else float(patch_threshold)
+    if not (0.0 <= thr <= 1.0 and 0.0 <= pthr <= 1.0):
+        raise DataError(f"probability thresholds must lie in [0, 1], got {thr} and {pthr}")
+    ch = stage_channels(model, plan, mask, num_threads)
+    lab, n = P.candidates(ch[0], thr, connectivity)
+    pix_area = pixel_area_m2(plan.frame)
+    lu = _landuse_raster(landuse, plan.frame) if model.header.get("uses_landuse") else None
+    table = P.patch_table(lab, n, ch, pix_area, lu)
+    prob = model.patch_probability(table) if n else np.zeros(0)
+    keep = np.zeros(n + 1, bool)
+    keep[1:] = (prob >= pthr) & (10 ** table[:, 0] >= float(min_area) * (1 - 1e-9)) if n else False
+    new_id = np.zeros(n + 1, np.int32)
+    new_id[keep] = np.arange(1, int(keep.sum()) + 1)
+    kept = new_id[lab]
+    date1, date2 = plan.before.attrs.get("date"), plan.after.attrs.get("date")
+    out = patches_from_labels(
+        kept, plan.frame, score=ch[0], n=int(keep.sum()), date_before=date1, date_after=date2
+    )
+    out["confidence"] = prob[keep[1:]] if n else []
+    out["probability"] = prob[keep[1:]] if n else []
+    out = out[COLUMNS[:-1] + ["probability", "geometry"]]
+    out.attrs.update(
+        {
+            "method": "trained",
+            "model": model.path,
+            "threshold": thr,
+            "patch_threshold": pthr,
+            "candidates": n,
+            "min_area": float(min_area),
+            "feature_set": model.header["feature_set"],
+            "status": "ok",
+            "date_before": date1,
+            "date_after": date2,
+        }
+    )
+    return out
