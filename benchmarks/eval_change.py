@@ -115,8 +115,8 @@ def _f(x: float) -> str:
 
 def pooled_table(result: dict) -> str:
     labels = ["naive", "default"] + [m for m, _ in SCORES] + ["all changed"]
-    lines = ["Pooled F1 of the change class (precision / recall below each dataset's row in the "
-             "per-pair table):", "",
+    lines = ["Pooled F1 of the change class (pooled precision and recall: the **pooled** rows of "
+             "the per-pair table):", "",
              "| dataset | pairs | changed px | default is | " + " | ".join(labels) + " |",
              "|---|---:|---:|---|" + "---:|" * len(labels)]
     for dataset, r in result.items():
