@@ -46,8 +46,8 @@ from tests.change import real_data as R  # noqa: E402
 
 BEGIN, END = "<!-- change-accuracy:begin -->", "<!-- change-accuracy:end -->"
 # onemap scores and the bands each needs (a score is run where the scene has them)
-SCORES = (("construction", ()), ("cva", ()), ("ndvi_diff", ("nir",)), ("ndbi_diff", ("nir", "swir1")),
-          ("brightness_diff", ()))
+SCORES = (("construction", ()), ("cva", ()), ("ndvi_diff", ("nir",)),
+          ("ndbi_diff", ("nir", "swir1")), ("brightness_diff", ()))
 
 
 def naive_change(before: np.ndarray, after: np.ndarray) -> np.ndarray:
@@ -91,7 +91,8 @@ def predictions(pair: R.Pair) -> dict[str, tuple[np.ndarray | None, str]]:
 
 
 def evaluate(root: Path) -> tuple[dict, float]:
-    """``{dataset: {"pairs": [(name, {label: counts}, {label: note})], "pooled": {label: counts}}}``."""
+    """``{dataset: {"pairs": [(name, {label: counts}, {label: note})],
+    "pooled": {label: counts}}}``."""
     t0 = time.perf_counter()
     result: dict = {}
     for dataset, pairs in R.all_pairs(root).items():
@@ -115,8 +116,8 @@ def _f(x: float) -> str:
 
 def pooled_table(result: dict) -> str:
     labels = ["naive", "default"] + [m for m, _ in SCORES] + ["all changed"]
-    lines = ["Pooled F1 of the change class (precision / recall below each dataset's row in the "
-             "per-pair table):", "",
+    lines = ["Pooled F1 of the change class (pooled precision and recall: the **pooled** rows of "
+             "the per-pair table):", "",
              "| dataset | pairs | changed px | default is | " + " | ".join(labels) + " |",
              "|---|---:|---:|---|" + "---:|" * len(labels)]
     for dataset, r in result.items():
@@ -132,14 +133,15 @@ def pooled_table(result: dict) -> str:
             f1 = R.prf(pooled[label])[2]
             best = label == "default" and f1 >= R.prf(pooled["naive"])[2]
             cells.append(f"**{_f(f1)}**" if best else _f(f1))
-        lines.append(f"| {dataset} | {len(r['pairs'])} | {100 * changed:.1f} % | {'; '.join(chosen)} | "
-                     + " | ".join(cells) + " |")
+        head = f"| {dataset} | {len(r['pairs'])} | {100 * changed:.1f} % | {'; '.join(chosen)} | "
+        lines.append(head + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
 def pair_table(result: dict) -> str:
     labels = ["naive", "default"] + [m for m, _ in SCORES]
-    lines = ["Per pair, precision / recall / F1 (pooled = confusion counts summed over the pairs):", "",
+    lines = ["Per pair, precision / recall / F1 (pooled = confusion counts summed over the pairs):",
+             "",
              "| pair | " + " | ".join(labels) + " |", "|---|" + "---|" * len(labels)]
 
     def cell(c: np.ndarray | None) -> str:
@@ -149,7 +151,8 @@ def pair_table(result: dict) -> str:
 
     for dataset, r in result.items():
         for name, counts, _ in r["pairs"]:
-            lines.append(f"| {name} | " + " | ".join(cell(counts.get(label)) for label in labels) + " |")
+            cells = " | ".join(cell(counts.get(label)) for label in labels)
+            lines.append(f"| {name} | {cells} |")
         lines.append(f"| **{dataset} pooled** | "
                      + " | ".join(cell(r["pooled"].get(label)) for label in labels) + " |")
     return "\n".join(lines)
@@ -182,7 +185,8 @@ def main() -> None:
     text = (pooled_table(result) + "\n\n" + pair_table(result) +
             f"\n\nonemap {onemap.__version__}, numpy {np.__version__}, numba {numba.__version__}, "
             f"scipy {scipy.__version__}, scikit-image {skimage.__version__}, Python "
-            f"{platform.python_version()}, {platform.machine()} with {os.cpu_count()} cores (shared); "
+            f"{platform.python_version()}, {platform.machine()} with {os.cpu_count()} cores "
+            "(shared); "
             f"{seconds:.0f} s for all pairs and methods. Changed px: share of the labelled pixels "
             "that changed. **Bold**: the default at or above the naive baseline.")
     print(text)

@@ -15,9 +15,9 @@ import xarray as xr
 from ..errors import DataError
 from ..frame import Frame
 from . import _kernels as K
-from .defaults import resolve_method
 from ._scene import as_scene, chunked_like, is_dask, nodata_of, on_one_grid, same_bands
 from ._scene import roles as band_roles
+from .defaults import resolve_method
 from .indices import INDICES
 from .normalize import _coefficients, _method, normalize_radiometry, pair_sample
 

@@ -29,7 +29,8 @@ The default ``method="auto"`` resolves per scene pair to a concrete score by wha
 The default smoothing (``smooth="auto"``, :func:`smooth_radius`) is a box mean of about
 :data:`SMOOTH_RADIUS_M` m ground radius (at least 1 pixel): small enough that no building
 disappears (a 3-4 m window), large enough that sub-metre texture, cars and one-pixel
-misregistration are averaged out. It is 1 pixel from 1 m to 30 m and more only below 1 m.
+misregistration are averaged out. It is 1 pixel for pixels of 1.2 m and larger, 2 at 1 m, 3 at
+0.5 m.
 
 The resolved method and smoothing are recorded in the result's ``attrs["method"]`` and
 ``attrs["smooth"]``, with ``attrs["method_requested"] = "auto"`` and the reason in
@@ -54,11 +55,21 @@ Examples
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
-__all__ = ["DetectDefaults", "DEFAULTS", "PURE_PIXEL_MAX_RES", "SUB_METRE", "SMOOTH_RADIUS_M",
-           "choose_method", "smooth_radius", "resolve_method", "resolve_smooth"]
+__all__ = [
+    "DEFAULTS",
+    "PURE_PIXEL_MAX_RES",
+    "SMOOTH_RADIUS_M",
+    "SUB_METRE",
+    "DetectDefaults",
+    "choose_method",
+    "resolve_method",
+    "resolve_smooth",
+    "smooth_radius",
+]
 
 # pixels at most this size (m) resolve a typical new building (>= ~10 m across) into pure pixels
 PURE_PIXEL_MAX_RES = 5.0
@@ -103,10 +114,13 @@ def choose_method(bands: Sequence[str], res_m: float | None) -> tuple[str, str]:
     size = f"{res_m:g} m pixels" if known else "unknown pixel size"
     if "nir" in names:
         if known and res_m <= PURE_PIXEL_MAX_RES:
-            return "construction", f"nir band and {size} (<= {PURE_PIXEL_MAX_RES:g} m): construction score"
-        return "cva", f"nir band, {size} (not <= {PURE_PIXEL_MAX_RES:g} m: mixed pixels): change-vector magnitude"
+            return "construction", (f"nir band and {size} (<= {PURE_PIXEL_MAX_RES:g} m): "
+                                    "construction score")
+        return "cva", (f"nir band, {size} (not <= {PURE_PIXEL_MAX_RES:g} m: mixed pixels): "
+                       "change-vector magnitude")
     if known and res_m < SUB_METRE and {"blue", "green", "red"} <= names:
-        return "construction", f"no nir band, {size} (< {SUB_METRE:g} m): construction score, RGB mode"
+        return "construction", (f"no nir band, {size} (< {SUB_METRE:g} m): "
+                                "construction score, RGB mode")
     return "cva", f"no nir band, {size}: change-vector magnitude"
 
 
@@ -119,12 +133,13 @@ def smooth_radius(res_m: float | None) -> int:
 
 def _res_m(scene: Any) -> float | None:
     """Pixel size in metres of a georeferenced scene (geodesic for lon/lat); None if unknown."""
+    from ..errors import OnemapError
     from ._scene import frame_of, pixel_area_m2
 
     try:
         frame = frame_of(scene, "scene")
         return float(pixel_area_m2(frame)) ** 0.5
-    except Exception:  # not georeferenced, or a CRS without metres: resolution unknown
+    except (OnemapError, ValueError, TypeError):  # not georeferenced: resolution unknown
         return None
 
 
@@ -135,14 +150,15 @@ def resolve_method(method: str, scene: Any) -> tuple[str, dict[str, str]]:
         return method, {}
     bands = [str(b) for b in scene.coords["band"].values] if "band" in scene.coords else []
     # canonical names only: a sensor suffix such as "B08" is resolved like the kernels do
+    from ..errors import DataError
     from ._scene import band_position
 
     for role in ("blue", "green", "red", "nir"):
         try:
             band_position(scene, role)
-            bands.append(role)
-        except Exception:
-            pass
+        except DataError:
+            continue  # the scene lacks this role
+        bands.append(role)
     chosen, reason = choose_method(bands, _res_m(scene))
     return chosen, {"method_requested": "auto", "method_rule": reason}
 

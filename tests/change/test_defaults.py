@@ -18,8 +18,8 @@ from . import synthetic as S
 
 
 def _scene(bands, res, crs=32650, shape=(40, 40), seed=0):
-    f = Frame.from_bounds((500_000, 3_000_000, 500_000 + shape[1] * res, 3_000_000 + shape[0] * res),
-                          res=res, crs=crs)
+    x0, y0 = 500_000, 3_000_000
+    f = Frame.from_bounds((x0, y0, x0 + shape[1] * res, y0 + shape[0] * res), res=res, crs=crs)
     rng = np.random.default_rng(seed)
     data = rng.integers(200, 3000, (len(bands),) + f.shape).astype("uint16")
     da = xr.DataArray(data, dims=("band", "y", "x"), coords={"band": list(bands), **f.coords()},
@@ -57,7 +57,8 @@ def test_auto_resolves_on_the_scene_and_records_it():
         assert p.attrs["method"] == expected and p.attrs["method_rule"]
     # an explicit method is kept as given, and nothing says "auto"
     s = change_score(before, after, method="cva", smooth=2)
-    assert s.attrs["method"] == "cva" and "method_requested" not in s.attrs and s.attrs["smooth"] == 2
+    assert s.attrs["method"] == "cva" and "method_requested" not in s.attrs
+    assert s.attrs["smooth"] == 2
 
 
 def test_geographic_scene_resolution_is_read_in_metres():
@@ -65,7 +66,8 @@ def test_geographic_scene_resolution_is_read_in_metres():
     deg = 10.0 / 111_320.0
     f = Frame.from_bounds((2.0, 48.0, 2.0 + 40 * deg, 48.0 + 40 * deg), res=deg, crs=4326)
     data = np.random.default_rng(0).integers(200, 3000, (4,) + f.shape).astype("uint16")
-    da = xr.DataArray(data, dims=("band", "y", "x"), coords={"band": list(S.BANDS[:4]), **f.coords()})
+    coords = {"band": list(S.BANDS[:4]), **f.coords()}
+    da = xr.DataArray(data, dims=("band", "y", "x"), coords=coords)
     da = da.rio.write_crs(f.crs).rio.write_transform(f.transform)
     s = change_score(da, da.copy(data=data[::-1].copy()))
     assert s.attrs["method"] == "cva"
@@ -74,7 +76,8 @@ def test_geographic_scene_resolution_is_read_in_metres():
 
 
 def test_smooth_radius_is_a_ground_distance():
-    assert [smooth_radius(r) for r in (0.25, 0.5, 1.0, 1.5, 2.0, 10.0, 30.0)] == [6, 3, 2, 1, 1, 1, 1]
+    sizes = (0.25, 0.5, 1.0, 1.5, 2.0, 10.0, 30.0)
+    assert [smooth_radius(r) for r in sizes] == [6, 3, 2, 1, 1, 1, 1]
     assert smooth_radius(0.01) == 8  # bounded: the window's cost grows with its area
 
 
@@ -86,7 +89,8 @@ def test_survey_reads_the_library_defaults():
     import inspect
 
     sig = inspect.signature(detect_changes)
-    assert sig.parameters["k"].default == DEFAULTS.k and sig.parameters["method"].default == DEFAULTS.method
+    assert sig.parameters["k"].default == DEFAULTS.k
+    assert sig.parameters["method"].default == DEFAULTS.method
     assert sig.parameters["noise_floor"].default == DEFAULTS.noise_floor
 
 
@@ -114,7 +118,8 @@ def test_default_at_least_the_naive_baseline(shared_data, dataset):
         pairs = {"oscd": lambda: [R.oscd(shared_data, c) for c in R.OSCD_CITIES],
                  "taizhou": lambda: [R.taizhou(shared_data)],
                  "sztaki": lambda: [R.sztaki(shared_data, i) for i in R.SZTAKI_PAIRS],
-                 "levir": lambda: [R.levir(shared_data, n) for n in R.levir_names(shared_data)]}[dataset]()
+                 "levir": lambda: [R.levir(shared_data, n)
+                                   for n in R.levir_names(shared_data)]}[dataset]()
     ours, naive = np.zeros(4, np.int64), np.zeros(4, np.int64)
     for pair in pairs:
         with warnings.catch_warnings():
