@@ -95,9 +95,8 @@ def _read(src: Source, i: int, crs: Any, bounds: np.ndarray) -> gpd.GeoDataFrame
     from .db.source import is_database_url
 
     if "bbox" not in options and "crs" not in options:
-        if is_database_url(
-            path
-        ):  # a PostGIS table: the box in to_crs, found with its spatial index
+        box: tuple[float, ...] | None
+        if is_database_url(path):  # PostGIS: the box in to_crs, found with the spatial index
             box = _padded(bounds) if np.isfinite(bounds).all() else None
         else:
             box = _box_in_source(path, options.get("layer"), crs, bounds)
