@@ -200,12 +200,22 @@ def parquet_info(path: str | PathLike) -> dict[str, Any]:
     }
 
 
-def write_parquet_layer(gdf: gpd.GeoDataFrame, path: str | PathLike) -> Path:
+def write_parquet_layer(
+    gdf: gpd.GeoDataFrame, path: str | PathLike, *, layer: str | None = None
+) -> Path:
     """Write *gdf* as GeoParquet (WKB, bbox covering column, page checksums) atomically; the
-    geometry column goes last, where GDAL puts it in a GeoPackage."""
+    geometry column goes last, where GDAL puts it in a GeoPackage. A GeoParquet file holds one
+    layer named after the file: another *layer* name is a DataError."""
     import pyarrow as pa
 
     path = Path(path)
+    if layer is not None and layer != path.stem:
+        raise DataError(
+            f"a GeoParquet file holds one layer, named after the file "
+            f"({path.stem!r}), not {layer!r}",
+            path=path,
+            hint=f"drop layer=, or name the file {layer}.parquet",
+        )
     geom = gdf.geometry.name  # last, as GDAL writes it: the GPKG and the Parquet file agree
     out = gdf[[c for c in gdf.columns if c != geom] + [geom]].copy(deep=False)
     out.attrs = {}  # pandas would store them in the file (PANDAS_ATTRS): not part of the layer

@@ -356,3 +356,11 @@ def test_read_source_takes_parquet(tmp_path):
     path = write_layer(dltb(), tmp_path / "dltb.parquet")
     got = read_source(path, "landuse", to_crs=4490)
     assert got["landuse_code"].tolist()[:2] == ["0101", "0702"] and got.crs.to_epsg() == 4490
+
+
+def test_one_layer_per_file(tmp_path):
+    path = write_layer(dltb(), tmp_path / "dltb.parquet", layer="dltb")  # the file's own name: fine
+    assert read_layer(path, layer="dltb").attrs["layer"] == "dltb"
+    with pytest.raises(DataError, match="one layer, named after the file.*dltb.*'xzq'") as err:
+        write_layer(dltb(), tmp_path / "dltb.parquet", layer="xzq")
+    assert "xzq.parquet" in str(err.value)
