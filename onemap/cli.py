@@ -90,6 +90,31 @@ def survey(
 
 
 @app.command()
+def train(
+    config: Path = typer.Argument(..., help="Training TOML file ([train] out = ..., [[pair]] before/after/truth)."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+) -> None:
+    """Train a change model from labelled pairs and print its out-of-fold validation."""
+    try:
+        from tqdm import tqdm
+
+        from .change.train_config import train_from_config, validation_table
+
+        with tqdm(total=1.0, disable=quiet, unit="", bar_format="{l_bar}{bar}| {elapsed}") as bar:
+            def progress(step: str, done: int, total: int) -> None:
+                bar.set_description(step)
+                bar.n = min(1.0, done / max(total, 1)) if step != "done" else 1.0
+                bar.refresh()
+
+            model, path = train_from_config(config, progress=progress)
+    except Exception as exc:  # noqa: BLE001
+        _fail(exc)
+        return
+    typer.echo(validation_table(model))
+    typer.echo(f"model: {path}")
+
+
+@app.command()
 def info(path: Path = typer.Argument(..., help="A raster, vector layer or land-boundary TXT file.")) -> None:
     """Say what a file is: CRS, zone, bands or fields, encoding, feature count."""
     try:
@@ -163,7 +188,8 @@ def describe(path: Path) -> dict:
     try:
         with rasterio.open(path) as src:
             zi = zone_info(src.crs) if src.crs else None
-            return {"path": str(path), "format": f"raster ({src.driver})", "crs": src.crs.to_string() if src.crs else None,
+            return {**_scene_date(path), "path": str(path), "format": f"raster ({src.driver})",
+                    "crs": src.crs.to_string() if src.crs else None,
                     "zone": zi.__dict__ if zi else None, "shape": [src.height, src.width], "bands": src.count,
                     "dtypes": sorted(set(src.dtypes)), "nodata": src.nodata, "res": list(src.res),
                     "bounds": list(src.bounds), "block_shapes": [list(b) for b in src.block_shapes[:1]],
@@ -173,6 +199,17 @@ def describe(path: Path) -> dict:
     from .ingest.vector import layer_info
 
     return layer_info(path)
+
+
+def _scene_date(path: Path) -> dict:
+    """The acquisition date of a raster and where it came from (empty when it cannot be opened)."""
+    from .ingest.raster import open_scene
+
+    try:
+        a = open_scene(path).attrs
+    except OnemapError:
+        return {}
+    return {"date": a.get("date"), "date_source": a.get("date_source"), "date_guessed": a.get("date_guessed")}
 
 
 def _print_result(result) -> None:

@@ -24,7 +24,7 @@ Verdicts (``verdict`` and the campaign's words in ``verdict_zh``):
 =========================  ==========================  ==================================================
 
 A *sliver* is a residue thinner than ``tolerance_m`` (removed by a morphological opening of that
-radius): pixel-edge noise along an approval's boundary does not turn an approved patch into a
+radius, in metres whatever the CRS: see :func:`onemap.geometry.substantial`): pixel-edge noise along an approval's boundary does not turn an approved patch into a
 partly approved one. Slivers decide nothing but their area is still counted in the area columns,
 so areas always add up: ``existing_m2 + approved_m2 + unapproved_m2 == area_m2``.
 """
@@ -78,7 +78,9 @@ def flag_unapproved(
     Parameters
     ----------
     patches
-        Change patches (e.g. from :func:`onemap.detect_changes`), polygons in a projected CRS.
+        Change patches (e.g. from :func:`onemap.detect_changes`), polygons in any CRS with a datum
+        (Gauss-Kruger, UTM, longitude/latitude, Web Mercator …): verdicts and areas do not depend
+        on it.
         Kept columns: all of them; ``patch_id`` is added from the index when absent.
     approvals
         Construction-land approvals (``approval_id`` column, else the index is used). ``None`` or
@@ -257,8 +259,15 @@ def _judge(patches: gpd.GeoDataFrame, approvals: gpd.GeoDataFrame | None, landus
     verdict[(verdict != "existing_construction") & (verdict != "approved") & (unknown_share > 0.5)] = "check"
     # new construction on land the land-use layer does not classify (a gap, outside it, or an
     # unknown code): counted, because such a patch is judged without knowing what it took
-    classified = _union_per_patch(new, lu_geoms[lu_groups != "unknown"])
-    out["on_unknown_landuse"] = substantial(polygonal(shapely.difference(new, classified)), crs, tolerance_m)
+    # (geometry only where the areas leave some of the new part unclassified: most patches pass)
+    known_m2 = np.array([sum(a for c, a in d.items() if codes.group(c) != "unknown") for d in by_code_new])
+    maybe = np.flatnonzero(new_m2 - known_m2 > 1e-9 * np.maximum(area, 1.0))
+    on_unknown = np.zeros(n, bool)
+    if maybe.size:
+        classified = _union_per_patch(new[maybe], lu_geoms[lu_groups != "unknown"])
+        rest = polygonal(shapely.difference(new[maybe], classified))
+        on_unknown[maybe] = substantial(rest, crs, tolerance_m)
+    out["on_unknown_landuse"] = on_unknown
     out["verdict"] = verdict
     out["verdict_zh"] = [VERDICTS_ZH[v] for v in verdict]
 

@@ -20,11 +20,11 @@ re-phrases an error for another audience.
 from __future__ import annotations
 
 import warnings
+from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from os import PathLike
-from typing import Iterator
 
 __all__ = [
     "OnemapError",
@@ -155,7 +155,7 @@ class OnemapError(Exception):
         self.hint = hint.phrase() if isinstance(hint, Fix) else hint
         super().__init__(self._format())
 
-    def speak(self, who: str, table: str | None = None) -> "OnemapError":
+    def speak(self, who: str, table: str | None = None) -> OnemapError:
         """Re-phrase the fix for *who* (in place; returns the error). No-op for a plain-text fix."""
         if self.fix is not None:
             self.hint = self.fix.phrase(who, table)

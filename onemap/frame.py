@@ -25,6 +25,7 @@ from .errors import FormatError, FrameError
 
 if TYPE_CHECKING:
     import shapely
+    import xarray as xr
 
 __all__ = ["Frame", "Tile"]
 
@@ -165,7 +166,7 @@ class Frame:
         return cls(CRS.from_user_input(crs), transform, shape)
 
     @classmethod
-    def from_xarray(cls, da: Any) -> Frame:
+    def from_xarray(cls, da: xr.DataArray | xr.Dataset) -> Frame:
         """Frame of a georeferenced DataArray (a scene, or from ``rioxarray.open_rasterio``)."""
         frame = da.attrs.get("frame") if hasattr(da, "attrs") else None
         if isinstance(frame, Frame):

@@ -36,6 +36,7 @@ __all__ = [
     "format_area",
     "format_mu",
     "header",
+    "name",
     "text",
     "units",
     "verdict_name",
@@ -313,6 +314,12 @@ def column(name: str) -> tuple[str, str, str | None, str]:
     if name.startswith("n_"):  # counts added by other stages keep a unit in their header
         return name, name, "n", ""
     return name, name, None, ""
+
+
+def name(column_name: str, lang: str = "zh") -> str:
+    """The column's name for people in *lang*, without its unit."""
+    zh, en, _, _ = column(column_name)
+    return zh if check_lang(lang) == "zh" else en
 
 
 def header(name: str, lang: str = "zh") -> str:

@@ -199,7 +199,7 @@ def _ratio_section(total: pd.Series, threshold: float, lang: str) -> list[str]:
         "</p>",
         "<ul class='figures'>"
         + "".join(
-            f"<li>{html.escape(labels.column(k)[labels.LANGS.index(lang)])}{sep}"
+            f"<li>{html.escape(labels.name(k, lang))}{sep}"
             f"{html.escape(labels.format_area(v, lang))}</li>"
             for k, v in figures
             if not pd.isna(v)
@@ -340,6 +340,9 @@ table.t{border-collapse:collapse;font-size:13px;margin:0.8em 0;width:100%;table-
 table.t td,table.t th{border-bottom:1px solid #ddd;padding:3px 6px;text-align:right}
 table.t th{font-weight:600;vertical-align:bottom;background:#f4f4f4}
 table.t td.txt,table.t th.txt{text-align:left}
+table.t td.txt{max-width:16em;min-width:5em;overflow-wrap:anywhere}
+table.t td.code{white-space:nowrap;overflow-wrap:normal;min-width:0}
+table.t th{overflow-wrap:break-word;hyphens:auto}
 table.t tr.total td{font-weight:bold;border-top:2px solid #888}
 .ratio{font-size:28px;font-weight:bold;margin:0.2em 0}.exceeds{color:#c00}.within{color:#070}
 .figures{font-size:14px;margin:0.3em 0}

@@ -126,7 +126,7 @@ def _cell(value: Any) -> str:
 
 def _name(column: str, lang: str) -> str:
     """A column's name without its unit (popups give the unit with each value)."""
-    return labels.column(column)[labels.LANGS.index(lang)]
+    return labels.name(column, lang)
 
 
 def _patch_rows(v: gpd.GeoDataFrame, lang: str) -> list[list[list[str]]]:

@@ -55,7 +55,9 @@ def _fmt(value: Any, unit: str | None, lang: str) -> str:
 
 
 def _align(column: Any, text_cols: set) -> str:
-    return "txt" if column in text_cols else "num"
+    if column not in text_cols:
+        return "num"
+    return "txt code" if labels.column(str(column))[2] == "code" else "txt"  # codes never wrap
 
 
 def html_table(table: pd.DataFrame, lang: str = "zh", total_last: bool = False) -> str:

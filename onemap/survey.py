@@ -181,7 +181,7 @@ def _run(cfg: SurveyConfig, client: Any, progress: bool) -> SurveyResult:
         report = write_report(out / "report.html", summary, verdicts, before, after, frame,
                               title=f"{cfg.name} {_label('survey', cfg.report_lang)}",
                               threshold=cfg.ratio_threshold,
-                              extra={"method": cfg.method, "threshold": score_attrs.get("threshold"),
+                              extra={"method": score_attrs.get("method", cfg.method), "threshold": score_attrs.get("threshold"),
                                      "patches": len(patches),
                                      "unknown_landuse_patches": _n_unknown(verdicts)},
                               overview=overview, layers=layers, lang=cfg.report_lang, coverage=coverage)
@@ -555,6 +555,13 @@ def _patches(cfg: SurveyConfig, score: Any, attrs: dict[str, Any], frame: Frame,
     from .change.detect import change_mask, threshold_score
     from .change.patches import patches_from_mask
 
+    if getattr(cfg, "detect_model", None) is not None:  # a trained model replaces score + threshold
+        from .change.model import detect_with_model
+
+        patches = detect_with_model(before, after, cfg.detect_model, min_area=cfg.min_area,
+                                    mask=_score_mask(cfg, before, after))
+        attrs.update(threshold=patches.attrs["threshold"], model=str(cfg.detect_model))
+        return patches.rename(columns={"id": "patch_id"})
     floor = cfg.detect_options["noise_floor"]
     try:
         thr, noise = threshold_score(score, cfg.threshold, cfg.k, floor=floor, value_range=attrs.get("score_range"))

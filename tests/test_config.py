@@ -84,7 +84,7 @@ def test_bad_toml_and_missing_file(files):
 def test_mapping_source(files):
     cfg = load_config({"scenes": {"before": {"path": "before.tif"}, "after": {"paths": ["after.tif"]}},
                        "layers": {"landuse": {"path": "dltb.gpkg"}}}, base=files)
-    assert cfg.method == "construction" and cfg.threshold == "otsu" and cfg.tile_size == 2048
+    assert cfg.method == "auto" and cfg.threshold == "otsu" and cfg.tile_size == 2048  # = detect_changes
 
 
 def test_toml_errors_give_the_line(files):
@@ -160,6 +160,8 @@ def test_frame_zone_is_checked_against_the_scenes(files, lon, frame, ok):
     ("threshold = 0.3", 'threshold = 0.3\noptions = { reflectance_scale = 0 }',
      r"\[detect.options\] reflectance_scale must be positive, got 0"),
     ("threshold = 0.3", 'threshold = 0.3\noptions = 3', r"\[detect\] options must be a table, got 3"),
+    ("threshold = 0.3", 'threshold = 0.3\noptions = { cloud_mask = true }',
+     r"\[detect.options\] cloud_mask = true needs reflectance_scale.*reflectance_scale = 10000.0"),
     # method, threshold and sensor before any file is read
     ("threshold = 0.3", 'threshold = "ostu"',
      r"\[detect\] threshold must be one of 'otsu', 'k_sigma' or a number, got 'ostu'.*did you mean 'otsu'"),
@@ -170,7 +172,7 @@ def test_frame_zone_is_checked_against_the_scenes(files, lon, frame, ok):
     ('sensor = "gf2"', 'sensor = "wordview3"', r"\[scenes.before\] sensor is not a known sensor.*use one of gf1"),
     # options a method does not take, and options a method needs
     ("threshold = 0.3", 'threshold = 0.3\noptions = { index = "ndvi" }',
-     r"\[detect.options\] index is not used by method = 'construction'.*method = 'index_diff'"),
+     r"\[detect.options\] index is not used by method = 'auto'.*method = 'index_diff'"),
     ("min_area = 150", 'min_area = 150\nmethod = "index_diff"\noptions = { index = "ndvi" }',
      r"\[detect.options\] method = 'index_diff' needs direction.*gain, loss, abs"),
     ("min_area = 150", 'min_area = 150\nmethod = "index_diff"\noptions = { index = "ndwvi", direction = "loss" }',
@@ -337,3 +339,18 @@ def test_scene_crs_key(files):
     assert cfg.before.crs == 32651 and cfg.after.crs is None
     with pytest.raises(ConfigError, match=r"\[scenes.before\] crs is not a valid CRS"):
         load_config(write(files, GOOD.replace('sensor = "gf2"', 'sensor = "gf2"\ncrs = "zone 39"')))
+
+
+def test_detect_changes_refuses_a_misspelt_threshold_up_front():
+    """Under the API too: "ostu" was taken for "no pixel is valid in both dates" (a warning)."""
+    import numpy as np
+    import xarray as xr
+
+    from onemap import Frame, detect_changes
+    from onemap.errors import DataError
+
+    f = Frame.from_bounds((0, 0, 40, 40), res=2, crs=4527)
+    scene = xr.DataArray(np.ones((4, 20, 20), "uint16"), dims=("band", "y", "x"),
+                         coords={"band": ["blue", "green", "red", "nir"], **f.coords()}).rio.write_crs(f.crs)
+    with pytest.raises(DataError, match=r"threshold must be .*got 'ostu'.*did you mean threshold='otsu'"):
+        detect_changes(scene, scene, threshold="ostu")

@@ -69,6 +69,7 @@ def reference():
 def test_reference_verdicts(reference):
     assert reference["verdict"].tolist() == ["approved", "approved", "partly_approved", "unapproved",
                                              "existing_construction", "existing_construction", "check"]
+    assert reference["on_unknown_landuse"].tolist() == [False] * 6 + [True]
 
 
 @pytest.mark.parametrize("name", list(MATRIX))
@@ -82,6 +83,7 @@ def test_same_verdicts_and_areas_in_every_crs(name, reference):
         err = np.abs(v[col].to_numpy() - reference[col].to_numpy())
         assert (err <= 1e-6 * scale).all(), (col, name, err / scale)
     assert v["approval_ids"].tolist() == reference["approval_ids"].tolist()
+    assert v["on_unknown_landuse"].tolist() == reference["on_unknown_landuse"].tolist()
 
 
 @pytest.mark.parametrize("name", list(MATRIX))
@@ -159,3 +161,33 @@ def test_survey_in_every_frame_crs(name, county, gk_run, tmp_path):
     assert back.crs.to_epsg() == 4527
     patch = got[got["patch_id"] == int(files[0].stem.split("_")[1])].to_crs(4527).geometry.iloc[0]
     assert back.geometry.iloc[0].symmetric_difference(patch).area < 1e-3 * patch.area
+
+
+LOCAL = 'LOCAL_CS["site",LOCAL_DATUM["site",0],UNIT["metre",1],AXIS["E",EAST],AXIS["N",NORTH]]'
+
+
+@pytest.mark.parametrize("crs, res, fix", [(4490, 2.0, "res = 1.8e-05"), (4527, 1e-5, "res = 2.0"),
+                                           (LOCAL, 2.0, "use a CRS with a datum")])
+def test_frame_res_in_the_wrong_unit_is_refused_at_load(county, crs, res, fix, tmp_path):
+    from onemap.config import load_config
+    from onemap.errors import ConfigError
+    from onemap.survey import demo_config
+
+    cfg = demo_config(county, tmp_path / "out")
+    cfg["frame"] = {"crs": crs, "res": res}
+    with pytest.raises(ConfigError, match=r"\[frame\] (res|crs)") as err:
+        load_config(cfg)
+    assert fix in str(err.value)
+
+
+def test_min_area_and_patch_area_in_true_square_metres_on_web_mercator():
+    from onemap.change.patches import patches_from_mask
+    from onemap.frame import Frame
+
+    f = Frame.from_bounds((13_000_000, 3_470_000, 13_000_100, 3_470_100), 2.0, 3857)  # ~29.7°N
+    mask = np.zeros(f.shape, bool)
+    mask[10:15, 10:18] = True  # 40 pixels: 160 "m²" in the plane, ~121 m² on the ground
+    p = patches_from_mask(mask, f)
+    assert p["area_m2"].iloc[0] == pytest.approx(ellipsoidal_area(p.geometry)[0], rel=1e-9)
+    assert 115 < p["area_m2"].iloc[0] < 125
+    assert len(patches_from_mask(mask, f, min_area=150)) == 0 and len(patches_from_mask(mask, f, min_area=110)) == 1

@@ -42,7 +42,10 @@ def _expression_cell(source: str) -> bool:
     import ast
 
     body = ast.parse(source).body
-    return bool(body) and isinstance(body[-1], ast.Expr) and not source.rstrip().endswith(";")
+    if not body or not isinstance(body[-1], ast.Expr) or source.rstrip().endswith(";"):
+        return False
+    last = body[-1].value  # print(...) is an expression too, but shows a stream, not a result
+    return not (isinstance(last, ast.Call) and getattr(last.func, "id", None) == "print")
 
 
 @pytest.mark.slow

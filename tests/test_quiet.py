@@ -21,8 +21,24 @@ REPO = Path(__file__).resolve().parents[1]
 
 def _onemap(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", "")}
-    return subprocess.run([sys.executable, "-W", "default", "-W", "error::onemap.errors.OnemapWarning",
-                           "-m", "onemap", "-v", *args], cwd=cwd, env=env, capture_output=True, text=True)
+    return subprocess.run(
+        [
+            sys.executable,
+            "-W",
+            "default",
+            "-W",
+            "error::onemap.errors.OnemapWarning",
+            "-m",
+            "onemap",
+            "-v",
+            *args,
+        ],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
 
 
 def _noise(stderr: str) -> list[str]:
@@ -50,8 +66,12 @@ def _taizhou_survey(folder: Path, taizhou: Path) -> Path:
 
     with rasterio.open(taizhou / "2003TM") as src:
         box = shapely.box(*transform_bounds(src.crs, "EPSG:4528", *src.bounds))
-    gpd.GeoDataFrame({"DLBM": ["0101"], "DLMC": ["水田"]}, geometry=[box], crs=4528).to_file(folder / "dltb.gpkg")
-    gpd.GeoDataFrame({"PZWH": []}, geometry=gpd.GeoSeries([], crs=4528), crs=4528).to_file(folder / "jsydsp.gpkg")
+    gpd.GeoDataFrame({"DLBM": ["0101"], "DLMC": ["水田"]}, geometry=[box], crs=4528).to_file(
+        folder / "dltb.gpkg"
+    )
+    gpd.GeoDataFrame({"PZWH": []}, geometry=gpd.GeoSeries([], crs=4528), crs=4528).to_file(
+        folder / "jsydsp.gpkg"
+    )
     toml = f"""
 [survey]
 name = "Taizhou"
@@ -60,9 +80,9 @@ output = "out"
 zone = 40
 res = 30.0
 [scenes.before]
-path = "{(taizhou / '2000TM').as_posix()}"
+path = "{(taizhou / "2000TM").as_posix()}"
 [scenes.after]
-path = "{(taizhou / '2003TM').as_posix()}"
+path = "{(taizhou / "2003TM").as_posix()}"
 [layers.landuse]
 path = "dltb.gpkg"
 [layers.approvals]
@@ -86,9 +106,14 @@ def test_real_landsat_survey_is_quiet(tmp_path, shared_data):
     assert res.returncode == 0, res.stderr[-3000:]
     assert _noise(res.stderr) == [], res.stderr[-3000:]
     manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
-    assert manifest["dates"]["before"]["date"] == "2000-03-17" and manifest["dates"]["after"]["date"] == "2003-02-06"
+    assert (
+        manifest["dates"]["before"]["date"] == "2000-03-17"
+        and manifest["dates"]["after"]["date"] == "2003-02-06"
+    )
     assert "NLAPS" in manifest["dates"]["before"]["source"]
-    assert manifest["counts"]["patches"] > 0  # every new construction is unapproved: the county said so
+    assert (
+        manifest["counts"]["patches"] > 0
+    )  # every new construction is unapproved: the county said so
     assert set(manifest["counts"]["verdicts"]) <= {"unapproved", "existing_construction"}
 
 
@@ -97,8 +122,12 @@ def test_empty_approvals_without_allow_empty_names_the_toml_key(tmp_path, shared
     if not (taizhou / "2000TM").exists():
         pytest.skip("Landsat Taizhou sample not found")
     toml = _taizhou_survey(tmp_path, taizhou)
-    toml.write_text(toml.read_text(encoding="utf-8").replace("allow_empty = true\n", ""), encoding="utf-8")
+    toml.write_text(
+        toml.read_text(encoding="utf-8").replace("allow_empty = true\n", ""), encoding="utf-8"
+    )
     res = _onemap("survey", str(toml), "-q", cwd=tmp_path)
     assert res.returncode == 1
-    assert "jsydsp.gpkg" in res.stderr and "allow_empty = true under [layers.approvals]" in res.stderr
+    assert (
+        "jsydsp.gpkg" in res.stderr and "allow_empty = true under [layers.approvals]" in res.stderr
+    )
     assert "allow_empty=True" not in res.stderr

@@ -42,6 +42,12 @@ from .patches import COLUMNS, patches_from_labels, patches_from_mask
 from .postclass import class_change, from_to_matrix
 from .threshold import fixed, k_sigma, otsu
 
+# the trained detector's public names, imported on first use (LightGBM loads only when needed)
+_TRAINED = {"ChangeModel": "model", "load_model": "model", "detect_with_model": "model",
+            "ModelFileError": "model", "ModelMismatchError": "model", "train_change_model": "train",
+            "LabelledPair": "train", "TrainingDataError": "train", "pixel_features": "features",
+            "FeaturePlan": "features"}
+
 __all__ = [
     "COLUMNS", "INDICES", "bare_soil_index", "binary_closing", "binary_dilation", "binary_erosion",
     "binary_opening", "brightness", "change_mask", "change_score", "class_change", "cloud_mask",
@@ -49,5 +55,13 @@ __all__ = [
     "label_stats", "label_tiled", "min_mapping_unit", "mndwi", "ndbi", "ndvi", "ndwi",
     "normalize_radiometry", "otsu", "patches_from_labels", "patches_from_mask",
     "radiometric_coefficients", "remove_small", "spectral_index", "threshold_score", "valid_mask",
-    "water_mask",
+    "water_mask", *_TRAINED,
 ]
+
+
+def __getattr__(name: str) -> object:
+    if name in _TRAINED:
+        import importlib
+
+        return getattr(importlib.import_module(f"{__name__}.{_TRAINED[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

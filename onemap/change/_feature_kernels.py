@@ -27,7 +27,9 @@ INDEX_NAMES = ("ndvi", "ndbi", "gli", "ndrb")
 N_POINT_EXTRA = 4  # cva magnitude, brightness change, brightness at date 1, at date 2
 
 # PanTex displacements (row, col): lags 1 and 2 in four directions
-PANTEX_OFFSETS = np.array([[0, 1], [1, 0], [1, 1], [1, -1], [0, 2], [2, 0], [2, 2], [2, -2]], np.int64)
+PANTEX_OFFSETS = np.array(
+    [[0, 1], [1, 0], [1, 1], [1, -1], [0, 2], [2, 0], [2, 2], [2, -2]], np.int64
+)
 
 
 @njit(cache=True, inline="always")
@@ -119,7 +121,7 @@ def rect_sums_kernel(src, rlo, rhi, clo, chi, out_sum, out_sq, out_n):
             n = 0.0
             for jj in range(max(j + clo, 0), min(j + chi, w - 1) + 1):
                 v = src[i, jj]
-                if v == v:
+                if not np.isnan(v):
                     s += v
                     q += v * v
                     n += 1.0
@@ -194,14 +196,21 @@ def pantex_kernel(grey, radius, offsets, out):
                 else:
                     d2[i, j] = NAN
         # x in the window and x + d in the window: rows i-r+max(0,-dy) .. i+r-max(0,dy)
-        rect_sums_kernel(d2, -radius + max(0, -dy), radius - max(0, dy),
-                         -radius + max(0, -dx), radius - max(0, dx), s, q, n)
+        rect_sums_kernel(
+            d2,
+            -radius + max(0, -dy),
+            radius - max(0, dy),
+            -radius + max(0, -dx),
+            radius - max(0, dx),
+            s,
+            q,
+            n,
+        )
         for i in range(h):
             for j in range(w):
                 if n[i, j] > 0 and out[i, j] == out[i, j]:
                     c = s[i, j] / n[i, j]
-                    if c < out[i, j]:
-                        out[i, j] = c
+                    out[i, j] = min(out[i, j], c)
     for i in range(h):
         for j in range(w):
             if out[i, j] == np.inf:

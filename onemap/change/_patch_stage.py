@@ -22,9 +22,22 @@ RING = 3
 REAL_SHARE = 0.5
 # channels the pixel stage hands over, in this order
 CHANNELS = ("probability", "cva", "pantex_2", "pantex_change", "brightness_change")
-PATCH_FEATURES = ("log_area_m2", "compactness", "fill", "prob_mean", "prob_max", "prob_high",
-                  "cva_in", "cva_ring", "cva_contrast", "pantex_2_in", "pantex_2_ring",
-                  "pantex_change_in", "brightness_change_in", "landuse_before")
+PATCH_FEATURES = (
+    "log_area_m2",
+    "compactness",
+    "fill",
+    "prob_mean",
+    "prob_max",
+    "prob_high",
+    "cva_in",
+    "cva_ring",
+    "cva_contrast",
+    "pantex_2_in",
+    "pantex_2_ring",
+    "pantex_change_in",
+    "brightness_change_in",
+    "landuse_before",
+)
 
 
 def candidates(prob: np.ndarray, threshold: float, connectivity: int = 8) -> tuple[np.ndarray, int]:
@@ -73,8 +86,13 @@ def landuse_class(codes: np.ndarray) -> np.ndarray:
     return out
 
 
-def patch_table(lab: np.ndarray, n: int, channels: np.ndarray, pixel_area_m2: float,
-                landuse: np.ndarray | None = None) -> np.ndarray:
+def patch_table(
+    lab: np.ndarray,
+    n: int,
+    channels: np.ndarray,
+    pixel_area_m2: float,
+    landuse: np.ndarray | None = None,
+) -> np.ndarray:
     """``(n, len(PATCH_FEATURES))`` float64 features of the patches 1..n of *lab*.
 
     *channels* is ``(len(CHANNELS), h, w)``; *landuse* an optional int raster of land-use
@@ -86,7 +104,9 @@ def patch_table(lab: np.ndarray, n: int, channels: np.ndarray, pixel_area_m2: fl
     prob, cva, pt2, ptc, bc = channels
     pixels = np.bincount(lab.ravel(), minlength=n + 1)[1:].astype(np.float64)
     objs = ndimage.find_objects(lab, max_label=n)
-    bbox = np.array([(s[0].stop - s[0].start) * (s[1].stop - s[1].start) if s else 1 for s in objs], float)
+    bbox = np.array(
+        [(s[0].stop - s[0].start) * (s[1].stop - s[1].start) if s else 1 for s in objs], float
+    )
     ring = ring_labels(lab)
     out[:, 0] = np.log10(pixels * pixel_area_m2)
     out[:, 1] = 4 * np.pi * pixels / np.maximum(_perimeter(lab, n), 1.0) ** 2
@@ -108,7 +128,9 @@ def patch_table(lab: np.ndarray, n: int, channels: np.ndarray, pixel_area_m2: fl
         sel = lab > 0
         best = np.full(n + 1, -1, np.int64)
         codes = landuse[sel].astype(np.int64) + 1  # -1 (unknown) -> 0
-        pairs = np.bincount(lab[sel].astype(np.int64) * 128 + np.clip(codes, 0, 127), minlength=(n + 1) * 128)
+        pairs = np.bincount(
+            lab[sel].astype(np.int64) * 128 + np.clip(codes, 0, 127), minlength=(n + 1) * 128
+        )
         counts = pairs.reshape(n + 1, 128)
         best = counts.argmax(axis=1) - 1
         out[:, 13] = np.where(best[1:] >= 0, best[1:], np.nan)

@@ -149,9 +149,13 @@ def like_grid(data: Any, template: xr.DataArray, attrs: dict | None = None) -> x
 
 
 def area_unit_factor(frame: Frame) -> float | None:
-    """Square metres per CRS area unit for projected CRSs; None for geographic ones."""
+    """Square metres per CRS area unit on a Transverse Mercator plane in metres (Gauss-Kruger,
+    UTM), where plane area is true area to 1e-3; None for other CRSs (longitude/latitude, Web
+    Mercator, whose "metres" are 1/cos(latitude) long), which measure on the ellipsoid."""
+    from ..geometry import is_metric_plane
+
     crs = frame.crs
-    if crs.is_geographic:
+    if not is_metric_plane(crs):
         return None
     try:
         f = crs.axis_info[0].unit_conversion_factor
@@ -161,8 +165,8 @@ def area_unit_factor(frame: Frame) -> float | None:
 
 
 def pixel_area_m2(frame: Frame) -> float:
-    """Area of one pixel in m²: plane area for projected CRSs, geodesic area of the frame's
-    central pixel for geographic ones (used for minimum-area filtering only)."""
+    """Area of one pixel in m²: plane area on a metric Transverse Mercator plane, else the
+    ellipsoidal area of the frame's central pixel (used for minimum-area filtering only)."""
     f = area_unit_factor(frame)
     if f is not None:
         return frame.pixel_area * f

@@ -63,7 +63,7 @@ from . import _kernels as K
 from . import threshold as T
 from ._plan import METHODS, Plan, map_plan
 from ._scene import SAMPLE_PIXELS, check_mask, like_grid
-from .defaults import DEFAULTS
+from .defaults import DEFAULTS, resolve_smooth
 from .patches import COLUMNS, patches_from_mask
 
 __all__ = ["change_score", "cva", "threshold_score", "change_mask", "detect_changes", "METHODS"]
@@ -99,7 +99,7 @@ def _apply_mask(data: Any, mask: xr.DataArray | None, shape: tuple[int, int]) ->
 def change_score(before: xr.DataArray, after: xr.DataArray, method: str = DEFAULTS.method,
                  frame: Frame | None = None, normalize: str | None = DEFAULTS.normalize,
                  mask: xr.DataArray | None = None,
-                 smooth: int = DEFAULTS.smooth, index: str | None = None, direction: str | None = None,
+                 smooth: int | str = DEFAULTS.smooth, index: str | None = None, direction: str | None = None,
                  sample_pixels: int = SAMPLE_PIXELS) -> xr.DataArray:
     """Per-pixel change score of two dates as a float32 ``(y, x)`` DataArray (NaN = no data).
 
@@ -123,7 +123,9 @@ def change_score(before: xr.DataArray, after: xr.DataArray, method: str = DEFAUL
         function ``mask(before, after)`` giving one: it is also evaluated on the sampled windows
         alone, so the global statistics do not need a pass over the whole mask.
     smooth
-        Radius of a box mean applied to the score (0: none); 1 (3 x 3) suppresses speckle.
+        Radius of a box mean applied to the score (0: none; 1 = 3 x 3 suppresses speckle);
+        ``"auto"`` (default) is about 1.5 m on the ground and at least 1 pixel
+        (:func:`onemap.change.defaults.smooth_radius`).
     sample_pixels
         Pixels sampled for the global statistics.
 
@@ -156,8 +158,9 @@ def change_score(before: xr.DataArray, after: xr.DataArray, method: str = DEFAUL
     plan = Plan(before, after, frame, method, normalize, mask, index, direction, sample_pixels)
     data = map_plan(plan, plan.block, 1)[0]
     data = _apply_mask(data, plan.mask, plan.frame.shape)
-    data = _smooth(data, int(smooth))
-    return like_grid(data, plan.before, {**plan.attrs(), "smooth": int(smooth)}).rename("change_score")
+    smooth = resolve_smooth(smooth, plan.before)
+    data = _smooth(data, smooth)
+    return like_grid(data, plan.before, {**plan.attrs(), "smooth": smooth}).rename("change_score")
 
 
 def cva(before: xr.DataArray, after: xr.DataArray, frame: Frame | None = None, normalize: str | None = "pif",
@@ -340,7 +343,7 @@ def _empty(status: str, frame: Frame, attrs: dict) -> gpd.GeoDataFrame:
 def detect_changes(before: xr.DataArray, after: xr.DataArray, frame: Frame | None = None,
                    method: str = DEFAULTS.method, threshold: str | float = DEFAULTS.threshold,
                    min_area: float = 0.0, mask: xr.DataArray | None = None,
-                   normalize: str | None = DEFAULTS.normalize, smooth: int = DEFAULTS.smooth,
+                   normalize: str | None = DEFAULTS.normalize, smooth: int | str = DEFAULTS.smooth,
                    opening: int = DEFAULTS.opening, k: float = DEFAULTS.k,
                    connectivity: int = DEFAULTS.connectivity, index: str | None = None,
                    direction: str | None = None, noise_floor: float | None = DEFAULTS.noise_floor,
@@ -417,8 +420,10 @@ def detect_changes(before: xr.DataArray, after: xr.DataArray, frame: Frame | Non
     if method == "post_classification":
         return _detect_classes(before, after, frame, to_classes, from_classes, min_area, mask, opening,
                                connectivity)
+    _check_threshold(threshold)  # before the score: a misspelt name is not "no valid pixels"
     plan = Plan(before, after, frame, method, normalize, mask, index, direction, sample_pixels)
     f = plan.frame
+    smooth = resolve_smooth(smooth, plan.before)
     attrs = {**plan.attrs(), "threshold_method": threshold if isinstance(threshold, str) else "fixed",
              "min_area": float(min_area), "smooth": int(smooth), "opening": int(opening),
              "noise_floor": noise_floor}
@@ -450,6 +455,19 @@ def detect_changes(before: xr.DataArray, after: xr.DataArray, frame: Frame | Non
                             plan.before.attrs.get("date"), plan.after.attrs.get("date"))
     out.attrs.update({**attrs, "threshold": thr, "noise": noise, "status": "ok"})
     return out
+
+
+def _check_threshold(threshold: Any) -> None:
+    """DataError (with a "did you mean") unless *threshold* is "otsu", "k_sigma" or a number."""
+    if isinstance(threshold, (int, float, np.number)) and not isinstance(threshold, bool):
+        return
+    if isinstance(threshold, str) and threshold.lower().replace("-", "_") in ("otsu", "k_sigma"):
+        return
+    import difflib
+
+    close = difflib.get_close_matches(str(threshold).lower(), ["otsu", "k_sigma"], n=1, cutoff=0.5)
+    raise DataError(f"threshold must be 'otsu', 'k_sigma' or a number, got {threshold!r}",
+                    hint=f"did you mean threshold={close[0]!r}?" if close else "e.g. threshold='otsu' or threshold=3.0")
 
 
 def _detect_classes(before: xr.DataArray, after: xr.DataArray, frame: Frame | None, to_classes: Any,

@@ -32,12 +32,21 @@ from ..errors import DataError
 from . import _feature_kernels as FK
 from . import _kernels as K
 from ._plan import Plan, _mad_sigma
-from ._scene import (ROLES, SAMPLE_PIXELS, as_scene, chunked_like, is_dask, like_grid, nodata_of,
-                     on_one_grid, same_bands)
+from ._scene import (
+    ROLES,
+    SAMPLE_PIXELS,
+    as_scene,
+    chunked_like,
+    is_dask,
+    like_grid,
+    nodata_of,
+    on_one_grid,
+    same_bands,
+)
 from ._scene import roles as band_roles
 from .normalize import _coefficients, pair_sample
 
-__all__ = ["FeaturePlan", "pixel_features", "FEATURE_SET", "HALO"]
+__all__ = ["FEATURE_SET", "HALO", "FeaturePlan", "pixel_features"]
 
 FEATURE_SET = "onemap-pixel-v1"  # bump when the features change: models record it
 RADII = (2, 6, 15)
@@ -76,7 +85,8 @@ class FeaturePlan:
     >>> from onemap import Frame
     >>> f = Frame.from_bounds((0, 0, 64, 64), res=1, crs=32650)
     >>> rng = np.random.default_rng(0)
-    >>> mk = lambda a: xr.DataArray(a, dims=("band", "y", "x"), coords={"band": ["red", "green", "blue"],
+    >>> mk = lambda a: xr.DataArray(a, dims=("band", "y", "x"),
+    ...                             coords={"band": ["red", "green", "blue"],
     ...                             **f.coords()}).rio.write_crs(f.crs)
     >>> a = rng.integers(50, 200, (3, 64, 64)).astype("uint8")
     >>> plan = FeaturePlan(mk(a), mk(a))
@@ -85,8 +95,15 @@ class FeaturePlan:
     (True, True, False)
     """
 
-    def __init__(self, before: xr.DataArray, after: xr.DataArray, *, mask: xr.DataArray | None = None,
-                 sample_pixels: int = SAMPLE_PIXELS, frame: Any = None) -> None:
+    def __init__(
+        self,
+        before: xr.DataArray,
+        after: xr.DataArray,
+        *,
+        mask: xr.DataArray | None = None,
+        sample_pixels: int = SAMPLE_PIXELS,
+        frame: Any = None,
+    ) -> None:
         before, after = as_scene(before, "before"), as_scene(after, "after")
         before, after, self.frame = on_one_grid(before, after, frame)
         after = same_bands(before, after)
@@ -96,33 +113,54 @@ class FeaturePlan:
         self.nodata1, self.nodata2 = nodata_of(before), nodata_of(after)
         a, b, _ = pair_sample(self.before, self.after, mask, sample_pixels)
         if a.shape[1] < 2:
-            raise DataError("no pixel is valid in both dates: no features can be computed",
-                            hint="check the nodata values and that both scenes cover the same ground")
+            raise DataError(
+                "no pixel is valid in both dates: no features can be computed",
+                hint="check the nodata values and that both scenes cover the same ground",
+            )
         self.med1, self.med2 = np.median(a, axis=1), np.median(b, axis=1)
         self.scl1 = np.array([_mad_sigma(r) for r in a])
         self.scl2 = np.array([_mad_sigma(r) for r in b])
         self.gain, self.offset, *_ = _coefficients(a, b, "pif", 0.5, 3)
-        self.sigma = np.array([_mad_sigma(r) for r in (self.gain[:, None] * b + self.offset[:, None] - a)])
+        self.sigma = np.array(
+            [_mad_sigma(r) for r in (self.gain[:, None] * b + self.offset[:, None] - a)]
+        )
         h = hashlib.sha256()
         for arr in (a, b):
             h.update(np.ascontiguousarray(arr, np.float64).tobytes())
         self.sample_hash = h.hexdigest()
         self.construction = None
         if self.roles[1] >= 0 and self.roles[2] >= 0 and (self.roles[3] >= 0 or self.roles[0] >= 0):
-            self.construction = Plan(self.before, self.after, None, "construction", "pif", mask, None, None,
-                                     sample_pixels)
+            self.construction = Plan(
+                self.before,
+                self.after,
+                None,
+                "construction",
+                "pif",
+                mask,
+                None,
+                None,
+                sample_pixels,
+            )
         self._point_names, self._keep = self._channels()
         self.names = self._point_names + self._neighbourhood_names()
 
     def _channels(self) -> tuple[list[str], list[int]]:
         nb = len(self.bands)
-        names = ([f"z1_{b}" for b in self.bands] + [f"z2_{b}" for b in self.bands]
-                 + [f"dz_{b}" for b in self.bands] + [f"nd_{b}" for b in self.bands]
-                 + ["cva", "brightness_change", "brightness_1", "brightness_2"])
+        names = (
+            [f"z1_{b}" for b in self.bands]
+            + [f"z2_{b}" for b in self.bands]
+            + [f"dz_{b}" for b in self.bands]
+            + [f"nd_{b}" for b in self.bands]
+            + ["cva", "brightness_change", "brightness_1", "brightness_2"]
+        )
         keep = list(range(len(names)))
         have = {r: self.roles[k] >= 0 for k, r in enumerate(ROLES)}
-        avail = {"ndvi": have["red"] and have["nir"], "ndbi": have["nir"] and have["swir1"],
-                 "gli": have["blue"] and have["green"] and have["red"], "ndrb": have["red"] and have["blue"]}
+        avail = {
+            "ndvi": have["red"] and have["nir"],
+            "ndbi": have["nir"] and have["swir1"],
+            "gli": have["blue"] and have["green"] and have["red"],
+            "ndrb": have["red"] and have["blue"],
+        }
         base = 4 * nb + FK.N_POINT_EXTRA
         for code, idx in enumerate(FK.INDEX_NAMES):
             if avail[idx]:
@@ -145,17 +183,39 @@ class FeaturePlan:
         :data:`HALO` pixels (or the image edge) around the pixels you keep.
         """
         nb, h, w = b1.shape
-        f32 = lambda v: np.ascontiguousarray(v, np.float32)  # noqa: E731
+        f32 = lambda v: np.ascontiguousarray(v, np.float32)
         pc = np.empty((4 * nb + 16, h, w), np.float32)
-        FK.pixel_channels_kernel(b1, b2, f32(self.med1), f32(self.scl1), f32(self.med2), f32(self.scl2),
-                                 f32(self.gain), f32(self.offset), f32(self.sigma), self.roles, pc)
+        FK.pixel_channels_kernel(
+            b1,
+            b2,
+            f32(self.med1),
+            f32(self.scl1),
+            f32(self.med2),
+            f32(self.scl2),
+            f32(self.gain),
+            f32(self.offset),
+            f32(self.sigma),
+            self.roles,
+            pc,
+        )
         out = np.empty((len(self.names), h, w), np.float32)
         k = len(self._keep)
         out[:k] = pc[self._keep]
         if self.construction is not None:
             p = self.construction
-            K.construction_kernel(b1, b2, p.roles, p.role_gain, p.role_offset, p.sigma.astype(np.float32),
-                                  np.nan, np.nan, 0, h, out[k])
+            K.construction_kernel(
+                b1,
+                b2,
+                p.roles,
+                p.role_gain,
+                p.role_offset,
+                p.sigma.astype(np.float32),
+                np.nan,
+                np.nan,
+                0,
+                h,
+                out[k],
+            )
             k += 1
         named = dict(zip(self._point_names, out))
         at = {}  # one window pass gives a channel's mean and spread
@@ -178,12 +238,12 @@ class FeaturePlan:
         return out
 
     def window(self, r0: int, r1: int, c0: int, c1: int) -> np.ndarray:
-        """Features of rows ``r0:r1`` and columns ``c0:c1`` (read with a halo, clipped to the image)."""
+        """Features of rows ``r0:r1``, columns ``c0:c1`` (read with a halo clipped to the image)."""
         H, (hh, ww) = HALO, self.frame.shape
         R0, R1, C0, C1 = max(r0 - H, 0), min(r1 + H, hh), max(c0 - H, 0), min(c1 + H, ww)
         b1 = _as_float(np.asarray(self.before.data[:, R0:R1, C0:C1]), self.nodata1)
         b2 = _as_float(np.asarray(self.after.data[:, R0:R1, C0:C1]), self.nodata2)
-        return self.block(b1, b2)[:, r0 - R0:r1 - R0, c0 - C0:c1 - C0]
+        return self.block(b1, b2)[:, r0 - R0 : r1 - R0, c0 - C0 : c1 - C0]
 
     def windows(self, size: int = 512):
         """``(r0, r1, c0, c1)`` of the square windows that tile the grid, in raster order."""
@@ -222,8 +282,13 @@ class FeaturePlan:
         return self.map_tiles(lambda f: f, len(self.names))
 
 
-def pixel_features(before: xr.DataArray, after: xr.DataArray, *, mask: xr.DataArray | None = None,
-                   sample_pixels: int = SAMPLE_PIXELS) -> xr.DataArray:
+def pixel_features(
+    before: xr.DataArray,
+    after: xr.DataArray,
+    *,
+    mask: xr.DataArray | None = None,
+    sample_pixels: int = SAMPLE_PIXELS,
+) -> xr.DataArray:
     """The trained detector's pixel features as a ``(feature, y, x)`` float32 DataArray.
 
     Lazy (tile by tile with a halo) for dask scenes; the values do not depend on the tiling.
@@ -234,7 +299,8 @@ def pixel_features(before: xr.DataArray, after: xr.DataArray, *, mask: xr.DataAr
     >>> from onemap import Frame
     >>> f = Frame.from_bounds((0, 0, 40, 40), res=2, crs=32650)
     >>> rng = np.random.default_rng(1)
-    >>> mk = lambda a: xr.DataArray(a, dims=("band", "y", "x"), coords={"band": ["blue", "green", "red", "nir"],
+    >>> mk = lambda a: xr.DataArray(a, dims=("band", "y", "x"),
+    ...                             coords={"band": ["blue", "green", "red", "nir"],
     ...                             **f.coords()}).rio.write_crs(f.crs)
     >>> a = rng.integers(100, 3000, (4, 20, 20)).astype("uint16")
     >>> fx = pixel_features(mk(a), mk(a))
@@ -244,6 +310,9 @@ def pixel_features(before: xr.DataArray, after: xr.DataArray, *, mask: xr.DataAr
     plan = FeaturePlan(before, after, mask=mask, sample_pixels=sample_pixels)
     data = plan.compute()
     grid = like_grid(data[0], plan.before)
-    return xr.DataArray(data, dims=("feature", "y", "x"),
-                        coords={"feature": plan.names, **{k: v for k, v in grid.coords.items()}},
-                        attrs={"feature_set": FEATURE_SET}).rename("features")
+    return xr.DataArray(
+        data,
+        dims=("feature", "y", "x"),
+        coords={"feature": plan.names, **{k: v for k, v in grid.coords.items()}},
+        attrs={"feature_set": FEATURE_SET},
+    ).rename("features")

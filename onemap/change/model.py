@@ -38,8 +38,16 @@ from . import _patch_stage as P
 from ._scene import as_scene, check_mask, pixel_area_m2
 from .features import FEATURE_SET, FeaturePlan
 
-__all__ = ["ChangeModel", "load_model", "detect_with_model", "ModelFileError", "ModelMismatchError",
-           "FORMAT", "FORMAT_VERSION", "RESOLUTION_FACTOR"]
+__all__ = [
+    "FORMAT",
+    "FORMAT_VERSION",
+    "RESOLUTION_FACTOR",
+    "ChangeModel",
+    "ModelFileError",
+    "ModelMismatchError",
+    "detect_with_model",
+    "load_model",
+]
 
 FORMAT = "onemap-change-model"
 FORMAT_VERSION = 1
@@ -98,10 +106,15 @@ class ChangeModel:
         return self._boosters[stage]
 
     def to_json(self) -> str:
-        doc = {**self.header, "format": FORMAT, "format_version": FORMAT_VERSION,
-               "pixel_model_sha256": _sha(self.pixel_model),
-               "patch_model_sha256": _sha(self.patch_model) if self.patch_model else None,
-               "pixel_model": self.pixel_model, "patch_model": self.patch_model}
+        doc = {
+            **self.header,
+            "format": FORMAT,
+            "format_version": FORMAT_VERSION,
+            "pixel_model_sha256": _sha(self.pixel_model),
+            "patch_model_sha256": _sha(self.patch_model) if self.patch_model else None,
+            "pixel_model": self.pixel_model,
+            "patch_model": self.patch_model,
+        }
         return json.dumps(doc, indent=1, sort_keys=True, ensure_ascii=False) + "\n"
 
     def save(self, path: str | os.PathLike) -> Path:
@@ -122,22 +135,32 @@ class ChangeModel:
             extra = [b for b in plan.bands if b not in h["bands"]]
             raise ModelMismatchError(
                 f"the model was trained on bands {', '.join(h['bands'])}; the scene has "
-                f"{', '.join(plan.bands)}" + (f" (missing: {', '.join(missing)})" if missing else "")
-                + (f" (not in the model: {', '.join(extra)})" if extra else ""), path=self.path,
-                hint="select the model's bands in its order with scene.sel(band=[...]), or train a model "
-                     "on imagery with these bands (onemap train)")
+                f"{', '.join(plan.bands)}"
+                + (f" (missing: {', '.join(missing)})" if missing else "")
+                + (f" (not in the model: {', '.join(extra)})" if extra else ""),
+                path=self.path,
+                hint="select the model's bands in its order with scene.sel(band=[...]), "
+                "or train a model "
+                "on imagery with these bands (onemap train)",
+            )
         res, trained = resolution_m(plan.frame), float(h["resolution_m"])
         if not trained / RESOLUTION_FACTOR <= res <= trained * RESOLUTION_FACTOR:
             raise ModelMismatchError(
                 f"the scene's pixels are {res:.3g} m, the model was trained at {trained:.3g} m "
-                f"(usable within a factor {RESOLUTION_FACTOR:g})", path=self.path,
-                hint=f"resample the scenes to about {trained:.3g} m with onemap.align, or train a model "
-                     "at this resolution")
+                f"(usable within a factor {RESOLUTION_FACTOR:g})",
+                path=self.path,
+                hint=f"resample the scenes to about {trained:.3g} m with onemap.align, "
+                "or train a model "
+                "at this resolution",
+            )
         if plan.names != list(h["features"]) or h["feature_set"] != FEATURE_SET:
-            raise ModelMismatchError(f"{where} uses feature set {h['feature_set']} with "
-                                     f"{len(h['features'])} features; this onemap computes {FEATURE_SET} "
-                                     f"with {len(plan.names)} for this scene", path=self.path,
-                                     hint="retrain the model with this onemap version")
+            raise ModelMismatchError(
+                f"{where} uses feature set {h['feature_set']} with "
+                f"{len(h['features'])} features; this onemap computes {FEATURE_SET} "
+                f"with {len(plan.names)} for this scene",
+                path=self.path,
+                hint="retrain the model with this onemap version",
+            )
 
     # -- prediction ----------------------------------------------------------------------------
     def pixel_tile(self, num_threads: int = 1) -> Any:
@@ -176,40 +199,75 @@ def load_model(path: str | os.PathLike | ChangeModel) -> ChangeModel:
         return path
     p = Path(path)
     if not p.is_file():
-        raise ModelFileError("model file not found", path=p,
-                             hint="train one with `onemap train` or benchmarks/train_models.py")
+        raise ModelFileError(
+            "model file not found",
+            path=p,
+            hint="train one with `onemap train` or benchmarks/train_models.py",
+        )
     try:
         doc = json.loads(p.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ModelFileError(f"not a readable model file (truncated or damaged: {exc})", path=p,
-                             hint="copy the file again or retrain the model") from exc
+        raise ModelFileError(
+            f"not a readable model file (truncated or damaged: {exc})",
+            path=p,
+            hint="copy the file again or retrain the model",
+        ) from exc
     if not isinstance(doc, dict) or doc.get("format") != FORMAT:
-        raise ModelFileError("not an onemap change model (no format 'onemap-change-model')", path=p,
-                             hint="pass a file written by onemap's ChangeModel.save / `onemap train`")
+        raise ModelFileError(
+            "not an onemap change model (no format 'onemap-change-model')",
+            path=p,
+            hint="pass a file written by onemap's ChangeModel.save / `onemap train`",
+        )
     if doc.get("format_version") != FORMAT_VERSION:
-        raise ModelFileError(f"model file format version {doc.get('format_version')}, this onemap reads "
-                             f"version {FORMAT_VERSION}", path=p,
-                             hint="retrain the model with this onemap version (onemap train)")
-    for key in ("pixel_model", "bands", "features", "feature_set", "resolution_m", "threshold",
-                "patch_threshold"):
+        raise ModelFileError(
+            f"model file format version {doc.get('format_version')}, this onemap reads "
+            f"version {FORMAT_VERSION}",
+            path=p,
+            hint="retrain the model with this onemap version (onemap train)",
+        )
+    for key in (
+        "pixel_model",
+        "bands",
+        "features",
+        "feature_set",
+        "resolution_m",
+        "threshold",
+        "patch_threshold",
+    ):
         if key not in doc:
             raise ModelFileError(f"model file lacks {key!r}", path=p, hint="retrain the model")
     for stage in ("pixel_model", "patch_model"):
         text = doc.get(stage)
         if text is not None and _sha(text) != doc.get(stage + "_sha256"):
-            raise ModelFileError(f"the {stage.replace('_', ' ')} does not match its checksum (damaged file)",
-                                 path=p, hint="copy the file again or retrain the model")
-    header = {k: v for k, v in doc.items() if k not in ("pixel_model", "patch_model", "format",
-                                                        "format_version", "pixel_model_sha256",
-                                                        "patch_model_sha256")}
+            raise ModelFileError(
+                f"the {stage.replace('_', ' ')} does not match its checksum (damaged file)",
+                path=p,
+                hint="copy the file again or retrain the model",
+            )
+    header = {
+        k: v
+        for k, v in doc.items()
+        if k
+        not in (
+            "pixel_model",
+            "patch_model",
+            "format",
+            "format_version",
+            "pixel_model_sha256",
+            "patch_model_sha256",
+        )
+    }
     model = ChangeModel(header, doc["pixel_model"], doc.get("patch_model"), path=str(p))
     try:
         model.booster("pixel")
         if model.patch_model:
             model.booster("patch")
     except Exception as exc:  # LightGBM's own parser: a damaged model string
-        raise ModelFileError(f"the LightGBM model in the file cannot be read ({exc})", path=p,
-                             hint="copy the file again or retrain the model") from exc
+        raise ModelFileError(
+            f"the LightGBM model in the file cannot be read ({exc})",
+            path=p,
+            hint="copy the file again or retrain the model",
+        ) from exc
     return model
 
 
@@ -221,21 +279,38 @@ def _landuse_raster(landuse: gpd.GeoDataFrame | None, frame: Frame) -> np.ndarra
 
     from ..errors import CRSError
 
-    col = "landuse_code" if "landuse_code" in landuse.columns else "DLBM" if "DLBM" in landuse.columns else None
+    col = (
+        "landuse_code"
+        if "landuse_code" in landuse.columns
+        else "DLBM"
+        if "DLBM" in landuse.columns
+        else None
+    )
     if col is None:
-        raise DataError("the land-use layer has no landuse_code (or DLBM) column",
-                        hint="read it with onemap.read_layer(kind='landuse')")
+        raise DataError(
+            "the land-use layer has no landuse_code (or DLBM) column",
+            hint="read it with onemap.read_layer(kind='landuse')",
+        )
     if landuse.crs is None or not frame.crs.equals(landuse.crs):
-        raise CRSError(f"the land-use layer is in {landuse.crs}, the scenes in {frame.crs}",
-                       hint="reproject it with landuse.to_crs(...) first")
+        raise CRSError(
+            f"the land-use layer is in {landuse.crs}, the scenes in {frame.crs}",
+            hint="reproject it with landuse.to_crs(...) first",
+        )
     cls = P.landuse_class(landuse[col].to_numpy())
     if not len(landuse):
         return np.full(frame.shape, -1, np.int32)
-    return features.rasterize(zip(landuse.geometry, cls), out_shape=frame.shape, transform=frame.transform,
-                              fill=-1, dtype="int32")
+    return features.rasterize(
+        zip(landuse.geometry, cls),
+        out_shape=frame.shape,
+        transform=frame.transform,
+        fill=-1,
+        dtype="int32",
+    )
 
 
-def stage_channels(model: ChangeModel, plan: FeaturePlan, mask: Any = None, num_threads: int = 1) -> np.ndarray:
+def stage_channels(
+    model: ChangeModel, plan: FeaturePlan, mask: Any = None, num_threads: int = 1
+) -> np.ndarray:
     """Probability and patch channels ``(len(CHANNELS), h, w)`` computed tile by tile."""
     data = plan.map_tiles(model.pixel_tile(num_threads), len(P.CHANNELS))
     data = np.asarray(data.compute() if hasattr(data, "dask") else data)
@@ -245,16 +320,27 @@ def stage_channels(model: ChangeModel, plan: FeaturePlan, mask: Any = None, num_
     return data
 
 
-def detect_with_model(before: xr.DataArray, after: xr.DataArray, model: str | os.PathLike | ChangeModel, *,
-                      threshold: float | None = None, patch_threshold: float | None = None,
-                      min_area: float = 0.0, mask: xr.DataArray | None = None, connectivity: int = 8,
-                      landuse: gpd.GeoDataFrame | None = None, num_threads: int = 1,
-                      frame: Frame | None = None) -> gpd.GeoDataFrame:
+def detect_with_model(
+    before: xr.DataArray,
+    after: xr.DataArray,
+    model: str | os.PathLike | ChangeModel,
+    *,
+    threshold: float | None = None,
+    patch_threshold: float | None = None,
+    min_area: float = 0.0,
+    mask: xr.DataArray | None = None,
+    connectivity: int = 8,
+    landuse: gpd.GeoDataFrame | None = None,
+    num_threads: int = 1,
+    frame: Frame | None = None,
+) -> gpd.GeoDataFrame:
     """Change patches with a trained model (what ``detect_changes(..., model=...)`` calls).
 
     *threshold* is the pixel probability that makes a candidate (default: the model's own,
     chosen on its out-of-fold validation, see ``header["threshold"]``); *patch_threshold* the
-    patch probability to keep a candidate (default 0.5). Output columns as
+    patch probability to keep a candidate (default: the model's own, ``header["patch_threshold"]``,
+    chosen the same way; 0 keeps every candidate). Both defaults come from the training data's
+    own validation, not from any test scene. Output columns as
     :func:`onemap.detect_changes` plus ``probability`` (the patch model's probability that the
     patch is real change; ``confidence`` holds the same); ``score_mean``/``score_max`` are the
     mean and maximum pixel probability.
@@ -284,13 +370,24 @@ def detect_with_model(before: xr.DataArray, after: xr.DataArray, model: str | os
     new_id[keep] = np.arange(1, int(keep.sum()) + 1)
     kept = new_id[lab]
     date1, date2 = plan.before.attrs.get("date"), plan.after.attrs.get("date")
-    out = patches_from_labels(kept, plan.frame, score=ch[0], n=int(keep.sum()), date_before=date1,
-                              date_after=date2)
+    out = patches_from_labels(
+        kept, plan.frame, score=ch[0], n=int(keep.sum()), date_before=date1, date_after=date2
+    )
     out["confidence"] = prob[keep[1:]] if n else []
     out["probability"] = prob[keep[1:]] if n else []
     out = out[COLUMNS[:-1] + ["probability", "geometry"]]
-    out.attrs.update({"method": "trained", "model": model.path, "threshold": thr,
-                      "patch_threshold": pthr, "candidates": n, "min_area": float(min_area),
-                      "feature_set": model.header["feature_set"], "status": "ok",
-                      "date_before": date1, "date_after": date2})
+    out.attrs.update(
+        {
+            "method": "trained",
+            "model": model.path,
+            "threshold": thr,
+            "patch_threshold": pthr,
+            "candidates": n,
+            "min_area": float(min_area),
+            "feature_set": model.header["feature_set"],
+            "status": "ok",
+            "date_before": date1,
+            "date_after": date2,
+        }
+    )
     return out

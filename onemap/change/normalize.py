@@ -33,6 +33,7 @@ import pandas as pd
 import xarray as xr
 
 from ..errors import DataError, FrameError
+from ..frame import Frame
 from . import _kernels as K
 from ._sample import read_pair
 from ._scene import (
@@ -182,7 +183,7 @@ def _quantile_knots(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarra
 
 
 def normalize_radiometry(before: xr.DataArray, after: xr.DataArray, method: str | None = "pif",
-                         *, frame: Any = None, mask: xr.DataArray | None = None, pif_fraction: float = 0.5,
+                         *, frame: Frame | None = None, mask: xr.DataArray | None = None, pif_fraction: float = 0.5,
                          iterations: int = 3, sample_pixels: int = SAMPLE_PIXELS) -> xr.DataArray:
     """The *after* scene mapped onto the *before* scene's radiometry (float32, NaN at nodata).
 

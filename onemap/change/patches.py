@@ -29,18 +29,15 @@ import numpy as np
 import shapely
 import xarray as xr
 from affine import Affine
-from rasterio.errors import NotGeoreferencedWarning
 
 from ..errors import DataError
 from ..frame import Frame
+from ..ingest._warp import _GEOREF_FILTER
 from .label import border_pairs, label, label_block, label_stats, relabel, resolve
 from ._scene import area_unit_factor, frame_of, pixel_area_m2
 
-# rasterio wraps the arrays it polygonises into in-memory datasets, and a worker thread can get
-# "Dataset has no geotransform" for them (said of rasterio's own temporary dataset: the polygons
-# carry the transform given). catch_warnings is not thread-safe, so the filter is installed once,
-# for this warning from rasterio only.
-warnings.filterwarnings("ignore", "Dataset has no geotransform", NotGeoreferencedWarning, "rasterio")
+# rasterio's temporary datasets (polygonise, warp) say they have no geotransform: not for the user
+warnings.filterwarnings(*_GEOREF_FILTER)
 
 __all__ = ["patches_from_labels", "patches_from_mask", "COLUMNS"]
 

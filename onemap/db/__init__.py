@@ -10,5 +10,12 @@ from .read import fetch_layer
 from .source import DatabaseError, is_database_url, redact
 from .write import SurveyKey, write_results, write_tables
 
-__all__ = ["DatabaseError", "SurveyKey", "fetch_layer", "is_database_url", "redact", "write_results",
-           "write_tables"]
+__all__ = [
+    "DatabaseError",
+    "SurveyKey",
+    "fetch_layer",
+    "is_database_url",
+    "redact",
+    "write_results",
+    "write_tables",
+]

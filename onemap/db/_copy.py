@@ -14,7 +14,7 @@ import numba
 import numpy as np
 import pandas as pd
 
-__all__ = ["SIGNATURE", "header_length", "scan", "decode"]
+__all__ = ["SIGNATURE", "decode", "header_length", "scan"]
 
 SIGNATURE = b"PGCOPY\n\xff\r\n\x00"
 _EPOCH_DAYS = np.datetime64("2000-01-01", "D")
@@ -32,8 +32,14 @@ def header_length(buf: bytes | bytearray | memoryview) -> int:
 
 @numba.njit(cache=True)
 def _i32(buf: np.ndarray, p: int) -> int:
-    v = (np.int64(buf[p]) << 24) | (np.int64(buf[p + 1]) << 16) | (np.int64(buf[p + 2]) << 8) | np.int64(buf[p + 3])
-    return v - (np.int64(1) << 32) if v >= (np.int64(1) << 31) else v
+    v = (
+        (np.int64(buf[p]) << 24)
+        | (np.int64(buf[p + 1]) << 16)
+        | (np.int64(buf[p + 2]) << 8)
+        | np.int64(buf[p + 3])
+    )
+    signed = v - (np.int64(1) << 32) if v >= (np.int64(1) << 31) else v
+    return signed  # type: ignore[return-value]
 
 
 @numba.njit(cache=True)
@@ -99,7 +105,9 @@ def _fixed(buf: np.ndarray, offsets: np.ndarray, lengths: np.ndarray, width: int
 
 
 @numba.njit(cache=True)
-def _gather(buf: np.ndarray, offsets: np.ndarray, lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _gather(
+    buf: np.ndarray, offsets: np.ndarray, lengths: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """Variable-length fields copied end to end: (data, ``n + 1`` offsets into it)."""
     n = offsets.shape[0]
     ends = np.zeros(n + 1, np.int64)
@@ -109,7 +117,7 @@ def _gather(buf: np.ndarray, offsets: np.ndarray, lengths: np.ndarray) -> tuple[
     for i in range(n):
         ln = lengths[i]
         if ln > 0:
-            data[ends[i]:ends[i] + ln] = buf[offsets[i]:offsets[i] + ln]
+            data[ends[i] : ends[i] + ln] = buf[offsets[i] : offsets[i] + ln]
     return data, ends
 
 
@@ -128,7 +136,11 @@ def decode(buf: np.ndarray, offsets: np.ndarray, lengths: np.ndarray, typ: str) 
     if typ in ("float4", "float8"):
         width = 4 if typ == "float4" else 8
         raw = _fixed(buf, offsets, lengths, width)
-        v = raw.astype(np.int32).view(np.float32).astype(np.float64) if width == 4 else raw.view(np.float64)
+        v = (
+            raw.astype(np.int32).view(np.float32).astype(np.float64)
+            if width == 4
+            else raw.view(np.float64)
+        )
         return np.where(nulls, np.nan, v)
     if typ == "bool":
         v = _fixed(buf, offsets, lengths, 1).astype(bool)
@@ -143,11 +155,92 @@ def decode(buf: np.ndarray, offsets: np.ndarray, lengths: np.ndarray, typ: str) 
     data, ends = _gather(buf, offsets, lengths)
     if typ == "wkb":
         blob = data.tobytes()
-        return np.array([None if m else blob[a:b] for a, b, m in zip(ends[:-1].tolist(), ends[1:].tolist(),
-                                                                    nulls.tolist())], dtype=object)
+        return np.array(
+            [
+                None if m else blob[a:b]
+                for a, b, m in zip(ends[:-1].tolist(), ends[1:].tolist(), nulls.tolist())
+            ],
+            dtype=object,
+        )
     import pyarrow as pa
 
     valid = pa.array(~nulls).buffers()[1] if nulls.any() else None
-    arr = pa.LargeStringArray.from_buffers(len(lengths), pa.py_buffer(ends), pa.py_buffer(data), valid,
-                                           int(nulls.sum()))
+    arr = pa.LargeStringArray.from_buffers(
+        len(lengths), pa.py_buffer(ends), pa.py_buffer(data), valid, int(nulls.sum())
+    )
     return pd.array(arr.cast(pa.large_string()), dtype=pd.StringDtype("pyarrow", na_value=np.nan))
+
+
+# ------------------------------------------------------------------------------------ writing
+HEADER = SIGNATURE + b"\x00\x00\x00\x00\x00\x00\x00\x00"
+TRAILER = b"\xff\xff"
+
+
+@numba.njit(cache=True)
+def _assemble(data: np.ndarray, starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """The tuples of a binary COPY: field (j, i) is ``data[starts[j, i]:][:lengths[j, i]]``."""
+    ncols, n = starts.shape
+    total = n * (2 + 4 * ncols)
+    for j in range(ncols):
+        for i in range(n):
+            if lengths[j, i] > 0:
+                total += lengths[j, i]
+    out = np.empty(total, np.uint8)
+    p = 0
+    for i in range(n):
+        out[p] = (ncols >> 8) & 255
+        out[p + 1] = ncols & 255
+        p += 2
+        for j in range(ncols):
+            ln = lengths[j, i]
+            u = np.uint32(ln) if ln >= 0 else np.uint32(0xFFFFFFFF)
+            out[p] = (u >> 24) & 255
+            out[p + 1] = (u >> 16) & 255
+            out[p + 2] = (u >> 8) & 255
+            out[p + 3] = u & 255
+            p += 4
+            if ln > 0:
+                s = starts[j, i]
+                out[p : p + ln] = data[s : s + ln]
+                p += ln
+    return out
+
+
+def encode_fixed(
+    values: np.ndarray, nulls: np.ndarray, be_dtype: str
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A fixed-width column as (bytes, starts, lengths) in big-endian *be_dtype* (``>i8`` …)."""
+    arr = np.ascontiguousarray(values.astype(be_dtype))
+    width = arr.dtype.itemsize
+    lengths = np.where(nulls, -1, width).astype(np.int32)
+    return arr.view(np.uint8).reshape(-1), np.arange(len(arr), dtype=np.int64) * width, lengths
+
+
+def encode_varlen(arrow_array: object) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A pyarrow (large_)string/binary array as (bytes, starts, lengths)."""
+    import pyarrow as pa
+
+    arr = arrow_array.cast(pa.large_binary())  # type: ignore[attr-defined]
+    n = len(arr)
+    _, offs_buf, data_buf = arr.buffers()
+    offsets = np.frombuffer(offs_buf, np.int64)[arr.offset : arr.offset + n + 1]
+    data = np.frombuffer(data_buf, np.uint8) if data_buf is not None else np.zeros(0, np.uint8)
+    lengths = np.diff(offsets).astype(np.int32)
+    if arr.null_count:
+        lengths[np.asarray(arr.is_null())] = -1
+    return data, offsets[:-1].copy(), lengths
+
+
+def encode_constant(raw: bytes | None, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The same value (already in its binary form; ``None``: NULL) on *n* rows."""
+    data = np.frombuffer(raw or b"", np.uint8)
+    return data, np.zeros(n, np.int64), np.full(n, -1 if raw is None else len(raw), np.int32)
+
+
+def assemble(columns: list[tuple[np.ndarray, np.ndarray, np.ndarray]]) -> bytes:
+    """The binary COPY tuples of *columns* (each from an ``encode_*`` function), without header."""
+    base = np.cumsum([0] + [len(d) for d, _, _ in columns[:-1]])
+    data = np.concatenate([d for d, _, _ in columns]) if columns else np.zeros(0, np.uint8)
+    starts = np.stack([s + b for (_, s, _), b in zip(columns, base)])
+    lengths = np.stack([ln for _, _, ln in columns])
+    return _assemble(data, starts, lengths).tobytes()

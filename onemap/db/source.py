@@ -19,8 +19,10 @@ from ..errors import DataError, OnemapError
 __all__ = ["DatabaseError", "connect", "is_database_url", "redact", "split_table", "translate"]
 
 _SCHEMES = ("postgresql://", "postgres://")
-_PASSWORD_HINT = ("set PGPASSWORD, or add a line host:port:dbname:user:password to ~/.pgpass "
-                  "(chmod 600; PGPASSFILE names another file)")
+_PASSWORD_HINT = (
+    "set PGPASSWORD, or add a line host:port:dbname:user:password to ~/.pgpass "
+    "(chmod 600; PGPASSFILE names another file)"
+)
 
 
 class DatabaseError(OnemapError):
@@ -78,7 +80,9 @@ def split_table(table: str) -> tuple[str, str]:
         return "public", parts[0]
     if len(parts) == 2 and all(parts):
         return parts[0], parts[1]
-    raise DataError(f"table {table!r} is not a table name", hint='write it as "table" or "schema.table"')
+    raise DataError(
+        f"table {table!r} is not a table name", hint='write it as "table" or "schema.table"'
+    )
 
 
 def connect(url: str, **kw: Any) -> psycopg.Connection:
@@ -95,27 +99,50 @@ def translate(exc: BaseException, url: str, what: str = "") -> OnemapError:
     msg = scrub(str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__, url)
     low = str(exc).lower()
     if "password authentication failed" in low or "no password supplied" in low:
-        return DatabaseError(f"login refused ({msg})", path=safe,
-                             hint=f"check the user name and password: {_PASSWORD_HINT}")
+        return DatabaseError(
+            f"login refused ({msg})",
+            path=safe,
+            hint=f"check the user name and password: {_PASSWORD_HINT}",
+        )
     if re.search(r'database ".*" does not exist', low):
-        return DatabaseError(f"no such database ({msg})", path=safe,
-                             hint="check the database name at the end of the URL (psql -l lists them)")
+        return DatabaseError(
+            f"no such database ({msg})",
+            path=safe,
+            hint="check the database name at the end of the URL (psql -l lists them)",
+        )
     if isinstance(exc, psycopg.OperationalError) and ("connection" in low or "server" in low):
-        lost = "server closed the connection" in low or "terminating connection" in low or \
-            "consuming input failed" in low or "connection is lost" in low or "ssl syscall" in low
+        lost = (
+            "server closed the connection" in low
+            or "terminating connection" in low
+            or "consuming input failed" in low
+            or "connection is lost" in low
+            or "ssl syscall" in low
+        )
         if lost:
-            return DatabaseError(f"connection lost ({msg}); the transaction was rolled back, the "
-                                 "database holds what it held before", path=safe,
-                                 hint="check that the server is up (pg_isready) and run again")
-        return DatabaseError(f"cannot reach the database server ({msg})", path=safe,
-                             hint="check host and port in the URL and that the server runs and accepts "
-                                  "TCP connections (pg_isready -h HOST -p PORT)")
+            return DatabaseError(
+                f"connection lost ({msg}); the transaction was rolled back, the "
+                "database holds what it held before",
+                path=safe,
+                hint="check that the server is up (pg_isready) and run again",
+            )
+        return DatabaseError(
+            f"cannot reach the database server ({msg})",
+            path=safe,
+            hint="check host and port in the URL and that the server runs and accepts "
+            "TCP connections (pg_isready -h HOST -p PORT)",
+        )
     if isinstance(exc, (psycopg.errors.AdminShutdown, psycopg.errors.CrashShutdown)):
-        return DatabaseError(f"the server shut down ({msg}); the transaction was rolled back, the "
-                             "database holds what it held before", path=safe,
-                             hint="start the server again and rerun")
+        return DatabaseError(
+            f"the server shut down ({msg}); the transaction was rolled back, the "
+            "database holds what it held before",
+            path=safe,
+            hint="start the server again and rerun",
+        )
     if isinstance(exc, psycopg.errors.InsufficientPrivilege):
-        return DatabaseError(f"permission denied ({msg})", path=safe,
-                             hint="GRANT the role the rights it needs (SELECT to read; CREATE on the "
-                                  "schema and INSERT/DELETE on the tables to write)")
+        return DatabaseError(
+            f"permission denied ({msg})",
+            path=safe,
+            hint="GRANT the role the rights it needs (SELECT to read; CREATE on the "
+            "schema and INSERT/DELETE on the tables to write)",
+        )
     return DatabaseError(msg, path=safe, hint="see the PostgreSQL message; nothing was changed")

@@ -16,10 +16,18 @@ from typing import Any
 
 import numpy as np
 import xarray as xr
+from rasterio.errors import NotGeoreferencedWarning
 
 from ..frame import Frame
 
 __all__ = ["WARP_BLOCK", "warp_scale", "rio_crs", "slice_pad", "warp_array", "reproject_block"]
+
+# rasterio wraps the arrays it warps into temporary datasets and warns, from dask worker threads,
+# that they have no geotransform (the transforms are given to it): not for the user. A filter for
+# this one rasterio warning, installed once: catch_warnings around each call is process-wide and
+# not thread-safe, so a concurrent thread let it through.
+_GEOREF_FILTER = ("ignore", "Dataset has no geotransform", NotGeoreferencedWarning, "rasterio")
+warnings.filterwarnings(*_GEOREF_FILTER)
 
 #: side of the fixed output pieces when warping an array lazily
 WARP_BLOCK = 1024
@@ -134,7 +142,6 @@ def reproject_block(data: np.ndarray, src: Frame, dst: Frame, resampling: str, f
                     scale: dict[str, float]) -> np.ndarray:
     """:func:`rasterio.warp.reproject` of an array on *src* to *dst*; *fill* is nodata both ways."""
     from rasterio.enums import Resampling
-    from rasterio.errors import NotGeoreferencedWarning
     from rasterio.warp import reproject
 
     data = np.asarray(data)
@@ -142,9 +149,8 @@ def reproject_block(data: np.ndarray, src: Frame, dst: Frame, resampling: str, f
     flat = data.reshape(-1, *data.shape[-2:])
     out = np.full((flat.shape[0], *dst.shape), fill, dtype=data.dtype)
     if flat.shape[0] and flat.shape[1] and flat.shape[2]:
-        with warnings.catch_warnings():  # the arrays are georeferenced by the transforms given
-            warnings.simplefilter("ignore", NotGeoreferencedWarning)
-            reproject(flat, out, src_transform=src.transform, src_crs=rio_crs(src.crs),
-                      dst_transform=dst.transform, dst_crs=rio_crs(dst.crs), src_nodata=fill,
-                      dst_nodata=fill, resampling=Resampling[resampling], **scale)
+        # the arrays are georeferenced by the transforms given (see _GEOREF_FILTER)
+        reproject(flat, out, src_transform=src.transform, src_crs=rio_crs(src.crs),
+                  dst_transform=dst.transform, dst_crs=rio_crs(dst.crs), src_nodata=fill,
+                  dst_nodata=fill, resampling=Resampling[resampling], **scale)
     return out.reshape(*lead, *dst.shape)

@@ -47,9 +47,9 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable
 
 from .sensors import guess_date
 
@@ -75,21 +75,49 @@ def _ymd(text: str) -> str | None:
 _NOT_ALNUM = r"(?<![A-Za-z0-9])"
 # (pattern, what it is); the first group is the sensing date YYYYMMDD
 _CONVENTIONS: list[tuple[re.Pattern[str], str]] = [
-    (re.compile(_NOT_ALNUM + r"S2[A-D]_MSI(?:L1C|L2A|L1B)_(\d{8})T\d{6}_N\d{4}", re.I),
-     "Sentinel-2 product name (sensing time)"),
-    (re.compile(_NOT_ALNUM + r"S2[A-D]_OPER_\w*?_V(\d{8})T\d{6}_", re.I), "Sentinel-2 product name (validity start)"),
-    (re.compile(_NOT_ALNUM + r"S2[A-D]_OPER_MSI_\w*?_S(\d{8})T\d{6}_", re.I), "Sentinel-2 datastrip (sensing start)"),
-    (re.compile(_NOT_ALNUM + r"(?:L1C_|L2A_)?T\d{2}[A-Z]{3}_(\d{8})T\d{6}_(?:B\d{1,2}A?|TCI|SCL|AOT|WVP)",
-                re.I), "Sentinel-2 tile band file (sensing time)"),
-    (re.compile(_NOT_ALNUM + r"L[COTEM]0\d_L\w{3}_\d{6}_(\d{8})_\d{8}_\d{2}_(?:T1|T2|RT)", re.I),
-     "Landsat product id (acquisition date)"),
-    (re.compile(_NOT_ALNUM + r"L\d{8}_\d{3}(\d{8})(?!\d)", re.I), "Landsat NLAPS id"),
-    (re.compile(_NOT_ALNUM + r"GF[1-7][B-D]?_(?:PMS|WFV|MUX|PAN|BWD|NAD)\d?_E\d+(?:\.\d+)?_N\d+(?:\.\d+)?_(\d{8})_L\d",
-                re.I), "GF scene name"),
+    (
+        re.compile(_NOT_ALNUM + r"S2[A-D]_MSI(?:L1C|L2A|L1B)_(\d{8})T\d{6}_N\d{4}", re.IGNORECASE),
+        "Sentinel-2 product name (sensing time)",
+    ),
+    (
+        re.compile(_NOT_ALNUM + r"S2[A-D]_OPER_\w*?_V(\d{8})T\d{6}_", re.IGNORECASE),
+        "Sentinel-2 product name (validity start)",
+    ),
+    (
+        re.compile(_NOT_ALNUM + r"S2[A-D]_OPER_MSI_\w*?_S(\d{8})T\d{6}_", re.IGNORECASE),
+        "Sentinel-2 datastrip (sensing start)",
+    ),
+    (
+        re.compile(
+            _NOT_ALNUM
+            + r"(?:L1C_|L2A_)?T\d{2}[A-Z]{3}_(\d{8})T\d{6}_(?:B\d{1,2}A?|TCI|SCL|AOT|WVP)",
+            re.IGNORECASE,
+        ),
+        "Sentinel-2 tile band file (sensing time)",
+    ),
+    (
+        re.compile(
+            _NOT_ALNUM + r"L[COTEM]0\d_L\w{3}_\d{6}_(\d{8})_\d{8}_\d{2}_(?:T1|T2|RT)", re.IGNORECASE
+        ),
+        "Landsat product id (acquisition date)",
+    ),
+    (re.compile(_NOT_ALNUM + r"L\d{8}_\d{3}(\d{8})(?!\d)", re.IGNORECASE), "Landsat NLAPS id"),
+    (
+        re.compile(
+            _NOT_ALNUM
+            + r"GF[1-7][B-D]?_(?:PMS|WFV|MUX|PAN|BWD|NAD)\d?_E\d+(?:\.\d+)?_N\d+(?:\.\d+)?_(\d{8})_L\d",
+            re.IGNORECASE,
+        ),
+        "GF scene name",
+    ),
 ]
-_LANDSAT_SCENE_ID = re.compile(_NOT_ALNUM + r"L[COTEM][4-9]\d{6}(\d{4})(\d{3})[A-Z]{3}\d{2}", re.I)
-_S2_OPER_TILE = re.compile(_NOT_ALNUM + r"S2([A-D])_OPER_MSI_L(?:1C|2A)_TL_\w{4}_\d{8}T\d{6}_A(\d{6})_T(\d{2})[A-Z]{3}",
-                           re.I)
+_LANDSAT_SCENE_ID = re.compile(
+    _NOT_ALNUM + r"L[COTEM][4-9]\d{6}(\d{4})(\d{3})[A-Z]{3}\d{2}", re.IGNORECASE
+)
+_S2_OPER_TILE = re.compile(
+    _NOT_ALNUM + r"S2([A-D])_OPER_MSI_L(?:1C|2A)_TL_\w{4}_\d{8}T\d{6}_A(\d{6})_T(\d{2})[A-Z]{3}",
+    re.IGNORECASE,
+)
 
 #: launch (UTC) of each Sentinel-2 satellite: absolute orbit 1 starts there
 _S2_LAUNCH = {"A": dt.datetime(2015, 6, 23, 1, 51, 58), "B": dt.datetime(2017, 3, 7, 1, 49, 24)}
@@ -111,9 +139,14 @@ def sentinel2_orbit_date(satellite: str, orbit: int, utm_zone: int) -> str | Non
     if launch is None or orbit < 1:
         return None
     estimate = launch + (orbit - 0.5) * _S2_ORBIT
-    pass_utc = dt.timedelta(hours=10.5 - (-183 + 6 * utm_zone) / 15)  # local 10:30 at the zone's meridian
+    pass_utc = dt.timedelta(
+        hours=10.5 - (-183 + 6 * utm_zone) / 15
+    )  # local 10:30 at the zone's meridian
     day0 = dt.datetime.combine(estimate.date(), dt.time())
-    best = min((day0 + dt.timedelta(days=k) + pass_utc for k in (-1, 0, 1)), key=lambda t: abs(t - estimate))
+    best = min(
+        (day0 + dt.timedelta(days=k) + pass_utc for k in (-1, 0, 1)),
+        key=lambda t: abs(t - estimate),
+    )
     return best.date().isoformat()
 
 
@@ -135,12 +168,15 @@ def acquisition_date(text: str) -> tuple[str, str] | None:
     if m:
         found = sentinel2_orbit_date(m.group(1), int(m.group(2)), int(m.group(3)))
         if found:
-            tile = text[m.end() - 6:m.end()]
-            return found, f"Sentinel-2{m.group(1).upper()} absolute orbit {int(m.group(2))}, tile {tile} (computed)"
+            tile = text[m.end() - 6 : m.end()]
+            return (
+                found,
+                f"Sentinel-2{m.group(1).upper()} absolute orbit {int(m.group(2))}, tile {tile} (computed)",
+            )
     return None
 
 
-_DATES_LINE = re.compile(r"^\s*date[_ ]?(\d+)\s*[:=]\s*(\S+)\s*$", re.I | re.M)
+_DATES_LINE = re.compile(r"^\s*date[_ ]?(\d+)\s*[:=]\s*(\S+)\s*$", re.IGNORECASE | re.MULTILINE)
 
 
 def sidecar_date(path: str | Path) -> tuple[str, str] | None:
@@ -158,7 +194,11 @@ def sidecar_date(path: str | Path) -> tuple[str, str] | None:
         except OSError:
             continue
         entries = {int(n): v for n, v in _DATES_LINE.findall(text)}
-        key = int(m.group(1)) if m and where == folder.parent else (next(iter(entries)) if len(entries) == 1 else None)
+        key = (
+            int(m.group(1))
+            if m and where == folder.parent
+            else (next(iter(entries)) if len(entries) == 1 else None)
+        )
         if key in entries:
             date = guess_date(entries[key])
             if date:
@@ -166,8 +206,12 @@ def sidecar_date(path: str | Path) -> tuple[str, str] | None:
     return None
 
 
-def scene_date(paths: Iterable[str], tags: Iterable[tuple[str, str]], descriptions: Iterable[str],
-               date_keys: tuple[str, ...]) -> SceneDate:
+def scene_date(
+    paths: Iterable[str],
+    tags: Iterable[tuple[str, str]],
+    descriptions: Iterable[str],
+    date_keys: tuple[str, ...],
+) -> SceneDate:
     """The acquisition date of a scene from its files' paths, tags and band descriptions (in the
     order of the module notes)."""
     paths = [str(p) for p in paths]
@@ -195,8 +239,12 @@ def scene_date(paths: Iterable[str], tags: Iterable[tuple[str, str]], descriptio
         for text in (Path(p).name, Path(p).parent.name):
             found_date = guess_date(text)
             if found_date:
-                return SceneDate(found_date, f"a date in the name {text} (no known product name: guessed)", True)
+                return SceneDate(
+                    found_date, f"a date in the name {text} (no known product name: guessed)", True
+                )
     for k, v in tags:
         if k == "TIFFTAG_DATETIME" and guess_date(v):
-            return SceneDate(guess_date(v), "TIFFTAG_DATETIME (when the file was written: guessed)", True)
+            return SceneDate(
+                guess_date(v), "TIFFTAG_DATETIME (when the file was written: guessed)", True
+            )
     return SceneDate(None, "none found")

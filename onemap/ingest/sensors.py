@@ -26,9 +26,12 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING
 
 from ..errors import ConfigError, DataError
+
+if TYPE_CHECKING:
+    import xarray as xr
 
 __all__ = ["SensorPreset", "SENSORS", "sensor_preset", "guess_sensor", "guess_date", "band_index"]
 
@@ -246,7 +249,7 @@ def guess_date(text: str) -> str | None:
     return None
 
 
-def band_index(scene: Any, name: str) -> int:
+def band_index(scene: xr.DataArray, name: str) -> int:
     """0-based position of band *name* in a scene's ``band`` coordinate.
 
     *name* is a canonical name (``"nir"``) or, when the scene's sensor is known, a band file

@@ -8,7 +8,7 @@ each pixel it covers as sparse runs (memory in the number of boundary pixels, no
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -21,10 +21,13 @@ from . import _paint_kernels as _paint
 from .geometry import as_frame
 from .runs import check_rule, layer_runs, prepare_layer, threads_for, windows
 
+if TYPE_CHECKING:
+    import geopandas as gpd
+
 __all__ = ["rasterize", "coverage_fractions", "CoverageFractions"]
 
 
-def rasterize(layer: Any, frame: Frame | xr.DataArray, column: str | None = None, rule: str = "centre", *,
+def rasterize(layer: gpd.GeoDataFrame | gpd.GeoSeries, frame: Frame | xr.DataArray, column: str | None = None, rule: str = "centre", *,
               fill: float | None = None, reproject: bool = False,
               tile_size: int | tuple[int, int] | None = None) -> xr.DataArray:
     """Burn a polygon layer into a grid on *frame*.
@@ -211,7 +214,7 @@ class CoverageFractions:
         return out
 
 
-def coverage_fractions(layer: Any, frame: Frame | xr.DataArray, *, reproject: bool = False,
+def coverage_fractions(layer: gpd.GeoDataFrame | gpd.GeoSeries, frame: Frame | xr.DataArray, *, reproject: bool = False,
                        tile_size: int | tuple[int, int] | None = None) -> CoverageFractions:
     """Exact fraction of each pixel of *frame* covered by each polygon of *layer*.
 

@@ -8,7 +8,7 @@ or a zone raster (an integer DataArray on the values' grid: results are indexed 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -37,6 +37,9 @@ from .runs import (
     threads_for,
     windows,
 )
+
+if TYPE_CHECKING:
+    import geopandas as gpd
 
 __all__ = ["zonal_stats", "area_by_class", "STATS", "DEFAULT_STATS"]
 
@@ -102,7 +105,7 @@ class _Accumulator:
         return majority, minority
 
 
-def zonal_stats(values: xr.DataArray, zones: Any, stats: Iterable[str] | str = DEFAULT_STATS,
+def zonal_stats(values: xr.DataArray, zones: gpd.GeoDataFrame | xr.DataArray, stats: Iterable[str] | str = DEFAULT_STATS,
                 weights: str | None = None, *, nodata: float | None = None, reproject: bool = False,
                 tile_size: int | tuple[int, int] | None = None) -> pd.DataFrame:
     """Statistics of raster *values* over each zone.
@@ -240,7 +243,8 @@ def _finalize(acc: _Accumulator, stats: list[str], raster: RasterInput, index: p
 # --------------------------------------------------------------------------- area by class
 
 
-def area_by_class(polygons: Any, classes: Any, column: str | None = None, rule: str = "fraction", *,
+def area_by_class(polygons: gpd.GeoDataFrame | xr.DataArray,
+                  classes: xr.DataArray | gpd.GeoDataFrame, column: str | None = None, rule: str = "fraction", *,
                   nodata: float | None = None, reproject: bool = False,
                   tile_size: int | tuple[int, int] | None = None) -> pd.DataFrame:
     """Plane area of each polygon (or zone) per class of a class raster or class polygon layer.

@@ -12,8 +12,12 @@ from onemap.change.features import FeaturePlan, pixel_features
 
 
 def _scene(a: np.ndarray, bands, frame: Frame, nodata=None) -> xr.DataArray:
-    da = xr.DataArray(a, dims=("band", "y", "x"), coords={"band": list(bands), **frame.coords()},
-                      attrs={"nodata": nodata})
+    da = xr.DataArray(
+        a,
+        dims=("band", "y", "x"),
+        coords={"band": list(bands), **frame.coords()},
+        attrs={"nodata": nodata},
+    )
     return da.rio.write_crs(frame.crs)
 
 
@@ -32,7 +36,7 @@ def oracle_window(src: np.ndarray, r: int) -> tuple[np.ndarray, np.ndarray]:
         for j in range(w):
             if np.isnan(src[i, j]):
                 continue
-            win = src[max(i - r, 0):i + r + 1, max(j - r, 0):j + r + 1].astype(np.float64)
+            win = src[max(i - r, 0) : i + r + 1, max(j - r, 0) : j + r + 1].astype(np.float64)
             v = win[~np.isnan(win)]
             mean[i, j], std[i, j] = v.mean(), v.std()
     return mean, std
@@ -79,11 +83,13 @@ def test_pantex_matches_oracle():
     g = _with_nan((14, 16), 5)
     out = np.empty(g.shape, np.float32)
     FK.pantex_kernel(g, 2, FK.PANTEX_OFFSETS, out)
-    np.testing.assert_allclose(out, oracle_pantex(g, 2, FK.PANTEX_OFFSETS.tolist()), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        out, oracle_pantex(g, 2, FK.PANTEX_OFFSETS.tolist()), rtol=1e-5, atol=1e-6
+    )
 
 
 def test_pantex_sees_built_texture_not_stripes():
-    """Rows of a field (smooth along one direction) score 0; a speckle of roofs and gaps does not."""
+    """Field rows (smooth along one direction) score 0; a speckle of roofs and gaps does not."""
     stripes = np.tile(np.array([0, 0, 5, 5], np.float32), (16, 4))
     checker = (np.random.default_rng(0).random((16, 16)) > 0.5).astype(np.float32) * 5
     out = np.empty((16, 16), np.float32)
@@ -103,13 +109,23 @@ def test_pixel_channels_match_numpy():
     roles = np.array([0, 1, 2, 3, -1])  # blue green red nir, no swir
     out = np.empty((32, 9, 11), np.float32)
     FK.pixel_channels_kernel(b1, b2, med1, scl1, med2, scl2, gain, offset, sigma, roles, out)
-    c = lambda v: v[:, None, None]  # noqa: E731
+    c = lambda v: v[:, None, None]
     z1, z2 = (b1 - c(med1)) / c(scl1), (b2 - c(med2)) / c(scl2)
     m2 = b2 * c(gain) + c(offset)
     dz = (m2 - b1) / c(sigma)
-    nd = lambda a, b: (a - b) / (a + b)  # noqa: E731
-    expect = np.concatenate([z1, z2, dz, nd(m2, b1), np.sqrt((dz ** 2).mean(0))[None], dz.mean(0)[None],
-                             z1.mean(0)[None], z2.mean(0)[None]])
+    nd = lambda a, b: (a - b) / (a + b)
+    expect = np.concatenate(
+        [
+            z1,
+            z2,
+            dz,
+            nd(m2, b1),
+            np.sqrt((dz**2).mean(0))[None],
+            dz.mean(0)[None],
+            z1.mean(0)[None],
+            z2.mean(0)[None],
+        ]
+    )
     expect[:, 3, 4] = np.nan  # a pixel with nodata in any band has no feature
     np.testing.assert_allclose(out[:20], expect, rtol=2e-5, atol=1e-5)
     ndvi1, ndvi2 = nd(b1[3], b1[2]), nd(b2[3], b2[2])
@@ -123,8 +139,14 @@ def test_pixel_channels_match_numpy():
     assert np.isnan(out[:, 3, 4]).all()  # nodata in one band of date 1: no feature
 
 
-@pytest.mark.parametrize("bands", [("red", "green", "blue"), ("blue", "green", "red", "nir"),
-                                   ("blue", "green", "red", "nir", "swir1", "swir2")])
+@pytest.mark.parametrize(
+    "bands",
+    [
+        ("red", "green", "blue"),
+        ("blue", "green", "red", "nir"),
+        ("blue", "green", "red", "nir", "swir1", "swir2"),
+    ],
+)
 def test_features_are_tiling_independent(bands):
     """Whole-image features equal the dask tiles' (with their NaN-padded halo) bit for bit."""
     f = Frame.from_bounds((0, 0, 150, 140), res=2, crs=32650)
@@ -153,7 +175,9 @@ def test_window_equals_whole():
 def test_features_by_bands():
     f = Frame.from_bounds((0, 0, 40, 40), res=1, crs=32650)
     a = np.random.default_rng(0).integers(1, 255, (3, 40, 40)).astype("uint8")
-    rgb = FeaturePlan(_scene(a, ("red", "green", "blue"), f), _scene(a, ("red", "green", "blue"), f))
+    rgb = FeaturePlan(
+        _scene(a, ("red", "green", "blue"), f), _scene(a, ("red", "green", "blue"), f)
+    )
     assert "gli_change" in rgb.names and "ndvi_1" not in rgb.names and "construction" in rgb.names
     grey = FeaturePlan(_scene(a[:1], ("pan",), f), _scene(a[:1], ("pan",), f))
     assert "construction" not in grey.names and "pantex_2" in grey.names

@@ -11,17 +11,26 @@ import shapely
 import xarray as xr
 
 from onemap import Frame, detect_changes
+from onemap.change.model import (
+    ModelFileError,
+    ModelMismatchError,
+    detect_with_model,
+    load_model,
+)
+from onemap.change.train import TrainingDataError, train_change_model
 from onemap.errors import CRSError, FrameError, OnemapError
-from onemap.change.model import ModelFileError, ModelMismatchError, detect_with_model, load_model
-from onemap.change.train import LabelledPair, TrainingDataError, train_change_model
 
 BANDS = ("blue", "green", "red", "nir")
 FAST = {"num_iterations": 40}
 
 
 def _scene(a, frame, bands=BANDS, date="2020-01-01"):
-    da = xr.DataArray(a, dims=("band", "y", "x"), coords={"band": list(bands), **frame.coords()},
-                      attrs={"date": date, "nodata": 0})
+    da = xr.DataArray(
+        a,
+        dims=("band", "y", "x"),
+        coords={"band": list(bands), **frame.coords()},
+        attrs={"date": date, "nodata": 0},
+    )
     return da.rio.write_crs(frame.crs)
 
 
@@ -37,15 +46,21 @@ def make_pair(seed: int, size: int = 96, res: float = 2.0, crs=32650):
     truth = np.zeros((size, size), bool)
     for _ in range(6):
         r, c, h, w = *rng.integers(4, size - 16, 2), *rng.integers(4, 10, 2)
-        b[:, r:r + h, c:c + w] = roof * rng.normal(1, 0.03, (4, h, w))
-        truth[r:r + h, c:c + w] = True
+        b[:, r : r + h, c : c + w] = roof * rng.normal(1, 0.03, (4, h, w))
+        truth[r : r + h, c : c + w] = True
     for _ in range(3):  # harvested fields: real spectral change, not construction
         r, c = rng.integers(0, size - 20, 2)
-        field = ~truth[r:r + 20, c:c + 20]
-        b[:, r:r + 20, c:c + 20] = np.where(field, soil * rng.normal(1, 0.05, (4, 20, 20)), b[:, r:r + 20, c:c + 20])
-    to16 = lambda x: np.clip(x, 1, 60000).astype("uint16")  # noqa: E731
-    return (_scene(to16(a), frame), _scene(to16(b), frame, date="2021-01-01"),
-            xr.DataArray(truth, dims=("y", "x"), coords=frame.coords()).rio.write_crs(frame.crs), frame)
+        field = ~truth[r : r + 20, c : c + 20]
+        b[:, r : r + 20, c : c + 20] = np.where(
+            field, soil * rng.normal(1, 0.05, (4, 20, 20)), b[:, r : r + 20, c : c + 20]
+        )
+    to16 = lambda x: np.clip(x, 1, 60000).astype("uint16")
+    return (
+        _scene(to16(a), frame),
+        _scene(to16(b), frame, date="2021-01-01"),
+        xr.DataArray(truth, dims=("y", "x"), coords=frame.coords()).rio.write_crs(frame.crs),
+        frame,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -95,7 +110,9 @@ def test_same_inputs_same_model_bytes():
 def test_prediction_is_tiling_independent(trained):
     before, after, _, _ = make_pair(12)
     whole = detect_with_model(before, after, trained)
-    tiled = detect_with_model(before.chunk({"y": 40, "x": 50}), after.chunk({"y": 40, "x": 50}), trained)
+    tiled = detect_with_model(
+        before.chunk({"y": 40, "x": 50}), after.chunk({"y": 40, "x": 50}), trained
+    )
     assert len(whole) == len(tiled) > 0
     assert whole.geometry.equals(tiled.geometry)
     np.testing.assert_array_equal(whole.probability.values, tiled.probability.values)
@@ -111,7 +128,9 @@ def test_trained_from_verified_patches():
         for g in found.geometry:
             from rasterio import features
 
-            m = features.rasterize([(g, 1)], out_shape=frame.shape, transform=frame.transform).astype(bool)
+            m = features.rasterize(
+                [(g, 1)], out_shape=frame.shape, transform=frame.transform
+            ).astype(bool)
             lab.append("real" if truth.values[m].mean() >= 0.5 else "false")
         pairs.append((before, after, found.assign(verdict=lab)))
     model = train_change_model(pairs, label_column="verdict", samples_per_class=3000, params=FAST)
@@ -123,7 +142,7 @@ def test_trained_from_verified_patches():
 # -- bad input ---------------------------------------------------------------------------------
 def test_other_bands_is_an_error(trained):
     before, after, _, _ = make_pair(1)
-    rgb = lambda s: s.sel(band=["red", "green", "blue"])  # noqa: E731
+    rgb = lambda s: s.sel(band=["red", "green", "blue"])
     with pytest.raises(ModelMismatchError, match="nir.*Fix: ") as e:
         detect_changes(rgb(before), rgb(after), model=trained)
     assert "missing: nir" in str(e.value)
@@ -201,15 +220,67 @@ def test_trained_beats_naive_on_held_out_levir(shared_data):
     pairs = [R.levir(shared_data, n) for n in names]
     test = max(pairs, key=lambda p: p.truth.sum())  # the crop with most change is held out
     train = [p for p in pairs if p is not test][:3]
-    model = train_change_model([(p.before, p.after, p.truth) for p in train], samples_per_class=5000,
-                               params={"num_iterations": 60})
+    model = train_change_model(
+        [(p.before, p.after, p.truth) for p in train],
+        samples_per_class=5000,
+        params={"num_iterations": 60},
+    )
     patches = detect_changes(test.before, test.after, model=model)
     f_model = R.prf(R.confusion(R.predicted_mask(patches, test.frame), test))[2]
     from scipy import ndimage
     from skimage.filters import threshold_otsu
 
-    z = lambda x: (x - x.mean((1, 2), keepdims=True)) / x.std((1, 2), keepdims=True)  # noqa: E731
-    mag = np.sqrt(((z(test.after.values.astype(float)) - z(test.before.values.astype(float))) ** 2).sum(0))
+    z = lambda x: (x - x.mean((1, 2), keepdims=True)) / x.std((1, 2), keepdims=True)
+    mag = np.sqrt(
+        ((z(test.after.values.astype(float)) - z(test.before.values.astype(float))) ** 2).sum(0)
+    )
     naive = ndimage.binary_opening(mag > threshold_otsu(mag), np.ones((3, 3), bool))
     f_naive = R.prf(R.confusion(naive, test))[2]
     assert f_model > f_naive, (f_model, f_naive)
+
+
+# -- command line --------------------------------------------------------------------------------
+def test_cli_train_writes_model_and_table(tmp_path):
+    from typer.testing import CliRunner
+
+    from onemap.cli import app
+
+    lines = ["[train]", 'out = "models/m.json"', "samples_per_class = 2000", ""]
+    for s in range(3):
+        before, after, truth, _ = make_pair(s, size=64)
+        before.rio.to_raster(tmp_path / f"b{s}.tif")
+        after.rio.to_raster(tmp_path / f"a{s}.tif")
+        truth.astype("uint8").rio.to_raster(tmp_path / f"t{s}.tif")
+        lines += [
+            "[[pair]]",
+            f'before = "b{s}.tif"',
+            f'after = "a{s}.tif"',
+            f'truth = "t{s}.tif"',
+            "",
+        ]
+    cfg = tmp_path / "train.toml"
+    cfg.write_text("\n".join(lines))
+    res = CliRunner().invoke(app, ["train", str(cfg), "-q"])
+    assert res.exit_code == 0, res.output
+    assert "pixel F1" in res.output and (tmp_path / "models" / "m.json").is_file()
+    assert len(load_model(tmp_path / "models" / "m.json").header["bands"]) == 4
+    cfg.write_text("\n".join(lines).replace('truth = "t0.tif"', 'truth = "nope.tif"'))
+    res = CliRunner().invoke(app, ["train", str(cfg), "-q"])
+    assert res.exit_code == 1 and "nope.tif" in res.output
+
+
+def test_survey_config_takes_a_model(tmp_path, trained):
+    from onemap.config import load_config
+    from onemap.errors import ConfigError
+    from tests.test_config import GOOD, write
+
+    for name in ("before.tif", "after.tif", "dltb.gpkg"):
+        (tmp_path / name).write_bytes(b"x")
+    (tmp_path / "txt").mkdir()
+    text = GOOD.replace("threshold = 0.3", 'threshold = 0.3\nmodel = "m.json"')
+    with pytest.raises(ConfigError, match=r"\[detect\] model.*m.json.*not found"):
+        load_config(write(tmp_path, text))
+    trained.save(tmp_path / "m.json")
+    cfg = load_config(write(tmp_path, text))
+    assert cfg.detect_model == (tmp_path / "m.json").resolve()
+    assert load_config(write(tmp_path, GOOD)).detect_model is None

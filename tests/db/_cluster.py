@@ -23,8 +23,10 @@ import time
 from pathlib import Path
 
 PASSWORD = "onemap-test-secret"
-INSTALL_HINT = ("install PostgreSQL and PostGIS (Debian: apt-get install postgresql "
-                "postgresql-15-postgis-3) or put their bin folder on PATH")
+INSTALL_HINT = (
+    "install PostgreSQL and PostGIS (Debian: apt-get install postgresql "
+    "postgresql-15-postgis-3) or put their bin folder on PATH"
+)
 
 
 class ClusterUnavailable(RuntimeError):
@@ -40,18 +42,24 @@ def find_bindir() -> Path:
     pg_config = shutil.which("pg_config")
     if pg_config:
         try:
-            out = subprocess.run([pg_config, "--bindir"], capture_output=True, text=True, check=True)
+            out = subprocess.run(
+                [pg_config, "--bindir"], capture_output=True, text=True, check=True
+            )
             candidates.append(Path(out.stdout.strip()))
         except (OSError, subprocess.CalledProcessError):
             pass
-    versions = sorted(glob.glob("/usr/lib/postgresql/*/bin"),
-                      key=lambda p: int(Path(p).parent.name) if Path(p).parent.name.isdigit() else 0,
-                      reverse=True)
+    versions = sorted(
+        glob.glob("/usr/lib/postgresql/*/bin"),
+        key=lambda p: int(Path(p).parent.name) if Path(p).parent.name.isdigit() else 0,
+        reverse=True,
+    )
     candidates += [Path(p) for p in versions]
     for d in candidates:
         if all((d / exe).is_file() for exe in ("initdb", "pg_ctl", "postgres")):
             return d
-    raise ClusterUnavailable(f"no PostgreSQL server binaries (initdb, pg_ctl) found: {INSTALL_HINT}")
+    raise ClusterUnavailable(
+        f"no PostgreSQL server binaries (initdb, pg_ctl) found: {INSTALL_HINT}"
+    )
 
 
 def free_port() -> int:
@@ -70,8 +78,10 @@ class Cluster:
             try:
                 self.pw = pwd.getpwnam("postgres")
             except KeyError as exc:
-                raise ClusterUnavailable("running as root and there is no 'postgres' system user to run "
-                                         f"the server as: {INSTALL_HINT}") from exc
+                raise ClusterUnavailable(
+                    "running as root and there is no 'postgres' system user to run "
+                    f"the server as: {INSTALL_HINT}"
+                ) from exc
         self.root = Path(tempfile.mkdtemp(prefix="onemap-pg-"))
         self.data = self.root / "data"
         self.port = free_port()
@@ -88,9 +98,11 @@ class Cluster:
         cmd = [str(self.bindir / args[0]), *args[1:]] if not args[0].startswith("/") else list(args)
         if self.as_postgres:
             cmd = ["runuser", "-u", "postgres", "--", *cmd]
-        out = subprocess.run(cmd, capture_output=True, text=True, cwd=self.root)
+        out = subprocess.run(cmd, check=False, capture_output=True, text=True, cwd=self.root)
         if check and out.returncode != 0:
-            raise RuntimeError(f"{' '.join(cmd)} failed ({out.returncode}): {out.stderr or out.stdout}")
+            raise RuntimeError(
+                f"{' '.join(cmd)} failed ({out.returncode}): {out.stderr or out.stdout}"
+            )
         return out
 
     def start(self) -> Cluster:
@@ -99,8 +111,19 @@ class Cluster:
             pwfile.write_text(PASSWORD + "\n")
             if self.as_postgres:
                 os.chown(pwfile, self.pw.pw_uid, self.pw.pw_gid)
-            self._run("initdb", "-D", str(self.data), "-U", "postgres", "-E", "UTF8", "--no-locale",
-                      "--auth-local=trust", "--auth-host=scram-sha-256", f"--pwfile={pwfile}")
+            self._run(
+                "initdb",
+                "-D",
+                str(self.data),
+                "-U",
+                "postgres",
+                "-E",
+                "UTF8",
+                "--no-locale",
+                "--auth-local=trust",
+                "--auth-host=scram-sha-256",
+                f"--pwfile={pwfile}",
+            )
             pwfile.unlink()
             self._started()
             self._bootstrap()
@@ -109,15 +132,45 @@ class Cluster:
         return self
 
     def _started(self) -> None:
-        opts = (f"-c port={self.port} -c listen_addresses=127.0.0.1 -c unix_socket_directories={self.root} "
-                "-c fsync=off -c full_page_writes=off -c max_connections=40 -c shared_buffers=64MB")
-        self._run("pg_ctl", "-D", str(self.data), "-l", str(self.root / "log"), "-o", opts, "-w", "-t", "60",
-                  "start")
+        opts = (
+            f"-c port={self.port} -c listen_addresses=127.0.0.1 -c "
+            f"unix_socket_directories={self.root} "
+            "-c fsync=off -c full_page_writes=off -c max_connections=40 -c shared_buffers=64MB"
+        )
+        self._run(
+            "pg_ctl",
+            "-D",
+            str(self.data),
+            "-l",
+            str(self.root / "log"),
+            "-o",
+            opts,
+            "-w",
+            "-t",
+            "60",
+            "start",
+        )
 
     def psql(self, sql: str, db: str = "onemap") -> str:
         """Run *sql* as superuser over the Unix socket; return its output."""
-        return self._run("psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-h", str(self.root), "-p",
-                         str(self.port), "-U", "postgres", "-d", db, "-At", "-c", sql).stdout
+        return self._run(
+            "psql",
+            "-X",
+            "-q",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-h",
+            str(self.root),
+            "-p",
+            str(self.port),
+            "-U",
+            "postgres",
+            "-d",
+            db,
+            "-At",
+            "-c",
+            sql,
+        ).stdout
 
     def _bootstrap(self) -> None:
         self.psql(f"CREATE ROLE onemap LOGIN PASSWORD '{PASSWORD}'", db="postgres")
@@ -125,8 +178,9 @@ class Cluster:
         try:
             self.psql("CREATE EXTENSION postgis")
         except RuntimeError as exc:
-            raise ClusterUnavailable(f"PostgreSQL runs but has no PostGIS extension ({exc}): "
-                                     f"{INSTALL_HINT}") from exc
+            raise ClusterUnavailable(
+                f"PostgreSQL runs but has no PostGIS extension ({exc}): {INSTALL_HINT}"
+            ) from exc
         self.psql("GRANT ALL ON SCHEMA public TO onemap")
 
     def stop(self, mode: str = "fast") -> None:
@@ -136,7 +190,12 @@ class Cluster:
     def restart(self) -> None:
         self._started()
         for _ in range(100):  # crash recovery may still run after pg_ctl -w returns
-            if self._run("pg_isready", "-h", "127.0.0.1", "-p", str(self.port), check=False).returncode == 0:
+            if (
+                self._run(
+                    "pg_isready", "-h", "127.0.0.1", "-p", str(self.port), check=False
+                ).returncode
+                == 0
+            ):
                 return
             time.sleep(0.1)
 

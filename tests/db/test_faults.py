@@ -16,12 +16,19 @@ from onemap.ingest.vector import read_layer
 from ._cluster import PASSWORD, free_port
 from .test_write import verdicts
 
-SQUARE = "POLYGON((39500000 3300000,39500010 3300000,39500010 3300010,39500000 3300010,39500000 3300000))"
-BOWTIE = "POLYGON((39500020 3300000,39500030 3300010,39500030 3300000,39500020 3300010,39500020 3300000))"
+SQUARE = shapely.box(39_500_000, 3_300_000, 39_500_010, 3_300_010).wkt
+BOWTIE = shapely.Polygon([(39_500_020, 3_300_000), (39_500_030, 3_300_010), (39_500_030, 3_300_000),
+                         (39_500_020, 3_300_010)]).wkt  # a bow tie: self-intersecting
 
 
-def make(sql, name: str, gtype: str = "geometry(Polygon, 4527)", srid: int = 4527, index: bool = True,
-         geoms: tuple[str, ...] = (SQUARE,)) -> None:
+def make(
+    sql,
+    name: str,
+    gtype: str = "geometry(Polygon, 4527)",
+    srid: int = 4527,
+    index: bool = True,
+    geoms: tuple[str, ...] = (SQUARE,),
+) -> None:
     sql(f"DROP TABLE IF EXISTS {name}")
     sql(f"CREATE TABLE {name} (bsm serial PRIMARY KEY, \"DLBM\" text DEFAULT '0101', geom {gtype})")
     for g in geoms:
@@ -59,15 +66,21 @@ def test_missing_database_table_and_column(pg, sql):
     make(sql, "dltb_cols")
     with pytest.raises(DatabaseError, match="no such database"):
         read_layer(pg.url.rsplit("/", 1)[0] + "/nodb", table="dltb_cols")
-    with pytest.raises(DataError, match=r"no table or view public.dltb_col\b.*did you mean public.dltb_cols"):
+    with pytest.raises(
+        DataError, match=r"no table or view public.dltb_col\b.*did you mean public.dltb_cols"
+    ):
         read_layer(pg.url, table="dltb_col")
-    with pytest.raises(DataError, match=r"where= names a column the table does not have.*columns are: bsm, DLBM"):
+    with pytest.raises(
+        DataError, match=r"where= names a column the table does not have.*columns are: bsm, DLBM"
+    ):
         read_layer(pg.url, "landuse", table="dltb_cols", where="XZQDM = '330102'")
     with pytest.raises(DataError, match=r"not a valid condition"):
         read_layer(pg.url, "landuse", table="dltb_cols", where="DLBM = = 1")
-    with pytest.raises(DataError, match=r"maps 'landuse_code' to 'dlbm2', which the layer does not have"):
+    with pytest.raises(
+        DataError, match=r"maps 'landuse_code' to 'dlbm2', which the layer does not have"
+    ):
         read_layer(pg.url, "landuse", table="dltb_cols", columns={"landuse_code": "dlbm2"})
-    sql("ALTER TABLE dltb_cols RENAME COLUMN \"DLBM\" TO code")
+    sql('ALTER TABLE dltb_cols RENAME COLUMN "DLBM" TO code')
     with pytest.raises(DataError, match=r"public.dltb_cols.*no land-use code column"):
         read_layer(pg.url, "landuse", table="dltb_cols")
     sql("CREATE TABLE IF NOT EXISTS plain_table (id int)")
@@ -79,7 +92,13 @@ def test_srid_zero(pg, sql):
     make(sql, "srid0", gtype="geometry", srid=0)
     with pytest.raises(CRSError, match=r"SRID 0.*UpdateGeometrySRID\('public', 'srid0', 'geom'"):
         read_layer(pg.url, "landuse", table="srid0")
-    got = read_layer(pg.url, "landuse", table="srid0", crs=4527, bbox=(39_499_990, 3_299_990, 39_500_005, 3_300_005))
+    got = read_layer(
+        pg.url,
+        "landuse",
+        table="srid0",
+        crs=4527,
+        bbox=(39_499_990, 3_299_990, 39_500_005, 3_300_005),
+    )
     assert got.crs.to_epsg() == 4527 and len(got) == 1
 
 
@@ -94,14 +113,19 @@ def test_srid_other_than_declared(pg, sql):
         read_layer(pg.url, "landuse", table="srid_mixed")
     # a declared SRID the coordinates cannot be in: the same check as for files
     make(sql, "srid_wrong", gtype="geometry(Polygon, 4490)", srid=4490)
-    with pytest.raises(CRSError, match=r"coordinates look like zone-prefixed Gauss-Kruger eastings of zone 39.*"
-                                       r"SRID 4490 of the table"):
+    with pytest.raises(
+        CRSError,
+        match=r"coordinates look like zone-prefixed Gauss-Kruger eastings of zone 39.*"
+        r"SRID 4490 of the table",
+    ):
         read_layer(pg.url, "landuse", table="srid_wrong")
 
 
 def test_invalid_geometries_repaired_and_reported(pg, sql):
     make(sql, "bowtie", geoms=(SQUARE, BOWTIE))
-    with pytest.warns(RepairWarning, match=r"public.bowtie, feature 2: invalid geometry: Self-intersection"):
+    with pytest.warns(
+        RepairWarning, match=r"public.bowtie, feature 2: invalid geometry: Self-intersection"
+    ):
         got = read_layer(pg.url, "landuse", table="bowtie")
     assert shapely.is_valid(got.geometry).all() and got.geometry.iloc[1].geom_type == "MultiPolygon"
     assert [r.where for r in got.attrs["repairs"]] == ["feature 2"]
@@ -112,15 +136,20 @@ def test_invalid_geometries_repaired_and_reported(pg, sql):
 
 def test_table_without_spatial_index_warns(pg, sql):
     make(sql, "noindex", index=False)
-    with pytest.warns(OnemapWarning, match=r"no spatial index on column geom.*CREATE INDEX ON public.noindex "
-                                           r"USING gist \(geom\)"):
+    with pytest.warns(
+        OnemapWarning,
+        match=r"no spatial index on column geom.*CREATE INDEX ON public.noindex "
+        r"USING gist \(geom\)",
+    ):
         assert len(read_layer(pg.url, "landuse", table="noindex")) == 1
 
 
 def _key_rows(pg, key: SurveyKey) -> list[tuple]:
     with psycopg.connect(pg.url) as conn:
-        return conn.execute("SELECT patch_id, verdict FROM fault.verdicts WHERE county_code = %s ORDER BY patch_id",
-                            (key.county_code,)).fetchall()
+        return conn.execute(
+            "SELECT patch_id, verdict FROM fault.verdicts WHERE county_code = %s ORDER BY patch_id",
+            (key.county_code,),
+        ).fetchall()
 
 
 def _write_in_thread(pg, key: SurveyKey, n: int) -> tuple[threading.Thread, list[BaseException]]:
@@ -142,8 +171,10 @@ def _wait_for_copy(pg) -> None:
     """Until the writer's COPY has put rows into the table (its old rows are deleted by then)."""
     with psycopg.connect(pg.url, autocommit=True) as conn:
         for _ in range(3000):
-            done = conn.execute("SELECT max(tuples_processed) FROM pg_stat_progress_copy "
-                                "WHERE relid = 'fault.verdicts'::regclass").fetchone()[0]
+            done = conn.execute(
+                "SELECT max(tuples_processed) FROM pg_stat_progress_copy "
+                "WHERE relid = 'fault.verdicts'::regclass"
+            ).fetchone()[0]
             if done:
                 return
             time.sleep(0.01)
@@ -158,8 +189,10 @@ def test_dropped_connection_mid_write_keeps_previous_rows(pg):
     thread, errors = _write_in_thread(pg, key, 300_000)
     _wait_for_copy(pg)
     with psycopg.connect(pg.url, autocommit=True) as conn:
-        conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_progress_copy "
-                     "WHERE relid = 'fault.verdicts'::regclass")
+        conn.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_progress_copy "
+            "WHERE relid = 'fault.verdicts'::regclass"
+        )
     thread.join()
     assert len(errors) == 1 and isinstance(errors[0], DatabaseError), errors
     assert "connection lost" in str(errors[0]) and "holds what it held before" in str(errors[0])

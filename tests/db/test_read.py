@@ -7,7 +7,6 @@ import warnings
 import geopandas as gpd
 import numpy as np
 import pandas as pd
-import pytest
 import shapely
 
 from onemap.frame import Frame
@@ -16,23 +15,48 @@ from onemap.ingest.vector import read_layer
 LULC = "geo/eolearn_patch/TestEOPatch/vector_timeless/LULC.gpkg"
 
 
-def load_table(sql, name: str, gdf: gpd.GeoDataFrame, srid: int, *, index: bool = True,
-               typed: bool = True, key: str | None = "fid") -> None:
+def load_table(
+    sql,
+    name: str,
+    gdf: gpd.GeoDataFrame,
+    srid: int,
+    *,
+    index: bool = True,
+    typed: bool = True,
+    key: str | None = "fid",
+) -> None:
     """Put *gdf* into a table with plain SQL (independent of onemap's writer)."""
     cols = [c for c in gdf.columns if c != gdf.geometry.name]
-    types = {c: ("bigint" if pd.api.types.is_integer_dtype(gdf[c]) else
-                 "double precision" if pd.api.types.is_float_dtype(gdf[c]) else "text") for c in cols}
+    types = {
+        c: (
+            "bigint"
+            if pd.api.types.is_integer_dtype(gdf[c])
+            else "double precision"
+            if pd.api.types.is_float_dtype(gdf[c])
+            else "text"
+        )
+        for c in cols
+    }
     gtype = f"geometry(Geometry, {srid})" if typed else "geometry"
     pk = f"{key} bigint PRIMARY KEY, " if key else ""
     sql(f"DROP TABLE IF EXISTS {name}")
-    sql(f"CREATE TABLE {name} ({pk}" + ", ".join(f'"{c}" {t}' for c, t in types.items()) + f", geom {gtype})")
+    sql(
+        f"CREATE TABLE {name} ({pk}"
+        + ", ".join(f'"{c}" {t}' for c, t in types.items())
+        + f", geom {gtype})"
+    )
     import psycopg
 
     names = ([key] if key else []) + [f'"{c}"' for c in cols] + ["geom"]
     marks = ", ".join(["%s"] * (len(names) - 1) + [f"ST_GeomFromWKB(%s, {srid})"])
-    rows = [(([int(i)] if key else []) + [None if pd.isna(v) else (v.item() if hasattr(v, "item") else v)
-                                          for v in row[:-1]] + [shapely.to_wkb(row[-1])])
-            for i, row in zip(gdf.index, gdf[cols + [gdf.geometry.name]].itertuples(index=False))]
+    rows = [
+        (
+            ([int(i)] if key else [])
+            + [None if pd.isna(v) else (v.item() if hasattr(v, "item") else v) for v in row[:-1]]
+            + [shapely.to_wkb(row[-1])]
+        )
+        for i, row in zip(gdf.index, gdf[cols + [gdf.geometry.name]].itertuples(index=False))
+    ]
     with psycopg.connect(sql.url) as conn:
         conn.cursor().executemany(f"INSERT INTO {name} ({', '.join(names)}) VALUES ({marks})", rows)
     if index:
@@ -43,10 +67,20 @@ def dltb(n: int = 40) -> gpd.GeoDataFrame:
     """A row of 10 m land-use squares in CGCS2000 zone 39 (prefixed eastings)."""
     codes = ["0101", "0201", "0702", "1001", "0301"]
     names = ["水田", "果园", "农村宅基地", "铁路用地", "乔木林地"]
-    geoms = [shapely.box(39_500_000 + 10 * i, 3_300_000, 39_500_010 + 10 * i, 3_300_010) for i in range(n)]
-    return gpd.GeoDataFrame({"DLBM": [codes[i % 5] for i in range(n)], "DLMC": [names[i % 5] for i in range(n)],
-                             "TBMJ": [100.0] * n}, geometry=geoms, crs=4527,
-                            index=pd.RangeIndex(1, n + 1, name="fid"))
+    geoms = [
+        shapely.box(39_500_000 + 10 * i, 3_300_000, 39_500_010 + 10 * i, 3_300_010)
+        for i in range(n)
+    ]
+    return gpd.GeoDataFrame(
+        {
+            "DLBM": [codes[i % 5] for i in range(n)],
+            "DLMC": [names[i % 5] for i in range(n)],
+            "TBMJ": [100.0] * n,
+        },
+        geometry=geoms,
+        crs=4527,
+        index=pd.RangeIndex(1, n + 1, name="fid"),
+    )
 
 
 def test_landuse_from_postgis_normalised_like_a_file(pg, sql):
@@ -82,7 +116,9 @@ def test_frame_in_another_crs_filters_and_reprojects(pg, sql):
     in_4548 = src.to_crs(4548)
     expected = in_4548.index[in_4548.intersects(shapely.box(*frame.bounds))]
     assert set(got.index) >= set(expected)  # box of the box: may add only touching neighbours
-    assert set(got.index) <= set(in_4548.index[in_4548.intersects(shapely.box(*frame.bounds).buffer(1))])
+    assert set(got.index) <= set(
+        in_4548.index[in_4548.intersects(shapely.box(*frame.bounds).buffer(1))]
+    )
     assert got.crs.to_epsg() == 4548 and got.attrs["reprojected"]["from"] == "EPSG:4527"
 
 
@@ -95,32 +131,44 @@ def test_where_and_small_chunks(pg, sql):
     assert list(got.index) == list(src.index[src["DLBM"] == "0702"])
     one, _ = fetch_layer(pg.url, table="dltb_where", chunk_bytes=1 << 20)
     small, _ = fetch_layer(pg.url, table="dltb_where", chunk_bytes=300)
-    pd.testing.assert_frame_equal(pd.DataFrame(one.drop(columns="geometry")), pd.DataFrame(small.drop(columns="geometry")))
+    pd.testing.assert_frame_equal(
+        pd.DataFrame(one.drop(columns="geometry")), pd.DataFrame(small.drop(columns="geometry"))
+    )
     assert shapely.equals(np.asarray(one.geometry.values), np.asarray(small.geometry.values)).all()
 
 
 def test_real_layer_reads_back_as_from_the_file(pg, sql, shared_data):
-    """88 real land-use polygons (Slovenia, UTM 33N): from PostGIS exactly as from the GeoPackage."""
+    """88 real land-use polygons (Slovenia, UTM 33N): from PostGIS exactly as from the file."""
     path = shared_data / LULC
     from_file = read_layer(path)
     load_table(sql, "lulc", from_file, 32633)
     from_db = read_layer(pg.url, table="lulc")
     assert from_db.crs == from_file.crs and len(from_db) == 88
     cols = [c for c in from_file.columns if c != "geometry"]
-    pd.testing.assert_frame_equal(pd.DataFrame(from_db[cols]), pd.DataFrame(from_file[cols]), check_dtype=False)
-    assert shapely.equals_exact(np.asarray(from_db.geometry.values), np.asarray(from_file.geometry.values),
-                                tolerance=0).all()
+    pd.testing.assert_frame_equal(
+        pd.DataFrame(from_db[cols]), pd.DataFrame(from_file[cols]), check_dtype=False
+    )
+    assert shapely.equals_exact(
+        np.asarray(from_db.geometry.values), np.asarray(from_file.geometry.values), tolerance=0
+    ).all()
 
 
 def test_nulls_numeric_and_dates(pg, sql):
     sql("DROP TABLE IF EXISTS typed")
-    sql("CREATE TABLE typed (id serial PRIMARY KEY, n int, a numeric(10,2), d date, ok boolean, "
-         "j jsonb, geom geometry(Polygon, 4527))")
+    sql(
+        "CREATE TABLE typed (id serial PRIMARY KEY, n int, a numeric(10,2), d date, ok boolean, "
+        "j jsonb, geom geometry(Polygon, 4527))"
+    )
     sql("CREATE INDEX ON typed USING gist (geom)")
-    sql("INSERT INTO typed (n, a, d, ok, j, geom) VALUES (1, 2.5, '2024-09-01', true, '{\"a\": 1}', "
-         "ST_GeomFromText('POLYGON((39500000 3300000,39500010 3300000,39500010 3300010,39500000 3300000))', 4527)),"
-         "(NULL, NULL, NULL, NULL, NULL, "
-         "ST_GeomFromText('POLYGON((39500020 3300000,39500030 3300000,39500030 3300010,39500020 3300000))', 4527))")
+    sql(
+        "INSERT INTO typed (n, a, d, ok, j, geom) VALUES (1, 2.5, '2024-09-01', true, '{\"a\": "
+        "1}', "
+        "ST_GeomFromText('POLYGON((39500000 3300000,39500010 3300000,39500010 3300010,39500000 "
+        "3300000))', 4527)),"
+        "(NULL, NULL, NULL, NULL, NULL, "
+        "ST_GeomFromText('POLYGON((39500020 3300000,39500030 3300000,39500030 3300010,39500020 "
+        "3300000))', 4527))"
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         got = read_layer(pg.url, table="typed")

@@ -37,7 +37,7 @@ def test_survey_reads_and_writes_postgis(pg, sql, county, tmp_path):
     for name in DB_LAYERS:
         load_table(sql, f"src_{name}", read_layer(county.paths[name]), 4527)
         cfg["layers"][name] = {"url": pg.url, "table": f"public.src_{name}"}
-    cfg["layers"]["landuse"]["where"] = "\"DLBM\" IS NOT NULL"
+    cfg["layers"]["landuse"]["where"] = '"DLBM" IS NOT NULL'
     cfg["database"] = {"url": pg.url, "schema": "survey", "county": "330102"}
     toml = tmp_path / "survey.toml"
     toml.write_text(_to_toml(cfg), encoding="utf-8")
@@ -45,12 +45,20 @@ def test_survey_reads_and_writes_postgis(pg, sql, county, tmp_path):
 
     # the same verdicts as from the files
     cols = [c for c in reference.verdicts.columns if c != "geometry"]
-    pd.testing.assert_frame_equal(pd.DataFrame(result.verdicts[cols]), pd.DataFrame(reference.verdicts[cols]),
-                                  check_exact=False, rtol=1e-9)
+    pd.testing.assert_frame_equal(
+        pd.DataFrame(result.verdicts[cols]),
+        pd.DataFrame(reference.verdicts[cols]),
+        check_exact=False,
+        rtol=1e-9,
+    )
     assert len(result.verdicts) > 0
     # and in the database, once, with the survey key
-    got = sql("SELECT patch_id, verdict, area_m2, survey_date_before, survey_date_after, onemap_version FROM survey.verdicts "
-              "WHERE survey_name = %s AND county_code = '330102' ORDER BY patch_id", (cfg["survey"]["name"],))
+    got = sql(
+        "SELECT patch_id, verdict, area_m2, survey_date_before, survey_date_after, "
+        "onemap_version FROM survey.verdicts "
+        "WHERE survey_name = %s AND county_code = '330102' ORDER BY patch_id",
+        (cfg["survey"]["name"],),
+    )
     assert [r[0] for r in got] == result.verdicts["patch_id"].tolist()
     assert [r[1] for r in got] == result.verdicts["verdict"].tolist()
     np.testing.assert_allclose([r[2] for r in got], result.verdicts["area_m2"])
@@ -61,14 +69,26 @@ def test_survey_reads_and_writes_postgis(pg, sql, county, tmp_path):
     assert m["config"]["layers"]["landuse"]["url"] == pg.url and "secret" not in json.dumps(m)
 
 
-@pytest.mark.parametrize("layer, message", [
-    ({"url": "postgresql://gis:pw@db/yzt", "table": "dltb"}, r"\[layers.landuse\] url holds a password.*PGPASSWORD"),
-    ({"url": "postgresql://gis@db/yzt"}, r"\[layers.landuse\] needs a table"),
-    ({"url": "postgresql://gis@db/yzt", "table": "t", "path": "x.gpkg"}, r"path .* or a url .* not both"),
-    ({"url": "mysql://gis@db/yzt", "table": "t"}, r"url must be a postgresql:// URL"),
-    ({"url": "postgresql://gis@db/yzt", "table": "t", "encoding": "gbk"}, r"encoding does not apply"),
-    ({"url": "postgresql://gis@db/yzt", "table": "t", "wher": "x"}, r"did you mean 'where'"),
-])
+@pytest.mark.parametrize(
+    "layer, message",
+    [
+        (
+            {"url": "postgresql://gis:pw@db/yzt", "table": "dltb"},
+            r"\[layers.landuse\] url holds a password.*PGPASSWORD",
+        ),
+        ({"url": "postgresql://gis@db/yzt"}, r"\[layers.landuse\] needs a table"),
+        (
+            {"url": "postgresql://gis@db/yzt", "table": "t", "path": "x.gpkg"},
+            r"path .* or a url .* not both",
+        ),
+        ({"url": "mysql://gis@db/yzt", "table": "t"}, r"url must be a postgresql:// URL"),
+        (
+            {"url": "postgresql://gis@db/yzt", "table": "t", "encoding": "gbk"},
+            r"encoding does not apply",
+        ),
+        ({"url": "postgresql://gis@db/yzt", "table": "t", "wher": "x"}, r"did you mean 'where'"),
+    ],
+)
 def test_config_database_layer_errors(county, tmp_path, layer, message):
     cfg = _config(county, tmp_path)
     cfg["layers"]["landuse"] = layer

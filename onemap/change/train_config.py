@@ -1,0 +1,145 @@
+"""``onemap train CONFIG.toml``: train a change model from labelled pairs listed in a TOML file.
+
+.. code-block:: toml
+
+    [train]
+    out = "models/county.json"     # the model file to write
+    seed = 0                       # optional; samples_per_class, folds, label_column too
+    label_column = "verdict"       # real / false column of vector truth layers
+
+    [[pair]]
+    before = "2023/scene.tif"      # a raster or a list of single-band files
+    after = "2024/scene.tif"
+    sensor = "gf2"                 # optional, names the bands (open_scene)
+    truth = "2024/verdicts.gpkg"   # verified patches, or a raster mask (non-zero = change)
+    ignore = "2024/clouds.gpkg"    # optional areas to leave out
+
+Paths are relative to the TOML file. Every mistake is a :class:`~onemap.errors.ConfigError`
+naming the key and the file.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from ..errors import ConfigError
+from .model import ChangeModel
+from .train import LabelledPair, train_change_model
+
+_TRAIN_KEYS = {"out", "seed", "samples_per_class", "folds", "label_column", "outside"}
+_PAIR_KEYS = {"before", "after", "sensor", "truth", "ignore", "name", "date_before", "date_after"}
+_VECTOR = {".gpkg", ".shp", ".geojson", ".json", ".fgb", ".parquet"}
+
+
+def _layer(path: Path, what: str, cfg: Path) -> Any:
+    if not path.exists():
+        raise ConfigError(f"{what} file {path} not found", path=cfg, hint=f"fix the {what} path")
+    if path.suffix.lower() in _VECTOR:
+        from ..ingest.vector import read_layer
+
+        return read_layer(path)
+    import rioxarray
+
+    da = rioxarray.open_rasterio(path, masked=False).isel(band=0, drop=True)
+    return da != 0
+
+
+def load_pairs(config: str | Path) -> tuple[dict[str, Any], list[LabelledPair]]:
+    """The ``[train]`` options and the labelled pairs of a training TOML file."""
+    from ..ingest.raster import open_scene
+
+    cfg = Path(config)
+    try:
+        raw = tomllib.loads(cfg.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise ConfigError(
+            "training configuration not found", path=cfg, hint="check the path"
+        ) from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"not valid TOML: {exc}", path=cfg, hint="fix the syntax") from exc
+    opts = raw.get("train", {})
+    unknown = set(opts) - _TRAIN_KEYS
+    if unknown or "out" not in opts:
+        raise ConfigError(
+            f'[train] needs out = "model.json"; unknown keys: {sorted(unknown)}',
+            path=cfg,
+            hint=f"use the keys {sorted(_TRAIN_KEYS)}",
+        )
+    base = cfg.parent
+    pairs = []
+    for k, item in enumerate(raw.get("pair", [])):
+        bad = set(item) - _PAIR_KEYS
+        missing = {"before", "after", "truth"} - set(item)
+        if bad or missing:
+            raise ConfigError(
+                f"[[pair]] {k + 1}: missing {sorted(missing)}, unknown {sorted(bad)}",
+                path=cfg,
+                hint="give before, after and truth paths (ignore, sensor, name optional)",
+            )
+        scenes = []
+        for key in ("before", "after"):
+            paths = item[key] if isinstance(item[key], list) else [item[key]]
+            files = [base / p for p in paths]
+            for f in files:
+                if not f.exists():
+                    raise ConfigError(
+                        f"[[pair]] {k + 1} {key}: {f} not found", path=cfg, hint="fix the path"
+                    )
+            scenes.append(
+                open_scene(
+                    [str(f) for f in files] if len(files) > 1 else str(files[0]),
+                    sensor=item.get("sensor"),
+                    date=item.get(f"date_{key}"),
+                    chunks=None,
+                )
+            )
+        truth = _layer(base / item["truth"], "truth", cfg)
+        ignore = _layer(base / item["ignore"], "ignore", cfg) if "ignore" in item else None
+        pairs.append(
+            LabelledPair(scenes[0], scenes[1], truth, ignore, name=item.get("name", item["truth"]))
+        )
+    if not pairs:
+        raise ConfigError(
+            "no [[pair]] tables: nothing to train on",
+            path=cfg,
+            hint="list labelled pairs as [[pair]] before/after/truth",
+        )
+    opts = {**opts, "out": base / opts["out"]}
+    return opts, pairs
+
+
+def train_from_config(
+    config: str | Path, progress: Callable[[str, int, int], None] | None = None
+) -> tuple[ChangeModel, Path]:
+    """Train as *config* says and write the model file; returns the model and its path."""
+    opts, pairs = load_pairs(config)
+    kwargs = {
+        k: opts[k]
+        for k in ("seed", "samples_per_class", "folds", "label_column", "outside")
+        if k in opts
+    }
+    model = train_change_model(pairs, progress=progress, **kwargs)
+    return model, model.save(opts["out"])
+
+
+def validation_table(model: ChangeModel) -> str:
+    """The model's own out-of-fold validation as a small text table."""
+    v = model.header["validation"]
+    rows = [
+        ("pixel precision", v["pixel_precision"]),
+        ("pixel recall", v["pixel_recall"]),
+        ("pixel F1", v["pixel_f1"]),
+        ("pixel threshold", model.threshold),
+        ("patch threshold", model.patch_threshold),
+    ]
+    if isinstance(v.get("patch"), dict):
+        rows += [
+            ("candidate patches", v["patch"]["candidates"]),
+            ("real candidates", v["patch"]["real"]),
+            ("pixel F1 after patch stage", v.get("pixel_f1_after_patches")),
+        ]
+    width = max(len(r[0]) for r in rows)
+    return "\n".join(f"{name:<{width}}  {value}" for name, value in rows)
