@@ -15,6 +15,8 @@ square in CGCS2000 / 3-degree GK zone 39 (EPSG:4527), with a text code, an id an
 Times are the best of ``--repeats``. Usage::
 
     python benchmarks/bench_history.py --n 200000 --pairs 20000
+
+Figures: ``benchmarks/README.md`` (GeoParquet and year over year).
 """
 
 from __future__ import annotations
@@ -43,12 +45,21 @@ def polygons(n: int, seed: int, extent: float) -> gpd.GeoDataFrame:
     c = np.column_stack([X0 + cx, Y0 + cy])[idx]
     cos, sin = np.cos(angle)[idx], np.sin(angle)[idx]
     d = xy - c
-    rot = np.column_stack([c[:, 0] + d[:, 0] * cos - d[:, 1] * sin, c[:, 1] + d[:, 0] * sin + d[:, 1] * cos])
+    rot = np.column_stack(
+        [c[:, 0] + d[:, 0] * cos - d[:, 1] * sin, c[:, 1] + d[:, 0] * sin + d[:, 1] * cos]
+    )
     geoms = shapely.segmentize(shapely.set_coordinates(boxes, rot), 8.0)
-    return gpd.GeoDataFrame({"patch_id": np.arange(1, n + 1), "DLBM": rng.choice(["0101", "0702", "0201"], n),
-                             "verdict": rng.choice(["unapproved", "approved"], n),
-                             "score": rng.normal(size=n), "area_m2": shapely.area(geoms)},
-                            geometry=geoms, crs=4527)
+    return gpd.GeoDataFrame(
+        {
+            "patch_id": np.arange(1, n + 1),
+            "DLBM": rng.choice(["0101", "0702", "0201"], n),
+            "verdict": rng.choice(["unapproved", "approved"], n),
+            "score": rng.normal(size=n),
+            "area_m2": shapely.area(geoms),
+        },
+        geometry=geoms,
+        crs=4527,
+    )
 
 
 def best(fn, repeats: int) -> tuple[float, object]:
@@ -66,7 +77,8 @@ def overlay_matches(new: gpd.GeoDataFrame, old: gpd.GeoDataFrame, min_overlap: f
     b = old[["patch_id", "geometry"]].rename(columns={"patch_id": "old_id"}).assign(a_old=old.area)
     pieces = gpd.overlay(a, b, how="intersection", keep_geom_type=True)
     pieces["share"] = pieces.area / np.minimum(pieces["a_new"], pieces["a_old"])
-    hits = pieces[pieces["share"] >= min_overlap].sort_values(["patch_id", "share"], ascending=[True, False])
+    hits = pieces[pieces["share"] >= min_overlap]
+    hits = hits.sort_values(["patch_id", "share"], ascending=[True, False])
     return hits.drop_duplicates("patch_id").set_index("patch_id")[["old_id", "share"]]
 
 
@@ -85,18 +97,30 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         b = shapely.bounds(np.asarray(layer.geometry.values))
         scan = layer.iloc[np.lexsort((b[:, 0], np.floor((b[:, 1] - Y0) / 250.0)))]  # 250 m bands
-        for name, ext, data in (("gpkg", "gpkg", layer), ("parquet", "parquet", layer),
-                                ("parquet, rows in scan order", "parquet", scan)):
-            path = Path(tmp) / f"layer.{ext}"
-            t_w, _ = best(lambda: write_layer(data, path), args.repeats)
-            t_r, got = best(lambda: read_layer(path, "landuse"), args.repeats)
-            peer = gpd.read_file if ext == "gpkg" else gpd.read_parquet
-            t_p, _ = best(lambda: peer(path), args.repeats)
+        for name, ext, data in (
+            ("gpkg", "gpkg", layer),
+            ("parquet", "parquet", layer),
+            ("parquet, rows in scan order", "parquet", scan),
+        ):
+            p = Path(tmp) / f"layer.{ext}"
+            t_w, _ = best(lambda d=data, p=p: write_layer(d, p), args.repeats)
+            t_r, got = best(lambda p=p: read_layer(p, "landuse"), args.repeats)
+            plain = gpd.read_file if ext == "gpkg" else gpd.read_parquet
+            t_p, _ = best(lambda p=p, f=plain: f(p), args.repeats)
             box = (X0, Y0, X0 + extent / 10, Y0 + extent / 10)
-            t_b, sub = best(lambda: read_layer(path, "landuse", bbox=box), args.repeats)
+            t_b, sub = best(lambda p=p, b=box: read_layer(p, "landuse", bbox=b), args.repeats)
             assert len(got) == args.n
-            rows.append({"format": name, "MB": path.stat().st_size / 1e6, "write_layer s": t_w,
-                         "read_layer s": t_r, "plain read s": t_p, "bbox 1% read s": t_b, "bbox rows": len(sub)})
+            rows.append(
+                {
+                    "format": name,
+                    "MB": p.stat().st_size / 1e6,
+                    "write_layer s": t_w,
+                    "read_layer s": t_r,
+                    "plain read s": t_p,
+                    "bbox 1% read s": t_b,
+                    "bbox rows": len(sub),
+                }
+            )
     print(f"{args.n} polygons")
     print(pd.DataFrame(rows).round(3).to_string(index=False))
 
@@ -115,12 +139,15 @@ def main() -> None:
     # same patches matched; where the two picked different earlier patches, those are ties (a small
     # patch inside two earlier ones): equal shares. Shares: ellipsoidal vs planar, equal to 1e-6.
     same = mine.index.sort_values().equals(peer.index.sort_values())
-    share_diff = float(np.abs(mine["prev_overlap"] - peer.loc[mine.index, "share"]).max()) if len(mine) else 0.0
+    diff = np.abs(mine["prev_overlap"] - peer.loc[mine.index, "share"])
+    share_diff = float(diff.max()) if len(mine) else 0.0
     picks = int((mine["prev_patch_id"].astype(int) != peer.loc[mine.index, "old_id"]).sum())
-    print(f"\nyear over year, {args.pairs} x {args.pairs} patches: match_previous {t_ours:.2f} s, "
-          f"geopandas.overlay + area + groupby {t_peer:.2f} s (peer/ours {t_peer / t_ours:.2f}); "
-          f"{len(mine)} matched, same patches matched: {same}, other pick (ties) {picks}, "
-          f"max share difference {share_diff:.1e}")
+    print(
+        f"\nyear over year, {args.pairs} x {args.pairs} patches: match_previous {t_ours:.2f} s, "
+        f"geopandas.overlay + area + groupby {t_peer:.2f} s (peer/ours {t_peer / t_ours:.2f}); "
+        f"{len(mine)} matched, same patches matched: {same}, other pick (ties) {picks}, "
+        f"max share difference {share_diff:.1e}"
+    )
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""GeoParquet files for :func:`onemap.read_layer` and :func:`onemap.write_layer` (pyarrow via geopandas).
+"""GeoParquet for :func:`onemap.read_layer` and :func:`onemap.write_layer` (pyarrow, geopandas).
 
 pyogrio's wheels carry no Parquet driver, so ``.parquet`` / ``.geoparquet`` files take this path;
 :func:`~onemap.read_layer` then applies the same CRS checks, geometry repairs and per-kind columns
@@ -43,13 +43,23 @@ from pyproj import CRS
 from .._atomic import atomic_path
 from ..errors import DataError, FormatError
 
-__all__ = ["PARQUET", "PARQUET_SUFFIXES", "is_parquet", "parquet_info", "parquet_layers",
-           "read_parquet_layer", "write_parquet_layer"]
+__all__ = [
+    "PARQUET",
+    "PARQUET_SUFFIXES",
+    "is_parquet",
+    "parquet_info",
+    "parquet_layers",
+    "read_parquet_layer",
+    "write_parquet_layer",
+]
 
 PARQUET = "Parquet"  # the driver name in attrs["driver"], as GDAL would call it
 PARQUET_SUFFIXES = (".parquet", ".geoparquet")
 ROW_GROUP = 16_384  # rows per row group: the unit a bbox= read can skip
-_HINT = "copy or export the file again; onemap reads GeoParquet written by geopandas, GDAL, DuckDB or onemap"
+_HINT = (
+    "copy or export the file again; onemap reads GeoParquet written by geopandas, GDAL, "
+    "DuckDB or onemap"
+)
 
 
 def is_parquet(path: Any) -> bool:
@@ -68,19 +78,27 @@ def _geo_metadata(path: Path) -> tuple[dict[str, Any], Any]:
         raise FormatError(f"not a readable Parquet file ({exc})", path=path, hint=_HINT) from exc
     raw = (meta.metadata or {}).get(b"geo")
     if raw is None:
-        raise FormatError("a Parquet file without GeoParquet 'geo' metadata (a plain table, no geometry "
-                          "column declared)", path=path,
-                          hint="write it with geopandas GeoDataFrame.to_parquet or onemap.write_layer, or "
-                               "read it with pandas.read_parquet if it holds no geometries")
+        raise FormatError(
+            "a Parquet file without GeoParquet 'geo' metadata (a plain table, no geometry "
+            "column declared)",
+            path=path,
+            hint="write it with geopandas GeoDataFrame.to_parquet or onemap.write_layer, or "
+            "read it with pandas.read_parquet if it holds no geometries",
+        )
     try:
         geo = json.loads(raw)
         primary = geo["primary_column"]
         column = geo["columns"][primary]
     except (ValueError, KeyError, TypeError) as exc:
-        raise FormatError(f"the GeoParquet 'geo' metadata is malformed ({exc!r})", path=path, hint=_HINT) from exc
+        raise FormatError(
+            f"the GeoParquet 'geo' metadata is malformed ({exc!r})", path=path, hint=_HINT
+        ) from exc
     if not isinstance(column, dict):
-        raise FormatError("the GeoParquet 'geo' metadata is malformed (column entry is not an object)",
-                          path=path, hint=_HINT)
+        raise FormatError(
+            "the GeoParquet 'geo' metadata is malformed (column entry is not an object)",
+            path=path,
+            hint=_HINT,
+        )
     return geo, meta
 
 
@@ -110,8 +128,12 @@ def _crs(column: dict[str, Any]) -> CRS | None:
     return crs
 
 
-def read_parquet_layer(path: str | PathLike, *, bbox: tuple[float, float, float, float] | None = None,
-                       encoding: str | None = None) -> gpd.GeoDataFrame:
+def read_parquet_layer(
+    path: str | PathLike,
+    *,
+    bbox: tuple[float, float, float, float] | None = None,
+    encoding: str | None = None,
+) -> gpd.GeoDataFrame:
     """Read a GeoParquet file into a GeoDataFrame indexed by row number (``fid``).
 
     The CRS is set only when the file declares one (the caller checks). *encoding* may only be
@@ -120,15 +142,24 @@ def read_parquet_layer(path: str | PathLike, *, bbox: tuple[float, float, float,
     import pyarrow as pa
 
     path = Path(path)
-    if encoding is not None and encoding.replace("-", "").replace("_", "").lower() not in ("utf8", "utf8sig"):
-        raise DataError(f"GeoParquet stores text as UTF-8, not {encoding}", path=path, hint="drop encoding=")
+    if encoding is not None and encoding.replace("-", "").replace("_", "").lower() not in (
+        "utf8",
+        "utf8sig",
+    ):
+        raise DataError(
+            f"GeoParquet stores text as UTF-8, not {encoding}", path=path, hint="drop encoding="
+        )
     geo, _ = _geo_metadata(path)
     column = geo["columns"][geo["primary_column"]]
     covering = "covering" in column
     try:
-        gdf = gpd.read_parquet(path, bbox=bbox if covering else None, page_checksum_verification=True)
+        gdf = gpd.read_parquet(
+            path, bbox=bbox if covering else None, page_checksum_verification=True
+        )
     except (pa.ArrowException, OSError, ValueError, shapely.errors.GEOSException) as exc:
-        raise FormatError(f"cannot read the GeoParquet file ({exc})", path=path, hint=_HINT) from exc
+        raise FormatError(
+            f"cannot read the GeoParquet file ({exc})", path=path, hint=_HINT
+        ) from exc
     # a missing "crs" key is no CRS here, not the specification's OGC:CRS84 (module docstring)
     gdf = gdf.set_crs(_crs(column) if "crs" in column else None, allow_override=True)
     if bbox is not None and len(gdf):
@@ -144,31 +175,64 @@ def parquet_info(path: str | PathLike) -> dict[str, Any]:
     geo, meta = _geo_metadata(path)
     column = geo["columns"][geo["primary_column"]]
     schema = meta.schema.to_arrow_schema()
-    skip = {geo["primary_column"]} | {c for c in schema.names if c == "bbox" and "covering" in column}
-    fields = {f.name: str(f.type) for f in schema if f.name not in skip and not f.name.startswith("__index")}
+    skip = {geo["primary_column"]} | {
+        c for c in schema.names if c == "bbox" and "covering" in column
+    }
+    fields = {
+        f.name: str(f.type)
+        for f in schema
+        if f.name not in skip and not f.name.startswith("__index")
+    }
     crs = _crs(column) if column.get("crs") is not None else None
     bounds = column.get("bbox")
-    return {"driver": PARQUET, "layers": [{"name": path.stem, "geometry_type": _geometry_type(column)}],
-            "layer": path.stem, "crs": crs, "geometry_type": _geometry_type(column),
-            "feature_count": int(meta.num_rows), "fields": fields,
-            "bounds": tuple(float(v) for v in bounds) if bounds else None,
-            "encoding": "utf-8", "encoding_source": "format", "encoding_note": None}
+    return {
+        "driver": PARQUET,
+        "layers": [{"name": path.stem, "geometry_type": _geometry_type(column)}],
+        "layer": path.stem,
+        "crs": crs,
+        "geometry_type": _geometry_type(column),
+        "feature_count": int(meta.num_rows),
+        "fields": fields,
+        "bounds": tuple(float(v) for v in bounds) if bounds else None,
+        "encoding": "utf-8",
+        "encoding_source": "format",
+        "encoding_note": None,
+    }
 
 
-def write_parquet_layer(gdf: gpd.GeoDataFrame, path: str | PathLike) -> Path:
+def write_parquet_layer(
+    gdf: gpd.GeoDataFrame, path: str | PathLike, *, layer: str | None = None
+) -> Path:
     """Write *gdf* as GeoParquet (WKB, bbox covering column, page checksums) atomically; the
-    geometry column goes last, where GDAL puts it in a GeoPackage."""
+    geometry column goes last, where GDAL puts it in a GeoPackage. A GeoParquet file holds one
+    layer named after the file: another *layer* name is a DataError."""
     import pyarrow as pa
 
     path = Path(path)
+    if layer is not None and layer != path.stem:
+        raise DataError(
+            f"a GeoParquet file holds one layer, named after the file "
+            f"({path.stem!r}), not {layer!r}",
+            path=path,
+            hint=f"drop layer=, or name the file {layer}.parquet",
+        )
     geom = gdf.geometry.name  # last, as GDAL writes it: the GPKG and the Parquet file agree
     out = gdf[[c for c in gdf.columns if c != geom] + [geom]].copy(deep=False)
     out.attrs = {}  # pandas would store them in the file (PANDAS_ATTRS): not part of the layer
     try:
         with atomic_path(path) as tmp:
-            out.to_parquet(tmp, index=False, compression="zstd", write_covering_bbox=True,
-                           write_page_checksum=True, row_group_size=ROW_GROUP)
+            out.to_parquet(
+                tmp,
+                index=False,
+                compression="zstd",
+                write_covering_bbox=True,
+                write_page_checksum=True,
+                row_group_size=ROW_GROUP,
+            )
     except (pa.ArrowException, ValueError, TypeError) as exc:
-        raise FormatError(f"cannot write the layer as GeoParquet ({exc})", path=path,
-                          hint="columns must hold one type each (text, numbers, booleans or dates)") from exc
+        raise FormatError(
+            f"cannot write the layer as GeoParquet ({exc})",
+            path=path,
+            hint="columns must hold one type each (text, numbers, booleans or dates)",
+        ) from exc
     return path

@@ -501,7 +501,7 @@ def write_layer(
         gdf.loc[rings, gdf.geometry.name] = shapely.linestrings(
             [shapely.get_coordinates(g, include_z=g.has_z) for g in gdf.geometry[rings]])
     if driver == PARQUET:
-        return write_parquet_layer(gdf, path)
+        return write_parquet_layer(gdf, path, layer=layer)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.parent / f".{path.stem}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}{path.suffix}"
     kw: dict[str, Any] = {"driver": driver}

@@ -22,9 +22,15 @@ X0, Y0 = 39_500_000.0, 3_300_000.0  # zone-prefixed easting of CGCS2000 3-degree
 
 def dltb(n: int = 5) -> gpd.GeoDataFrame:
     return gpd.GeoDataFrame(
-        {"DLBM": ["0101", "0702", "0201", "1001", "0101"][:n], "DLMC": ["水田", "农村宅基地", "果园", "铁路用地", "水田"][:n],
-         "BSM": np.arange(n, dtype=np.int64), "TBMJ": np.linspace(100.0, 500.0, n)},
-        geometry=[shapely.box(X0 + 20 * i, Y0, X0 + 20 * i + 10, Y0 + 10) for i in range(n)], crs=4527)
+        {
+            "DLBM": ["0101", "0702", "0201", "1001", "0101"][:n],
+            "DLMC": ["水田", "农村宅基地", "果园", "铁路用地", "水田"][:n],
+            "BSM": np.arange(n, dtype=np.int64),
+            "TBMJ": np.linspace(100.0, 500.0, n),
+        },
+        geometry=[shapely.box(X0 + 20 * i, Y0, X0 + 20 * i + 10, Y0 + 10) for i in range(n)],
+        crs=4527,
+    )
 
 
 def quiet_read(*args, **kwargs) -> gpd.GeoDataFrame:
@@ -55,13 +61,18 @@ def test_same_layer_as_gpkg(tmp_path):
     assert list(p.columns) == list(g.columns)
     assert p.dtypes.astype(str).to_dict() == g.dtypes.astype(str).to_dict()
     assert p["landuse_code"].tolist() == ["0101", "0702", "0201", "1001", "0101"]  # codes stay text
-    pd.testing.assert_frame_equal(pd.DataFrame(p.drop(columns="geometry")).reset_index(drop=True),
-                                  pd.DataFrame(g.drop(columns="geometry")).reset_index(drop=True))
-    assert shapely.equals_exact(np.asarray(p.geometry.values), np.asarray(g.geometry.values), 0).all()
+    pd.testing.assert_frame_equal(
+        pd.DataFrame(p.drop(columns="geometry")).reset_index(drop=True),
+        pd.DataFrame(g.drop(columns="geometry")).reset_index(drop=True),
+    )
+    assert shapely.equals_exact(
+        np.asarray(p.geometry.values), np.asarray(g.geometry.values), 0
+    ).all()
     assert p.crs == g.crs and p.attrs["crs"] == g.attrs["crs"] == "EPSG:4527"
     assert p.attrs["driver"] == "Parquet" and p.attrs["layer"] == "dltb" and p.index.name == "fid"
-    assert {k: v for k, v in p.attrs.items() if k not in ("source", "driver", "layer")} == \
-        {k: v for k, v in g.attrs.items() if k not in ("source", "driver", "layer")}
+    assert {k: v for k, v in p.attrs.items() if k not in ("source", "driver", "layer")} == {
+        k: v for k, v in g.attrs.items() if k not in ("source", "driver", "layer")
+    }
 
 
 def test_write_is_atomic_deterministic_and_drops_attrs(tmp_path):
@@ -94,12 +105,23 @@ def test_write_refuses_gbk_and_missing_crs(tmp_path):
         write_layer(dltb().set_crs(None, allow_override=True), tmp_path / "a.parquet")
 
 
-@pytest.mark.parametrize("edit", [lambda geo: {**geo, "columns": {"geometry": {
-    k: v for k, v in geo["columns"]["geometry"].items() if k != "crs"}}},  # key missing
-    lambda geo: {**geo, "columns": {"geometry": {**geo["columns"]["geometry"], "crs": None}}}],  # null
-    ids=["missing", "null"])
+@pytest.mark.parametrize(
+    "edit",
+    [
+        lambda geo: {
+            **geo,
+            "columns": {
+                "geometry": {k: v for k, v in geo["columns"]["geometry"].items() if k != "crs"}
+            },
+        },  # key missing
+        lambda geo: {**geo, "columns": {"geometry": {**geo["columns"]["geometry"], "crs": None}}},
+    ],  # null
+    ids=["missing", "null"],
+)
 def test_missing_crs_is_the_same_error_as_gpkg(tmp_path, edit):
-    path = rewrite_geo(write_layer(dltb(), tmp_path / "a.parquet"), tmp_path / "nocrs.parquet", edit)
+    path = rewrite_geo(
+        write_layer(dltb(), tmp_path / "a.parquet"), tmp_path / "nocrs.parquet", edit
+    )
     with pytest.raises(CRSError, match="layer has no CRS") as err:
         read_layer(path, "landuse")
     assert str(path) in str(err.value) and "crs=" in str(err.value)
@@ -151,7 +173,7 @@ def test_damaged_data_page_is_detected(tmp_path):
     start = col.dictionary_page_offset or col.data_page_offset
     data = bytearray(path.read_bytes())
     mid = start + col.total_compressed_size - 6  # inside the last page's payload, past its header
-    data[mid:mid + 2] = bytes(b ^ 0xFF for b in data[mid:mid + 2])
+    data[mid : mid + 2] = bytes(b ^ 0xFF for b in data[mid : mid + 2])
     bad = tmp_path / "bad.parquet"
     bad.write_bytes(bytes(data))
     with pytest.raises(FormatError, match="bad.parquet"):
@@ -184,8 +206,9 @@ def test_bbox_read_with_and_without_covering(tmp_path):
         got = quiet_read(path, "landuse", bbox=box)
         assert got["BSM"].tolist() == want, path.name
     # a box that meets a feature's bounding box but not the feature itself
-    tri = gpd.GeoDataFrame({"k": ["t"]}, crs=4527, geometry=[shapely.Polygon([(X0, Y0), (X0 + 10, Y0),
-                                                                              (X0, Y0 + 10)])])
+    tri = gpd.GeoDataFrame(
+        {"k": ["t"]}, crs=4527, geometry=[shapely.Polygon([(X0, Y0), (X0 + 10, Y0), (X0, Y0 + 10)])]
+    )
     path = write_layer(tri, tmp_path / "tri.parquet")
     assert len(read_layer(path, bbox=(X0 + 8, Y0 + 8, X0 + 9, Y0 + 9), allow_empty=True)) == 0
     with pytest.raises(DataError, match="no features"):
@@ -213,9 +236,14 @@ def test_reproject_on_read(tmp_path):
 
 
 @pytest.mark.shared_data
-@pytest.mark.parametrize("name", ["geo/spacenet/geotiff_labels.geojson",
-                                  "geo/eolearn_patch/TestEOPatch/vector_timeless/LULC.gpkg",
-                                  "geo/rasterstats/polygons.shp"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "geo/spacenet/geotiff_labels.geojson",
+        "geo/eolearn_patch/TestEOPatch/vector_timeless/LULC.gpkg",
+        "geo/rasterstats/polygons.shp",
+    ],
+)
 def test_real_layers_round_trip(shared_data, tmp_path, name):
     """Real third-party layers in the CRS they come in: GeoParquet holds what the source held."""
     with warnings.catch_warnings():
@@ -224,25 +252,43 @@ def test_real_layers_round_trip(shared_data, tmp_path, name):
     back = quiet_read(write_layer(src.drop(columns=[]), tmp_path / "x.parquet"))
     assert back.crs == src.crs and len(back) == len(src)
     keep = [c for c in src.columns if c != "geometry"]
-    pd.testing.assert_frame_equal(pd.DataFrame(back[keep]).reset_index(drop=True),
-                                  pd.DataFrame(src[keep]).reset_index(drop=True))
-    assert shapely.equals_exact(np.asarray(back.geometry.values), np.asarray(src.geometry.values), 0).all()
+    pd.testing.assert_frame_equal(
+        pd.DataFrame(back[keep]).reset_index(drop=True),
+        pd.DataFrame(src[keep]).reset_index(drop=True),
+    )
+    assert shapely.equals_exact(
+        np.asarray(back.geometry.values), np.asarray(src.geometry.values), 0
+    ).all()
 
 
 def small_verdicts() -> gpd.GeoDataFrame:
-    """Verdicts of three patches judged by flag_unapproved (codes with leading zeros, Chinese text)."""
+    """Verdicts of three patches judged by flag_unapproved (codes with leading zeros, Chinese)."""
     from onemap import flag_unapproved
 
     box = shapely.box
-    landuse = gpd.GeoDataFrame({"landuse_code": ["0101", "0702"]}, crs=4527,
-                               geometry=[box(X0, Y0, X0 + 100, Y0 + 100), box(X0 + 100, Y0, X0 + 200, Y0 + 100)])
-    approvals = gpd.GeoDataFrame({"approval_id": ["鲁政土字〔2024〕01号"]}, crs=4527,
-                                 geometry=[box(X0, Y0, X0 + 50, Y0 + 100)])
-    admin = gpd.GeoDataFrame({"admin_code": ["370102001"], "admin_name": ["城关镇"]}, crs=4527,
-                             geometry=[box(X0 - 10, Y0 - 10, X0 + 210, Y0 + 110)])
-    patches = gpd.GeoDataFrame(geometry=[box(X0 + 10, Y0 + 10, X0 + 40, Y0 + 40),
-                                         box(X0 + 60, Y0 + 10, X0 + 90, Y0 + 40),
-                                         box(X0 + 120, Y0 + 10, X0 + 150, Y0 + 40)], crs=4527)
+    landuse = gpd.GeoDataFrame(
+        {"landuse_code": ["0101", "0702"]},
+        crs=4527,
+        geometry=[box(X0, Y0, X0 + 100, Y0 + 100), box(X0 + 100, Y0, X0 + 200, Y0 + 100)],
+    )
+    approvals = gpd.GeoDataFrame(
+        {"approval_id": ["鲁政土字〔2024〕01号"]},
+        crs=4527,
+        geometry=[box(X0, Y0, X0 + 50, Y0 + 100)],
+    )
+    admin = gpd.GeoDataFrame(
+        {"admin_code": ["370102001"], "admin_name": ["城关镇"]},
+        crs=4527,
+        geometry=[box(X0 - 10, Y0 - 10, X0 + 210, Y0 + 110)],
+    )
+    patches = gpd.GeoDataFrame(
+        geometry=[
+            box(X0 + 10, Y0 + 10, X0 + 40, Y0 + 40),
+            box(X0 + 60, Y0 + 10, X0 + 90, Y0 + 40),
+            box(X0 + 120, Y0 + 10, X0 + 150, Y0 + 40),
+        ],
+        crs=4527,
+    )
     return flag_unapproved(patches, approvals, landuse, admin=admin)
 
 
@@ -256,12 +302,23 @@ def test_survey_outputs_gpkg_and_parquet_agree(tmp_path):
     assert written["verdicts.parquet"] == sha256_file(tmp_path / "verdicts.parquet")
     g = gpd.read_file(tmp_path / "verdicts.gpkg")
     p = gpd.read_parquet(tmp_path / "verdicts.parquet")
-    assert list(p.columns) == list(g.columns) == [c for c in verdicts.columns if c != "geometry"] + ["geometry"]
+    assert (
+        list(p.columns)
+        == list(g.columns)
+        == [c for c in verdicts.columns if c != "geometry"] + ["geometry"]
+    )
     assert p.dtypes.astype(str).to_dict() == g.dtypes.astype(str).to_dict()
     assert p["admin_code"].tolist() == ["370102001"] * 3 and p["verdict"].tolist() == [
-        "approved", "unapproved", "existing_construction"]
-    pd.testing.assert_frame_equal(pd.DataFrame(p.drop(columns="geometry")), pd.DataFrame(g.drop(columns="geometry")))
-    assert shapely.equals_exact(np.asarray(p.geometry.values), np.asarray(g.geometry.values), 0).all()
+        "approved",
+        "unapproved",
+        "existing_construction",
+    ]
+    pd.testing.assert_frame_equal(
+        pd.DataFrame(p.drop(columns="geometry")), pd.DataFrame(g.drop(columns="geometry"))
+    )
+    assert shapely.equals_exact(
+        np.asarray(p.geometry.values), np.asarray(g.geometry.values), 0
+    ).all()
     assert p.crs == g.crs == verdicts.crs
     ours = [read_layer(tmp_path / f"verdicts.{ext}") for ext in ("gpkg", "parquet")]
     assert ours[0].dtypes.to_dict() == ours[1].dtypes.to_dict()
@@ -278,11 +335,16 @@ def test_bbox_read_across_row_groups(tmp_path):
     rng = np.random.default_rng(3)
     xy = rng.uniform(0, 5_000, (n, 2))
     xy = xy[np.lexsort((xy[:, 0], xy[:, 1] // 250))]
-    geoms = shapely.buffer(shapely.points(X0 + xy[:, 0], Y0 + xy[:, 1]), rng.uniform(1, 20, n), quad_segs=4)
+    geoms = shapely.buffer(
+        shapely.points(X0 + xy[:, 0], Y0 + xy[:, 1]), rng.uniform(1, 20, n), quad_segs=4
+    )
     src = gpd.GeoDataFrame({"k": np.arange(n)}, geometry=geoms, crs=4527)
     path = write_layer(src, tmp_path / "many.parquet")
     assert pq.read_metadata(path).num_row_groups == 3
-    for box in [(X0 + 1000, Y0 + 1000, X0 + 1300, Y0 + 1200), (X0 - 50, Y0 + 4900, X0 + 30, Y0 + 5100)]:
+    for box in [
+        (X0 + 1000, Y0 + 1000, X0 + 1300, Y0 + 1200),
+        (X0 - 50, Y0 + 4900, X0 + 30, Y0 + 5100),
+    ]:
         want = np.flatnonzero(shapely.intersects(geoms, shapely.box(*box)))
         got = quiet_read(path, bbox=box)
         assert sorted(got["k"]) == want.tolist() and len(want) > 0
@@ -294,3 +356,11 @@ def test_read_source_takes_parquet(tmp_path):
     path = write_layer(dltb(), tmp_path / "dltb.parquet")
     got = read_source(path, "landuse", to_crs=4490)
     assert got["landuse_code"].tolist()[:2] == ["0101", "0702"] and got.crs.to_epsg() == 4490
+
+
+def test_one_layer_per_file(tmp_path):
+    path = write_layer(dltb(), tmp_path / "dltb.parquet", layer="dltb")  # the file's own name: fine
+    assert read_layer(path, layer="dltb").attrs["layer"] == "dltb"
+    with pytest.raises(DataError, match="one layer, named after the file.*dltb.*'xzq'") as err:
+        write_layer(dltb(), tmp_path / "dltb.parquet", layer="xzq")
+    assert "xzq.parquet" in str(err.value)
