@@ -27,6 +27,7 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import sys
 import time
@@ -236,7 +237,8 @@ def main() -> None:
         f"\n\nonemap {onemap.__version__}, LightGBM {lightgbm.__version__}, "
         f"numba {numba.__version__}, "
         f"numpy {np.__version__}, Python {platform.python_version()}, {platform.machine()} "
-        f"({platform.processor() or 'cpu'}), 2 threads; {time.perf_counter() - t0:.0f} s in all."
+        f"({platform.processor() or 'cpu'}), 1 LightGBM thread, load average "
+        f"{os.getloadavg()[0]:.0f} at the end; {time.perf_counter() - t0:.0f} s in all."
     )
     print(text)
     if args.write:
