@@ -72,8 +72,9 @@ _ALIASES: dict[str, str] = {
     "cva": "onemap.change.detect",
     "threshold_score": "onemap.change.detect",
 }
-_SUBMODULES = {"crs", "errors", "codes", "frame", "history", "ingest", "overlay", "change", "synth",
-               "enforce", "summary", "config", "survey", "report", "invariants", "export", "testing"}
+_SUBMODULES = {"crs", "errors", "codes", "frame", "history", "ingest", "overlay", "change",
+               "synth", "enforce", "summary", "config", "survey", "report", "invariants",
+               "export", "testing"}
 
 # literal, so linters and type checkers read it; tests check it matches _API and _SUBMODULES
 __all__ = [

@@ -23,8 +23,15 @@ def choices_of(key: Key) -> tuple[str, ...]:
     return tuple(key.choices() if callable(key.choices) else key.choices or ())
 
 
-_TYPE_WORDS = {"str": "a string", "float": "a number", "int": "a whole number", "bool": "true or false",
-               "table": "a table", "list": "a list", "date": "a date"}
+_TYPE_WORDS = {
+    "str": "a string",
+    "float": "a number",
+    "int": "a whole number",
+    "bool": "true or false",
+    "table": "a table",
+    "list": "a list",
+    "date": "a date",
+}
 
 
 def _fits(value: Any, kind: str) -> bool:
@@ -62,24 +69,47 @@ class Validator:
         for key in table:
             if key not in allowed:
                 close = difflib.get_close_matches(key, sorted(allowed), n=1)
-                hint = f"did you mean {close[0]!r}?" if close else f"allowed keys: {', '.join(sorted(allowed))}"
-                raise self.error(f"{where}{key}" if where else f"[{key}]", "is not a known key", hint)
+                hint = (
+                    f"did you mean {close[0]!r}?"
+                    if close
+                    else f"allowed keys: {', '.join(sorted(allowed))}"
+                )
+                raise self.error(
+                    f"{where}{key}" if where else f"[{key}]", "is not a known key", hint
+                )
 
-    def table(self, raw: Mapping[str, Any], name: str, required: bool, allowed: set[str] | None = None,
-              schema: str | None = None, where: str | None = None) -> dict[str, Any]:
+    def table(
+        self,
+        raw: Mapping[str, Any],
+        name: str,
+        required: bool,
+        allowed: set[str] | None = None,
+        schema: str | None = None,
+        where: str | None = None,
+    ) -> dict[str, Any]:
         """Table *name* of *raw*: checked against ``SCHEMA[schema or name]`` (every key typed,
         defaults filled in), or only its names against *allowed*."""
         where = where or name
         if name not in raw:
             if required:
-                example = {"scenes": "[scenes.before] and [scenes.after] tables", "layers": "a [layers.landuse] table"}
-                raise self.error(f"[{name}]", "is required",
-                                 f"add {example.get(name, f'a [{name}] table')} with a path (see onemap.config)")
+                example = {
+                    "scenes": "[scenes.before] and [scenes.after] tables",
+                    "layers": "a [layers.landuse] table",
+                }
+                raise self.error(
+                    f"[{name}]",
+                    "is required",
+                    f"add {example.get(name, f'a [{name}] table')} with a path (see onemap.config)",
+                )
             t: Any = {}
         else:
             t = raw[name]
         if not isinstance(t, dict):
-            raise self.error(f"[{where}]", "must be a table", f"write it as [{where}] with key = value lines below")
+            raise self.error(
+                f"[{where}]",
+                "must be a table",
+                f"write it as [{where}] with key = value lines below",
+            )
         if allowed is not None:
             self.keys(t, allowed, f"[{where}] ")
             return t
@@ -118,18 +148,32 @@ class Validator:
             value = int(value)
         if kind in ("float", "int") and key.minimum is not None:
             if value < key.minimum or (key.above and value == key.minimum):
-                bound = "positive" if key.minimum == 0 and key.above else (
-                    "not be negative" if key.minimum == 0 else f"be at least {key.minimum:g}")
-                raise self.error(label, f"must be {bound}, got {value!r}" if bound == "positive"
-                                 else f"must {bound}, got {value!r}")
+                bound = (
+                    "positive"
+                    if key.minimum == 0 and key.above
+                    else ("not be negative" if key.minimum == 0 else f"be at least {key.minimum:g}")
+                )
+                raise self.error(
+                    label,
+                    f"must be {bound}, got {value!r}"
+                    if bound == "positive"
+                    else f"must {bound}, got {value!r}",
+                )
         if kind == "str" and key.choices is not None:
             choices = choices_of(key)
             if value not in choices:
                 close = difflib.get_close_matches(value.lower(), choices, n=1, cutoff=0.5)
                 numbers = " or a number" if "float" in kinds else ""
-                fix = f"did you mean {close[0]!r}?" if close else f"use one of {', '.join(choices)}{numbers}"
-                raise self.error(label, f"must be one of {', '.join(map(repr, choices))}{numbers}, "
-                                        f"got {value!r}", fix)
+                fix = (
+                    f"did you mean {close[0]!r}?"
+                    if close
+                    else f"use one of {', '.join(choices)}{numbers}"
+                )
+                raise self.error(
+                    label,
+                    f"must be one of {', '.join(map(repr, choices))}{numbers}, got {value!r}",
+                    fix,
+                )
         if key.check is not None:
             value = key.check(self, value, label)
         return value
@@ -139,7 +183,11 @@ class Validator:
             raise self.error(label, f"must be a path string, got {value!r}")
         p = (self.root / value).resolve()
         if not p.exists():
-            raise self.error(label, f"names a file that does not exist: {p}", "fix the path (relative paths start at the TOML file's folder)")
+            raise self.error(
+                label,
+                f"names a file that does not exist: {p}",
+                "fix the path (relative paths start at the TOML file's folder)",
+            )
         return p
 
     def scene(self, spec: Any, where: str) -> SceneSpec:
@@ -162,11 +210,18 @@ class Validator:
 
             date = str(date)
             if guess_date(date) is None:
-                raise self.error(f"[{where}] date", f"is not a date: {date!r}", "write it as 2024-09-01")
+                raise self.error(
+                    f"[{where}] date", f"is not a date: {date!r}", "write it as 2024-09-01"
+                )
             date = guess_date(date)
         self.crs(spec["crs"], where)
-        return SceneSpec(paths, self.sensor(spec["sensor"], where), date, tuple(bands) if bands else None,
-                         spec["crs"])
+        return SceneSpec(
+            paths,
+            self.sensor(spec["sensor"], where),
+            date,
+            tuple(bands) if bands else None,
+            spec["crs"],
+        )
 
     def sensor(self, name: str | None, where: str) -> str | None:
         """The preset name of *name* (aliases such as ``"GF-2"`` accepted, see the module notes)."""
@@ -179,9 +234,12 @@ class Validator:
         except ConfigError:
             names = sorted(SENSORS) + sorted(_ALIASES)
             close = difflib.get_close_matches(name.lower(), names, n=1, cutoff=0.5)
-            hint = (f"did you mean {close[0]!r}?" if close else f"use one of {', '.join(SENSORS)}") + (
-                " (or leave sensor out and name the bands with bands = [...])")
-            raise self.error(f"[{where}] sensor", f"is not a known sensor: {name!r}", hint) from None
+            hint = (
+                f"did you mean {close[0]!r}?" if close else f"use one of {', '.join(SENSORS)}"
+            ) + (" (or leave sensor out and name the bands with bands = [...])")
+            raise self.error(
+                f"[{where}] sensor", f"is not a known sensor: {name!r}", hint
+            ) from None
 
     def crs(self, value: Any, where: str) -> None:
         if value is not None:
@@ -190,8 +248,11 @@ class Validator:
             try:
                 as_crs(value)
             except OnemapError as exc:
-                raise self.error(f"[{where}] crs", f"is not a valid CRS: {value!r}",
-                                 "use an EPSG code such as 4527") from exc
+                raise self.error(
+                    f"[{where}] crs",
+                    f"is not a valid CRS: {value!r}",
+                    "use an EPSG code such as 4527",
+                ) from exc
 
     def layer(self, spec: Any, name: str) -> LayerSpec:
         where = f"layers.{name}"
@@ -199,20 +260,36 @@ class Validator:
             raise self.error(f"[{where}]", "must be a table")
         if ("path" in spec) == ("url" in spec):
             self.keys(spec, set(SCHEMA["layer"]), f"[{where}] ")
-            raise self.error(f"[{where}]", "needs a path (a file) or a url (a PostGIS database), not both"
-                             if "path" in spec else "needs a path")
+            raise self.error(
+                f"[{where}]",
+                "needs a path (a file) or a url (a PostGIS database), not both"
+                if "path" in spec
+                else "needs a path",
+            )
         given = set(spec)
         spec = self.typed(spec, SCHEMA["layer"], where)
         if "allow_empty" in given and name not in _MAY_BE_EMPTY:
-            raise self.error(f"[{where}] allow_empty", f"applies to {', '.join(f'[layers.{n}]' for n in _MAY_BE_EMPTY)} "
-                             "only", "remove it (leave out a layer you do not have)")
+            raise self.error(
+                f"[{where}] allow_empty",
+                f"applies to {', '.join(f'[layers.{n}]' for n in _MAY_BE_EMPTY)} only",
+                "remove it (leave out a layer you do not have)",
+            )
         self.crs(spec["crs"], where)
         if spec["url"] is not None:
             return _database_layer(self, spec, name, where)
         if spec["table"] is not None or spec["where"] is not None:
-            raise self.error(f"[{where}]", "has table/where, which apply to a url (database) source only")
-        return LayerSpec(name, LAYER_KINDS[name], self.existing(spec["path"], f"[{where}] path"),
-                         spec["layer"], spec["encoding"], spec["crs"], spec["allow_empty"])
+            raise self.error(
+                f"[{where}]", "has table/where, which apply to a url (database) source only"
+            )
+        return LayerSpec(
+            name,
+            LAYER_KINDS[name],
+            self.existing(spec["path"], f"[{where}] path"),
+            spec["layer"],
+            spec["encoding"],
+            spec["crs"],
+            spec["allow_empty"],
+        )
 
 
 def _centre_lon(path: Path) -> float | None:
@@ -230,13 +307,17 @@ def _centre_lon(path: Path) -> float | None:
                 if src.crs is None or src.transform.is_identity:
                     return None
                 crs, (left, bottom, right, top) = CRS.from_user_input(src.crs.to_wkt()), src.bounds
-        lon, _ = Transformer.from_crs(crs, 4490, always_xy=True).transform((left + right) / 2, (bottom + top) / 2)
+        lon, _ = Transformer.from_crs(crs, 4490, always_xy=True).transform(
+            (left + right) / 2, (bottom + top) / 2
+        )
     except (rasterio.errors.RasterioError, ValueError, RuntimeError):
         return None
     return float(lon) if -180 <= lon <= 180 else None
 
 
-def check_frame_zone(v: Validator, crs: Any, zone: int | None, scenes: dict[str, SceneSpec]) -> None:
+def check_frame_zone(
+    v: Validator, crs: Any, zone: int | None, scenes: dict[str, SceneSpec]
+) -> None:
     """ConfigError when the frame's Gauss-Kruger zone is not where the scenes are.
 
     A frame one zone away works but puts every area in the wrong projection (plane areas are
@@ -253,14 +334,23 @@ def check_frame_zone(v: Validator, crs: Any, zone: int | None, scenes: dict[str,
         if lon is None or abs(lon - zi.central_meridian) <= zi.width / 2 + 0.5:
             continue
         fits = round(lon / 3) if zi.width == 3 else int(lon // 6) + 1
-        fix = f"zone = {fits}" if zone is not None else (
-            f"crs = {as_crs(gk_crs(fits, width=zi.width, prefix=bool(zi.prefixed))).to_epsg()}")
-        raise v.error(key, f"is Gauss-Kruger zone {zi.zone} (central meridian {zi.central_meridian:g}°E), but "
-                           f"[scenes.{when}] {spec.paths[0].name} is centred at {lon:.2f}°E, in zone {fits}",
-                      f"use {fix} (or check that the scenes are the right ones)")
+        fix = (
+            f"zone = {fits}"
+            if zone is not None
+            else (
+                f"crs = {as_crs(gk_crs(fits, width=zi.width, prefix=bool(zi.prefixed))).to_epsg()}"
+            )
+        )
+        raise v.error(
+            key,
+            f"is Gauss-Kruger zone {zi.zone} (central meridian {zi.central_meridian:g}°E), but "
+            f"[scenes.{when}] {spec.paths[0].name} is centred at {lon:.2f}°E, in zone {fits}",
+            f"use {fix} (or check that the scenes are the right ones)",
+        )
 
 
 # ------------------------------------------------------------------ PostGIS sources and [history]
+
 
 def check_frame_res(v: Validator, crs: Any, res: float | None) -> None:
     """ConfigError when ``[frame] crs`` has no datum (no area can be measured on it) or
@@ -270,40 +360,61 @@ def check_frame_res(v: Validator, crs: Any, res: float | None) -> None:
 
     c = as_crs(crs)
     if c.geodetic_crs is None:
-        raise v.error("[frame] crs", f"{crs!r} has no geodetic datum: areas in m² cannot be measured on it",
-                      "use a CRS with a datum, e.g. crs = 4527 (CGCS2000 3° Gauss-Kruger zone 39)")
+        raise v.error(
+            "[frame] crs",
+            f"{crs!r} has no geodetic datum: areas in m² cannot be measured on it",
+            "use a CRS with a datum, e.g. crs = 4527 (CGCS2000 3° Gauss-Kruger zone 39)",
+        )
     if res is None:
         return
     if c.is_geographic and res > 0.01:
-        raise v.error("[frame] res", f"is {res:g} degrees: [frame] crs = {crs!r} is longitude/latitude, so res "
-                                     "is in degrees (0.01° is about 1 km)",
-                      f"write it in degrees, e.g. res = {res / 111_320:.2g} for about {res:g} m, or leave res "
-                      "out to keep the scenes' pixel size")
+        raise v.error(
+            "[frame] res",
+            f"is {res:g} degrees: [frame] crs = {crs!r} is longitude/latitude, so res "
+            "is in degrees (0.01° is about 1 km)",
+            f"write it in degrees, e.g. res = {res / 111_320:.2g} for about {res:g} m, "
+            "or leave res out to keep the scenes' pixel size",
+        )
     if c.is_projected and res < 0.01:
         unit = c.axis_info[0].unit_name if c.axis_info else "metre"
-        raise v.error("[frame] res", f"is {res:g} {unit}s: [frame] crs = {crs!r} is projected, so res is in "
-                                     f"{unit}s, not degrees", "e.g. res = 2.0, or leave res out to keep the "
-                                                              "scenes' pixel size")
+        raise v.error(
+            "[frame] res",
+            f"is {res:g} {unit}s: [frame] crs = {crs!r} is projected, so res is in "
+            f"{unit}s, not degrees",
+            "e.g. res = 2.0, or leave res out to keep the scenes' pixel size",
+        )
 
 
 def _database_url(v: Validator, value: Any, key: str) -> str:
     from .db.source import is_database_url, redact
 
     if not is_database_url(value):
-        raise v.error(key, f"must be a postgresql:// URL, got {value!r}",
-                      'write it as "postgresql://user@host:5432/dbname"')
+        raise v.error(
+            key,
+            f"must be a postgresql:// URL, got {value!r}",
+            'write it as "postgresql://user@host:5432/dbname"',
+        )
     if redact(value) != value:  # the config goes into the manifest: no secrets in it
-        raise v.error(key, "holds a password", "remove it from the URL and set PGPASSWORD or a "
-                                                "~/.pgpass line host:port:dbname:user:password")
+        raise v.error(
+            key,
+            "holds a password",
+            "remove it from the URL and set PGPASSWORD or a "
+            "~/.pgpass line host:port:dbname:user:password",
+        )
     return str(value)
 
 
 def _database(v: Validator, spec: dict[str, Any]) -> DatabaseSpec | None:
     for key in ("url", "county"):
         if spec[key] is None:
-            raise v.error("[database]", f"needs {key}", 'e.g. url = "postgresql://gis@db/yzt", county = "330102"')
-    return DatabaseSpec(_database_url(v, spec["url"], "[database] url"), spec["county"].strip(),
-                        spec["schema"])
+            raise v.error(
+                "[database]",
+                f"needs {key}",
+                'e.g. url = "postgresql://gis@db/yzt", county = "330102"',
+            )
+    return DatabaseSpec(
+        _database_url(v, spec["url"], "[database] url"), spec["county"].strip(), spec["schema"]
+    )
 
 
 def _database_layer(v: Validator, spec: dict[str, Any], name: str, where: str) -> LayerSpec:
@@ -318,17 +429,32 @@ def _database_layer(v: Validator, spec: dict[str, Any], name: str, where: str) -
         try:
             as_crs(spec["crs"])
         except OnemapError as exc:
-            raise v.error(f"[{where}] crs", f"is not a valid CRS: {spec['crs']!r}", "use an EPSG code") from exc
-    return LayerSpec(name, LAYER_KINDS[name], None, spec["layer"], None, spec["crs"],
-                     spec["allow_empty"], url=url, table=spec["table"], where=spec["where"])
+            raise v.error(
+                f"[{where}] crs", f"is not a valid CRS: {spec['crs']!r}", "use an EPSG code"
+            ) from exc
+    return LayerSpec(
+        name,
+        LAYER_KINDS[name],
+        None,
+        spec["layer"],
+        None,
+        spec["crs"],
+        spec["allow_empty"],
+        url=url,
+        table=spec["table"],
+        where=spec["where"],
+    )
 
 
 def _history(v: Validator, table: Mapping[str, Any], output: Path) -> dict[str, Any]:
     """The ``history_*`` fields of :class:`SurveyConfig` from the ``[history]`` table."""
     entries = table["previous"]
     if not isinstance(entries, list):
-        raise v.error("[history] previous", "must be a list of earlier results",
-                      'e.g. previous = ["../2024/out/verdicts.gpkg"]')
+        raise v.error(
+            "[history] previous",
+            "must be a list of earlier results",
+            'e.g. previous = ["../2024/out/verdicts.gpkg"]',
+        )
     sources = []
     for k, entry in enumerate(entries):
         where = f"[history] previous[{k}]"
@@ -338,31 +464,56 @@ def _history(v: Validator, table: Mapping[str, Any], output: Path) -> dict[str, 
         v.keys(spec, {"path", "layer", "crs", "url", "table", "where"}, f"{where} ")
         if "url" in spec and "path" not in spec:  # a PostGIS table, as in [layers.X]
             url = _database_url(v, spec["url"], f"{where} url")
-            if not all(isinstance(spec.get(key, ""), str) for key in ("where", "layer")) or \
-                    not isinstance(spec.get("table"), str):
-                raise v.error(where, "needs table = \"schema.table\" with its url (where, if any, a string)",
-                              'e.g. {url = "postgresql://gis@db/yzt", table = "onemap.verdicts"}')
-            sources.append({"path": url, **{key: spec[key] for key in ("table", "where", "layer") if key in spec}})
+            if not all(
+                isinstance(spec.get(key, ""), str) for key in ("where", "layer")
+            ) or not isinstance(spec.get("table"), str):
+                raise v.error(
+                    where,
+                    'needs table = "schema.table" with its url (where, if any, a string)',
+                    'e.g. {url = "postgresql://gis@db/yzt", table = "onemap.verdicts"}',
+                )
+            sources.append(
+                {
+                    "path": url,
+                    **{key: spec[key] for key in ("table", "where", "layer") if key in spec},
+                }
+            )
             continue
         if not isinstance(spec.get("path"), str) or {"url", "table", "where"} & set(spec):
-            raise v.error(where, "needs a path (a string), or a url with a table for a database",
-                          'e.g. "../2024/out/verdicts.parquet" or {url = "postgresql://...", table = "..."}')
+            raise v.error(
+                where,
+                "needs a path (a string), or a url with a table for a database",
+                'e.g. "../2024/out/verdicts.parquet" or {url = "postgresql://...", table = "..."}',
+            )
         if re.match(r"^[A-Za-z][\w+.-]*://", spec["path"]):
-            raise v.error(where, "is a URL: a database table is {url = ..., table = ...}",
-                          '{url = "postgresql://gis@db/yzt", table = "onemap.verdicts", where = "..."} '
-                          "(password from PGPASSWORD or ~/.pgpass, never in the URL)")
+            raise v.error(
+                where,
+                "is a URL: a database table is {url = ..., table = ...}",
+                '{url = "postgresql://gis@db/yzt", table = "onemap.verdicts", where = "..."} '
+                "(password from PGPASSWORD or ~/.pgpass, never in the URL)",
+            )
         path = v.existing(spec["path"], f"{where} path")
         if path.parent == output and path.stem == "verdicts":
-            raise v.error(where, f"is this survey's own output ({path})",
-                          "list earlier years' results only (copy them elsewhere first)")
+            raise v.error(
+                where,
+                f"is this survey's own output ({path})",
+                "list earlier years' results only (copy them elsewhere first)",
+            )
         if not isinstance(spec.get("layer", ""), str):
             raise v.error(f"{where} layer", "must be a string (a layer name)")
         sources.append({**spec, "path": path})
     resolved = table["resolved"]
     if resolved is not None and not all(isinstance(r, str) for r in resolved):
-        raise v.error("[history] resolved", "must be a list of decision texts", 'e.g. resolved = ["已整改"]')
+        raise v.error(
+            "[history] resolved", "must be a list of decision texts", 'e.g. resolved = ["已整改"]'
+        )
     overlap = table["min_overlap"]
     if overlap > 1:
-        raise v.error("[history] min_overlap", f"is a share of the smaller patch (0-1], got {overlap!r}")
-    return {"history_previous": tuple(sources), "history_min_overlap": overlap,
-            "history_resolved": tuple(resolved) if resolved is not None else None}
+        raise v.error(
+            "[history] min_overlap", f"is a share of the smaller patch (0-1], got {overlap!r}"
+        )
+    return {
+        "history_previous": tuple(sources),
+        "history_min_overlap": overlap,
+        "history_resolved": tuple(resolved) if resolved is not None else None,
+    }

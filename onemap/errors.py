@@ -46,7 +46,9 @@ __all__ = [
 ]
 
 AUDIENCES = ("python", "toml", "cli")
-_AUDIENCE: ContextVar[tuple[str, str | None]] = ContextVar("onemap_audience", default=("python", None))
+_AUDIENCE: ContextVar[tuple[str, str | None]] = ContextVar(
+    "onemap_audience", default=("python", None)
+)
 
 
 def audience() -> str:
@@ -74,7 +76,8 @@ def speaking(who: str, table: str | None = None) -> Iterator[None]:
         raise ValueError(f"audience must be one of {AUDIENCES}, got {who!r}")
     outer = _AUDIENCE.get()
     # a survey run from the command line still speaks TOML; the CLI does not override it
-    token = _AUDIENCE.set((who, table if table is not None else (outer[1] if who == outer[0] else None)))
+    inherited = outer[1] if who == outer[0] else None
+    token = _AUDIENCE.set((who, table if table is not None else inherited))
     try:
         yield
     finally:

@@ -16,7 +16,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from ._atomic import atomic_write_text, remove_stale_temps
+from ._atomic import remove_stale_temps
 from .errors import OnemapWarning
 
 __all__ = ["export_results", "sha256_file"]

@@ -112,10 +112,10 @@ def people_csv_text(table: pd.DataFrame, lang: str = "zh") -> str:
     seen: dict[str, int] = {}
     for h in heads:
         seen[h] = seen.get(h, 0) + 1
-    heads = [f"{h} [{n}]" if seen[h] > 1 else h for h, n in zip(heads, names)]
-    columns = [_cells(n, table[c], lang) for n, c in zip(names, table.columns)]
+    heads = [f"{h} [{n}]" if seen[h] > 1 else h for h, n in zip(heads, names, strict=False)]
+    columns = [_cells(n, table[c], lang) for n, c in zip(names, table.columns, strict=False)]
     lines = [",".join(_plain(h) for h in heads)]
-    lines += [",".join(row) for row in zip(*columns)]
+    lines += [",".join(row) for row in zip(*columns, strict=False)]
     return "\n".join(lines) + "\n"
 
 

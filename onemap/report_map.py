@@ -61,7 +61,7 @@ def json_for_script(value: Any) -> str:
 
 
 def _image_overlay(img: np.ndarray, frame: Any) -> tuple[str, list[list[float]]]:
-    """(h, w, 3) image over *frame* -> (PNG data URI in Web Mercator, [[S, W], [N, E]] in degrees)."""
+    """(h, w, 3) image over *frame* -> (PNG data URI in Web Mercator, [[S, W], [N, E]] in °)."""
     from affine import Affine
     from PIL import Image
     from pyproj import Transformer
@@ -105,7 +105,7 @@ def _features(layer: gpd.GeoDataFrame, rows: list[list[list[str]]], tolerance: f
     geoms = gpd.GeoSeries(geoms, crs=layer.crs).to_crs(4326).values
     geoms = shapely.set_precision(np.asarray(geoms), 1e-7)
     feats = []
-    for g, r in zip(geoms, rows):
+    for g, r in zip(geoms, rows, strict=False):
         if g is None or g.is_empty:
             continue
         feats.append(

@@ -158,7 +158,9 @@ def decode(buf: np.ndarray, offsets: np.ndarray, lengths: np.ndarray, typ: str) 
         return np.array(
             [
                 None if m else blob[a:b]
-                for a, b, m in zip(ends[:-1].tolist(), ends[1:].tolist(), nulls.tolist())
+                for a, b, m in zip(
+                    ends[:-1].tolist(), ends[1:].tolist(), nulls.tolist(), strict=False
+                )
             ],
             dtype=object,
         )
@@ -241,6 +243,6 @@ def assemble(columns: list[tuple[np.ndarray, np.ndarray, np.ndarray]]) -> bytes:
     """The binary COPY tuples of *columns* (each from an ``encode_*`` function), without header."""
     base = np.cumsum([0] + [len(d) for d, _, _ in columns[:-1]])
     data = np.concatenate([d for d, _, _ in columns]) if columns else np.zeros(0, np.uint8)
-    starts = np.stack([s + b for (_, s, _), b in zip(columns, base)])
+    starts = np.stack([s + b for (_, s, _), b in zip(columns, base, strict=False)])
     lengths = np.stack([ln for _, _, ln in columns])
     return _assemble(data, starts, lengths).tobytes()

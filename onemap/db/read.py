@@ -311,7 +311,7 @@ def _fetch(
         offsets, lengths, end, _ = scan(buf, start, len(names))
         cols = {
             n: decode(buf, offsets[:, j], lengths[:, j], t)
-            for j, (n, t) in enumerate(zip(names, types))
+            for j, (n, t) in enumerate(zip(names, types, strict=False))
         }
         geom = shapely.from_wkb(cols.pop("__wkb"))
         if "__srid" in cols:

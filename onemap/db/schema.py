@@ -160,7 +160,10 @@ def texts_of(s: pd.Series) -> list[str | None]:
         "empty",
     ):  # the usual case: vectorised
         return s.astype(object).where(~missing, None).tolist()
-    return [None if m else v if isinstance(v, str) else _text(v) for v, m in zip(s, missing)]
+    return [
+        None if m else v if isinstance(v, str) else _text(v)
+        for v, m in zip(s, missing, strict=False)
+    ]
 
 
 _EPOCH = np.datetime64("2000-01-01T00:00:00", "us")  # PostgreSQL's binary dates count from here

@@ -199,7 +199,7 @@ def write_tables(
 def _key_bytes(key: SurveyKey) -> list[bytes | None]:
     """The survey key's values in binary form (text: UTF-8; date: days since 2000-01-01)."""
     out: list[bytes | None] = []
-    for (name, typ), value in zip(KEY_COLUMNS.items(), astuple(key)):
+    for typ, value in zip(KEY_COLUMNS.values(), astuple(key), strict=False):
         if value is None:
             out.append(None)
         elif typ == "date":

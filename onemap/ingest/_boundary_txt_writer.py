@@ -274,7 +274,8 @@ def _gk_layer(layer: gpd.GeoDataFrame, crs: Any, path: Path):
                    + (f" ({epsg})" if zone else ""),
                    toml=f"set [frame] zone = {zone or 39} (a CGCS2000 Gauss-Kruger frame; {epsg}) "
                         "and remove [frame] crs",
-                   cli=f"pass --to-crs {epsg.removeprefix('e.g. ')} (the CGCS2000 Gauss-Kruger zone of the layer)")
+                   cli=f"pass --to-crs {epsg.removeprefix('e.g. ')} "
+                       "(the CGCS2000 Gauss-Kruger zone of the layer)")
         raise CRSError(f"{layer.crs.name!r} is not a Gauss-Kruger zone CRS of CGCS2000, Xian 1980, "
                        "Beijing 1954 or WGS84", path=path, hint=hint)
     return layer, info, datum

@@ -23,7 +23,7 @@ from ..errors import CRSError, DataError, Fix, FormatError, FrameError, OnemapWa
 from ..frame import Frame
 from ._warp import rio_crs, warp_scale
 from .dates import SceneDate, scene_date
-from .sensors import SensorPreset, guess_sensor
+from .sensors import SensorPreset
 
 __all__ = ["FileInfo", "inspect_file", "name_bands", "select_bands", "date_of", "read_part"]
 
@@ -113,8 +113,10 @@ def inspect_file(path: str, crs: CRS | None) -> FileInfo:
     file_crs = None if info["file_crs"] is None else CRS.from_user_input(info["file_crs"].to_wkt())
     if crs is None and file_crs is None:
         raise CRSError("raster has no CRS", path=path,
-                       hint=Fix("pass crs= (e.g. crs='EPSG:32651') or fix the file with gdal_edit.py -a_srs EPSG:....",
-                                toml="set crs = 32651 (the files' EPSG code) under [{table}], or fix the file "
+                       hint=Fix("pass crs= (e.g. crs='EPSG:32651') or fix the file with "
+                                "gdal_edit.py -a_srs EPSG:....",
+                                toml="set crs = 32651 (the files' EPSG code) under [{table}], "
+                                     "or fix the file "
                                      "with gdal_edit.py -a_srs EPSG:...."))
     if crs is not None and file_crs is not None and crs != file_crs:
         warnings.warn(f"{path}: crs={crs.name!r} given overrides the file's CRS {file_crs.name!r} "

@@ -260,7 +260,7 @@ def read_document(data: bytes, path: Path, *, encoding: str | None = None, crs: 
         raise FormatError("the file is empty", path=path, line=1, hint=_SECTIONS_HINT)
     text, used = decode_text(data, path=path, encoding=encoding)
     # GBK/GB18030 without a byte-order mark is the format's normal encoding, not a repair: the
-    # codec used is in attrs["encoding"] (a wrong guess shows as garbled names, and encoding= fixes it)
+    # codec used is in attrs["encoding"] (a wrong guess shows as garbled names; encoding= fixes it)
     repairs: list[Repair] = []
     text = text.rstrip("\x1a")  # DOS end-of-file mark
     if not text.strip():

@@ -105,7 +105,8 @@ _CONVENTIONS: list[tuple[re.Pattern[str], str]] = [
     (
         re.compile(
             _NOT_ALNUM
-            + r"GF[1-7][B-D]?_(?:PMS|WFV|MUX|PAN|BWD|NAD)\d?_E\d+(?:\.\d+)?_N\d+(?:\.\d+)?_(\d{8})_L\d",
+            + r"GF[1-7][B-D]?_(?:PMS|WFV|MUX|PAN|BWD|NAD)\d?"
+            + r"_E\d+(?:\.\d+)?_N\d+(?:\.\d+)?_(\d{8})_L\d",
             re.IGNORECASE,
         ),
         "GF scene name",
@@ -171,7 +172,8 @@ def acquisition_date(text: str) -> tuple[str, str] | None:
             tile = text[m.end() - 6 : m.end()]
             return (
                 found,
-                f"Sentinel-2{m.group(1).upper()} absolute orbit {int(m.group(2))}, tile {tile} (computed)",
+                f"Sentinel-2{m.group(1).upper()} absolute orbit {int(m.group(2))}, "
+                f"tile {tile} (computed)",
             )
     return None
 

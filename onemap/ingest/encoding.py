@@ -49,22 +49,42 @@ def _looks_like_bomless_utf16(data: bytes) -> bool:
 def _fail(
     data: bytes, exc: UnicodeDecodeError, tried: str, path: str | PathLike | None
 ) -> EncodingError:
-    bad = data[exc.start:exc.start + 4].hex(" ")
+    bad = data[exc.start : exc.start + 4].hex(" ")
     codecs = "'gbk', 'gb18030', 'utf-8' or 'utf-16'"
-    say = ("pass encoding= explicitly (for example encoding={})", "set encoding = {} under [{{table}}]",
-           "pass --encoding {}")
-    fixes = [f.format(codecs if i == 0 else codecs.replace("'", '"' if i == 1 else "")) for i, f in enumerate(say)]
+    say = (
+        "pass encoding= explicitly (for example encoding={})",
+        "set encoding = {} under [{{table}}]",
+        "pass --encoding {}",
+    )
+    fixes = [
+        f.format(codecs if i == 0 else codecs.replace("'", '"' if i == 1 else ""))
+        for i, f in enumerate(say)
+    ]
     if any(data.startswith(bom) for bom, _ in _BOMS):
-        fixes = ["the bytes after the byte-order mark are damaged or in another encoding: export the file "
-                 "again, or " + f for f in fixes]
+        fixes = [
+            "the bytes after the byte-order mark are damaged or in another encoding: "
+            "export the file again, or " + f
+            for f in fixes
+        ]
     elif _looks_like_bomless_utf16(data):
-        fixes = ["the file looks like UTF-16 without a byte-order mark: " + f.format(c) for f, c in
-                 zip(("pass encoding={}", "set encoding = {} under [{{table}}]", "pass --encoding {}"),
-                     ("'utf-16-le' (or 'utf-16-be')", '"utf-16-le" (or "utf-16-be")', "utf-16-le (or utf-16-be)"))]
+        fixes = [
+            "the file looks like UTF-16 without a byte-order mark: " + f.format(c)
+            for f, c in zip(
+                ("pass encoding={}", "set encoding = {} under [{{table}}]", "pass --encoding {}"),
+                (
+                    "'utf-16-le' (or 'utf-16-be')",
+                    '"utf-16-le" (or "utf-16-be")',
+                    "utf-16-le (or utf-16-be)",
+                ),
+                strict=False,
+            )
+        ]
     hint = Fix(fixes[0], toml=fixes[1], cli=fixes[2])
     return EncodingError(
         f"cannot decode the text as {tried}: byte offset {exc.start} (bytes {bad}) is not valid",
-        path=path, line=_line_of(data, exc.start), hint=hint,
+        path=path,
+        line=_line_of(data, exc.start),
+        hint=hint,
     )
 
 
@@ -115,8 +135,12 @@ def detect_encoding(data: bytes, path: str | PathLike | None = None) -> str:
             else "this is not a text file; check that the right file was given, "
             "or pass encoding= explicitly"
         )
-        raise EncodingError(f"NUL byte at byte offset {offset}: not text in UTF-8, GBK or GB18030",
-                            path=path, line=_line_of(data, offset), hint=hint)
+        raise EncodingError(
+            f"NUL byte at byte offset {offset}: not text in UTF-8, GBK or GB18030",
+            path=path,
+            line=_line_of(data, offset),
+            hint=hint,
+        )
     try:
         data.decode("utf-8")
         return "utf-8"

@@ -301,9 +301,10 @@ def _reference_frame(parts: Sequence[FileInfo]) -> Frame:
 
 
 def _date_attrs(date: Any, source: str, parts: Any) -> dict[str, Any]:
-    """``date``, ``date_source`` and ``date_guessed`` of a scene (see :mod:`onemap.ingest.dates`)."""
+    """``date``, ``date_source`` and ``date_guessed`` of a scene (:mod:`onemap.ingest.dates`)."""
     if date is not None:
-        return {"date": _iso_date(date, source), "date_source": "given (date=)", "date_guessed": False}
+        given = _iso_date(date, source)
+        return {"date": given, "date_source": "given (date=)", "date_guessed": False}
     found = date_of(parts)
     return {"date": found.date, "date_source": found.source, "date_guessed": found.guessed}
 

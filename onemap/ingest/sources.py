@@ -167,5 +167,6 @@ def read_source(
             p, encoding=encoding, to_crs=to_crs, kind=kind if kind == "approval" else "generic"
         )
     return read_layer(
-        p, kind=kind, layer=layer, encoding=encoding, crs=crs, to_crs=to_crs, allow_empty=allow_empty
+        p, kind=kind, layer=layer, encoding=encoding, crs=crs, to_crs=to_crs,
+        allow_empty=allow_empty,
     )

@@ -49,8 +49,14 @@ from ..crs import as_crs, gk_crs, infer_zone, is_prefixed, zone_info
 from ..errors import CRSError, DataError, EncodingError, Fix, FormatError, Repair, report_repairs
 from ._dbf import check_prj, check_shapefile, codec_name, resolve_encoding, sidecar
 from ._kinds import KINDS, check_geometries, find_column, normalize_columns
-from ._parquet import (PARQUET, is_parquet, parquet_info, parquet_layers, read_parquet_layer,
-                       write_parquet_layer)
+from ._parquet import (
+    PARQUET,
+    is_parquet,
+    parquet_info,
+    parquet_layers,
+    read_parquet_layer,
+    write_parquet_layer,
+)
 
 __all__ = ["read_layer", "write_layer", "layer_info", "KINDS"]
 
