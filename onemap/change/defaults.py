@@ -111,14 +111,15 @@ def choose_method(bands: Sequence[str], res_m: float | None) -> tuple[str, str]:
     """
     names = {str(b).lower() for b in bands}
     known = res_m is not None and res_m > 0
-    size = f"{res_m:g} m pixels" if known else "unknown pixel size"
+    res = res_m if res_m is not None else 0.0
+    size = f"{res:g} m pixels" if known else "unknown pixel size"
     if "nir" in names:
-        if known and res_m <= PURE_PIXEL_MAX_RES:
+        if known and res <= PURE_PIXEL_MAX_RES:
             return "construction", (f"nir band and {size} (<= {PURE_PIXEL_MAX_RES:g} m): "
                                     "construction score")
         return "cva", (f"nir band, {size} (not <= {PURE_PIXEL_MAX_RES:g} m: mixed pixels): "
                        "change-vector magnitude")
-    if known and res_m < SUB_METRE and {"blue", "green", "red"} <= names:
+    if known and res < SUB_METRE and {"blue", "green", "red"} <= names:
         return "construction", (f"no nir band, {size} (< {SUB_METRE:g} m): "
                                 "construction score, RGB mode")
     return "cva", f"no nir band, {size}: change-vector magnitude"

@@ -37,7 +37,7 @@ from .label import border_pairs, label, label_block, label_stats, relabel, resol
 from ._scene import area_unit_factor, frame_of, pixel_area_m2
 
 # rasterio's temporary datasets (polygonise, warp) say they have no geotransform: not for the user
-warnings.filterwarnings(*_GEOREF_FILTER)
+warnings.filterwarnings("ignore", *_GEOREF_FILTER)
 
 __all__ = ["patches_from_labels", "patches_from_mask", "COLUMNS"]
 

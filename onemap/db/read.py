@@ -167,7 +167,7 @@ def fetch_layer(
                 )
                 params += [*box, info.srid]
             if where:
-                conds.append(sql.SQL("(") + sql.SQL(where) + sql.SQL(")"))  # type: ignore[arg-type]
+                conds.append(sql.SQL("(") + sql.SQL(where) + sql.SQL(")"))
             stmt = sql.SQL("SELECT {} FROM {}").format(
                 query, sql.Identifier(info.schema, info.name)
             )

@@ -26,8 +26,8 @@ __all__ = ["WARP_BLOCK", "warp_scale", "rio_crs", "slice_pad", "warp_array", "re
 # that they have no geotransform (the transforms are given to it): not for the user. A filter for
 # this one rasterio warning, installed once: catch_warnings around each call is process-wide and
 # not thread-safe, so a concurrent thread let it through.
-_GEOREF_FILTER = ("ignore", "Dataset has no geotransform", NotGeoreferencedWarning, "rasterio")
-warnings.filterwarnings(*_GEOREF_FILTER)
+_GEOREF_FILTER = ("Dataset has no geotransform", NotGeoreferencedWarning, "rasterio")
+warnings.filterwarnings("ignore", *_GEOREF_FILTER)
 
 #: side of the fixed output pieces when warping an array lazily
 WARP_BLOCK = 1024
