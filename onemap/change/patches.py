@@ -9,8 +9,9 @@ chunks are merged with :func:`shapely.union_all`. The result does not depend on 
 
 Columns: ``id`` (1..n in raster order of each patch's first pixel), ``pixels``, ``area_m2``,
 ``score_mean``, ``score_max``, ``confidence``, ``date_before``, ``date_after``, ``geometry``.
-``area_m2`` is the plane area (pixels x pixel area) for projected CRSs and the geodesic area on
-the CRS's ellipsoid for geographic ones.
+``area_m2`` is the ellipsoidal area on the ellipsoid of the CRS's datum
+(:func:`onemap.geometry.ellipsoidal_area`) whatever the CRS, as ``area_m2`` of the verdicts;
+``pixels`` times the pixel size is the plane area (``min_area`` is applied to pixel counts).
 
 ``confidence`` in [0, 1) says how clearly a patch stands out of the unchanged background:
 ``1 - exp(-(score_mean - threshold) / noise)``, where ``noise`` is the spread (standard deviation)
@@ -34,7 +35,7 @@ from ..errors import DataError
 from ..frame import Frame
 from ..ingest._warp import _GEOREF_FILTER
 from .label import border_pairs, label, label_block, label_stats, relabel, resolve
-from ._scene import area_unit_factor, frame_of, pixel_area_m2
+from ._scene import frame_of, pixel_area_m2
 
 # rasterio's temporary datasets (polygonise, warp) say they have no geotransform: not for the user
 warnings.filterwarnings("ignore", *_GEOREF_FILTER)
@@ -133,11 +134,7 @@ def _assemble(results: list[dict[str, Any]], n: int, frame: Frame, min_pixels: f
     geoms = list(shapely.normalize(shapely.simplify(np.array([_merge(pieces[k]) for k in kept], dtype=object), 0.0)))
     with np.errstate(invalid="ignore", divide="ignore"):
         mean = np.where(scnt[kept] > 0, ssum[kept] / np.maximum(scnt[kept], 1), np.nan)
-    f = area_unit_factor(frame)
-    if f is not None:
-        area = count[kept] * frame.pixel_area * f
-    else:
-        area = _geodesic_areas(geoms, frame)
+    area = _geodesic_areas(geoms, frame)  # area_m2 means one thing everywhere: ellipsoidal
     gdf = gpd.GeoDataFrame({
         "id": np.arange(1, kept.size + 1, dtype=np.int64),
         "pixels": count[kept],
@@ -249,12 +246,12 @@ def patches_from_labels(labels: Any, frame: Frame | None = None, score: Any = No
     Examples
     --------
     >>> from onemap import Frame
-    >>> f = Frame.from_bounds((0, 0, 40, 30), res=10, crs=32650)
+    >>> f = Frame.from_bounds((39_500_000, 3_300_000, 39_500_040, 3_300_030), res=10, crs=4527)
     >>> lab = np.array([[1, 1, 0, 2],
     ...                 [1, 0, 0, 0],
     ...                 [0, 0, 3, 3]], dtype=np.int32)
     >>> p = patches_from_labels(lab, f, min_area=150)
-    >>> p[["id", "pixels", "area_m2"]].values.tolist()
+    >>> p[["id", "pixels", "area_m2"]].round(1).values.tolist()   # on the central meridian
     [[1.0, 3.0, 300.0], [2.0, 2.0, 200.0]]
     >>> p.geometry.area.tolist()
     [300.0, 200.0]
@@ -342,10 +339,10 @@ def patches_from_mask(mask: Any, frame: Frame | None = None, score: Any = None, 
     Examples
     --------
     >>> from onemap import Frame
-    >>> f = Frame.from_bounds((0, 0, 30, 30), res=10, crs=32650)
+    >>> f = Frame.from_bounds((39_500_000, 3_300_000, 39_500_030, 3_300_030), res=10, crs=4527)
     >>> m = np.array([[1, 0, 0], [0, 1, 0], [0, 0, 0]], dtype=bool)
     >>> p = patches_from_mask(m, f)
-    >>> len(p), p.geometry.iloc[0].geom_type, float(p.area_m2.iloc[0])
+    >>> len(p), p.geometry.iloc[0].geom_type, round(float(p.area_m2.iloc[0]), 1)
     (1, 'MultiPolygon', 200.0)
     """
     data, frame = _grid(mask, frame, "mask")

@@ -14,6 +14,7 @@ from scipy import ndimage
 from onemap import Frame, change_score, cva, detect_changes, threshold_score
 from onemap.change.postclass import class_change, from_to_matrix
 from onemap.errors import DataError, FrameError, OnemapWarning
+from onemap.geometry import ellipsoidal_area
 
 from . import synthetic as S
 
@@ -47,7 +48,7 @@ def test_planted_buildings_found_distractors_not(bands):
     assert p.attrs["method"] == "construction" and p.attrs["threshold"] > 2.0
     assert (p.date_before == "2021-04-20").all() and (p.date_after == "2022-04-25").all()
     assert (p.confidence > 0.9).all()
-    assert p.area_m2.sum() == pytest.approx(p.geometry.area.sum())
+    assert p.area_m2.sum() == pytest.approx(ellipsoidal_area(p.geometry).sum(), rel=1e-9)
 
 
 def test_rgb_degraded_mode_still_finds_buildings():
@@ -196,7 +197,10 @@ def test_post_classification_patches():
     a[7:9, 12:14] = 3  # cropland -> forest: not construction
     mk = lambda x: xr.DataArray(x, dims=("y", "x"), coords=f.coords()).rio.write_crs(f.crs)  # noqa: E731
     p = detect_changes(mk(b), mk(a), method="post_classification", to_classes=[20])
-    assert len(p) == 1 and p.area_m2.iloc[0] == 1500.0
+    assert len(p) == 1 and p.pixels.iloc[0] * 100.0 == 1500.0  # 15 pixels of 10 m
+    # ellipsoidal: the UTM plane is ~0.27 % too long 500 km west of its central meridian
+    assert p.area_m2.iloc[0] == pytest.approx(ellipsoidal_area(p.geometry)[0], rel=1e-9)
+    assert p.area_m2.iloc[0] == pytest.approx(1500.0, rel=0.01)
     assert class_change(mk(b), mk(a), [20], from_classes=[3]).values.sum() == 0
     with pytest.raises(DataError, match="to_classes"):
         detect_changes(mk(b), mk(a), method="post_classification")
