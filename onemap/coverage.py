@@ -29,7 +29,9 @@ __all__ = ["SAMPLES", "check_coverage", "layer_share", "scene_share"]
 SAMPLES = 128  # sample points per side of the frame for a layer's share
 
 
-def layer_share(geoms: np.ndarray, frame: Frame, samples: int = SAMPLES, *, tree: Any = None) -> float:
+def layer_share(
+    geoms: np.ndarray, frame: Frame, samples: int = SAMPLES, *, tree: Any = None
+) -> float:
     """Share (0–1) of *frame* covered by the polygons *geoms* (in the frame's CRS).
 
     >>> f = Frame.from_bounds((0, 0, 100, 100), 1.0, 4527)
@@ -66,7 +68,9 @@ def _outline_in(scene_frame: Frame, crs: Any) -> Any:
     box = scene_frame.footprint()
     if same_crs(scene_frame.crs, crs):
         return box
-    edge = max(scene_frame.bounds[2] - scene_frame.bounds[0], scene_frame.bounds[3] - scene_frame.bounds[1])
+    edge = max(
+        scene_frame.bounds[2] - scene_frame.bounds[0], scene_frame.bounds[3] - scene_frame.bounds[1]
+    )
     dense = shapely.segmentize(box, edge / 64)
     return shapely.make_valid(gpd.GeoSeries([dense], crs=scene_frame.crs).to_crs(crs).iloc[0])
 
@@ -75,8 +79,14 @@ def _extent(bounds: Any) -> str:
     return "[" + ", ".join(f"{v:.10g}" for v in bounds) + "]"
 
 
-def check_coverage(frame: Frame, scenes: dict[str, Frame], layers: dict[str, gpd.GeoDataFrame], *,
-                   keys: dict[str, str] | None = None, paths: dict[str, Any] | None = None) -> dict[str, float]:
+def check_coverage(
+    frame: Frame,
+    scenes: dict[str, Frame],
+    layers: dict[str, gpd.GeoDataFrame],
+    *,
+    keys: dict[str, str] | None = None,
+    paths: dict[str, Any] | None = None,
+) -> dict[str, float]:
     """``{input name: share of the frame covered}`` for every scene and non-empty layer.
 
     An input that does not overlap the frame at all is a :class:`DataError` naming it (by its
@@ -100,15 +110,19 @@ def check_coverage(frame: Frame, scenes: dict[str, Frame], layers: dict[str, gpd
 
     def missing(name: str, bounds: Any, what: str) -> DataError:
         return DataError(
-            f"{keys.get(name, name)} does not overlap the survey frame: its extent {_extent(bounds)} "
+            f"{keys.get(name, name)} does not overlap the survey frame: "
+            f"its extent {_extent(bounds)} "
             f"and the frame's {_extent(frame.bounds)} (in {frame.crs.name}) are apart",
             path=paths.get(name),
             hint=f"check that the {what} is of this county and that its CRS is right (a wrong CRS "
-                 "puts it elsewhere: set crs = ... for a file whose CRS is missing or wrong)")
+            "puts it elsewhere: set crs = ... for a file whose CRS is missing or wrong)",
+        )
 
     for name, scene_frame in scenes.items():
         outline = _outline_in(scene_frame, frame.crs)
-        share = float(shapely.area(shapely.intersection(outline, frame_box)) / shapely.area(frame_box))
+        share = float(
+            shapely.area(shapely.intersection(outline, frame_box)) / shapely.area(frame_box)
+        )
         if share <= 0:
             raise missing(name, shapely.bounds(outline), "scene")
         shares[name] = round(share, 4)

@@ -68,8 +68,9 @@ def _crs(crs: Any) -> CRS:
         return CRS.from_user_input(crs)
 
 
-def pairs(geoms: np.ndarray, others: np.ndarray, predicate: str | None = "intersects"
-          ) -> tuple[np.ndarray, np.ndarray]:
+def pairs(
+    geoms: np.ndarray, others: np.ndarray, predicate: str | None = "intersects"
+) -> tuple[np.ndarray, np.ndarray]:
     """(geoms index, others index) pairs that meet, ordered by *geoms*, then *others*.
 
     >>> a = np.array([shapely.box(0, 0, 2, 2), shapely.box(5, 5, 6, 6)])
@@ -120,7 +121,9 @@ def ellipsoidal_area(geoms: Any, crs: Any = None, *, densify: float | None = Non
     if crs is None:
         crs = getattr(geoms, "crs", None)
         if crs is None:
-            raise CRSError("no CRS to measure the area in", hint="pass crs= or a GeoSeries with a CRS")
+            raise CRSError(
+                "no CRS to measure the area in", hint="pass crs= or a GeoSeries with a CRS"
+            )
     if hasattr(geoms, "geometry"):
         geoms = geoms.geometry.values
     geoms = np.asarray(geoms, dtype=object)
@@ -138,7 +141,9 @@ def ellipsoidal_area(geoms: Any, crs: Any = None, *, densify: float | None = Non
         return out
     geodetic = crs.geodetic_crs
     if geodetic is None:
-        raise CRSError(f"CRS {crs.name} has no geodetic datum", hint="use a CRS with a datum (e.g. EPSG:4527)")
+        raise CRSError(
+            f"CRS {crs.name} has no geodetic datum", hint="use a CRS with a datum (e.g. EPSG:4527)"
+        )
     geod = geodetic.get_geod()
     lon, lat = _to_geodetic(crs).transform(xy[:, 0], xy[:, 1])
     # a ring's sign: exterior (first ring of its part) counts +, holes count -
@@ -146,10 +151,10 @@ def ellipsoidal_area(geoms: Any, crs: Any = None, *, densify: float | None = Non
     starts = np.r_[0, np.flatnonzero(np.diff(vertex_ring)) + 1]
     ends = np.r_[starts[1:], len(vertex_ring)]
     feature_of_ring = part_feature[ring_part]
-    for s, e in zip(starts, ends):
+    for s, e in zip(starts, ends, strict=False):
         ring = vertex_ring[s]
         # the closing vertex repeats the first: leave it out
-        area, _ = geod.polygon_area_perimeter(lon[s:e - 1], lat[s:e - 1])
+        area, _ = geod.polygon_area_perimeter(lon[s : e - 1], lat[s : e - 1])
         out[feature_of_ring[ring]] += abs(area) if first_ring[ring] else -abs(area)
     return out
 
@@ -209,7 +214,8 @@ def metric(geoms: np.ndarray, crs: Any) -> np.ndarray:
     (unprefixed) it lies in. Positional; only for lengths (buffers, widths), not for output.
 
     >>> deg = np.array([shapely.box(117.0, 30.0, 117.001, 30.001)])
-    >>> round(float(shapely.bounds(metric(deg, 4490))[0, 2] - shapely.bounds(metric(deg, 4490))[0, 0]))
+    >>> box = shapely.bounds(metric(deg, 4490))[0]
+    >>> round(float(box[2] - box[0]))
     96
     """
     geoms = np.asarray(geoms, dtype=object)
@@ -223,7 +229,9 @@ def metric(geoms: np.ndarray, crs: Any) -> np.ndarray:
     for zone in np.unique(zones[zones > 0]):
         sel = zones == zone
         tr = _transformer(src.to_wkt(), gk_crs(int(zone), prefix=False).to_wkt())
-        out[sel] = shapely.transform(geoms[sel], lambda xy, tr=tr: np.column_stack(tr.transform(xy[:, 0], xy[:, 1])))
+        out[sel] = shapely.transform(
+            geoms[sel], lambda xy, tr=tr: np.column_stack(tr.transform(xy[:, 0], xy[:, 1]))
+        )
     return out
 
 
@@ -237,12 +245,16 @@ def substantial(parts: np.ndarray, crs: Any, tolerance_m: float) -> np.ndarray:
     whatever the CRS unit (see :func:`metric`).
 
     >>> thin = shapely.box(117.0, 30.0, 117.001, 30.0000045)   # ~96 m long, ~0.5 m wide
-    >>> substantial(np.array([thin]), 4490, 1.0).tolist(), substantial(np.array([thin]), 4490, 0.2).tolist()
-    ([False], [True])
+    >>> substantial(np.array([thin]), 4490, 1.0).tolist()
+    [False]
+    >>> substantial(np.array([thin]), 4490, 0.2).tolist()
+    [True]
     """
     parts = np.asarray(parts, dtype=object)
     if tolerance_m <= 0:
         return ~shapely.is_empty(parts) & (shapely.area(parts) > 0)
     m = metric(parts, crs)
-    opened = shapely.buffer(shapely.buffer(m, -tolerance_m, join_style="mitre"), tolerance_m, join_style="mitre")
+    opened = shapely.buffer(
+        shapely.buffer(m, -tolerance_m, join_style="mitre"), tolerance_m, join_style="mitre"
+    )
     return ~shapely.is_empty(opened) & (shapely.area(opened) > 0)
