@@ -13,12 +13,16 @@ every unchanged one with ``min(1, cap / N_unchanged)`` (*cap* = ``samples_per_cl
 pairs), from a generator seeded by (seed, pair, window): about *cap* pixels per class in all,
 whatever the county's size, and the same draw every time.
 
-Validation and thresholds: pixels are split into ``folds`` spatial folds (blocks of
-:data:`BLOCK` pixels assigned by a seeded hash). One pixel model per fold is trained on the other
+Validation and thresholds: with at least ``folds`` pairs, pair k goes to fold ``k % folds`` (the
+validation then sees scenes it did not learn from, as in use); with fewer pairs the pixels are
+split into spatial folds (blocks of :data:`BLOCK` pixels assigned by a seeded hash). Small
+training sets (< :data:`FEATURE_CACHE_BYTES` of features) are featurised once and the features
+kept for the out-of-fold pass. One pixel model per fold is trained on the other
 folds; its out-of-fold probabilities give the validation scores recorded in the file, the pixel
 threshold (the one with the best pooled out-of-fold F1 over 0.05, 0.10, ..., 0.90) and the
 candidate patches on which the patch model learns. The file's pixel model is trained on all
-samples. Nothing is tuned on data outside the training set.
+samples. The patch model's threshold is chosen the same way (see :func:`_train_patch_stage`).
+Nothing is tuned on data outside the training set.
 """
 
 from __future__ import annotations
