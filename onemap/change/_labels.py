@@ -124,14 +124,15 @@ def pair_labels(p: LabelledPair, frame: Frame, label_column: str, outside: str) 
                 feature=p.name,
                 hint="pass label_column= naming the real / false column",
             )
-        real = _is_real(p.truth[label_column].to_numpy(), label_column, p.name)
-        pos = _raster(p.truth[real], frame, "truth", p.name)
-        neg = _raster(p.truth[~real], frame, "truth", p.name)
+        assert label_column is not None  # None is in no column list: raised above
+        real = _is_real(p.truth[label_column].to_numpy(), label_column, str(p.name))
+        pos = _raster(p.truth[real], frame, "truth", str(p.name))
+        neg = _raster(p.truth[~real], frame, "truth", str(p.name))
         lab = np.full(frame.shape, 0 if outside == "unchanged" else -1, np.int8)
         lab[neg] = 0
         lab[pos] = 1
     else:
-        lab = _raster(p.truth, frame, "truth", p.name).astype(np.int8)
+        lab = _raster(p.truth, frame, "truth", str(p.name)).astype(np.int8)
     if p.ignore is not None:
-        lab[_raster(p.ignore, frame, "ignore", p.name)] = -1
+        lab[_raster(p.ignore, frame, "ignore", str(p.name))] = -1
     return lab

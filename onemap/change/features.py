@@ -57,6 +57,10 @@ _MEAN_OF = ("cva", "brightness_change", "brightness_2")
 _STD_OF = ("cva", "brightness_2")
 
 
+def _f32(v: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(v, np.float32)
+
+
 def _as_float(x: np.ndarray, nodata: float) -> np.ndarray:
     """float32 copy with NaN at nodata (the kernels' convention)."""
     out = np.asarray(x, np.float32).copy() if x.dtype != np.float32 else np.array(x, np.float32)
@@ -183,18 +187,17 @@ class FeaturePlan:
         :data:`HALO` pixels (or the image edge) around the pixels you keep.
         """
         nb, h, w = b1.shape
-        f32 = lambda v: np.ascontiguousarray(v, np.float32)
         pc = np.empty((4 * nb + 16, h, w), np.float32)
         FK.pixel_channels_kernel(
             b1,
             b2,
-            f32(self.med1),
-            f32(self.scl1),
-            f32(self.med2),
-            f32(self.scl2),
-            f32(self.gain),
-            f32(self.offset),
-            f32(self.sigma),
+            _f32(self.med1),
+            _f32(self.scl1),
+            _f32(self.med2),
+            _f32(self.scl2),
+            _f32(self.gain),
+            _f32(self.offset),
+            _f32(self.sigma),
             self.roles,
             pc,
         )
@@ -217,7 +220,7 @@ class FeaturePlan:
                 out[k],
             )
             k += 1
-        named = dict(zip(self._point_names, out))
+        named = dict(zip(self._point_names, out, strict=False))
         at = {}  # one window pass gives a channel's mean and spread
         for c in _MEAN_OF:
             for r in RADII:

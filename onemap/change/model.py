@@ -102,6 +102,8 @@ class ChangeModel:
     def booster(self, stage: str) -> Any:
         if stage not in self._boosters:
             text = self.pixel_model if stage == "pixel" else self.patch_model
+            if text is None:  # a header without this stage: not a model this version wrote
+                raise ModelFileError(f"the model has no {stage} stage", hint="train it again")
             self._boosters[stage] = _booster(text)
         return self._boosters[stage]
 
@@ -300,7 +302,7 @@ def _landuse_raster(landuse: gpd.GeoDataFrame | None, frame: Frame) -> np.ndarra
     if not len(landuse):
         return np.full(frame.shape, -1, np.int32)
     return features.rasterize(
-        zip(landuse.geometry, cls),
+        zip(landuse.geometry, cls, strict=False),
         out_shape=frame.shape,
         transform=frame.transform,
         fill=-1,

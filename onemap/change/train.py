@@ -201,7 +201,8 @@ def train_change_model(
     folds = max(2, int(folds))
     pixel_params = {**PIXEL_PARAMS, **(params or {})}
     tick = progress or (lambda step, done, total: None)
-    plans, labels = [], []
+    plans: list[Any] = []
+    labels: list[Any] = []
     for k, p in enumerate(pairs):
         tick("features", k, len(pairs))
         plan = FeaturePlan(p.before, p.after)
@@ -240,11 +241,13 @@ def train_change_model(
         )
     rate = {1: min(1.0, samples_per_class / npos), 0: min(1.0, samples_per_class / nneg)}
     by_pair = len(pairs) >= folds
-    X, y, f = [], [], []
+    X: Any = []
+    y: Any = []
+    f: Any = []
     # small training sets keep their window features for the out-of-fold pass (no second read)
     total = sum(len(p.names) * p.frame.shape[0] * p.frame.shape[1] * 4 for p in plans)
     cache: dict | None = {} if total <= FEATURE_CACHE_BYTES else None
-    for k, (plan, lab) in enumerate(zip(plans, labels)):
+    for k, (plan, lab) in enumerate(zip(plans, labels, strict=False)):
         tick("sampling", k, len(plans))
         for w, (r0, r1, c0, c1) in enumerate(plan.windows()):
             sub = lab[r0:r1, c0:c1]
@@ -289,7 +292,7 @@ def train_change_model(
         for k, plan in enumerate(plans)
     ]
     counts = np.zeros((len(THRESHOLDS), 3))
-    for ch, lab in zip(oof, labels):
+    for ch, lab in zip(oof, labels, strict=False):
         known = lab >= 0
         pr, t = ch[0][known], lab[known] == 1
         for i, thr in enumerate(THRESHOLDS):
@@ -305,7 +308,7 @@ def train_change_model(
         "pixel_f1": round(f_, 4),
         "folds": folds,
         "threshold": header["threshold"],
-        "f1_by_threshold": {str(t): round(v, 4) for t, v in zip(THRESHOLDS, f1s)},
+        "f1_by_threshold": {str(t): round(v, 4) for t, v in zip(THRESHOLDS, f1s, strict=False)},
     }
     tick("patch model", 0, 1)
     patch_model = _train_patch_stage(
@@ -323,7 +326,7 @@ def _header(
     import onemap
 
     training = []
-    for p, plan, lab in zip(pairs, plans, labels):
+    for p, plan, lab in zip(pairs, plans, labels, strict=False):
         training.append(
             {
                 "name": p.name,
@@ -410,7 +413,7 @@ def _train_patch_stage(
 
     tables, targets, pfold, pos_px, all_px, total_pos = [], [], [], [], [], 0
     by_pair = header["parameters"]["folds_by"] == "pair"
-    for k, (p, plan, lab, ch) in enumerate(zip(pairs, plans, labels, oof)):
+    for k, (p, plan, lab, ch) in enumerate(zip(pairs, plans, labels, oof, strict=False)):
         total_pos += int((lab == 1).sum())
         cand, n = P.candidates(ch[0], header["threshold"])
         if n == 0:
@@ -438,7 +441,7 @@ def _train_patch_stage(
         np.concatenate(targets).astype(np.float32),
         np.concatenate(pfold),
     )
-    pos_px, all_px = np.concatenate(pos_px), np.concatenate(all_px)
+    pos_arr, all_arr = np.concatenate(pos_px), np.concatenate(all_px)
     if len(T) < MIN_PATCHES or y.sum() < 5 or (1 - y).sum() < 5:
         header["validation"]["patch"] = (
             f"{len(T)} candidate patches ({int(y.sum())} real): too few for a "
@@ -456,8 +459,8 @@ def _train_patch_stage(
     scores = {}
     for t in PATCH_THRESHOLDS:
         keep = pred >= t
-        tp = float(pos_px[keep].sum())
-        scores[float(t)] = _f1(tp, float(all_px[keep].sum()) - tp, total_pos - tp)[2]
+        tp = float(pos_arr[keep].sum())
+        scores[float(t)] = _f1(tp, float(all_arr[keep].sum()) - tp, total_pos - tp)[2]
     if fixed_threshold is None:
         header["patch_threshold"] = max(scores, key=lambda t: (round(scores[t], 6), -t))
     keep = pred >= header["patch_threshold"]

@@ -42,8 +42,12 @@ def _layer(path: Path, what: str, cfg: Path) -> Any:
 
         return read_layer(path)
     import rioxarray
+    import xarray
 
-    da = rioxarray.open_rasterio(path, masked=False).isel(band=0, drop=True)
+    opened = rioxarray.open_rasterio(path, masked=False)
+    if not isinstance(opened, xarray.DataArray):  # a multi-subdataset file
+        raise ConfigError(f"{path}: one single-band raster expected", path=path)
+    da = opened.isel(band=0, drop=True)
     return da != 0
 
 
