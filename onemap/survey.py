@@ -28,7 +28,6 @@ import hashlib
 import json
 import logging
 import platform
-import shutil
 import time
 import warnings
 from contextlib import contextmanager
@@ -42,7 +41,7 @@ import numpy as np
 import pandas as pd
 
 from . import __version__
-from ._atomic import atomic_path, atomic_write_text
+from ._atomic import atomic_write_text
 from .config import SurveyConfig, load_config
 from .errors import ConfigError, CRSError, DataError, OnemapError, OnemapWarning, speaking
 from .export import export_results, sha256_file as _sha256
@@ -428,7 +427,8 @@ OVERVIEW_PIXELS = 1600  # longest side of the after-image overview kept for the 
 
 def _score(cfg: SurveyConfig, before: Any, after: Any, frame: Frame, client: Any,
            progress: bool) -> tuple[Any, dict[str, Any], np.ndarray]:
-    """The change score, computed tile by tile into ``work/score`` and re-assembled lazily.
+    """The change score, computed tile by tile into a :class:`~onemap.tilestore.TileStore` under
+    ``work/score`` and re-assembled lazily.
 
     Each tile task also keeps the tile's share of a decimated overview of the after-image (for
     the report map), so the imagery is read once. Returns the score, its attributes and the
@@ -439,34 +439,28 @@ def _score(cfg: SurveyConfig, before: Any, after: Any, frame: Frame, client: Any
 
     from .change.detect import change_score
     from .report import rgb_bands
+    from .tilestore import TileStore, overview_share, save_tile
 
     opts = {k: v for k, v in cfg.detect_options.items()
             if k in ("normalize", "smooth", "index", "direction", "sample_pixels")}
     score = change_score(before, after, method=cfg.method, mask=lambda b, a: _score_mask(cfg, b, a), **opts)
     attrs = dict(score.attrs)
-    work = cfg.output / "work" / "score"
-    (work / "overview").mkdir(parents=True, exist_ok=True)
-    key = hashlib.sha256(json.dumps(["v4", repr(frame), cfg.method, opts, cfg.tile_size, cfg.detect_options,
-                                     [str(p) for p in cfg.before.paths + cfg.after.paths]],
-                                    default=str).encode()).hexdigest()[:16]
-    stamp = work / "key.txt"
-    if not stamp.exists() or stamp.read_text() != key:  # different inputs: start afresh
-        shutil.rmtree(work)
-        (work / "overview").mkdir(parents=True)
-        atomic_write_text(stamp, key)
+    store = TileStore(cfg.output / "work" / "score", frame, cfg.tile_size)
+    store.open(hashlib.sha256(json.dumps(["v4", repr(frame), cfg.method, opts, cfg.tile_size, cfg.detect_options,
+                                          [str(p) for p in cfg.before.paths + cfg.after.paths]],
+                                         default=str).encode()).hexdigest()[:16])
     ts = cfg.tile_size
     data = score.data if hasattr(score.data, "dask") else da.from_array(np.asarray(score.data), chunks=ts)
     data = data.rechunk((ts, ts))
+    store.check_chunks(data.chunks)  # a dask block is a stored tile
     rgb = rgb_bands(after)
     step = max(1, -(-max(frame.shape) // OVERVIEW_PIXELS))
-    nrow, ncol = data.numblocks
-    tiles = [(i, j) for i in range(nrow) for j in range(ncol)]
-    todo = [(i, j) for i, j in tiles if not (work / f"r{i * ts}_c{j * ts}.npy").exists()]
-    log.info("score: %d of %d tiles to compute", len(todo), nrow * ncol)
+    todo = store.missing()
+    log.info("score: %d of %d tiles to compute", len(todo), len(store.tiles))
     if todo:
         # one graph for all missing tiles: inputs shared by neighbouring tiles (halos) are read
         # once, and every tile is saved the moment it is ready, so a kill loses only running tiles
-        bar = _progress(nrow * ncol, "score tiles", progress, initial=nrow * ncol - len(todo))
+        bar = _progress(len(store.tiles), "score tiles", progress, initial=len(store.tiles) - len(todo))
         scene = after.data
         if scene.chunks[1:] != data.chunks:  # the overview comes from the very blocks the score reads
             scene = scene.rechunk((-1,) + data.chunks)
@@ -474,29 +468,19 @@ def _score(cfg: SurveyConfig, before: Any, after: Any, frame: Frame, client: Any
         scene_blocks = scene.to_delayed(optimize_graph=False)[0]
         # the overview share is its own small task: the image block is released as soon as the
         # score no longer needs it, not held until the tile is saved
-        tasks = [dask.delayed(_save_tile, pure=True)(
-            blocks[i, j], dask.delayed(_overview_share, pure=True)(scene_blocks[i, j], rgb, step, i * ts, j * ts),
-            work / f"r{i * ts}_c{j * ts}.npy", bar if client is None else None) for i, j in todo]
+        tasks = [dask.delayed(save_tile, pure=True)(
+            blocks[t.index], dask.delayed(overview_share, pure=True)(
+                scene_blocks[t.index], rgb, step, t.window[0].start, t.window[1].start),
+            store.path(t), bar if client is None else None) for t in todo]
         if client is None:
             dask.compute(*tasks)
         else:
             client.gather(client.compute(tasks))
         bar.close()
-    rows, thumbs, ranges = [], [], []
-    for r0 in range(0, frame.height, ts):
-        row, trow = [], []
-        for c0 in range(0, frame.width, ts):
-            h, w = min(ts, frame.height - r0), min(ts, frame.width - c0)
-            path = work / f"r{r0}_c{c0}.npy"
-            row.append(da.from_delayed(dask.delayed(_load_tile)(path), (h, w), dtype=np.float32))
-            trow.append(np.load(_overview_path(path)))
-            ranges.append(np.load(_range_path(path)))
-        rows.append(row)
-        thumbs.append(np.concatenate(trow, axis=2))
-    ranges = np.array(ranges)
-    if np.isfinite(ranges).any():
-        attrs["score_range"] = (float(np.nanmin(ranges[:, 0])), float(np.nanmax(ranges[:, 1])))
-    return score.copy(data=da.block(rows)), attrs, np.concatenate(thumbs, axis=1)
+    value_range = store.value_range()
+    if value_range is not None:
+        attrs["score_range"] = value_range
+    return score.copy(data=store.assemble()), attrs, store.overview()
 
 
 def _production_date(work: Path) -> datetime.date:
@@ -509,45 +493,6 @@ def _production_date(work: Path) -> datetime.date:
         today = datetime.date.today()
         atomic_write_text(stamp, today.isoformat())
         return today
-
-
-def _stored(score: np.ndarray) -> np.ndarray:
-    """The score as kept on disk: float16, ~3 significant digits (plenty for a score in noise
-    sigmas) and half the bytes; writing the score is, after decompression, a county run's floor."""
-    return np.clip(np.asarray(score, np.float32), -65504.0, 65504.0).astype(np.float16)
-
-
-def _load_tile(path: Path) -> np.ndarray:
-    return np.load(path).astype(np.float32)
-
-
-def _overview_path(tile: Path) -> Path:
-    return tile.parent / "overview" / tile.name
-
-
-def _range_path(tile: Path) -> Path:
-    return tile.parent / "overview" / tile.name.replace(".npy", ".range.npy")
-
-
-def _overview_share(scene: np.ndarray, rgb: list[int], step: int, r0: int, c0: int) -> np.ndarray:
-    """The red, green, blue pixels of an image block at rows and columns that are multiples of *step*."""
-    return np.ascontiguousarray(np.asarray(scene)[rgb, (-r0) % step::step, (-c0) % step::step])
-
-
-def _save_tile(score: np.ndarray, overview: np.ndarray, path: Path, bar: Any = None) -> None:
-    """Save one score tile, its share of the after-image overview and its value range atomically;
-    the score file (written last) marks the tile done."""
-    with atomic_path(_overview_path(path)) as tmp:
-        np.save(tmp, overview, allow_pickle=False)
-    score = _stored(score)
-    finite = np.isfinite(score)
-    lo_hi = np.array([score[finite].min(), score[finite].max()] if finite.any() else [np.nan, np.nan], np.float64)
-    with atomic_path(_range_path(path)) as tmp:
-        np.save(tmp, lo_hi, allow_pickle=False)
-    with atomic_path(path) as tmp:
-        np.save(tmp, score, allow_pickle=False)
-    if bar is not None:
-        bar.update(1)
 
 
 def _patches(cfg: SurveyConfig, score: Any, attrs: dict[str, Any], frame: Frame, before: Any,
