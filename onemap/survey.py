@@ -27,7 +27,6 @@ import datetime
 import hashlib
 import json
 import logging
-import platform
 import time
 import warnings
 from contextlib import contextmanager
@@ -46,6 +45,7 @@ from .config import SurveyConfig, load_config
 from .errors import ConfigError, CRSError, DataError, OnemapError, OnemapWarning, speaking
 from .export import export_results, sha256_file as _sha256
 from .frame import Frame
+from .manifest import build_manifest, n_unknown_landuse
 
 __all__ = ["run_survey", "run_demo", "SurveyResult", "survey_frame", "native_res", "demo_config", "connect"]
 
@@ -182,23 +182,17 @@ def _run(cfg: SurveyConfig, client: Any, progress: bool) -> SurveyResult:
                               threshold=cfg.ratio_threshold,
                               extra={"method": score_attrs.get("method", cfg.method), "threshold": score_attrs.get("threshold"),
                                      "patches": len(patches),
-                                     "unknown_landuse_patches": _n_unknown(verdicts)},
+                                     "unknown_landuse_patches": n_unknown_landuse(verdicts)},
                               overview=overview, layers=layers, lang=cfg.report_lang, coverage=coverage)
         outputs["report.html"] = _sha256(report)
+    database = None
     if cfg.database is not None:
         with timer("database"):
             database = _write_database(cfg, verdicts, summary, status, before, after)
-    manifest = _manifest(cfg, frame, timer.times, verdicts, outputs, score_attrs)
-    if cfg.database is not None:
-        manifest["database"] = database
-    manifest["invariants"] = invariants
-    manifest["coverage"] = coverage  # share of the frame each scene and layer covers
-    manifest["counts"]["unknown_landuse"] = _n_unknown(verdicts)
-    manifest["counts"]["flagged_txt"] = sum(k.startswith("flagged_txt/") for k in outputs)
-    manifest["produced"] = produced.isoformat()
-    manifest["dates"] = dates
-    if "history" in verdicts.attrs:  # year over year: sources (no passwords), rule, counts
-        manifest["history"] = verdicts.attrs["history"]
+    manifest = build_manifest(cfg, frame=frame, timings=timer.times, verdicts=verdicts, outputs=outputs,
+                              detection=score_attrs, coverage=coverage, invariants=invariants,
+                              produced=produced, dates=dates,
+                              database=database)
     atomic_write_text(out / "manifest.json", json.dumps(manifest, ensure_ascii=False, indent=2, default=str))
     return SurveyResult(out, verdicts, summary, status, manifest)
 
@@ -372,11 +366,6 @@ def _coverage(cfg: SurveyConfig, frame: Frame, layers: dict[str, gpd.GeoDataFram
     return shares
 
 
-def _n_unknown(verdicts: gpd.GeoDataFrame) -> int:
-    col = verdicts.get("on_unknown_landuse")
-    return int(col.astype(bool).sum()) if col is not None else 0
-
-
 def _database_layer(spec: Any, frame: Frame) -> gpd.GeoDataFrame:
     """A ``[layers.x] url`` layer: only the features touching the frame, on the frame's CRS (a
     layer may have none there: only the land-use layer must)."""
@@ -521,47 +510,6 @@ def _patches(cfg: SurveyConfig, score: Any, attrs: dict[str, Any], frame: Frame,
     attrs.update(threshold=thr, noise=noise)
     patches = patches.rename(columns={"id": "patch_id"}) if "id" in patches.columns else patches
     return patches
-
-
-# ------------------------------------------------------------------------------------ records
-
-def _versions() -> dict[str, str]:
-    import importlib.metadata as md
-
-    out = {"onemap": __version__, "python": platform.python_version()}
-    for pkg in ("numpy", "numba", "geopandas", "shapely", "rasterio", "pyproj", "xarray", "dask", "pyogrio"):
-        try:
-            out[pkg] = md.version(pkg)
-        except md.PackageNotFoundError:
-            pass
-    try:
-        import rasterio
-
-        out["gdal"] = rasterio.__gdal_version__
-    except ImportError:
-        pass
-    return out
-
-
-def _manifest(cfg: SurveyConfig, frame: Frame, times: dict[str, float], verdicts: gpd.GeoDataFrame,
-              outputs: dict[str, str], score_attrs: dict[str, Any]) -> dict[str, Any]:
-    inputs = {}
-    paths = [*cfg.before.paths, *cfg.after.paths] + [s.path for s in cfg.layers.values() if s.path is not None]
-    paths += [h["path"] for h in cfg.history_previous if isinstance(h["path"], Path)]  # not URLs
-    for p in paths:
-        files = sorted(q for q in p.rglob("*") if q.is_file()) if p.is_dir() else [p]
-        for f in files:
-            inputs[str(f)] = {"bytes": f.stat().st_size, "sha256": _sha256(f)}
-    counts = verdicts["verdict"].value_counts().sort_index().to_dict() if len(verdicts) else {}
-    table_hash = hashlib.sha256(pd.DataFrame(verdicts.drop(columns="geometry")).to_csv(
-        index=False, float_format="%.6f").encode()).hexdigest()
-    return {
-        "onemap_version": __version__, "config": cfg.as_dict(), "frame": repr(frame),
-        "inputs": inputs, "versions": _versions(), "timings_s": times,
-        "counts": {"patches": int(len(verdicts)), "verdicts": {k: int(v) for k, v in counts.items()}},
-        "detection": {k: v for k, v in score_attrs.items() if isinstance(v, (int, float, str, bool, type(None)))},
-        "outputs": outputs, "verdict_table_sha256": table_hash,
-    }
 
 
 def _progress(total: int, desc: str, enabled: bool, initial: int = 0) -> Any:
