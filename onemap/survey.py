@@ -44,6 +44,8 @@ from ._atomic import atomic_write_text
 from .config import SurveyConfig, load_config
 from .errors import ConfigError, CRSError, DataError, OnemapError, OnemapWarning, speaking
 from .export import export_results, sha256_file as _sha256
+from .demo import demo_config, run_demo
+from .demo import to_toml as _to_toml  # noqa: F401 - the tests write TOML with it
 from .frame import Frame
 from .manifest import build_manifest, n_unknown_landuse
 
@@ -518,61 +520,3 @@ def _progress(total: int, desc: str, enabled: bool, initial: int = 0) -> Any:
     from tqdm.auto import tqdm
 
     return tqdm(total=total, desc=desc, initial=initial, disable=not (enabled and sys.stderr.isatty()), leave=False)
-
-
-# ------------------------------------------------------------------------------------ demo
-
-def demo_config(county: Any, output: str | PathLike) -> dict[str, Any]:
-    """A survey configuration (mapping) for a county written by :func:`onemap.synth.make_county`."""
-    p = {k: Path(v).resolve() for k, v in county.paths.items()}  # the TOML may live elsewhere
-    return {
-        "survey": {"name": "onemap sample county", "output": str(Path(output).resolve())},
-        "scenes": {"before": {"path": str(p["before"]), "sensor": "gf2"},
-                   "after": {"path": str(p["after"]), "sensor": "gf2"}},
-        "layers": {"landuse": {"path": str(p["landuse"])}, "approvals": {"path": str(p["approvals_txt_dir"])},
-                   "supply": {"path": str(p["supply"])}, "farmland": {"path": str(p["farmland"])},
-                   "redline": {"path": str(p["redline"])}, "cadastral": {"path": str(p["cadastral"])},
-                   "admin": {"path": str(p["admin"])}},
-        "detect": {"method": "construction", "min_area": 200.0,
-                   "options": {"reflectance_scale": 10000.0, "cloud_mask": True}},
-        "run": {"tile_size": 512},
-    }
-
-
-def run_demo(out: str | PathLike = "demo_out", size: int = 1024, seed: int = 0, progress: bool = True) -> SurveyResult:
-    """Write the synthetic sample county under ``out/county`` and survey it into ``out/survey``."""
-    import tomllib  # noqa: F401 - the written TOML is read back through the normal path
-
-    from .synth import make_county
-
-    out = Path(out).resolve()
-    county = make_county(out / "county", size=size, seed=seed)
-    cfg = demo_config(county, out / "survey")
-    toml_path = out / "survey.toml"
-    atomic_write_text(toml_path, _to_toml(cfg))
-    result = run_survey(toml_path, progress=progress)
-    from .summary import evaluate
-
-    ev = evaluate(result.verdicts, county.truth.to_crs(result.verdicts.crs))
-    result.manifest["evaluation"] = {k: v for k, v in ev.items() if k != "per_case"}
-    atomic_write_text(result.output / "manifest.json",
-                      json.dumps(result.manifest, ensure_ascii=False, indent=2, default=str))
-    return result
-
-
-def _to_toml(d: Mapping[str, Any], prefix: str = "") -> str:
-    """Minimal TOML writer for the demo config (tables of scalars)."""
-    lines, tables = [], []
-    for k, v in d.items():
-        if isinstance(v, Mapping):
-            tables.append((k, v))
-        else:
-            lines.append(f"{k} = {json.dumps(v, ensure_ascii=False)}")
-    text = "\n".join(lines) + ("\n" if lines else "")
-    for k, v in tables:
-        name = f"{prefix}.{k}" if prefix else k
-        body = _to_toml(v, name)
-        if any(not isinstance(x, Mapping) for x in v.values()):
-            text += f"\n[{name}]\n"
-        text += body
-    return text
