@@ -42,7 +42,8 @@ import pandas as pd
 from . import __version__
 from ._atomic import atomic_write_text
 from .config import SurveyConfig, load_config
-from .errors import ConfigError, CRSError, DataError, OnemapError, OnemapWarning, speaking
+from .errors import (ConfigError, CRSError, DataError, NoValidPixelsError, OnemapError, OnemapWarning,
+                     speaking)
 from .export import export_results, sha256_file as _sha256
 from .demo import demo_config, run_demo
 from .demo import to_toml as _to_toml  # noqa: F401 - the tests write TOML with it
@@ -501,9 +502,7 @@ def _patches(cfg: SurveyConfig, score: Any, attrs: dict[str, Any], frame: Frame,
     floor = cfg.detect_options["noise_floor"]
     try:
         thr, noise = threshold_score(score, cfg.threshold, cfg.k, floor=floor, value_range=attrs.get("score_range"))
-    except DataError as exc:
-        if "NaN everywhere" not in exc.message:
-            raise
+    except NoValidPixelsError as exc:  # say which scene, and why
         raise _why_no_score(cfg, before, after, exc) from exc
     mask = change_mask(score, thr, int(cfg.detect_options["opening"]))
     patches = patches_from_mask(mask.data, frame, score.data, cfg.min_area,

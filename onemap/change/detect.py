@@ -57,7 +57,7 @@ import geopandas as gpd
 import numpy as np
 import xarray as xr
 
-from ..errors import DataError, FrameError, OnemapWarning
+from ..errors import DataError, FrameError, NoValidPixelsError, OnemapWarning
 from ..frame import Frame
 from . import _kernels as K
 from . import threshold as T
@@ -261,8 +261,10 @@ def threshold_score(score: xr.DataArray | np.ndarray, threshold: str | float = "
 
     Raises
     ------
+    NoValidPixelsError
+        The score is all NaN (a :class:`~onemap.errors.DataError`).
     DataError
-        The score is all NaN, or *threshold* is not understood.
+        *threshold* is not understood.
 
     Examples
     --------
@@ -274,7 +276,7 @@ def threshold_score(score: xr.DataArray | np.ndarray, threshold: str | float = "
     data = score.data if isinstance(score, xr.DataArray) else np.asarray(score)
     hist = _score_hist(data, bins, value_range)
     if hist is None:
-        raise DataError("the change score is NaN everywhere: no threshold can be computed",
+        raise NoValidPixelsError("the change score is NaN everywhere: no threshold can be computed",
                         hint="check nodata and cloud masks; the dates may not overlap")
     if isinstance(hist, float):
         warnings.warn(f"the change score is constant ({hist:g}): the threshold is undefined, "
@@ -438,7 +440,7 @@ def detect_changes(before: xr.DataArray, after: xr.DataArray, frame: Frame | Non
         warnings.simplefilter("error", OnemapWarning)
         try:
             thr, noise = threshold_score(score, threshold, k, floor=noise_floor)
-        except DataError:
+        except NoValidPixelsError:
             status = "no valid pixels"
         except OnemapWarning:
             status = "constant score"
