@@ -42,13 +42,15 @@ import pandas as pd
 from . import __version__
 from ._atomic import atomic_write_text
 from .config import SurveyConfig, load_config
-from .errors import (ConfigError, CRSError, DataError, NoValidPixelsError, OnemapError, OnemapWarning,
-                     speaking)
+from .errors import ConfigError, NoValidPixelsError, OnemapError, OnemapWarning, speaking
 from .export import export_results, sha256_file as _sha256
 from .demo import demo_config, run_demo
 from .demo import to_toml as _to_toml  # noqa: F401 - the tests write TOML with it
 from .frame import Frame
 from .manifest import build_manifest, n_unknown_landuse
+from .survey_inputs import (explain_no_valid_pixels, layer_coverage, native_res, open_scenes,
+                            read_layers, scene_dates, survey_frame)
+from .survey_inputs import score_mask as _score_mask  # the name the detection hunks use
 
 __all__ = ["run_survey", "run_demo", "SurveyResult", "survey_frame", "native_res", "demo_config", "connect"]
 
@@ -142,10 +144,10 @@ def _run(cfg: SurveyConfig, client: Any, progress: bool) -> SurveyResult:
     from .summary import approvals_status, summarize
 
     with timer("ingest"):
-        before, after, frame = _scenes(cfg)
+        before, after, frame = open_scenes(cfg)
         dates = scene_dates(cfg, before, after)
-        layers = _layers(cfg, frame)
-        coverage = _coverage(cfg, frame, layers)
+        layers = read_layers(cfg, frame)
+        coverage = layer_coverage(cfg, frame, layers)
     with timer("score"):
         score, score_attrs, overview = _score(cfg, before, after, frame, client, progress)
     with timer("patches"):
@@ -202,182 +204,6 @@ def _run(cfg: SurveyConfig, client: Any, progress: bool) -> SurveyResult:
 
 # ------------------------------------------------------------------------------------ stages
 
-def survey_frame(cfg: SurveyConfig, before: Any, after: Any) -> Frame:
-    """The survey frame: configured CRS/zone/resolution/extent, else the scenes' common grid."""
-    from .crs import gk_crs
-
-    fb, fa = Frame.from_xarray(before), Frame.from_xarray(after)
-    crs = gk_crs(cfg.frame_zone) if cfg.frame_zone else (cfg.frame_crs if cfg.frame_crs is not None else fa.crs)
-    res = cfg.res or native_res(fa, crs)
-    if cfg.extent is not None:
-        return Frame.from_bounds(cfg.extent, res, crs)
-    from rasterio.warp import transform_bounds
-
-    boxes = [transform_bounds(f.crs, Frame.from_bounds((0, 0, 1, 1), 1, crs).crs, *f.bounds) for f in (fb, fa)]
-    left, bottom = max(b[0] for b in boxes), max(b[1] for b in boxes)
-    right, top = min(b[2] for b in boxes), min(b[3] for b in boxes)
-    if not (right > left and top > bottom):
-        raise DataError("the two scenes do not overlap", hint="check the [scenes] paths and their CRSs")
-    if fa.crs == Frame.from_bounds((0, 0, 1, 1), 1, crs).crs and res == fa.res[0]:
-        return fa.crop((left, bottom, right, top))  # stay on the image's own lattice: no resampling
-    return Frame.from_bounds((left, bottom, right, top), res, crs)
-
-
-def native_res(frame: Frame, crs: Any) -> float:
-    """The resolution in *crs* units that keeps about the pixel count of *frame* (its own
-    resolution when *crs* is its CRS): a frame in degrees over a scene in metres gets pixels of
-    the scene's size, not 2-degree ones. Rounded down to 3 significant digits.
-
-    >>> f = Frame.from_bounds((39_500_000, 3_300_000, 39_502_000, 3_302_000), 2.0, 4527)
-    >>> native_res(f, 4527), native_res(f, 4490)
-    (2.0, 1.94e-05)
-    """
-    from rasterio.warp import calculate_default_transform
-
-    from .geometry import same_crs
-
-    if same_crs(frame.crs, crs):
-        return frame.res[0]
-    dst = Frame.from_bounds((0, 0, 1, 1), 1, crs).crs
-    transform, _, _ = calculate_default_transform(frame.crs, dst, frame.width, frame.height, *frame.bounds)
-    res = min(abs(transform.a), abs(transform.e))
-    digits = 2 - int(np.floor(np.log10(res)))
-    return float(np.floor(res * 10**digits) / 10**digits)
-
-
-def _scenes(cfg: SurveyConfig) -> tuple[Any, Any, Frame]:
-    from .ingest.raster import align, open_scene
-
-    def one(spec, key: str) -> Any:
-        paths = [str(p) for p in spec.paths]
-        with speaking("toml", table=f"scenes.{key}"):
-            scene = open_scene(paths if len(paths) > 1 else paths[0], sensor=spec.sensor, date=spec.date,
-                               bands=list(spec.bands) if spec.bands else None, masked=False,
-                               chunks=(cfg.tile_size, cfg.tile_size), crs=spec.crs)
-        return scene
-
-    before, after = one(cfg.before, "before"), one(cfg.after, "after")
-    names = {key: [str(b) for b in scene["band"].values] for key, scene in (("before", before), ("after", after))}
-    if not set(names["before"]) & set(names["after"]):
-        raise DataError(f"[scenes.after] has bands {', '.join(names['after'])}, [scenes.before] has "
-                        f"{', '.join(names['before'])}: the two dates share no band", path=cfg.after.paths[0],
-                        hint="name the bands of both dates alike: set the sensor of each scene, or "
-                             'bands = ["blue", "green", "red", "nir"] (in file order) under [scenes.after]')
-    frame = survey_frame(cfg, before, after)
-    return align(before, frame), align(after, frame), frame
-
-
-def scene_dates(cfg: SurveyConfig, before: Any, after: Any) -> dict[str, dict[str, Any]]:
-    """``{"before": {"date", "source", "guessed"}, "after": ...}`` for the manifest and report.
-
-    A date that could only be guessed, or none at all, gives an :class:`OnemapWarning` that says
-    which TOML key fixes it; dates in the wrong order are a :class:`DataError`.
-    """
-    out = {}
-    for key, scene, spec in (("before", before, cfg.before), ("after", after, cfg.after)):
-        a = scene.attrs
-        source = f"[scenes.{key}] date" if spec.date else a.get("date_source")
-        out[key] = {"date": a.get("date"), "source": source, "guessed": bool(a.get("date_guessed"))}
-        fix = f'set [scenes.{key}] date = "YYYY-MM-DD" (the acquisition date)'
-        if a.get("date") is None:
-            warnings.warn(f"[scenes.{key}] {spec.paths[0].name}: no acquisition date in the file names, a "
-                          f"dates.txt or the tags; {fix}: the report and the flagged patches show it",
-                          OnemapWarning, stacklevel=3)
-        elif out[key]["guessed"]:
-            warnings.warn(f"[scenes.{key}] date {a['date']} was guessed from {source}; if that is not the "
-                          f"acquisition date, {fix}", OnemapWarning, stacklevel=3)
-    d1, d2 = out["before"]["date"], out["after"]["date"]
-    if d1 and d2 and d1 > d2 and not (out["before"]["guessed"] or out["after"]["guessed"]):
-        raise DataError(f"[scenes.before] was acquired on {d1} ({out['before']['source']}), after [scenes.after] "
-                        f"({d2}, {out['after']['source']}): the dates are swapped", path=cfg.before.paths[0],
-                        hint="swap the paths of [scenes.before] and [scenes.after]")
-    return out
-
-
-def _why_no_score(cfg: SurveyConfig, before: Any, after: Any, exc: DataError) -> DataError:
-    """A DataError naming the scene and the fix when the change score is NaN everywhere."""
-    from .change._sample import sample_windows
-    from .change._scene import nodata_of
-    from .ingest.window import read_windows
-
-    windows = sample_windows(tuple(before.shape[1:]), 1 << 20)
-    for key, scene, spec in (("before", before, cfg.before), ("after", after, cfg.after)):
-        nodata = nodata_of(scene)
-        valid = [np.isfinite(w).all(0) & (np.isnan(nodata) | ~(w == nodata).any(0)) for w in read_windows(scene, windows)]
-        if not any(v.any() for v in valid):
-            return DataError(f"[scenes.{key}] has no valid pixel on the survey frame: it is all nodata "
-                             f"({'NaN' if np.isnan(nodata) else nodata:g})", path=spec.paths[0],
-                             hint="the file may be a failed export or cover another area; check it in a GIS")
-    import dask
-
-    for key, scene, spec in (("before", before, cfg.before), ("after", after, cfg.after)):
-        mask = _score_mask(cfg, scene, scene)
-        if mask is None:
-            continue
-        cloud, pixels = (np.asarray(a) for a in dask.compute(mask.data[::16, ::16], scene.data[:, ::16, ::16]))
-        nodata = nodata_of(scene)
-        valid = np.isfinite(pixels).all(0) & (np.isnan(nodata) | ~(pixels == nodata).any(0))
-        if valid.any() and bool(cloud[valid].all()):
-            return DataError(f"[scenes.{key}] is covered by cloud wherever it has data", path=spec.paths[0],
-                             hint="use another date, or set cloud_mask = false under [detect] options "
-                                  "if the bright surface is not cloud")
-    return exc
-
-
-def _layers(cfg: SurveyConfig, frame: Frame) -> dict[str, gpd.GeoDataFrame]:
-    from .ingest.sources import read_source
-
-    layers = {}
-    for name, spec in cfg.layers.items():
-        try:
-            with speaking("toml", table=f"layers.{name}"):
-                if spec.url is not None:
-                    layers[name] = _database_layer(spec, frame)
-                else:
-                    layers[name] = read_source(spec.path, spec.kind, layer=spec.layer,
-                                               encoding=spec.encoding, crs=spec.crs,
-                                               to_crs=frame.crs, allow_empty=spec.allow_empty)
-        except CRSError as exc:
-            raise CRSError(f"[layers.{name}]: {exc.message}", path=exc.path or spec.path,
-                           hint=exc.fix or exc.hint) from exc
-        if name != "approvals" and len(layers[name]) == 0 and (spec.url is None or name == "landuse"):
-            raise DataError(f"[layers.{name}] is empty", path=spec.path)
-    return layers
-
-
-def _coverage(cfg: SurveyConfig, frame: Frame, layers: dict[str, gpd.GeoDataFrame]) -> dict[str, float]:
-    """Share of the frame each scene and layer covers; an input that misses it is a DataError
-    naming its TOML table, and a land-use layer that leaves part of it blank is a warning."""
-    import warnings
-
-    from .coverage import check_coverage
-    from .errors import OnemapError, OnemapWarning
-
-    scenes = {}
-    for key, spec in (("before", cfg.before), ("after", cfg.after)):
-        try:
-            scenes[key] = Frame.from_raster(spec.paths[0])
-        except OnemapError:  # not georeferenced on its own: the scene reader placed it already
-            continue
-    keys = {"before": "[scenes.before]", "after": "[scenes.after]"} | {n: f"[layers.{n}]" for n in layers}
-    paths = {"before": cfg.before.paths[0], "after": cfg.after.paths[0]} | {
-        n: spec.path for n, spec in cfg.layers.items()}
-    shares = check_coverage(frame, scenes, layers, keys=keys, paths=paths)
-    if shares.get("landuse", 1.0) < 0.95:
-        warnings.warn(f"[layers.landuse] covers {shares['landuse']:.0%} of the survey frame: change patches "
-                      "on the rest are judged on unknown land (verdict 'check')", OnemapWarning, stacklevel=3)
-    return shares
-
-
-def _database_layer(spec: Any, frame: Frame) -> gpd.GeoDataFrame:
-    """A ``[layers.x] url`` layer: only the features touching the frame, on the frame's CRS (a
-    layer may have none there: only the land-use layer must)."""
-    from .ingest.vector import read_layer
-
-    return read_layer(spec.url, spec.kind, table=spec.table, where=spec.where, layer=spec.layer,
-                      crs=spec.crs, frame=frame, allow_empty=True)
-
-
 def _write_database(cfg: SurveyConfig, verdicts: gpd.GeoDataFrame, summary: pd.DataFrame,
                     status: Any, before: Any, after: Any) -> dict[str, Any]:
     """``[database]``: the results into PostGIS, replacing this survey's rows in one transaction."""
@@ -389,29 +215,6 @@ def _write_database(cfg: SurveyConfig, verdicts: gpd.GeoDataFrame, summary: pd.D
     rows = write_results(db.url, key, verdicts=verdicts, summary=summary, approvals=status, schema=db.schema)
     return {"url": redact(db.url), "schema": db.schema, "rows": rows,
             "key": {k: str(v) if v is not None else None for k, v in key.__dict__.items()}}
-
-
-def _score_mask(cfg: SurveyConfig, before: Any, after: Any) -> Any:
-    """Clouds of either date (dilated: cloud edges are translucent) when the scenes carry a scale."""
-    scale = cfg.detect_options["reflectance_scale"]
-    if not cfg.detect_options["cloud_mask"] or scale is None:
-        return None
-    from .change.indices import cloud_mask
-    from .change.morphology import binary_dilation
-
-    clouds = None
-    for scene in (before, after):
-        c = cloud_mask(scene.assign_attrs(reflectance_scale=float(scale)))
-        clouds = c if clouds is None else (clouds | c)
-    radius = int(cfg.detect_options["cloud_buffer_px"])
-    if radius > 0:
-        data = clouds.data
-        if hasattr(data, "dask"):
-            data = data.map_overlap(lambda x: binary_dilation(x, radius), depth=radius, boundary=False, dtype=bool)
-        else:
-            data = binary_dilation(np.asarray(data), radius)
-        clouds = clouds.copy(data=data)
-    return clouds
 
 
 OVERVIEW_PIXELS = 1600  # longest side of the after-image overview kept for the report map
@@ -503,7 +306,7 @@ def _patches(cfg: SurveyConfig, score: Any, attrs: dict[str, Any], frame: Frame,
     try:
         thr, noise = threshold_score(score, cfg.threshold, cfg.k, floor=floor, value_range=attrs.get("score_range"))
     except NoValidPixelsError as exc:  # say which scene, and why
-        raise _why_no_score(cfg, before, after, exc) from exc
+        raise explain_no_valid_pixels(cfg, before, after, exc) from exc
     mask = change_mask(score, thr, int(cfg.detect_options["opening"]))
     patches = patches_from_mask(mask.data, frame, score.data, cfg.min_area,
                                 int(cfg.detect_options["connectivity"]), thr, noise,
