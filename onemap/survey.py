@@ -292,8 +292,7 @@ def _production_date(work: Path) -> datetime.date:
 
 def _patches(cfg: SurveyConfig, score: Any, attrs: dict[str, Any], frame: Frame, before: Any,
              after: Any) -> gpd.GeoDataFrame:
-    from .change.detect import change_mask, threshold_score
-    from .change.patches import patches_from_mask
+    from .change import patches_above, threshold_score
 
     if getattr(cfg, "detect_model", None) is not None:  # a trained model replaces score + threshold
         from .change.model import detect_with_model
@@ -307,10 +306,9 @@ def _patches(cfg: SurveyConfig, score: Any, attrs: dict[str, Any], frame: Frame,
         thr, noise = threshold_score(score, cfg.threshold, cfg.k, floor=floor, value_range=attrs.get("score_range"))
     except NoValidPixelsError as exc:  # say which scene, and why
         raise explain_no_valid_pixels(cfg, before, after, exc) from exc
-    mask = change_mask(score, thr, int(cfg.detect_options["opening"]))
-    patches = patches_from_mask(mask.data, frame, score.data, cfg.min_area,
-                                int(cfg.detect_options["connectivity"]), thr, noise,
-                                before.attrs.get("date"), after.attrs.get("date"))
+    patches = patches_above(score, thr, frame, noise=noise, opening=int(cfg.detect_options["opening"]),
+                            connectivity=int(cfg.detect_options["connectivity"]), min_area=cfg.min_area,
+                            dates=(before.attrs.get("date"), after.attrs.get("date")))
     attrs.update(threshold=thr, noise=noise)
     patches = patches.rename(columns={"id": "patch_id"}) if "id" in patches.columns else patches
     return patches

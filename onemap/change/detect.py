@@ -66,7 +66,8 @@ from ._scene import SAMPLE_PIXELS, check_mask, like_grid
 from .defaults import DEFAULTS, resolve_smooth
 from .patches import COLUMNS, patches_from_mask
 
-__all__ = ["change_score", "cva", "threshold_score", "change_mask", "detect_changes", "METHODS"]
+__all__ = ["change_score", "cva", "threshold_score", "change_mask", "patches_above", "detect_changes",
+           "METHODS"]
 
 def _smooth(data: Any, radius: int) -> Any:
     if radius <= 0:
@@ -335,6 +336,29 @@ def change_mask(score: xr.DataArray, threshold: float, opening: int = 0) -> xr.D
     return like_grid(m, score, {"threshold": float(threshold), "opening": int(opening)}).rename("change")
 
 
+def patches_above(score: xr.DataArray, threshold: float, frame: Frame, *, noise: float | None = None,
+                  opening: int = 0, connectivity: int = 8, min_area: float = 0.0,
+                  dates: tuple[Any, Any] = (None, None)) -> gpd.GeoDataFrame:
+    """The tail of the detection chain: :func:`change_mask` (``score > threshold``, opened by
+    *opening*) → :func:`~onemap.change.patches_from_mask` (labelling with *connectivity*, patches
+    of at least *min_area* m², their score statistics, confidence from *noise*, *dates*).
+
+    Used by :func:`detect_changes` and by the survey on its stored score tiles.
+
+    Examples
+    --------
+    >>> import xarray as xr
+    >>> f = Frame.from_bounds((0, 0, 20, 20), 2.0, 4527)
+    >>> s = np.zeros((10, 10), "float32"); s[2:5, 3:7] = 6.0
+    >>> p = patches_above(xr.DataArray(s, dims=("y", "x")), 2.0, f, noise=1.0)
+    >>> len(p), float(p.area_m2.iloc[0])
+    (1, 48.0)
+    """
+    mask = change_mask(score, threshold, opening)
+    return patches_from_mask(mask.data, frame, score.data, min_area, connectivity, threshold, noise,
+                             dates[0], dates[1])
+
+
 def _empty(status: str, frame: Frame, attrs: dict) -> gpd.GeoDataFrame:
     gdf = gpd.GeoDataFrame({c: [] for c in COLUMNS[:-1]}, geometry=gpd.GeoSeries([], crs=frame.crs), crs=frame.crs)
     gdf.attrs.update(attrs)
@@ -452,9 +476,9 @@ def detect_changes(before: xr.DataArray, after: xr.DataArray, frame: Frame | Non
         warnings.warn("the change score is constant: the threshold is undefined and nothing stands "
                       "out, no change patches", OnemapWarning, stacklevel=2)
         return _empty(status, f, {**attrs, "threshold": float("nan"), "noise": 0.0})
-    mask_da = change_mask(score, thr, opening)
-    out = patches_from_mask(mask_da.data, f, data, min_area, connectivity, thr, noise,
-                            plan.before.attrs.get("date"), plan.after.attrs.get("date"))
+    out = patches_above(score, thr, f, noise=noise, opening=opening, connectivity=connectivity,
+                        min_area=min_area,
+                        dates=(plan.before.attrs.get("date"), plan.after.attrs.get("date")))
     out.attrs.update({**attrs, "threshold": thr, "noise": noise, "status": "ok"})
     return out
 
