@@ -1,24 +1,29 @@
 """The annual change survey as one resumable batch run: config → outputs.
 
-:func:`run_survey` runs ingest → align → detect → flag → summarize → export:
+:func:`run_survey` runs ingest → align → detect → flag → summarize → export; this module only
+orders the stages, each done by the module that owns it:
 
-1. **ingest** every layer onto the frame's CRS (vector files, TXT files or folders of them);
-2. **align** both scenes lazily onto the frame (dask, rasterio warping);
-3. **score** the change tile by tile: each finished tile is saved under ``work/score/`` (atomic
-   ``.npy``), so a run killed midway and started again skips the finished tiles; the score of a
-   tile does not depend on the tiling (global normalisation statistics, halos for smoothing);
-4. **patches**: one *global* threshold from the histogram of the whole score, mask, labelling
-   with stitched tile seams, polygons;
-5. **flag** every patch (:func:`onemap.flag_unapproved`), with ``[history]`` match it against
+1. **ingest** every layer onto the frame's CRS and **align** both scenes lazily onto the frame
+   (:mod:`onemap.survey_inputs`: scenes, dates, layers, coverage, cloud mask);
+2. **score** the change (:func:`onemap.change.change_score`) tile by tile into a resumable
+   :class:`onemap.tilestore.TileStore` under ``work/score/``: a run killed midway and started
+   again skips the finished tiles; the score of a tile does not depend on the tiling (global
+   normalisation statistics, halos for smoothing);
+3. **patches**: one *global* threshold from the histogram of the whole score
+   (:func:`onemap.change.threshold_score`), then mask, labelling with stitched tile seams,
+   polygons (:func:`onemap.change.patches_above`) — or a trained model's patches;
+4. **flag** every patch (:func:`onemap.flag_unapproved`), with ``[history]`` match it against
    earlier years' results (:func:`onemap.history.match_previous`), **summarize** per admin unit,
    the approve–supply–use chain of every approval;
-6. **export** atomically: ``verdicts.gpkg``, ``verdicts.parquet``, ``verdicts.csv``, ``summary.csv``,
-   ``approvals_status.csv``, ``data_dictionary.csv`` (CSVs for people: Chinese or ``[report]
-   lang`` headers), ``flagged_txt/`` (one land-boundary TXT per flagged patch for the
-   field check), ``report.html`` and ``manifest.json`` (inputs with hashes, parameters, versions,
-   timings, counts, output hashes).
+5. **export** atomically (:func:`onemap.export.export_results`): ``verdicts.gpkg``,
+   ``verdicts.parquet``, ``verdicts.csv``, ``summary.csv``, ``approvals_status.csv``,
+   ``data_dictionary.csv`` (CSVs for people: Chinese or ``[report] lang`` headers),
+   ``flagged_txt/`` (one land-boundary TXT per flagged patch for the field check),
+   ``report.html`` (:func:`onemap.report.write_report`) and ``manifest.json`` (inputs with
+   hashes, parameters, versions, timings, counts, output hashes: :mod:`onemap.manifest`).
 
-Outputs are identical whether the run was interrupted or not, and between reruns.
+Outputs are identical whether the run was interrupted or not, and between reruns. The sample
+county's survey (``onemap demo``) is in :mod:`onemap.demo`.
 """
 
 from __future__ import annotations
@@ -29,11 +34,12 @@ import json
 import logging
 import time
 import warnings
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from os import PathLike
 from pathlib import Path
-from typing import Any, Iterator, Mapping
+from typing import Any
 
 import geopandas as gpd
 import numpy as np
@@ -42,17 +48,26 @@ import pandas as pd
 from . import __version__
 from ._atomic import atomic_write_text
 from .config import SurveyConfig, load_config
-from .errors import ConfigError, NoValidPixelsError, OnemapError, OnemapWarning, speaking
-from .export import export_results, sha256_file as _sha256
 from .demo import demo_config, run_demo
 from .demo import to_toml as _to_toml  # noqa: F401 - the tests write TOML with it
+from .errors import ConfigError, NoValidPixelsError, OnemapError, OnemapWarning, speaking
+from .export import export_results
+from .export import sha256_file as _sha256
 from .frame import Frame
 from .manifest import build_manifest, n_unknown_landuse
-from .survey_inputs import (explain_no_valid_pixels, layer_coverage, native_res, open_scenes,
-                            read_layers, scene_dates, survey_frame)
+from .survey_inputs import (
+    explain_no_valid_pixels,
+    layer_coverage,
+    native_res,
+    open_scenes,
+    read_layers,
+    scene_dates,
+    survey_frame,
+)
 from .survey_inputs import score_mask as _score_mask  # the name the detection hunks use
 
-__all__ = ["run_survey", "run_demo", "SurveyResult", "survey_frame", "native_res", "demo_config", "connect"]
+__all__ = ["run_survey", "run_demo", "SurveyResult", "survey_frame", "native_res", "demo_config",
+           "connect"]
 
 log = logging.getLogger("onemap.survey")
 
@@ -123,15 +138,17 @@ def run_survey(config: str | PathLike | Mapping[str, Any] | SurveyConfig, client
 
 def connect(address: str, where: str = "scheduler") -> Any:
     """A ``dask.distributed.Client`` of the cluster at *address*; :class:`ConfigError` naming
-    *where* the address came from (``--scheduler``, ``[run] scheduler``) when it cannot be reached."""
+    *where* the address came from (``--scheduler``, ``[run] scheduler``) when it cannot be
+    reached."""
     from distributed import Client
 
     try:
         return Client(address, timeout="10s")
     except (OSError, ValueError, TypeError) as exc:
         raise ConfigError(f"{where}: cannot reach a dask scheduler at {address!r} ({exc})",
-                          hint="start the cluster (`dask scheduler`, `dask worker ADDRESS`) and pass its "
-                               "address, e.g. tcp://host:8786, or leave it out to run on local threads") from exc
+                          hint="start the cluster (`dask scheduler`, `dask worker ADDRESS`) and "
+                               "pass its address, e.g. tcp://host:8786, or leave it out to run on "
+                               "local threads") from exc
 
 
 def _run(cfg: SurveyConfig, client: Any, progress: bool) -> SurveyResult:
@@ -159,13 +176,15 @@ def _run(cfg: SurveyConfig, client: Any, progress: bool) -> SurveyResult:
         verdicts = flag_unapproved(patches, layers.get("approvals"), layers["landuse"],
                                    farmland=layers.get("farmland"), redline=layers.get("redline"),
                                    cadastral=layers.get("cadastral"), admin=layers.get("admin"),
-                                   tolerance_m=cfg.tolerance_m, frame=frame, partition_size=1_000, client=client)
+                                   tolerance_m=cfg.tolerance_m, frame=frame, partition_size=1_000,
+                                   client=client)
     if cfg.history_previous:  # year over year: new cases vs old ones still unresolved
         with timer("history"):
             from .history import match_previous
 
             verdicts = match_previous(verdicts, [dict(s) for s in cfg.history_previous],
-                                      min_overlap=cfg.history_min_overlap, resolved=cfg.history_resolved)
+                                      min_overlap=cfg.history_min_overlap,
+                                      resolved=cfg.history_resolved)
     with timer("summarize"):
         summary = summarize(verdicts, by="admin" if layers.get("admin") is not None else None,
                             threshold=cfg.ratio_threshold)
@@ -185,20 +204,23 @@ def _run(cfg: SurveyConfig, client: Any, progress: bool) -> SurveyResult:
         report = write_report(out / "report.html", summary, verdicts, before, after, frame,
                               title=f"{cfg.name} {_label('survey', cfg.report_lang)}",
                               threshold=cfg.ratio_threshold,
-                              extra={"method": score_attrs.get("method", cfg.method), "threshold": score_attrs.get("threshold"),
+                              extra={"method": score_attrs.get("method", cfg.method),
+                                     "threshold": score_attrs.get("threshold"),
                                      "patches": len(patches),
                                      "unknown_landuse_patches": n_unknown_landuse(verdicts)},
-                              overview=overview, layers=layers, lang=cfg.report_lang, coverage=coverage)
+                              overview=overview, layers=layers, lang=cfg.report_lang,
+                              coverage=coverage)
         outputs["report.html"] = _sha256(report)
     database = None
     if cfg.database is not None:
         with timer("database"):
             database = _write_database(cfg, verdicts, summary, status, before, after)
-    manifest = build_manifest(cfg, frame=frame, timings=timer.times, verdicts=verdicts, outputs=outputs,
-                              detection=score_attrs, coverage=coverage, invariants=invariants,
-                              produced=produced, dates=dates,
+    manifest = build_manifest(cfg, frame=frame, timings=timer.times, verdicts=verdicts,
+                              outputs=outputs, detection=score_attrs, coverage=coverage,
+                              invariants=invariants, produced=produced, dates=dates,
                               database=database)
-    atomic_write_text(out / "manifest.json", json.dumps(manifest, ensure_ascii=False, indent=2, default=str))
+    atomic_write_text(out / "manifest.json",
+                      json.dumps(manifest, ensure_ascii=False, indent=2, default=str))
     return SurveyResult(out, verdicts, summary, status, manifest)
 
 
@@ -212,7 +234,8 @@ def _write_database(cfg: SurveyConfig, verdicts: gpd.GeoDataFrame, summary: pd.D
     db = cfg.database
     key = SurveyKey(cfg.name, db.county, before.attrs.get("date") or cfg.before.date,
                     after.attrs.get("date") or cfg.after.date, __version__)
-    rows = write_results(db.url, key, verdicts=verdicts, summary=summary, approvals=status, schema=db.schema)
+    rows = write_results(db.url, key, verdicts=verdicts, summary=summary, approvals=status,
+                         schema=db.schema)
     return {"url": redact(db.url), "schema": db.schema, "rows": rows,
             "key": {k: str(v) if v is not None else None for k, v in key.__dict__.items()}}
 
@@ -238,14 +261,17 @@ def _score(cfg: SurveyConfig, before: Any, after: Any, frame: Frame, client: Any
 
     opts = {k: v for k, v in cfg.detect_options.items()
             if k in ("normalize", "smooth", "index", "direction", "sample_pixels")}
-    score = change_score(before, after, method=cfg.method, mask=lambda b, a: _score_mask(cfg, b, a), **opts)
+    score = change_score(before, after, method=cfg.method,
+                         mask=lambda b, a: _score_mask(cfg, b, a), **opts)
     attrs = dict(score.attrs)
     store = TileStore(cfg.output / "work" / "score", frame, cfg.tile_size)
-    store.open(hashlib.sha256(json.dumps(["v4", repr(frame), cfg.method, opts, cfg.tile_size, cfg.detect_options,
-                                          [str(p) for p in cfg.before.paths + cfg.after.paths]],
-                                         default=str).encode()).hexdigest()[:16])
+    inputs = ["v4", repr(frame), cfg.method, opts, cfg.tile_size, cfg.detect_options,
+              [str(p) for p in cfg.before.paths + cfg.after.paths]]
+    store.open(hashlib.sha256(json.dumps(inputs, default=str).encode()).hexdigest()[:16])
     ts = cfg.tile_size
-    data = score.data if hasattr(score.data, "dask") else da.from_array(np.asarray(score.data), chunks=ts)
+    data = score.data
+    if not hasattr(data, "dask"):
+        data = da.from_array(np.asarray(data), chunks=ts)
     data = data.rechunk((ts, ts))
     store.check_chunks(data.chunks)  # a dask block is a stored tile
     rgb = rgb_bands(after)
@@ -255,11 +281,13 @@ def _score(cfg: SurveyConfig, before: Any, after: Any, frame: Frame, client: Any
     if todo:
         # one graph for all missing tiles: inputs shared by neighbouring tiles (halos) are read
         # once, and every tile is saved the moment it is ready, so a kill loses only running tiles
-        bar = _progress(len(store.tiles), "score tiles", progress, initial=len(store.tiles) - len(todo))
+        n = len(store.tiles)
+        bar = _progress(n, "score tiles", progress, initial=n - len(todo))
         scene = after.data
-        if scene.chunks[1:] != data.chunks:  # the overview comes from the very blocks the score reads
+        if scene.chunks[1:] != data.chunks:  # the overview comes from the blocks the score reads
             scene = scene.rechunk((-1,) + data.chunks)
-        blocks = data.to_delayed(optimize_graph=False)  # not data.blocks[i, j]: each carries the whole graph
+        # not data.blocks[i, j]: each of those carries the whole graph
+        blocks = data.to_delayed(optimize_graph=False)
         scene_blocks = scene.to_delayed(optimize_graph=False)[0]
         # the overview share is its own small task: the image block is released as soon as the
         # score no longer needs it, not held until the tile is saved
@@ -306,8 +334,9 @@ def _patches(cfg: SurveyConfig, score: Any, attrs: dict[str, Any], frame: Frame,
         thr, noise = threshold_score(score, cfg.threshold, cfg.k, floor=floor, value_range=attrs.get("score_range"))
     except NoValidPixelsError as exc:  # say which scene, and why
         raise explain_no_valid_pixels(cfg, before, after, exc) from exc
-    patches = patches_above(score, thr, frame, noise=noise, opening=int(cfg.detect_options["opening"]),
-                            connectivity=int(cfg.detect_options["connectivity"]), min_area=cfg.min_area,
+    opts = cfg.detect_options
+    patches = patches_above(score, thr, frame, noise=noise, opening=int(opts["opening"]),
+                            connectivity=int(opts["connectivity"]), min_area=cfg.min_area,
                             dates=(before.attrs.get("date"), after.attrs.get("date")))
     attrs.update(threshold=thr, noise=noise)
     patches = patches.rename(columns={"id": "patch_id"}) if "id" in patches.columns else patches
@@ -319,4 +348,5 @@ def _progress(total: int, desc: str, enabled: bool, initial: int = 0) -> Any:
 
     from tqdm.auto import tqdm
 
-    return tqdm(total=total, desc=desc, initial=initial, disable=not (enabled and sys.stderr.isatty()), leave=False)
+    return tqdm(total=total, desc=desc, initial=initial,
+                disable=not (enabled and sys.stderr.isatty()), leave=False)
