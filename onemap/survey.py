@@ -252,12 +252,11 @@ def _score(cfg: SurveyConfig, before: Any, after: Any, frame: Frame, client: Any
     the report map), so the imagery is read once. Returns the score, its attributes and the
     overview ``(3, h, w)``.
     """
-    import dask
     import dask.array as da
 
-    from .change.detect import change_score
+    from .change import change_score
     from .report import rgb_bands
-    from .tilestore import TileStore, overview_share, save_tile
+    from .tilestore import TileStore
 
     opts = {k: v for k, v in cfg.detect_options.items()
             if k in ("normalize", "smooth", "index", "direction", "sample_pixels")}
@@ -273,32 +272,13 @@ def _score(cfg: SurveyConfig, before: Any, after: Any, frame: Frame, client: Any
     if not hasattr(data, "dask"):
         data = da.from_array(np.asarray(data), chunks=ts)
     data = data.rechunk((ts, ts))
-    store.check_chunks(data.chunks)  # a dask block is a stored tile
-    rgb = rgb_bands(after)
-    step = max(1, -(-max(frame.shape) // OVERVIEW_PIXELS))
     todo = store.missing()
     log.info("score: %d of %d tiles to compute", len(todo), len(store.tiles))
     if todo:
-        # one graph for all missing tiles: inputs shared by neighbouring tiles (halos) are read
-        # once, and every tile is saved the moment it is ready, so a kill loses only running tiles
         n = len(store.tiles)
         bar = _progress(n, "score tiles", progress, initial=n - len(todo))
-        scene = after.data
-        if scene.chunks[1:] != data.chunks:  # the overview comes from the blocks the score reads
-            scene = scene.rechunk((-1,) + data.chunks)
-        # not data.blocks[i, j]: each of those carries the whole graph
-        blocks = data.to_delayed(optimize_graph=False)
-        scene_blocks = scene.to_delayed(optimize_graph=False)[0]
-        # the overview share is its own small task: the image block is released as soon as the
-        # score no longer needs it, not held until the tile is saved
-        tasks = [dask.delayed(save_tile, pure=True)(
-            blocks[t.index], dask.delayed(overview_share, pure=True)(
-                scene_blocks[t.index], rgb, step, t.window[0].start, t.window[1].start),
-            store.path(t), bar if client is None else None) for t in todo]
-        if client is None:
-            dask.compute(*tasks)
-        else:
-            client.gather(client.compute(tasks))
+        step = max(1, -(-max(frame.shape) // OVERVIEW_PIXELS))  # overview pixels: every step-th
+        store.fill(data, after.data, rgb_bands(after), step, client=client, bar=bar)
         bar.close()
     value_range = store.value_range()
     if value_range is not None:

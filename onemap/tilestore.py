@@ -91,6 +91,45 @@ class TileStore:
         if (tuple(chunks[0]), tuple(chunks[1])) != (rows, cols):
             raise AssertionError(f"chunks {chunks} are not the tiles of {self!r} ({rows}, {cols})")
 
+    def fill(self, score: Any, image: Any, rgb: list[int], step: int, *, client: Any = None,
+             bar: Any = None) -> None:
+        """Compute the missing tiles of *score* and save each the moment it is ready.
+
+        Parameters
+        ----------
+        score
+            The score as a dask array chunked like the tiles (asserted).
+        image
+            The after-image ``(band, y, x)`` as a dask array: each tile keeps its share of the
+            overview (bands *rgb*, rows and columns that are multiples of *step*), so the
+            imagery is read once.
+        client
+            A ``dask.distributed.Client`` to compute on (default: the current dask scheduler).
+        bar
+            A tqdm bar advanced per saved tile (local schedulers only).
+        """
+        import dask
+
+        self.check_chunks(score.chunks)  # a dask block is a stored tile
+        todo = self.missing()
+        # one graph for all missing tiles: inputs shared by neighbouring tiles (halos) are read
+        # once, and every tile is saved the moment it is ready, so a kill loses only running tiles
+        if image.chunks[1:] != score.chunks:  # the overview comes from the blocks the score reads
+            image = image.rechunk((-1,) + score.chunks)
+        # not score.blocks[i, j]: each of those carries the whole graph
+        blocks = score.to_delayed(optimize_graph=False)
+        image_blocks = image.to_delayed(optimize_graph=False)[0]
+        # the overview share is its own small task: the image block is released as soon as the
+        # score no longer needs it, not held until the tile is saved
+        tasks = [dask.delayed(save_tile, pure=True)(
+            blocks[t.index], dask.delayed(overview_share, pure=True)(
+                image_blocks[t.index], rgb, step, t.window[0].start, t.window[1].start),
+            self.path(t), bar if client is None else None) for t in todo]
+        if client is None:
+            dask.compute(*tasks)
+        else:
+            client.gather(client.compute(tasks))
+
     def load(self, tile: Tile) -> np.ndarray:
         """The stored score of *tile* as float32."""
         return load_tile(self.path(tile))
