@@ -174,6 +174,7 @@ def read_layers(cfg: SurveyConfig, frame: Frame) -> dict[str, gpd.GeoDataFrame]:
                 if spec.url is not None:
                     layers[name] = _database_layer(spec, frame)
                 else:
+                    assert spec.path is not None  # the config gives a layer a url or a path
                     layers[name] = read_source(spec.path, spec.kind, layer=spec.layer,
                                                encoding=spec.encoding, crs=spec.crs,
                                                to_crs=frame.crs, allow_empty=spec.allow_empty)
@@ -228,10 +229,9 @@ def score_mask(cfg: SurveyConfig, before: Any, after: Any) -> Any:
     from .change.indices import cloud_mask
     from .change.morphology import binary_dilation
 
-    clouds = None
-    for scene in (before, after):
-        c = cloud_mask(scene.assign_attrs(reflectance_scale=float(scale)))
-        clouds = c if clouds is None else (clouds | c)
+    c_before, c_after = (cloud_mask(scene.assign_attrs(reflectance_scale=float(scale)))
+                         for scene in (before, after))
+    clouds = c_before | c_after
     radius = int(cfg.detect_options["cloud_buffer_px"])
     if radius > 0:
         data = clouds.data
