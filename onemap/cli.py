@@ -57,7 +57,7 @@ def demo(
 ) -> None:
     """Write the synthetic sample county and run the whole survey on it."""
     try:
-        from .survey import run_demo
+        from .demo import run_demo
 
         result = run_demo(out, size=size, seed=seed, progress=not quiet)
     except Exception as exc:  # noqa: BLE001 - mapped to exit codes

@@ -33,6 +33,7 @@ __all__ = [
     "EncodingError",
     "GeometryError",
     "DataError",
+    "NoValidPixelsError",
     "FrameError",
     "ConfigError",
     "InvariantError",
@@ -197,6 +198,11 @@ class GeometryError(OnemapError):
 
 class DataError(OnemapError):
     """Values that cannot be used: empty layer, all nodata, missing band or column."""
+
+
+class NoValidPixelsError(DataError):
+    """No pixel is valid in both dates (nodata, clouds or mask everywhere): the change score is
+    NaN everywhere, so no threshold and no patch can be computed."""
 
 
 class FrameError(OnemapError):

@@ -1,24 +1,29 @@
 """The annual change survey as one resumable batch run: config → outputs.
 
-:func:`run_survey` runs ingest → align → detect → flag → summarize → export:
+:func:`run_survey` runs ingest → align → detect → flag → summarize → export; this module only
+orders the stages, each done by the module that owns it:
 
-1. **ingest** every layer onto the frame's CRS (vector files, TXT files or folders of them);
-2. **align** both scenes lazily onto the frame (dask, rasterio warping);
-3. **score** the change tile by tile: each finished tile is saved under ``work/score/`` (atomic
-   ``.npy``), so a run killed midway and started again skips the finished tiles; the score of a
-   tile does not depend on the tiling (global normalisation statistics, halos for smoothing);
-4. **patches**: one *global* threshold from the histogram of the whole score, mask, labelling
-   with stitched tile seams, polygons;
-5. **flag** every patch (:func:`onemap.flag_unapproved`), with ``[history]`` match it against
+1. **ingest** every layer onto the frame's CRS and **align** both scenes lazily onto the frame
+   (:mod:`onemap.survey_inputs`: scenes, dates, layers, coverage, cloud mask);
+2. **score** the change (:func:`onemap.change.change_score`) tile by tile into a resumable
+   :class:`onemap.tilestore.TileStore` under ``work/score/``: a run killed midway and started
+   again skips the finished tiles; the score of a tile does not depend on the tiling (global
+   normalisation statistics, halos for smoothing);
+3. **patches**: one *global* threshold from the histogram of the whole score
+   (:func:`onemap.change.threshold_score`), then mask, labelling with stitched tile seams,
+   polygons (:func:`onemap.change.patches_above`) — or a trained model's patches;
+4. **flag** every patch (:func:`onemap.flag_unapproved`), with ``[history]`` match it against
    earlier years' results (:func:`onemap.history.match_previous`), **summarize** per admin unit,
    the approve–supply–use chain of every approval;
-6. **export** atomically: ``verdicts.gpkg``, ``verdicts.parquet``, ``verdicts.csv``, ``summary.csv``,
-   ``approvals_status.csv``, ``data_dictionary.csv`` (CSVs for people: Chinese or ``[report]
-   lang`` headers), ``flagged_txt/`` (one land-boundary TXT per flagged patch for the
-   field check), ``report.html`` and ``manifest.json`` (inputs with hashes, parameters, versions,
-   timings, counts, output hashes).
+5. **export** atomically (:func:`onemap.export.export_results`): ``verdicts.gpkg``,
+   ``verdicts.parquet``, ``verdicts.csv``, ``summary.csv``, ``approvals_status.csv``,
+   ``data_dictionary.csv`` (CSVs for people: Chinese or ``[report] lang`` headers),
+   ``flagged_txt/`` (one land-boundary TXT per flagged patch for the field check),
+   ``report.html`` (:func:`onemap.report.write_report`) and ``manifest.json`` (inputs with
+   hashes, parameters, versions, timings, counts, output hashes: :mod:`onemap.manifest`).
 
-Outputs are identical whether the run was interrupted or not, and between reruns.
+Outputs are identical whether the run was interrupted or not, and between reruns. The sample
+county's survey (``onemap demo``) is in :mod:`onemap.demo`.
 """
 
 from __future__ import annotations
@@ -27,28 +32,42 @@ import datetime
 import hashlib
 import json
 import logging
-import platform
-import shutil
 import time
 import warnings
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from os import PathLike
 from pathlib import Path
-from typing import Any, Iterator, Mapping
+from typing import Any
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
 
 from . import __version__
-from ._atomic import atomic_path, atomic_write_text
+from ._atomic import atomic_write_text
 from .config import SurveyConfig, load_config
-from .errors import ConfigError, CRSError, DataError, OnemapError, OnemapWarning, speaking
-from .export import export_results, sha256_file as _sha256
+from .demo import demo_config, run_demo
+from .demo import to_toml as _to_toml  # noqa: F401 - the tests write TOML with it
+from .errors import ConfigError, NoValidPixelsError, OnemapError, OnemapWarning, speaking
+from .export import export_results
+from .export import sha256_file as _sha256
 from .frame import Frame
+from .manifest import build_manifest, n_unknown_landuse
+from .survey_inputs import (
+    explain_no_valid_pixels,
+    layer_coverage,
+    native_res,
+    open_scenes,
+    read_layers,
+    scene_dates,
+    survey_frame,
+)
+from .survey_inputs import score_mask as _score_mask  # the name the detection hunks use
 
-__all__ = ["run_survey", "run_demo", "SurveyResult", "survey_frame", "native_res", "demo_config", "connect"]
+__all__ = ["run_survey", "run_demo", "SurveyResult", "survey_frame", "native_res", "demo_config",
+           "connect"]
 
 log = logging.getLogger("onemap.survey")
 
@@ -119,15 +138,17 @@ def run_survey(config: str | PathLike | Mapping[str, Any] | SurveyConfig, client
 
 def connect(address: str, where: str = "scheduler") -> Any:
     """A ``dask.distributed.Client`` of the cluster at *address*; :class:`ConfigError` naming
-    *where* the address came from (``--scheduler``, ``[run] scheduler``) when it cannot be reached."""
+    *where* the address came from (``--scheduler``, ``[run] scheduler``) when it cannot be
+    reached."""
     from distributed import Client
 
     try:
         return Client(address, timeout="10s")
     except (OSError, ValueError, TypeError) as exc:
         raise ConfigError(f"{where}: cannot reach a dask scheduler at {address!r} ({exc})",
-                          hint="start the cluster (`dask scheduler`, `dask worker ADDRESS`) and pass its "
-                               "address, e.g. tcp://host:8786, or leave it out to run on local threads") from exc
+                          hint="start the cluster (`dask scheduler`, `dask worker ADDRESS`) and "
+                               "pass its address, e.g. tcp://host:8786, or leave it out to run on "
+                               "local threads") from exc
 
 
 def _run(cfg: SurveyConfig, client: Any, progress: bool) -> SurveyResult:
@@ -140,10 +161,10 @@ def _run(cfg: SurveyConfig, client: Any, progress: bool) -> SurveyResult:
     from .summary import approvals_status, summarize
 
     with timer("ingest"):
-        before, after, frame = _scenes(cfg)
+        before, after, frame = open_scenes(cfg)
         dates = scene_dates(cfg, before, after)
-        layers = _layers(cfg, frame)
-        coverage = _coverage(cfg, frame, layers)
+        layers = read_layers(cfg, frame)
+        coverage = layer_coverage(cfg, frame, layers)
     with timer("score"):
         score, score_attrs, overview = _score(cfg, before, after, frame, client, progress)
     with timer("patches"):
@@ -155,13 +176,15 @@ def _run(cfg: SurveyConfig, client: Any, progress: bool) -> SurveyResult:
         verdicts = flag_unapproved(patches, layers.get("approvals"), layers["landuse"],
                                    farmland=layers.get("farmland"), redline=layers.get("redline"),
                                    cadastral=layers.get("cadastral"), admin=layers.get("admin"),
-                                   tolerance_m=cfg.tolerance_m, frame=frame, partition_size=1_000, client=client)
+                                   tolerance_m=cfg.tolerance_m, frame=frame, partition_size=1_000,
+                                   client=client)
     if cfg.history_previous:  # year over year: new cases vs old ones still unresolved
         with timer("history"):
             from .history import match_previous
 
             verdicts = match_previous(verdicts, [dict(s) for s in cfg.history_previous],
-                                      min_overlap=cfg.history_min_overlap, resolved=cfg.history_resolved)
+                                      min_overlap=cfg.history_min_overlap,
+                                      resolved=cfg.history_resolved)
     with timer("summarize"):
         summary = summarize(verdicts, by="admin" if layers.get("admin") is not None else None,
                             threshold=cfg.ratio_threshold)
@@ -181,211 +204,27 @@ def _run(cfg: SurveyConfig, client: Any, progress: bool) -> SurveyResult:
         report = write_report(out / "report.html", summary, verdicts, before, after, frame,
                               title=f"{cfg.name} {_label('survey', cfg.report_lang)}",
                               threshold=cfg.ratio_threshold,
-                              extra={"method": score_attrs.get("method", cfg.method), "threshold": score_attrs.get("threshold"),
+                              extra={"method": score_attrs.get("method", cfg.method),
+                                     "threshold": score_attrs.get("threshold"),
                                      "patches": len(patches),
-                                     "unknown_landuse_patches": _n_unknown(verdicts)},
-                              overview=overview, layers=layers, lang=cfg.report_lang, coverage=coverage)
+                                     "unknown_landuse_patches": n_unknown_landuse(verdicts)},
+                              overview=overview, layers=layers, lang=cfg.report_lang,
+                              coverage=coverage)
         outputs["report.html"] = _sha256(report)
+    database = None
     if cfg.database is not None:
         with timer("database"):
             database = _write_database(cfg, verdicts, summary, status, before, after)
-    manifest = _manifest(cfg, frame, timer.times, verdicts, outputs, score_attrs)
-    if cfg.database is not None:
-        manifest["database"] = database
-    manifest["invariants"] = invariants
-    manifest["coverage"] = coverage  # share of the frame each scene and layer covers
-    manifest["counts"]["unknown_landuse"] = _n_unknown(verdicts)
-    manifest["counts"]["flagged_txt"] = sum(k.startswith("flagged_txt/") for k in outputs)
-    manifest["produced"] = produced.isoformat()
-    manifest["dates"] = dates
-    if "history" in verdicts.attrs:  # year over year: sources (no passwords), rule, counts
-        manifest["history"] = verdicts.attrs["history"]
-    atomic_write_text(out / "manifest.json", json.dumps(manifest, ensure_ascii=False, indent=2, default=str))
+    manifest = build_manifest(cfg, frame=frame, timings=timer.times, verdicts=verdicts,
+                              outputs=outputs, detection=score_attrs, coverage=coverage,
+                              invariants=invariants, produced=produced, dates=dates,
+                              database=database)
+    atomic_write_text(out / "manifest.json",
+                      json.dumps(manifest, ensure_ascii=False, indent=2, default=str))
     return SurveyResult(out, verdicts, summary, status, manifest)
 
 
 # ------------------------------------------------------------------------------------ stages
-
-def survey_frame(cfg: SurveyConfig, before: Any, after: Any) -> Frame:
-    """The survey frame: configured CRS/zone/resolution/extent, else the scenes' common grid."""
-    from .crs import gk_crs
-
-    fb, fa = Frame.from_xarray(before), Frame.from_xarray(after)
-    crs = gk_crs(cfg.frame_zone) if cfg.frame_zone else (cfg.frame_crs if cfg.frame_crs is not None else fa.crs)
-    res = cfg.res or native_res(fa, crs)
-    if cfg.extent is not None:
-        return Frame.from_bounds(cfg.extent, res, crs)
-    from rasterio.warp import transform_bounds
-
-    boxes = [transform_bounds(f.crs, Frame.from_bounds((0, 0, 1, 1), 1, crs).crs, *f.bounds) for f in (fb, fa)]
-    left, bottom = max(b[0] for b in boxes), max(b[1] for b in boxes)
-    right, top = min(b[2] for b in boxes), min(b[3] for b in boxes)
-    if not (right > left and top > bottom):
-        raise DataError("the two scenes do not overlap", hint="check the [scenes] paths and their CRSs")
-    if fa.crs == Frame.from_bounds((0, 0, 1, 1), 1, crs).crs and res == fa.res[0]:
-        return fa.crop((left, bottom, right, top))  # stay on the image's own lattice: no resampling
-    return Frame.from_bounds((left, bottom, right, top), res, crs)
-
-
-def native_res(frame: Frame, crs: Any) -> float:
-    """The resolution in *crs* units that keeps about the pixel count of *frame* (its own
-    resolution when *crs* is its CRS): a frame in degrees over a scene in metres gets pixels of
-    the scene's size, not 2-degree ones. Rounded down to 3 significant digits.
-
-    >>> f = Frame.from_bounds((39_500_000, 3_300_000, 39_502_000, 3_302_000), 2.0, 4527)
-    >>> native_res(f, 4527), native_res(f, 4490)
-    (2.0, 1.94e-05)
-    """
-    from rasterio.warp import calculate_default_transform
-
-    from .geometry import same_crs
-
-    if same_crs(frame.crs, crs):
-        return frame.res[0]
-    dst = Frame.from_bounds((0, 0, 1, 1), 1, crs).crs
-    transform, _, _ = calculate_default_transform(frame.crs, dst, frame.width, frame.height, *frame.bounds)
-    res = min(abs(transform.a), abs(transform.e))
-    digits = 2 - int(np.floor(np.log10(res)))
-    return float(np.floor(res * 10**digits) / 10**digits)
-
-
-def _scenes(cfg: SurveyConfig) -> tuple[Any, Any, Frame]:
-    from .ingest.raster import align, open_scene
-
-    def one(spec, key: str) -> Any:
-        paths = [str(p) for p in spec.paths]
-        with speaking("toml", table=f"scenes.{key}"):
-            scene = open_scene(paths if len(paths) > 1 else paths[0], sensor=spec.sensor, date=spec.date,
-                               bands=list(spec.bands) if spec.bands else None, masked=False,
-                               chunks=(cfg.tile_size, cfg.tile_size), crs=spec.crs)
-        return scene
-
-    before, after = one(cfg.before, "before"), one(cfg.after, "after")
-    names = {key: [str(b) for b in scene["band"].values] for key, scene in (("before", before), ("after", after))}
-    if not set(names["before"]) & set(names["after"]):
-        raise DataError(f"[scenes.after] has bands {', '.join(names['after'])}, [scenes.before] has "
-                        f"{', '.join(names['before'])}: the two dates share no band", path=cfg.after.paths[0],
-                        hint="name the bands of both dates alike: set the sensor of each scene, or "
-                             'bands = ["blue", "green", "red", "nir"] (in file order) under [scenes.after]')
-    frame = survey_frame(cfg, before, after)
-    return align(before, frame), align(after, frame), frame
-
-
-def scene_dates(cfg: SurveyConfig, before: Any, after: Any) -> dict[str, dict[str, Any]]:
-    """``{"before": {"date", "source", "guessed"}, "after": ...}`` for the manifest and report.
-
-    A date that could only be guessed, or none at all, gives an :class:`OnemapWarning` that says
-    which TOML key fixes it; dates in the wrong order are a :class:`DataError`.
-    """
-    out = {}
-    for key, scene, spec in (("before", before, cfg.before), ("after", after, cfg.after)):
-        a = scene.attrs
-        source = f"[scenes.{key}] date" if spec.date else a.get("date_source")
-        out[key] = {"date": a.get("date"), "source": source, "guessed": bool(a.get("date_guessed"))}
-        fix = f'set [scenes.{key}] date = "YYYY-MM-DD" (the acquisition date)'
-        if a.get("date") is None:
-            warnings.warn(f"[scenes.{key}] {spec.paths[0].name}: no acquisition date in the file names, a "
-                          f"dates.txt or the tags; {fix}: the report and the flagged patches show it",
-                          OnemapWarning, stacklevel=3)
-        elif out[key]["guessed"]:
-            warnings.warn(f"[scenes.{key}] date {a['date']} was guessed from {source}; if that is not the "
-                          f"acquisition date, {fix}", OnemapWarning, stacklevel=3)
-    d1, d2 = out["before"]["date"], out["after"]["date"]
-    if d1 and d2 and d1 > d2 and not (out["before"]["guessed"] or out["after"]["guessed"]):
-        raise DataError(f"[scenes.before] was acquired on {d1} ({out['before']['source']}), after [scenes.after] "
-                        f"({d2}, {out['after']['source']}): the dates are swapped", path=cfg.before.paths[0],
-                        hint="swap the paths of [scenes.before] and [scenes.after]")
-    return out
-
-
-def _why_no_score(cfg: SurveyConfig, before: Any, after: Any, exc: DataError) -> DataError:
-    """A DataError naming the scene and the fix when the change score is NaN everywhere."""
-    from .change._sample import sample_windows
-    from .change._scene import nodata_of
-    from .ingest.window import read_windows
-
-    windows = sample_windows(tuple(before.shape[1:]), 1 << 20)
-    for key, scene, spec in (("before", before, cfg.before), ("after", after, cfg.after)):
-        nodata = nodata_of(scene)
-        valid = [np.isfinite(w).all(0) & (np.isnan(nodata) | ~(w == nodata).any(0)) for w in read_windows(scene, windows)]
-        if not any(v.any() for v in valid):
-            return DataError(f"[scenes.{key}] has no valid pixel on the survey frame: it is all nodata "
-                             f"({'NaN' if np.isnan(nodata) else nodata:g})", path=spec.paths[0],
-                             hint="the file may be a failed export or cover another area; check it in a GIS")
-    import dask
-
-    for key, scene, spec in (("before", before, cfg.before), ("after", after, cfg.after)):
-        mask = _score_mask(cfg, scene, scene)
-        if mask is None:
-            continue
-        cloud, pixels = (np.asarray(a) for a in dask.compute(mask.data[::16, ::16], scene.data[:, ::16, ::16]))
-        nodata = nodata_of(scene)
-        valid = np.isfinite(pixels).all(0) & (np.isnan(nodata) | ~(pixels == nodata).any(0))
-        if valid.any() and bool(cloud[valid].all()):
-            return DataError(f"[scenes.{key}] is covered by cloud wherever it has data", path=spec.paths[0],
-                             hint="use another date, or set cloud_mask = false under [detect] options "
-                                  "if the bright surface is not cloud")
-    return exc
-
-
-def _layers(cfg: SurveyConfig, frame: Frame) -> dict[str, gpd.GeoDataFrame]:
-    from .ingest.sources import read_source
-
-    layers = {}
-    for name, spec in cfg.layers.items():
-        try:
-            with speaking("toml", table=f"layers.{name}"):
-                if spec.url is not None:
-                    layers[name] = _database_layer(spec, frame)
-                else:
-                    layers[name] = read_source(spec.path, spec.kind, layer=spec.layer,
-                                               encoding=spec.encoding, crs=spec.crs,
-                                               to_crs=frame.crs, allow_empty=spec.allow_empty)
-        except CRSError as exc:
-            raise CRSError(f"[layers.{name}]: {exc.message}", path=exc.path or spec.path,
-                           hint=exc.fix or exc.hint) from exc
-        if name != "approvals" and len(layers[name]) == 0 and (spec.url is None or name == "landuse"):
-            raise DataError(f"[layers.{name}] is empty", path=spec.path)
-    return layers
-
-
-def _coverage(cfg: SurveyConfig, frame: Frame, layers: dict[str, gpd.GeoDataFrame]) -> dict[str, float]:
-    """Share of the frame each scene and layer covers; an input that misses it is a DataError
-    naming its TOML table, and a land-use layer that leaves part of it blank is a warning."""
-    import warnings
-
-    from .coverage import check_coverage
-    from .errors import OnemapError, OnemapWarning
-
-    scenes = {}
-    for key, spec in (("before", cfg.before), ("after", cfg.after)):
-        try:
-            scenes[key] = Frame.from_raster(spec.paths[0])
-        except OnemapError:  # not georeferenced on its own: the scene reader placed it already
-            continue
-    keys = {"before": "[scenes.before]", "after": "[scenes.after]"} | {n: f"[layers.{n}]" for n in layers}
-    paths = {"before": cfg.before.paths[0], "after": cfg.after.paths[0]} | {
-        n: spec.path for n, spec in cfg.layers.items()}
-    shares = check_coverage(frame, scenes, layers, keys=keys, paths=paths)
-    if shares.get("landuse", 1.0) < 0.95:
-        warnings.warn(f"[layers.landuse] covers {shares['landuse']:.0%} of the survey frame: change patches "
-                      "on the rest are judged on unknown land (verdict 'check')", OnemapWarning, stacklevel=3)
-    return shares
-
-
-def _n_unknown(verdicts: gpd.GeoDataFrame) -> int:
-    col = verdicts.get("on_unknown_landuse")
-    return int(col.astype(bool).sum()) if col is not None else 0
-
-
-def _database_layer(spec: Any, frame: Frame) -> gpd.GeoDataFrame:
-    """A ``[layers.x] url`` layer: only the features touching the frame, on the frame's CRS (a
-    layer may have none there: only the land-use layer must)."""
-    from .ingest.vector import read_layer
-
-    return read_layer(spec.url, spec.kind, table=spec.table, where=spec.where, layer=spec.layer,
-                      crs=spec.crs, frame=frame, allow_empty=True)
-
 
 def _write_database(cfg: SurveyConfig, verdicts: gpd.GeoDataFrame, summary: pd.DataFrame,
                     status: Any, before: Any, after: Any) -> dict[str, Any]:
@@ -395,32 +234,10 @@ def _write_database(cfg: SurveyConfig, verdicts: gpd.GeoDataFrame, summary: pd.D
     db = cfg.database
     key = SurveyKey(cfg.name, db.county, before.attrs.get("date") or cfg.before.date,
                     after.attrs.get("date") or cfg.after.date, __version__)
-    rows = write_results(db.url, key, verdicts=verdicts, summary=summary, approvals=status, schema=db.schema)
+    rows = write_results(db.url, key, verdicts=verdicts, summary=summary, approvals=status,
+                         schema=db.schema)
     return {"url": redact(db.url), "schema": db.schema, "rows": rows,
             "key": {k: str(v) if v is not None else None for k, v in key.__dict__.items()}}
-
-
-def _score_mask(cfg: SurveyConfig, before: Any, after: Any) -> Any:
-    """Clouds of either date (dilated: cloud edges are translucent) when the scenes carry a scale."""
-    scale = cfg.detect_options["reflectance_scale"]
-    if not cfg.detect_options["cloud_mask"] or scale is None:
-        return None
-    from .change.indices import cloud_mask
-    from .change.morphology import binary_dilation
-
-    clouds = None
-    for scene in (before, after):
-        c = cloud_mask(scene.assign_attrs(reflectance_scale=float(scale)))
-        clouds = c if clouds is None else (clouds | c)
-    radius = int(cfg.detect_options["cloud_buffer_px"])
-    if radius > 0:
-        data = clouds.data
-        if hasattr(data, "dask"):
-            data = data.map_overlap(lambda x: binary_dilation(x, radius), depth=radius, boundary=False, dtype=bool)
-        else:
-            data = binary_dilation(np.asarray(data), radius)
-        clouds = clouds.copy(data=data)
-    return clouds
 
 
 OVERVIEW_PIXELS = 1600  # longest side of the after-image overview kept for the report map
@@ -428,75 +245,45 @@ OVERVIEW_PIXELS = 1600  # longest side of the after-image overview kept for the 
 
 def _score(cfg: SurveyConfig, before: Any, after: Any, frame: Frame, client: Any,
            progress: bool) -> tuple[Any, dict[str, Any], np.ndarray]:
-    """The change score, computed tile by tile into ``work/score`` and re-assembled lazily.
+    """The change score, computed tile by tile into a :class:`~onemap.tilestore.TileStore` under
+    ``work/score`` and re-assembled lazily.
 
     Each tile task also keeps the tile's share of a decimated overview of the after-image (for
     the report map), so the imagery is read once. Returns the score, its attributes and the
     overview ``(3, h, w)``.
     """
-    import dask
     import dask.array as da
 
-    from .change.detect import change_score
+    from .change import change_score
     from .report import rgb_bands
+    from .tilestore import TileStore
 
     opts = {k: v for k, v in cfg.detect_options.items()
             if k in ("normalize", "smooth", "index", "direction", "sample_pixels")}
-    score = change_score(before, after, method=cfg.method, mask=lambda b, a: _score_mask(cfg, b, a), **opts)
+    score = change_score(before, after, method=cfg.method,
+                         mask=lambda b, a: _score_mask(cfg, b, a), **opts)
     attrs = dict(score.attrs)
-    work = cfg.output / "work" / "score"
-    (work / "overview").mkdir(parents=True, exist_ok=True)
-    key = hashlib.sha256(json.dumps(["v4", repr(frame), cfg.method, opts, cfg.tile_size, cfg.detect_options,
-                                     [str(p) for p in cfg.before.paths + cfg.after.paths]],
-                                    default=str).encode()).hexdigest()[:16]
-    stamp = work / "key.txt"
-    if not stamp.exists() or stamp.read_text() != key:  # different inputs: start afresh
-        shutil.rmtree(work)
-        (work / "overview").mkdir(parents=True)
-        atomic_write_text(stamp, key)
+    store = TileStore(cfg.output / "work" / "score", frame, cfg.tile_size)
+    inputs = ["v4", repr(frame), cfg.method, opts, cfg.tile_size, cfg.detect_options,
+              [str(p) for p in cfg.before.paths + cfg.after.paths]]
+    store.open(hashlib.sha256(json.dumps(inputs, default=str).encode()).hexdigest()[:16])
     ts = cfg.tile_size
-    data = score.data if hasattr(score.data, "dask") else da.from_array(np.asarray(score.data), chunks=ts)
+    data = score.data
+    if not hasattr(data, "dask"):
+        data = da.from_array(np.asarray(data), chunks=ts)
     data = data.rechunk((ts, ts))
-    rgb = rgb_bands(after)
-    step = max(1, -(-max(frame.shape) // OVERVIEW_PIXELS))
-    nrow, ncol = data.numblocks
-    tiles = [(i, j) for i in range(nrow) for j in range(ncol)]
-    todo = [(i, j) for i, j in tiles if not (work / f"r{i * ts}_c{j * ts}.npy").exists()]
-    log.info("score: %d of %d tiles to compute", len(todo), nrow * ncol)
+    todo = store.missing()
+    log.info("score: %d of %d tiles to compute", len(todo), len(store.tiles))
     if todo:
-        # one graph for all missing tiles: inputs shared by neighbouring tiles (halos) are read
-        # once, and every tile is saved the moment it is ready, so a kill loses only running tiles
-        bar = _progress(nrow * ncol, "score tiles", progress, initial=nrow * ncol - len(todo))
-        scene = after.data
-        if scene.chunks[1:] != data.chunks:  # the overview comes from the very blocks the score reads
-            scene = scene.rechunk((-1,) + data.chunks)
-        blocks = data.to_delayed(optimize_graph=False)  # not data.blocks[i, j]: each carries the whole graph
-        scene_blocks = scene.to_delayed(optimize_graph=False)[0]
-        # the overview share is its own small task: the image block is released as soon as the
-        # score no longer needs it, not held until the tile is saved
-        tasks = [dask.delayed(_save_tile, pure=True)(
-            blocks[i, j], dask.delayed(_overview_share, pure=True)(scene_blocks[i, j], rgb, step, i * ts, j * ts),
-            work / f"r{i * ts}_c{j * ts}.npy", bar if client is None else None) for i, j in todo]
-        if client is None:
-            dask.compute(*tasks)
-        else:
-            client.gather(client.compute(tasks))
+        n = len(store.tiles)
+        bar = _progress(n, "score tiles", progress, initial=n - len(todo))
+        step = max(1, -(-max(frame.shape) // OVERVIEW_PIXELS))  # overview pixels: every step-th
+        store.fill(data, after.data, rgb_bands(after), step, client=client, bar=bar)
         bar.close()
-    rows, thumbs, ranges = [], [], []
-    for r0 in range(0, frame.height, ts):
-        row, trow = [], []
-        for c0 in range(0, frame.width, ts):
-            h, w = min(ts, frame.height - r0), min(ts, frame.width - c0)
-            path = work / f"r{r0}_c{c0}.npy"
-            row.append(da.from_delayed(dask.delayed(_load_tile)(path), (h, w), dtype=np.float32))
-            trow.append(np.load(_overview_path(path)))
-            ranges.append(np.load(_range_path(path)))
-        rows.append(row)
-        thumbs.append(np.concatenate(trow, axis=2))
-    ranges = np.array(ranges)
-    if np.isfinite(ranges).any():
-        attrs["score_range"] = (float(np.nanmin(ranges[:, 0])), float(np.nanmax(ranges[:, 1])))
-    return score.copy(data=da.block(rows)), attrs, np.concatenate(thumbs, axis=1)
+    value_range = store.value_range()
+    if value_range is not None:
+        attrs["score_range"] = value_range
+    return score.copy(data=store.assemble()), attrs, store.overview()
 
 
 def _production_date(work: Path) -> datetime.date:
@@ -511,49 +298,9 @@ def _production_date(work: Path) -> datetime.date:
         return today
 
 
-def _stored(score: np.ndarray) -> np.ndarray:
-    """The score as kept on disk: float16, ~3 significant digits (plenty for a score in noise
-    sigmas) and half the bytes; writing the score is, after decompression, a county run's floor."""
-    return np.clip(np.asarray(score, np.float32), -65504.0, 65504.0).astype(np.float16)
-
-
-def _load_tile(path: Path) -> np.ndarray:
-    return np.load(path).astype(np.float32)
-
-
-def _overview_path(tile: Path) -> Path:
-    return tile.parent / "overview" / tile.name
-
-
-def _range_path(tile: Path) -> Path:
-    return tile.parent / "overview" / tile.name.replace(".npy", ".range.npy")
-
-
-def _overview_share(scene: np.ndarray, rgb: list[int], step: int, r0: int, c0: int) -> np.ndarray:
-    """The red, green, blue pixels of an image block at rows and columns that are multiples of *step*."""
-    return np.ascontiguousarray(np.asarray(scene)[rgb, (-r0) % step::step, (-c0) % step::step])
-
-
-def _save_tile(score: np.ndarray, overview: np.ndarray, path: Path, bar: Any = None) -> None:
-    """Save one score tile, its share of the after-image overview and its value range atomically;
-    the score file (written last) marks the tile done."""
-    with atomic_path(_overview_path(path)) as tmp:
-        np.save(tmp, overview, allow_pickle=False)
-    score = _stored(score)
-    finite = np.isfinite(score)
-    lo_hi = np.array([score[finite].min(), score[finite].max()] if finite.any() else [np.nan, np.nan], np.float64)
-    with atomic_path(_range_path(path)) as tmp:
-        np.save(tmp, lo_hi, allow_pickle=False)
-    with atomic_path(path) as tmp:
-        np.save(tmp, score, allow_pickle=False)
-    if bar is not None:
-        bar.update(1)
-
-
 def _patches(cfg: SurveyConfig, score: Any, attrs: dict[str, Any], frame: Frame, before: Any,
              after: Any) -> gpd.GeoDataFrame:
-    from .change.detect import change_mask, threshold_score
-    from .change.patches import patches_from_mask
+    from .change import patches_above, threshold_score
 
     if getattr(cfg, "detect_model", None) is not None:  # a trained model replaces score + threshold
         from .change.model import detect_with_model
@@ -565,58 +312,15 @@ def _patches(cfg: SurveyConfig, score: Any, attrs: dict[str, Any], frame: Frame,
     floor = cfg.detect_options["noise_floor"]
     try:
         thr, noise = threshold_score(score, cfg.threshold, cfg.k, floor=floor, value_range=attrs.get("score_range"))
-    except DataError as exc:
-        if "NaN everywhere" not in exc.message:
-            raise
-        raise _why_no_score(cfg, before, after, exc) from exc
-    mask = change_mask(score, thr, int(cfg.detect_options["opening"]))
-    patches = patches_from_mask(mask.data, frame, score.data, cfg.min_area,
-                                int(cfg.detect_options["connectivity"]), thr, noise,
-                                before.attrs.get("date"), after.attrs.get("date"))
+    except NoValidPixelsError as exc:  # say which scene, and why
+        raise explain_no_valid_pixels(cfg, before, after, exc) from exc
+    opts = cfg.detect_options
+    patches = patches_above(score, thr, frame, noise=noise, opening=int(opts["opening"]),
+                            connectivity=int(opts["connectivity"]), min_area=cfg.min_area,
+                            dates=(before.attrs.get("date"), after.attrs.get("date")))
     attrs.update(threshold=thr, noise=noise)
     patches = patches.rename(columns={"id": "patch_id"}) if "id" in patches.columns else patches
     return patches
-
-
-# ------------------------------------------------------------------------------------ records
-
-def _versions() -> dict[str, str]:
-    import importlib.metadata as md
-
-    out = {"onemap": __version__, "python": platform.python_version()}
-    for pkg in ("numpy", "numba", "geopandas", "shapely", "rasterio", "pyproj", "xarray", "dask", "pyogrio"):
-        try:
-            out[pkg] = md.version(pkg)
-        except md.PackageNotFoundError:
-            pass
-    try:
-        import rasterio
-
-        out["gdal"] = rasterio.__gdal_version__
-    except ImportError:
-        pass
-    return out
-
-
-def _manifest(cfg: SurveyConfig, frame: Frame, times: dict[str, float], verdicts: gpd.GeoDataFrame,
-              outputs: dict[str, str], score_attrs: dict[str, Any]) -> dict[str, Any]:
-    inputs = {}
-    paths = [*cfg.before.paths, *cfg.after.paths] + [s.path for s in cfg.layers.values() if s.path is not None]
-    paths += [h["path"] for h in cfg.history_previous if isinstance(h["path"], Path)]  # not URLs
-    for p in paths:
-        files = sorted(q for q in p.rglob("*") if q.is_file()) if p.is_dir() else [p]
-        for f in files:
-            inputs[str(f)] = {"bytes": f.stat().st_size, "sha256": _sha256(f)}
-    counts = verdicts["verdict"].value_counts().sort_index().to_dict() if len(verdicts) else {}
-    table_hash = hashlib.sha256(pd.DataFrame(verdicts.drop(columns="geometry")).to_csv(
-        index=False, float_format="%.6f").encode()).hexdigest()
-    return {
-        "onemap_version": __version__, "config": cfg.as_dict(), "frame": repr(frame),
-        "inputs": inputs, "versions": _versions(), "timings_s": times,
-        "counts": {"patches": int(len(verdicts)), "verdicts": {k: int(v) for k, v in counts.items()}},
-        "detection": {k: v for k, v in score_attrs.items() if isinstance(v, (int, float, str, bool, type(None)))},
-        "outputs": outputs, "verdict_table_sha256": table_hash,
-    }
 
 
 def _progress(total: int, desc: str, enabled: bool, initial: int = 0) -> Any:
@@ -624,62 +328,5 @@ def _progress(total: int, desc: str, enabled: bool, initial: int = 0) -> Any:
 
     from tqdm.auto import tqdm
 
-    return tqdm(total=total, desc=desc, initial=initial, disable=not (enabled and sys.stderr.isatty()), leave=False)
-
-
-# ------------------------------------------------------------------------------------ demo
-
-def demo_config(county: Any, output: str | PathLike) -> dict[str, Any]:
-    """A survey configuration (mapping) for a county written by :func:`onemap.synth.make_county`."""
-    p = {k: Path(v).resolve() for k, v in county.paths.items()}  # the TOML may live elsewhere
-    return {
-        "survey": {"name": "onemap sample county", "output": str(Path(output).resolve())},
-        "scenes": {"before": {"path": str(p["before"]), "sensor": "gf2"},
-                   "after": {"path": str(p["after"]), "sensor": "gf2"}},
-        "layers": {"landuse": {"path": str(p["landuse"])}, "approvals": {"path": str(p["approvals_txt_dir"])},
-                   "supply": {"path": str(p["supply"])}, "farmland": {"path": str(p["farmland"])},
-                   "redline": {"path": str(p["redline"])}, "cadastral": {"path": str(p["cadastral"])},
-                   "admin": {"path": str(p["admin"])}},
-        "detect": {"method": "construction", "min_area": 200.0,
-                   "options": {"reflectance_scale": 10000.0, "cloud_mask": True}},
-        "run": {"tile_size": 512},
-    }
-
-
-def run_demo(out: str | PathLike = "demo_out", size: int = 1024, seed: int = 0, progress: bool = True) -> SurveyResult:
-    """Write the synthetic sample county under ``out/county`` and survey it into ``out/survey``."""
-    import tomllib  # noqa: F401 - the written TOML is read back through the normal path
-
-    from .synth import make_county
-
-    out = Path(out).resolve()
-    county = make_county(out / "county", size=size, seed=seed)
-    cfg = demo_config(county, out / "survey")
-    toml_path = out / "survey.toml"
-    atomic_write_text(toml_path, _to_toml(cfg))
-    result = run_survey(toml_path, progress=progress)
-    from .summary import evaluate
-
-    ev = evaluate(result.verdicts, county.truth.to_crs(result.verdicts.crs))
-    result.manifest["evaluation"] = {k: v for k, v in ev.items() if k != "per_case"}
-    atomic_write_text(result.output / "manifest.json",
-                      json.dumps(result.manifest, ensure_ascii=False, indent=2, default=str))
-    return result
-
-
-def _to_toml(d: Mapping[str, Any], prefix: str = "") -> str:
-    """Minimal TOML writer for the demo config (tables of scalars)."""
-    lines, tables = [], []
-    for k, v in d.items():
-        if isinstance(v, Mapping):
-            tables.append((k, v))
-        else:
-            lines.append(f"{k} = {json.dumps(v, ensure_ascii=False)}")
-    text = "\n".join(lines) + ("\n" if lines else "")
-    for k, v in tables:
-        name = f"{prefix}.{k}" if prefix else k
-        body = _to_toml(v, name)
-        if any(not isinstance(x, Mapping) for x in v.values()):
-            text += f"\n[{name}]\n"
-        text += body
-    return text
+    return tqdm(total=total, desc=desc, initial=initial,
+                disable=not (enabled and sys.stderr.isatty()), leave=False)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 # eager imports: a function shares its module's name (label, rasterize), so a lazy
 # __getattr__ would hand back the module once anything had imported it
-from .detect import change_mask, change_score, cva, detect_changes, threshold_score
+from .detect import change_mask, change_score, cva, detect_changes, patches_above, threshold_score
 from .indices import (
     INDICES,
     bare_soil_index,
@@ -53,7 +53,7 @@ __all__ = [
     "binary_opening", "brightness", "change_mask", "change_score", "class_change", "cloud_mask",
     "cva", "detect_changes", "fill_holes", "fixed", "from_to_matrix", "k_sigma", "label",
     "label_stats", "label_tiled", "min_mapping_unit", "mndwi", "ndbi", "ndvi", "ndwi",
-    "normalize_radiometry", "otsu", "patches_from_labels", "patches_from_mask",
+    "normalize_radiometry", "otsu", "patches_above", "patches_from_labels", "patches_from_mask",
     "radiometric_coefficients", "remove_small", "spectral_index", "threshold_score", "valid_mask",
     "water_mask", *_TRAINED,
 ]

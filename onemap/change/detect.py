@@ -57,7 +57,7 @@ import geopandas as gpd
 import numpy as np
 import xarray as xr
 
-from ..errors import DataError, FrameError, OnemapWarning
+from ..errors import DataError, FrameError, NoValidPixelsError, OnemapWarning
 from ..frame import Frame
 from . import _kernels as K
 from . import threshold as T
@@ -66,7 +66,8 @@ from ._scene import SAMPLE_PIXELS, check_mask, like_grid
 from .defaults import DEFAULTS, resolve_smooth
 from .patches import COLUMNS, patches_from_mask
 
-__all__ = ["change_score", "cva", "threshold_score", "change_mask", "detect_changes", "METHODS"]
+__all__ = ["change_score", "cva", "threshold_score", "change_mask", "patches_above", "detect_changes",
+           "METHODS"]
 
 def _smooth(data: Any, radius: int) -> Any:
     if radius <= 0:
@@ -261,8 +262,10 @@ def threshold_score(score: xr.DataArray | np.ndarray, threshold: str | float = "
 
     Raises
     ------
+    NoValidPixelsError
+        The score is all NaN (a :class:`~onemap.errors.DataError`).
     DataError
-        The score is all NaN, or *threshold* is not understood.
+        *threshold* is not understood.
 
     Examples
     --------
@@ -274,7 +277,7 @@ def threshold_score(score: xr.DataArray | np.ndarray, threshold: str | float = "
     data = score.data if isinstance(score, xr.DataArray) else np.asarray(score)
     hist = _score_hist(data, bins, value_range)
     if hist is None:
-        raise DataError("the change score is NaN everywhere: no threshold can be computed",
+        raise NoValidPixelsError("the change score is NaN everywhere: no threshold can be computed",
                         hint="check nodata and cloud masks; the dates may not overlap")
     if isinstance(hist, float):
         warnings.warn(f"the change score is constant ({hist:g}): the threshold is undefined, "
@@ -331,6 +334,29 @@ def change_mask(score: xr.DataArray, threshold: float, opening: int = 0) -> xr.D
         else:
             m = binary_opening(m, r)
     return like_grid(m, score, {"threshold": float(threshold), "opening": int(opening)}).rename("change")
+
+
+def patches_above(score: xr.DataArray, threshold: float, frame: Frame, *, noise: float | None = None,
+                  opening: int = 0, connectivity: int = 8, min_area: float = 0.0,
+                  dates: tuple[Any, Any] = (None, None)) -> gpd.GeoDataFrame:
+    """The tail of the detection chain: :func:`change_mask` (``score > threshold``, opened by
+    *opening*) → :func:`~onemap.change.patches_from_mask` (labelling with *connectivity*, patches
+    of at least *min_area* m², their score statistics, confidence from *noise*, *dates*).
+
+    Used by :func:`detect_changes` and by the survey on its stored score tiles.
+
+    Examples
+    --------
+    >>> import xarray as xr
+    >>> f = Frame.from_bounds((0, 0, 20, 20), 2.0, 4527)
+    >>> s = np.zeros((10, 10), "float32"); s[2:5, 3:7] = 6.0
+    >>> p = patches_above(xr.DataArray(s, dims=("y", "x")), 2.0, f, noise=1.0)
+    >>> len(p), float(p.area_m2.iloc[0])
+    (1, 48.0)
+    """
+    mask = change_mask(score, threshold, opening)
+    return patches_from_mask(mask.data, frame, score.data, min_area, connectivity, threshold, noise,
+                             dates[0], dates[1])
 
 
 def _empty(status: str, frame: Frame, attrs: dict) -> gpd.GeoDataFrame:
@@ -438,7 +464,7 @@ def detect_changes(before: xr.DataArray, after: xr.DataArray, frame: Frame | Non
         warnings.simplefilter("error", OnemapWarning)
         try:
             thr, noise = threshold_score(score, threshold, k, floor=noise_floor)
-        except DataError:
+        except NoValidPixelsError:
             status = "no valid pixels"
         except OnemapWarning:
             status = "constant score"
@@ -450,9 +476,9 @@ def detect_changes(before: xr.DataArray, after: xr.DataArray, frame: Frame | Non
         warnings.warn("the change score is constant: the threshold is undefined and nothing stands "
                       "out, no change patches", OnemapWarning, stacklevel=2)
         return _empty(status, f, {**attrs, "threshold": float("nan"), "noise": 0.0})
-    mask_da = change_mask(score, thr, opening)
-    out = patches_from_mask(mask_da.data, f, data, min_area, connectivity, thr, noise,
-                            plan.before.attrs.get("date"), plan.after.attrs.get("date"))
+    out = patches_above(score, thr, f, noise=noise, opening=opening, connectivity=connectivity,
+                        min_area=min_area,
+                        dates=(plan.before.attrs.get("date"), plan.after.attrs.get("date")))
     out.attrs.update({**attrs, "threshold": thr, "noise": noise, "status": "ok"})
     return out
 
