@@ -329,12 +329,34 @@ def _area_by_code(parts: np.ndarray, lu_geoms: np.ndarray, lu_codes: np.ndarray,
     p, o = pairs(parts[idx], lu_geoms)
     if p.size == 0:
         return result
-    pieces = polygonal(shapely.intersection(parts[idx][p], lu_geoms[o]))
+    pieces = _disjoint(p, polygonal(shapely.intersection(parts[idx][p], lu_geoms[o])))
     areas = ellipsoidal_area(pieces, crs)
     for i, code, a in zip(idx[p], lu_codes[o], areas):
         if a > 0:
             result[i][code] = result[i].get(code, 0.0) + float(a)
     return result
+
+
+def _disjoint(part_of: np.ndarray, pieces: np.ndarray) -> np.ndarray:
+    """The land-use pieces of each part made disjoint (each later piece minus the earlier ones).
+
+    Land-use polygons that touch along an edge can overlap by slivers once a layer is reprojected
+    (a vertex of one polygon on the straight edge of its neighbour leaves that edge under a
+    non-linear projection, e.g. Gauss-Kruger -> longitude/latitude): those slivers must not be
+    counted twice. Pairs come sorted by part (``pairs``), so each part's pieces are one run.
+    """
+    out = pieces.copy()
+    starts = np.flatnonzero(np.r_[True, part_of[1:] != part_of[:-1]])
+    ends = np.r_[starts[1:], len(part_of)]
+    for a, b in zip(starts, ends, strict=True):
+        if b - a < 2:
+            continue
+        seen = out[a]
+        for k in range(a + 1, b):
+            if shapely.intersects(out[k], seen):
+                out[k] = polygonal(np.array([shapely.difference(out[k], seen)], dtype=object))[0]
+            seen = shapely.union(seen, out[k])
+    return out
 
 
 def _overlap_area(parts: np.ndarray, layer: gpd.GeoDataFrame | None, crs: Any) -> np.ndarray:

@@ -17,6 +17,7 @@ import base64
 import html
 import io
 import json
+import warnings
 from importlib import resources
 from typing import Any
 
@@ -68,11 +69,13 @@ def _image_overlay(img: np.ndarray, frame: Any) -> tuple[str, list[list[float]]]
     from rasterio.warp import Resampling, calculate_default_transform, reproject
 
     h, w = img.shape[:2]
-    src_transform = frame.transform * Affine.scale(frame.width / w, frame.height / h)
+    src_transform = frame.transform @ Affine.scale(frame.width / w, frame.height / h)
     left, bottom, right, top = frame.bounds
-    dst_transform, dw, dh = calculate_default_transform(
-        frame.crs, "EPSG:3857", w, h, left, bottom, right, top
-    )
+    with warnings.catch_warnings():  # rasterio composes affines with `*` inside: not ours to fix
+        warnings.simplefilter("ignore", PendingDeprecationWarning)
+        dst_transform, dw, dh = calculate_default_transform(
+            frame.crs, "EPSG:3857", w, h, left, bottom, right, top
+        )
     rgba = np.concatenate([img, np.ones((h, w, 1))], axis=2).transpose(2, 0, 1).astype("float32")
     out = np.zeros((4, dh, dw), dtype="float32")
     reproject(

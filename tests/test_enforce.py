@@ -218,3 +218,36 @@ def test_patches_touching_the_frame_edge_are_marked(county):
     v = flag_unapproved(**(county | {"patches": p}), frame=frame)
     assert v["at_frame_edge"].tolist() == [True] + [False] * 6
     assert v["verdict"].iloc[0] == "unapproved"  # judged all the same, area is a lower bound
+
+
+def test_landuse_reprojected_to_lonlat_counts_each_piece_once():
+    # a T-junction 150 km east of the central meridian: the vertex (e, 5 km) of the east polygons
+    # lies on the straight edge of the west one. Reprojected to lon/lat that vertex leaves the
+    # edge and the polygons overlap by a sliver, which must not be counted twice in the land-use
+    # pieces of a patch across the junction.
+    e, n = X0 + 150_000, Y0
+
+    def poly(*xy):
+        return shapely.Polygon([(e + x, n + y) for x, y in xy])
+
+    landuse = gpd.GeoDataFrame(
+        {"landuse_code": ["0101", "0103", "0301"]},
+        geometry=[poly((-10_000, 0), (0, 0), (0, 10_000), (-10_000, 10_000)),
+                  poly((0, 0), (10_000, 0), (10_000, 5_000), (0, 5_000)),
+                  poly((0, 5_000), (10_000, 5_000), (10_000, 10_000), (0, 10_000))],
+        crs=CRS)
+    patch = poly((-3_000, 1_000), (3_000, 1_000), (3_000, 9_000), (-3_000, 9_000))
+    patches = gpd.GeoDataFrame(geometry=[patch], crs=CRS)
+    lonlat = landuse.to_crs(4326)
+    overlap = shapely.intersection(lonlat.geometry[0], lonlat.geometry[1]).area
+    overlap += shapely.intersection(lonlat.geometry[0], lonlat.geometry[2]).area
+    assert overlap > 0  # the sliver the test is about
+    for crs in (CRS, 4326):
+        v = flag_unapproved(patches.to_crs(crs), None, landuse.to_crs(crs))
+        pieces = sum(json.loads(v["unapproved_by_code"][0]).values())
+        # never more than the patch (a gap, the other side of the sliver, is land not classified)
+        assert pieces <= v["unapproved_m2"][0] * (1 + 1e-12)
+        assert pieces == pytest.approx(v["unapproved_m2"][0], rel=1e-6)
+        to_lonlat = pyproj.Transformer.from_crs(CRS, 4490, always_xy=True)
+        g = shapely.transform(patch, lambda xy: np.column_stack(to_lonlat.transform(xy[:, 0], xy[:, 1])))
+        assert v["unapproved_m2"][0] == pytest.approx(abs(GEOD.geometry_area_perimeter(g)[0]), rel=1e-5)
