@@ -241,7 +241,7 @@ def write_report(
     """
     from concurrent.futures import ThreadPoolExecutor
 
-    from .change._parallel import threads
+    from ._compute import threads
     from .report_map import map_section
     from .report_tables import (
         coverage_table,

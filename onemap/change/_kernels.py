@@ -12,7 +12,7 @@ relative radiometric normalisation, fused into the same loop).
 
 Every kernel works on the rows ``r0:r1`` of its output and releases the GIL (``nogil``), so one
 compiled kernel serves all callers: a dask block calls it for all its rows, the in-memory path runs
-row strips on a thread pool (:func:`run_strips`), the benchmark does the same. Compiling one
+row strips on a thread pool (:func:`onemap._compute.run_strips`), the benchmark does the same. Compiling one
 version per dtype (no separate ``parallel=True`` copy) keeps first-call compilation short.
 """
 
@@ -21,10 +21,6 @@ from __future__ import annotations
 import math
 
 import numpy as np
-import os
-from concurrent.futures import ThreadPoolExecutor
-
-import numba
 from numba import njit
 
 F32 = np.float32
@@ -445,27 +441,3 @@ def from_to_kernel(c1, c2, lut1, lut2, nclass, counts):
             ib = lut2[b]
             if ia >= 0 and ib >= 0:
                 counts[ia, ib] += 1
-
-
-# below this many pixels one thread is faster than starting a pool
-PARALLEL_MIN_PIXELS = 1 << 18
-
-
-def threads() -> int:
-    """Threads for in-memory kernels: numba's setting (NUMBA_NUM_THREADS), at most the CPUs."""
-    return max(1, min(numba.get_num_threads(), os.cpu_count() or 1))
-
-
-def run_strips(call, height: int, width: int, nthreads: int | None = None) -> None:
-    """Run ``call(r0, r1)`` over horizontal strips of *height* rows, in parallel when it pays.
-
-    The kernels release the GIL, so the strips run truly concurrently on a thread pool.
-    """
-    n = threads() if nthreads is None else max(1, int(nthreads))
-    if n == 1 or height < 2 or height * width < PARALLEL_MIN_PIXELS:
-        call(0, height)
-        return
-    n = min(n, height)
-    edges = [height * k // n for k in range(n + 1)]
-    with ThreadPoolExecutor(n) as pool:
-        list(pool.map(lambda k: call(edges[k], edges[k + 1]), range(n)))

@@ -5,7 +5,7 @@ and :mod:`onemap.change.morphology` check inputs and call them; morphology and h
 are in :mod:`onemap.change._mask_kernels`.
 
 Labelling is a two-pass union-find on *provisional* labels: horizontal strips of rows are
-scanned in parallel (GIL-free kernels run by :mod:`onemap.change._parallel`), each with its own
+scanned in parallel (GIL-free kernels run by :func:`onemap._compute.run`), each with its own
 range of provisional labels, the strips' seams are merged with a few thousand sequential
 unions, and a final parallel pass writes the final labels.
 Unions always link the larger root to the smaller one, so the root of a component is its
@@ -21,7 +21,7 @@ from typing import NamedTuple
 import numpy as np
 from numba import njit
 
-from . import _parallel as parallel
+from .. import _compute as parallel
 
 # --------------------------------------------------------------------------- union-find
 

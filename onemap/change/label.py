@@ -35,9 +35,9 @@ import numbers
 
 import numpy as np
 
+from .. import _compute as P
 from ..errors import DataError
 from . import _label_kernels as K
-from . import _parallel as P
 
 __all__ = [
     "label",

@@ -26,10 +26,10 @@ from typing import Any
 
 import numpy as np
 
+from .. import _compute as P
 from ..errors import DataError
 from . import _label_kernels as K
 from . import _mask_kernels as MK
-from . import _parallel as P
 from .label import _as_mask, _nstrips
 from .label import _check_connectivity as _conn8
 

@@ -58,7 +58,7 @@ def read_windows(scene: xr.DataArray, windows: Sequence[tuple[slice, slice]],
     if reader is not None:
         from concurrent.futures import ThreadPoolExecutor
 
-        from ..change._parallel import threads as n_threads
+        from .._compute import threads as n_threads
 
         with ThreadPoolExecutor(
             threads or n_threads()

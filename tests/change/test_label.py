@@ -293,7 +293,7 @@ def test_parallel_run_order_errors_and_threads():
 
     import numba
 
-    from onemap.change import _parallel as P
+    from onemap import _compute as P
 
     names = []
 
