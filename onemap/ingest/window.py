@@ -13,6 +13,8 @@ from collections.abc import Sequence
 import numpy as np
 import xarray as xr
 
+from .._compute import is_lazy
+from .._compute import threads as n_threads
 from .provenance import SourceBlocks, scene_source
 
 __all__ = ["read_window", "read_windows"]
@@ -58,14 +60,12 @@ def read_windows(scene: xr.DataArray, windows: Sequence[tuple[slice, slice]],
     if reader is not None:
         from concurrent.futures import ThreadPoolExecutor
 
-        from .._compute import threads as n_threads
-
         with ThreadPoolExecutor(
             threads or n_threads()
         ) as pool:  # GDAL decompresses without the GIL
             return list(pool.map(lambda w: reader[slice(None), w[0], w[1]], windows))
     parts = [scene.data[..., r, c] for r, c in windows]
-    if parts and hasattr(parts[0], "dask"):
+    if parts and is_lazy(parts[0]):
         import dask
 
         parts = list(dask.compute(*parts))
