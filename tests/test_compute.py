@@ -130,7 +130,9 @@ def test_thread_policy_honoured_by_every_family():
         assert C.threads() == previous
     rows = []
     C.run_strips(lambda r0, r1: rows.append((r0, r1)), 4096, 4096)
-    assert sorted(rows)[0][0] == 0 and sorted(rows)[-1][1] == 4096 and len(rows) == min(previous, 4096)
+    rows.sort()
+    assert rows[0][0] == 0 and rows[-1][1] == 4096 and len(rows) == min(previous, 4096)
+    assert all(a[1] == b[0] for a, b in zip(rows[:-1], rows[1:], strict=True))  # no gap, no overlap
     # inside a dask block the block is the unit of parallelism: kernels see one thread
     inside = C.apply_blocks(lambda a: np.full(a.shape, C.threads()), dsa.zeros((8, 8), chunks=4),
                             dtype=int)
