@@ -139,16 +139,6 @@ def _brightness(b, g, r, has_blue):
     return (b + g + r) / F32(3) if has_blue else (g + r) / F32(2)
 
 
-@njit(cache=True, inline="always", error_model="numpy")
-def _water(g, r, n, s, has_swir):
-    """Fuzzy water membership: NDWI (MNDWI with SWIR) > 0 and NDVI < 0.
-
-    Requiring NDVI < 0 keeps blue steel roofs (NDWI > 0 but NIR-bright) out of the water class.
-    """
-    wi = _nd(g, s) if has_swir else _nd(g, n)
-    return _ramp(min(wi, -_nd(n, r)), F32(0), F32(0.15))
-
-
 def _construction_px(b1, g1, r1, n1, s1, b2, g2, r2, n2, s2, iv, ib, ig, iu, has_blue, has_nir, has_swir):
     """Evidence of new construction at one pixel, in units of the scene's change noise.
 
@@ -186,7 +176,8 @@ def _construction_px(b1, g1, r1, n1, s1, b2, g2, r2, n2, s2, iv, ib, ig, iu, has
     db = max(db, F32(0))
     e = math.sqrt(dv * dv + db * db + dq * dq + du * du)
     still_veg = _ramp(v2, F32(0.3), F32(0.6))
-    # water: NDWI (MNDWI with SWIR) > 0 and NDVI < 0 (see _water)
+    # fuzzy water: NDWI (MNDWI with SWIR) > 0 and NDVI < 0 -- requiring NDVI < 0 keeps blue
+    # steel roofs (NDWI > 0 but NIR-bright) out of the water class
     if has_swir:
         w1, w2 = _nd_pair(g1, s1, g2, s2)
     else:
