@@ -178,16 +178,18 @@ def _get_pool(workers: int) -> ThreadPoolExecutor:
         return _pool
 
 
-def run(kernel: Callable[..., Any], calls: Sequence[tuple]) -> list:
+def run(kernel: Callable[..., Any], calls: Sequence[tuple], workers: int | None = None) -> list:
     """``[kernel(*args) for args in calls]``, the calls spread over :func:`threads` threads.
 
     Kernels are GIL-free (``@njit(nogil=True)`` on disjoint outputs, or C code that releases
-    the GIL). The caller waits only for calls another thread has already started; the first
-    exception raised by a call is re-raised in the caller.
+    the GIL, e.g. GDAL reads, shapely, PNG encoding). The caller waits only for calls another
+    thread has already started; the first exception raised by a call is re-raised in the
+    caller. ``workers`` overrides the thread count (the caller included).
     """
     n = len(calls)
     results: list = [None] * n
-    helpers = min(threads() - 1, n - 1)
+    total = threads() if workers is None else max(1, int(workers))
+    helpers = min(total - 1, n - 1)
     if helpers <= 0:
         for i, args in enumerate(calls):
             results[i] = kernel(*args)
@@ -214,7 +216,7 @@ def run(kernel: Callable[..., Any], calls: Sequence[tuple]) -> list:
                     state["busy"] -= 1
                     cond.notify_all()
 
-    pool = _get_pool(threads() - 1)
+    pool = _get_pool(total - 1)
     futures = [pool.submit(work) for _ in range(helpers)]
     work()
     for f in futures:  # helpers that never started (busy pool, busy machine) are dropped

@@ -12,8 +12,9 @@ relative radiometric normalisation, fused into the same loop).
 
 Every kernel works on the rows ``r0:r1`` of its output and releases the GIL (``nogil``), so one
 compiled kernel serves all callers: a dask block calls it for all its rows, the in-memory path runs
-row strips on a thread pool (:func:`onemap._compute.run_strips`), the benchmark does the same. Compiling one
-version per dtype (no separate ``parallel=True`` copy) keeps first-call compilation short.
+row strips on a thread pool (:func:`onemap._compute.run_strips`), the benchmark does the same.
+Compiling one version per dtype (no separate ``parallel=True`` copy) keeps first-call
+compilation short.
 """
 
 from __future__ import annotations

@@ -13,8 +13,7 @@ from collections.abc import Sequence
 import numpy as np
 import xarray as xr
 
-from .._compute import is_lazy
-from .._compute import threads as n_threads
+from .._compute import is_lazy, run
 from .provenance import SourceBlocks, scene_source
 
 __all__ = ["read_window", "read_windows"]
@@ -58,12 +57,8 @@ def read_windows(scene: xr.DataArray, windows: Sequence[tuple[slice, slice]],
     """
     reader = _recipe_reader(scene) if scene.ndim == 3 else None
     if reader is not None:
-        from concurrent.futures import ThreadPoolExecutor
-
-        with ThreadPoolExecutor(
-            threads or n_threads()
-        ) as pool:  # GDAL decompresses without the GIL
-            return list(pool.map(lambda w: reader[slice(None), w[0], w[1]], windows))
+        # GDAL decompresses without the GIL
+        return run(lambda w: reader[slice(None), w[0], w[1]], [(w,) for w in windows], threads)
     parts = [scene.data[..., r, c] for r, c in windows]
     if parts and is_lazy(parts[0]):
         import dask
