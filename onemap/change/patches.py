@@ -269,7 +269,7 @@ def patches_from_labels(labels: Any, frame: Frame | None = None, score: Any = No
     sc = _score_like(score, data, "labels")
     if n is None:
         n = int(data.max()) if data.size else 0
-        n = int(n.compute()) if hasattr(n, "compute") else n
+        n = int(n.compute()) if is_lazy(n) else n
     min_pixels = _min_pixels(min_area, frame)
     attrs = {"threshold": threshold, "noise": noise}
     if not is_lazy(data):

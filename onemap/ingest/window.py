@@ -45,7 +45,7 @@ def read_window(scene: xr.DataArray, rows: slice, cols: slice) -> np.ndarray:
     if reader is not None:
         return reader[slice(None), rows, cols]
     sub = scene.data[..., rows, cols]
-    return np.asarray(sub.compute() if hasattr(sub, "compute") else sub)
+    return np.asarray(sub.compute() if is_lazy(sub) else sub)
 
 
 def read_windows(scene: xr.DataArray, windows: Sequence[tuple[slice, slice]],
