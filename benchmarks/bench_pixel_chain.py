@@ -41,6 +41,7 @@ import time
 import numba
 import numpy as np
 
+from onemap import _compute as C
 from onemap.change import _kernels as K
 
 ROLES = np.array([0, 1, 2, 3, -1], np.int64)  # blue green red nir, no swir
@@ -141,7 +142,7 @@ def write_readme(report: str) -> None:
 
 def run(n: int, rep: int) -> None:
     print(f"load average before the run: {os.getloadavg()[0]:.1f} (shared machine)")
-    print(f"machine: {os.cpu_count()} CPUs, kernel threads {K.threads()} (nogil row strips), "
+    print(f"machine: {os.cpu_count()} CPUs, kernel threads {C.threads()} (nogil row strips), "
           f"Python {platform.python_version()}, numpy {np.__version__}, numba {numba.__version__}")
     t0 = time.perf_counter()
     b1, b2 = make_data(n)
@@ -152,13 +153,20 @@ def run(n: int, rep: int) -> None:
     mask = np.empty((n, n), np.uint8)
     score = np.empty((n, n), np.float32)
 
+    def strips(call, threads):
+        if threads == 1:
+            with C.serial():
+                C.run_strips(call, n, n)
+        else:
+            C.run_strips(call, n, n)
+
     def fused_mask(threads=None):
-        K.run_strips(lambda r0, r1: K.construction_mask_kernel(b1, b2, ROLES, GAIN, OFFSET, SIGMA, np.nan, np.nan,
-                                                                THRESHOLD, r0, r1, mask), n, n, threads)
+        strips(lambda r0, r1: K.construction_mask_kernel(b1, b2, ROLES, GAIN, OFFSET, SIGMA, np.nan,
+                                                          np.nan, THRESHOLD, r0, r1, mask), threads)
 
     def fused_score(threads=None):
-        K.run_strips(lambda r0, r1: K.construction_kernel(b1, b2, ROLES, GAIN, OFFSET, SIGMA, np.nan, np.nan,
-                                                           r0, r1, score), n, n, threads)
+        strips(lambda r0, r1: K.construction_kernel(b1, b2, ROLES, GAIN, OFFSET, SIGMA, np.nan,
+                                                     np.nan, r0, r1, score), threads)
 
     # warm up (compilation) and check the fused mask against the NumPy chain on a slab
     fused_mask()

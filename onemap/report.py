@@ -239,9 +239,7 @@ def write_report(
     ``(3, h, w)`` over the whole frame (a survey keeps it from its one pass over the imagery);
     default: read from *after*.
     """
-    from concurrent.futures import ThreadPoolExecutor
-
-    from .change._parallel import threads
+    from ._compute import run
     from .report_map import map_section
     from .report_tables import (
         coverage_table,
@@ -275,13 +273,10 @@ def write_report(
         warnings.catch_warnings()
     ):  # rasterize's scratch raster has no CRS: nothing a user can act on
         warnings.simplefilter("ignore", NotGeoreferencedWarning)
-        with ThreadPoolExecutor(threads()) as pool:  # window reads and PNG encoding release the GIL
-            chips = list(
-                zip(
-                    captions,
-                    pool.map(lambda g: _chip_figure(before, after, frame, g), top.geometry.values),
-                )
-            )
+        # window reads and PNG encoding release the GIL
+        figures = run(lambda g: _chip_figure(before, after, frame, g),
+                      [(g,) for g in top.geometry.values])
+        chips = list(zip(captions, figures, strict=True))
         static_map = _map_image(image, verdicts, frame)
     map_head, map_body = map_section(verdicts, frame, image, layers, lang)
     sep = "：" if lang == "zh" else ": "

@@ -12,8 +12,9 @@ relative radiometric normalisation, fused into the same loop).
 
 Every kernel works on the rows ``r0:r1`` of its output and releases the GIL (``nogil``), so one
 compiled kernel serves all callers: a dask block calls it for all its rows, the in-memory path runs
-row strips on a thread pool (:func:`run_strips`), the benchmark does the same. Compiling one
-version per dtype (no separate ``parallel=True`` copy) keeps first-call compilation short.
+row strips on a thread pool (:func:`onemap._compute.run_strips`), the benchmark does the same.
+Compiling one version per dtype (no separate ``parallel=True`` copy) keeps first-call
+compilation short.
 """
 
 from __future__ import annotations
@@ -21,10 +22,6 @@ from __future__ import annotations
 import math
 
 import numpy as np
-import os
-from concurrent.futures import ThreadPoolExecutor
-
-import numba
 from numba import njit
 
 F32 = np.float32
@@ -143,16 +140,6 @@ def _brightness(b, g, r, has_blue):
     return (b + g + r) / F32(3) if has_blue else (g + r) / F32(2)
 
 
-@njit(cache=True, inline="always", error_model="numpy")
-def _water(g, r, n, s, has_swir):
-    """Fuzzy water membership: NDWI (MNDWI with SWIR) > 0 and NDVI < 0.
-
-    Requiring NDVI < 0 keeps blue steel roofs (NDWI > 0 but NIR-bright) out of the water class.
-    """
-    wi = _nd(g, s) if has_swir else _nd(g, n)
-    return _ramp(min(wi, -_nd(n, r)), F32(0), F32(0.15))
-
-
 def _construction_px(b1, g1, r1, n1, s1, b2, g2, r2, n2, s2, iv, ib, ig, iu, has_blue, has_nir, has_swir):
     """Evidence of new construction at one pixel, in units of the scene's change noise.
 
@@ -190,7 +177,8 @@ def _construction_px(b1, g1, r1, n1, s1, b2, g2, r2, n2, s2, iv, ib, ig, iu, has
     db = max(db, F32(0))
     e = math.sqrt(dv * dv + db * db + dq * dq + du * du)
     still_veg = _ramp(v2, F32(0.3), F32(0.6))
-    # water: NDWI (MNDWI with SWIR) > 0 and NDVI < 0 (see _water)
+    # fuzzy water: NDWI (MNDWI with SWIR) > 0 and NDVI < 0 -- requiring NDVI < 0 keeps blue
+    # steel roofs (NDWI > 0 but NIR-bright) out of the water class
     if has_swir:
         w1, w2 = _nd_pair(g1, s1, g2, s2)
     else:
@@ -445,27 +433,3 @@ def from_to_kernel(c1, c2, lut1, lut2, nclass, counts):
             ib = lut2[b]
             if ia >= 0 and ib >= 0:
                 counts[ia, ib] += 1
-
-
-# below this many pixels one thread is faster than starting a pool
-PARALLEL_MIN_PIXELS = 1 << 18
-
-
-def threads() -> int:
-    """Threads for in-memory kernels: numba's setting (NUMBA_NUM_THREADS), at most the CPUs."""
-    return max(1, min(numba.get_num_threads(), os.cpu_count() or 1))
-
-
-def run_strips(call, height: int, width: int, nthreads: int | None = None) -> None:
-    """Run ``call(r0, r1)`` over horizontal strips of *height* rows, in parallel when it pays.
-
-    The kernels release the GIL, so the strips run truly concurrently on a thread pool.
-    """
-    n = threads() if nthreads is None else max(1, int(nthreads))
-    if n == 1 or height < 2 or height * width < PARALLEL_MIN_PIXELS:
-        call(0, height)
-        return
-    n = min(n, height)
-    edges = [height * k // n for k in range(n + 1)]
-    with ThreadPoolExecutor(n) as pool:
-        list(pool.map(lambda k: call(edges[k], edges[k + 1]), range(n)))

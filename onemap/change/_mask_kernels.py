@@ -2,7 +2,7 @@
 
 Plain functions on NumPy arrays (no I/O, no xarray), GIL-free, each on a range of rows or
 values: the wrappers in :mod:`onemap.change.morphology` and :mod:`onemap.change.threshold`
-check inputs and spread the ranges over threads with :mod:`onemap.change._parallel`.
+check inputs and spread the ranges over threads with :mod:`onemap._compute`.
 """
 
 from __future__ import annotations

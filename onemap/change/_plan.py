@@ -12,10 +12,11 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
+from .._compute import apply_blocks, is_lazy, run_strips
 from ..errors import DataError
 from ..frame import Frame
 from . import _kernels as K
-from ._scene import as_scene, chunked_like, is_dask, nodata_of, on_one_grid, same_bands
+from ._scene import as_scene, chunked_like, nodata_of, on_one_grid, same_bands
 from ._scene import roles as band_roles
 from .defaults import resolve_method
 from .indices import INDICES
@@ -113,7 +114,7 @@ class Plan:
                             np.nan, np.nan, 0, 1, diff)
         return np.array([_mad_sigma(diff.ravel())])
 
-    def block(self, b1: np.ndarray, b2: np.ndarray, serial: bool) -> np.ndarray:
+    def block(self, b1: np.ndarray, b2: np.ndarray) -> np.ndarray:
         """Score of one block (or of the whole in-memory scene), shape ``(1, h, w)``."""
         h, w = b1.shape[1:]
         out = np.empty((1, h, w), np.float32)
@@ -136,7 +137,7 @@ class Plan:
             def call(r0: int, r1: int) -> None:
                 K.index_diff_kernel(b1, b2, self.roles, self.role_gain, self.role_offset, self.code, factor,
                                     self.nodata1, self.nodata2, r0, r1, o)
-        K.run_strips(call, h, w, 1 if serial else None)
+        run_strips(call, h, w)
         if self.absolute:
             np.abs(out, out=out)
         return out
@@ -151,10 +152,7 @@ class Plan:
 
 
 def map_plan(plan: Plan, fn: Any, nout: int) -> Any:
-    if is_dask(plan.before):
-        import dask.array as dsa
-
-        return dsa.map_blocks(lambda a, b: fn(np.ascontiguousarray(a), np.ascontiguousarray(b), True),
-                              plan.before.data, plan.after.data, dtype=np.float32,
-                              chunks=((nout,),) + plan.before.data.chunks[1:])
-    return fn(np.ascontiguousarray(plan.before.values), np.ascontiguousarray(plan.after.values), False)
+    """``fn(before, after)`` on the plan's scenes, block by block when they are lazy."""
+    b, a = plan.before.data, plan.after.data
+    chunks = ((nout,),) + b.chunks[1:] if is_lazy(b) else None
+    return apply_blocks(fn, b, a, dtype=np.float32, chunks=chunks)

@@ -21,6 +21,8 @@ from typing import Any, Callable
 import numpy as np
 import xarray as xr
 
+from .._compute import is_lazy
+
 WINDOW = 256
 HALO = 32
 
@@ -92,7 +94,7 @@ def read_pair(before: xr.DataArray, after: xr.DataArray, mask: Any, max_pixels: 
             excluded = np.concatenate([np.zeros(n, bool) if p is None else p for p, n in zip(parts, sizes)])
     elif mask is not None:
         sub = [mask[r, c] for r, c in windows]
-        if hasattr(sub[0], "dask"):
+        if is_lazy(sub[0]):
             import dask
 
             sub = list(dask.compute(*sub))

@@ -15,6 +15,7 @@ import numpy as np
 import rioxarray  # noqa: F401  (registers the .rio accessor)
 import xarray as xr
 
+from .._compute import is_lazy
 from ..errors import DataError, FrameError
 from ..frame import Frame
 
@@ -25,7 +26,7 @@ SAMPLE_PIXELS = 1 << 20
 
 
 def is_dask(da: xr.DataArray) -> bool:
-    return hasattr(da.data, "dask")
+    return is_lazy(da.data)
 
 
 def as_scene(da: Any, name: str = "scene") -> xr.DataArray:
@@ -132,7 +133,7 @@ def check_mask(mask: Any, shape: tuple[int, int]) -> Any:
     if mask is None:
         return None
     m = mask.data if isinstance(mask, xr.DataArray) else mask
-    if not hasattr(m, "dask"):
+    if not is_lazy(m):
         m = np.asarray(m)
     if m.ndim != 2 or tuple(m.shape) != tuple(shape):
         raise DataError(f"mask has shape {tuple(m.shape)}, the scenes {tuple(shape)}",

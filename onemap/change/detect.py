@@ -57,6 +57,7 @@ import geopandas as gpd
 import numpy as np
 import xarray as xr
 
+from .._compute import apply_blocks, halo, is_lazy, run_strips
 from ..errors import DataError, FrameError, NoValidPixelsError, OnemapWarning
 from ..frame import Frame
 from . import _kernels as K
@@ -73,26 +74,23 @@ def _smooth(data: Any, radius: int) -> Any:
     if radius <= 0:
         return data
 
-    def block(x: np.ndarray, serial: bool = True) -> np.ndarray:
+    def block(x: np.ndarray) -> np.ndarray:
         out = np.empty(x.shape, np.float32)
-        x = np.ascontiguousarray(x)
-        K.run_strips(lambda r0, r1: K.box_mean_kernel(x, int(radius), r0, r1, out), x.shape[0], x.shape[1],
-                     1 if serial else None)
+        run_strips(lambda r0, r1: K.box_mean_kernel(x, int(radius), r0, r1, out), x.shape[0], x.shape[1])
         return out
 
-    if hasattr(data, "dask"):  # NaN padding = the kernel's clipping at the frame's edges
-        return data.map_overlap(block, depth=int(radius), boundary=np.nan, dtype=np.float32)
-    return block(data, False)
+    # NaN beyond the frame = the kernel's clipping at the frame's edges
+    return apply_blocks(block, data, halo=halo(radius), boundary=np.nan, dtype=np.float32)
 
 
 def _apply_mask(data: Any, mask: xr.DataArray | None, shape: tuple[int, int]) -> Any:
     if mask is None:
         return data
     m = check_mask(mask, shape)
-    if hasattr(data, "dask"):
+    if is_lazy(data):
         import dask.array as dsa
 
-        m = m.rechunk(data.chunks) if hasattr(m, "dask") else dsa.from_array(np.asarray(m), chunks=data.chunks)
+        m = m.rechunk(data.chunks) if is_lazy(m) else dsa.from_array(np.asarray(m), chunks=data.chunks)
         return dsa.where(m.astype(bool), np.float32(np.nan), data)
     return np.where(np.asarray(m, bool), np.float32(np.nan), data)
 
@@ -188,11 +186,11 @@ def cva(before: xr.DataArray, after: xr.DataArray, frame: Frame | None = None, n
     """
     plan = Plan(before, after, frame, "cva", normalize, mask, None, None, sample_pixels)
 
-    def block(b1: np.ndarray, b2: np.ndarray, serial: bool) -> np.ndarray:
+    def block(b1: np.ndarray, b2: np.ndarray) -> np.ndarray:
         out = np.empty((2,) + b1.shape[1:], np.float32)
-        K.run_strips(lambda r0, r1: K.cva_kernel(b1, b2, plan.gain, plan.offset, plan.sigma, plan.nodata1,
-                                                 plan.nodata2, r0, r1, out[0], out[1]),
-                     out.shape[1], out.shape[2], 1 if serial else None)
+        run_strips(lambda r0, r1: K.cva_kernel(b1, b2, plan.gain, plan.offset, plan.sigma, plan.nodata1,
+                                               plan.nodata2, r0, r1, out[0], out[1]),
+                   out.shape[1], out.shape[2])
         return out
 
     data = map_plan(plan, block, 2)
@@ -206,7 +204,7 @@ def _score_hist(data: Any, bins: int, value_range: tuple[float, float] | None = 
     """Merged histogram of the score; a float when the score is constant; None when all NaN."""
     if value_range is not None:
         lo, hi = value_range
-    elif hasattr(data, "dask"):
+    elif is_lazy(data):
         import dask
         import dask.array as dsa
 
@@ -221,7 +219,7 @@ def _score_hist(data: Any, bins: int, value_range: tuple[float, float] | None = 
     if lo == hi:
         return lo
     edges = T.histogram_edges(bins, (lo, hi), np.float32)
-    if hasattr(data, "dask"):
+    if is_lazy(data):
         import dask
 
         parts = [dask.delayed(lambda x: T.histogram(x, edges)[0])(blk) for blk in data.to_delayed().ravel()]
@@ -287,7 +285,7 @@ def threshold_score(score: xr.DataArray | np.ndarray, threshold: str | float = "
     if isinstance(threshold, str) and threshold.lower() == "otsu":
         t = T.otsu_from_histogram(counts, edges)
     elif isinstance(threshold, str) and threshold.lower().replace("-", "_") == "k_sigma":
-        if hasattr(data, "dask"):
+        if is_lazy(data):
             import dask
             import dask.array as dsa
 
@@ -329,10 +327,9 @@ def change_mask(score: xr.DataArray, threshold: float, opening: int = 0) -> xr.D
         from .morphology import binary_opening
 
         r = int(opening)
-        if hasattr(m, "dask"):  # halo 2r: erosion and dilation each reach r pixels
-            m = m.map_overlap(lambda x: binary_opening(x, r), depth=2 * r, boundary=False, dtype=bool)
-        else:
-            m = binary_opening(m, r)
+        # erosion and dilation each reach r pixels; nothing is changed beyond the frame
+        m = apply_blocks(lambda x: binary_opening(x, r), m, halo=halo(r, passes=2), boundary=False,
+                         dtype=bool)
     return like_grid(m, score, {"threshold": float(threshold), "opening": int(opening)}).rename("change")
 
 
@@ -456,7 +453,7 @@ def detect_changes(before: xr.DataArray, after: xr.DataArray, frame: Frame | Non
     data = map_plan(plan, plan.block, 1)[0]
     data = _apply_mask(data, plan.mask, f.shape)
     data = _smooth(data, int(smooth))
-    if hasattr(data, "dask"):
+    if is_lazy(data):
         data = data.persist()  # read and score once: the threshold and the patches both need it
     score = like_grid(data, plan.before, attrs)
     status = "ok"

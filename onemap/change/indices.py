@@ -26,13 +26,16 @@ back to soil redness (iron oxides make soils redder than vegetation, concrete an
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import xarray as xr
 
+from .._compute import apply_blocks, halo, is_lazy, run_strips
 from ..errors import DataError
 from . import _kernels as K
 from . import _mask_kernels as MK
-from ._scene import as_scene, is_dask, like_grid, nodata_of, roles
+from ._scene import as_scene, like_grid, nodata_of, roles
 
 __all__ = [
     "INDICES",
@@ -100,18 +103,13 @@ def spectral_index(scene: xr.DataArray, name: str) -> xr.DataArray:
     pos = roles(scene, required, f"index {key!r}")
     nodata = nodata_of(scene)
 
-    def block(img: np.ndarray, serial: bool) -> np.ndarray:
-        img = np.ascontiguousarray(img)
+    def block(img: np.ndarray) -> np.ndarray:
         out = np.empty(img.shape[1:], np.float32)
-        K.run_strips(lambda r0, r1: K.index_kernel(img, pos, code, nodata, r0, r1, out), out.shape[0],
-                     out.shape[1], 1 if serial else None)
+        run_strips(lambda r0, r1: K.index_kernel(img, pos, code, nodata, r0, r1, out), out.shape[0],
+                   out.shape[1])
         return out
 
-    if is_dask(scene):
-        data = scene.data.rechunk({0: -1}).map_blocks(lambda a: block(a, True), drop_axis=0,
-                                                     dtype=np.float32)
-    else:
-        data = block(scene.values, False)
+    data = apply_blocks(block, _all_bands(scene), drop_axis=0, dtype=np.float32)
     return like_grid(data, scene, {"index": key, "date": scene.attrs.get("date"),
                                    "sensor": scene.attrs.get("sensor")}).rename(key)
 
@@ -249,28 +247,27 @@ def cloud_mask(scene: xr.DataArray, *, blue_min: float | None = None, whiteness_
             raise DataError("cloud_mask needs blue_min for scenes in digital numbers",
                             feature="blue", hint="pass blue_min= in the scene's units (e.g. the blue DN of "
                                                  "thick cloud), or set attrs['reflectance_scale']")
-    def block(img: np.ndarray, serial: bool) -> np.ndarray:
-        img = np.ascontiguousarray(img)
+    def block(img: np.ndarray) -> np.ndarray:
         out = np.empty(img.shape[1:], bool)
-        K.run_strips(lambda r0, r1: MK.white_bright(img, ib, ig, ir, float(blue_min), float(whiteness_max),
-                                                    r0, r1, out), out.shape[0], out.shape[1], 1 if serial else None)
+        run_strips(lambda r0, r1: MK.white_bright(img, ib, ig, ir, float(blue_min), float(whiteness_max),
+                                                  r0, r1, out), out.shape[0], out.shape[1])
         return out
 
-    if is_dask(scene):
-        out = scene.data.rechunk({0: -1}).map_blocks(lambda a: block(a, True), drop_axis=0, dtype=bool)
-    else:
-        out = block(scene.values, False)
+    out = apply_blocks(block, _all_bands(scene), drop_axis=0, dtype=bool)
     radius = _half_width_px(scene, min_width_m)
     if radius > 0:
         from .morphology import binary_opening
 
-        if hasattr(out, "dask"):
-            out = out.map_overlap(lambda x: binary_opening(x, radius), depth=2 * radius, boundary=False,
-                                  dtype=bool)
-        else:
-            out = binary_opening(np.asarray(out), radius)
+        # erosion and dilation each reach radius pixels; nothing is cloud beyond the frame
+        out = apply_blocks(lambda x: binary_opening(x, radius), out, halo=halo(radius, passes=2),
+                           boundary=False, dtype=bool)
     return like_grid(out, scene, {"mask": "cloud", "blue_min": float(blue_min),
                                   "min_width_px": 2 * radius + 1 if radius else 0}).rename("cloud")
+
+
+def _all_bands(scene: xr.DataArray) -> Any:
+    """The scene's array with every band in each block (the kernels read all bands of a pixel)."""
+    return scene.data.rechunk({0: -1}) if is_lazy(scene.data) else scene.values
 
 
 def _half_width_px(scene: xr.DataArray, width_m: float | None) -> int:

@@ -35,9 +35,10 @@ import numbers
 
 import numpy as np
 
+from .. import _compute as P
 from ..errors import DataError
 from . import _label_kernels as K
-from . import _parallel as P
+from ._label_strips import label_strips
 
 __all__ = [
     "label",
@@ -127,7 +128,7 @@ def label(mask: np.ndarray, connectivity: int = 8) -> tuple[np.ndarray, int]:
     arr = _as_mask(mask)
     if arr.size == 0:
         return np.zeros(arr.shape, np.int32), 0
-    labels, n, _ = K.label_strips(arr, conn8, _nstrips(arr.size, arr.shape[0]))
+    labels, n, _ = label_strips(arr, conn8, _nstrips(arr.size, arr.shape[0]))
     return _narrow(labels, n), n
 
 
@@ -251,7 +252,7 @@ def label_block(block: np.ndarray, connectivity: int = 8) -> tuple[np.ndarray, i
     arr = _as_mask(block)
     if arr.size == 0:
         return np.zeros(arr.shape, np.int32), 0, np.empty(0, np.int64), np.empty(0, np.int64)
-    labels, n, first = K.label_strips(arr, conn8, 1, want_first=True)
+    labels, n, first = label_strips(arr, conn8, 1, want_first=True)
     rows, cols = np.divmod(first, arr.shape[1])
     return _narrow(labels, n), n, rows, cols
 

@@ -26,10 +26,11 @@ from typing import Any
 
 import numpy as np
 
+from .. import _compute as P
 from ..errors import DataError
 from . import _label_kernels as K
 from . import _mask_kernels as MK
-from . import _parallel as P
+from ._label_strips import provisional
 from .label import _as_mask, _nstrips
 from .label import _check_connectivity as _conn8
 
@@ -187,7 +188,7 @@ def fill_holes(mask: np.ndarray, connectivity: int = 4) -> np.ndarray:
     arr = _as_mask(mask)
     if arr.size == 0:
         return arr.copy()
-    p = K.provisional(~arr, _conn8(connectivity), _nstrips(arr.size, arr.shape[0]))
+    p = provisional(~arr, _conn8(connectivity), _nstrips(arr.size, arr.shape[0]))
     keep = np.zeros(p.table.size, bool)
     K._hole_table(p.labels, p.table, p.bases, p.ends, p.n, keep)
     return _keep(p.labels, keep)
@@ -213,7 +214,7 @@ def remove_small(mask: np.ndarray, min_pixels: int, connectivity: int = 8) -> np
         return arr.copy()
     # sizes are counted during the labelling scan and the mask is written straight from the
     # provisional labels: no final-label pass, no separate bincount
-    p = K.provisional(arr, _conn8(connectivity), _nstrips(arr.size, arr.shape[0]), want_sizes=True)
+    p = provisional(arr, _conn8(connectivity), _nstrips(arr.size, arr.shape[0]), want_sizes=True)
     keep = np.zeros(p.table.size, bool)
     K._size_keep_table(p.table, p.bases, p.ends, p.sizes, int(min_pixels), keep)
     return _keep(p.labels, keep)

@@ -32,6 +32,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from .._compute import apply_blocks, run_strips
 from ..errors import DataError, FrameError
 from ..frame import Frame
 from . import _kernels as K
@@ -41,7 +42,6 @@ from ._scene import (
     as_scene,
     check_mask,
     chunked_like,
-    is_dask,
     nodata_of,
     on_one_grid,
     same_bands,
@@ -251,19 +251,15 @@ def normalize_radiometry(before: xr.DataArray, after: xr.DataArray, method: str 
         gain = coef["gain"].to_numpy(np.float64)
         offset = coef["offset"].to_numpy(np.float64)
 
-        def block(img: np.ndarray, serial: bool = True) -> np.ndarray:
-            img = np.ascontiguousarray(img)
+        def block(img: np.ndarray) -> np.ndarray:
             out = np.empty(img.shape, np.float32)
-            K.run_strips(lambda r0, r1: K.linear_kernel(img, gain, offset, nodata, r0, r1, out), img.shape[1],
-                         img.shape[2], 1 if serial else None)
+            run_strips(lambda r0, r1: K.linear_kernel(img, gain, offset, nodata, r0, r1, out), img.shape[1],
+                       img.shape[2])
             return out
 
         attrs["normalization"] = {"method": m, **{b: (float(g), float(o))
                                                   for b, g, o in zip(coef.index, gain, offset, strict=True)}}
-    if is_dask(after):
-        data = after.data.map_blocks(block, dtype=np.float32)
-    else:
-        data = block(after.values) if m == "histogram" else block(after.values, False)
+    data = apply_blocks(block, after.data, dtype=np.float32)
     return xr.DataArray(data, dims=after.dims, coords=after.coords, attrs=attrs, name=after.name)
 
 

@@ -31,6 +31,7 @@ import shapely
 import xarray as xr
 from affine import Affine
 
+from .._compute import is_lazy
 from ..errors import DataError
 from ..frame import Frame
 from ..ingest._warp import _GEOREF_FILTER
@@ -190,7 +191,7 @@ def _grid(da: Any, frame: Frame | None, name: str) -> tuple[Any, Frame]:
     if frame is None:
         raise DataError(f"{name} is a plain array: pass frame= to place it",
                         hint="pass the Frame of the grid the array is on")
-    return (da if hasattr(da, "dask") else np.asarray(da)), frame  # dask stays lazy: chunk by chunk
+    return (da if is_lazy(da) else np.asarray(da)), frame  # dask stays lazy: chunk by chunk
 
 
 def _score_like(score: Any, data: Any, name: str) -> Any:
@@ -200,11 +201,11 @@ def _score_like(score: Any, data: Any, name: str) -> Any:
     if tuple(s.shape) != tuple(data.shape):
         raise DataError(f"score has shape {tuple(s.shape)}, {name} has {tuple(data.shape)}",
                         hint="pass the score on the same grid")
-    if hasattr(data, "dask") and not hasattr(s, "dask"):
+    if is_lazy(data) and not is_lazy(s):
         import dask.array as dsa
 
         s = dsa.from_array(np.asarray(s), chunks=data.chunks)
-    elif hasattr(data, "dask"):
+    elif is_lazy(data):
         s = s.rechunk(data.chunks)
     return s
 
@@ -265,10 +266,10 @@ def patches_from_labels(labels: Any, frame: Frame | None = None, score: Any = No
     sc = _score_like(score, data, "labels")
     if n is None:
         n = int(data.max()) if data.size else 0
-        n = int(n.compute()) if hasattr(n, "compute") else n
+        n = int(n.compute()) if is_lazy(n) else n
     min_pixels = _min_pixels(min_area, frame)
     attrs = {"threshold": threshold, "noise": noise}
-    if not hasattr(data, "dask"):
+    if not is_lazy(data):
         lab = np.ascontiguousarray(data)
         scv = None if sc is None else np.asarray(sc)
         res = _chunk_result(lab, n, scv, min_pixels, frame.transform)
@@ -348,7 +349,7 @@ def patches_from_mask(mask: Any, frame: Frame | None = None, score: Any = None, 
     data, frame = _grid(mask, frame, "mask")
     if tuple(data.shape) != frame.shape:
         raise DataError(f"mask has shape {tuple(data.shape)}, the frame {frame.shape}")
-    if not hasattr(data, "dask"):
+    if not is_lazy(data):
         lab, n = label(np.asarray(data), connectivity)
         return patches_from_labels(lab, frame, score if score is None else _score_like(score, lab, "mask"),
                                    n, min_area, threshold, noise, date_before, date_after)

@@ -31,9 +31,9 @@ import warnings
 
 import numpy as np
 
+from .. import _compute as P
 from ..errors import DataError, OnemapWarning
 from . import _mask_kernels as K
-from . import _parallel as P
 
 __all__ = [
     "otsu",

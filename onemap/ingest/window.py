@@ -13,6 +13,7 @@ from collections.abc import Sequence
 import numpy as np
 import xarray as xr
 
+from .._compute import is_lazy, run
 from .provenance import SourceBlocks, scene_source
 
 __all__ = ["read_window", "read_windows"]
@@ -44,7 +45,7 @@ def read_window(scene: xr.DataArray, rows: slice, cols: slice) -> np.ndarray:
     if reader is not None:
         return reader[slice(None), rows, cols]
     sub = scene.data[..., rows, cols]
-    return np.asarray(sub.compute() if hasattr(sub, "compute") else sub)
+    return np.asarray(sub.compute() if is_lazy(sub) else sub)
 
 
 def read_windows(scene: xr.DataArray, windows: Sequence[tuple[slice, slice]],
@@ -56,16 +57,10 @@ def read_windows(scene: xr.DataArray, windows: Sequence[tuple[slice, slice]],
     """
     reader = _recipe_reader(scene) if scene.ndim == 3 else None
     if reader is not None:
-        from concurrent.futures import ThreadPoolExecutor
-
-        from ..change._parallel import threads as n_threads
-
-        with ThreadPoolExecutor(
-            threads or n_threads()
-        ) as pool:  # GDAL decompresses without the GIL
-            return list(pool.map(lambda w: reader[slice(None), w[0], w[1]], windows))
+        # GDAL decompresses without the GIL
+        return run(lambda w: reader[slice(None), w[0], w[1]], [(w,) for w in windows], threads)
     parts = [scene.data[..., r, c] for r, c in windows]
-    if parts and hasattr(parts[0], "dask"):
+    if parts and is_lazy(parts[0]):
         import dask
 
         parts = list(dask.compute(*parts))

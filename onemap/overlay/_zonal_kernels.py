@@ -7,8 +7,7 @@ cross-tabulation); sums are float64.
 
 Moments are kept as ``[W, S, mean, M2, min, max, W_nodata]`` per (band, zone): the weight of
 valid pixels, the weighted sum, the weighted mean and sum of squared deviations (states of
-successive windows are merged with Chan's formula, as :func:`merge_moments` merges partial
-results of parallel tiles). NaN and the nodata value are not valid; their weight goes to
+successive windows and of the row bands run in parallel are merged with Chan's formula). NaN and the nodata value are not valid; their weight goes to
 ``W_nodata``.
 """
 
@@ -29,24 +28,6 @@ def new_moments(n_bands: int, n_zones: int) -> np.ndarray:
     m[..., MIN_] = np.inf
     m[..., MAX_] = -np.inf
     return m
-
-
-def merge_moments(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Merge two moment states of the same zones (Chan et al.'s parallel formula)."""
-    out = np.empty_like(a)
-    wa, wb = a[..., W_], b[..., W_]
-    w = wa + wb
-    with np.errstate(invalid="ignore", divide="ignore"):
-        delta = b[..., MEAN_] - a[..., MEAN_]
-        frac = np.where(w > 0, wb / w, 0.0)
-        out[..., MEAN_] = a[..., MEAN_] + delta * frac
-        out[..., M2_] = a[..., M2_] + b[..., M2_] + np.where(w > 0, delta * delta * wa * frac, 0.0)
-    out[..., W_] = w
-    out[..., SUM_] = a[..., SUM_] + b[..., SUM_]
-    out[..., MIN_] = np.minimum(a[..., MIN_], b[..., MIN_])
-    out[..., MAX_] = np.maximum(a[..., MAX_], b[..., MAX_])
-    out[..., NODATA_] = a[..., NODATA_] + b[..., NODATA_]
-    return out
 
 
 @njit(parallel=True, cache=True)

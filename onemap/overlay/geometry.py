@@ -22,6 +22,7 @@ import pandas as pd
 import shapely
 from pyproj import CRS
 
+from .._compute import run, threads
 from ..errors import CRSError, DataError, GeometryError, Repair
 from ..frame import Frame
 from . import _geometry_kernels as _gk
@@ -170,26 +171,15 @@ _MIN_CHUNK = 20_000  # features per thread below which threads do not pay
 
 
 def _chunked(fn: Any, n: int) -> list:
-    """``fn(slice)`` over chunks of ``range(n)``, on threads when large (order kept)."""
-    from numba import get_num_threads
+    """``fn(slice)`` over chunks of ``range(n)``, on threads when large (order kept).
 
-    k = min(get_num_threads(), n // _MIN_CHUNK)
+    Shapely's vectorised functions release the GIL, so the chunks run on the shared pool.
+    """
+    k = min(threads(), n // _MIN_CHUNK)
     if k <= 1:
         return [fn(slice(0, n))] if n else []
     bounds = np.linspace(0, n, k + 1).astype(int)
-    return list(_pool(k).map(fn, [slice(a, b) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]))
-
-
-_POOLS: dict[int, Any] = {}
-
-
-def _pool(k: int) -> Any:
-    """A lasting pool of k threads (starting threads costs milliseconds on a busy machine)."""
-    if k not in _POOLS:
-        from concurrent.futures import ThreadPoolExecutor
-
-        _POOLS[k] = ThreadPoolExecutor(k, thread_name_prefix="onemap-overlay")
-    return _POOLS[k]
+    return run(fn, [(slice(a, b),) for a, b in zip(bounds[:-1], bounds[1:], strict=True)])
 
 
 def flatten_polygons(layer: Any, *, source: str | None = None) -> FlatPolygons:

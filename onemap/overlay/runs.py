@@ -19,13 +19,12 @@ Rules (which pixels belong to a polygon):
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from numba import get_num_threads, set_num_threads
 
+from .._compute import threads_for  # re-exported: the one thread policy
 from ..errors import ConfigError, FrameError, InvariantError
 from ..frame import Frame
 from . import _fill_kernels as _fill
@@ -40,24 +39,6 @@ RULES = ("centre", "all_touched", "fraction")
 _ALIASES = {"center": "centre", "alltouched": "all_touched", "all-touched": "all_touched",
             "touched": "all_touched", "coverage": "fraction", "exact": "fraction"}
 _LIMIT = 2**30  # pixel coordinates of the extended lattice are clamped to +-_LIMIT
-
-
-@contextmanager
-def threads_for(work: float, threshold: float = 2e5) -> Iterator[None]:
-    """Run numba's parallel kernels on one thread when the job is small.
-
-    Opening a parallel region costs a few milliseconds when the cores are busy (threads wait
-    for each other at the barrier), more than it saves on small jobs.
-    """
-    n = get_num_threads()
-    if work >= threshold or n == 1:
-        yield
-        return
-    set_num_threads(1)
-    try:
-        yield
-    finally:
-        set_num_threads(n)
 
 
 def check_rule(rule: str) -> str:

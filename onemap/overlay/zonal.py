@@ -14,8 +14,8 @@ import numpy as np
 import pandas as pd
 import shapely
 import xarray as xr
-from numba import get_num_threads
 
+from .._compute import threads
 from ..errors import ConfigError, CRSError, DataError, Repair, report_repairs
 from . import _zonal_kernels as _z
 from ._area_kernels import pair_areas
@@ -75,7 +75,7 @@ class _Accumulator:
     def add(self, offsets, rows, c0, c1, weights, feats, block, r0, col0) -> None:
         with threads_for(block.size):
             _z.run_moments(offsets, rows, c0, c1, weights, feats, block, r0, col0, self.nodata, self.has_nodata,
-                           self.moments, get_num_threads())
+                           self.moments, threads())
         if self.want_modes:
             for b in range(block.shape[0]):
                 voff, vals, wts = _z.run_value_weights(offsets, rows, c0, c1, weights, block[b], r0, col0,

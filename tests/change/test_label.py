@@ -10,9 +10,17 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import onemap
-from onemap.change import _label_kernels as K
-from onemap.change.label import (border_pairs, first_pixels, label, label_block, label_stats,
-                                 label_tiled, relabel, resolve)
+from onemap.change._label_strips import label_strips
+from onemap.change.label import (
+    border_pairs,
+    first_pixels,
+    label,
+    label_block,
+    label_stats,
+    label_tiled,
+    relabel,
+    resolve,
+)
 from onemap.errors import DataError
 
 STRUCT = {8: np.ones((3, 3), bool), 4: ndi.generate_binary_structure(2, 1)}
@@ -74,7 +82,7 @@ def test_strip_seams_any_strip_count(nstrips, connectivity):
     idx = np.arange(45)
     mask[idx, idx] = True
     mask[idx + 1, idx] = False
-    ours, n, first = K.label_strips(np.ascontiguousarray(mask), connectivity == 8, nstrips, True)
+    ours, n, first = label_strips(np.ascontiguousarray(mask), connectivity == 8, nstrips, True)
     theirs, n_scipy = scipy_label(mask, connectivity)
     assert n == n_scipy
     np.testing.assert_array_equal(ours, theirs)
@@ -293,7 +301,7 @@ def test_parallel_run_order_errors_and_threads():
 
     import numba
 
-    from onemap.change import _parallel as P
+    from onemap import _compute as P
 
     names = []
 
