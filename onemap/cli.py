@@ -91,7 +91,11 @@ def survey(
 
 @app.command()
 def train(
-    config: Path = typer.Argument(..., help="Training TOML file ([train] out = ..., [[pair]] before/after/truth)."),
+    config: Path = typer.Argument(
+        ...,
+        # brackets escaped: typer's rich help would read [train] and [[pair]] as markup and drop them
+        help=r"Training TOML file (\[train] out = ..., \[\[pair]] before/after/truth).",
+    ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
     """Train a change model from labelled pairs and print its out-of-fold validation."""

@@ -25,6 +25,9 @@ def test_help_on_every_command():
         assert cmd in top.stdout
         r = run(cmd, "--help")
         assert r.returncode == 0 and "Usage" in r.stdout, cmd
+    # TOML table names in help texts survive typer's rich markup
+    train = " ".join(run("train", "--help").stdout.replace("│", " ").split())
+    assert "[train] out" in train and "[[pair]] before/after/truth" in train
 
 
 def test_info_raster_vector_txt(tmp_path, shared_data):
