@@ -265,6 +265,12 @@ _TEXT = {  # report sentences and labels: key -> (Chinese, English)
     "image_layer": ("后时相影像", "after-image"),
     "approvals": ("批文地块", "approvals"),
     "landuse": ("土地利用现状", "land use"),
+    # the other survey layers, as named in the coverage table
+    "supply": ("供地", "land supply"),
+    "farmland": ("永久基本农田", "permanent basic farmland"),
+    "redline": ("生态保护红线", "ecological red line"),
+    "cadastral": ("宗地", "cadastral parcels"),
+    "admin": ("行政区", "admin units"),
     "patch": ("图斑", "patch"),
     "of_unit": ("单位", "unit"),
     "mu_note": ("1 公顷 = 15 亩 = 10 000 m²", "1 ha = 15 mu = 10 000 m²"),
