@@ -125,7 +125,8 @@ def test_coverage_and_date_sources_in_chinese(case, tmp_path):
     page = write_report(tmp_path / "c.html", summary, verdicts, before, after, frame,
                         coverage=coverage).read_text("utf-8")
     table = page.split("<h2>图层覆盖</h2>")[1].split("</table>")[0]
-    for name in ("前时相", "土地利用现状", "供地", "永久基本农田", "生态保护红线", "宗地", "行政区"):
+    names = ("前时相", "土地利用现状", "供地", "永久基本农田", "生态保护红线", "宗地", "行政区")
+    for name in names:
         assert f">{name}<" in table, name
     assert "（来源：影像元数据标签 ACQUISITION_DATE）" in page
     assert "（来源：文件名中的日期（推测）：x_20230922.tif）" in page
