@@ -40,6 +40,7 @@ def test_info_raster_vector_txt(tmp_path, shared_data):
     assert r.returncode == 0, r.stderr
     d = json.loads(r.stdout)
     assert d["bands"] == 4 and d["zone"]["zone"] == 39 and d["nodata"] == 0
+    assert list(d)[:2] == ["path", "format"] and "date_source" in d  # what it is, then its date
 
     gpkg = tmp_path / "b.gpkg"
     gpd.GeoDataFrame({"DLBM": ["0101"]}, geometry=[shapely.box(39_500_000, 3_300_000, 39_500_010, 3_300_010)],
