@@ -160,6 +160,13 @@ _COLUMNS: dict[str, tuple[str, str, str, str]] = {
     "parcel_ids": ("涉及宗地", "cadastral parcels met", "text", "以 ; 分隔"),
     "admin_code": ("行政区代码", "admin code", "code", "统计用区划代码（乡镇 9 位、村 12 位）"),
     "admin_name": ("行政区名称", "admin name", "text", ""),
+    "on_unknown_landuse": (
+        "涉及未分类地",
+        "on unclassified land",
+        "bool",
+        "新增建设部分位于土地利用图层未覆盖或地类编码未知的土地上",
+    ),
+    "n_unknown_landuse": ("涉及未分类地图斑数", "patches on unclassified land", "n", ""),
     "at_frame_edge": ("位于影像边缘", "at image edge", "bool", "面积可能偏小（图斑延伸到影像外）"),
     "n_patches": ("图斑数", "patches", "n", ""),
     "n_flagged": ("违法图斑数", "illegal patches", "n", "未批先建与批少占多"),
