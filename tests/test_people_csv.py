@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from onemap.export import export_results
-from onemap.labels import data_dictionary, header
+from onemap.labels import data_dictionary, header, name
 from onemap.people_csv import (
     people_csv_text,
     read_people_csv,
@@ -183,5 +183,5 @@ def test_every_column_of_a_survey_table_has_a_chinese_header():
     v = flag_unapproved(patches, approvals, landuse)
     assert v["on_unknown_landuse"].any()  # the second patch lies off the land-use layer
     columns = [c for c in [*v.columns, *summarize(v).columns] if c != "geometry"]
-    english = [c for c in columns if not re.search("[\u4e00-\u9fff]", header(c, "zh"))]
+    english = [c for c in columns if not re.search("[\u4e00-\u9fff]", name(c, "zh"))]
     assert english == []
