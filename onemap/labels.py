@@ -298,6 +298,7 @@ _TEXT = {  # report sentences and labels: key -> (Chinese, English)
     "method": ("检测方法", "method"),
     "threshold": ("变化阈值", "change threshold"),
     "patches": ("图斑数", "patches"),
+    "unknown_landuse_patches": ("涉及未分类地图斑数", "patches on unclassified land"),
     "resolution": ("分辨率", "resolution"),
     "date_source": ("日期来源", "date source"),
     # where an image date came from (the scenes' attrs["date_source"])

@@ -122,8 +122,10 @@ def test_coverage_and_date_sources_in_chinese(case, tmp_path):
     )
     coverage = {"before": 1.0, "landuse": 1.0, "supply": 0.5, "farmland": 0.2, "redline": 0.1,
                 "cadastral": 0.3, "admin": 1.0}
+    extra = {"method": "construction", "unknown_landuse_patches": 0}  # as the survey passes it
     page = write_report(tmp_path / "c.html", summary, verdicts, before, after, frame,
-                        coverage=coverage).read_text("utf-8")
+                        coverage=coverage, extra=extra).read_text("utf-8")
+    assert ">涉及未分类地图斑数<" in page and "unknown_landuse_patches" not in page
     table = page.split("<h2>图层覆盖</h2>")[1].split("</table>")[0]
     names = ("前时相", "土地利用现状", "供地", "永久基本农田", "生态保护红线", "宗地", "行政区")
     for name in names:
