@@ -23,8 +23,10 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check onemap
 	$(VENV)/bin/mypy
 
+# quick versions, one after another (full runs and their figures: benchmarks/README.md)
 bench: $(STAMP)
-	$(PY) benchmarks/run_all.py
+	for b in change overlay accuracy enforce_scale postgis; do \
+		$(PY) benchmarks/bench_$$b.py --quick || exit 1; done
 
 clean:
 	rm -rf $(VENV) demo_out .pytest_cache .mypy_cache .ruff_cache

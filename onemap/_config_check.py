@@ -138,7 +138,10 @@ class Validator:
             elif "bool" in kinds:
                 fix = f"write {label.split()[-1]} = true or {label.split()[-1]} = false (no quotes)"
             elif {"float", "int"} & set(kinds) and isinstance(value, str):
-                fix = f"write the number without quotes or units, e.g. {label.split()[-1]} = 2"
+                # the user's own number when there is one ("512", "2 m"), else an example
+                number = re.match(r"\s*([-+]?\d+(?:\.\d+)?)", value)
+                example = f"{label.split()[-1]} = {number.group(1) if number else 2}"
+                fix = f"write the number without quotes or units, e.g. {example}"
             else:
                 fix = None
             raise self.error(label, f"must be {want}, got {value!r}", fix)

@@ -91,7 +91,11 @@ def survey(
 
 @app.command()
 def train(
-    config: Path = typer.Argument(..., help="Training TOML file ([train] out = ..., [[pair]] before/after/truth)."),
+    config: Path = typer.Argument(
+        ...,
+        # brackets escaped: typer's rich help would read [train] and [[pair]] as markup and drop them
+        help=r"Training TOML file (\[train] out = ..., \[\[pair]] before/after/truth).",
+    ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
     """Train a change model from labelled pairs and print its out-of-fold validation."""
@@ -188,12 +192,13 @@ def describe(path: Path) -> dict:
     try:
         with rasterio.open(path) as src:
             zi = zone_info(src.crs) if src.crs else None
-            return {**_scene_date(path), "path": str(path), "format": f"raster ({src.driver})",
+            return {"path": str(path), "format": f"raster ({src.driver})",
                     "crs": src.crs.to_string() if src.crs else None,
                     "zone": zi.__dict__ if zi else None, "shape": [src.height, src.width], "bands": src.count,
                     "dtypes": sorted(set(src.dtypes)), "nodata": src.nodata, "res": list(src.res),
                     "bounds": list(src.bounds), "block_shapes": [list(b) for b in src.block_shapes[:1]],
-                    "compression": str(src.compression.value) if src.compression else None}
+                    "compression": str(src.compression.value) if src.compression else None,
+                    **_scene_date(path)}  # after what the file is, as for vectors and TXT
     except rasterio.errors.RasterioIOError:
         pass
     from .ingest.vector import layer_info

@@ -161,6 +161,34 @@ def _chip_figure(before: Any, after: Any, frame: Any, geom: Any, size: int = 300
     return _png(np.hstack([images[0], gap, images[1]]))
 
 
+# the phrases of onemap.ingest.dates / survey date sources, in Chinese (the rest kept as is)
+_SOURCE_ZH = (
+    ("tag ", "影像元数据标签 "),
+    ("file name ", "文件名 "),
+    ("product id in the file's metadata", "影像元数据中的产品号"),
+    ("a date in the name ", "文件名中的日期（推测）："),
+    (" (no known product name: guessed)", ""),
+    ("TIFFTAG_DATETIME (when the file was written: guessed)", "文件写入时间 TIFFTAG_DATETIME（推测）"),
+    ("given (date=)", "参数 date="),
+    ("none found", "未找到"),
+)
+
+
+def _source_text(source: str, lang: str) -> str:
+    """Where a scene date came from, in *lang*.
+
+    >>> _source_text("tag ACQUISITION_DATE", "zh")
+    '影像元数据标签 ACQUISITION_DATE'
+    >>> _source_text("a date in the name x_20240901.tif (no known product name: guessed)", "zh")
+    '文件名中的日期（推测）：x_20240901.tif'
+    """
+    if lang != "zh":
+        return source
+    for english, chinese in _SOURCE_ZH:
+        source = source.replace(english, chinese)
+    return source
+
+
 def _scene_line(scene: Any, when: str, lang: str) -> str:
     """``前时相：2023-09-22（来源：文件名）`` from the scene's ``date`` and ``date_source`` attrs."""
     attrs = getattr(scene, "attrs", {}) or {}
@@ -169,7 +197,7 @@ def _scene_line(scene: Any, when: str, lang: str) -> str:
     source = attrs.get("date_source")
     if source:
         key = f"src_{str(source).split(':')[0].strip().lower()}"
-        shown = labels.text(key, lang) if key in labels._TEXT else str(source)
+        shown = labels.text(key, lang) if key in labels._TEXT else _source_text(str(source), lang)
         text += (
             f"（{labels.text('source', lang)}：{html.escape(shown)}）"
             if lang == "zh"

@@ -25,6 +25,9 @@ def test_help_on_every_command():
         assert cmd in top.stdout
         r = run(cmd, "--help")
         assert r.returncode == 0 and "Usage" in r.stdout, cmd
+    # TOML table names in help texts survive typer's rich markup
+    train = " ".join(run("train", "--help").stdout.replace("│", " ").split())
+    assert "[train] out" in train and "[[pair]] before/after/truth" in train
 
 
 def test_info_raster_vector_txt(tmp_path, shared_data):
@@ -37,6 +40,7 @@ def test_info_raster_vector_txt(tmp_path, shared_data):
     assert r.returncode == 0, r.stderr
     d = json.loads(r.stdout)
     assert d["bands"] == 4 and d["zone"]["zone"] == 39 and d["nodata"] == 0
+    assert list(d)[:2] == ["path", "format"] and "date_source" in d  # what it is, then its date
 
     gpkg = tmp_path / "b.gpkg"
     gpd.GeoDataFrame({"DLBM": ["0101"]}, geometry=[shapely.box(39_500_000, 3_300_000, 39_500_010, 3_300_010)],

@@ -99,6 +99,10 @@ def test_toml_errors_give_the_line(files):
 @pytest.mark.parametrize("old,new,match", [
     ("ratio_threshold = 0.2", 'ratio_threshold = 0.2\n[run]\nworkers = "four"',
      r"\[run\] workers must be a number, got 'four'"),
+    ("ratio_threshold = 0.2", 'ratio_threshold = 0.2\n[run]\ntile_size = "512"',
+     r"tile_size must be a number, got '512'.*without quotes or units, e.g. tile_size = 512$"),
+    ("res = 2.0", 'res = "2.5 m"',
+     r"res must be a number, got '2.5 m'.*e.g. res = 2.5$"),
     ('sensor = "gf2"', "sensor = 2", r'\[scenes.before\] sensor must be a string, got 2.*sensor = "2"'),
     ('encoding = "gbk"', "encoding = 936", r"\[layers.landuse\] encoding must be a string"),
     ('encoding = "gbk"', 'crs = "EPSG:99999"', r"\[layers.landuse\] crs is not a valid CRS"),

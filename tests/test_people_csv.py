@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from onemap.export import export_results
-from onemap.labels import data_dictionary, header
+from onemap.labels import data_dictionary, header, name
 from onemap.people_csv import (
     people_csv_text,
     read_people_csv,
@@ -163,3 +163,25 @@ def test_export_writes_people_csvs_and_keeps_machine_names_in_the_geopackage(tmp
         .read_text(encoding="utf-8-sig")
         .startswith("admin code,admin name")
     )
+
+
+def test_every_column_of_a_survey_table_has_a_chinese_header():
+    """flag_unapproved + summarize columns, including those added only on unclassified land."""
+    import re
+
+    import shapely
+
+    from onemap.enforce import flag_unapproved
+    from onemap.summary import summarize
+
+    def box(x, w):
+        return shapely.box(39_500_000 + x, 3_300_000, 39_500_000 + x + w, 3_300_100)
+
+    patches = gpd.GeoDataFrame({"patch_id": [1, 2]}, geometry=[box(0, 50), box(300, 50)], crs=4527)
+    landuse = gpd.GeoDataFrame({"landuse_code": ["0101"]}, geometry=[box(0, 200)], crs=4527)
+    approvals = gpd.GeoDataFrame({"approval_id": ["P1"]}, geometry=[box(0, 20)], crs=4527)
+    v = flag_unapproved(patches, approvals, landuse)
+    assert v["on_unknown_landuse"].any()  # the second patch lies off the land-use layer
+    columns = [c for c in [*v.columns, *summarize(v).columns] if c != "geometry"]
+    english = [c for c in columns if not re.search("[\u4e00-\u9fff]", name(c, "zh"))]
+    assert english == []

@@ -114,6 +114,27 @@ def test_chinese_by_default_with_units_dates_and_the_frame_in_words(case, tmp_pa
     assert body.count("<tr") == 2  # header and the total
 
 
+def test_coverage_and_date_sources_in_chinese(case, tmp_path):
+    frame, before, after, verdicts, summary, layers = case
+    before = before.assign_attrs(date_source="tag ACQUISITION_DATE")
+    after = after.assign_attrs(
+        date_source="a date in the name x_20230922.tif (no known product name: guessed)"
+    )
+    coverage = {"before": 1.0, "landuse": 1.0, "supply": 0.5, "farmland": 0.2, "redline": 0.1,
+                "cadastral": 0.3, "admin": 1.0}
+    extra = {"method": "construction", "unknown_landuse_patches": 0}  # as the survey passes it
+    page = write_report(tmp_path / "c.html", summary, verdicts, before, after, frame,
+                        coverage=coverage, extra=extra).read_text("utf-8")
+    assert ">涉及未分类地图斑数<" in page and "unknown_landuse_patches" not in page
+    table = page.split("<h2>图层覆盖</h2>")[1].split("</table>")[0]
+    names = ("前时相", "土地利用现状", "供地", "永久基本农田", "生态保护红线", "宗地", "行政区")
+    for name in names:
+        assert f">{name}<" in table, name
+    assert "（来源：影像元数据标签 ACQUISITION_DATE）" in page
+    assert "（来源：文件名中的日期（推测）：x_20230922.tif）" in page
+    assert "guessed" not in page.split("<h2>")[0]
+
+
 def test_english_on_request(case, tmp_path):
     page = report(case, tmp_path / "r.html", lang="en").read_text(encoding="utf-8")
     assert "CGCS2000 3° Gauss-Kruger zone 39" in page and "illegal (built before approval)" in page

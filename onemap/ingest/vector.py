@@ -249,7 +249,8 @@ def _list_layers(path: Any) -> list[tuple[str, str | None]]:
         return [(str(n), t) for n, t in pyogrio.list_layers(path)]
     except RuntimeError as exc:
         raise FormatError(f"cannot open as a vector data source ({exc})", path=path,
-                          hint="check the path; onemap reads shapefiles, GeoPackage, GeoJSON and FileGDB") from exc
+                          hint="check the path; onemap reads shapefiles, GeoPackage, GeoJSON, "
+                          "FileGDB and GeoParquet") from exc
 
 
 def _pick_layer(path: Any, layer: str | int | None) -> str:
