@@ -345,11 +345,11 @@ def patches_above(score: xr.DataArray, threshold: float, frame: Frame, *, noise:
     Examples
     --------
     >>> import xarray as xr
-    >>> f = Frame.from_bounds((0, 0, 20, 20), 2.0, 4527)
+    >>> f = Frame.from_bounds((39_500_000, 3_300_000, 39_500_020, 3_300_020), 2.0, 4527)
     >>> s = np.zeros((10, 10), "float32"); s[2:5, 3:7] = 6.0
     >>> p = patches_above(xr.DataArray(s, dims=("y", "x")), 2.0, f, noise=1.0)
-    >>> len(p), float(p.area_m2.iloc[0])
-    (1, 48.0)
+    >>> len(p), int(p.pixels.iloc[0]), round(float(p.area_m2.iloc[0]), 3)  # ellipsoidal m²
+    (1, 12, 48.0)
     """
     mask = change_mask(score, threshold, opening)
     return patches_from_mask(mask.data, frame, score.data, min_area, connectivity, threshold, noise,
