@@ -59,6 +59,17 @@ VERDICTS: dict[str, tuple[str, str, str]] = {
     ),
 }
 
+#: column -> {machine value: (Chinese, English)} for the text values people read in CSVs
+VALUES: dict[str, dict[str, tuple[str, str]]] = {
+    # (``verdict`` keeps its machine value: ``verdict_zh`` beside it says it in the campaign's words)
+    "prev_verdict": {k: (v[0], v[1]) for k, v in VERDICTS.items()},
+    "status": {
+        "built": ("已建设", "built"),
+        "partly_built": ("部分建设", "partly built"),
+        "not_built": ("未建设", "not built"),
+    },
+}
+
 #: unit key -> (Chinese, English) as written in headers
 _UNITS = {
     "m2": ("m²", "m²"),
@@ -360,6 +371,24 @@ def header(name: str, lang: str = "zh") -> str:
         return label
     u = units(unit, lang)
     return f"{label}（{u}）" if lang == "zh" else f"{label} ({u})"
+
+
+def value_name(column: str, value: object, lang: str = "zh") -> object:
+    """The people's name of a machine *value* of *column* (unchanged when it has none).
+
+    >>> value_name("status", "partly_built"), value_name("prev_verdict", "approved", "en")
+    ('部分建设', 'legal (approved)')
+    """
+    names = VALUES.get(column, {}).get(value) if isinstance(value, str) else None
+    return value if names is None else names[LANGS.index(check_lang(lang))]
+
+
+def machine_value(column: str, text: str) -> str:
+    """The machine value behind a people's name written by :func:`value_name` (either language)."""
+    for value, names in VALUES.get(column, {}).items():
+        if text in names:
+            return value
+    return text
 
 
 def verdict_name(verdict: str, lang: str = "zh") -> str:

@@ -81,6 +81,8 @@ def _plain(value: str) -> str:
 
 def _cells(name: str, values: pd.Series, lang: str) -> list[str]:
     unit = labels.column(name)[2]
+    if name in labels.VALUES:  # verdicts and statuses as the campaign names them
+        values = values.map(lambda v: labels.value_name(name, v, lang))
     if name in ("admin_code",) or values.dtype == object and (values == "total").any():
         values = values.replace("total", labels.text("total", lang))
     if _is_code(name, values):
@@ -166,7 +168,9 @@ def _parse(name: str, raw: list[str]) -> pd.Series:
             v = v[1:]
         vals.append(v)
     text = pd.Series(
-        [None if v == "" else "total" if v in totals else v for v in vals], dtype=object
+        [None if v == "" else "total" if v in totals else labels.machine_value(name, v)
+         for v in vals],
+        dtype=object,
     )
     unit = labels.column(name)[2]
     if wrapped or unit in ("text", "date", "json") or name == "admin_name":

@@ -185,3 +185,13 @@ def test_every_column_of_a_survey_table_has_a_chinese_header():
     columns = [c for c in [*v.columns, *summarize(v).columns] if c != "geometry"]
     english = [c for c in columns if not re.search("[\u4e00-\u9fff]", name(c, "zh"))]
     assert english == []
+
+
+@pytest.mark.parametrize("lang, word", [("zh", "部分建设"), ("en", "partly built")])
+def test_status_values_in_peoples_words_and_back(tmp_path, lang, word):
+    t = pd.DataFrame({"approval_id": ["P1", "P2"], "status": ["partly_built", "not_built"]})
+    path = tmp_path / "approvals_status.csv"
+    write_people_csv(path, t, lang)
+    text = path.read_text(encoding="utf-8-sig")
+    assert word in text and "partly_built" not in text
+    assert read_people_csv(path)["status"].tolist() == ["partly_built", "not_built"]
