@@ -163,6 +163,28 @@ def _attribute_rows(
     ]
 
 
+
+#: context layers of the interactive map: style, and the columns shown in their popups
+_CONTEXT_LAYERS: dict[str, dict[str, Any]] = {
+    "landuse": {"colour": "#a0a0a0", "weight": 1, "fill": 0.0, "shown": False, "rank": 11,
+                "cls": "onemap-landuse",
+                "columns": ["landuse_code", "landuse_name", "DLBM", "DLMC"]},
+    "approvals": {"colour": "#00e5ff", "weight": 1.5, "fill": 0.0, "shown": True, "rank": 10,
+                  "dash": "4 3", "cls": "onemap-approval",
+                  "columns": ["approval_id", "name", "use", "landuse_code", "batch", "remark",
+                              "source_file"]},
+}
+
+
+def _too_many(key: str, n: int, zh: bool) -> str:
+    """The report's note for a context layer left out of the map (too many features to embed)."""
+    if zh:
+        what = {"landuse": ("土地利用图层", "图斑"), "approvals": ("批文图层", "地块")}[key]
+        return f"{what[0]}有 {n} 个{what[1]}，超过 {MAX_FEATURES[key]}，未放入交互地图"
+    name = {"landuse": "land use", "approvals": "approvals"}[key]
+    return f"{name} has {n} features (over {MAX_FEATURES[key]}): left out of the interactive map"
+
+
 def _swatch(colour: str, label: str, dashed: bool = False) -> str:
     style = f"border:2px {'dashed' if dashed else 'solid'} {colour}"
     return f"<span class='sw' style='{style}'></span>{html.escape(label)}"
@@ -187,53 +209,21 @@ def map_data(
     notes = []
     layers = layers or {}
     zh = lang == "zh"
-    if layers.get("landuse") is not None and len(layers["landuse"]):
-        lu = layers["landuse"]
-        if len(lu) <= MAX_FEATURES["landuse"]:
-            cols = ["landuse_code", "landuse_name", "DLBM", "DLMC"]
-            data["layers"].append(
-                {
-                    "label": _swatch("#a0a0a0", labels.text("landuse", lang)),
-                    "colour": "#a0a0a0",
-                    "weight": 1,
-                    "fill": 0.0,
-                    "shown": False,
-                    "rank": 11,
-                    "cls": "onemap-landuse",
-                    "features": _features(lu, _attribute_rows(lu, cols, lang), tol),
-                }
-            )
-        else:
-            notes.append(
-                f"土地利用图层有 {len(lu)} 个图斑，超过 {MAX_FEATURES['landuse']}，未放入交互地图"
-                if zh
-                else f"land use has {len(lu)} features (over {MAX_FEATURES['landuse']}): "
-                "left out of the interactive map"
-            )
-    if layers.get("approvals") is not None and len(layers["approvals"]):
-        ap = layers["approvals"]
-        if len(ap) <= MAX_FEATURES["approvals"]:
-            cols = ["approval_id", "name", "use", "landuse_code", "batch", "remark", "source_file"]
-            data["layers"].append(
-                {
-                    "label": _swatch("#00e5ff", labels.text("approvals", lang), True),
-                    "colour": "#00e5ff",
-                    "weight": 1.5,
-                    "fill": 0.0,
-                    "shown": True,
-                    "rank": 10,
-                    "dash": "4 3",
-                    "cls": "onemap-approval",
-                    "features": _features(ap, _attribute_rows(ap, cols, lang), tol),
-                }
-            )
-        else:
-            notes.append(
-                f"批文图层有 {len(ap)} 个地块，超过 {MAX_FEATURES['approvals']}，未放入交互地图"
-                if zh
-                else f"approvals has {len(ap)} features (over {MAX_FEATURES['approvals']}): "
-                "left out of the interactive map"
-            )
+    for key, style in _CONTEXT_LAYERS.items():  # land use and approvals, when small enough
+        layer = layers.get(key)
+        if layer is None or not len(layer):
+            continue
+        if len(layer) > MAX_FEATURES[key]:
+            notes.append(_too_many(key, len(layer), zh))
+            continue
+        label = _swatch(style["colour"], labels.text(key, lang), "dash" in style)
+        data["layers"].append(
+            {
+                "label": label,
+                **{k: v for k, v in style.items() if k != "columns"},
+                "features": _features(layer, _attribute_rows(layer, style["columns"], lang), tol),
+            }
+        )
     for verdict in reversed(list(labels.VERDICTS)):  # flagged verdicts last: drawn on top
         sel = verdicts[verdicts["verdict"] == verdict]
         if not len(sel):
