@@ -58,13 +58,13 @@ from .manifest import build_manifest, n_unknown_landuse
 from .survey_inputs import (
     explain_no_valid_pixels,
     layer_coverage,
+    mask_policy,
     native_res,
     open_scenes,
     read_layers,
     scene_dates,
     survey_frame,
 )
-from .survey_inputs import score_mask as _score_mask  # the name the detection hunks use
 
 __all__ = ["run_survey", "run_demo", "SurveyResult", "survey_frame", "native_res", "demo_config",
            "connect"]
@@ -261,7 +261,7 @@ def _score(cfg: SurveyConfig, before: Any, after: Any, frame: Frame, client: Any
     opts = {k: v for k, v in cfg.detect_options.items()
             if k in ("normalize", "smooth", "index", "direction", "sample_pixels")}
     score = change_score(before, after, method=cfg.method,
-                         mask=lambda b, a: _score_mask(cfg, b, a), **opts)
+                         mask=mask_policy(cfg), **opts)
     attrs = dict(score.attrs)
     store = TileStore(cfg.output / "work" / "score", frame, cfg.tile_size)
     inputs = ["v4", repr(frame), cfg.method, opts, cfg.tile_size, cfg.detect_options,
@@ -306,7 +306,7 @@ def _patches(cfg: SurveyConfig, score: Any, attrs: dict[str, Any], frame: Frame,
         from .change.model import detect_with_model
 
         patches = detect_with_model(before, after, cfg.detect_model, min_area=cfg.min_area,
-                                    mask=_score_mask(cfg, before, after))
+                                    mask=mask_policy(cfg)(before, after))
         attrs.update(threshold=patches.attrs["threshold"], model=str(cfg.detect_model))
         return patches.rename(columns={"id": "patch_id"})
     floor = cfg.detect_options["noise_floor"]

@@ -1,6 +1,6 @@
 """The survey's inputs, read as its configuration says: the two scenes aligned on the survey
 frame, their acquisition dates, the vector layers on the frame's CRS and the share of the frame
-each covers, and the cloud mask the change score leaves out.
+each covers, and the mask policy of the change score (:class:`onemap.change.MaskPolicy`).
 
 Each function takes the :class:`~onemap.config.SurveyConfig` and names the TOML table to fix
 in its errors (``[scenes.after]``, ``[layers.landuse]`` …).
@@ -9,7 +9,7 @@ in its errors (``[scenes.after]``, ``[layers.landuse]`` …).
 from __future__ import annotations
 
 import warnings
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import geopandas as gpd
 import numpy as np
@@ -18,8 +18,11 @@ from .config import SurveyConfig
 from .errors import CRSError, DataError, OnemapError, OnemapWarning, speaking
 from .frame import Frame
 
+if TYPE_CHECKING:
+    from .change import MaskPolicy
+
 __all__ = ["survey_frame", "native_res", "open_scenes", "scene_dates", "read_layers",
-           "layer_coverage", "score_mask", "explain_no_valid_pixels"]
+           "layer_coverage", "mask_policy", "explain_no_valid_pixels"]
 
 
 def survey_frame(cfg: SurveyConfig, before: Any, after: Any) -> Frame:
@@ -147,7 +150,7 @@ def explain_no_valid_pixels(cfg: SurveyConfig, before: Any, after: Any,
     import dask
 
     for key, scene, spec in (("before", before, cfg.before), ("after", after, cfg.after)):
-        mask = score_mask(cfg, scene, scene)
+        mask = mask_policy(cfg)(scene, scene)
         if mask is None:
             continue
         cloud, pixels = (np.asarray(a) for a in dask.compute(mask.data[::16, ::16],
@@ -220,25 +223,13 @@ def _database_layer(spec: Any, frame: Frame) -> gpd.GeoDataFrame:
                       crs=spec.crs, frame=frame, allow_empty=True)
 
 
-def score_mask(cfg: SurveyConfig, before: Any, after: Any) -> Any:
-    """Clouds of either date (dilated by ``cloud_buffer_px``: cloud edges are translucent) when
-    ``[detect] options`` give a reflectance scale and ``cloud_mask``; else None."""
-    scale = cfg.detect_options["reflectance_scale"]
-    if not cfg.detect_options["cloud_mask"] or scale is None:
-        return None
-    from .change.indices import cloud_mask
-    from .change.morphology import binary_dilation
+def mask_policy(cfg: SurveyConfig) -> MaskPolicy:
+    """The pixels the change score leaves out, as ``[detect] options`` say: clouds of either date
+    (widened by ``cloud_buffer_px``) when they give a reflectance scale and ``cloud_mask``."""
+    from .change import MaskPolicy
 
-    c_before, c_after = (cloud_mask(scene.assign_attrs(reflectance_scale=float(scale)))
-                         for scene in (before, after))
-    clouds = c_before | c_after
-    radius = int(cfg.detect_options["cloud_buffer_px"])
-    if radius > 0:
-        data = clouds.data
-        if hasattr(data, "dask"):
-            data = data.map_overlap(lambda x: binary_dilation(x, radius), depth=radius,
-                                    boundary=False, dtype=bool)
-        else:
-            data = binary_dilation(np.asarray(data), radius)
-        clouds = clouds.copy(data=data)
-    return clouds
+    opts = cfg.detect_options
+    scale = opts["reflectance_scale"]
+    return MaskPolicy(clouds=bool(opts["cloud_mask"]) and scale is not None,
+                      reflectance_scale=None if scale is None else float(scale),
+                      buffer_px=int(opts["cloud_buffer_px"]))

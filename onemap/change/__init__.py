@@ -39,6 +39,7 @@ from .morphology import (
 )
 from .normalize import normalize_radiometry, radiometric_coefficients
 from .patches import COLUMNS, patches_from_labels, patches_from_mask
+from .policy import MaskPolicy
 from .postclass import class_change, from_to_matrix
 from .threshold import fixed, k_sigma, otsu
 
@@ -49,7 +50,7 @@ _TRAINED = {"ChangeModel": "model", "load_model": "model", "detect_with_model": 
             "FeaturePlan": "features"}
 
 __all__ = [
-    "COLUMNS", "INDICES", "bare_soil_index", "binary_closing", "binary_dilation", "binary_erosion",
+    "COLUMNS", "INDICES", "MaskPolicy", "bare_soil_index", "binary_closing", "binary_dilation", "binary_erosion",
     "binary_opening", "brightness", "change_mask", "change_score", "class_change", "cloud_mask",
     "cva", "detect_changes", "fill_holes", "fixed", "from_to_matrix", "k_sigma", "label",
     "label_stats", "label_tiled", "min_mapping_unit", "mndwi", "ndbi", "ndvi", "ndwi",

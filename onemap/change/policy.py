@@ -1,0 +1,137 @@
+"""What the change score leaves out of a pair of scenes: the cloud and nodata mask, as a value.
+
+A :class:`MaskPolicy` is a small immutable description (clouds on or off and how they are found,
+how far their edges are widened, whether nodata pixels are part of the mask) that the caller
+builds once and passes to :func:`~onemap.change.change_score` or
+:func:`~onemap.change.detect_changes` as ``mask=``; the survey builds it from its TOML
+(``[detect] options``). The policy gives the boolean mask of a pair of scenes, lazily for dask
+scenes, and equal whatever the chunks.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import xarray as xr
+
+from .._compute import apply_blocks, halo
+from ..errors import DataError
+
+__all__ = ["MaskPolicy"]
+
+
+@dataclass(frozen=True)
+class MaskPolicy:
+    """Which pixels of a pair of scenes the change score excludes (True = excluded).
+
+    Parameters
+    ----------
+    clouds
+        Mask the thick clouds of either date (:func:`onemap.change.cloud_mask`: bright, white
+        and wider than *min_width_m*).
+    reflectance_scale
+        Digital numbers per unit reflectance (e.g. 10000 for Sentinel-2): the cloud test is on
+        reflectance. None: the scene's ``attrs["reflectance_scale"]``, or reflectance when the
+        scene is float; scenes in digital numbers without either are a
+        :class:`~onemap.errors.DataError` when *clouds* is on.
+    buffer_px
+        Widen the clouds by this many pixels (a square dilation): cloud edges are translucent.
+    whiteness_max, min_width_m, blue_min
+        Of the cloud test, as in :func:`onemap.change.cloud_mask`.
+    nodata
+        Also mask the pixels that are nodata in either date. The scores are NaN there anyway;
+        this is for masks used elsewhere (a trained model's candidates, a map of what was seen).
+
+    Examples
+    --------
+    >>> import numpy as np, xarray as xr
+    >>> cloud, soil = [4500, 4600, 4700], [3000, 3600, 4500]
+    >>> px = np.array([cloud, soil, soil, soil], "uint16").T[:, None, :]
+    >>> s = xr.DataArray(px, dims=("band", "y", "x"), coords={"band": ["blue", "green", "red"]})
+    >>> policy = MaskPolicy(reflectance_scale=10000, buffer_px=1, min_width_m=None)
+    >>> policy(s, s).values.tolist()  # the cloud, widened by one pixel
+    [[True, True, False, False]]
+    >>> MaskPolicy(clouds=False)(s, s) is None  # nothing to exclude
+    True
+    """
+
+    clouds: bool = True
+    reflectance_scale: float | None = None
+    buffer_px: int = 3
+    whiteness_max: float = 0.25
+    min_width_m: float | None = 60.0
+    blue_min: float | None = None
+    nodata: bool = False
+
+    def __post_init__(self) -> None:
+        for name in ("clouds", "nodata"):
+            if not isinstance(getattr(self, name), (bool, np.bool_)):
+                _bad(name, getattr(self, name), "True or False")
+        _positive("reflectance_scale", self.reflectance_scale, none_ok=True)
+        _positive("whiteness_max", self.whiteness_max)
+        _positive("min_width_m", self.min_width_m, none_ok=True, zero_ok=True)
+        _positive("blue_min", self.blue_min, none_ok=True, zero_ok=True)
+        b = self.buffer_px
+        if isinstance(b, bool) or not isinstance(b, (int, np.integer)) or b < 0:
+            _bad("buffer_px", b, "a whole number of pixels >= 0, e.g. 3")
+
+    @property
+    def excludes_anything(self) -> bool:
+        """False when the policy masks nothing (clouds and nodata both off)."""
+        return bool(self.clouds or self.nodata)
+
+    def __call__(self, before: xr.DataArray, after: xr.DataArray) -> xr.DataArray | None:
+        """The mask of the pair, see :meth:`mask`."""
+        return self.mask(before, after)
+
+    def mask(self, before: xr.DataArray, after: xr.DataArray) -> xr.DataArray | None:
+        """Boolean ``(y, x)`` mask of the pair on their grid (True = excluded), lazy for dask
+        scenes; None when the policy excludes nothing."""
+        from .indices import cloud_mask, valid_mask
+
+        out = None
+        if self.clouds:
+            c_before, c_after = (cloud_mask(self._scaled(s), blue_min=self.blue_min,
+                                            whiteness_max=self.whiteness_max,
+                                            min_width_m=self.min_width_m)
+                                 for s in (before, after))
+            out = c_before | c_after
+            if self.buffer_px > 0:
+                out = out.copy(data=_dilate(out.data, int(self.buffer_px)))
+        if self.nodata:
+            gaps = ~valid_mask(before) | ~valid_mask(after)
+            out = gaps if out is None else out | gaps
+        if out is None:
+            return None
+        return out.rename("excluded").assign_attrs(mask=repr(self))
+
+    def _scaled(self, scene: xr.DataArray) -> xr.DataArray:
+        if self.reflectance_scale is None:
+            return scene
+        return scene.assign_attrs(reflectance_scale=float(self.reflectance_scale))
+
+
+def _dilate(data: Any, radius: int) -> Any:
+    from .morphology import binary_dilation
+
+    # the dilation reaches radius pixels; nothing is cloud beyond the frame
+    return apply_blocks(lambda x: binary_dilation(x, radius), data, halo=halo(radius),
+                        boundary=False, dtype=bool)
+
+
+def _positive(name: str, value: Any, *, none_ok: bool = False, zero_ok: bool = False) -> None:
+    if value is None and none_ok:
+        return
+    ok = isinstance(value, (int, float, np.number)) and not isinstance(value, bool)
+    if ok and math.isfinite(float(value)) and (float(value) > 0 or (zero_ok and value == 0)):
+        return
+    _bad(name, value, ("a number >= 0" if zero_ok else "a number > 0")
+         + (" or None" if none_ok else ""))
+
+
+def _bad(name: str, value: Any, what: str) -> None:
+    raise DataError(f"MaskPolicy {name} must be {what}, got {value!r}", feature=name,
+                    hint=f"pass MaskPolicy({name}=...) with {what}")
