@@ -29,7 +29,6 @@ county's survey (``onemap demo``) is in :mod:`onemap.demo`.
 from __future__ import annotations
 
 import datetime
-import hashlib
 import json
 import logging
 import time
@@ -244,46 +243,23 @@ OVERVIEW_PIXELS = 1600  # longest side of the after-image overview kept for the 
 
 
 def _score(cfg: SurveyConfig, before: Any, after: Any, frame: Frame, client: Any,
-           progress: bool) -> tuple[Any, dict[str, Any], np.ndarray]:
-    """The change score, computed tile by tile into a :class:`~onemap.tilestore.TileStore` under
-    ``work/score`` and re-assembled lazily.
-
-    Each tile task also keeps the tile's share of a decimated overview of the after-image (for
-    the report map), so the imagery is read once. Returns the score, its attributes and the
-    overview ``(3, h, w)``.
-    """
-    import dask.array as da
-
+           progress: bool) -> tuple[Any, dict[str, Any], np.ndarray | None]:
+    """The change score, computed tile by tile into the resumable store under ``work/score`` and
+    read back lazily; each tile keeps its share of the after-image overview of the report map, so
+    the imagery is read once. Returns the score, its attributes and the overview ``(3, h, w)``."""
     from .change import change_score
     from .report import rgb_bands
     from .tilestore import TileStore
 
     opts = {k: v for k, v in cfg.detect_options.items()
             if k in ("normalize", "smooth", "index", "direction", "sample_pixels")}
-    score = change_score(before, after, method=cfg.method,
-                         mask=mask_policy(cfg), **opts)
-    attrs = dict(score.attrs)
-    store = TileStore(cfg.output / "work" / "score", frame, cfg.tile_size)
-    inputs = ["v4", repr(frame), cfg.method, opts, cfg.tile_size, cfg.detect_options,
-              [str(p) for p in cfg.before.paths + cfg.after.paths]]
-    store.open(hashlib.sha256(json.dumps(inputs, default=str).encode()).hexdigest()[:16])
-    ts = cfg.tile_size
-    data = score.data
-    if not hasattr(data, "dask"):
-        data = da.from_array(np.asarray(data), chunks=ts)
-    data = data.rechunk((ts, ts))
-    todo = store.missing()
-    log.info("score: %d of %d tiles to compute", len(todo), len(store.tiles))
-    if todo:
-        n = len(store.tiles)
-        bar = _progress(n, "score tiles", progress, initial=n - len(todo))
-        step = max(1, -(-max(frame.shape) // OVERVIEW_PIXELS))  # overview pixels: every step-th
-        store.fill(data, after.data, rgb_bands(after), step, client=client, bar=bar)
-        bar.close()
-    value_range = store.value_range()
-    if value_range is not None:
-        attrs["score_range"] = value_range
-    return score.copy(data=store.assemble()), attrs, store.overview()
+    step = max(1, -(-max(frame.shape) // OVERVIEW_PIXELS))  # overview pixels: every step-th
+    store = TileStore(cfg.output / "work" / "score", frame, cfg.tile_size,
+                      overview_rgb=rgb_bands(after), overview_step=step, client=client,
+                      progress=progress)
+    score = change_score(before, after, method=cfg.method, mask=mask_policy(cfg), store=store,
+                         **opts)
+    return score, dict(score.attrs), store.overview()
 
 
 def _production_date(work: Path) -> datetime.date:
@@ -300,7 +276,7 @@ def _production_date(work: Path) -> datetime.date:
 
 def _patches(cfg: SurveyConfig, score: Any, attrs: dict[str, Any], frame: Frame, before: Any,
              after: Any) -> gpd.GeoDataFrame:
-    from .change import patches_above, threshold_score
+    from .change import DetectionStatus, patches_above, threshold_score
 
     if getattr(cfg, "detect_model", None) is not None:  # a trained model replaces score + threshold
         from .change.model import detect_with_model
@@ -309,24 +285,18 @@ def _patches(cfg: SurveyConfig, score: Any, attrs: dict[str, Any], frame: Frame,
                                     mask=mask_policy(cfg)(before, after))
         attrs.update(threshold=patches.attrs["threshold"], model=str(cfg.detect_model))
         return patches.rename(columns={"id": "patch_id"})
-    floor = cfg.detect_options["noise_floor"]
+    opts = cfg.detect_options
     try:
-        thr, noise = threshold_score(score, cfg.threshold, cfg.k, floor=floor, value_range=attrs.get("score_range"))
+        t = threshold_score(score, threshold=cfg.threshold, k=cfg.k, floor=opts["noise_floor"],
+                            value_range=attrs.get("score_range"))
     except NoValidPixelsError as exc:  # say which scene, and why
         raise explain_no_valid_pixels(cfg, before, after, exc) from exc
-    opts = cfg.detect_options
-    patches = patches_above(score, thr, frame, noise=noise, opening=int(opts["opening"]),
-                            connectivity=int(opts["connectivity"]), min_area=cfg.min_area,
+    if t.status is DetectionStatus.CONSTANT_SCORE:
+        warnings.warn(f"the change score is constant ({t.threshold:g}): the threshold is "
+                      "undefined, no pixel is taken as changed", OnemapWarning, stacklevel=4)
+    patches = patches_above(score, t.threshold, frame, noise=t.noise,
+                            opening=int(opts["opening"]), connectivity=int(opts["connectivity"]),
+                            min_area=cfg.min_area,
                             dates=(before.attrs.get("date"), after.attrs.get("date")))
-    attrs.update(threshold=thr, noise=noise)
-    patches = patches.rename(columns={"id": "patch_id"}) if "id" in patches.columns else patches
-    return patches
-
-
-def _progress(total: int, desc: str, enabled: bool, initial: int = 0) -> Any:
-    import sys
-
-    from tqdm.auto import tqdm
-
-    return tqdm(total=total, desc=desc, initial=initial,
-                disable=not (enabled and sys.stderr.isatty()), leave=False)
+    attrs.update(threshold=t.threshold, noise=t.noise)
+    return patches.rename(columns={"id": "patch_id"}) if "id" in patches.columns else patches
