@@ -13,8 +13,9 @@ at load, before any file is read. Defaults of the detector (``method``, ``thresh
 the ``[detect.options]`` that are :func:`onemap.detect_changes` parameters) are read from the
 library's own signature, so a survey and a call to ``detect_changes`` agree. ``min_area`` is the
 survey's own default (200 m²: a county survey ignores smaller patches; ``detect_changes`` keeps
-every patch unless told). Sensor names accept the aliases of :func:`onemap.ingest.sensors.sensor_preset`
-(``"GF-2"``, ``"gf-2"``, ``"S2"``, ``"L8"`` ...) and are stored under the preset's name (``"gf2"``).
+every patch unless told). Sensor names accept the aliases of
+:func:`onemap.ingest.sensors.sensor_preset` (``"GF-2"``, ``"gf-2"``, ``"S2"``, ``"L8"`` ...) and
+are stored under the preset's name (``"gf2"``).
 
 An approvals layer with no feature (a county that approved nothing that year) is refused unless
 ``[layers.approvals] allow_empty = true`` says so: then every new construction is unapproved, and
@@ -79,7 +80,7 @@ Example
     [history]             # optional: year over year (onemap.history.match_previous)
     previous = ["../2023/out/verdicts.gpkg", "../2024/out/verdicts.parquet"]   # oldest first
     min_overlap = 0.3     # same place: intersection >= 30 % of the smaller patch
-    resolved = ["已整改", "已拆除"]   # optional: decisions that close a case (default: the module's list)
+    resolved = ["已整改", "已拆除"]   # optional: decisions closing a case (default: history's)
 
 ``[history] previous`` lists earlier years' results: paths (GeoPackage, GeoParquet, any layer
 :func:`onemap.read_layer` reads; relative to the TOML file), inline tables ``{path = "...",
@@ -98,6 +99,7 @@ import re
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from os import PathLike
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -107,8 +109,8 @@ from .errors import ConfigError
 if TYPE_CHECKING:
     from ._config_check import Validator
 
-__all__ = ["SurveyConfig", "SceneSpec", "LayerSpec", "DatabaseSpec", "load_config", "LAYER_KINDS", "SCHEMA", "Key",
-           "keys_doc"]
+__all__ = ["SurveyConfig", "SceneSpec", "LayerSpec", "DatabaseSpec", "load_config", "LAYER_KINDS",
+           "SCHEMA", "Key", "keys_doc"]
 
 #: config layer name -> onemap.read_layer kind
 LAYER_KINDS = {
@@ -193,15 +195,18 @@ SCHEMA: dict[str, dict[str, Key]] = {
     "frame": {
         "crs": Key(("int", "str"), None, "frame CRS, e.g. 4527 (default: the after-scene's)"),
         "zone": Key("int", None, "CGCS2000 Gauss-Kruger zone (3°: 25-45, 6°: 13-23)"),
-        "res": Key("float", None, "pixel size in frame units (default: the after-scene's)", 0, True),
+        "res": Key("float", None, "pixel size in frame units (default: the after-scene's)", 0,
+                   True),
         "extent": Key(("str", "list"), "scenes", '"scenes" or [left, bottom, right, top]'),
     },
     "scene": {
         "path": Key("str", None, "the raster (one multi-band file)"),
         "paths": Key("list", None, "one file per band (e.g. Sentinel-2)"),
-        "sensor": Key("str", None, "sensor preset: gf1, gf2, gf6, sentinel2, landsat5-9, rgb, rgbn"),
+        "sensor": Key("str", None,
+                      "sensor preset: gf1, gf2, gf6, sentinel2, landsat5-9, rgb, rgbn"),
         "date": Key(("str", "date"), None, "acquisition date (default: read from the files)"),
-        "bands": Key("list", None, "band names in file order, e.g. [\"blue\", \"green\", \"red\", \"nir\"]"),
+        "bands": Key("list", None,
+                     "band names in file order, e.g. [\"blue\", \"green\", \"red\", \"nir\"]"),
         "crs": Key(("int", "str"), None, "CRS of files that declare none (no reprojection)"),
     },
     "layer": {
@@ -218,8 +223,8 @@ SCHEMA: dict[str, dict[str, Key]] = {
     },
     "detect": {
         "method": Key("str", Lib("method"), "change score", choices=_methods),
-        "threshold": Key(("str", "float"), Lib("threshold"), '"otsu", "k_sigma" or a number (noise sigmas)',
-                         choices=_THRESHOLDS),
+        "threshold": Key(("str", "float"), Lib("threshold"),
+                         '"otsu", "k_sigma" or a number (noise sigmas)', choices=_THRESHOLDS),
         "min_area": Key("float", 200.0, "smallest patch in m² (survey default)", 0),
         "k": Key("float", Lib("k"), "multiplier of threshold = \"k_sigma\"", 0, True),
         "options": Key("table", {}, "[detect.options]"),
@@ -230,19 +235,24 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "normalize": Key("str", Lib("normalize"), "radiometric normalisation of the after-scene",
                          choices=_normalizations),
         "smooth": Key("int", Lib("smooth"), "box-mean radius on the score (pixels)", 0),
-        "opening": Key("int", Lib("opening"), "binary opening radius of the change mask (pixels)", 0),
+        "opening": Key("int", Lib("opening"), "binary opening radius of the change mask (pixels)",
+                       0),
         "connectivity": Key("int", Lib("connectivity"), "8 or 4 neighbours join a patch",
-                            check=lambda v, x, label: x if x in (4, 8) else v.fail(label, f"must be 4 or 8, got {x!r}")),
-        "noise_floor": Key("float", Lib("noise_floor"), "lowest data-driven threshold (noise sigmas)", 0),
-        "sample_pixels": Key("int", Lib("sample_pixels"), "pixels sampled for global statistics", 1),
+                            check=lambda v, x, label: x if x in (4, 8)
+                            else v.fail(label, f"must be 4 or 8, got {x!r}")),
+        "noise_floor": Key("float", Lib("noise_floor"),
+                           "lowest data-driven threshold (noise sigmas)", 0),
+        "sample_pixels": Key("int", Lib("sample_pixels"), "pixels sampled for global statistics",
+                             1),
         "index": Key("str", Lib("index"), "method = \"index_diff\" only: the spectral index",
                      choices=_indices),
         "direction": Key("str", Lib("direction"), "method = \"index_diff\" only: gain, loss or abs",
                          choices=("gain", "loss", "abs")),
-        "reflectance_scale": Key("float", None, "digital numbers per unit reflectance (e.g. 10000): "
-                                                "enables the cloud mask", 0, True),
+        "reflectance_scale": Key("float", None, "digital numbers per unit reflectance "
+                                                "(e.g. 10000): enables the cloud mask", 0, True),
         "cloud_mask": Key("bool", True, "mask clouds of both dates (needs reflectance_scale)"),
-        "cloud_buffer_px": Key("int", 3, "cloud mask dilation (pixels): cloud edges are translucent", 0),
+        "cloud_buffer_px": Key("int", 3,
+                               "cloud mask dilation (pixels): cloud edges are translucent", 0),
     },
     "enforce": {
         "tolerance_m": Key("float", 1.0, "sliver tolerance in metres", 0),
@@ -260,12 +270,15 @@ SCHEMA: dict[str, dict[str, Key]] = {
     "history": {
         "previous": Key("list", None, "earlier years' results, oldest first: paths, "
                                       "{path, layer, crs} or {url, table, where} tables"),
-        "min_overlap": Key("float", 0.3, "same place: intersection share of the smaller patch", 0, True),
+        "min_overlap": Key("float", 0.3, "same place: intersection share of the smaller patch",
+                           0, True),
         "resolved": Key("list", None, "decisions that close a case (default: the module's list)"),
     },
     "database": {
-        "url": Key("str", None, "postgresql://user@host:port/db (password from PGPASSWORD or ~/.pgpass)"),
-        "county": Key("str", None, "county code of this survey (part of the key its rows are kept by)"),
+        "url": Key("str", None,
+                   "postgresql://user@host:port/db (password from PGPASSWORD or ~/.pgpass)"),
+        "county": Key("str", None,
+                      "county code of this survey (part of the key its rows are kept by)"),
         "schema": Key("str", "onemap", "database schema of the result tables"),
     },
 }
@@ -364,7 +377,8 @@ class SurveyConfig:
     scheduler: str | None = None
     workers: int | None = None
     report_lang: str = "zh"  # [report] lang: "zh" or "en" (report and CSV headers)
-    history_previous: tuple[dict[str, Any], ...] = ()  # read_layer sources: {"path": ..., "layer": ...}
+    # read_layer sources: {"path": ..., "layer": ...}
+    history_previous: tuple[dict[str, Any], ...] = ()
     history_min_overlap: float = 0.3
     history_resolved: tuple[str, ...] | None = None
     database: DatabaseSpec | None = None
@@ -385,7 +399,8 @@ class SurveyConfig:
         return {k: conv(v) for k, v in self.__dict__.items()}
 
 
-def load_config(source: str | Path | Mapping[str, Any], base: str | Path | None = None) -> SurveyConfig:
+def load_config(source: str | PathLike[str] | Mapping[str, Any],
+                base: str | Path | None = None) -> SurveyConfig:
     """Read and validate a survey configuration from a TOML file or a mapping.
 
     Parameters
@@ -410,7 +425,8 @@ def load_config(source: str | Path | Mapping[str, Any], base: str | Path | None 
     else:
         path = Path(source)
         if not path.is_file():
-            raise ConfigError("survey configuration not found", path=path, hint="give the path of a .toml file")
+            raise ConfigError("survey configuration not found", path=path,
+                              hint="give the path of a .toml file")
         try:
             raw = tomllib.loads(path.read_text(encoding="utf-8"))
         except UnicodeDecodeError as exc:
@@ -419,9 +435,10 @@ def load_config(source: str | Path | Mapping[str, Any], base: str | Path | None 
                               hint="save the TOML file as UTF-8") from exc
         except tomllib.TOMLDecodeError as exc:
             at = re.search(r"\(at line (\d+), column (\d+)\)", str(exc))
-            raise ConfigError(f"not valid TOML: {exc}", path=path, line=int(at.group(1)) if at else None,
-                              hint="check the syntax on that line (tables are [name], values key = value, "
-                                   "strings in quotes)") from exc
+            raise ConfigError(f"not valid TOML: {exc}", path=path,
+                              line=int(at.group(1)) if at else None,
+                              hint="check the syntax on that line (tables are [name], values "
+                                   "key = value, strings in quotes)") from exc
         root = Path(base).resolve() if base else path.resolve().parent
     from ._config_check import (
         Validator,
@@ -446,7 +463,8 @@ def load_config(source: str | Path | Mapping[str, Any], base: str | Path | None 
     report = v.table(raw, "report", required=False)
     history = v.table(raw, "history", required=False)
     database = v.table(raw, "database", required=False)
-    options = v.table(detect, "options", required=False, schema="detect.options", where="detect.options")
+    options = v.table(detect, "options", required=False, schema="detect.options",
+                      where="detect.options")
 
     # what the detector will be asked, before any file is read
     method = detect["method"]
@@ -457,33 +475,43 @@ def load_config(source: str | Path | Mapping[str, Any], base: str | Path | None 
                           f"remove it, or set method = {methods[0]!r} under [detect]")
         if method in methods and options[name] is None:
             raise v.error("[detect.options]", f"method = {method!r} needs {name}",
-                          f"add {name} = ... under [detect.options] ({', '.join(choices_of(SCHEMA['detect.options'][name]))})")
+                          f"add {name} = ... under [detect.options] "
+                          f"({', '.join(choices_of(SCHEMA['detect.options'][name]))})")
 
-    if "cloud_mask" in v.given["detect.options"] and options["cloud_mask"] and options["reflectance_scale"] is None:
-        raise v.error("[detect.options] cloud_mask = true", "needs reflectance_scale (the cloud test is on reflectance)",
-                      "add reflectance_scale = 10000.0 (digital numbers per unit reflectance of the scenes)")
+    asked = "cloud_mask" in v.given["detect.options"] and options["cloud_mask"]
+    if asked and options["reflectance_scale"] is None:
+        raise v.error("[detect.options] cloud_mask = true",
+                      "needs reflectance_scale (the cloud test is on reflectance)",
+                      "add reflectance_scale = 10000.0 (digital numbers per unit reflectance of "
+                      "the scenes)")
     for name in _REQUIRED_LAYERS:
         if name not in layers:
-            raise v.error(f"[layers.{name}]", "is required", f"add a [layers.{name}] table with a path")
-    scene_specs = {}
+            raise v.error(f"[layers.{name}]", "is required",
+                          f"add a [layers.{name}] table with a path")
+    scene_specs: dict[str, SceneSpec] = {}
     for when in ("before", "after"):
         if when not in scenes:
-            raise v.error(f"[scenes.{when}]", "is required", f"add a [scenes.{when}] table with a path")
+            raise v.error(f"[scenes.{when}]", "is required",
+                          f"add a [scenes.{when}] table with a path")
         scene_specs[when] = v.scene(scenes[when], f"scenes.{when}")
     layer_specs = {name: v.layer(spec, name) for name, spec in layers.items()}
 
     extent = frame["extent"]
     if extent != "scenes":
-        if not (isinstance(extent, list) and len(extent) == 4 and all(is_number(x) for x in extent)):
-            raise v.error("[frame] extent", f"must be \"scenes\" or [left, bottom, right, top], got {extent!r}")
+        four = isinstance(extent, list) and len(extent) == 4
+        if not (four and all(is_number(x) for x in extent)):
+            raise v.error("[frame] extent",
+                          f"must be \"scenes\" or [left, bottom, right, top], got {extent!r}")
         extent = tuple(float(x) for x in extent)
         if not (extent[2] > extent[0] and extent[3] > extent[1]):
-            raise v.error("[frame] extent", f"is empty or inverted: {list(extent)}", "order is [left, bottom, right, top]")
+            raise v.error("[frame] extent", f"is empty or inverted: {list(extent)}",
+                          "order is [left, bottom, right, top]")
     else:
         extent = None
     zone = frame["zone"]
     if zone is not None and not 13 <= zone <= 45:
-        raise v.error("[frame] zone", f"must be a Gauss-Kruger zone number (13-23 or 25-45), got {zone!r}")
+        raise v.error("[frame] zone",
+                      f"must be a Gauss-Kruger zone number (13-23 or 25-45), got {zone!r}")
     crs = frame["crs"]
     if crs is not None:
         from .crs import as_crs
@@ -491,7 +519,8 @@ def load_config(source: str | Path | Mapping[str, Any], base: str | Path | None 
         try:
             as_crs(crs)
         except Exception as exc:
-            raise v.error("[frame] crs", f"is not a valid CRS: {crs!r}", "use an EPSG code such as 4527") from exc
+            raise v.error("[frame] crs", f"is not a valid CRS: {crs!r}",
+                          "use an EPSG code such as 4527") from exc
     if crs is not None and zone is not None:
         raise v.error("[frame]", "give crs or zone, not both")
     if crs is not None:
@@ -510,7 +539,8 @@ def load_config(source: str | Path | Mapping[str, Any], base: str | Path | None 
         layers=layer_specs, frame_crs=crs, frame_zone=zone, res=frame["res"], extent=extent,
         method=method, threshold=threshold, min_area=detect["min_area"], k=detect["k"],
         detect_options=dict(options), tolerance_m=enforce["tolerance_m"],
-        ratio_threshold=enforce["ratio_threshold"], tile_size=run["tile_size"], scheduler=run["scheduler"],
+        ratio_threshold=enforce["ratio_threshold"], tile_size=run["tile_size"],
+        scheduler=run["scheduler"],
         workers=run["workers"], report_lang=report["lang"], **history_fields,
         database=_database(v, database) if "database" in raw else None,
         detect_model=(root / model).resolve() if model is not None else None,

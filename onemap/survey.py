@@ -28,13 +28,10 @@ county's survey (``onemap demo``) is in :mod:`onemap.demo`.
 
 from __future__ import annotations
 
-import datetime
 import json
 import logging
-import time
 import warnings
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from dataclasses import dataclass
 from os import PathLike
 from pathlib import Path
@@ -46,14 +43,15 @@ import pandas as pd
 
 from . import __version__
 from ._atomic import atomic_write_text
+from .cluster import connect
 from .config import SurveyConfig, load_config
 from .demo import demo_config, run_demo
 from .demo import to_toml as _to_toml  # noqa: F401 - the tests write TOML with it
-from .errors import ConfigError, NoValidPixelsError, OnemapError, OnemapWarning, speaking
+from .errors import NoValidPixelsError, OnemapError, OnemapWarning, speaking
 from .export import export_results
 from .export import sha256_file as _sha256
 from .frame import Frame
-from .manifest import build_manifest, n_unknown_landuse
+from .manifest import StageTimer, build_manifest, n_unknown_landuse, production_date
 from .survey_inputs import (
     explain_no_valid_pixels,
     layer_coverage,
@@ -84,19 +82,6 @@ class SurveyResult:
     def __repr__(self) -> str:
         counts = self.verdicts["verdict"].value_counts().to_dict() if len(self.verdicts) else {}
         return f"SurveyResult({self.output}, {len(self.verdicts)} patches {counts})"
-
-
-class _Timer:
-    def __init__(self) -> None:
-        self.times: dict[str, float] = {}
-
-    @contextmanager
-    def __call__(self, stage: str) -> Iterator[None]:
-        t0 = time.perf_counter()
-        log.info("%s ...", stage)
-        yield
-        self.times[stage] = round(time.perf_counter() - t0, 3)
-        log.info("%s done in %.2f s", stage, self.times[stage])
 
 
 def run_survey(config: str | PathLike | Mapping[str, Any] | SurveyConfig, client: Any = None,
@@ -135,26 +120,11 @@ def run_survey(config: str | PathLike | Mapping[str, Any] | SurveyConfig, client
             raise exc.speak("toml")  # noqa: B904 - the same error, re-phrased
 
 
-def connect(address: str, where: str = "scheduler") -> Any:
-    """A ``dask.distributed.Client`` of the cluster at *address*; :class:`ConfigError` naming
-    *where* the address came from (``--scheduler``, ``[run] scheduler``) when it cannot be
-    reached."""
-    from distributed import Client
-
-    try:
-        return Client(address, timeout="10s")
-    except (OSError, ValueError, TypeError) as exc:
-        raise ConfigError(f"{where}: cannot reach a dask scheduler at {address!r} ({exc})",
-                          hint="start the cluster (`dask scheduler`, `dask worker ADDRESS`) and "
-                               "pass its address, e.g. tcp://host:8786, or leave it out to run on "
-                               "local threads") from exc
-
-
 def _run(cfg: SurveyConfig, client: Any, progress: bool) -> SurveyResult:
     out = cfg.output
     (out / "work").mkdir(parents=True, exist_ok=True)
     (out / "manifest.json").unlink(missing_ok=True)  # a manifest only ever describes a complete run
-    timer = _Timer()
+    timer = StageTimer(log)
     from .enforce import flag_unapproved
     from .invariants import check_invariants
     from .summary import approvals_status, summarize
@@ -193,7 +163,7 @@ def _run(cfg: SurveyConfig, client: Any, progress: bool) -> SurveyResult:
     with timer("invariants"):  # before anything is written: a broken bookkeeping stops the run
         invariants = check_invariants(patches, verdicts, summary)
     with timer("export"):
-        produced = _production_date(out / "work" / "score")
+        produced = production_date(out / "work" / "score")
         outputs = export_results(out, verdicts, summary, status, produced=produced,
                                  lang=cfg.report_lang)
     with timer("report"):
@@ -231,6 +201,7 @@ def _write_database(cfg: SurveyConfig, verdicts: gpd.GeoDataFrame, summary: pd.D
     from .db import SurveyKey, redact, write_results
 
     db = cfg.database
+    assert db is not None  # called only with a [database] table
     key = SurveyKey(cfg.name, db.county, before.attrs.get("date") or cfg.before.date,
                     after.attrs.get("date") or cfg.after.date, __version__)
     rows = write_results(db.url, key, verdicts=verdicts, summary=summary, approvals=status,
@@ -262,23 +233,11 @@ def _score(cfg: SurveyConfig, before: Any, after: Any, frame: Frame, client: Any
     return score, dict(score.attrs), store.overview()
 
 
-def _production_date(work: Path) -> datetime.date:
-    """The day this survey's results were first produced (数据产生日期 of the flagged TXT files):
-    kept with the score tiles, so a resumed or repeated run writes the same files."""
-    stamp = work / "produced.txt"
-    try:
-        return datetime.date.fromisoformat(stamp.read_text().strip())
-    except (OSError, ValueError):
-        today = datetime.date.today()
-        atomic_write_text(stamp, today.isoformat())
-        return today
-
-
 def _patches(cfg: SurveyConfig, score: Any, attrs: dict[str, Any], frame: Frame, before: Any,
              after: Any) -> gpd.GeoDataFrame:
     from .change import DetectionStatus, patches_above, threshold_score
 
-    if getattr(cfg, "detect_model", None) is not None:  # a trained model replaces score + threshold
+    if cfg.detect_model is not None:  # a trained model replaces score + threshold
         from .change.model import detect_with_model
 
         patches = detect_with_model(before, after, cfg.detect_model, min_area=cfg.min_area,

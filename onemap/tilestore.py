@@ -11,6 +11,7 @@ the tiles were computed from; another key empties the store.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from os import PathLike
 from pathlib import Path
 from typing import Any
 
@@ -62,7 +63,7 @@ class TileStore:
     ((60, 100), 15000.0)
     """
 
-    def __init__(self, folder: str | Path, frame: Frame, tile_size: int, *,
+    def __init__(self, folder: str | PathLike[str], frame: Frame, tile_size: int, *,
                  overview_rgb: Sequence[int] | None = None, overview_step: int = 1,
                  client: Any = None, progress: bool = False) -> None:
         self.folder = Path(folder)

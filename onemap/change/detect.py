@@ -336,7 +336,7 @@ def detect_changes(before: xr.DataArray, after: xr.DataArray, frame: Frame | Non
         from .model import detect_with_model
 
         thr = None if isinstance(threshold, str) else float(threshold)
-        m = mask(before, after) if callable(mask) else mask
+        m: Any = mask(before, after) if callable(mask) else mask
         return detect_with_model(before, after, model, threshold=thr, min_area=min_area, mask=m,
                                  connectivity=connectivity, frame=frame)
     if method == "post_classification":

@@ -134,7 +134,7 @@ def _assemble(results: list[dict[str, Any]], n: int, frame: Frame, min_pixels: f
     kept = kept[count[kept] > 0]
     # canonical form (no collinear vertices, normalised ring order): a patch merged from pieces
     # of several chunks is then the same geometry, vertex for vertex, as one polygonised whole
-    merged = np.array([_merge(pieces[k]) for k in kept], dtype=object)
+    merged: Any = np.array([_merge(pieces[int(k)]) for k in kept], dtype=object)
     geoms = list(shapely.normalize(shapely.simplify(merged, 0.0)))
     with np.errstate(invalid="ignore", divide="ignore"):
         mean = np.where(scnt[kept] > 0, ssum[kept] / np.maximum(scnt[kept], 1), np.nan)
@@ -270,8 +270,8 @@ def patches_from_labels(labels: Any, frame: Frame | None = None, *, score: Any =
         raise DataError(f"labels have shape {tuple(data.shape)}, the frame {frame.shape}")
     sc = _score_like(score, data, "labels")
     if n is None:
-        n = int(data.max()) if data.size else 0
-        n = int(n.compute()) if is_lazy(n) else n
+        top: Any = data.max() if data.size else 0
+        n = int(top.compute() if is_lazy(top) else top)
     min_pixels = _min_pixels(min_area, frame)
     attrs = {"threshold": threshold, "noise": noise}
     if not is_lazy(data):

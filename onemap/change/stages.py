@@ -62,7 +62,7 @@ class ThresholdResult(tuple[float, float]):
         obj.status = DetectionStatus(status)
         return obj
 
-    def __getnewargs__(self) -> tuple[float, float, DetectionStatus]:  # type: ignore[override]
+    def __getnewargs__(self) -> tuple[float, float, DetectionStatus]:
         return self[0], self[1], self.status
 
     @property
