@@ -4,14 +4,16 @@
 orders the stages, each done by the module that owns it:
 
 1. **ingest** every layer onto the frame's CRS and **align** both scenes lazily onto the frame
-   (:mod:`onemap.survey_inputs`: scenes, dates, layers, coverage, cloud mask);
-2. **score** the change (:func:`onemap.change.change_score`) tile by tile into a resumable
-   :class:`onemap.tilestore.TileStore` under ``work/score/``: a run killed midway and started
-   again skips the finished tiles; the score of a tile does not depend on the tiling (global
-   normalisation statistics, halos for smoothing);
+   (:mod:`onemap.survey_inputs`: scenes, dates, layers, coverage, and the
+   :class:`onemap.change.MaskPolicy` of ``[detect] options``);
+2. **score** the change with the public chain, ``change_score(..., mask=policy, store=...)``:
+   tile by tile into a resumable :class:`onemap.tilestore.TileStore` under ``work/score/`` (a
+   run killed midway and started again skips the finished tiles; the score of a tile does not
+   depend on the tiling: global normalisation statistics, halos for smoothing);
 3. **patches**: one *global* threshold from the histogram of the whole score
-   (:func:`onemap.change.threshold_score`), then mask, labelling with stitched tile seams,
-   polygons (:func:`onemap.change.patches_above`) — or a trained model's patches;
+   (:func:`onemap.change.threshold_score`, its typed status), then mask, labelling with
+   stitched tile seams, polygons (:func:`onemap.change.patches_above`) — or a trained model's
+   patches;
 4. **flag** every patch (:func:`onemap.flag_unapproved`), with ``[history]`` match it against
    earlier years' results (:func:`onemap.history.match_previous`), **summarize** per admin unit,
    the approve–supply–use chain of every approval;
@@ -46,10 +48,8 @@ from ._atomic import atomic_write_text
 from .cluster import connect
 from .config import SurveyConfig, load_config
 from .demo import demo_config, run_demo
-from .demo import to_toml as _to_toml  # noqa: F401 - the tests write TOML with it
 from .errors import NoValidPixelsError, OnemapError, OnemapWarning, speaking
-from .export import export_results
-from .export import sha256_file as _sha256
+from .export import export_results, sha256_file
 from .frame import Frame
 from .manifest import StageTimer, build_manifest, n_unknown_landuse, production_date
 from .survey_inputs import (
@@ -179,7 +179,7 @@ def _run(cfg: SurveyConfig, client: Any, progress: bool) -> SurveyResult:
                                      "unknown_landuse_patches": n_unknown_landuse(verdicts)},
                               overview=overview, layers=layers, lang=cfg.report_lang,
                               coverage=coverage)
-        outputs["report.html"] = _sha256(report)
+        outputs["report.html"] = sha256_file(report)
     database = None
     if cfg.database is not None:
         with timer("database"):

@@ -133,31 +133,21 @@ def explain_no_valid_pixels(cfg: SurveyConfig, before: Any, after: Any,
                             exc: DataError) -> DataError:
     """A DataError naming the scene and the fix when the change score is NaN everywhere (*exc*
     when neither scene is all nodata nor all cloud)."""
-    from .change._sample import sample_windows
-    from .change._scene import nodata_of
-    from .ingest.window import read_windows
+    from .change import why_no_valid_pixels
 
-    windows = sample_windows(tuple(before.shape[1:]), 1 << 20)
+    policy = mask_policy(cfg)
+    reasons = {key: why_no_valid_pixels(scene) for key, scene in (("before", before),
+                                                                  ("after", after))}
     for key, scene, spec in (("before", before, cfg.before), ("after", after, cfg.after)):
-        nodata = nodata_of(scene)
-        valid = [np.isfinite(w).all(0) & (np.isnan(nodata) | ~(w == nodata).any(0))
-                 for w in read_windows(scene, windows)]
-        if not any(v.any() for v in valid):
+        if reasons[key] == "nodata":
+            nodata = scene.attrs.get("nodata", scene.attrs.get("_FillValue"))
+            value = "NaN" if nodata is None or np.isnan(float(nodata)) else f"{float(nodata):g}"
             return DataError(f"[scenes.{key}] has no valid pixel on the survey frame: it is all "
-                             f"nodata ({'NaN' if np.isnan(nodata) else nodata:g})",
+                             f"nodata ({value})",
                              path=spec.paths[0], hint="the file may be a failed export or cover "
                                                       "another area; check it in a GIS")
-    import dask
-
     for key, scene, spec in (("before", before, cfg.before), ("after", after, cfg.after)):
-        mask = mask_policy(cfg)(scene, scene)
-        if mask is None:
-            continue
-        cloud, pixels = (np.asarray(a) for a in dask.compute(mask.data[::16, ::16],
-                                                             scene.data[:, ::16, ::16]))
-        nodata = nodata_of(scene)
-        valid = np.isfinite(pixels).all(0) & (np.isnan(nodata) | ~(pixels == nodata).any(0))
-        if valid.any() and bool(cloud[valid].all()):
+        if why_no_valid_pixels(scene, policy if policy.excludes_anything else None) == "cloud":
             return DataError(f"[scenes.{key}] is covered by cloud wherever it has data",
                              path=spec.paths[0],
                              hint="use another date, or set cloud_mask = false under [detect] "

@@ -1,11 +1,15 @@
 """A resumable store of score tiles on disk: a survey killed midway restarts where it stopped.
 
-The tiles are exactly :meth:`onemap.frame.Frame.tiles` of the survey frame, which is also the grid
-of the dask chunks the score is computed in (:meth:`TileStore.check_chunks` asserts it). Each tile
-is kept as three atomic ``.npy`` files: the score as ``float16`` (``r{row0}_c{col0}.npy``, written
-last, so its presence marks the tile done), its value range and its share of a decimated overview
-of the after-image (both under ``overview/``). A ``key.txt`` stamp names the inputs and parameters
-the tiles were computed from; another key empties the store.
+The tiles are exactly :meth:`onemap.frame.Frame.tiles` of the frame, which is also the grid of
+the dask chunks the score is computed in (:meth:`TileStore.check_chunks` asserts it). Each tile
+is kept as atomic ``.npy`` files: the score as ``float16`` (``r{row0}_c{col0}.npy``, written
+last, so its presence marks the tile done), its value range and, when the store keeps one, its
+share of a decimated overview of an image (both under ``overview/``). A ``key.txt`` stamp names
+the inputs and parameters the tiles were computed from; another key empties the store.
+
+``change_score(..., store=...)`` and ``detect_changes(..., store=...)`` fill a store (the key is
+theirs: everything the score depends on); the survey keeps its score in one under
+``work/score`` with the overview of its report map.
 """
 
 from __future__ import annotations

@@ -39,7 +39,7 @@ from .morphology import (
 )
 from .normalize import normalize_radiometry, radiometric_coefficients
 from .patches import COLUMNS, patches_from_labels, patches_from_mask
-from .policy import MaskPolicy
+from .policy import MaskPolicy, why_no_valid_pixels
 from .postclass import class_change, from_to_matrix
 from .stages import (
     DetectionStatus,
@@ -63,7 +63,7 @@ __all__ = [
     "label_stats", "label_tiled", "min_mapping_unit", "mndwi", "ndbi", "ndvi", "ndwi",
     "normalize_radiometry", "otsu", "patches_above", "patches_from_labels", "patches_from_mask",
     "radiometric_coefficients", "remove_small", "spectral_index", "threshold_score", "valid_mask",
-    "water_mask", *_TRAINED,
+    "water_mask", "why_no_valid_pixels", *_TRAINED,
 ]
 
 

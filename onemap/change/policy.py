@@ -20,7 +20,7 @@ import xarray as xr
 from .._compute import apply_blocks, halo
 from ..errors import DataError
 
-__all__ = ["MaskPolicy"]
+__all__ = ["MaskPolicy", "why_no_valid_pixels"]
 
 
 @dataclass(frozen=True)
@@ -112,6 +112,45 @@ class MaskPolicy:
         if self.reflectance_scale is None:
             return scene
         return scene.assign_attrs(reflectance_scale=float(self.reflectance_scale))
+
+
+def why_no_valid_pixels(scene: xr.DataArray, mask: MaskPolicy | None = None) -> str | None:
+    """Why a scene leaves the change score no valid pixel: ``"nodata"`` when it has none (read
+    on a sample of windows over the whole grid), ``"cloud"`` when *mask* excludes every pixel
+    it has data at (on every 16th row and column), else None.
+
+    What a caller says when :func:`~onemap.change.threshold_score` raises
+    :class:`~onemap.errors.NoValidPixelsError`: which date, and why.
+
+    >>> import numpy as np, xarray as xr
+    >>> s = xr.DataArray(np.zeros((3, 4, 4), "uint16"), dims=("band", "y", "x"),
+    ...                  coords={"band": ["blue", "green", "red"]}, attrs={"nodata": 0})
+    >>> why_no_valid_pixels(s)
+    'nodata'
+    """
+    from ..ingest.window import read_windows
+    from ._sample import sample_windows
+    from ._scene import as_scene, nodata_of
+
+    scene = as_scene(scene)
+    nodata = nodata_of(scene)
+
+    def valid(pixels: np.ndarray) -> np.ndarray:
+        ok = np.isfinite(pixels).all(0)
+        return ok if np.isnan(nodata) else ok & ~(pixels == nodata).any(0)
+
+    windows = sample_windows(tuple(scene.shape[1:]), 1 << 20)
+    if not any(valid(w).any() for w in read_windows(scene, windows)):
+        return "nodata"
+    excluded = None if mask is None else mask(scene, scene)
+    if excluded is None:
+        return None
+    import dask
+
+    cloud, pixels = (np.asarray(a) for a in dask.compute(excluded.data[::16, ::16],
+                                                         scene.data[:, ::16, ::16]))
+    seen = valid(pixels)
+    return "cloud" if seen.any() and bool(cloud[seen].all()) else None
 
 
 def _dilate(data: Any, radius: int) -> Any:
