@@ -14,6 +14,7 @@ theirs: everything the score depends on); the survey keeps its score in one unde
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from os import PathLike
 from pathlib import Path
@@ -24,6 +25,8 @@ import numpy as np
 from ._atomic import atomic_path, atomic_write_text
 from ._compute import is_lazy
 from .frame import Frame, Tile
+
+log = logging.getLogger("onemap.tilestore")
 
 __all__ = ["TileStore", "overview_share", "save_tile", "load_tile", "stored"]
 
@@ -126,6 +129,7 @@ class TileStore:
 
         self.check_chunks(score.chunks)  # a dask block is a stored tile
         todo = self.missing()
+        log.info("%s: %d of %d tiles to compute", self.folder.name, len(todo), len(self.tiles))
         if not todo:
             return
         local = self.client is None

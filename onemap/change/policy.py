@@ -139,7 +139,7 @@ def why_no_valid_pixels(scene: xr.DataArray, mask: MaskPolicy | None = None) -> 
         ok = np.isfinite(pixels).all(0)
         return ok if np.isnan(nodata) else ok & ~(pixels == nodata).any(0)
 
-    windows = sample_windows(tuple(scene.shape[1:]), 1 << 20)
+    windows = sample_windows((int(scene.shape[1]), int(scene.shape[2])), 1 << 20)
     if not any(valid(w).any() for w in read_windows(scene, windows)):
         return "nodata"
     excluded = None if mask is None else mask(scene, scene)

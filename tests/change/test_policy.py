@@ -113,3 +113,18 @@ def test_the_policy_is_an_immutable_value():
         reflectance_scale=10000.0))
     with pytest.raises(AttributeError):
         p.buffer_px = 5  # type: ignore[misc]
+
+
+def test_the_survey_builds_its_policy_from_the_toml(county, tmp_path):
+    from onemap.config import load_config
+    from onemap.demo import demo_config
+    from onemap.survey_inputs import mask_policy
+
+    cfg = demo_config(county, tmp_path / "out")
+    assert mask_policy(load_config(cfg)) == MaskPolicy(reflectance_scale=10000.0, buffer_px=3)
+    cfg["detect"]["options"].update(cloud_buffer_px=5)
+    assert mask_policy(load_config(cfg)).buffer_px == 5
+    cfg["detect"]["options"].update(cloud_mask=False)
+    assert not mask_policy(load_config(cfg)).excludes_anything
+    del cfg["detect"]["options"]["reflectance_scale"], cfg["detect"]["options"]["cloud_mask"]
+    assert not mask_policy(load_config(cfg)).clouds  # no reflectance scale: no cloud test
