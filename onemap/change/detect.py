@@ -205,9 +205,16 @@ def change_score(before: xr.DataArray, after: xr.DataArray, frame: Frame | None 
                       {**plan.attrs(), "smooth": radius}).rename("change_score")
     if store is None:
         return score
-    given = {"method": method, "normalize": normalize, "index": index, "direction": direction,
-             "sample_pixels": sample_pixels, "smooth": radius}
+    given = _parameters(method, normalize, index, direction, sample_pixels, radius)
     return score_into_store(score, store, plan, mask=mask, parameters=given)
+
+
+def _parameters(method: str, normalize: str | None, index: str | None, direction: str | None,
+                sample_pixels: int, smooth: int) -> dict[str, Any]:
+    """The score's parameters as a store keys them (the same for change_score and
+    detect_changes, so the two share stored tiles)."""
+    return {"method": method, "normalize": normalize, "index": index, "direction": direction,
+            "sample_pixels": sample_pixels, "smooth": smooth}
 
 
 def cva(before: xr.DataArray, after: xr.DataArray, frame: Frame | None = None, *,
@@ -351,8 +358,7 @@ def detect_changes(before: xr.DataArray, after: xr.DataArray, frame: Frame | Non
              "opening": int(opening), "noise_floor": noise_floor}
     score = like_grid(_scored(plan, radius), plan.before, attrs)
     if store is not None:
-        given = {"method": method, "normalize": normalize, "index": index,
-                 "direction": direction, "sample_pixels": sample_pixels, "smooth": radius}
+        given = _parameters(method, normalize, index, direction, sample_pixels, radius)
         score = score_into_store(score, store, plan, mask=mask, parameters=given)
     elif is_lazy(score.data):
         score = score.copy(data=score.data.persist())  # read and score once: threshold, patches
