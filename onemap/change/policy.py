@@ -39,6 +39,10 @@ class MaskPolicy:
         :class:`~onemap.errors.DataError` when *clouds* is on.
     buffer_px
         Widen the clouds by this many pixels (a square dilation): cloud edges are translucent.
+    buffer_m
+        The widening in metres instead (when given, it replaces *buffer_px*): the scene's pixel
+        size converts it, rounded to whole pixels, so one policy serves a 2 m and a 10 m scene.
+        Needs georeferenced scenes.
     whiteness_max, min_width_m, blue_min
         Of the cloud test, as in :func:`onemap.change.cloud_mask`.
     nodata
@@ -65,6 +69,7 @@ class MaskPolicy:
     min_width_m: float | None = 60.0
     blue_min: float | None = None
     nodata: bool = False
+    buffer_m: float | None = None
 
     def __post_init__(self) -> None:
         for name in ("clouds", "nodata"):
@@ -74,6 +79,7 @@ class MaskPolicy:
         _positive("whiteness_max", self.whiteness_max)
         _positive("min_width_m", self.min_width_m, none_ok=True, zero_ok=True)
         _positive("blue_min", self.blue_min, none_ok=True, zero_ok=True)
+        _positive("buffer_m", self.buffer_m, none_ok=True, zero_ok=True)
         b = self.buffer_px
         if isinstance(b, bool) or not isinstance(b, (int, np.integer)) or b < 0:
             _bad("buffer_px", b, "a whole number of pixels >= 0, e.g. 3")
@@ -99,14 +105,33 @@ class MaskPolicy:
                                             min_width_m=self.min_width_m)
                                  for s in (before, after))
             out = c_before | c_after
-            if self.buffer_px > 0:
-                out = out.copy(data=_dilate(out.data, int(self.buffer_px)))
+            radius = self.buffer_radius(before)
+            if radius > 0:
+                out = out.copy(data=_dilate(out.data, radius))
         if self.nodata:
             gaps = ~valid_mask(before) | ~valid_mask(after)
             out = gaps if out is None else out | gaps
         if out is None:
             return None
         return out.rename("excluded").assign_attrs(mask=repr(self))
+
+    def buffer_radius(self, scene: xr.DataArray) -> int:
+        """The widening of the clouds in pixels of *scene* (*buffer_m* converted, or
+        *buffer_px*)."""
+        if self.buffer_m is None:
+            return int(self.buffer_px)
+        from ..frame import Frame
+
+        try:
+            frame = Frame.from_xarray(scene)
+        except Exception as exc:  # no transform or CRS: metres mean nothing here
+            raise DataError("MaskPolicy buffer_m needs georeferenced scenes", feature="buffer_m",
+                            hint="give buffer_px instead, or open the scenes with open_scene"
+                            ) from exc
+        res = min(abs(float(r)) for r in frame.res)
+        if frame.crs is not None and frame.crs.is_geographic:
+            res *= 111_320.0  # degrees to metres along a meridian: a buffer needs no more
+        return int(round(float(self.buffer_m) / res))
 
     def _scaled(self, scene: xr.DataArray) -> xr.DataArray:
         if self.reflectance_scale is None:

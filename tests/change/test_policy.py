@@ -128,3 +128,18 @@ def test_the_survey_builds_its_policy_from_the_toml(county, tmp_path):
     assert not mask_policy(load_config(cfg)).excludes_anything
     del cfg["detect"]["options"]["reflectance_scale"], cfg["detect"]["options"]["cloud_mask"]
     assert not mask_policy(load_config(cfg)).clouds  # no reflectance scale: no cloud test
+
+
+def test_a_buffer_in_metres_is_the_same_on_any_pixel_size(pair):
+    before, after = (s.load() for s in pair)  # 2 m pixels
+    assert MaskPolicy(buffer_m=6.0).buffer_radius(before) == 3
+    in_px = MaskPolicy(reflectance_scale=10000, min_width_m=30, buffer_px=3)(before, after)
+    in_m = MaskPolicy(reflectance_scale=10000, min_width_m=30, buffer_m=6.0)(before, after)
+    np.testing.assert_array_equal(in_m.values, in_px.values)
+    coarse = before.coarsen(y=2, x=2).mean().rio.write_transform(
+        before.rio.transform() @ before.rio.transform().scale(2))
+    assert MaskPolicy(buffer_m=6.0).buffer_radius(coarse) == 2  # 4 m pixels: 1.5 -> 2
+    bare = before.drop_vars("spatial_ref").copy()
+    bare.attrs.clear()
+    with pytest.raises(DataError, match="buffer_m needs georeferenced scenes"):
+        MaskPolicy(buffer_m=6.0).buffer_radius(bare.drop_vars(["x", "y"]))
