@@ -3,7 +3,8 @@
 
 The store is keyed by everything the score depends on: the frame and the tiles, the parameters,
 the plan's global statistics (normalisation coefficients and noise scales, which fingerprint the
-data they were estimated from), the scenes' files and the mask. A rerun under the same key skips
+data they were estimated from), the scenes' files and the mask; and by the overview the store
+keeps with its tiles. A rerun under the same key skips
 the stored tiles; another key empties the store.
 """
 
@@ -71,8 +72,10 @@ def score_into_store(score: xr.DataArray, store: Any, plan: Plan, *, mask: Any,
                                                                  chunks=side)
     data = data.rechunk((side, side))
     sources = [plan.before.attrs.get("source"), plan.after.attrs.get("source")]
+    # the overview a store keeps is part of its tiles: a store asked for another one refills
+    overview = [tiles.overview_rgb, tiles.overview_step]
     key = [STORE_VERSION, repr(plan.frame), side, parameters, plan.attrs(), mask_key(mask),
-           [str(s) for s in sources]]
+           [str(s) for s in sources], overview]
     tiles.open(hashlib.sha256(json.dumps(key, default=str).encode()).hexdigest()[:16])
     tiles.fill(data, plan.after.data)
     attrs = dict(score.attrs)
