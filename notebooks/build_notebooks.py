@@ -103,7 +103,7 @@ ndvi(before).plot(ax=axes[0], vmin=-0.5, vmax=0.9, cmap="RdYlGn"); axes[0].set_t
 ndvi(after).plot(ax=axes[1], vmin=-0.5, vmax=0.9, cmap="RdYlGn"); axes[1].set_title("NDVI after");'''),
     new_markdown_cell("## The new-construction score (noise units) and its global Otsu threshold"),
     new_code_cell('''score = change_score(before, after, method="construction").compute()
-t, noise = threshold_score(score, "otsu", floor=2.0)
+t, noise = threshold_score(score, threshold="otsu", floor=2.0)
 vals = score.values[np.isfinite(score.values)]
 fig, ax = plt.subplots(figsize=(7, 3))
 ax.hist(vals, bins=200, log=True)

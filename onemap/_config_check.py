@@ -1,6 +1,6 @@
 """Checks behind :func:`onemap.config.load_config`: types, choices, files, sensors, the frame zone.
 
-The keys themselves (type, default, meaning) are declared in :data:`onemap.config.SCHEMA`.
+The keys themselves (type, default, meaning) are declared in :data:`onemap.config_schema.SCHEMA`.
 """
 
 from __future__ import annotations
@@ -11,7 +11,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from .config import _MAY_BE_EMPTY, LAYER_KINDS, SCHEMA, DatabaseSpec, Key, LayerSpec, SceneSpec
+from .config import DatabaseSpec, LayerSpec, SceneSpec
+from .config_schema import _MAY_BE_EMPTY, LAYER_KINDS, SCHEMA, Key
 from .errors import ConfigError, OnemapError
 
 

@@ -13,8 +13,9 @@ at load, before any file is read. Defaults of the detector (``method``, ``thresh
 the ``[detect.options]`` that are :func:`onemap.detect_changes` parameters) are read from the
 library's own signature, so a survey and a call to ``detect_changes`` agree. ``min_area`` is the
 survey's own default (200 m²: a county survey ignores smaller patches; ``detect_changes`` keeps
-every patch unless told). Sensor names accept the aliases of :func:`onemap.ingest.sensors.sensor_preset`
-(``"GF-2"``, ``"gf-2"``, ``"S2"``, ``"L8"`` ...) and are stored under the preset's name (``"gf2"``).
+every patch unless told). Sensor names accept the aliases of
+:func:`onemap.ingest.sensors.sensor_preset` (``"GF-2"``, ``"gf-2"``, ``"S2"``, ``"L8"`` ...) and
+are stored under the preset's name (``"gf2"``).
 
 An approvals layer with no feature (a county that approved nothing that year) is refused unless
 ``[layers.approvals] allow_empty = true`` says so: then every new construction is unapproved, and
@@ -79,7 +80,7 @@ Example
     [history]             # optional: year over year (onemap.history.match_previous)
     previous = ["../2023/out/verdicts.gpkg", "../2024/out/verdicts.parquet"]   # oldest first
     min_overlap = 0.3     # same place: intersection >= 30 % of the smaller patch
-    resolved = ["已整改", "已拆除"]   # optional: decisions that close a case (default: the module's list)
+    resolved = ["已整改", "已拆除"]   # optional: decisions closing a case (default: history's)
 
 ``[history] previous`` lists earlier years' results: paths (GeoPackage, GeoParquet, any layer
 :func:`onemap.read_layer` reads; relative to the TOML file), inline tables ``{path = "...",
@@ -93,214 +94,28 @@ new cases from old ones still unresolved; the files are hashed into the manifest
 
 from __future__ import annotations
 
-import inspect
 import re
 import tomllib
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from os import PathLike
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from .change.defaults import DEFAULTS
+from .config_schema import (
+    _METHOD_OPTIONS,
+    _REQUIRED_LAYERS,
+    LAYER_KINDS,
+    SCHEMA,
+    Key,
+    default,
+    keys_doc,
+)
 from .errors import ConfigError
 
-if TYPE_CHECKING:
-    from ._config_check import Validator
-
-__all__ = ["SurveyConfig", "SceneSpec", "LayerSpec", "DatabaseSpec", "load_config", "LAYER_KINDS", "SCHEMA", "Key",
-           "keys_doc"]
-
-#: config layer name -> onemap.read_layer kind
-LAYER_KINDS = {
-    "landuse": "landuse", "approvals": "approval", "supply": "supply", "farmland": "farmland",
-    "redline": "redline", "cadastral": "cadastral", "admin": "admin",
-}
-_REQUIRED_LAYERS = ("landuse",)
-_THRESHOLDS = ("otsu", "k_sigma")
-
-
-@dataclass(frozen=True)
-class Lib:
-    """A default read from :func:`onemap.detect_changes`' signature (the library's own default)."""
-
-    parameter: str
-
-    def value(self) -> Any:
-        from .change.detect import detect_changes
-
-        return inspect.signature(detect_changes).parameters[self.parameter].default
-
-
-@dataclass(frozen=True)
-class Key:
-    """One TOML key: its type, default and meaning.
-
-    ``type`` is one of ``"str"``, ``"float"``, ``"int"``, ``"bool"``, ``"table"``, ``"any"`` or a
-    tuple of them (``("str", "float")``: a name or a number). ``choices`` are the names a string
-    may take (a misspelt one gets a "did you mean"); ``minimum`` a lower bound (``above``: strict);
-    ``check(validator, value, label)`` a further check that returns the value to keep.
-    """
-
-    type: str | tuple[str, ...]
-    default: Any = None
-    doc: str = ""
-    minimum: float | None = None
-    above: bool = False
-    choices: Callable[[], tuple[str, ...]] | tuple[str, ...] | None = None
-    check: Callable[[Validator, Any, str], Any] | None = None
-
-    def default_value(self) -> Any:
-        return self.default.value() if isinstance(self.default, Lib) else self.default
-
-
-def _methods() -> tuple[str, ...]:
-    from .change._plan import METHODS
-
-    return ("auto", *METHODS)  # "auto": the score picked from the scene (onemap.change.defaults)
-
-
-def _normalizations() -> tuple[str, ...]:
-    from .change.normalize import METHODS
-
-    return tuple(METHODS)
-
-
-def _indices() -> tuple[str, ...]:
-    from .change.indices import INDICES
-
-    return tuple(INDICES)
-
-
-# One entry per line: branches that add keys add lines. Tables: the TOML table name; "scene" and
-# "layer" are every [scenes.X] and [layers.X].
-SCHEMA: dict[str, dict[str, Key]] = {
-    "": {
-        "survey": Key("table", doc="name and output folder"),
-        "frame": Key("table", doc="CRS, resolution and extent of the survey grid"),
-        "scenes": Key("table", doc="[scenes.before] and [scenes.after]"),
-        "layers": Key("table", doc="[layers.landuse], [layers.approvals], ..."),
-        "detect": Key("table", doc="change detection"),
-        "enforce": Key("table", doc="verdicts and county figures"),
-        "run": Key("table", doc="tiling and scheduler"),
-        "report": Key("table", doc="report and CSV language"),
-        "history": Key("table", doc="year over year: earlier years' results"),
-        "database": Key("table", doc="PostGIS database the results are written into"),
-    },
-    "survey": {
-        "name": Key("str", None, "title of the report (default: the TOML file's name)"),
-        "output": Key("str", "onemap_out", "output folder, relative to the TOML file"),
-    },
-    "frame": {
-        "crs": Key(("int", "str"), None, "frame CRS, e.g. 4527 (default: the after-scene's)"),
-        "zone": Key("int", None, "CGCS2000 Gauss-Kruger zone (3°: 25-45, 6°: 13-23)"),
-        "res": Key("float", None, "pixel size in frame units (default: the after-scene's)", 0, True),
-        "extent": Key(("str", "list"), "scenes", '"scenes" or [left, bottom, right, top]'),
-    },
-    "scene": {
-        "path": Key("str", None, "the raster (one multi-band file)"),
-        "paths": Key("list", None, "one file per band (e.g. Sentinel-2)"),
-        "sensor": Key("str", None, "sensor preset: gf1, gf2, gf6, sentinel2, landsat5-9, rgb, rgbn"),
-        "date": Key(("str", "date"), None, "acquisition date (default: read from the files)"),
-        "bands": Key("list", None, "band names in file order, e.g. [\"blue\", \"green\", \"red\", \"nir\"]"),
-        "crs": Key(("int", "str"), None, "CRS of files that declare none (no reprojection)"),
-    },
-    "layer": {
-        "path": Key("str", None, "GeoPackage/shapefile/..., a TXT file or a folder of TXT files"),
-        "layer": Key("str", None, "layer name inside a multi-layer file"),
-        "encoding": Key("str", None, "attribute/text encoding, e.g. \"gbk\" (default: detected)"),
-        "crs": Key(("int", "str"), None, "CRS of a file that declares none (or a wrong one)"),
-        "allow_empty": Key("bool", False, "[layers.approvals] only: a layer with no feature is "
-                                          "accepted (every new construction is then unapproved)"),
-        "url": Key("str", None, "a PostGIS source instead of path: postgresql://user@host:port/db "
-                                "(password from PGPASSWORD or ~/.pgpass)"),
-        "table": Key("str", None, "with url: the table, \"schema.table\""),
-        "where": Key("str", None, "with url: an SQL condition on the table's rows"),
-    },
-    "detect": {
-        "method": Key("str", Lib("method"), "change score", choices=_methods),
-        "threshold": Key(("str", "float"), Lib("threshold"), '"otsu", "k_sigma" or a number (noise sigmas)',
-                         choices=_THRESHOLDS),
-        "min_area": Key("float", 200.0, "smallest patch in m² (survey default)", 0),
-        "k": Key("float", Lib("k"), "multiplier of threshold = \"k_sigma\"", 0, True),
-        "options": Key("table", {}, "[detect.options]"),
-        "model": Key("str", None, "a trained change model file (onemap train), relative to this "
-                                  "file; replaces method and threshold"),
-    },
-    "detect.options": {
-        "normalize": Key("str", Lib("normalize"), "radiometric normalisation of the after-scene",
-                         choices=_normalizations),
-        "smooth": Key("int", Lib("smooth"), "box-mean radius on the score (pixels)", 0),
-        "opening": Key("int", Lib("opening"), "binary opening radius of the change mask (pixels)", 0),
-        "connectivity": Key("int", Lib("connectivity"), "8 or 4 neighbours join a patch",
-                            check=lambda v, x, label: x if x in (4, 8) else v.fail(label, f"must be 4 or 8, got {x!r}")),
-        "noise_floor": Key("float", Lib("noise_floor"), "lowest data-driven threshold (noise sigmas)", 0),
-        "sample_pixels": Key("int", Lib("sample_pixels"), "pixels sampled for global statistics", 1),
-        "index": Key("str", Lib("index"), "method = \"index_diff\" only: the spectral index",
-                     choices=_indices),
-        "direction": Key("str", Lib("direction"), "method = \"index_diff\" only: gain, loss or abs",
-                         choices=("gain", "loss", "abs")),
-        "reflectance_scale": Key("float", None, "digital numbers per unit reflectance (e.g. 10000): "
-                                                "enables the cloud mask", 0, True),
-        "cloud_mask": Key("bool", True, "mask clouds of both dates (needs reflectance_scale)"),
-        "cloud_buffer_px": Key("int", 3, "cloud mask dilation (pixels): cloud edges are translucent", 0),
-    },
-    "enforce": {
-        "tolerance_m": Key("float", 1.0, "sliver tolerance in metres", 0),
-        "ratio_threshold": Key("float", 0.15, "illegal-area ratio above which a county exceeds", 0),
-    },
-    "run": {
-        "tile_size": Key("int", 2048, "tile side in pixels", 1),
-        "scheduler": Key("str", None, "\"threads\", \"synchronous\" or a dask scheduler address"),
-        "workers": Key("int", None, "threads of the local scheduler", 1),
-    },
-    "report": {
-        "lang": Key("str", "zh", "language of the report and the CSVs: \"zh\" or \"en\"",
-                    choices=("zh", "en")),
-    },
-    "history": {
-        "previous": Key("list", None, "earlier years' results, oldest first: paths, "
-                                      "{path, layer, crs} or {url, table, where} tables"),
-        "min_overlap": Key("float", 0.3, "same place: intersection share of the smaller patch", 0, True),
-        "resolved": Key("list", None, "decisions that close a case (default: the module's list)"),
-    },
-    "database": {
-        "url": Key("str", None, "postgresql://user@host:port/db (password from PGPASSWORD or ~/.pgpass)"),
-        "county": Key("str", None, "county code of this survey (part of the key its rows are kept by)"),
-        "schema": Key("str", "onemap", "database schema of the result tables"),
-    },
-}
-#: [detect.options] that only some methods use: option -> the methods
-_METHOD_OPTIONS = {"index": ("index_diff",), "direction": ("index_diff",)}
-#: layers that may be empty when the TOML says allow_empty = true
-_MAY_BE_EMPTY = ("approvals",)
-
-
-_TABLE_NAMES = {"scene": "scenes.before], [scenes.after", "layer": "layers.NAME"}
-
-
-def default(table: str, key: str) -> Any:
-    """The default of ``[table] key`` (library defaults resolved).
-
-    Examples
-    --------
-    >>> import inspect, onemap
-    >>> default("detect", "k") == inspect.signature(onemap.detect_changes).parameters["k"].default
-    True
-    """
-    return SCHEMA[table][key].default_value()
-
-
-def keys_doc() -> str:
-    """Every key of a survey TOML with its type, default and meaning (one line each)."""
-    lines = []
-    for table, keys in SCHEMA.items():
-        if not table:
-            continue
-        lines.append(f"[{_TABLE_NAMES.get(table, table)}]")
-        for name, key in keys.items():
-            t = key.type if isinstance(key.type, str) else " or ".join(key.type)
-            lines.append(f"  {name} ({t}, default {key.default_value()!r}): {key.doc}")
-    return "\n".join(lines)
+__all__ = ["SurveyConfig", "SceneSpec", "LayerSpec", "DatabaseSpec", "load_config", "LAYER_KINDS",
+           "SCHEMA", "Key", "keys_doc", "default"]
 
 
 @dataclass(frozen=True)
@@ -364,7 +179,8 @@ class SurveyConfig:
     scheduler: str | None = None
     workers: int | None = None
     report_lang: str = "zh"  # [report] lang: "zh" or "en" (report and CSV headers)
-    history_previous: tuple[dict[str, Any], ...] = ()  # read_layer sources: {"path": ..., "layer": ...}
+    # read_layer sources: {"path": ..., "layer": ...}
+    history_previous: tuple[dict[str, Any], ...] = ()
     history_min_overlap: float = 0.3
     history_resolved: tuple[str, ...] | None = None
     database: DatabaseSpec | None = None
@@ -385,7 +201,8 @@ class SurveyConfig:
         return {k: conv(v) for k, v in self.__dict__.items()}
 
 
-def load_config(source: str | Path | Mapping[str, Any], base: str | Path | None = None) -> SurveyConfig:
+def load_config(source: str | PathLike[str] | Mapping[str, Any],
+                base: str | Path | None = None) -> SurveyConfig:
     """Read and validate a survey configuration from a TOML file or a mapping.
 
     Parameters
@@ -410,7 +227,8 @@ def load_config(source: str | Path | Mapping[str, Any], base: str | Path | None 
     else:
         path = Path(source)
         if not path.is_file():
-            raise ConfigError("survey configuration not found", path=path, hint="give the path of a .toml file")
+            raise ConfigError("survey configuration not found", path=path,
+                              hint="give the path of a .toml file")
         try:
             raw = tomllib.loads(path.read_text(encoding="utf-8"))
         except UnicodeDecodeError as exc:
@@ -419,9 +237,10 @@ def load_config(source: str | Path | Mapping[str, Any], base: str | Path | None 
                               hint="save the TOML file as UTF-8") from exc
         except tomllib.TOMLDecodeError as exc:
             at = re.search(r"\(at line (\d+), column (\d+)\)", str(exc))
-            raise ConfigError(f"not valid TOML: {exc}", path=path, line=int(at.group(1)) if at else None,
-                              hint="check the syntax on that line (tables are [name], values key = value, "
-                                   "strings in quotes)") from exc
+            raise ConfigError(f"not valid TOML: {exc}", path=path,
+                              line=int(at.group(1)) if at else None,
+                              hint="check the syntax on that line (tables are [name], values "
+                                   "key = value, strings in quotes)") from exc
         root = Path(base).resolve() if base else path.resolve().parent
     from ._config_check import (
         Validator,
@@ -446,7 +265,8 @@ def load_config(source: str | Path | Mapping[str, Any], base: str | Path | None 
     report = v.table(raw, "report", required=False)
     history = v.table(raw, "history", required=False)
     database = v.table(raw, "database", required=False)
-    options = v.table(detect, "options", required=False, schema="detect.options", where="detect.options")
+    options = v.table(detect, "options", required=False, schema="detect.options",
+                      where="detect.options")
 
     # what the detector will be asked, before any file is read
     method = detect["method"]
@@ -457,33 +277,43 @@ def load_config(source: str | Path | Mapping[str, Any], base: str | Path | None 
                           f"remove it, or set method = {methods[0]!r} under [detect]")
         if method in methods and options[name] is None:
             raise v.error("[detect.options]", f"method = {method!r} needs {name}",
-                          f"add {name} = ... under [detect.options] ({', '.join(choices_of(SCHEMA['detect.options'][name]))})")
+                          f"add {name} = ... under [detect.options] "
+                          f"({', '.join(choices_of(SCHEMA['detect.options'][name]))})")
 
-    if "cloud_mask" in v.given["detect.options"] and options["cloud_mask"] and options["reflectance_scale"] is None:
-        raise v.error("[detect.options] cloud_mask = true", "needs reflectance_scale (the cloud test is on reflectance)",
-                      "add reflectance_scale = 10000.0 (digital numbers per unit reflectance of the scenes)")
+    asked = "cloud_mask" in v.given["detect.options"] and options["cloud_mask"]
+    if asked and options["reflectance_scale"] is None:
+        raise v.error("[detect.options] cloud_mask = true",
+                      "needs reflectance_scale (the cloud test is on reflectance)",
+                      "add reflectance_scale = 10000.0 (digital numbers per unit reflectance of "
+                      "the scenes)")
     for name in _REQUIRED_LAYERS:
         if name not in layers:
-            raise v.error(f"[layers.{name}]", "is required", f"add a [layers.{name}] table with a path")
-    scene_specs = {}
+            raise v.error(f"[layers.{name}]", "is required",
+                          f"add a [layers.{name}] table with a path")
+    scene_specs: dict[str, SceneSpec] = {}
     for when in ("before", "after"):
         if when not in scenes:
-            raise v.error(f"[scenes.{when}]", "is required", f"add a [scenes.{when}] table with a path")
+            raise v.error(f"[scenes.{when}]", "is required",
+                          f"add a [scenes.{when}] table with a path")
         scene_specs[when] = v.scene(scenes[when], f"scenes.{when}")
     layer_specs = {name: v.layer(spec, name) for name, spec in layers.items()}
 
     extent = frame["extent"]
     if extent != "scenes":
-        if not (isinstance(extent, list) and len(extent) == 4 and all(is_number(x) for x in extent)):
-            raise v.error("[frame] extent", f"must be \"scenes\" or [left, bottom, right, top], got {extent!r}")
+        four = isinstance(extent, list) and len(extent) == 4
+        if not (four and all(is_number(x) for x in extent)):
+            raise v.error("[frame] extent",
+                          f"must be \"scenes\" or [left, bottom, right, top], got {extent!r}")
         extent = tuple(float(x) for x in extent)
         if not (extent[2] > extent[0] and extent[3] > extent[1]):
-            raise v.error("[frame] extent", f"is empty or inverted: {list(extent)}", "order is [left, bottom, right, top]")
+            raise v.error("[frame] extent", f"is empty or inverted: {list(extent)}",
+                          "order is [left, bottom, right, top]")
     else:
         extent = None
     zone = frame["zone"]
     if zone is not None and not 13 <= zone <= 45:
-        raise v.error("[frame] zone", f"must be a Gauss-Kruger zone number (13-23 or 25-45), got {zone!r}")
+        raise v.error("[frame] zone",
+                      f"must be a Gauss-Kruger zone number (13-23 or 25-45), got {zone!r}")
     crs = frame["crs"]
     if crs is not None:
         from .crs import as_crs
@@ -491,7 +321,8 @@ def load_config(source: str | Path | Mapping[str, Any], base: str | Path | None 
         try:
             as_crs(crs)
         except Exception as exc:
-            raise v.error("[frame] crs", f"is not a valid CRS: {crs!r}", "use an EPSG code such as 4527") from exc
+            raise v.error("[frame] crs", f"is not a valid CRS: {crs!r}",
+                          "use an EPSG code such as 4527") from exc
     if crs is not None and zone is not None:
         raise v.error("[frame]", "give crs or zone, not both")
     if crs is not None:
@@ -510,7 +341,8 @@ def load_config(source: str | Path | Mapping[str, Any], base: str | Path | None 
         layers=layer_specs, frame_crs=crs, frame_zone=zone, res=frame["res"], extent=extent,
         method=method, threshold=threshold, min_area=detect["min_area"], k=detect["k"],
         detect_options=dict(options), tolerance_m=enforce["tolerance_m"],
-        ratio_threshold=enforce["ratio_threshold"], tile_size=run["tile_size"], scheduler=run["scheduler"],
+        ratio_threshold=enforce["ratio_threshold"], tile_size=run["tile_size"],
+        scheduler=run["scheduler"],
         workers=run["workers"], report_lang=report["lang"], **history_fields,
         database=_database(v, database) if "database" in raw else None,
         detect_model=(root / model).resolve() if model is not None else None,

@@ -10,8 +10,11 @@ from __future__ import annotations
 
 import datetime
 import hashlib
+import logging
 import platform
-from collections.abc import Mapping
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -19,11 +22,12 @@ import geopandas as gpd
 import pandas as pd
 
 from . import __version__
+from ._atomic import atomic_write_text
 from .config import SurveyConfig
 from .export import sha256_file
 from .frame import Frame
 
-__all__ = ["build_manifest", "versions"]
+__all__ = ["build_manifest", "versions", "StageTimer", "production_date"]
 
 PACKAGES = ("numpy", "numba", "geopandas", "shapely", "rasterio", "pyproj", "xarray", "dask",
             "pyogrio")
@@ -130,3 +134,38 @@ def n_unknown_landuse(verdicts: gpd.GeoDataFrame) -> int:
     """How many patches lie (partly) on land the land-use layer leaves blank."""
     col = verdicts.get("on_unknown_landuse")
     return int(col.astype(bool).sum()) if col is not None else 0
+
+
+class StageTimer:
+    """Wall time of each stage of a run (the manifest's ``timings``), logged on *log*.
+
+    >>> timer = StageTimer(logging.getLogger("demo"))
+    >>> with timer("ingest"):
+    ...     pass
+    >>> list(timer.times)
+    ['ingest']
+    """
+
+    def __init__(self, log: logging.Logger) -> None:
+        self.log = log
+        self.times: dict[str, float] = {}
+
+    @contextmanager
+    def __call__(self, stage: str) -> Iterator[None]:
+        t0 = time.perf_counter()
+        self.log.info("%s ...", stage)
+        yield
+        self.times[stage] = round(time.perf_counter() - t0, 3)
+        self.log.info("%s done in %.2f s", stage, self.times[stage])
+
+
+def production_date(work: Path) -> datetime.date:
+    """The day a survey's results were first produced (数据产生日期 of the flagged TXT files),
+    kept in *work* (with the score tiles), so a resumed or repeated run writes the same files."""
+    stamp = work / "produced.txt"
+    try:
+        return datetime.date.fromisoformat(stamp.read_text().strip())
+    except (OSError, ValueError):
+        today = datetime.date.today()
+        atomic_write_text(stamp, today.isoformat())
+        return today

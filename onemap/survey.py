@@ -4,14 +4,16 @@
 orders the stages, each done by the module that owns it:
 
 1. **ingest** every layer onto the frame's CRS and **align** both scenes lazily onto the frame
-   (:mod:`onemap.survey_inputs`: scenes, dates, layers, coverage, cloud mask);
-2. **score** the change (:func:`onemap.change.change_score`) tile by tile into a resumable
-   :class:`onemap.tilestore.TileStore` under ``work/score/``: a run killed midway and started
-   again skips the finished tiles; the score of a tile does not depend on the tiling (global
-   normalisation statistics, halos for smoothing);
+   (:mod:`onemap.survey_inputs`: scenes, dates, layers, coverage, and the
+   :class:`onemap.change.MaskPolicy` of ``[detect] options``);
+2. **score** the change with the public chain, ``change_score(..., mask=policy, store=...)``:
+   tile by tile into a resumable :class:`onemap.tilestore.TileStore` under ``work/score/`` (a
+   run killed midway and started again skips the finished tiles; the score of a tile does not
+   depend on the tiling: global normalisation statistics, halos for smoothing);
 3. **patches**: one *global* threshold from the histogram of the whole score
-   (:func:`onemap.change.threshold_score`), then mask, labelling with stitched tile seams,
-   polygons (:func:`onemap.change.patches_above`) — or a trained model's patches;
+   (:func:`onemap.change.threshold_score`, its typed status), then mask, labelling with
+   stitched tile seams, polygons (:func:`onemap.change.patches_above`) — or a trained model's
+   patches;
 4. **flag** every patch (:func:`onemap.flag_unapproved`), with ``[history]`` match it against
    earlier years' results (:func:`onemap.history.match_previous`), **summarize** per admin unit,
    the approve–supply–use chain of every approval;
@@ -28,14 +30,10 @@ county's survey (``onemap demo``) is in :mod:`onemap.demo`.
 
 from __future__ import annotations
 
-import datetime
-import hashlib
 import json
 import logging
-import time
 import warnings
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from dataclasses import dataclass
 from os import PathLike
 from pathlib import Path
@@ -47,24 +45,23 @@ import pandas as pd
 
 from . import __version__
 from ._atomic import atomic_write_text
+from .cluster import connect
 from .config import SurveyConfig, load_config
 from .demo import demo_config, run_demo
-from .demo import to_toml as _to_toml  # noqa: F401 - the tests write TOML with it
-from .errors import ConfigError, NoValidPixelsError, OnemapError, OnemapWarning, speaking
-from .export import export_results
-from .export import sha256_file as _sha256
+from .errors import NoValidPixelsError, OnemapError, OnemapWarning, speaking
+from .export import export_results, sha256_file
 from .frame import Frame
-from .manifest import build_manifest, n_unknown_landuse
+from .manifest import StageTimer, build_manifest, n_unknown_landuse, production_date
 from .survey_inputs import (
     explain_no_valid_pixels,
     layer_coverage,
+    mask_policy,
     native_res,
     open_scenes,
     read_layers,
     scene_dates,
     survey_frame,
 )
-from .survey_inputs import score_mask as _score_mask  # the name the detection hunks use
 
 __all__ = ["run_survey", "run_demo", "SurveyResult", "survey_frame", "native_res", "demo_config",
            "connect"]
@@ -85,19 +82,6 @@ class SurveyResult:
     def __repr__(self) -> str:
         counts = self.verdicts["verdict"].value_counts().to_dict() if len(self.verdicts) else {}
         return f"SurveyResult({self.output}, {len(self.verdicts)} patches {counts})"
-
-
-class _Timer:
-    def __init__(self) -> None:
-        self.times: dict[str, float] = {}
-
-    @contextmanager
-    def __call__(self, stage: str) -> Iterator[None]:
-        t0 = time.perf_counter()
-        log.info("%s ...", stage)
-        yield
-        self.times[stage] = round(time.perf_counter() - t0, 3)
-        log.info("%s done in %.2f s", stage, self.times[stage])
 
 
 def run_survey(config: str | PathLike | Mapping[str, Any] | SurveyConfig, client: Any = None,
@@ -136,26 +120,11 @@ def run_survey(config: str | PathLike | Mapping[str, Any] | SurveyConfig, client
             raise exc.speak("toml")  # noqa: B904 - the same error, re-phrased
 
 
-def connect(address: str, where: str = "scheduler") -> Any:
-    """A ``dask.distributed.Client`` of the cluster at *address*; :class:`ConfigError` naming
-    *where* the address came from (``--scheduler``, ``[run] scheduler``) when it cannot be
-    reached."""
-    from distributed import Client
-
-    try:
-        return Client(address, timeout="10s")
-    except (OSError, ValueError, TypeError) as exc:
-        raise ConfigError(f"{where}: cannot reach a dask scheduler at {address!r} ({exc})",
-                          hint="start the cluster (`dask scheduler`, `dask worker ADDRESS`) and "
-                               "pass its address, e.g. tcp://host:8786, or leave it out to run on "
-                               "local threads") from exc
-
-
 def _run(cfg: SurveyConfig, client: Any, progress: bool) -> SurveyResult:
     out = cfg.output
     (out / "work").mkdir(parents=True, exist_ok=True)
     (out / "manifest.json").unlink(missing_ok=True)  # a manifest only ever describes a complete run
-    timer = _Timer()
+    timer = StageTimer(log)
     from .enforce import flag_unapproved
     from .invariants import check_invariants
     from .summary import approvals_status, summarize
@@ -194,7 +163,7 @@ def _run(cfg: SurveyConfig, client: Any, progress: bool) -> SurveyResult:
     with timer("invariants"):  # before anything is written: a broken bookkeeping stops the run
         invariants = check_invariants(patches, verdicts, summary)
     with timer("export"):
-        produced = _production_date(out / "work" / "score")
+        produced = production_date(out / "work" / "score")
         outputs = export_results(out, verdicts, summary, status, produced=produced,
                                  lang=cfg.report_lang)
     with timer("report"):
@@ -210,7 +179,7 @@ def _run(cfg: SurveyConfig, client: Any, progress: bool) -> SurveyResult:
                                      "unknown_landuse_patches": n_unknown_landuse(verdicts)},
                               overview=overview, layers=layers, lang=cfg.report_lang,
                               coverage=coverage)
-        outputs["report.html"] = _sha256(report)
+        outputs["report.html"] = sha256_file(report)
     database = None
     if cfg.database is not None:
         with timer("database"):
@@ -232,6 +201,7 @@ def _write_database(cfg: SurveyConfig, verdicts: gpd.GeoDataFrame, summary: pd.D
     from .db import SurveyKey, redact, write_results
 
     db = cfg.database
+    assert db is not None  # called only with a [database] table
     key = SurveyKey(cfg.name, db.county, before.attrs.get("date") or cfg.before.date,
                     after.attrs.get("date") or cfg.after.date, __version__)
     rows = write_results(db.url, key, verdicts=verdicts, summary=summary, approvals=status,
@@ -244,89 +214,48 @@ OVERVIEW_PIXELS = 1600  # longest side of the after-image overview kept for the 
 
 
 def _score(cfg: SurveyConfig, before: Any, after: Any, frame: Frame, client: Any,
-           progress: bool) -> tuple[Any, dict[str, Any], np.ndarray]:
-    """The change score, computed tile by tile into a :class:`~onemap.tilestore.TileStore` under
-    ``work/score`` and re-assembled lazily.
-
-    Each tile task also keeps the tile's share of a decimated overview of the after-image (for
-    the report map), so the imagery is read once. Returns the score, its attributes and the
-    overview ``(3, h, w)``.
-    """
-    import dask.array as da
-
+           progress: bool) -> tuple[Any, dict[str, Any], np.ndarray | None]:
+    """The change score, computed tile by tile into the resumable store under ``work/score`` and
+    read back lazily; each tile keeps its share of the after-image overview of the report map, so
+    the imagery is read once. Returns the score, its attributes and the overview ``(3, h, w)``."""
     from .change import change_score
     from .report import rgb_bands
     from .tilestore import TileStore
 
     opts = {k: v for k, v in cfg.detect_options.items()
             if k in ("normalize", "smooth", "index", "direction", "sample_pixels")}
-    score = change_score(before, after, method=cfg.method,
-                         mask=lambda b, a: _score_mask(cfg, b, a), **opts)
-    attrs = dict(score.attrs)
-    store = TileStore(cfg.output / "work" / "score", frame, cfg.tile_size)
-    inputs = ["v4", repr(frame), cfg.method, opts, cfg.tile_size, cfg.detect_options,
-              [str(p) for p in cfg.before.paths + cfg.after.paths]]
-    store.open(hashlib.sha256(json.dumps(inputs, default=str).encode()).hexdigest()[:16])
-    ts = cfg.tile_size
-    data = score.data
-    if not hasattr(data, "dask"):
-        data = da.from_array(np.asarray(data), chunks=ts)
-    data = data.rechunk((ts, ts))
-    todo = store.missing()
-    log.info("score: %d of %d tiles to compute", len(todo), len(store.tiles))
-    if todo:
-        n = len(store.tiles)
-        bar = _progress(n, "score tiles", progress, initial=n - len(todo))
-        step = max(1, -(-max(frame.shape) // OVERVIEW_PIXELS))  # overview pixels: every step-th
-        store.fill(data, after.data, rgb_bands(after), step, client=client, bar=bar)
-        bar.close()
-    value_range = store.value_range()
-    if value_range is not None:
-        attrs["score_range"] = value_range
-    return score.copy(data=store.assemble()), attrs, store.overview()
-
-
-def _production_date(work: Path) -> datetime.date:
-    """The day this survey's results were first produced (数据产生日期 of the flagged TXT files):
-    kept with the score tiles, so a resumed or repeated run writes the same files."""
-    stamp = work / "produced.txt"
-    try:
-        return datetime.date.fromisoformat(stamp.read_text().strip())
-    except (OSError, ValueError):
-        today = datetime.date.today()
-        atomic_write_text(stamp, today.isoformat())
-        return today
+    step = max(1, -(-max(frame.shape) // OVERVIEW_PIXELS))  # overview pixels: every step-th
+    store = TileStore(cfg.output / "work" / "score", frame, cfg.tile_size,
+                      overview_rgb=rgb_bands(after), overview_step=step, client=client,
+                      progress=progress)
+    score = change_score(before, after, method=cfg.method, mask=mask_policy(cfg), store=store,
+                         **opts)
+    return score, dict(score.attrs), store.overview()
 
 
 def _patches(cfg: SurveyConfig, score: Any, attrs: dict[str, Any], frame: Frame, before: Any,
              after: Any) -> gpd.GeoDataFrame:
-    from .change import patches_above, threshold_score
+    from .change import DetectionStatus, patches_above, threshold_score
 
-    if getattr(cfg, "detect_model", None) is not None:  # a trained model replaces score + threshold
+    if cfg.detect_model is not None:  # a trained model replaces score + threshold
         from .change.model import detect_with_model
 
         patches = detect_with_model(before, after, cfg.detect_model, min_area=cfg.min_area,
-                                    mask=_score_mask(cfg, before, after))
+                                    mask=mask_policy(cfg)(before, after))
         attrs.update(threshold=patches.attrs["threshold"], model=str(cfg.detect_model))
         return patches.rename(columns={"id": "patch_id"})
-    floor = cfg.detect_options["noise_floor"]
+    opts = cfg.detect_options
     try:
-        thr, noise = threshold_score(score, cfg.threshold, cfg.k, floor=floor, value_range=attrs.get("score_range"))
+        t = threshold_score(score, threshold=cfg.threshold, k=cfg.k, floor=opts["noise_floor"],
+                            value_range=attrs.get("score_range"))
     except NoValidPixelsError as exc:  # say which scene, and why
         raise explain_no_valid_pixels(cfg, before, after, exc) from exc
-    opts = cfg.detect_options
-    patches = patches_above(score, thr, frame, noise=noise, opening=int(opts["opening"]),
-                            connectivity=int(opts["connectivity"]), min_area=cfg.min_area,
+    if t.status is DetectionStatus.CONSTANT_SCORE:
+        warnings.warn(f"the change score is constant ({t.threshold:g}): the threshold is "
+                      "undefined, no pixel is taken as changed", OnemapWarning, stacklevel=4)
+    patches = patches_above(score, t.threshold, frame, noise=t.noise,
+                            opening=int(opts["opening"]), connectivity=int(opts["connectivity"]),
+                            min_area=cfg.min_area,
                             dates=(before.attrs.get("date"), after.attrs.get("date")))
-    attrs.update(threshold=thr, noise=noise)
-    patches = patches.rename(columns={"id": "patch_id"}) if "id" in patches.columns else patches
-    return patches
-
-
-def _progress(total: int, desc: str, enabled: bool, initial: int = 0) -> Any:
-    import sys
-
-    from tqdm.auto import tqdm
-
-    return tqdm(total=total, desc=desc, initial=initial,
-                disable=not (enabled and sys.stderr.isatty()), leave=False)
+    attrs.update(threshold=t.threshold, noise=t.noise)
+    return patches.rename(columns={"id": "patch_id"}) if "id" in patches.columns else patches

@@ -1,6 +1,6 @@
 """The survey's inputs, read as its configuration says: the two scenes aligned on the survey
 frame, their acquisition dates, the vector layers on the frame's CRS and the share of the frame
-each covers, and the cloud mask the change score leaves out.
+each covers, and the mask policy of the change score (:class:`onemap.change.MaskPolicy`).
 
 Each function takes the :class:`~onemap.config.SurveyConfig` and names the TOML table to fix
 in its errors (``[scenes.after]``, ``[layers.landuse]`` …).
@@ -9,7 +9,7 @@ in its errors (``[scenes.after]``, ``[layers.landuse]`` …).
 from __future__ import annotations
 
 import warnings
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import geopandas as gpd
 import numpy as np
@@ -18,8 +18,11 @@ from .config import SurveyConfig
 from .errors import CRSError, DataError, OnemapError, OnemapWarning, speaking
 from .frame import Frame
 
+if TYPE_CHECKING:
+    from .change import MaskPolicy
+
 __all__ = ["survey_frame", "native_res", "open_scenes", "scene_dates", "read_layers",
-           "layer_coverage", "score_mask", "explain_no_valid_pixels"]
+           "layer_coverage", "mask_policy", "explain_no_valid_pixels"]
 
 
 def survey_frame(cfg: SurveyConfig, before: Any, after: Any) -> Frame:
@@ -130,31 +133,21 @@ def explain_no_valid_pixels(cfg: SurveyConfig, before: Any, after: Any,
                             exc: DataError) -> DataError:
     """A DataError naming the scene and the fix when the change score is NaN everywhere (*exc*
     when neither scene is all nodata nor all cloud)."""
-    from .change._sample import sample_windows
-    from .change._scene import nodata_of
-    from .ingest.window import read_windows
+    from .change import why_no_valid_pixels
 
-    windows = sample_windows(tuple(before.shape[1:]), 1 << 20)
+    policy = mask_policy(cfg)
+    reasons = {key: why_no_valid_pixels(scene) for key, scene in (("before", before),
+                                                                  ("after", after))}
     for key, scene, spec in (("before", before, cfg.before), ("after", after, cfg.after)):
-        nodata = nodata_of(scene)
-        valid = [np.isfinite(w).all(0) & (np.isnan(nodata) | ~(w == nodata).any(0))
-                 for w in read_windows(scene, windows)]
-        if not any(v.any() for v in valid):
+        if reasons[key] == "nodata":
+            nodata = scene.attrs.get("nodata", scene.attrs.get("_FillValue"))
+            value = "NaN" if nodata is None or np.isnan(float(nodata)) else f"{float(nodata):g}"
             return DataError(f"[scenes.{key}] has no valid pixel on the survey frame: it is all "
-                             f"nodata ({'NaN' if np.isnan(nodata) else nodata:g})",
+                             f"nodata ({value})",
                              path=spec.paths[0], hint="the file may be a failed export or cover "
                                                       "another area; check it in a GIS")
-    import dask
-
     for key, scene, spec in (("before", before, cfg.before), ("after", after, cfg.after)):
-        mask = score_mask(cfg, scene, scene)
-        if mask is None:
-            continue
-        cloud, pixels = (np.asarray(a) for a in dask.compute(mask.data[::16, ::16],
-                                                             scene.data[:, ::16, ::16]))
-        nodata = nodata_of(scene)
-        valid = np.isfinite(pixels).all(0) & (np.isnan(nodata) | ~(pixels == nodata).any(0))
-        if valid.any() and bool(cloud[valid].all()):
+        if why_no_valid_pixels(scene, policy if policy.excludes_anything else None) == "cloud":
             return DataError(f"[scenes.{key}] is covered by cloud wherever it has data",
                              path=spec.paths[0],
                              hint="use another date, or set cloud_mask = false under [detect] "
@@ -220,25 +213,13 @@ def _database_layer(spec: Any, frame: Frame) -> gpd.GeoDataFrame:
                       crs=spec.crs, frame=frame, allow_empty=True)
 
 
-def score_mask(cfg: SurveyConfig, before: Any, after: Any) -> Any:
-    """Clouds of either date (dilated by ``cloud_buffer_px``: cloud edges are translucent) when
-    ``[detect] options`` give a reflectance scale and ``cloud_mask``; else None."""
-    scale = cfg.detect_options["reflectance_scale"]
-    if not cfg.detect_options["cloud_mask"] or scale is None:
-        return None
-    from .change.indices import cloud_mask
-    from .change.morphology import binary_dilation
+def mask_policy(cfg: SurveyConfig) -> MaskPolicy:
+    """The pixels the change score leaves out, as ``[detect] options`` say: clouds of either date
+    (widened by ``cloud_buffer_px``) when they give a reflectance scale and ``cloud_mask``."""
+    from .change import MaskPolicy
 
-    c_before, c_after = (cloud_mask(scene.assign_attrs(reflectance_scale=float(scale)))
-                         for scene in (before, after))
-    clouds = c_before | c_after
-    radius = int(cfg.detect_options["cloud_buffer_px"])
-    if radius > 0:
-        data = clouds.data
-        if hasattr(data, "dask"):
-            data = data.map_overlap(lambda x: binary_dilation(x, radius), depth=radius,
-                                    boundary=False, dtype=bool)
-        else:
-            data = binary_dilation(np.asarray(data), radius)
-        clouds = clouds.copy(data=data)
-    return clouds
+    opts = cfg.detect_options
+    scale = opts["reflectance_scale"]
+    return MaskPolicy(clouds=bool(opts["cloud_mask"]) and scale is not None,
+                      reflectance_scale=None if scale is None else float(scale),
+                      buffer_px=int(opts["cloud_buffer_px"]))

@@ -33,7 +33,8 @@ import pyogrio
 import pytest
 
 from onemap import read_boundary_txt
-from onemap.survey import _to_toml, demo_config, run_survey
+from onemap.demo import to_toml as _to_toml
+from onemap.survey import demo_config, run_survey
 from onemap.synth import make_county
 
 SIZE, TILE = 256, 64  # 16 score tiles: kills land between and during tiles

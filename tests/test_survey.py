@@ -14,7 +14,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from onemap.survey import _to_toml, demo_config, run_survey
+from onemap.demo import to_toml as _to_toml
+from onemap.survey import demo_config, run_survey
 from onemap.synth import make_county
 
 

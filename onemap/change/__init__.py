@@ -3,7 +3,7 @@
 The chain (:func:`detect_changes` runs it end to end): spectral indices (:mod:`.indices`) and
 radiometric normalisation (:mod:`.normalize`) → a change score (:func:`change_score`, :func:`cva`)
 → a threshold (:func:`threshold_score`, :mod:`.threshold`) → a cleaned mask
-(:func:`change_mask`, :mod:`.morphology`) → labels (:func:`label`, :func:`label_tiled`) →
+(:func:`change_mask`, :mod:`.morphology`; clouds and nodata left out by a :class:`MaskPolicy`) → labels (:func:`label`, :func:`label_tiled`) →
 patch polygons (:func:`patches_from_mask`, :func:`patches_from_labels`). Post-classification
 comparison is :func:`class_change` / :func:`from_to_matrix`. Numba kernels live in the ``_*``
 modules and are not public.
@@ -13,7 +13,7 @@ from __future__ import annotations
 
 # eager imports: a function shares its module's name (label, rasterize), so a lazy
 # __getattr__ would hand back the module once anything had imported it
-from .detect import change_mask, change_score, cva, detect_changes, patches_above, threshold_score
+from .detect import change_score, cva, detect_changes
 from .indices import (
     INDICES,
     bare_soil_index,
@@ -39,7 +39,15 @@ from .morphology import (
 )
 from .normalize import normalize_radiometry, radiometric_coefficients
 from .patches import COLUMNS, patches_from_labels, patches_from_mask
+from .policy import MaskPolicy, why_no_valid_pixels
 from .postclass import class_change, from_to_matrix
+from .stages import (
+    DetectionStatus,
+    ThresholdResult,
+    change_mask,
+    patches_above,
+    threshold_score,
+)
 from .threshold import fixed, k_sigma, otsu
 
 # the trained detector's public names, imported on first use (LightGBM loads only when needed)
@@ -49,13 +57,13 @@ _TRAINED = {"ChangeModel": "model", "load_model": "model", "detect_with_model": 
             "FeaturePlan": "features"}
 
 __all__ = [
-    "COLUMNS", "INDICES", "bare_soil_index", "binary_closing", "binary_dilation", "binary_erosion",
+    "COLUMNS", "DetectionStatus", "INDICES", "MaskPolicy", "ThresholdResult", "bare_soil_index", "binary_closing", "binary_dilation", "binary_erosion",
     "binary_opening", "brightness", "change_mask", "change_score", "class_change", "cloud_mask",
     "cva", "detect_changes", "fill_holes", "fixed", "from_to_matrix", "k_sigma", "label",
     "label_stats", "label_tiled", "min_mapping_unit", "mndwi", "ndbi", "ndvi", "ndwi",
     "normalize_radiometry", "otsu", "patches_above", "patches_from_labels", "patches_from_mask",
     "radiometric_coefficients", "remove_small", "spectral_index", "threshold_score", "valid_mask",
-    "water_mask", *_TRAINED,
+    "water_mask", "why_no_valid_pixels", *_TRAINED,
 ]
 
 

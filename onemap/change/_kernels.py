@@ -33,6 +33,16 @@ NDVI, NDBI, NDWI, MNDWI, BSI, BRIGHTNESS, GLI, REDNESS = range(8)
 # component order of the construction evidence (features and sigma arrays)
 N_COMPONENTS = 4  # vegetation loss, brightness gain, greying, built-up (NDBI) gain
 
+# The gates of the construction score (fuzzy: a linear ramp between the two values).
+# Still vegetated after: NDVI 0.3 (sparse cover, fields after harvest) gates nothing, 0.6 (dense
+# canopy, crops in season) gates all -- a pixel that is green afterwards was not built over.
+VEG_GATE_LO, VEG_GATE_HI = F32(0.3), F32(0.6)
+STILL_VEGETATED_NDVI = (float(VEG_GATE_LO), float(VEG_GATE_HI))
+# Water at either date: min(NDWI or MNDWI, -NDVI) from 0 (the water/land boundary of both
+# indices) to 0.15 (open water) -- filling or draining a pond is not construction evidence.
+WATER_GATE_LO, WATER_GATE_HI = F32(0.0), F32(0.15)
+WATER_INDEX = (float(WATER_GATE_LO), float(WATER_GATE_HI))
+
 
 @njit(cache=True, inline="always", error_model="numpy")
 def _nd(a, b):
@@ -130,60 +140,77 @@ def _index_px(code, b, g, r, n, s, has_blue, has_nir, has_swir):
 
 
 @njit(cache=True, inline="always", error_model="numpy")
-def _vegetation(b, g, r, n, has_nir):
-    # NDVI with a NIR band; the visible green-leaf index otherwise (RGB degraded mode)
-    return _nd(n, r) if has_nir else _nd(g + g, r + b)
-
-
-@njit(cache=True, inline="always", error_model="numpy")
 def _brightness(b, g, r, has_blue):
     return (b + g + r) / F32(3) if has_blue else (g + r) / F32(2)
 
 
-def _construction_px(b1, g1, r1, n1, s1, b2, g2, r2, n2, s2, iv, ib, ig, iu, has_blue, has_nir, has_swir):
+def _construction_terms(b1, g1, r1, n1, s1, b2, g2, r2, n2, s2, has_blue, has_nir, has_swir):
+    """The construction features of one pixel before noise scaling -- the one place they are
+    computed, for the score (:func:`_construction_px`) and for the noise scales the score is
+    divided by (:func:`construction_features_kernel`).
+
+    Returns the vegetation index of both dates (NDVI with NIR, the visible green-leaf index in
+    RGB), the vegetation loss, the relative brightness gain, the greying (loss of ND(red, blue),
+    0 without blue) and the built-up gain (NDBI, 0 without SWIR).
+    """
+    if has_nir:
+        v1, v2 = _nd_pair(n1, r1, n2, r2)
+    else:  # visible green-leaf index (RGB degraded mode)
+        v1, v2 = _nd_pair(g1 + g1, r1 + b1, g2 + g2, r2 + b2)
+    db = _nd(_brightness(b2, g2, r2, has_blue), _brightness(b1, g1, r1, has_blue))
+    dq = F32(0)
+    if has_blue:
+        q1, q2 = _nd_pair(r1, b1, r2, b2)
+        dq = q1 - q2
+    du = F32(0)
+    if has_swir:
+        u2, u1 = _nd_pair(s2, n2, s1, n1)
+        du = u2 - u1
+    return v1, v2, v1 - v2, db, dq, du
+
+
+_construction_terms = njit(cache=True, inline="always", error_model="numpy")(_construction_terms)
+
+
+def _construction_px(b1, g1, r1, n1, s1, b2, g2, r2, n2, s2, iv, ib, ig, iu, has_blue, has_nir,
+                     has_swir):
     """Evidence of new construction at one pixel, in units of the scene's change noise.
 
     New construction replaces vegetation (or soil) by an impervious surface. With NIR (and
     blue) the evidence is the length of the change vector of the positive vegetation loss, the
     positive relative brightness gain, the colour change ND(red, blue) (either way: soil
     greying under concrete, vegetation reddening under brick) and, with SWIR, the positive NDBI
-    gain -- each divided by its noise scale (``iv ib ig iu`` are 1 / sigma). It is then gated by
-    what the pixel is *after*: zero where it is still vegetated (NDVI >= 0.6) or water at either
-    date. So vegetation loss alone counts whatever the brightness (dark asphalt). A soil-line
-    gate (hand-set red/green and green/blue limits for harvested fields) was measured on real
+    gain (:func:`_construction_terms`) -- each divided by its noise scale (``iv ib ig iu`` are
+    1 / sigma). It is then gated by what the pixel is *after*: zero where it is still vegetated
+    (NDVI ramp :data:`STILL_VEGETATED_NDVI`) or water at either date (:data:`WATER_INDEX`). So
+    vegetation loss alone counts whatever the brightness (dark asphalt). A soil-line gate
+    (hand-set red/green and green/blue limits for harvested fields) was measured on real
     imagery (OSCD, Landsat Taizhou) and removed: it did not raise F1 there.
 
     Without NIR (RGB) the gates cannot be tested: the evidence is the sum of
     the green-leaf index loss, the brightness gain and the signed greying (soil redness appearing
     counts against, which also counts against red roofs).
     """
-    if has_nir:
-        v1, v2 = _nd_pair(n1, r1, n2, r2)
-    else:  # visible green-leaf index (RGB degraded mode)
-        v1, v2 = _nd_pair(g1 + g1, r1 + b1, g2 + g2, r2 + b2)
-    dv = (v1 - v2) * iv
-    db = _nd(_brightness(b2, g2, r2, has_blue), _brightness(b1, g1, r1, has_blue)) * ib
-    dq = F32(0)
-    if has_blue:
-        q1, q2 = _nd_pair(r1, b1, r2, b2)
-        dq = (q1 - q2) * ig
-    du = F32(0)
-    if has_swir:
-        u2, u1 = _nd_pair(s2, n2, s1, n1)
-        du = max((u2 - u1) * iu, F32(0))
+    v1, v2, dv, db, dq, du = _construction_terms(b1, g1, r1, n1, s1, b2, g2, r2, n2, s2,
+                                                 has_blue, has_nir, has_swir)
+    dv = dv * iv
+    db = db * ib
+    dq = dq * ig
+    du = max(du * iu, F32(0))
     if not has_nir:
         return max(max(dv, F32(0)) + max(db, F32(0)) + dq + du, F32(0))
     dv = max(dv, F32(0))
     db = max(db, F32(0))
     e = math.sqrt(dv * dv + db * db + dq * dq + du * du)
-    still_veg = _ramp(v2, F32(0.3), F32(0.6))
+    still_veg = _ramp(v2, VEG_GATE_LO, VEG_GATE_HI)
     # fuzzy water: NDWI (MNDWI with SWIR) > 0 and NDVI < 0 -- requiring NDVI < 0 keeps blue
     # steel roofs (NDWI > 0 but NIR-bright) out of the water class
     if has_swir:
         w1, w2 = _nd_pair(g1, s1, g2, s2)
     else:
         w1, w2 = _nd_pair(g1, n1, g2, n2)
-    water = max(_ramp(min(w1, -v1), F32(0), F32(0.15)), _ramp(min(w2, -v2), F32(0), F32(0.15)))
+    water = max(_ramp(min(w1, -v1), WATER_GATE_LO, WATER_GATE_HI),
+                _ramp(min(w2, -v2), WATER_GATE_LO, WATER_GATE_HI))
     return e * (F32(1) - still_veg) * (F32(1) - water)
 
 
@@ -275,8 +302,13 @@ def construction_kernel(b1, b2, roles, gain, offset, sigma, nodata1, nodata2, r0
 
 
 @njit(cache=True, nogil=True, error_model="numpy", fastmath=_FAST)
-def construction_mask_kernel(b1, b2, roles, gain, offset, sigma, nodata1, nodata2, threshold, r0, r1, out):
-    """The whole per-pixel chain to a mask: normalise -> score -> ``score > threshold`` (uint8)."""
+def construction_mask_kernel(b1, b2, roles, gain, offset, sigma, nodata1, nodata2, threshold, r0,
+                             r1, out):
+    """The whole per-pixel chain to a mask: normalise -> score -> ``score > threshold`` (uint8).
+
+    Not used by :func:`onemap.detect_changes` (which keeps the score for the patch statistics):
+    ``benchmarks/bench_pixel_chain.py`` measures it as the memory-bandwidth bound of the chain.
+    """
     h, w = out.shape
     hb, hn, hs = roles[0] >= 0, roles[3] >= 0, roles[4] >= 0
     iv, ib, ig, iu = (F32(1) / F32(sigma[0]), F32(1) / F32(sigma[1]), F32(1) / F32(sigma[2]),
@@ -300,10 +332,10 @@ def construction_mask_kernel(b1, b2, roles, gain, offset, sigma, nodata1, nodata
 
 @njit(cache=True, nogil=True, error_model="numpy")
 def construction_features_kernel(b1, b2, roles, gain, offset, nodata1, nodata2, r0, r1, out):
-    """Raw evidence differences (before sigma scaling) for estimating the noise scales.
-
-    ``out[0]`` vegetation loss, ``out[1]`` relative brightness gain, ``out[2]`` greying,
-    ``out[3]`` NDBI gain; NaN where invalid or where the scene lacks the bands.
+    """The construction features before noise scaling (:func:`_construction_terms`), for
+    estimating the noise scales: ``out[0]`` vegetation loss, ``out[1]`` relative brightness gain,
+    ``out[2]`` greying, ``out[3]`` NDBI gain; NaN where invalid or where the scene lacks the
+    bands.
     """
     _, h, w = out.shape
     hb, hn, hs = roles[0] >= 0, roles[3] >= 0, roles[4] >= 0
@@ -317,12 +349,12 @@ def construction_features_kernel(b1, b2, roles, gain, offset, nodata1, nodata2, 
             xb1, xg1, xr1, xn1, xs1, xb2, xg2, xr2, xn2, xs2, bad = _pair(
                 pb, pg, pr, pn, ps, qb, qg, qr, qn, qs, j, nd1, nd2, a0, a1, a2, a3, a4,
                 c0, c1, c2, c3, c4, z0, z1, z2, z3, z4)
-            out[0, i, j] = NAN if bad else (_vegetation(xb1, xg1, xr1, xn1, hn)
-                                            - _vegetation(xb2, xg2, xr2, xn2, hn))
-            out[1, i, j] = NAN if bad else _nd(_brightness(xb2, xg2, xr2, hb),
-                                               _brightness(xb1, xg1, xr1, hb))
-            out[2, i, j] = NAN if (bad or not hb) else _nd(xr1, xb1) - _nd(xr2, xb2)
-            out[3, i, j] = NAN if (bad or not hs) else _nd(xs2, xn2) - _nd(xs1, xn1)
+            _, _, dv, db, dq, du = _construction_terms(xb1, xg1, xr1, xn1, xs1, xb2, xg2, xr2,
+                                                       xn2, xs2, hb, hn, hs)
+            out[0, i, j] = NAN if bad else dv
+            out[1, i, j] = NAN if bad else db
+            out[2, i, j] = NAN if (bad or not hb) else dq
+            out[3, i, j] = NAN if (bad or not hs) else du
 
 
 @njit(cache=True, nogil=True, error_model="numpy", fastmath=_FAST)

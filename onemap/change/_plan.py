@@ -33,13 +33,19 @@ METHODS: dict[str, tuple[int | None, float, tuple[str, ...]]] = {
 }
 _DIRECTIONS = {"gain": 1.0, "loss": -1.0, "abs": 1.0}
 
+# MAD to standard deviation for normal noise: the noise scale ignores the changed minority
+MAD_TO_SIGMA = 1.4826
+# the normalisation's pseudo-invariant features: the half of the sample closest to the fitted
+# line, refitted three times (as radiometric_coefficients' defaults; changes are a minority)
+PIF_FRACTION, PIF_ITERATIONS = 0.5, 3
+
 
 def _mad_sigma(x: np.ndarray) -> float:
     """Robust noise scale 1.4826 x MAD; the std when over half the values are identical; else 1."""
     x = x[np.isfinite(x)]
     if x.size == 0:
         return 1.0
-    s = 1.4826 * float(np.median(np.abs(x - np.median(x))))
+    s = MAD_TO_SIGMA * float(np.median(np.abs(x - np.median(x))))
     if s > 0:
         return s
     s = float(x.std())
@@ -50,7 +56,7 @@ class Plan:
     """Everything one score computation needs: scenes, roles, coefficients, noise scales."""
 
     def __init__(self, before: xr.DataArray, after: xr.DataArray, frame: Frame | None, method: str,
-                 normalize: Any, mask: xr.DataArray | None, index: str | None, direction: str | None,
+                 normalize: Any, mask: Any, index: str | None, direction: str | None,
                  sample_pixels: int) -> None:
         before, after = as_scene(before, "before"), as_scene(after, "after")
         method, self.method_attrs = resolve_method(method, before)  # "auto" -> a concrete score
@@ -89,7 +95,8 @@ class Plan:
         if self.norm == "histogram" or self.n_valid_sample == 0:
             self.gain, self.offset = np.ones(nb), np.zeros(nb)
         else:
-            self.gain, self.offset, *_ = _coefficients(a, b, self.norm, 0.5, 3)
+            self.gain, self.offset, *_ = _coefficients(a, b, self.norm, PIF_FRACTION,
+                                                       PIF_ITERATIONS)
         self.role_gain = np.array([self.gain[k] if k >= 0 else 1.0 for k in self.roles], np.float64)
         self.role_offset = np.array([self.offset[k] if k >= 0 else 0.0 for k in self.roles], np.float64)
         self.sigma = self._noise(a, b)

@@ -9,7 +9,8 @@ over the whole grid (:mod:`onemap.change._sample`), which does not depend on the
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import rioxarray  # noqa: F401  (registers the .rio accessor)
@@ -32,7 +33,8 @@ def is_dask(da: xr.DataArray) -> bool:
 def as_scene(da: Any, name: str = "scene") -> xr.DataArray:
     """Check that *da* is a scene DataArray; a 2-D ``(y, x)`` array becomes one band."""
     if not isinstance(da, xr.DataArray):
-        raise DataError(f"{name} must be an xarray.DataArray with dims (band, y, x), got {type(da).__name__}",
+        raise DataError(f"{name} must be an xarray.DataArray with dims (band, y, x), got "
+                        f"{type(da).__name__}",
                         hint="open imagery with onemap.open_scene")
     if da.dims == ("y", "x"):
         da = da.expand_dims("band")
@@ -70,10 +72,11 @@ def roles(scene: xr.DataArray, required: Sequence[str], what: str) -> np.ndarray
             out[k] = band_position(scene, role)
         except DataError as exc:
             if role in required:
-                have = ", ".join(str(b) for b in scene.coords["band"].values) if "band" in scene.coords else "(none)"
+                names = scene.coords["band"].values if "band" in scene.coords else []
+                have = ", ".join(str(b) for b in names) or "(none)"
                 raise DataError(f"{what} needs band {role!r}, the scene has: {have}", feature=role,
-                                hint=f"pass imagery with a {role} band (name bands with open_scene(sensor=...)) "
-                                     "or choose another method") from exc
+                                hint=f"pass imagery with a {role} band (name bands with "
+                                     "open_scene(sensor=...)) or choose another method") from exc
     return out
 
 
@@ -86,7 +89,8 @@ def same_bands(before: xr.DataArray, after: xr.DataArray) -> xr.DataArray:
     missing = [b for b in b1 if b not in b2]
     if missing:
         raise DataError(f"the after scene lacks band(s) {', '.join(missing)} of the before scene",
-                        feature=missing[0], hint="select the common bands of both dates with .sel(band=[...])")
+                        feature=missing[0],
+                        hint="select the common bands of both dates with .sel(band=[...])")
     return after.sel(band=b1)
 
 
@@ -124,7 +128,9 @@ def chunked_like(before: xr.DataArray, after: xr.DataArray) -> tuple[xr.DataArra
     if not (is_dask(before) or is_dask(after)):
         return before, after
     ref = before if is_dask(before) else after
-    chunks = {"band": -1, "y": ref.chunks[1], "x": ref.chunks[2]}
+    ref_chunks = ref.chunks
+    assert ref_chunks is not None  # dask-backed
+    chunks: dict[str, Any] = {"band": -1, "y": ref_chunks[1], "x": ref_chunks[2]}
     return before.chunk(chunks), after.chunk(chunks)
 
 
@@ -178,4 +184,5 @@ def pixel_area_m2(frame: Frame) -> float:
     r, c = frame.height // 2, frame.width // 2
     t = frame.transform
     x0, y0 = t.c + t.a * c, t.f + t.e * r
-    return float(ellipsoidal_area(np.array([shapely.box(x0, y0 + t.e, x0 + t.a, y0)]), frame.crs)[0])
+    pixel = np.array([shapely.box(x0, y0 + t.e, x0 + t.a, y0)])
+    return float(ellipsoidal_area(pixel, frame.crs)[0])

@@ -314,11 +314,13 @@ def stage_channels(
     model: ChangeModel, plan: FeaturePlan, mask: Any = None, num_threads: int = 1
 ) -> np.ndarray:
     """Probability and patch channels ``(len(CHANNELS), h, w)`` computed tile by tile."""
+    from .._compute import is_lazy
+
     data = plan.map_tiles(model.pixel_tile(num_threads), len(P.CHANNELS))
-    data = np.asarray(data.compute() if hasattr(data, "dask") else data)
+    data = np.asarray(data.compute() if is_lazy(data) else data)
     if mask is not None:
         m = check_mask(mask, plan.frame.shape)
-        data[0][np.asarray(m.compute() if hasattr(m, "dask") else m, bool)] = np.nan
+        data[0][np.asarray(m.compute() if is_lazy(m) else m, bool)] = np.nan
     return data
 
 

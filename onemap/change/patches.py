@@ -35,8 +35,8 @@ from .._compute import is_lazy
 from ..errors import DataError
 from ..frame import Frame
 from ..ingest._warp import _GEOREF_FILTER
-from .label import border_pairs, label, label_block, label_stats, relabel, resolve
 from ._scene import frame_of, pixel_area_m2
+from .label import border_pairs, label, label_block, label_stats, relabel, resolve
 
 # rasterio's temporary datasets (polygonise, warp) say they have no geotransform: not for the user
 warnings.filterwarnings("ignore", *_GEOREF_FILTER)
@@ -47,7 +47,8 @@ COLUMNS = ["id", "pixels", "area_m2", "score_mean", "score_max", "confidence", "
            "date_after", "geometry"]
 
 
-def _shapes(lab: np.ndarray, keep: np.ndarray, transform: Affine, bbox: dict[str, np.ndarray] | None = None
+def _shapes(lab: np.ndarray, keep: np.ndarray, transform: Affine,
+            bbox: dict[str, np.ndarray] | None = None
             ) -> dict[int, list]:
     """Polygons of the labels with ``keep[label]`` True: id -> list of shapely polygons.
 
@@ -76,7 +77,8 @@ def _shapes(lab: np.ndarray, keep: np.ndarray, transform: Affine, bbox: dict[str
             r0, r1 = int(bbox["row_min"][k - 1]), int(bbox["row_max"][k - 1]) + 1
             c0, c1 = int(bbox["col_min"][k - 1]), int(bbox["col_max"][k - 1]) + 1
             sel = (lab[r0:r1, c0:c1] == k).view(np.uint8)
-            for geom, value in features.shapes(sel, connectivity=4, transform=transform @ Affine.translation(c0, r0)):
+            at = transform @ Affine.translation(c0, r0)
+            for geom, value in features.shapes(sel, connectivity=4, transform=at):
                 if value:
                     out.setdefault(int(k), []).append(shapely.geometry.shape(geom))
     return out
@@ -132,7 +134,8 @@ def _assemble(results: list[dict[str, Any]], n: int, frame: Frame, min_pixels: f
     kept = kept[count[kept] > 0]
     # canonical form (no collinear vertices, normalised ring order): a patch merged from pieces
     # of several chunks is then the same geometry, vertex for vertex, as one polygonised whole
-    geoms = list(shapely.normalize(shapely.simplify(np.array([_merge(pieces[k]) for k in kept], dtype=object), 0.0)))
+    merged: Any = np.array([_merge(pieces[int(k)]) for k in kept], dtype=object)
+    geoms = list(shapely.normalize(shapely.simplify(merged, 0.0)))
     with np.errstate(invalid="ignore", divide="ignore"):
         mean = np.where(scnt[kept] > 0, ssum[kept] / np.maximum(scnt[kept], 1), np.nan)
     area = _geodesic_areas(geoms, frame)  # area_m2 means one thing everywhere: ellipsoidal
@@ -151,7 +154,8 @@ def _assemble(results: list[dict[str, Any]], n: int, frame: Frame, min_pixels: f
     return gdf[COLUMNS]
 
 
-def confidence(score_mean: np.ndarray, threshold: float | None, noise: float | None) -> np.ndarray:
+def confidence(score_mean: np.ndarray, threshold: float | None,
+               noise: float | None) -> np.ndarray:
     """``1 - exp(-(score_mean - threshold) / noise)`` clipped to [0, 1); NaN without a threshold.
 
     Examples
@@ -216,8 +220,9 @@ def _block_transforms(frame: Frame, chunks: tuple) -> list[list[Affine]]:
     return [[frame.transform @ Affine.translation(int(c), int(r)) for c in c0] for r in r0]
 
 
-def patches_from_labels(labels: Any, frame: Frame | None = None, score: Any = None, n: int | None = None,
-                        min_area: float = 0.0, threshold: float | None = None, noise: float | None = None,
+def patches_from_labels(labels: Any, frame: Frame | None = None, *, score: Any = None,
+                        n: int | None = None, min_area: float = 0.0,
+                        threshold: float | None = None, noise: float | None = None,
                         date_before: Any = None, date_after: Any = None) -> gpd.GeoDataFrame:
     """Polygons and statistics of labelled patches.
 
@@ -265,35 +270,40 @@ def patches_from_labels(labels: Any, frame: Frame | None = None, score: Any = No
         raise DataError(f"labels have shape {tuple(data.shape)}, the frame {frame.shape}")
     sc = _score_like(score, data, "labels")
     if n is None:
-        n = int(data.max()) if data.size else 0
-        n = int(n.compute()) if is_lazy(n) else n
+        top: Any = data.max() if data.size else 0
+        n = int(top.compute() if is_lazy(top) else top)
     min_pixels = _min_pixels(min_area, frame)
     attrs = {"threshold": threshold, "noise": noise}
     if not is_lazy(data):
         lab = np.ascontiguousarray(data)
         scv = None if sc is None else np.asarray(sc)
         res = _chunk_result(lab, n, scv, min_pixels, frame.transform)
-        return _assemble([res], n, frame, min_pixels, threshold, noise, date_before, date_after, attrs)
+        return _assemble([res], n, frame, min_pixels, threshold, noise, date_before, date_after,
+                         attrs)
     import dask
 
     tfs = _block_transforms(frame, data.chunks)
     lab_blocks = data.to_delayed()
     sc_blocks = sc.to_delayed() if sc is not None else None
-    tasks = [dask.delayed(_chunk_result)(lab_blocks[i, j], n, None if sc_blocks is None else sc_blocks[i, j],
+    tasks = [dask.delayed(_chunk_result)(lab_blocks[i, j], n,
+                                         None if sc_blocks is None else sc_blocks[i, j],
                                          min_pixels, tfs[i][j])
              for i in range(lab_blocks.shape[0]) for j in range(lab_blocks.shape[1])]
     results = dask.compute(*tasks)
-    return _assemble(list(results), n, frame, min_pixels, threshold, noise, date_before, date_after, attrs)
+    return _assemble(list(results), n, frame, min_pixels, threshold, noise, date_before,
+                     date_after, attrs)
 
 
 def _seam_summary(block: np.ndarray, connectivity: int) -> dict[str, Any]:
     lab, n, rows, cols = label_block(np.asarray(block, bool), connectivity)
     return {"n": n, "rows": rows, "cols": cols,
-            "top": lab[0].copy(), "bottom": lab[-1].copy(), "left": lab[:, 0].copy(), "right": lab[:, -1].copy()}
+            "top": lab[0].copy(), "bottom": lab[-1].copy(), "left": lab[:, 0].copy(),
+            "right": lab[:, -1].copy()}
 
 
-def _final_block(block: np.ndarray, score: np.ndarray | None, table: np.ndarray, offset: int, n: int,
-                 connectivity: int, min_pixels: float, transform: Affine) -> dict[str, Any]:
+def _final_block(block: np.ndarray, score: np.ndarray | None, table: np.ndarray, offset: int,
+                 n: int, connectivity: int, min_pixels: float,
+                 transform: Affine) -> dict[str, Any]:
     lab, n_local = label_block(np.asarray(block, bool), connectivity)[:2]  # same labels as pass 1
     final = relabel(lab, table, offset, n_local)  # reads only this chunk's slice of the table
     return _chunk_result(final, n, score, min_pixels, transform)
@@ -321,16 +331,20 @@ def _label_tables(summaries: list[list[dict]], chunks: tuple, width: int,
     pairs = [np.empty((0, 2), np.int64)]
     for i in range(1, nr):
         pairs.append(border_pairs(np.concatenate([edge(i - 1, j, "bottom") for j in range(nc)]),
-                                  np.concatenate([edge(i, j, "top") for j in range(nc)]), connectivity))
+                                  np.concatenate([edge(i, j, "top") for j in range(nc)]),
+                                  connectivity))
     for j in range(1, nc):
         pairs.append(border_pairs(np.concatenate([edge(i, j - 1, "right") for i in range(nr)]),
-                                  np.concatenate([edge(i, j, "left") for i in range(nr)]), connectivity))
-    table, n = resolve(np.concatenate(pairs), np.concatenate(keys) if keys else np.empty(0, np.int64))
+                                  np.concatenate([edge(i, j, "left") for i in range(nr)]),
+                                  connectivity))
+    all_keys = np.concatenate(keys) if keys else np.empty(0, np.int64)
+    table, n = resolve(np.concatenate(pairs), all_keys)
     return offsets, table, n
 
 
-def patches_from_mask(mask: Any, frame: Frame | None = None, score: Any = None, min_area: float = 0.0,
-                      connectivity: int = 8, threshold: float | None = None, noise: float | None = None,
+def patches_from_mask(mask: Any, frame: Frame | None = None, *, score: Any = None,
+                      min_area: float = 0.0, connectivity: int = 8,
+                      threshold: float | None = None, noise: float | None = None,
                       date_before: Any = None, date_after: Any = None) -> gpd.GeoDataFrame:
     """Connected components of a change mask as patches (see :func:`patches_from_labels`).
 
@@ -351,8 +365,9 @@ def patches_from_mask(mask: Any, frame: Frame | None = None, score: Any = None, 
         raise DataError(f"mask has shape {tuple(data.shape)}, the frame {frame.shape}")
     if not is_lazy(data):
         lab, n = label(np.asarray(data), connectivity)
-        return patches_from_labels(lab, frame, score if score is None else _score_like(score, lab, "mask"),
-                                   n, min_area, threshold, noise, date_before, date_after)
+        return patches_from_labels(lab, frame, score=_score_like(score, lab, "mask"), n=n,
+                                   min_area=min_area, threshold=threshold, noise=noise,
+                                   date_before=date_before, date_after=date_after)
     import dask
 
     sc = _score_like(score, data, "mask")
@@ -365,9 +380,12 @@ def patches_from_mask(mask: Any, frame: Frame | None = None, score: Any = None, 
     min_pixels = _min_pixels(min_area, frame)
     tfs = _block_transforms(frame, data.chunks)
     sc_blocks = sc.to_delayed() if sc is not None else None
-    tasks = [dask.delayed(_final_block)(blocks[i, j], None if sc_blocks is None else sc_blocks[i, j],
-                                        table, int(offsets[i, j]), n, connectivity, min_pixels, tfs[i][j])
+    tasks = [dask.delayed(_final_block)(blocks[i, j],
+                                        None if sc_blocks is None else sc_blocks[i, j],
+                                        table, int(offsets[i, j]), n, connectivity, min_pixels,
+                                        tfs[i][j])
              for i in range(nr) for j in range(nc)]
     results = dask.compute(*tasks)
     attrs = {"threshold": threshold, "noise": noise}
-    return _assemble(list(results), n, frame, min_pixels, threshold, noise, date_before, date_after, attrs)
+    return _assemble(list(results), n, frame, min_pixels, threshold, noise, date_before,
+                     date_after, attrs)

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import math
 import warnings
+from typing import Any
 
 import numpy as np
 
@@ -68,10 +69,11 @@ def _slices(n: int) -> list[tuple[int, int]]:
     return [(i * n // k, (i + 1) * n // k) for i in range(k)]
 
 
-def _range(flat: np.ndarray, valid: np.ndarray, use_valid: bool) -> tuple[object, object, int]:
+def _range(flat: np.ndarray, valid: np.ndarray, use_valid: bool) -> tuple[Any, Any, int]:
     if flat.size == 0:
         raise DataError("no values to threshold (empty array)")
-    if flat.dtype.kind in "iu":  # no NaN: NumPy's SIMD reductions (and no numba compile per int type)
+    # no NaN in integers: NumPy's SIMD reductions (and no numba compile per int type)
+    if flat.dtype.kind in "iu":
         sel = flat[valid] if use_valid else flat
         if sel.size == 0:
             lo, hi, k = 0, 0, 0
@@ -79,7 +81,8 @@ def _range(flat: np.ndarray, valid: np.ndarray, use_valid: bool) -> tuple[object
             lo, hi, k = sel.min(), sel.max(), sel.size
     else:
         lo0, hi0 = flat.dtype.type(np.inf), flat.dtype.type(-np.inf)
-        parts = P.run(K._nan_minmax, [(flat, valid, use_valid, lo0, hi0, a, b) for a, b in _slices(flat.size)])
+        parts = P.run(K._nan_minmax, [(flat, valid, use_valid, lo0, hi0, a, b)
+                                      for a, b in _slices(flat.size)])
         k = sum(p[2] for p in parts)
         lo = min(p[0] for p in parts)
         hi = max(p[1] for p in parts)
@@ -125,7 +128,8 @@ def integer_edges(lo: int, hi: int) -> np.ndarray:
     return np.arange(hi - lo + 2, dtype=np.float64) + (lo - 0.5)
 
 
-def histogram(values: np.ndarray, bins: int | np.ndarray = 256, range: tuple[float, float] | None = None,
+def histogram(values: np.ndarray, bins: int | np.ndarray = 256,
+              range: tuple[float, float] | None = None,
               valid: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Counts of values per bin, NaN and values outside the range skipped (numba kernel).
 
@@ -166,7 +170,8 @@ def histogram(values: np.ndarray, bins: int | np.ndarray = 256, range: tuple[flo
     if flat.size == 0:
         return np.zeros(nb, np.int64), edges
     first, last = edges[0], edges[-1]
-    if flat.dtype.kind in "iu" and first % 1 == 0.5 and last - first == nb and np.all(np.diff(edges) == 1):
+    unit_bins = first % 1 == 0.5 and last - first == nb and np.all(np.diff(edges) == 1)
+    if flat.dtype.kind in "iu" and unit_bins:
         # integer_edges: one bin per value, no float arithmetic needed
         lo = int(first + 0.5)
         sel = flat[vmask] if use_valid else flat
@@ -248,8 +253,8 @@ def otsu(values: np.ndarray, bins: int = 256, valid: np.ndarray | None = None) -
     flat, vmask, use_valid = _values(values, valid)
     lo, hi, _ = _range(flat, vmask, use_valid)
     if lo == hi:
-        warnings.warn(f"all values equal {lo}: the Otsu threshold is undefined; returning that value, "
-                      "so values > threshold selects nothing", OnemapWarning, stacklevel=2)
+        warnings.warn(f"all values equal {lo}: the Otsu threshold is undefined; returning that "
+                      "value, so values > threshold selects nothing", OnemapWarning, stacklevel=2)
         return float(lo)
     if flat.dtype.kind in "iu":
         edges = integer_edges(int(lo), int(hi))

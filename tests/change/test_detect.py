@@ -12,6 +12,7 @@ import xarray as xr
 from scipy import ndimage
 
 from onemap import Frame, change_score, cva, detect_changes, threshold_score
+from onemap.change import DetectionStatus
 from onemap.change.postclass import class_change, from_to_matrix
 from onemap.errors import DataError, FrameError, OnemapWarning
 from onemap.geometry import ellipsoidal_area
@@ -265,9 +266,11 @@ def test_constant_images_give_a_clear_empty_result(pair4):
         p = detect_changes(const, const.copy())
     assert len(p) == 0 and p.attrs["status"] == "constant score"
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        t, _ = threshold_score(np.zeros((4, 4), np.float32))
-    assert t == 0.0
+        warnings.simplefilter("error")  # the typed status says it, no warning
+        result = threshold_score(np.zeros((4, 4), np.float32))
+    t, noise = result
+    assert (t, noise) == (0.0, 0.0) and result.status == "constant score"
+    assert result.status is DetectionStatus.CONSTANT_SCORE
 
 
 def test_uint16_differences_do_not_wrap():
@@ -287,15 +290,15 @@ def test_uint16_differences_do_not_wrap():
 def test_threshold_options(pair4):
     before, after, _ = pair4
     s = change_score(before, after)
-    t_otsu, _ = threshold_score(s, "otsu")
-    t_k, _ = threshold_score(s, "k_sigma", k=3)
+    t_otsu, _ = threshold_score(s, threshold="otsu")
+    t_k, _ = threshold_score(s, threshold="k_sigma", k=3)
     vals = s.values[np.isfinite(s.values)].astype(np.float64)
     assert t_k == pytest.approx(vals.mean() + 3 * vals.std(), rel=1e-5)
-    assert threshold_score(s, 7.5)[0] == 7.5
-    assert threshold_score(s, "otsu", floor=1e9)[0] == 1e9
+    assert threshold_score(s, threshold=7.5)[0] == 7.5
+    assert threshold_score(s, threshold="otsu", floor=1e9)[0] == 1e9
     p = detect_changes(before, after, threshold=1e9)
     assert len(p) == 0
     with pytest.raises(DataError, match="threshold must be"):
-        threshold_score(s, "magic")
-    lazy = threshold_score(s.chunk(50), "otsu")
+        threshold_score(s, threshold="magic")
+    lazy = threshold_score(s.chunk(50), threshold="otsu")
     assert lazy[0] == pytest.approx(t_otsu, rel=1e-6)

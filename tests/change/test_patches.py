@@ -94,8 +94,9 @@ def test_min_area_filters_before_polygonising():
 def test_dask_mask_equals_numpy(chunks):
     mask = _random_mask(2)
     score = np.random.default_rng(3).random(mask.shape).astype(np.float32)
-    eager = patches_from_mask(mask, F, score, min_area=9.0 * 3, threshold=0.2, noise=0.1)
-    lazy = patches_from_mask(dsa.from_array(mask, chunks=chunks), F, dsa.from_array(score, chunks=chunks),
+    eager = patches_from_mask(mask, F, score=score, min_area=9.0 * 3, threshold=0.2, noise=0.1)
+    lazy = patches_from_mask(dsa.from_array(mask, chunks=chunks), F,
+                             score=dsa.from_array(score, chunks=chunks),
                              min_area=9.0 * 3, threshold=0.2, noise=0.1)
     assert len(lazy) == len(eager) > 5
     for col in ("id", "pixels", "area_m2", "score_max"):

@@ -9,9 +9,10 @@ import pandas as pd
 import pytest
 
 from onemap.config import load_config
+from onemap.demo import to_toml as _to_toml
 from onemap.errors import ConfigError
 from onemap.ingest.vector import read_layer
-from onemap.survey import _to_toml, demo_config, run_survey
+from onemap.survey import demo_config, run_survey
 from onemap.synth import make_county
 
 from .test_read import load_table
