@@ -61,7 +61,7 @@ VERDICTS: dict[str, tuple[str, str, str]] = {
 
 #: column -> {machine value: (Chinese, English)} for the text values people read in CSVs
 VALUES: dict[str, dict[str, tuple[str, str]]] = {
-    # (``verdict`` keeps its machine value: ``verdict_zh`` beside it says it in the campaign's words)
+    # (``verdict`` keeps its machine value: ``verdict_zh`` beside it gives the campaign's words)
     "prev_verdict": {k: (v[0], v[1]) for k, v in VERDICTS.items()},
     "status": {
         "built": ("已建设", "built"),
@@ -457,7 +457,7 @@ def describe_frame(frame: Any, lang: str = "zh") -> str:
     >>> describe_frame(Frame.from_bounds((39468000, 4027976, 39469024, 4029000), 2.0, 4527),
     ...                "en")  # doctest: +ELLIPSIS
     'CGCS2000 3° Gauss-Kruger zone 39 (central meridian 117°E, zone-prefixed; EPSG:4527), 2 m ...'
-    """
+    """  # noqa: E501 (a doctest's expected output: one line)
     from .crs import zone_info
 
     zh = check_lang(lang) == "zh"
