@@ -17,7 +17,8 @@ from .errors import OnemapError
 
 app = typer.Typer(
     name="onemap",
-    help="China land-and-resources 'one map' supervision: change detection and unapproved-construction flags.",
+    help="China land-and-resources 'one map' supervision: change detection and "
+         "unapproved-construction flags.",
     no_args_is_help=True,
     add_completion=False,
 )
@@ -31,7 +32,8 @@ def _main(
 ) -> None:
     # -v shows onemap's progress only: libraries' INFO lines (pyogrio "Created N records") are
     # not for the user
-    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(levelname)s: %(message)s")
+    logging.basicConfig(level=logging.WARNING,
+                        format="%(asctime)s %(name)s %(levelname)s: %(message)s")
     logging.getLogger("onemap").setLevel(logging.INFO if verbose else logging.WARNING)
     _state["debug"] = debug
 
@@ -43,14 +45,15 @@ def _fail(exc: BaseException, who: str = "cli") -> None:
         exc.speak(who)  # the fix in the words of the command (options) or of the survey TOML
         typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
         raise typer.Exit(1)
-    typer.secho(f"internal error: {type(exc).__name__}: {exc} (rerun with --debug for the traceback)",
-                fg=typer.colors.RED, err=True)
+    typer.secho(f"internal error: {type(exc).__name__}: {exc} "
+                "(rerun with --debug for the traceback)", fg=typer.colors.RED, err=True)
     raise typer.Exit(3)
 
 
 @app.command()
 def demo(
-    out: Path = typer.Argument(Path("demo_out"), help="Folder for the sample county and the survey outputs."),
+    out: Path = typer.Argument(Path("demo_out"),
+                               help="Folder for the sample county and the survey outputs."),
     size: int = typer.Option(1024, help="Side of the sample county in pixels (2 m each)."),
     seed: int = typer.Option(0, help="Random seed of the sample county."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
@@ -69,8 +72,8 @@ def demo(
 @app.command()
 def survey(
     config: Path = typer.Argument(..., help="Survey TOML file."),
-    scheduler: str | None = typer.Option(None, "--scheduler",
-                                            help="dask.distributed scheduler address (default: local threads)."),
+    scheduler: str | None = typer.Option(
+        None, "--scheduler", help="dask.distributed scheduler address (default: local threads)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
 ) -> None:
     """Run the annual change survey described by CONFIG (resumable: rerun to continue)."""
@@ -93,7 +96,7 @@ def survey(
 def train(
     config: Path = typer.Argument(
         ...,
-        # brackets escaped: typer's rich help would read [train] and [[pair]] as markup and drop them
+        # brackets escaped: typer's rich help reads [train] and [[pair]] as markup and drops them
         help=r"Training TOML file (\[train] out = ..., \[\[pair]] before/after/truth).",
     ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
@@ -119,7 +122,8 @@ def train(
 
 
 @app.command()
-def info(path: Path = typer.Argument(..., help="A raster, vector layer or land-boundary TXT file.")) -> None:
+def info(path: Path = typer.Argument(
+        ..., help="A raster, vector layer or land-boundary TXT file.")) -> None:
     """Say what a file is: CRS, zone, bands or fields, encoding, feature count."""
     try:
         description = describe(path)
@@ -155,8 +159,8 @@ def gpkg2txt(
     layer: str | None = typer.Option(None, help="Layer name inside SRC."),
     encoding: str = typer.Option("gbk", help="Output encoding."),
     area_unit: str = typer.Option("ha", help="Unit of the declared area: ha or m2."),
-    to_crs: str | None = typer.Option(None, "--to-crs",
-                                         help="Reproject to this Gauss-Kruger CRS first (e.g. EPSG:4527)."),
+    to_crs: str | None = typer.Option(
+        None, "--to-crs", help="Reproject to this Gauss-Kruger CRS first (e.g. EPSG:4527)."),
 ) -> None:
     """Write a polygon layer as a land-boundary TXT file (Gauss-Kruger CRS required)."""
     try:
@@ -182,7 +186,8 @@ def describe(path: Path) -> dict:
         from .ingest.boundary_txt import read_boundary_txt
 
         gdf = read_boundary_txt(path)
-        return {"path": str(path), "format": "land-boundary TXT", "encoding": gdf.attrs.get("encoding"),
+        return {"path": str(path), "format": "land-boundary TXT",
+                "encoding": gdf.attrs.get("encoding"),
                 "crs": gdf.crs.to_string() if gdf.crs else None, "parcels": len(gdf),
                 "header": gdf.attrs.get("header"), "plane_area_m2": float(gdf["plane_area"].sum())}
     import rasterio
@@ -194,9 +199,10 @@ def describe(path: Path) -> dict:
             zi = zone_info(src.crs) if src.crs else None
             return {"path": str(path), "format": f"raster ({src.driver})",
                     "crs": src.crs.to_string() if src.crs else None,
-                    "zone": zi.__dict__ if zi else None, "shape": [src.height, src.width], "bands": src.count,
-                    "dtypes": sorted(set(src.dtypes)), "nodata": src.nodata, "res": list(src.res),
-                    "bounds": list(src.bounds), "block_shapes": [list(b) for b in src.block_shapes[:1]],
+                    "zone": zi.__dict__ if zi else None, "shape": [src.height, src.width],
+                    "bands": src.count, "dtypes": sorted(set(src.dtypes)), "nodata": src.nodata,
+                    "res": list(src.res), "bounds": list(src.bounds),
+                    "block_shapes": [list(b) for b in src.block_shapes[:1]],
                     "compression": str(src.compression.value) if src.compression else None,
                     **_scene_date(path)}  # after what the file is, as for vectors and TXT
     except rasterio.errors.RasterioIOError:
@@ -214,14 +220,16 @@ def _scene_date(path: Path) -> dict:
         a = open_scene(path).attrs
     except OnemapError:
         return {}
-    return {"date": a.get("date"), "date_source": a.get("date_source"), "date_guessed": a.get("date_guessed")}
+    return {"date": a.get("date"), "date_source": a.get("date_source"),
+            "date_guessed": a.get("date_guessed")}
 
 
 def _print_result(result) -> None:
     typer.echo(f"outputs: {result.output}")
     table = result.summary
-    cols = [c for c in ("admin_code", "admin_name", "n_patches", "n_flagged", "new_m2", "unapproved_m2",
-                        "unapproved_cultivated_m2", "illegal_ratio", "exceeds_threshold") if c in table.columns]
+    cols = [c for c in ("admin_code", "admin_name", "n_patches", "n_flagged", "new_m2",
+                        "unapproved_m2", "unapproved_cultivated_m2", "illegal_ratio",
+                        "exceeds_threshold") if c in table.columns]
     with_pd = table[cols].copy()
     for c in cols:
         if c.endswith("_m2"):
@@ -230,8 +238,9 @@ def _print_result(result) -> None:
     typer.echo(with_pd.to_string(index=False))
     ev = result.manifest.get("evaluation")
     if ev:  # the demo knows the planted truth
-        typer.echo(f"against the planted truth: precision {ev['precision']:.2f}, recall {ev['recall']:.2f}, "
-                   f"F1 {ev['f1']:.2f}, unapproved-area error {ev['area_error']:.1%}")
+        typer.echo(f"against the planted truth: precision {ev['precision']:.2f}, "
+                   f"recall {ev['recall']:.2f}, F1 {ev['f1']:.2f}, "
+                   f"unapproved-area error {ev['area_error']:.1%}")
     typer.echo(f"report: {result.output / 'report.html'}")
 
 
