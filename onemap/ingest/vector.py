@@ -42,8 +42,9 @@ from pyproj import CRS
 from ..crs import zone_info
 from ..errors import DataError, EncodingError, Fix, FormatError, Repair, report_repairs
 from ._dbf import check_prj, resolve_encoding
-from ._kinds import KINDS, check_geometries, find_column, normalize_columns
+from ._kinds import KINDS, find_column, normalize_columns
 from ._layer_crs import check_layer_coordinates, crs_text, set_layer_crs, target_crs
+from ._layer_geometry import check_geometries
 from ._layer_open import DRIVERS, list_layers, pick_layer, read_info
 from ._layer_write import write_layer
 from ._parquet import PARQUET, is_parquet, parquet_info, read_parquet_layer
