@@ -50,7 +50,7 @@ def export_results(out: str | PathLike, verdicts: gpd.GeoDataFrame,
     format demands; their 数据产生日期 is *produced* (default: today).
     """
     from .labels import check_lang, data_dictionary
-    from .people_csv import county_rows, with_mu_ha, write_people_csv
+    from .people_csv import with_mu_ha, write_people_csv
 
     check_lang(lang)
     out = Path(out)
@@ -75,7 +75,7 @@ def export_results(out: str | PathLike, verdicts: gpd.GeoDataFrame,
     written["verdicts.parquet"] = sha256_file(out / "verdicts.parquet")
     tables = {"verdicts.csv": pd.DataFrame(verdicts.drop(columns="geometry"))}
     if summary is not None:
-        tables["summary.csv"] = with_mu_ha(county_rows(summary))
+        tables["summary.csv"] = with_mu_ha(summary)
     if status is not None:
         tables["approvals_status.csv"] = pd.DataFrame(status.drop(columns="geometry"))
     tables["data_dictionary.csv"] = data_dictionary(

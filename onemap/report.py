@@ -24,7 +24,6 @@ from rasterio.errors import NotGeoreferencedWarning
 
 from . import labels
 from ._atomic import atomic_write_text
-from .people_csv import county_rows
 from .summary import FLAGGED
 
 __all__ = ["write_report", "rgb_image", "VERDICT_COLOURS"]
@@ -279,7 +278,6 @@ def write_report(
     )
 
     labels.check_lang(lang)
-    summary = county_rows(summary)
     total = summary.iloc[-1]
     flagged = verdicts[verdicts["verdict"].isin(FLAGGED)].sort_values(
         "unapproved_m2", ascending=False

@@ -32,7 +32,7 @@ _SUM_COLUMNS = ["area_m2", "existing_m2", "new_m2", "approved_m2", "unapproved_m
 
 def summarize(verdicts: gpd.GeoDataFrame, by: str | None = "admin",
               threshold: float = 0.15) -> pd.DataFrame:
-    """Statistics per admin unit (or for the whole county with ``by=None``), with a total row.
+    """Statistics per admin unit with a total row last, or one total row with ``by=None``.
 
     ``illegal_ratio = unapproved_cultivated_m2 / new_cultivated_m2`` — the illegal occupation
     ratio of cultivated land; ``exceeds_threshold`` flags units above *threshold* (NaN ratio
@@ -76,23 +76,24 @@ def summarize(verdicts: gpd.GeoDataFrame, by: str | None = "admin",
         history = _history_columns(df)
         counts += history
         cols += history + ["new_cases_unapproved_m2", "repeat_unresolved_unapproved_m2"]
-    if by == "admin":
-        keys = ["admin_code", "admin_name"] if "admin_name" in df.columns else ["admin_code"]
-        if "admin_code" not in df.columns:
-            raise DataError("verdict table has no admin_code column",
-                            hint="pass admin= to flag_unapproved or by=None")
-        table = df.groupby(keys, dropna=False, sort=True)[cols].sum().reset_index()
-    elif by is None:
-        table = pd.DataFrame(df[cols].sum()).T
-        table.insert(0, "admin_code", "")
+    if by is None:  # the whole area: the total row alone
+        total = df[cols].sum()
+        table = pd.DataFrame([{"admin_code": "total", **{c: total[c] for c in cols}}])
     else:
-        table = df.groupby(by, dropna=False, sort=True)[cols].sum().reset_index()
-    total = table[cols].sum()
-    total_row = {c: total[c] for c in cols}
-    for key in table.columns[: len(table.columns) - len(cols)]:
-        total_row[key] = ""
-    total_row[table.columns[0]] = "total"
-    table = pd.concat([table, pd.DataFrame([total_row])], ignore_index=True)
+        if by == "admin":
+            keys = ["admin_code", "admin_name"] if "admin_name" in df.columns else ["admin_code"]
+            if "admin_code" not in df.columns:
+                raise DataError("verdict table has no admin_code column",
+                                hint="pass admin= to flag_unapproved or by=None")
+            table = df.groupby(keys, dropna=False, sort=True)[cols].sum().reset_index()
+        else:
+            table = df.groupby(by, dropna=False, sort=True)[cols].sum().reset_index()
+        total = table[cols].sum()
+        total_row = {c: total[c] for c in cols}
+        for key in table.columns[: len(table.columns) - len(cols)]:
+            total_row[key] = ""
+        total_row[table.columns[0]] = "total"
+        table = pd.concat([table, pd.DataFrame([total_row])], ignore_index=True)
     table["illegal_ratio"] = np.divide(table["unapproved_cultivated_m2"],
                                        table["new_cultivated_m2"],
                                        out=np.full(len(table), np.nan),
