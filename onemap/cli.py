@@ -10,12 +10,15 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from typer.core import TyperCommand, TyperGroup
 
 from .errors import OnemapError
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 class _Command(TyperCommand):
@@ -274,7 +277,7 @@ _COUNTY_COLUMNS = ("admin_code", "admin_name", "n_patches", "n_flagged", "new_m2
                    "exceeds_threshold")
 
 
-def county_table(summary, lang: str = "zh") -> str:
+def county_table(summary: pd.DataFrame, lang: str = "zh") -> str:
     """The county table as printed: the campaign's headers with units, as in ``summary.csv``.
 
     >>> import pandas as pd
