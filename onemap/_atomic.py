@@ -73,7 +73,8 @@ def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[
         remove_stale_temps(target.parent)
         _SWEPT.add(target.parent)
     # the writer creates the file itself (some drivers refuse to open an existing one)
-    tmp_path = target.parent / f".tmp-{target.stem}-{os.getpid()}-{uuid.uuid4().hex[:8]}{suffix or target.suffix}"
+    tmp_name = f".tmp-{target.stem}-{os.getpid()}-{uuid.uuid4().hex[:8]}{suffix or target.suffix}"
+    tmp_path = target.parent / tmp_name
     try:
         yield tmp_path
         os.replace(tmp_path, target)

@@ -44,18 +44,20 @@ def spatial_partitions(geoms: np.ndarray, partition_size: int | None) -> list[np
     n = len(geoms)
     if partition_size is not None and (isinstance(partition_size, bool) or not (
             isinstance(partition_size, (int, np.integer)) and partition_size >= 1)):
-        raise DataError(f"partition_size must be a positive whole number of features, got {partition_size!r}",
+        raise DataError("partition_size must be a positive whole number of features, "
+                        f"got {partition_size!r}",
                         hint="e.g. partition_size=2000, or None for one partition")
     if partition_size is None or n <= partition_size:
         return [np.arange(n)]
     bounds = shapely.bounds(geoms)
-    centres = np.column_stack([(bounds[:, 0] + bounds[:, 2]) / 2, (bounds[:, 1] + bounds[:, 3]) / 2])
+    centres = np.column_stack([(bounds[:, 0] + bounds[:, 2]) / 2,
+                               (bounds[:, 1] + bounds[:, 3]) / 2])
     ok = np.isfinite(centres).all(axis=1)
     centres[~ok] = np.nanmin(centres[ok], axis=0) if ok.any() else 0.0  # empty geometries: anywhere
     points = gpd.GeoSeries(shapely.points(centres))
     lo, hi = centres.min(axis=0), centres.max(axis=0)
-    order = np.argsort(points.hilbert_distance(total_bounds=(*lo, *np.maximum(hi, lo + 1e-9))).to_numpy(),
-                       kind="stable")
+    distance = points.hilbert_distance(total_bounds=(*lo, *np.maximum(hi, lo + 1e-9)))
+    order = np.argsort(distance.to_numpy(), kind="stable")
     k = -(-n // int(partition_size))
     return [np.sort(part) for part in np.array_split(order, k)]
 
@@ -84,7 +86,7 @@ def layer_subsets(geoms: np.ndarray, parts: list[np.ndarray], layer: gpd.GeoData
 def map_partitions(func: Callable[..., pd.DataFrame], features: gpd.GeoDataFrame,
                    layers: Mapping[str, gpd.GeoDataFrame | None], partition_size: int | None = None,
                    client: Any = None, **kwargs: Any) -> gpd.GeoDataFrame:
-    """``func(features_subset, **layer_subsets, **kwargs)`` per partition, concatenated in input order.
+    """``func(features_subset, **layer_subsets, **kwargs)`` per partition, joined in input order.
 
     *func* must return one row per feature of its subset, in the subset's order (and be importable
     by name when a distributed *client* is used). With ``partition_size=None`` and no client it runs
@@ -92,7 +94,8 @@ def map_partitions(func: Callable[..., pd.DataFrame], features: gpd.GeoDataFrame
 
     >>> import geopandas as gpd, shapely
     >>> feats = gpd.GeoDataFrame(geometry=[shapely.box(i, 0, i + 1, 1) for i in (0, 50, 1, 51)])
-    >>> zones = gpd.GeoDataFrame({"z": [7, 8]}, geometry=[shapely.box(0, 0, 3, 3), shapely.box(49, 0, 60, 3)])
+    >>> zones = gpd.GeoDataFrame({"z": [7, 8]},
+    ...                          geometry=[shapely.box(0, 0, 3, 3), shapely.box(49, 0, 60, 3)])
     >>> def seen(f, zones):
     ...     return f.assign(n_zones=len(zones))
     >>> map_partitions(seen, feats, {"zones": zones}, partition_size=2)["n_zones"].tolist()
@@ -101,7 +104,8 @@ def map_partitions(func: Callable[..., pd.DataFrame], features: gpd.GeoDataFrame
     geoms = np.asarray(features.geometry.values)
     parts = spatial_partitions(geoms, partition_size)
     subsets = {name: layer_subsets(geoms, parts, layer) for name, layer in layers.items()}
-    payloads = [(features if len(parts) == 1 else features.iloc[pos], {name: subsets[name][k] for name in layers})
+    payloads = [(features if len(parts) == 1 else features.iloc[pos],
+                 {name: subsets[name][k] for name in layers})
                 for k, pos in enumerate(parts)]
     call = functools.partial(func, **kwargs)
     if partition_size is None and client is None:
@@ -112,7 +116,8 @@ def map_partitions(func: Callable[..., pd.DataFrame], features: gpd.GeoDataFrame
         # scattered data: each worker receives only its partitions' subsets, not one huge task graph
         data = client.scatter(payloads, hash=False)
         del payloads, subsets
-        results = client.gather(client.compute([dask.delayed(_run, pure=False)(call, d) for d in data]))
+        results = client.gather(
+            client.compute([dask.delayed(_run, pure=False)(call, d) for d in data]))
     else:
         tasks = [dask.delayed(_run, pure=False)(call, p) for p in payloads]
         del payloads, subsets

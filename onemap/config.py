@@ -94,8 +94,6 @@ new cases from old ones still unresolved; the files are hashed into the manifest
 
 from __future__ import annotations
 
-import re
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from os import PathLike
@@ -229,18 +227,9 @@ def load_config(source: str | PathLike[str] | Mapping[str, Any],
         if not path.is_file():
             raise ConfigError("survey configuration not found", path=path,
                               hint="give the path of a .toml file")
-        try:
-            raw = tomllib.loads(path.read_text(encoding="utf-8"))
-        except UnicodeDecodeError as exc:
-            raise ConfigError(f"not UTF-8 text (byte offset {exc.start})", path=path,
-                              line=exc.object[:exc.start].count(b"\n") + 1,
-                              hint="save the TOML file as UTF-8") from exc
-        except tomllib.TOMLDecodeError as exc:
-            at = re.search(r"\(at line (\d+), column (\d+)\)", str(exc))
-            raise ConfigError(f"not valid TOML: {exc}", path=path,
-                              line=int(at.group(1)) if at else None,
-                              hint="check the syntax on that line (tables are [name], values "
-                                   "key = value, strings in quotes)") from exc
+        from ._toml import load_toml  # syntax errors name the line, the column and the fix
+
+        raw = load_toml(path)
         root = Path(base).resolve() if base else path.resolve().parent
     from ._config_check import (
         Validator,

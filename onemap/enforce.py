@@ -14,19 +14,21 @@ count area:
 
 Verdicts (``verdict`` and the campaign's words in ``verdict_zh``):
 
-=========================  ==========================  ==================================================
+=========================  ==========================  =============================================
 ``existing_construction``  合法（原有建设用地）        no new construction beyond slivers
 ``approved``               合法（已批准）              new construction, all inside approvals
 ``unapproved``             违法（未批先建）            new construction, none inside an approval
 ``partly_approved``        违法（批少占多）            new construction, partly outside its approval
-``check``                  其他（需实地核查）          most of the new part lies on land the land-use
-                                                       layer does not classify (gap or unknown code)
-=========================  ==========================  ==================================================
+``check``                  其他（需实地核查）          most of the new part lies on land the
+                                                       land-use layer does not classify (gap or
+                                                       unknown code)
+=========================  ==========================  =============================================
 
 A *sliver* is a residue thinner than ``tolerance_m`` (removed by a morphological opening of that
-radius, in metres whatever the CRS: see :func:`onemap.geometry.substantial`): pixel-edge noise along an approval's boundary does not turn an approved patch into a
-partly approved one. Slivers decide nothing but their area is still counted in the area columns,
-so areas always add up: ``existing_m2 + approved_m2 + unapproved_m2 == area_m2``.
+radius, in metres whatever the CRS: see :func:`onemap.geometry.substantial`): pixel-edge noise
+along an approval's boundary does not turn an approved patch into a partly approved one.
+Slivers decide nothing but their area is still counted in the area columns, so areas always add
+up: ``existing_m2 + approved_m2 + unapproved_m2 == area_m2``.
 """
 
 from __future__ import annotations
@@ -86,13 +88,16 @@ def flag_unapproved(
         Construction-land approvals (``approval_id`` column, else the index is used). ``None`` or
         an empty layer: every new construction is unapproved (with a warning).
     landuse
-        Land-use survey polygons with ``landuse_code`` (or ``DLBM``), e.g. ``read_layer(kind="landuse")``.
+        Land-use survey polygons with ``landuse_code`` (or ``DLBM``), e.g.
+        ``read_layer(kind="landuse")``.
     farmland, redline
         Permanent basic farmland and ecological red-line polygons (optional).
     cadastral
-        Cadastral parcels with ``parcel_id`` (or ``ZDDM``) — the parcels each patch touches are listed.
+        Cadastral parcels with ``parcel_id`` (or ``ZDDM``) — the parcels each patch touches are
+        listed.
     admin
-        Admin units with ``admin_code``/``admin_name``; each patch goes to the unit that holds most of it.
+        Admin units with ``admin_code``/``admin_name``; each patch goes to the unit that holds
+        most of it.
     tolerance_m
         Width below which a residue is a sliver that decides no verdict (see module docs).
     reproject
@@ -117,8 +122,8 @@ def flag_unapproved(
         The patches with ``verdict``, ``verdict_zh``, areas in ellipsoidal m² (``area_m2``,
         ``existing_m2``, ``new_m2``, ``approved_m2``, ``unapproved_m2``, ``new_cultivated_m2``,
         ``unapproved_cultivated_m2``, ``unapproved_farmland_m2``, ``unapproved_redline_m2``,
-        ``unapproved_agricultural_m2``, ``unapproved_unused_m2``, ``unapproved_unknown_m2``), the same
-        main figures in mu and hectares, ``unapproved_by_code`` (JSON ``{code: m²}``),
+        ``unapproved_agricultural_m2``, ``unapproved_unused_m2``, ``unapproved_unknown_m2``), the
+        same main figures in mu and hectares, ``unapproved_by_code`` (JSON ``{code: m²}``),
         ``approval_ids``, ``parcel_ids`` (``;``-separated), ``admin_code``, ``admin_name``, and
         ``on_unknown_landuse`` (part of the new construction, more than a sliver, lies on land the
         land-use layer does not classify: outside it, in a gap, or under an unknown code).
@@ -141,7 +146,7 @@ def flag_unapproved(
     ['approved', 'unapproved', 'existing_construction']
     >>> round(float(v["unapproved_cultivated_m2"].iloc[1]))   # ellipsoidal, ~0.03 % below plane 900
     900
-    >>> parts = flag_unapproved(patches, approvals, landuse, partition_size=2)  # groups of <= 2 patches
+    >>> parts = flag_unapproved(patches, approvals, landuse, partition_size=2)  # groups of <= 2
     >>> parts.equals(v)
     True
     """
@@ -156,7 +161,8 @@ def flag_unapproved(
             return None
         layer = _check_polygons(layer, name)
         if len(layer) and layer.crs is None:
-            raise CRSError(f"{name} layer has no CRS", hint="read it with onemap.read_layer(..., crs=...)")
+            raise CRSError(f"{name} layer has no CRS",
+                           hint="read it with onemap.read_layer(..., crs=...)")
         if len(layer) and not same_crs(layer.crs, crs):
             if not reproject:
                 raise CRSError(
@@ -181,7 +187,8 @@ def flag_unapproved(
     patches = patches.copy()
     if "patch_id" not in patches.columns:
         n = len(patches)
-        patches["patch_id"] = np.arange(1, n + 1) if patches.index.dtype.kind not in "iu" else patches.index.to_numpy()
+        patches["patch_id"] = (np.arange(1, n + 1) if patches.index.dtype.kind not in "iu"
+                               else patches.index.to_numpy())
     if client is not None and partition_size is None:
         partition_size = DEFAULT_PARTITION_SIZE
     layers = {"approvals": approvals, "landuse": landuse, "farmland": farmland, "redline": redline,
@@ -196,13 +203,15 @@ def flag_unapproved(
 
 # ---------------------------------------------------------------------------------------------
 
-def _judge(patches: gpd.GeoDataFrame, approvals: gpd.GeoDataFrame | None, landuse: gpd.GeoDataFrame,
-           farmland: gpd.GeoDataFrame | None, redline: gpd.GeoDataFrame | None,
+def _judge(patches: gpd.GeoDataFrame, approvals: gpd.GeoDataFrame | None,
+           landuse: gpd.GeoDataFrame, farmland: gpd.GeoDataFrame | None,
+           redline: gpd.GeoDataFrame | None,
            cadastral: gpd.GeoDataFrame | None, admin: gpd.GeoDataFrame | None, *, code_column: str,
            crs: Any, tolerance_m: float, frame: Any) -> gpd.GeoDataFrame:
     """The verdict columns for *patches*, given (at least) every layer feature that meets them."""
-    geoms = shapely.make_valid(patches.geometry.values.to_numpy() if hasattr(patches.geometry.values, "to_numpy")
-                               else np.asarray(patches.geometry.values))
+    values = patches.geometry.values
+    geoms = shapely.make_valid(values.to_numpy() if hasattr(values, "to_numpy")
+                               else np.asarray(values))
     n = len(geoms)
     lu_codes = np.array([codes.normalize(c) for c in landuse[code_column]], dtype=object)
     lu_groups = codes.groups(lu_codes)
@@ -212,7 +221,8 @@ def _judge(patches: gpd.GeoDataFrame, approvals: gpd.GeoDataFrame | None, landus
     construction = _union_per_patch(geoms, lu_geoms[lu_groups == "construction"])
     new = polygonal(shapely.difference(geoms, construction))
     # 2. approved and unapproved parts of the new construction
-    appr_geoms = np.asarray(approvals.geometry.values) if approvals is not None and len(approvals) else np.empty(0, object)
+    appr_geoms = (np.asarray(approvals.geometry.values) if approvals is not None and len(approvals)
+                  else np.empty(0, object))
     appr_union = _union_per_patch(geoms, appr_geoms)
     approved = polygonal(shapely.intersection(new, appr_union))
     unapproved = polygonal(shapely.difference(new, appr_union))
@@ -232,15 +242,18 @@ def _judge(patches: gpd.GeoDataFrame, approvals: gpd.GeoDataFrame | None, landus
     out["new_m2"] = new_m2
     out["approved_m2"] = approved_m2
     out["unapproved_m2"] = unapproved_m2
-    cultivated = sorted(codes.CULTIVATED)  # a fixed order: a set iterates in a per-process hash order
+    cultivated = sorted(codes.CULTIVATED)  # fixed order: a set iterates in per-process hash order
     out["new_cultivated_m2"] = [sum(d.get(c, 0.0) for c in cultivated) for d in by_code_new]
-    out["unapproved_cultivated_m2"] = [sum(d.get(c, 0.0) for c in cultivated) for d in by_code_unappr]
+    out["unapproved_cultivated_m2"] = [sum(d.get(c, 0.0) for c in cultivated)
+                                       for d in by_code_unappr]
     for grp in ("agricultural", "unused", "unknown"):
-        out[f"unapproved_{grp}_m2"] = [sum(a for c, a in d.items() if codes.group(c) == grp) for d in by_code_unappr]
+        out[f"unapproved_{grp}_m2"] = [sum(a for c, a in d.items() if codes.group(c) == grp)
+                                       for d in by_code_unappr]
     # the part of the new construction no land-use polygon covers counts as unknown land
     lu_covered = np.array([sum(d.values()) for d in by_code_unappr])
     out["unapproved_unknown_m2"] += np.clip(unapproved_m2 - lu_covered, 0.0, None)
-    out["unapproved_by_code"] = [json.dumps({k: round(v, 9) for k, v in sorted(d.items())}) for d in by_code_unappr]
+    out["unapproved_by_code"] = [json.dumps({k: round(v, 9) for k, v in sorted(d.items())})
+                                 for d in by_code_unappr]
     out["unapproved_farmland_m2"] = _overlap_area(unapproved, farmland, crs)
     out["unapproved_redline_m2"] = _overlap_area(unapproved, redline, crs)
     for col in ("area", "new", "unapproved", "unapproved_cultivated", "unapproved_farmland"):
@@ -256,11 +269,13 @@ def _judge(patches: gpd.GeoDataFrame, approvals: gpd.GeoDataFrame | None, landus
     verdict = np.where(~has_new, "existing_construction",
                        np.where(~has_unappr, "approved",
                                 np.where(has_appr, "partly_approved", "unapproved"))).astype(object)
-    verdict[(verdict != "existing_construction") & (verdict != "approved") & (unknown_share > 0.5)] = "check"
+    judged_new = (verdict != "existing_construction") & (verdict != "approved")
+    verdict[judged_new & (unknown_share > 0.5)] = "check"
     # new construction on land the land-use layer does not classify (a gap, outside it, or an
     # unknown code): counted, because such a patch is judged without knowing what it took
     # (geometry only where the areas leave some of the new part unclassified: most patches pass)
-    known_m2 = np.array([sum(a for c, a in d.items() if codes.group(c) != "unknown") for d in by_code_new])
+    known_m2 = np.array([sum(a for c, a in d.items() if codes.group(c) != "unknown")
+                         for d in by_code_new])
     maybe = np.flatnonzero(new_m2 - known_m2 > 1e-9 * np.maximum(area, 1.0))
     on_unknown = np.zeros(n, bool)
     if maybe.size:
@@ -287,13 +302,15 @@ def _check_polygons(layer: gpd.GeoDataFrame, name: str) -> gpd.GeoDataFrame:
     if len(layer) == 0:
         return layer
     types = shapely.get_type_id(np.asarray(layer.geometry.values))
-    bad = np.flatnonzero(~np.isin(types, (3, 6)) & ~shapely.is_empty(np.asarray(layer.geometry.values)))
+    empty = shapely.is_empty(np.asarray(layer.geometry.values))
+    bad = np.flatnonzero(~np.isin(types, (3, 6)) & ~empty)
     if bad.size:
         kinds = sorted(set(layer.geometry.iloc[bad].geom_type))
         raise GeometryError(
             f"{name} layer has {bad.size} non-polygon geometries ({', '.join(kinds)})",
             feature=layer.index[bad[0]],
-            hint=f"{name} must be polygons; buffer lines/points to polygons or drop them explicitly")
+            hint=f"{name} must be polygons; buffer lines/points to polygons or drop them "
+                 "explicitly")
     return layer
 
 
@@ -316,12 +333,13 @@ def _union_per_patch(geoms: np.ndarray, others: np.ndarray) -> np.ndarray:
     p, pieces = p[order], pieces[order]
     starts = np.flatnonzero(np.r_[True, p[1:] != p[:-1]])
     ends = np.r_[starts[1:], len(p)]
-    for s, e in zip(starts, ends):
+    for s, e in zip(starts, ends, strict=True):
         out[p[s]] = shapely.union_all(pieces[s:e]) if e - s > 1 else pieces[s]
     return out
 
 
-def _area_by_code(parts: np.ndarray, lu_geoms: np.ndarray, lu_codes: np.ndarray, crs: Any) -> list[dict[str, float]]:
+def _area_by_code(parts: np.ndarray, lu_geoms: np.ndarray, lu_codes: np.ndarray,
+                  crs: Any) -> list[dict[str, float]]:
     """Per part, ellipsoidal area of its overlap with each land-use code."""
     result: list[dict[str, float]] = [{} for _ in range(len(parts))]
     nonempty = ~shapely.is_empty(parts)
@@ -331,7 +349,7 @@ def _area_by_code(parts: np.ndarray, lu_geoms: np.ndarray, lu_codes: np.ndarray,
         return result
     pieces = _disjoint(p, polygonal(shapely.intersection(parts[idx][p], lu_geoms[o])))
     areas = ellipsoidal_area(pieces, crs)
-    for i, code, a in zip(idx[p], lu_codes[o], areas):
+    for i, code, a in zip(idx[p], lu_codes[o], areas, strict=True):
         if a > 0:
             result[i][code] = result[i].get(code, 0.0) + float(a)
     return result
@@ -362,7 +380,8 @@ def _disjoint(part_of: np.ndarray, pieces: np.ndarray) -> np.ndarray:
 def _overlap_area(parts: np.ndarray, layer: gpd.GeoDataFrame | None, crs: Any) -> np.ndarray:
     if layer is None or len(layer) == 0:
         return np.zeros(len(parts))
-    inter = polygonal(shapely.intersection(parts, _union_per_patch(parts, np.asarray(layer.geometry.values))))
+    union = _union_per_patch(parts, np.asarray(layer.geometry.values))
+    inter = polygonal(shapely.intersection(parts, union))
     return ellipsoidal_area(inter, crs)
 
 
@@ -382,7 +401,7 @@ def _ids_touching(geoms: np.ndarray, layer: gpd.GeoDataFrame | None, column: str
     # touching along an edge is not taking land: require a positive-area overlap
     keep = shapely.area(shapely.intersection(geoms[p], np.asarray(layer.geometry.values)[o])) > 0
     found: list[list[str]] = [[] for _ in range(len(geoms))]
-    for i, j in zip(p[keep], o[keep]):
+    for i, j in zip(p[keep], o[keep], strict=True):
         if ids[j] not in found[i]:
             found[i].append(ids[j])
     return [";".join(sorted(f)) for f in found]
@@ -398,7 +417,7 @@ def _admin_of(geoms: np.ndarray, admin: gpd.GeoDataFrame | None) -> tuple[list[s
     share = shapely.area(shapely.intersection(geoms[p], np.asarray(admin.geometry.values)[o]))
     best = np.full(len(geoms), -1)
     best_area = np.zeros(len(geoms))
-    for i, j, a in zip(p, o, share):
+    for i, j, a in zip(p, o, share, strict=True):
         if a > best_area[i]:
             best[i], best_area[i] = j, a
     return ([code[j] if j >= 0 else "" for j in best], [name[j] if j >= 0 else "" for j in best])

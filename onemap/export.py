@@ -5,9 +5,9 @@ from __future__ import annotations
 import datetime
 import hashlib
 import os
-import warnings
 import shutil
 import uuid
+import warnings
 from os import PathLike
 from pathlib import Path
 from typing import Any
@@ -31,9 +31,9 @@ def sha256_file(path: str | PathLike, chunk: int = 1 << 20) -> str:
     return h.hexdigest()
 
 
-def export_results(out: str | PathLike, verdicts: gpd.GeoDataFrame, summary: pd.DataFrame | None = None,
-                   status: gpd.GeoDataFrame | None = None, *, produced: datetime.date | None = None,
-                   lang: str = "zh") -> dict[str, str]:
+def export_results(out: str | PathLike, verdicts: gpd.GeoDataFrame,
+                   summary: pd.DataFrame | None = None, status: gpd.GeoDataFrame | None = None,
+                   *, produced: datetime.date | None = None, lang: str = "zh") -> dict[str, str]:
     """Write the survey products into *out* atomically; return ``{relative name: sha256}``.
 
     ``verdicts.gpkg`` (layer ``verdicts``), ``verdicts.parquet`` (GeoParquet, the same rows and
@@ -50,16 +50,16 @@ def export_results(out: str | PathLike, verdicts: gpd.GeoDataFrame, summary: pd.
     format demands; their 数据产生日期 is *produced* (default: today).
     """
     from .labels import check_lang, data_dictionary
-    from .people_csv import county_rows, with_mu_ha, write_people_csv
+    from .people_csv import with_mu_ha, write_people_csv
 
     check_lang(lang)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     remove_stale_temps(out)  # left by a run killed while writing (e.g. a half-written GeoPackage)
+    import pyogrio
+
     from .ingest.vector import write_layer
     from .summary import FLAGGED
-
-    import pyogrio
 
     written: dict[str, str] = {}
     # GeoPackages record their write time; a fixed one makes reruns byte-identical
@@ -75,10 +75,11 @@ def export_results(out: str | PathLike, verdicts: gpd.GeoDataFrame, summary: pd.
     written["verdicts.parquet"] = sha256_file(out / "verdicts.parquet")
     tables = {"verdicts.csv": pd.DataFrame(verdicts.drop(columns="geometry"))}
     if summary is not None:
-        tables["summary.csv"] = with_mu_ha(county_rows(summary))
+        tables["summary.csv"] = with_mu_ha(summary)
     if status is not None:
         tables["approvals_status.csv"] = pd.DataFrame(status.drop(columns="geometry"))
-    tables["data_dictionary.csv"] = data_dictionary({n: list(t.columns) for n, t in tables.items()}, lang)
+    tables["data_dictionary.csv"] = data_dictionary(
+        {n: list(t.columns) for n, t in tables.items()}, lang)
     for name, table in tables.items():
         write_people_csv(out / name, table, lang)
         written[name] = sha256_file(out / name)
@@ -89,7 +90,8 @@ def export_results(out: str | PathLike, verdicts: gpd.GeoDataFrame, summary: pd.
     return written
 
 
-def _write_flagged_txt(folder: Path, flagged: gpd.GeoDataFrame, produced: datetime.date) -> dict[str, str]:
+def _write_flagged_txt(folder: Path, flagged: gpd.GeoDataFrame,
+                       produced: datetime.date) -> dict[str, str]:
     """One GBK land-boundary TXT per flagged patch, the folder replaced as a whole.
 
     The files are written into a temporary folder that then takes the final name (two renames),
@@ -102,29 +104,32 @@ def _write_flagged_txt(folder: Path, flagged: gpd.GeoDataFrame, produced: dateti
                                 "DKMC": [f"监测图斑{i}" for i in flagged["patch_id"]],
                                 "DKYT": list(flagged["verdict_zh"])},
                                geometry=flagged.geometry.values, crs=flagged.crs)
-    header = {"数据产生单位": "onemap", "数据产生日期": f"{produced.year}-{produced.month}-{produced.day}"}
+    header = {"数据产生单位": "onemap",
+              "数据产生日期": f"{produced.year}-{produced.month}-{produced.day}"}
     data: list[bytes | None] = [None] * len(names)
     for crs, pos in _txt_zones(parcels):
-        for k, content in zip(pos, boundary_txt_per_parcel(parcels.iloc[pos], [folder / names[k] for k in pos],
-                                                            area_unit="ha", header=header, crs=crs)):
+        contents = boundary_txt_per_parcel(parcels.iloc[pos], [folder / names[k] for k in pos],
+                                           area_unit="ha", header=header, crs=crs)
+        for k, content in zip(pos, contents, strict=True):
             data[k] = content
     skipped = sum(d is None for d in data)
     if skipped:
-        warnings.warn(f"{skipped} flagged patch(es) lie outside China's Gauss-Kruger zones (3° zones 25-45): "
-                      "no land-boundary TXT file can be written for them (the format is CGCS2000 "
-                      "Gauss-Kruger only); they are in verdicts.gpkg and verdicts.csv", OnemapWarning,
-                      stacklevel=3)
-    names, data = [n for n, d in zip(names, data) if d is not None], [d for d in data if d is not None]
+        warnings.warn(f"{skipped} flagged patch(es) lie outside China's Gauss-Kruger zones "
+                      "(3° zones 25-45): no land-boundary TXT file can be written for them (the "
+                      "format is CGCS2000 Gauss-Kruger only); they are in verdicts.gpkg and "
+                      "verdicts.csv", OnemapWarning, stacklevel=3)
+    kept = [(n, d) for n, d in zip(names, data, strict=True) if d is not None]
     tag = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
-    fresh, old = folder.parent / f".tmp-{folder.name}-{tag}", folder.parent / f".tmp-{folder.name}_old-{tag}"
+    fresh = folder.parent / f".tmp-{folder.name}-{tag}"
+    old = folder.parent / f".tmp-{folder.name}_old-{tag}"
     fresh.mkdir()
-    for name, content in zip(names, data):
+    for name, content in kept:
         (fresh / name).write_bytes(content)
     if folder.exists():
         os.rename(folder, old)
     os.rename(fresh, folder)
     shutil.rmtree(old, ignore_errors=True)
-    return {name: hashlib.sha256(content).hexdigest() for name, content in zip(names, data)}
+    return {name: hashlib.sha256(content).hexdigest() for name, content in kept}
 
 
 def _txt_zones(parcels: gpd.GeoDataFrame) -> list[tuple[Any, list[int]]]:

@@ -14,8 +14,8 @@ must stop the run, not slip into a table. :func:`check_invariants` verifies, wit
     no land-use polygon covers) add up to ``unapproved_m2``. Overlapping land-use polygons would
     count land twice and break this.
 ``admin_totals``
-    Per area column: the admin rows of the summary add up to its total row, and the total row
-    equals the sum over the verdict table.
+    Per area column: the admin rows of the summary add up to its total row (a summary of the
+    whole area is the total row alone), and the total row equals the sum over the verdict table.
 
 Each check returns how many rows it compared and the largest relative error; the survey records
 them in ``manifest.json`` and a violation raises :class:`~onemap.errors.InvariantError` naming the
@@ -167,15 +167,19 @@ def check_invariants(
     )
     body, total = summary.iloc[:-1], summary.iloc[-1]
     columns = [c for c in summary.columns if c.endswith("_m2") and c in verdicts.columns]
+    # a summary by=None is its total row alone: no unit rows to add up
+    units = [] if body.empty else [
+        _compare(
+            "admin_totals",
+            [body[c].sum() for c in columns],
+            [float(total[c]) for c in columns],
+            columns,
+            "admin rows do not add up to the total row",
+        )
+    ]
     record["admin_totals"] = _merge(
         [
-            _compare(
-                "admin_totals",
-                [body[c].sum() for c in columns],
-                [float(total[c]) for c in columns],
-                columns,
-                "admin rows do not add up to the total row",
-            ),
+            *units,
             _compare(
                 "admin_totals",
                 [float(total[c]) for c in columns],

@@ -33,18 +33,11 @@ import pandas as pd
 from . import labels
 from ._atomic import atomic_write_text
 
-__all__ = ["county_rows", "people_csv_text", "read_people_csv", "with_mu_ha", "write_people_csv"]
+__all__ = ["people_csv_text", "read_people_csv", "with_mu_ha", "write_people_csv"]
 
 _DIGITS = re.compile(r"^[0-9]+$")
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 _FLOAT_FORMAT = {"ha": "{:.6f}", "pct": "{:.2f}"}  # 0.000001 ha = 0.01 m²
-
-
-def county_rows(summary: pd.DataFrame) -> pd.DataFrame:
-    """*summary* without the blank unit row that only repeats the total (``summarize(by=None)``)."""
-    if len(summary) == 2 and str(summary.iloc[0, 0]) in ("", "nan", "None"):
-        return summary.iloc[1:].reset_index(drop=True)
-    return summary
 
 
 def with_mu_ha(table: pd.DataFrame) -> pd.DataFrame:

@@ -24,7 +24,6 @@ from rasterio.errors import NotGeoreferencedWarning
 
 from . import labels
 from ._atomic import atomic_write_text
-from .people_csv import county_rows
 from .summary import FLAGGED
 
 __all__ = ["write_report", "rgb_image", "VERDICT_COLOURS"]
@@ -168,7 +167,8 @@ _SOURCE_ZH = (
     ("product id in the file's metadata", "影像元数据中的产品号"),
     ("a date in the name ", "文件名中的日期（推测）："),
     (" (no known product name: guessed)", ""),
-    ("TIFFTAG_DATETIME (when the file was written: guessed)", "文件写入时间 TIFFTAG_DATETIME（推测）"),
+    ("TIFFTAG_DATETIME (when the file was written: guessed)",
+     "文件写入时间 TIFFTAG_DATETIME（推测）"),
     ("given (date=)", "参数 date="),
     ("none found", "未找到"),
 )
@@ -190,7 +190,7 @@ def _source_text(source: str, lang: str) -> str:
 
 
 def _scene_line(scene: Any, when: str, lang: str) -> str:
-    """``前时相：2023-09-22（来源：文件名）`` from the scene's ``date`` and ``date_source`` attrs."""
+    """``前时相：2023-09-22（来源：文件名）`` from the scene's ``date`` / ``date_source`` attrs."""
     attrs = getattr(scene, "attrs", {}) or {}
     date = attrs.get("date")
     text = html.escape(str(date)) if date else labels.text("date_unknown", lang)
@@ -278,7 +278,6 @@ def write_report(
     )
 
     labels.check_lang(lang)
-    summary = county_rows(summary)
     total = summary.iloc[-1]
     flagged = verdicts[verdicts["verdict"].isin(FLAGGED)].sort_values(
         "unapproved_m2", ascending=False

@@ -25,12 +25,14 @@ __all__ = ["summarize", "approvals_status", "evaluate", "FLAGGED", "Evaluation"]
 
 #: verdicts that count as illegal occupation (违法)
 FLAGGED = ("unapproved", "partly_approved")
-_SUM_COLUMNS = ["area_m2", "existing_m2", "new_m2", "approved_m2", "unapproved_m2", "new_cultivated_m2",
-                "unapproved_cultivated_m2", "unapproved_farmland_m2", "unapproved_redline_m2"]
+_SUM_COLUMNS = ["area_m2", "existing_m2", "new_m2", "approved_m2", "unapproved_m2",
+                "new_cultivated_m2", "unapproved_cultivated_m2", "unapproved_farmland_m2",
+                "unapproved_redline_m2"]
 
 
-def summarize(verdicts: gpd.GeoDataFrame, by: str | None = "admin", threshold: float = 0.15) -> pd.DataFrame:
-    """Statistics per admin unit (or for the whole county with ``by=None``), with a total row.
+def summarize(verdicts: gpd.GeoDataFrame, by: str | None = "admin",
+              threshold: float = 0.15) -> pd.DataFrame:
+    """Statistics per admin unit with a total row last, or one total row with ``by=None``.
 
     ``illegal_ratio = unapproved_cultivated_m2 / new_cultivated_m2`` — the illegal occupation
     ratio of cultivated land; ``exceeds_threshold`` flags units above *threshold* (NaN ratio
@@ -48,7 +50,8 @@ def summarize(verdicts: gpd.GeoDataFrame, by: str | None = "admin", threshold: f
     >>> import pandas as pd
     >>> v = pd.DataFrame({"admin_code": ["A", "A", "B"], "admin_name": ["甲", "甲", "乙"],
     ...     "verdict": ["unapproved", "approved", "approved"], "area_m2": [100., 200., 50.],
-    ...     "existing_m2": [0., 0., 0.], "new_m2": [100., 200., 50.], "approved_m2": [0., 200., 50.],
+    ...     "existing_m2": [0., 0., 0.], "new_m2": [100., 200., 50.],
+    ...     "approved_m2": [0., 200., 50.],
     ...     "unapproved_m2": [100., 0., 0.], "new_cultivated_m2": [100., 100., 0.],
     ...     "unapproved_cultivated_m2": [100., 0., 0.], "unapproved_farmland_m2": [0., 0., 0.],
     ...     "unapproved_redline_m2": [0., 0., 0.]})
@@ -58,7 +61,8 @@ def summarize(verdicts: gpd.GeoDataFrame, by: str | None = "admin", threshold: f
     """
     missing = [c for c in _SUM_COLUMNS + ["verdict"] if c not in verdicts.columns]
     if missing:
-        raise DataError(f"verdict table lacks columns {missing}", hint="pass the output of onemap.flag_unapproved")
+        raise DataError(f"verdict table lacks columns {missing}",
+                        hint="pass the output of onemap.flag_unapproved")
     df = pd.DataFrame(verdicts.drop(columns="geometry", errors="ignore"))
     df["n_patches"] = 1
     df["n_flagged"] = df["verdict"].isin(FLAGGED).astype(int)
@@ -72,23 +76,26 @@ def summarize(verdicts: gpd.GeoDataFrame, by: str | None = "admin", threshold: f
         history = _history_columns(df)
         counts += history
         cols += history + ["new_cases_unapproved_m2", "repeat_unresolved_unapproved_m2"]
-    if by == "admin":
-        keys = ["admin_code", "admin_name"] if "admin_name" in df.columns else ["admin_code"]
-        if "admin_code" not in df.columns:
-            raise DataError("verdict table has no admin_code column", hint="pass admin= to flag_unapproved or by=None")
-        table = df.groupby(keys, dropna=False, sort=True)[cols].sum().reset_index()
-    elif by is None:
-        table = pd.DataFrame(df[cols].sum()).T
-        table.insert(0, "admin_code", "")
+    if by is None:  # the whole area: the total row alone
+        total = df[cols].sum()
+        table = pd.DataFrame([{"admin_code": "total", **{c: total[c] for c in cols}}])
     else:
-        table = df.groupby(by, dropna=False, sort=True)[cols].sum().reset_index()
-    total = table[cols].sum()
-    total_row = {c: total[c] for c in cols}
-    for key in table.columns[: len(table.columns) - len(cols)]:
-        total_row[key] = ""
-    total_row[table.columns[0]] = "total"
-    table = pd.concat([table, pd.DataFrame([total_row])], ignore_index=True)
-    table["illegal_ratio"] = np.divide(table["unapproved_cultivated_m2"], table["new_cultivated_m2"],
+        if by == "admin":
+            keys = ["admin_code", "admin_name"] if "admin_name" in df.columns else ["admin_code"]
+            if "admin_code" not in df.columns:
+                raise DataError("verdict table has no admin_code column",
+                                hint="pass admin= to flag_unapproved or by=None")
+            table = df.groupby(keys, dropna=False, sort=True)[cols].sum().reset_index()
+        else:
+            table = df.groupby(by, dropna=False, sort=True)[cols].sum().reset_index()
+        total = table[cols].sum()
+        total_row = {c: total[c] for c in cols}
+        for key in table.columns[: len(table.columns) - len(cols)]:
+            total_row[key] = ""
+        total_row[table.columns[0]] = "total"
+        table = pd.concat([table, pd.DataFrame([total_row])], ignore_index=True)
+    table["illegal_ratio"] = np.divide(table["unapproved_cultivated_m2"],
+                                       table["new_cultivated_m2"],
                                        out=np.full(len(table), np.nan),
                                        where=table["new_cultivated_m2"].to_numpy() > 0)
     table["exceeds_threshold"] = table["illegal_ratio"].fillna(0.0) > threshold
@@ -104,15 +111,18 @@ def _history_columns(df: pd.DataFrame) -> list[str]:
     Among flagged patches: ``n_new_cases`` (no earlier patch at the same place),
     ``n_repeat_unresolved`` (an earlier flagged patch there, not resolved since) and
     ``n_repeat_other`` (resolved then, or not flagged then); the three add up to ``n_flagged``.
-    ``new_cases_unapproved_m2`` and ``repeat_unresolved_unapproved_m2`` are their unapproved areas.
+    ``new_cases_unapproved_m2`` and ``repeat_unresolved_unapproved_m2`` are their unapproved
+    areas.
     """
     flagged = df["n_flagged"].to_numpy(bool)
-    new, unresolved = (df["history"] == "new").to_numpy(), (df["history"] == "repeat_unresolved").to_numpy()
+    new = (df["history"] == "new").to_numpy()
+    unresolved = (df["history"] == "repeat_unresolved").to_numpy()
     df["n_new_cases"] = (flagged & new).astype(int)
     df["n_repeat_unresolved"] = (flagged & unresolved).astype(int)
     df["n_repeat_other"] = (flagged & ~new & ~unresolved).astype(int)
     df["new_cases_unapproved_m2"] = np.where(flagged & new, df["unapproved_m2"], 0.0)
-    df["repeat_unresolved_unapproved_m2"] = np.where(flagged & unresolved, df["unapproved_m2"], 0.0)
+    df["repeat_unresolved_unapproved_m2"] = np.where(flagged & unresolved,
+                                                     df["unapproved_m2"], 0.0)
     return ["n_new_cases", "n_repeat_unresolved", "n_repeat_other"]
 
 
@@ -128,8 +138,8 @@ def approvals_status(
 
     ``built`` when change patches cover at least *built_fraction* of the approval, ``partly_built``
     above *started_fraction*, else ``not_built``; ``supplied`` when supply polygons cover at least
-    *supplied_fraction*. ``chain`` is ``批而未供`` (approved, not supplied), ``供而未用`` (supplied, not
-    built) or ``已供已用`` / ``已批已用`` (used). Areas are ellipsoidal m².
+    *supplied_fraction*. ``chain`` is ``批而未供`` (approved, not supplied), ``供而未用``
+    (supplied, not built) or ``已供已用`` / ``已批已用`` (used). Areas are ellipsoidal m².
     """
     if approvals.crs is None or patches.crs is None or not same_crs(approvals.crs, patches.crs):
         raise CRSError("approvals and patches must share one CRS",
@@ -149,7 +159,8 @@ def approvals_status(
         if not same_crs(supply.crs, crs):
             raise CRSError("supply layer is in another CRS than the approvals",
                            hint="read it with to_crs=frame.crs")
-        sfrac = np.divide(_covered_area(geoms, supply, crs), area, out=np.zeros(len(area)), where=area > 0)
+        sfrac = np.divide(_covered_area(geoms, supply, crs), area, out=np.zeros(len(area)),
+                          where=area > 0)
         out["supplied"] = sfrac >= supplied_fraction
     else:
         out["supplied"] = False
@@ -171,15 +182,17 @@ def _covered_area(geoms: np.ndarray, layer: gpd.GeoDataFrame, crs: Any) -> np.nd
 
 
 class Evaluation(dict):
-    """Accuracy figures: ``precision``, ``recall``, ``f1``, ``area_error`` and a ``per_case`` table."""
+    """Accuracy: ``precision``, ``recall``, ``f1``, ``area_error`` and a ``per_case`` table."""
 
     def __repr__(self) -> str:
         keys = ("precision", "recall", "f1", "area_error", "tp", "fp", "fn")
-        return "Evaluation(" + ", ".join(f"{k}={self[k]:.3f}" if isinstance(self[k], float) else f"{k}={self[k]}"
-                                         for k in keys) + ")"
+        return "Evaluation(" + ", ".join(
+            f"{k}={self[k]:.3f}" if isinstance(self[k], float) else f"{k}={self[k]}"
+            for k in keys) + ")"
 
 
-def evaluate(verdicts: gpd.GeoDataFrame, truth: gpd.GeoDataFrame, min_overlap: float = 0.5) -> Evaluation:
+def evaluate(verdicts: gpd.GeoDataFrame, truth: gpd.GeoDataFrame,
+             min_overlap: float = 0.5) -> Evaluation:
     """Object-level precision / recall / F1 of the unapproved flag, and the unapproved-area error.
 
     A truth object is *positive* when its ``expected_verdict`` is ``unapproved`` or
@@ -203,7 +216,7 @@ def evaluate(verdicts: gpd.GeoDataFrame, truth: gpd.GeoDataFrame, min_overlap: f
     if len(tg) and len(vg):
         p, o = pairs(tg, vg)
         inter = shapely.area(shapely.intersection(tg[p], vg[o]))
-        for t, v, a in zip(p, o, inter):
+        for t, v, a in zip(p, o, inter, strict=True):
             if flagged[v]:
                 covered[t] += a
                 if positive[t] and a >= min_overlap * min(t_area[t], v_area[v]):
@@ -221,8 +234,10 @@ def evaluate(verdicts: gpd.GeoDataFrame, truth: gpd.GeoDataFrame, min_overlap: f
         truth_area = float(ellipsoidal_area(truth[positive]).sum()) if positive.any() else 0.0
     flagged_area = float(verdicts.loc[flagged & tp_patch, "unapproved_m2"].sum())
     area_error = abs(flagged_area - truth_area) / truth_area if truth_area > 0 else float("nan")
-    per_case = (pd.DataFrame({"case": truth["case"].to_numpy(), "flagged": found, "positive": positive})
+    per_case = (pd.DataFrame({"case": truth["case"].to_numpy(), "flagged": found,
+                              "positive": positive})
                 .groupby("case").agg(n=("flagged", "size"), flagged=("flagged", "sum"),
                                      positive=("positive", "first")).reset_index())
-    return Evaluation(precision=precision, recall=recall, f1=f1, area_error=area_error, tp=tp, fp=fp, fn=fn,
-                      flagged_area_m2=flagged_area, truth_area_m2=truth_area, per_case=per_case)
+    return Evaluation(precision=precision, recall=recall, f1=f1, area_error=area_error,
+                      tp=tp, fp=fp, fn=fn, flagged_area_m2=flagged_area, truth_area_m2=truth_area,
+                      per_case=per_case)

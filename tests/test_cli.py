@@ -88,5 +88,55 @@ def test_errors_exit_1_with_an_actionable_message(tmp_path):
 def test_demo_runs_and_prints_summary(tmp_path):
     r = run("demo", "demo", "--size", "256", "--quiet", cwd=tmp_path)  # a relative folder, as `make demo`
     assert r.returncode == 0, r.stderr
-    assert "outputs:" in r.stdout and "total" in r.stdout and "against the planted truth" in r.stdout
+    assert "outputs:" in r.stdout and "合计" in r.stdout and "against the planted truth" in r.stdout
+    assert "违法用地面积（m²）" in r.stdout and "unapproved_m2" not in r.stdout
     assert (tmp_path / "demo" / "survey" / "report.html").is_file()
+
+
+def test_county_table_speaks_the_report_language(capsys, tmp_path):
+    """The printed county table has the campaign's headers (as summary.csv), not column names."""
+    import pandas as pd
+
+    from onemap.cli import _print_result
+
+    summary = pd.DataFrame({
+        "admin_code": ["379901101", "total"], "admin_name": ["某镇", ""], "n_patches": [4, 4],
+        "n_flagged": [2, 2], "new_m2": [1200.04, 1200.04], "unapproved_m2": [800.0, 800.0],
+        "unapproved_cultivated_m2": [300.0, 300.0], "illegal_ratio": [0.25, 0.25],
+        "exceeds_threshold": [True, True]})
+    for lang, words, total, yes in (("zh", "违法占用耕地比例（%）", "合计", "是"),
+                                    ("en", "illegal occupation ratio of cultivated land (%)",
+                                     "total", "yes")):
+        result = type("R", (), {"output": tmp_path, "summary": summary,
+                                "manifest": {"config": {"report_lang": lang}}})()
+        _print_result(result)
+        out = capsys.readouterr().out
+        assert words in out and total in out and yes in out
+        assert "25.00" in out  # the ratio as a percentage, as its header says
+        for machine in ("admin_code", "unapproved_m2", "illegal_ratio", "exceeds_threshold"):
+            assert machine not in out
+
+
+@pytest.mark.parametrize("cmd, usage, shown", [
+    ("survey", "onemap survey [OPTIONS] CONFIG", ["CONFIG", "--scheduler", "ADDRESS"]),
+    ("train", "onemap train [OPTIONS] CONFIG", ["CONFIG"]),
+    ("demo", "onemap demo [OPTIONS] [OUT]", ["OUT", "PIXELS"]),
+    ("info", "onemap info [OPTIONS] PATH", ["PATH"]),
+    ("txt2gpkg", "onemap txt2gpkg [OPTIONS] SRC...", ["SRC...", "PATH", "CODEC"]),
+    ("gpkg2txt", "onemap gpkg2txt [OPTIONS] SRC", ["SRC", "PATH", "NAME", "UNIT", "CRS"]),
+])
+def test_help_metavars_are_names_not_placeholders(cmd, usage, shown):
+    """Usage reads CONFIG / PATH / SRC... (typer alone writes {config}); flags show no <bool>."""
+    from typer.testing import CliRunner
+
+    from onemap.cli import app
+
+    r = CliRunner().invoke(app, [cmd, "--help"], env={"COLUMNS": "200", "TERM": "dumb"})
+    assert r.exit_code == 0, r.output
+    text = " ".join(r.output.replace("│", " ").split())
+    assert usage in text
+    usage_line = next(line for line in r.output.splitlines() if "Usage:" in line)
+    assert "{" not in usage_line
+    for word in shown:
+        assert word in text.split()
+    assert "<bool>" not in text

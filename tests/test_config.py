@@ -88,7 +88,8 @@ def test_mapping_source(files):
 
 
 def test_toml_errors_give_the_line(files):
-    with pytest.raises(ConfigError, match=r"survey.toml, line 3: not valid TOML.*check the syntax on that line"):
+    with pytest.raises(ConfigError, match=r"survey.toml, line 3: not valid TOML at column 7.*"
+                                          r"Fix: close the table name with '\]'.*\[frame\]"):
         load_config(write(files, '[survey]\nname = "x"\n[frame\n'))
     p = files / "gbk.toml"
     p.write_bytes('[survey]\nname = "县"\n'.encode("gbk"))

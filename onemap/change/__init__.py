@@ -3,7 +3,8 @@
 The chain (:func:`detect_changes` runs it end to end): spectral indices (:mod:`.indices`) and
 radiometric normalisation (:mod:`.normalize`) → a change score (:func:`change_score`, :func:`cva`)
 → a threshold (:func:`threshold_score`, :mod:`.threshold`) → a cleaned mask
-(:func:`change_mask`, :mod:`.morphology`; clouds and nodata left out by a :class:`MaskPolicy`) → labels (:func:`label`, :func:`label_tiled`) →
+(:func:`change_mask`, :mod:`.morphology`; clouds and nodata left out by a :class:`MaskPolicy`)
+→ labels (:func:`label`, :func:`label_tiled`) →
 patch polygons (:func:`patches_from_mask`, :func:`patches_from_labels`). Post-classification
 comparison is :func:`class_change` / :func:`from_to_matrix`. Numba kernels live in the ``_*``
 modules and are not public.
@@ -57,7 +58,8 @@ _TRAINED = {"ChangeModel": "model", "load_model": "model", "detect_with_model": 
             "FeaturePlan": "features"}
 
 __all__ = [
-    "COLUMNS", "DetectionStatus", "INDICES", "MaskPolicy", "ThresholdResult", "bare_soil_index", "binary_closing", "binary_dilation", "binary_erosion",
+    "COLUMNS", "DetectionStatus", "INDICES", "MaskPolicy", "ThresholdResult", "bare_soil_index",
+    "binary_closing", "binary_dilation", "binary_erosion",
     "binary_opening", "brightness", "change_mask", "change_score", "class_change", "cloud_mask",
     "cva", "detect_changes", "fill_holes", "fixed", "from_to_matrix", "k_sigma", "label",
     "label_stats", "label_tiled", "min_mapping_unit", "mndwi", "ndbi", "ndvi", "ndwi",

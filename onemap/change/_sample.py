@@ -16,7 +16,8 @@ dilation) see the same surroundings as on the full grid.
 from __future__ import annotations
 
 import math
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import xarray as xr
@@ -27,7 +28,8 @@ WINDOW = 256
 HALO = 32
 
 
-def sample_windows(shape: tuple[int, int], max_pixels: int, size: int = WINDOW) -> list[tuple[slice, slice]]:
+def sample_windows(shape: tuple[int, int], max_pixels: int,
+                   size: int = WINDOW) -> list[tuple[slice, slice]]:
     """About ``max_pixels`` pixels as a regular grid of ``size``² windows (or the whole grid).
 
     Examples
@@ -46,17 +48,20 @@ def sample_windows(shape: tuple[int, int], max_pixels: int, size: int = WINDOW) 
     kc = max(1, min(w // size, math.ceil(k / kr)))
 
     def starts(n: int, count: int) -> list[int]:
-        return [min(n - size, max(0, round((i + 0.5) * n / count - size / 2))) for i in range(count)]
+        return [min(n - size, max(0, round((i + 0.5) * n / count - size / 2)))
+                for i in range(count)]
 
     return [(slice(r, r + size), slice(c, c + size)) for r in starts(h, kr) for c in starts(w, kc)]
 
 
-def _padded(win: tuple[slice, slice], shape: tuple[int, int], halo: int) -> tuple[tuple[slice, slice], tuple[slice, slice]]:
+def _padded(win: tuple[slice, slice], shape: tuple[int, int],
+            halo: int) -> tuple[tuple[slice, slice], tuple[slice, slice]]:
     """The window grown by *halo* (clipped to the grid) and the core's position inside it."""
     (r, c), (h, w) = win, shape
     r0, c0 = max(0, r.start - halo), max(0, c.start - halo)
     r1, c1 = min(h, r.stop + halo), min(w, c.stop + halo)
-    return (slice(r0, r1), slice(c0, c1)), (slice(r.start - r0, r.stop - r0), slice(c.start - c0, c.stop - c0))
+    core = (slice(r.start - r0, r.stop - r0), slice(c.start - c0, c.stop - c0))
+    return (slice(r0, r1), slice(c0, c1)), core
 
 
 def _as_window(scene: xr.DataArray, win: tuple[slice, slice], data: np.ndarray) -> xr.DataArray:
@@ -73,7 +78,7 @@ def read_pair(before: xr.DataArray, after: xr.DataArray, mask: Any, max_pixels: 
     """
     from ..ingest.window import read_windows
 
-    shape = tuple(before.shape[1:])
+    shape = (before.shape[1], before.shape[2])  # (y, x) of the (band, y, x) scene
     windows = sample_windows(shape, max_pixels)
     halo = HALO if mask_fn is not None else 0
     grown = [_padded(w, shape, halo) for w in windows]
@@ -81,17 +86,21 @@ def read_pair(before: xr.DataArray, after: xr.DataArray, mask: Any, max_pixels: 
     raw_a, raw_b = read_windows(before, outer), read_windows(after, outer)
     cores = [g[1] for g in grown]
     nb = before.shape[0]
-    a = np.concatenate([x[:, r, c].reshape(nb, -1) for x, (r, c) in zip(raw_a, cores)], axis=1)
-    b = np.concatenate([x[:, r, c].reshape(after.shape[0], -1) for x, (r, c) in zip(raw_b, cores)], axis=1)
+    a = np.concatenate([x[:, r, c].reshape(nb, -1)
+                        for x, (r, c) in zip(raw_a, cores, strict=True)], axis=1)
+    b = np.concatenate([x[:, r, c].reshape(after.shape[0], -1)
+                        for x, (r, c) in zip(raw_b, cores, strict=True)], axis=1)
     excluded = None
     if mask_fn is not None:
         parts = []
-        for win, (r, c), xa, xb in zip(outer, cores, raw_a, raw_b):
+        for win, (r, c), xa, xb in zip(outer, cores, raw_a, raw_b, strict=True):
             m = mask_fn(_as_window(before, win, xa), _as_window(after, win, xb))
-            parts.append(None if m is None else np.asarray(getattr(m, "values", m), bool)[r, c].ravel())
+            parts.append(None if m is None
+                         else np.asarray(getattr(m, "values", m), bool)[r, c].ravel())
         if any(p is not None for p in parts):
             sizes = [(r.stop - r.start) * (c.stop - c.start) for r, c in windows]
-            excluded = np.concatenate([np.zeros(n, bool) if p is None else p for p, n in zip(parts, sizes)])
+            excluded = np.concatenate([np.zeros(n, bool) if p is None else p
+                                       for p, n in zip(parts, sizes, strict=True)])
     elif mask is not None:
         sub = [mask[r, c] for r, c in windows]
         if is_lazy(sub[0]):

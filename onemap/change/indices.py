@@ -105,8 +105,8 @@ def spectral_index(scene: xr.DataArray, name: str) -> xr.DataArray:
 
     def block(img: np.ndarray) -> np.ndarray:
         out = np.empty(img.shape[1:], np.float32)
-        run_strips(lambda r0, r1: K.index_kernel(img, pos, code, nodata, r0, r1, out), out.shape[0],
-                   out.shape[1])
+        run_strips(lambda r0, r1: K.index_kernel(img, pos, code, nodata, r0, r1, out),
+                   img.shape[1], img.shape[2])  # out's (y, x)
         return out
 
     data = apply_blocks(block, _all_bands(scene), drop_axis=0, dtype=np.float32)
@@ -245,12 +245,14 @@ def cloud_mask(scene: xr.DataArray, *, blue_min: float | None = None, whiteness_
             blue_min = 0.25
         else:
             raise DataError("cloud_mask needs blue_min for scenes in digital numbers",
-                            feature="blue", hint="pass blue_min= in the scene's units (e.g. the blue DN of "
-                                                 "thick cloud), or set attrs['reflectance_scale']")
+                            feature="blue",
+                            hint="pass blue_min= in the scene's units (e.g. the blue DN of "
+                                 "thick cloud), or set attrs['reflectance_scale']")
     def block(img: np.ndarray) -> np.ndarray:
         out = np.empty(img.shape[1:], bool)
-        run_strips(lambda r0, r1: MK.white_bright(img, ib, ig, ir, float(blue_min), float(whiteness_max),
-                                                  r0, r1, out), out.shape[0], out.shape[1])
+        run_strips(lambda r0, r1: MK.white_bright(img, ib, ig, ir, float(blue_min),
+                                                  float(whiteness_max), r0, r1, out),
+                   img.shape[1], img.shape[2])  # out's (y, x)
         return out
 
     out = apply_blocks(block, _all_bands(scene), drop_axis=0, dtype=bool)
@@ -290,7 +292,8 @@ def _looks_like_reflectance(scene: xr.DataArray) -> bool:
     from ..ingest.window import read_windows
     from ._sample import sample_windows
 
-    sub = np.concatenate([w.ravel() for w in read_windows(scene, sample_windows(scene.shape[1:], 1 << 16, 64))])
+    windows = sample_windows((scene.shape[1], scene.shape[2]), 1 << 16, 64)
+    sub = np.concatenate([w.ravel() for w in read_windows(scene, windows)])
     finite = sub[np.isfinite(sub)]
     return finite.size > 0 and float(np.percentile(finite, 99)) <= 1.5
 

@@ -23,8 +23,8 @@ Chunked (dask) contract
    every horizontal and vertical seam. Give each piece the key
    ``(chunk_row0 + row) * width + (chunk_col0 + col)``, its first pixel's global raster index, and
    call ``table, n = resolve(pairs, keys)``.
-3. per chunk: ``relabel(labels, table, offset, n)`` gives the final labels, equal to :func:`label` on
-   the whole mosaic.
+3. per chunk: ``relabel(labels, table, offset, n)`` gives the final labels, equal to
+   :func:`label` on the whole mosaic.
 
 Only edge lines, ``n`` and first pixels travel to the reduction (memory ~ perimeter + pieces).
 """
@@ -160,7 +160,8 @@ def label_stats(labels: np.ndarray, n: int, score: np.ndarray | None = None,
     --------
     >>> lab = np.array([[1, 1, 0],
     ...                 [0, 0, 2]], dtype=np.int32)
-    >>> s = label_stats(lab, 2, score=np.array([[1.0, 3.0, 9.0], [9.0, 9.0, np.nan]]), pixel_area=4.0)
+    >>> s = label_stats(lab, 2, score=np.array([[1.0, 3.0, 9.0], [9.0, 9.0, np.nan]]),
+    ...                 pixel_area=4.0)
     >>> s["area"], s["col_max"], s["centroid_col"]
     (array([8., 4.]), array([1, 2]), array([0.5, 2. ]))
     >>> s["score_mean"], s["score_max"]
@@ -168,7 +169,8 @@ def label_stats(labels: np.ndarray, n: int, score: np.ndarray | None = None,
     """
     lab = np.asarray(labels)
     if lab.ndim != 2 or lab.dtype.kind not in "iu":
-        raise DataError(f"labels must be a 2-D integer array, got {lab.dtype} with shape {lab.shape}",
+        raise DataError("labels must be a 2-D integer array, "
+                        f"got {lab.dtype} with shape {lab.shape}",
                         hint="pass the labels returned by onemap.label")
     n = int(n)
     if n < 0:
@@ -199,16 +201,16 @@ def label_stats(labels: np.ndarray, n: int, score: np.ndarray | None = None,
     scount = np.zeros((nst, n), np.int64)
     smax = np.full((nst, n), np.nan, np.float64)
     acc = (count, rmin, rmax, cmin, cmax, rsum, csum, ssum, scount, smax)
-    bads = P.run(K._stats_rows, [(lab, n, sc, has_score, starts[s], starts[s + 1], *(a[s] for a in acc))
-                                 for s in range(nst)])
+    bads = P.run(K._stats_rows, [(lab, n, sc, has_score, starts[s], starts[s + 1],
+                                  *(a[s] for a in acc)) for s in range(nst)])
     bad = next((b for b in bads if b != -1), -1)
     if bad != -1:
         raise DataError(f"label value {bad} is outside 0..{n}",
                         hint="pass the n returned together with the labels")
     if nst > 1:
         K._merge_stats(*acc)
-    count, rmin, rmax, cmin, cmax, rsum, csum, ssum, scount, smax = (a[0].copy() if nst > 1 else a[0]
-                                                                     for a in acc)
+    count, rmin, rmax, cmin, cmax, rsum, csum, ssum, scount, smax = (
+        a[0].copy() if nst > 1 else a[0] for a in acc)
     with np.errstate(invalid="ignore", divide="ignore"):
         out = {
             "count": count,
@@ -226,7 +228,8 @@ def label_stats(labels: np.ndarray, n: int, score: np.ndarray | None = None,
 # --------------------------------------------------------------------------- chunk contract
 
 
-def label_block(block: np.ndarray, connectivity: int = 8) -> tuple[np.ndarray, int, np.ndarray, np.ndarray]:
+def label_block(block: np.ndarray,
+                connectivity: int = 8) -> tuple[np.ndarray, int, np.ndarray, np.ndarray]:
     """Label one chunk on its own (step 1 of the chunked contract in the module docstring).
 
     Runs the serial kernel with the GIL released: a chunked caller gets its parallelism from
@@ -244,7 +247,8 @@ def label_block(block: np.ndarray, connectivity: int = 8) -> tuple[np.ndarray, i
 
     Examples
     --------
-    >>> labels, n, rows, cols = label_block(np.array([[0, 1], [1, 0], [0, 0]], bool), connectivity=4)
+    >>> labels, n, rows, cols = label_block(np.array([[0, 1], [1, 0], [0, 0]], bool),
+    ...                                     connectivity=4)
     >>> n, rows.tolist(), cols.tolist()
     (2, [0, 1], [1, 0])
     """
@@ -253,6 +257,7 @@ def label_block(block: np.ndarray, connectivity: int = 8) -> tuple[np.ndarray, i
     if arr.size == 0:
         return np.zeros(arr.shape, np.int32), 0, np.empty(0, np.int64), np.empty(0, np.int64)
     labels, n, first = label_strips(arr, conn8, 1, want_first=True)
+    assert first is not None  # want_first=True always returns the first pixels
     rows, cols = np.divmod(first, arr.shape[1])
     return _narrow(labels, n), n, rows, cols
 
@@ -373,7 +378,8 @@ def label_tiled(mask: np.ndarray, tile_size: int | tuple[int, int],
     Each tile is labelled with the same kernel as :func:`label` (tiles run in a thread pool);
     labels touching across tile borders (and, with 8-connectivity, diagonally across tile
     corners) are merged with union-find, and components are renumbered in raster order of their
-    first pixel in the whole mask. See the module docstring for the chunked (dask) contract this follows.
+    first pixel in the whole mask. See the module docstring for the chunked (dask) contract this
+    follows.
 
     Parameters
     ----------
@@ -393,7 +399,9 @@ def label_tiled(mask: np.ndarray, tile_size: int | tuple[int, int],
     """
     _check_connectivity(connectivity)
     arr = _as_mask(mask)
-    th, tw = (tile_size, tile_size) if isinstance(tile_size, numbers.Integral) else tile_size
+    # int listed for the type checker (it does not see int as a numbers.Integral)
+    th, tw = ((tile_size, tile_size) if isinstance(tile_size, (int, numbers.Integral))
+              else tile_size)
     if int(th) < 1 or int(tw) < 1:
         raise DataError(f"tile_size must be >= 1, got {tile_size!r}")
     h, w = arr.shape

@@ -19,9 +19,10 @@ sees the whole scene as changed. Normalisation maps each band of the *after* sce
     No normalisation.
 
 The coefficients are global: they come from a sample of the whole grid (a regular grid of
-windows of about ``sample_pixels`` pixels; all pixels for smaller scenes) and are applied per block, so the result does
-not depend on the chunking. The linear methods are fused into the change kernels
-(:mod:`onemap.change._kernels`); :func:`normalize_radiometry` gives the normalised scene itself.
+windows of about ``sample_pixels`` pixels; all pixels for smaller scenes) and are applied per
+block, so the result does not depend on the chunking. The linear methods are fused into the change
+kernels (:mod:`onemap.change._kernels`); :func:`normalize_radiometry` gives the normalised scene
+itself.
 """
 
 from __future__ import annotations
@@ -56,7 +57,8 @@ _QUANTILES = 1024
 def _method(method: Any) -> str:
     m = "none" if method is None or method is False else str(method).lower()
     if m not in METHODS:
-        raise DataError(f"unknown normalisation method {method!r}", hint=f"use one of {', '.join(METHODS)}")
+        raise DataError(f"unknown normalisation method {method!r}",
+                        hint=f"use one of {', '.join(METHODS)}")
     return m
 
 
@@ -67,7 +69,8 @@ def pair_sample(before: xr.DataArray, after: xr.DataArray, mask: xr.DataArray | 
     The sample is a grid of windows over the whole scene (see :mod:`onemap.change._sample`);
     *mask_fn* ``(before, after) -> mask`` is evaluated per window instead of reading *mask*.
     """
-    a, b, excluded = read_pair(before, after, check_mask(mask, before.shape[1:]) if mask_fn is None else None,
+    grid = (before.shape[1], before.shape[2])  # (y, x) of the (band, y, x) scene
+    a, b, excluded = read_pair(before, after, check_mask(mask, grid) if mask_fn is None else None,
                                max_pixels, mask_fn)
     a, b = a.astype(np.float64), b.astype(np.float64)
     ok = np.isfinite(a).all(0) & np.isfinite(b).all(0)
@@ -118,7 +121,8 @@ def _coefficients(a: np.ndarray, b: np.ndarray, method: str, pif_fraction: float
 
 def radiometric_coefficients(before: xr.DataArray, after: xr.DataArray, method: str | None = "pif",
                              *, mask: xr.DataArray | None = None, pif_fraction: float = 0.5,
-                             iterations: int = 3, sample_pixels: int = SAMPLE_PIXELS) -> pd.DataFrame:
+                             iterations: int = 3,
+                             sample_pixels: int = SAMPLE_PIXELS) -> pd.DataFrame:
     """Per-band linear coefficients that map *after* onto *before*: ``gain * after + offset``.
 
     Parameters
@@ -165,7 +169,8 @@ def radiometric_coefficients(before: xr.DataArray, after: xr.DataArray, method: 
     if m == "histogram":
         raise DataError("histogram matching is not linear and has no gain/offset",
                         hint="use normalize_radiometry(before, after, method='histogram')")
-    before, after = as_scene(before, "before"), same_bands(as_scene(before, "before"), as_scene(after, "after"))
+    before = as_scene(before, "before")
+    after = same_bands(before, as_scene(after, "after"))
     a, b, _ = pair_sample(before, after, mask, sample_pixels)
     if a.shape[1] == 0:
         raise DataError("no pixel is valid in both dates: cannot normalise",
@@ -183,8 +188,9 @@ def _quantile_knots(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarra
 
 
 def normalize_radiometry(before: xr.DataArray, after: xr.DataArray, method: str | None = "pif",
-                         *, frame: Frame | None = None, mask: xr.DataArray | None = None, pif_fraction: float = 0.5,
-                         iterations: int = 3, sample_pixels: int = SAMPLE_PIXELS) -> xr.DataArray:
+                         *, frame: Frame | None = None, mask: xr.DataArray | None = None,
+                         pif_fraction: float = 0.5, iterations: int = 3,
+                         sample_pixels: int = SAMPLE_PIXELS) -> xr.DataArray:
     """The *after* scene mapped onto the *before* scene's radiometry (float32, NaN at nodata).
 
     Parameters
@@ -222,7 +228,8 @@ def normalize_radiometry(before: xr.DataArray, after: xr.DataArray, method: str 
     if frame is not None or _has_georef(before):
         before, after, _ = on_one_grid(before, after, frame)
     elif before.shape[1:] != after.shape[1:]:
-        raise FrameError(f"before and after differ in shape: {before.shape[1:]} and {after.shape[1:]}",
+        raise FrameError("before and after differ in shape: "
+                         f"{before.shape[1:]} and {after.shape[1:]}",
                          hint="put both on one grid first with onemap.align(scene, frame)")
     after = same_bands(before, after)
     before, after = chunked_like(before, after)
@@ -253,12 +260,12 @@ def normalize_radiometry(before: xr.DataArray, after: xr.DataArray, method: str 
 
         def block(img: np.ndarray) -> np.ndarray:
             out = np.empty(img.shape, np.float32)
-            run_strips(lambda r0, r1: K.linear_kernel(img, gain, offset, nodata, r0, r1, out), img.shape[1],
-                       img.shape[2])
+            run_strips(lambda r0, r1: K.linear_kernel(img, gain, offset, nodata, r0, r1, out),
+                       img.shape[1], img.shape[2])
             return out
 
-        attrs["normalization"] = {"method": m, **{b: (float(g), float(o))
-                                                  for b, g, o in zip(coef.index, gain, offset, strict=True)}}
+        attrs["normalization"] = {"method": m, **{
+            b: (float(g), float(o)) for b, g, o in zip(coef.index, gain, offset, strict=True)}}
     data = apply_blocks(block, after.data, dtype=np.float32)
     return xr.DataArray(data, dims=after.dims, coords=after.coords, attrs=attrs, name=after.name)
 

@@ -27,7 +27,8 @@ __all__ = ["from_to_matrix", "class_change"]
 
 def _class_map(da: Any, name: str) -> xr.DataArray:
     if not isinstance(da, xr.DataArray):
-        raise DataError(f"{name} must be an xarray.DataArray (y, x) of class codes, got {type(da).__name__}")
+        raise DataError(f"{name} must be an xarray.DataArray (y, x) of class codes, "
+                        f"got {type(da).__name__}")
     if da.dims == ("band", "y", "x") and da.sizes["band"] == 1:
         da = da.isel(band=0, drop=True)
     if da.dims != ("y", "x"):
@@ -35,7 +36,8 @@ def _class_map(da: Any, name: str) -> xr.DataArray:
                         hint="pass one band of class codes")
     if da.dtype.kind not in "iu":
         raise DataError(f"{name} must hold integer class codes, got dtype {da.dtype}",
-                        hint="classify first, or cast an integer-valued float map with .astype('int32')")
+                        hint="classify first, or cast an integer-valued float map with "
+                             ".astype('int32')")
     return da
 
 
@@ -46,7 +48,7 @@ def _pair(before: Any, after: Any) -> tuple[xr.DataArray, xr.DataArray]:
                         hint="put both on one grid first (onemap.align with resampling='nearest')")
     if is_dask(b) or is_dask(a):
         ref = b if is_dask(b) else a
-        b, a = b.chunk(ref.chunks), a.chunk(ref.chunks)
+        b, a = b.chunk(ref.chunksizes), a.chunk(ref.chunksizes)  # {dim: chunk sizes}
     return b, a
 
 
@@ -62,7 +64,8 @@ def _codes(da: xr.DataArray) -> np.ndarray:
     if is_dask(da):
         import dask
 
-        parts = dask.compute(*[dask.delayed(np.unique)(blk) for blk in da.data.to_delayed().ravel()])
+        parts = dask.compute(*[dask.delayed(np.unique)(blk)
+                               for blk in da.data.to_delayed().ravel()])
         u = np.unique(np.concatenate(parts))
     else:
         u = np.unique(da.values)
@@ -116,8 +119,8 @@ def from_to_matrix(before: xr.DataArray, after: xr.DataArray, classes: Iterable[
         def part(x: np.ndarray, y: np.ndarray) -> np.ndarray:
             return _count(x, y, cls, b.attrs.get("nodata"), a.attrs.get("nodata"))
 
-        parts = dask.compute(*[dask.delayed(part)(x, y) for x, y in
-                               zip(b.data.to_delayed().ravel(), a.data.to_delayed().ravel(), strict=True)])
+        blocks = zip(b.data.to_delayed().ravel(), a.data.to_delayed().ravel(), strict=True)
+        parts = dask.compute(*[dask.delayed(part)(x, y) for x, y in blocks])
         counts = np.sum(parts, axis=0) if parts else np.zeros((n, n), np.int64)
     else:
         counts = _count(b.values, a.values, cls, b.attrs.get("nodata"), a.attrs.get("nodata"))
@@ -156,7 +159,8 @@ def class_change(before: xr.DataArray, after: xr.DataArray, to_classes: Iterable
     b, a = _pair(before, after)
     to = np.asarray(list(to_classes), np.int64)
     if to.size == 0:
-        raise DataError("to_classes is empty", hint="name the class codes a change goes into, e.g. [20]")
+        raise DataError("to_classes is empty",
+                        hint="name the class codes a change goes into, e.g. [20]")
     frm = None if from_classes is None else np.asarray(list(from_classes), np.int64)
     nd1, nd2 = b.attrs.get("nodata"), a.attrs.get("nodata")
 
@@ -171,5 +175,6 @@ def class_change(before: xr.DataArray, after: xr.DataArray, to_classes: Iterable
         data = dsa.map_blocks(block, b.data, a.data, dtype=np.float32)
     else:
         data = block(b.values, a.values)
-    return like_grid(data, b, {"method": "post_classification", "to_classes": to.tolist(),
-                               "from_classes": None if frm is None else frm.tolist()}).rename("change_score")
+    attrs = {"method": "post_classification", "to_classes": to.tolist(),
+             "from_classes": None if frm is None else frm.tolist()}
+    return like_grid(data, b, attrs).rename("change_score")

@@ -126,7 +126,7 @@ def inspect_file(path: str, crs: CRS | None) -> FileInfo:
                       info["transform"], info["shape"])
     except FrameError as exc:
         raise FrameError(exc.message, path=path, hint=exc.hint) from exc
-    from .vector import check_coordinates  # the same CRS plausibility rules as vector layers
+    from ._layer_crs import check_coordinates  # the same CRS plausibility rules as vector layers
 
     check_coordinates(frame.crs, np.array([frame.bounds], dtype=float), path,
                       "given with crs=" if crs is not None else "declared by the file")

@@ -97,7 +97,8 @@ def _group_areas(ia, ib, start, end, xa, ya, rings_a, parts_a, feats_a, bounds_a
     ax2 = np.empty(na)
     ay2 = np.empty(na)
     sa = np.empty(na)
-    ma = _gather_edges(xa, ya, rings_a, ka0, ka1, ox, oy, 0.0, ba[2] - ox, 0.0, ax1, ay1, ax2, ay2, sa)
+    ma = _gather_edges(xa, ya, rings_a, ka0, ka1, ox, oy, 0.0, ba[2] - ox, 0.0,
+                       ax1, ay1, ax2, ay2, sa)
     nbmax = 0
     for k in range(start, end):
         fb = ib[k]

@@ -52,7 +52,8 @@ def _emit(rows, c0s, c1s, n, cap, r, a, b, wr0, wr1, wc0, wc1):
 
 
 @njit(cache=True)
-def _fill_capacity(gu, gv, ring_offsets, part_offsets, feature_offsets, f, rlo, rhi, wc0, wc1, all_touched):
+def _fill_capacity(gu, gv, ring_offsets, part_offsets, feature_offsets, f, rlo, rhi, wc0, wc1,
+                   all_touched):
     """Upper bound of the runs one feature can emit in rows [rlo, rhi], columns [wc0, wc1)."""
     cap = 0
     hmax = float(rhi - rlo + 3)
@@ -422,8 +423,8 @@ def fill_runs(gu, gv, ring_offsets, part_offsets, feature_offsets, ring_cw, feat
     c1s = np.empty(cap[n], np.int32)
     counts = np.zeros(n, np.int64)
     for i in prange(n):
-        counts[i] = _fill_feature(gu, gv, ring_offsets, part_offsets, feature_offsets, ring_cw, feats[i],
-                                  fr0, fr1, fc0, fc1, wr0, wr1, wc0, wc1, all_touched,
+        counts[i] = _fill_feature(gu, gv, ring_offsets, part_offsets, feature_offsets, ring_cw,
+                                  feats[i], fr0, fr1, fc0, fc1, wr0, wr1, wc0, wc1, all_touched,
                                   rows, c0s, c1s, cap[i], cap[i + 1])
     overflow = 0
     off = np.zeros(n + 1, np.int64)

@@ -55,7 +55,7 @@ def paint_ids(off, rows, c0s, c1s, ids, out, r0, col0, fill):
 
 @njit(parallel=True, cache=True)
 def paint_fractions(off, rows, c0s, c1s, ws, vals, out, r0, col0):
-    """``out = Σ fraction x vals[i]`` over the runs of every feature i (``out`` may be uninitialised)."""
+    """``out = Σ fraction x vals[i]`` over the runs of every feature i (``out`` may be unset)."""
     h = out.shape[0]
     row_off, order, owner = runs_by_row(off, rows, r0, h)
     for r in prange(h):

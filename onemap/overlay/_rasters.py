@@ -40,7 +40,7 @@ class RasterInput:
         return self.da.chunks is not None  # not .data: that would load a lazily opened file
 
     def block(self, window: tuple[int, int, int, int], *, as_float: bool = True) -> np.ndarray:
-        """``(bands, h, w)`` block of the window as a NumPy array (float32/float64 kept, others float64)."""
+        """The ``(bands, h, w)`` block of the window in NumPy (float32/64 kept, others float64)."""
         r0, r1, c0, c1 = window
         # index the DataArray, not .data: a lazily opened file then reads only this window
         # (``.data`` would load the whole raster) and a dask array computes only these chunks
@@ -61,7 +61,8 @@ class RasterInput:
 def raster_input(values: Any, nodata: float | None = None, what: str = "values") -> RasterInput:
     """Validate a georeferenced DataArray and find its frame and nodata."""
     if not isinstance(values, xr.DataArray):
-        raise DataError(f"{what} must be a georeferenced xarray.DataArray, got {type(values).__name__}",
+        raise DataError(f"{what} must be a georeferenced xarray.DataArray, "
+                        f"got {type(values).__name__}",
                         hint="open rasters with onemap.open_scene or rioxarray.open_rasterio")
     if "y" not in values.dims or "x" not in values.dims:
         raise DataError(f"{what} needs dims 'y' and 'x', has {values.dims}")
@@ -102,8 +103,8 @@ def default_tile_size(raster: RasterInput, tile_size: Any) -> Any:
     """Tile size for a zonal run: explicit, dask chunks, or 4096 for large in-memory frames."""
     if tile_size is not None:
         return tile_size
-    if raster.is_dask:
-        chunks = raster.da.chunks
+    chunks = raster.da.chunks  # None unless dask-backed (raster.is_dask)
+    if chunks is not None:
         return (int(chunks[-2][0]), int(chunks[-1][0]))
     h, w = raster.frame.shape
     return None if h * w <= 4096 * 4096 else 4096
@@ -119,7 +120,8 @@ def same_grid(a: RasterInput, b: RasterInput, what: str) -> None:
                          hint="put both on one frame first (onemap.align)")
 
 
-def zone_values(raster: RasterInput, window: tuple[int, int, int, int], what: str) -> tuple[np.ndarray, np.ndarray]:
+def zone_values(raster: RasterInput, window: tuple[int, int, int, int],
+                what: str) -> tuple[np.ndarray, np.ndarray]:
     """Integer ids of a zone/class raster block and the mask of pixels that have one.
 
     Raises :class:`DataError` for ids that are not integers (e.g. 1.5).
@@ -128,14 +130,16 @@ def zone_values(raster: RasterInput, window: tuple[int, int, int, int], what: st
     valid = np.ones(block.shape, dtype=bool)
     if block.dtype.kind == "f":
         valid &= ~np.isnan(block)
-    if raster.nodata is not None and not (isinstance(raster.nodata, float) and np.isnan(raster.nodata)):
+    nan_nodata = isinstance(raster.nodata, float) and np.isnan(raster.nodata)
+    if raster.nodata is not None and not nan_nodata:
         valid &= block != raster.nodata
     if block.dtype.kind == "f":
         v = block[valid]
         bad = v != np.round(v)
         if bad.any():
             raise DataError(f"{what} raster holds non-integer ids (e.g. {float(v[bad][0])!r})",
-                            hint="zone and class rasters need integer ids; round or classify them first")
+                            hint="zone and class rasters need integer ids; round or classify "
+                                 "them first")
         if v.size and (np.abs(v).max() >= 2**53):
             raise DataError(f"{what} ids exceed 2**53 and cannot be held exactly")
     if block.dtype.kind == "b":
@@ -155,7 +159,8 @@ def dense_index(block: np.ndarray, valid: np.ndarray, ids: np.ndarray) -> np.nda
         lut[ids - ids[0]] = np.arange(len(ids), dtype=np.int32)
         return _z.lut_index(np.ascontiguousarray(block), np.int64(ids[0]), lut, 0.0, False)
     out = np.full(block.shape, -1, dtype=np.int32)
-    v = block[valid].astype(np.int64) if block.dtype.kind in "biu" else block[valid].astype(np.float64)
+    v = (block[valid].astype(np.int64) if block.dtype.kind in "biu"
+         else block[valid].astype(np.float64))
     pos = np.searchsorted(ids, v)
     pos = np.minimum(pos, len(ids) - 1)
     found = ids[pos] == v
@@ -163,7 +168,8 @@ def dense_index(block: np.ndarray, valid: np.ndarray, ids: np.ndarray) -> np.nda
     return out
 
 
-def unique_ids(raster: RasterInput, windows: list[tuple[int, int, int, int]], what: str) -> np.ndarray:
+def unique_ids(raster: RasterInput, windows: list[tuple[int, int, int, int]],
+               what: str) -> np.ndarray:
     """Sorted distinct ids of a zone/class raster over all windows."""
     found: list[np.ndarray] = []
     for win in windows:
@@ -172,10 +178,12 @@ def unique_ids(raster: RasterInput, windows: list[tuple[int, int, int, int]], wh
         if v.dtype.kind in "iu" and v.size:
             lo, hi = int(v.min()), int(v.max())
             if hi - lo < 1 << 24:  # bincount beats sorting for compact id ranges
-                found.append(np.flatnonzero(np.bincount(v.astype(np.int64) - lo, minlength=hi - lo + 1)) + lo)
+                counts = np.bincount(v.astype(np.int64) - lo, minlength=hi - lo + 1)
+                found.append(np.flatnonzero(counts) + lo)
                 continue
         found.append(np.unique(v))
     if not found:
         return np.zeros(0, dtype=np.int64)
     ids = np.unique(np.concatenate(found))
-    return ids.astype(np.int64) if ids.dtype.kind in "biuf" and np.all(ids == np.round(ids)) else ids
+    whole = ids.dtype.kind in "biuf" and np.all(ids == np.round(ids))
+    return ids.astype(np.int64) if whole else ids

@@ -7,8 +7,8 @@ cross-tabulation); sums are float64.
 
 Moments are kept as ``[W, S, mean, M2, min, max, W_nodata]`` per (band, zone): the weight of
 valid pixels, the weighted sum, the weighted mean and sum of squared deviations (states of
-successive windows and of the row bands run in parallel are merged with Chan's formula). NaN and the nodata value are not valid; their weight goes to
-``W_nodata``.
+successive windows and of the row bands run in parallel are merged with Chan's formula). NaN
+and the nodata value are not valid; their weight goes to ``W_nodata``.
 """
 
 from __future__ import annotations
@@ -170,7 +170,8 @@ def run_value_weights(off, rows, c0s, c1s, ws, values, r0, col0, nodata, has_nod
     for i in prange(nf):
         xs = np.empty(npix[i], np.float64)
         wx = np.empty(npix[i], np.float64)
-        n, order = _collect_sorted(off, rows, c0s, c1s, ws, values, r0, col0, nodata, has_nodata, i, xs, wx)
+        n, order = _collect_sorted(off, rows, c0s, c1s, ws, values, r0, col0, nodata, has_nodata,
+                                   i, xs, wx)
         u = 0
         for t in range(n):
             if t == 0 or xs[order[t]] != xs[order[t - 1]]:
@@ -184,7 +185,8 @@ def run_value_weights(off, rows, c0s, c1s, ws, values, r0, col0, nodata, has_nod
     for i in prange(nf):
         xs = np.empty(npix[i], np.float64)
         wx = np.empty(npix[i], np.float64)
-        n, order = _collect_sorted(off, rows, c0s, c1s, ws, values, r0, col0, nodata, has_nodata, i, xs, wx)
+        n, order = _collect_sorted(off, rows, c0s, c1s, ws, values, r0, col0, nodata, has_nodata,
+                                   i, xs, wx)
         d = voff[i] - 1
         for t in range(n):
             if t == 0 or xs[order[t]] != xs[order[t - 1]]:

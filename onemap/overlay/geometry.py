@@ -71,10 +71,12 @@ def as_frame(frame: Any) -> Frame:
         return frame
     if hasattr(frame, "dims") and hasattr(frame, "attrs"):
         return Frame.from_xarray(frame)
-    raise TypeError(f"expected a Frame or a georeferenced xarray.DataArray, got {type(frame).__name__}")
+    raise TypeError("expected a Frame or a georeferenced xarray.DataArray, "
+                    f"got {type(frame).__name__}")
 
 
-def layer_in_crs(layer: Any, crs: CRS, *, reproject: bool = False, what: str = "layer") -> tuple[Any, str | None]:
+def layer_in_crs(layer: Any, crs: CRS, *, reproject: bool = False,
+                 what: str = "layer") -> tuple[Any, str | None]:
     """Return *layer* in *crs*; a different CRS is a :class:`CRSError` unless ``reproject=True``.
 
     Returns the layer and a note saying what was done (None when nothing was), for ``attrs``.
@@ -82,13 +84,16 @@ def layer_in_crs(layer: Any, crs: CRS, *, reproject: bool = False, what: str = "
     layer_crs = getattr(layer, "crs", None)
     if layer_crs is None:
         raise CRSError(f"{what} has no CRS",
-                       hint="set it with layer.set_crs(...) (the CRS the coordinates are in), not to_crs")
+                       hint="set it with layer.set_crs(...) (the CRS the coordinates are in), "
+                            "not to_crs")
     layer_crs = CRS.from_user_input(layer_crs)
     if layer_crs.equals(crs, ignore_axis_order=True):
         return layer, None
     if not reproject:
-        raise CRSError(f"{what} CRS {_crs_name(layer_crs)} differs from the frame's {_crs_name(crs)}",
-                       hint=f"pass reproject=True to reproject the {what}, or layer.to_crs(frame.crs) first")
+        raise CRSError(f"{what} CRS {_crs_name(layer_crs)} differs from the frame's "
+                       f"{_crs_name(crs)}",
+                       hint=f"pass reproject=True to reproject the {what}, "
+                            "or layer.to_crs(frame.crs) first")
     note = f"{what} reprojected from {_crs_name(layer_crs)} to {_crs_name(crs)}"
     return layer.to_crs(crs), note
 
@@ -110,7 +115,8 @@ def _geometries(layer: Any) -> tuple[np.ndarray, pd.Index, CRS | None, str]:
     return geoms, pd.RangeIndex(len(geoms)), None, "geometries"
 
 
-def repair_polygons(layer: Any, *, source: str | None = None) -> tuple[np.ndarray, pd.Index, CRS | None, list[Repair]]:
+def repair_polygons(layer: Any, *, source: str | None = None
+                    ) -> tuple[np.ndarray, pd.Index, CRS | None, list[Repair]]:
     """Polygonal geometries of a layer, repaired, with the repairs made.
 
     Missing geometry → empty; invalid → ``shapely.make_valid`` keeping polygonal parts; degenerate
@@ -123,13 +129,15 @@ def repair_polygons(layer: Any, *, source: str | None = None) -> tuple[np.ndarra
     if not index.is_unique:
         raise DataError(f"{source}: the layer's index has duplicate labels",
                         hint="results are indexed like the layer; call layer.reset_index() first")
-    chunks = _chunked(lambda sl: _repair_array(geoms[sl].copy(), index, source, sl.start), len(geoms))
+    chunks = _chunked(lambda sl: _repair_array(geoms[sl].copy(), index, source, sl.start),
+                      len(geoms))
     fixed = np.concatenate([c[0] for c in chunks]) if chunks else geoms.copy()
     repairs = sorted((item for c in chunks for item in c[1]), key=lambda item: item[0])
     return fixed, index, None if crs is None else CRS.from_user_input(crs), [r for _, r in repairs]
 
 
-def _repair_array(geoms: np.ndarray, index: pd.Index, source: str, offset: int) -> tuple[np.ndarray, list]:
+def _repair_array(geoms: np.ndarray, index: pd.Index, source: str,
+                  offset: int) -> tuple[np.ndarray, list]:
     """Repair a chunk of geometries in place; repairs as (position in the layer, Repair)."""
     repairs: list[tuple[int, Repair]] = []
 
@@ -137,25 +145,27 @@ def _repair_array(geoms: np.ndarray, index: pd.Index, source: str, offset: int) 
         return f"feature {index[offset + i]!r}"
 
     missing = shapely.is_missing(geoms)
-    for i in np.flatnonzero(missing):
-        repairs.append((offset + i, Repair(source, where(i), "missing geometry", "treated as an empty zone")))
+    for i in np.flatnonzero(missing).tolist():
+        repairs.append((offset + i, Repair(source, where(i), "missing geometry",
+                                           "treated as an empty zone")))
     geoms[missing] = shapely.Polygon()
     types = shapely.get_type_id(geoms)
     empty = shapely.is_empty(geoms)
     bad = ~np.isin(types, (3, 6, 7)) & ~empty
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
-        raise GeometryError(f"{geoms[i].geom_type} in a polygon layer ({int(bad.sum())} such features)",
-                            feature=index[offset + i], hint="buffer points/lines into polygons or drop them")
-    for i in np.flatnonzero((types == 7) & ~empty):
+        raise GeometryError(f"{geoms[i].geom_type} in a polygon layer "
+                            f"({int(bad.sum())} such features)", feature=index[offset + i],
+                            hint="buffer points/lines into polygons or drop them")
+    for i in np.flatnonzero((types == 7) & ~empty).tolist():
         geoms[i], dropped = _polygonal_part(geoms[i])
-        repairs.append((offset + i, Repair(source, where(i), "GeometryCollection",
-                                           "kept its polygonal parts" + (f" (dropped {dropped})" if dropped else ""))))
+        kept = "kept its polygonal parts" + (f" (dropped {dropped})" if dropped else "")
+        repairs.append((offset + i, Repair(source, where(i), "GeometryCollection", kept)))
     invalid = ~shapely.is_valid(geoms)
     if invalid.any():
         reasons = shapely.is_valid_reason(geoms[invalid])
         fixed = shapely.make_valid(geoms[invalid])
-        for i, reason, geom in zip(np.flatnonzero(invalid), reasons, fixed, strict=True):
+        for i, reason, geom in zip(np.flatnonzero(invalid).tolist(), reasons, fixed, strict=True):
             before = float(shapely.area(geoms[i]))
             geom, dropped = _polygonal_part(geom)
             geoms[i] = geom
@@ -235,8 +245,8 @@ def _flatten_array(geoms: np.ndarray) -> tuple[np.ndarray, ...]:
         rings_of_parts = shapely.get_num_interior_rings(parts) + 1
     else:
         rings_of_parts = np.zeros(0, dtype=np.int64)
-    rings_per_part = _gk.rings_per_part(rings_per_feature, parts_per_feature, multi.astype(np.int64),
-                                        rings_of_parts.astype(np.int64))
+    rings_per_part = _gk.rings_per_part(rings_per_feature, parts_per_feature,
+                                        multi.astype(np.int64), rings_of_parts.astype(np.int64))
     _gk.orient_rings(x, y, _cumulative(vertices_per_ring), _cumulative(rings_per_part))
     bounds = shapely.bounds(geoms)
     bounds[shapely.is_empty(geoms)] = np.nan
@@ -245,7 +255,9 @@ def _flatten_array(geoms: np.ndarray) -> tuple[np.ndarray, ...]:
 
 
 def _counts(owner: np.ndarray, n: int) -> np.ndarray:
-    return np.bincount(owner, minlength=n).astype(np.int64) if len(owner) else np.zeros(n, dtype=np.int64)
+    if not len(owner):
+        return np.zeros(n, dtype=np.int64)
+    return np.bincount(owner, minlength=n).astype(np.int64)
 
 
 def _cumulative(counts: np.ndarray) -> np.ndarray:

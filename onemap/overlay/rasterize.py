@@ -27,8 +27,9 @@ if TYPE_CHECKING:
 __all__ = ["rasterize", "coverage_fractions", "CoverageFractions"]
 
 
-def rasterize(layer: gpd.GeoDataFrame | gpd.GeoSeries, frame: Frame | xr.DataArray, column: str | None = None, rule: str = "centre", *,
-              fill: float | None = None, reproject: bool = False,
+def rasterize(layer: gpd.GeoDataFrame | gpd.GeoSeries, frame: Frame | xr.DataArray,
+              column: str | None = None, rule: str = "centre", *, fill: float | None = None,
+              reproject: bool = False,
               tile_size: int | tuple[int, int] | None = None) -> xr.DataArray:
     """Burn a polygon layer into a grid on *frame*.
 
@@ -41,8 +42,9 @@ def rasterize(layer: gpd.GeoDataFrame | gpd.GeoSeries, frame: Frame | xr.DataArr
     column
         What to burn. ``None``: the feature's *position* in the layer (``int32``, 0-based, ``-1``
         where no polygon; ``layer.index[value]`` gives the label). A numeric column: its values
-        (``int32``/``int64``, or ``float64`` with NaN fill). A text/categorical column (e.g. land-use
-        codes): category numbers ``int32`` with ``-1`` fill, the labels in ``attrs["classes"]``.
+        (``int32``/``int64``, or ``float64`` with NaN fill). A text/categorical column (e.g.
+        land-use codes): category numbers ``int32`` with ``-1`` fill, the labels in
+        ``attrs["classes"]``.
     rule
         ``"centre"`` (pixel centre inside; identical to ``rasterio.features.rasterize``),
         ``"all_touched"`` (identical to rasterio's ``all_touched=True``), or ``"fraction"``.
@@ -89,6 +91,7 @@ def rasterize(layer: gpd.GeoDataFrame | gpd.GeoSeries, frame: Frame | xr.DataArr
     prep = prepare_layer(layer, frame, reproject=reproject)
     values, fill, attrs = _burn_values(layer, column, rule, fill)
     tiles = list(windows(frame, tile_size))
+    out: np.ndarray
     if rule == "fraction":
         vals = np.ones(len(prep), dtype=np.float64) if values is None else values.astype(np.float64)
         out = np.empty(frame.shape, dtype=np.float64)
@@ -96,7 +99,8 @@ def rasterize(layer: gpd.GeoDataFrame | gpd.GeoSeries, frame: Frame | xr.DataArr
             runs = layer_runs(prep, rule, win)
             with threads_for(_pixels(win)):
                 _paint.paint_fractions(runs.offsets, runs.rows, runs.c0, runs.c1, runs.weights,
-                                      np.ascontiguousarray(vals[runs.feats]), _block(out, win, tiles), win[0], win[2])
+                                       np.ascontiguousarray(vals[runs.feats]),
+                                       _block(out, win, tiles), win[0], win[2])
         if fill is not None and fill != 0:
             out[out == 0.0] = fill  # pixels no polygon covers
     else:
@@ -104,12 +108,14 @@ def rasterize(layer: gpd.GeoDataFrame | gpd.GeoSeries, frame: Frame | xr.DataArr
         for win in tiles:
             runs = layer_runs(prep, rule, win)
             with threads_for(_pixels(win)):
-                _paint.paint_ids(runs.offsets, runs.rows, runs.c0, runs.c1, runs.feats.astype(np.int32),
-                                _block(ids, win, tiles), win[0], win[2], -1)
+                _paint.paint_ids(runs.offsets, runs.rows, runs.c0, runs.c1,
+                                 runs.feats.astype(np.int32), _block(ids, win, tiles),
+                                 win[0], win[2], -1)
         if values is None:
             out = ids
         else:
-            out = np.where(ids >= 0, values[np.maximum(ids, 0)], np.asarray(fill, dtype=values.dtype))
+            out = np.where(ids >= 0, values[np.maximum(ids, 0)],
+                           np.asarray(fill, dtype=values.dtype))
     attrs.update(rule=rule, nodata=fill, repairs=_report(prep.repairs), notes=list(prep.notes))
     return _wrap(out, frame, attrs, name=column)
 
@@ -123,10 +129,13 @@ def _block(out: np.ndarray, win: tuple[int, int, int, int], tiles: list) -> np.n
     return out if len(tiles) == 1 else out[win[0]:win[1], win[2]:win[3]]
 
 
-def _burn_values(layer: Any, column: str | None, rule: str, fill: Any) -> tuple[np.ndarray | None, Any, dict]:
+def _burn_values(layer: Any, column: str | None, rule: str,
+                 fill: Any) -> tuple[np.ndarray | None, Any, dict]:
     """Per-feature values to burn, the fill, and attrs describing them."""
     if column is None:
-        return None, (-1 if fill is None and rule != "fraction" else (0 if fill is None else fill)), {}
+        if fill is None:
+            fill = 0 if rule == "fraction" else -1
+        return None, fill, {}
     if not hasattr(layer, "columns") or column not in layer.columns:
         have = list(getattr(layer, "columns", []))
         raise DataError(f"layer has no column {column!r}", hint=f"use one of {have}")
@@ -135,19 +144,24 @@ def _burn_values(layer: Any, column: str | None, rule: str, fill: Any) -> tuple[
         col = col.astype(np.int32)
     if pd.api.types.is_numeric_dtype(col.dtype):
         if rule == "fraction":
-            return col.to_numpy(dtype=np.float64, na_value=np.nan), (0.0 if fill is None else fill), {}
+            fill = 0.0 if fill is None else fill
+            return col.to_numpy(dtype=np.float64, na_value=np.nan), fill, {}
         if pd.api.types.is_integer_dtype(col.dtype) and not col.isna().any():
             arr = col.to_numpy(dtype=np.int64)
             fill = 0 if fill is None else fill
             lo, hi = min(arr.min(initial=0), fill), max(arr.max(initial=0), fill)
             dtype = np.int32 if -(2**31) <= lo and hi < 2**31 else np.int64
             return arr.astype(dtype), fill, {}
-        return col.to_numpy(dtype=np.float64, na_value=np.nan), (np.nan if fill is None else fill), {}
+        fill = np.nan if fill is None else fill
+        return col.to_numpy(dtype=np.float64, na_value=np.nan), fill, {}
     if rule == "fraction":
-        raise DataError(f"column {column!r} is not numeric; the fraction rule sums fraction x value",
-                        hint="use rule='centre' or 'all_touched' to burn categories, or coverage_fractions()")
+        raise DataError(f"column {column!r} is not numeric; "
+                        "the fraction rule sums fraction x value",
+                        hint="use rule='centre' or 'all_touched' to burn categories, "
+                             "or coverage_fractions()")
     codes, labels = pd.factorize(col, sort=True)
-    return codes.astype(np.int32), (-1 if fill is None else fill), {"classes": [str(v) for v in labels]}
+    fill = -1 if fill is None else fill
+    return codes.astype(np.int32), fill, {"classes": [str(v) for v in labels]}
 
 
 def _report(repairs: list[Repair]) -> list[Repair]:
@@ -193,17 +207,20 @@ class CoverageFractions:
         """Σ fraction over each polygon's pixels (its area in pixels, inside the frame)."""
         per_run = self.fraction * (self.col_stop - self.col_start)
         cs = np.concatenate([[0.0], np.cumsum(per_run)])
-        return pd.Series(cs[self.offsets[1:]] - cs[self.offsets[:-1]], index=self.index, name="pixels")
+        return pd.Series(cs[self.offsets[1:]] - cs[self.offsets[:-1]], index=self.index,
+                         name="pixels")
 
     def area(self) -> pd.Series:
         """Σ fraction x pixel area: each polygon's plane area inside the frame (CRS units²)."""
         return (self.pixel_sums() * self.frame.pixel_area).rename("area")
 
     def to_dataframe(self) -> pd.DataFrame:
-        """One row per run: ``zone`` (index label), ``row``, ``col_start``, ``col_stop``, ``fraction``."""
+        """One row per run: ``zone`` (index label), ``row``, ``col_start``, ``col_stop``,
+        ``fraction``."""
         owner = np.repeat(np.arange(len(self)), np.diff(self.offsets))
-        return pd.DataFrame({"zone": self.index[owner], "row": self.rows, "col_start": self.col_start,
-                             "col_stop": self.col_stop, "fraction": self.fraction})
+        return pd.DataFrame({"zone": self.index[owner], "row": self.rows,
+                             "col_start": self.col_start, "col_stop": self.col_stop,
+                             "fraction": self.fraction})
 
     def dense(self, zone: Any) -> np.ndarray:
         """The fractions of one polygon (by index label) as a float64 array of the frame's shape."""
@@ -214,8 +231,9 @@ class CoverageFractions:
         return out
 
 
-def coverage_fractions(layer: gpd.GeoDataFrame | gpd.GeoSeries, frame: Frame | xr.DataArray, *, reproject: bool = False,
-                       tile_size: int | tuple[int, int] | None = None) -> CoverageFractions:
+def coverage_fractions(layer: gpd.GeoDataFrame | gpd.GeoSeries, frame: Frame | xr.DataArray, *,
+                       reproject: bool = False, tile_size: int | tuple[int, int] | None = None
+                       ) -> CoverageFractions:
     """Exact fraction of each pixel of *frame* covered by each polygon of *layer*.
 
     For polygons inside the frame, ``Σ fraction x pixel area`` equals the polygon's area to
@@ -226,7 +244,8 @@ def coverage_fractions(layer: gpd.GeoDataFrame | gpd.GeoSeries, frame: Frame | x
     >>> import geopandas as gpd, shapely
     >>> from onemap import Frame
     >>> frame = Frame.from_bounds((0, 0, 4, 4), res=2.0, crs=4527)
-    >>> layer = gpd.GeoDataFrame(geometry=[shapely.box(1, 1, 4, 2), shapely.box(0.5, 3, 1, 3.5)], crs=4527)
+    >>> layer = gpd.GeoDataFrame(geometry=[shapely.box(1, 1, 4, 2), shapely.box(0.5, 3, 1, 3.5)],
+    ...                          crs=4527)
     >>> cov = coverage_fractions(layer, frame)
     >>> cov.area().tolist()
     [3.0, 0.25]

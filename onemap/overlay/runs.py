@@ -32,8 +32,8 @@ from . import _fraction_kernels as _frac
 from ._geometry_kernels import ring_clockwise
 from .geometry import FlatPolygons, flatten_polygons, layer_in_crs
 
-__all__ = ["RULES", "PreparedLayer", "Runs", "prepare_layer", "layer_runs", "windows", "as_window", "check_rule",
-           "threads_for", "lattice_pixel_counts"]
+__all__ = ["RULES", "PreparedLayer", "Runs", "prepare_layer", "layer_runs", "windows", "as_window",
+           "check_rule", "threads_for", "lattice_pixel_counts"]
 
 RULES = ("centre", "all_touched", "fraction")
 _ALIASES = {"center": "centre", "alltouched": "all_touched", "all-touched": "all_touched",
@@ -46,7 +46,8 @@ def check_rule(rule: str) -> str:
     key = str(rule).lower().strip()
     key = _ALIASES.get(key, key)
     if key not in RULES:
-        raise ConfigError(f"unknown pixel-inclusion rule {rule!r}", hint=f"use one of {', '.join(RULES)}")
+        raise ConfigError(f"unknown pixel-inclusion rule {rule!r}",
+                          hint=f"use one of {', '.join(RULES)}")
     return key
 
 
@@ -115,7 +116,7 @@ class Runs:
 
 def prepare_layer(layer: Any, frame: Frame, *, reproject: bool = False, what: str = "layer",
                   flat: FlatPolygons | None = None) -> PreparedLayer:
-    """Check the CRS (``CRSError`` unless ``reproject=True``), repair and flatten *layer* on *frame*."""
+    """Check the CRS (``CRSError`` unless ``reproject=True``), repair and flatten *layer*."""
     notes: list[str] = []
     if flat is None:
         layer, note = layer_in_crs(layer, frame.crs, reproject=reproject, what=what)
@@ -173,7 +174,8 @@ def as_window(frame: Frame, window: Any) -> tuple[int, int, int, int]:
     return (r0, max(r0, min(r1, frame.height)), c0, max(c0, min(c1, frame.width)))
 
 
-def windows(frame: Frame, tile_size: int | tuple[int, int] | None) -> Iterator[tuple[int, int, int, int]]:
+def windows(frame: Frame,
+            tile_size: int | tuple[int, int] | None) -> Iterator[tuple[int, int, int, int]]:
     """``(r0, r1, c0, c1)`` of the whole frame (``tile_size=None``) or of each tile."""
     if tile_size is None:
         yield (0, frame.height, 0, frame.width)
@@ -187,12 +189,14 @@ def select_features(prep: PreparedLayer, window: tuple[int, int, int, int]) -> n
     """Positions of the features whose pixel bounds meet the window."""
     r0, r1, c0, c1 = window
     pb = prep.pixel_bounds
-    hit = (pb[:, 1] > r0) & (pb[:, 0] < r1) & (pb[:, 3] > c0) & (pb[:, 2] < c1) & (pb[:, 1] > pb[:, 0])
+    hit = ((pb[:, 1] > r0) & (pb[:, 0] < r1) & (pb[:, 3] > c0) & (pb[:, 2] < c1)
+           & (pb[:, 1] > pb[:, 0]))
     return np.flatnonzero(hit).astype(np.int64)
 
 
 def layer_runs(prep: PreparedLayer, rule: str, window: tuple[int, int, int, int] | None = None,
-               *, feats: np.ndarray | None = None, reference: tuple[int, int, int, int] | None = None) -> Runs:
+               *, feats: np.ndarray | None = None,
+               reference: tuple[int, int, int, int] | None = None) -> Runs:
     """Runs of the features of *prep* inside *window* (default: the whole frame) under *rule*.
 
     *window* is anything :func:`as_window` takes (e.g. a tile of ``prep.frame.tiles(...)``).
@@ -207,8 +211,8 @@ def layer_runs(prep: PreparedLayer, rule: str, window: tuple[int, int, int, int]
     elif reference is None:
         window = as_window(prep.frame, window)
     else:  # an extended lattice beyond the frame: no clipping
-        window = tuple(int(v) for v in window)
-    reference = (0, h, 0, w) if reference is None else tuple(int(v) for v in reference)
+        window = _int_window(window)
+    reference = (0, h, 0, w) if reference is None else _int_window(reference)
     if feats is None:
         feats = select_features(prep, window)
     feats = np.ascontiguousarray(feats, dtype=np.int64)
@@ -217,19 +221,25 @@ def layer_runs(prep: PreparedLayer, rule: str, window: tuple[int, int, int, int]
     work = 20.0 * len(feats)  # ~ vertices x a few rows each
     if rule == "fraction":
         with threads_for(work):
-            off, rows, c0, c1, wts = _frac.fraction_runs(prep.fu, prep.fv, flat.ring_offsets, flat.part_offsets,
-                                                          flat.feature_offsets, feats, wr0, wr1, wc0, wc1)
+            off, rows, c0, c1, wts = _frac.fraction_runs(prep.fu, prep.fv, flat.ring_offsets,
+                                                          flat.part_offsets, flat.feature_offsets,
+                                                          feats, wr0, wr1, wc0, wc1)
     else:
         fr0, fr1, fc0, fc1 = reference
         with threads_for(work):
             off, rows, c0, c1, overflow = _fill.fill_runs(
-                prep.gu, prep.gv, flat.ring_offsets, flat.part_offsets, flat.feature_offsets, prep.ring_cw, feats,
-                fr0, fr1, fc0, fc1, wr0, wr1, wc0, wc1, rule == "all_touched")
+                prep.gu, prep.gv, flat.ring_offsets, flat.part_offsets, flat.feature_offsets,
+                prep.ring_cw, feats, fr0, fr1, fc0, fc1, wr0, wr1, wc0, wc1, rule == "all_touched")
         if overflow:
             raise InvariantError(f"fill kernel capacity exceeded for {overflow} feature(s)",
                                  hint="this is a bug in onemap; please report it with the layer")
         wts = None
     return Runs(feats, off, rows, c0, c1, wts, window)
+
+
+def _int_window(window: Any) -> tuple[int, int, int, int]:
+    r0, r1, c0, c1 = (int(v) for v in window)
+    return r0, r1, c0, c1
 
 
 def lattice_pixel_counts(prep: PreparedLayer, rule: str) -> np.ndarray:

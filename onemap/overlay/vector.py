@@ -3,8 +3,8 @@
 :func:`overlay_area` intersects two layers with shapely 2 (STRtree query, then one vectorised
 ``shapely.intersection`` over all candidate pairs) and returns the area of every overlapping pair,
 optionally its ellipsoidal area and geometry. :func:`ellipsoidal_area` gives the area of each
-polygon on the ellipsoid of the layer's own datum, as land-survey statistics (三调 图斑面积) require:
-vertices are inverse-projected to longitude/latitude (CGCS2000 → its ellipsoid, numerically
+polygon on the ellipsoid of the layer's own datum, as land-survey statistics (三调 图斑面积)
+require: vertices are inverse-projected to longitude/latitude (CGCS2000 → its ellipsoid, numerically
 GRS80) and each ring's area is the geodesic polygon area of ``pyproj.Geod.polygon_area_perimeter``
 (holes subtracted, parts added).
 
@@ -62,7 +62,8 @@ def overlay_area(a: Any, b: Any, *, ellipsoidal: bool = False, keep_geometry: bo
     --------
     >>> import geopandas as gpd, shapely
     >>> a = gpd.GeoDataFrame(geometry=[shapely.box(0, 0, 10, 10)], crs=4527)
-    >>> b = gpd.GeoDataFrame(geometry=[shapely.box(5, 5, 20, 20), shapely.box(10, 0, 20, 5)], crs=4527)
+    >>> b = gpd.GeoDataFrame(geometry=[shapely.box(5, 5, 20, 20), shapely.box(10, 0, 20, 5)],
+    ...                      crs=4527)
     >>> overlay_area(a, b)
        a  b  area
     0  0  0  25.0
@@ -72,7 +73,8 @@ def overlay_area(a: Any, b: Any, *, ellipsoidal: bool = False, keep_geometry: bo
     notes = []
     if not same_crs(crs, b_crs):
         if not reproject:
-            raise CRSError(f"layer b CRS {b_crs.to_string()} differs from layer a's {crs.to_string()}",
+            raise CRSError(f"layer b CRS {b_crs.to_string()} differs from layer a's "
+                           f"{crs.to_string()}",
                            hint="pass reproject=True or b.to_crs(a.crs) first")
         b = b.to_crs(crs)
         notes.append("layer b reprojected to layer a's CRS")
@@ -122,13 +124,14 @@ def ellipsoidal_area(layer: Any, *, densify: float | None = None) -> pd.Series:
     --------
     >>> import geopandas as gpd, shapely
     >>> y0 = 3_300_000.0   # CGCS2000 3-degree zone 39: on the central meridian, then 140 km east
-    >>> parcels = gpd.GeoSeries([shapely.box(x, y0, x + 100, y0 + 100) for x in (39_500_000, 39_640_000)],
-    ...                         crs=4527)
+    >>> parcels = gpd.GeoSeries([shapely.box(x, y0, x + 100, y0 + 100)
+    ...                          for x in (39_500_000, 39_640_000)], crs=4527)
     >>> ellipsoidal_area(parcels).round(2).tolist()   # plane area 10 000 m² each
     [10000.0, 9995.16]
     """
     crs = _crs_of(layer, "layer")
     geoms, index, _, repairs = repair_polygons(layer)
-    out = pd.Series(_ellipsoidal_array(geoms, crs, densify=densify), index=index, name="ellipsoidal_area")
+    out = pd.Series(_ellipsoidal_array(geoms, crs, densify=densify), index=index,
+                    name="ellipsoidal_area")
     out.attrs["repairs"] = report_repairs(repairs, stacklevel=3) if repairs else []
     return out

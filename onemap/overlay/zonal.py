@@ -45,7 +45,8 @@ __all__ = ["zonal_stats", "area_by_class", "STATS", "DEFAULT_STATS"]
 
 STATS = ("count", "nodata", "outside", "sum", "mean", "min", "max", "std", "majority", "minority")
 DEFAULT_STATS = ("count", "nodata", "outside", "sum", "mean", "min", "max", "std")
-_STAT_ALIASES = {"stdev": "std", "mode": "majority", "valid": "count", "nan": "nodata", "total": "sum"}
+_STAT_ALIASES = {"stdev": "std", "mode": "majority", "valid": "count", "nan": "nodata",
+                 "total": "sum"}
 
 
 def _check_stats(stats: Iterable[str] | str) -> list[str]:
@@ -66,7 +67,8 @@ def _check_stats(stats: Iterable[str] | str) -> list[str]:
 class _Accumulator:
     """Moments and (for majority/minority) value weights of zones, filled window by window."""
 
-    def __init__(self, n_bands: int, n_zones: int, want_modes: bool, nodata: tuple[float, bool]) -> None:
+    def __init__(self, n_bands: int, n_zones: int, want_modes: bool,
+                 nodata: tuple[float, bool]) -> None:
         self.moments = _z.new_moments(n_bands, n_zones)
         self.want_modes = want_modes
         self.nodata, self.has_nodata = nodata
@@ -74,12 +76,12 @@ class _Accumulator:
 
     def add(self, offsets, rows, c0, c1, weights, feats, block, r0, col0) -> None:
         with threads_for(block.size):
-            _z.run_moments(offsets, rows, c0, c1, weights, feats, block, r0, col0, self.nodata, self.has_nodata,
-                           self.moments, threads())
+            _z.run_moments(offsets, rows, c0, c1, weights, feats, block, r0, col0, self.nodata,
+                           self.has_nodata, self.moments, threads())
         if self.want_modes:
             for b in range(block.shape[0]):
-                voff, vals, wts = _z.run_value_weights(offsets, rows, c0, c1, weights, block[b], r0, col0,
-                                                       self.nodata, self.has_nodata)
+                voff, vals, wts = _z.run_value_weights(offsets, rows, c0, c1, weights, block[b],
+                                                       r0, col0, self.nodata, self.has_nodata)
                 self.modes.append((b, np.repeat(feats, np.diff(voff)), vals, wts))
 
     def modes_of_band(self, b: int, n_zones: int) -> tuple[np.ndarray, np.ndarray]:
@@ -105,8 +107,9 @@ class _Accumulator:
         return majority, minority
 
 
-def zonal_stats(values: xr.DataArray, zones: gpd.GeoDataFrame | xr.DataArray, stats: Iterable[str] | str = DEFAULT_STATS,
-                weights: str | None = None, *, nodata: float | None = None, reproject: bool = False,
+def zonal_stats(values: xr.DataArray, zones: gpd.GeoDataFrame | xr.DataArray,
+                stats: Iterable[str] | str = DEFAULT_STATS, weights: str | None = None, *,
+                nodata: float | None = None, reproject: bool = False,
                 tile_size: int | tuple[int, int] | None = None) -> pd.DataFrame:
     """Statistics of raster *values* over each zone.
 
@@ -171,7 +174,8 @@ def zonal_stats(values: xr.DataArray, zones: gpd.GeoDataFrame | xr.DataArray, st
     notes: list[str] = []
     if isinstance(zones, xr.DataArray):
         if weights not in (None, "centre"):
-            raise ConfigError(f"weights={weights!r} needs polygon zones; a zone raster counts whole pixels",
+            raise ConfigError(f"weights={weights!r} needs polygon zones; "
+                              "a zone raster counts whole pixels",
                               hint="omit weights, or pass the zones as polygons")
         rule = "centre"
         zr = raster_input(zones, what="zones")
@@ -181,9 +185,11 @@ def zonal_stats(values: xr.DataArray, zones: gpd.GeoDataFrame | xr.DataArray, st
         feats = np.arange(len(ids), dtype=np.int64)
         for win in wins:
             block, valid = zone_values(zr, win, "zones")
-            zoff, rows, c0, c1 = _z.zone_runs(dense_index(block, valid, ids), len(ids), win[0], win[2])
+            zoff, rows, c0, c1 = _z.zone_runs(dense_index(block, valid, ids), len(ids),
+                                              win[0], win[2])
             if len(rows):
-                acc.add(zoff, rows, c0, c1, np.ones(len(rows)), feats, raster.block(win), win[0], win[2])
+                acc.add(zoff, rows, c0, c1, np.ones(len(rows)), feats, raster.block(win),
+                        win[0], win[2])
         index = pd.Index(ids, name=zones.name or "zone")
         total = None
     else:
@@ -244,7 +250,8 @@ def _finalize(acc: _Accumulator, stats: list[str], raster: RasterInput, index: p
 
 
 def area_by_class(polygons: gpd.GeoDataFrame | xr.DataArray,
-                  classes: xr.DataArray | gpd.GeoDataFrame, column: str | None = None, rule: str = "fraction", *,
+                  classes: xr.DataArray | gpd.GeoDataFrame, column: str | None = None,
+                  rule: str = "fraction", *,
                   nodata: float | None = None, reproject: bool = False,
                   tile_size: int | tuple[int, int] | None = None) -> pd.DataFrame:
     """Plane area of each polygon (or zone) per class of a class raster or class polygon layer.
@@ -278,7 +285,8 @@ def area_by_class(polygons: gpd.GeoDataFrame | xr.DataArray,
     --------
     >>> import geopandas as gpd, shapely
     >>> landuse = gpd.GeoDataFrame({"landuse_code": ["0101", "0702", "0101"]}, crs=4527,
-    ...     geometry=[shapely.box(0, 0, 10, 10), shapely.box(10, 0, 20, 10), shapely.box(0, 10, 20, 20)])
+    ...     geometry=[shapely.box(0, 0, 10, 10), shapely.box(10, 0, 20, 10),
+    ...               shapely.box(0, 10, 20, 20)])
     >>> approvals = gpd.GeoDataFrame(index=["A1", "A2"], crs=4527,
     ...     geometry=[shapely.box(5, 5, 15, 15), shapely.box(18, 8, 25, 9)])
     >>> area_by_class(approvals, landuse)
@@ -325,32 +333,37 @@ def _by_class_raster(polygons: Any, classes: xr.DataArray, rule: str, nodata: An
             feats, wts = np.arange(n, dtype=np.int64), np.ones(len(rows))
         else:
             runs = layer_runs(prep, rule, win)
-            off, rows, c0, c1, feats, wts = runs.offsets, runs.rows, runs.c0, runs.c1, runs.feats, runs.weights
+            off, rows, c0, c1 = runs.offsets, runs.rows, runs.c0, runs.c1
+            feats, wts = runs.feats, runs.weights
             counted[feats] += runs.pixel_counts()
         if len(rows) == 0:
             continue
         block, valid = zone_values(cr, win, "classes")
-        _z.run_class_table(off, rows, c0, c1, wts, feats, dense_index(block, valid, class_ids), win[0], win[2],
-                           table)
+        _z.run_class_table(off, rows, c0, c1, wts, feats, dense_index(block, valid, class_ids),
+                           win[0], win[2], table)
     pixel_area = cr.frame.pixel_area
     total = counted if isinstance(polygons, xr.DataArray) else lattice_pixel_counts(prep, rule)
-    return _class_frame(table * pixel_area, total * pixel_area, index, list(class_ids), rule, repairs, notes)
+    return _class_frame(table * pixel_area, total * pixel_area, index, list(class_ids), rule,
+                        repairs, notes)
 
 
-def _by_class_layer(polygons: Any, classes: Any, column: str | None, reproject: bool) -> pd.DataFrame:
+def _by_class_layer(polygons: Any, classes: Any, column: str | None,
+                    reproject: bool) -> pd.DataFrame:
     if polygons.crs is None or classes.crs is None:
         raise CRSError("polygons and classes need a CRS", hint="set it with layer.set_crs(...)")
     notes = []
     if not polygons.crs.equals(classes.crs, ignore_axis_order=True):
         if not reproject:
             raise CRSError(f"class layer CRS {classes.crs.to_string()} differs from the polygons' "
-                           f"{polygons.crs.to_string()}", hint="pass reproject=True or classes.to_crs(...) first")
+                           f"{polygons.crs.to_string()}",
+                           hint="pass reproject=True or classes.to_crs(...) first")
         classes = classes.to_crs(polygons.crs)
         notes.append("class layer reprojected to the polygons' CRS")
     column = column or "landuse_code"
     if column not in classes.columns:
         raise DataError(f"class layer has no column {column!r}",
-                        hint=f"pass column= one of {[c for c in classes.columns if c != classes.geometry.name]}")
+                        hint="pass column= one of "
+                             f"{[c for c in classes.columns if c != classes.geometry.name]}")
     fa = flatten_polygons(polygons, source="polygons")
     codes, labels = pd.factorize(classes[column], sort=True)
     table = np.zeros((len(fa), len(labels)), dtype=np.float64)
@@ -359,7 +372,8 @@ def _by_class_layer(polygons: Any, classes: Any, column: str | None, reproject: 
     if len(ok_a) and len(classes):
         # only class polygons near some zone are repaired and flattened (bounding boxes first)
         tree = shapely.STRtree(np.asarray(classes.geometry.values, dtype=object))
-        qa, qb = tree.query(np.asarray(polygons.geometry.values, dtype=object)[ok_a])  # envelopes meet
+        # envelopes meet
+        qa, qb = tree.query(np.asarray(polygons.geometry.values, dtype=object)[ok_a])
         is_near = np.zeros(len(classes), dtype=bool)
         is_near[qb] = True
         near = np.flatnonzero(is_near)
@@ -370,19 +384,21 @@ def _by_class_layer(polygons: Any, classes: Any, column: str | None, reproject: 
         keep = ~fb.empty()[ib] & (code >= 0)
         ia, ib, code = ia[keep], ib[keep], code[keep]
         with threads_for(len(ia), 2000):
-            areas = pair_areas(ia, ib, fa.x, fa.y, fa.ring_offsets, fa.part_offsets, fa.feature_offsets, fa.bounds,
-                               fb.x, fb.y, fb.ring_offsets, fb.part_offsets, fb.feature_offsets, fb.bounds)
+            areas = pair_areas(ia, ib, fa.x, fa.y, fa.ring_offsets, fa.part_offsets,
+                               fa.feature_offsets, fa.bounds, fb.x, fb.y, fb.ring_offsets,
+                               fb.part_offsets, fb.feature_offsets, fb.bounds)
         table += np.bincount(ia * len(labels) + code, weights=areas,
                              minlength=table.size).reshape(table.shape)
     over = table.sum(axis=1) - fa.area
-    if (over > 1e-9 * np.maximum(fa.area, 1.0)).any():
-        notes.append(f"class polygons overlap inside {int((over > 1e-9 * np.maximum(fa.area, 1.0)).sum())} "
+    overlapping = over > 1e-9 * np.maximum(fa.area, 1.0)
+    if overlapping.any():
+        notes.append(f"class polygons overlap inside {int(overlapping.sum())} "
                      "polygon(s): their class areas add up to more than the polygon")
     return _class_frame(table, fa.area, fa.index, [str(v) for v in labels], "exact", repairs, notes)
 
 
-def _class_frame(table: np.ndarray, total: np.ndarray, index: pd.Index, labels: list[Any], rule: str,
-                 repairs: list[Repair], notes: list[str]) -> pd.DataFrame:
+def _class_frame(table: np.ndarray, total: np.ndarray, index: pd.Index, labels: list[Any],
+                 rule: str, repairs: list[Repair], notes: list[str]) -> pd.DataFrame:
     df = pd.DataFrame(table, index=index, columns=pd.Index(labels, name="class"))
     rest = total - table.sum(axis=1)
     rest[np.abs(rest) <= 1e-9 * np.maximum(total, 1.0)] = 0.0

@@ -2,9 +2,9 @@
 
 All of them are built from the same partition, so they agree exactly: townships are unions of
 grid cells and every DLTB polygon lies in one township (roads on a township boundary are split
-along their centre line, as 三调 splits polygons at 坐落单位 boundaries); basic farmland polygons are
-copies of cultivated DLTB polygons; the red line is the union of hill and river DLTB polygons;
-宗地 subdivide construction-land DLTB polygons.
+along their centre line, as 三调 splits polygons at 坐落单位 boundaries); basic farmland polygons
+are copies of cultivated DLTB polygons; the red line is the union of hill and river DLTB
+polygons; 宗地 subdivide construction-land DLTB polygons.
 
 ``TBMJ`` is the **ellipsoidal** area (CGCS2000/GRS80 geodesic area of the inverse-projected
 vertices), as the land survey requires; ``ZDMJ`` of 宗地 and the TXT areas are plane areas.
@@ -13,6 +13,7 @@ vertices), as the land survey requires; ``ZDMJ`` of 宗地 and the TXT areas are
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import geopandas as gpd
 import numpy as np
@@ -47,7 +48,7 @@ def ellipsoidal_area(geoms, crs) -> np.ndarray:
 
 
 def make_townships(layout: Layout, site: Site, frame) -> gpd.GeoDataFrame:
-    """Townships (乡镇): grid cells given to their nearest seat, unioned and clipped to the county."""
+    """Townships (乡镇): grid cells given to their nearest seat, unioned, clipped to the county."""
     cq = layout.cell_quads
     c = shapely.centroid(cq)
     cx, cy = shapely.get_x(c), shapely.get_y(c)
@@ -78,7 +79,7 @@ def make_townships(layout: Layout, site: Site, frame) -> gpd.GeoDataFrame:
 
 
 def split_by_township(pieces: Pieces, towns: gpd.GeoDataFrame) -> tuple[Pieces, np.ndarray]:
-    """Split pieces that cross township boundaries; returns the new pieces and each one's township."""
+    """Split pieces that cross township boundaries; return the new pieces and their townships."""
     tg = towns.geometry.to_numpy()
     tree = shapely.STRtree(tg)
     pi, ti = tree.query(pieces.geoms, predicate="intersects")
@@ -111,7 +112,8 @@ def make_dltb(pieces: Pieces, twp: np.ndarray, towns: gpd.GeoDataFrame, site: Si
     for k in order:
         counts[twp[k]] = counts.get(twp[k], 0) + 1
         tbbh[k] = counts[twp[k]]
-    state = np.array([c in _STATE_CODES or cz.startswith("202") for c, cz in zip(pieces.code, pieces.czcs)])
+    state = np.array([c in _STATE_CODES or cz.startswith("202")
+                      for c, cz in zip(pieces.code, pieces.czcs, strict=True)])
     df = pd.DataFrame({
         "BSM": [f"{site.county_code}{k + 1:012d}" for k in range(n)],
         "YSDM": "2001010100",
@@ -172,12 +174,15 @@ def make_redline(dltb: gpd.GeoDataFrame, layout: Layout, site: Site) -> gpd.GeoD
     if len(idx):
         sel[idx[d[idx] >= np.quantile(d[idx], 0.35)]] = True
     riv = roles == "river"
-    rows, gs = [], []
-    for name, kind, mask in (("山地水源涵养", "水源涵养", sel), ("河流湿地", "生物多样性维护", riv)):
+    rows: list[dict[str, Any]] = []
+    gs: list[Any] = []
+    for name, kind, mask in (("山地水源涵养", "水源涵养", sel),
+                             ("河流湿地", "生物多样性维护", riv)):
         if mask.any():
             g = shapely.union_all(geoms[mask])
             gs.append(g)
-            rows.append({"HXBH": f"{site.county_code}-{len(rows) + 1:02d}", "HXMC": f"{site.county_name}{name}生态保护红线",
+            rows.append({"HXBH": f"{site.county_code}-{len(rows) + 1:02d}",
+                         "HXMC": f"{site.county_name}{name}生态保护红线",
                          "HXLX": kind, "MJ": round(float(g.area), 2)})
     out = gpd.GeoDataFrame(rows, geometry=gs, crs=dltb.crs)
     out.attrs["dltb_mask"] = sel | riv
@@ -198,8 +203,8 @@ def lots(poly, theta: float, lot_w: float, lot_h: float, rng):
     u0, v0 = u.min() - rng.uniform(0, lot_w), v.min() - rng.uniform(0, lot_h)
     us = np.arange(u0, u.max() + lot_w, lot_w)
     vs = np.arange(v0, v.max() + lot_h, lot_h)
-    U, V = np.meshgrid(us[:-1], vs[:-1], indexing="ij")
-    U, V = U.ravel(), V.ravel()
+    grid_u, grid_v = np.meshgrid(us[:-1], vs[:-1], indexing="ij")
+    U, V = grid_u.ravel(), grid_v.ravel()
     pu = np.stack([U, U + lot_w, U + lot_w, U, U], 1)
     pv = np.stack([V, V, V + lot_h, V + lot_h, V], 1)
     x, y = c.x + pu * cos - pv * sin, c.y + pu * sin + pv * cos
@@ -208,23 +213,26 @@ def lots(poly, theta: float, lot_w: float, lot_h: float, rng):
     return out[(shapely.get_type_id(out) == 3) & (shapely.area(out) > 30.0)]
 
 
-def make_cadastral(dltb: gpd.GeoDataFrame, towns: gpd.GeoDataFrame, theta: float, site: Site, rng) -> gpd.GeoDataFrame:
+def make_cadastral(dltb: gpd.GeoDataFrame, towns: gpd.GeoDataFrame, theta: float, site: Site,
+                   rng) -> gpd.GeoDataFrame:
     """宗地 of existing construction land: homesteads (JC), collective (JB) and state (GB) lots."""
     roles = dltb.attrs["roles"]
     rows, geoms = [], []
     serial: dict[str, int] = {}
-    town_of = dict(zip(towns["XZQDM"], towns["XZQMC"]))
+    town_of = dict(zip(towns["XZQDM"], towns["XZQMC"], strict=True))
     geoms_all, czcs_all = dltb.geometry.to_numpy(), dltb["CZCSXM"].to_numpy()
     dlbm_all, zl_all = dltb["DLBM"].to_numpy(), dltb["ZLDWDM"].to_numpy()
     for k in np.nonzero(np.isin(roles, ["village", "town", "factory", "park"]))[0]:
-        r = {"geometry": geoms_all[k], "CZCSXM": czcs_all[k], "DLBM": dlbm_all[k], "ZLDWDM": zl_all[k]}
+        r = {"geometry": geoms_all[k], "CZCSXM": czcs_all[k], "DLBM": dlbm_all[k],
+             "ZLDWDM": zl_all[k]}
         role = roles[k]
         if role == "village":
             size, feat, qlxz = (24.0, 30.0), "JC", "宅基地使用权"
         elif r["CZCSXM"].startswith("203"):
             size, feat, qlxz = (110.0, 90.0), "JB", "集体建设用地使用权"
         else:
-            size, feat, qlxz = ((70.0, 90.0) if role == "town" else (140.0, 110.0)), "GB", "国有建设用地使用权"
+            size = (70.0, 90.0) if role == "town" else (140.0, 110.0)
+            feat, qlxz = "GB", "国有建设用地使用权"
         g0 = r["geometry"]
         parts = lots(g0, theta, *size, rng) if g0.area > 1.6 * size[0] * size[1] else [g0]
         xzq = r["ZLDWDM"][:12]
@@ -240,7 +248,8 @@ def make_cadastral(dltb: gpd.GeoDataFrame, towns: gpd.GeoDataFrame, theta: float
                 owner = COMPANY_NAMES[int(rng.integers(len(COMPANY_NAMES)))]
             else:
                 owner = f"{town_of.get(xzq, '')}人民政府"
-            rows.append({"ZDDM": zddm, "BDCDYH": zddm + "W00000000", "QLRMC": owner, "QLXZ": qlxz,
-                         "TDYT": r["DLBM"], "ZDMJ": round(float(g.area), 2), "ZL": town_of.get(xzq, "")})
+            rows.append({"ZDDM": zddm, "BDCDYH": zddm + "W00000000", "QLRMC": owner,
+                         "QLXZ": qlxz, "TDYT": r["DLBM"], "ZDMJ": round(float(g.area), 2),
+                         "ZL": town_of.get(xzq, "")})
             geoms.append(g)
     return gpd.GeoDataFrame(rows, geometry=geoms, crs=dltb.crs)

@@ -45,9 +45,11 @@ CASES = [
     Case("config_not_found", lambda d: d / "survey.toml", load_config, ConfigError,
          ("survey.toml", "not found", ".toml file")),
     Case("config_bad_toml_syntax", _edit("[scenes.after]", "[scenes.after"), load_config, ConfigError,
-         ("survey.toml, line 13", "not valid TOML", "check the syntax on that line")),
+         ("survey.toml, line 13", "not valid TOML at column", "the line reads '[scenes.after'",
+          "close the table name with ']'", "e.g. [scenes.after]")),
     Case("config_unquoted_string", _edit('sensor = "gf2"', "sensor = gf2"), load_config, ConfigError,
-         ("survey.toml, line 11", "not valid TOML", "strings in quotes")),
+         ("survey.toml, line 11", "not valid TOML at column", "put text values in quotes",
+          'e.g. sensor = "gf2"')),
     Case("config_not_utf8", _gbk_toml, load_config, ConfigError,
          ("survey.toml, line 2", "not UTF-8 text", "save the TOML file as UTF-8")),
     # ---------------------------------------------------------------- keys and sections
