@@ -258,6 +258,9 @@ def _score(cfg: SurveyConfig, before: Any, after: Any, frame: Frame, client: Any
     from .report import rgb_bands
     from .tilestore import TileStore
 
+    if getattr(cfg, "detect_model", None) is not None:  # a trained model: no classical score
+        return _model_patches(cfg, before, after, frame, client)
+
     opts = {k: v for k, v in cfg.detect_options.items()
             if k in ("normalize", "smooth", "index", "direction", "sample_pixels")}
     score = change_score(before, after, method=cfg.method,
@@ -286,6 +289,27 @@ def _score(cfg: SurveyConfig, before: Any, after: Any, frame: Frame, client: Any
     return score.copy(data=store.assemble()), attrs, store.overview()
 
 
+def _model_patches(cfg: SurveyConfig, before: Any, after: Any, frame: Frame,
+                   client: Any) -> tuple[Any, dict[str, Any], np.ndarray]:
+    """With ``[detect] model``: the trained model's patches (tiled, pre-screened, resumable
+    under ``work/model``), their attributes and the report's overview, in place of the score."""
+    from .change.model import detect_with_model
+    from .report import rgb_bands
+    from .tilestore import TileStore
+
+    folder = cfg.output / "work" / "model"
+    step = max(1, -(-max(frame.shape) // OVERVIEW_PIXELS))
+    patches = detect_with_model(before, after, cfg.detect_model, min_area=cfg.min_area,
+                                mask=_score_mask(cfg, before, after), store=folder,
+                                tile_size=cfg.tile_size, overview=(rgb_bands(after), step),
+                                client=client, store_stamp=[cfg.detect_options,
+                                [str(p) for p in cfg.before.paths + cfg.after.paths]])
+    attrs = {k: patches.attrs[k] for k in ("method", "threshold", "patch_threshold",
+                                           "prescreen", "candidates", "feature_set")}
+    attrs["model"] = str(cfg.detect_model)
+    return patches, attrs, TileStore(folder, frame, cfg.tile_size).overview()
+
+
 def _production_date(work: Path) -> datetime.date:
     """The day this survey's results were first produced (数据产生日期 of the flagged TXT files):
     kept with the score tiles, so a resumed or repeated run writes the same files."""
@@ -302,13 +326,8 @@ def _patches(cfg: SurveyConfig, score: Any, attrs: dict[str, Any], frame: Frame,
              after: Any) -> gpd.GeoDataFrame:
     from .change import patches_above, threshold_score
 
-    if getattr(cfg, "detect_model", None) is not None:  # a trained model replaces score + threshold
-        from .change.model import detect_with_model
-
-        patches = detect_with_model(before, after, cfg.detect_model, min_area=cfg.min_area,
-                                    mask=_score_mask(cfg, before, after))
-        attrs.update(threshold=patches.attrs["threshold"], model=str(cfg.detect_model))
-        return patches.rename(columns={"id": "patch_id"})
+    if getattr(cfg, "detect_model", None) is not None:  # the model's patches came with _score
+        return score.rename(columns={"id": "patch_id"})
     floor = cfg.detect_options["noise_floor"]
     try:
         thr, noise = threshold_score(score, cfg.threshold, cfg.k, floor=floor, value_range=attrs.get("score_range"))
