@@ -54,7 +54,7 @@ from .features import HALO, FeaturePlan, _as_float, _f32
 __all__ = ["PRESCREEN", "SUBBLOCK", "WINDOW", "PixelTiles", "pixel_stage", "model_patches"]
 
 PRESCREEN = 2.0  # CVA magnitude (noise sigmas) below which a pixel's probability is 0
-SUBBLOCK = 128  # side of the sub-blocks that get neighbourhood features only when needed
+SUBBLOCK = 64  # side of the sub-blocks that get neighbourhood features only when needed
 WINDOW = 1024  # patch-stage window grid (fixed: does not follow the tiling)
 MARGIN = 48  # pixels each patch-stage window reaches past its cell
 
@@ -134,18 +134,13 @@ class _TileFn:
         names = list(model.header["features"])
         self.take = [names.index(c) for c in P.CHANNELS[1:]]
         self.booster = model.booster("pixel")
-        self.cva = 4 * len(plan.bands)  # index of the CVA magnitude among the point channels
 
     def __call__(self, b1: np.ndarray, b2: np.ndarray, masked: np.ndarray | None) -> tuple:
         H, plan = HALO, self.plan
         nb, hh, ww = b1.shape
         h, w = hh - 2 * H, ww - 2 * H
-        pc = np.empty((4 * nb + 16, hh, ww), np.float32)
-        FK.pixel_channels_kernel(b1, b2, _f32(plan.med1), _f32(plan.scl1), _f32(plan.med2),
-                                 _f32(plan.scl2), _f32(plan.gain), _f32(plan.offset),
-                                 _f32(plan.sigma), plan.roles, pc)
-        cva = pc[self.cva]
-        del pc
+        cva = np.empty((hh, ww), np.float32)
+        FK.cva_kernel(b1, b2, _f32(plan.gain), _f32(plan.offset), _f32(plan.sigma), cva)
         with np.errstate(invalid="ignore"):
             screen = cva >= self.prescreen  # NaN (nodata) is not kept
         if masked is not None:
@@ -157,22 +152,18 @@ class _TileFn:
         if masked is not None:
             prob[masked] = np.nan
         rows, feats_at, chans, where = [], [], [], []
-        for r0 in range(0, h, SUBBLOCK):
-            for c0 in range(0, w, SUBBLOCK):
-                r1, c1 = min(r0 + SUBBLOCK, h), min(c0 + SUBBLOCK, w)
-                nr = near[r0:r1, c0:c1]
-                if not nr.any():
-                    continue
-                f = plan.block(b1[:, r0:r1 + 2 * H, c0:c1 + 2 * H],
-                               b2[:, r0:r1 + 2 * H, c0:c1 + 2 * H])[:, H:-H, H:-H]
-                sc = screen[r0:r1, c0:c1]
-                if sc.any():
-                    rr, cc = np.nonzero(sc)
-                    rows.append((rr + r0, cc + c0))
-                    feats_at.append(f[:, rr, cc].T)
-                rr, cc = np.nonzero(nr)
-                where.append((rr + r0) * w + (cc + c0))
-                chans.append(f[self.take][:, rr, cc])
+        for r0, r1, c0, c1 in _runs(near):
+            nr = near[r0:r1, c0:c1]
+            f = plan.block(b1[:, r0:r1 + 2 * H, c0:c1 + 2 * H],
+                           b2[:, r0:r1 + 2 * H, c0:c1 + 2 * H])[:, H:-H, H:-H]
+            sc = screen[r0:r1, c0:c1]
+            if sc.any():
+                rr, cc = np.nonzero(sc)
+                rows.append((rr + r0, cc + c0))
+                feats_at.append(f[:, rr, cc].T)
+            rr, cc = np.nonzero(nr)
+            where.append((rr + r0) * w + (cc + c0))
+            chans.append(f[self.take][:, rr, cc])
         if feats_at:
             X = np.ascontiguousarray(np.concatenate(feats_at))
             p = self.booster.predict(X, num_threads=self.num_threads).astype(np.float32)
@@ -184,6 +175,27 @@ class _TileFn:
                 else np.zeros((len(self.take), 0), np.float32))
         order = np.argsort(idx, kind="stable")  # raster order within the tile
         return prob.astype(np.float16), idx[order], np.ascontiguousarray(vals[:, order])
+
+
+def _runs(active: np.ndarray) -> list[tuple[int, int, int, int]]:
+    """Windows ``(r0, r1, c0, c1)`` covering the true pixels: rows of :data:`SUBBLOCK`-pixel
+    sub-blocks, consecutive active sub-blocks of a row merged (one halo per run)."""
+    h, w = active.shape
+    out = []
+    for r0 in range(0, h, SUBBLOCK):
+        r1 = min(r0 + SUBBLOCK, h)
+        cols = active[r0:r1].any(axis=0)
+        on = np.add.reduceat(cols, np.arange(0, w, SUBBLOCK)) > 0
+        c = 0
+        while c < on.size:
+            if not on[c]:
+                c += 1
+                continue
+            start = c
+            while c < on.size and on[c]:
+                c += 1
+            out.append((r0, r1, start * SUBBLOCK, min(c * SUBBLOCK, w)))
+    return out
 
 
 def _halo_window(frame: Frame, tile: Any) -> tuple[tuple[slice, slice], tuple[int, ...]]:
