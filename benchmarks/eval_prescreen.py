@@ -84,7 +84,8 @@ def table(rows: list[dict]) -> str:
     lines = ["| dataset | folds | pre-screen (σ) | pixels scored | P | R | F1 | ΔR | ΔF1 | "
              "predict s / Mpx |", "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
-        lines.append(f"| {r['dataset']} | {r['folds']} | {r['level']:g} | {100 * r['scored']:.1f} % "
+        lines.append(f"| {r['dataset']} | {r['folds']} | {r['level']:g} | "
+                     f"{100 * r['scored']:.1f} % "
                      f"| {r['P']:.3f} | {r['R']:.3f} | {r['F1']:.3f} | {r['dR']:+.3f} | "
                      f"{r['dF1']:+.3f} | {r['s_per_mpx']:.1f} |")
     return "\n".join(lines)

@@ -138,7 +138,7 @@ class _TileFn:
     def __call__(self, b1: np.ndarray, b2: np.ndarray, masked: np.ndarray | None) -> tuple:
         H, plan = HALO, self.plan
         nb, hh, ww = b1.shape
-        h, w = hh - 2 * H, ww - 2 * H
+        w = ww - 2 * H
         cva = np.empty((hh, ww), np.float32)
         FK.cva_kernel(b1, b2, _f32(plan.gain), _f32(plan.offset), _f32(plan.sigma), cva)
         with np.errstate(invalid="ignore"):
@@ -152,7 +152,10 @@ class _TileFn:
         if masked is not None:
             prob[masked] = np.nan
         rows, feats_at, chans, where = [], [], [], []
-        for r0, r1, c0, c1 in _runs(near):
+        runs = _runs(near)
+        if sum((r1 - r0 + 2 * H) * (c1 - c0 + 2 * H) for r0, r1, c0, c1 in runs) > 0.8 * hh * ww:
+            runs = [(0, hh - 2 * H, 0, w)]  # scattered: one pass over the tile costs less
+        for r0, r1, c0, c1 in runs:
             nr = near[r0:r1, c0:c1]
             f = plan.block(b1[:, r0:r1 + 2 * H, c0:c1 + 2 * H],
                            b2[:, r0:r1 + 2 * H, c0:c1 + 2 * H])[:, H:-H, H:-H]
