@@ -358,7 +358,8 @@ def detect_with_model(
     (default :data:`onemap.change.predict.PRESCREEN`; 0 scores every pixel). *store*: a folder
     keeping the pixel stage tile by tile, so a killed run resumes (the survey's ``work/model``);
     *tile_size*: its tiles (default: the scenes' dask chunks, else 1024). The result does not
-    depend on the tiles. *overview* ``(rgb, step)``, *client* and *store_stamp* (other inputs
+    depend on the tiles; they run in parallel, each with *num_threads* LightGBM threads.
+    *overview* ``(rgb, step)``, *client* and *store_stamp* (other inputs
     the stored tiles depend on, e.g. the mask's options) are the survey's.
     """
     from .patches import COLUMNS
@@ -384,7 +385,8 @@ def detect_with_model(
     tiles = PixelTiles(plan.frame, int(tile_size), store)
     tiles.open(store_key(model, plan, screen, int(tile_size), store_stamp))
     m = None if mask is None else check_mask(mask, plan.frame.shape)
-    pixel_stage(model, plan, tiles, prescreen=screen, mask=m, overview=overview, client=client)
+    pixel_stage(model, plan, tiles, prescreen=screen, mask=m, overview=overview, client=client,
+                num_threads=num_threads)
     lu = landuse if model.header.get("uses_landuse") else None
     out, info = model_patches(model, plan, tiles, threshold=thr, patch_threshold=pthr,
                               min_area=min_area, connectivity=connectivity, landuse=lu)

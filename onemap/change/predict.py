@@ -55,6 +55,7 @@ __all__ = ["PRESCREEN", "SUBBLOCK", "WINDOW", "PixelTiles", "pixel_stage", "mode
 
 PRESCREEN = 2.0  # CVA magnitude (noise sigmas) below which a pixel's probability is 0
 SUBBLOCK = 64  # side of the sub-blocks that get neighbourhood features only when needed
+BAND = 256  # rows of features computed at once when the screened pixels are scattered
 WINDOW = 1024  # patch-stage window grid (fixed: does not follow the tiling)
 MARGIN = 48  # pixels each patch-stage window reaches past its cell
 
@@ -154,7 +155,8 @@ class _TileFn:
         rows, feats_at, chans, where = [], [], [], []
         runs = _runs(near)
         if sum((r1 - r0 + 2 * H) * (c1 - c0 + 2 * H) for r0, r1, c0, c1 in runs) > 0.8 * hh * ww:
-            runs = [(0, hh - 2 * H, 0, w)]  # scattered: one pass over the tile costs less
+            # scattered: full-width bands cost less (fewer halos); bounded features in memory
+            runs = [(r0, min(r0 + BAND, hh - 2 * H), 0, w) for r0 in range(0, hh - 2 * H, BAND)]
         for r0, r1, c0, c1 in runs:
             nr = near[r0:r1, c0:c1]
             f = plan.block(b1[:, r0:r1 + 2 * H, c0:c1 + 2 * H],
@@ -173,7 +175,7 @@ class _TileFn:
             rr = np.concatenate([r for r, _ in rows])
             cc = np.concatenate([c for _, c in rows])
             prob[rr, cc] = p
-        idx = np.concatenate(where).astype(np.int64) if where else np.zeros(0, np.int64)
+        idx = np.concatenate(where).astype(np.int32) if where else np.zeros(0, np.int32)
         vals = (np.concatenate(chans, axis=1) if chans
                 else np.zeros((len(self.take), 0), np.float32))
         order = np.argsort(idx, kind="stable")  # raster order within the tile
@@ -221,9 +223,12 @@ def store_key(model: Any, plan: FeaturePlan, prescreen: float, tile_size: int,
 
 def pixel_stage(model: Any, plan: FeaturePlan, out: PixelTiles, *, prescreen: float = PRESCREEN,
                 mask: Any = None, overview: tuple[list[int], int] | None = None,
-                client: Any = None, bar: Any = None) -> None:
+                client: Any = None, bar: Any = None, num_threads: int = 1) -> None:
     """Compute the missing tiles of *out* (dask scenes: one graph, each tile saved when ready;
     NumPy scenes: tiles spread over :func:`onemap._compute.threads` threads).
+
+    The tiles are the unit of parallelism (:mod:`onemap._compute`'s policy): each runs its
+    kernels and LightGBM on *num_threads* threads (1: no nested oversubscription of the cores).
 
     *overview* ``(rgb band indices, step)``: keep each tile's share of the after-image overview
     in the store (the survey's report map), so the imagery is read once.
@@ -235,7 +240,7 @@ def pixel_stage(model: Any, plan: FeaturePlan, out: PixelTiles, *, prescreen: fl
         return
     lazy = hasattr(plan.before.data, "dask")
     m = None if mask is None else getattr(mask, "data", mask)
-    fn = _TileFn(model, plan, prescreen, 1 if lazy else 1)
+    fn = _TileFn(model, plan, prescreen, num_threads)
 
     def one(t: Any, raw1: np.ndarray, raw2: np.ndarray, mk: Any) -> None:
         (rs, cs), pads = _halo_window(plan.frame, t)
