@@ -5,11 +5,12 @@ Nothing whole-scene is held in memory: per pixel only the probability (``float16
 and, at the few pixels the patch stage reads, its channels.
 
 1. **Pixel stage**, tile by tile (the frame's tiles, a halo of :data:`~onemap.change.features.
-   HALO` pixels read around each): the per-pixel channels of both dates (one fused kernel) give
-   the CVA magnitude in noise sigmas; the **pre-screen** keeps the pixels whose CVA is at least
-   ``prescreen`` sigmas. Only sub-blocks of :data:`SUBBLOCK` pixels holding a kept pixel (or one
-   within :data:`~onemap.change._patch_stage.RING` pixels of one) get the neighbourhood features
-   (window statistics, PanTex texture), and LightGBM runs on the kept pixels only. Elsewhere the
+   HALO` pixels read around each): a CVA-only kernel gives the CVA magnitude in noise sigmas;
+   the **pre-screen** keeps the pixels whose CVA is at least ``prescreen`` sigmas. Only runs of
+   :data:`SUBBLOCK`-pixel sub-blocks holding a kept pixel (or one within
+   :data:`~onemap.change._patch_stage.RING` pixels of one) get the features (when the kept
+   pixels are scattered, full-width bands of :data:`BAND` rows: fewer halos), and LightGBM runs
+   on the kept pixels only, one call per tile. Elsewhere the
    probability is **0** (NaN on nodata and masked pixels). The probability is stored as
    ``float16`` (3 significant digits) and compared with ``float16(threshold)``. The patch
    channels are kept at every pixel within the ring of a kept pixel (a superset of the
@@ -26,10 +27,14 @@ its own, the labelling is seam-stitched and the patch windows are fixed: the pat
 probabilities are the same whatever the tiles. With a ``store`` folder the pixel stage is kept
 in a :class:`~onemap.tilestore.TileStore`, so a killed run resumes with the missing tiles.
 
-The pre-screen's default, :data:`PRESCREEN` = 2 sigmas, is a noise statistic, not a fit to a
-data set: an unchanged pixel with Gaussian noise exceeds it with probability
-``P(chi2_nb >= 4 nb)`` (0.3 % with 4 bands). What it costs in recall on held-out real data is
-measured by ``benchmarks/eval_trained.py --prescreen``.
+The pre-screen's default, :data:`PRESCREEN` = 1 sigma, is the noise level itself: a pixel whose
+change vector is no larger than the noise of the scene's own relative normalisation is no
+evidence of change by itself (an unchanged pixel with Gaussian noise is below it with
+probability ``P(chi2_nb < nb)``, 59 % with 4 bands). Measured on held-out real data with
+``benchmarks/eval_prescreen.py`` (benchmarks/README.md): 1 sigma moves pooled pixel F1 by +0.001
+(Taizhou) and about -0.015 (SZTAKI); 2 sigmas cost up to 0.10 on SZTAKI, whose RGB roofs differ
+little from what they replaced (2 sigmas was the first default; it was lowered after that
+measurement). ``prescreen=0`` runs the model on every pixel.
 """
 
 from __future__ import annotations
@@ -53,7 +58,7 @@ from .features import HALO, FeaturePlan, _as_float, _f32
 
 __all__ = ["PRESCREEN", "SUBBLOCK", "WINDOW", "PixelTiles", "pixel_stage", "model_patches"]
 
-PRESCREEN = 2.0  # CVA magnitude (noise sigmas) below which a pixel's probability is 0
+PRESCREEN = 1.0  # CVA magnitude (noise sigmas) below which a pixel's probability is 0
 SUBBLOCK = 64  # side of the sub-blocks that get neighbourhood features only when needed
 BAND = 256  # rows of features computed at once when the screened pixels are scattered
 WINDOW = 1024  # patch-stage window grid (fixed: does not follow the tiling)
