@@ -10,7 +10,7 @@ and, at the few pixels the patch stage reads, its channels.
    :data:`SUBBLOCK`-pixel sub-blocks holding a kept pixel (or one within
    :data:`~onemap.change._patch_stage.RING` pixels of one) get the features (when the kept
    pixels are scattered, full-width bands of :data:`BAND` rows: fewer halos), and LightGBM runs
-   on the kept pixels only, one call per tile. Elsewhere the
+   on the kept pixels only. Elsewhere the
    probability is **0** (NaN on nodata and masked pixels). The probability is stored as
    ``float16`` (3 significant digits) and compared with ``float16(threshold)``. The patch
    channels are kept at every pixel within the ring of a kept pixel (a superset of the
@@ -157,7 +157,7 @@ class _TileFn:
         prob = np.where(np.isnan(cva[H:-H, H:-H]), np.float32(np.nan), np.float32(0))
         if masked is not None:
             prob[masked] = np.nan
-        rows, feats_at, chans, where = [], [], [], []
+        chans, where = [], []
         runs = _runs(near)
         if sum((r1 - r0 + 2 * H) * (c1 - c0 + 2 * H) for r0, r1, c0, c1 in runs) > 0.8 * hh * ww:
             # scattered: full-width bands cost less (fewer halos); bounded features in memory
@@ -167,19 +167,13 @@ class _TileFn:
             f = plan.block(b1[:, r0:r1 + 2 * H, c0:c1 + 2 * H],
                            b2[:, r0:r1 + 2 * H, c0:c1 + 2 * H])[:, H:-H, H:-H]
             sc = screen[r0:r1, c0:c1]
-            if sc.any():
+            if sc.any():  # one LightGBM call per run: no tile-sized feature matrix
                 rr, cc = np.nonzero(sc)
-                rows.append((rr + r0, cc + c0))
-                feats_at.append(f[:, rr, cc].T)
+                X = np.ascontiguousarray(f[:, rr, cc].T)
+                prob[rr + r0, cc + c0] = self.booster.predict(X, num_threads=self.num_threads)
             rr, cc = np.nonzero(nr)
             where.append((rr + r0) * w + (cc + c0))
             chans.append(f[self.take][:, rr, cc])
-        if feats_at:
-            X = np.ascontiguousarray(np.concatenate(feats_at))
-            p = self.booster.predict(X, num_threads=self.num_threads).astype(np.float32)
-            rr = np.concatenate([r for r, _ in rows])
-            cc = np.concatenate([c for _, c in rows])
-            prob[rr, cc] = p
         idx = np.concatenate(where).astype(np.int32) if where else np.zeros(0, np.int32)
         vals = (np.concatenate(chans, axis=1) if chans
                 else np.zeros((len(self.take), 0), np.float32))
@@ -472,7 +466,7 @@ def model_patches(model: Any, plan: FeaturePlan, out: PixelTiles, *, threshold: 
 
     labels = _Labels(out, threshold, connectivity)
     n = labels.n
-    reader = _Reader(out, labels, keep=2 * out.store.ncol + 4)
+    reader = _Reader(out, labels, keep=out.store.ncol + 4)
     pix = pixel_area_m2(plan.frame)
     table = patch_tables(reader, labels, plan.frame, pix, _landuse_windows(landuse, plan.frame))
     reader.cache.clear()
