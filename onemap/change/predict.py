@@ -32,8 +32,8 @@ change vector is no larger than the noise of the scene's own relative normalisat
 evidence of change by itself (an unchanged pixel with Gaussian noise is below it with
 probability ``P(chi2_nb < nb)``, 59 % with 4 bands). Measured on held-out real data with
 ``benchmarks/eval_prescreen.py`` (benchmarks/README.md): 1 sigma moves pooled pixel F1 by +0.001
-(Taizhou) and about -0.015 (SZTAKI); 2 sigmas cost up to 0.10 on SZTAKI, whose RGB roofs differ
-little from what they replaced (2 sigmas was the first default; it was lowered after that
+(Taizhou) and -0.022 (SZTAKI, recall -0.086); 2 sigmas cost 0.10 on SZTAKI, whose RGB roofs
+differ little from what they replaced (2 sigmas was the first default; it was lowered after that
 measurement). ``prescreen=0`` runs the model on every pixel.
 """
 
@@ -75,7 +75,7 @@ class PixelTiles:
     (probability as the store's ``float16`` tiles, channels under ``channels/``).
     """
 
-    def __init__(self, frame: Frame, tile_size: int, folder: str | Path | None = None) -> None:
+    def __init__(self, frame: Frame, tile_size: int, folder: Any = None) -> None:
         from ..tilestore import TileStore
 
         self.frame, self.tile_size = frame, int(tile_size)
@@ -202,7 +202,7 @@ def _runs(active: np.ndarray) -> list[tuple[int, int, int, int]]:
     return out
 
 
-def _halo_window(frame: Frame, tile: Any) -> tuple[tuple[slice, slice], tuple[int, ...]]:
+def _halo_window(frame: Frame, tile: Any) -> tuple[tuple[slice, slice], tuple[int, int, int, int]]:
     (rows, cols), (hh, ww) = tile.window, frame.shape
     R0, R1 = max(rows.start - HALO, 0), min(rows.stop + HALO, hh)
     C0, C1 = max(cols.start - HALO, 0), min(cols.stop + HALO, ww)
