@@ -310,18 +310,6 @@ def _landuse_raster(landuse: gpd.GeoDataFrame | None, frame: Frame) -> np.ndarra
     )
 
 
-def stage_channels(
-    model: ChangeModel, plan: FeaturePlan, mask: Any = None, num_threads: int = 1
-) -> np.ndarray:
-    """Probability and patch channels ``(len(CHANNELS), h, w)`` computed tile by tile."""
-    data = plan.map_tiles(model.pixel_tile(num_threads), len(P.CHANNELS))
-    data = np.asarray(data.compute() if hasattr(data, "dask") else data)
-    if mask is not None:
-        m = check_mask(mask, plan.frame.shape)
-        data[0][np.asarray(m.compute() if hasattr(m, "dask") else m, bool)] = np.nan
-    return data
-
-
 def detect_with_model(
     before: xr.DataArray,
     after: xr.DataArray,
