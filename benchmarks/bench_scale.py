@@ -7,6 +7,8 @@ Every measured run is a fresh subprocess (its own peak RSS, a warm numba cache),
 * ``onemap``: :func:`onemap.run_survey` with the demo configuration, threaded scheduler;
 * ``cluster``: the same survey on a ``dask.distributed.LocalCluster`` (2 worker processes, one
   thread each); its peak memory is that of the whole process tree (client + scheduler + workers);
+* ``model`` (with ``--model``): the same survey with ``[detect] model`` (the trained detector,
+  tiled and pre-screened, no classical score), the model trained once on another county;
 * ``naive``: ``benchmarks/naive_pipeline.py`` (whole-image rasterio reads, NumPy arithmetic, skimage
   Otsu, scipy label, rasterio shapes, geopandas overlay), up to ``--naive-max`` pixels a side
   (at 20 000² it needs ~24 GiB).
@@ -16,7 +18,8 @@ cores), megapixels per second, the naive/onemap and cluster/threaded ratios, and
 of onemap's time against the pixel count (1.0 = time per megapixel constant). The machine is shared
 with other jobs: the load average before and after each run is printed next to it.
 
-Usage: ``python benchmarks/bench_scale.py [--sizes 2500 5000 8000 20000] [--cluster 8000] [--write]``
+Usage: ``python benchmarks/bench_scale.py [--sizes 2500 5000 8000 20000] [--cluster 8000] [--model [PATH]]
+[--no-naive] [--write]``
 (``--write`` puts the report between the ``bench-scale`` markers of ``benchmarks/README.md``).
 """
 
@@ -75,6 +78,8 @@ def child(kind: str, root: str, out: str, tile: int) -> dict:
 
         cfg = demo_config(open_county(root), out)
         cfg["run"]["tile_size"] = tile
+        if kind.startswith("model="):  # the survey with a trained model ([detect] model)
+            cfg["detect"]["model"] = kind.split("=", 1)[1]
         client = None
         if kind == "cluster":
             from distributed import Client, LocalCluster
@@ -118,6 +123,26 @@ def county(data: Path, size: int) -> Path:
     return root
 
 
+def county_model(data: Path) -> Path:
+    """A change model trained (default parameters, seed 0) on another county (2 048², seed 1):
+    construction (``change_kind`` building) is real change, roads, fields, ponds, clouds and
+    shadows are not. Written once, not timed."""
+    path = data / "county_model.json"
+    if not path.is_file():
+        from onemap.change import train_change_model
+        from onemap.ingest.raster import open_scene
+        from onemap.synth import make_county
+
+        print(f"training the county model {path} (not timed) ...", flush=True)
+        c = make_county(data / "county_train_2048", size=2048, seed=1)
+        before, after = (open_scene(str(c.paths[k]), masked=False).compute()
+                         for k in ("before", "after"))
+        truth = c.truth.copy()
+        truth["real"] = truth["change_kind"] == "building"
+        train_change_model([(before, after, truth)], seed=0).save(path)
+    return path
+
+
 def slope(sizes: list[int], times: list[float]) -> float:
     """Least-squares slope of log(time) against log(pixels)."""
     x = [math.log(s * s) for s in sizes]
@@ -154,6 +179,11 @@ def report(rows: list[dict], tile: int) -> str:
         if kind == "naive" and (size, "onemap") in by:
             lines.append(f"- {size:,}²: naive / onemap = {r['wall_s'] / by[size, 'onemap']['wall_s']:.2f}× "
                          f"(time), {r['peak_rss_gib'] / by[size, 'onemap']['peak_rss_gib']:.2f}× (peak RSS)")
+        if kind == "model" and (size, "onemap") in by:
+            o = by[size, "onemap"]
+            lines.append(f"- {size:,}²: survey with a model / unsupervised survey = "
+                         f"{r['wall_s'] / o['wall_s']:.2f}× (time), peak RSS "
+                         f"{r['peak_rss_gib']:.2f} GiB against {o['peak_rss_gib']:.2f} GiB")
         if kind == "cluster" and (size, "onemap") in by:
             same = r.get("verdict_table_sha256") == by[size, "onemap"].get("verdict_table_sha256")
             lines.append(f"- {size:,}²: cluster / threaded = {r['wall_s'] / by[size, 'onemap']['wall_s']:.2f}× "
@@ -185,6 +215,10 @@ def main() -> None:
     ap.add_argument("--tile", type=int, default=2048)
     ap.add_argument("--data", type=Path, default=Path(os.environ.get("ONEMAP_BENCH_DATA", "/tmp/onemap_bench_scale")))
     ap.add_argument("--out", type=Path, default=Path("/tmp/onemap_bench_scale_out"))
+    ap.add_argument("--model", nargs="?", const="auto", default=None,
+                    help="also run the survey with a trained model ([detect] model) on every size: "
+                         "a model file, or none to train one on another county first")
+    ap.add_argument("--no-naive", action="store_true", help="skip the naive pipeline")
     ap.add_argument("--write", action="store_true")
     ap.add_argument("--child", nargs=4, metavar=("KIND", "ROOT", "OUT", "TILE"), help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -195,13 +229,21 @@ def main() -> None:
     import shutil
 
     roots = {s: county(args.data, s) for s in sorted(set(args.sizes) | {512})}
+    model = None
+    if args.model:
+        model = county_model(args.data) if args.model == "auto" else Path(args.model).resolve()
     shutil.rmtree(args.out, ignore_errors=True)
     measure("onemap", roots[512], args.out / "warmup", args.tile)  # numba cache, imports
+    if model is not None:
+        measure(f"model={model}", roots[512], args.out / "warmup_model", args.tile)
     rows = []
     for size in sorted(args.sizes):
-        kinds = ["onemap"] + (["cluster"] if size in args.cluster else []) + (["naive"] if size <= args.naive_max else [])
+        kinds = ["onemap"] + (["model"] if model is not None else []) + (
+            ["cluster"] if size in args.cluster else []) + (
+            ["naive"] if size <= args.naive_max and not args.no_naive else [])
         for kind in kinds:
-            res = measure(kind, roots[size], args.out / f"{kind}_{size}", args.tile)
+            run_kind = f"model={model}" if kind == "model" else kind
+            res = measure(run_kind, roots[size], args.out / f"{kind}_{size}", args.tile)
             res.update(size=size, kind=kind)
             rows.append(res)
             print(f"{size:>6}² {kind:8s} {res['wall_s']:7.1f} s  peak {res['peak_rss_gib']:.2f} GiB  "

@@ -134,10 +134,14 @@ def _run(cfg: SurveyConfig, client: Any, progress: bool) -> SurveyResult:
         dates = scene_dates(cfg, before, after)
         layers = read_layers(cfg, frame)
         coverage = layer_coverage(cfg, frame, layers)
-    with timer("score"):
-        score, score_attrs, overview = _score(cfg, before, after, frame, client, progress)
-    with timer("patches"):
-        patches = _patches(cfg, score, score_attrs, frame, before, after)
+    if cfg.detect_model is not None:  # a trained model: its patches, no classical score
+        with timer("model"):
+            patches, score_attrs, overview = _model_patches(cfg, before, after, frame, client)
+    else:
+        with timer("score"):
+            score, score_attrs, overview = _score(cfg, before, after, frame, client, progress)
+        with timer("patches"):
+            patches = _patches(cfg, score, score_attrs, frame, before, after)
     with timer("flag"), warnings.catch_warnings():
         if cfg.layers.get("approvals") is not None and cfg.layers["approvals"].allow_empty:
             # the TOML said so ([layers.approvals] allow_empty = true): nothing to warn about
@@ -233,17 +237,33 @@ def _score(cfg: SurveyConfig, before: Any, after: Any, frame: Frame, client: Any
     return score, dict(score.attrs), store.overview()
 
 
+def _model_patches(cfg: SurveyConfig, before: Any, after: Any, frame: Frame,
+                   client: Any) -> tuple[gpd.GeoDataFrame, dict[str, Any], np.ndarray | None]:
+    """With ``[detect] model``: the trained model's patches (tiled, pre-screened, resumable
+    under ``work/model``), their attributes and the report's overview, in place of the score."""
+    from .change.model import detect_with_model
+    from .report import rgb_bands
+    from .tilestore import TileStore
+
+    assert cfg.detect_model is not None  # called only with [detect] model
+    folder = cfg.output / "work" / "model"
+    step = max(1, -(-max(frame.shape) // OVERVIEW_PIXELS))
+    patches = detect_with_model(before, after, cfg.detect_model, min_area=cfg.min_area,
+                                mask=mask_policy(cfg)(before, after), store=folder,
+                                tile_size=cfg.tile_size, overview=(rgb_bands(after), step),
+                                client=client, store_stamp=[cfg.detect_options,
+                                [str(p) for p in cfg.before.paths + cfg.after.paths]])
+    attrs = {k: patches.attrs[k] for k in ("method", "threshold", "patch_threshold",
+                                           "prescreen", "candidates", "feature_set")}
+    attrs["model"] = str(cfg.detect_model)
+    patches = patches.rename(columns={"id": "patch_id"})
+    return patches, attrs, TileStore(folder, frame, cfg.tile_size).overview()
+
+
 def _patches(cfg: SurveyConfig, score: Any, attrs: dict[str, Any], frame: Frame, before: Any,
              after: Any) -> gpd.GeoDataFrame:
     from .change import DetectionStatus, patches_above, threshold_score
 
-    if cfg.detect_model is not None:  # a trained model replaces score + threshold
-        from .change.model import detect_with_model
-
-        patches = detect_with_model(before, after, cfg.detect_model, min_area=cfg.min_area,
-                                    mask=mask_policy(cfg)(before, after))
-        attrs.update(threshold=patches.attrs["threshold"], model=str(cfg.detect_model))
-        return patches.rename(columns={"id": "patch_id"})
     opts = cfg.detect_options
     try:
         t = threshold_score(score, threshold=cfg.threshold, k=cfg.k, floor=opts["noise_floor"],

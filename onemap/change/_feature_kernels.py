@@ -215,3 +215,24 @@ def pantex_kernel(grey, radius, offsets, out):
         for j in range(w):
             if out[i, j] == np.inf:
                 out[i, j] = NAN
+
+
+@njit(cache=True, nogil=True)
+def cva_kernel(b1, b2, gain, offset, sigma, out):
+    """CVA magnitude alone (``out[i, j]``), with the arithmetic of :func:`pixel_channels_kernel`:
+    the trained detector's pre-screen, a few operations per band instead of all channels."""
+    nb, h, w = b1.shape
+    for i in range(h):
+        for j in range(w):
+            ss = F32(0)
+            bad = False
+            for k in range(nb):
+                x1 = b1[k, i, j]
+                x2 = b2[k, i, j]
+                if x1 != x1 or x2 != x2:
+                    bad = True
+                    break
+                m2 = x2 * gain[k] + offset[k]
+                dz = (m2 - x1) / sigma[k]
+                ss += dz * dz
+            out[i, j] = NAN if bad else math.sqrt(ss / nb)

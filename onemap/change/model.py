@@ -310,20 +310,6 @@ def _landuse_raster(landuse: gpd.GeoDataFrame | None, frame: Frame) -> np.ndarra
     )
 
 
-def stage_channels(
-    model: ChangeModel, plan: FeaturePlan, mask: Any = None, num_threads: int = 1
-) -> np.ndarray:
-    """Probability and patch channels ``(len(CHANNELS), h, w)`` computed tile by tile."""
-    from .._compute import is_lazy
-
-    data = plan.map_tiles(model.pixel_tile(num_threads), len(P.CHANNELS))
-    data = np.asarray(data.compute() if is_lazy(data) else data)
-    if mask is not None:
-        m = check_mask(mask, plan.frame.shape)
-        data[0][np.asarray(m.compute() if is_lazy(m) else m, bool)] = np.nan
-    return data
-
-
 def detect_with_model(
     before: xr.DataArray,
     after: xr.DataArray,
@@ -337,6 +323,12 @@ def detect_with_model(
     landuse: gpd.GeoDataFrame | None = None,
     num_threads: int = 1,
     frame: Frame | None = None,
+    prescreen: float | None = None,
+    store: str | os.PathLike | None = None,
+    tile_size: int | None = None,
+    overview: tuple[list[int], int] | None = None,
+    client: Any = None,
+    store_stamp: Any = None,
 ) -> gpd.GeoDataFrame:
     """Change patches with a trained model (what ``detect_changes(..., model=...)`` calls).
 
@@ -348,8 +340,18 @@ def detect_with_model(
     :func:`onemap.detect_changes` plus ``probability`` (the patch model's probability that the
     patch is real change; ``confidence`` holds the same); ``score_mean``/``score_max`` are the
     mean and maximum pixel probability.
+
+    Prediction is tiled and pre-screened (:mod:`onemap.change.predict`): *prescreen* is the CVA
+    magnitude in noise sigmas below which a pixel's probability is 0 without running the model
+    (default :data:`onemap.change.predict.PRESCREEN`; 0 scores every pixel). *store*: a folder
+    keeping the pixel stage tile by tile, so a killed run resumes (the survey's ``work/model``);
+    *tile_size*: its tiles (default: the scenes' dask chunks, else 1024). The result does not
+    depend on the tiles; they run in parallel, each with *num_threads* LightGBM threads.
+    *overview* ``(rgb, step)``, *client* and *store_stamp* (other inputs
+    the stored tiles depend on, e.g. the mask's options) are the survey's.
     """
-    from .patches import COLUMNS, patches_from_labels
+    from .patches import COLUMNS
+    from .predict import PRESCREEN, PixelTiles, model_patches, pixel_stage, store_key
 
     model = load_model(model)
     before, after = as_scene(before, "before"), as_scene(after, "after")
@@ -362,23 +364,21 @@ def detect_with_model(
     pthr = model.patch_threshold if patch_threshold is None else float(patch_threshold)
     if not (0.0 <= thr <= 1.0 and 0.0 <= pthr <= 1.0):
         raise DataError(f"probability thresholds must lie in [0, 1], got {thr} and {pthr}")
-    ch = stage_channels(model, plan, mask, num_threads)
-    lab, n = P.candidates(ch[0], thr, connectivity)
-    pix_area = pixel_area_m2(plan.frame)
-    lu = _landuse_raster(landuse, plan.frame) if model.header.get("uses_landuse") else None
-    table = P.patch_table(lab, n, ch, pix_area, lu)
-    prob = model.patch_probability(table) if n else np.zeros(0)
-    keep = np.zeros(n + 1, bool)
-    keep[1:] = (prob >= pthr) & (10 ** table[:, 0] >= float(min_area) * (1 - 1e-9)) if n else False
-    new_id = np.zeros(n + 1, np.int32)
-    new_id[keep] = np.arange(1, int(keep.sum()) + 1)
-    kept = new_id[lab]
-    date1, date2 = plan.before.attrs.get("date"), plan.after.attrs.get("date")
-    out = patches_from_labels(
-        kept, plan.frame, score=ch[0], n=int(keep.sum()), date_before=date1, date_after=date2
-    )
-    out["confidence"] = prob[keep[1:]] if n else []
-    out["probability"] = prob[keep[1:]] if n else []
+    screen = PRESCREEN if prescreen is None else float(prescreen)
+    if not np.isfinite(screen) or screen < 0:
+        raise DataError(f"prescreen must be a CVA level >= 0 in noise sigmas, got {prescreen}")
+    if tile_size is None:
+        chunks = getattr(plan.before.data, "chunks", None)
+        tile_size = max(chunks[1][0], chunks[2][0]) if chunks else 1024
+    tiles = PixelTiles(plan.frame, int(tile_size), store)
+    tiles.open(store_key(model, plan, screen, int(tile_size), store_stamp))
+    m = None if mask is None else check_mask(mask, plan.frame.shape)
+    pixel_stage(model, plan, tiles, prescreen=screen, mask=m, overview=overview, client=client,
+                num_threads=num_threads)
+    lu = landuse if model.header.get("uses_landuse") else None
+    out, info = model_patches(model, plan, tiles, threshold=thr, patch_threshold=pthr,
+                              min_area=min_area, connectivity=connectivity, landuse=lu)
+    out["confidence"] = out["probability"].to_numpy()
     out = out[COLUMNS[:-1] + ["probability", "geometry"]]
     out.attrs.update(
         {
@@ -386,12 +386,13 @@ def detect_with_model(
             "model": model.path,
             "threshold": thr,
             "patch_threshold": pthr,
-            "candidates": n,
+            "prescreen": screen,
+            "candidates": info["candidates"],
             "min_area": float(min_area),
             "feature_set": model.header["feature_set"],
             "status": "ok",
-            "date_before": date1,
-            "date_after": date2,
+            "date_before": plan.before.attrs.get("date"),
+            "date_after": plan.after.attrs.get("date"),
         }
     )
     return out

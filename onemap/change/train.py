@@ -190,6 +190,30 @@ def train_change_model(
         No changed pixel, fewer than 100 pixels of a class, a bad label column.
     FrameError, CRSError
         Labels on another grid or CRS than their scenes; pairs with other bands or resolutions.
+
+    Examples
+    --------
+    Fields with seven new roofs; a small, fast model, then detection with it:
+
+    >>> import numpy as np, xarray as xr
+    >>> from onemap import Frame, detect_changes
+    >>> f = Frame.from_bounds((0, 0, 160, 160), res=2, crs=32650)
+    >>> rng = np.random.default_rng(0)
+    >>> veg = np.array([300, 600, 400, 3500.0])[:, None, None] * rng.normal(1, 0.05, (4, 80, 80))
+    >>> new = veg * 1.1 + rng.normal(0, 20, veg.shape)
+    >>> truth = np.zeros((80, 80), bool)
+    >>> for r, c in [(8, 8), (8, 50), (40, 20), (50, 58), (28, 36), (64, 6), (66, 40)]:
+    ...     new[:, r:r + 8, c:c + 9] = np.array([2400, 2500, 2600, 2800.0])[:, None, None]
+    ...     truth[r:r + 8, c:c + 9] = True
+    >>> mk = lambda a: xr.DataArray(a.astype("uint16"), dims=("band", "y", "x"),
+    ...     coords={"band": ["blue", "green", "red", "nir"], **f.coords()}).rio.write_crs(f.crs)
+    >>> model = train_change_model([(mk(veg), mk(new), truth)], samples_per_class=400,
+    ...                            params={"num_iterations": 20})
+    >>> model.header["bands"]
+    ['blue', 'green', 'red', 'nir']
+    >>> roofs = detect_changes(mk(veg), mk(new), model=model).query("area_m2 > 100")
+    >>> len(roofs), bool(roofs.probability.min() > 0.5)
+    (7, True)
     """
     pairs = [_as_pair(item, k) for k, item in enumerate(pairs)]
     if not pairs:

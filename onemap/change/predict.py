@@ -1,0 +1,494 @@
+"""The trained detector at county scale: tiled, pre-screened, resumable prediction.
+
+What :func:`onemap.change.model.detect_with_model` and the survey (``[detect] model``) run.
+Nothing whole-scene is held in memory: per pixel only the probability (``float16``, 2 bytes)
+and, at the few pixels the patch stage reads, its channels.
+
+1. **Pixel stage**, tile by tile (the frame's tiles, a halo of :data:`~onemap.change.features.
+   HALO` pixels read around each): a CVA-only kernel gives the CVA magnitude in noise sigmas;
+   the **pre-screen** keeps the pixels whose CVA is at least ``prescreen`` sigmas. Only runs of
+   :data:`SUBBLOCK`-pixel sub-blocks holding a kept pixel (or one within
+   :data:`~onemap.change._patch_stage.RING` pixels of one) get the features (when the kept
+   pixels are scattered, full-width bands of :data:`BAND` rows: fewer halos), and LightGBM runs
+   on the kept pixels only. Elsewhere the
+   probability is **0** (NaN on nodata and masked pixels). The probability is stored as
+   ``float16`` (3 significant digits) and compared with ``float16(threshold)``. The patch
+   channels are kept at every pixel within the ring of a kept pixel (a superset of the
+   candidates and their rings).
+2. **Candidates**: connected components of ``probability >= threshold``, labelled tile by tile
+   with stitched seams (:mod:`onemap.change.label`), numbered in raster order as a whole-image
+   labelling would.
+3. **Patch stage**: :func:`onemap.change._patch_stage.patch_table` runs on windows of a fixed
+   grid (:data:`WINDOW` pixels plus a margin, independent of the tiling); each patch is read in
+   the window that holds its first pixel, grown until the patch and its ring fit.
+
+Features do not depend on the tiling (halos, global statistics), LightGBM scores each pixel on
+its own, the labelling is seam-stitched and the patch windows are fixed: the patches and their
+probabilities are the same whatever the tiles. With a ``store`` folder the pixel stage is kept
+in a :class:`~onemap.tilestore.TileStore`, so a killed run resumes with the missing tiles.
+
+The pre-screen's default, :data:`PRESCREEN` = 1 sigma, is the noise level itself: a pixel whose
+change vector is no larger than the noise of the scene's own relative normalisation is no
+evidence of change by itself (an unchanged pixel with Gaussian noise is below it with
+probability ``P(chi2_nb < nb)``, 59 % with 4 bands). Measured on held-out real data with
+``benchmarks/eval_prescreen.py`` (benchmarks/README.md): 1 sigma moves pooled pixel F1 by +0.001
+(Taizhou) and -0.022 (SZTAKI, recall -0.086); 2 sigmas cost 0.10 on SZTAKI, whose RGB roofs
+differ little from what they replaced (2 sigmas was the first default; it was lowered after that
+measurement). ``prescreen=0`` runs the model on every pixel.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import OrderedDict
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from scipy import ndimage
+
+from .._atomic import atomic_path
+from .._compute import run, threads
+from ..frame import Frame
+from . import _feature_kernels as FK
+from . import _patch_stage as P
+from .features import HALO, FeaturePlan, _as_float, _f32
+
+__all__ = ["PRESCREEN", "SUBBLOCK", "WINDOW", "PixelTiles", "pixel_stage", "model_patches"]
+
+PRESCREEN = 1.0  # CVA magnitude (noise sigmas) below which a pixel's probability is 0
+SUBBLOCK = 64  # side of the sub-blocks that get neighbourhood features only when needed
+BAND = 256  # rows of features computed at once when the screened pixels are scattered
+WINDOW = 1024  # patch-stage window grid (fixed: does not follow the tiling)
+MARGIN = 48  # pixels each patch-stage window reaches past its cell
+
+
+# ---------------------------------------------------------------------------- pixel stage
+
+
+class PixelTiles:
+    """The pixel stage's output per tile: probability and sparse patch channels.
+
+    In memory (``folder=None``) or in a :class:`~onemap.tilestore.TileStore` under *folder*
+    (probability as the store's ``float16`` tiles, channels under ``channels/``).
+    """
+
+    def __init__(self, frame: Frame, tile_size: int, folder: Any = None) -> None:
+        from ..tilestore import TileStore
+
+        self.frame, self.tile_size = frame, int(tile_size)
+        self.store = TileStore(folder or ".", frame, tile_size)
+        self.tiles = self.store.tiles
+        self.folder = None if folder is None else Path(folder)
+        self._mem: dict[tuple[int, int], tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+
+    def open(self, key: str) -> None:
+        if self.folder is not None:
+            self.store.open(key)
+            (self.folder / "channels").mkdir(exist_ok=True)
+
+    def missing(self) -> list:
+        if self.folder is None:
+            return [t for t in self.tiles if t.index not in self._mem]
+        return self.store.missing()
+
+    def _side(self, tile: Any, what: str) -> Path:
+        assert self.folder is not None
+        return self.folder / "channels" / self.store.path(tile).name.replace(".npy", f".{what}.npy")
+
+    def save(self, tile: Any, out: tuple, overview: np.ndarray | None = None) -> None:
+        prob, idx, vals = out
+        if self.folder is None:
+            self._mem[tile.index] = out
+            return
+        from ..tilestore import save_tile
+
+        for what, arr in (("idx", idx), ("val", vals)):
+            with atomic_path(self._side(tile, what)) as tmp, open(tmp, "wb") as fh:
+                np.save(fh, arr, allow_pickle=False)
+        ov = np.zeros((3, 0, 0), np.float32) if overview is None else overview
+        save_tile(prob, ov, self.store.path(tile))  # written last: marks the tile done
+
+    def prob(self, tile: Any) -> np.ndarray:
+        """float32 probability of *tile* (float16 values)."""
+        if self.folder is None:
+            return self._mem[tile.index][0].astype(np.float32)
+        return self.store.load(tile)
+
+    def sparse(self, tile: Any) -> tuple[np.ndarray, np.ndarray]:
+        if self.folder is None:
+            return self._mem[tile.index][1:]
+        return np.load(self._side(tile, "idx")), np.load(self._side(tile, "val"))
+
+
+def _padded(scene: np.ndarray, nodata: float, pads: tuple[int, int, int, int]) -> np.ndarray:
+    """float32 bands with NaN at nodata, padded with NaN to the full halo at the frame's edges."""
+    x = _as_float(np.asarray(scene), nodata)
+    top, bottom, left, right = pads
+    if any(pads):
+        x = np.pad(x, ((0, 0), (top, bottom), (left, right)), constant_values=np.nan)
+    return np.ascontiguousarray(x)
+
+
+class _TileFn:
+    """Pixel stage of one tile: ``(b1, b2)`` bands with a full NaN-padded halo -> outputs."""
+
+    def __init__(self, model: Any, plan: FeaturePlan, prescreen: float, num_threads: int) -> None:
+        self.plan, self.prescreen, self.num_threads = plan, float(prescreen), int(num_threads)
+        names = list(model.header["features"])
+        self.take = [names.index(c) for c in P.CHANNELS[1:]]
+        self.booster = model.booster("pixel")
+
+    def __call__(self, b1: np.ndarray, b2: np.ndarray, masked: np.ndarray | None) -> tuple:
+        H, plan = HALO, self.plan
+        nb, hh, ww = b1.shape
+        w = ww - 2 * H
+        cva = np.empty((hh, ww), np.float32)
+        FK.cva_kernel(b1, b2, _f32(plan.gain), _f32(plan.offset), _f32(plan.sigma), cva)
+        with np.errstate(invalid="ignore"):
+            screen = cva >= self.prescreen  # NaN (nodata) is not kept
+        if masked is not None:
+            screen[H:-H, H:-H] &= ~masked
+        # channels wherever a candidate's ring may reach (needs the screen of the halo)
+        near = ndimage.maximum_filter(screen.view(np.uint8), size=2 * P.RING + 1)[H:-H, H:-H] > 0
+        screen = screen[H:-H, H:-H]
+        prob = np.where(np.isnan(cva[H:-H, H:-H]), np.float32(np.nan), np.float32(0))
+        if masked is not None:
+            prob[masked] = np.nan
+        chans, where = [], []
+        runs = _runs(near)
+        if sum((r1 - r0 + 2 * H) * (c1 - c0 + 2 * H) for r0, r1, c0, c1 in runs) > 0.8 * hh * ww:
+            # scattered: full-width bands cost less (fewer halos); bounded features in memory
+            runs = [(r0, min(r0 + BAND, hh - 2 * H), 0, w) for r0 in range(0, hh - 2 * H, BAND)]
+        for r0, r1, c0, c1 in runs:
+            nr = near[r0:r1, c0:c1]
+            f = plan.block(b1[:, r0:r1 + 2 * H, c0:c1 + 2 * H],
+                           b2[:, r0:r1 + 2 * H, c0:c1 + 2 * H])[:, H:-H, H:-H]
+            sc = screen[r0:r1, c0:c1]
+            if sc.any():  # one LightGBM call per run: no tile-sized feature matrix
+                rr, cc = np.nonzero(sc)
+                X = np.ascontiguousarray(f[:, rr, cc].T)
+                prob[rr + r0, cc + c0] = self.booster.predict(X, num_threads=self.num_threads)
+            rr, cc = np.nonzero(nr)
+            where.append((rr + r0) * w + (cc + c0))
+            chans.append(f[self.take][:, rr, cc])
+        idx = np.concatenate(where).astype(np.int32) if where else np.zeros(0, np.int32)
+        vals = (np.concatenate(chans, axis=1) if chans
+                else np.zeros((len(self.take), 0), np.float32))
+        order = np.argsort(idx, kind="stable")  # raster order within the tile
+        return prob.astype(np.float16), idx[order], np.ascontiguousarray(vals[:, order])
+
+
+def _runs(active: np.ndarray) -> list[tuple[int, int, int, int]]:
+    """Windows ``(r0, r1, c0, c1)`` covering the true pixels: rows of :data:`SUBBLOCK`-pixel
+    sub-blocks, consecutive active sub-blocks of a row merged (one halo per run)."""
+    h, w = active.shape
+    out = []
+    for r0 in range(0, h, SUBBLOCK):
+        r1 = min(r0 + SUBBLOCK, h)
+        cols = active[r0:r1].any(axis=0)
+        on = np.add.reduceat(cols, np.arange(0, w, SUBBLOCK)) > 0
+        c = 0
+        while c < on.size:
+            if not on[c]:
+                c += 1
+                continue
+            start = c
+            while c < on.size and on[c]:
+                c += 1
+            out.append((r0, r1, start * SUBBLOCK, min(c * SUBBLOCK, w)))
+    return out
+
+
+def _halo_window(frame: Frame, tile: Any) -> tuple[tuple[slice, slice], tuple[int, int, int, int]]:
+    (rows, cols), (hh, ww) = tile.window, frame.shape
+    R0, R1 = max(rows.start - HALO, 0), min(rows.stop + HALO, hh)
+    C0, C1 = max(cols.start - HALO, 0), min(cols.stop + HALO, ww)
+    pads = (HALO - (rows.start - R0), HALO - (R1 - rows.stop),
+            HALO - (cols.start - C0), HALO - (C1 - cols.stop))
+    return (slice(R0, R1), slice(C0, C1)), pads
+
+
+def store_key(model: Any, plan: FeaturePlan, prescreen: float, tile_size: int,
+              extra: Any = None) -> str:
+    """Stamp of the pixel stage's inputs (model, scenes' sample, pre-screen, tiles)."""
+    inputs = ["predict-v1", model.header.get("pixel_model_sha256") or
+              hashlib.sha256(model.pixel_model.encode()).hexdigest(), plan.sample_hash,
+              repr(plan.frame), float(prescreen), int(tile_size), extra]
+    return hashlib.sha256(json.dumps(inputs, default=str).encode()).hexdigest()[:16]
+
+
+def pixel_stage(model: Any, plan: FeaturePlan, out: PixelTiles, *, prescreen: float = PRESCREEN,
+                mask: Any = None, overview: tuple[list[int], int] | None = None,
+                client: Any = None, bar: Any = None, num_threads: int = 1) -> None:
+    """Compute the missing tiles of *out* (dask scenes: one graph, each tile saved when ready;
+    NumPy scenes: tiles spread over :func:`onemap._compute.threads` threads).
+
+    The tiles are the unit of parallelism (:mod:`onemap._compute`'s policy): each runs its
+    kernels and LightGBM on *num_threads* threads (1: no nested oversubscription of the cores).
+
+    *overview* ``(rgb band indices, step)``: keep each tile's share of the after-image overview
+    in the store (the survey's report map), so the imagery is read once.
+    """
+    from ..tilestore import overview_share
+
+    todo = out.missing()
+    if not todo:
+        return
+    lazy = hasattr(plan.before.data, "dask")
+    m = None if mask is None else getattr(mask, "data", mask)
+    fn = _TileFn(model, plan, prescreen, num_threads)
+
+    def one(t: Any, raw1: np.ndarray, raw2: np.ndarray, mk: Any) -> None:
+        (rs, cs), pads = _halo_window(plan.frame, t)
+        b1 = _padded(raw1, plan.nodata1, pads)
+        b2 = _padded(raw2, plan.nodata2, pads)
+        res = fn(b1, b2, None if mk is None else np.asarray(mk, bool))
+        ov = None
+        if overview is not None:
+            top, left = pads[0], pads[2]
+            core = np.asarray(raw2)[:, HALO - top: HALO - top + t.frame.height,
+                                    HALO - left: HALO - left + t.frame.width]
+            ov = overview_share(core, overview[0], overview[1], t.window[0].start,
+                                t.window[1].start)
+        out.save(t, res, ov)
+        if bar is not None:
+            bar.update(1)
+
+    def parts(t: Any) -> tuple:
+        (rs, cs), _ = _halo_window(plan.frame, t)
+        mk = None if m is None else m[t.window[0], t.window[1]]
+        return plan.before.data[:, rs, cs], plan.after.data[:, rs, cs], mk
+
+    if not lazy:
+        from .._compute import serial
+
+        def job(t: Any) -> None:
+            with serial():
+                a, b, mk = parts(t)
+                one(t, a, b, None if mk is None else np.asarray(mk))
+
+        run(job, [(t,) for t in todo], workers=threads())
+        return
+    import dask
+
+    tasks = [dask.delayed(one, pure=True)(t, *parts(t)) for t in todo]
+    if client is None:
+        dask.compute(*tasks)
+    else:
+        client.gather(client.compute(tasks))
+
+
+# ---------------------------------------------------------------------------- candidates
+
+
+class _Labels:
+    """Seam-stitched labels of ``probability >= threshold`` over the tiles of *out*."""
+
+    def __init__(self, out: PixelTiles, threshold: float, connectivity: int) -> None:
+        from .label import label_block
+        from .patches import _label_tables, _seam_summary
+
+        self.out, self.thr, self.conn = out, np.float16(threshold), connectivity
+        self._label_block = label_block
+        s = out.store
+        summaries = run(lambda t: _seam_summary(self.mask(t), connectivity),
+                        [(t,) for t in out.tiles], workers=threads())
+        grid = [summaries[i * s.ncol:(i + 1) * s.ncol] for i in range(s.nrow)]
+        chunks = (tuple(t.frame.height for t in out.tiles if t.index[1] == 0),
+                  tuple(t.frame.width for t in out.tiles if t.index[0] == 0))
+        self.offsets, self.table, self.n = _label_tables(grid, chunks, out.frame.width,
+                                                         connectivity)
+        # each label's first pixel (flat index): the window that reads its patch
+        keys = np.concatenate([(t.window[0].start + g["rows"]) * out.frame.width
+                               + (t.window[1].start + g["cols"])
+                               for t, g in zip(out.tiles, summaries, strict=True)]
+                              or [np.zeros(0, np.int64)])
+        self.first = np.full(self.n + 1, np.iinfo(np.int64).max, np.int64)
+        if keys.size:
+            np.minimum.at(self.first, self.table[1:keys.size + 1], keys)
+
+    def mask(self, t: Any) -> np.ndarray:
+        return self.out.prob(t) >= self.thr
+
+    def tile(self, t: Any) -> np.ndarray:
+        from .label import relabel
+
+        lab, n_local = self._label_block(self.mask(t), self.conn)[:2]
+        return relabel(lab, self.table, int(self.offsets[t.index]), n_local)
+
+
+# ---------------------------------------------------------------------------- patch stage
+
+
+class _Reader:
+    """Windows of labels, probability and channels read from the tiles (a small cache)."""
+
+    def __init__(self, out: PixelTiles, labels: _Labels, keep: int) -> None:
+        self.out, self.labels, self.keep = out, labels, keep
+        self.cache: OrderedDict = OrderedDict()
+
+    def _tile(self, t: Any) -> tuple:
+        if t.index in self.cache:
+            self.cache.move_to_end(t.index)
+            return self.cache[t.index]
+        idx, vals = self.out.sparse(t)
+        item = (self.labels.tile(t), self.out.prob(t).astype(np.float16), idx, vals)
+        self.cache[t.index] = item
+        while len(self.cache) > self.keep:
+            self.cache.popitem(last=False)
+        return item
+
+    def window(self, r0: int, r1: int, c0: int, c1: int) -> tuple[np.ndarray, np.ndarray]:
+        lab = np.zeros((r1 - r0, c1 - c0), np.int64)
+        ch = np.full((len(P.CHANNELS), r1 - r0, c1 - c0), np.nan, np.float32)
+        for t in self.out.tiles:
+            (rs, cs) = t.window
+            a0, a1 = max(r0, rs.start), min(r1, rs.stop)
+            b0, b1 = max(c0, cs.start), min(c1, cs.stop)
+            if a0 >= a1 or b0 >= b1:
+                continue
+            tl, tp, idx, vals = self._tile(t)
+            sub = (slice(a0 - rs.start, a1 - rs.start), slice(b0 - cs.start, b1 - cs.start))
+            dst = (slice(a0 - r0, a1 - r0), slice(b0 - c0, b1 - c0))
+            lab[dst] = tl[sub]
+            ch[0][dst] = tp[sub]
+            rr, cc = np.divmod(idx, t.frame.width)
+            inside = (rr >= a0 - rs.start) & (rr < a1 - rs.start) & (cc >= b0 - cs.start) & (
+                cc < b1 - cs.start)
+            ch[1:, rr[inside] + rs.start - r0, cc[inside] + cs.start - c0] = vals[:, inside]
+        return lab, ch
+
+
+def _table_in(reader: _Reader, bounds: tuple[int, int, int, int], pixel_area: float,
+              landuse: Callable | None) -> tuple[np.ndarray, np.ndarray, list]:
+    """patch_table of every label in the window: (global ids, table, local bounding boxes)."""
+    r0, r1, c0, c1 = bounds
+    lab, ch = reader.window(r0, r1, c0, c1)
+    ids, local = np.unique(lab, return_inverse=True)
+    local = local.reshape(lab.shape).astype(np.int32)
+    if ids[0] != 0:  # no background in the window: keep label numbering from 1
+        ids, local = np.concatenate([[0], ids]), local + 1
+    m = len(ids) - 1
+    lu = None if landuse is None else landuse(r0, r1, c0, c1)
+    table = P.patch_table(local, m, ch, pixel_area, lu)
+    return ids[1:], table, ndimage.find_objects(local, max_label=m)
+
+
+def _fits(box: tuple, bounds: tuple[int, int, int, int], shape: tuple[int, int]) -> list[bool]:
+    """Per side (top, bottom, left, right): the patch and its ring lie inside the window."""
+    r0, r1, c0, c1 = bounds
+    need = P.RING + 1
+    return [box[0].start >= need or r0 == 0, box[0].stop <= r1 - r0 - need or r1 == shape[0],
+            box[1].start >= need or c0 == 0, box[1].stop <= c1 - c0 - need or c1 == shape[1]]
+
+
+def patch_tables(reader: _Reader, labels: _Labels, frame: Frame, pixel_area: float,
+                 landuse: Callable | None = None) -> np.ndarray:
+    """``(n, len(PATCH_FEATURES))`` features of the candidates 1..n, window by window."""
+    n, (h, w) = labels.n, frame.shape
+    out = np.full((n, len(P.PATCH_FEATURES)), np.nan)
+    if n == 0:
+        return out
+    frow, fcol = np.divmod(labels.first, w)
+    cell = (frow[1:] // WINDOW) * (-(-w // WINDOW)) + fcol[1:] // WINDOW
+    grow: list[tuple[int, tuple[int, int, int, int]]] = []
+    for r in range(0, h, WINDOW):
+        for c in range(0, w, WINDOW):
+            if not (cell == (r // WINDOW) * (-(-w // WINDOW)) + c // WINDOW).any():
+                continue
+            bounds = (max(r - MARGIN, 0), min(r + WINDOW + MARGIN, h),
+                      max(c - MARGIN, 0), min(c + WINDOW + MARGIN, w))
+            ids, table, boxes = _table_in(reader, bounds, pixel_area, landuse)
+            for k, g in enumerate(ids):
+                if not (r <= frow[g] < r + WINDOW and c <= fcol[g] < c + WINDOW):
+                    continue  # read in the window of its first pixel
+                if all(_fits(boxes[k], bounds, (h, w))):
+                    out[g - 1] = table[k]
+                else:
+                    grow.append((int(g), bounds))
+    for g, bounds in grow:  # large patches: widen the window until patch and ring fit
+        while True:
+            r0, r1, c0, c1 = bounds
+            ids, table, boxes = _table_in(reader, bounds, pixel_area, landuse)
+            k = int(np.searchsorted(ids, g))
+            ok = _fits(boxes[k], bounds, (h, w))
+            if all(ok):
+                out[g - 1] = table[k]
+                break
+            d0, d1 = r1 - r0, c1 - c0
+            bounds = (r0 if ok[0] else max(r0 - d0, 0), r1 if ok[1] else min(r1 + d0, h),
+                      c0 if ok[2] else max(c0 - d1, 0), c1 if ok[3] else min(c1 + d1, w))
+    return out
+
+
+def _landuse_windows(landuse: Any, frame: Frame) -> Callable | None:
+    """``fn(r0, r1, c0, c1)``: land-use class before on a window (-1 outside any polygon)."""
+    if landuse is None:
+        return None
+    from affine import Affine
+    from rasterio import features
+
+    from .model import _landuse_raster
+
+    _landuse_raster(landuse, frame.subframe(slice(0, 1), slice(0, 1)))  # checks column, CRS
+    col = "landuse_code" if "landuse_code" in landuse.columns else "DLBM"
+    cls = P.landuse_class(landuse[col].to_numpy())
+    geoms = landuse.geometry.to_numpy()
+    tree = landuse.sindex
+
+    def fn(r0: int, r1: int, c0: int, c1: int) -> np.ndarray:
+        sub = frame.subframe(slice(r0, r1), slice(c0, c1))
+        hit = np.sort(tree.query(__import__("shapely").box(*sub.bounds)))
+        if not hit.size:
+            return np.full(sub.shape, -1, np.int32)
+        tf = frame.transform * Affine.translation(c0, r0)
+        return features.rasterize(zip(geoms[hit], cls[hit], strict=True), out_shape=sub.shape,
+                                  transform=tf, fill=-1, dtype="int32")
+
+    return fn
+
+
+def model_patches(model: Any, plan: FeaturePlan, out: PixelTiles, *, threshold: float,
+                  patch_threshold: float, min_area: float = 0.0, connectivity: int = 8,
+                  landuse: Any = None) -> tuple[Any, dict[str, Any]]:
+    """Patches of the pixel stage in *out*: candidates, patch model, polygons.
+
+    Returns the patches (:func:`~onemap.change.patches.patches_from_labels` columns, ``score_*``
+    = pixel probability) with their patch probability as a column, and attributes.
+    """
+    import dask
+    import dask.array as da
+
+    from ._scene import pixel_area_m2
+    from .patches import patches_from_labels
+
+    labels = _Labels(out, threshold, connectivity)
+    n = labels.n
+    reader = _Reader(out, labels, keep=out.store.ncol + 4)
+    pix = pixel_area_m2(plan.frame)
+    table = patch_tables(reader, labels, plan.frame, pix, _landuse_windows(landuse, plan.frame))
+    reader.cache.clear()
+    prob = model.patch_probability(table) if n else np.zeros(0)
+    keep = np.zeros(n + 1, bool)
+    if n:
+        keep[1:] = (prob >= patch_threshold) & (10 ** table[:, 0] >= float(min_area) * (1 - 1e-9))
+    new_id = np.zeros(n + 1, np.int32)
+    new_id[keep] = np.arange(1, int(keep.sum()) + 1)
+
+    def kept(t: Any) -> np.ndarray:
+        return new_id[labels.tile(t)]
+
+    s = out.store
+    lab_rows = [[da.from_delayed(dask.delayed(kept)(t), t.frame.shape, dtype=np.int32)
+                 for t in out.tiles if t.index[0] == i] for i in range(s.nrow)]
+    p_rows = [[da.from_delayed(dask.delayed(out.prob)(t), t.frame.shape, dtype=np.float32)
+               for t in out.tiles if t.index[0] == i] for i in range(s.nrow)]
+    date1, date2 = plan.before.attrs.get("date"), plan.after.attrs.get("date")
+    with dask.config.set(scheduler="threads"):
+        patches = patches_from_labels(da.block(lab_rows), plan.frame, score=da.block(p_rows),
+                                      n=int(keep.sum()), date_before=date1, date_after=date2)
+    patches["probability"] = prob[keep[1:]] if n else np.zeros(0)
+    return patches, {"candidates": n}

@@ -1,0 +1,91 @@
+"""Tiled, pre-screened prediction of the trained detector (onemap.change.predict)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from onemap.change import _feature_kernels as FK
+from onemap.change import predict as PR
+from onemap.change.features import FeaturePlan, _as_float, _f32
+from onemap.change.model import detect_with_model
+from onemap.errors import DataError
+from tests.change.test_model import make_pair, trained  # noqa: F401 - the module's fixture
+
+
+def _cva(plan):
+    b1 = _as_float(np.asarray(plan.before.values), plan.nodata1)
+    b2 = _as_float(np.asarray(plan.after.values), plan.nodata2)
+    return b1, b2
+
+
+def test_cva_kernel_is_the_feature_cva():
+    before, after, _, _ = make_pair(4)
+    plan = FeaturePlan(before, after)
+    b1, b2 = _cva(plan)
+    b1[:, 3, 5] = np.nan  # nodata in one date
+    cva = np.empty(b1.shape[1:], np.float32)
+    FK.cva_kernel(b1, b2, _f32(plan.gain), _f32(plan.offset), _f32(plan.sigma), cva)
+    feats = plan.block(b1, b2)
+    np.testing.assert_array_equal(cva, feats[plan.names.index("cva")])
+    assert np.isnan(cva[3, 5])
+
+
+def _pixel_tiles(model, plan, prescreen, tile):
+    out = PR.PixelTiles(plan.frame, tile)
+    PR.pixel_stage(model, plan, out, prescreen=prescreen)
+    prob = np.zeros(plan.frame.shape, np.float32)
+    for t in out.tiles:
+        prob[t.window] = out.prob(t)
+    return out, prob
+
+
+def test_prescreen_scores_only_changed_pixels(trained):  # noqa: F811
+    before, after, _, _ = make_pair(12)
+    plan = FeaturePlan(before, after)
+    _, full = _pixel_tiles(trained, plan, 0.0, 96)
+    _, screened = _pixel_tiles(trained, plan, 2.0, 40)
+    feats = plan.compute()
+    cva = feats[plan.names.index("cva")]
+    low = cva < 2.0
+    assert low.any() and (~low).any()
+    assert (screened[low] == 0).all()  # below the pre-screen: probability 0, model not run
+    np.testing.assert_array_equal(screened[~low], full[~low])  # elsewhere the same bits
+    # the same as the model on all features, to float16
+    names = trained.header["features"]
+    X = feats.reshape(len(names), -1).T
+    p = trained.booster("pixel").predict(X).astype(np.float32).astype(np.float16)
+    np.testing.assert_array_equal(full.ravel(), p.astype(np.float32))
+
+
+def test_patch_windows_do_not_change_the_patches(trained, monkeypatch):  # noqa: F811
+    before, after, _, _ = make_pair(12, size=160)
+    plan = FeaturePlan(before, after)
+    out, _ = _pixel_tiles(trained, plan, PR.PRESCREEN, 64)
+    kw = {"threshold": 0.3, "patch_threshold": 0.0}
+    whole, info = PR.model_patches(trained, plan, out, **kw)
+    monkeypatch.setattr(PR, "WINDOW", 24)  # many windows, patches larger than a window
+    monkeypatch.setattr(PR, "MARGIN", 5)
+    small, _ = PR.model_patches(trained, plan, out, **kw)
+    assert info["candidates"] > 5 and len(whole) == len(small) > 0
+    assert whole.geometry.equals(small.geometry)
+    np.testing.assert_array_equal(whole.probability.values, small.probability.values)
+
+
+def test_prescreen_is_checked(trained):  # noqa: F811
+    before, after, _, _ = make_pair(12)
+    with pytest.raises(DataError, match="prescreen"):
+        detect_with_model(before, after, trained, prescreen=-1)
+
+
+def test_store_resumes(trained, tmp_path):  # noqa: F811
+    before, after, _, _ = make_pair(12, size=120)
+    a = detect_with_model(before, after, trained, store=tmp_path / "s", tile_size=50)
+    tiles = sorted((tmp_path / "s").glob("r*.npy"))
+    assert len(tiles) == 9
+    tiles[4].unlink()
+    stamp = {f: f.stat().st_mtime_ns for f in tiles if f.exists()}
+    b = detect_with_model(before, after, trained, store=tmp_path / "s", tile_size=50)
+    assert all(f.stat().st_mtime_ns == t for f, t in stamp.items()) and tiles[4].exists()
+    assert a.geometry.equals(b.geometry)
+    np.testing.assert_array_equal(a.probability.values, b.probability.values)
