@@ -86,16 +86,23 @@ def numpy_chain(b1: np.ndarray, b2: np.ndarray) -> np.ndarray:
         with np.errstate(invalid="ignore", divide="ignore"):
             return np.where(s != 0, (a - b) / s, f(0))
 
-    dv = (nd(x1[3], x1[2]) - nd(x2[3], x2[2])) / SIGMA[0]
+    def ramp(x, lo, hi):
+        return np.clip((x - f(lo)) * f(1 / (hi - lo)), 0, 1)
+
+    # the kernel's formula (onemap.change._kernels._construction_px with blue and NIR, no SWIR):
+    # change-vector length of vegetation loss, brightness gain and greying, gated by what the
+    # pixel is after (still vegetated) and by water at either date
+    v1, v2 = nd(x1[3], x1[2]), nd(x2[3], x2[2])
+    dv = np.maximum((v1 - v2) * f(1 / SIGMA[0]), 0)
     br1 = (x1[0] + x1[1] + x1[2]) / f(3)
     br2 = (x2[0] + x2[1] + x2[2]) / f(3)
-    e = np.maximum(dv, 0) + np.maximum(nd(br2, br1) / SIGMA[1], 0)
-    e += (nd(x1[2], x1[0]) - nd(x2[2], x2[0])) / SIGMA[2]
-    e = np.maximum(e, 0)
-    veg = np.clip((nd(x2[3], x2[2]) - f(0.3)) / f(0.3), 0, 1)
-    w1 = np.clip(np.minimum(nd(x1[1], x1[3]), -nd(x1[3], x1[2])) / f(0.15), 0, 1)
-    w2 = np.clip(np.minimum(nd(x2[1], x2[3]), -nd(x2[3], x2[2])) / f(0.15), 0, 1)
-    e *= (1 - veg) * (1 - np.maximum(w1, w2))
+    db = np.maximum(nd(br2, br1) * f(1 / SIGMA[1]), 0)
+    dq = (nd(x1[2], x1[0]) - nd(x2[2], x2[0])) * f(1 / SIGMA[2])
+    e = np.sqrt(dv * dv + db * db + dq * dq)
+    still_veg = ramp(v2, 0.3, 0.6)
+    w1 = ramp(np.minimum(nd(x1[1], x1[3]), -v1), 0, 0.15)
+    w2 = ramp(np.minimum(nd(x2[1], x2[3]), -v2), 0, 0.15)
+    e *= (1 - still_veg) * (1 - np.maximum(w1, w2))
     return e > f(THRESHOLD)
 
 
