@@ -366,15 +366,29 @@ def _disjoint(part_of: np.ndarray, pieces: np.ndarray) -> np.ndarray:
     out = pieces.copy()
     starts = np.flatnonzero(np.r_[True, part_of[1:] != part_of[:-1]])
     ends = np.r_[starts[1:], len(part_of)]
-    for a, b in zip(starts, ends, strict=True):
-        if b - a < 2:
-            continue
+    runs = [(a, b) for a, b in zip(starts, ends, strict=True) if b - a > 1]
+    if not runs:
+        return out
+    # One vectorised test of every pair of pieces of a part: only parts where two pieces share
+    # interior (not just an edge, as neighbours in a gap-free layer always do) need the loop.
+    i = np.concatenate([np.repeat(np.arange(a, b), np.arange(b - a - 1, -1, -1)) for a, b in runs])
+    j = np.concatenate([np.arange(a + k + 1, b) for a, b in runs for k in range(b - a)])
+    run_of = np.repeat(np.arange(len(runs)), [(b - a) * (b - a - 1) // 2 for a, b in runs])
+    overlapping = np.unique(run_of[shapely.relate_pattern(pieces[i], pieces[j], _INTERIORS_MEET)])
+    changed = []
+    for a, b in (runs[r] for r in overlapping):
         seen = out[a]
         for k in range(a + 1, b):
-            if shapely.intersects(out[k], seen):
-                out[k] = polygonal(np.array([shapely.difference(out[k], seen)], dtype=object))[0]
+            if shapely.relate_pattern(out[k], seen, _INTERIORS_MEET):
+                out[k] = shapely.difference(out[k], seen)
+                changed.append(k)
             seen = shapely.union(seen, out[k])
+    if changed:
+        out[changed] = polygonal(out[changed])
     return out
+
+
+_INTERIORS_MEET = "T********"  # DE-9IM: the interiors intersect (more than a shared edge)
 
 
 def _overlap_area(parts: np.ndarray, layer: gpd.GeoDataFrame | None, crs: Any) -> np.ndarray:
