@@ -7,19 +7,25 @@ per patch: area, shape (compactness ``4 pi A / P²`` in pixel edges, fill of the
 mean / max / high-share of the pixel probability, CVA magnitude inside and in a ring of
 :data:`RING` pixels around the patch and their contrast, PanTex texture after and its change,
 brightness change, and (when a land-use layer is given) the land-use class before (first two
-digits of the GB/T 21010 code, e.g. 01 cultivated land).
+digits of the GB/T 21010 code, e.g. 01 cultivated land). Against its surroundings: the spread of
+the probability inside, its mean in the ring and in a wide ring of :data:`CONTEXT` pixels
+(a real site stands out from its neighbourhood; noise in a changing field does not), and the
+contrast of CVA and brightness change to them.
 
-A candidate is "real" for training when at least half of its labelled pixels lie on true change
-(:data:`REAL_SHARE`).
+A candidate is "real" for training when at least 30 % of its labelled pixels lie on true change
+(:data:`REAL_SHARE`): the rule by which the campaign counts a lead as real.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 import numpy as np
 from scipy import ndimage
 
 RING = 3
-REAL_SHARE = 0.5
+CONTEXT = 10  # pixels of the wide ring: the patch against its neighbourhood (multi-scale context)
+REAL_SHARE = 0.3  # a lead is real when >= 30 % of it lies on true change (the campaign's rule)
 # channels the pixel stage hands over, in this order
 CHANNELS = ("probability", "cva", "pantex_2", "pantex_change", "brightness_change")
 PATCH_FEATURES = (
@@ -37,6 +43,12 @@ PATCH_FEATURES = (
     "pantex_change_in",
     "brightness_change_in",
     "landuse_before",
+    "prob_std",
+    "prob_ring",
+    "prob_contrast",
+    "prob_context",
+    "cva_context_contrast",
+    "brightness_change_contrast",
 )
 
 
@@ -66,14 +78,17 @@ def _perimeter(lab: np.ndarray, n: int) -> np.ndarray:
     return per[1:]
 
 
-def ring_labels(lab: np.ndarray, width: int = RING) -> np.ndarray:
-    """Background pixels within *width* pixels of a patch, labelled with the nearest patch."""
+def ring_labels(lab: np.ndarray, width: int = RING, *, widths: tuple[int, ...] = ()) -> Any:
+    """Background pixels within *width* pixels of a patch, labelled with the nearest patch
+    (with *widths*: one such raster per width, from one distance transform)."""
+    many = tuple(widths) or (width,)
     if not lab.any():
-        return np.zeros_like(lab)
-    dist, (ii, jj) = ndimage.distance_transform_edt(lab == 0, return_indices=True)
-    ring = lab[ii, jj]
-    ring[(dist > width) | (lab > 0)] = 0
-    return ring
+        rings = [np.zeros_like(lab) for _ in many]
+    else:
+        dist, (ii, jj) = ndimage.distance_transform_edt(lab == 0, return_indices=True)
+        nearest = lab[ii, jj]
+        rings = [np.where((dist > w) | (lab > 0), 0, nearest).astype(lab.dtype) for w in many]
+    return rings if widths else rings[0]
 
 
 def landuse_class(codes: np.ndarray) -> np.ndarray:
@@ -96,45 +111,63 @@ def patch_table(
     """``(n, len(PATCH_FEATURES))`` float64 features of the patches 1..n of *lab*.
 
     *channels* is ``(len(CHANNELS), h, w)``; *landuse* an optional int raster of land-use
-    classes before (-1 unknown).
+    classes before (-1 unknown). Features are computed by name: a new feature is an entry of
+    :data:`PATCH_FEATURES` and its line below; a new channel an entry of :data:`CHANNELS`.
     """
     out = np.full((n, len(PATCH_FEATURES)), np.nan)
     if n == 0:
         return out
-    prob, cva, pt2, ptc, bc = channels
+    ch = dict(zip(CHANNELS, channels, strict=True))
+    prob = ch["probability"]
     pixels = np.bincount(lab.ravel(), minlength=n + 1)[1:].astype(np.float64)
     objs = ndimage.find_objects(lab, max_label=n)
     bbox = np.array(
         [(s[0].stop - s[0].start) * (s[1].stop - s[1].start) if s else 1 for s in objs], float
     )
-    ring = ring_labels(lab)
-    out[:, 0] = np.log10(pixels * pixel_area_m2)
-    out[:, 1] = 4 * np.pi * pixels / np.maximum(_perimeter(lab, n), 1.0) ** 2
-    out[:, 2] = pixels / bbox
-    out[:, 3] = _mean(lab, prob, n)
+    ring, wide = ring_labels(lab, widths=(RING, CONTEXT))
+    f: dict[str, np.ndarray] = {}
+    f["log_area_m2"] = np.log10(pixels * pixel_area_m2)
+    f["compactness"] = 4 * np.pi * pixels / np.maximum(_perimeter(lab, n), 1.0) ** 2
+    f["fill"] = pixels / bbox
+    f["prob_mean"] = _mean(lab, prob, n)
     pmax = np.full(n + 1, -np.inf)
     ok = (lab > 0) & np.isfinite(prob)
     np.maximum.at(pmax, lab[ok], prob[ok])
-    out[:, 4] = np.where(np.isinf(pmax[1:]), np.nan, pmax[1:])
-    out[:, 5] = _mean(lab, (prob >= 0.8).astype(np.float32), n)
-    out[:, 6] = _mean(lab, cva, n)
-    out[:, 7] = _mean(ring, cva, n)
-    out[:, 8] = out[:, 6] - out[:, 7]
-    out[:, 9] = _mean(lab, pt2, n)
-    out[:, 10] = _mean(ring, pt2, n)
-    out[:, 11] = _mean(lab, ptc, n)
-    out[:, 12] = _mean(lab, bc, n)
+    f["prob_max"] = np.where(np.isinf(pmax[1:]), np.nan, pmax[1:])
+    f["prob_high"] = _mean(lab, (prob >= 0.8).astype(np.float32), n)
+    f["cva_in"] = _mean(lab, ch["cva"], n)
+    f["cva_ring"] = _mean(ring, ch["cva"], n)
+    f["cva_contrast"] = f["cva_in"] - f["cva_ring"]
+    f["pantex_2_in"] = _mean(lab, ch["pantex_2"], n)
+    f["pantex_2_ring"] = _mean(ring, ch["pantex_2"], n)
+    f["pantex_change_in"] = _mean(lab, ch["pantex_change"], n)
+    f["brightness_change_in"] = _mean(lab, ch["brightness_change"], n)
     if landuse is not None:
-        sel = lab > 0
-        best = np.full(n + 1, -1, np.int64)
-        codes = landuse[sel].astype(np.int64) + 1  # -1 (unknown) -> 0
-        pairs = np.bincount(
-            lab[sel].astype(np.int64) * 128 + np.clip(codes, 0, 127), minlength=(n + 1) * 128
-        )
-        counts = pairs.reshape(n + 1, 128)
-        best = counts.argmax(axis=1) - 1
-        out[:, 13] = np.where(best[1:] >= 0, best[1:], np.nan)
+        f["landuse_before"] = _majority(lab, n, landuse)
+    sq = _mean(lab, prob.astype(np.float64) ** 2, n)
+    f["prob_std"] = np.sqrt(np.maximum(sq - f["prob_mean"] ** 2, 0.0))
+    f["prob_ring"] = _mean(ring, prob, n)
+    f["prob_contrast"] = f["prob_mean"] - f["prob_ring"]
+    f["prob_context"] = _mean(wide, prob, n)
+    f["cva_context_contrast"] = f["cva_in"] - _mean(wide, ch["cva"], n)
+    f["brightness_change_contrast"] = f["brightness_change_in"] - _mean(
+        ring, ch["brightness_change"], n
+    )
+    for k, name in enumerate(PATCH_FEATURES):
+        if name in f:
+            out[:, k] = f[name]
     return out
+
+
+def _majority(lab: np.ndarray, n: int, landuse: np.ndarray) -> np.ndarray:
+    """Most frequent land-use class per patch (NaN when unknown)."""
+    sel = lab > 0
+    codes = landuse[sel].astype(np.int64) + 1  # -1 (unknown) -> 0
+    pairs = np.bincount(
+        lab[sel].astype(np.int64) * 128 + np.clip(codes, 0, 127), minlength=(n + 1) * 128
+    )
+    best = pairs.reshape(n + 1, 128).argmax(axis=1) - 1
+    return np.where(best[1:] >= 0, best[1:], np.nan)
 
 
 def patch_targets(lab: np.ndarray, n: int, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

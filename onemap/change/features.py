@@ -48,7 +48,8 @@ from .normalize import _coefficients, pair_sample
 
 __all__ = ["FEATURE_SET", "HALO", "FeaturePlan", "pixel_features"]
 
-FEATURE_SET = "onemap-pixel-v1"  # bump when the features change: models record it
+# bump when the pixel or the patch features (_patch_stage.PATCH_FEATURES) change: models record it
+FEATURE_SET = "onemap-pixel-v2"
 RADII = (2, 6, 15)
 TEXTURE_RADIUS = 3
 HALO = max(max(RADII), TEXTURE_RADIUS + 2)

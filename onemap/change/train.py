@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import DataError
+from . import _objects as O
 from . import _patch_stage as P
 from ._labels import LabelledPair, TrainingDataError, _as_pair, pair_labels
 from .features import FEATURE_SET, FeaturePlan
@@ -43,6 +44,7 @@ __all__ = [
     "PATCH_PARAMS",
     "PIXEL_PARAMS",
     "LabelledPair",
+    "select_thresholds",
     "TrainingDataError",
     "train_change_model",
 ]
@@ -52,7 +54,9 @@ MIN_PER_CLASS = 100  # fewer labelled pixels of a class than this is too little 
 MIN_PATCHES = 20
 FEATURE_CACHE_BYTES = 1 << 30  # training sets with fewer feature bytes are featurised once
 THRESHOLDS = np.round(np.arange(0.05, 0.901, 0.05), 2)
-PATCH_THRESHOLDS = np.round(np.arange(0.0, 0.901, 0.1), 2)
+PATCH_THRESHOLDS = tuple(float(t) for t in np.round(np.arange(0.0, 0.951, 0.05), 2))
+# pixel thresholds tried for the candidates when thresholds are chosen by objects
+OBJECT_THRESHOLDS = tuple(float(t) for t in np.round(np.arange(0.2, 0.901, 0.1), 2))
 PIXEL_PARAMS = {
     "objective": "binary",
     "learning_rate": 0.08,
@@ -145,6 +149,7 @@ def train_change_model(
     folds: int = 3,
     num_threads: int = 1,
     patch_threshold: float | None = None,
+    select_by: str = "object",
     sensor: str | None = None,
     params: dict[str, Any] | None = None,
     progress: Callable[[str, int, int], None] | None = None,
@@ -172,6 +177,11 @@ def train_change_model(
     patch_threshold
         Patch probability to keep a candidate, stored as the model's default; None (default):
         chosen on the out-of-fold validation (0 = keep every candidate).
+    select_by
+        What the thresholds are chosen by on the out-of-fold validation: ``"object"``
+        (default: object F1 -- lead precision and site recall, the campaign's view; pixel and
+        patch thresholds chosen together) or ``"pixel"`` (pixel F1 of the kept candidates;
+        pixel threshold by the pixel stage's F1).
     sensor
         Recorded in the header (default: the before scene's ``attrs["sensor"]``).
     params
@@ -196,6 +206,8 @@ def train_change_model(
         raise TrainingDataError(
             "no training pairs given", hint="pass a list of (before, after, truth)"
         )
+    if select_by not in ("object", "pixel"):
+        raise DataError(f"select_by must be 'object' or 'pixel', got {select_by!r}")
     if outside not in ("unchanged", "ignore"):
         raise DataError(f"outside must be 'unchanged' or 'ignore', got {outside!r}")
     folds = max(2, int(folds))
@@ -312,7 +324,7 @@ def train_change_model(
     }
     tick("patch model", 0, 1)
     patch_model = _train_patch_stage(
-        pairs, plans, labels, oof, header, seed, num_threads, folds, patch_threshold
+        pairs, plans, labels, oof, header, seed, num_threads, folds, patch_threshold, select_by
     )
     tick("done", 1, 1)
     return ChangeModel(header, final.model_to_string(), patch_model)
@@ -358,6 +370,7 @@ def _header(
             "patch": PATCH_PARAMS,
             "ring": P.RING,
             "real_share": P.REAL_SHARE,
+            "patch_features": list(P.PATCH_FEATURES),
         },
         "threshold": 0.5,
         "patch_threshold": 0.0,
@@ -403,78 +416,129 @@ def _oof_channels(
     return out
 
 
-def _train_patch_stage(
-    pairs, plans, labels, oof, header, seed, num_threads, folds, fixed_threshold: float | None
-) -> str | None:
-    """Patch model on the out-of-fold candidates; its threshold (unless fixed) is the one of
-    0, 0.1, ..., 0.9 with the best pooled out-of-fold pixel F1 of the kept candidates (0 keeps
-    every candidate, so the stage never scores below the pixel stage on its own validation)."""
+def _patch_candidates(pairs, plans, labels, oof, header, thr, seed, folds) -> dict | None:
+    """Candidate patches of the out-of-fold probability at pixel threshold *thr*: their
+    features, training targets, folds and object bookkeeping, per pair."""
     from ._scene import pixel_area_m2
 
-    tables, targets, pfold, pos_px, all_px, total_pos = [], [], [], [], [], 0
     by_pair = header["parameters"]["folds_by"] == "pair"
+    tables, targets, known, pfold, objs = [], [], [], [], []
     for k, (p, plan, lab, ch) in enumerate(zip(pairs, plans, labels, oof, strict=False)):
-        total_pos += int((lab == 1).sum())
-        cand, n = P.candidates(ch[0], header["threshold"])
-        if n == 0:
-            continue
+        cand, n = P.candidates(ch[0], thr)
+        objs.append(O.patch_objects(cand, n, lab))
         lu = _landuse_raster(p.landuse, plan.frame) if header["uses_landuse"] else None
-        table = P.patch_table(cand, n, ch, pixel_area_m2(plan.frame), lu)
-        real, known = P.patch_targets(cand, n, lab)
+        tables.append(P.patch_table(cand, n, ch, pixel_area_m2(plan.frame), lu))
+        real, kn = P.patch_targets(cand, n, lab)
+        targets.append(real)
+        known.append(kn)
         values, first = np.unique(cand.ravel(), return_index=True)
         rows, cols = np.divmod(first[values > 0], plan.frame.shape[1])
         h, w = plan.frame.shape
-        fo = _folds(plan.frame.shape, 0, h, 0, w, k, seed, folds, by_pair)[rows, cols]
-        pos = np.bincount(cand.ravel(), weights=(lab == 1).ravel(), minlength=n + 1)[1:]
-        neg = np.bincount(cand.ravel(), weights=(lab == 0).ravel(), minlength=n + 1)[1:]
-        tables.append(table[known])
-        targets.append(real[known])
-        pfold.append(fo[known])
-        pos_px.append(pos[known])
-        all_px.append((pos + neg)[known])
-    header["patch_threshold"] = 0.0 if fixed_threshold is None else float(fixed_threshold)
-    if not tables:
-        header["validation"]["patch"] = "no candidate patches: every candidate is kept"
-        return None
-    T, y, fo = (
-        np.concatenate(tables),
-        np.concatenate(targets).astype(np.float32),
-        np.concatenate(pfold),
-    )
-    pos_arr, all_arr = np.concatenate(pos_px), np.concatenate(all_px)
-    if len(T) < MIN_PATCHES or y.sum() < 5 or (1 - y).sum() < 5:
-        header["validation"]["patch"] = (
-            f"{len(T)} candidate patches ({int(y.sum())} real): too few for a "
-            "patch model, every candidate is kept"
-        )
+        pfold.append(_folds(plan.frame.shape, 0, h, 0, w, k, seed, folds, by_pair)[rows, cols])
+    return {
+        "T": np.concatenate(tables),
+        "y": np.concatenate(targets).astype(np.float32),
+        "known": np.concatenate(known),
+        "fold": np.concatenate(pfold),
+        "objs": objs,
+        "sizes": [len(t) for t in tables],
+    }
+
+
+def _patch_oof(c: dict, header: dict, seed: int, num_threads: int, folds: int) -> np.ndarray | None:
+    """Out-of-fold patch probability of every candidate, or None when too few labelled
+    candidates (the model then keeps candidates by their mean pixel probability)."""
+    T, y, kn, fo = c["T"], c["y"], c["known"], c["fold"]
+    yk = y[kn]
+    if kn.sum() < MIN_PATCHES or yk.sum() < 5 or (1 - yk).sum() < 5:
         return None
     cat = [P.PATCH_FEATURES.index("landuse_before")] if header["uses_landuse"] else []
     names = list(P.PATCH_FEATURES)
     pred = np.ones(len(T))
     for fold in range(folds):
-        sel = fo != fold
-        if (fo == fold).any() and y[sel].min() != y[sel].max():
-            m = _lgb_train(T[sel], y[sel], PATCH_PARAMS, seed, num_threads, names, cat)
-            pred[fo == fold] = m.predict(T[fo == fold], num_threads=num_threads)
-    scores = {}
-    for t in PATCH_THRESHOLDS:
-        keep = pred >= t
-        tp = float(pos_arr[keep].sum())
-        scores[float(t)] = _f1(tp, float(all_arr[keep].sum()) - tp, total_pos - tp)[2]
-    if fixed_threshold is None:
-        header["patch_threshold"] = max(scores, key=lambda t: (round(scores[t], 6), -t))
-    keep = pred >= header["patch_threshold"]
-    tp, fp, fn = (keep & (y == 1)).sum(), (keep & (y == 0)).sum(), (~keep & (y == 1)).sum()
-    pp, rr, _ = _f1(tp, fp, fn)
-    header["validation"]["patch"] = {
-        "candidates": len(T),
-        "real": int(y.sum()),
-        "threshold": header["patch_threshold"],
-        "kept_real_share": round(pp, 4),
-        "real_kept_share": round(rr, 4),
-        "pixel_f1_by_threshold": {str(t): round(v, 4) for t, v in scores.items()},
-    }
-    header["validation"]["pixel_f1_after_patches"] = (
-        round(scores[header["patch_threshold"]], 4) if header["patch_threshold"] in scores else None
+        train, test = kn & (fo != fold), fo == fold
+        if test.any() and y[train].min() != y[train].max():
+            m = _lgb_train(T[train], y[train], PATCH_PARAMS, seed, num_threads, names, cat)
+            pred[test] = m.predict(T[test], num_threads=num_threads)
+    return pred
+
+
+def select_thresholds(
+    candidates: dict[float, tuple[list[O.PatchObjects], list[np.ndarray]]],
+    patch_thresholds: Sequence[float],
+    by: str = "object",
+) -> tuple[float, float, dict[tuple[float, float], dict[str, float]]]:
+    """The (pixel, patch) threshold pair with the best pooled score and every pair's scores.
+
+    *candidates* maps a pixel threshold to its candidates' object bookkeeping and patch
+    probabilities per pair; a candidate is kept when its probability >= the patch threshold.
+    *by* ``"object"`` maximises object F1 (lead precision and site recall,
+    :mod:`onemap.change._objects`), ``"pixel"`` pixel F1 of the kept candidates. Ties go to the
+    better other F1, then to the lower thresholds.
+    """
+    other = "pixel_f1" if by == "object" else "object_f1"
+    key = "object_f1" if by == "object" else "pixel_f1"
+    table: dict[tuple[float, float], dict[str, float]] = {}
+    for thr, (objs, preds) in candidates.items():
+        for pt in patch_thresholds:
+            counts = sum(
+                (O.object_counts(o, pr >= pt) for o, pr in zip(objs, preds, strict=True)),
+                np.zeros(7),
+            )
+            table[float(thr), float(pt)] = O.scores(counts)
+    best = max(
+        table, key=lambda t: (round(table[t][key], 6), round(table[t][other], 6), -t[0], -t[1])
     )
-    return _lgb_train(T, y, PATCH_PARAMS, seed, num_threads, names, cat).model_to_string()
+    return best[0], best[1], table
+
+
+def _train_patch_stage(
+    pairs,
+    plans,
+    labels,
+    oof,
+    header,
+    seed,
+    num_threads,
+    folds,
+    fixed_threshold: float | None,
+    select_by: str = "object",
+) -> str | None:
+    """Patch model on the out-of-fold candidates. The pixel threshold (unless
+    ``select_by="pixel"`` keeps the pixel-F1 one) and the patch threshold (unless fixed) are
+    chosen together by :func:`select_thresholds` on the out-of-fold validation over
+    :data:`OBJECT_THRESHOLDS` x :data:`PATCH_THRESHOLDS` (patch threshold 0 keeps every
+    candidate, so the stage never scores below the pixel stage on its own validation)."""
+    pixel_grid = OBJECT_THRESHOLDS if select_by == "object" else [header["threshold"]]
+    patch_grid = PATCH_THRESHOLDS if fixed_threshold is None else [float(fixed_threshold)]
+    found, preds = {}, {}
+    for thr in pixel_grid:
+        c = _patch_candidates(pairs, plans, labels, oof, header, float(thr), seed, folds)
+        pred = _patch_oof(c, header, seed, num_threads, folds)
+        if pred is None:  # no patch model at this threshold: keep by mean pixel probability
+            pred = c["T"][:, P.PATCH_FEATURES.index("prob_mean")]
+        found[float(thr)] = c
+        preds[float(thr)] = (c["objs"], np.split(pred, np.cumsum(c["sizes"])[:-1]))
+    thr, pt, table = select_thresholds(preds, patch_grid, select_by)
+    header["threshold"], header["patch_threshold"] = thr, pt
+    c = found[thr]
+    chosen = table[thr, pt]
+    v = header["validation"]
+    v["selected_by"] = f"{select_by} F1"
+    v["objects"] = {k: round(x, 4) for k, x in chosen.items()}
+    v["pixel_f1_after_patches"] = round(chosen["pixel_f1"], 4)
+    v["object_f1_by_threshold"] = {
+        f"{a}/{b}": round(s["object_f1"], 4) for (a, b), s in table.items() if a == thr
+    }
+    T, y, kn = c["T"], c["y"], c["known"]
+    yk = y[kn]
+    if kn.sum() < MIN_PATCHES or yk.sum() < 5 or (1 - yk).sum() < 5:
+        v["patch"] = (
+            f"{int(kn.sum())} candidate patches ({int(yk.sum())} real): too few for a "
+            "patch model, candidates are kept by their mean pixel probability"
+        )
+        return None
+    v["patch"] = {"candidates": int(kn.sum()), "real": int(yk.sum()), "threshold": pt}
+    cat = [P.PATCH_FEATURES.index("landuse_before")] if header["uses_landuse"] else []
+    names = list(P.PATCH_FEATURES)
+    return _lgb_train(T[kn], y[kn], PATCH_PARAMS, seed, num_threads, names, cat).model_to_string()
