@@ -50,11 +50,14 @@ __all__ = [
 ]
 
 BLOCK = 64
+EARLY_STOPPING = 30  # rounds without a better inner-fold log loss before a pixel model stops
 MIN_PER_CLASS = 100  # fewer labelled pixels of a class than this is too little to learn from
 MIN_PATCHES = 20
 FEATURE_CACHE_BYTES = 1 << 30  # training sets with fewer feature bytes are featurised once
 THRESHOLDS = np.round(np.arange(0.05, 0.901, 0.05), 2)
 PATCH_THRESHOLDS = tuple(float(t) for t in np.round(np.arange(0.0, 0.951, 0.05), 2))
+SELECT_BY = ("object", "object_f1", "pixel")
+MIN_SITE_RECALL = 0.7  # the campaign's requirement: at least 70 % of the true sites found
 # pixel thresholds tried for the candidates when thresholds are chosen by objects
 OBJECT_THRESHOLDS = tuple(float(t) for t in np.round(np.arange(0.2, 0.901, 0.1), 2))
 PIXEL_PARAMS = {
@@ -66,7 +69,7 @@ PIXEL_PARAMS = {
     "bagging_fraction": 0.8,
     "bagging_freq": 1,
     "lambda_l2": 1.0,
-    "num_iterations": 120,
+    "num_iterations": 400,  # at most: early stopping on the inner folds chooses the number
 }
 PATCH_PARAMS = {
     "objective": "binary",
@@ -111,7 +114,10 @@ def _lgb_train(
     num_threads: int,
     names: Sequence[str],
     categorical: Sequence[int] = (),
+    valid: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> Any:
+    """A LightGBM booster; with *valid* (X, y) training stops once the validation log loss has
+    not improved for :data:`EARLY_STOPPING` rounds (the booster keeps its best iteration)."""
     import lightgbm as lgb
 
     p = {
@@ -130,7 +136,11 @@ def _lgb_train(
         free_raw_data=True,
         params={"verbosity": -1},
     )
-    return lgb.train(p, ds)
+    if valid is None:
+        return lgb.train(p, ds)
+    vs = lgb.Dataset(valid[0], label=valid[1], reference=ds, params={"verbosity": -1})
+    stop = lgb.early_stopping(EARLY_STOPPING, first_metric_only=True, verbose=False)
+    return lgb.train({**p, "metric": "binary_logloss"}, ds, valid_sets=[vs], callbacks=[stop])
 
 
 def _f1(tp: float, fp: float, fn: float) -> tuple[float, float, float]:
@@ -150,6 +160,8 @@ def train_change_model(
     num_threads: int = 1,
     patch_threshold: float | None = None,
     select_by: str = "object",
+    min_site_recall: float = MIN_SITE_RECALL,
+    early_stop: bool = True,
     sensor: str | None = None,
     params: dict[str, Any] | None = None,
     progress: Callable[[str, int, int], None] | None = None,
@@ -177,11 +189,16 @@ def train_change_model(
     patch_threshold
         Patch probability to keep a candidate, stored as the model's default; None (default):
         chosen on the out-of-fold validation (0 = keep every candidate).
-    select_by
-        What the thresholds are chosen by on the out-of-fold validation: ``"object"``
-        (default: object F1 -- lead precision and site recall, the campaign's view; pixel and
-        patch thresholds chosen together) or ``"pixel"`` (pixel F1 of the kept candidates;
-        pixel threshold by the pixel stage's F1).
+    select_by, min_site_recall
+        What the pixel and patch thresholds are chosen by, together, on the out-of-fold
+        validation (:func:`select_thresholds`): ``"object"`` (default, the campaign's view:
+        the best share of real leads among the settings that find at least
+        *min_site_recall* of the true sites), ``"object_f1"`` or ``"pixel"`` (pixel F1 of the
+        kept candidates; the pixel threshold is then the pixel stage's best).
+    early_stop
+        Stop each inner fold's pixel model once its held-out fold's log loss stops improving
+        (after :data:`EARLY_STOPPING` rounds; at most ``num_iterations``) and give the final
+        model the median of the folds' best iterations. False: ``num_iterations`` as given.
     sensor
         Recorded in the header (default: the before scene's ``attrs["sensor"]``).
     params
@@ -206,8 +223,8 @@ def train_change_model(
         raise TrainingDataError(
             "no training pairs given", hint="pass a list of (before, after, truth)"
         )
-    if select_by not in ("object", "pixel"):
-        raise DataError(f"select_by must be 'object' or 'pixel', got {select_by!r}")
+    if select_by not in SELECT_BY:
+        raise DataError(f"select_by must be one of {SELECT_BY}, got {select_by!r}")
     if outside not in ("unchanged", "ignore"):
         raise DataError(f"outside must be 'unchanged' or 'ignore', got {outside!r}")
     folds = max(2, int(folds))
@@ -281,9 +298,15 @@ def train_change_model(
     models = []
     for fold in range(folds):
         tick("validation models", fold, folds + 1)
-        sel = f != fold
-        models.append(_lgb_train(X[sel], y[sel], pixel_params, seed, num_threads, feat_names))
+        sel, held = f != fold, f == fold
+        valid = (X[held], y[held]) if held.any() and early_stop else None
+        models.append(
+            _lgb_train(X[sel], y[sel], pixel_params, seed, num_threads, feat_names, valid=valid)
+        )
     tick("pixel model", folds, folds + 1)
+    if early_stop:  # the final model gets the iterations the inner folds chose (median)
+        best = [m.best_iteration or m.current_iteration() for m in models]
+        pixel_params = {**pixel_params, "num_iterations": int(np.median(best))}
     final = _lgb_train(X, y, pixel_params, seed, num_threads, feat_names)
     del X
     header = _header(
@@ -324,7 +347,17 @@ def train_change_model(
     }
     tick("patch model", 0, 1)
     patch_model = _train_patch_stage(
-        pairs, plans, labels, oof, header, seed, num_threads, folds, patch_threshold, select_by
+        pairs,
+        plans,
+        labels,
+        oof,
+        header,
+        seed,
+        num_threads,
+        folds,
+        patch_threshold,
+        select_by,
+        min_site_recall,
     )
     tick("done", 1, 1)
     return ChangeModel(header, final.model_to_string(), patch_model)
@@ -467,17 +500,20 @@ def select_thresholds(
     candidates: dict[float, tuple[list[O.PatchObjects], list[np.ndarray]]],
     patch_thresholds: Sequence[float],
     by: str = "object",
+    min_site_recall: float = MIN_SITE_RECALL,
 ) -> tuple[float, float, dict[tuple[float, float], dict[str, float]]]:
-    """The (pixel, patch) threshold pair with the best pooled score and every pair's scores.
+    """The (pixel, patch) threshold pair chosen by *by* and every pair's pooled scores.
 
     *candidates* maps a pixel threshold to its candidates' object bookkeeping and patch
     probabilities per pair; a candidate is kept when its probability >= the patch threshold.
-    *by* ``"object"`` maximises object F1 (lead precision and site recall,
-    :mod:`onemap.change._objects`), ``"pixel"`` pixel F1 of the kept candidates. Ties go to the
-    better other F1, then to the lower thresholds.
+    *by*: ``"object"`` -- the best lead precision among the pairs that find at least
+    *min_site_recall* of the true sites (none does: the best site recall);
+    ``"object_f1"`` -- the best object F1 (lead precision and site recall,
+    :mod:`onemap.change._objects`); ``"pixel"`` -- the best pixel F1 of the kept candidates.
+    Ties go to the better pixel F1, then to the lower thresholds.
     """
-    other = "pixel_f1" if by == "object" else "object_f1"
-    key = "object_f1" if by == "object" else "pixel_f1"
+    if by not in SELECT_BY:
+        raise DataError(f"select_by must be one of {SELECT_BY}, got {by!r}")
     table: dict[tuple[float, float], dict[str, float]] = {}
     for thr, (objs, preds) in candidates.items():
         for pt in patch_thresholds:
@@ -486,9 +522,20 @@ def select_thresholds(
                 np.zeros(7),
             )
             table[float(thr), float(pt)] = O.scores(counts)
-    best = max(
-        table, key=lambda t: (round(table[t][key], 6), round(table[t][other], 6), -t[0], -t[1])
-    )
+
+    def key(t: tuple[float, float]) -> tuple:
+        s = table[t]
+        r = lambda v: round(v, 6)  # noqa: E731 - float noise must not decide
+        if by == "object":
+            meets = s["site_recall"] >= min_site_recall - 1e-9
+            main = (meets, r(s["lead_precision"]) if meets else r(s["site_recall"]))
+        elif by == "object_f1":
+            main = (r(s["object_f1"]),)
+        else:
+            main = (r(s["pixel_f1"]), r(s["object_f1"]))
+        return (*main, r(s["pixel_f1"]), -t[0], -t[1])
+
+    best = max(table, key=key)
     return best[0], best[1], table
 
 
@@ -503,13 +550,14 @@ def _train_patch_stage(
     folds,
     fixed_threshold: float | None,
     select_by: str = "object",
+    min_site_recall: float = MIN_SITE_RECALL,
 ) -> str | None:
     """Patch model on the out-of-fold candidates. The pixel threshold (unless
     ``select_by="pixel"`` keeps the pixel-F1 one) and the patch threshold (unless fixed) are
     chosen together by :func:`select_thresholds` on the out-of-fold validation over
     :data:`OBJECT_THRESHOLDS` x :data:`PATCH_THRESHOLDS` (patch threshold 0 keeps every
     candidate, so the stage never scores below the pixel stage on its own validation)."""
-    pixel_grid = OBJECT_THRESHOLDS if select_by == "object" else [header["threshold"]]
+    pixel_grid = OBJECT_THRESHOLDS if select_by != "pixel" else [header["threshold"]]
     patch_grid = PATCH_THRESHOLDS if fixed_threshold is None else [float(fixed_threshold)]
     found, preds = {}, {}
     for thr in pixel_grid:
@@ -519,16 +567,22 @@ def _train_patch_stage(
             pred = c["T"][:, P.PATCH_FEATURES.index("prob_mean")]
         found[float(thr)] = c
         preds[float(thr)] = (c["objs"], np.split(pred, np.cumsum(c["sizes"])[:-1]))
-    thr, pt, table = select_thresholds(preds, patch_grid, select_by)
+    thr, pt, table = select_thresholds(preds, patch_grid, select_by, min_site_recall)
     header["threshold"], header["patch_threshold"] = thr, pt
     c = found[thr]
     chosen = table[thr, pt]
     v = header["validation"]
-    v["selected_by"] = f"{select_by} F1"
+    v["selected_by"] = (
+        f"lead precision at site recall >= {min_site_recall:g}"
+        if select_by == "object"
+        else select_by.replace("_f1", "") + " F1"
+    )
     v["objects"] = {k: round(x, 4) for k, x in chosen.items()}
     v["pixel_f1_after_patches"] = round(chosen["pixel_f1"], 4)
-    v["object_f1_by_threshold"] = {
-        f"{a}/{b}": round(s["object_f1"], 4) for (a, b), s in table.items() if a == thr
+    v["objects_by_patch_threshold"] = {
+        str(b): [round(s["lead_precision"], 4), round(s["site_recall"], 4)]
+        for (a, b), s in table.items()
+        if a == thr
     }
     T, y, kn = c["T"], c["y"], c["known"]
     yk = y[kn]
