@@ -17,11 +17,17 @@ Validation and thresholds: with at least ``folds`` pairs, pair k goes to fold ``
 validation then sees scenes it did not learn from, as in use); with fewer pairs the pixels are
 split into spatial folds (blocks of :data:`BLOCK` pixels assigned by a seeded hash). Small
 training sets (< :data:`FEATURE_CACHE_BYTES` of features) are featurised once and the features
-kept for the out-of-fold pass. One pixel model per fold is trained on the other
-folds; its out-of-fold probabilities give the validation scores recorded in the file, the pixel
-threshold (the one with the best pooled out-of-fold F1 over 0.05, 0.10, ..., 0.90) and the
-candidate patches on which the patch model learns. The file's pixel model is trained on all
-samples. The patch model's threshold is chosen the same way (see :func:`_train_patch_stage`).
+kept for the out-of-fold pass. One pixel model per fold is trained on the other folds, and
+stops early once its held-out fold's log loss has not improved for :data:`EARLY_STOPPING`
+rounds; the file's pixel model is trained on all samples with the median of the folds' best
+iteration counts. The fold models' out-of-fold probabilities give the validation scores
+recorded in the file and the candidate patches (``probability >= t``) on which the patch model
+learns, out of fold as well. The pixel threshold *t* and the patch threshold are then chosen
+together on these out-of-fold candidates by what the campaign judges -- objects
+(:func:`select_thresholds`, :mod:`onemap.change._objects`): the share of kept patches that are
+real (>= 30 % of a lead on true change) and the share of true sites a kept patch touches;
+``select_by="pixel"`` chooses by pixel F1 instead. Small leads that pixel F1 barely notices
+dominate a field team's workload, which is why objects decide by default.
 Nothing is tuned on data outside the training set.
 """
 
@@ -56,10 +62,10 @@ MIN_PATCHES = 20
 FEATURE_CACHE_BYTES = 1 << 30  # training sets with fewer feature bytes are featurised once
 THRESHOLDS = np.round(np.arange(0.05, 0.901, 0.05), 2)
 PATCH_THRESHOLDS = tuple(float(t) for t in np.round(np.arange(0.0, 0.951, 0.05), 2))
-SELECT_BY = ("object", "object_f1", "pixel")
+SELECT_BY = ("object_f1", "recall_floor", "pixel")
 MIN_SITE_RECALL = 0.7  # the campaign's requirement: at least 70 % of the true sites found
 # pixel thresholds tried for the candidates when thresholds are chosen by objects
-OBJECT_THRESHOLDS = tuple(float(t) for t in np.round(np.arange(0.2, 0.901, 0.1), 2))
+OBJECT_THRESHOLDS = tuple(float(t) for t in np.round(np.arange(0.2, 0.901, 0.1), 2)) + (0.95,)
 PIXEL_PARAMS = {
     "objective": "binary",
     "learning_rate": 0.08,
@@ -159,7 +165,7 @@ def train_change_model(
     folds: int = 3,
     num_threads: int = 1,
     patch_threshold: float | None = None,
-    select_by: str = "object",
+    select_by: str = "object_f1",
     min_site_recall: float = MIN_SITE_RECALL,
     early_stop: bool = True,
     sensor: str | None = None,
@@ -191,10 +197,11 @@ def train_change_model(
         chosen on the out-of-fold validation (0 = keep every candidate).
     select_by, min_site_recall
         What the pixel and patch thresholds are chosen by, together, on the out-of-fold
-        validation (:func:`select_thresholds`): ``"object"`` (default, the campaign's view:
-        the best share of real leads among the settings that find at least
-        *min_site_recall* of the true sites), ``"object_f1"`` or ``"pixel"`` (pixel F1 of the
-        kept candidates; the pixel threshold is then the pixel stage's best).
+        validation (:func:`select_thresholds`): ``"object_f1"`` (default, the campaign's view:
+        the harmonic mean of the share of real leads and the share of true sites found),
+        ``"recall_floor"`` (the best share of real leads among the settings that find at least
+        *min_site_recall* of the true sites) or ``"pixel"`` (pixel F1 of the kept candidates;
+        the pixel threshold is then the pixel stage's best).
     early_stop
         Stop each inner fold's pixel model once its held-out fold's log loss stops improving
         (after :data:`EARLY_STOPPING` rounds; at most ``num_iterations``) and give the final
@@ -499,17 +506,17 @@ def _patch_oof(c: dict, header: dict, seed: int, num_threads: int, folds: int) -
 def select_thresholds(
     candidates: dict[float, tuple[list[O.PatchObjects], list[np.ndarray]]],
     patch_thresholds: Sequence[float],
-    by: str = "object",
+    by: str = "object_f1",
     min_site_recall: float = MIN_SITE_RECALL,
 ) -> tuple[float, float, dict[tuple[float, float], dict[str, float]]]:
     """The (pixel, patch) threshold pair chosen by *by* and every pair's pooled scores.
 
     *candidates* maps a pixel threshold to its candidates' object bookkeeping and patch
     probabilities per pair; a candidate is kept when its probability >= the patch threshold.
-    *by*: ``"object"`` -- the best lead precision among the pairs that find at least
-    *min_site_recall* of the true sites (none does: the best site recall);
-    ``"object_f1"`` -- the best object F1 (lead precision and site recall,
-    :mod:`onemap.change._objects`); ``"pixel"`` -- the best pixel F1 of the kept candidates.
+    *by*: ``"object_f1"`` -- the best object F1, the harmonic mean of lead precision and site
+    recall (:mod:`onemap.change._objects`); ``"recall_floor"`` -- the best lead precision among
+    the pairs that find at least *min_site_recall* of the true sites (none does: the best site
+    recall); ``"pixel"`` -- the best pixel F1 of the kept candidates.
     Ties go to the better pixel F1, then to the lower thresholds.
     """
     if by not in SELECT_BY:
@@ -526,7 +533,7 @@ def select_thresholds(
     def key(t: tuple[float, float]) -> tuple:
         s = table[t]
         r = lambda v: round(v, 6)  # noqa: E731 - float noise must not decide
-        if by == "object":
+        if by == "recall_floor":
             meets = s["site_recall"] >= min_site_recall - 1e-9
             main = (meets, r(s["lead_precision"]) if meets else r(s["site_recall"]))
         elif by == "object_f1":
@@ -549,7 +556,7 @@ def _train_patch_stage(
     num_threads,
     folds,
     fixed_threshold: float | None,
-    select_by: str = "object",
+    select_by: str = "object_f1",
     min_site_recall: float = MIN_SITE_RECALL,
 ) -> str | None:
     """Patch model on the out-of-fold candidates. The pixel threshold (unless
@@ -574,7 +581,7 @@ def _train_patch_stage(
     v = header["validation"]
     v["selected_by"] = (
         f"lead precision at site recall >= {min_site_recall:g}"
-        if select_by == "object"
+        if select_by == "recall_floor"
         else select_by.replace("_f1", "") + " F1"
     )
     v["objects"] = {k: round(x, 4) for k, x in chosen.items()}

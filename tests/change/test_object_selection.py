@@ -52,7 +52,13 @@ def _f1(a, b):
 
 @pytest.mark.parametrize(
     ("by", "floor"),
-    [("object", 0.7), ("object", 0.3), ("object", 1.0), ("object_f1", 0), ("pixel", 0)],
+    [
+        ("recall_floor", 0.7),
+        ("recall_floor", 0.3),
+        ("recall_floor", 1.0),
+        ("object_f1", 0),
+        ("pixel", 0),
+    ],
 )
 def test_selection_matches_brute_force(by, floor):
     scenes = [_scene(s) for s in range(3)]
@@ -83,7 +89,7 @@ def test_selection_matches_brute_force(by, floor):
             assert table[t, q]["site_recall"] == pytest.approx(rec)
             assert table[t, q]["object_f1"] == pytest.approx(obj)
             assert table[t, q]["pixel_f1"] == pytest.approx(pix)
-            if by == "object":  # best precision at the recall floor, else the best recall
+            if by == "recall_floor":  # best precision at the recall floor, else the best recall
                 meets = rec >= floor - 1e-9
                 main = (meets, round(prec if meets else rec, 6))
             else:
