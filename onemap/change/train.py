@@ -169,7 +169,7 @@ def train_change_model(
     patch_threshold: float | None = None,
     select_by: str = "object_f1",
     min_site_recall: float = MIN_SITE_RECALL,
-    early_stop: bool = True,
+    early_stop: bool = False,
     sensor: str | None = None,
     params: dict[str, Any] | None = None,
     progress: Callable[[str, int, int], None] | None = None,
