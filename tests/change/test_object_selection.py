@@ -113,3 +113,14 @@ def test_a_lead_is_real_at_30_percent_of_its_labelled_pixels():
     assert o.sites == 1 and o.link_patch.tolist() == [0, 1]  # the site touches both patches
     counts = O.object_counts(o, np.array([False, True]))
     assert counts[:4].tolist() == [0, 0, 1, 1]  # found by an uncounted patch, no lead
+
+
+def test_early_stopping_is_deterministic_and_bounded():
+    from onemap.change.train import train_change_model
+    from tests.change.test_model import make_pair
+
+    pairs = [make_pair(s, size=64)[:3] for s in (4, 5, 6)]
+    kw = {"samples_per_class": 1500, "params": {"num_iterations": 40}, "early_stop": True}
+    one, two = train_change_model(pairs, **kw), train_change_model(pairs, **kw)
+    assert one.to_json() == two.to_json()
+    assert 1 <= one.header["parameters"]["pixel"]["num_iterations"] <= 40
