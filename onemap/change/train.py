@@ -75,7 +75,7 @@ PIXEL_PARAMS = {
     "bagging_fraction": 0.8,
     "bagging_freq": 1,
     "lambda_l2": 1.0,
-    "num_iterations": 400,  # at most: early stopping on the inner folds chooses the number
+    "num_iterations": 120,  # at most this many with early_stop=True
 }
 PATCH_PARAMS = {
     "objective": "binary",
