@@ -87,8 +87,8 @@ def test_header_records_training(trained):
     assert h["bands"] == list(BANDS) and h["resolution_m"] == pytest.approx(2.0)
     assert len(h["training"]) == 3 and all(len(t["labels_sha256"]) == 64 for t in h["training"])
     assert 0 < h["validation"]["pixel_f1"] <= 1 and 0.2 <= h["threshold"] <= 0.95
-    # thresholds chosen by objects on the inner validation
-    assert h["validation"]["selected_by"] == "object F1"
+    # thresholds chosen on the inner validation; its object scores recorded
+    assert h["validation"]["selected_by"] == "pixel F1"
     assert {"lead_precision", "site_recall", "object_f1"} <= set(h["validation"]["objects"])
     assert 1 <= h["parameters"]["pixel"]["num_iterations"] <= FAST["num_iterations"]
     assert "prob_context" in h["parameters"]["patch_features"]
