@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
-from ._patch_stage import REAL_SHARE as LEAD_SHARE  # >= 30 % on a true site: a real lead
+LEAD_SHARE = 0.3  # a lead is real when >= 30 % of it lies on a true site (the campaign's rule)
 
 
 @dataclass

@@ -10,8 +10,7 @@ From both dates on one grid, per pixel (numba kernels in :mod:`onemap.change._fe
   ND(SWIR1, NIR), the green leaf index (RGB) and ND(red, blue); brightness at both dates;
 * the existing change scores: CVA magnitude and, with green and red bands, ``construction``;
 * local mean and spread of the CVA magnitude, brightness change and date-2 brightness in
-  windows of radius 2, 6 and 15 pixels, and the local mean of every band's normalised
-  difference and of every index change at the same scales;
+  windows of radius 2, 6 and 15 pixels;
 * PanTex texture (minimum GLCM contrast over 8 displacements in a 7 x 7 window) of the brightness
   at both dates and its change: a built-up texture measure for 0.5-2 m imagery (Pesaresi et al.).
 
@@ -49,8 +48,7 @@ from .normalize import _coefficients, pair_sample
 
 __all__ = ["FEATURE_SET", "HALO", "FeaturePlan", "pixel_features"]
 
-# bump when the pixel or the patch features (_patch_stage.PATCH_FEATURES) change: models record it
-FEATURE_SET = "onemap-pixel-v3"
+FEATURE_SET = "onemap-pixel-v1"  # bump when the features change: models record it
 RADII = (2, 6, 15)
 TEXTURE_RADIUS = 3
 HALO = max(max(RADII), TEXTURE_RADIUS + 2)
@@ -148,14 +146,6 @@ class FeaturePlan:
                 sample_pixels,
             )
         self._point_names, self._keep = self._channels()
-        # band-wise and index changes in context too: at 10 m a site is a few pixels, and the
-        # change of its neighbourhood separates it from single-pixel noise
-        self._mean_of = _MEAN_OF + tuple(
-            c
-            for c in self._point_names
-            if c.startswith("dz_") or c.endswith("_change")
-            if c not in _MEAN_OF
-        )
         self.names = self._point_names + self._neighbourhood_names()
 
     def _channels(self) -> tuple[list[str], list[int]]:
@@ -185,7 +175,7 @@ class FeaturePlan:
         return names, keep
 
     def _neighbourhood_names(self) -> list[str]:
-        out = [f"mean{r}_{c}" for c in self._mean_of for r in RADII]
+        out = [f"mean{r}_{c}" for c in _MEAN_OF for r in RADII]
         out += [f"std{r}_{c}" for c in _STD_OF for r in RADII]
         return out + ["pantex_1", "pantex_2", "pantex_change"]
 
@@ -232,7 +222,7 @@ class FeaturePlan:
             k += 1
         named = dict(zip(self._point_names, out, strict=False))
         at = {}  # one window pass gives a channel's mean and spread
-        for c in self._mean_of:
+        for c in _MEAN_OF:
             for r in RADII:
                 at["mean", c, r] = k
                 k += 1
@@ -241,7 +231,7 @@ class FeaturePlan:
                 at["std", c, r] = k
                 k += 1
         scratch = np.empty((h, w), np.float32)
-        for c in self._mean_of:
+        for c in _MEAN_OF:
             for r in RADII:
                 std = out[at["std", c, r]] if c in _STD_OF else scratch
                 FK.local_stats_kernel(named[c], r, out[at["mean", c, r]], std)

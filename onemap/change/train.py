@@ -63,7 +63,7 @@ MIN_PER_CLASS = 100  # fewer labelled pixels of a class than this is too little 
 MIN_PATCHES = 20
 FEATURE_CACHE_BYTES = 1 << 30  # training sets with fewer feature bytes are featurised once
 THRESHOLDS = np.round(np.arange(0.05, 0.901, 0.05), 2)
-PATCH_THRESHOLDS = tuple(float(t) for t in np.round(np.arange(0.0, 0.951, 0.05), 2))
+PATCH_THRESHOLDS = tuple(float(t) for t in np.round(np.arange(0.0, 0.901, 0.1), 2))
 SELECT_BY = ("object_f1", "recall_floor", "pixel")
 MIN_SITE_RECALL = 0.7  # the campaign's requirement: at least 70 % of the true sites found
 # pixel thresholds tried for the candidates when thresholds are chosen by objects
@@ -207,7 +207,7 @@ def train_change_model(
         of real leads and the share of true sites found, the campaign's view) or
         ``"recall_floor"`` (the best share of real leads among the settings that find at least
         *min_site_recall* of the true sites). Why pixel by default: the object criteria pick
-        one of 16 x 20 threshold pairs on a few scenes' noisy object counts and over-fit them;
+        one of 16 x 10 threshold pairs on a few scenes' noisy object counts and over-fit them;
         held out on OSCD (leave one city out, benchmarks/README.md) they lost to pixel F1 on
         both pixels and objects.
     early_stop

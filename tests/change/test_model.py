@@ -91,7 +91,7 @@ def test_header_records_training(trained):
     assert h["validation"]["selected_by"] == "pixel F1"
     assert {"lead_precision", "site_recall", "object_f1"} <= set(h["validation"]["objects"])
     assert 1 <= h["parameters"]["pixel"]["num_iterations"] <= FAST["num_iterations"]
-    assert "prob_context" in h["parameters"]["patch_features"]
+    assert "cva_contrast" in h["parameters"]["patch_features"]
 
 
 def test_round_trip_and_path(trained, tmp_path):
