@@ -5,8 +5,8 @@ leave-one-pair-out (7 pairs), LEVIR-CD leave-one-crop-out (11 labelled crops), L
 split into a west and an east half (train on one, test on the other, both ways). Models are
 trained with :func:`onemap.change.train_change_model` at its fixed defaults (seed 0, 20 000
 pixels per class, 3 folds of inner validation -- by pair, or by spatial block for a single
-pair -- on which the pixel model stops early and the pixel and patch thresholds are chosen
-together by object F1, LightGBM with 1 thread): nothing is tuned on the test folds. Pixel precision,
+pair -- choosing the pixel and patch thresholds, LightGBM with 1 thread): nothing is tuned on
+the test folds. Pixel precision,
 recall and F1 of the change class are pooled over the held-out pairs (the kept patches are
 rasterised as in ``benchmarks/eval_change.py``), next to the default unsupervised detector
 (``detect_changes(before, after)``) and the naive baseline (per-band standardised CVA magnitude,

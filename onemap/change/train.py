@@ -320,8 +320,8 @@ def train_change_model(
         )
     tick("pixel model", folds, folds + 1)
     if early_stop:  # the final model gets the iterations the inner folds chose (median)
-        best = [m.best_iteration or m.current_iteration() for m in models]
-        pixel_params = {**pixel_params, "num_iterations": int(np.median(best))}
+        iters = [m.best_iteration or m.current_iteration() for m in models]
+        pixel_params = {**pixel_params, "num_iterations": int(np.median(iters))}
     final = _lgb_train(X, y, pixel_params, seed, num_threads, feat_names)
     del X
     header = _header(
@@ -464,7 +464,7 @@ def _oof_channels(
     return out
 
 
-def _patch_candidates(pairs, plans, labels, oof, header, thr, seed, folds) -> dict | None:
+def _patch_candidates(pairs, plans, labels, oof, header, thr, seed, folds) -> dict:
     """Candidate patches of the out-of-fold probability at pixel threshold *thr*: their
     features, training targets, folds and object bookkeeping, per pair."""
     from ._scene import pixel_area_m2
@@ -541,6 +541,7 @@ def select_thresholds(
     def key(t: tuple[float, float]) -> tuple:
         s = table[t]
         r = lambda v: round(v, 6)  # noqa: E731 - float noise must not decide
+        main: tuple
         if by == "recall_floor":
             meets = s["site_recall"] >= min_site_recall - 1e-9
             main = (meets, r(s["lead_precision"]) if meets else r(s["site_recall"]))
