@@ -47,8 +47,11 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
-    print("| model | pairs | out-of-fold pixel F1 | pixel threshold | patch threshold | train s |")
-    print("|---|---:|---:|---:|---:|---:|")
+    print(
+        "| model | pairs | out-of-fold pixel F1 | real leads | sites found | pixel threshold | "
+        "patch threshold | train s |"
+    )
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
     for name, load in datasets(args.data).items():
         if name not in args.only.split(","):
             continue
@@ -64,9 +67,12 @@ def main() -> None:
         seconds = time.perf_counter() - t0
         path = model.save(args.out / f"{name}.json")
         v = model.header["validation"]
+        obj = v.get("objects") or {}
         print(
             f"| {path} | {len(pairs)} | {v.get('pixel_f1_after_patches') or v['pixel_f1']:.3f} | "
-            f"{model.threshold:.2f} | {model.patch_threshold:.1f} | {seconds:.0f} |",
+            f"{obj.get('lead_precision', float('nan')):.2f} | "
+            f"{obj.get('site_recall', float('nan')):.2f} | "
+            f"{model.threshold:.2f} | {model.patch_threshold:.2f} | {seconds:.0f} |",
             flush=True,
         )
 

@@ -145,5 +145,12 @@ def validation_table(model: ChangeModel) -> str:
             ("real candidates", v["patch"]["real"]),
             ("pixel F1 after patch stage", v.get("pixel_f1_after_patches")),
         ]
+    if isinstance(v.get("objects"), dict):
+        rows += [
+            ("thresholds chosen by", v.get("selected_by")),
+            ("real leads (>= 30 % on change)", v["objects"]["lead_precision"]),
+            ("true sites found", v["objects"]["site_recall"]),
+            ("object F1", v["objects"]["object_f1"]),
+        ]
     width = max(len(r[0]) for r in rows)
     return "\n".join(f"{name:<{width}}  {value}" for name, value in rows)

@@ -86,7 +86,12 @@ def test_header_records_training(trained):
     h = trained.header
     assert h["bands"] == list(BANDS) and h["resolution_m"] == pytest.approx(2.0)
     assert len(h["training"]) == 3 and all(len(t["labels_sha256"]) == 64 for t in h["training"])
-    assert 0 < h["validation"]["pixel_f1"] <= 1 and 0.2 <= h["threshold"] <= 0.9
+    assert 0 < h["validation"]["pixel_f1"] <= 1 and 0.2 <= h["threshold"] <= 0.95
+    # thresholds chosen on the inner validation; its object scores recorded
+    assert h["validation"]["selected_by"] == "pixel F1"
+    assert {"lead_precision", "site_recall", "object_f1"} <= set(h["validation"]["objects"])
+    assert 1 <= h["parameters"]["pixel"]["num_iterations"] <= FAST["num_iterations"]
+    assert "cva_contrast" in h["parameters"]["patch_features"]
 
 
 def test_round_trip_and_path(trained, tmp_path):
