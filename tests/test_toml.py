@@ -39,3 +39,13 @@ def test_not_utf8_names_the_line(tmp_path):
     path.write_bytes('[survey]\nname = "县"\n'.encode("gbk"))
     with pytest.raises(ConfigError, match=r"gbk.toml, line 2: not UTF-8 text"):
         load_toml(path)
+
+
+def test_training_toml_error_names_the_line(tmp_path):
+    from onemap.change.train_config import load_pairs
+
+    path = tmp_path / "train.toml"
+    path.write_text('[train]\nout = model.json\n', encoding="utf-8")
+    with pytest.raises(ConfigError) as caught:
+        load_pairs(path)  # the loader of `onemap train`
+    assert caught.value.line == 2 and "not valid TOML" in caught.value.message

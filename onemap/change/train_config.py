@@ -20,7 +20,6 @@ naming the key and the file.
 
 from __future__ import annotations
 
-import tomllib
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -53,17 +52,13 @@ def _layer(path: Path, what: str, cfg: Path) -> Any:
 
 def load_pairs(config: str | Path) -> tuple[dict[str, Any], list[LabelledPair]]:
     """The ``[train]`` options and the labelled pairs of a training TOML file."""
+    from .._toml import load_toml  # syntax errors name the line, the column and the fix
     from ..ingest.raster import open_scene
 
     cfg = Path(config)
-    try:
-        raw = tomllib.loads(cfg.read_text(encoding="utf-8"))
-    except FileNotFoundError as exc:
-        raise ConfigError(
-            "training configuration not found", path=cfg, hint="check the path"
-        ) from exc
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"not valid TOML: {exc}", path=cfg, hint="fix the syntax") from exc
+    if not cfg.is_file():
+        raise ConfigError("training configuration not found", path=cfg, hint="check the path")
+    raw = load_toml(cfg)
     opts = raw.get("train", {})
     unknown = set(opts) - _TRAIN_KEYS
     if unknown or "out" not in opts:
