@@ -6,8 +6,8 @@ are in :mod:`onemap.change._mask_kernels`.
 
 Labelling is a two-pass union-find on *provisional* labels: horizontal strips of rows are
 scanned in parallel (GIL-free kernels driven by :mod:`onemap.change._label_strips`), each
-with its own range of provisional labels, the strips' seams are merged with a few thousand sequential
-unions, and a final parallel pass writes the final labels.
+with its own range of provisional labels, the strips' seams are merged with a few thousand
+sequential unions, and a final parallel pass writes the final labels.
 Unions always link the larger root to the smaller one, so the root of a component is its
 smallest provisional label, which is the label of its first pixel in raster order; numbering the
 roots in increasing order therefore numbers components in raster order of their first pixel
@@ -211,11 +211,14 @@ def _label_serial(mask, out, parent, conn8, firstpos, want_first, first):
     chunked caller's own threads (GIL released)."""
     counts = np.empty(1, parent.dtype)
     if conn8:
-        end = _scan_strip8(mask, out, parent, 0, mask.shape[0], 1, firstpos, want_first, counts, False)
+        end = _scan_strip8(mask, out, parent, 0, mask.shape[0], 1, firstpos, want_first, counts,
+                           False)
     else:
-        end = _scan_strip4(mask, out, parent, 0, mask.shape[0], 1, firstpos, want_first, counts, False)
+        end = _scan_strip4(mask, out, parent, 0, mask.shape[0], 1, firstpos, want_first, counts,
+                           False)
     parent[0] = 0
-    k = _number_roots(parent, np.ones(1, np.int64), np.full(1, end, np.int64), firstpos, want_first, first)
+    k = _number_roots(parent, np.ones(1, np.int64), np.full(1, end, np.int64), firstpos, want_first,
+                      first)
     for r in range(out.shape[0]):
         row = out[r]
         for c in range(row.size):

@@ -46,7 +46,8 @@ def provisional(mask: np.ndarray, conn8: bool, nstrips: int, want_first: bool = 
     h, w = mask.shape
     nstrips = max(1, min(nstrips, h))
     starts = np.linspace(0, h, nstrips + 1).astype(np.int64)
-    caps = np.array([strip_capacity(int(starts[i + 1] - starts[i]), w, conn8) for i in range(nstrips)],
+    caps = np.array([strip_capacity(int(starts[i + 1] - starts[i]), w, conn8)
+                     for i in range(nstrips)],
                     dtype=np.int64)
     total = 1 + int(caps.sum())
     dtype = np.int32 if total < 2**31 - 1 else np.int64
@@ -67,7 +68,8 @@ def provisional(mask: np.ndarray, conn8: bool, nstrips: int, want_first: bool = 
     parent[0] = 0
     n = int(K._number_roots(parent, bases, ends, firstpos, want_first, first))
     sizes = K._final_counts(parent, bases, ends, counts, n) if want_sizes else None
-    return Provisional(out, parent, n, starts, bases, ends, first[:n].copy() if want_first else None, sizes)
+    return Provisional(out, parent, n, starts, bases, ends,
+                       first[:n].copy() if want_first else None, sizes)
 
 
 def label_strips(mask: np.ndarray, conn8: bool, nstrips: int,

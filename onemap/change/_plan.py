@@ -68,7 +68,8 @@ class Plan:
         self.norm = _method(normalize)
         if self.norm == "histogram":  # not linear: normalise first, then identity coefficients
             m = mask(before, after) if callable(mask) else mask
-            after = normalize_radiometry(before, after, "histogram", mask=m, sample_pixels=sample_pixels)
+            after = normalize_radiometry(before, after, "histogram", mask=m,
+                                         sample_pixels=sample_pixels)
         self.before, self.after = chunked_like(before, after)
         self.method = method
         self.code, self.sign, required = METHODS[method]
@@ -76,9 +77,11 @@ class Plan:
         if method == "index_diff":
             key = str(index).lower() if index is not None else None
             if key not in INDICES:
-                raise DataError(f"index_diff needs index= one of {', '.join(INDICES)}, got {index!r}")
+                raise DataError(f"index_diff needs index= one of {', '.join(INDICES)}, "
+                                f"got {index!r}")
             if direction not in _DIRECTIONS:
-                raise DataError(f"index_diff needs direction= 'gain', 'loss' or 'abs', got {direction!r}")
+                raise DataError("index_diff needs direction= 'gain', 'loss' or 'abs', "
+                                f"got {direction!r}")
             self.code, required = INDICES[key]
             self.sign, self.absolute = _DIRECTIONS[direction], direction == "abs"
         what = f"change method {method!r}"
@@ -98,7 +101,8 @@ class Plan:
             self.gain, self.offset, *_ = _coefficients(a, b, self.norm, PIF_FRACTION,
                                                        PIF_ITERATIONS)
         self.role_gain = np.array([self.gain[k] if k >= 0 else 1.0 for k in self.roles], np.float64)
-        self.role_offset = np.array([self.offset[k] if k >= 0 else 0.0 for k in self.roles], np.float64)
+        self.role_offset = np.array([self.offset[k] if k >= 0 else 0.0 for k in self.roles],
+                                    np.float64)
         self.sigma = self._noise(a, b)
         if self.norm == "histogram":
             self.nodata2 = float("nan")
@@ -142,8 +146,8 @@ class Plan:
             factor = self.sign / self.sigma[0]
 
             def call(r0: int, r1: int) -> None:
-                K.index_diff_kernel(b1, b2, self.roles, self.role_gain, self.role_offset, self.code, factor,
-                                    self.nodata1, self.nodata2, r0, r1, o)
+                K.index_diff_kernel(b1, b2, self.roles, self.role_gain, self.role_offset,
+                                    self.code, factor, self.nodata1, self.nodata2, r0, r1, o)
         run_strips(call, h, w)
         if self.absolute:
             np.abs(out, out=out)
@@ -155,7 +159,8 @@ class Plan:
                 "gain": dict(zip(bands, self.gain.round(6).tolist(), strict=True)),
                 "offset": dict(zip(bands, self.offset.round(6).tolist(), strict=True)),
                 "noise_sigma": self.sigma.round(6).tolist(),
-                "date_before": self.before.attrs.get("date"), "date_after": self.after.attrs.get("date")}
+                "date_before": self.before.attrs.get("date"),
+                "date_after": self.after.attrs.get("date")}
 
 
 def map_plan(plan: Plan, fn: Any, nout: int) -> Any:

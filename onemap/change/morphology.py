@@ -54,7 +54,8 @@ def _structure(structure: str | np.ndarray, radius: int) -> tuple[str, Any]:
         raise DataError(f"radius must be an integer >= 0, got {radius!r}")
     if isinstance(structure, str):
         if structure not in ("square", "cross"):
-            raise DataError(f"structure must be 'square', 'cross' or a boolean array, got {structure!r}")
+            raise DataError("structure must be 'square', 'cross' or a boolean array, "
+                            f"got {structure!r}")
         return structure, None
     s = np.asarray(structure, dtype=bool)
     if s.ndim != 2 or s.shape[0] % 2 == 0 or s.shape[1] % 2 == 0:
@@ -62,7 +63,8 @@ def _structure(structure: str | np.ndarray, radius: int) -> tuple[str, Any]:
                         hint="pad the structure with a row/column of False to make it centred")
     rr, cc = np.nonzero(s)
     if rr.size == 0:
-        raise DataError("structure array has no True element", hint="use e.g. np.ones((3, 3), bool)")
+        raise DataError("structure array has no True element",
+                        hint="use e.g. np.ones((3, 3), bool)")
     return "array", (rr - s.shape[0] // 2, cc - s.shape[1] // 2)
 
 
@@ -106,7 +108,8 @@ def _apply(mask: np.ndarray, radius: int, structure: str | np.ndarray, erode: bo
     return a.view(bool)
 
 
-def binary_erosion(mask: np.ndarray, radius: int = 1, structure: str | np.ndarray = "square") -> np.ndarray:
+def binary_erosion(mask: np.ndarray, radius: int = 1,
+                   structure: str | np.ndarray = "square") -> np.ndarray:
     """Erode a boolean mask (outside the array counts as background).
 
     Examples
@@ -118,7 +121,8 @@ def binary_erosion(mask: np.ndarray, radius: int = 1, structure: str | np.ndarra
     return _apply(mask, radius, structure, True)
 
 
-def binary_dilation(mask: np.ndarray, radius: int = 1, structure: str | np.ndarray = "square") -> np.ndarray:
+def binary_dilation(mask: np.ndarray, radius: int = 1,
+                    structure: str | np.ndarray = "square") -> np.ndarray:
     """Dilate a boolean mask (nothing grows in from outside the array).
 
     Examples
@@ -132,7 +136,8 @@ def binary_dilation(mask: np.ndarray, radius: int = 1, structure: str | np.ndarr
     return _apply(mask, radius, structure, False)
 
 
-def binary_opening(mask: np.ndarray, radius: int = 1, structure: str | np.ndarray = "square") -> np.ndarray:
+def binary_opening(mask: np.ndarray, radius: int = 1,
+                   structure: str | np.ndarray = "square") -> np.ndarray:
     """Erosion then dilation: removes specks and thin bridges narrower than the structure.
 
     Equals ``scipy.ndimage.binary_opening`` with the same structure (see the module docstring).
@@ -146,7 +151,8 @@ def binary_opening(mask: np.ndarray, radius: int = 1, structure: str | np.ndarra
     return _apply(_apply(mask, radius, structure, True), radius, structure, False)
 
 
-def binary_closing(mask: np.ndarray, radius: int = 1, structure: str | np.ndarray = "square") -> np.ndarray:
+def binary_closing(mask: np.ndarray, radius: int = 1,
+                   structure: str | np.ndarray = "square") -> np.ndarray:
     """Dilation then erosion: closes gaps and notches narrower than the structure.
 
     Equals ``scipy.ndimage.binary_closing`` with the same structure: with ``border_value=0``

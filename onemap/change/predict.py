@@ -50,7 +50,7 @@ import numpy as np
 from scipy import ndimage
 
 from .._atomic import atomic_path
-from .._compute import run, threads
+from .._compute import is_lazy, run, threads
 from ..frame import Frame
 from . import _feature_kernels as FK
 from . import _patch_stage as P
@@ -237,7 +237,7 @@ def pixel_stage(model: Any, plan: FeaturePlan, out: PixelTiles, *, prescreen: fl
     todo = out.missing()
     if not todo:
         return
-    lazy = hasattr(plan.before.data, "dask")
+    lazy = is_lazy(plan.before.data)
     m = None if mask is None else getattr(mask, "data", mask)
     fn = _TileFn(model, plan, prescreen, num_threads)
 
