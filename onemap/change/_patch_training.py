@@ -1,0 +1,182 @@
+"""The patch stage's training and the choice of both probability thresholds
+(:func:`onemap.change.train.train_change_model`): candidate patches of the out-of-fold pixel
+probability, their out-of-fold patch probability, and :func:`select_thresholds` by pixel or
+object scores (:mod:`onemap.change._objects`)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from ..errors import DataError
+from . import _objects as O
+from . import _patch_stage as P
+from ._learner import _folds, _lgb_train
+from .model import _landuse_raster
+
+MIN_PATCHES = 20
+PATCH_THRESHOLDS = tuple(float(t) for t in np.round(np.arange(0.0, 0.901, 0.1), 2))
+SELECT_BY = ("object_f1", "recall_floor", "pixel")
+MIN_SITE_RECALL = 0.7  # the campaign's requirement: at least 70 % of the true sites found
+# pixel thresholds tried for the candidates when thresholds are chosen by objects
+OBJECT_THRESHOLDS = tuple(float(t) for t in np.round(np.arange(0.2, 0.951, 0.05), 2))
+PATCH_PARAMS = {
+    "objective": "binary",
+    "learning_rate": 0.05,
+    "num_leaves": 7,
+    "min_data_in_leaf": 10,
+    "feature_fraction": 0.9,
+    "lambda_l2": 1.0,
+    "num_iterations": 150,
+}
+
+
+def _patch_candidates(pairs, plans, labels, oof, header, thr, seed, folds) -> dict:
+    """Candidate patches of the out-of-fold probability at pixel threshold *thr*: their
+    features, training targets, folds and object bookkeeping, per pair."""
+    from ._scene import pixel_area_m2
+
+    by_pair = header["parameters"]["folds_by"] == "pair"
+    tables, targets, known, pfold, objs = [], [], [], [], []
+    for k, (p, plan, lab, ch) in enumerate(zip(pairs, plans, labels, oof, strict=False)):
+        cand, n = P.candidates(ch[0], thr)
+        objs.append(O.patch_objects(cand, n, lab))
+        lu = _landuse_raster(p.landuse, plan.frame) if header["uses_landuse"] else None
+        tables.append(P.patch_table(cand, n, ch, pixel_area_m2(plan.frame), lu))
+        real, kn = P.patch_targets(cand, n, lab)
+        targets.append(real)
+        known.append(kn)
+        values, first = np.unique(cand.ravel(), return_index=True)
+        rows, cols = np.divmod(first[values > 0], plan.frame.shape[1])
+        h, w = plan.frame.shape
+        pfold.append(_folds(plan.frame.shape, 0, h, 0, w, k, seed, folds, by_pair)[rows, cols])
+    return {
+        "T": np.concatenate(tables),
+        "y": np.concatenate(targets).astype(np.float32),
+        "known": np.concatenate(known),
+        "fold": np.concatenate(pfold),
+        "objs": objs,
+        "sizes": [len(t) for t in tables],
+    }
+
+
+def _patch_oof(c: dict, header: dict, seed: int, num_threads: int, folds: int) -> np.ndarray | None:
+    """Out-of-fold patch probability of every candidate, or None when too few labelled
+    candidates (the model then keeps candidates by their mean pixel probability)."""
+    T, y, kn, fo = c["T"], c["y"], c["known"], c["fold"]
+    yk = y[kn]
+    if kn.sum() < MIN_PATCHES or yk.sum() < 5 or (1 - yk).sum() < 5:
+        return None
+    cat = [P.PATCH_FEATURES.index("landuse_before")] if header["uses_landuse"] else []
+    names = list(P.PATCH_FEATURES)
+    pred = np.ones(len(T))
+    for fold in range(folds):
+        train, test = kn & (fo != fold), fo == fold
+        if test.any() and train.any() and y[train].min() != y[train].max():
+            m = _lgb_train(T[train], y[train], PATCH_PARAMS, seed, num_threads, names, cat)
+            pred[test] = m.predict(T[test], num_threads=num_threads)
+    return pred
+
+
+def select_thresholds(
+    candidates: dict[float, tuple[list[O.PatchObjects], list[np.ndarray]]],
+    patch_thresholds: Sequence[float],
+    by: str = "object_f1",
+    min_site_recall: float = MIN_SITE_RECALL,
+) -> tuple[float, float, dict[tuple[float, float], dict[str, float]]]:
+    """The (pixel, patch) threshold pair chosen by *by* and every pair's pooled scores.
+
+    *candidates* maps a pixel threshold to its candidates' object bookkeeping and patch
+    probabilities per pair; a candidate is kept when its probability >= the patch threshold.
+    *by*: ``"object_f1"`` -- the best object F1, the harmonic mean of lead precision and site
+    recall (:mod:`onemap.change._objects`); ``"recall_floor"`` -- the best lead precision among
+    the pairs that find at least *min_site_recall* of the true sites (none does: the best site
+    recall); ``"pixel"`` -- the best pixel F1 of the kept candidates.
+    Ties go to the better pixel F1, then to the lower thresholds.
+    """
+    if by not in SELECT_BY:
+        raise DataError(f"select_by must be one of {SELECT_BY}, got {by!r}")
+    table: dict[tuple[float, float], dict[str, float]] = {}
+    for thr, (objs, preds) in candidates.items():
+        for pt in patch_thresholds:
+            counts = sum(
+                (O.object_counts(o, pr >= pt) for o, pr in zip(objs, preds, strict=True)),
+                np.zeros(7),
+            )
+            table[float(thr), float(pt)] = O.scores(counts)
+
+    def key(t: tuple[float, float]) -> tuple:
+        s = table[t]
+        r = lambda v: round(v, 6)  # noqa: E731 - float noise must not decide
+        main: tuple
+        if by == "recall_floor":
+            meets = s["site_recall"] >= min_site_recall - 1e-9
+            main = (meets, r(s["lead_precision"]) if meets else r(s["site_recall"]))
+        elif by == "object_f1":
+            main = (r(s["object_f1"]),)
+        else:
+            main = (r(s["pixel_f1"]), r(s["object_f1"]))
+        return (*main, r(s["pixel_f1"]), -t[0], -t[1])
+
+    best = max(table, key=key)
+    return best[0], best[1], table
+
+
+def _train_patch_stage(
+    pairs,
+    plans,
+    labels,
+    oof,
+    header,
+    seed,
+    num_threads,
+    folds,
+    fixed_threshold: float | None,
+    select_by: str = "object_f1",
+    min_site_recall: float = MIN_SITE_RECALL,
+) -> str | None:
+    """Patch model on the out-of-fold candidates. The pixel threshold (unless
+    ``select_by="pixel"`` keeps the pixel-F1 one) and the patch threshold (unless fixed) are
+    chosen together by :func:`select_thresholds` on the out-of-fold validation over
+    :data:`OBJECT_THRESHOLDS` x :data:`PATCH_THRESHOLDS` (patch threshold 0 keeps every
+    candidate, so the stage never scores below the pixel stage on its own validation)."""
+    pixel_grid = OBJECT_THRESHOLDS if select_by != "pixel" else [header["threshold"]]
+    patch_grid = PATCH_THRESHOLDS if fixed_threshold is None else [float(fixed_threshold)]
+    found, preds = {}, {}
+    for thr in pixel_grid:
+        c = _patch_candidates(pairs, plans, labels, oof, header, float(thr), seed, folds)
+        pred = _patch_oof(c, header, seed, num_threads, folds)
+        if pred is None:  # no patch model at this threshold: keep by mean pixel probability
+            pred = c["T"][:, P.PATCH_FEATURES.index("prob_mean")]
+        found[float(thr)] = c
+        preds[float(thr)] = (c["objs"], np.split(pred, np.cumsum(c["sizes"])[:-1]))
+    thr, pt, table = select_thresholds(preds, patch_grid, select_by, min_site_recall)
+    header["threshold"], header["patch_threshold"] = thr, pt
+    c = found[thr]
+    chosen = table[thr, pt]
+    v = header["validation"]
+    v["selected_by"] = (
+        f"lead precision at site recall >= {min_site_recall:g}"
+        if select_by == "recall_floor"
+        else select_by.replace("_f1", "") + " F1"
+    )
+    v["objects"] = {k: round(x, 4) for k, x in chosen.items()}
+    v["pixel_f1_after_patches"] = round(chosen["pixel_f1"], 4)
+    v["objects_by_patch_threshold"] = {
+        str(b): [round(s["lead_precision"], 4), round(s["site_recall"], 4)]
+        for (a, b), s in table.items()
+        if a == thr
+    }
+    T, y, kn = c["T"], c["y"], c["known"]
+    yk = y[kn]
+    if kn.sum() < MIN_PATCHES or yk.sum() < 5 or (1 - yk).sum() < 5:
+        v["patch"] = (
+            f"{int(kn.sum())} candidate patches ({int(yk.sum())} real): too few for a "
+            "patch model, candidates are kept by their mean pixel probability"
+        )
+        return None
+    v["patch"] = {"candidates": int(kn.sum()), "real": int(yk.sum()), "threshold": pt}
+    cat = [P.PATCH_FEATURES.index("landuse_before")] if header["uses_landuse"] else []
+    names = list(P.PATCH_FEATURES)
+    return _lgb_train(T[kn], y[kn], PATCH_PARAMS, seed, num_threads, names, cat).model_to_string()
