@@ -163,27 +163,30 @@ def train_change_model(
 
     Examples
     --------
-    Fields with seven new roofs; a small, fast model, then detection with it:
+    Fields with nine new roofs, one in each 64-pixel validation block (a scene smaller than a
+    few blocks leaves folds without change to validate on); a small, fast model, then detection
+    with it:
 
     >>> import numpy as np, xarray as xr
     >>> from onemap import Frame, detect_changes
-    >>> f = Frame.from_bounds((0, 0, 160, 160), res=2, crs=32650)
+    >>> f = Frame.from_bounds((0, 0, 384, 384), res=2, crs=32650)
     >>> rng = np.random.default_rng(0)
-    >>> veg = np.array([300, 600, 400, 3500.0])[:, None, None] * rng.normal(1, 0.05, (4, 80, 80))
+    >>> veg = np.array([300, 600, 400, 3500.0])[:, None, None] * rng.normal(1, 0.05, (4, 192, 192))
     >>> new = veg * 1.1 + rng.normal(0, 20, veg.shape)
-    >>> truth = np.zeros((80, 80), bool)
-    >>> for r, c in [(8, 8), (8, 50), (40, 20), (50, 58), (28, 36), (64, 6), (66, 40)]:
-    ...     new[:, r:r + 8, c:c + 9] = np.array([2400, 2500, 2600, 2800.0])[:, None, None]
-    ...     truth[r:r + 8, c:c + 9] = True
+    >>> truth = np.zeros((192, 192), bool)
+    >>> for r in range(12, 192, 64):
+    ...     for c in range(20, 192, 64):
+    ...         new[:, r:r + 8, c:c + 9] = np.array([2400, 2500, 2600, 2800.0])[:, None, None]
+    ...         truth[r:r + 8, c:c + 9] = True
     >>> mk = lambda a: xr.DataArray(a.astype("uint16"), dims=("band", "y", "x"),
     ...     coords={"band": ["blue", "green", "red", "nir"], **f.coords()}).rio.write_crs(f.crs)
     >>> model = train_change_model([(mk(veg), mk(new), truth)], samples_per_class=400,
     ...                            params={"num_iterations": 20})
-    >>> model.header["bands"]
-    ['blue', 'green', 'red', 'nir']
+    >>> model.header["bands"], float(model.header["validation"]["pixel_f1"])
+    (['blue', 'green', 'red', 'nir'], 1.0)
     >>> roofs = detect_changes(mk(veg), mk(new), model=model).query("area_m2 > 100")
     >>> len(roofs), bool(roofs.probability.min() > 0.5)
-    (7, True)
+    (9, True)
     """
     pairs = [_as_pair(item, k) for k, item in enumerate(pairs)]
     if not pairs:
