@@ -27,14 +27,15 @@ its own, the labelling is seam-stitched and the patch windows are fixed: the pat
 probabilities are the same whatever the tiles. With a ``store`` folder the pixel stage is kept
 in a :class:`~onemap.tilestore.TileStore`, so a killed run resumes with the missing tiles.
 
-The pre-screen's default, :data:`PRESCREEN` = 1 sigma, is the noise level itself: a pixel whose
-change vector is no larger than the noise of the scene's own relative normalisation is no
-evidence of change by itself (an unchanged pixel with Gaussian noise is below it with
-probability ``P(chi2_nb < nb)``, 59 % with 4 bands). Measured on held-out real data with
-``benchmarks/eval_prescreen.py`` (benchmarks/README.md): 1 sigma moves pooled pixel F1 by +0.001
-(Taizhou) and -0.022 (SZTAKI, recall -0.086); 2 sigmas cost 0.10 on SZTAKI, whose RGB roofs
-differ little from what they replaced (2 sigmas was the first default; it was lowered after that
-measurement). ``prescreen=0`` runs the model on every pixel.
+The pre-screen is off by default (:data:`PRESCREEN` = 0: the model scores every pixel). What a
+pre-screen costs depends on the scene, measured on held-out real data with
+``benchmarks/eval_prescreen.py`` (benchmarks/README.md): at 1 sigma (the noise level of the
+scene's own relative normalisation) pooled pixel F1 moves by +0.001 on Taizhou (Landsat) and
++0.004 on OSCD (Sentinel-2), but by -0.022 on SZTAKI (RGB 1.5 m) and by -0.329 on LEVIR-CD
+(RGB 0.5 m, recall -0.45: new roofs on bare ground change the spectrum less than the noise).
+A default that silently loses half the new buildings of one kind of scene is not a speed-up, so
+``prescreen=`` (noise sigmas of the CVA magnitude) is a choice the caller makes for a sensor whose
+cost they have measured.
 """
 
 from __future__ import annotations
@@ -58,7 +59,7 @@ from .features import HALO, FeaturePlan, _as_float, _f32
 
 __all__ = ["PRESCREEN", "SUBBLOCK", "WINDOW", "PixelTiles", "pixel_stage", "model_patches"]
 
-PRESCREEN = 1.0  # CVA magnitude (noise sigmas) below which a pixel's probability is 0
+PRESCREEN = 0.0  # CVA magnitude (noise sigmas) below which a pixel's probability is 0
 SUBBLOCK = 64  # side of the sub-blocks that get neighbourhood features only when needed
 BAND = 256  # rows of features computed at once when the screened pixels are scattered
 WINDOW = 1024  # patch-stage window grid (fixed: does not follow the tiling)
