@@ -269,6 +269,15 @@ def train_change_model(
     for fold in range(folds):
         tick("validation models", fold, folds + 1)
         sel, held = f != fold, f == fold
+        if held.any() and (y[sel].min() == y[sel].max()):  # its model would learn one class
+            raise TrainingDataError(
+                f"outside validation fold {fold + 1} of {folds} every sample is of one class "
+                "(all changed or all unchanged): the model validated on that fold cannot learn, "
+                "so the thresholds cannot be chosen",
+                hint="add labelled pairs (one fold per pair from "
+                f"{folds} pairs on), larger scenes (folds are {BLOCK}-pixel blocks), or "
+                "change spread over the scene",
+            )
         valid = (X[held], y[held]) if held.any() and early_stop else None
         models.append(
             _lgb_train(X[sel], y[sel], pixel_params, seed, num_threads, feat_names, valid=valid)

@@ -124,3 +124,31 @@ def test_early_stopping_is_deterministic_and_bounded():
     one, two = train_change_model(pairs, **kw), train_change_model(pairs, **kw)
     assert one.to_json() == two.to_json()
     assert 1 <= one.header["parameters"]["pixel"]["num_iterations"] <= 40
+
+
+def test_folds_without_both_classes_are_an_error():
+    """A scene of few validation blocks whose change all falls in one fold: the fold models
+    cannot learn, which used to give out-of-fold F1 = 0 at every threshold, silently."""
+    import xarray as xr
+
+    from onemap import Frame
+    from onemap.change.train import TrainingDataError, train_change_model
+
+    f = Frame.from_bounds((0, 0, 160, 160), res=2, crs=32650)
+    rng = np.random.default_rng(0)
+    veg = np.array([300, 600, 400, 3500.0])[:, None, None] * rng.normal(1, 0.05, (4, 80, 80))
+    new = veg * 1.1 + rng.normal(0, 20, veg.shape)
+    truth = np.zeros((80, 80), bool)
+    for r, c in [(8, 8), (8, 50), (40, 20), (50, 58), (28, 36), (64, 6), (66, 40)]:
+        new[:, r:r + 8, c:c + 9] = np.array([2400, 2500, 2600, 2800.0])[:, None, None]
+        truth[r:r + 8, c:c + 9] = True
+
+    def mk(a):
+        return xr.DataArray(a.astype("uint16"), dims=("band", "y", "x"),
+                            coords={"band": ["blue", "green", "red", "nir"], **f.coords()}
+                            ).rio.write_crs(f.crs)
+
+    with pytest.raises(TrainingDataError, match="validation fold") as caught:
+        train_change_model([(mk(veg), mk(new), truth)], samples_per_class=400,
+                           params={"num_iterations": 20})
+    assert "add labelled pairs" in caught.value.hint
