@@ -217,6 +217,11 @@ def _write_database(cfg: SurveyConfig, verdicts: gpd.GeoDataFrame, summary: pd.D
 OVERVIEW_PIXELS = 1600  # longest side of the after-image overview kept for the report map
 
 
+def _overview_step(frame: Frame) -> int:
+    """The overview keeps every step-th pixel of the after-image."""
+    return max(1, -(-max(frame.shape) // OVERVIEW_PIXELS))
+
+
 def _score(cfg: SurveyConfig, before: Any, after: Any, frame: Frame, client: Any,
            progress: bool) -> tuple[Any, dict[str, Any], np.ndarray | None]:
     """The change score, computed tile by tile into the resumable store under ``work/score`` and
@@ -228,7 +233,7 @@ def _score(cfg: SurveyConfig, before: Any, after: Any, frame: Frame, client: Any
 
     opts = {k: v for k, v in cfg.detect_options.items()
             if k in ("normalize", "smooth", "index", "direction", "sample_pixels")}
-    step = max(1, -(-max(frame.shape) // OVERVIEW_PIXELS))  # overview pixels: every step-th
+    step = _overview_step(frame)
     store = TileStore(cfg.output / "work" / "score", frame, cfg.tile_size,
                       overview_rgb=rgb_bands(after), overview_step=step, client=client,
                       progress=progress)
@@ -247,7 +252,7 @@ def _model_patches(cfg: SurveyConfig, before: Any, after: Any, frame: Frame,
 
     assert cfg.detect_model is not None  # called only with [detect] model
     folder = cfg.output / "work" / "model"
-    step = max(1, -(-max(frame.shape) // OVERVIEW_PIXELS))
+    step = _overview_step(frame)
     patches = detect_with_model(before, after, cfg.detect_model, min_area=cfg.min_area,
                                 mask=mask_policy(cfg)(before, after), store=folder,
                                 tile_size=cfg.tile_size, overview=(rgb_bands(after), step),

@@ -61,12 +61,17 @@ def _patch_candidates(pairs, plans, labels, oof, header, thr, seed, folds) -> di
     }
 
 
+def _too_few(known: np.ndarray, real: np.ndarray) -> bool:
+    """Too few labelled candidates (or of one kind) for a patch model."""
+    return bool(known.sum() < MIN_PATCHES or real.sum() < 5 or (1 - real).sum() < 5)
+
+
 def _patch_oof(c: dict, header: dict, seed: int, num_threads: int, folds: int) -> np.ndarray | None:
     """Out-of-fold patch probability of every candidate, or None when too few labelled
     candidates (the model then keeps candidates by their mean pixel probability)."""
     T, y, kn, fo = c["T"], c["y"], c["known"], c["fold"]
     yk = y[kn]
-    if kn.sum() < MIN_PATCHES or yk.sum() < 5 or (1 - yk).sum() < 5:
+    if _too_few(kn, yk):
         return None
     cat = [P.PATCH_FEATURES.index("landuse_before")] if header["uses_landuse"] else []
     names = list(P.PATCH_FEATURES)
@@ -170,7 +175,7 @@ def _train_patch_stage(
     }
     T, y, kn = c["T"], c["y"], c["known"]
     yk = y[kn]
-    if kn.sum() < MIN_PATCHES or yk.sum() < 5 or (1 - yk).sum() < 5:
+    if _too_few(kn, yk):
         v["patch"] = (
             f"{int(kn.sum())} candidate patches ({int(yk.sum())} real): too few for a "
             "patch model, candidates are kept by their mean pixel probability"
