@@ -222,15 +222,18 @@ def change_mask(score: xr.DataArray, threshold: float, opening: int = 0) -> xr.D
     return like_grid(m, score, attrs).rename("change")
 
 
-def patches_above(score: xr.DataArray, threshold: float, frame: Frame, *,
+def patches_above(score: xr.DataArray, threshold: float, frame: Frame | None = None, *,
                   noise: float | None = None, opening: int = 0, connectivity: int = 8,
-                  min_area: float = 0.0, dates: tuple[Any, Any] = (None, None)
+                  min_area: float = 0.0, dates: tuple[Any, Any] | None = None
                   ) -> gpd.GeoDataFrame:
     """The tail of the detection chain: :func:`change_mask` (``score > threshold``, opened by
     *opening*) → :func:`~onemap.change.patches_from_mask` (labelling with *connectivity*, patches
     of at least *min_area* m², their score statistics, confidence from *noise*, *dates*).
 
     Used by :func:`~onemap.change.detect_changes` and by the survey on its stored score tiles.
+    *frame* defaults to the score's own grid (a georeferenced DataArray, as
+    :func:`~onemap.change.change_score` returns) and *dates* to its ``date_before`` /
+    ``date_after`` attributes.
 
     Examples
     --------
@@ -240,6 +243,12 @@ def patches_above(score: xr.DataArray, threshold: float, frame: Frame, *,
     >>> len(p), int(p.pixels.iloc[0]), round(float(p.area_m2.iloc[0]), 3)  # ellipsoidal m²
     (1, 12, 48.0)
     """
+    if frame is None:
+        from ._scene import frame_of
+
+        frame = frame_of(score, "score")
+    if dates is None:
+        dates = (score.attrs.get("date_before"), score.attrs.get("date_after"))
     mask = change_mask(score, threshold, opening)
     return patches_from_mask(mask.data, frame, score=score.data, min_area=min_area,
                              connectivity=connectivity, threshold=threshold, noise=noise,

@@ -46,3 +46,23 @@ def test_status_values_are_the_words_of_the_patch_attrs():
     assert ThresholdResult(1.0, 0.5, "constant score").status is DetectionStatus.CONSTANT_SCORE
     with pytest.raises(ValueError):
         ThresholdResult(1.0, 0.5, "fine")
+
+
+def test_patches_above_takes_the_grid_and_dates_of_the_score():
+    """A georeferenced score, as change_score returns it, needs no frame= or dates=."""
+    import xarray as xr
+
+    from onemap import Frame
+    from onemap.change import patches_above
+
+    f = Frame.from_bounds((39_500_000, 3_300_000, 39_500_040, 3_300_040), 2.0, 4527)
+    s = np.zeros((20, 20), "float32")
+    s[2:5, 3:7] = 6.0
+    score = xr.DataArray(s, dims=("y", "x"), coords=f.coords(),
+                         attrs={"date_before": "2020-05-01", "date_after": "2021-05-01"}
+                         ).rio.write_crs(f.crs).rio.write_transform(f.transform)
+    own = patches_above(score, 2.0, noise=1.0)
+    given = patches_above(score, 2.0, f, noise=1.0, dates=("2020-05-01", "2021-05-01"))
+    assert len(own) == 1 and own.crs == given.crs
+    assert own.geometry.geom_equals(given.geometry).all()
+    assert own.date_after.iloc[0] == "2021-05-01"
