@@ -92,3 +92,43 @@ def test_lost_tiles_are_recomputed_the_rest_reused(reference, county, model_path
     assert all(f.stat().st_mtime_ns == t for f, t in kept.items())
     assert all(f.is_file() for f in tiles)
     assert res.manifest["outputs"] == reference.manifest["outputs"]
+
+
+def test_killed_during_the_pixel_stage_then_finished_gives_the_same_verdicts(
+        reference, county, model_path, tmp_path):
+    """A real SIGKILL of the CLI while the model's pixel tiles are being written: no partial tile
+    under a final name, the saved tiles are reused, and the finished run's verdicts are the
+    uninterrupted run's."""
+    import re
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    import numpy as np
+
+    from onemap.demo import to_toml
+
+    out = tmp_path / "killed"
+    cfg = tmp_path / "survey.toml"
+    cfg.write_text(to_toml(config(county, out, model_path, tile_size=64)), encoding="utf-8")
+    tiles = out / "work" / "model"
+    cmd = [sys.executable, "-m", "onemap", "survey", str(cfg), "--quiet"]
+    n_all = (-(-384 // 64)) ** 2
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    while proc.poll() is None and len(list(tiles.glob("r*.npy"))) < 3:
+        time.sleep(0.002)
+    proc.send_signal(signal.SIGKILL)
+    assert proc.wait() == -signal.SIGKILL, "the survey finished before it could be killed"
+    saved = sorted(tiles.glob("r*.npy"))
+    assert 0 < len(saved) < n_all
+    final = re.compile(r"^r\d+_c\d+\.npy$")
+    for f in saved:  # a tile under its final name is whole: it loads
+        assert final.match(f.name)
+        assert np.load(f, allow_pickle=False).size
+    kept = {f: f.stat().st_mtime_ns for f in saved}
+    assert subprocess.run(cmd, stdout=subprocess.DEVNULL).returncode == 0
+    assert all(f.stat().st_mtime_ns == t for f, t in kept.items()), "saved tiles were recomputed"
+    assert len(list(tiles.glob("r*.npy"))) == n_all
+    m = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+    assert m["verdict_table_sha256"] == reference.manifest["verdict_table_sha256"]
