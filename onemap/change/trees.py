@@ -116,7 +116,13 @@ class Ensemble:
         for part in objective[1:]:
             if part.startswith("sigmoid:"):
                 scale = float(part[8:])
-        feat, thr, left, right, dec, value, roots = [], [], [], [], [], [], []
+        feat: list[int] = []
+        left: list[int] = []
+        right: list[int] = []
+        dec: list[int] = []
+        roots: list[int] = []
+        thr: list[float] = []
+        value: list[float] = []
         for t in trees:
             if int(t.get("num_cat", "0")) or t.get("is_linear", "0") != "0":
                 raise _refuse("categorical splits or linear trees")
@@ -142,13 +148,14 @@ class Ensemble:
         nan_left = np.where(missing == 0, 0.0 <= thr_a, dleft)
         flags = (nan_left * K.NAN_LEFT + (missing == 1) * K.ZERO_MISSING
                  + dleft * K.DEFAULT_LEFT).astype(np.uint8)
-        arrays = [np.asarray(feat, np.int32), thr_a, np.stack([np.asarray(left, np.int32),
-                  np.asarray(right, np.int32)], axis=1).reshape(-1, 2), flags,
-                  np.asarray(value, np.float64), np.asarray(roots, np.int32)]
-        for a in arrays:
+        child = np.stack([np.asarray(left, np.int32), np.asarray(right, np.int32)], axis=1)
+        ens = cls(np.asarray(feat, np.int32), thr_a, child.reshape(-1, 2), flags,
+                  np.asarray(value, np.float64), np.asarray(roots, np.int32),
+                  n_features=int(head["max_feature_idx"]) + 1, sigmoid=scale,
+                  feature_names=tuple(head.get("feature_names", "").split()))
+        for a in ens._arrays():
             a.setflags(write=False)
-        return cls(*arrays, n_features=int(head["max_feature_idx"]) + 1, sigmoid=scale,
-                   feature_names=tuple(head.get("feature_names", "").split()))
+        return ens
 
     # -- evaluation ----------------------------------------------------------------------------
     def _matrix(self, X: np.ndarray) -> np.ndarray:
@@ -168,7 +175,7 @@ class Ensemble:
         """Raw scores (sum of the trees' leaves, float64) of the rows of *X* ``(n, k)``."""
         X = self._matrix(X)
         out = np.empty(X.shape[0], np.float64)
-        K.raw_rows(X, *self._arrays(), out)
+        K.raw_rows(X, self.feat, self.thr, self.child, self.flags, self.value, self.roots, out)
         return out
 
     def predict(self, X: np.ndarray) -> np.ndarray:
@@ -199,6 +206,7 @@ class Ensemble:
             raise FeatureMatrixError(f"pixel indices outside the {F.shape[1:]} feature stack",
                                      hint="pass indices within the stack (np.nonzero of a mask)")
         out = np.empty(r.size, np.float64)
-        K.raw_at(F, r, c, *self._arrays(), out)
+        K.raw_at(F, r, c, self.feat, self.thr, self.child, self.flags, self.value, self.roots,
+                 out)
         K.sigmoid(out, self.sigmoid, out)
         return out
