@@ -53,6 +53,16 @@ def _blocks(text: str) -> tuple[dict[str, str], list[dict[str, str]]]:
     return head, trees
 
 
+def _depth(left: list[int], right: list[int], root: int) -> int:
+    """Depth of the deepest leaf of the tree whose split nodes start at *root*."""
+    deepest, stack = 0, [(root, 0)] if root < len(left) else []
+    while stack:
+        node, d = stack.pop()
+        deepest = max(deepest, d + 1)
+        stack += [(c, d + 1) for c in (left[node], right[node]) if root <= c < len(left)]
+    return deepest
+
+
 def _nums(block: dict[str, str], key: str, kind: type) -> list[Any]:
     return [kind(v) for v in block.get(key, "").split()]
 
@@ -80,12 +90,13 @@ class Ensemble:
     True
     """
 
-    feat: np.ndarray  # int32 (nodes,)
+    feat: np.ndarray  # uint32 (nodes,), leaves included
     thr: np.ndarray  # float64 (nodes,)
-    child: np.ndarray  # int32 (nodes, 2); < 0: leaf ~child
+    child: np.ndarray  # uint32 (2 * nodes,): left, right; a leaf's are itself
     flags: np.ndarray  # uint8 (nodes,)
-    value: np.ndarray  # float64 (leaves,)
-    roots: np.ndarray  # int32 (trees,)
+    value: np.ndarray  # float64 (nodes,): leaf values, 0 at split nodes
+    roots: np.ndarray  # uint32 (trees,)
+    depth: np.ndarray  # int32 (trees,): deepest leaf
     n_features: int
     sigmoid: float = 1.0
     feature_names: tuple[str, ...] = ()
@@ -93,6 +104,14 @@ class Ensemble:
     @property
     def n_trees(self) -> int:
         return int(self.roots.size)
+
+    @property
+    def n_leaves(self) -> int:
+        return int((self.child[::2] == np.arange(self.feat.size)).sum())
+
+    def __repr__(self) -> str:
+        return (f"Ensemble({self.n_trees} trees, {self.n_leaves} leaves, {self.n_features} "
+                f"features, sigmoid {self.sigmoid:g})")
 
     @classmethod
     def from_booster(cls, booster: Any) -> Ensemble:
@@ -116,17 +135,19 @@ class Ensemble:
         for part in objective[1:]:
             if part.startswith("sigmoid:"):
                 scale = float(part[8:])
+        split_nodes = sum(len(_nums(t, "split_feature", int)) for t in trees)
         feat: list[int] = []
         left: list[int] = []
         right: list[int] = []
         dec: list[int] = []
         roots: list[int] = []
+        depth: list[int] = []
         thr: list[float] = []
         value: list[float] = []
         for t in trees:
             if int(t.get("num_cat", "0")) or t.get("is_linear", "0") != "0":
                 raise _refuse("categorical splits or linear trees")
-            n0, l0 = len(feat), len(value)
+            n0, l0 = len(feat), split_nodes + len(value)  # leaves follow all split nodes
             leaves = _nums(t, "leaf_value", float)
             if len(leaves) != int(t["num_leaves"]):
                 raise FormatError("a LightGBM tree's leaf count does not match its leaves",
@@ -136,8 +157,9 @@ class Ensemble:
             thr += _nums(t, "threshold", float)
             dec += _nums(t, "decision_type", int)
             for dst, key in ((left, "left_child"), (right, "right_child")):
-                dst += [c + n0 if c >= 0 else ~(~c + l0) for c in _nums(t, key, int)]
-            roots.append(n0 if len(leaves) > 1 else ~l0)
+                dst += [c + n0 if c >= 0 else l0 + ~c for c in _nums(t, key, int)]
+            roots.append(n0 if len(leaves) > 1 else l0)
+            depth.append(_depth(left, right, n0))
         d = np.asarray(dec, np.int64)
         if (d & 1).any():
             raise _refuse("categorical splits")
@@ -148,9 +170,14 @@ class Ensemble:
         nan_left = np.where(missing == 0, 0.0 <= thr_a, dleft)
         flags = (nan_left * K.NAN_LEFT + (missing == 1) * K.ZERO_MISSING
                  + dleft * K.DEFAULT_LEFT).astype(np.uint8)
-        child = np.stack([np.asarray(left, np.int32), np.asarray(right, np.int32)], axis=1)
-        ens = cls(np.asarray(feat, np.int32), thr_a, child.reshape(-1, 2), flags,
-                  np.asarray(value, np.float64), np.asarray(roots, np.int32),
+        nl = len(value)
+        leaf = np.arange(split_nodes, split_nodes + nl)  # a leaf's children are itself
+        child = np.stack([np.concatenate([left, leaf]), np.concatenate([right, leaf])], axis=1)
+        ens = cls(np.concatenate([np.asarray(feat, np.uint32), np.zeros(nl, np.uint32)]),
+                  np.concatenate([thr_a, np.zeros(nl)]), child.astype(np.uint32).reshape(-1),
+                  np.concatenate([flags, np.zeros(nl, np.uint8)]),
+                  np.concatenate([np.zeros(split_nodes), np.asarray(value, np.float64)]),
+                  np.asarray(roots, np.uint32), np.asarray(depth, np.int32),
                   n_features=int(head["max_feature_idx"]) + 1, sigmoid=scale,
                   feature_names=tuple(head.get("feature_names", "").split()))
         for a in ens._arrays():
@@ -169,13 +196,14 @@ class Ensemble:
         return X if X.dtype in (np.float32, np.float64) else X.astype(np.float64)
 
     def _arrays(self) -> tuple[np.ndarray, ...]:
-        return self.feat, self.thr, self.child, self.flags, self.value, self.roots
+        return self.feat, self.thr, self.child, self.flags, self.value, self.roots, self.depth
 
     def raw(self, X: np.ndarray) -> np.ndarray:
         """Raw scores (sum of the trees' leaves, float64) of the rows of *X* ``(n, k)``."""
         X = self._matrix(X)
         out = np.empty(X.shape[0], np.float64)
-        K.raw_rows(X, self.feat, self.thr, self.child, self.flags, self.value, self.roots, out)
+        K.raw_rows(X, self.feat, self.thr, self.child, self.flags, self.value, self.roots,
+                   self.depth, out)
         return out
 
     def predict(self, X: np.ndarray) -> np.ndarray:
@@ -207,6 +235,6 @@ class Ensemble:
                                      hint="pass indices within the stack (np.nonzero of a mask)")
         out = np.empty(r.size, np.float64)
         K.raw_at(F, r, c, self.feat, self.thr, self.child, self.flags, self.value, self.roots,
-                 out)
+                 self.depth, out)
         K.sigmoid(out, self.sigmoid, out)
         return out
