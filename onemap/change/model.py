@@ -37,6 +37,7 @@ from ..frame import Frame
 from . import _patch_stage as P
 from ._scene import as_scene, check_mask, pixel_area_m2
 from .features import FEATURE_SET, FeaturePlan
+from .trees import Ensemble
 
 __all__ = [
     "FORMAT",
@@ -90,6 +91,7 @@ class ChangeModel:
     patch_model: str | None = None
     path: str | None = None
     _boosters: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+    _ensembles: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def threshold(self) -> float:
@@ -106,6 +108,23 @@ class ChangeModel:
                 raise ModelFileError(f"the model has no {stage} stage", hint="train it again")
             self._boosters[stage] = _booster(text)
         return self._boosters[stage]
+
+    def ensemble(self, stage: str) -> Ensemble:
+        """The *stage*'s (``"pixel"`` or ``"patch"``) model as a numba :class:`Ensemble`: the
+        same probabilities as :meth:`booster`'s ``predict``, faster and without the GIL.
+
+        Raises :class:`~onemap.change.trees.UnsupportedModelError` for a patch model with
+        categorical splits (trained with land use): use :meth:`booster` for it.
+        """
+        if stage not in ("pixel", "patch"):
+            raise DataError(f"a model's stages are 'pixel' and 'patch', not {stage!r}",
+                            hint="pass stage='pixel' or stage='patch'")
+        if stage not in self._ensembles:
+            text = self.pixel_model if stage == "pixel" else self.patch_model
+            if text is None:
+                raise ModelFileError(f"the model has no {stage} stage", hint="train it again")
+            self._ensembles[stage] = Ensemble.from_text(text)
+        return self._ensembles[stage]
 
     def to_json(self) -> str:
         doc = {
