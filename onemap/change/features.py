@@ -18,6 +18,12 @@ Global statistics (medians, scales, normalisation, noise) come from one window s
 whole scene (:mod:`onemap.change._sample`), so they do not depend on the tiling; neighbourhood
 features need a halo of :data:`HALO` pixels and give bit-identical values whole or by tiles.
 Works with RGB-only imagery and with any number of named bands.
+
+The window statistics and PanTex are sums of values quantised to exact fixed-point integers
+(1/4096 of a noise sigma or z unit, clipped to +-32768: :mod:`onemap.change._window_kernels`),
+so each costs O(1) per pixel from integral images and a direct sum at one pixel is the same
+integer. :meth:`FeaturePlan.at` computes the features of chosen pixels only, bit-identical to
+:meth:`FeaturePlan.block`. Feature set ``onemap-pixel-v2`` (v1 summed floats, separably).
 """
 
 from __future__ import annotations
@@ -31,6 +37,7 @@ import xarray as xr
 from ..errors import DataError
 from . import _feature_kernels as FK
 from . import _kernels as K
+from . import _window_kernels as WK
 from ._plan import Plan, _mad_sigma
 from ._scene import (
     ROLES,
@@ -48,7 +55,7 @@ from .normalize import _coefficients, pair_sample
 
 __all__ = ["FEATURE_SET", "HALO", "FeaturePlan", "pixel_features"]
 
-FEATURE_SET = "onemap-pixel-v1"  # bump when the features change: models record it
+FEATURE_SET = "onemap-pixel-v2"  # bump when the features change: models record it
 RADII = (2, 6, 15)
 TEXTURE_RADIUS = 3
 HALO = max(max(RADII), TEXTURE_RADIUS + 2)
@@ -180,6 +187,17 @@ class FeaturePlan:
         return out + ["pantex_1", "pantex_2", "pantex_change"]
 
     # -- computation ---------------------------------------------------------------------------
+    def _coefs(self) -> list[np.ndarray]:
+        """The per-band statistics as the kernels take them: med1 scl1 med2 scl2 gain offset
+        sigma."""
+        v = (self.med1, self.scl1, self.med2, self.scl2, self.gain, self.offset, self.sigma)
+        return [_f32(x) for x in v]
+
+    def _construction_args(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        p = self.construction
+        assert p is not None
+        return p.roles, p.role_gain, p.role_offset, p.sigma.astype(np.float32)
+
     def block(self, b1: np.ndarray, b2: np.ndarray) -> np.ndarray:
         """Features ``(n_features, h, w)`` float32 of float32 bands (NaN = nodata).
 
@@ -188,57 +206,94 @@ class FeaturePlan:
         """
         nb, h, w = b1.shape
         pc = np.empty((4 * nb + 16, h, w), np.float32)
-        FK.pixel_channels_kernel(
-            b1,
-            b2,
-            _f32(self.med1),
-            _f32(self.scl1),
-            _f32(self.med2),
-            _f32(self.scl2),
-            _f32(self.gain),
-            _f32(self.offset),
-            _f32(self.sigma),
-            self.roles,
-            pc,
-        )
+        m1, s1, m2, s2, g, o, sg = self._coefs()
+        FK.pixel_channels_kernel(b1, b2, m1, s1, m2, s2, g, o, sg, self.roles, pc)
         out = np.empty((len(self.names), h, w), np.float32)
         k = len(self._keep)
         out[:k] = pc[self._keep]
         if self.construction is not None:
-            p = self.construction
-            K.construction_kernel(
-                b1,
-                b2,
-                p.roles,
-                p.role_gain,
-                p.role_offset,
-                p.sigma.astype(np.float32),
-                np.nan,
-                np.nan,
-                0,
-                h,
-                out[k],
-            )
-            k += 1
-        named = dict(zip(self._point_names, out, strict=False))
-        at = {}  # one window pass gives a channel's mean and spread
-        for c in _MEAN_OF:
-            for r in RADII:
-                at["mean", c, r] = k
-                k += 1
-        for c in _STD_OF:
-            for r in RADII:
-                at["std", c, r] = k
-                k += 1
-        scratch = np.empty((h, w), np.float32)
-        for c in _MEAN_OF:
-            for r in RADII:
-                std = out[at["std", c, r]] if c in _STD_OF else scratch
-                FK.local_stats_kernel(named[c], r, out[at["mean", c, r]], std)
-        FK.pantex_kernel(named["brightness_1"], TEXTURE_RADIUS, FK.PANTEX_OFFSETS, out[k])
-        FK.pantex_kernel(named["brightness_2"], TEXTURE_RADIUS, FK.PANTEX_OFFSETS, out[k + 1])
-        np.subtract(out[k + 1], out[k], out=out[k + 2])
+            ro, rg, rf, cs = self._construction_args()
+            K.construction_kernel(b1, b2, ro, rg, rf, cs, np.nan, np.nan, 0, h, out[k])
+        self._neighbourhood(pc[4 * nb : 4 * nb + FK.N_WINDOW_CHANNELS], out, None, None)
         return out
+
+    def at(self, b1: np.ndarray, b2: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+        """Features ``(n_pixels, n_features)`` float32 of the pixels ``(rows[p], cols[p])`` of a
+        block: bit for bit ``self.block(b1, b2)[:, rows, cols].T``.
+
+        The point channels, ``construction`` and PanTex are computed at those pixels only; the
+        window statistics from integral images of the block's CVA and brightness channels (a
+        few operations per block pixel). *rows*, *cols* index the block itself, halo included.
+        """
+        nb, h, w = b1.shape
+        rows = np.ascontiguousarray(rows, np.int64).ravel()
+        cols = np.ascontiguousarray(cols, np.int64).ravel()
+        if rows.shape != cols.shape:
+            raise DataError(
+                f"rows ({rows.size}) and cols ({cols.size}) differ in length",
+                hint="pass one row and one column index per pixel",
+            )
+        if rows.size and (rows.min() < 0 or rows.max() >= h or cols.min() < 0 or cols.max() >= w):
+            raise DataError(
+                f"pixel indices outside the {h} x {w} block",
+                hint="index the block passed (halo included), 0 <= row < h, 0 <= col < w",
+            )
+        m1, s1, m2, s2, g, o, sg = self._coefs()
+        chans = np.empty((FK.N_WINDOW_CHANNELS, h, w), np.float32)
+        FK.window_channels_kernel(b1, b2, m1, s1, m2, s2, g, o, sg, chans)
+        pc = np.empty((rows.size, 4 * nb + 16), np.float32)
+        FK.pixel_channels_at_kernel(b1, b2, m1, s1, m2, s2, g, o, sg, self.roles, rows, cols, pc)
+        out = np.empty((rows.size, len(self.names)), np.float32)
+        k = len(self._keep)
+        out[:, :k] = pc[:, self._keep]
+        if self.construction is not None:
+            col = np.empty(rows.size, np.float32)
+            ro, rg, rf, cs = self._construction_args()
+            FK.construction_at_kernel(b1, b2, ro, rg, rf, cs, np.nan, np.nan, rows, cols, col)
+            out[:, k] = col
+        first = len(self._point_names)  # the neighbourhood features come last
+        feats = np.empty((len(self.names) - first, rows.size), np.float32)
+        self._neighbourhood(chans, feats, rows, cols, first)
+        out[:, first:] = feats.T
+        return out
+
+    def _neighbourhood(
+        self,
+        chans: np.ndarray,
+        out: np.ndarray,
+        rows: np.ndarray | None,
+        cols: np.ndarray | None,
+        first: int = 0,
+    ) -> None:
+        """Window statistics and PanTex from the window channels ``(cva, brightness_change,
+        brightness_1, brightness_2)`` of a block into ``out[index - first]``: planes ``(h, w)``
+        densely, or values at ``(rows, cols)`` when given."""
+        h, w = chans.shape[1:]
+        idx = {n: i - first for i, n in enumerate(self.names)}
+        names = ("cva", "brightness_change", "brightness_1", "brightness_2")
+        src = dict(zip(names, chans, strict=True))
+        q = np.empty((h, w), np.int64)
+        cnt, val, sq = (np.empty((h + 1, w + 1), np.uint64) for _ in range(3))
+        scratch = np.empty(out.shape[1:], np.float32)
+        for c in _MEAN_OF:
+            WK.quantise_kernel(src[c], q)
+            WK.integrals_kernel(q, cnt, val, sq)
+            for r in RADII:
+                mean = out[idx[f"mean{r}_{c}"]]
+                std = out[idx[f"std{r}_{c}"]] if c in _STD_OF else scratch
+                if rows is None:
+                    WK.window_stats_kernel(q, cnt, val, sq, r, mean, std)
+                else:
+                    WK.window_stats_at_kernel(q, cnt, val, sq, r, rows, cols, mean, std)
+        for t in (1, 2):
+            WK.quantise_kernel(src[f"brightness_{t}"], q)
+            dst = out[idx[f"pantex_{t}"]]
+            if rows is None:
+                WK.pantex_kernel(q, TEXTURE_RADIUS, WK.PANTEX_OFFSETS, dst)
+            else:
+                WK.pantex_at_kernel(q, TEXTURE_RADIUS, WK.PANTEX_OFFSETS, rows, cols, dst)
+        p1, p2, pc = (idx[f"pantex_{t}"] for t in ("1", "2", "change"))
+        np.subtract(out[p2], out[p1], out=out[pc])
 
     def window(self, r0: int, r1: int, c0: int, c1: int) -> np.ndarray:
         """Features of rows ``r0:r1``, columns ``c0:c1`` (read with a halo clipped to the image)."""

@@ -8,7 +8,10 @@ import xarray as xr
 
 from onemap import Frame
 from onemap.change import _feature_kernels as FK
-from onemap.change.features import FeaturePlan, pixel_features
+from onemap.change import _kernels as K
+from onemap.change import _window_kernels as WK
+from onemap.change.features import HALO, FeaturePlan, pixel_features
+from onemap.errors import DataError
 
 
 def _scene(a: np.ndarray, bands, frame: Frame, nodata=None) -> xr.DataArray:
@@ -68,35 +71,99 @@ def oracle_pantex(g: np.ndarray, r: int, offsets) -> np.ndarray:
     return out
 
 
-@pytest.mark.parametrize("r", [1, 3])
-def test_local_stats_match_oracle(r):
-    src = _with_nan((17, 23), r)
+def _quantised(src: np.ndarray) -> np.ndarray:
+    q = np.empty(src.shape, np.int64)
+    WK.quantise_kernel(src, q)
+    return q
+
+
+def _integrals(q: np.ndarray):
+    h, w = q.shape
+    t = [np.empty((h + 1, w + 1), np.uint64) for _ in range(3)]
+    WK.integrals_kernel(q, *t)
+    return t
+
+
+def _stats(src: np.ndarray, r: int):
+    q = _quantised(src)
     mean = np.empty(src.shape, np.float32)
     std = np.empty(src.shape, np.float32)
-    FK.local_stats_kernel(src, r, mean, std)
+    WK.window_stats_kernel(q, *_integrals(q), r, mean, std)
+    return mean, std
+
+
+@pytest.mark.parametrize("r", [1, 3, 15])
+def test_window_stats_match_oracle(r):
+    src = _with_nan((17, 40), r) * 50
+    mean, std = _stats(src, r)
     om, os_ = oracle_window(src, r)
-    np.testing.assert_allclose(mean, om, rtol=1e-5, atol=1e-6)
-    np.testing.assert_allclose(std, os_, rtol=1e-4, atol=1e-5)
+    # quantisation step 2**-12: the mean is within half a step, the spread within a step
+    np.testing.assert_allclose(mean, om, rtol=1e-6, atol=2**-13)
+    np.testing.assert_allclose(std, os_, rtol=1e-5, atol=2**-12)
+    assert np.array_equal(np.isnan(mean), np.isnan(src))
+
+
+def test_window_stats_at_pixels_equal_dense():
+    src = _with_nan((30, 33), 4) * 1000
+    q = _quantised(src)
+    t = _integrals(q)
+    mean, std = _stats(src, 6)
+    rows, cols = np.divmod(np.arange(src.size, dtype=np.int64), src.shape[1])
+    m, s = np.empty(src.size, np.float32), np.empty(src.size, np.float32)
+    WK.window_stats_at_kernel(q, *t, 6, rows, cols, m, s)
+    np.testing.assert_array_equal(m, mean.ravel())
+    np.testing.assert_array_equal(s, std.ravel())
+
+
+def test_fixed_point_clips_and_integrals_wrap():
+    """Values beyond VMAX (and infinity) are clipped; the square sums of a 64 x 64 block of
+    clipped values overflow 2**64 in the integral image, and every window is still exact."""
+    assert WK.QMAX == WK.VMAX * WK.SCALE and 961 * WK.QMAX**2 < 2**64
+    src = np.full((64, 64), 1e9, np.float32)
+    src[::7, ::5] = np.inf
+    src[3, 4] = -np.inf
+    q = _quantised(src)
+    assert q.max() == WK.QMAX and q.min() == -WK.QMAX
+    cnt, val, sq = _integrals(q)
+    assert int(sq[-1, -1]) != src.size * WK.QMAX**2  # wrapped around
+    assert int(sq[-1, -1]) == (src.size * WK.QMAX**2) % 2**64
+    mean, std = _stats(src, 15)
+    assert mean[40, 40] == WK.VMAX and std[40, 40] == 0  # window without the -inf pixel
+    m, s = oracle_window(np.clip(src, -WK.VMAX, WK.VMAX), 15)
+    np.testing.assert_allclose(mean, m, rtol=1e-6)
+    np.testing.assert_allclose(std, s, rtol=1e-5)
+
+
+def _pantex(g: np.ndarray, r: int) -> np.ndarray:
+    out = np.empty(g.shape, np.float32)
+    WK.pantex_kernel(_quantised(g), r, WK.PANTEX_OFFSETS, out)
+    return out
 
 
 def test_pantex_matches_oracle():
     g = _with_nan((14, 16), 5)
-    out = np.empty(g.shape, np.float32)
-    FK.pantex_kernel(g, 2, FK.PANTEX_OFFSETS, out)
+    # squared differences of values quantised to 2**-12: within ~|d| * 2**-11
     np.testing.assert_allclose(
-        out, oracle_pantex(g, 2, FK.PANTEX_OFFSETS.tolist()), rtol=1e-5, atol=1e-6
+        _pantex(g, 2), oracle_pantex(g, 2, WK.PANTEX_OFFSETS.tolist()), rtol=1e-3, atol=1e-3
     )
+
+
+def test_pantex_at_pixels_equals_dense():
+    g = _with_nan((19, 25), 6) * 30
+    g[:, 3] = np.nan
+    q = _quantised(g)
+    rows, cols = np.divmod(np.arange(g.size, dtype=np.int64), g.shape[1])
+    out = np.empty(g.size, np.float32)
+    WK.pantex_at_kernel(q, 3, WK.PANTEX_OFFSETS, rows, cols, out)
+    np.testing.assert_array_equal(out, _pantex(g, 3).ravel())
 
 
 def test_pantex_sees_built_texture_not_stripes():
     """Field rows (smooth along one direction) score 0; a speckle of roofs and gaps does not."""
     stripes = np.tile(np.array([0, 0, 5, 5], np.float32), (16, 4))
     checker = (np.random.default_rng(0).random((16, 16)) > 0.5).astype(np.float32) * 5
-    out = np.empty((16, 16), np.float32)
-    FK.pantex_kernel(stripes, 3, FK.PANTEX_OFFSETS, out)
-    assert out[8, 8] == 0
-    FK.pantex_kernel(checker, 3, FK.PANTEX_OFFSETS, out)
-    assert out[8, 8] > 5
+    assert _pantex(stripes, 3)[8, 8] == 0
+    assert _pantex(checker, 3)[8, 8] > 5
 
 
 def test_pixel_channels_match_numpy():
@@ -181,3 +248,87 @@ def test_features_by_bands():
     assert "gli_change" in rgb.names and "ndvi_1" not in rgb.names and "construction" in rgb.names
     grey = FeaturePlan(_scene(a[:1], ("pan",), f), _scene(a[:1], ("pan",), f))
     assert "construction" not in grey.names and "pantex_2" in grey.names
+
+
+def _bands(seed, shape, roles_nan=True):
+    rng = np.random.default_rng(seed)
+    b1 = rng.uniform(50, 400, shape).astype(np.float32)
+    b2 = rng.uniform(50, 400, shape).astype(np.float32)
+    b1[rng.random(shape) < 0.01] = np.nan
+    b2[rng.random(shape) < 0.01] = np.nan
+    return rng, b1, b2
+
+
+def test_channels_at_pixels_and_window_channels_equal_dense():
+    rng, b1, b2 = _bands(3, (4, 21, 26))
+    coefs = [rng.uniform(0.5, 2, 4).astype(np.float32) for _ in range(7)]
+    roles = np.array([0, 1, 2, 3, -1])
+    dense = np.empty((32, 21, 26), np.float32)
+    FK.pixel_channels_kernel(b1, b2, *coefs, roles, dense)
+    win = np.empty((4, 21, 26), np.float32)
+    FK.window_channels_kernel(b1, b2, *coefs, win)
+    np.testing.assert_array_equal(win, dense[16:20])
+    rows, cols = np.divmod(np.arange(21 * 26, dtype=np.int64), 26)
+    at = np.empty((rows.size, 32), np.float32)
+    FK.pixel_channels_at_kernel(b1, b2, *coefs, roles, rows, cols, at)
+    np.testing.assert_array_equal(at, dense.reshape(32, -1).T)
+
+
+@pytest.mark.parametrize("roles", [[0, 1, 2, 3, -1], [0, 1, 2, 3, 4], [2, 1, 0, -1, -1]])
+def test_construction_at_pixels_equals_kernel(roles):
+    rng, b1, b2 = _bands(len(roles), (6, 23, 37))
+    roles = np.array(roles)
+    gain, offset = rng.uniform(0.8, 1.2, 5), rng.uniform(-5, 5, 5)
+    sigma = rng.uniform(0.05, 0.2, 4).astype(np.float32)
+    dense = np.empty((23, 37), np.float32)
+    K.construction_kernel(b1, b2, roles, gain, offset, sigma, np.nan, np.nan, 0, 23, dense)
+    rows, cols = np.divmod(np.arange(dense.size, dtype=np.int64), 37)
+    at = np.empty(dense.size, np.float32)
+    FK.construction_at_kernel(b1, b2, roles, gain, offset, sigma, np.nan, np.nan, rows, cols, at)
+    np.testing.assert_array_equal(at, dense.ravel())
+    assert np.isnan(at).any() and np.isfinite(at).any()
+
+
+@pytest.mark.parametrize(
+    "bands",
+    [("red", "green", "blue"), ("blue", "green", "red", "nir", "swir1", "swir2")],
+)
+def test_at_equals_block(bands):
+    """Features at chosen pixels (scattered, NaN, the block's corners and edges) equal the dense
+    block's bit for bit, on the whole image and on a NaN-padded tile with its halo."""
+    f = Frame.from_bounds((0, 0, 180, 120), res=2, crs=32650)
+    rng = np.random.default_rng(len(bands))
+    a = rng.integers(1, 4000, (len(bands), 60, 90)).astype("uint16")
+    b = a.copy()
+    b[:, 20:40, 30:50] = rng.integers(1, 4000, (len(bands), 20, 20))
+    a[:, 5, 7] = 0
+    plan = FeaturePlan(_scene(a, bands, f, 0), _scene(b, bands, f, 0))
+    b1, b2 = a.astype(np.float32), b.astype(np.float32)
+    b1[a == 0] = np.nan
+    whole = plan.block(b1, b2)
+    rows = np.r_[rng.integers(0, 60, 500), 0, 59, 0, 59, 5, 30]
+    cols = np.r_[rng.integers(0, 90, 500), 0, 89, 89, 0, 7, 0]
+    at = plan.at(b1, b2, rows, cols)
+    assert at.shape == (rows.size, len(plan.names)) and at.dtype == np.float32
+    np.testing.assert_array_equal(at, whole[:, rows, cols].T)
+    assert np.isnan(at[-2]).all() and np.isfinite(at[:-2]).any()
+    # a tile of rows 0:30, cols 40:90 padded with its halo (NaN beyond the image)
+    H = HALO
+    pad = lambda x: np.pad(x, ((0, 0), (H, H), (H, H)), constant_values=np.nan)
+    tile = np.s_[:, 0 : 30 + 2 * H, 40 : 90 + 2 * H]
+    t1, t2 = pad(b1)[tile], pad(b2)[tile]
+    r, c = rng.integers(0, 30, 300), rng.integers(40, 90, 300)
+    np.testing.assert_array_equal(plan.at(t1, t2, r + H, c - 40 + H), whole[:, r, c].T)
+    np.testing.assert_array_equal(plan.block(t1, t2)[:, H:-H, H:-H], whole[:, 0:30, 40:90])
+
+
+def test_at_checks_indices():
+    f = Frame.from_bounds((0, 0, 20, 20), res=1, crs=32650)
+    a = np.random.default_rng(0).integers(1, 255, (3, 20, 20)).astype("uint8")
+    plan = FeaturePlan(_scene(a, "rgb", f), _scene(a, "rgb", f))
+    x = a.astype(np.float32)
+    assert plan.at(x, x, np.array([], int), np.array([], int)).shape == (0, len(plan.names))
+    with pytest.raises(DataError, match="outside the 20 x 20 block"):
+        plan.at(x, x, np.array([20]), np.array([0]))
+    with pytest.raises(DataError, match="differ in length"):
+        plan.at(x, x, np.array([1, 2]), np.array([0]))

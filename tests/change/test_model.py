@@ -11,6 +11,7 @@ import shapely
 import xarray as xr
 
 from onemap import Frame, detect_changes
+from onemap.change.features import FEATURE_SET
 from onemap.change.model import (
     ModelFileError,
     ModelMismatchError,
@@ -157,6 +158,18 @@ def test_other_resolution_is_an_error(trained):
     before, after, _, _ = make_pair(1, res=10.0)
     with pytest.raises(ModelMismatchError, match="10 m.*2 m"):
         detect_changes(before, after, model=trained)
+
+
+def test_model_of_other_feature_set_is_refused(trained, tmp_path):
+    """A model trained on v1 features (before the fixed-point window statistics) is refused
+    with the fix: retrain."""
+    doc = json.loads(trained.to_json())
+    assert doc["feature_set"] == FEATURE_SET == "onemap-pixel-v2"
+    doc["feature_set"] = "onemap-pixel-v1"
+    (tmp_path / "v1.json").write_text(json.dumps(doc))
+    model = load_model(tmp_path / "v1.json")
+    with pytest.raises(ModelMismatchError, match="onemap-pixel-v1.*onemap-pixel-v2.*Fix: retrain"):
+        detect_changes(*make_pair(1)[:2], model=model)
 
 
 def test_truncated_and_foreign_files(trained, tmp_path):
