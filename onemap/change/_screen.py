@@ -22,7 +22,14 @@ import numpy as np
 
 from . import _feature_kernels as FK
 
-__all__ = ["SCREEN_KEEP", "SCREEN_PARAMS", "choose_level", "screen_block", "screen_names"]
+__all__ = [
+    "SCREEN_KEEP",
+    "SCREEN_PARAMS",
+    "choose_level",
+    "resolve_prescreen",
+    "screen_block",
+    "screen_names",
+]
 
 SCREEN_KEEP = 0.99  # share of the out-of-fold true detections the screen must keep
 SCREEN_PARAMS = {
@@ -132,3 +139,25 @@ def screen_validation(
         "oof_f1_with_screen": round(f1, 4),
         "params": dict(SCREEN_PARAMS),
     }
+
+
+def resolve_prescreen(model: Any, prescreen: float | None) -> tuple[str, float]:
+    """``(kind, level)`` of a *prescreen* setting: ``("learned", level)`` for None with a model
+    that has a learned screen, ``("off", 0.0)`` for 0 (or None without one), ``("cva", sigmas)``
+    for a number > 0. Anything else is a :class:`~onemap.errors.DataError`."""
+    from ..errors import DataError
+
+    if prescreen is None:
+        sc = getattr(model, "screen", None)
+        return ("learned", float(sc["level"])) if sc is not None else ("off", 0.0)
+    try:
+        level = float(prescreen)
+    except (TypeError, ValueError):
+        level = float("nan")
+    if isinstance(prescreen, bool) or not np.isfinite(level) or level < 0:
+        raise DataError(
+            f"prescreen must be None (the model's learned screen), 0 (off) or a CVA level > 0 "
+            f"in noise sigmas, got {prescreen!r}",
+            hint="leave it out to use the screen recorded in the model file",
+        )
+    return ("off", 0.0) if level == 0 else ("cva", level)
