@@ -183,6 +183,7 @@ class SurveyConfig:
     history_resolved: tuple[str, ...] | None = None
     database: DatabaseSpec | None = None
     detect_model: Path | None = None  # a trained change model (onemap train); replaces method
+    detect_prescreen: float | None = None  # with a model: None = its learned screen, 0 = off
 
     def as_dict(self) -> dict[str, Any]:
         """Plain-JSON form (recorded in the survey manifest)."""
@@ -322,6 +323,9 @@ def load_config(source: str | PathLike[str] | Mapping[str, Any],
     if model is not None and not (root / model).is_file():
         raise v.error("[detect] model", f"model file {model!r} not found",
                       "give the path (relative to this file) of a model written by `onemap train`")
+    if model is None and detect["prescreen"] is not None:
+        raise v.error("[detect] prescreen", "applies to a trained model only",
+                      "add [detect] model = \"...\" or remove prescreen")
     output = (root / survey["output"]).resolve()
     history_fields = _history(v, history, output) if "history" in raw else {}
     return SurveyConfig(
@@ -335,4 +339,5 @@ def load_config(source: str | PathLike[str] | Mapping[str, Any],
         workers=run["workers"], report_lang=report["lang"], **history_fields,
         database=_database(v, database) if "database" in raw else None,
         detect_model=(root / model).resolve() if model is not None else None,
+        detect_prescreen=detect["prescreen"],
     )

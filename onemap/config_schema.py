@@ -135,6 +135,9 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "options": Key("table", {}, "[detect.options]"),
         "model": Key("str", None, "a trained change model file (onemap train), relative to this "
                                   "file; replaces method and threshold"),
+        "prescreen": Key("float", Lib("prescreen"), "with model: 0 scores every pixel, a number "
+                                                    "> 0 is a fixed CVA level (noise sigmas); "
+                                                    "default: the model's learned screen", 0),
     },
     "detect.options": {
         "normalize": Key("str", Lib("normalize"), "radiometric normalisation of the after-scene",

@@ -254,12 +254,14 @@ def _model_patches(cfg: SurveyConfig, before: Any, after: Any, frame: Frame,
     folder = cfg.output / "work" / "model"
     step = _overview_step(frame)
     patches = detect_with_model(before, after, cfg.detect_model, min_area=cfg.min_area,
+                                prescreen=cfg.detect_prescreen,
                                 mask=mask_policy(cfg)(before, after), store=folder,
                                 tile_size=cfg.tile_size, overview=(rgb_bands(after), step),
                                 client=client, store_stamp=[cfg.detect_options,
                                 [str(p) for p in cfg.before.paths + cfg.after.paths]])
     attrs = {k: patches.attrs[k] for k in ("method", "threshold", "patch_threshold",
-                                           "prescreen", "candidates", "feature_set")}
+                                           "prescreen", "screen_level", "candidates",
+                                           "feature_set")}
     attrs["model"] = str(cfg.detect_model)
     patches = patches.rename(columns={"id": "patch_id"})
     return patches, attrs, TileStore(folder, frame, cfg.tile_size).overview()

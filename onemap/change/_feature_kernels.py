@@ -184,3 +184,44 @@ def cva_kernel(b1, b2, gain, offset, sigma, out):
                 dz = (m2 - x1) / sigma[k]
                 ss += dz * dz
             out[i, j] = NAN if bad else math.sqrt(ss / nb)
+
+
+@njit(cache=True, nogil=True)
+def screen_channels_kernel(b1, b2, med1, scl1, med2, scl2, gain, offset, sigma, out):
+    """The learned pre-screen's channels (``out``: ``(nb + 4, h, w)``), a few operations per band.
+
+    Order: ``dz[k]``, CVA magnitude, brightness change, brightness of date 1 and of date 2 --
+    the same values, bit for bit, as those channels of :func:`pixel_channels_kernel` (same
+    operations in the same order); NaN where a band of either date is NaN.
+    """
+    nb, h, w = b1.shape
+    for i in range(h):
+        for j in range(w):
+            bad = False
+            for k in range(nb):
+                if b1[k, i, j] != b1[k, i, j] or b2[k, i, j] != b2[k, i, j]:
+                    bad = True
+            if bad:
+                for c in range(out.shape[0]):
+                    out[c, i, j] = NAN
+                continue
+            ss = F32(0)
+            sd = F32(0)
+            s1 = F32(0)
+            s2 = F32(0)
+            for k in range(nb):
+                x1 = b1[k, i, j]
+                x2 = b2[k, i, j]
+                z1 = (x1 - med1[k]) / scl1[k]
+                z2 = (x2 - med2[k]) / scl2[k]
+                m2 = x2 * gain[k] + offset[k]
+                dz = (m2 - x1) / sigma[k]
+                out[k, i, j] = dz
+                ss += dz * dz
+                sd += dz
+                s1 += z1
+                s2 += z2
+            out[nb, i, j] = math.sqrt(ss / nb)
+            out[nb + 1, i, j] = sd / nb
+            out[nb + 2, i, j] = s1 / nb
+            out[nb + 3, i, j] = s2 / nb

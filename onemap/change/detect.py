@@ -268,7 +268,7 @@ def detect_changes(before: xr.DataArray, after: xr.DataArray, frame: Frame | Non
                    direction: str | None = None, noise_floor: float | None = DEFAULTS.noise_floor,
                    to_classes: Any = None, from_classes: Any = None,
                    sample_pixels: int = SAMPLE_PIXELS, model: Any = None,
-                   store: Store = None) -> gpd.GeoDataFrame:
+                   prescreen: float | None = None, store: Store = None) -> gpd.GeoDataFrame:
     """Change patches (图斑) between two dates of imagery, in one call.
 
     The chain :func:`change_score` → :func:`~onemap.change.threshold_score` →
@@ -312,6 +312,10 @@ def detect_changes(before: xr.DataArray, after: xr.DataArray, frame: Frame | Non
         :mod:`onemap.change.model`): patches come from it; a numeric *threshold* is then the
         pixel probability of a candidate (default: the model's own) and *method*, *normalize*,
         *smooth*, *opening*, *k*, *noise_floor* are not used. Each patch gets ``probability``.
+    prescreen
+        With *model*: None (default) runs the full model only where the model's learned screen
+        passes; 0 scores every pixel; a number > 0 is a fixed CVA level in noise sigmas (see
+        :func:`onemap.change.model.detect_with_model`). Not used without a model.
 
     Returns
     -------
@@ -345,7 +349,7 @@ def detect_changes(before: xr.DataArray, after: xr.DataArray, frame: Frame | Non
         thr = None if isinstance(threshold, str) else float(threshold)
         m: Any = mask(before, after) if callable(mask) else mask
         return detect_with_model(before, after, model, threshold=thr, min_area=min_area, mask=m,
-                                 connectivity=connectivity, frame=frame)
+                                 connectivity=connectivity, frame=frame, prescreen=prescreen)
     if method == "post_classification":
         return _detect_classes(before, after, frame, to_classes, from_classes, min_area, mask,
                                opening, connectivity)

@@ -14,9 +14,14 @@ probability.
 Model file (``.json``, written atomically): one JSON object with a header -- ``format``
 (``"onemap-change-model"``), ``format_version``, onemap version, feature set and feature names,
 band names, sensor, resolution in metres, training parameters, the training data's hashes, the
-scores of its own out-of-fold validation, the thresholds -- and the two LightGBM text models as
-strings with their SHA-256. A model is refused on a scene whose bands differ or whose resolution
-differs by more than :data:`RESOLUTION_FACTOR` (features are in pixels: windows, texture).
+scores of its own out-of-fold validation, the thresholds, the learned pre-screen's entry
+``screen`` (:mod:`onemap.change._screen`: its features, level and out-of-fold cost) -- and the
+LightGBM text models (pixel, patch, screen) as strings with their SHA-256. The screen is
+optional and needs no new format version: a file written before it loads and predicts without
+a screen, and an older reader of a newer file ignores the screen (it then scores every pixel,
+which is the result the screen approximates). A model is refused on a scene whose bands differ
+or whose resolution differs by more than :data:`RESOLUTION_FACTOR` (features are in pixels:
+windows, texture).
 """
 
 from __future__ import annotations
@@ -90,6 +95,7 @@ class ChangeModel:
     pixel_model: str
     patch_model: str | None = None
     path: str | None = None
+    screen_model: str | None = None  # the learned pre-screen (files before it have none)
     _boosters: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
     _ensembles: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
@@ -101,9 +107,16 @@ class ChangeModel:
     def patch_threshold(self) -> float:
         return float(self.header["patch_threshold"])
 
+    @property
+    def screen(self) -> dict[str, Any] | None:
+        """The learned pre-screen's header entry (features, level, out-of-fold cost), or None
+        for a model file written before it."""
+        return self.header.get("screen") if self.screen_model is not None else None
+
     def booster(self, stage: str) -> Any:
         if stage not in self._boosters:
-            text = self.pixel_model if stage == "pixel" else self.patch_model
+            text = {"pixel": self.pixel_model, "patch": self.patch_model,
+                    "screen": self.screen_model}[stage]
             if text is None:  # a header without this stage: not a model this version wrote
                 raise ModelFileError(f"the model has no {stage} stage", hint="train it again")
             self._boosters[stage] = _booster(text)
@@ -136,6 +149,9 @@ class ChangeModel:
             "pixel_model": self.pixel_model,
             "patch_model": self.patch_model,
         }
+        if self.screen_model is not None:  # files without a screen keep their old bytes
+            doc["screen_model"] = self.screen_model
+            doc["screen_model_sha256"] = _sha(self.screen_model)
         return json.dumps(doc, indent=1, sort_keys=True, ensure_ascii=False) + "\n"
 
     def save(self, path: str | os.PathLike) -> Path:
@@ -257,7 +273,14 @@ def load_model(path: str | os.PathLike | ChangeModel) -> ChangeModel:
     ):
         if key not in doc:
             raise ModelFileError(f"model file lacks {key!r}", path=p, hint="retrain the model")
-    for stage in ("pixel_model", "patch_model"):
+    if ("screen_model" in doc) != isinstance(doc.get("screen"), dict):
+        raise ModelFileError(
+            "the model file has a screen model without its header entry or the reverse "
+            "(damaged file)",
+            path=p,
+            hint="copy the file again or retrain the model",
+        )
+    for stage in ("pixel_model", "patch_model", "screen_model"):
         text = doc.get(stage)
         if text is not None and _sha(text) != doc.get(stage + "_sha256"):
             raise ModelFileError(
@@ -276,13 +299,18 @@ def load_model(path: str | os.PathLike | ChangeModel) -> ChangeModel:
             "format_version",
             "pixel_model_sha256",
             "patch_model_sha256",
+            "screen_model",
+            "screen_model_sha256",
         )
     }
-    model = ChangeModel(header, doc["pixel_model"], doc.get("patch_model"), path=str(p))
+    model = ChangeModel(header, doc["pixel_model"], doc.get("patch_model"), path=str(p),
+                        screen_model=doc.get("screen_model"))
     try:
         model.booster("pixel")
         if model.patch_model:
             model.booster("patch")
+        if model.screen_model:
+            model.booster("screen")
     except Exception as exc:  # LightGBM's own parser: a damaged model string
         raise ModelFileError(
             f"the LightGBM model in the file cannot be read ({exc})",
@@ -360,9 +388,12 @@ def detect_with_model(
     patch is real change; ``confidence`` holds the same); ``score_mean``/``score_max`` are the
     mean and maximum pixel probability.
 
-    Prediction is tiled and pre-screened (:mod:`onemap.change.predict`): *prescreen* is the CVA
-    magnitude in noise sigmas below which a pixel's probability is 0 without running the model
-    (default :data:`onemap.change.predict.PRESCREEN`; 0 scores every pixel). *store*: a folder
+    Prediction is tiled and pre-screened (:mod:`onemap.change.predict`). *prescreen*: None
+    (default) uses the model's learned screen (``header["screen"]``: a small model on cheap
+    channels whose level keeps 99 % of the out-of-fold true detections; a model file without
+    one scores every pixel); 0 turns the screen off (every pixel scored); a number > 0 is a
+    fixed CVA magnitude in noise sigmas below which a pixel's probability is 0 (what it costs
+    depends on the scene: benchmarks/README.md). *store*: a folder
     keeping the pixel stage tile by tile, so a killed run resumes (the survey's ``work/model``);
     *tile_size*: its tiles (default: the scenes' dask chunks, else 1024). The result does not
     depend on the tiles; they run in parallel, each with *num_threads* LightGBM threads.
@@ -370,7 +401,7 @@ def detect_with_model(
     the stored tiles depend on, e.g. the mask's options) are the survey's.
     """
     from .patches import COLUMNS
-    from .predict import PRESCREEN, PixelTiles, model_patches, pixel_stage, store_key
+    from .predict import PixelTiles, model_patches, pixel_stage, resolve_prescreen, store_key
 
     model = load_model(model)
     before, after = as_scene(before, "before"), as_scene(after, "after")
@@ -383,16 +414,14 @@ def detect_with_model(
     pthr = model.patch_threshold if patch_threshold is None else float(patch_threshold)
     if not (0.0 <= thr <= 1.0 and 0.0 <= pthr <= 1.0):
         raise DataError(f"probability thresholds must lie in [0, 1], got {thr} and {pthr}")
-    screen = PRESCREEN if prescreen is None else float(prescreen)
-    if not np.isfinite(screen) or screen < 0:
-        raise DataError(f"prescreen must be a CVA level >= 0 in noise sigmas, got {prescreen}")
+    kind, level = resolve_prescreen(model, prescreen)  # checks the value
     if tile_size is None:
         chunks = getattr(plan.before.data, "chunks", None)
         tile_size = max(chunks[1][0], chunks[2][0]) if chunks else 1024
     tiles = PixelTiles(plan.frame, int(tile_size), store)
-    tiles.open(store_key(model, plan, screen, int(tile_size), store_stamp))
+    tiles.open(store_key(model, plan, prescreen, int(tile_size), store_stamp))
     m = None if mask is None else check_mask(mask, plan.frame.shape)
-    pixel_stage(model, plan, tiles, prescreen=screen, mask=m, overview=overview, client=client,
+    pixel_stage(model, plan, tiles, prescreen=prescreen, mask=m, overview=overview, client=client,
                 num_threads=num_threads)
     lu = landuse if model.header.get("uses_landuse") else None
     out, info = model_patches(model, plan, tiles, threshold=thr, patch_threshold=pthr,
@@ -405,7 +434,8 @@ def detect_with_model(
             "model": model.path,
             "threshold": thr,
             "patch_threshold": pthr,
-            "prescreen": screen,
+            "prescreen": kind if kind != "cva" else level,
+            "screen_level": level if kind == "learned" else None,
             "candidates": info["candidates"],
             "min_area": float(min_area),
             "feature_set": model.header["feature_set"],

@@ -5,9 +5,14 @@ Nothing whole-scene is held in memory: per pixel only the probability (``float16
 and, at the few pixels the patch stage reads, its channels.
 
 1. **Pixel stage**, tile by tile (the frame's tiles, a halo of :data:`~onemap.change.features.
-   HALO` pixels read around each): a CVA-only kernel gives the CVA magnitude in noise sigmas;
-   the **pre-screen** keeps the pixels whose CVA is at least ``prescreen`` sigmas. Only runs of
-   :data:`SUBBLOCK`-pixel sub-blocks holding a kept pixel (or one within
+   HALO` pixels read around each): the **pre-screen** (:func:`resolve_prescreen`) keeps the
+   pixels worth the full model. By default the model's **learned screen**
+   (:mod:`onemap.change._screen`): a small LightGBM model on channels computed densely at a few
+   operations per band (normalised band differences, CVA, brightness change and levels), kept
+   where its probability reaches the level recorded in the model file (chosen on the model's
+   own out-of-fold validation to keep 99 % of its true detections). ``prescreen=0`` turns it
+   off (every pixel scored); a number > 0 is instead a fixed CVA level in noise sigmas. Only
+   runs of :data:`SUBBLOCK`-pixel sub-blocks holding a kept pixel (or one within
    :data:`~onemap.change._patch_stage.RING` pixels of one) get the features (when the kept
    pixels are scattered, full-width bands of :data:`BAND` rows: fewer halos), and LightGBM runs
    on the kept pixels only. Elsewhere the
@@ -27,15 +32,14 @@ its own, the labelling is seam-stitched and the patch windows are fixed: the pat
 probabilities are the same whatever the tiles. With a ``store`` folder the pixel stage is kept
 in a :class:`~onemap.tilestore.TileStore`, so a killed run resumes with the missing tiles.
 
-The pre-screen is off by default (:data:`PRESCREEN` = 0: the model scores every pixel). What a
-pre-screen costs depends on the scene, measured on held-out real data with
-``benchmarks/eval_prescreen.py`` (benchmarks/README.md): at 1 sigma (the noise level of the
-scene's own relative normalisation) pooled pixel F1 moves by +0.001 on Taizhou (Landsat) and
+Why a learned screen and not a fixed CVA level: what a fixed level costs depends on the
+scene, measured on held-out real data with ``benchmarks/eval_prescreen.py``
+(benchmarks/README.md): at 1 sigma pooled pixel F1 moved by +0.001 on Taizhou (Landsat) and
 +0.004 on OSCD (Sentinel-2), but by -0.022 on SZTAKI (RGB 1.5 m) and by -0.329 on LEVIR-CD
 (RGB 0.5 m, recall -0.45: new roofs on bare ground change the spectrum less than the noise).
-A default that silently loses half the new buildings of one kind of scene is not a speed-up, so
-``prescreen=`` (noise sigmas of the CVA magnitude) is a choice the caller makes for a sensor whose
-cost they have measured.
+The learned screen's level is chosen per model on its own training data, and its out-of-fold
+cost is in the model file (``header["screen"]``). A model file written before the screen has
+none: it then scores every pixel.
 """
 
 from __future__ import annotations
@@ -55,11 +59,20 @@ from .._compute import is_lazy, run, threads
 from ..frame import Frame
 from . import _feature_kernels as FK
 from . import _patch_stage as P
+from ._screen import resolve_prescreen, screen_block, screen_names
 from .features import HALO, FeaturePlan, _as_float, _f32
 
-__all__ = ["PRESCREEN", "SUBBLOCK", "WINDOW", "PixelTiles", "pixel_stage", "model_patches"]
+__all__ = [
+    "PRESCREEN",
+    "SUBBLOCK",
+    "WINDOW",
+    "PixelTiles",
+    "model_patches",
+    "pixel_stage",
+    "resolve_prescreen",
+]
 
-PRESCREEN = 0.0  # CVA magnitude (noise sigmas) below which a pixel's probability is 0
+PRESCREEN = None  # the model's learned screen; 0: off; > 0: CVA level in noise sigmas
 SUBBLOCK = 64  # side of the sub-blocks that get neighbourhood features only when needed
 BAND = 256  # rows of features computed at once when the screened pixels are scattered
 WINDOW = 1024  # patch-stage window grid (fixed: does not follow the tiling)
@@ -136,26 +149,59 @@ def _padded(scene: np.ndarray, nodata: float, pads: tuple[int, int, int, int]) -
 class _TileFn:
     """Pixel stage of one tile: ``(b1, b2)`` bands with a full NaN-padded halo -> outputs."""
 
-    def __init__(self, model: Any, plan: FeaturePlan, prescreen: float, num_threads: int) -> None:
-        self.plan, self.prescreen, self.num_threads = plan, float(prescreen), int(num_threads)
+    def __init__(self, model: Any, plan: FeaturePlan, prescreen: float | None,
+                 num_threads: int) -> None:
+        self.plan, self.num_threads = plan, int(num_threads)
+        self.kind, self.level = resolve_prescreen(model, prescreen)
         names = list(model.header["features"])
         self.take = [names.index(c) for c in P.CHANNELS[1:]]
         self.booster = model.booster("pixel")
+        if self.kind == "learned":
+            from .model import ModelMismatchError
+
+            if list(model.screen["features"]) != screen_names(plan.bands):
+                raise ModelMismatchError(
+                    f"the model's screen uses {', '.join(model.screen['features'])}; this "
+                    f"onemap computes {', '.join(screen_names(plan.bands))}",
+                    path=model.path,
+                    hint="retrain the model with this onemap version, or pass prescreen=0",
+                )
+            self.screen_booster = model.booster("screen")
+
+    def _screen(self, b1: np.ndarray, b2: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(valid, kept) of every pixel of the halo tile: valid in both dates, kept by the
+        pre-screen."""
+        plan = self.plan
+        if self.kind != "learned":
+            cva = np.empty(b1.shape[1:], np.float32)
+            FK.cva_kernel(b1, b2, _f32(plan.gain), _f32(plan.offset), _f32(plan.sigma), cva)
+            valid = np.isfinite(cva)
+            with np.errstate(invalid="ignore"):
+                return valid, cva >= self.level  # NaN (nodata) is not kept
+        nb, hh, _ = b1.shape
+        valid = np.zeros(b1.shape[1:], bool)
+        kept = np.zeros(b1.shape[1:], bool)
+        for r0 in range(0, hh, BAND):  # bands of rows: bounded memory
+            ch = screen_block(plan, b1[:, r0:r0 + BAND], b2[:, r0:r0 + BAND])
+            ok = np.isfinite(ch[nb])  # the CVA: NaN where a band of either date is
+            valid[r0:r0 + BAND] = ok
+            if ok.any():
+                sp = self.screen_booster.predict(np.ascontiguousarray(ch[:, ok].T),
+                                                 num_threads=self.num_threads)
+                kept[r0:r0 + BAND][ok] = sp >= self.level
+        return valid, kept
 
     def __call__(self, b1: np.ndarray, b2: np.ndarray, masked: np.ndarray | None) -> tuple:
         H, plan = HALO, self.plan
         nb, hh, ww = b1.shape
         w = ww - 2 * H
-        cva = np.empty((hh, ww), np.float32)
-        FK.cva_kernel(b1, b2, _f32(plan.gain), _f32(plan.offset), _f32(plan.sigma), cva)
-        with np.errstate(invalid="ignore"):
-            screen = cva >= self.prescreen  # NaN (nodata) is not kept
+        valid, screen = self._screen(b1, b2)
         if masked is not None:
             screen[H:-H, H:-H] &= ~masked
         # channels wherever a candidate's ring may reach (needs the screen of the halo)
         near = ndimage.maximum_filter(screen.view(np.uint8), size=2 * P.RING + 1)[H:-H, H:-H] > 0
         screen = screen[H:-H, H:-H]
-        prob = np.where(np.isnan(cva[H:-H, H:-H]), np.float32(np.nan), np.float32(0))
+        prob = np.where(valid[H:-H, H:-H], np.float32(0), np.float32(np.nan))
         if masked is not None:
             prob[masked] = np.nan
         chans, where = [], []
@@ -212,16 +258,21 @@ def _halo_window(frame: Frame, tile: Any) -> tuple[tuple[slice, slice], tuple[in
     return (slice(R0, R1), slice(C0, C1)), pads
 
 
-def store_key(model: Any, plan: FeaturePlan, prescreen: float, tile_size: int,
+def store_key(model: Any, plan: FeaturePlan, prescreen: float | None, tile_size: int,
               extra: Any = None) -> str:
     """Stamp of the pixel stage's inputs (model, scenes' sample, pre-screen, tiles)."""
-    inputs = ["predict-v1", model.header.get("pixel_model_sha256") or
+    kind, level = resolve_prescreen(model, prescreen)
+    screen: list[Any] = [kind, level]
+    if kind == "learned":
+        screen.append(hashlib.sha256(model.screen_model.encode()).hexdigest())
+    inputs = ["predict-v2", model.header.get("pixel_model_sha256") or
               hashlib.sha256(model.pixel_model.encode()).hexdigest(), plan.sample_hash,
-              repr(plan.frame), float(prescreen), int(tile_size), extra]
+              repr(plan.frame), screen, int(tile_size), extra]
     return hashlib.sha256(json.dumps(inputs, default=str).encode()).hexdigest()[:16]
 
 
-def pixel_stage(model: Any, plan: FeaturePlan, out: PixelTiles, *, prescreen: float = PRESCREEN,
+def pixel_stage(model: Any, plan: FeaturePlan, out: PixelTiles, *,
+                prescreen: float | None = PRESCREEN,
                 mask: Any = None, overview: tuple[list[int], int] | None = None,
                 client: Any = None, bar: Any = None, num_threads: int = 1) -> None:
     """Compute the missing tiles of *out* (dask scenes: one graph, each tile saved when ready;

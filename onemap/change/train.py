@@ -30,6 +30,11 @@ the kept candidates; with ``select_by="object_f1"`` (or ``"recall_floor"``) both
 what the campaign judges -- objects (:mod:`onemap.change._objects`): the share of kept patches
 that are real (>= 30 % of a lead on true change) and the share of true sites a kept patch
 touches. The object scores are recorded in the file either way.
+A small screen model (:mod:`onemap.change._screen`) learns on the same samples and folds from
+cheap channels only; its level, chosen on the out-of-fold pass to keep
+:data:`~onemap.change._screen.SCREEN_KEEP` of the true detections at the final pixel threshold,
+and its out-of-fold cost are recorded in ``header["screen"]``: prediction then runs the full
+features and pixel model only where the screen passes.
 Nothing is tuned on data outside the training set.
 """
 
@@ -52,6 +57,7 @@ from ._patch_training import (
     _train_patch_stage,
     select_thresholds,
 )
+from ._screen import SCREEN_PARAMS, screen_names, screen_validation
 from .features import FEATURE_SET, FeaturePlan
 from .model import ChangeModel, resolution_m
 
@@ -282,6 +288,16 @@ def train_change_model(
         models.append(
             _lgb_train(X[sel], y[sel], pixel_params, seed, num_threads, feat_names, valid=valid)
         )
+    # the learned pre-screen: a small model on the cheap channels, same samples and folds
+    scols = [feat_names.index(n) for n in screen_names(plans[0].bands)]
+    snames = [feat_names[c] for c in scols]
+    Xs = np.ascontiguousarray(X[:, scols])
+    screens = [
+        _lgb_train(Xs[f != fold], y[f != fold], SCREEN_PARAMS, seed, num_threads, snames)
+        for fold in range(folds)
+    ]
+    screen_final = _lgb_train(Xs, y, SCREEN_PARAMS, seed, num_threads, snames)
+    del Xs
     tick("pixel model", folds, folds + 1)
     if early_stop:  # the final model gets the iterations the inner folds chose (median)
         iters = [m.best_iteration or m.current_iteration() for m in models]
@@ -301,10 +317,14 @@ def train_change_model(
         pixel_params,
     )
     header["parameters"]["folds_by"] = "pair" if by_pair else "block"
-    oof = [
-        _oof_channels(models, plan, k, seed, folds, header, num_threads, cache)
-        for k, plan in enumerate(plans)
-    ]
+    oof: list[np.ndarray] = []
+    oof_screen: list[np.ndarray] = []
+    for k, plan in enumerate(plans):
+        ch, sc = _oof_channels(models, plan, k, seed, folds, header, num_threads, cache,
+                               screens, scols)
+        oof.append(ch)
+        assert sc is not None  # asked for with screens=
+        oof_screen.append(sc)
     counts = np.zeros((len(THRESHOLDS), 3))
     for ch, lab in zip(oof, labels, strict=False):
         known = lab >= 0
@@ -338,8 +358,14 @@ def train_change_model(
         select_by,
         min_site_recall,
     )
+    # the screen's level: at the final pixel threshold (the patch stage may have moved it)
+    header["screen"] = screen_validation(
+        [ch[0] for ch in oof], oof_screen, labels, header["threshold"], snames
+    )
     tick("done", 1, 1)
-    return ChangeModel(header, final.model_to_string(), patch_model)
+    return ChangeModel(
+        header, final.model_to_string(), patch_model, screen_model=screen_final.model_to_string()
+    )
 
 
 def _header(
@@ -399,8 +425,12 @@ def _oof_channels(
     header: dict,
     num_threads: int,
     cache: dict | None = None,
-) -> np.ndarray:
-    """Out-of-fold probability (each pixel from the model that did not see its block) + channels."""
+    screens: list | None = None,
+    scols: list[int] | None = None,
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Out-of-fold probability (each pixel from the model that did not see its block) + channels,
+    and with *screens* (fold screen models on feature columns *scols*) the out-of-fold screen
+    probability (NaN where the probability is)."""
     tiles = [ChangeModel(header, m.model_to_string()).pixel_tile(num_threads) for m in models]
 
     def fn_window(r0, r1, c0, c1, feats):
@@ -415,14 +445,25 @@ def _oof_channels(
             folds,
             header["parameters"]["folds_by"] == "pair",
         )
-        out = np.full((len(P.CHANNELS),) + fold.shape, np.nan, np.float32)
+        out = np.full((len(P.CHANNELS) + 1,) + fold.shape, np.nan, np.float32)
         for i in np.unique(fold):  # each pixel from the model that did not see its fold
             sel = fold == i
-            out[:, sel] = tiles[i](feats[:, sel][:, None, :])[:, 0, :]
+            out[:-1, sel] = tiles[i](feats[:, sel][:, None, :])[:, 0, :]
+            if screens is not None:
+                Xs = np.ascontiguousarray(feats[scols][:, sel].T)
+                ok = np.isfinite(out[0, sel])
+                sp = np.full(Xs.shape[0], np.nan, np.float32)
+                if ok.any():
+                    sp[ok] = screens[i].predict(Xs[ok], num_threads=num_threads)
+                out[-1, sel] = sp
         return out
 
     out = np.empty((len(P.CHANNELS),) + plan.frame.shape, np.float32)
+    scr = None if screens is None else np.empty(plan.frame.shape, np.float32)
     for r0, r1, c0, c1 in plan.windows():
         feats = cache.pop((k, r0, c0)) if cache else plan.window(r0, r1, c0, c1)
-        out[:, r0:r1, c0:c1] = fn_window(r0, r1, c0, c1, feats)
-    return out
+        res = fn_window(r0, r1, c0, c1, feats)
+        out[:, r0:r1, c0:c1] = res[:-1]
+        if scr is not None:
+            scr[r0:r1, c0:c1] = res[-1]
+    return out, scr

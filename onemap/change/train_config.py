@@ -147,5 +147,14 @@ def validation_table(model: ChangeModel) -> str:
             ("true sites found", v["objects"]["site_recall"]),
             ("object F1", v["objects"]["object_f1"]),
         ]
+    sc = model.screen
+    if sc is not None:
+        rows.append(
+            (
+                "pre-screen (learned)",
+                f"level {sc['level']:.3g}, keeps {100 * sc['oof_pixels_kept']:.1f} % of pixels, "
+                f"recall -{sc['oof_recall_cost']:.4f}, pixel F1 {sc['oof_f1_with_screen']}",
+            )
+        )
     width = max(len(r[0]) for r in rows)
     return "\n".join(f"{name:<{width}}  {value}" for name, value in rows)

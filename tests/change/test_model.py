@@ -281,6 +281,7 @@ def test_cli_train_writes_model_and_table(tmp_path):
     res = CliRunner().invoke(app, ["train", str(cfg), "-q"])
     assert res.exit_code == 0, res.output
     assert "pixel F1" in res.output and (tmp_path / "models" / "m.json").is_file()
+    assert "pre-screen (learned)" in res.output
     assert len(load_model(tmp_path / "models" / "m.json").header["bands"]) == 4
     cfg.write_text("\n".join(lines).replace('truth = "t0.tif"', 'truth = "nope.tif"'))
     res = CliRunner().invoke(app, ["train", str(cfg), "-q"])

@@ -1,0 +1,163 @@
+"""The trained detector's learned pre-screen: a small model on cheap channels, its level chosen
+on the detector's own out-of-fold validation.
+
+A fixed CVA level as pre-screen cost LEVIR-CD (RGB 0.5 m) 0.33 of pixel F1 (benchmarks/README.md):
+new roofs on bare ground change the spectrum less than the noise. The learned screen instead
+trains a small LightGBM model (:data:`SCREEN_PARAMS`) on the same balanced samples and folds as
+the pixel model, on channels computed densely at a few operations per band
+(:func:`onemap.change._feature_kernels.screen_channels_kernel`): the normalised band differences
+``dz_*``, the CVA magnitude, the brightness change and the brightness at both dates (the scene's
+level: a bright new roof on bare ground has a small CVA but a high date-2 brightness). Its level
+is the highest at which, out of fold, at least :data:`SCREEN_KEEP` of the pixels the full model
+detects correctly (probability >= the chosen pixel threshold, truth change) pass the screen
+(:func:`choose_level`) -- chosen on the training data's own validation, per model, never fixed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from . import _feature_kernels as FK
+
+__all__ = [
+    "SCREEN_KEEP",
+    "SCREEN_PARAMS",
+    "choose_level",
+    "resolve_prescreen",
+    "screen_block",
+    "screen_names",
+]
+
+SCREEN_KEEP = 0.99  # share of the out-of-fold true detections the screen must keep
+SCREEN_PARAMS = {
+    "objective": "binary",
+    "learning_rate": 0.2,
+    "num_leaves": 15,
+    "min_data_in_leaf": 50,
+    "lambda_l2": 1.0,
+    "num_iterations": 16,  # small: it runs on every pixel of a county
+}
+
+
+def screen_names(bands: Sequence[str]) -> list[str]:
+    """Names (pixel-feature names) of the screen channels, in the kernel's order."""
+    return [f"dz_{b}" for b in bands] + [
+        "cva",
+        "brightness_change",
+        "brightness_1",
+        "brightness_2",
+    ]
+
+
+def screen_block(plan: Any, b1: np.ndarray, b2: np.ndarray) -> np.ndarray:
+    """Screen channels ``(nb + 4, h, w)`` float32 of float32 bands (NaN = nodata): the values
+    of the same channels of ``plan.block`` (a :class:`~onemap.change.features.FeaturePlan`)."""
+    from .features import _f32
+
+    nb, h, w = b1.shape
+    if b2.shape != b1.shape or nb != len(plan.bands):
+        raise ValueError(f"bands of shape {b1.shape} and {b2.shape} for {len(plan.bands)} bands")
+    out = np.empty((nb + 4, h, w), np.float32)
+    FK.screen_channels_kernel(
+        np.ascontiguousarray(b1, np.float32),
+        np.ascontiguousarray(b2, np.float32),
+        _f32(plan.med1),
+        _f32(plan.scl1),
+        _f32(plan.med2),
+        _f32(plan.scl2),
+        _f32(plan.gain),
+        _f32(plan.offset),
+        _f32(plan.sigma),
+        out,
+    )
+    return out
+
+
+def choose_level(screen: np.ndarray, hit: np.ndarray, keep: float = SCREEN_KEEP) -> float:
+    """The highest level *L* with ``(screen[hit] >= L).sum() / hit.sum() >= keep``.
+
+    *screen*: out-of-fold screen probabilities; *hit*: the pixels the full model detects
+    correctly. No hit: 0.0 (the screen keeps every valid pixel).
+    """
+    s = np.sort(np.asarray(screen, np.float64)[np.asarray(hit, bool)])[::-1]
+    n = s.size
+    if n == 0:
+        return 0.0
+    k = min(max(int(np.ceil(keep * n)), 1), n)  # k-th largest keeps >= k pixels (ties: more)
+    while k > 1 and (k - 1) / n >= keep:
+        k -= 1
+    while k < n and k / n < keep:
+        k += 1
+    return float(s[k - 1])
+
+
+def _prf(tp: float, fp: float, fn: float) -> tuple[float, float, float]:
+    p = tp / (tp + fp) if tp + fp else 0.0
+    r = tp / (tp + fn) if tp + fn else 0.0
+    return p, r, (2 * p * r / (p + r) if p + r else 0.0)
+
+
+def screen_validation(
+    probs: Sequence[np.ndarray],
+    screens: Sequence[np.ndarray],
+    labels: Sequence[np.ndarray],
+    threshold: float,
+    names: Sequence[str],
+    keep: float = SCREEN_KEEP,
+) -> dict[str, Any]:
+    """The header's ``"screen"`` entry: level chosen on the out-of-fold arrays of every pair
+    (probability, screen probability, labels 1 / 0 / -1 unknown) and what it costs there."""
+    hits = []
+    for pr, sc, lab in zip(probs, screens, labels, strict=True):
+        hit = (lab == 1) & (pr >= threshold) & np.isfinite(sc)
+        hits.append(sc[hit])
+    level = choose_level(np.concatenate(hits), np.ones(sum(h.size for h in hits), bool), keep)
+    kept = valid = 0
+    c0 = np.zeros(3)  # tp, fp, fn without the screen
+    c1 = np.zeros(3)  # with it
+    for pr, sc, lab in zip(probs, screens, labels, strict=True):
+        ok = np.isfinite(pr) & np.isfinite(sc)
+        valid += int(ok.sum())
+        kept += int((sc[ok] >= level).sum())
+        known = ok & (lab >= 0)
+        t = lab[known] == 1
+        det = pr[known] >= threshold
+        det_s = det & (sc[known] >= level)
+        for c, d in ((c0, det), (c1, det_s)):
+            c += [(d & t).sum(), (d & ~t).sum(), (~d & t).sum()]
+    _, r0, _ = _prf(*c0)
+    p1, r1, f1 = _prf(*c1)
+    return {
+        "features": list(names),
+        "level": level,
+        "keep": keep,
+        "oof_pixels_kept": round(kept / max(valid, 1), 4),
+        "oof_recall_cost": round(r0 - r1, 4),
+        "oof_f1_with_screen": round(f1, 4),
+        "params": dict(SCREEN_PARAMS),
+    }
+
+
+def resolve_prescreen(model: Any, prescreen: float | None) -> tuple[str, float]:
+    """``(kind, level)`` of a *prescreen* setting: ``("learned", level)`` for None with a model
+    that has a learned screen, ``("off", 0.0)`` for 0 (or None without one), ``("cva", sigmas)``
+    for a number > 0. Anything else is a :class:`~onemap.errors.DataError`."""
+    from ..errors import DataError
+
+    if prescreen is None:
+        sc = getattr(model, "screen", None)
+        return ("learned", float(sc["level"])) if sc is not None else ("off", 0.0)
+    try:
+        level = float(prescreen)
+    except (TypeError, ValueError):
+        level = float("nan")
+    if isinstance(prescreen, bool) or not np.isfinite(level) or level < 0:
+        raise DataError(
+            f"prescreen must be None (the model's learned screen), 0 (off) or a CVA level > 0 "
+            f"in noise sigmas, got {prescreen!r}",
+            hint="leave it out to use the screen recorded in the model file",
+        )
+    return ("off", 0.0) if level == 0 else ("cva", level)
