@@ -123,17 +123,20 @@ class ChangeModel:
         return self._boosters[stage]
 
     def ensemble(self, stage: str) -> Ensemble:
-        """The *stage*'s (``"pixel"`` or ``"patch"``) model as a numba :class:`Ensemble`: the
-        same probabilities as :meth:`booster`'s ``predict``, faster and without the GIL.
+        """The *stage*'s (``"pixel"``, ``"patch"`` or ``"screen"``) model as a numba
+        :class:`Ensemble`: the same probabilities as :meth:`booster`'s ``predict``, faster and
+        without the GIL.
 
         Raises :class:`~onemap.change.trees.UnsupportedModelError` for a patch model with
         categorical splits (trained with land use): use :meth:`booster` for it.
         """
-        if stage not in ("pixel", "patch"):
-            raise DataError(f"a model's stages are 'pixel' and 'patch', not {stage!r}",
-                            hint="pass stage='pixel' or stage='patch'")
+        texts = {"pixel": self.pixel_model, "patch": self.patch_model,
+                 "screen": self.screen_model}
+        if stage not in texts:
+            raise DataError(f"a model's stages are 'pixel', 'patch' and 'screen', not {stage!r}",
+                            hint="pass stage='pixel', 'patch' or 'screen'")
         if stage not in self._ensembles:
-            text = self.pixel_model if stage == "pixel" else self.patch_model
+            text = texts[stage]
             if text is None:
                 raise ModelFileError(f"the model has no {stage} stage", hint="train it again")
             self._ensembles[stage] = Ensemble.from_text(text)
@@ -368,7 +371,6 @@ def detect_with_model(
     mask: xr.DataArray | None = None,
     connectivity: int = 8,
     landuse: gpd.GeoDataFrame | None = None,
-    num_threads: int = 1,
     frame: Frame | None = None,
     prescreen: float | None = None,
     store: str | os.PathLike | None = None,
@@ -396,7 +398,7 @@ def detect_with_model(
     depends on the scene: benchmarks/README.md). *store*: a folder
     keeping the pixel stage tile by tile, so a killed run resumes (the survey's ``work/model``);
     *tile_size*: its tiles (default: the scenes' dask chunks, else 1024). The result does not
-    depend on the tiles; they run in parallel, each with *num_threads* LightGBM threads.
+    depend on the tiles; they run in parallel, one thread each.
     *overview* ``(rgb, step)``, *client* and *store_stamp* (other inputs
     the stored tiles depend on, e.g. the mask's options) are the survey's.
     """
@@ -419,10 +421,10 @@ def detect_with_model(
         chunks = getattr(plan.before.data, "chunks", None)
         tile_size = max(chunks[1][0], chunks[2][0]) if chunks else 1024
     tiles = PixelTiles(plan.frame, int(tile_size), store)
-    tiles.open(store_key(model, plan, prescreen, int(tile_size), store_stamp))
+    tiles.open(store_key(model, plan, prescreen, int(tile_size), [thr, store_stamp]))
     m = None if mask is None else check_mask(mask, plan.frame.shape)
-    pixel_stage(model, plan, tiles, prescreen=prescreen, mask=m, overview=overview, client=client,
-                num_threads=num_threads)
+    pixel_stage(model, plan, tiles, threshold=thr, prescreen=prescreen, mask=m, overview=overview,
+                client=client)
     lu = landuse if model.header.get("uses_landuse") else None
     out, info = model_patches(model, plan, tiles, threshold=thr, patch_threshold=pthr,
                               min_area=min_area, connectivity=connectivity, landuse=lu)

@@ -4,22 +4,22 @@ What :func:`onemap.change.model.detect_with_model` and the survey (``[detect] mo
 Nothing whole-scene is held in memory: per pixel only the probability (``float16``, 2 bytes)
 and, at the few pixels the patch stage reads, its channels.
 
-1. **Pixel stage**, tile by tile (the frame's tiles, a halo of :data:`~onemap.change.features.
-   HALO` pixels read around each): the **pre-screen** (:func:`resolve_prescreen`) keeps the
-   pixels worth the full model. By default the model's **learned screen**
-   (:mod:`onemap.change._screen`): a small LightGBM model on channels computed densely at a few
-   operations per band (normalised band differences, CVA, brightness change and levels), kept
-   where its probability reaches the level recorded in the model file (chosen on the model's
-   own out-of-fold validation to keep 99 % of its true detections). ``prescreen=0`` turns it
-   off (every pixel scored); a number > 0 is instead a fixed CVA level in noise sigmas. Only
-   runs of :data:`SUBBLOCK`-pixel sub-blocks holding a kept pixel (or one within
-   :data:`~onemap.change._patch_stage.RING` pixels of one) get the features (when the kept
-   pixels are scattered, full-width bands of :data:`BAND` rows: fewer halos), and LightGBM runs
-   on the kept pixels only. Elsewhere the
+1. **Pixel stage**, tile by tile (the frame's tiles, :data:`READ` pixels read around each): the
+   **pre-screen** (:func:`resolve_prescreen`) keeps the pixels worth the full model. By default
+   the model's **learned screen** (:mod:`onemap.change._screen`): a small ensemble on channels
+   computed densely at a few operations per band (normalised band differences, CVA,
+   brightness change and levels), kept where its probability reaches the level recorded in the
+   model file (chosen on the model's own out-of-fold validation to keep 99 % of its true
+   detections). ``prescreen=0`` turns it off (every pixel scored); a number > 0 is instead a
+   fixed CVA level in noise sigmas. The features (:meth:`~onemap.change.features.FeaturePlan.
+   at`: window statistics from integral images, the rest per pixel) and the pixel model (a
+   numba :class:`~onemap.change.trees.Ensemble`) run on the kept pixels only, of the tile and
+   of a ring of :data:`~onemap.change._patch_stage.RING` pixels around it; elsewhere the
    probability is **0** (NaN on nodata and masked pixels). The probability is stored as
    ``float16`` (3 significant digits) and compared with ``float16(threshold)``. The patch
-   channels are kept at every pixel within the ring of a kept pixel (a superset of the
-   candidates and their rings).
+   channels are kept on the candidates (``probability >= threshold``) and their rings only:
+   all the patch stage reads, and the ring scored around the tile gives this tile the
+   candidates of its neighbours whose ring reaches into it.
 2. **Candidates**: connected components of ``probability >= threshold``, labelled tile by tile
    with stitched seams (:mod:`onemap.change.label`), numbered in raster order as a whole-image
    labelling would.
@@ -27,7 +27,8 @@ and, at the few pixels the patch stage reads, its channels.
    grid (:data:`WINDOW` pixels plus a margin, independent of the tiling); each patch is read in
    the window that holds its first pixel, grown until the patch and its ring fit.
 
-Features do not depend on the tiling (halos, global statistics), LightGBM scores each pixel on
+Features do not depend on the tiling (halos, global statistics, exact integer window sums), the
+models score each pixel on
 its own, the labelling is seam-stitched and the patch windows are fixed: the patches and their
 probabilities are the same whatever the tiles. With a ``store`` folder the pixel stage is kept
 in a :class:`~onemap.tilestore.TileStore`, so a killed run resumes with the missing tiles.
@@ -64,7 +65,6 @@ from .features import HALO, FeaturePlan, _as_float, _f32
 
 __all__ = [
     "PRESCREEN",
-    "SUBBLOCK",
     "WINDOW",
     "PixelTiles",
     "model_patches",
@@ -73,8 +73,9 @@ __all__ = [
 ]
 
 PRESCREEN = None  # the model's learned screen; 0: off; > 0: CVA level in noise sigmas
-SUBBLOCK = 64  # side of the sub-blocks that get neighbourhood features only when needed
-BAND = 256  # rows of features computed at once when the screened pixels are scattered
+BAND = 256  # rows of screen channels computed at once (bounded memory)
+CHUNK = 1 << 17  # pixels whose features are computed at once (bounded memory)
+READ = HALO + P.RING  # pixels read around a tile: the features of its ring
 WINDOW = 1024  # patch-stage window grid (fixed: does not follow the tiling)
 MARGIN = 48  # pixels each patch-stage window reaches past its cell
 
@@ -147,15 +148,17 @@ def _padded(scene: np.ndarray, nodata: float, pads: tuple[int, int, int, int]) -
 
 
 class _TileFn:
-    """Pixel stage of one tile: ``(b1, b2)`` bands with a full NaN-padded halo -> outputs."""
+    """Pixel stage of one tile: ``(b1, b2)`` bands with a NaN-padded halo of :data:`READ`
+    pixels -> (float16 probability, sparse patch channels)."""
 
     def __init__(self, model: Any, plan: FeaturePlan, prescreen: float | None,
-                 num_threads: int) -> None:
-        self.plan, self.num_threads = plan, int(num_threads)
+                 threshold: float) -> None:
+        self.plan = plan
         self.kind, self.level = resolve_prescreen(model, prescreen)
+        self.threshold = np.float16(threshold)  # what the labelling compares the float16 with
         names = list(model.header["features"])
         self.take = [names.index(c) for c in P.CHANNELS[1:]]
-        self.booster = model.booster("pixel")
+        self.pixel = model.ensemble("pixel")
         if self.kind == "learned":
             from .model import ModelMismatchError
 
@@ -166,11 +169,11 @@ class _TileFn:
                     path=model.path,
                     hint="retrain the model with this onemap version, or pass prescreen=0",
                 )
-            self.screen_booster = model.booster("screen")
+            self.screen = model.ensemble("screen")
 
     def _screen(self, b1: np.ndarray, b2: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(valid, kept) of every pixel of the halo tile: valid in both dates, kept by the
-        pre-screen."""
+        """(valid, kept) of every pixel of *b1*, *b2*: valid in both dates, kept by the
+        pre-screen (per pixel: no halo needed)."""
         plan = self.plan
         if self.kind != "learned":
             cva = np.empty(b1.shape[1:], np.float32)
@@ -186,75 +189,52 @@ class _TileFn:
             ok = np.isfinite(ch[nb])  # the CVA: NaN where a band of either date is
             valid[r0:r0 + BAND] = ok
             if ok.any():
-                sp = self.screen_booster.predict(np.ascontiguousarray(ch[:, ok].T),
-                                                 num_threads=self.num_threads)
-                kept[r0:r0 + BAND][ok] = sp >= self.level
+                rr, cc = np.nonzero(ok)
+                kept[r0:r0 + BAND][ok] = self.screen.predict_at(ch, rr, cc) >= self.level
         return valid, kept
 
+    def _features(self, b1: np.ndarray, b2: np.ndarray, rows: np.ndarray,
+                  cols: np.ndarray) -> Any:
+        """Features of the pixels ``(rows, cols)`` of the read block, :data:`CHUNK` at a time."""
+        for k in range(0, rows.size, CHUNK):
+            yield k, self.plan.at(b1, b2, rows[k:k + CHUNK], cols[k:k + CHUNK])
+
     def __call__(self, b1: np.ndarray, b2: np.ndarray, masked: np.ndarray | None) -> tuple:
-        H, plan = HALO, self.plan
-        nb, hh, ww = b1.shape
-        w = ww - 2 * H
-        valid, screen = self._screen(b1, b2)
+        """*masked*: True = left out, on the tile and a ring of :data:`~onemap.change.
+        _patch_stage.RING` pixels around it (the scored area)."""
+        H, R = HALO, P.RING
+        w = b1.shape[2] - 2 * READ
+        # scored: the tile and a ring of R pixels, so that this tile knows the candidates of
+        # its neighbours whose ring reaches into it (their probabilities are the same here)
+        valid, kept = self._screen(b1[:, H:-H, H:-H], b2[:, H:-H, H:-H])
+        prob = np.where(valid, np.float32(0), np.float32(np.nan))
         if masked is not None:
-            screen[H:-H, H:-H] &= ~masked
-        # channels wherever a candidate's ring may reach (needs the screen of the halo)
-        near = ndimage.maximum_filter(screen.view(np.uint8), size=2 * P.RING + 1)[H:-H, H:-H] > 0
-        screen = screen[H:-H, H:-H]
-        prob = np.where(valid[H:-H, H:-H], np.float32(0), np.float32(np.nan))
-        if masked is not None:
+            kept &= ~masked
             prob[masked] = np.nan
-        chans, where = [], []
-        runs = _runs(near)
-        if sum((r1 - r0 + 2 * H) * (c1 - c0 + 2 * H) for r0, r1, c0, c1 in runs) > 0.8 * hh * ww:
-            # scattered: full-width bands cost less (fewer halos); bounded features in memory
-            runs = [(r0, min(r0 + BAND, hh - 2 * H), 0, w) for r0 in range(0, hh - 2 * H, BAND)]
-        for r0, r1, c0, c1 in runs:
-            nr = near[r0:r1, c0:c1]
-            f = plan.block(b1[:, r0:r1 + 2 * H, c0:c1 + 2 * H],
-                           b2[:, r0:r1 + 2 * H, c0:c1 + 2 * H])[:, H:-H, H:-H]
-            sc = screen[r0:r1, c0:c1]
-            if sc.any():  # one LightGBM call per run: no tile-sized feature matrix
-                rr, cc = np.nonzero(sc)
-                X = np.ascontiguousarray(f[:, rr, cc].T)
-                prob[rr + r0, cc + c0] = self.booster.predict(X, num_threads=self.num_threads)
-            rr, cc = np.nonzero(nr)
-            where.append((rr + r0) * w + (cc + c0))
-            chans.append(f[self.take][:, rr, cc])
-        idx = np.concatenate(where).astype(np.int32) if where else np.zeros(0, np.int32)
-        vals = (np.concatenate(chans, axis=1) if chans
-                else np.zeros((len(self.take), 0), np.float32))
-        order = np.argsort(idx, kind="stable")  # raster order within the tile
-        return prob.astype(np.float16), idx[order], np.ascontiguousarray(vals[:, order])
+        rr, cc = np.nonzero(kept)
+        for k, X in self._features(b1, b2, rr + H, cc + H):
+            prob[rr[k:k + CHUNK], cc[k:k + CHUNK]] = self.pixel.predict(X)
+        prob16 = prob.astype(np.float16)
+        # patch channels on the candidates and their rings only: all the patch stage reads
+        cand = (prob16 >= self.threshold).view(np.uint8)
+        near = ndimage.maximum_filter(cand, size=2 * R + 1)[R:-R, R:-R] > 0
+        nr, nc = np.nonzero(near)  # raster order
+        vals = np.empty((len(self.take), nr.size), np.float32)
+        for k, X in self._features(b1, b2, nr + READ, nc + READ):
+            vals[:, k:k + CHUNK] = X[:, self.take].T
+        idx = (nr * w + nc).astype(np.int32)
+        return prob16[R:-R, R:-R], idx, vals
 
 
-def _runs(active: np.ndarray) -> list[tuple[int, int, int, int]]:
-    """Windows ``(r0, r1, c0, c1)`` covering the true pixels: rows of :data:`SUBBLOCK`-pixel
-    sub-blocks, consecutive active sub-blocks of a row merged (one halo per run)."""
-    h, w = active.shape
-    out = []
-    for r0 in range(0, h, SUBBLOCK):
-        r1 = min(r0 + SUBBLOCK, h)
-        cols = active[r0:r1].any(axis=0)
-        on = np.add.reduceat(cols, np.arange(0, w, SUBBLOCK)) > 0
-        c = 0
-        while c < on.size:
-            if not on[c]:
-                c += 1
-                continue
-            start = c
-            while c < on.size and on[c]:
-                c += 1
-            out.append((r0, r1, start * SUBBLOCK, min(c * SUBBLOCK, w)))
-    return out
-
-
-def _halo_window(frame: Frame, tile: Any) -> tuple[tuple[slice, slice], tuple[int, int, int, int]]:
+def _halo_window(frame: Frame, tile: Any, halo: int = READ
+                 ) -> tuple[tuple[slice, slice], tuple[int, int, int, int]]:
+    """The tile grown by *halo* pixels, clipped to the frame, and the padding that restores the
+    full halo at the frame's edges (top, bottom, left, right)."""
     (rows, cols), (hh, ww) = tile.window, frame.shape
-    R0, R1 = max(rows.start - HALO, 0), min(rows.stop + HALO, hh)
-    C0, C1 = max(cols.start - HALO, 0), min(cols.stop + HALO, ww)
-    pads = (HALO - (rows.start - R0), HALO - (R1 - rows.stop),
-            HALO - (cols.start - C0), HALO - (C1 - cols.stop))
+    R0, R1 = max(rows.start - halo, 0), min(rows.stop + halo, hh)
+    C0, C1 = max(cols.start - halo, 0), min(cols.stop + halo, ww)
+    pads = (halo - (rows.start - R0), halo - (R1 - rows.stop),
+            halo - (cols.start - C0), halo - (C1 - cols.stop))
     return (slice(R0, R1), slice(C0, C1)), pads
 
 
@@ -272,14 +252,16 @@ def store_key(model: Any, plan: FeaturePlan, prescreen: float | None, tile_size:
 
 
 def pixel_stage(model: Any, plan: FeaturePlan, out: PixelTiles, *,
-                prescreen: float | None = PRESCREEN,
+                threshold: float | None = None, prescreen: float | None = PRESCREEN,
                 mask: Any = None, overview: tuple[list[int], int] | None = None,
-                client: Any = None, bar: Any = None, num_threads: int = 1) -> None:
+                client: Any = None, bar: Any = None) -> None:
     """Compute the missing tiles of *out* (dask scenes: one graph, each tile saved when ready;
     NumPy scenes: tiles spread over :func:`onemap._compute.threads` threads).
 
     The tiles are the unit of parallelism (:mod:`onemap._compute`'s policy): each runs its
-    kernels and LightGBM on *num_threads* threads (1: no nested oversubscription of the cores).
+    kernels and the models' numba ensembles (:class:`~onemap.change.trees.Ensemble`) on one
+    thread. *threshold* is the pixel probability of a candidate (default: the model's): the patch
+    channels are kept on the candidates and their rings.
 
     *overview* ``(rgb band indices, step)``: keep each tile's share of the after-image overview
     in the store (the survey's report map), so the imagery is read once.
@@ -291,7 +273,7 @@ def pixel_stage(model: Any, plan: FeaturePlan, out: PixelTiles, *,
         return
     lazy = is_lazy(plan.before.data)
     m = None if mask is None else getattr(mask, "data", mask)
-    fn = _TileFn(model, plan, prescreen, num_threads)
+    fn = _TileFn(model, plan, prescreen, model.threshold if threshold is None else threshold)
 
     def one(t: Any, raw1: np.ndarray, raw2: np.ndarray, mk: Any) -> None:
         (rs, cs), pads = _halo_window(plan.frame, t)
@@ -301,8 +283,8 @@ def pixel_stage(model: Any, plan: FeaturePlan, out: PixelTiles, *,
         ov = None
         if overview is not None:
             top, left = pads[0], pads[2]
-            core = np.asarray(raw2)[:, HALO - top: HALO - top + t.frame.height,
-                                    HALO - left: HALO - left + t.frame.width]
+            core = np.asarray(raw2)[:, READ - top: READ - top + t.frame.height,
+                                    READ - left: READ - left + t.frame.width]
             ov = overview_share(core, overview[0], overview[1], t.window[0].start,
                                 t.window[1].start)
         out.save(t, res, ov)
@@ -311,7 +293,11 @@ def pixel_stage(model: Any, plan: FeaturePlan, out: PixelTiles, *,
 
     def parts(t: Any) -> tuple:
         (rs, cs), _ = _halo_window(plan.frame, t)
-        mk = None if m is None else m[t.window[0], t.window[1]]
+        mk = None
+        if m is not None:  # the mask of the scored area: the tile and its ring
+            (mr, mc), (top, bottom, left, right) = _halo_window(plan.frame, t, P.RING)
+            mk = np.pad(np.asarray(m[mr, mc], bool), ((top, bottom), (left, right)),
+                        constant_values=True)
         return plan.before.data[:, rs, cs], plan.after.data[:, rs, cs], mk
 
     if not lazy:

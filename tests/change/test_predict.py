@@ -31,9 +31,10 @@ def test_cva_kernel_is_the_feature_cva():
     assert np.isnan(cva[3, 5])
 
 
-def _pixel_tiles(model, plan, prescreen, tile):
+def _pixel_tiles(model, plan, prescreen, tile, threshold=None):
     out = PR.PixelTiles(plan.frame, tile)
-    PR.pixel_stage(model, plan, out, prescreen=prescreen)
+    thr = model.threshold if threshold is None else threshold
+    PR.pixel_stage(model, plan, out, threshold=thr, prescreen=prescreen)
     prob = np.zeros(plan.frame.shape, np.float32)
     for t in out.tiles:
         prob[t.window] = out.prob(t)
@@ -61,7 +62,7 @@ def test_prescreen_scores_only_changed_pixels(trained):  # noqa: F811
 def test_patch_windows_do_not_change_the_patches(trained, monkeypatch):  # noqa: F811
     before, after, _, _ = make_pair(12, size=160)
     plan = FeaturePlan(before, after)
-    out, _ = _pixel_tiles(trained, plan, PR.PRESCREEN, 64)
+    out, _ = _pixel_tiles(trained, plan, PR.PRESCREEN, 64, threshold=0.3)
     kw = {"threshold": 0.3, "patch_threshold": 0.0}
     whole, info = PR.model_patches(trained, plan, out, **kw)
     monkeypatch.setattr(PR, "WINDOW", 24)  # many windows, patches larger than a window
@@ -89,3 +90,29 @@ def test_store_resumes(trained, tmp_path):  # noqa: F811
     assert all(f.stat().st_mtime_ns == t for f, t in stamp.items()) and tiles[4].exists()
     assert a.geometry.equals(b.geometry)
     np.testing.assert_array_equal(a.probability.values, b.probability.values)
+
+
+def test_patch_channels_are_kept_on_the_candidates_and_their_rings(trained):  # noqa: F811
+    """Each tile keeps the channels of the pixels within RING of a candidate -- including the
+    candidates of the neighbouring tiles -- and they are the features of those pixels."""
+    from scipy import ndimage
+
+    from onemap.change import _patch_stage as P
+
+    before, after, _, _ = make_pair(12)
+    plan = FeaturePlan(before, after)
+    out, prob = _pixel_tiles(trained, plan, 0.0, 40)
+    cand = prob >= np.float16(trained.threshold)
+    assert 0 < cand.sum() < cand.size / 4
+    near = ndimage.maximum_filter(cand.view(np.uint8), size=2 * P.RING + 1) > 0
+    feats = plan.compute()
+    kept = np.zeros(plan.frame.shape, bool)
+    names = trained.header["features"]
+    for t in out.tiles:
+        idx, vals = out.sparse(t)
+        rr, cc = np.divmod(idx, t.frame.width)
+        rr, cc = rr + t.window[0].start, cc + t.window[1].start
+        kept[rr, cc] = True
+        for k, c in enumerate(P.CHANNELS[1:]):
+            np.testing.assert_array_equal(vals[k], feats[names.index(c)][rr, cc])
+    np.testing.assert_array_equal(kept, near)
