@@ -16,8 +16,8 @@ default way for missing type "NaN" and "Zero" and is 0 for "None", 0 goes the de
 
 Speed: a tree walk is a chain of dependent loads, so a row walked alone leaves the CPU waiting
 (that, rows outer or trees outer in row blocks, was no faster than LightGBM). Here :data:`G`
-rows walk each tree together, every one for the tree's full depth (a leaf steps to itself), with
-no branch: :data:`G` independent chains in flight. A group holding NaN (or 0 when some split
+rows walk each tree together, step by step (a leaf steps to itself) until all are at leaves, with
+no branch per row: :data:`G` independent chains in flight. A group holding NaN (or 0 when some split
 treats zero as missing) takes the exact per-row walk instead.
 """
 
@@ -58,9 +58,9 @@ def _walk(buf, base, node, feat, thr, child, flags):
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _group(buf, k, m, special, feat, thr, child, flags, value, roots, depth, acc):
+def _group(buf, k, m, special, feat, thr, child, flags, value, roots, depth, first_leaf, acc,
+           nodes):
     """Raw scores of the *m* rows in ``buf`` (``m * k`` values) into ``acc[:m]``."""
-    nodes = np.empty(G, np.uint32)
     for g in range(G):
         acc[g] = 0.0
     if m < G or special:
@@ -77,8 +77,21 @@ def _group(buf, k, m, special, feat, thr, child, flags, value, roots, depth, acc
                 nd = nodes[g]
                 right = np.uint32(buf[np.uint32(g * k) + feat[nd]] > thr[nd])
                 nodes[g] = child[U2 * nd + right]
+            lowest = nodes[0]
+            for g in range(1, G):
+                lowest = min(lowest, nodes[g])
+            if lowest >= first_leaf:  # all at their leaves before the deepest one
+                break
         for g in range(G):
             acc[g] += value[nodes[g]]
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _first_leaf(child):
+    leaf = np.uint32(0)
+    while child[U2 * leaf] != leaf:  # leaves follow all split nodes
+        leaf += 1
+    return leaf
 
 
 @njit(cache=True, nogil=True)
@@ -87,7 +100,7 @@ def raw_rows(X, feat, thr, child, flags, value, roots, depth, out):
     n, k = X.shape
     zero_special = (flags & ZERO_MISSING).any()
     buf = np.empty(G * k, np.float64)
-    acc = np.empty(G, np.float64)
+    acc, nodes, first_leaf = np.empty(G, np.float64), np.empty(G, np.uint32), _first_leaf(child)
     for i0 in range(0, n, G):
         m = min(G, n - i0)
         special = False
@@ -96,7 +109,8 @@ def raw_rows(X, feat, thr, child, flags, value, roots, depth, out):
                 v, s = _load(X[i0 + g, j], zero_special)
                 buf[g * k + j] = v
                 special |= s
-        _group(buf, k, m, special, feat, thr, child, flags, value, roots, depth, acc)
+        _group(buf, k, m, special, feat, thr, child, flags, value, roots, depth, first_leaf, acc,
+               nodes)
         out[i0 : i0 + m] = acc[:m]
 
 
@@ -107,7 +121,7 @@ def raw_at(F, rows, cols, feat, thr, child, flags, value, roots, depth, out):
     k = F.shape[0]
     zero_special = (flags & ZERO_MISSING).any()
     buf = np.empty(G * k, np.float64)
-    acc = np.empty(G, np.float64)
+    acc, nodes, first_leaf = np.empty(G, np.float64), np.empty(G, np.uint32), _first_leaf(child)
     for i0 in range(0, rows.size, G):
         m = min(G, rows.size - i0)
         special = False
@@ -117,7 +131,8 @@ def raw_at(F, rows, cols, feat, thr, child, flags, value, roots, depth, out):
                 v, s = _load(F[j, r, c], zero_special)
                 buf[g * k + j] = v
                 special |= s
-        _group(buf, k, m, special, feat, thr, child, flags, value, roots, depth, acc)
+        _group(buf, k, m, special, feat, thr, child, flags, value, roots, depth, first_leaf, acc,
+               nodes)
         out[i0 : i0 + m] = acc[:m]
 
 

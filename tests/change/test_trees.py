@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import lightgbm as lgb
 import numpy as np
 import pytest
@@ -12,7 +14,7 @@ from onemap.change.features import FeaturePlan
 from onemap.change.model import ChangeModel
 from onemap.change.train import train_change_model
 from onemap.change.trees import Ensemble, FeatureMatrixError, UnsupportedModelError
-from onemap.errors import DataError, OnemapError
+from onemap.errors import DataError, FormatError, OnemapError
 
 TOL = 1e-12  # same leaves, same order: only the sigmoid's last bit may differ
 
@@ -178,6 +180,12 @@ def test_refuses_what_it_cannot_evaluate():
         Ensemble.from_text(lin.model_to_string())
     with pytest.raises(OnemapError, match="not a LightGBM model"):
         Ensemble.from_text("hello")
+    text = _train({}).model_to_string()
+    for key, bad in (("split_feature", "6"), ("left_child", "40"), ("threshold", "x")):
+        damaged = re.sub(key + r"=\S+", f"{key}={bad}", text, count=1)
+        assert damaged != text
+        with pytest.raises(FormatError, match="damaged"):  # would read outside the arrays
+            Ensemble.from_text(damaged)
     with pytest.raises(UnsupportedModelError, match="categorical"):
         ChangeModel({}, cat.model_to_string()).ensemble("pixel")
 
