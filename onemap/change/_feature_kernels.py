@@ -205,13 +205,22 @@ def pixel_channels_kernel(b1, b2, med1, scl1, med2, scl2, gain, offset, sigma, r
 
 @njit(cache=True, nogil=True)
 def pixel_channels_at_kernel(
-    b1, b2, med1, scl1, med2, scl2, gain, offset, sigma, roles, rows, cols, out
+    b1, b2, med1, scl1, med2, scl2, gain, offset, sigma, roles, index_dst, rows, cols, out
 ):
-    """:func:`pixel_channels_kernel` at pixels ``(rows[p], cols[p])``: ``out[p, channel]``."""
+    """:func:`pixel_channels_kernel` at pixels ``(rows[p], cols[p])``: ``out[p, channel]``,
+    the index channels in the columns ``index_dst`` (-1: not stored)."""
+    nb = b1.shape[0]
+    c0 = 4 * nb + N_POINT_EXTRA
+    o = np.empty(c0 + 12, np.float32)
     for p in range(rows.size):
         _channels_px(
-            b1, b2, rows[p], cols[p], med1, scl1, med2, scl2, gain, offset, sigma, roles, out[p]
+            b1, b2, rows[p], cols[p], med1, scl1, med2, scl2, gain, offset, sigma, roles, o
         )
+        for c in range(c0):
+            out[p, c] = o[c]
+        for c in range(12):
+            if index_dst[c] >= 0:
+                out[p, index_dst[c]] = o[c0 + c]
 
 
 @njit(cache=True, nogil=True)

@@ -249,11 +249,11 @@ class FeaturePlan:
         m1, s1, m2, s2, g, o, sg = self._coefs()
         chans = np.empty((FK.N_WINDOW_CHANNELS, h, w), np.float32)
         FK.window_channels_kernel(b1, b2, m1, s1, m2, s2, g, o, sg, chans)
-        pc = np.empty((rows.size, 4 * nb + 16), np.float32)
-        FK.pixel_channels_at_kernel(b1, b2, m1, s1, m2, s2, g, o, sg, self.roles, rows, cols, pc)
         out = np.empty((rows.size, len(self.names)), np.float32)
+        FK.pixel_channels_at_kernel(
+            b1, b2, m1, s1, m2, s2, g, o, sg, self.roles, self._index_dst, rows, cols, out
+        )
         k = len(self._keep)
-        out[:, :k] = pc[:, self._keep]
         if self.construction is not None:
             col = np.empty(rows.size, np.float32)
             ro, rg, rf, cs = self._construction_args()

@@ -274,7 +274,7 @@ def test_channels_at_pixels_and_window_channels_equal_dense():
     np.testing.assert_array_equal(win, dense[16:20])
     rows, cols = np.divmod(np.arange(21 * 26, dtype=np.int64), 26)
     at = np.empty((rows.size, 32), np.float32)
-    FK.pixel_channels_at_kernel(b1, b2, *coefs, roles, rows, cols, at)
+    FK.pixel_channels_at_kernel(b1, b2, *coefs, roles, np.arange(20, 32), rows, cols, at)
     np.testing.assert_array_equal(at, dense.reshape(32, -1).T)
 
 
