@@ -233,6 +233,12 @@ class FeaturePlan:
         window statistics from integral images of the block's CVA and brightness channels (a
         few operations per block pixel). *rows*, *cols* index the block itself, halo included.
         """
+        if b1.ndim != 3 or b1.shape != b2.shape or b1.shape[0] != len(self.bands):
+            raise DataError(
+                f"blocks of shape {b1.shape} and {b2.shape} for {len(self.bands)} bands",
+                hint="pass both dates as (band, row, col) arrays of the same shape",
+            )
+        b1, b2 = _f32(b1), _f32(b2)
         nb, h, w = b1.shape
         rows = np.ascontiguousarray(rows, np.int64).ravel()
         cols = np.ascontiguousarray(cols, np.int64).ravel()

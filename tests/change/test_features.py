@@ -340,5 +340,7 @@ def test_at_checks_indices():
     assert plan.at(x, x, np.array([], int), np.array([], int)).shape == (0, len(plan.names))
     with pytest.raises(DataError, match="outside the 20 x 20 block"):
         plan.at(x, x, np.array([20]), np.array([0]))
+    with pytest.raises(DataError, match="same shape"):
+        plan.at(x, x[:, :5], np.array([1]), np.array([0]))
     with pytest.raises(DataError, match="differ in length"):
         plan.at(x, x, np.array([1, 2]), np.array([0]))
