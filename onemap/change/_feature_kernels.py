@@ -32,10 +32,43 @@ def _nd(a, b):
     return (a - b) / s if s != 0 else F32(0)
 
 
+# The arithmetic of the point channels lives in the inline functions below, used by the dense
+# row-wise kernels (inner loop along a row: vectorised) and by the per-pixel ``_at`` kernels.
+# No fastmath: each float32 operation is IEEE-rounded, vectorised or not, so both agree bit for
+# bit.
+@njit(cache=True, inline="always")
+def _band_px(x1, x2, m1, c1, m2, c2, g, o, s):
+    """z1, z2 (standardised), the mapped date 2 and dz (noise sigmas) of one band value."""
+    mapped = x2 * g + o
+    return (x1 - m1) / c1, (x2 - m2) / c2, mapped, (mapped - x1) / s
+
+
+@njit(cache=True, inline="always")
+def _finish(ss, sd, s1, s2, nb):
+    """CVA magnitude, brightness change and brightness of both dates from the band sums."""
+    return F32(math.sqrt(ss / nb)), F32(sd / nb), F32(s1 / nb), F32(s2 / nb)
+
+
+@njit(cache=True, inline="always")
+def _index_px(code, b1, b2, i, j, ib, ig, ir, inn, isw, t):
+    """Index *code* (see :data:`INDEX_NAMES`) of date ``t`` (0, 1) at (i, j); NaN without its
+    bands."""
+    img = b1 if t == 0 else b2
+    if code == 0 and ir >= 0 and inn >= 0:
+        return _nd(img[inn, i, j], img[ir, i, j])
+    if code == 1 and inn >= 0 and isw >= 0:
+        return _nd(img[isw, i, j], img[inn, i, j])
+    if code == 2 and ib >= 0 and ig >= 0 and ir >= 0:
+        return _nd(F32(2) * img[ig, i, j], img[ir, i, j] + img[ib, i, j])
+    if code == 3 and ib >= 0 and ir >= 0:
+        return _nd(img[ir, i, j], img[ib, i, j])
+    return NAN
+
+
 @njit(cache=True, inline="always")
 def _sums_px(b1, b2, i, j, med1, scl1, med2, scl2, gain, offset, sigma):
     """CVA magnitude, brightness change and brightness of both dates at pixel (i, j), NaN where
-    any band of either date is NaN: the arithmetic shared by every kernel that gives them."""
+    any band of either date is NaN."""
     nb = b1.shape[0]
     ss = F32(0)
     sd = F32(0)
@@ -46,21 +79,52 @@ def _sums_px(b1, b2, i, j, med1, scl1, med2, scl2, gain, offset, sigma):
         x2 = b2[k, i, j]
         if x1 != x1 or x2 != x2:
             return NAN, NAN, NAN, NAN
-        z1 = (x1 - med1[k]) / scl1[k]
-        z2 = (x2 - med2[k]) / scl2[k]
-        dz = (x2 * gain[k] + offset[k] - x1) / sigma[k]
+        z1, z2, _, dz = _band_px(x1, x2, med1[k], scl1[k], med2[k], scl2[k], gain[k], offset[k],
+                                 sigma[k])
         ss += dz * dz
         sd += dz
         s1 += z1
         s2 += z2
-    return F32(math.sqrt(ss / nb)), F32(sd / nb), F32(s1 / nb), F32(s2 / nb)
+    return _finish(ss, sd, s1, s2, nb)
+
+
+@njit(cache=True, inline="always")
+def _row_sums(b1, b2, i, med1, scl1, med2, scl2, gain, offset, sigma, out, ss, sd, s1, s2, bad):
+    """Band sums of row *i* into the row accumulators (``bad``: a NaN band); the per-band
+    channels into ``out[0:4nb, i]`` when *out* has rows (else they are not stored)."""
+    nb, _, w = b1.shape
+    store = out.shape[0] > 0
+    for j in range(w):
+        ss[j] = F32(0)
+        sd[j] = F32(0)
+        s1[j] = F32(0)
+        s2[j] = F32(0)
+        bad[j] = False
+    for k in range(nb):
+        r1 = b1[k, i]
+        r2 = b2[k, i]
+        m1, c1, m2, c2 = med1[k], scl1[k], med2[k], scl2[k]
+        g, o, s = gain[k], offset[k], sigma[k]
+        for j in range(w):
+            x1 = r1[j]
+            x2 = r2[j]
+            z1, z2, mapped, dz = _band_px(x1, x2, m1, c1, m2, c2, g, o, s)
+            ss[j] += dz * dz
+            sd[j] += dz
+            s1[j] += z1
+            s2[j] += z2
+            bad[j] |= (x1 != x1) | (x2 != x2)
+            if store:
+                out[k, i, j] = z1
+                out[nb + k, i, j] = z2
+                out[2 * nb + k, i, j] = dz
+                out[3 * nb + k, i, j] = _nd(mapped, x1)
 
 
 @njit(cache=True, inline="always")
 def _channels_px(b1, b2, i, j, med1, scl1, med2, scl2, gain, offset, sigma, roles, o):
     """All point channels of pixel (i, j) into the 1-D *o* (see :func:`pixel_channels_kernel`)."""
     nb = b1.shape[0]
-    ib, ig, ir, inn, isw = roles[0], roles[1], roles[2], roles[3], roles[4]
     base = 4 * nb
     cva, bc, br1, br2 = _sums_px(b1, b2, i, j, med1, scl1, med2, scl2, gain, offset, sigma)
     if cva != cva:
@@ -69,37 +133,31 @@ def _channels_px(b1, b2, i, j, med1, scl1, med2, scl2, gain, offset, sigma, role
         return
     for k in range(nb):
         x1 = b1[k, i, j]
-        x2 = b2[k, i, j]
-        m2 = x2 * gain[k] + offset[k]
-        o[k] = (x1 - med1[k]) / scl1[k]
-        o[nb + k] = (x2 - med2[k]) / scl2[k]
-        o[2 * nb + k] = (m2 - x1) / sigma[k]
-        o[3 * nb + k] = _nd(m2, x1)
+        z1, z2, mapped, dz = _band_px(x1, b2[k, i, j], med1[k], scl1[k], med2[k], scl2[k],
+                                      gain[k], offset[k], sigma[k])
+        o[k] = z1
+        o[nb + k] = z2
+        o[2 * nb + k] = dz
+        o[3 * nb + k] = _nd(mapped, x1)
     o[base] = cva
     o[base + 1] = bc
     o[base + 2] = br1
     o[base + 3] = br2
     c = base + N_POINT_EXTRA
     for code in range(4):
-        for t in range(2):
-            img = b1 if t == 0 else b2
-            v = NAN
-            if code == 0 and ir >= 0 and inn >= 0:
-                v = _nd(img[inn, i, j], img[ir, i, j])
-            elif code == 1 and inn >= 0 and isw >= 0:
-                v = _nd(img[isw, i, j], img[inn, i, j])
-            elif code == 2 and ib >= 0 and ig >= 0 and ir >= 0:
-                g2 = F32(2) * img[ig, i, j]
-                v = _nd(g2, img[ir, i, j] + img[ib, i, j])
-            elif code == 3 and ib >= 0 and ir >= 0:
-                v = _nd(img[ir, i, j], img[ib, i, j])
-            o[c + 3 * code + t] = v
-        o[c + 3 * code + 2] = o[c + 3 * code + 1] - o[c + 3 * code]
+        v1 = _index_px(code, b1, b2, i, j, roles[0], roles[1], roles[2], roles[3], roles[4], 0)
+        v2 = _index_px(code, b1, b2, i, j, roles[0], roles[1], roles[2], roles[3], roles[4], 1)
+        o[c + 3 * code] = v1
+        o[c + 3 * code + 1] = v2
+        o[c + 3 * code + 2] = v2 - v1
 
 
 @njit(cache=True, nogil=True)
-def pixel_channels_kernel(b1, b2, med1, scl1, med2, scl2, gain, offset, sigma, roles, out):
-    """Per-pixel channels of two dates, fused in one pass (``out``: ``(4*nb + 16, h, w)``).
+def pixel_channels_kernel(b1, b2, med1, scl1, med2, scl2, gain, offset, sigma, roles, index_dst,
+                          out):
+    """Per-pixel channels of two dates, row by row: ``out[:4*nb + 4]`` and the 12 index
+    channels into the planes ``index_dst`` (-1: not stored; ``arange(4*nb + 4, 4*nb + 16)``
+    gives the full layout ``(4*nb + 16, h, w)`` of :func:`pixel_channels_at_kernel`).
 
     Order: ``z1[k]`` (band k of date 1 standardised by the scene's median and robust scale),
     ``z2[k]``, ``dz[k]`` (date 2 mapped onto date 1 by gain/offset, minus date 1, in noise
@@ -107,26 +165,62 @@ def pixel_channels_kernel(b1, b2, med1, scl1, med2, scl2, gain, offset, sigma, r
     (RMS of dz), brightness change (mean of dz), brightness of date 1 and of date 2 (mean of z),
     then for NDVI, NDBI-like ND(swir1, nir), GLI (green leaf index) and ND(red, blue): the index
     at date 1, at date 2 and the change. An index whose bands are absent (``roles`` -1) is NaN.
+    A pixel with a NaN band at either date has NaN in every channel.
     """
-    _, h, w = b1.shape
-    nc = out.shape[0]
-    o = np.empty(nc, np.float32)
+    nb, h, w = b1.shape
+    base = 4 * nb
+    c0 = base + N_POINT_EXTRA
+    acc = np.empty((4, w), np.float32)
+    ss, sd, s1, s2 = acc[0], acc[1], acc[2], acc[3]
+    bad = np.empty(w, np.bool_)
     for i in range(h):
+        _row_sums(b1, b2, i, med1, scl1, med2, scl2, gain, offset, sigma, out, ss, sd, s1, s2,
+                  bad)
         for j in range(w):
-            _channels_px(b1, b2, i, j, med1, scl1, med2, scl2, gain, offset, sigma, roles, o)
-            for c in range(nc):
-                out[c, i, j] = o[c]
+            out[base, i, j], out[base + 1, i, j], out[base + 2, i, j], out[base + 3, i, j] = (
+                _finish(ss[j], sd[j], s1[j], s2[j], nb))
+        for code in range(4):
+            d1, d2, d3 = index_dst[3 * code], index_dst[3 * code + 1], index_dst[3 * code + 2]
+            if d1 < 0 and d2 < 0 and d3 < 0:
+                continue
+            for j in range(w):
+                v1 = _index_px(code, b1, b2, i, j, roles[0], roles[1], roles[2], roles[3],
+                               roles[4], 0)
+                v2 = _index_px(code, b1, b2, i, j, roles[0], roles[1], roles[2], roles[3],
+                               roles[4], 1)
+                if d1 >= 0:
+                    out[d1, i, j] = v1
+                if d2 >= 0:
+                    out[d2, i, j] = v2
+                if d3 >= 0:
+                    out[d3, i, j] = v2 - v1
+        for j in range(w):
+            if bad[j]:
+                for c in range(c0):
+                    out[c, i, j] = NAN
+                for c in index_dst:
+                    if c >= 0:
+                        out[c, i, j] = NAN
 
 
 @njit(cache=True, nogil=True)
 def pixel_channels_at_kernel(
-    b1, b2, med1, scl1, med2, scl2, gain, offset, sigma, roles, rows, cols, out
+    b1, b2, med1, scl1, med2, scl2, gain, offset, sigma, roles, index_dst, rows, cols, out
 ):
-    """:func:`pixel_channels_kernel` at pixels ``(rows[p], cols[p])``: ``out[p, channel]``."""
+    """:func:`pixel_channels_kernel` at pixels ``(rows[p], cols[p])``: ``out[p, channel]``,
+    the index channels in the columns ``index_dst`` (-1: not stored)."""
+    nb = b1.shape[0]
+    c0 = 4 * nb + N_POINT_EXTRA
+    o = np.empty(c0 + 12, np.float32)
     for p in range(rows.size):
         _channels_px(
-            b1, b2, rows[p], cols[p], med1, scl1, med2, scl2, gain, offset, sigma, roles, out[p]
+            b1, b2, rows[p], cols[p], med1, scl1, med2, scl2, gain, offset, sigma, roles, o
         )
+        for c in range(c0):
+            out[p, c] = o[c]
+        for c in range(12):
+            if index_dst[c] >= 0:
+                out[p, index_dst[c]] = o[c0 + c]
 
 
 @njit(cache=True, nogil=True)
@@ -134,12 +228,23 @@ def window_channels_kernel(b1, b2, med1, scl1, med2, scl2, gain, offset, sigma, 
     """The channels the neighbourhood features read, ``out`` ``(4, h, w)``: CVA magnitude,
     brightness change, brightness of date 1 and of date 2, bit-identical to
     :func:`pixel_channels_kernel`'s at a fraction of its cost."""
-    _, h, w = b1.shape
+    nb, h, w = b1.shape
+    acc = np.empty((4, w), np.float32)
+    ss, sd, s1, s2 = acc[0], acc[1], acc[2], acc[3]
+    bad = np.empty(w, np.bool_)
+    none = np.empty((0, 0, 0), np.float32)
     for i in range(h):
+        _row_sums(b1, b2, i, med1, scl1, med2, scl2, gain, offset, sigma, none, ss, sd, s1, s2,
+                  bad)
         for j in range(w):
-            out[0, i, j], out[1, i, j], out[2, i, j], out[3, i, j] = _sums_px(
-                b1, b2, i, j, med1, scl1, med2, scl2, gain, offset, sigma
-            )
+            if bad[j]:
+                out[0, i, j] = NAN
+                out[1, i, j] = NAN
+                out[2, i, j] = NAN
+                out[3, i, j] = NAN
+            else:
+                out[0, i, j], out[1, i, j], out[2, i, j], out[3, i, j] = _finish(
+                    ss[j], sd[j], s1[j], s2[j], nb)
 
 
 @njit(cache=True, nogil=True, error_model="numpy", fastmath=K._FAST)

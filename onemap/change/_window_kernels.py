@@ -66,37 +66,37 @@ def quantise_kernel(src, out):
 
 
 @njit(cache=True, nogil=True)
-def integrals_kernel(q, count, value, square):
-    """Integral images ``(h+1, w+1)`` uint64 of a quantised ``(h, w)`` array: valid count, value
-    ``q + QMAX`` (non-negative) and ``q**2``; entry ``[i, j]`` sums rows ``< i``, columns ``< j``.
-    Sums wrap modulo 2**64 (see the module docstring)."""
+def integrals_kernel(q, t):
+    """Integral images ``t`` ``(h+1, w+1, 3)`` uint64 of a quantised ``(h, w)`` array:
+    ``t[..., 0]`` valid count, ``t[..., 1]`` value ``q + QMAX`` (non-negative), ``t[..., 2]``
+    ``q**2`` (interleaved: a window corner is one cache line). Entry ``[i, j]`` sums rows
+    ``< i``, columns ``< j``; sums wrap modulo 2**64 (see the module docstring)."""
     h, w = q.shape
     for j in range(w + 1):
-        count[0, j] = _U0
-        value[0, j] = _U0
-        square[0, j] = _U0
+        for c in range(3):
+            t[0, j, c] = _U0
     for i in range(h):
         rn = _U0
         rv = _U0
         rq = _U0
-        count[i + 1, 0] = _U0
-        value[i + 1, 0] = _U0
-        square[i + 1, 0] = _U0
+        for c in range(3):
+            t[i + 1, 0, c] = _U0
         for j in range(w):
             x = q[i, j]
             if x != QNAN:
                 rn += _U1
                 rv += np.uint64(x + QMAX)
                 rq += np.uint64(x * x)
-            count[i + 1, j + 1] = count[i, j + 1] + rn
-            value[i + 1, j + 1] = value[i, j + 1] + rv
-            square[i + 1, j + 1] = square[i, j + 1] + rq
+            t[i + 1, j + 1, 0] = t[i, j + 1, 0] + rn
+            t[i + 1, j + 1, 1] = t[i, j + 1, 1] + rv
+            t[i + 1, j + 1, 2] = t[i, j + 1, 2] + rq
 
 
 @njit(cache=True, inline="always")
-def _rect(t, i0, i1, j0, j1):
-    """Sum over rows ``i0:i1``, columns ``j0:j1`` from integral image *t* (modulo 2**64)."""
-    return t[i1, j1] - t[i0, j1] - t[i1, j0] + t[i0, j0]
+def _rect(t, i0, i1, j0, j1, c):
+    """Sum over rows ``i0:i1``, columns ``j0:j1`` from integral image ``t[..., c]``
+    (modulo 2**64)."""
+    return t[i1, j1, c] - t[i0, j1, c] - t[i1, j0, c] + t[i0, j0, c]
 
 
 @njit(cache=True, inline="always")
@@ -109,33 +109,33 @@ def _stats(n, s, sq):
 
 
 @njit(cache=True, inline="always")
-def _stats_px(q, count, value, square, radius, i, j):
+def _stats_px(q, t, radius, i, j):
     h, w = q.shape
     if q[i, j] == QNAN:
         return NAN, NAN
     i0, i1 = max(i - radius, 0), min(i + radius + 1, h)
     j0, j1 = max(j - radius, 0), min(j + radius + 1, w)
-    n = _rect(count, i0, i1, j0, j1)
-    return _stats(n, _rect(value, i0, i1, j0, j1), _rect(square, i0, i1, j0, j1))
+    return _stats(_rect(t, i0, i1, j0, j1, 0), _rect(t, i0, i1, j0, j1, 1),
+                  _rect(t, i0, i1, j0, j1, 2))
 
 
 @njit(cache=True, nogil=True)
-def window_stats_kernel(q, count, value, square, radius, mean, std):
+def window_stats_kernel(q, t, radius, mean, std):
     """Mean and standard deviation ``(h, w)`` float32 of the ``(2r+1)²`` window around every
     pixel of quantised *q* (NaN skipped, window clipped to the array; NaN at a NaN centre),
-    from the integral images of :func:`integrals_kernel`."""
+    from the integral images *t* of :func:`integrals_kernel`."""
     h, w = q.shape
     for i in range(h):
         for j in range(w):
-            mean[i, j], std[i, j] = _stats_px(q, count, value, square, radius, i, j)
+            mean[i, j], std[i, j] = _stats_px(q, t, radius, i, j)
 
 
 @njit(cache=True, nogil=True)
-def window_stats_at_kernel(q, count, value, square, radius, rows, cols, mean, std):
+def window_stats_at_kernel(q, t, radius, rows, cols, mean, std):
     """:func:`window_stats_kernel` at pixels ``(rows[p], cols[p])`` only: ``mean[p]``,
     ``std[p]``."""
     for p in range(rows.size):
-        mean[p], std[p] = _stats_px(q, count, value, square, radius, rows[p], cols[p])
+        mean[p], std[p] = _stats_px(q, t, radius, rows[p], cols[p])
 
 
 @njit(cache=True, inline="always")
@@ -169,8 +169,7 @@ def pantex_kernel(q, radius, offsets, out):
     differences per displacement.
     """
     h, w = q.shape
-    cnt = np.empty((h + 1, w + 1), np.uint64)
-    tot = np.empty((h + 1, w + 1), np.uint64)
+    t = np.empty((h + 1, w + 1, 2), np.uint64)  # count and sum of squared differences
     for i in range(h):
         for j in range(w):
             out[i, j] = np.inf
@@ -178,13 +177,13 @@ def pantex_kernel(q, radius, offsets, out):
         dy = offsets[k, 0]
         dx = offsets[k, 1]
         for j in range(w + 1):
-            cnt[0, j] = _U0
-            tot[0, j] = _U0
+            t[0, j, 0] = _U0
+            t[0, j, 1] = _U0
         for i in range(h):
             rn = _U0
             rs = _U0
-            cnt[i + 1, 0] = _U0
-            tot[i + 1, 0] = _U0
+            t[i + 1, 0, 0] = _U0
+            t[i + 1, 0, 1] = _U0
             ii = i + dy
             for j in range(w):
                 jj = j + dx
@@ -194,14 +193,14 @@ def pantex_kernel(q, radius, offsets, out):
                     if a != QNAN and b != QNAN:
                         rn += _U1
                         rs += np.uint64((a - b) * (a - b))
-                cnt[i + 1, j + 1] = cnt[i, j + 1] + rn
-                tot[i + 1, j + 1] = tot[i, j + 1] + rs
+                t[i + 1, j + 1, 0] = t[i, j + 1, 0] + rn
+                t[i + 1, j + 1, 1] = t[i, j + 1, 1] + rs
         for i in range(h):
             for j in range(w):
                 i0, i1, j0, j1 = _pair_rect(i, j, radius, dy, dx, h, w)
                 if i0 < i1 and j0 < j1:
-                    out[i, j] = _contrast(out[i, j], _rect(cnt, i0, i1, j0, j1),
-                                          _rect(tot, i0, i1, j0, j1))
+                    out[i, j] = _contrast(out[i, j], _rect(t, i0, i1, j0, j1, 0),
+                                          _rect(t, i0, i1, j0, j1, 1))
     for i in range(h):
         for j in range(w):
             if q[i, j] == QNAN or out[i, j] == np.inf:
@@ -209,31 +208,54 @@ def pantex_kernel(q, radius, offsets, out):
 
 
 @njit(cache=True, nogil=True)
-def pantex_at_kernel(q, radius, offsets, rows, cols, out):
-    """:func:`pantex_kernel` at pixels ``(rows[p], cols[p])`` only (direct sums): ``out[p]``."""
-    h, w = q.shape
+def pantex_at_kernel(qp, pad, radius, offsets, rows, cols, out):
+    """:func:`pantex_kernel` at pixels ``(rows[p], cols[p])`` only, by direct sums: ``out[p]``.
+
+    *qp* is the quantised grey image padded with :data:`QNAN` by ``pad >= radius + max lag``
+    pixels on every side (no bounds tests: a pair reaching past the image meets a NaN end,
+    exactly the pairs the dense kernel leaves out); *rows*, *cols* index the unpadded image.
+    """
+    lag = 0
+    ylo, yhi, xlo, xhi = 0, 0, 0, 0  # the displacements' extent: the reach of the pairs
+    for k in range(offsets.shape[0]):
+        lag = max(lag, abs(offsets[k, 0]), abs(offsets[k, 1]))
+        ylo, yhi = min(ylo, offsets[k, 0]), max(yhi, offsets[k, 0])
+        xlo, xhi = min(xlo, offsets[k, 1]), max(xhi, offsets[k, 1])
+    if pad < radius + lag:
+        raise ValueError("pantex_at_kernel: pad < radius + largest displacement")
     for p in range(rows.size):
-        i = rows[p]
-        j = cols[p]
-        best = F32(np.inf)
-        if q[i, j] == QNAN:
+        i = rows[p] + pad
+        j = cols[p] + pad
+        if qp[i, j] == QNAN:
             out[p] = NAN
             continue
+        # the common case, no NaN end in reach: every pair counts, no test per pair
+        full = True
+        for y in range(i - radius + ylo, i + radius + yhi + 1):
+            for x in range(j - radius + xlo, j + radius + xhi + 1):
+                full &= qp[y, x] != QNAN
+        best = F32(np.inf)
         for k in range(offsets.shape[0]):
             dy = offsets[k, 0]
             dx = offsets[k, 1]
-            i0, i1, j0, j1 = _pair_rect(i, j, radius, dy, dx, h, w)
             n = _U0
             s = _U0
-            for y in range(i0, i1):
-                if not 0 <= y + dy < h:
-                    continue
-                for x in range(j0, j1):
-                    if 0 <= x + dx < w:
-                        a = q[y, x]
-                        b = q[y + dy, x + dx]
-                        if a != QNAN and b != QNAN:
-                            n += _U1
-                            s += np.uint64((a - b) * (a - b))
+            y0, y1 = i - radius + max(0, -dy), i + radius - max(0, dy) + 1
+            x0, x1 = j - radius + max(0, -dx), j + radius - max(0, dx) + 1
+            if full:
+                n = np.uint64((y1 - y0) * (x1 - x0))
+                for y in range(y0, y1):
+                    for x in range(x0, x1):
+                        d = qp[y, x] - qp[y + dy, x + dx]
+                        s += np.uint64(d * d)
+            else:
+                for y in range(y0, y1):
+                    for x in range(x0, x1):
+                        a = qp[y, x]
+                        b = qp[y + dy, x + dx]
+                        ok = (a != QNAN) & (b != QNAN)
+                        d = a - b if ok else np.int64(0)
+                        n += np.uint64(ok)
+                        s += np.uint64(d * d)
             best = _contrast(best, n, s)
         out[p] = NAN if best == np.inf else best

@@ -59,6 +59,10 @@ FEATURE_SET = "onemap-pixel-v2"  # bump when the features change: models record 
 RADII = (2, 6, 15)
 TEXTURE_RADIUS = 3
 HALO = max(max(RADII), TEXTURE_RADIUS + 2)
+# what the neighbourhood features of one scattered pixel cost, in dense pixels (measured with
+# benchmarks/bench_features.py): FeaturePlan.at computes them densely beyond 1 / cost of a block
+WINDOW_AT_COST = 10
+PANTEX_AT_COST = 15
 # channels (by name) whose local mean / spread are features
 _MEAN_OF = ("cva", "brightness_change", "brightness_2")
 _STD_OF = ("cva", "brightness_2")
@@ -153,6 +157,12 @@ class FeaturePlan:
                 sample_pixels,
             )
         self._point_names, self._keep = self._channels()
+        # where pixel_channels_kernel writes the index channels kept (-1: dropped)
+        base = 4 * len(self.bands) + FK.N_POINT_EXTRA
+        self._index_dst = np.full(12, -1, np.int64)
+        for pos, c in enumerate(self._keep):
+            if c >= base:
+                self._index_dst[c - base] = pos
         self.names = self._point_names + self._neighbourhood_names()
 
     def _channels(self) -> tuple[list[str], list[int]]:
@@ -205,16 +215,14 @@ class FeaturePlan:
         :data:`HALO` pixels (or the image edge) around the pixels you keep.
         """
         nb, h, w = b1.shape
-        pc = np.empty((4 * nb + 16, h, w), np.float32)
-        m1, s1, m2, s2, g, o, sg = self._coefs()
-        FK.pixel_channels_kernel(b1, b2, m1, s1, m2, s2, g, o, sg, self.roles, pc)
         out = np.empty((len(self.names), h, w), np.float32)
+        m1, s1, m2, s2, g, o, sg = self._coefs()
+        FK.pixel_channels_kernel(b1, b2, m1, s1, m2, s2, g, o, sg, self.roles, self._index_dst, out)
         k = len(self._keep)
-        out[:k] = pc[self._keep]
         if self.construction is not None:
             ro, rg, rf, cs = self._construction_args()
             K.construction_kernel(b1, b2, ro, rg, rf, cs, np.nan, np.nan, 0, h, out[k])
-        self._neighbourhood(pc[4 * nb : 4 * nb + FK.N_WINDOW_CHANNELS], out, None, None)
+        self._neighbourhood(out[4 * nb : 4 * nb + FK.N_WINDOW_CHANNELS], out, None, None)
         return out
 
     def at(self, b1: np.ndarray, b2: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
@@ -225,6 +233,12 @@ class FeaturePlan:
         window statistics from integral images of the block's CVA and brightness channels (a
         few operations per block pixel). *rows*, *cols* index the block itself, halo included.
         """
+        if b1.ndim != 3 or b1.shape != b2.shape or b1.shape[0] != len(self.bands):
+            raise DataError(
+                f"blocks of shape {b1.shape} and {b2.shape} for {len(self.bands)} bands",
+                hint="pass both dates as (band, row, col) arrays of the same shape",
+            )
+        b1, b2 = _f32(b1), _f32(b2)
         nb, h, w = b1.shape
         rows = np.ascontiguousarray(rows, np.int64).ravel()
         cols = np.ascontiguousarray(cols, np.int64).ravel()
@@ -241,11 +255,11 @@ class FeaturePlan:
         m1, s1, m2, s2, g, o, sg = self._coefs()
         chans = np.empty((FK.N_WINDOW_CHANNELS, h, w), np.float32)
         FK.window_channels_kernel(b1, b2, m1, s1, m2, s2, g, o, sg, chans)
-        pc = np.empty((rows.size, 4 * nb + 16), np.float32)
-        FK.pixel_channels_at_kernel(b1, b2, m1, s1, m2, s2, g, o, sg, self.roles, rows, cols, pc)
         out = np.empty((rows.size, len(self.names)), np.float32)
+        FK.pixel_channels_at_kernel(
+            b1, b2, m1, s1, m2, s2, g, o, sg, self.roles, self._index_dst, rows, cols, out
+        )
         k = len(self._keep)
-        out[:, :k] = pc[:, self._keep]
         if self.construction is not None:
             col = np.empty(rows.size, np.float32)
             ro, rg, rf, cs = self._construction_args()
@@ -272,26 +286,51 @@ class FeaturePlan:
         idx = {n: i - first for i, n in enumerate(self.names)}
         names = ("cva", "brightness_change", "brightness_1", "brightness_2")
         src = dict(zip(names, chans, strict=True))
+        n = h * w if rows is None else rows.size
+        # scattered pixels: direct sums (PanTex) and corner look-ups (windows) cost several
+        # dense pixels each, so beyond a share of the block the dense kernels are cheaper
+        sparse_windows = n * WINDOW_AT_COST < h * w
+        sparse_pantex = n * PANTEX_AT_COST < h * w
         q = np.empty((h, w), np.int64)
-        cnt, val, sq = (np.empty((h + 1, w + 1), np.uint64) for _ in range(3))
-        scratch = np.empty(out.shape[1:], np.float32)
-        for c in _MEAN_OF:
-            WK.quantise_kernel(src[c], q)
-            WK.integrals_kernel(q, cnt, val, sq)
-            for r in RADII:
-                mean = out[idx[f"mean{r}_{c}"]]
-                std = out[idx[f"std{r}_{c}"]] if c in _STD_OF else scratch
-                if rows is None:
-                    WK.window_stats_kernel(q, cnt, val, sq, r, mean, std)
-                else:
-                    WK.window_stats_at_kernel(q, cnt, val, sq, r, rows, cols, mean, std)
-        for t in (1, 2):
-            WK.quantise_kernel(src[f"brightness_{t}"], q)
-            dst = out[idx[f"pantex_{t}"]]
-            if rows is None:
-                WK.pantex_kernel(q, TEXTURE_RADIUS, WK.PANTEX_OFFSETS, dst)
+        plane = np.empty((2, h, w), np.float32) if rows is not None else None
+        t = np.empty((h + 1, w + 1, 3), np.uint64)
+        if sparse_windows:
+            assert rows is not None and cols is not None
+            for c in _MEAN_OF:
+                WK.quantise_kernel(src[c], q)
+                WK.integrals_kernel(q, t)
+                for r in RADII:
+                    mean = out[idx[f"mean{r}_{c}"]]
+                    std = out[idx[f"std{r}_{c}"]] if c in _STD_OF else np.empty_like(mean)
+                    WK.window_stats_at_kernel(q, t, r, rows, cols, mean, std)
+        else:
+            scratch = np.empty((h, w), np.float32)
+            for c in _MEAN_OF:
+                WK.quantise_kernel(src[c], q)
+                WK.integrals_kernel(q, t)
+                for r in RADII:
+                    mean = out[idx[f"mean{r}_{c}"]]
+                    std = out[idx[f"std{r}_{c}"]] if c in _STD_OF else None
+                    if plane is None:
+                        WK.window_stats_kernel(q, t, r, mean, scratch if std is None else std)
+                        continue
+                    WK.window_stats_kernel(q, t, r, plane[0], plane[1])
+                    mean[:] = plane[0][rows, cols]
+                    if std is not None:
+                        std[:] = plane[1][rows, cols]
+        pad = TEXTURE_RADIUS + 2  # the largest PanTex displacement
+        qp = np.full((h + 2 * pad, w + 2 * pad), WK.QNAN, np.int64) if sparse_pantex else q
+        for k in (1, 2):
+            dst = out[idx[f"pantex_{k}"]]
+            if sparse_pantex:
+                WK.quantise_kernel(src[f"brightness_{k}"], qp[pad:-pad, pad:-pad])
+                WK.pantex_at_kernel(qp, pad, TEXTURE_RADIUS, WK.PANTEX_OFFSETS, rows, cols, dst)
             else:
-                WK.pantex_at_kernel(q, TEXTURE_RADIUS, WK.PANTEX_OFFSETS, rows, cols, dst)
+                WK.quantise_kernel(src[f"brightness_{k}"], q)
+                grey = dst if plane is None else plane[0]
+                WK.pantex_kernel(q, TEXTURE_RADIUS, WK.PANTEX_OFFSETS, grey)
+                if plane is not None:
+                    dst[:] = grey[rows, cols]
         p1, p2, pc = (idx[f"pantex_{t}"] for t in ("1", "2", "change"))
         np.subtract(out[p2], out[p1], out=out[pc])
 

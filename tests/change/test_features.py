@@ -79,8 +79,8 @@ def _quantised(src: np.ndarray) -> np.ndarray:
 
 def _integrals(q: np.ndarray):
     h, w = q.shape
-    t = [np.empty((h + 1, w + 1), np.uint64) for _ in range(3)]
-    WK.integrals_kernel(q, *t)
+    t = np.empty((h + 1, w + 1, 3), np.uint64)
+    WK.integrals_kernel(q, t)
     return t
 
 
@@ -88,7 +88,7 @@ def _stats(src: np.ndarray, r: int):
     q = _quantised(src)
     mean = np.empty(src.shape, np.float32)
     std = np.empty(src.shape, np.float32)
-    WK.window_stats_kernel(q, *_integrals(q), r, mean, std)
+    WK.window_stats_kernel(q, _integrals(q), r, mean, std)
     return mean, std
 
 
@@ -110,7 +110,7 @@ def test_window_stats_at_pixels_equal_dense():
     mean, std = _stats(src, 6)
     rows, cols = np.divmod(np.arange(src.size, dtype=np.int64), src.shape[1])
     m, s = np.empty(src.size, np.float32), np.empty(src.size, np.float32)
-    WK.window_stats_at_kernel(q, *t, 6, rows, cols, m, s)
+    WK.window_stats_at_kernel(q, t, 6, rows, cols, m, s)
     np.testing.assert_array_equal(m, mean.ravel())
     np.testing.assert_array_equal(s, std.ravel())
 
@@ -124,9 +124,9 @@ def test_fixed_point_clips_and_integrals_wrap():
     src[3, 4] = -np.inf
     q = _quantised(src)
     assert q.max() == WK.QMAX and q.min() == -WK.QMAX
-    cnt, val, sq = _integrals(q)
-    assert int(sq[-1, -1]) != src.size * WK.QMAX**2  # wrapped around
-    assert int(sq[-1, -1]) == (src.size * WK.QMAX**2) % 2**64
+    sq = _integrals(q)[-1, -1, 2]
+    assert int(sq) != src.size * WK.QMAX**2  # wrapped around
+    assert int(sq) == (src.size * WK.QMAX**2) % 2**64
     mean, std = _stats(src, 15)
     assert mean[40, 40] == WK.VMAX and std[40, 40] == 0  # window without the -inf pixel
     m, s = oracle_window(np.clip(src, -WK.VMAX, WK.VMAX), 15)
@@ -151,11 +151,13 @@ def test_pantex_matches_oracle():
 def test_pantex_at_pixels_equals_dense():
     g = _with_nan((19, 25), 6) * 30
     g[:, 3] = np.nan
-    q = _quantised(g)
+    qp = np.pad(_quantised(g), 5, constant_values=WK.QNAN)
     rows, cols = np.divmod(np.arange(g.size, dtype=np.int64), g.shape[1])
     out = np.empty(g.size, np.float32)
-    WK.pantex_at_kernel(q, 3, WK.PANTEX_OFFSETS, rows, cols, out)
+    WK.pantex_at_kernel(qp, 5, 3, WK.PANTEX_OFFSETS, rows, cols, out)
     np.testing.assert_array_equal(out, _pantex(g, 3).ravel())
+    with pytest.raises(ValueError, match="pad"):
+        WK.pantex_at_kernel(qp[1:-1, 1:-1], 4, 3, WK.PANTEX_OFFSETS, rows, cols, out)
 
 
 def test_pantex_sees_built_texture_not_stripes():
@@ -175,7 +177,9 @@ def test_pixel_channels_match_numpy():
     gain, offset, sigma = (rng.uniform(0.5, 2, 4).astype(np.float32) for _ in range(3))
     roles = np.array([0, 1, 2, 3, -1])  # blue green red nir, no swir
     out = np.empty((32, 9, 11), np.float32)
-    FK.pixel_channels_kernel(b1, b2, med1, scl1, med2, scl2, gain, offset, sigma, roles, out)
+    FK.pixel_channels_kernel(
+        b1, b2, med1, scl1, med2, scl2, gain, offset, sigma, roles, np.arange(20, 32), out
+    )
     c = lambda v: v[:, None, None]
     z1, z2 = (b1 - c(med1)) / c(scl1), (b2 - c(med2)) / c(scl2)
     m2 = b2 * c(gain) + c(offset)
@@ -264,13 +268,13 @@ def test_channels_at_pixels_and_window_channels_equal_dense():
     coefs = [rng.uniform(0.5, 2, 4).astype(np.float32) for _ in range(7)]
     roles = np.array([0, 1, 2, 3, -1])
     dense = np.empty((32, 21, 26), np.float32)
-    FK.pixel_channels_kernel(b1, b2, *coefs, roles, dense)
+    FK.pixel_channels_kernel(b1, b2, *coefs, roles, np.arange(20, 32), dense)
     win = np.empty((4, 21, 26), np.float32)
     FK.window_channels_kernel(b1, b2, *coefs, win)
     np.testing.assert_array_equal(win, dense[16:20])
     rows, cols = np.divmod(np.arange(21 * 26, dtype=np.int64), 26)
     at = np.empty((rows.size, 32), np.float32)
-    FK.pixel_channels_at_kernel(b1, b2, *coefs, roles, rows, cols, at)
+    FK.pixel_channels_at_kernel(b1, b2, *coefs, roles, np.arange(20, 32), rows, cols, at)
     np.testing.assert_array_equal(at, dense.reshape(32, -1).T)
 
 
@@ -312,6 +316,12 @@ def test_at_equals_block(bands):
     assert at.shape == (rows.size, len(plan.names)) and at.dtype == np.float32
     np.testing.assert_array_equal(at, whole[:, rows, cols].T)
     assert np.isnan(at[-2]).all() and np.isfinite(at[:-2]).any()
+    # a dozen pixels (every neighbourhood feature by direct look-ups and sums) and every pixel
+    # (all computed densely and gathered): the two ends of at's choice
+    few = rows[-12:], cols[-12:]
+    np.testing.assert_array_equal(plan.at(b1, b2, *few), whole[:, few[0], few[1]].T)
+    r_all, c_all = np.divmod(np.arange(60 * 90), 90)
+    np.testing.assert_array_equal(plan.at(b1, b2, r_all, c_all), whole.reshape(len(whole), -1).T)
     # a tile of rows 0:30, cols 40:90 padded with its halo (NaN beyond the image)
     H = HALO
     pad = lambda x: np.pad(x, ((0, 0), (H, H), (H, H)), constant_values=np.nan)
@@ -330,5 +340,7 @@ def test_at_checks_indices():
     assert plan.at(x, x, np.array([], int), np.array([], int)).shape == (0, len(plan.names))
     with pytest.raises(DataError, match="outside the 20 x 20 block"):
         plan.at(x, x, np.array([20]), np.array([0]))
+    with pytest.raises(DataError, match="same shape"):
+        plan.at(x, x[:, :5], np.array([1]), np.array([0]))
     with pytest.raises(DataError, match="differ in length"):
         plan.at(x, x, np.array([1, 2]), np.array([0]))
