@@ -73,8 +73,7 @@ __all__ = [
 ]
 
 PRESCREEN = None  # the model's learned screen; 0: off; > 0: CVA level in noise sigmas
-BAND = 256  # rows of screen channels computed at once (bounded memory)
-CHUNK = 1 << 17  # pixels whose features are computed at once (bounded memory)
+BAND = 256  # rows of screen channels or features computed at once (bounded memory)
 READ = HALO + P.RING  # pixels read around a tile: the features of its ring
 WINDOW = 1024  # patch-stage window grid (fixed: does not follow the tiling)
 MARGIN = 48  # pixels each patch-stage window reaches past its cell
@@ -195,9 +194,20 @@ class _TileFn:
 
     def _features(self, b1: np.ndarray, b2: np.ndarray, rows: np.ndarray,
                   cols: np.ndarray) -> Any:
-        """Features of the pixels ``(rows, cols)`` of the read block, :data:`CHUNK` at a time."""
-        for k in range(0, rows.size, CHUNK):
-            yield k, self.plan.at(b1, b2, rows[k:k + CHUNK], cols[k:k + CHUNK])
+        """``(start, features)`` of the pixels ``(rows, cols)`` (raster order) of the block, by
+        bands of :data:`BAND` rows read with their halo: the dense part of
+        :meth:`~onemap.change.features.FeaturePlan.at` (integral images) is computed once per
+        band and the features in memory are bounded by the band."""
+        H, hh = HALO, b1.shape[1]
+        starts = np.searchsorted(rows, np.arange(H, hh - H, BAND))
+        ends = np.append(starts[1:], rows.size)
+        for k, (i, j) in enumerate(zip(starts, ends, strict=True)):
+            if i == j:
+                continue
+            r0 = H + k * BAND  # the band's first row; read from r0 - H
+            r1 = min(r0 + BAND, hh - H)
+            yield i, self.plan.at(b1[:, r0 - H:r1 + H], b2[:, r0 - H:r1 + H],
+                                  rows[i:j] - (r0 - H), cols[i:j])
 
     def __call__(self, b1: np.ndarray, b2: np.ndarray, masked: np.ndarray | None) -> tuple:
         """*masked*: True = left out, on the tile and a ring of :data:`~onemap.change.
@@ -213,7 +223,7 @@ class _TileFn:
             prob[masked] = np.nan
         rr, cc = np.nonzero(kept)
         for k, X in self._features(b1, b2, rr + H, cc + H):
-            prob[rr[k:k + CHUNK], cc[k:k + CHUNK]] = self.pixel.predict(X)
+            prob[rr[k:k + len(X)], cc[k:k + len(X)]] = self.pixel.predict(X)
         prob16 = prob.astype(np.float16)
         # patch channels on the candidates and their rings only: all the patch stage reads
         cand = (prob16 >= self.threshold).view(np.uint8)
@@ -221,7 +231,7 @@ class _TileFn:
         nr, nc = np.nonzero(near)  # raster order
         vals = np.empty((len(self.take), nr.size), np.float32)
         for k, X in self._features(b1, b2, nr + READ, nc + READ):
-            vals[:, k:k + CHUNK] = X[:, self.take].T
+            vals[:, k:k + len(X)] = X[:, self.take].T
         idx = (nr * w + nc).astype(np.int32)
         return prob16[R:-R, R:-R], idx, vals
 
