@@ -66,7 +66,12 @@ __all__ = [
 
 MIN_PER_CLASS = 100  # fewer labelled pixels of a class than this is too little to learn from
 FEATURE_CACHE_BYTES = 1 << 30  # training sets with fewer feature bytes are featurised once
-THRESHOLDS = np.round(np.arange(0.05, 0.901, 0.05), 2)
+# pixel thresholds tried on the out-of-fold validation: steps of 0.05, and finer in odds towards
+# both ends -- the balanced sample (as many changed as unchanged pixels) raises the probability
+# of the rare class, so where change is rare the best threshold can lie above 0.9
+THRESHOLDS = np.round(
+    np.concatenate([[0.01, 0.02, 0.03], np.arange(0.05, 0.951, 0.05), [0.97, 0.98, 0.99]]), 2
+)
 PIXEL_PARAMS = {
     "objective": "binary",
     "learning_rate": 0.08,
