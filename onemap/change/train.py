@@ -105,6 +105,7 @@ def train_change_model(
     select_by: str = "pixel",
     min_site_recall: float = MIN_SITE_RECALL,
     early_stop: bool = False,
+    min_size: bool = False,
     sensor: str | None = None,
     params: dict[str, Any] | None = None,
     progress: Callable[[str, int, int], None] | None = None,
@@ -147,6 +148,13 @@ def train_change_model(
         Stop each inner fold's pixel model once its held-out fold's log loss stops improving
         (after :data:`EARLY_STOPPING` rounds; at most ``num_iterations``) and give the final
         model the median of the folds' best iterations. False: ``num_iterations`` as given.
+    min_size
+        Also choose the smallest candidate size to keep (pixels, ``header["min_pixels"]``,
+        applied by :func:`~onemap.change.model.detect_with_model` unless it is given
+        ``min_area``) by the out-of-fold object F1 of the kept candidates
+        (:func:`~onemap.change._patch_training.select_min_pixels`). Off by default: held out on
+        OSCD it raised pixel F1 and the share of real leads but found fewer sites
+        (benchmarks/README.md).
     sensor
         Recorded in the header (default: the before scene's ``attrs["sensor"]``).
     params
@@ -342,6 +350,7 @@ def train_change_model(
         patch_threshold,
         select_by,
         min_site_recall,
+        min_size,
     )
     tick("done", 1, 1)
     return ChangeModel(header, final.model_to_string(), patch_model)
