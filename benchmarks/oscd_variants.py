@@ -187,6 +187,7 @@ def main() -> None:
     ap.add_argument("--samples", type=int, default=20_000)
     ap.add_argument("--trees", type=int, default=120)
     ap.add_argument("--params", default="", help="extra pixel params k=v,k=v")
+    ap.add_argument("--folds", type=int, default=3)
     ap.add_argument("--cities", default=",".join(R.OSCD_CITIES))
     args = ap.parse_args()
     from onemap.change.features import FeaturePlan
@@ -195,7 +196,7 @@ def main() -> None:
     params = {"num_iterations": args.trees}
     for kv in filter(None, args.params.split(",")):
         k, v = kv.split("=")
-        params[k] = float(v) if "." in v else int(v)
+        params[k] = v if v in ("true", "false") else float(v) if "." in v else int(v)
     cities = [R.oscd(args.data, c) for c in R.OSCD_CITIES]
     box = _capture()
     tot: dict[str, np.ndarray] = {}
@@ -208,7 +209,8 @@ def main() -> None:
         train = [p for p in cities if p is not test]
         t0 = time.perf_counter()
         model = T.train_change_model([E.labelled(p) for p in train], seed=0, num_threads=1,
-                                     samples_per_class=args.samples, params=params)
+                                     samples_per_class=args.samples, params=params,
+                                     folds=args.folds)
         t_train = time.perf_counter() - t0
         inner.append(model.header["validation"]["pixel_f1"])
         print("  inner F1 by threshold", model.header["validation"]["f1_by_threshold"], flush=True)
