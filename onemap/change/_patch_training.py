@@ -16,6 +16,8 @@ from ._learner import _folds, _lgb_train
 from .model import _landuse_raster
 
 MIN_PATCHES = 20
+# smallest candidate sizes (pixels) tried on the out-of-fold validation with min_size=True
+MIN_PIXELS = (0, 2, 3, 4, 6, 9, 16, 25, 36, 64)
 PATCH_THRESHOLDS = tuple(float(t) for t in np.round(np.arange(0.0, 0.901, 0.1), 2))
 SELECT_BY = ("object_f1", "recall_floor", "pixel")
 MIN_SITE_RECALL = 0.7  # the campaign's requirement: at least 70 % of the true sites found
@@ -128,6 +130,51 @@ def select_thresholds(
     return best[0], best[1], table
 
 
+def select_min_pixels(
+    objs: Sequence[O.PatchObjects],
+    keeps: Sequence[np.ndarray],
+    pixels: Sequence[np.ndarray],
+    grid: Sequence[int] = MIN_PIXELS,
+) -> tuple[int, dict[int, dict[str, float]]]:
+    """The smallest kept candidate size (pixels, from *grid*) with the best pooled object F1.
+
+    *keeps* and *pixels* give, per pair, which candidates the thresholds keep and their sizes in
+    pixels; a size *m* also drops the kept candidates of fewer than *m* pixels. Ties go to the
+    smaller size. Returns the size and every size's pooled scores.
+    """
+    table = {}
+    for m in grid:
+        counts = sum(
+            (
+                O.object_counts(o, k & (px >= m))
+                for o, k, px in zip(objs, keeps, pixels, strict=True)
+            ),
+            np.zeros(7),
+        )
+        table[int(m)] = O.scores(counts)
+    best = max(table, key=lambda m: (round(table[m]["object_f1"], 6), -m))
+    return best, table
+
+
+def _min_size(c: dict, pred: np.ndarray, patch_threshold: float, plans, v: dict) -> int:
+    """:func:`select_min_pixels` on the chosen candidates; records the scores in *v*."""
+    from ._scene import pixel_area_m2
+
+    area = np.repeat([pixel_area_m2(p.frame) for p in plans], c["sizes"])
+    px = np.rint(10 ** c["T"][:, P.PATCH_FEATURES.index("log_area_m2")] / area)
+    cuts = np.cumsum(c["sizes"])[:-1]
+    keeps = np.split(pred >= patch_threshold, cuts)
+    best, table = select_min_pixels(c["objs"], keeps, np.split(px, cuts))
+    v["min_pixels"] = best
+    v["objects_by_min_pixels"] = {
+        str(m): [round(float(s["lead_precision"]), 4), round(float(s["site_recall"]), 4)]
+        for m, s in table.items()
+    }
+    v["objects"] = {k: round(x, 4) for k, x in table[best].items()}
+    v["pixel_f1_after_patches"] = round(table[best]["pixel_f1"], 4)
+    return best
+
+
 def _train_patch_stage(
     pairs,
     plans,
@@ -140,12 +187,15 @@ def _train_patch_stage(
     fixed_threshold: float | None,
     select_by: str = "object_f1",
     min_site_recall: float = MIN_SITE_RECALL,
+    min_size: bool = False,
 ) -> str | None:
     """Patch model on the out-of-fold candidates. The pixel threshold (unless
     ``select_by="pixel"`` keeps the pixel-F1 one) and the patch threshold (unless fixed) are
     chosen together by :func:`select_thresholds` on the out-of-fold validation over
     :data:`OBJECT_THRESHOLDS` x :data:`PATCH_THRESHOLDS` (patch threshold 0 keeps every
-    candidate, so the stage never scores below the pixel stage on its own validation)."""
+    candidate, so the stage never scores below the pixel stage on its own validation). With
+    *min_size*, then the smallest kept candidate size (``header["min_pixels"]``) by
+    :func:`select_min_pixels`."""
     pixel_grid = OBJECT_THRESHOLDS if select_by != "pixel" else [header["threshold"]]
     patch_grid = PATCH_THRESHOLDS if fixed_threshold is None else [float(fixed_threshold)]
     found, preds = {}, {}
@@ -173,6 +223,9 @@ def _train_patch_stage(
         for (a, b), s in table.items()
         if a == thr
     }
+    header["min_pixels"] = (
+        _min_size(c, np.concatenate(preds[thr][1]), pt, plans, v) if min_size else 0
+    )
     T, y, kn = c["T"], c["y"], c["known"]
     yk = y[kn]
     if _too_few(kn, yk):

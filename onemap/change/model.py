@@ -368,6 +368,7 @@ def detect_with_model(
     threshold: float | None = None,
     patch_threshold: float | None = None,
     min_area: float = 0.0,
+    min_pixels: int | None = None,
     mask: xr.DataArray | None = None,
     connectivity: int = 8,
     landuse: gpd.GeoDataFrame | None = None,
@@ -384,8 +385,10 @@ def detect_with_model(
     *threshold* is the pixel probability that makes a candidate (default: the model's own,
     chosen on its out-of-fold validation, see ``header["threshold"]``); *patch_threshold* the
     patch probability to keep a candidate (default: the model's own, ``header["patch_threshold"]``,
-    chosen the same way; 0 keeps every candidate). Both defaults come from the training data's
-    own validation, not from any test scene. Output columns as
+    chosen the same way; 0 keeps every candidate); *min_pixels* the smallest candidate the patch
+    stage keeps (default: the model's own, ``header["min_pixels"]``: 0 unless it was trained with
+    ``min_size=True``). These defaults come from the training data's own validation, not from
+    any test scene. *min_area* (m²) drops smaller patches on top. Output columns as
     :func:`onemap.detect_changes` plus ``probability`` (the patch model's probability that the
     patch is real change; ``confidence`` holds the same); ``score_mean``/``score_max`` are the
     mean and maximum pixel probability.
@@ -416,6 +419,11 @@ def detect_with_model(
     pthr = model.patch_threshold if patch_threshold is None else float(patch_threshold)
     if not (0.0 <= thr <= 1.0 and 0.0 <= pthr <= 1.0):
         raise DataError(f"probability thresholds must lie in [0, 1], got {thr} and {pthr}")
+    mpx = int(model.header.get("min_pixels", 0)) if min_pixels is None else int(min_pixels)
+    if mpx > 0:  # the patch stage's minimum size, on this scene's pixels
+        from ._scene import pixel_area_m2
+
+        min_area = max(float(min_area), mpx * pixel_area_m2(plan.frame))
     kind, level = resolve_prescreen(model, prescreen)  # checks the value
     if tile_size is None:
         chunks = getattr(plan.before.data, "chunks", None)

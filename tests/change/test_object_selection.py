@@ -152,3 +152,59 @@ def test_folds_without_both_classes_are_an_error():
         train_change_model([(mk(veg), mk(new), truth)], samples_per_class=400,
                            params={"num_iterations": 20})
     assert "add labelled pairs" in caught.value.hint
+
+
+def test_min_pixels_matches_brute_force():
+    """The minimum candidate size by object F1, against the one-patch-at-a-time oracle on the
+    candidates the oracle keeps (patch probability >= q and at least m pixels)."""
+    from onemap.change._patch_training import select_min_pixels
+
+    scenes = [_scene(s) for s in range(3)]
+    thr, q, grid = 0.55, 0.3, (0, 2, 3, 5, 9, 30)
+    rng = np.random.default_rng(4)
+    objs, keeps, sizes, probs = [], [], [], []
+    for prob, labels in scenes:
+        cand, n = P.candidates(prob, thr)
+        objs.append(O.patch_objects(cand, n, labels))
+        pr = rng.random(n)
+        probs.append(pr)
+        keeps.append(pr >= q)
+        sizes.append(np.bincount(cand.ravel(), minlength=n + 1)[1:])
+    best, table = select_min_pixels(objs, keeps, sizes, grid)
+    oracle = {}
+    for m in grid:
+        c = sum(
+            _oracle(prob, labels, thr, np.where(px >= m, pr, -1.0), q)
+            for (prob, labels), pr, px in zip(scenes, probs, sizes, strict=True)
+        )
+        prec, rec = (c[1] / c[0] if c[0] else 0.0), c[3] / c[2]
+        oracle[m] = _f1(prec, rec)
+        assert table[m]["lead_precision"] == pytest.approx(prec)
+        assert table[m]["site_recall"] == pytest.approx(rec)
+    top = max(round(v, 6) for v in oracle.values())
+    assert best == min(m for m in grid if round(oracle[m], 6) == top)
+    assert len({round(v, 6) for v in oracle.values()}) > 1  # the sizes do change the score
+
+
+def test_min_size_is_learned_recorded_and_applied():
+    """A model trained with min_size=True records its minimum size, and detection drops the
+    smaller candidates unless told otherwise."""
+    from onemap import detect_changes
+    from onemap.change.train import train_change_model
+    from tests.change.test_model import make_pair
+
+    pairs = [make_pair(s, size=64)[:3] for s in (4, 5, 6)]
+    kw = {"samples_per_class": 1500, "params": {"num_iterations": 30}}
+    plain = train_change_model(pairs, **kw)
+    sized = train_change_model(pairs, min_size=True, **kw)
+    v = sized.header["validation"]
+    assert plain.header["min_pixels"] == 0 and "min_pixels" not in plain.header["validation"]
+    assert sized.header["min_pixels"] == v["min_pixels"]
+    assert set(v["objects_by_min_pixels"]) == {"0", "2", "3", "4", "6", "9", "16", "25", "36", "64"}
+    before, after = make_pair(7, size=64)[:2]
+    forced = detect_changes(before, after, model=sized.__class__(
+        {**sized.header, "min_pixels": 30}, sized.pixel_model, sized.patch_model))
+    every = detect_changes(before, after, model=sized.__class__(
+        {**sized.header, "min_pixels": 0}, sized.pixel_model, sized.patch_model))
+    assert (every.pixels < 30).any() and (every.pixels >= 30).any() and (forced.pixels >= 30).all()
+    assert set(every[every.pixels >= 30].area_m2) == set(forced.area_m2)
