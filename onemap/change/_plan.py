@@ -57,7 +57,9 @@ class Plan:
 
     def __init__(self, before: xr.DataArray, after: xr.DataArray, frame: Frame | None, method: str,
                  normalize: Any, mask: Any, index: str | None, direction: str | None,
-                 sample_pixels: int) -> None:
+                 sample_pixels: int, sample: tuple[np.ndarray, np.ndarray] | None = None) -> None:
+        """*sample*: the pair's ``pair_sample`` already read with the same mask (a caller that
+        has it saves a second read)."""
         before, after = as_scene(before, "before"), as_scene(after, "after")
         method, self.method_attrs = resolve_method(method, before)  # "auto" -> a concrete score
         if method not in METHODS:
@@ -92,7 +94,10 @@ class Plan:
         # a mask function is evaluated lazily on the whole grid and, for the sample, per window
         mask_fn = mask if callable(mask) else None
         self.mask = mask_fn(self.before, self.after) if mask_fn is not None else mask
-        a, b, _ = pair_sample(self.before, self.after, self.mask, sample_pixels, mask_fn)
+        if sample is None or mask_fn is not None or self.norm == "histogram":
+            a, b, _ = pair_sample(self.before, self.after, self.mask, sample_pixels, mask_fn)
+        else:
+            a, b = sample
         self.n_valid_sample = a.shape[1]
         nb = a.shape[0]
         if self.norm == "histogram" or self.n_valid_sample == 0:

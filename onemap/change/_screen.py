@@ -62,8 +62,8 @@ def screen_block(plan: Any, b1: np.ndarray, b2: np.ndarray) -> np.ndarray:
         raise ValueError(f"bands of shape {b1.shape} and {b2.shape} for {len(plan.bands)} bands")
     out = np.empty((nb + 4, h, w), np.float32)
     FK.screen_channels_kernel(
-        np.ascontiguousarray(b1, np.float32),
-        np.ascontiguousarray(b2, np.float32),
+        np.asarray(b1, np.float32),  # a strided view is fine: no copy of the tile
+        np.asarray(b2, np.float32),
         _f32(plan.med1),
         _f32(plan.scl1),
         _f32(plan.med2),

@@ -155,6 +155,7 @@ class FeaturePlan:
                 None,
                 None,
                 sample_pixels,
+                sample=(a, b),  # the same sample: read once
             )
         self._point_names, self._keep = self._channels()
         # where pixel_channels_kernel writes the index channels kept (-1: dropped)

@@ -221,17 +221,27 @@ class _TileFn:
         if masked is not None:
             kept &= ~masked
             prob[masked] = np.nan
-        rr, cc = np.nonzero(kept)
+        rr, cc = np.nonzero(kept)  # raster order
+        have = np.empty((len(self.take), rr.size), np.float32)  # patch channels, kept pixels
         for k, X in self._features(b1, b2, rr + H, cc + H):
             prob[rr[k:k + len(X)], cc[k:k + len(X)]] = self.pixel.predict(X)
+            have[:, k:k + len(X)] = X[:, self.take].T
         prob16 = prob.astype(np.float16)
         # patch channels on the candidates and their rings only: all the patch stage reads
         cand = (prob16 >= self.threshold).view(np.uint8)
         near = ndimage.maximum_filter(cand, size=2 * R + 1)[R:-R, R:-R] > 0
         nr, nc = np.nonzero(near)  # raster order
         vals = np.empty((len(self.take), nr.size), np.float32)
-        for k, X in self._features(b1, b2, nr + READ, nc + READ):
-            vals[:, k:k + len(X)] = X[:, self.take].T
+        # the candidates were kept pixels: their channels are known; the rest of the rings not
+        W = kept.shape[1]
+        flat, want = rr * W + cc, (nr + R) * W + (nc + R)
+        pos = np.minimum(np.searchsorted(flat, want), max(flat.size - 1, 0))
+        hit = flat[pos] == want if flat.size else np.zeros(want.size, bool)
+        vals[:, hit] = have[:, pos[hit]]
+        mr, mc = nr[~hit], nc[~hit]
+        miss = np.flatnonzero(~hit)
+        for k, X in self._features(b1, b2, mr + READ, mc + READ):
+            vals[:, miss[k:k + len(X)]] = X[:, self.take].T
         idx = (nr * w + nc).astype(np.int32)
         return prob16[R:-R, R:-R], idx, vals
 
@@ -415,14 +425,14 @@ def _table_in(reader: _Reader, bounds: tuple[int, int, int, int], pixel_area: fl
     """patch_table of every label in the window: (global ids, table, local bounding boxes)."""
     r0, r1, c0, c1 = bounds
     lab, ch = reader.window(r0, r1, c0, c1)
-    ids, local = np.unique(lab, return_inverse=True)
-    local = local.reshape(lab.shape).astype(np.int32)
-    if ids[0] != 0:  # no background in the window: keep label numbering from 1
-        ids, local = np.concatenate([[0], ids]), local + 1
-    m = len(ids) - 1
+    on = lab > 0  # candidates are a few % of the window: sort only their labels
+    ids, inv = np.unique(lab[on], return_inverse=True)
+    local = np.zeros(lab.shape, np.int32)
+    local[on] = inv + 1  # local numbers 1..m in the order of the global ids
+    m = len(ids)
     lu = None if landuse is None else landuse(r0, r1, c0, c1)
     table = P.patch_table(local, m, ch, pixel_area, lu)
-    return ids[1:], table, ndimage.find_objects(local, max_label=m)
+    return ids, table, ndimage.find_objects(local, max_label=m)
 
 
 def _fits(box: tuple, bounds: tuple[int, int, int, int], shape: tuple[int, int]) -> list[bool]:
