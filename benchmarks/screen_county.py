@@ -4,7 +4,8 @@ Trains the county model as ``benchmarks/bench_scale.py`` ``county_model()`` does
 parameters, seed 0, on the 2 048² county of seed 1; construction = ``change_kind`` building is
 real change) and prints the model's ``header["screen"]`` (level chosen on its own out-of-fold
 validation). With ``--test-county`` (e.g. bench_scale's 8 000² county, seed 0), on seeded random
-windows of it: the share of pixels the screen keeps, the share of the windows' area the full
+windows of it: the share of pixels the screen keeps and the share within the patch ring of a
+kept pixel (where the patch channels are needed), the share of the windows' area the full
 features would be computed on after it (runs of 64-pixel sub-blocks near kept pixels, with
 their halos, as :class:`onemap.change.predict._TileFn` does) and the screen's time per pixel.
 
