@@ -44,31 +44,13 @@ def _load(v, zero_special):
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _right(v, node, thr, flags):
-    """1 if LightGBM sends value *v* right at *node*, else 0 (missing values included)."""
-    right = not (v <= thr[node])  # NaN compares false: right unless fixed below
-    if v != v:
-        right = (flags[node] & NAN_LEFT) == 0
-    elif v == 0.0 and (flags[node] & ZERO_MISSING) != 0:
-        right = (flags[node] & DEFAULT_LEFT) == 0
-    return np.uint32(right)
-
-
-@njit(cache=True, nogil=True, inline="always")
 def _right_nobranch(v, node, thr, flags):
-    """:func:`_right` in arithmetic: NaN (or 0 at a zero-as-missing split) takes the NaN way,
-    which for missing type Zero is the default one (no branch to mispredict)."""
+    """1 if LightGBM sends value *v* right at *node*, else 0, in arithmetic (no branch to
+    mispredict): NaN, or 0 at a zero-as-missing split, takes the NaN way (for missing type
+    Zero the default one), anything else goes right when ``v > thr``."""
     fl = np.uint32(flags[node])
     miss = np.uint32(v != v) | (np.uint32(v == 0.0) & ((fl >> U1) & U1))
     return (np.uint32(v > thr[node]) & (U1 - miss)) | (miss & (U1 - (fl & U1)))
-
-
-@njit(cache=True, nogil=True, inline="always")
-def _walk(buf, base, node, feat, thr, child, flags):
-    """The leaf node of one row (``buf[base:base + k]``) in the tree rooted at *node*."""
-    while child[U2 * node] != node:
-        node = child[U2 * node + _right(buf[base + feat[node]], node, thr, flags)]
-    return node
 
 
 @njit(cache=True, nogil=True, inline="always")
