@@ -214,6 +214,7 @@ class FeaturePlan:
         Neighbourhood features near the block's edge see only the block: pass a halo of
         :data:`HALO` pixels (or the image edge) around the pixels you keep.
         """
+        b1, b2 = _f32(b1), _f32(b2)  # float32 arithmetic, as in at()
         nb, h, w = b1.shape
         out = np.empty((len(self.names), h, w), np.float32)
         m1, s1, m2, s2, g, o, sg = self._coefs()
