@@ -83,7 +83,19 @@ def _simple_kernels():
     """The two simpler layouts the kept kernel was measured against (same exact decisions)."""
     from numba import njit
 
-    from onemap.change._tree_kernels import _walk
+    from onemap.change._tree_kernels import DEFAULT_LEFT, NAN_LEFT, U2, ZERO_MISSING
+
+    @njit(cache=True, nogil=True, inline="always")
+    def _walk(buf, base, node, feat, thr, child, flags):
+        while child[U2 * node] != node:  # a leaf's children are itself
+            v = buf[base + feat[node]]
+            right = not (v <= thr[node])
+            if v != v:
+                right = (flags[node] & NAN_LEFT) == 0
+            elif v == 0.0 and (flags[node] & ZERO_MISSING) != 0:
+                right = (flags[node] & DEFAULT_LEFT) == 0
+            node = child[U2 * node + np.uint32(right)]
+        return node
 
     @njit(cache=True, nogil=True)
     def rows_outer(X, feat, thr, child, flags, value, roots, out):

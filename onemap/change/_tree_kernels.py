@@ -17,8 +17,8 @@ default way for missing type "NaN" and "Zero" and is 0 for "None", 0 goes the de
 Speed: a tree walk is a chain of dependent loads, so a row walked alone leaves the CPU waiting
 (that, rows outer or trees outer in row blocks, was no faster than LightGBM). Here :data:`G`
 rows walk each tree together, step by step (a leaf steps to itself) until all are at leaves, with
-no branch per row: :data:`G` independent chains in flight. A group holding NaN (or 0 when some split
-treats zero as missing) takes the exact per-row walk instead.
+no branch per row: :data:`G` independent chains in flight. A group holding NaN (or 0 when some
+split treats zero as missing) takes the same walk with LightGBM's missing-value tests.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from numba import njit
 NAN_LEFT, ZERO_MISSING, DEFAULT_LEFT = 1, 2, 4
 ZERO = float(np.float32(1e-35))  # LightGBM's kZeroThreshold (a float)
 G = 8  # rows walking a tree together (measured: 8 >= 16, 32 > 4)
-U2 = np.uint32(2)
+U1, U2 = np.uint32(1), np.uint32(2)
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -44,39 +44,39 @@ def _load(v, zero_special):
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _walk(buf, base, node, feat, thr, child, flags):
-    """The leaf node of one row (``buf[base:base + k]``) in the tree rooted at *node*."""
-    while child[U2 * node] != node:
-        v = buf[base + feat[node]]
-        right = not (v <= thr[node])  # NaN compares false: right unless fixed below
-        if v != v:
-            right = (flags[node] & NAN_LEFT) == 0
-        elif v == 0.0 and (flags[node] & ZERO_MISSING) != 0:
-            right = (flags[node] & DEFAULT_LEFT) == 0
-        node = child[U2 * node + np.uint32(right)]
-    return node
+def _right_nobranch(v, node, thr, flags):
+    """1 if LightGBM sends value *v* right at *node*, else 0, in arithmetic (no branch to
+    mispredict): NaN, or 0 at a zero-as-missing split, takes the NaN way (for missing type
+    Zero the default one), anything else goes right when ``v > thr``."""
+    fl = np.uint32(flags[node])
+    miss = np.uint32(v != v) | (np.uint32(v == 0.0) & ((fl >> U1) & U1))
+    return (np.uint32(v > thr[node]) & (U1 - miss)) | (miss & (U1 - (fl & U1)))
 
 
 @njit(cache=True, nogil=True, inline="always")
 def _group(buf, k, m, special, feat, thr, child, flags, value, roots, depth, first_leaf, acc,
            nodes):
-    """Raw scores of the *m* rows in ``buf`` (``m * k`` values) into ``acc[:m]``."""
+    """Raw scores of the *m* rows in ``buf`` (``m * k`` values) into ``acc[:m]``; *special*:
+    some value is NaN (or 0 and some split treats zero as missing)."""
+    for g in range(m, G):  # a short last group: repeat its first row
+        buf[g * k : (g + 1) * k] = buf[:k]
     for g in range(G):
         acc[g] = 0.0
-    if m < G or special:
-        for g in range(m):
-            for t in range(roots.size):
-                acc[g] += value[_walk(buf, np.uint32(g * k), roots[t], feat, thr, child, flags)]
-        return
     for t in range(roots.size):
         r = roots[t]
         for g in range(G):
             nodes[g] = r
         for _ in range(depth[t]):
-            for g in range(G):  # independent chains: the CPU overlaps their loads
-                nd = nodes[g]
-                right = np.uint32(buf[np.uint32(g * k) + feat[nd]] > thr[nd])
-                nodes[g] = child[U2 * nd + right]
+            if special:
+                for g in range(G):
+                    nd = nodes[g]
+                    nodes[g] = child[U2 * nd + _right_nobranch(buf[np.uint32(g * k) + feat[nd]],
+                                                               nd, thr, flags)]
+            else:
+                for g in range(G):  # independent chains: the CPU overlaps their loads
+                    nd = nodes[g]
+                    right = np.uint32(buf[np.uint32(g * k) + feat[nd]] > thr[nd])
+                    nodes[g] = child[U2 * nd + right]
             lowest = nodes[0]
             for g in range(1, G):
                 lowest = min(lowest, nodes[g])

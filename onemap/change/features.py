@@ -215,6 +215,7 @@ class FeaturePlan:
         Neighbourhood features near the block's edge see only the block: pass a halo of
         :data:`HALO` pixels (or the image edge) around the pixels you keep.
         """
+        b1, b2 = _f32(b1), _f32(b2)  # float32 arithmetic, as in at()
         nb, h, w = b1.shape
         out = np.empty((len(self.names), h, w), np.float32)
         m1, s1, m2, s2, g, o, sg = self._coefs()
@@ -227,12 +228,16 @@ class FeaturePlan:
         return out
 
     def at(self, b1: np.ndarray, b2: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
-        """Features ``(n_pixels, n_features)`` float32 of the pixels ``(rows[p], cols[p])`` of a
-        block: bit for bit ``self.block(b1, b2)[:, rows, cols].T``.
+        """Features ``(n_pixels, n_features)`` float32 (C order) of the pixels
+        ``(rows[p], cols[p])`` of a block: bit for bit ``self.block(b1, b2)[:, rows, cols].T``.
 
-        The point channels, ``construction`` and PanTex are computed at those pixels only; the
-        window statistics from integral images of the block's CVA and brightness channels (a
-        few operations per block pixel). *rows*, *cols* index the block itself, halo included.
+        *rows*, *cols* index the block itself, halo included (as :meth:`block`'s output). The
+        point channels and ``construction`` are computed at those pixels only. The window
+        statistics come from integral images of the block's CVA and brightness channels (a
+        few operations per block pixel), read at the pixels by 4-corner look-ups, and PanTex
+        from direct sums at the pixels -- or, when the pixels exceed 1 / :data:`WINDOW_AT_COST`
+        (1 / :data:`PANTEX_AT_COST`) of the block, densely and gathered, which is then cheaper
+        (scattered look-ups miss the cache). The same exact integers either way.
         """
         if b1.ndim != 3 or b1.shape != b2.shape or b1.shape[0] != len(self.bands):
             raise DataError(
@@ -293,7 +298,8 @@ class FeaturePlan:
         sparse_windows = n * WINDOW_AT_COST < h * w
         sparse_pantex = n * PANTEX_AT_COST < h * w
         q = np.empty((h, w), np.int64)
-        plane = np.empty((2, h, w), np.float32) if rows is not None else None
+        gather = rows is not None and not (sparse_windows and sparse_pantex)
+        plane = np.empty((2, h, w), np.float32) if gather else None  # dense, to gather from
         t = np.empty((h + 1, w + 1, 3), np.uint64)
         if sparse_windows:
             assert rows is not None and cols is not None
@@ -332,7 +338,7 @@ class FeaturePlan:
                 WK.pantex_kernel(q, TEXTURE_RADIUS, WK.PANTEX_OFFSETS, grey)
                 if plane is not None:
                     dst[:] = grey[rows, cols]
-        p1, p2, pc = (idx[f"pantex_{t}"] for t in ("1", "2", "change"))
+        p1, p2, pc = (idx[f"pantex_{x}"] for x in ("1", "2", "change"))
         np.subtract(out[p2], out[p1], out=out[pc])
 
     def window(self, r0: int, r1: int, c0: int, c1: int) -> np.ndarray:

@@ -316,6 +316,8 @@ def test_at_equals_block(bands):
     assert at.shape == (rows.size, len(plan.names)) and at.dtype == np.float32
     np.testing.assert_array_equal(at, whole[:, rows, cols].T)
     assert np.isnan(at[-2]).all() and np.isfinite(at[:-2]).any()
+    # float64 input: both compute in float32
+    np.testing.assert_array_equal(plan.block(b1.astype(float), b2.astype(float)), whole)
     # a dozen pixels (every neighbourhood feature by direct look-ups and sums) and every pixel
     # (all computed densely and gathered): the two ends of at's choice
     few = rows[-12:], cols[-12:]
