@@ -59,9 +59,11 @@ FEATURE_SET = "onemap-pixel-v2"  # bump when the features change: models record 
 RADII = (2, 6, 15)
 TEXTURE_RADIUS = 3
 HALO = max(max(RADII), TEXTURE_RADIUS + 2)
-# what the neighbourhood features of one scattered pixel cost, in dense pixels (measured with
-# benchmarks/bench_features.py): FeaturePlan.at computes them densely beyond 1 / cost of a block
-WINDOW_AT_COST = 10
+# what the neighbourhood features of one scattered pixel cost, in dense pixels, where the choice
+# matters (measured, load ~2: window look-ups 13 at 1 % of a 1 024² block, 7.5 at 10 %, 2.6 at
+# 20 % -- denser is cache-friendlier; PanTex direct sums 14-18 at any share):
+# FeaturePlan.at computes them densely beyond 1 / cost of the block (40 %, 6.7 %)
+WINDOW_AT_COST = 2.5
 PANTEX_AT_COST = 15
 # channels (by name) whose local mean / spread are features
 _MEAN_OF = ("cva", "brightness_change", "brightness_2")

@@ -2,7 +2,7 @@
 
 Same probabilities as LightGBM's ``Booster.predict`` (same decisions, trees added in the same
 order: bit-identical raw scores; the probabilities were bit-identical too on 1e6 rows, the
-tests allow 1e-12 for the exponential), ~3.5x faster on one thread (benchmarks/bench_trees.py)
+tests allow 1e-12 for the exponential), 3.5-5x faster on one thread (benchmarks/bench_trees.py)
 and without the GIL, so tiles predicted in threads run in parallel.
 """
 
