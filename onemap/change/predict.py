@@ -292,32 +292,36 @@ def pixel_stage(model: Any, plan: FeaturePlan, out: PixelTiles, *,
     if not todo:
         return
     lazy = is_lazy(plan.before.data)
-    m = None if mask is None else getattr(mask, "data", mask)
+    m = None if mask is None else (mask.data if hasattr(mask, "dims") else mask)  # DataArray
     fn = _TileFn(model, plan, prescreen, model.threshold if threshold is None else threshold)
 
-    def one(t: Any, raw1: np.ndarray, raw2: np.ndarray, mk: Any) -> None:
-        (rs, cs), pads = _halo_window(plan.frame, t)
-        b1 = _padded(raw1, plan.nodata1, pads)
-        b2 = _padded(raw2, plan.nodata2, pads)
-        res = fn(b1, b2, None if mk is None else np.asarray(mk, bool))
+    def one(t: Any, b1: np.ndarray, b2: np.ndarray, core: Any, mk: Any) -> None:
+        """*b1*, *b2*: float32 bands, NaN-padded :data:`READ` halo; *core*: the tile's after
+        bands as read (overview); *mk*: the mask of the tile and its ring, or None."""
+        res = fn(np.ascontiguousarray(b1), np.ascontiguousarray(b2),
+                 None if mk is None else np.asarray(mk, bool))
         ov = None
         if overview is not None:
-            top, left = pads[0], pads[2]
-            core = np.asarray(raw2)[:, READ - top: READ - top + t.frame.height,
-                                    READ - left: READ - left + t.frame.width]
             ov = overview_share(core, overview[0], overview[1], t.window[0].start,
                                 t.window[1].start)
         out.save(t, res, ov)
         if bar is not None:
             bar.update(1)
 
+    def windowed(t: Any, raw1: Any, raw2: Any, mk: Any) -> None:
+        """:func:`one` from the tile's halo window as read (clipped at the frame's edges)."""
+        (rs, cs), pads = _halo_window(plan.frame, t)
+        top, left = pads[0], pads[2]
+        core = np.asarray(raw2)[:, READ - top: READ - top + t.frame.height,
+                                READ - left: READ - left + t.frame.width]
+        if mk is not None:
+            _, (mt, mb, ml, mr) = _halo_window(plan.frame, t, P.RING)
+            mk = np.pad(np.asarray(mk, bool), ((mt, mb), (ml, mr)), constant_values=True)
+        one(t, _padded(raw1, plan.nodata1, pads), _padded(raw2, plan.nodata2, pads), core, mk)
+
     def parts(t: Any) -> tuple:
         (rs, cs), _ = _halo_window(plan.frame, t)
-        mk = None
-        if m is not None:  # the mask of the scored area: the tile and its ring
-            (mr, mc), (top, bottom, left, right) = _halo_window(plan.frame, t, P.RING)
-            mk = np.pad(np.asarray(m[mr, mc], bool), ((top, bottom), (left, right)),
-                        constant_values=True)
+        mk = None if m is None else m[_halo_window(plan.frame, t, P.RING)[0]]  # lazy on dask
         return plan.before.data[:, rs, cs], plan.after.data[:, rs, cs], mk
 
     if not lazy:
@@ -325,18 +329,46 @@ def pixel_stage(model: Any, plan: FeaturePlan, out: PixelTiles, *,
 
         def job(t: Any) -> None:
             with serial():
-                a, b, mk = parts(t)
-                one(t, a, b, None if mk is None else np.asarray(mk))
+                windowed(t, *parts(t))
 
         run(job, [(t,) for t in todo], workers=threads())
         return
     import dask
 
-    tasks = [dask.delayed(one, pure=True)(t, *parts(t)) for t in todo]
+    blocks = _overlapped(plan, out, m)
+    if blocks is None:  # chunks other than the tiles: each tile reads its halo window
+        tasks = [dask.delayed(windowed, pure=True)(t, *parts(t)) for t in todo]
+    else:  # one read per chunk, halos shared between neighbours (dask's overlap)
+        g1, g2, raw2, gm = blocks
+        tasks = [dask.delayed(one, pure=True)(
+            t, g1.blocks[(0, *t.index)], g2.blocks[(0, *t.index)], raw2.blocks[(0, *t.index)],
+            None if gm is None else gm.blocks[t.index]) for t in todo]
     if client is None:
         dask.compute(*tasks)
     else:
         client.gather(client.compute(tasks))
+
+
+def _overlapped(plan: FeaturePlan, out: PixelTiles, m: Any) -> tuple | None:
+    """The scenes as float32 blocks with a NaN halo of :data:`READ` pixels and the mask with a
+    True halo of RING pixels, one block per tile; None unless the dask chunks are the tiles
+    (each chunk at least a halo wide: dask would merge thinner ones)."""
+    import dask.array as da
+
+    rows = tuple(t.frame.height for t in out.tiles if t.index[1] == 0)
+    cols = tuple(t.frame.width for t in out.tiles if t.index[0] == 0)
+    arrays = [plan.before.data, plan.after.data] + ([] if m is None else [m])
+    if not all(is_lazy(a) and a.chunks[-2:] == (rows, cols) for a in arrays):
+        return None
+    if min(rows + cols) < READ or plan.before.data.chunks[0] != (plan.before.shape[0],):
+        return None
+    depth, edge = {0: 0, 1: READ, 2: READ}, {0: "none", 1: np.nan, 2: np.nan}
+    g1, g2 = (da.overlap.overlap(x.data.map_blocks(_as_float, nd, dtype=np.float32),
+                                 depth=depth, boundary=edge)
+              for x, nd in ((plan.before, plan.nodata1), (plan.after, plan.nodata2)))
+    gm = None if m is None else da.overlap.overlap(m.astype(bool), depth={0: P.RING, 1: P.RING},
+                                                   boundary={0: True, 1: True})
+    return g1, g2, plan.after.data, gm
 
 
 # ---------------------------------------------------------------------------- candidates

@@ -116,3 +116,27 @@ def test_patch_channels_are_kept_on_the_candidates_and_their_rings(trained):  # 
         for k, c in enumerate(P.CHANNELS[1:]):
             np.testing.assert_array_equal(vals[k], feats[names.index(c)][rr, cc])
     np.testing.assert_array_equal(kept, near)
+
+
+def test_dask_chunks_as_tiles_read_once_give_the_same_patches(trained, monkeypatch):  # noqa: F811
+    """Scenes and mask chunked like the tiles go through dask's overlap (each chunk read once);
+    the result is the in-memory one, and the same as reading each tile's halo window."""
+    import dask.array as da
+    import xarray as xr
+
+    before, after, _, _ = make_pair(12, size=120)
+    mask = xr.zeros_like(before.isel(band=0), dtype=bool)
+    mask[50:58, 10:30] = True
+    ref = detect_with_model(before, after, trained, mask=mask, tile_size=40)
+    lazy = [x.chunk({"band": -1, "y": 40, "x": 40}) for x in (before, after)]
+    dmask = mask.copy(data=da.from_array(mask.values, chunks=40))
+    calls = []
+    real = PR._overlapped
+    monkeypatch.setattr(PR, "_overlapped", lambda *a: calls.append(real(*a)) or calls[-1])
+    got = detect_with_model(*lazy, trained, mask=dmask, tile_size=40)
+    assert calls and calls[0] is not None  # the overlapped path ran
+    odd = detect_with_model(*lazy, trained, mask=dmask, tile_size=50)  # chunks != tiles
+    assert calls[-1] is None
+    for other in (got, odd):
+        assert ref.geometry.equals(other.geometry)
+        np.testing.assert_array_equal(ref.probability.values, other.probability.values)
