@@ -158,7 +158,7 @@ def test_trained_change_model():
     assert np.abs(ens.predict(X) - want).max() <= TOL
     rr, cc = np.nonzero(np.ones(feats.shape[1:], bool))
     assert np.abs(ens.predict_at(feats, rr, cc) - want).max() <= TOL
-    with pytest.raises(DataError, match="'pixel' and 'patch'"):
+    with pytest.raises(DataError, match="'pixel', 'patch' and 'screen'"):
         model.ensemble("pixels")
 
 
