@@ -95,29 +95,10 @@ def _first_leaf(child):
 
 
 @njit(cache=True, nogil=True)
-def raw_rows(X, feat, thr, child, flags, value, roots, depth, out):
-    """Raw score of every row of ``X (n, k)`` (float32 or float64) into float64 ``out (n,)``."""
-    n, k = X.shape
-    zero_special = (flags & ZERO_MISSING).any()
-    buf = np.empty(G * k, np.float64)
-    acc, nodes, first_leaf = np.empty(G, np.float64), np.empty(G, np.uint32), _first_leaf(child)
-    for i0 in range(0, n, G):
-        m = min(G, n - i0)
-        special = False
-        for g in range(m):
-            for j in range(k):
-                v, s = _load(X[i0 + g, j], zero_special)
-                buf[g * k + j] = v
-                special |= s
-        _group(buf, k, m, special, feat, thr, child, flags, value, roots, depth, first_leaf, acc,
-               nodes)
-        out[i0 : i0 + m] = acc[:m]
-
-
-@njit(cache=True, nogil=True)
 def raw_at(F, rows, cols, feat, thr, child, flags, value, roots, depth, out):
-    """Raw score of pixels ``F[:, rows[i], cols[i]]`` of ``F (k, h, w)`` (any strides) into
-    ``out (n,)``: no gathered copy of the feature matrix."""
+    """Raw score of pixels ``F[:, rows[i], cols[i]]`` of ``F (k, h, w)`` (any strides, float32
+    or float64) into float64 ``out (n,)``: no gathered copy of the feature matrix. A matrix
+    ``X (n, k)`` is the stack ``X.T[:, :, None]`` with ``rows = arange(n)``, ``cols = 0``."""
     k = F.shape[0]
     zero_special = (flags & ZERO_MISSING).any()
     buf = np.empty(G * k, np.float64)

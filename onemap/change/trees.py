@@ -214,9 +214,11 @@ class Ensemble:
     def raw(self, X: np.ndarray) -> np.ndarray:
         """Raw scores (sum of the trees' leaves, float64) of the rows of *X* ``(n, k)``."""
         X = self._matrix(X)
-        out = np.empty(X.shape[0], np.float64)
-        K.raw_rows(X, self.feat, self.thr, self.child, self.flags, self.value, self.roots,
-                   self.depth, out)
+        n = X.shape[0]
+        out = np.empty(n, np.float64)
+        K.raw_at(X.T[:, :, None], np.arange(n, dtype=np.int64), np.zeros(n, np.int64),
+                 self.feat, self.thr, self.child, self.flags, self.value, self.roots, self.depth,
+                 out)
         return out
 
     def predict(self, X: np.ndarray) -> np.ndarray:
