@@ -255,7 +255,7 @@ def _model_patches(cfg: SurveyConfig, before: Any, after: Any, frame: Frame,
     step = _overview_step(frame)
     patches = detect_with_model(before, after, cfg.detect_model, min_area=cfg.min_area,
                                 prescreen=cfg.detect_prescreen,
-                                mask=mask_policy(cfg)(before, after), store=folder,
+                                mask=mask_policy(cfg), store=folder,
                                 tile_size=cfg.tile_size, overview=(rgb_bands(after), step),
                                 client=client, store_stamp=[cfg.detect_options,
                                 [str(p) for p in cfg.before.paths + cfg.after.paths]])

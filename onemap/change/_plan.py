@@ -94,7 +94,7 @@ class Plan:
         # a mask function is evaluated lazily on the whole grid and, for the sample, per window
         mask_fn = mask if callable(mask) else None
         self.mask = mask_fn(self.before, self.after) if mask_fn is not None else mask
-        if sample is None or mask_fn is not None or self.norm == "histogram":
+        if sample is None or self.norm == "histogram":
             a, b, _ = pair_sample(self.before, self.after, self.mask, sample_pixels, mask_fn)
         else:
             a, b = sample

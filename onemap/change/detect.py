@@ -347,8 +347,7 @@ def detect_changes(before: xr.DataArray, after: xr.DataArray, frame: Frame | Non
         from .model import detect_with_model
 
         thr = None if isinstance(threshold, str) else float(threshold)
-        m: Any = mask(before, after) if callable(mask) else mask
-        return detect_with_model(before, after, model, threshold=thr, min_area=min_area, mask=m,
+        return detect_with_model(before, after, model, threshold=thr, min_area=min_area, mask=mask,
                                  connectivity=connectivity, frame=frame, prescreen=prescreen)
     if method == "post_classification":
         return _detect_classes(before, after, frame, to_classes, from_classes, min_area, mask,

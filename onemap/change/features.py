@@ -90,7 +90,9 @@ class FeaturePlan:
     before, after
         Scenes on one grid (``band, y, x`` with named bands, georeferenced), NumPy or dask.
     mask
-        Optional boolean ``(y, x)`` DataArray, True = left out of the global statistics.
+        Optional boolean ``(y, x)`` DataArray, True = left out of the global statistics, or a
+        function ``mask(before, after)`` giving one (a :class:`~onemap.change.MaskPolicy`),
+        evaluated on the sample's windows only.
     frame
         Align both scenes onto this :class:`~onemap.Frame` first (else they must share a grid).
     sample_pixels
@@ -117,7 +119,7 @@ class FeaturePlan:
         before: xr.DataArray,
         after: xr.DataArray,
         *,
-        mask: xr.DataArray | None = None,
+        mask: Any = None,
         sample_pixels: int = SAMPLE_PIXELS,
         frame: Any = None,
     ) -> None:
@@ -128,7 +130,8 @@ class FeaturePlan:
         self.bands = [str(b) for b in before.coords["band"].values]
         self.roles = band_roles(before, (), "the trained detector")
         self.nodata1, self.nodata2 = nodata_of(before), nodata_of(after)
-        a, b, _ = pair_sample(self.before, self.after, mask, sample_pixels)
+        fn = mask if callable(mask) else None
+        a, b, _ = pair_sample(self.before, self.after, None if fn else mask, sample_pixels, fn)
         if a.shape[1] < 2:
             raise DataError(
                 "no pixel is valid in both dates: no features can be computed",

@@ -369,7 +369,7 @@ def detect_with_model(
     patch_threshold: float | None = None,
     min_area: float = 0.0,
     min_pixels: int | None = None,
-    mask: xr.DataArray | None = None,
+    mask: Any = None,
     connectivity: int = 8,
     landuse: gpd.GeoDataFrame | None = None,
     frame: Frame | None = None,
@@ -402,9 +402,12 @@ def detect_with_model(
     keeping the pixel stage tile by tile, so a killed run resumes (the survey's ``work/model``);
     *tile_size*: its tiles (default: the scenes' dask chunks, else 1024). The result does not
     depend on the tiles; they run in parallel, one thread each.
+    *mask*: pixels left out (True), a ``(y, x)`` boolean array or a
+    :class:`~onemap.change.MaskPolicy` (evaluated tile by tile on the bands each tile reads).
     *overview* ``(rgb, step)``, *client* and *store_stamp* (other inputs
     the stored tiles depend on, e.g. the mask's options) are the survey's.
     """
+    from ._stored import mask_key
     from .patches import COLUMNS
     from .predict import PixelTiles, model_patches, pixel_stage, resolve_prescreen, store_key
 
@@ -429,8 +432,9 @@ def detect_with_model(
         chunks = getattr(plan.before.data, "chunks", None)
         tile_size = max(chunks[1][0], chunks[2][0]) if chunks else 1024
     tiles = PixelTiles(plan.frame, int(tile_size), store)
-    tiles.open(store_key(model, plan, prescreen, int(tile_size), [thr, store_stamp]))
-    m = None if mask is None else check_mask(mask, plan.frame.shape)
+    tiles.open(store_key(model, plan, prescreen, int(tile_size),
+                         [thr, mask_key(mask), store_stamp]))
+    m = mask if mask is None or callable(mask) else check_mask(mask, plan.frame.shape)
     pixel_stage(model, plan, tiles, threshold=thr, prescreen=prescreen, mask=m, overview=overview,
                 client=client)
     lu = landuse if model.header.get("uses_landuse") else None

@@ -115,6 +115,27 @@ class MaskPolicy:
             return None
         return out.rename("excluded").assign_attrs(mask=repr(self))
 
+    def reach(self, scene: xr.DataArray) -> int | None:
+        """How many pixels of *scene* around a pixel its mask depends on: a window grown by
+        this much gives, on its core, the whole grid's mask (frame edges stay frame edges).
+        None when the mask depends on the whole scene (the reflectance test is read off a
+        sample of it: a float scene with neither *blue_min* nor a reflectance scale).
+
+        >>> import numpy as np, xarray as xr
+        >>> s = xr.DataArray(np.zeros((3, 4, 4), "uint16"), dims=("band", "y", "x"))
+        >>> MaskPolicy(reflectance_scale=10000, buffer_px=2, min_width_m=None).reach(s)
+        2
+        """
+        if not self.clouds:
+            return 0
+        if (self.blue_min is None and self.reflectance_scale is None
+                and "reflectance_scale" not in scene.attrs):
+            return None
+        from .indices import _half_width_px
+
+        # the extent test is an opening (erosion, then dilation) of the white pixels
+        return 2 * _half_width_px(scene, self.min_width_m) + self.buffer_radius(scene)
+
     def buffer_radius(self, scene: xr.DataArray) -> int:
         """The widening of the clouds in pixels of *scene* (*buffer_m* converted, or
         *buffer_px*)."""

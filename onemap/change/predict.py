@@ -275,100 +275,117 @@ def pixel_stage(model: Any, plan: FeaturePlan, out: PixelTiles, *,
                 threshold: float | None = None, prescreen: float | None = PRESCREEN,
                 mask: Any = None, overview: tuple[list[int], int] | None = None,
                 client: Any = None, bar: Any = None) -> None:
-    """Compute the missing tiles of *out* (dask scenes: one graph, each tile saved when ready;
-    NumPy scenes: tiles spread over :func:`onemap._compute.threads` threads).
+    """Compute the missing tiles of *out* (dask scenes: one task per tile, each saved when
+    ready; NumPy scenes: tiles spread over :func:`onemap._compute.threads` threads).
 
-    The tiles are the unit of parallelism (:mod:`onemap._compute`'s policy): each runs its
-    kernels and the models' numba ensembles (:class:`~onemap.change.trees.Ensemble`) on one
-    thread. *threshold* is the pixel probability of a candidate (default: the model's): the patch
-    channels are kept on the candidates and their rings.
+    The tiles are the unit of parallelism (:mod:`onemap._compute`'s policy): each reads its
+    halo window once (file-backed scenes straight from the files, :func:`onemap.ingest.window.
+    read_window`: dask's overlap of the chunks read each chunk again for every neighbour that
+    needs its edge) and runs its kernels and the models' numba ensembles
+    (:class:`~onemap.change.trees.Ensemble`) on one thread. *threshold* is the pixel
+    probability of a candidate (default: the model's): the patch channels are kept on the
+    candidates and their rings.
 
-    *overview* ``(rgb band indices, step)``: keep each tile's share of the after-image overview
-    in the store (the survey's report map), so the imagery is read once.
+    *mask*: None, a ``(y, x)`` boolean array (True = left out) or a
+    :class:`~onemap.change.MaskPolicy`, evaluated per tile on the bands the tile reads (its
+    window grown by the policy's :meth:`~onemap.change.MaskPolicy.reach`), so the clouds cost
+    no second read of the imagery. *overview* ``(rgb band indices, step)``: keep each tile's
+    share of the after-image overview in the store (the survey's report map), so the imagery is
+    read once.
     """
+    from ..ingest.window import read_window
     from ..tilestore import overview_share
+    from ._sample import _as_window
 
     todo = out.missing()
     if not todo:
         return
-    lazy = is_lazy(plan.before.data)
-    m = None if mask is None else (mask.data if hasattr(mask, "dims") else mask)  # DataArray
+    frame = plan.frame
+    policy, m = _mask_source(mask, plan)
+    halo = READ if policy is None else max(READ, P.RING + int(policy.reach(plan.before)))
     fn = _TileFn(model, plan, prescreen, model.threshold if threshold is None else threshold)
+    # lazy scenes not backed by files: their windows are computed by dask as the task's inputs
+    by_dask = [is_lazy(x.data) and x.onemap.source is None for x in (plan.before, plan.after)]
 
-    def one(t: Any, b1: np.ndarray, b2: np.ndarray, core: Any, mk: Any) -> None:
-        """*b1*, *b2*: float32 bands, NaN-padded :data:`READ` halo; *core*: the tile's after
-        bands as read (overview); *mk*: the mask of the tile and its ring, or None."""
-        res = fn(np.ascontiguousarray(b1), np.ascontiguousarray(b2),
-                 None if mk is None else np.asarray(mk, bool))
+    def one(t: Any, raw1: Any, raw2: Any, mk: Any) -> None:
+        """The tile from its window grown by *halo* (clipped at the frame's edges) as read, or
+        None: read here; *mk*: the mask of the tile and its ring, or None."""
+        (rs, cs), pads = _halo_window(frame, t, halo)
+        raw1, raw2 = (np.asarray(read_window(x, rs, cs) if r is None else r)
+                      for x, r in ((plan.before, raw1), (plan.after, raw2)))
+        if policy is not None:
+            full = policy(_as_window(plan.before, (rs, cs), raw1),
+                          _as_window(plan.after, (rs, cs), raw2))
+            mk = None if full is None else np.asarray(full.values)[_inside(pads, halo, P.RING)]
+        if mk is not None:
+            _, ring_pads = _halo_window(frame, t, P.RING)
+            mk = np.pad(np.asarray(mk, bool), ((ring_pads[0], ring_pads[1]),
+                                               (ring_pads[2], ring_pads[3])),
+                        constant_values=True)
+        cut = _inside(pads, halo, READ)
+        b1 = _padded(raw1[(slice(None), *cut)], plan.nodata1, _pads(pads, halo, READ))
+        b2 = _padded(raw2[(slice(None), *cut)], plan.nodata2, _pads(pads, halo, READ))
+        res = fn(b1, b2, mk)
         ov = None
         if overview is not None:
+            core = raw2[(slice(None), *_inside(pads, halo, 0))]
             ov = overview_share(core, overview[0], overview[1], t.window[0].start,
                                 t.window[1].start)
         out.save(t, res, ov)
         if bar is not None:
             bar.update(1)
 
-    def windowed(t: Any, raw1: Any, raw2: Any, mk: Any) -> None:
-        """:func:`one` from the tile's halo window as read (clipped at the frame's edges)."""
-        (rs, cs), pads = _halo_window(plan.frame, t)
-        top, left = pads[0], pads[2]
-        core = np.asarray(raw2)[:, READ - top: READ - top + t.frame.height,
-                                READ - left: READ - left + t.frame.width]
-        if mk is not None:
-            _, (mt, mb, ml, mr) = _halo_window(plan.frame, t, P.RING)
-            mk = np.pad(np.asarray(mk, bool), ((mt, mb), (ml, mr)), constant_values=True)
-        one(t, _padded(raw1, plan.nodata1, pads), _padded(raw2, plan.nodata2, pads), core, mk)
+    def inputs(t: Any) -> tuple:
+        (rs, cs), _ = _halo_window(frame, t, halo)
+        raws = [x.data[:, rs, cs] if d else None
+                for x, d in ((plan.before, by_dask[0]), (plan.after, by_dask[1]))]
+        mk = None if m is None else m[_halo_window(frame, t, P.RING)[0]]  # lazy on dask
+        return (t, *raws, mk)
 
-    def parts(t: Any) -> tuple:
-        (rs, cs), _ = _halo_window(plan.frame, t)
-        mk = None if m is None else m[_halo_window(plan.frame, t, P.RING)[0]]  # lazy on dask
-        return plan.before.data[:, rs, cs], plan.after.data[:, rs, cs], mk
-
-    if not lazy:
+    if not any(is_lazy(a) for a in (plan.before.data, plan.after.data, m)):
         from .._compute import serial
 
         def job(t: Any) -> None:
             with serial():
-                windowed(t, *parts(t))
+                one(*inputs(t))
 
         run(job, [(t,) for t in todo], workers=threads())
         return
     import dask
 
-    blocks = _overlapped(plan, out, m)
-    if blocks is None:  # chunks other than the tiles: each tile reads its halo window
-        tasks = [dask.delayed(windowed, pure=True)(t, *parts(t)) for t in todo]
-    else:  # one read per chunk, halos shared between neighbours (dask's overlap)
-        g1, g2, raw2, gm = blocks
-        tasks = [dask.delayed(one, pure=True)(
-            t, g1.blocks[(0, *t.index)], g2.blocks[(0, *t.index)], raw2.blocks[(0, *t.index)],
-            None if gm is None else gm.blocks[t.index]) for t in todo]
+    tasks = [dask.delayed(one, pure=True)(*inputs(t)) for t in todo]
     if client is None:
         dask.compute(*tasks)
     else:
         client.gather(client.compute(tasks))
 
 
-def _overlapped(plan: FeaturePlan, out: PixelTiles, m: Any) -> tuple | None:
-    """The scenes as float32 blocks with a NaN halo of :data:`READ` pixels and the mask with a
-    True halo of RING pixels, one block per tile; None unless the dask chunks are the tiles
-    (each chunk at least a halo wide: dask would merge thinner ones)."""
-    import dask.array as da
+def _mask_source(mask: Any, plan: FeaturePlan) -> tuple[Any, Any]:
+    """(policy evaluated per tile, or None; the mask as an array, or None)."""
+    from ._scene import check_mask
+    from .policy import MaskPolicy
 
-    rows = tuple(t.frame.height for t in out.tiles if t.index[1] == 0)
-    cols = tuple(t.frame.width for t in out.tiles if t.index[0] == 0)
-    arrays = [plan.before.data, plan.after.data] + ([] if m is None else [m])
-    if not all(is_lazy(a) and a.chunks[-2:] == (rows, cols) for a in arrays):
-        return None
-    if min(rows + cols) < READ or plan.before.data.chunks[0] != (plan.before.shape[0],):
-        return None
-    depth, edge = {0: 0, 1: READ, 2: READ}, {0: "none", 1: np.nan, 2: np.nan}
-    g1, g2 = (da.overlap.overlap(x.data.map_blocks(_as_float, nd, dtype=np.float32),
-                                 depth=depth, boundary=edge)
-              for x, nd in ((plan.before, plan.nodata1), (plan.after, plan.nodata2)))
-    gm = None if m is None else da.overlap.overlap(m.astype(bool), depth={0: P.RING, 1: P.RING},
-                                                   boundary={0: True, 1: True})
-    return g1, g2, plan.after.data, gm
+    if isinstance(mask, MaskPolicy):
+        if not mask.excludes_anything:
+            return None, None
+        if mask.reach(plan.before) is not None:
+            return mask, None
+    if callable(mask):  # other functions: evaluated on the whole grid (lazily on dask)
+        mask = mask(plan.before, plan.after)
+    return None, check_mask(mask, plan.frame.shape)
+
+
+def _inside(pads: tuple[int, int, int, int], halo: int, keep: int) -> tuple[slice, slice]:
+    """Of a window grown by *halo* around a tile (clipped: *pads* missing on each side), the
+    part grown by *keep* <= *halo* only (clipped as well)."""
+    top, bottom, left, right = pads
+    return (slice(max(halo - keep - top, 0), -max(halo - keep - bottom, 0) or None),
+            slice(max(halo - keep - left, 0), -max(halo - keep - right, 0) or None))
+
+
+def _pads(pads: tuple[int, int, int, int], halo: int, keep: int) -> tuple[int, int, int, int]:
+    """The padding that restores a full *keep* halo from :func:`_inside`'s part."""
+    return tuple(max(keep - (halo - p), 0) for p in pads)  # type: ignore[return-value]
 
 
 # ---------------------------------------------------------------------------- candidates

@@ -10,7 +10,7 @@ from onemap.change import predict as PR
 from onemap.change.features import FeaturePlan, _as_float, _f32
 from onemap.change.model import detect_with_model
 from onemap.errors import DataError
-from tests.change.test_model import make_pair, trained  # noqa: F401 - the module's fixture
+from tests.change.test_model import BANDS, make_pair, trained  # noqa: F401 - the module's fixture
 
 
 def _cva(plan):
@@ -118,9 +118,9 @@ def test_patch_channels_are_kept_on_the_candidates_and_their_rings(trained):  # 
     np.testing.assert_array_equal(kept, near)
 
 
-def test_dask_chunks_as_tiles_read_once_give_the_same_patches(trained, monkeypatch):  # noqa: F811
-    """Scenes and mask chunked like the tiles go through dask's overlap (each chunk read once);
-    the result is the in-memory one, and the same as reading each tile's halo window."""
+def test_dask_scenes_and_mask_give_the_in_memory_patches(trained):  # noqa: F811
+    """Dask scenes (not file-backed: each tile's window is computed by dask) and a dask mask:
+    the in-memory result, whether the chunks are the tiles or not."""
     import dask.array as da
     import xarray as xr
 
@@ -130,13 +130,45 @@ def test_dask_chunks_as_tiles_read_once_give_the_same_patches(trained, monkeypat
     ref = detect_with_model(before, after, trained, mask=mask, tile_size=40)
     lazy = [x.chunk({"band": -1, "y": 40, "x": 40}) for x in (before, after)]
     dmask = mask.copy(data=da.from_array(mask.values, chunks=40))
-    calls = []
-    real = PR._overlapped
-    monkeypatch.setattr(PR, "_overlapped", lambda *a: calls.append(real(*a)) or calls[-1])
-    got = detect_with_model(*lazy, trained, mask=dmask, tile_size=40)
-    assert calls and calls[0] is not None  # the overlapped path ran
-    odd = detect_with_model(*lazy, trained, mask=dmask, tile_size=50)  # chunks != tiles
-    assert calls[-1] is None
-    for other in (got, odd):
-        assert ref.geometry.equals(other.geometry)
-        np.testing.assert_array_equal(ref.probability.values, other.probability.values)
+    for tile in (40, 50):
+        got = detect_with_model(*lazy, trained, mask=dmask, tile_size=tile)
+        assert ref.geometry.equals(got.geometry)
+        np.testing.assert_array_equal(ref.probability.values, got.probability.values)
+
+
+def test_tiles_read_their_window_once_and_mask_clouds_per_tile(trained, tmp_path,  # noqa: F811
+                                                                monkeypatch):
+    """File-backed scenes: each tile reads its window once per date, straight from the file
+    (no chunk read again for each neighbour), and a MaskPolicy is evaluated on those bands
+    tile by tile: the patches are those of the policy's whole-grid mask."""
+    import onemap.ingest.provenance as PV
+    from onemap import open_scene
+    from onemap.change import MaskPolicy
+
+    before, after, _, _ = make_pair(12, size=120)
+    after = after.copy()
+    after[:, 30:72, 40:84] = 6000  # a thick cloud 84 m wide (bright, white)
+    policy = MaskPolicy(reflectance_scale=10000)
+    whole = policy(before, after).values
+    assert whole[40:60, 50:70].all() and not whole[:, :20].any()
+    ref = detect_with_model(before, after, trained, mask=whole, tile_size=40)
+    unmasked = detect_with_model(before, after, trained, tile_size=40)
+    assert ref.area_m2.sum() < 0.5 * unmasked.area_m2.sum()  # the cloud is a change
+    scenes = []
+    for name, x in (("b", before), ("a", after)):
+        x.rio.to_raster(tmp_path / f"{name}.tif", tiled=True, blockxsize=16, blockysize=16)
+        scenes.append(open_scene(tmp_path / f"{name}.tif", dict(zip((1, 2, 3, 4), BANDS)),
+                                 chunks=48, date=x.attrs["date"]))
+    reads, stage = [], []
+    real_read, real_stage = PV.read_part, PR.pixel_stage
+    monkeypatch.setattr(PV, "read_part", lambda *a, **k: (
+        reads.append((a[0].path, a[3], a[4])) if stage else None) or real_read(*a, **k))
+    monkeypatch.setattr(PR, "pixel_stage", lambda *a, **k: stage.append(1) or real_stage(*a, **k))
+    got = detect_with_model(*scenes, trained, mask=policy, tile_size=40)
+    assert ref.geometry.equals(got.geometry)
+    np.testing.assert_array_equal(ref.probability.values, got.probability.values)
+    frame, halo = scenes[0].onemap.frame, PR.P.RING + policy.reach(before)
+    windows = [PR._halo_window(frame, t, halo)[0] for t in PR.PixelTiles(frame, 40).tiles]
+    want = sorted((str(tmp_path / f), r.start, r.stop, c.start, c.stop)
+                  for f in ("b.tif", "a.tif") for r, c in windows)
+    assert sorted((str(p), r.start, r.stop, c.start, c.stop) for p, r, c in reads) == want
