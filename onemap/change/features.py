@@ -76,7 +76,7 @@ def _f32(v: np.ndarray) -> np.ndarray:
 
 def _as_float(x: np.ndarray, nodata: float) -> np.ndarray:
     """float32 copy with NaN at nodata (the kernels' convention)."""
-    out = np.asarray(x, np.float32).copy() if x.dtype != np.float32 else np.array(x, np.float32)
+    out = np.array(x, np.float32)  # always a copy
     if not np.isnan(nodata):
         out[np.asarray(x) == nodata] = np.nan
     return out

@@ -61,7 +61,7 @@ from ..frame import Frame
 from . import _feature_kernels as FK
 from . import _patch_stage as P
 from ._screen import resolve_prescreen, screen_block, screen_names
-from .features import HALO, FeaturePlan, _as_float, _f32
+from .features import HALO, FeaturePlan, _f32
 
 __all__ = [
     "PRESCREEN",
@@ -138,12 +138,19 @@ class PixelTiles:
 
 
 def _padded(scene: np.ndarray, nodata: float, pads: tuple[int, int, int, int]) -> np.ndarray:
-    """float32 bands with NaN at nodata, padded with NaN to the full halo at the frame's edges."""
-    x = _as_float(np.asarray(scene), nodata)
+    """float32 bands with NaN at nodata, padded with NaN to the full halo at the frame's edges
+    (one copy: the bands are converted straight into the padded array)."""
+    x = np.asarray(scene)
     top, bottom, left, right = pads
+    nb, h, w = x.shape
+    out = np.empty((nb, h + top + bottom, w + left + right), np.float32)
     if any(pads):
-        x = np.pad(x, ((0, 0), (top, bottom), (left, right)), constant_values=np.nan)
-    return np.ascontiguousarray(x)
+        out.fill(np.nan)
+    core = out[:, top:top + h, left:left + w]
+    core[...] = x
+    if not np.isnan(nodata):
+        core[x == nodata] = np.nan
+    return out
 
 
 class _TileFn:

@@ -155,10 +155,11 @@ def test_tiles_read_their_window_once_and_mask_clouds_per_tile(trained, tmp_path
     unmasked = detect_with_model(before, after, trained, tile_size=40)
     assert ref.area_m2.sum() < 0.5 * unmasked.area_m2.sum()  # the cloud is a change
     scenes = []
+    names = dict(enumerate(BANDS, start=1))
     for name, x in (("b", before), ("a", after)):
         x.rio.to_raster(tmp_path / f"{name}.tif", tiled=True, blockxsize=16, blockysize=16)
-        scenes.append(open_scene(tmp_path / f"{name}.tif", dict(zip((1, 2, 3, 4), BANDS)),
-                                 chunks=48, date=x.attrs["date"]))
+        scenes.append(open_scene(tmp_path / f"{name}.tif", names, chunks=48,
+                                 date=x.attrs["date"]))
     reads, stage = [], []
     real_read, real_stage = PV.read_part, PR.pixel_stage
     monkeypatch.setattr(PV, "read_part", lambda *a, **k: (
