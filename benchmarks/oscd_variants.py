@@ -123,7 +123,7 @@ VARIANTS = {"default": _default, "min_area": _min_area, "min_floor": _min_floor}
 
 def held_out(model: ChangeModel, min_area: float, pair: R.Pair, tiles, plan):
     from onemap.change.patches import COLUMNS
-    from onemap.change.predict import model_patches
+    from onemap.change._model_patches import model_patches
 
     out, _ = model_patches(model, plan, tiles, threshold=model.threshold,
                            patch_threshold=model.patch_threshold, min_area=min_area)

@@ -407,9 +407,10 @@ def detect_with_model(
     *overview* ``(rgb, step)``, *client* and *store_stamp* (other inputs
     the stored tiles depend on, e.g. the mask's options) are the survey's.
     """
+    from ._model_patches import model_patches
     from ._stored import mask_key
     from .patches import COLUMNS
-    from .predict import PixelTiles, model_patches, pixel_stage, resolve_prescreen, store_key
+    from .predict import PixelTiles, pixel_stage, resolve_prescreen, store_key
 
     model = load_model(model)
     before, after = as_scene(before, "before"), as_scene(after, "after")

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from onemap.change import _feature_kernels as FK
+from onemap.change import _model_patches as MP
 from onemap.change import predict as PR
 from onemap.change.features import FeaturePlan, _as_float, _f32
 from onemap.change.model import detect_with_model
@@ -64,10 +65,10 @@ def test_patch_windows_do_not_change_the_patches(trained, monkeypatch):  # noqa:
     plan = FeaturePlan(before, after)
     out, _ = _pixel_tiles(trained, plan, PR.PRESCREEN, 64, threshold=0.3)
     kw = {"threshold": 0.3, "patch_threshold": 0.0}
-    whole, info = PR.model_patches(trained, plan, out, **kw)
-    monkeypatch.setattr(PR, "WINDOW", 24)  # many windows, patches larger than a window
-    monkeypatch.setattr(PR, "MARGIN", 5)
-    small, _ = PR.model_patches(trained, plan, out, **kw)
+    whole, info = MP.model_patches(trained, plan, out, **kw)
+    monkeypatch.setattr(MP, "WINDOW", 24)  # many windows, patches larger than a window
+    monkeypatch.setattr(MP, "MARGIN", 5)
+    small, _ = MP.model_patches(trained, plan, out, **kw)
     assert info["candidates"] > 5 and len(whole) == len(small) > 0
     assert whole.geometry.equals(small.geometry)
     np.testing.assert_array_equal(whole.probability.values, small.probability.values)
