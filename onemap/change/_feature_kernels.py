@@ -247,6 +247,7 @@ def window_channels_kernel(b1, b2, med1, scl1, med2, scl2, gain, offset, sigma, 
                     ss[j], sd[j], s1[j], s2[j], nb)
 
 
+# the flags of construction_kernel (numba's cache is keyed on this file: edit it when they change)
 @njit(cache=True, nogil=True, error_model="numpy", fastmath=K._FAST)
 def construction_at_kernel(b1, b2, roles, gain, offset, sigma, nodata1, nodata2, rows, cols, out):
     """:func:`onemap.change._kernels.construction_kernel` at pixels ``(rows[p], cols[p])``:

@@ -217,7 +217,10 @@ def _construction_px(b1, g1, r1, n1, s1, b2, g2, r2, n2, s2, iv, ib, ig, iu, has
 _construction_px = njit(cache=True, inline="always", error_model="numpy")(_construction_px)
 
 
-_FAST = {"arcp", "contract"}  # reciprocal and FMA only: NaN and infinity keep IEEE semantics
+# No fastmath flags (not even FMA contraction or reciprocals): a vectorised loop and its scalar
+# remainder would round differently, so a pixel's score would depend on its column in the block
+# -- on the tiling -- on CPUs where the two differ (seen with AVX-512: 1e-7 at the last columns).
+_FAST: set[str] = set()
 
 
 @njit(cache=True, nogil=True, error_model="numpy", fastmath=_FAST)
