@@ -55,9 +55,11 @@ def _right_nobranch(v, node, thr, flags):
 
 @njit(cache=True, nogil=True, inline="always")
 def _group(buf, k, m, special, feat, thr, child, flags, value, roots, depth, first_leaf, acc,
-           nodes):
+           nodes, rest, floor):
     """Raw scores of the *m* rows in ``buf`` (``m * k`` values) into ``acc[:m]``; *special*:
-    some value is NaN (or 0 and some split treats zero as missing)."""
+    some value is NaN (or 0 and some split treats zero as missing). The walk stops early when
+    every row's sum after tree ``t`` plus ``rest[t]`` (the most the later trees can add) is
+    below *floor*: those rows get ``-inf`` (-inf: no early stop)."""
     for g in range(m, G):  # a short last group: repeat its first row
         buf[g * k : (g + 1) * k] = buf[:k]
     for g in range(G):
@@ -82,8 +84,14 @@ def _group(buf, k, m, special, feat, thr, child, flags, value, roots, depth, fir
                 lowest = min(lowest, nodes[g])
             if lowest >= first_leaf:  # all at their leaves before the deepest one
                 break
+        below = True
         for g in range(G):
             acc[g] += value[nodes[g]]
+            below &= acc[g] + rest[t] < floor
+        if below:
+            for g in range(G):
+                acc[g] = -np.inf
+            return
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -95,10 +103,11 @@ def _first_leaf(child):
 
 
 @njit(cache=True, nogil=True)
-def raw_at(F, rows, cols, feat, thr, child, flags, value, roots, depth, out):
+def raw_at(F, rows, cols, feat, thr, child, flags, value, roots, depth, rest, floor, out):
     """Raw score of pixels ``F[:, rows[i], cols[i]]`` of ``F (k, h, w)`` (any strides, float32
     or float64) into float64 ``out (n,)``: no gathered copy of the feature matrix. A matrix
-    ``X (n, k)`` is the stack ``X.T[:, :, None]`` with ``rows = arange(n)``, ``cols = 0``."""
+    ``X (n, k)`` is the stack ``X.T[:, :, None]`` with ``rows = arange(n)``, ``cols = 0``.
+    Rows whose score is sure to stay below *floor* may get ``-inf`` (see :func:`_group`)."""
     k = F.shape[0]
     zero_special = (flags & ZERO_MISSING).any()
     buf = np.empty(G * k, np.float64)
@@ -113,7 +122,7 @@ def raw_at(F, rows, cols, feat, thr, child, flags, value, roots, depth, out):
                 buf[g * k + j] = v
                 special |= s
         _group(buf, k, m, special, feat, thr, child, flags, value, roots, depth, first_leaf, acc,
-               nodes)
+               nodes, rest, floor)
         out[i0 : i0 + m] = acc[:m]
 
 

@@ -193,7 +193,8 @@ class _TileFn:
             valid[r0:r0 + BAND] = ok
             if ok.any():
                 rr, cc = np.nonzero(ok)
-                kept[r0:r0 + BAND][ok] = self.screen.predict_at(ch, rr, cc) >= self.level
+                p = self.screen.predict_at(ch, rr, cc, at_least=self.level)  # stops early
+                kept[r0:r0 + BAND][ok] = p >= self.level
         return valid, kept
 
     def _features(self, b1: np.ndarray, b2: np.ndarray, rows: np.ndarray,

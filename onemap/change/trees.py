@@ -98,6 +98,7 @@ class Ensemble:
     value: np.ndarray  # float64 (nodes,): leaf values, 0 at split nodes
     roots: np.ndarray  # uint32 (trees,)
     depth: np.ndarray  # int32 (trees,): deepest leaf
+    rest: np.ndarray  # float64 (trees,): the largest sum of leaves the trees after each can add
     n_features: int
     sigmoid: float = 1.0
     feature_names: tuple[str, ...] = ()
@@ -143,6 +144,7 @@ class Ensemble:
         dec: list[int] = []
         roots: list[int] = []
         depth: list[int] = []
+        top: list[float] = []  # each tree's largest leaf
         thr: list[float] = []
         value: list[float] = []
         n_features = int(head["max_feature_idx"]) + 1
@@ -166,6 +168,7 @@ class Ensemble:
                     or any(not -len(leaves) <= c < ns for c in lc + rc)):
                 raise damaged
             value += leaves
+            top.append(max(leaves))
             feat += f
             thr += th
             dec += dt
@@ -191,6 +194,7 @@ class Ensemble:
                   np.concatenate([flags, np.zeros(nl, np.uint8)]),
                   np.concatenate([np.zeros(split_nodes), np.asarray(value, np.float64)]),
                   np.asarray(roots, np.uint32), np.asarray(depth, np.int32),
+                  np.append(np.cumsum(top[::-1])[::-1][1:], 0.0),
                   n_features=n_features, sigmoid=scale,
                   feature_names=tuple(head.get("feature_names", "").split()))
         for a in ens._arrays():
@@ -209,7 +213,8 @@ class Ensemble:
         return X if X.dtype in (np.float32, np.float64) else X.astype(np.float64)
 
     def _arrays(self) -> tuple[np.ndarray, ...]:
-        return self.feat, self.thr, self.child, self.flags, self.value, self.roots, self.depth
+        return (self.feat, self.thr, self.child, self.flags, self.value, self.roots, self.depth,
+                self.rest)
 
     def raw(self, X: np.ndarray) -> np.ndarray:
         """Raw scores (sum of the trees' leaves, float64) of the rows of *X* ``(n, k)``."""
@@ -217,8 +222,7 @@ class Ensemble:
         n = X.shape[0]
         out = np.empty(n, np.float64)
         K.raw_at(X.T[:, :, None], np.arange(n, dtype=np.int64), np.zeros(n, np.int64),
-                 self.feat, self.thr, self.child, self.flags, self.value, self.roots, self.depth,
-                 out)
+                 *self._arrays(), -np.inf, out)
         return out
 
     def predict(self, X: np.ndarray) -> np.ndarray:
@@ -227,10 +231,16 @@ class Ensemble:
         K.sigmoid(raw, self.sigmoid, raw)
         return raw
 
-    def predict_at(self, features: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    def predict_at(self, features: np.ndarray, rows: np.ndarray, cols: np.ndarray,
+                   at_least: float = 0.0) -> np.ndarray:
         """Probabilities of pixels ``features[:, rows[i], cols[i]]`` of a ``(k, h, w)`` stack
         (any strides, e.g. a sliced view): as ``predict(features[:, rows, cols].T)`` without
-        the gathered copy."""
+        the gathered copy.
+
+        *at_least*: only whether a probability reaches this level matters (a pre-screen):
+        pixels whose later trees cannot lift them to it are not walked further and get 0.
+        Which pixels reach the level is exactly as without it; the others' values are lost.
+        """
         F = np.asarray(features)
         if F.ndim != 3 or F.shape[0] != self.n_features:
             raise FeatureMatrixError(
@@ -249,7 +259,14 @@ class Ensemble:
             raise FeatureMatrixError(f"pixel indices outside the {F.shape[1:]} feature stack",
                                      hint="pass indices within the stack (np.nonzero of a mask)")
         out = np.empty(r.size, np.float64)
-        K.raw_at(F, r, c, self.feat, self.thr, self.child, self.flags, self.value, self.roots,
-                 self.depth, out)
+        K.raw_at(F, r, c, *self._arrays(), self._floor(at_least), out)
         K.sigmoid(out, self.sigmoid, out)
         return out
+
+    def _floor(self, level: float) -> float:
+        """A raw score below which the probability is surely below *level* (-inf: none)."""
+        if not 0.0 < level < 1.0:
+            return -np.inf
+        # sigmoid(x) >= level  <=>  x >= logit(level) / scale; the margin covers the rounding
+        # of the sums, which the early stop adds in another order
+        return float(np.log(level / (1.0 - level)) / self.sigmoid) - 1e-6

@@ -128,6 +128,26 @@ def test_predict_at_reads_a_strided_stack():
         ens.predict_at(F[:5], rr, cc)
 
 
+@pytest.mark.parametrize("params", [{}, {"zero_as_missing": True}, {"sigmoid": 0.4}])
+def test_predict_at_least_a_level_stops_early_and_keeps_the_decision(params):
+    """With at_least, which pixels reach the level is exactly as without it (levels at and a
+    hair either side of some pixels' own probabilities), and most pixels far below it stop
+    before the last tree (probability 0)."""
+    booster = _train(params, rounds=60)
+    ens = Ensemble.from_booster(booster)
+    X = _hard_rows(ens, 6)
+    F, rr, cc = X.T[:, :, None], np.arange(len(X)), np.zeros(len(X), np.int64)
+    full = ens.predict_at(F, rr, cc)
+    qs = np.quantile(full, [0.3, 0.6, 0.9])
+    for level in [0.0, 1.0, *qs, *np.nextafter(qs, 0), *np.nextafter(qs, 1), *full[:20]]:
+        got = ens.predict_at(F, rr, cc, at_least=level)
+        np.testing.assert_array_equal(got >= level, full >= level)
+        np.testing.assert_array_equal(got[full >= level], full[full >= level])
+        assert ((got == full) | (got == 0)).all()
+    got = ens.predict_at(F, rr, cc, at_least=qs[2])
+    assert (got[full < qs[0]] == 0).mean() > 0.3  # walked fewer trees (groups of 8 rows)
+
+
 def test_trained_change_model():
     f = Frame.from_bounds((0, 0, 256, 256), res=2, crs=32650)
     rng = np.random.default_rng(0)
