@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections import OrderedDict
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -80,17 +81,19 @@ class _Reader:
     def __init__(self, out: PixelTiles, labels: _Labels, keep: int) -> None:
         self.out, self.labels, self.keep = out, labels, keep
         self.cache: OrderedDict = OrderedDict()
+        self.lock = threading.Lock()  # windows are read on several threads
 
     def _tile(self, t: Any) -> tuple:
-        if t.index in self.cache:
-            self.cache.move_to_end(t.index)
-            return self.cache[t.index]
-        idx, vals = self.out.sparse(t)
-        item = (self.labels.tile(t), self.out.prob(t).astype(np.float16), idx, vals)
-        self.cache[t.index] = item
-        while len(self.cache) > self.keep:
-            self.cache.popitem(last=False)
-        return item
+        with self.lock:
+            if t.index in self.cache:
+                self.cache.move_to_end(t.index)
+                return self.cache[t.index]
+            idx, vals = self.out.sparse(t)
+            item = (self.labels.tile(t), self.out.prob(t).astype(np.float16), idx, vals)
+            self.cache[t.index] = item
+            while len(self.cache) > self.keep:
+                self.cache.popitem(last=False)
+            return item
 
     def window(self, r0: int, r1: int, c0: int, c1: int) -> tuple[np.ndarray, np.ndarray]:
         lab = np.zeros((r1 - r0, c1 - c0), np.int64)
@@ -145,21 +148,27 @@ def patch_tables(reader: _Reader, labels: _Labels, frame: Frame, pixel_area: flo
         return out
     frow, fcol = np.divmod(labels.first, w)
     cell = (frow[1:] // WINDOW) * (-(-w // WINDOW)) + fcol[1:] // WINDOW
-    grow: list[tuple[int, tuple[int, int, int, int]]] = []
-    for r in range(0, h, WINDOW):
-        for c in range(0, w, WINDOW):
-            if not (cell == (r // WINDOW) * (-(-w // WINDOW)) + c // WINDOW).any():
-                continue
-            bounds = (max(r - MARGIN, 0), min(r + WINDOW + MARGIN, h),
-                      max(c - MARGIN, 0), min(c + WINDOW + MARGIN, w))
-            ids, table, boxes = _table_in(reader, bounds, pixel_area, landuse)
-            for k, g in enumerate(ids):
-                if not (r <= frow[g] < r + WINDOW and c <= fcol[g] < c + WINDOW):
-                    continue  # read in the window of its first pixel
-                if all(_fits(boxes[k], bounds, (h, w))):
-                    out[g - 1] = table[k]
-                else:
-                    grow.append((int(g), bounds))
+    cells = [(r, c) for r in range(0, h, WINDOW) for c in range(0, w, WINDOW)
+             if (cell == (r // WINDOW) * (-(-w // WINDOW)) + c // WINDOW).any()]
+
+    def one(r: int, c: int) -> list[tuple[int, tuple[int, int, int, int]]]:
+        """The window of cell (r, c): the table rows of the patches whose first pixel it holds
+        and that fit; the others, to be grown."""
+        bounds = (max(r - MARGIN, 0), min(r + WINDOW + MARGIN, h),
+                  max(c - MARGIN, 0), min(c + WINDOW + MARGIN, w))
+        ids, table, boxes = _table_in(reader, bounds, pixel_area, landuse)
+        grow = []
+        for k, g in enumerate(ids):
+            if not (r <= frow[g] < r + WINDOW and c <= fcol[g] < c + WINDOW):
+                continue  # read in the window of its first pixel
+            if all(_fits(boxes[k], bounds, (h, w))):
+                out[g - 1] = table[k]  # each patch in one window only: disjoint rows
+            else:
+                grow.append((int(g), bounds))
+        return grow
+
+    # windows in raster order on the pool: neighbours share the reader's cached tiles
+    grow = [x for part in run(one, cells, workers=threads()) for x in part]
     for g, bounds in grow:  # large patches: widen the window until patch and ring fit
         while True:
             r0, r1, c0, c1 = bounds
