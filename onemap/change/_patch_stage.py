@@ -42,6 +42,27 @@ PATCH_FEATURES = (
 )
 
 
+SMOOTHINGS = ("none", "mean3")  # what the probability may be smoothed by before labelling
+
+
+def smooth(prob: np.ndarray, kind: str) -> np.ndarray:
+    """The probability smoothed before its candidates are labelled: ``"none"`` (itself) or
+    ``"mean3"``, the mean of the finite values in the pixel's 3 x 3 neighbourhood (NaN stays
+    NaN; nothing outside the array). Each value depends on its 3 x 3 neighbourhood only, summed
+    in a fixed order: the same whole or by tiles with a 1-pixel halo."""
+    if kind == "none":
+        return prob
+    if kind != "mean3":
+        raise ValueError(f"smoothing must be one of {SMOOTHINGS}, got {kind!r}")
+    ok = np.isfinite(prob)
+    k = np.ones((3, 3))
+    s = ndimage.correlate(np.where(ok, prob, 0).astype(np.float64), k, mode="constant")
+    n = ndimage.correlate(ok.astype(np.float64), k, mode="constant")
+    out = np.full(prob.shape, np.nan, np.float32)
+    out[ok] = s[ok] / n[ok]
+    return out
+
+
 def candidates(prob: np.ndarray, threshold: float, connectivity: int = 8) -> tuple[np.ndarray, int]:
     """Connected components (raster order of first pixel, 1..n) of ``prob >= threshold``."""
     structure = np.ones((3, 3), bool) if connectivity == 8 else None

@@ -7,7 +7,9 @@ and portable between machines and versions; it trains fast on multithreaded CPUs
 inputs give the same model bytes.
 
 Two stages: a pixel model turns :mod:`onemap.change.features` into a change probability; the
-candidate patches (``probability >= threshold``) then go to a patch model on per-patch features
+candidate patches (``probability >= threshold``, the probability first smoothed by its 3 x 3
+mean when the header's ``smooth`` says ``"mean3"``; files without the entry: not smoothed) then go
+to a patch model on per-patch features
 (:mod:`onemap.change._patch_stage`) that keeps or drops each, and every kept patch carries its
 probability.
 

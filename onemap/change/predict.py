@@ -17,7 +17,10 @@ and, at the few pixels the patch stage reads, its channels.
    numba :class:`~onemap.change.trees.Ensemble`) run on the kept pixels only, of the tile and
    of a ring of :data:`~onemap.change._patch_stage.RING` pixels around it; elsewhere the
    probability is **0** (NaN on nodata and masked pixels). The probability is stored as
-   ``float16`` (3 significant digits) and compared with ``float16(threshold)``. The patch
+   ``float16`` (3 significant digits) and compared with ``float16(threshold)``; a model
+   trained with a smoothing (``header["smooth"] = "mean3"``,
+   :func:`~onemap.change._patch_stage.smooth`) stores the 3 x 3 mean instead, computed from a
+   ring one pixel wider (:data:`MASK_RING`), so it is the whole image's. The patch
    channels are kept on the candidates (``probability >= threshold``) and their rings only:
    all the patch stage reads, and the ring scored around the tile gives this tile the
    candidates of its neighbours whose ring reaches into it.
@@ -73,7 +76,10 @@ __all__ = [
 
 PRESCREEN = None  # the model's learned screen; 0: off; > 0: CVA level in noise sigmas
 BAND = 256  # rows of screen channels or features computed at once (bounded memory)
-READ = HALO + P.RING  # pixels read around a tile: the features of its ring
+# the ring of pixels around a tile whose probability is computed: the patch ring, and one more
+# pixel when the model smooths the probability (its 3 x 3 halo); the mask is read on it
+MASK_RING = P.RING + 1
+READ = HALO + MASK_RING  # pixels read around a tile: the features of its ring
 
 
 # ---------------------------------------------------------------------------- pixel stage
@@ -162,6 +168,9 @@ class _TileFn:
         names = list(model.header["features"])
         self.take = [names.index(c) for c in P.CHANNELS[1:]]
         self.pixel = model.ensemble("pixel")
+        self.smooth = str(model.header.get("smooth", "none"))
+        P.smooth(np.zeros((1, 1), np.float32), self.smooth)  # a known smoothing
+        self.halo = 0 if self.smooth == "none" else 1  # of the smoothing
         if self.kind == "learned":
             from .model import ModelMismatchError
 
@@ -215,22 +224,33 @@ class _TileFn:
                                   rows[i:j] - (r0 - H), cols[i:j])
 
     def __call__(self, b1: np.ndarray, b2: np.ndarray, masked: np.ndarray | None) -> tuple:
-        """*masked*: True = left out, on the tile and a ring of :data:`~onemap.change.
-        _patch_stage.RING` pixels around it (the scored area)."""
-        H, R = HALO, P.RING
+        """*masked*: True = left out, on the tile and a ring of :data:`MASK_RING` pixels
+        around it."""
+        H, R, s = HALO, P.RING, self.halo
         w = b1.shape[2] - 2 * READ
         # scored: the tile and a ring of R pixels, so that this tile knows the candidates of
-        # its neighbours whose ring reaches into it (their probabilities are the same here)
-        valid, kept = self._screen(b1[:, H:-H, H:-H], b2[:, H:-H, H:-H])
+        # its neighbours whose ring reaches into it (their probabilities are the same here),
+        # and s more for the smoothing's halo; c1, c2: the bands with a halo of H around them
+        e = READ - H - R - s
+        c1, c2 = (b1, b2) if e == 0 else (b1[:, e:-e, e:-e], b2[:, e:-e, e:-e])
+        if masked is not None and e:
+            masked = masked[e:-e, e:-e]
+        valid, kept = self._screen(c1[:, H:-H, H:-H], c2[:, H:-H, H:-H])
         prob = np.where(valid, np.float32(0), np.float32(np.nan))
         if masked is not None:
             kept &= ~masked
             prob[masked] = np.nan
         rr, cc = np.nonzero(kept)  # raster order
         have = np.empty((len(self.take), rr.size), np.float32)  # patch channels, kept pixels
-        for k, X in self._features(b1, b2, rr + H, cc + H):
+        for k, X in self._features(c1, c2, rr + H, cc + H):
             prob[rr[k:k + len(X)], cc[k:k + len(X)]] = self.pixel.predict(X)
             have[:, k:k + len(X)] = X[:, self.take].T
+        if s:  # smoothed on the tile and its ring of R from the probabilities around them
+            prob = P.smooth(prob, self.smooth)[s:-s, s:-s]
+            kept = kept[s:-s, s:-s]
+            hh, ww = kept.shape
+            inner = (rr >= s) & (rr < hh + s) & (cc >= s) & (cc < ww + s)
+            rr, cc, have = rr[inner] - s, cc[inner] - s, have[:, inner]
         prob16 = prob.astype(np.float16)
         # patch channels on the candidates and their rings only: all the patch stage reads
         cand = (prob16 >= self.threshold).view(np.uint8)
@@ -273,6 +293,8 @@ def store_key(model: Any, plan: FeaturePlan, prescreen: float | None, tile_size:
     inputs = ["predict-v2", model.header.get("pixel_model_sha256") or
               hashlib.sha256(model.pixel_model.encode()).hexdigest(), plan.sample_hash,
               repr(plan.frame), screen, int(tile_size), extra]
+    if model.header.get("smooth", "none") != "none":  # the stored probability is smoothed
+        inputs.append(["smooth", model.header["smooth"]])
     return hashlib.sha256(json.dumps(inputs, default=str).encode()).hexdigest()[:16]
 
 
@@ -307,7 +329,7 @@ def pixel_stage(model: Any, plan: FeaturePlan, out: PixelTiles, *,
         return
     frame = plan.frame
     policy, m = _mask_source(mask, plan)
-    halo = READ if policy is None else max(READ, P.RING + int(policy.reach(plan.before)))
+    halo = READ if policy is None else max(READ, MASK_RING + int(policy.reach(plan.before)))
     fn = _TileFn(model, plan, prescreen, model.threshold if threshold is None else threshold)
     # lazy scenes not backed by files: their windows are computed by dask as the task's inputs
     by_dask = [is_lazy(x.data) and x.onemap.source is None for x in (plan.before, plan.after)]
@@ -321,9 +343,10 @@ def pixel_stage(model: Any, plan: FeaturePlan, out: PixelTiles, *,
         if policy is not None:
             full = policy(_as_window(plan.before, (rs, cs), raw1),
                           _as_window(plan.after, (rs, cs), raw2))
-            mk = None if full is None else np.asarray(full.values)[_inside(pads, halo, P.RING)]
+            mk = None if full is None else np.asarray(full.values)[_inside(pads, halo,
+                                                                           MASK_RING)]
         if mk is not None:
-            _, ring_pads = _halo_window(frame, t, P.RING)
+            _, ring_pads = _halo_window(frame, t, MASK_RING)
             mk = np.pad(np.asarray(mk, bool), ((ring_pads[0], ring_pads[1]),
                                                (ring_pads[2], ring_pads[3])),
                         constant_values=True)
@@ -344,7 +367,7 @@ def pixel_stage(model: Any, plan: FeaturePlan, out: PixelTiles, *,
         (rs, cs), _ = _halo_window(frame, t, halo)
         raws = [x.data[:, rs, cs] if d else None
                 for x, d in ((plan.before, by_dask[0]), (plan.after, by_dask[1]))]
-        mk = None if m is None else m[_halo_window(frame, t, P.RING)[0]]  # lazy on dask
+        mk = None if m is None else m[_halo_window(frame, t, MASK_RING)[0]]  # lazy on dask
         return (t, *raws, mk)
 
     if not any(is_lazy(a) for a in (plan.before.data, plan.after.data, m)):

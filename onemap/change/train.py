@@ -24,7 +24,9 @@ iteration counts); the file's pixel model is trained on all samples. The fold mo
 out-of-fold probabilities give the validation scores recorded in the file and the candidate
 patches (``probability >= t``) on which the patch model learns, out of fold as well. The
 pixel threshold *t* and the patch threshold are then chosen on these out-of-fold candidates
-(:func:`select_thresholds`): by default the pixel threshold
+(:func:`select_thresholds`); first, unless ``smooth=`` is given, whether the probability is
+smoothed (3 x 3 mean) before its candidates are labelled -- the better out-of-fold pixel F1
+(``header["smooth"]``, applied by prediction); by default the pixel threshold
 with the best pooled out-of-fold pixel F1, then the patch threshold with the best pixel F1 of
 the kept candidates; with ``select_by="object_f1"`` (or ``"recall_floor"``) both together by
 what the campaign judges -- objects (:mod:`onemap.change._objects`): the share of kept patches
@@ -70,6 +72,7 @@ __all__ = [
     "train_change_model",
 ]
 
+SMOOTH: str | None = None  # train_change_model's default smoothing: chosen out of fold
 MIN_PER_CLASS = 100  # fewer labelled pixels of a class than this is too little to learn from
 FEATURE_CACHE_BYTES = 1 << 30  # training sets with fewer feature bytes are featurised once
 # pixel thresholds tried on the out-of-fold validation: steps of 0.05, and finer in odds towards
@@ -98,6 +101,18 @@ def _f1(tp: float, fp: float, fn: float) -> tuple[float, float, float]:
     return p, r, (2 * p * r / (p + r) if p + r else 0.0)
 
 
+def _threshold_counts(probs: list[np.ndarray], labels: list[np.ndarray]) -> np.ndarray:
+    """``(len(THRESHOLDS), 3)`` pooled (tp, fp, fn) of ``probability >= threshold``."""
+    counts = np.zeros((len(THRESHOLDS), 3))
+    for pr_all, lab in zip(probs, labels, strict=True):
+        known = lab >= 0
+        pr, t = pr_all[known], lab[known] == 1
+        for i, thr in enumerate(THRESHOLDS):
+            pred = pr >= thr
+            counts[i] += [(pred & t).sum(), (pred & ~t).sum(), (~pred & t).sum()]
+    return counts
+
+
 def train_change_model(
     pairs: Iterable[Any],
     *,
@@ -112,6 +127,7 @@ def train_change_model(
     min_site_recall: float = MIN_SITE_RECALL,
     early_stop: bool = False,
     min_size: bool = False,
+    smooth: str | None = SMOOTH,
     sensor: str | None = None,
     params: dict[str, Any] | None = None,
     progress: Callable[[str, int, int], None] | None = None,
@@ -161,6 +177,11 @@ def train_change_model(
         (:func:`~onemap.change._patch_training.select_min_pixels`). Off by default: held out on
         OSCD it raised pixel F1 and the share of real leads but found fewer sites
         (benchmarks/README.md).
+    smooth
+        What the pixel probability is smoothed by before its candidates are labelled
+        (``header["smooth"]``, applied by prediction): ``"none"``, ``"mean3"`` (the mean of the
+        pixel's 3 x 3 neighbourhood: fewer single-pixel candidates) or None (the one with the
+        better out-of-fold pixel F1 at its best threshold, ties to ``"none"``).
     sensor
         Recorded in the header (default: the before scene's ``attrs["sensor"]``).
     params
@@ -214,6 +235,8 @@ def train_change_model(
         )
     if select_by not in SELECT_BY:
         raise DataError(f"select_by must be one of {SELECT_BY}, got {select_by!r}")
+    if smooth is not None and smooth not in P.SMOOTHINGS:
+        raise DataError(f"smooth must be None or one of {P.SMOOTHINGS}, got {smooth!r}")
     if outside not in ("unchanged", "ignore"):
         raise DataError(f"outside must be 'unchanged' or 'ignore', got {outside!r}")
     folds = max(2, int(folds))
@@ -338,15 +361,18 @@ def train_change_model(
         oof.append(ch)
         assert sc is not None  # asked for with screens=
         oof_screen.append(sc)
-    counts = np.zeros((len(THRESHOLDS), 3))
-    for ch, lab in zip(oof, labels, strict=False):
-        known = lab >= 0
-        pr, t = ch[0][known], lab[known] == 1
-        for i, thr in enumerate(THRESHOLDS):
-            pred = pr >= thr
-            counts[i] += [(pred & t).sum(), (pred & ~t).sum(), (~pred & t).sum()]
-    f1s = [_f1(*c)[2] for c in counts]
-    best = int(np.argmax(f1s))
+    # the smoothing of the probability (chosen unless given) and the pixel threshold: the best
+    # pooled out-of-fold pixel F1 (ties to no smoothing, then to the lower threshold)
+    by_kind = {}
+    for kind in P.SMOOTHINGS if smooth is None else (smooth,):
+        counts = _threshold_counts([P.smooth(ch[0], kind) for ch in oof], labels)
+        f1s = [_f1(*c)[2] for c in counts]
+        by_kind[kind] = (counts, f1s, int(np.argmax(f1s)))
+    kind = max(by_kind, key=lambda k: (round(by_kind[k][1][by_kind[k][2]], 6), k == "none"))
+    counts, f1s, best = by_kind[kind]
+    if kind != "none":
+        oof = [np.concatenate([P.smooth(ch[0], kind)[None], ch[1:]]) for ch in oof]
+    header["smooth"] = kind
     header["threshold"] = float(THRESHOLDS[best])
     p_, r_, f_ = _f1(*counts[best])
     header["validation"] = {
@@ -356,6 +382,8 @@ def train_change_model(
         "folds": folds,
         "threshold": header["threshold"],
         "f1_by_threshold": {str(t): round(v, 4) for t, v in zip(THRESHOLDS, f1s, strict=False)},
+        "smooth": kind,
+        "pixel_f1_by_smoothing": {k: round(float(v[1][v[2]]), 4) for k, v in by_kind.items()},
     }
     tick("patch model", 0, 1)
     patch_model = _train_patch_stage(

@@ -222,7 +222,8 @@ class Ensemble:
         n = X.shape[0]
         out = np.empty(n, np.float64)
         K.raw_at(X.T[:, :, None], np.arange(n, dtype=np.int64), np.zeros(n, np.int64),
-                 *self._arrays(), -np.inf, out)
+                 self.feat, self.thr, self.child, self.flags, self.value, self.roots, self.depth,
+                 self.rest, -np.inf, out)
         return out
 
     def predict(self, X: np.ndarray) -> np.ndarray:
@@ -259,7 +260,8 @@ class Ensemble:
             raise FeatureMatrixError(f"pixel indices outside the {F.shape[1:]} feature stack",
                                      hint="pass indices within the stack (np.nonzero of a mask)")
         out = np.empty(r.size, np.float64)
-        K.raw_at(F, r, c, *self._arrays(), self._floor(at_least), out)
+        K.raw_at(F, r, c, self.feat, self.thr, self.child, self.flags, self.value, self.roots,
+                 self.depth, self.rest, self._floor(at_least), out)
         K.sigmoid(out, self.sigmoid, out)
         return out
 

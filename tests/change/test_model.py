@@ -19,7 +19,7 @@ from onemap.change.model import (
     load_model,
 )
 from onemap.change.train import TrainingDataError, train_change_model
-from onemap.errors import CRSError, FrameError, OnemapError
+from onemap.errors import CRSError, DataError, FrameError, OnemapError
 
 BANDS = ("blue", "green", "red", "nir")
 FAST = {"num_iterations": 40}
@@ -93,6 +93,19 @@ def test_header_records_training(trained):
     assert {"lead_precision", "site_recall", "object_f1"} <= set(h["validation"]["objects"])
     assert 1 <= h["parameters"]["pixel"]["num_iterations"] <= FAST["num_iterations"]
     assert "cva_contrast" in h["parameters"]["patch_features"]
+    # the smoothing of the probability: chosen on the inner validation (ties: none)
+    by = h["validation"]["pixel_f1_by_smoothing"]
+    assert set(by) == {"none", "mean3"} and h["smooth"] == h["validation"]["smooth"]
+    assert by[h["smooth"]] == max(by.values()) == h["validation"]["pixel_f1"]
+
+
+def test_smoothing_given_or_refused():
+    pairs = [make_pair(s, size=64)[:3] for s in (4, 5)]
+    m = train_change_model(pairs, samples_per_class=1500, params=FAST, smooth="mean3")
+    assert m.header["smooth"] == "mean3"
+    assert set(m.header["validation"]["pixel_f1_by_smoothing"]) == {"mean3"}
+    with pytest.raises(DataError, match="smooth must be"):
+        train_change_model(pairs, smooth="median")
 
 
 def test_round_trip_and_path(trained, tmp_path):

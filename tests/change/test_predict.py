@@ -169,8 +169,62 @@ def test_tiles_read_their_window_once_and_mask_clouds_per_tile(trained, tmp_path
     got = detect_with_model(*scenes, trained, mask=policy, tile_size=40)
     assert ref.geometry.equals(got.geometry)
     np.testing.assert_array_equal(ref.probability.values, got.probability.values)
-    frame, halo = scenes[0].onemap.frame, PR.P.RING + policy.reach(before)
+    frame, halo = scenes[0].onemap.frame, PR.MASK_RING + policy.reach(before)
     windows = [PR._halo_window(frame, t, halo)[0] for t in PR.PixelTiles(frame, 40).tiles]
     want = sorted((str(tmp_path / f), r.start, r.stop, c.start, c.stop)
                   for f in ("b.tif", "a.tif") for r, c in windows)
     assert sorted((str(p), r.start, r.stop, c.start, c.stop) for p, r, c in reads) == want
+
+
+def _smoothed(model):
+    import copy
+    import dataclasses
+
+    return dataclasses.replace(model, header={**copy.deepcopy(model.header), "smooth": "mean3"},
+                               _boosters={}, _ensembles={})
+
+
+def test_smoothed_probability_does_not_depend_on_the_tiles(trained):  # noqa: F811
+    """With ``header["smooth"] = "mean3"`` the stored probability is the 3 x 3 mean of the
+    whole image's (float32) probability, whatever the tiles: each tile scores a ring one pixel
+    wider (the smoothing's halo)."""
+    from onemap.change import _patch_stage as P
+
+    m = _smoothed(trained)
+    before, after, _, _ = make_pair(12)
+    plan = FeaturePlan(before, after)
+    feats = plan.compute()
+    names = trained.header["features"]
+    raw = trained.booster("pixel").predict(feats.reshape(len(names), -1).T)
+    want = P.smooth(raw.astype(np.float32).reshape(plan.frame.shape), "mean3")
+    for tile in (96, 40, 17):
+        out, prob = _pixel_tiles(m, plan, 0.0, tile)
+        np.testing.assert_array_equal(prob, want.astype(np.float16).astype(np.float32))
+    # the patch channels: on the smoothed candidates and their rings (as without smoothing)
+    test_patch_channels_are_kept_on_the_candidates_and_their_rings(m)
+
+
+def test_smoothed_patches_with_a_mask_do_not_depend_on_the_tiles(trained):  # noqa: F811
+    import xarray as xr
+
+    from onemap.change import _patch_stage as P
+
+    m = _smoothed(trained)
+    before, after, _, _ = make_pair(12, size=120)
+    mask = xr.zeros_like(before.isel(band=0), dtype=bool)
+    mask[50:58, 10:30] = True
+    mask[39:41, :] = True  # along a tile seam
+    ref = detect_with_model(before, after, m, mask=mask, tile_size=120)
+    raw = detect_with_model(before, after, trained, mask=mask, tile_size=120)
+    assert len(ref) and not ref.geometry.equals(raw.geometry)  # smoothing changes the patches
+    import dask.array as da
+
+    lazy = [x.chunk({"band": -1, "y": 40, "x": 40}) for x in (before, after)]
+    dmask = mask.copy(data=da.from_array(mask.values, chunks=40))
+    for got in (detect_with_model(before, after, m, mask=mask, tile_size=40),
+                detect_with_model(before, after, m, mask=mask, tile_size=33),
+                detect_with_model(*lazy, m, mask=dmask, tile_size=40)):  # dask
+        assert ref.geometry.equals(got.geometry)
+        np.testing.assert_array_equal(ref.probability.values, got.probability.values)
+    with pytest.raises(ValueError, match="smoothing"):
+        P.smooth(np.zeros((2, 2), np.float32), "median")
