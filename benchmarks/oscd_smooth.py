@@ -153,11 +153,7 @@ def main() -> None:
             obj[n] += res[n][1]
         print(f"{test.name}: train {t_train:.0f} s", flush=True)
         for n in names:
-            p, r, f = R.prf(tot[n])
-            u, fd, ld, rl = obj[n]
-            print(f"  POOLED {n:>10}: P {p:.3f} R {r:.3f} F1 {f:.3f} | found {fd}/{u} "
-                  f"({100 * fd / max(u, 1):.0f} %) real {rl}/{ld} ({100 * rl / max(ld, 1):.0f} %)",
-                  flush=True)
+            V.print_pooled(n, tot[n], obj[n])
 
 
 if __name__ == "__main__":

@@ -37,6 +37,15 @@ from tests.change import real_data as R  # noqa: E402
 SIZE_BINS = (1, 2, 3, 5, 9, 17, 65, 10**9)
 
 
+def print_pooled(name: str, pixels, objects) -> None:
+    """One line: pooled pixel P / R / F1 and the object figures (sites found, leads real)."""
+    p, r, f = R.prf(pixels)
+    u, fd, ld, rl = objects
+    print(f"  POOLED {name:>12}: P {p:.3f} R {r:.3f} F1 {f:.3f} | found {fd}/{u} "
+          f"({100 * fd / max(u, 1):.0f} %) real {rl}/{ld} ({100 * rl / max(ld, 1):.0f} %)",
+          flush=True)
+
+
 def _capture():
     box = {}
     orig = T._train_patch_stage
@@ -240,11 +249,7 @@ def main() -> None:
                       fragments(R.predicted_mask(patches, test.frame)), flush=True)
         print(f"{test.name}: train {t_train:.0f} s, inner pixel F1 {inner[-1]:.4f}", flush=True)
         for name in tot:
-            p, r, f = R.prf(tot[name])
-            u, fd, ld, rl = obj[name]
-            print(f"  POOLED {name:>12}: P {p:.3f} R {r:.3f} F1 {f:.3f} | found {fd}/{u} "
-                  f"({100 * fd / max(u, 1):.0f} %) real {rl}/{ld} ({100 * rl / max(ld, 1):.0f} %)",
-                  flush=True)
+            print_pooled(name, tot[name], obj[name])
     print("inner pixel F1 per fold", inner, "mean", float(np.mean(inner)))
     print("default leads by pixel size", SIZE_BINS)
     print(" real ", sizes[0].tolist())
