@@ -63,6 +63,7 @@ from .._atomic import atomic_path
 from .._compute import is_lazy, run, threads
 from ..frame import Frame
 from . import _feature_kernels as FK
+from . import _kernels as K
 from . import _patch_stage as P
 from ._screen import resolve_prescreen, screen_block, screen_names
 from .features import HALO, FeaturePlan, _f32
@@ -141,18 +142,17 @@ class PixelTiles:
 
 
 def _padded(scene: np.ndarray, nodata: float, pads: tuple[int, int, int, int]) -> np.ndarray:
-    """float32 bands with NaN at nodata, padded with NaN to the full halo at the frame's edges
-    (one copy: the bands are converted straight into the padded array)."""
+    """float32 bands with NaN at nodata, padded with NaN to the full halo at the frame's edges:
+    one pass (:func:`onemap.change._kernels.linear_kernel` with gain 1, offset 0) straight into
+    the padded array, no temporary copy or nodata mask."""
     x = np.asarray(scene)
     top, bottom, left, right = pads
     nb, h, w = x.shape
     out = np.empty((nb, h + top + bottom, w + left + right), np.float32)
     if any(pads):
         out.fill(np.nan)
-    core = out[:, top:top + h, left:left + w]
-    core[...] = x
-    if not np.isnan(nodata):
-        core[x == nodata] = np.nan
+    K.linear_kernel(x, np.ones(nb), np.zeros(nb), float(nodata), 0, h,
+                    out[:, top:top + h, left:left + w])
     return out
 
 

@@ -32,6 +32,24 @@ def test_cva_kernel_is_the_feature_cva():
     assert np.isnan(cva[3, 5])
 
 
+@pytest.mark.parametrize("dtype", [np.uint16, np.int16, np.float32, np.float64])
+def test_padded_tile_is_the_float_conversion_with_nan_at_nodata(dtype):
+    rng = np.random.default_rng(0)
+    x = (rng.random((3, 40, 50)) * 3000).astype(dtype)
+    x[0, 3, 4] = 0
+    if np.dtype(dtype).kind == "f":
+        x[1, 5, 6] = np.nan
+    for nodata in (0.0, np.nan):
+        for pads in ((0, 0, 0, 0), (2, 0, 3, 1)):
+            top, bottom, left, right = pads
+            want = np.pad(_as_float(x, nodata), ((0, 0), (top, bottom), (left, right)),
+                          constant_values=np.nan)
+            np.testing.assert_array_equal(PR._padded(x, nodata, pads), want)
+            # a strided view, as a window of a larger read
+            np.testing.assert_array_equal(PR._padded(np.pad(x, 1)[:, 1:-1, 1:-1], nodata, pads),
+                                          want)
+
+
 def _pixel_tiles(model, plan, prescreen, tile, threshold=None):
     out = PR.PixelTiles(plan.frame, tile)
     thr = model.threshold if threshold is None else threshold
