@@ -416,3 +416,35 @@ def _hole_table(labels, table, bases, ends, n, keep):
     for s in range(bases.size):
         for lab in range(bases[s], ends[s]):
             keep[lab] = not touches[table[lab]]
+
+
+@njit(cache=True, nogil=True)
+def ring_kernel(lab, width, out):
+    """``out[q]``: for a background pixel *q* (``lab == 0``) within Euclidean distance *width*
+    of a labelled pixel, the label of the nearest one (ties: the smaller label); 0 elsewhere.
+
+    Scattered from the labelled pixels over the disc of radius *width* (a few dozen offsets
+    each): the cost follows the patches, not the window, unlike a distance transform of the
+    whole window. *out* (``int32``, like *lab*) is overwritten.
+    """
+    h, w = lab.shape
+    w2 = width * width
+    best = np.full((h, w), w2 + 1, np.int32)
+    out[:] = 0
+    for i in range(h):
+        for j in range(w):
+            lb = lab[i, j]
+            if lb == 0:
+                continue
+            for di in range(-width, width + 1):
+                ii = i + di
+                if ii < 0 or ii >= h:
+                    continue
+                for dj in range(-width, width + 1):
+                    d2 = di * di + dj * dj
+                    jj = j + dj
+                    if d2 > w2 or jj < 0 or jj >= w or lab[ii, jj] != 0:
+                        continue
+                    if d2 < best[ii, jj] or (d2 == best[ii, jj] and lb < out[ii, jj]):
+                        best[ii, jj] = d2
+                        out[ii, jj] = lb

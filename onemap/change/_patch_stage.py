@@ -17,6 +17,8 @@ CVA / brightness-change contrast -- lowered the held-out OSCD figures.)
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 from scipy import ndimage
 
@@ -70,12 +72,22 @@ def candidates(prob: np.ndarray, threshold: float, connectivity: int = 8) -> tup
     return lab.astype(np.int32), int(n)
 
 
-def _mean(lab: np.ndarray, values: np.ndarray, n: int) -> np.ndarray:
-    ok = (lab > 0) & np.isfinite(values)
-    s = np.bincount(lab[ok], weights=values[ok].astype(np.float64), minlength=n + 1)
-    c = np.bincount(lab[ok], minlength=n + 1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return (s / c)[1:]
+def _means(lab: np.ndarray, n: int) -> Callable[[np.ndarray], np.ndarray]:
+    """``mean(values)``: the mean of the finite *values* of each label 1..n (NaN where none).
+    The labelled pixels are found once (a few % of a window), in raster order, so the sums add
+    in the same order as a bincount over the whole window would."""
+    sel = np.flatnonzero(lab)
+    ids = lab.ravel()[sel]
+
+    def mean(values: np.ndarray) -> np.ndarray:
+        v = values.ravel()[sel]
+        ok = np.isfinite(v)
+        s = np.bincount(ids[ok], weights=v[ok].astype(np.float64), minlength=n + 1)
+        c = np.bincount(ids[ok], minlength=n + 1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return (s / c)[1:]
+
+    return mean
 
 
 def _perimeter(lab: np.ndarray, n: int) -> np.ndarray:
@@ -90,13 +102,19 @@ def _perimeter(lab: np.ndarray, n: int) -> np.ndarray:
 
 
 def ring_labels(lab: np.ndarray, width: int = RING) -> np.ndarray:
-    """Background pixels within *width* pixels of a patch, labelled with the nearest patch."""
-    if not lab.any():
-        return np.zeros_like(lab)
-    dist, (ii, jj) = ndimage.distance_transform_edt(lab == 0, return_indices=True)
-    ring = lab[ii, jj]
-    ring[(dist > width) | (lab > 0)] = 0
-    return ring
+    """Background pixels within *width* pixels (Euclidean) of a patch, labelled with the nearest
+    patch (equidistant patches: the smaller label); 0 elsewhere.
+
+    >>> lab = np.zeros((1, 7), np.int32); lab[0, 0], lab[0, 4] = 1, 2
+    >>> ring_labels(lab, 2).tolist()  # pixel 2 is 2 from both patches: the smaller label
+    [[0, 1, 1, 2, 0, 2, 2]]
+    """
+    from ._label_kernels import ring_kernel
+
+    lab = np.ascontiguousarray(lab, np.int32)
+    out = np.empty_like(lab)
+    ring_kernel(lab, int(width), out)
+    return out
 
 
 def landuse_class(codes: np.ndarray) -> np.ndarray:
@@ -132,24 +150,24 @@ def patch_table(
     bbox = np.array(
         [(s[0].stop - s[0].start) * (s[1].stop - s[1].start) if s else 1 for s in objs], float
     )
-    ring = ring_labels(lab)
+    inside, around = _means(lab, n), _means(ring_labels(lab), n)
     f: dict[str, np.ndarray] = {}
     f["log_area_m2"] = np.log10(pixels * pixel_area_m2)
     f["compactness"] = 4 * np.pi * pixels / np.maximum(_perimeter(lab, n), 1.0) ** 2
     f["fill"] = pixels / bbox
-    f["prob_mean"] = _mean(lab, prob, n)
+    f["prob_mean"] = inside(prob)
     pmax = np.full(n + 1, -np.inf)
     ok = (lab > 0) & np.isfinite(prob)
     np.maximum.at(pmax, lab[ok], prob[ok])
     f["prob_max"] = np.where(np.isinf(pmax[1:]), np.nan, pmax[1:])
-    f["prob_high"] = _mean(lab, (prob >= 0.8).astype(np.float32), n)
-    f["cva_in"] = _mean(lab, ch["cva"], n)
-    f["cva_ring"] = _mean(ring, ch["cva"], n)
+    f["prob_high"] = inside((prob >= 0.8).astype(np.float32))
+    f["cva_in"] = inside(ch["cva"])
+    f["cva_ring"] = around(ch["cva"])
     f["cva_contrast"] = f["cva_in"] - f["cva_ring"]
-    f["pantex_2_in"] = _mean(lab, ch["pantex_2"], n)
-    f["pantex_2_ring"] = _mean(ring, ch["pantex_2"], n)
-    f["pantex_change_in"] = _mean(lab, ch["pantex_change"], n)
-    f["brightness_change_in"] = _mean(lab, ch["brightness_change"], n)
+    f["pantex_2_in"] = inside(ch["pantex_2"])
+    f["pantex_2_ring"] = around(ch["pantex_2"])
+    f["pantex_change_in"] = inside(ch["pantex_change"])
+    f["brightness_change_in"] = inside(ch["brightness_change"])
     if landuse is not None:
         f["landuse_before"] = _majority(lab, n, landuse)
     for k, name in enumerate(PATCH_FEATURES):

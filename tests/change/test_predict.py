@@ -246,3 +246,33 @@ def test_smoothed_patches_with_a_mask_do_not_depend_on_the_tiles(trained):  # no
         np.testing.assert_array_equal(ref.probability.values, got.probability.values)
     with pytest.raises(ValueError, match="smoothing"):
         P.smooth(np.zeros((2, 2), np.float32), "median")
+
+
+def test_ring_labels_against_a_brute_force_oracle_and_the_distance_transform():
+    """The ring: background pixels within RING (Euclidean) of a patch, labelled by the nearest
+    patch, ties to the smaller label (a brute force over all patch pixels); the same pixels as
+    scipy's distance transform, and its labels wherever the nearest patch is unique."""
+    from scipy import ndimage
+
+    from onemap.change import _patch_stage as P
+
+    rng = np.random.default_rng(4)
+    lab, n = ndimage.label(rng.random((60, 70)) < 0.05)
+    lab = lab.astype(np.int32)
+    got = P.ring_labels(lab)
+    pr, pc = np.nonzero(lab)
+    want = np.zeros_like(lab)
+    unique = np.zeros(lab.shape, bool)
+    for i, j in zip(*np.nonzero(lab == 0), strict=True):
+        d2 = (pr - i) ** 2 + (pc - j) ** 2
+        near = d2 == d2.min()
+        if d2.min() <= P.RING**2:
+            want[i, j] = lab[pr[near], pc[near]].min()
+            unique[i, j] = len(set(lab[pr[near], pc[near]])) == 1
+    np.testing.assert_array_equal(got, want)
+    dist, (ii, jj) = ndimage.distance_transform_edt(lab == 0, return_indices=True)
+    edt = np.where((dist <= P.RING) & (lab == 0), lab[ii, jj], 0)
+    np.testing.assert_array_equal(got > 0, edt > 0)
+    np.testing.assert_array_equal(got[unique], edt[unique])
+    assert (~unique & (want > 0)).any()  # some ties were exercised
+    assert not P.ring_labels(np.zeros((4, 4), np.int32)).any()
