@@ -89,7 +89,7 @@ class _Reader:
                 self.cache.move_to_end(t.index)
                 return self.cache[t.index]
             idx, vals = self.out.sparse(t)
-            item = (self.labels.tile(t), self.out.prob(t).astype(np.float16), idx, vals)
+            item = (self.labels.tile(t), self.out.prob16(t), idx, vals)
             self.cache[t.index] = item
             while len(self.cache) > self.keep:
                 self.cache.popitem(last=False)

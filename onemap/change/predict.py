@@ -131,9 +131,13 @@ class PixelTiles:
 
     def prob(self, tile: Any) -> np.ndarray:
         """float32 probability of *tile* (float16 values)."""
+        return self.prob16(tile).astype(np.float32)
+
+    def prob16(self, tile: Any) -> np.ndarray:
+        """The probability of *tile* as stored (float16)."""
         if self.folder is None:
-            return self._mem[tile.index][0].astype(np.float32)
-        return self.store.load(tile)
+            return self._mem[tile.index][0]
+        return np.load(self.store.path(tile))
 
     def sparse(self, tile: Any) -> tuple[np.ndarray, np.ndarray]:
         if self.folder is None:
