@@ -89,7 +89,8 @@ class _Reader:
                 self.cache.move_to_end(t.index)
                 return self.cache[t.index]
             idx, vals = self.out.sparse(t)
-            item = (self.labels.tile(t), self.out.prob16(t), idx, vals)
+            rr, cc = np.divmod(idx, t.frame.width)  # raster order: rr ascending
+            item = (self.labels.tile(t), self.out.prob16(t), (rr, cc), vals)
             self.cache[t.index] = item
             while len(self.cache) > self.keep:
                 self.cache.popitem(last=False)
@@ -104,15 +105,15 @@ class _Reader:
             b0, b1 = max(c0, cs.start), min(c1, cs.stop)
             if a0 >= a1 or b0 >= b1:
                 continue
-            tl, tp, idx, vals = self._tile(t)
+            tl, tp, (rr, cc), vals = self._tile(t)
             sub = (slice(a0 - rs.start, a1 - rs.start), slice(b0 - cs.start, b1 - cs.start))
             dst = (slice(a0 - r0, a1 - r0), slice(b0 - c0, b1 - c0))
             lab[dst] = tl[sub]
             ch[0][dst] = tp[sub]
-            rr, cc = np.divmod(idx, t.frame.width)
-            inside = (rr >= a0 - rs.start) & (rr < a1 - rs.start) & (cc >= b0 - cs.start) & (
-                cc < b1 - cs.start)
-            ch[1:, rr[inside] + rs.start - r0, cc[inside] + cs.start - c0] = vals[:, inside]
+            lo, hi = np.searchsorted(rr, [a0 - rs.start, a1 - rs.start])  # the window's rows
+            rr, cc, v = rr[lo:hi], cc[lo:hi], vals[:, lo:hi]
+            inside = (cc >= b0 - cs.start) & (cc < b1 - cs.start)
+            ch[1:, rr[inside] + rs.start - r0, cc[inside] + cs.start - c0] = v[:, inside]
         return lab, ch
 
 
