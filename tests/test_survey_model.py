@@ -132,3 +132,17 @@ def test_killed_during_the_pixel_stage_then_finished_gives_the_same_verdicts(
     assert len(list(tiles.glob("r*.npy"))) == n_all
     m = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
     assert m["verdict_table_sha256"] == reference.manifest["verdict_table_sha256"]
+
+
+def test_on_a_local_cluster_same_verdicts(reference, county, model_path, tmp_path):
+    """Worker processes read each tile's window from the files and mask its clouds there: the
+    verdicts of the threaded run."""
+    import distributed
+
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  dashboard_address=None, silence_logs=40) as cluster, \
+            distributed.Client(cluster) as client:
+        r = run_survey(config(county, tmp_path / "survey", model_path), client=client,
+                       progress=False)
+    assert len(r.verdicts) == len(reference.verdicts)
+    assert r.manifest["verdict_table_sha256"] == reference.manifest["verdict_table_sha256"]
