@@ -4,26 +4,25 @@ What :func:`onemap.change.model.detect_with_model` and the survey (``[detect] mo
 Nothing whole-scene is held in memory: per pixel only the probability (``float16``, 2 bytes)
 and, at the few pixels the patch stage reads, its channels.
 
-1. **Pixel stage** (:func:`pixel_stage`), tile by tile (the frame's tiles, :data:`READ`
-   pixels read around each): the
-   **pre-screen** (:func:`resolve_prescreen`) keeps the pixels worth the full model. By default
-   the model's **learned screen** (:mod:`onemap.change._screen`): a small ensemble on channels
-   computed densely at a few operations per band (normalised band differences, CVA,
-   brightness change and levels), kept where its probability reaches the level recorded in the
-   model file (chosen on the model's own out-of-fold validation to keep 99 % of its true
-   detections). ``prescreen=0`` turns it off (every pixel scored); a number > 0 is instead a
-   fixed CVA level in noise sigmas. The features (:meth:`~onemap.change.features.FeaturePlan.
-   at`: window statistics from integral images, the rest per pixel) and the pixel model (a
-   numba :class:`~onemap.change.trees.Ensemble`) run on the kept pixels only, of the tile and
-   of a ring of :data:`~onemap.change._patch_stage.RING` pixels around it; elsewhere the
-   probability is **0** (NaN on nodata and masked pixels). The probability is stored as
-   ``float16`` (3 significant digits) and compared with ``float16(threshold)``; a model
-   trained with a smoothing (``header["smooth"] = "mean3"``,
-   :func:`~onemap.change._patch_stage.smooth`) stores the 3 x 3 mean instead, computed from a
-   ring one pixel wider (:data:`MASK_RING`), so it is the whole image's. The patch
-   channels are kept on the candidates (``probability >= threshold``) and their rings only:
-   all the patch stage reads, and the ring scored around the tile gives this tile the
-   candidates of its neighbours whose ring reaches into it.
+1. **Pixel stage** (:func:`pixel_stage`), tile by tile (the frame's tiles, :data:`READ` pixels
+   read around each): the **pre-screen** (:func:`resolve_prescreen`) keeps the pixels worth the
+   full model. By default the model's **learned screen** (:mod:`onemap.change._screen`): a
+   small ensemble on channels computed densely at a few operations per band (normalised band
+   differences, CVA, brightness change and levels), kept where its probability reaches the
+   level recorded in the model file (chosen on the model's own out-of-fold validation to keep
+   99 % of its true detections). ``prescreen=0`` turns it off (every pixel scored); a number >
+   0 is instead a fixed CVA level in noise sigmas. The features
+   (:meth:`~onemap.change.features.FeaturePlan.at`: window statistics from integral images,
+   the rest per pixel) and the pixel model (a numba :class:`~onemap.change.trees.Ensemble`) run
+   on the kept pixels only, of the tile and of a ring of
+   :data:`~onemap.change._patch_stage.RING` pixels around it; elsewhere the probability is
+   **0** (NaN on nodata and masked pixels). The probability is stored as ``float16`` (3
+   significant digits) and compared with ``float16(threshold)``; a model trained with a
+   smoothing (``header["smooth"] = "mean3"``, :func:`~onemap.change._patch_stage.smooth`)
+   stores the 3 x 3 mean instead, computed from a ring one pixel wider (:data:`MASK_RING`), so
+   it is the whole image's. The patch channels are kept on the candidates (``probability >=
+   threshold``) and their rings only: all the patch stage reads, and the ring scored around the
+   tile gives this tile the candidates of its neighbours whose ring reaches into it.
 2. **Candidates** and 3. the **patch stage** (:mod:`onemap.change._model_patches`): candidates
    labelled tile by tile with stitched seams, the patch model on a fixed window grid.
 
@@ -34,10 +33,10 @@ evaluates a :class:`~onemap.change.MaskPolicy` on those bands (the window grown 
 reach), so the clouds cost no second read either.
 
 Features do not depend on the tiling (halos, global statistics, exact integer window sums), the
-models score each pixel on
-its own, the labelling is seam-stitched and the patch windows are fixed: the patches and their
-probabilities are the same whatever the tiles. With a ``store`` folder the pixel stage is kept
-in a :class:`~onemap.tilestore.TileStore`, so a killed run resumes with the missing tiles.
+models score each pixel on its own, the labelling is seam-stitched and the patch windows are
+fixed: the patches and their probabilities are the same whatever the tiles. With a ``store``
+folder the pixel stage is kept in a :class:`~onemap.tilestore.TileStore`, so a killed run
+resumes with the missing tiles.
 
 Why a learned screen and not a fixed CVA level: what a fixed level costs depends on the
 scene, measured on held-out real data with ``benchmarks/eval_prescreen.py``
@@ -332,8 +331,8 @@ def pixel_stage(model: Any, plan: FeaturePlan, out: PixelTiles, *,
     if not todo:
         return
     frame = plan.frame
-    policy, m = _mask_source(mask, plan)
-    halo = READ if policy is None else max(READ, MASK_RING + int(policy.reach(plan.before)))
+    policy, reach, m = _mask_source(mask, plan)
+    halo = max(READ, MASK_RING + reach)
     fn = _TileFn(model, plan, prescreen, model.threshold if threshold is None else threshold)
     # lazy scenes not backed by files: their windows are computed by dask as the task's inputs
     by_dask = [is_lazy(x.data) and x.onemap.source is None for x in (plan.before, plan.after)]
@@ -392,19 +391,20 @@ def pixel_stage(model: Any, plan: FeaturePlan, out: PixelTiles, *,
         client.gather(client.compute(tasks))
 
 
-def _mask_source(mask: Any, plan: FeaturePlan) -> tuple[Any, Any]:
-    """(policy evaluated per tile, or None; the mask as an array, or None)."""
+def _mask_source(mask: Any, plan: FeaturePlan) -> tuple[Any, int, Any]:
+    """(policy evaluated per tile or None, its reach in pixels, the mask as an array or None)."""
     from ._scene import check_mask
     from .policy import MaskPolicy
 
     if isinstance(mask, MaskPolicy):
         if not mask.excludes_anything:
-            return None, None
-        if mask.reach(plan.before) is not None:
-            return mask, None
+            return None, 0, None
+        reach = mask.reach(plan.before)
+        if reach is not None:
+            return mask, int(reach), None
     if callable(mask):  # other functions: evaluated on the whole grid (lazily on dask)
         mask = mask(plan.before, plan.after)
-    return None, check_mask(mask, plan.frame.shape)
+    return None, 0, check_mask(mask, plan.frame.shape)
 
 
 def _inside(pads: tuple[int, int, int, int], halo: int, keep: int) -> tuple[slice, slice]:
