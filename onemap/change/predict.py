@@ -28,7 +28,9 @@ and, at the few pixels the patch stage reads, its channels.
 
 Each tile reads its window once per date, straight from the files for file-backed scenes
 (:func:`onemap.ingest.window.read_window`; dask's overlap of the chunks read every chunk again
-for each neighbour that needs its edge: 147 of 160 s at 8 000², the imagery read 23 times), and
+for each neighbour that needs its edge: 147 of 160 s at 8 000², the imagery read 23 times) --
+the file blocks under two tiles' halos decoded once (:class:`~onemap.ingest.window.BlockCache`:
+a 2 048² tile with its halo decodes 6 x 6 blocks of 512², 4 x 4 of them its own) -- and
 evaluates a :class:`~onemap.change.MaskPolicy` on those bands (the window grown by the policy's
 reach), so the clouds cost no second read either.
 
@@ -80,6 +82,9 @@ BAND = 256  # rows of screen channels or features computed at once (bounded memo
 # pixel when the model smooths the probability (its 3 x 3 halo); the mask is read on it
 MASK_RING = P.RING + 1
 READ = HALO + MASK_RING  # pixels read around a tile: the features of its ring
+# the most bytes of decoded file blocks kept for the neighbouring tiles' halos (about two rows
+# of blocks across a 20 000-pixel scene of 4 uint16 bands and two dates fit in it)
+READ_CACHE_BYTES = 512 << 20
 
 
 # ---------------------------------------------------------------------------- pixel stage
@@ -323,7 +328,7 @@ def pixel_stage(model: Any, plan: FeaturePlan, out: PixelTiles, *,
     share of the after-image overview in the store (the survey's report map), so the imagery is
     read once.
     """
-    from ..ingest.window import read_window
+    from ..ingest.window import BlockCache, expect_window, read_window
     from ..tilestore import overview_share
     from ._sample import _as_window
 
@@ -336,12 +341,18 @@ def pixel_stage(model: Any, plan: FeaturePlan, out: PixelTiles, *,
     fn = _TileFn(model, plan, prescreen, model.threshold if threshold is None else threshold)
     # lazy scenes not backed by files: their windows are computed by dask as the task's inputs
     by_dask = [is_lazy(x.data) and x.onemap.source is None for x in (plan.before, plan.after)]
+    # the file blocks under two tiles' halos decoded once (in this process: not on a cluster)
+    cache = None if client is not None else BlockCache(READ_CACHE_BYTES)
+    if cache is not None:
+        for t in todo:
+            for x in (plan.before, plan.after):
+                expect_window(x, *_halo_window(frame, t, halo)[0], cache)
 
     def one(t: Any, raw1: Any, raw2: Any, mk: Any) -> None:
         """The tile from its window grown by *halo* (clipped at the frame's edges) as read, or
         None: read here; *mk*: the mask of the tile and its ring, or None."""
         (rs, cs), pads = _halo_window(frame, t, halo)
-        raw1, raw2 = (np.asarray(read_window(x, rs, cs) if r is None else r)
+        raw1, raw2 = (np.asarray(read_window(x, rs, cs, cache) if r is None else r)
                       for x, r in ((plan.before, raw1), (plan.after, raw2)))
         if policy is not None:
             full = policy(_as_window(plan.before, (rs, cs), raw1),

@@ -25,7 +25,8 @@ from ._warp import rio_crs, warp_scale
 from .dates import SceneDate, scene_date
 from .sensors import SensorPreset
 
-__all__ = ["FileInfo", "inspect_file", "name_bands", "select_bands", "date_of", "read_part"]
+__all__ = ["FileInfo", "inspect_file", "name_bands", "select_bands", "date_of", "file_window",
+           "read_part"]
 
 _SENSOR_KEYS = ("SENSOR", "SATELLITE", "SPACECRAFT", "PLATFORM", "MISSION")
 _DATE_KEYS = ("ACQUISITION", "ACQUIRED", "SENSING", "DATE")
@@ -302,11 +303,29 @@ def date_of(parts: Sequence[FileInfo]) -> SceneDate:
 # ------------------------------------------------------------------------------------------- read
 
 
+def file_window(part: FileInfo, frame: Frame, rows: slice, cols: slice
+                ) -> tuple[tuple[int, int], tuple[int, int], tuple[int, int]] | None:
+    """Of ``frame[rows, cols]``, the file rows and columns ``(r0, r1), (c0, c1)`` inside
+    *part* and the frame-to-file offset ``(dr, dc)``; None when the file is not on the frame's
+    pixel lattice."""
+    if not part.frame.aligned_with(frame):
+        return None
+    r0, r1, _ = rows.indices(frame.height)
+    c0, c1, _ = cols.indices(frame.width)
+    pf = part.frame
+    dc = round((frame.transform.c - pf.transform.c) / pf.res[0])
+    dr = round((pf.transform.f - frame.transform.f) / pf.res[1])
+    return ((max(r0 + dr, 0), min(r1 + dr, pf.height)), (max(c0 + dc, 0), min(c1 + dc, pf.width)),
+            (dr, dc))
+
+
 def read_part(part: FileInfo, indexes: tuple[int, ...], frame: Frame, rows: slice, cols: slice, *,
-              masked: bool, dtype: str, fill: float | None, resampling: str) -> np.ndarray:
+              masked: bool, dtype: str, fill: float | None, resampling: str,
+              cache: Any = None) -> np.ndarray:
     """Bands *indexes* of *part* on ``frame[rows, cols]``: a window read when the file is on the
     frame's pixel lattice, else GDAL's warper (a WarpedVRT onto the whole frame, read by window,
-    so that values do not depend on the chunking)."""
+    so that values do not depend on the chunking). *cache*: a
+    :class:`~onemap.ingest._block_cache.BlockCache` that the window's blocks are taken from."""
     import rasterio
     from rasterio.enums import Resampling
     from rasterio.vrt import WarpedVRT
@@ -321,21 +340,25 @@ def read_part(part: FileInfo, indexes: tuple[int, ...], frame: Frame, rows: slic
         return out
     try:
         with rasterio.open(part.path) as src:
-            if part.frame.aligned_with(frame):
-                pf = part.frame
-                dc = round((frame.transform.c - pf.transform.c) / pf.res[0])
-                dr = round((pf.transform.f - frame.transform.f) / pf.res[1])
-                sr0, sr1 = max(r0 + dr, 0), min(r1 + dr, pf.height)
-                sc0, sc1 = max(c0 + dc, 0), min(c1 + dc, pf.width)
+            inside = file_window(part, frame, rows, cols)
+            if inside is not None:
+                (sr0, sr1), (sc0, sc1), (dr, dc) = inside
                 if (sr1 - sr0, sc1 - sc0) != (h, w):  # partly outside the file
                     out.fill(empty)
                 if sr1 <= sr0 or sc1 <= sc0:
                     return out
                 win = Window(sc0, sr0, sc1 - sc0, sr1 - sr0)
                 dst = out[:, sr0 - dr - r0:sr1 - dr - r0, sc0 - dc - c0:sc1 - dc - c0]
-                if masked:
+                same = np.dtype(src.dtypes[0]) == out.dtype
+                if cache is not None and cache.caches(part) and (masked or same):
+                    data = cache.read(src, part, tuple(indexes), (sr0, sr1), (sc0, sc1))
+                    if masked:
+                        _read_masked(src, part, list(indexes), win, dst, data)
+                    else:
+                        dst[...] = data
+                elif masked:
                     _read_masked(src, part, list(indexes), win, dst)
-                elif dst.shape == out.shape and np.dtype(src.dtypes[0]) == out.dtype:
+                elif dst.shape == out.shape and same:
                     src.read(list(indexes), window=win, out=out)  # straight into the chunk
                 else:
                     dst[...] = src.read(list(indexes), window=win, out_dtype=dtype)
@@ -359,10 +382,12 @@ def read_part(part: FileInfo, indexes: tuple[int, ...], frame: Frame, rows: slic
                           hint="the file may be truncated or corrupt; copy it again") from exc
 
 
-def _read_masked(src: Any, part: FileInfo, indexes: list[int], win: Any, dst: np.ndarray) -> None:
+def _read_masked(src: Any, part: FileInfo, indexes: list[int], win: Any, dst: np.ndarray,
+                 data: np.ndarray | None = None) -> None:
     """Read into float32 *dst* with NaN where invalid: nodata compared in NumPy (one pass, no
-    GDAL mask band), GDAL's mask only for files with a mask band or alpha."""
-    data = src.read(indexes, window=win)
+    GDAL mask band), GDAL's mask only for files with a mask band or alpha. *data*: the window's
+    pixels already read."""
+    data = src.read(indexes, window=win) if data is None else data
     dst[...] = data
     if part.mask == "gdal":
         dst[src.read_masks(indexes, window=win) == 0] = np.nan

@@ -22,7 +22,7 @@ import numpy as np
 import xarray as xr
 
 from ..frame import Frame
-from ._raster_files import FileInfo, read_part
+from ._raster_files import FileInfo, file_window, read_part
 
 __all__ = ["SceneSource", "scene_source"]
 
@@ -80,13 +80,25 @@ class SceneSource:
         return tokenize(files, self.indexes, f.crs.to_wkt(), tuple(f.transform), f.shape,
                         self.masked, self.dtype, self.fill, self.resampling)
 
-    def read(self, bands: Any, rows: slice, cols: slice) -> np.ndarray:
-        """The pixels ``[bands, rows, cols]`` read from the files (scene band indexes)."""
+    def read(self, bands: Any, rows: slice, cols: slice, cache: Any = None) -> np.ndarray:
+        """The pixels ``[bands, rows, cols]`` read from the files (scene band indexes), through
+        a :class:`~onemap.ingest._block_cache.BlockCache` when given."""
         out = [read_part(part, idx, self.frame, rows, cols, masked=self.masked, dtype=self.dtype,
-                         fill=self.fill, resampling=self.resampling)
+                         fill=self.fill, resampling=self.resampling, cache=cache)
                for part, idx in zip(self.parts, self.indexes, strict=True)]
         data = out[0] if len(out) == 1 else np.concatenate(out, axis=0)
         return data[bands]
+
+
+    def expect(self, cache: Any, rows: slice, cols: slice) -> None:
+        """Tell *cache* (a :class:`~onemap.ingest._block_cache.BlockCache`) that the window
+        ``[rows, cols]`` will be read through it."""
+        for part, idx in zip(self.parts, self.indexes, strict=True):
+            inside = file_window(part, self.frame, rows, cols)
+            if inside is not None and cache.caches(part):
+                (r0, r1), (c0, c1), _ = inside
+                if r1 > r0 and c1 > c0:
+                    cache.expect(part, idx, (r0, r1), (c0, c1))
 
 
 class SourceBlocks:

@@ -14,9 +14,10 @@ import numpy as np
 import xarray as xr
 
 from .._compute import is_lazy, run
+from ._block_cache import BlockCache
 from .provenance import SourceBlocks, scene_source
 
-__all__ = ["read_window", "read_windows"]
+__all__ = ["BlockCache", "expect_window", "read_window", "read_windows"]
 
 
 def _recipe_reader(scene: xr.DataArray) -> SourceBlocks | None:
@@ -24,7 +25,8 @@ def _recipe_reader(scene: xr.DataArray) -> SourceBlocks | None:
     return None if source is None else SourceBlocks(source)
 
 
-def read_window(scene: xr.DataArray, rows: slice, cols: slice) -> np.ndarray:
+def read_window(scene: xr.DataArray, rows: slice, cols: slice,
+                cache: BlockCache | None = None) -> np.ndarray:
     """The pixels ``scene[..., rows, cols]`` as a NumPy array, reading only that window.
 
     Parameters
@@ -33,6 +35,10 @@ def read_window(scene: xr.DataArray, rows: slice, cols: slice) -> np.ndarray:
         A ``(band, y, x)`` or ``(y, x)`` DataArray, NumPy- or dask-backed.
     rows, cols
         Slices with step 1 (or None) in pixel coordinates of the scene.
+    cache
+        A :class:`~onemap.ingest._block_cache.BlockCache` told of the reads to come
+        (:func:`expect_window`): the file blocks that overlapping windows share are decoded
+        once. The values are the same with or without it.
 
     Examples
     --------
@@ -41,11 +47,19 @@ def read_window(scene: xr.DataArray, rows: slice, cols: slice) -> np.ndarray:
     >>> read_window(s, slice(1, 3), slice(2, 4)).tolist()
     [[[8, 9], [14, 15]]]
     """
-    reader = _recipe_reader(scene) if scene.ndim == 3 else None
-    if reader is not None:
-        return reader[slice(None), rows, cols]
+    source = scene_source(scene) if scene.ndim == 3 else None
+    if source is not None:
+        return source.read(slice(None), rows, cols, cache=cache)
     sub = scene.data[..., rows, cols]
     return np.asarray(sub.compute() if is_lazy(sub) else sub)
+
+
+def expect_window(scene: xr.DataArray, rows: slice, cols: slice, cache: BlockCache) -> None:
+    """Tell *cache* that :func:`read_window` will read ``scene[..., rows, cols]`` through it
+    (nothing for a scene not read from files)."""
+    source = scene_source(scene) if scene.ndim == 3 else None
+    if source is not None:
+        source.expect(cache, rows, cols)
 
 
 def read_windows(scene: xr.DataArray, windows: Sequence[tuple[slice, slice]],
