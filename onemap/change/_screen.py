@@ -26,6 +26,7 @@ __all__ = [
     "SCREEN_KEEP",
     "SCREEN_PARAMS",
     "choose_level",
+    "reject_box",
     "resolve_prescreen",
     "screen_block",
     "screen_names",
@@ -92,6 +93,63 @@ def choose_level(screen: np.ndarray, hit: np.ndarray, keep: float = SCREEN_KEEP)
     while k < n and k / n < keep:
         k += 1
     return float(s[k - 1])
+
+
+def reject_box(ensemble: Any, level: float, sample: np.ndarray
+               ) -> tuple[np.ndarray, np.ndarray] | None:
+    """A box ``(lo, hi]`` of screen channels in which every pixel is surely below *level*.
+
+    The screen keeps few pixels, and most of the rest sit in one region of the channel space
+    (unchanged ground: small differences, common levels). The ensemble's decisions change only
+    at its split thresholds, so a box between thresholds bounds the raw score of every pixel
+    inside it (:meth:`~onemap.change.trees.Ensemble.bound`). Grown greedily on *sample*
+    ``(n, k)`` (the scene's own sample pixels' screen channels), one threshold step at a time
+    on the side that takes in the most sample pixels while the bound stays below the level,
+    starting from the most populated cell that is. A pixel in the box needs no tree walk: its
+    screen decision is exactly the walked one. None when no cell is surely below.
+    """
+    floor = ensemble._floor(level)
+    X = np.asarray(sample, np.float64)
+    X = X[np.isfinite(X).all(axis=1)]
+    X[np.abs(X) <= float(np.float32(1e-35))] = 0.0  # as the trees load values
+    if not np.isfinite(floor) or X.shape[0] == 0:
+        return None
+    k = X.shape[1]
+    cuts = [ensemble.thresholds(j) for j in range(k)]
+    cells = np.stack([np.searchsorted(cuts[j], X[:, j], side="left") for j in range(k)])
+
+    def limits(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        lo = np.array([cuts[j][a[j] - 1] if a[j] > 0 else -np.inf for j in range(k)])
+        hi = np.array([cuts[j][b[j]] if b[j] < cuts[j].size else np.inf for j in range(k)])
+        return lo, hi
+
+    start, counts = np.unique(cells.T, axis=0, return_counts=True)
+    for i in np.argsort(-counts, kind="stable")[:64]:
+        if ensemble.bound(*limits(start[i], start[i])) < floor:
+            a, b = start[i].copy(), start[i].copy()
+            break
+    else:
+        return None
+    while True:
+        outside = (cells < a[:, None]) | (cells > b[:, None])
+        one = outside.sum(axis=0) == 1  # pixels one step of one channel away
+        moves = []
+        for j in range(k):
+            near = cells[j, one & outside[j]]
+            if a[j] > 0:
+                moves.append((int((near == a[j] - 1).sum()), j, -1))
+            if b[j] < cuts[j].size:
+                moves.append((int((near == b[j] + 1).sum()), j, 1))
+        for gain, j, side in sorted(moves, reverse=True):
+            if gain == 0:
+                return limits(a, b)
+            a2, b2 = a.copy(), b.copy()
+            (a2 if side < 0 else b2)[j] += side
+            if ensemble.bound(*limits(a2, b2)) < floor:
+                a, b = a2, b2
+                break
+        else:
+            return limits(a, b)
 
 
 def _prf(tp: float, fp: float, fn: float) -> tuple[float, float, float]:

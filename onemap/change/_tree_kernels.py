@@ -131,3 +131,50 @@ def sigmoid(raw, scale, out):
     """LightGBM's binary objective output ``1 / (1 + exp(-scale * raw))``."""
     for i in range(raw.size):
         out[i] = 1.0 / (1.0 + math.exp(-scale * raw[i]))
+
+
+@njit(cache=True, nogil=True)
+def box_bound(feat, thr, child, flags, value, roots, lo, hi):
+    """The largest raw score of any row whose every feature *j*, as loaded (:func:`_load`: no
+    NaN), lies in ``(lo[j], hi[j]]``: the sum over trees of the largest leaf such a row can
+    reach. A split treating zero as missing with 0 in the box may go either way."""
+    stack = np.empty(child.size, np.uint32)
+    total = 0.0
+    for t in range(roots.size):
+        best = -np.inf
+        stack[0] = roots[t]
+        top = 1
+        while top:
+            top -= 1
+            nd = stack[top]
+            if child[U2 * nd] == nd:  # a leaf
+                best = max(best, value[nd])
+                continue
+            f = feat[nd]
+            zero = (flags[nd] & ZERO_MISSING) != 0 and lo[f] < 0.0 <= hi[f]
+            if lo[f] < thr[nd] or zero:  # some x <= thr in the box: left
+                stack[top] = child[U2 * nd]
+                top += 1
+            if hi[f] > thr[nd] or zero:
+                stack[top] = child[U2 * nd + U1]
+                top += 1
+        total += best
+    return total
+
+
+@njit(cache=True, nogil=True)
+def outside_box(F, lo, hi, out):
+    """``out[r, c]`` True where some feature of ``F (k, h, w)``, as loaded, is outside
+    ``(lo[j], hi[j]]`` or NaN (then the trees must be walked), False inside the box."""
+    k, h, w = F.shape
+    for r in range(h):
+        for c in range(w):
+            o = False
+            for j in range(k):
+                v = np.float64(F[j, r, c])
+                if -ZERO <= v <= ZERO:
+                    v = 0.0
+                if not (v > lo[j] and v <= hi[j]):  # NaN: outside
+                    o = True
+                    break
+            out[r, c] = o

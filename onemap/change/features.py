@@ -63,6 +63,7 @@ HALO = max(max(RADII), TEXTURE_RADIUS + 2)
 # matters (measured, load ~2: window look-ups 13 at 1 % of a 1 024² block, 7.5 at 10 %, 2.6 at
 # 20 % -- denser is cache-friendlier; PanTex direct sums 14-18 at any share):
 # FeaturePlan.at computes them densely beyond 1 / cost of the block (40 %, 6.7 %)
+KEPT_SAMPLE = 1 << 15  # sample pixels a plan keeps (FeaturePlan.sample)
 WINDOW_AT_COST = 2.5
 PANTEX_AT_COST = 15
 # channels (by name) whose local mean / spread are features
@@ -148,6 +149,9 @@ class FeaturePlan:
         for arr in (a, b):
             h.update(np.ascontiguousarray(arr, np.float64).tobytes())
         self.sample_hash = h.hexdigest()
+        # a share of the sample kept for what prediction learns of the scene (the screen's box)
+        keep = np.linspace(0, a.shape[1] - 1, min(a.shape[1], KEPT_SAMPLE)).astype(np.int64)
+        self.sample = (a[:, keep].astype(np.float32), b[:, keep].astype(np.float32))
         self.construction = None
         if self.roles[1] >= 0 and self.roles[2] >= 0 and (self.roles[3] >= 0 or self.roles[0] >= 0):
             self.construction = Plan(

@@ -66,7 +66,8 @@ from ..frame import Frame
 from . import _feature_kernels as FK
 from . import _kernels as K
 from . import _patch_stage as P
-from ._screen import resolve_prescreen, screen_block, screen_names
+from . import _tree_kernels as TK
+from ._screen import reject_box, resolve_prescreen, screen_block, screen_names
 from .features import HALO, FeaturePlan, _f32
 
 __all__ = [
@@ -176,6 +177,7 @@ class _TileFn:
         names = list(model.header["features"])
         self.take = [names.index(c) for c in P.CHANNELS[1:]]
         self.pixel = model.ensemble("pixel")
+        self.box = None  # of screen channels where the screen surely rejects (reject_box)
         self.smooth = str(model.header.get("smooth", "none"))
         P.smooth(np.zeros((1, 1), np.float32), self.smooth)  # a known smoothing
         self.halo = 0 if self.smooth == "none" else 1  # of the smoothing
@@ -190,6 +192,9 @@ class _TileFn:
                     hint="retrain the model with this onemap version, or pass prescreen=0",
                 )
             self.screen = model.ensemble("screen")
+            a, b = plan.sample  # the scene's sample pixels: where most of the screen's rejects are
+            ch = screen_block(plan, a[:, None, :], b[:, None, :])[:, 0, :].T
+            self.box = reject_box(self.screen, self.level, ch)
 
     def _screen(self, b1: np.ndarray, b2: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(valid, kept) of every pixel of *b1*, *b2*: valid in both dates, kept by the
@@ -208,10 +213,15 @@ class _TileFn:
             ch = screen_block(plan, b1[:, r0:r0 + BAND], b2[:, r0:r0 + BAND])
             ok = np.isfinite(ch[nb])  # the CVA: NaN where a band of either date is
             valid[r0:r0 + BAND] = ok
-            if ok.any():
-                rr, cc = np.nonzero(ok)
+            walk = ok
+            if self.box is not None:  # inside the box the screen surely rejects: no tree walk
+                walk = np.empty(ok.shape, bool)
+                TK.outside_box(ch, *self.box, walk)
+                walk &= ok
+            if walk.any():
+                rr, cc = np.nonzero(walk)
                 p = self.screen.predict_at(ch, rr, cc, at_least=self.level)  # stops early
-                kept[r0:r0 + BAND][ok] = p >= self.level
+                kept[r0:r0 + BAND][walk] = p >= self.level
         return valid, kept
 
     def _features(self, b1: np.ndarray, b2: np.ndarray, rows: np.ndarray,

@@ -265,6 +265,21 @@ class Ensemble:
         K.sigmoid(out, self.sigmoid, out)
         return out
 
+    def bound(self, lo: np.ndarray, hi: np.ndarray) -> float:
+        """The largest raw score of any row whose features *j* all lie in ``(lo[j], hi[j]]``
+        (float64, ``-inf`` / ``inf`` for no limit; NaN is in no box): a sure upper bound."""
+        lo, hi = np.asarray(lo, np.float64), np.asarray(hi, np.float64)
+        if lo.shape != (self.n_features,) or hi.shape != lo.shape:
+            raise FeatureMatrixError(f"a box needs {self.n_features} lower and upper limits",
+                                     hint="pass one limit per feature, in the model's order")
+        return float(K.box_bound(self.feat, self.thr, self.child, self.flags, self.value,
+                                 self.roots, lo, hi))
+
+    def thresholds(self, feature: int) -> np.ndarray:
+        """The sorted distinct split thresholds on *feature*: its decisions change there only."""
+        split = self.child[::2] != np.arange(self.feat.size)
+        return np.unique(self.thr[split & (self.feat == feature)])
+
     def _floor(self, level: float) -> float:
         """A raw score below which the probability is surely below *level* (-inf: none)."""
         if not 0.0 < level < 1.0:

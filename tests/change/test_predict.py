@@ -276,3 +276,34 @@ def test_ring_labels_against_a_brute_force_oracle_and_the_distance_transform():
     np.testing.assert_array_equal(got[unique], edt[unique])
     assert (~unique & (want > 0)).any()  # some ties were exercised
     assert not P.ring_labels(np.zeros((4, 4), np.int32)).any()
+
+
+def test_the_screen_box_rejects_surely_and_changes_no_decision(trained):  # noqa: F811
+    """Pixels in the screen's reject box skip the tree walk; what the screen keeps is the
+    same bit for bit, and every sample pixel in the box is below the level when walked."""
+    from onemap.change import _tree_kernels as TK
+    from onemap.change._screen import reject_box
+
+    before, after, _, _ = make_pair(12)
+    plan = FeaturePlan(before, after)
+    fn = PR._TileFn(trained, plan, None, trained.threshold)
+    assert fn.kind == "learned" and fn.box is not None
+    lo, hi = fn.box
+    a, b = plan.sample
+    ch = PR.screen_block(plan, a[:, None, :], b[:, None, :])
+    out = np.empty(ch.shape[1:], bool)
+    TK.outside_box(ch, lo, hi, out)
+    inside = ~out[0]
+    assert 0.2 < inside.mean() < 1  # most of the unchanged ground, not the changes
+    p = fn.screen.predict(ch[:, 0, inside].T)
+    assert (p < fn.level).all()
+    assert fn.screen.bound(lo, hi) < fn.screen._floor(fn.level)
+    b1, b2 = _cva(plan)
+    with_box = fn._screen(b1, b2)
+    fn.box = None
+    without = fn._screen(b1, b2)
+    for x, y in zip(with_box, without, strict=True):
+        np.testing.assert_array_equal(x, y)
+    assert with_box[1].any() and not with_box[1].all()
+    # no box when nothing is surely below the level
+    assert reject_box(fn.screen, 1e-9, ch[:, 0, :].T) is None

@@ -221,3 +221,39 @@ def test_wrong_column_count_names_the_fix():
     ints = np.arange(60).reshape(10, 6)
     b = _train({})
     assert np.abs(ens.predict(ints) - b.predict(ints.astype(np.float64))).max() <= TOL
+
+
+@pytest.mark.parametrize("params", [{}, {"zero_as_missing": True}])
+def test_box_bound_holds_for_every_row_in_the_box_and_is_tight_in_one_cell(params):
+    """``bound(lo, hi)`` is at least the raw score of every row in ``(lo, hi]`` (rows drawn
+    at the box's own edges and at every threshold inside it) and equals it in a box that no
+    threshold cuts."""
+    from onemap.change import _tree_kernels as TK
+
+    ens = Ensemble.from_booster(_train(params, rounds=40))
+    k = ens.n_features
+    X = _hard_rows(ens, k).astype(np.float64)
+    X = X[np.isfinite(X).all(axis=1)]
+    X[np.abs(X) <= float(np.float32(1e-35))] = 0.0  # as the trees load values
+    rng = np.random.default_rng(2)
+    raw = ens.raw(X)
+    for _ in range(40):
+        a, b = np.sort(rng.normal(0, 1.5, (2, k)), axis=0)
+        a[rng.random(k) < 0.2], b[rng.random(k) < 0.2] = -np.inf, np.inf
+        inside = ((X > a) & (X <= b)).all(axis=1)
+        out = np.empty((1, len(X)), bool)
+        TK.outside_box(X.T[:, None, :].astype(np.float32), a, b, out)
+        # the kernel's test is the float32 value's: the same rows as float64's here
+        np.testing.assert_array_equal(~out[0], ((X.astype(np.float32) > a)
+                                                & (X.astype(np.float32) <= b)).all(axis=1))
+        if inside.any():
+            assert raw[inside].max() <= ens.bound(a, b)
+    # one cell between thresholds: every row in it walks the same leaves
+    cuts = [ens.thresholds(j) for j in range(k)]
+    x = X[0]
+    lo = np.array([c[c < v].max(initial=-np.inf) for c, v in zip(cuts, x, strict=True)])
+    hi = np.array([c[c >= v].min(initial=np.inf) for c, v in zip(cuts, x, strict=True)])
+    if not params:  # a zero-as-missing split may go either way with 0 in the cell
+        assert ens.bound(lo, hi) == pytest.approx(raw[0], abs=1e-12)
+    with pytest.raises(FeatureMatrixError, match="limits"):
+        ens.bound(lo[:-1], hi)
