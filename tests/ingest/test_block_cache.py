@@ -29,11 +29,17 @@ def test_cached_windows_are_the_files_and_each_block_is_decoded_once(tmp_path, m
     cache = BlockCache()
     for rows, cols in windows:
         expect_window(scene, rows, cols, cache)
+    most = 0
     for rows, cols in windows:
         got = read_window(scene, rows, cols, cache)
         np.testing.assert_array_equal(got, read_window(scene, rows, cols))
         assert got.dtype == scene.dtype
+        most = max(most, cache.held_bytes)
     assert cache.decoded == 5 * 7  # the file's 32-pixel blocks, each once
+    # only the parts the later windows need are kept (halo strips; whole blocks only for the
+    # row below, which its own tile reads whole): under two rows of blocks (7 of 32 x 32
+    # pixels, 3 bands; keeping blocks whole held 90 816 bytes here)
+    assert 0 < most < 2 * 7 * 32 * 32 * 3 * data.itemsize
     assert cache.held_bytes == 0  # every kept block dropped after its last expected read
 
 
