@@ -29,8 +29,9 @@ and, at the few pixels the patch stage reads, its channels.
 Each tile reads its window once per date, straight from the files for file-backed scenes
 (:func:`onemap.ingest.window.read_window`; dask's overlap of the chunks read every chunk again
 for each neighbour that needs its edge: 147 of 160 s at 8 000², the imagery read 23 times) --
-the file blocks under two tiles' halos decoded once (:class:`~onemap.ingest.window.BlockCache`:
-a 2 048² tile with its halo decodes 6 x 6 blocks of 512², 4 x 4 of them its own) -- and
+the halo strips of the file blocks two tiles read decoded once
+(:class:`~onemap.ingest.window.BlockCache`: a 2 048² tile with its halo decodes 6 x 6 blocks of
+512², 4 x 4 of them its own) -- and
 evaluates a :class:`~onemap.change.MaskPolicy` on those bands (the window grown by the policy's
 reach), so the clouds cost no second read either.
 
@@ -351,8 +352,10 @@ def pixel_stage(model: Any, plan: FeaturePlan, out: PixelTiles, *,
     fn = _TileFn(model, plan, prescreen, model.threshold if threshold is None else threshold)
     # lazy scenes not backed by files: their windows are computed by dask as the task's inputs
     by_dask = [is_lazy(x.data) and x.onemap.source is None for x in (plan.before, plan.after)]
-    # the file blocks under two tiles' halos decoded once (in this process: not on a cluster)
-    cache = None if client is not None else BlockCache(READ_CACHE_BYTES)
+    # nothing for dask to compute and no cluster: the tiles run here, in raster order, so the
+    # halo strips of the file blocks two tiles read are decoded once and kept between the reads
+    here = client is None and not any(by_dask) and not is_lazy(m)
+    cache = BlockCache(READ_CACHE_BYTES) if here else None
     if cache is not None:
         for t in todo:
             for x in (plan.before, plan.after):
@@ -394,7 +397,7 @@ def pixel_stage(model: Any, plan: FeaturePlan, out: PixelTiles, *,
         mk = None if m is None else m[_halo_window(frame, t, MASK_RING)[0]]  # lazy on dask
         return (t, *raws, mk)
 
-    if not any(is_lazy(a) for a in (plan.before.data, plan.after.data, m)):
+    if here:
         from .._compute import serial
 
         def job(t: Any) -> None:

@@ -3,11 +3,14 @@
 A tile read with a halo decodes whole internal blocks of the file: a 2 048² tile with a 40-pixel
 halo of a file tiled 512 x 512 decodes 6 x 6 blocks instead of 4 x 4, 2.25 times the work, and
 its neighbours decode the same edge blocks again. A :class:`BlockCache` is told the windows
-that will be read (:meth:`BlockCache.expect`); a block several of them need is decoded once,
-and of it only the part the reads still to come need is kept (the strip under a neighbour's
-halo), dropped after its last reader. So the memory held is the halo strips of the windows
-still to come (in raster order about a row of tiles' edges), bounded by *max_bytes* (beyond
-it the least recently used part goes; a later reader decodes its block again).
+that will be read (:meth:`BlockCache.expect`). When a block is decoded, the small parts of it
+that reads still to come need (the strips under the neighbours' halos, at most
+1 / :data:`KEEP_SHARE` of the block each) are kept, each dropped after its last reader; a
+tile that needs most of a block a neighbour's halo decoded first decodes it again (holding
+whole blocks for the next row of tiles cost more memory than it saved time). In raster order
+that is about one row of tiles' halo strips, bounded by *max_bytes* (beyond it the least
+recently used strip goes, and its reader decodes the block again). Measured at 20 000² (one
+date, 2 threads): 12-15 s of reads -> 8-10 s.
 
 Only files on the frame's pixel lattice whose blocks are tiles (not strips) are cached; the
 values are the file's, bit for bit, whatever was cached.
@@ -15,6 +18,7 @@ values are the file's, bit for bit, whatever was cached.
 
 from __future__ import annotations
 
+import mmap
 import threading
 from collections import OrderedDict
 from collections.abc import Iterator
@@ -24,6 +28,7 @@ import numpy as np
 
 __all__ = ["BlockCache"]
 
+KEEP_SHARE = 4  # parts of a block kept for a later read: at most a quarter of it
 Key = tuple[str, float, tuple[int, ...], int, int]
 Rect = tuple[int, int, int, int]
 
@@ -51,6 +56,7 @@ class BlockCache:
         self._kept: OrderedDict[tuple[Key, Rect], np.ndarray] = OrderedDict()  # LRU first
         self._pending: dict[Key, threading.Event] = {}  # blocks being decoded by a thread
         self._lock = threading.Lock()
+        self._local = threading.local()  # per thread: decoding buffers
 
     @staticmethod
     def caches(part: Any) -> bool:
@@ -98,19 +104,34 @@ class BlockCache:
             from rasterio.windows import Window
 
             br0, br1, bc0, bc1 = bounds
-            pixels = src.read(list(indexes), window=Window(bc0, br0, bc1 - bc0, br1 - br0))
+            pixels = self._buffer((len(indexes), br1 - br0, bc1 - bc0), src.dtypes[indexes[0] - 1])
+            src.read(list(indexes), window=Window(bc0, br0, bc1 - bc0, br1 - br0), out=pixels)
             with self._lock:
                 self.decoded += 1
                 self._consume(key, want)
+                size = (br1 - br0) * (bc1 - bc0)
                 for r0, r1, c0, c1 in set(self._wants.get(key, ())):  # each part still expected
-                    if (key, (r0, r1, c0, c1)) not in self._kept:  # (a halo's strip: a copy)
-                        part = pixels[:, r0 - br0:r1 - br0, c0 - bc0:c1 - bc0].copy()
+                    # a halo's strip, as a copy; most of a block (its own tile's read, after a
+                    # neighbour's halo) is decoded again: holding whole blocks for the next row
+                    # of tiles costs more memory than their decoding costs time
+                    small = (r1 - r0) * (c1 - c0) * KEEP_SHARE <= size
+                    if small and (key, (r0, r1, c0, c1)) not in self._kept:
+                        part = _off_heap((pixels.shape[0], r1 - r0, c1 - c0), pixels.dtype)
+                        part[...] = pixels[:, r0 - br0:r1 - br0, c0 - bc0:c1 - bc0]
                         self._keep((key, (r0, r1, c0, c1)), part)
         finally:
             with self._lock:
                 del self._pending[key]
             mine.set()
         return bounds, pixels
+
+    def _buffer(self, shape: tuple[int, int, int], dtype: Any) -> np.ndarray:
+        """This thread's decoding buffer of *shape* (not an allocation per block decoded)."""
+        buffers = self._local.__dict__.setdefault("buffers", {})
+        key = (shape, np.dtype(dtype).str)
+        if key not in buffers:
+            buffers[key] = _off_heap(shape, dtype)
+        return buffers[key]
 
     def _consume(self, key: Key, want: Rect) -> None:
         """One expected read of *want* in block *key* done (lock held); the part goes after
@@ -132,6 +153,15 @@ class BlockCache:
         while self.held_bytes > self.max_bytes and len(self._kept) > 1:
             _, old = self._kept.popitem(last=False)
             self.held_bytes -= old.nbytes
+
+
+def _off_heap(shape: tuple[int, ...], dtype: Any) -> np.ndarray:
+    """An array in its own anonymous memory map, returned to the system when it goes. Strips
+    kept across tiles on the heap pin it between the tiles' short-lived arrays, and the heap
+    cannot shrink (measured at 20 000²: peak RSS 2.5 GiB against 1.5 without the cache)."""
+    dt = np.dtype(dtype)
+    n = int(np.prod(shape)) * dt.itemsize
+    return np.frombuffer(mmap.mmap(-1, max(n, 1)), dt, count=n // dt.itemsize).reshape(shape)
 
 
 def _blocks_of(part: Any, indexes: tuple[int, ...], rows: tuple[int, int], cols: tuple[int, int]
