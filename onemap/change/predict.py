@@ -16,8 +16,10 @@ and, at the few pixels the patch stage reads, its channels.
    the rest per pixel) and the pixel model (a numba :class:`~onemap.change.trees.Ensemble`) run
    on the kept pixels only, of the tile and of a ring of
    :data:`~onemap.change._patch_stage.RING` pixels around it; elsewhere the probability is
-   **0** (NaN on nodata and masked pixels). The probability is stored as ``float16`` (3
-   significant digits) and compared with ``float16(threshold)``; a model trained with a
+   **0** (NaN on nodata and masked pixels), and so it is where an unsmoothed model's trees
+   cannot reach the candidate threshold (they stop early: only candidates' values are read).
+   The probability is stored as ``float16`` (3 significant digits) and compared with
+   ``float16(threshold)``; a model trained with a
    smoothing (``header["smooth"] = "mean3"``, :func:`~onemap.change._patch_stage.smooth`)
    stores the 3 x 3 mean instead, computed from a ring one pixel wider (:data:`MASK_RING`), so
    it is the whole image's. The patch channels are kept on the candidates (``probability >=
@@ -182,6 +184,12 @@ class _TileFn:
         self.smooth = str(model.header.get("smooth", "none"))
         P.smooth(np.zeros((1, 1), np.float32), self.smooth)  # a known smoothing
         self.halo = 0 if self.smooth == "none" else 1  # of the smoothing
+        # unsmoothed, only the candidates' probabilities are read (the patch features'), so the
+        # trees stop below the float16 just under the threshold: every probability that rounds
+        # to a candidate is exact, the others are 0 (county model: 1.6 -> 0.6 s per million kept)
+        self.at_least = 0.0
+        if self.smooth == "none":
+            self.at_least = float(np.nextafter(self.threshold, np.float16(-np.inf)))
         if self.kind == "learned":
             from .model import ModelMismatchError
 
@@ -262,7 +270,7 @@ class _TileFn:
         rr, cc = np.nonzero(kept)  # raster order
         have = np.empty((len(self.take), rr.size), np.float32)  # patch channels, kept pixels
         for k, X in self._features(c1, c2, rr + H, cc + H):
-            prob[rr[k:k + len(X)], cc[k:k + len(X)]] = self.pixel.predict(X)
+            prob[rr[k:k + len(X)], cc[k:k + len(X)]] = self.pixel.predict(X, self.at_least)
             have[:, k:k + len(X)] = X[:, self.take].T
         if s:  # smoothed on the tile and its ring of R from the probabilities around them
             prob = P.smooth(prob, self.smooth)[s:-s, s:-s]
@@ -309,7 +317,7 @@ def store_key(model: Any, plan: FeaturePlan, prescreen: float | None, tile_size:
     screen: list[Any] = [kind, level]
     if kind == "learned":
         screen.append(hashlib.sha256(model.screen_model.encode()).hexdigest())
-    inputs = ["predict-v2", model.header.get("pixel_model_sha256") or
+    inputs = ["predict-v3", model.header.get("pixel_model_sha256") or
               hashlib.sha256(model.pixel_model.encode()).hexdigest(), plan.sample_hash,
               repr(plan.frame), screen, int(tile_size), extra]
     if model.header.get("smooth", "none") != "none":  # the stored probability is smoothed

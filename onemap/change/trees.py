@@ -216,19 +216,24 @@ class Ensemble:
         return (self.feat, self.thr, self.child, self.flags, self.value, self.roots, self.depth,
                 self.rest)
 
-    def raw(self, X: np.ndarray) -> np.ndarray:
-        """Raw scores (sum of the trees' leaves, float64) of the rows of *X* ``(n, k)``."""
+    def raw(self, X: np.ndarray, floor: float = -np.inf) -> np.ndarray:
+        """Raw scores (sum of the trees' leaves, float64) of the rows of *X* ``(n, k)``; rows
+        sure to stay below *floor* may stop early with ``-inf``."""
         X = self._matrix(X)
         n = X.shape[0]
         out = np.empty(n, np.float64)
         K.raw_at(X.T[:, :, None], np.arange(n, dtype=np.int64), np.zeros(n, np.int64),
                  self.feat, self.thr, self.child, self.flags, self.value, self.roots, self.depth,
-                 self.rest, -np.inf, out)
+                 self.rest, floor, out)
         return out
 
-    def predict(self, X: np.ndarray) -> np.ndarray:
-        """Probabilities (float64) of the rows of *X* ``(n, k)``, as ``Booster.predict``."""
-        raw = self.raw(X)
+    def predict(self, X: np.ndarray, at_least: float = 0.0) -> np.ndarray:
+        """Probabilities (float64) of the rows of *X* ``(n, k)``, as ``Booster.predict``.
+
+        *at_least*: only the probabilities reaching this level matter; rows whose later trees
+        cannot lift them to it stop early and get 0 (as :meth:`predict_at`).
+        """
+        raw = self.raw(X, self._floor(at_least))
         K.sigmoid(raw, self.sigmoid, raw)
         return raw
 

@@ -70,12 +70,22 @@ def test_prescreen_scores_only_changed_pixels(trained):  # noqa: F811
     low = cva < 2.0
     assert low.any() and (~low).any()
     assert (screened[low] == 0).all()  # below the pre-screen: probability 0, model not run
-    np.testing.assert_array_equal(screened[~low], full[~low])  # elsewhere the same bits
+    # the model, unsmoothed, stops early below the candidate threshold: the candidates and
+    # their probabilities are the same bits everywhere, other pixels exact or 0
+    assert trained.header["smooth"] == "none"
+    thr = np.float16(trained.threshold)
+    cand = full >= thr
+    assert cand.any() and (~cand).any()
+    np.testing.assert_array_equal(screened[~low] >= thr, cand[~low])
+    np.testing.assert_array_equal(screened[~low & cand], full[~low & cand])
     # the same as the model on all features, to float16
     names = trained.header["features"]
     X = feats.reshape(len(names), -1).T
     p = trained.booster("pixel").predict(X).astype(np.float32).astype(np.float16)
-    np.testing.assert_array_equal(full.ravel(), p.astype(np.float32))
+    p = p.astype(np.float32).reshape(full.shape)
+    np.testing.assert_array_equal(cand, p >= thr)
+    np.testing.assert_array_equal(full[cand], p[cand])
+    assert ((full == p) | (full == 0)).all() and (full[~cand] == 0).mean() > 0.2
 
 
 def test_patch_windows_do_not_change_the_patches(trained, monkeypatch):  # noqa: F811

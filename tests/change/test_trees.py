@@ -141,6 +141,7 @@ def test_predict_at_least_a_level_stops_early_and_keeps_the_decision(params):
     qs = np.quantile(full, [0.3, 0.6, 0.9])
     for level in [0.0, 1.0, *qs, *np.nextafter(qs, 0), *np.nextafter(qs, 1), *full[:20]]:
         got = ens.predict_at(F, rr, cc, at_least=level)
+        np.testing.assert_array_equal(ens.predict(X, at_least=level), got)  # rows: the same
         np.testing.assert_array_equal(got >= level, full >= level)
         np.testing.assert_array_equal(got[full >= level], full[full >= level])
         assert ((got == full) | (got == 0)).all()
