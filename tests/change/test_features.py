@@ -158,6 +158,21 @@ def test_pantex_at_pixels_equals_dense():
     np.testing.assert_array_equal(out, _pantex(g, 3).ravel())
     with pytest.raises(ValueError, match="pad"):
         WK.pantex_at_kernel(qp[1:-1, 1:-1], 4, 3, WK.PANTEX_OFFSETS, rows, cols, out)
+    # the dense kernel's sliding sums against the direct sums: windows larger than the array,
+    # single rows and columns, NaN runs, other displacements
+    rng = np.random.default_rng(7)
+    offsets = np.array([[0, 1], [3, -2], [-1, 2], [2, 2]], np.int64)
+    for shape, r in (((1, 9), 2), ((7, 1), 3), ((4, 5), 4), ((23, 17), 1), ((31, 40), 3)):
+        g = _with_nan(shape, int(rng.integers(100))) * 50
+        g[rng.random(shape) < 0.1] = np.nan
+        pad = r + 3
+        qp = np.pad(_quantised(g), pad, constant_values=WK.QNAN)
+        rows, cols = np.divmod(np.arange(g.size, dtype=np.int64), shape[1])
+        want = np.empty(g.size, np.float32)
+        WK.pantex_at_kernel(qp, pad, r, offsets, rows, cols, want)
+        got = np.empty(shape, np.float32)
+        WK.pantex_kernel(_quantised(g), r, offsets, got)
+        np.testing.assert_array_equal(got.ravel(), want)
 
 
 def test_pantex_sees_built_texture_not_stripes():
