@@ -15,6 +15,7 @@ import numpy as np
 from numba import njit
 
 from . import _kernels as K
+from . import _tree_kernels as TK
 
 F32 = np.float32
 NAN = np.float32(np.nan)
@@ -292,6 +293,37 @@ def cva_kernel(b1, b2, gain, offset, sigma, out):
             out[i, j] = NAN if bad else math.sqrt(ss / nb)
 
 
+@njit(cache=True, inline="always")
+def _screen_px(b1, b2, i, j, med1, scl1, med2, scl2, gain, offset, sigma, o):
+    """The screen channels of pixel (i, j) into the 1-D *o* (``nb + 4``); False when a band of
+    either date is NaN (*o* untouched)."""
+    nb = b1.shape[0]
+    for k in range(nb):
+        if b1[k, i, j] != b1[k, i, j] or b2[k, i, j] != b2[k, i, j]:
+            return False
+    ss = F32(0)
+    sd = F32(0)
+    s1 = F32(0)
+    s2 = F32(0)
+    for k in range(nb):
+        x1 = b1[k, i, j]
+        x2 = b2[k, i, j]
+        z1 = (x1 - med1[k]) / scl1[k]
+        z2 = (x2 - med2[k]) / scl2[k]
+        m2 = x2 * gain[k] + offset[k]
+        dz = (m2 - x1) / sigma[k]
+        o[k] = dz
+        ss += dz * dz
+        sd += dz
+        s1 += z1
+        s2 += z2
+    o[nb] = math.sqrt(ss / nb)
+    o[nb + 1] = sd / nb
+    o[nb + 2] = s1 / nb
+    o[nb + 3] = s2 / nb
+    return True
+
+
 @njit(cache=True, nogil=True)
 def screen_channels_kernel(b1, b2, med1, scl1, med2, scl2, gain, offset, sigma, out):
     """The learned pre-screen's channels (``out``: ``(nb + 4, h, w)``), a few operations per band.
@@ -301,33 +333,34 @@ def screen_channels_kernel(b1, b2, med1, scl1, med2, scl2, gain, offset, sigma, 
     operations in the same order); NaN where a band of either date is NaN.
     """
     nb, h, w = b1.shape
+    o = np.empty(nb + 4, np.float32)
     for i in range(h):
         for j in range(w):
-            bad = False
-            for k in range(nb):
-                if b1[k, i, j] != b1[k, i, j] or b2[k, i, j] != b2[k, i, j]:
-                    bad = True
-            if bad:
-                for c in range(out.shape[0]):
-                    out[c, i, j] = NAN
-                continue
-            ss = F32(0)
-            sd = F32(0)
-            s1 = F32(0)
-            s2 = F32(0)
-            for k in range(nb):
-                x1 = b1[k, i, j]
-                x2 = b2[k, i, j]
-                z1 = (x1 - med1[k]) / scl1[k]
-                z2 = (x2 - med2[k]) / scl2[k]
-                m2 = x2 * gain[k] + offset[k]
-                dz = (m2 - x1) / sigma[k]
-                out[k, i, j] = dz
-                ss += dz * dz
-                sd += dz
-                s1 += z1
-                s2 += z2
-            out[nb, i, j] = math.sqrt(ss / nb)
-            out[nb + 1, i, j] = sd / nb
-            out[nb + 2, i, j] = s1 / nb
-            out[nb + 3, i, j] = s2 / nb
+            ok = _screen_px(b1, b2, i, j, med1, scl1, med2, scl2, gain, offset, sigma, o)
+            for c in range(nb + 4):
+                out[c, i, j] = o[c] if ok else NAN
+
+
+@njit(cache=True, nogil=True)
+def screen_walk_kernel(b1, b2, med1, scl1, med2, scl2, gain, offset, sigma, lo, hi, valid,
+                       X, rows, cols):
+    """The screen's channels where its trees must be walked, gathered: for each pixel valid in
+    both dates (``valid[i, j]``) and outside the box ``(lo, hi]`` of
+    :func:`onemap.change._tree_kernels.outside_box` (the reject box), its channels as a row of
+    ``X`` ``(n, nb + 4)`` and its position in ``rows``, ``cols`` (raster order); returns n.
+    One pass: no channel planes written and read again."""
+    nb, h, w = b1.shape
+    k = nb + 4
+    o = np.empty(k, np.float32)
+    n = 0
+    for i in range(h):
+        for j in range(w):
+            ok = _screen_px(b1, b2, i, j, med1, scl1, med2, scl2, gain, offset, sigma, o)
+            valid[i, j] = ok
+            if ok and TK.outside(o, lo, hi):
+                for c in range(k):
+                    X[n, c] = o[c]
+                rows[n] = i
+                cols[n] = j
+                n += 1
+    return n

@@ -30,6 +30,7 @@ __all__ = [
     "resolve_prescreen",
     "screen_block",
     "screen_names",
+    "screen_walk",
 ]
 
 SCREEN_KEEP = 0.99  # share of the out-of-fold true detections the screen must keep
@@ -75,6 +76,24 @@ def screen_block(plan: Any, b1: np.ndarray, b2: np.ndarray) -> np.ndarray:
         out,
     )
     return out
+
+
+def screen_walk(plan: Any, b1: np.ndarray, b2: np.ndarray, box: Any, valid: np.ndarray,
+                buffers: tuple[np.ndarray, np.ndarray, np.ndarray]) -> int:
+    """The screen channels of the pixels of float32 bands *b1*, *b2* whose trees must be
+    walked -- valid in both dates and outside the reject *box* (:func:`reject_box`; None: no
+    box) -- gathered into *buffers* ``(X (n, nb + 4), rows, cols)`` in raster order; *valid*
+    ``(h, w)`` set. Returns n. The channels are :func:`screen_block`'s, bit for bit."""
+    from .features import _f32
+
+    k = len(plan.bands) + 4
+    lo, hi = box if box is not None else (np.full(k, np.inf), np.full(k, -np.inf))
+    X, rows, cols = buffers
+    return int(FK.screen_walk_kernel(
+        np.asarray(b1, np.float32), np.asarray(b2, np.float32), _f32(plan.med1),
+        _f32(plan.scl1), _f32(plan.med2), _f32(plan.scl2), _f32(plan.gain), _f32(plan.offset),
+        _f32(plan.sigma), np.asarray(lo, np.float64), np.asarray(hi, np.float64), valid, X,
+        rows, cols))
 
 
 def choose_level(screen: np.ndarray, hit: np.ndarray, keep: float = SCREEN_KEEP) -> float:

@@ -162,19 +162,26 @@ def box_bound(feat, thr, child, flags, value, roots, lo, hi):
     return total
 
 
+@njit(cache=True, inline="always")
+def outside(x, lo, hi):
+    """Whether some feature of the row *x*, as loaded, is outside ``(lo[j], hi[j]]`` or NaN."""
+    for j in range(x.shape[0]):
+        v = np.float64(x[j])
+        if -ZERO <= v <= ZERO:
+            v = 0.0
+        if not (v > lo[j] and v <= hi[j]):  # NaN: outside
+            return True
+    return False
+
+
 @njit(cache=True, nogil=True)
 def outside_box(F, lo, hi, out):
     """``out[r, c]`` True where some feature of ``F (k, h, w)``, as loaded, is outside
     ``(lo[j], hi[j]]`` or NaN (then the trees must be walked), False inside the box."""
     k, h, w = F.shape
+    x = np.empty(k, F.dtype)
     for r in range(h):
         for c in range(w):
-            o = False
             for j in range(k):
-                v = np.float64(F[j, r, c])
-                if -ZERO <= v <= ZERO:
-                    v = 0.0
-                if not (v > lo[j] and v <= hi[j]):  # NaN: outside
-                    o = True
-                    break
-            out[r, c] = o
+                x[j] = F[j, r, c]
+            out[r, c] = outside(x, lo, hi)

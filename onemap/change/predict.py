@@ -69,8 +69,7 @@ from ..frame import Frame
 from . import _feature_kernels as FK
 from . import _kernels as K
 from . import _patch_stage as P
-from . import _tree_kernels as TK
-from ._screen import reject_box, resolve_prescreen, screen_block, screen_names
+from ._screen import reject_box, resolve_prescreen, screen_block, screen_names, screen_walk
 from .features import HALO, FeaturePlan, _f32
 
 __all__ = [
@@ -215,22 +214,20 @@ class _TileFn:
             valid = np.isfinite(cva)
             with np.errstate(invalid="ignore"):
                 return valid, cva >= self.level  # NaN (nodata) is not kept
-        nb, hh, _ = b1.shape
-        valid = np.zeros(b1.shape[1:], bool)
+        nb, hh, ww = b1.shape
+        valid = np.empty(b1.shape[1:], bool)
         kept = np.zeros(b1.shape[1:], bool)
+        m = min(BAND, hh) * ww
+        buffers = (np.empty((m, nb + 4), np.float32), np.empty(m, np.int64),
+                   np.empty(m, np.int64))
         for r0 in range(0, hh, BAND):  # bands of rows: bounded memory
-            ch = screen_block(plan, b1[:, r0:r0 + BAND], b2[:, r0:r0 + BAND])
-            ok = np.isfinite(ch[nb])  # the CVA: NaN where a band of either date is
-            valid[r0:r0 + BAND] = ok
-            walk = ok
-            if self.box is not None:  # inside the box the screen surely rejects: no tree walk
-                walk = np.empty(ok.shape, bool)
-                TK.outside_box(ch, *self.box, walk)
-                walk &= ok
-            if walk.any():
-                rr, cc = np.nonzero(walk)
-                p = self.screen.predict_at(ch, rr, cc, at_least=self.level)  # stops early
-                kept[r0:r0 + BAND][walk] = p >= self.level
+            # inside the reject box the screen surely rejects: only the rest walk the trees
+            n = screen_walk(plan, b1[:, r0:r0 + BAND], b2[:, r0:r0 + BAND], self.box,
+                            valid[r0:r0 + BAND], buffers)
+            if n:
+                X, rr, cc = (b[:n] for b in buffers)
+                p = self.screen.predict(X, at_least=self.level)  # stops early
+                kept[r0 + rr, cc] = p >= self.level
         return valid, kept
 
     def _features(self, b1: np.ndarray, b2: np.ndarray, rows: np.ndarray,
