@@ -67,6 +67,10 @@ from tests.change import real_data as R  # noqa: E402
 
 MEAN_RADII = (1, 2, 4, 8)
 MAX_RADIUS = 2
+# m1 / m2: model 1 alone / auto-context, the held-out context from model 1's final model;
+# m1f / m2f: the same from the mean of model 1's inner fold models
+STAGES = ("m1", "m2", "m1f", "m2f")
+CONTEXT = "full"  # --context none: a control without context features
 CONTEXT_NAMES = ["ctx_p"] + [f"ctx_mean{r}" for r in MEAN_RADII] + [f"ctx_max{MAX_RADIUS}"]
 
 
@@ -89,6 +93,8 @@ def context(prob: np.ndarray) -> np.ndarray:
     out.append(mx.astype(np.float32))
     res = np.stack(out)
     res[:, ~ok] = np.nan
+    if CONTEXT == "none":  # control: model 2 without context (model 1 retrained on its sample)
+        return res[:1] * np.nan
     return res
 
 
@@ -103,13 +109,35 @@ def dense(plan) -> np.ndarray:
 def predict_dense(booster, feats: np.ndarray, ctx: np.ndarray, sel: np.ndarray | None = None):
     """Model 2's probability where the context is finite (NaN elsewhere); *sel* a pixel subset."""
     h, w = feats.shape[1:]
-    ok = np.isfinite(ctx[0])
+    ok = np.isfinite(ctx[0]) if CONTEXT != "none" else np.isfinite(feats[0])
     if sel is not None:
         ok &= sel
     out = np.full((h, w), np.nan, np.float32)
     if ok.any():
         X = np.concatenate([feats[:, ok], ctx[:, ok]]).T
         out[ok] = booster.predict(np.ascontiguousarray(X), num_threads=1)
+    return out
+
+
+def _capture_folds():
+    """Capture model 1's inner fold models (the first argument of ``_oof_channels``)."""
+    box = {}
+    orig = T._oof_channels
+
+    def wrapped(models, *args, **kw):
+        box["models"] = models
+        return orig(models, *args, **kw)
+
+    T._oof_channels = wrapped
+    return box
+
+
+def fold_mean(models, feats: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    """The mean probability of model 1's inner fold models (NaN where not *valid*)."""
+    out = np.full(valid.shape, np.nan, np.float32)
+    if valid.any():
+        X = np.ascontiguousarray(feats[:, valid].T)
+        out[valid] = np.mean([m.predict(X, num_threads=1) for m in models], axis=0)
     return out
 
 
@@ -129,12 +157,12 @@ def train_model2(plans, labels, oof, feats, header, seed, folds, cap):
     for k, (lab, F, C) in enumerate(zip(labels, feats, ctxs, strict=True)):
         draw = np.random.default_rng([seed, k, 7919]).random(lab.shape)
         pick = ((lab == 1) & (draw < rate[1])) | ((lab == 0) & (draw < rate[0]))
-        pick &= np.isfinite(C[0]) & np.isfinite(F[header["features"].index("cva")])
+        pick &= np.isfinite(oof[k][0]) & np.isfinite(F[header["features"].index("cva")])
         X.append(np.concatenate([F[:, pick], C[:, pick]]).T)
         y.append(lab[pick])
         f.append(fold_map(plans[k], k, seed, folds, by_pair)[pick])
     X, y, f = np.concatenate(X), np.concatenate(y).astype(np.float32), np.concatenate(f)
-    names = list(header["features"]) + CONTEXT_NAMES
+    names = list(header["features"]) + (CONTEXT_NAMES if CONTEXT != "none" else ["ctx_none"])
     params = header["parameters"]["pixel"]
     models = [_lgb_train(X[f != i], y[f != i], params, seed, 1, names) for i in range(folds)]
     final = _lgb_train(X, y, params, seed, 1, names)
@@ -214,7 +242,10 @@ def main() -> None:
     ap.add_argument("--only", default="oscd", choices=("oscd", "sztaki", "levir", "landsat"))
     ap.add_argument("--max-folds", type=int, default=None)
     ap.add_argument("--no-hyst", action="store_true")
+    ap.add_argument("--context", default="full", choices=("full", "none"))
     args = ap.parse_args()
+    global CONTEXT
+    CONTEXT = args.context
     from onemap.change.features import FeaturePlan
     from onemap.change.predict import PixelTiles, pixel_stage
 
@@ -222,7 +253,8 @@ def main() -> None:
     sets = E.folds(args.data, {args.only})
     fold_list = [(tr, te) for v in sets.values() for tr, tes in v for te in tes][: args.max_folds]
     box = V._capture()
-    names = ["m1-none", "m1-mean3", "m1", "m2-none", "m2-mean3", "m2"]
+    fbox = _capture_folds()
+    names = [f"{s}{k}" for s in STAGES for k in ("-none", "-mean3", "")]
     if not args.no_hyst:
         names += ["m1+hyst", "m2+hyst"]
     tot = {n: np.zeros(4, np.int64) for n in names}
@@ -244,11 +276,17 @@ def main() -> None:
         tiles = PixelTiles(plan.frame, 1024, None)
         pixel_stage(model, plan, tiles, prescreen=0.0, threshold=0.0)
         p1 = full_prob(tiles)
-        p2 = predict_dense(final2, dense(plan), context(p1))
-        oofs = {"m1": [ch[0] for ch in oof], "m2": oof2}
-        held = {"m1": p1, "m2": p2}
-        res = {}
-        for stage in ("m1", "m2"):
+        F = dense(plan)
+        p2 = predict_dense(final2, F, context(p1))
+        # the context from the mean of model 1's fold models, whose probabilities are what
+        # model 2 learned its context from (each fold model saw as little of the scene)
+        p1f = fold_mean(fbox["models"], F, np.isfinite(p1))
+        p2f = predict_dense(final2, F, context(p1f))
+        oofs = {"m1": [ch[0] for ch in oof], "m2": oof2, "m1f": [ch[0] for ch in oof],
+                "m2f": oof2}
+        held = {"m1": p1, "m2": p2, "m1f": p1f, "m2f": p2f}
+        res, trained = {}, {}  # trained: (inner OOF, kind) -> (header, patch model)
+        for stage in STAGES:
             inner = {}
             for kind in P.SMOOTHINGS:
                 probs = [P.smooth(p, kind) for p in oofs[stage]]
@@ -256,7 +294,7 @@ def main() -> None:
                 inner[kind] = (thr, f1, probs)
             pick = max(inner, key=lambda k: (round(inner[k][1], 6), k == "none"))
             for kind in P.SMOOTHINGS + ("hyst",):
-                if kind == "hyst" and args.no_hyst:
+                if kind == "hyst" and (args.no_hyst or stage.endswith("f")):
                     continue
                 base = pick if kind == "hyst" else kind
                 thr, f1, probs = inner[base]
@@ -268,11 +306,14 @@ def main() -> None:
                     held_p = hysteresis(held_p, low, thr)
                 oof_s = [np.concatenate([p[None], ch[1:]]) for p, ch in zip(probs, oof,
                                                                            strict=True)]
-                h = copy.deepcopy(header)
-                h["threshold"] = low
-                h["validation"]["pixel_f1"] = round(hf1, 4)
-                text = PT._train_patch_stage(pairs, plans, labels, oof_s, h, seed, nt, folds,
-                                             None, "pixel")
+                key = (stage.rstrip("f"), kind)  # m1f / m2f: the same inner OOF as m1 / m2
+                if key not in trained:
+                    h = copy.deepcopy(header)
+                    h["threshold"] = low
+                    h["validation"]["pixel_f1"] = round(hf1, 4)
+                    trained[key] = (h, PT._train_patch_stage(pairs, plans, labels, oof_s, h,
+                                                             seed, nt, folds, None, "pixel"))
+                h, text = trained[key]
                 m = ChangeModel(h, model.pixel_model, text)
                 patches = V.held_out(m, 0.0, test, tiles_with(tiles, held_p), plan)
                 c = R.confusion(R.predicted_mask(patches, test.frame), test)
