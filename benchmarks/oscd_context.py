@@ -114,7 +114,7 @@ def predict_dense(booster, feats: np.ndarray, ctx: np.ndarray, sel: np.ndarray |
         ok &= sel
     out = np.full((h, w), np.nan, np.float32)
     if ok.any():
-        X = np.concatenate([feats[:, ok], ctx[:, ok]]).T
+        X = (ctx[:, ok] if CONTEXT == "only" else np.concatenate([feats[:, ok], ctx[:, ok]])).T
         out[ok] = booster.predict(np.ascontiguousarray(X), num_threads=1)
     return out
 
@@ -141,6 +141,31 @@ def fold_mean(models, feats: np.ndarray, valid: np.ndarray) -> np.ndarray:
     return out
 
 
+def _logit(p: np.ndarray) -> np.ndarray:
+    q = np.clip(p.astype(np.float64), 1e-4, 1 - 1e-4)
+    return np.log(q / (1 - q))
+
+
+class Residual:
+    """``--context resid``: model 2 boosted from model 1's logit (LightGBM ``init_score``), so
+    its trees learn only a correction of model 1 from the features and the context; column
+    *ip* of X is model 1's probability."""
+
+    def __init__(self, X, y, params, seed, names, ip):
+        import lightgbm as lgb
+
+        self.ip = ip
+        p = {**params, "seed": seed, "deterministic": True, "force_row_wise": True,
+             "num_threads": 1, "verbosity": -1}
+        ds = lgb.Dataset(X, label=y, init_score=_logit(X[:, ip]), feature_name=list(names),
+                         params={"verbosity": -1})
+        self.booster = lgb.train(p, ds)
+
+    def predict(self, X, num_threads=1):
+        z = self.booster.predict(X, raw_score=True, num_threads=num_threads) + _logit(X[:, self.ip])
+        return 1 / (1 + np.exp(-z))
+
+
 def fold_map(plan, k, seed, folds, by_pair):
     h, w = plan.frame.shape
     return _folds(plan.frame.shape, 0, h, 0, w, k, seed, folds, by_pair)
@@ -158,14 +183,22 @@ def train_model2(plans, labels, oof, feats, header, seed, folds, cap):
         draw = np.random.default_rng([seed, k, 7919]).random(lab.shape)
         pick = ((lab == 1) & (draw < rate[1])) | ((lab == 0) & (draw < rate[0]))
         pick &= np.isfinite(oof[k][0]) & np.isfinite(F[header["features"].index("cva")])
-        X.append(np.concatenate([F[:, pick], C[:, pick]]).T)
+        X.append((C[:, pick] if CONTEXT == "only" else np.concatenate([F[:, pick], C[:, pick]])).T)
         y.append(lab[pick])
         f.append(fold_map(plans[k], k, seed, folds, by_pair)[pick])
     X, y, f = np.concatenate(X), np.concatenate(y).astype(np.float32), np.concatenate(f)
     names = list(header["features"]) + (CONTEXT_NAMES if CONTEXT != "none" else ["ctx_none"])
+    if CONTEXT == "only":  # a learned smoothing: model 2 sees the context of p only
+        names = list(CONTEXT_NAMES)
     params = header["parameters"]["pixel"]
-    models = [_lgb_train(X[f != i], y[f != i], params, seed, 1, names) for i in range(folds)]
-    final = _lgb_train(X, y, params, seed, 1, names)
+    if CONTEXT == "resid":
+        ip = len(header["features"])
+        models = [Residual(X[f != i], y[f != i], params, seed, names, ip) for i in range(folds)]
+        final = Residual(X, y, params, seed, names, ip)
+    else:
+        models = [_lgb_train(X[f != i], y[f != i], params, seed, 1, names)
+                  for i in range(folds)]
+        final = _lgb_train(X, y, params, seed, 1, names)
     oof2 = []
     for k, (F, C) in enumerate(zip(feats, ctxs, strict=True)):
         fm = fold_map(plans[k], k, seed, folds, by_pair)
@@ -242,7 +275,7 @@ def main() -> None:
     ap.add_argument("--only", default="oscd", choices=("oscd", "sztaki", "levir", "landsat"))
     ap.add_argument("--max-folds", type=int, default=None)
     ap.add_argument("--no-hyst", action="store_true")
-    ap.add_argument("--context", default="full", choices=("full", "none"))
+    ap.add_argument("--context", default="full", choices=("full", "none", "resid", "only"))
     args = ap.parse_args()
     global CONTEXT
     CONTEXT = args.context
