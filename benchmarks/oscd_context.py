@@ -28,6 +28,16 @@ of ``eval_trained.py``):
 5. held out: model 1 dense on the city (no pre-screen), context of its probability, model 2 on
    top; the candidates and the patch stage as in ``detect_with_model``.
 
+Rows: ``m1`` model 1 alone, ``m2`` auto-context (``-none`` / ``-mean3``: the probability
+smoothed or not; without suffix: the smoothing chosen on the inner OOF, as the default path);
+``m1f`` / ``m2f``: the held-out probability of model 1 (and the context built from it) from the
+mean of model 1's inner fold models instead of its final model -- the models whose
+probabilities model 2 learned its context from (thresholds and patch stage as ``m1`` / ``m2``).
+``--context none``: a control, model 2 on the same sample without context features (what the
+redrawn sample alone does); ``--context resid``: model 2 boosted from model 1's logit
+(``init_score``), learning a correction only; ``--context only``: model 2 on the context
+features alone (a learned smoothing of p).
+
 ``+hyst``: hysteresis candidates -- components of ``p >= low`` that hold a pixel ``>= t`` (*t*
 the chosen pixel threshold), *low* from the threshold grid below *t* by the pooled inner OOF
 pixel F1 of the hysteresis mask (ties: the higher, i.e. none); the patch stage then learns on
