@@ -85,8 +85,8 @@ BAND = 256  # rows of screen channels or features computed at once (bounded memo
 # pixel when the model smooths the probability (its 3 x 3 halo); the mask is read on it
 MASK_RING = P.RING + 1
 READ = HALO + MASK_RING  # pixels read around a tile: the features of its ring
-# the most bytes of decoded file blocks kept for the neighbouring tiles' halos (about two rows
-# of blocks across a 20 000-pixel scene of 4 uint16 bands and two dates fit in it)
+# the most bytes of decoded halo strips kept for the neighbouring tiles (a row of tiles' strips
+# held under 20 MiB at 20 000², 4 uint16 bands, two dates)
 READ_CACHE_BYTES = 512 << 20
 
 
