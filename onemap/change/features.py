@@ -67,6 +67,7 @@ KEPT_SAMPLE = 1 << 15  # sample pixels a plan keeps (FeaturePlan.sample)
 WINDOW_AT_COST = 2.5
 PANTEX_AT_COST = 15
 # channels (by name) whose local mean / spread are features
+_WINDOW_CHANNELS = ("cva", "brightness_change", "brightness_1", "brightness_2")  # FK's order
 _MEAN_OF = ("cva", "brightness_change", "brightness_2")
 _STD_OF = ("cva", "brightness_2")
 
@@ -248,28 +249,8 @@ class FeaturePlan:
         (1 / :data:`PANTEX_AT_COST`) of the block, densely and gathered, which is then cheaper
         (scattered look-ups miss the cache). The same exact integers either way.
         """
-        if b1.ndim != 3 or b1.shape != b2.shape or b1.shape[0] != len(self.bands):
-            raise DataError(
-                f"blocks of shape {b1.shape} and {b2.shape} for {len(self.bands)} bands",
-                hint="pass both dates as (band, row, col) arrays of the same shape",
-            )
-        b1, b2 = _f32(b1), _f32(b2)
-        nb, h, w = b1.shape
-        rows = np.ascontiguousarray(rows, np.int64).ravel()
-        cols = np.ascontiguousarray(cols, np.int64).ravel()
-        if rows.shape != cols.shape:
-            raise DataError(
-                f"rows ({rows.size}) and cols ({cols.size}) differ in length",
-                hint="pass one row and one column index per pixel",
-            )
-        if rows.size and (rows.min() < 0 or rows.max() >= h or cols.min() < 0 or cols.max() >= w):
-            raise DataError(
-                f"pixel indices outside the {h} x {w} block",
-                hint="index the block passed (halo included), 0 <= row < h, 0 <= col < w",
-            )
+        b1, b2, rows, cols, chans = self._at_inputs(b1, b2, rows, cols)
         m1, s1, m2, s2, g, o, sg = self._coefs()
-        chans = np.empty((FK.N_WINDOW_CHANNELS, h, w), np.float32)
-        FK.window_channels_kernel(b1, b2, m1, s1, m2, s2, g, o, sg, chans)
         out = np.empty((rows.size, len(self.names)), np.float32)
         FK.pixel_channels_at_kernel(
             b1, b2, m1, s1, m2, s2, g, o, sg, self.roles, self._index_dst, rows, cols, out
@@ -286,6 +267,55 @@ class FeaturePlan:
         out[:, first:] = feats.T
         return out
 
+    def channels_at(self, b1: np.ndarray, b2: np.ndarray, rows: np.ndarray, cols: np.ndarray,
+                    names: list[str]) -> np.ndarray:
+        """Only the named features of the pixels, ``(n_pixels, len(names))`` float32: bit for
+        bit those columns of :meth:`at`, for the features that need no window statistics --
+        ``cva``, ``brightness_change``, ``brightness_1``, ``brightness_2`` and the PanTex
+        ones (what the patch stage reads around the candidates: a few of :meth:`at`'s cost).
+        """
+        cheap = (*_WINDOW_CHANNELS, "pantex_1", "pantex_2", "pantex_change")
+        if not set(names) <= set(cheap):
+            raise DataError(f"channels_at computes {', '.join(cheap)} only, not "
+                            f"{', '.join(sorted(set(names) - set(cheap)))}",
+                            hint="use FeaturePlan.at for the other features")
+        b1, b2, rows, cols, chans = self._at_inputs(b1, b2, rows, cols)
+        got = dict(zip(_WINDOW_CHANNELS, (c[rows, cols] for c in chans), strict=True))
+        if any(n.startswith("pantex") for n in names):
+            first = self.names.index("pantex_1")  # the PanTex features come last
+            tex = np.empty((3, rows.size), np.float32)
+            self._neighbourhood(chans, tex, rows, cols, first, windows=False)
+            got.update(zip(("pantex_1", "pantex_2", "pantex_change"), tex, strict=True))
+        return np.stack([got[n] for n in names], axis=1) if names else np.empty((rows.size, 0))
+
+    def _at_inputs(self, b1: np.ndarray, b2: np.ndarray, rows: np.ndarray, cols: np.ndarray
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """The checked float32 blocks and int64 pixel indices of :meth:`at`, and the block's
+        window channels ``(cva, brightness_change, brightness_1, brightness_2)``."""
+        if b1.ndim != 3 or b1.shape != b2.shape or b1.shape[0] != len(self.bands):
+            raise DataError(
+                f"blocks of shape {b1.shape} and {b2.shape} for {len(self.bands)} bands",
+                hint="pass both dates as (band, row, col) arrays of the same shape",
+            )
+        b1, b2 = _f32(b1), _f32(b2)
+        _, h, w = b1.shape
+        rows = np.ascontiguousarray(rows, np.int64).ravel()
+        cols = np.ascontiguousarray(cols, np.int64).ravel()
+        if rows.shape != cols.shape:
+            raise DataError(
+                f"rows ({rows.size}) and cols ({cols.size}) differ in length",
+                hint="pass one row and one column index per pixel",
+            )
+        if rows.size and (rows.min() < 0 or rows.max() >= h or cols.min() < 0 or cols.max() >= w):
+            raise DataError(
+                f"pixel indices outside the {h} x {w} block",
+                hint="index the block passed (halo included), 0 <= row < h, 0 <= col < w",
+            )
+        chans = np.empty((FK.N_WINDOW_CHANNELS, h, w), np.float32)
+        m1, s1, m2, s2, g, o, sg = self._coefs()
+        FK.window_channels_kernel(b1, b2, m1, s1, m2, s2, g, o, sg, chans)
+        return b1, b2, rows, cols, chans
+
     def _neighbourhood(
         self,
         chans: np.ndarray,
@@ -293,24 +323,25 @@ class FeaturePlan:
         rows: np.ndarray | None,
         cols: np.ndarray | None,
         first: int = 0,
+        windows: bool = True,
     ) -> None:
-        """Window statistics and PanTex from the window channels ``(cva, brightness_change,
-        brightness_1, brightness_2)`` of a block into ``out[index - first]``: planes ``(h, w)``
-        densely, or values at ``(rows, cols)`` when given."""
+        """Window statistics (unless not *windows*) and PanTex from the window channels
+        ``(cva, brightness_change, brightness_1, brightness_2)`` of a block into
+        ``out[index - first]``: planes ``(h, w)`` densely, or values at ``(rows, cols)`` when
+        given."""
         h, w = chans.shape[1:]
         idx = {n: i - first for i, n in enumerate(self.names)}
-        names = ("cva", "brightness_change", "brightness_1", "brightness_2")
-        src = dict(zip(names, chans, strict=True))
+        src = dict(zip(_WINDOW_CHANNELS, chans, strict=True))
         n = h * w if rows is None else rows.size
         # scattered pixels: direct sums (PanTex) and corner look-ups (windows) cost several
         # dense pixels each, so beyond a share of the block the dense kernels are cheaper
-        sparse_windows = n * WINDOW_AT_COST < h * w
+        sparse_windows = n * WINDOW_AT_COST < h * w or not windows
         sparse_pantex = n * PANTEX_AT_COST < h * w
         q = np.empty((h, w), np.int64)
         gather = rows is not None and not (sparse_windows and sparse_pantex)
         plane = np.empty((2, h, w), np.float32) if gather else None  # dense, to gather from
-        t = np.empty((h + 1, w + 1, 3), np.uint64)
-        if sparse_windows:
+        t = np.empty((h + 1, w + 1, 3) if windows else (1, 1, 3), np.uint64)
+        if windows and sparse_windows:
             assert rows is not None and cols is not None
             for c in _MEAN_OF:
                 WK.quantise_kernel(src[c], q)
@@ -319,7 +350,7 @@ class FeaturePlan:
                     mean = out[idx[f"mean{r}_{c}"]]
                     std = out[idx[f"std{r}_{c}"]] if c in _STD_OF else np.empty_like(mean)
                     WK.window_stats_at_kernel(q, t, r, rows, cols, mean, std)
-        else:
+        elif windows:
             scratch = np.empty((h, w), np.float32)
             for c in _MEAN_OF:
                 WK.quantise_kernel(src[c], q)

@@ -231,11 +231,12 @@ class _TileFn:
         return valid, kept
 
     def _features(self, b1: np.ndarray, b2: np.ndarray, rows: np.ndarray,
-                  cols: np.ndarray) -> Any:
+                  cols: np.ndarray, names: list[str] | None = None) -> Any:
         """``(start, features)`` of the pixels ``(rows, cols)`` (raster order) of the block, by
         bands of :data:`BAND` rows read with their halo: the dense part of
         :meth:`~onemap.change.features.FeaturePlan.at` (integral images) is computed once per
-        band and the features in memory are bounded by the band."""
+        band and the features in memory are bounded by the band. *names*: only those features
+        (:meth:`~onemap.change.features.FeaturePlan.channels_at`)."""
         H, hh = HALO, b1.shape[1]
         starts = np.searchsorted(rows, np.arange(H, hh - H, BAND))
         ends = np.append(starts[1:], rows.size)
@@ -244,8 +245,10 @@ class _TileFn:
                 continue
             r0 = H + k * BAND  # the band's first row; read from r0 - H
             r1 = min(r0 + BAND, hh - H)
-            yield i, self.plan.at(b1[:, r0 - H:r1 + H], b2[:, r0 - H:r1 + H],
-                                  rows[i:j] - (r0 - H), cols[i:j])
+            c1, c2 = b1[:, r0 - H:r1 + H], b2[:, r0 - H:r1 + H]
+            rr, cc = rows[i:j] - (r0 - H), cols[i:j]
+            yield i, (self.plan.at(c1, c2, rr, cc) if names is None
+                      else self.plan.channels_at(c1, c2, rr, cc, names))
 
     def __call__(self, b1: np.ndarray, b2: np.ndarray, masked: np.ndarray | None) -> tuple:
         """*masked*: True = left out, on the tile and a ring of :data:`MASK_RING` pixels
@@ -289,8 +292,9 @@ class _TileFn:
         vals[:, hit] = have[:, pos[hit]]
         mr, mc = nr[~hit], nc[~hit]
         miss = np.flatnonzero(~hit)
-        for k, X in self._features(b1, b2, mr + READ, mc + READ):
-            vals[:, miss[k:k + len(X)]] = X[:, self.take].T
+        # (only the patch channels there: no window statistics, a few of the features' cost)
+        for k, X in self._features(b1, b2, mr + READ, mc + READ, list(P.CHANNELS[1:])):
+            vals[:, miss[k:k + len(X)]] = X.T
         idx = (nr * w + nc).astype(np.int32)
         return prob16[R:-R, R:-R], idx, vals
 

@@ -347,6 +347,15 @@ def test_at_equals_block(bands):
     r, c = rng.integers(0, 30, 300), rng.integers(40, 90, 300)
     np.testing.assert_array_equal(plan.at(t1, t2, r + H, c - 40 + H), whole[:, r, c].T)
     np.testing.assert_array_equal(plan.block(t1, t2)[:, H:-H, H:-H], whole[:, 0:30, 40:90])
+    # only the channels the patch stage reads, at few and at all pixels (PanTex by direct sums
+    # and densely): those columns of at, bit for bit
+    names = ["cva", "pantex_2", "pantex_change", "brightness_change", "brightness_1"]
+    cols_of = [plan.names.index(n) for n in names]
+    for rr, cc in ((rows, cols), few, (r_all, c_all)):
+        np.testing.assert_array_equal(plan.channels_at(b1, b2, rr, cc, names),
+                                      plan.at(b1, b2, rr, cc)[:, cols_of])
+    with pytest.raises(DataError, match="mean2_cva"):
+        plan.channels_at(b1, b2, rows, cols, ["cva", "mean2_cva"])
 
 
 def test_at_checks_indices():
