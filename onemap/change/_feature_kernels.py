@@ -306,21 +306,14 @@ def _screen_px(b1, b2, i, j, med1, scl1, med2, scl2, gain, offset, sigma, o):
     s1 = F32(0)
     s2 = F32(0)
     for k in range(nb):
-        x1 = b1[k, i, j]
-        x2 = b2[k, i, j]
-        z1 = (x1 - med1[k]) / scl1[k]
-        z2 = (x2 - med2[k]) / scl2[k]
-        m2 = x2 * gain[k] + offset[k]
-        dz = (m2 - x1) / sigma[k]
+        z1, z2, _, dz = _band_px(b1[k, i, j], b2[k, i, j], med1[k], scl1[k], med2[k], scl2[k],
+                                 gain[k], offset[k], sigma[k])
         o[k] = dz
         ss += dz * dz
         sd += dz
         s1 += z1
         s2 += z2
-    o[nb] = math.sqrt(ss / nb)
-    o[nb + 1] = sd / nb
-    o[nb + 2] = s1 / nb
-    o[nb + 3] = s2 / nb
+    o[nb], o[nb + 1], o[nb + 2], o[nb + 3] = _finish(ss, sd, s1, s2, nb)
     return True
 
 

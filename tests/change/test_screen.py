@@ -38,6 +38,24 @@ def test_screen_channels_are_the_feature_columns(nodata_date):
     cols = feats[[plan.names.index(n) for n in names]]
     np.testing.assert_array_equal(screen, cols)  # bit for bit
     assert np.isnan(screen[:, 3, 5]).all() and np.isfinite(screen[:, 4, 5]).all()
+    # the one-pass walk gathers the same channels: every valid pixel without a box, those
+    # outside it with one (here: a box around the median pixel's channels)
+    h, w = b1.shape[1:]
+    bufs = (np.empty((h * w, len(names)), np.float32), np.empty(h * w, np.int64),
+            np.empty(h * w, np.int64))
+    valid = np.empty((h, w), bool)
+    mid = np.nanmedian(screen.reshape(len(names), -1), axis=1)
+    for box in (None, (mid - 1.0, mid + 1.0)):
+        n = S.screen_walk(plan, b1, b2, box, valid, bufs)
+        np.testing.assert_array_equal(valid, np.isfinite(screen).all(axis=0))
+        out = np.ones((h, w), bool)
+        if box is not None:
+            out = ((screen <= box[0][:, None, None]) | (screen > box[1][:, None, None])).any(0)
+        rr, cc = np.nonzero(valid & out)
+        assert n == rr.size and (box is None or 0 < n < valid.sum())
+        np.testing.assert_array_equal(bufs[1][:n], rr)
+        np.testing.assert_array_equal(bufs[2][:n], cc)
+        np.testing.assert_array_equal(bufs[0][:n], screen[:, rr, cc].T)  # bit for bit
 
 
 def _oracle(screen, hit, keep):
