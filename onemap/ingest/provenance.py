@@ -89,7 +89,6 @@ class SceneSource:
         data = out[0] if len(out) == 1 else np.concatenate(out, axis=0)
         return data[bands]
 
-
     def expect(self, cache: Any, rows: slice, cols: slice) -> None:
         """Tell *cache* (a :class:`~onemap.ingest._block_cache.BlockCache`) that the window
         ``[rows, cols]`` will be read through it."""
