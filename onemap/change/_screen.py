@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from . import _feature_kernels as FK
+from ._tree_kernels import ZERO
 
 __all__ = [
     "SCREEN_KEEP",
@@ -130,7 +131,7 @@ def reject_box(ensemble: Any, level: float, sample: np.ndarray
     floor = ensemble._floor(level)
     X = np.asarray(sample, np.float64)
     X = X[np.isfinite(X).all(axis=1)]
-    X[np.abs(X) <= float(np.float32(1e-35))] = 0.0  # as the trees load values
+    X[np.abs(X) <= ZERO] = 0.0  # as the trees load values
     if not np.isfinite(floor) or X.shape[0] == 0:
         return None
     k = X.shape[1]
