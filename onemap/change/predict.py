@@ -370,9 +370,11 @@ def pixel_stage(model: Any, plan: FeaturePlan, out: PixelTiles, *,
             for x in (plan.before, plan.after):
                 expect_window(x, *_halo_window(frame, t, halo)[0], cache)
 
-    def one(t: Any, raw1: Any, raw2: Any, mk: Any) -> None:
+    def one(t: Any, raw1: Any, raw2: Any, mk: Any) -> Any:
         """The tile from its window grown by *halo* (clipped at the frame's edges) as read, or
-        None: read here; *mk*: the mask of the tile and its ring, or None."""
+        None: read here; *mk*: the mask of the tile and its ring, or None. Saved here, or --
+        in memory, where the task may run in another process -- returned for the caller to
+        save."""
         (rs, cs), pads = _halo_window(frame, t, halo)
         raw1, raw2 = (np.asarray(read_window(x, rs, cs, cache) if r is None else r)
                       for x, r in ((plan.before, raw1), (plan.after, raw2)))
@@ -395,9 +397,12 @@ def pixel_stage(model: Any, plan: FeaturePlan, out: PixelTiles, *,
             core = raw2[(slice(None), *_inside(pads, halo, 0))]
             ov = overview_share(core, overview[0], overview[1], t.window[0].start,
                                 t.window[1].start)
-        out.save(t, res, ov)
         if bar is not None:
             bar.update(1)
+        if out.folder is None and not here:
+            return t, res, ov
+        out.save(t, res, ov)
+        return None
 
     def inputs(t: Any) -> tuple:
         (rs, cs), _ = _halo_window(frame, t, halo)
@@ -418,10 +423,10 @@ def pixel_stage(model: Any, plan: FeaturePlan, out: PixelTiles, *,
     import dask
 
     tasks = [dask.delayed(one, pure=True)(*inputs(t)) for t in todo]
-    if client is None:
-        dask.compute(*tasks)
-    else:
-        client.gather(client.compute(tasks))
+    done = dask.compute(*tasks) if client is None else client.gather(client.compute(tasks))
+    for r in done:
+        if r is not None:
+            out.save(*r)
 
 
 def _mask_source(mask: Any, plan: FeaturePlan) -> tuple[Any, int, Any]:

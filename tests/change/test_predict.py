@@ -165,6 +165,22 @@ def test_dask_scenes_and_mask_give_the_in_memory_patches(trained):  # noqa: F811
         np.testing.assert_array_equal(ref.probability.values, got.probability.values)
 
 
+def test_a_cluster_without_a_store_gives_the_in_memory_patches(trained):  # noqa: F811
+    """Tiles computed in worker processes with no store folder come back to the caller (they
+    are not kept in the workers' memory and lost)."""
+    import distributed
+
+    before, after, _, _ = make_pair(12, size=120)
+    ref = detect_with_model(before, after, trained, tile_size=40)
+    lazy = [x.chunk({"band": -1, "y": 40, "x": 40}) for x in (before, after)]
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  dashboard_address=None, silence_logs=40) as cluster, \
+            distributed.Client(cluster) as client:
+        got = detect_with_model(*lazy, trained, tile_size=40, client=client)
+    assert len(ref) > 0 and ref.geometry.equals(got.geometry)
+    np.testing.assert_array_equal(ref.probability.values, got.probability.values)
+
+
 def test_tiles_read_their_window_once_and_mask_clouds_per_tile(trained, tmp_path,  # noqa: F811
                                                                 monkeypatch):
     """File-backed scenes: each tile reads its window once per date, straight from the file
