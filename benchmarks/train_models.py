@@ -5,10 +5,12 @@ Usage::
     python benchmarks/train_models.py DATA_DIR OUT_DIR [--only oscd,levir]
 
 ``DATA_DIR`` is laid out like ``../shared/data`` (``change/oscd``, ``change/sztaki``,
-``change/levir``, ``change/landsat``; read by ``tests/change/real_data.py``). Writes
-``OUT_DIR/oscd.json`` (Sentinel-2 B02 B03 B04 B08, 6 cities), ``OUT_DIR/sztaki.json`` (Szada
-1-7, RGB 1.5 m), ``OUT_DIR/levir.json`` (the labelled LEVIR-CD crops, RGB 0.5 m) and
-``OUT_DIR/landsat.json`` (Taizhou, 6 bands, evaluated pixels only), each with fixed defaults
+``change/levir``, ``change/landsat``; read by ``tests/change/real_data.py``, whose
+``discover`` finds every pair there, not only the shared ones). Writes ``OUT_DIR/oscd.json``
+(Sentinel-2 B02 B03 B04 B08, every city), ``OUT_DIR/sztaki.json`` (every pair of every site,
+e.g. Szada 1-7, RGB 1.5 m), ``OUT_DIR/levir.json`` (every labelled LEVIR-CD crop, RGB 0.5 m)
+and ``OUT_DIR/landsat.json`` (every site laid out as Taizhou, 6 bands, evaluated pixels only);
+a dataset with no pairs in DATA_DIR is skipped and said so. Each model has fixed defaults
 (:func:`onemap.change.train_change_model`, seed 0), and prints each model's own out-of-fold
 validation. Use a model with ``onemap.detect_changes(before, after, model="OUT_DIR/oscd.json")``.
 
@@ -30,15 +32,6 @@ from onemap.change.train import LabelledPair, train_change_model
 from tests.change import real_data as R
 
 
-def datasets(root: Path) -> dict:
-    return {
-        "oscd": lambda: [R.oscd(root, c) for c in R.OSCD_CITIES],
-        "sztaki": lambda: [R.sztaki(root, i) for i in R.SZTAKI_PAIRS],
-        "levir": lambda: [R.levir(root, n) for n in R.levir_names(root)],
-        "landsat": lambda: [R.taizhou(root)],
-    }
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("data", type=Path)
@@ -52,10 +45,14 @@ def main() -> None:
         "patch threshold | train s |"
     )
     print("|---|---:|---:|---:|---:|---:|---:|---:|")
-    for name, load in datasets(args.data).items():
+    for name, loaders in R.discover(args.data).items():
         if name not in args.only.split(","):
             continue
-        pairs = load()
+        if not loaders:
+            print(f"| {name}: no labelled pairs under {args.data / 'change' / name} | | | | | | |",
+                  flush=True)
+            continue
+        pairs = [load() for load in loaders]
         labelled = [
             LabelledPair(
                 p.before, p.after, p.truth, None if p.valid.all() else ~p.valid, name=p.name

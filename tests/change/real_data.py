@@ -5,6 +5,10 @@ Shared by ``tests/change/test_real_change.py`` (accuracy floors) and
 :class:`Pair`: two scenes on one georeferenced grid, the truth mask and the mask of pixels the
 truth speaks about (Taizhou labels only some pixels as changed or certainly unchanged).
 
+Besides the shared samples' fixed lists (:data:`OSCD_CITIES`, :data:`SZTAKI_PAIRS`, the tests'
+floors), :func:`discover` finds every pair a data folder laid out the same way holds (more OSCD
+cities, other SZTAKI sites, other Landsat sites): what ``benchmarks/train_models.py`` trains on.
+
 * OSCD: Sentinel-2 B02/B03/B04/B08 (the four GF-2 bands) through :func:`onemap.open_scene`,
   native uint16, EPSG:4326 as shipped; truth ``cm/<city>-cm.tif`` (2 = change).
 * Taizhou: Landsat ETM+ 6-band ENVI (uint8, UTM 51N) through ``open_scene``; truth
@@ -68,13 +72,38 @@ def oscd(root: Path, city: str) -> Pair:
     return Pair(f"oscd/{city}", scenes[0], scenes[1], truth, np.ones_like(truth))
 
 
+TAIZHOU_DATES = {"2000TM": "2000-03-17", "2003TM": "2003-02-06"}
+
+
 def taizhou(root: Path) -> Pair:
-    d = root / "change" / "landsat" / "Taizhou"
-    before = open_scene(str(d / "2000TM"), sensor="landsat7", masked=False, date="2000-03-17")
-    after = open_scene(str(d / "2003TM"), sensor="landsat7", masked=False, date="2003-02-06")
-    change = np.array(Image.open(d / "change.bmp")) > 127
-    unchanged = np.array(Image.open(d / "unchanged.bmp")) > 127
-    return Pair("landsat/taizhou", before, after, change, change | unchanged)
+    return landsat(root, "Taizhou")
+
+
+def landsat(root: Path, site: str) -> Pair:
+    """A Landsat site laid out as Taizhou: two ENVI images (``NAME`` + ``NAME.HDR``, earlier
+    name first), ``change.bmp`` and, when given, ``unchanged.bmp`` (then only the pixels of
+    either are labelled)."""
+    d = root / "change" / "landsat" / site
+    images = _envi_images(d)
+    if len(images) != 2:
+        raise FileNotFoundError(f"{d}: {len(images)} ENVI images (NAME + NAME.HDR), want 2")
+    before, after = (open_scene(str(p), sensor="landsat7", masked=False,
+                                date=TAIZHOU_DATES.get(p.name)) for p in images)
+    change = _mask(_first(str(d / "change.[bB][mM][pP]")))
+    known = glob.glob(str(d / "unchanged.[bB][mM][pP]"))
+    valid = change | _mask(known[0]) if known else np.ones_like(change)
+    return Pair(f"landsat/{site.lower()}", before, after, change, valid)
+
+
+def _envi_images(d: Path) -> list[Path]:
+    """The ENVI images of a folder: ``NAME`` or ``NAME.img`` beside ``NAME[.img].hdr``."""
+    def has_header(p: Path) -> bool:
+        return any(h.is_file() for ext in (".HDR", ".hdr")
+                   for h in (d / (p.name + ext), p.with_suffix(ext)))
+
+    return sorted(p for p in d.iterdir() if p.is_file()
+                  and p.suffix.lower() in ("", ".img", ".dat", ".bsq", ".bil", ".bip")
+                  and has_header(p))
 
 
 def _rgb_scene(path: str, frame: Frame, date: str) -> xr.DataArray:
@@ -110,13 +139,39 @@ def levir(root: Path, name: str) -> Pair:
                 _rgb_scene(str(d / "B" / f"{name}.png"), frame, "after"), truth, np.ones_like(truth))
 
 
-def sztaki(root: Path, pair: int) -> Pair:
-    d = root / "change" / "sztaki" / "Szada" / str(pair)
+def sztaki(root: Path, pair: int, site: str = "Szada") -> Pair:
+    d = root / "change" / "sztaki" / site / str(pair)
     find = lambda stem: _first(str(d / f"{stem}.[bB][mM][pP]"))  # noqa: E731 (mixed-case extensions)
     truth = _mask(find("gt"))
     frame = _local_frame(truth.shape, 1.5)
-    return Pair(f"sztaki/szada{pair}", _rgb_scene(find("im1"), frame, "before"),
+    return Pair(f"sztaki/{site.lower()}{pair}", _rgb_scene(find("im1"), frame, "before"),
                 _rgb_scene(find("im2"), frame, "after"), truth, np.ones_like(truth))
+
+
+def discover(root: Path) -> dict[str, list]:
+    """Every pair under ``root / "change"``, by dataset, as loaders (called when needed: a
+    large folder is not read at once): OSCD cities (a folder with ``imgs_1``, ``imgs_2`` and
+    ``cm/<city>-cm.tif``), SZTAKI pairs of every site (``<site>/<n>/gt.bmp``), LEVIR crops
+    (``label/*.png``), Landsat sites (two ENVI images and ``change.bmp``)."""
+    from functools import partial
+
+    base = root / "change"
+
+    def dirs(d: Path) -> list[Path]:
+        return sorted(p for p in d.iterdir() if p.is_dir()) if d.is_dir() else []
+
+    oscd_dirs = [d for d in dirs(base / "oscd")
+                 if (d / "cm" / f"{d.name}-cm.tif").is_file() and (d / "imgs_2").is_dir()]
+    szt = [(site.name, int(d.name)) for site in dirs(base / "sztaki") for d in dirs(site)
+           if d.name.isdigit() and glob.glob(str(d / "gt.[bB][mM][pP]"))]
+    sites = [d.name for d in dirs(base / "landsat")
+             if glob.glob(str(d / "change.[bB][mM][pP]")) and len(_envi_images(d)) == 2]
+    return {
+        "oscd": [partial(oscd, root, d.name) for d in oscd_dirs],
+        "sztaki": [partial(sztaki, root, n, site) for site, n in sorted(szt)],
+        "levir": [partial(levir, root, n) for n in levir_names(root)],
+        "landsat": [partial(landsat, root, s) for s in sites],
+    }
 
 
 def all_pairs(root: Path) -> dict[str, list[Pair]]:
