@@ -36,6 +36,11 @@ held-out scene's *u*:
 ``otsu``
     *u* = logit *p* - Otsu's threshold of the scene's logit *p* (256 bins, between its 0.1 and
     99.9 percentiles); the global threshold on *u* is a margin above (or below) Otsu.
+``plugin``
+    no global parameter: each scene at the threshold that maximises its own *expected* F1
+    (Jansche 2007; Lipton, Elkan & Naryanaswamy 2014), the expectation taken under the
+    Platt-calibrated *p* of ``emcal`` (flag the top *n* pixels by *p*, expected F1 =
+    2 sum q / (n + sum of all q)); *u* = logit *p* - logit of that threshold, flagged at 0.
 
 Logit *p* is ``log(p / (1 - p))`` of *p* clipped to [1e-6, 1 - 1e-6].
 
@@ -82,7 +87,7 @@ from onemap.change import train as T  # noqa: E402
 from onemap.change.model import ChangeModel  # noqa: E402
 from tests.change import real_data as R  # noqa: E402
 
-RULES = ("raw", "rawfine", "z", "em", "emcal", "shift", "otsu")
+RULES = ("raw", "rawfine", "z", "em", "emcal", "shift", "otsu", "plugin")
 FINE = np.round(np.arange(-12.0, 20.0001, 0.05), 4)  # the rules' threshold grid on u
 EPS = 1e-6
 S_AT = float(np.log(0.9 / 0.1))  # the chosen threshold sits at s = 0.9
@@ -170,6 +175,16 @@ def score(p: np.ndarray, rule: str, cal=None) -> tuple[np.ndarray, dict]:
         z = a * lp + b
         pi = em_prior(1 / (1 + np.exp(-z[ok])), prior)
         return z + np.log(pi / (1 - pi)) - np.log(prior / (1 - prior)), {"prior": pi}
+    if rule == "plugin":
+        a, b, _ = cal
+        q = 1 / (1 + np.exp(-(a * v + b)))
+        o = np.argsort(-v, kind="stable")
+        ef = 2 * np.cumsum(q[o]) / (np.arange(1, len(o) + 1) + q.sum())
+        k = int(np.argmax(ef))
+        return lp - v[o][k], {
+            "threshold": float(1 / (1 + np.exp(-v[o][k]))),
+            "expected_f1": float(ef[k]),
+        }
     if rule == "otsu":
         t = otsu(v)
         return lp - t, {"otsu": t}
@@ -177,6 +192,8 @@ def score(p: np.ndarray, rule: str, cal=None) -> tuple[np.ndarray, dict]:
 
 
 def grid(rule: str) -> np.ndarray:
+    if rule == "plugin":  # no global parameter
+        return np.array([0.0])
     return T.THRESHOLDS if rule == "raw" else FINE
 
 
@@ -224,8 +241,11 @@ def oracle(p: np.ndarray, test) -> tuple[np.ndarray, float]:
     return bc, bt
 
 
-ORACLE_GRID = np.unique(np.concatenate([T.THRESHOLDS, np.round(np.arange(0.005, 0.9951, 0.005), 3),
-                                       [0.997, 0.998, 0.999]]))
+ORACLE_GRID = np.unique(
+    np.concatenate(
+        [T.THRESHOLDS, np.round(np.arange(0.005, 0.9951, 0.005), 3), [0.997, 0.998, 0.999]]
+    )
+)
 
 
 def oracle_curve(p: np.ndarray, test) -> tuple[np.ndarray, np.ndarray, int]:
@@ -282,8 +302,9 @@ def main() -> None:
         if args.only == "oscd" and not any(c in test.name.lower() for c in args.cities.split(",")):
             continue
         t0 = time.perf_counter()
-        model = T.train_change_model([E.labelled(p) for p in train], seed=args.seed,
-                                     num_threads=1, smooth="none")  # raw OOF captured
+        model = T.train_change_model(
+            [E.labelled(p) for p in train], seed=args.seed, num_threads=1, smooth="none"
+        )  # raw OOF captured
         pairs, plans, labels, oof, header, seed, nt, folds, _fixed = box["args"][0][:9]
         t1 = time.perf_counter()
         plan = FeaturePlan(test.before, test.after)
@@ -293,67 +314,88 @@ def main() -> None:
         oof_p = [P.smooth(ch[0], args.smooth) for ch in oof]
         if args.cache is not None:
             args.cache.mkdir(parents=True, exist_ok=True)
+            stem = f"{args.only}-s{args.seed}-{args.smooth}-{test.name.replace('/', '_')}"
             np.savez_compressed(
-                args.cache / f"{args.only}-s{args.seed}-{args.smooth}-{test.name.replace('/', '_')}.npz",
-                held=held_p.astype(np.float32), truth=test.truth, valid=test.valid,
-                names=np.array([p.name if hasattr(p, "name") else str(i)
-                                for i, p in enumerate(train)]),
+                args.cache / f"{stem}.npz",
+                held=held_p.astype(np.float32),
+                truth=test.truth,
+                valid=test.valid,
+                names=np.array(
+                    [p.name if hasattr(p, "name") else str(i) for i, p in enumerate(train)]
+                ),
                 **{f"oof{i}": o.astype(np.float32) for i, o in enumerate(oof_p)},
-                **{f"lab{i}": lab.astype(np.int8) for i, lab in enumerate(labels)})
+                **{f"lab{i}": lab.astype(np.int8) for i, lab in enumerate(labels)},
+            )
         res = {}
         c_or, t_or = oracle(held_p, test)
         res["oracle-pixel"] = (c_or, np.zeros(4, np.int64))
         curves.append(oracle_curve(held_p, test))
         tested.append(test.name)
-        print(f"  {test.name:>12} oracle threshold {t_or:.3f} F1 {R.prf(c_or)[2]:.3f}",
-              flush=True)
-        cal = platt([logit(p) for p in oof_p], labels) if "emcal" in rules else None
+        print(f"  {test.name:>12} oracle threshold {t_or:.3f} F1 {R.prf(c_or)[2]:.3f}", flush=True)
+        cal = platt([logit(p) for p in oof_p], labels) if {"emcal", "plugin"} & set(rules) else None
         for rule in rules:
             scored = [score(p, rule, cal) for p in oof_p]
             us = [s[0] for s in scored]
             held_u, held_stats = score(held_p, rule, cal)
             thr, f1 = choose(us, labels, rule)
-            stats = "; ".join(
-                " ".join(f"{k} {v:.3g}" for k, v in s[1].items()) for s in scored)
+            stats = "; ".join(" ".join(f"{k} {v:.3g}" for k, v in s[1].items()) for s in scored)
             c_px = R.confusion(np.nan_to_num(held_u, nan=-np.inf) >= thr, test)
             res[f"{rule}-pixel"] = (c_px, np.zeros(4, np.int64))
-            line = (f"  {test.name:>12} {rule:>7} thr {thr:.3f} inner pf1 {f1:.4f} | held-out "
-                    f"pixel F1 {R.prf(c_px)[2]:.3f}")
+            line = (
+                f"  {test.name:>12} {rule:>7} thr {thr:.3f} inner pf1 {f1:.4f} | held-out "
+                f"pixel F1 {R.prf(c_px)[2]:.3f}"
+            )
             if args.no_patch:
                 res[f"{rule}-patch"] = res[f"{rule}-pixel"]
             else:
                 pairs_s = [to_s(u, rule, thr) for u in us]
-                oof_s = [np.concatenate([s[None], ch[1:]]) for (s, _), ch in zip(pairs_s, oof,
-                                                                                 strict=True)]
+                oof_s = [
+                    np.concatenate([s[None], ch[1:]])
+                    for (s, _), ch in zip(pairs_s, oof, strict=True)
+                ]
                 h = copy.deepcopy(header)
                 h["threshold"] = pairs_s[0][1]
                 h["validation"]["pixel_f1"] = round(f1, 4)
-                text = PT._train_patch_stage(pairs, plans, labels, oof_s, h, seed, nt, folds,
-                                             None, "pixel")
+                text = PT._train_patch_stage(
+                    pairs, plans, labels, oof_s, h, seed, nt, folds, None, "pixel"
+                )
                 m = ChangeModel(h, model.pixel_model, text)
                 held_s, _ = to_s(held_u, rule, thr)
                 patches = V.held_out(m, 0.0, test, C.tiles_with(tiles, held_s), plan)
                 c = R.confusion(R.predicted_mask(patches, test.frame), test)
                 o = np.array(E.objects(test, patches) if args.only == "oscd" else (0, 0, 0, 0))
                 res[f"{rule}-patch"] = (c, o)
-                line += (f" patch {m.patch_threshold:.1f} after patches "
-                         f"{h['validation']['pixel_f1_after_patches']:.4f} held-out F1 "
-                         f"{R.prf(c)[2]:.3f} objects {tuple(int(x) for x in o)}")
+                line += (
+                    f" patch {m.patch_threshold:.1f} after patches "
+                    f"{h['validation']['pixel_f1_after_patches']:.4f} held-out F1 "
+                    f"{R.prf(c)[2]:.3f} objects {tuple(int(x) for x in o)}"
+                )
             hs = " ".join(f"{k} {v:.3g}" for k, v in held_stats.items())
-            print(line + (f"\n      train scenes: {stats}\n      held out: {hs}" if hs else ""),
-                  flush=True)
+            print(
+                line + (f"\n      train scenes: {stats}\n      held out: {hs}" if hs else ""),
+                flush=True,
+            )
         for n in names:
             tot[n] += res[n][0]
             obj[n] += res[n][1]
-        print(f"{test.name}: model 1 {t1 - t0:.0f} s, rules {time.perf_counter() - t1:.0f} s, "
-              f"load {os.getloadavg()[0]:.1f}", flush=True)
+        print(
+            f"{test.name}: model 1 {t1 - t0:.0f} s, rules {time.perf_counter() - t1:.0f} s, "
+            f"load {os.getloadavg()[0]:.1f}",
+            flush=True,
+        )
         for n in names:
             V.print_pooled(n, tot[n], obj[n])
     f_j, t_j = joint_oracle(curves)
-    print(f"  oracle-joint (pixel stage): pooled F1 {f_j:.3f} at "
-          + ", ".join(f"{n} {t:.3f}" for n, t in zip(tested, t_j, strict=True)), flush=True)
-    print(f"seed {args.seed}, {args.only}, smooth {args.smooth}, "
-          f"{time.perf_counter() - t_all:.0f} s, load average {os.getloadavg()}", flush=True)
+    print(
+        f"  oracle-joint (pixel stage): pooled F1 {f_j:.3f} at "
+        + ", ".join(f"{n} {t:.3f}" for n, t in zip(tested, t_j, strict=True)),
+        flush=True,
+    )
+    print(
+        f"seed {args.seed}, {args.only}, smooth {args.smooth}, "
+        f"{time.perf_counter() - t_all:.0f} s, load average {os.getloadavg()}",
+        flush=True,
+    )
 
 
 if __name__ == "__main__":
