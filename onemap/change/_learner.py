@@ -25,8 +25,16 @@ def _folds(
 ) -> np.ndarray:
     if by_pair:  # the validation then sees scenes it did not learn from, as in use
         return np.full((r1 - r0, c1 - c0), pair % k, np.int8)
-    rows = (np.arange(r0, r1) // BLOCK)[:, None].astype(np.uint64)
-    cols = (np.arange(c0, c1) // BLOCK)[None, :].astype(np.uint64)
+    return folds_at(np.arange(r0, r1)[:, None], np.arange(c0, c1)[None, :], pair, seed, k)
+
+
+def folds_at(rows: np.ndarray, cols: np.ndarray, pair: int, seed: int, k: int,
+             by_pair: bool = False) -> np.ndarray:
+    """:func:`_folds` of the pixels ``(rows, cols)`` only (broadcast): no plane of the grid."""
+    if by_pair:
+        return np.full(np.broadcast(rows, cols).shape, pair % k, np.int8)
+    rows = (np.asarray(rows) // BLOCK).astype(np.uint64)
+    cols = (np.asarray(cols) // BLOCK).astype(np.uint64)
     h = (
         (rows * np.uint64(73856093))
         ^ (cols * np.uint64(19349663))

@@ -38,13 +38,21 @@ class PatchObjects:
     changed_px: int  # labelled changed pixels of the pair
 
 
+def patch_pixels(cand: np.ndarray, n: int, labels: np.ndarray
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per patch ``1..n`` of *cand*: its changed, labelled and all pixels (float64 counts),
+    summed over the patches' pixels only (a few % of the grid)."""
+    inside = np.flatnonzero(cand)
+    ids, lab = cand.ravel()[inside], labels.ravel()[inside]
+    return (np.bincount(ids, weights=lab == 1, minlength=n + 1)[1:],
+            np.bincount(ids, weights=lab >= 0, minlength=n + 1)[1:],
+            np.bincount(ids, minlength=n + 1)[1:])
+
+
 def patch_objects(cand: np.ndarray, n: int, labels: np.ndarray) -> PatchObjects:
     """Object bookkeeping of the candidate patches ``1..n`` of *cand* against *labels*
     (int8 on the same grid: 1 change, 0 unchanged, -1 ignored)."""
-    flat = cand.ravel()
-    pos = np.bincount(flat, weights=(labels == 1).ravel(), minlength=n + 1)[1:]
-    known = np.bincount(flat, weights=(labels >= 0).ravel(), minlength=n + 1)[1:]
-    pixels = np.bincount(flat, minlength=n + 1)[1:]
+    pos, known, pixels = patch_pixels(cand, n, labels)
     with np.errstate(invalid="ignore", divide="ignore"):
         real = np.where(known > 0, pos / np.maximum(known, 1) >= LEAD_SHARE, False)
     sites, nsites = ndimage.label(labels == 1, structure=np.ones((3, 3), bool))

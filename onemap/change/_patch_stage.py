@@ -22,9 +22,12 @@ from collections.abc import Callable
 import numpy as np
 from scipy import ndimage
 
+from ._objects import patch_pixels
+
 RING = 3
 REAL_SHARE = 0.5
 # channels the pixel stage hands over, in this order
+SMOOTH_ROWS = 1024  # rows smoothed at once (the float64 sums are 16 bytes a pixel)
 CHANNELS = ("probability", "cva", "pantex_2", "pantex_change", "brightness_change")
 PATCH_FEATURES = (
     "log_area_m2",
@@ -56,20 +59,27 @@ def smooth(prob: np.ndarray, kind: str) -> np.ndarray:
         return prob
     if kind != "mean3":
         raise ValueError(f"smoothing must be one of {SMOOTHINGS}, got {kind!r}")
-    ok = np.isfinite(prob)
-    k = np.ones((3, 3))
-    s = ndimage.correlate(np.where(ok, prob, 0).astype(np.float64), k, mode="constant")
-    n = ndimage.correlate(ok.astype(np.float64), k, mode="constant")
     out = np.full(prob.shape, np.nan, np.float32)
-    out[ok] = s[ok] / n[ok]
+    h = prob.shape[0]
+    for r0 in range(0, h, SMOOTH_ROWS):  # by strips of rows with a 1-row halo: bounded memory
+        a, b = max(r0 - 1, 0), min(r0 + SMOOTH_ROWS + 1, h)
+        part = prob[a:b]
+        ok = np.isfinite(part)
+        k = np.ones((3, 3))
+        s = ndimage.correlate(np.where(ok, part, 0).astype(np.float64), k, mode="constant")
+        n = ndimage.correlate(ok.astype(np.float64), k, mode="constant")
+        inner = slice(r0 - a, r0 - a + min(SMOOTH_ROWS, h - r0))
+        ok, s, n = ok[inner], s[inner], n[inner]
+        out[r0:r0 + ok.shape[0]][ok] = s[ok] / n[ok]
     return out
 
 
 def candidates(prob: np.ndarray, threshold: float, connectivity: int = 8) -> tuple[np.ndarray, int]:
     """Connected components (raster order of first pixel, 1..n) of ``prob >= threshold``."""
     structure = np.ones((3, 3), bool) if connectivity == 8 else None
-    lab, n = ndimage.label(np.nan_to_num(prob, nan=0.0) >= threshold, structure=structure)
-    return lab.astype(np.int32), int(n)
+    with np.errstate(invalid="ignore"):  # NaN is no candidate
+        lab, n = ndimage.label(prob >= threshold, structure=structure)
+    return lab.astype(np.int32, copy=False), int(n)
 
 
 def _means(lab: np.ndarray, n: int) -> Callable[[np.ndarray], np.ndarray]:
@@ -190,9 +200,7 @@ def _majority(lab: np.ndarray, n: int, landuse: np.ndarray) -> np.ndarray:
 def patch_targets(lab: np.ndarray, n: int, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Per patch: True when >= :data:`REAL_SHARE` of its labelled pixels are change, and whether
     at least half of it is labelled at all (*labels*: 1 change, 0 unchanged, -1 ignore)."""
-    pos = np.bincount(lab.ravel(), weights=(labels == 1).ravel(), minlength=n + 1)[1:]
-    known = np.bincount(lab.ravel(), weights=(labels >= 0).ravel(), minlength=n + 1)[1:]
-    pixels = np.bincount(lab.ravel(), minlength=n + 1)[1:]
+    pos, known, pixels = patch_pixels(lab, n, labels)
     with np.errstate(invalid="ignore", divide="ignore"):
         real = pos / known >= REAL_SHARE
     return real, known >= 0.5 * pixels

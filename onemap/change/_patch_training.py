@@ -12,7 +12,7 @@ import numpy as np
 from ..errors import DataError
 from . import _objects as O
 from . import _patch_stage as P
-from ._learner import _folds, _lgb_train
+from ._learner import _lgb_train, folds_at
 from .model import _landuse_raster
 
 MIN_PATCHES = 20
@@ -49,10 +49,10 @@ def _patch_candidates(pairs, plans, labels, oof, header, thr, seed, folds) -> di
         real, kn = P.patch_targets(cand, n, lab)
         targets.append(real)
         known.append(kn)
-        values, first = np.unique(cand.ravel(), return_index=True)
-        rows, cols = np.divmod(first[values > 0], plan.frame.shape[1])
-        h, w = plan.frame.shape
-        pfold.append(_folds(plan.frame.shape, 0, h, 0, w, k, seed, folds, by_pair)[rows, cols])
+        inside = np.flatnonzero(cand)  # each candidate's first pixel (raster order)
+        _, first = np.unique(cand.ravel()[inside], return_index=True)
+        rows, cols = np.divmod(inside[first], plan.frame.shape[1])
+        pfold.append(folds_at(rows, cols, k, seed, folds, by_pair))
     return {
         "T": np.concatenate(tables),
         "y": np.concatenate(targets).astype(np.float32),

@@ -74,6 +74,7 @@ __all__ = [
 
 SMOOTH: str | None = None  # train_change_model's default smoothing: chosen out of fold
 MIN_PER_CLASS = 100  # fewer labelled pixels of a class than this is too little to learn from
+COUNT_ROWS = 1024  # rows of a pair's probability counted at once
 FEATURE_CACHE_BYTES = 1 << 30  # training sets with fewer feature bytes are featurised once
 # pixel thresholds tried on the out-of-fold validation: steps of 0.05, and finer in odds towards
 # both ends -- the balanced sample (as many changed as unchanged pixels) raises the probability
@@ -101,16 +102,21 @@ def _f1(tp: float, fp: float, fn: float) -> tuple[float, float, float]:
     return p, r, (2 * p * r / (p + r) if p + r else 0.0)
 
 
-def _threshold_counts(probs: list[np.ndarray], labels: list[np.ndarray]) -> np.ndarray:
-    """``(len(THRESHOLDS), 3)`` pooled (tp, fp, fn) of ``probability >= threshold``."""
-    counts = np.zeros((len(THRESHOLDS), 3))
+def _threshold_counts(probs: Iterable[np.ndarray], labels: list[np.ndarray]) -> np.ndarray:
+    """``(len(THRESHOLDS), 3)`` pooled (tp, fp, fn) of ``probability >= threshold`` (*probs*
+    one pair at a time: an iterator holds one in memory), by strips of rows."""
+    hist = np.zeros((2, len(THRESHOLDS) + 1), np.int64)  # [unchanged, changed] x thresholds met
     for pr_all, lab in zip(probs, labels, strict=True):
-        known = lab >= 0
-        pr, t = pr_all[known], lab[known] == 1
-        for i, thr in enumerate(THRESHOLDS):
-            pred = pr >= thr
-            counts[i] += [(pred & t).sum(), (pred & ~t).sum(), (~pred & t).sum()]
-    return counts
+        for r0 in range(0, lab.shape[0], COUNT_ROWS):
+            known = lab[r0:r0 + COUNT_ROWS] >= 0
+            met = np.searchsorted(THRESHOLDS, pr_all[r0:r0 + COUNT_ROWS][known], side="right")
+            change = lab[r0:r0 + COUNT_ROWS][known] == 1  # NaN meets none: searchsorted's end
+            met[np.isnan(pr_all[r0:r0 + COUNT_ROWS][known])] = 0
+            for c in (0, 1):
+                hist[c] += np.bincount(met[change == bool(c)], minlength=len(THRESHOLDS) + 1)
+    at_least = hist[:, ::-1].cumsum(axis=1)[:, ::-1][:, 1:]  # pixels with p >= each threshold
+    tp, fp = at_least[1], at_least[0]
+    return np.stack([tp, fp, hist[1].sum() - tp], axis=1).astype(np.float64)
 
 
 def train_change_model(
@@ -365,13 +371,14 @@ def train_change_model(
     # pooled out-of-fold pixel F1 (ties to no smoothing, then to the lower threshold)
     by_kind = {}
     for kind in P.SMOOTHINGS if smooth is None else (smooth,):
-        counts = _threshold_counts([P.smooth(ch[0], kind) for ch in oof], labels)
+        counts = _threshold_counts((P.smooth(ch[0], kind) for ch in oof), labels)
         f1s = [_f1(*c)[2] for c in counts]
         by_kind[kind] = (counts, f1s, int(np.argmax(f1s)))
     kind = max(by_kind, key=lambda k: (round(by_kind[k][1][by_kind[k][2]], 6), k == "none"))
     counts, f1s, best = by_kind[kind]
     if kind != "none":
-        oof = [np.concatenate([P.smooth(ch[0], kind)[None], ch[1:]]) for ch in oof]
+        for ch in oof:  # in place: no second copy of every pair's channels
+            ch[0] = P.smooth(ch[0], kind)
     header["smooth"] = kind
     header["threshold"] = float(THRESHOLDS[best])
     p_, r_, f_ = _f1(*counts[best])

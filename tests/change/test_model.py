@@ -316,3 +316,25 @@ def test_survey_config_takes_a_model(tmp_path, trained):
     cfg = load_config(write(tmp_path, text))
     assert cfg.detect_model == (tmp_path / "m.json").resolve()
     assert load_config(write(tmp_path, GOOD)).detect_model is None
+
+
+def test_threshold_counts_against_comparing_every_threshold():
+    """The out-of-fold counts by strips and one histogram are those of ``p >= t`` for every
+    threshold (values at the thresholds, NaN, ignored pixels, pairs of odd shapes)."""
+    from onemap.change import train as T
+
+    rng = np.random.default_rng(0)
+    probs, labels = [], []
+    for h, w in ((2500, 3), (7, 11), (1, 1)):
+        p = rng.random((h, w)).astype(np.float32)
+        p[rng.random((h, w)) < 0.2] = np.float32(rng.choice(T.THRESHOLDS))
+        p[rng.random((h, w)) < 0.1] = np.nan
+        probs.append(p)
+        labels.append(rng.integers(-1, 2, (h, w)).astype(np.int8))
+    want = np.zeros((len(T.THRESHOLDS), 3))
+    for p, lab in zip(probs, labels, strict=True):
+        known = lab >= 0
+        for i, t in enumerate(T.THRESHOLDS):
+            hit, real = p[known] >= t, lab[known] == 1
+            want[i] += [(hit & real).sum(), (hit & ~real).sum(), (~hit & real).sum()]
+    np.testing.assert_array_equal(T._threshold_counts(iter(probs), labels), want)
