@@ -11,7 +11,10 @@ Sampling is balanced and bounded: the pair is read window by window (512² pixel
 and in each window every changed pixel is drawn with probability ``min(1, cap / N_change)`` and
 every unchanged one with ``min(1, cap / N_unchanged)`` (*cap* = ``samples_per_class``, N over all
 pairs), from a generator seeded by (seed, pair, window): about *cap* pixels per class in all,
-whatever the county's size, and the same draw every time.
+whatever the county's size, and the same draw every time. The out-of-fold pass (below) keeps
+each pair's probability and patch channels whole, about :data:`OOF_BYTES_PER_PIXEL` bytes a
+pixel at its peak; pairs that would not fit in the memory available are refused first, with
+the fix (train on windows of them).
 
 Validation and thresholds: with at least ``folds`` pairs, pair k goes to fold ``k % folds`` (the
 validation then sees scenes it did not learn from, as in use); with fewer pairs the pixels are
@@ -74,6 +77,9 @@ __all__ = [
 
 SMOOTH: str | None = None  # train_change_model's default smoothing: chosen out of fold
 MIN_PER_CLASS = 100  # fewer labelled pixels of a class than this is too little to learn from
+# the out-of-fold pass's peak memory per pixel of the training pairs (county, 8 000²:
+# benchmarks/README.md, "Training at county scale")
+OOF_BYTES_PER_PIXEL = 40
 COUNT_ROWS = 1024  # rows of a pair's probability counted at once
 FEATURE_CACHE_BYTES = 1 << 30  # training sets with fewer feature bytes are featurised once
 # pixel thresholds tried on the out-of-fold validation: steps of 0.05, and finer in odds towards
@@ -117,6 +123,23 @@ def _threshold_counts(probs: Iterable[np.ndarray], labels: list[np.ndarray]) -> 
     at_least = hist[:, ::-1].cumsum(axis=1)[:, ::-1][:, 1:]  # pixels with p >= each threshold
     tp, fp = at_least[1], at_least[0]
     return np.stack([tp, fp, hist[1].sum() - tp], axis=1).astype(np.float64)
+
+
+def _check_memory(plans: list[Any], pairs: list[Any]) -> None:
+    """Refuse, before hours of work, pairs whose out-of-fold pass cannot fit in the memory
+    available (it keeps every pair's probability and patch channels whole)."""
+    import psutil
+
+    pixels = sum(p.frame.shape[0] * p.frame.shape[1] for p in plans)
+    need, have = pixels * OOF_BYTES_PER_PIXEL, psutil.virtual_memory().available
+    if need > have:
+        raise TrainingDataError(
+            f"the out-of-fold validation of {', '.join(p.name for p in pairs)} "
+            f"({pixels / 1e6:.1f} million pixels) needs about {need / 2**30:.1f} GiB of memory; "
+            f"{have / 2**30:.1f} GiB is available",
+            hint="train on windows of the pairs (e.g. before.isel(y=slice(0, 8000), "
+            "x=slice(0, 8000)) and the same window of after), or on a machine with more memory",
+        )
 
 
 def train_change_model(
@@ -270,6 +293,7 @@ def train_change_model(
             )
         plans.append(plan)
         labels.append(pair_labels(p, plan.frame, label_column, outside))
+    _check_memory(plans, pairs)
     npos = sum(int((lab == 1).sum()) for lab in labels)
     nneg = sum(int((lab == 0).sum()) for lab in labels)
     names = ", ".join(p.name for p in pairs)

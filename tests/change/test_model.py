@@ -18,7 +18,7 @@ from onemap.change.model import (
     detect_with_model,
     load_model,
 )
-from onemap.change.train import TrainingDataError, train_change_model
+from onemap.change.train import LabelledPair, TrainingDataError, train_change_model
 from onemap.errors import CRSError, DataError, FrameError, OnemapError
 
 BANDS = ("blue", "green", "red", "nir")
@@ -219,6 +219,21 @@ def test_too_small_training_set():
     few[10:15, 10:15] = True  # 25 pixels
     with pytest.raises(TrainingDataError, match="too small to learn from: 25 changed"):
         train_change_model([(before, after, few)])
+
+
+def test_pairs_too_large_for_the_memory_are_refused_first(monkeypatch):
+    """A pair whose out-of-fold pass would need more memory than is available is refused
+    before any sampling, naming the pairs and the fix (here the per-pixel need is raised,
+    not the machine shrunk)."""
+    import onemap.change.train as T
+
+    before, after, truth, _ = make_pair(1)
+    sampled = []
+    monkeypatch.setattr(T, "OOF_BYTES_PER_PIXEL", 1 << 40)
+    monkeypatch.setattr(T, "_lgb_train", lambda *a, **k: sampled.append(1))
+    with pytest.raises(TrainingDataError, match=r"GiB of memory.*Fix: train on windows"):
+        train_change_model([LabelledPair(before, after, truth, name="county A")])
+    assert not sampled
 
 
 def test_labels_on_another_grid_or_crs():
