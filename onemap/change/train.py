@@ -51,7 +51,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import DataError
+from ..errors import DataError, Fix
 from . import _patch_stage as P
 from ._labels import LabelledPair, TrainingDataError, _as_pair, pair_labels
 from ._learner import BLOCK, _folds, _lgb_train
@@ -137,8 +137,13 @@ def _check_memory(plans: list[Any], pairs: list[Any]) -> None:
             f"the out-of-fold validation of {', '.join(p.name for p in pairs)} "
             f"({pixels / 1e6:.1f} million pixels) needs about {need / 2**30:.1f} GiB of memory; "
             f"{have / 2**30:.1f} GiB is available",
-            hint="train on windows of the pairs (e.g. before.isel(y=slice(0, 8000), "
-            "x=slice(0, 8000)) and the same window of after), or on a machine with more memory",
+            hint=Fix(
+                "train on windows of the pairs (e.g. before.isel(y=slice(0, 8000), "
+                "x=slice(0, 8000)) and the same window of after), or on a machine with more "
+                "memory",
+                toml="set bounds = [xmin, ymin, xmax, ymax] (the scenes' CRS) in each [[pair]] "
+                "to train on a window of it, or train on a machine with more memory",
+            ),
         )
 
 

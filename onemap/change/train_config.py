@@ -13,6 +13,8 @@
     sensor = "gf2"                 # optional, names the bands (open_scene)
     truth = "2024/verdicts.gpkg"   # verified patches, or a raster mask (non-zero = change)
     ignore = "2024/clouds.gpkg"    # optional areas to leave out
+    bounds = [500000, 3400000, 540000, 3440000]  # optional: only this window (xmin, ymin,
+                                   # xmax, ymax in the scenes' CRS), e.g. part of a county
 
 Paths are relative to the TOML file. Every mistake is a :class:`~onemap.errors.ConfigError`
 naming the key and the file.
@@ -24,12 +26,15 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from xarray import DataArray
+
 from ..errors import ConfigError
 from .model import ChangeModel
 from .train import LabelledPair, train_change_model
 
 _TRAIN_KEYS = {"out", "seed", "samples_per_class", "folds", "label_column", "outside"}
-_PAIR_KEYS = {"before", "after", "sensor", "truth", "ignore", "name", "date_before", "date_after"}
+_PAIR_KEYS = {"before", "after", "sensor", "truth", "ignore", "name", "date_before", "date_after",
+              "bounds"}
 _VECTOR = {".gpkg", ".shp", ".geojson", ".json", ".fgb", ".parquet"}
 
 
@@ -48,6 +53,23 @@ def _layer(path: Path, what: str, cfg: Path) -> Any:
         raise ConfigError(f"{path}: one single-band raster expected", path=path)
     da = opened.isel(band=0, drop=True)
     return da != 0
+
+
+def _window(x: Any, bounds: Any, k: int, cfg: Path) -> Any:
+    """*x* (a raster) cut to ``bounds = [xmin, ymin, xmax, ymax]`` of ``[[pair]]`` *k*."""
+    ok = (isinstance(bounds, list) and len(bounds) == 4
+          and all(isinstance(v, int | float) and not isinstance(v, bool) for v in bounds))
+    if not ok or not (bounds[0] < bounds[2] and bounds[1] < bounds[3]):
+        raise ConfigError(f"[[pair]] {k + 1} bounds = {bounds!r} is no window", path=cfg,
+                          hint="set bounds = [xmin, ymin, xmax, ymax] in the scenes' CRS, "
+                               "xmin < xmax and ymin < ymax")
+    try:
+        out = x.rio.clip_box(*bounds)
+    except Exception as exc:  # noqa: BLE001 - rioxarray's NoDataInBounds and the like
+        raise ConfigError(f"[[pair]] {k + 1} bounds = {bounds!r} holds none of the pair's "
+                          f"pixels ({exc})", path=cfg,
+                          hint="give bounds inside the scenes, in their CRS") from None
+    return out
 
 
 def load_pairs(config: str | Path) -> tuple[dict[str, Any], list[LabelledPair]]:
@@ -97,6 +119,10 @@ def load_pairs(config: str | Path) -> tuple[dict[str, Any], list[LabelledPair]]:
             )
         truth = _layer(base / item["truth"], "truth", cfg)
         ignore = _layer(base / item["ignore"], "ignore", cfg) if "ignore" in item else None
+        if "bounds" in item:  # rasters cut to the window; vector labels are cut by the grid
+            scenes = [_window(x, item["bounds"], k, cfg) for x in scenes]
+            truth, ignore = (_window(x, item["bounds"], k, cfg) if isinstance(x, DataArray)
+                             else x for x in (truth, ignore))
         pairs.append(
             LabelledPair(scenes[0], scenes[1], truth, ignore, name=item.get("name", item["truth"]))
         )

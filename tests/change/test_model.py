@@ -316,6 +316,40 @@ def test_cli_train_writes_model_and_table(tmp_path):
     assert res.exit_code == 1 and "nope.tif" in res.output
 
 
+def test_train_config_bounds_cut_the_pair_and_the_cli_speaks_toml(tmp_path, monkeypatch):
+    """``bounds`` in a ``[[pair]]`` trains on that window (scenes and raster labels cut alike);
+    a bad window is a ConfigError; under ``onemap train`` the memory refusal's fix is a key."""
+    from typer.testing import CliRunner
+
+    import onemap.change.train as T
+    from onemap.change.train_config import load_pairs
+    from onemap.cli import app
+    from onemap.errors import ConfigError
+
+    before, after, truth, _ = make_pair(0, size=64)
+    before.rio.to_raster(tmp_path / "b.tif")
+    after.rio.to_raster(tmp_path / "a.tif")
+    truth.astype("uint8").rio.to_raster(tmp_path / "t.tif")
+    x0, y1 = float(before.x[0]), float(before.y[0])  # pixel centres; 2 m pixels
+    window = [x0 + 19, y1 - 49, x0 + 59, y1 - 9]  # columns 10..29, rows 5..24
+    cfg = tmp_path / "train.toml"
+    body = '[train]\nout = "m.json"\n[[pair]]\nbefore = "b.tif"\nafter = "a.tif"\n' \
+           'truth = "t.tif"\nbounds = {}\n'
+    cfg.write_text(body.format(window))
+    _, (pair,) = load_pairs(cfg)
+    assert pair.before.shape[1:] == pair.after.shape[1:] == pair.truth.shape == (20, 20)
+    np.testing.assert_array_equal(pair.before.values, before.values[:, 5:25, 10:30])
+    np.testing.assert_array_equal(pair.truth.values, truth.values[5:25, 10:30])
+    for bad in ("[1, 2, 3]", "[10, 0, 0, 10]", f"[{x0 + 1e6}, 0, {x0 + 2e6}, 10]"):
+        cfg.write_text(body.format(bad))
+        with pytest.raises(ConfigError, match="bounds"):
+            load_pairs(cfg)
+    cfg.write_text(body.format(window))
+    monkeypatch.setattr(T, "OOF_BYTES_PER_PIXEL", 1 << 40)
+    res = CliRunner().invoke(app, ["train", str(cfg), "-q"])
+    assert res.exit_code == 1 and "set bounds = [xmin, ymin, xmax, ymax]" in res.output
+
+
 def test_survey_config_takes_a_model(tmp_path, trained):
     from onemap.config import load_config
     from onemap.errors import ConfigError
