@@ -383,11 +383,28 @@ class FeaturePlan:
 
     def window(self, r0: int, r1: int, c0: int, c1: int) -> np.ndarray:
         """Features of rows ``r0:r1``, columns ``c0:c1`` (read with a halo clipped to the image)."""
+        (R0, C0), b1, b2 = self._halo_read(r0, r1, c0, c1)
+        return self.block(b1, b2)[:, r0 - R0 : r1 - R0, c0 - C0 : c1 - C0]
+
+    def window_at(self, r0: int, r1: int, c0: int, c1: int, rows: np.ndarray,
+                  cols: np.ndarray) -> np.ndarray:
+        """``(n_pixels, n_features)`` of the pixels ``(rows, cols)`` of that window (indices
+        within it): bit for bit ``self.window(r0, r1, c0, c1)[:, rows, cols].T``
+        (:meth:`at` on the same read)."""
+        (R0, C0), b1, b2 = self._halo_read(r0, r1, c0, c1)
+        return self.at(b1, b2, np.asarray(rows) + (r0 - R0), np.asarray(cols) + (c0 - C0))
+
+    def _halo_read(self, r0: int, r1: int, c0: int, c1: int) -> tuple:
+        """``((R0, C0), b1, b2)``: both dates of the window grown by :data:`HALO` (clipped to
+        the image, whose corner is ``(R0, C0)``) as float32 with NaN at nodata."""
+        from ..ingest.window import read_window  # file-backed: that window, not whole chunks
+
         H, (hh, ww) = HALO, self.frame.shape
         R0, R1, C0, C1 = max(r0 - H, 0), min(r1 + H, hh), max(c0 - H, 0), min(c1 + H, ww)
-        b1 = _as_float(np.asarray(self.before.data[:, R0:R1, C0:C1]), self.nodata1)
-        b2 = _as_float(np.asarray(self.after.data[:, R0:R1, C0:C1]), self.nodata2)
-        return self.block(b1, b2)[:, r0 - R0 : r1 - R0, c0 - C0 : c1 - C0]
+        rows, cols = slice(R0, R1), slice(C0, C1)
+        b1 = _as_float(read_window(self.before, rows, cols), self.nodata1)
+        b2 = _as_float(read_window(self.after, rows, cols), self.nodata2)
+        return (R0, C0), b1, b2
 
     def windows(self, size: int = 512):
         """``(r0, r1, c0, c1)`` of the square windows that tile the grid, in raster order."""

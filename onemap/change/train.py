@@ -332,10 +332,11 @@ def train_change_model(
             pick = ((sub == 1) & (draw < rate[1])) | ((sub == 0) & (draw < rate[0]))
             if not pick.any() and cache is None:
                 continue
-            feats = plan.window(r0, r1, c0, c1)
             if cache is not None:
-                cache[k, r0, c0] = feats
-            X.append(feats[:, pick].T)
+                feats = cache[k, r0, c0] = plan.window(r0, r1, c0, c1)
+                X.append(feats[:, pick].T)
+            else:  # the drawn pixels only (a few of the window's): the same values
+                X.append(plan.window_at(r0, r1, c0, c1, *np.nonzero(pick)))
             y.append(sub[pick])
             f.append(_folds(plan.frame.shape, r0, r1, c0, c1, k, seed, folds, by_pair)[pick])
     X, y, f = np.concatenate(X), np.concatenate(y).astype(np.float32), np.concatenate(f)

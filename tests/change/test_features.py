@@ -356,6 +356,12 @@ def test_at_equals_block(bands):
                                       plan.at(b1, b2, rr, cc)[:, cols_of])
     with pytest.raises(DataError, match="mean2_cva"):
         plan.channels_at(b1, b2, rows, cols, ["cva", "mean2_cva"])
+    # a window's drawn pixels (training's sample): the window's features there, at the image's
+    # corner (halo clipped), inside it and at its far edge
+    for r0, r1, c0, c1 in ((0, 25, 0, 40), (20, 45, 30, 70), (40, 60, 60, 90)):
+        wr, wc = rng.integers(0, r1 - r0, 50), rng.integers(0, c1 - c0, 50)
+        np.testing.assert_array_equal(plan.window_at(r0, r1, c0, c1, wr, wc),
+                                      plan.window(r0, r1, c0, c1)[:, wr, wc].T)
 
 
 def test_at_checks_indices():
