@@ -26,8 +26,8 @@ from ._objects import patch_pixels
 
 RING = 3
 REAL_SHARE = 0.5
-# channels the pixel stage hands over, in this order
 SMOOTH_ROWS = 1024  # rows smoothed at once (the float64 sums are 16 bytes a pixel)
+# channels the pixel stage hands over, in this order
 CHANNELS = ("probability", "cva", "pantex_2", "pantex_change", "brightness_change")
 PATCH_FEATURES = (
     "log_area_m2",
@@ -60,12 +60,11 @@ def smooth(prob: np.ndarray, kind: str) -> np.ndarray:
     if kind != "mean3":
         raise ValueError(f"smoothing must be one of {SMOOTHINGS}, got {kind!r}")
     out = np.full(prob.shape, np.nan, np.float32)
-    h = prob.shape[0]
+    h, k = prob.shape[0], np.ones((3, 3))
     for r0 in range(0, h, SMOOTH_ROWS):  # by strips of rows with a 1-row halo: bounded memory
         a, b = max(r0 - 1, 0), min(r0 + SMOOTH_ROWS + 1, h)
         part = prob[a:b]
         ok = np.isfinite(part)
-        k = np.ones((3, 3))
         s = ndimage.correlate(np.where(ok, part, 0).astype(np.float64), k, mode="constant")
         n = ndimage.correlate(ok.astype(np.float64), k, mode="constant")
         inner = slice(r0 - a, r0 - a + min(SMOOTH_ROWS, h - r0))

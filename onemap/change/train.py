@@ -114,10 +114,11 @@ def _threshold_counts(probs: Iterable[np.ndarray], labels: list[np.ndarray]) -> 
     hist = np.zeros((2, len(THRESHOLDS) + 1), np.int64)  # [unchanged, changed] x thresholds met
     for pr_all, lab in zip(probs, labels, strict=True):
         for r0 in range(0, lab.shape[0], COUNT_ROWS):
-            known = lab[r0:r0 + COUNT_ROWS] >= 0
-            met = np.searchsorted(THRESHOLDS, pr_all[r0:r0 + COUNT_ROWS][known], side="right")
-            change = lab[r0:r0 + COUNT_ROWS][known] == 1  # NaN meets none: searchsorted's end
-            met[np.isnan(pr_all[r0:r0 + COUNT_ROWS][known])] = 0
+            strip = lab[r0:r0 + COUNT_ROWS]
+            known = strip >= 0
+            pr, change = pr_all[r0:r0 + COUNT_ROWS][known], strip[known] == 1
+            met = np.searchsorted(THRESHOLDS, pr, side="right")  # thresholds <= p
+            met[np.isnan(pr)] = 0  # NaN meets none (searchsorted puts it past the end)
             for c in (0, 1):
                 hist[c] += np.bincount(met[change == bool(c)], minlength=len(THRESHOLDS) + 1)
     at_least = hist[:, ::-1].cumsum(axis=1)[:, ::-1][:, 1:]  # pixels with p >= each threshold
