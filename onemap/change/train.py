@@ -139,9 +139,9 @@ def _check_memory(plans: list[Any], pairs: list[Any]) -> None:
             f"({pixels / 1e6:.1f} million pixels) needs about {need / 2**30:.1f} GiB of memory; "
             f"{have / 2**30:.1f} GiB is available",
             hint=Fix(
-                "train on windows of the pairs (e.g. before.isel(y=slice(0, 8000), "
-                "x=slice(0, 8000)) and the same window of after), or on a machine with more "
-                "memory",
+                "train on windows of the pairs (e.g. onemap.align(scene, "
+                "scene.onemap.frame.crop((xmin, ymin, xmax, ymax))) for both dates: still read "
+                "from the files), or on a machine with more memory",
                 toml="set bounds = [xmin, ymin, xmax, ymax] (the scenes' CRS) in each [[pair]] "
                 "to train on a window of it, or train on a machine with more memory",
             ),

@@ -55,20 +55,34 @@ def _layer(path: Path, what: str, cfg: Path) -> Any:
     return da != 0
 
 
-def _window(x: Any, bounds: Any, k: int, cfg: Path) -> Any:
-    """*x* (a raster) cut to ``bounds = [xmin, ymin, xmax, ymax]`` of ``[[pair]]`` *k*."""
+def _cut(rasters: list[Any], bounds: Any, k: int, cfg: Path) -> list[Any]:
+    """The rasters of ``[[pair]]`` *k* cut to ``bounds = [xmin, ymin, xmax, ymax]``: the pixels
+    of the first (the before scene) that the window touches. Scenes are re-read from their files
+    onto that sub-frame (:func:`onemap.align`: the same pixels, still read window by window
+    from the files); label rasters on the scene's grid are sliced alike, others clipped."""
+    from ..ingest.raster import align
+
     ok = (isinstance(bounds, list) and len(bounds) == 4
           and all(isinstance(v, int | float) and not isinstance(v, bool) for v in bounds))
     if not ok or not (bounds[0] < bounds[2] and bounds[1] < bounds[3]):
         raise ConfigError(f"[[pair]] {k + 1} bounds = {bounds!r} is no window", path=cfg,
                           hint="set bounds = [xmin, ymin, xmax, ymax] in the scenes' CRS, "
                                "xmin < xmax and ymin < ymax")
-    try:
-        out = x.rio.clip_box(*bounds)
-    except Exception as exc:  # noqa: BLE001 - rioxarray's NoDataInBounds and the like
+    frame = rasters[0].onemap.frame
+    rows, cols = frame.window(tuple(bounds))
+    if rows.stop <= rows.start or cols.stop <= cols.start:
         raise ConfigError(f"[[pair]] {k + 1} bounds = {bounds!r} holds none of the pair's "
-                          f"pixels ({exc})", path=cfg,
-                          hint="give bounds inside the scenes, in their CRS") from None
+                          f"pixels (the scene covers {[round(v, 3) for v in frame.bounds]})",
+                          path=cfg, hint="give bounds inside the scenes, in their CRS")
+    sub = frame.subframe(rows, cols)
+    out = []
+    for x in rasters:
+        if "band" in x.dims:
+            out.append(align(x, sub))
+        elif x.onemap.frame == frame:
+            out.append(x.isel(y=rows, x=cols))
+        else:
+            out.append(x.rio.clip_box(*bounds))
     return out
 
 
@@ -120,9 +134,11 @@ def load_pairs(config: str | Path) -> tuple[dict[str, Any], list[LabelledPair]]:
         truth = _layer(base / item["truth"], "truth", cfg)
         ignore = _layer(base / item["ignore"], "ignore", cfg) if "ignore" in item else None
         if "bounds" in item:  # rasters cut to the window; vector labels are cut by the grid
-            scenes = [_window(x, item["bounds"], k, cfg) for x in scenes]
-            truth, ignore = (_window(x, item["bounds"], k, cfg) if isinstance(x, DataArray)
-                             else x for x in (truth, ignore))
+            rasters = [*scenes, *(x for x in (truth, ignore) if isinstance(x, DataArray))]
+            cut = iter(_cut(rasters, item["bounds"], k, cfg))
+            scenes = [next(cut), next(cut)]
+            truth, ignore = (next(cut) if isinstance(x, DataArray) else x
+                             for x in (truth, ignore))
         pairs.append(
             LabelledPair(scenes[0], scenes[1], truth, ignore, name=item.get("name", item["truth"]))
         )

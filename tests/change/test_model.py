@@ -338,6 +338,7 @@ def test_train_config_bounds_cut_the_pair_and_the_cli_speaks_toml(tmp_path, monk
     cfg.write_text(body.format(window))
     _, (pair,) = load_pairs(cfg)
     assert pair.before.shape[1:] == pair.after.shape[1:] == pair.truth.shape == (20, 20)
+    assert pair.before.onemap.source is not None  # still read window by window from the file
     np.testing.assert_array_equal(pair.before.values, before.values[:, 5:25, 10:30])
     np.testing.assert_array_equal(pair.truth.values, truth.values[5:25, 10:30])
     for bad in ("[1, 2, 3]", "[10, 0, 0, 10]", f"[{x0 + 1e6}, 0, {x0 + 2e6}, 10]"):
