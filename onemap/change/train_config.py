@@ -82,7 +82,13 @@ def _cut(rasters: list[Any], bounds: Any, k: int, cfg: Path) -> list[Any]:
         elif x.onemap.frame == frame:
             out.append(x.isel(y=rows, x=cols))
         else:
-            out.append(x.rio.clip_box(*bounds))
+            try:
+                out.append(x.rio.clip_box(*bounds))
+            except Exception as exc:  # noqa: BLE001 - rioxarray's NoDataInBounds and the like
+                raise ConfigError(f"[[pair]] {k + 1} bounds = {bounds!r}: the label raster on "
+                                  f"another grid holds none of them ({exc})", path=cfg,
+                                  hint="give label rasters on the scenes' grid, or bounds "
+                                       "inside them") from None
     return out
 
 
