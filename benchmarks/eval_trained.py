@@ -46,6 +46,18 @@ from tests.change import real_data as R
 BEGIN, END = "<!-- trained-accuracy:begin -->", "<!-- trained-accuracy:end -->"
 
 
+def fold_parser(doc: str) -> argparse.ArgumentParser:
+    """The arguments the held-out development scripts share (``oscd_smooth.py``,
+    ``oscd_context.py``, ``oscd_calibrate.py``): data folder, OSCD cities, seed, which folds."""
+    ap = argparse.ArgumentParser(description=doc.split("\n")[0])
+    ap.add_argument("data", type=Path, nargs="?", default=REPO.parent / "shared" / "data")
+    ap.add_argument("--cities", default=",".join(R.OSCD_CITIES))
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--only", default="oscd", choices=("oscd", "sztaki", "levir", "landsat"))
+    ap.add_argument("--max-folds", type=int, default=None)
+    return ap
+
+
 def naive_mask(pair: R.Pair) -> np.ndarray:
     """Per-band standardised CVA magnitude, Otsu threshold, 3x3 opening (the issue's baseline)."""
     from scipy import ndimage

@@ -64,7 +64,6 @@ Usage::
 
 from __future__ import annotations
 
-import argparse
 import copy
 import os
 import sys
@@ -275,12 +274,7 @@ def joint_oracle(curves) -> tuple[float, list[float]]:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("data", type=Path, nargs="?", default=REPO.parent / "shared" / "data")
-    ap.add_argument("--cities", default=",".join(R.OSCD_CITIES))
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--only", default="oscd", choices=("oscd", "sztaki", "levir", "landsat"))
-    ap.add_argument("--max-folds", type=int, default=None)
+    ap = E.fold_parser(__doc__)
     ap.add_argument("--smooth", default="none", choices=P.SMOOTHINGS)
     ap.add_argument("--rules", default=",".join(RULES))
     ap.add_argument("--no-patch", action="store_true", help="pixel-stage figures only")

@@ -51,7 +51,6 @@ Usage::
 
 from __future__ import annotations
 
-import argparse
 import copy
 import os
 import sys
@@ -278,12 +277,7 @@ def full_prob(tiles) -> np.ndarray:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("data", type=Path, nargs="?", default=REPO.parent / "shared" / "data")
-    ap.add_argument("--cities", default=",".join(R.OSCD_CITIES))
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--only", default="oscd", choices=("oscd", "sztaki", "levir", "landsat"))
-    ap.add_argument("--max-folds", type=int, default=None)
+    ap = E.fold_parser(__doc__)
     ap.add_argument("--no-hyst", action="store_true")
     ap.add_argument("--context", default="full", choices=("full", "none", "resid", "only"))
     args = ap.parse_args()

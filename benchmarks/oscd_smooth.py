@@ -20,7 +20,6 @@ Usage::
 
 from __future__ import annotations
 
-import argparse
 import copy
 import sys
 import time
@@ -96,12 +95,7 @@ def smoothed_tiles(tiles, name: str):
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("data", type=Path, nargs="?", default=REPO.parent / "shared" / "data")
-    ap.add_argument("--cities", default=",".join(R.OSCD_CITIES))
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--only", default="oscd", choices=("oscd", "sztaki", "levir", "landsat"))
-    ap.add_argument("--max-folds", type=int, default=None)
+    ap = E.fold_parser(__doc__)
     args = ap.parse_args()
     from onemap.change.features import FeaturePlan
     from onemap.change.predict import PixelTiles, pixel_stage
