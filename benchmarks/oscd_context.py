@@ -129,15 +129,15 @@ def predict_dense(booster, feats: np.ndarray, ctx: np.ndarray, sel: np.ndarray |
 
 
 def _capture_folds():
-    """Capture model 1's inner fold models (the first argument of ``_oof_channels``)."""
+    """Capture model 1's inner fold models (the first argument of ``oof_channels``)."""
     box = {}
-    orig = T._oof_channels
+    orig = T.oof_channels
 
     def wrapped(models, *args, **kw):
         box["models"] = models
         return orig(models, *args, **kw)
 
-    T._oof_channels = wrapped
+    T.oof_channels = wrapped
     return box
 
 
@@ -221,7 +221,7 @@ def train_model2(plans, labels, oof, feats, header, seed, folds, cap):
 
 
 def pixel_threshold(probs, labels) -> tuple[float, float]:
-    counts = T._threshold_counts(probs, labels)
+    counts = T.threshold_counts(probs, labels)
     f1s = [T._f1(*c)[2] for c in counts]
     best = int(np.argmax(f1s))
     return float(T.THRESHOLDS[best]), float(f1s[best])

@@ -99,6 +99,10 @@ class FeaturePlan:
         Align both scenes onto this :class:`~onemap.Frame` first (else they must share a grid).
     sample_pixels
         Size of the window sample for the global statistics.
+    keep_sample
+        Keep a share of that sample (``sample``, up to :data:`KEPT_SAMPLE` pixels: what
+        prediction learns of the scene); False (training, which keeps a plan per pair and
+        predicts with none of them): ``sample`` is None.
 
     Examples
     --------
@@ -124,6 +128,7 @@ class FeaturePlan:
         mask: Any = None,
         sample_pixels: int = SAMPLE_PIXELS,
         frame: Any = None,
+        keep_sample: bool = True,
     ) -> None:
         before, after = as_scene(before, "before"), as_scene(after, "after")
         before, after, self.frame = on_one_grid(before, after, frame)
@@ -151,8 +156,10 @@ class FeaturePlan:
             h.update(np.ascontiguousarray(arr, np.float64).tobytes())
         self.sample_hash = h.hexdigest()
         # a share of the sample kept for what prediction learns of the scene (the screen's box)
-        keep = np.linspace(0, a.shape[1] - 1, min(a.shape[1], KEPT_SAMPLE)).astype(np.int64)
-        self.sample = (a[:, keep].astype(np.float32), b[:, keep].astype(np.float32))
+        self.sample: tuple[np.ndarray, np.ndarray] | None = None
+        if keep_sample:
+            keep = np.linspace(0, a.shape[1] - 1, min(a.shape[1], KEPT_SAMPLE)).astype(np.int64)
+            self.sample = (a[:, keep].astype(np.float32), b[:, keep].astype(np.float32))
         self.construction = None
         if self.roles[1] >= 0 and self.roles[2] >= 0 and (self.roles[3] >= 0 or self.roles[0] >= 0):
             self.construction = Plan(

@@ -200,9 +200,10 @@ class _TileFn:
                     hint="retrain the model with this onemap version, or pass prescreen=0",
                 )
             self.screen = model.ensemble("screen")
-            a, b = plan.sample  # the scene's sample pixels: where most of the screen's rejects are
-            ch = screen_block(plan, a[:, None, :], b[:, None, :])[:, 0, :].T
-            self.box = reject_box(self.screen, self.level, ch)
+            if plan.sample is not None:  # the scene's sample: where most screen rejects are
+                a, b = plan.sample
+                ch = screen_block(plan, a[:, None, :], b[:, None, :])[:, 0, :].T
+                self.box = reject_box(self.screen, self.level, ch)
 
     def _screen(self, b1: np.ndarray, b2: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(valid, kept) of every pixel of *b1*, *b2*: valid in both dates, kept by the

@@ -11,9 +11,11 @@ Sampling is balanced and bounded: the pair is read window by window (512² pixel
 and in each window every changed pixel is drawn with probability ``min(1, cap / N_change)`` and
 every unchanged one with ``min(1, cap / N_unchanged)`` (*cap* = ``samples_per_class``, N over all
 pairs), from a generator seeded by (seed, pair, window): about *cap* pixels per class in all,
-whatever the county's size, and the same draw every time. The out-of-fold pass (below) keeps
-each pair's probability and patch channels whole, about :data:`OOF_BYTES_PER_PIXEL` bytes a
-pixel at its peak; pairs that would not fit in the memory available are refused first, with
+whatever the county's size, and the same draw every time. The out-of-fold pass (below,
+:mod:`onemap.change._oof`) keeps each validation pair's probability and patch channels whole,
+about :data:`~onemap.change._oof.OOF_BYTES_PER_PIXEL` bytes a pixel at its peak: sets of more
+than *validation_pixels* pixels are validated on a seeded subset of whole pairs up to that
+many, and validation pairs that would not fit in the memory available are refused first, with
 the fix (train on windows of them).
 
 Validation and thresholds: with at least ``folds`` pairs, pair k goes to fold ``k % folds`` (the
@@ -51,10 +53,18 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import DataError, Fix
+from ..errors import DataError
 from . import _patch_stage as P
 from ._labels import LabelledPair, TrainingDataError, _as_pair, pair_labels
 from ._learner import BLOCK, _folds, _lgb_train
+from ._oof import (
+    THRESHOLDS,
+    VALIDATION_PIXELS,
+    check_memory,
+    oof_channels,
+    threshold_counts,
+    validation_pairs,
+)
 from ._patch_training import (
     MIN_SITE_RECALL,
     PATCH_PARAMS,
@@ -77,17 +87,7 @@ __all__ = [
 
 SMOOTH: str | None = None  # train_change_model's default smoothing: chosen out of fold
 MIN_PER_CLASS = 100  # fewer labelled pixels of a class than this is too little to learn from
-# the out-of-fold pass's peak memory per pixel of the training pairs (county, 8 000²:
-# benchmarks/README.md, "Training at county scale")
-OOF_BYTES_PER_PIXEL = 40
-COUNT_ROWS = 1024  # rows of a pair's probability counted at once
 FEATURE_CACHE_BYTES = 1 << 30  # training sets with fewer feature bytes are featurised once
-# pixel thresholds tried on the out-of-fold validation: steps of 0.05, and finer in odds towards
-# both ends -- the balanced sample (as many changed as unchanged pixels) raises the probability
-# of the rare class, so where change is rare the best threshold can lie above 0.9
-THRESHOLDS = np.round(
-    np.concatenate([[0.01, 0.02, 0.03], np.arange(0.05, 0.951, 0.05), [0.97, 0.98, 0.99]]), 2
-)
 PIXEL_PARAMS = {
     "objective": "binary",
     "learning_rate": 0.08,
@@ -108,46 +108,6 @@ def _f1(tp: float, fp: float, fn: float) -> tuple[float, float, float]:
     return p, r, (2 * p * r / (p + r) if p + r else 0.0)
 
 
-def _threshold_counts(probs: Iterable[np.ndarray], labels: list[np.ndarray]) -> np.ndarray:
-    """``(len(THRESHOLDS), 3)`` pooled (tp, fp, fn) of ``probability >= threshold`` (*probs*
-    one pair at a time: an iterator holds one in memory), by strips of rows."""
-    hist = np.zeros((2, len(THRESHOLDS) + 1), np.int64)  # [unchanged, changed] x thresholds met
-    for pr_all, lab in zip(probs, labels, strict=True):
-        for r0 in range(0, lab.shape[0], COUNT_ROWS):
-            strip = lab[r0:r0 + COUNT_ROWS]
-            known = strip >= 0
-            pr, change = pr_all[r0:r0 + COUNT_ROWS][known], strip[known] == 1
-            met = np.searchsorted(THRESHOLDS, pr, side="right")  # thresholds <= p
-            met[np.isnan(pr)] = 0  # NaN meets none (searchsorted puts it past the end)
-            for c in (0, 1):
-                hist[c] += np.bincount(met[change == bool(c)], minlength=len(THRESHOLDS) + 1)
-    at_least = hist[:, ::-1].cumsum(axis=1)[:, ::-1][:, 1:]  # pixels with p >= each threshold
-    tp, fp = at_least[1], at_least[0]
-    return np.stack([tp, fp, hist[1].sum() - tp], axis=1).astype(np.float64)
-
-
-def _check_memory(plans: list[Any], pairs: list[Any]) -> None:
-    """Refuse, before hours of work, pairs whose out-of-fold pass cannot fit in the memory
-    available (it keeps every pair's probability and patch channels whole)."""
-    import psutil
-
-    pixels = sum(p.frame.shape[0] * p.frame.shape[1] for p in plans)
-    need, have = pixels * OOF_BYTES_PER_PIXEL, psutil.virtual_memory().available
-    if need > have:
-        raise TrainingDataError(
-            f"the out-of-fold validation of {', '.join(p.name for p in pairs)} "
-            f"({pixels / 1e6:.1f} million pixels) needs about {need / 2**30:.1f} GiB of memory; "
-            f"{have / 2**30:.1f} GiB is available",
-            hint=Fix(
-                "train on windows of the pairs (e.g. onemap.align(scene, "
-                "scene.onemap.frame.crop((xmin, ymin, xmax, ymax))) for both dates: still read "
-                "from the files), or on a machine with more memory",
-                toml="set bounds = [xmin, ymin, xmax, ymax] (the scenes' CRS) in each [[pair]] "
-                "to train on a window of it, or train on a machine with more memory",
-            ),
-        )
-
-
 def train_change_model(
     pairs: Iterable[Any],
     *,
@@ -163,6 +123,7 @@ def train_change_model(
     early_stop: bool = False,
     min_size: bool = False,
     smooth: str | None = SMOOTH,
+    validation_pixels: int = VALIDATION_PIXELS,
     sensor: str | None = None,
     params: dict[str, Any] | None = None,
     progress: Callable[[str, int, int], None] | None = None,
@@ -217,6 +178,11 @@ def train_change_model(
         (``header["smooth"]``, applied by prediction): ``"none"``, ``"mean3"`` (the mean of the
         pixel's 3 x 3 neighbourhood: fewer single-pixel candidates) or None (the one with the
         better out-of-fold pixel F1 at its best threshold, ties to ``"none"``).
+    validation_pixels
+        Pixels of the out-of-fold validation at most: a larger training set is validated on a
+        seeded subset of whole pairs up to that many (at least one pair;
+        ``header["validation"]["pairs"]`` counts them), which bounds the pass's memory (about
+        40 bytes a pixel). The pixel and screen models learn from every pair either way.
     sensor
         Recorded in the header (default: the before scene's ``attrs["sensor"]``).
     params
@@ -281,7 +247,7 @@ def train_change_model(
     labels: list[Any] = []
     for k, p in enumerate(pairs):
         tick("features", k, len(pairs))
-        plan = FeaturePlan(p.before, p.after)
+        plan = FeaturePlan(p.before, p.after, keep_sample=False)  # one per pair: kept light
         if plans and plan.bands != plans[0].bands:
             raise TrainingDataError(
                 f"{p.name} has bands {', '.join(plan.bands)}, {pairs[0].name} has "
@@ -299,7 +265,8 @@ def train_change_model(
             )
         plans.append(plan)
         labels.append(pair_labels(p, plan.frame, label_column, outside))
-    _check_memory(plans, pairs)
+    val = validation_pairs([plan.frame.shape for plan in plans], seed, validation_pixels)
+    check_memory([plans[k] for k in val], [pairs[k].name for k in val])
     npos = sum(int((lab == 1).sum()) for lab in labels)
     nneg = sum(int((lab == 0).sum()) for lab in labels)
     names = ", ".join(p.name for p in pairs)
@@ -323,7 +290,7 @@ def train_change_model(
     f: Any = []
     # small training sets keep their window features for the out-of-fold pass (no second read)
     total = sum(len(p.names) * p.frame.shape[0] * p.frame.shape[1] * 4 for p in plans)
-    cache: dict | None = {} if total <= FEATURE_CACHE_BYTES else None
+    cache: dict | None = {} if total <= FEATURE_CACHE_BYTES and len(val) == len(plans) else None
     for k, (plan, lab) in enumerate(zip(plans, labels, strict=False)):
         tick("sampling", k, len(plans))
         for w, (r0, r1, c0, c1) in enumerate(plan.windows()):
@@ -392,17 +359,18 @@ def train_change_model(
     header["parameters"]["folds_by"] = "pair" if by_pair else "block"
     oof: list[np.ndarray] = []
     oof_screen: list[np.ndarray] = []
-    for k, plan in enumerate(plans):
-        ch, sc = _oof_channels(models, plan, k, seed, folds, header, num_threads, cache,
-                               screens, scols)
+    for k in val:
+        ch, sc = oof_channels(models, plans[k], k, seed, folds, header, num_threads, cache,
+                              screens, scols)
         oof.append(ch)
         assert sc is not None  # asked for with screens=
         oof_screen.append(sc)
+    vpairs, vplans, vlabels = ([x[k] for k in val] for x in (pairs, plans, labels))
     # the smoothing of the probability (chosen unless given) and the pixel threshold: the best
     # pooled out-of-fold pixel F1 (ties to no smoothing, then to the lower threshold)
     by_kind = {}
     for kind in P.SMOOTHINGS if smooth is None else (smooth,):
-        counts = _threshold_counts((P.smooth(ch[0], kind) for ch in oof), labels)
+        counts = threshold_counts((P.smooth(ch[0], kind) for ch in oof), vlabels)
         f1s = [_f1(*c)[2] for c in counts]
         by_kind[kind] = (counts, f1s, int(np.argmax(f1s)))
     kind = max(by_kind, key=lambda k: (round(by_kind[k][1][by_kind[k][2]], 6), k == "none"))
@@ -422,12 +390,13 @@ def train_change_model(
         "f1_by_threshold": {str(t): round(v, 4) for t, v in zip(THRESHOLDS, f1s, strict=False)},
         "smooth": kind,
         "pixel_f1_by_smoothing": {k: round(float(v[1][v[2]]), 4) for k, v in by_kind.items()},
+        "pairs": len(val),
     }
     tick("patch model", 0, 1)
     patch_model = _train_patch_stage(
-        pairs,
-        plans,
-        labels,
+        vpairs,
+        vplans,
+        vlabels,
         oof,
         header,
         seed,
@@ -437,10 +406,11 @@ def train_change_model(
         select_by,
         min_site_recall,
         min_size,
+        ids=val,
     )
     # the screen's level: at the final pixel threshold (the patch stage may have moved it)
     header["screen"] = screen_validation(
-        [ch[0] for ch in oof], oof_screen, labels, header["threshold"], snames
+        [ch[0] for ch in oof], oof_screen, vlabels, header["threshold"], snames
     )
     tick("done", 1, 1)
     return ChangeModel(
@@ -496,54 +466,3 @@ def _header(
     }
 
 
-def _oof_channels(
-    models,
-    plan: FeaturePlan,
-    k: int,
-    seed: int,
-    folds: int,
-    header: dict,
-    num_threads: int,
-    cache: dict | None = None,
-    screens: list | None = None,
-    scols: list[int] | None = None,
-) -> tuple[np.ndarray, np.ndarray | None]:
-    """Out-of-fold probability (each pixel from the model that did not see its block) + channels,
-    and with *screens* (fold screen models on feature columns *scols*) the out-of-fold screen
-    probability (NaN where the probability is)."""
-    tiles = [ChangeModel(header, m.model_to_string()).pixel_tile(num_threads) for m in models]
-
-    def fn_window(r0, r1, c0, c1, feats):
-        fold = _folds(
-            plan.frame.shape,
-            r0,
-            r1,
-            c0,
-            c1,
-            k,
-            seed,
-            folds,
-            header["parameters"]["folds_by"] == "pair",
-        )
-        out = np.full((len(P.CHANNELS) + 1,) + fold.shape, np.nan, np.float32)
-        for i in np.unique(fold):  # each pixel from the model that did not see its fold
-            sel = fold == i
-            out[:-1, sel] = tiles[i](feats[:, sel][:, None, :])[:, 0, :]
-            if screens is not None:
-                Xs = np.ascontiguousarray(feats[scols][:, sel].T)
-                ok = np.isfinite(out[0, sel])
-                sp = np.full(Xs.shape[0], np.nan, np.float32)
-                if ok.any():
-                    sp[ok] = screens[i].predict(Xs[ok], num_threads=num_threads)
-                out[-1, sel] = sp
-        return out
-
-    out = np.empty((len(P.CHANNELS),) + plan.frame.shape, np.float32)
-    scr = None if screens is None else np.empty(plan.frame.shape, np.float32)
-    for r0, r1, c0, c1 in plan.windows():
-        feats = cache.pop((k, r0, c0)) if cache else plan.window(r0, r1, c0, c1)
-        res = fn_window(r0, r1, c0, c1, feats)
-        out[:, r0:r1, c0:c1] = res[:-1]
-        if scr is not None:
-            scr[r0:r1, c0:c1] = res[-1]
-    return out, scr

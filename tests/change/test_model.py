@@ -225,11 +225,12 @@ def test_pairs_too_large_for_the_memory_are_refused_first(monkeypatch):
     """A pair whose out-of-fold pass would need more memory than is available is refused
     before any sampling, naming the pairs and the fix (here the per-pixel need is raised,
     not the machine shrunk)."""
+    import onemap.change._oof as oof
     import onemap.change.train as T
 
     before, after, truth, _ = make_pair(1)
     sampled = []
-    monkeypatch.setattr(T, "OOF_BYTES_PER_PIXEL", 1 << 40)
+    monkeypatch.setattr(oof, "OOF_BYTES_PER_PIXEL", 1 << 40)
     monkeypatch.setattr(T, "_lgb_train", lambda *a, **k: sampled.append(1))
     with pytest.raises(TrainingDataError, match=r"GiB of memory.*Fix: train on windows"):
         train_change_model([LabelledPair(before, after, truth, name="county A")])
@@ -321,7 +322,7 @@ def test_train_config_bounds_cut_the_pair_and_the_cli_speaks_toml(tmp_path, monk
     a bad window is a ConfigError; under ``onemap train`` the memory refusal's fix is a key."""
     from typer.testing import CliRunner
 
-    import onemap.change.train as T
+    import onemap.change._oof as oof
     from onemap.change.train_config import load_pairs
     from onemap.cli import app
     from onemap.errors import ConfigError
@@ -346,7 +347,7 @@ def test_train_config_bounds_cut_the_pair_and_the_cli_speaks_toml(tmp_path, monk
         with pytest.raises(ConfigError, match="bounds"):
             load_pairs(cfg)
     cfg.write_text(body.format(window))
-    monkeypatch.setattr(T, "OOF_BYTES_PER_PIXEL", 1 << 40)
+    monkeypatch.setattr(oof, "OOF_BYTES_PER_PIXEL", 1 << 40)
     res = CliRunner().invoke(app, ["train", str(cfg), "-q"])
     assert res.exit_code == 1 and "set bounds = [xmin, ymin, xmax, ymax]" in res.output
 
@@ -387,4 +388,4 @@ def test_threshold_counts_against_comparing_every_threshold():
         for i, t in enumerate(T.THRESHOLDS):
             hit, real = p[known] >= t, lab[known] == 1
             want[i] += [(hit & real).sum(), (hit & ~real).sum(), (~hit & real).sum()]
-    np.testing.assert_array_equal(T._threshold_counts(iter(probs), labels), want)
+    np.testing.assert_array_equal(T.threshold_counts(iter(probs), labels), want)

@@ -75,3 +75,26 @@ def test_train_models_trains_on_the_folder_and_detects_by_path(shared_data, tmp_
     tz = R.taizhou(shared_data)
     patches = detect_changes(tz.before, tz.after, model=out / "landsat.json")
     assert len(patches) > 0 and patches.attrs["method"] == "trained"
+
+
+def test_a_dataset_that_cannot_train_is_said_and_the_others_still_train(shared_data, tmp_path):
+    """A LEVIR folder whose one crop has no change cannot train: the script says why, goes on
+    with Landsat, and exits non-zero naming what it did not train."""
+    from PIL import Image
+
+    change = tmp_path / "change"
+    (change / "landsat").mkdir(parents=True)
+    (change / "landsat" / "Taizhou").symlink_to(shared_data / "change" / "landsat" / "Taizhou")
+    levir = shared_data / "change" / "levir"
+    name = R.levir_names(shared_data)[0]
+    for part in ("A", "B", "label"):
+        (change / "levir" / part).mkdir(parents=True)
+    for part in ("A", "B"):
+        (change / "levir" / part / f"{name}.png").symlink_to(levir / part / f"{name}.png")
+    Image.new("L", (256, 256)).save(change / "levir" / "label" / f"{name}.png")  # no change
+    out = tmp_path / "models"
+    proc = subprocess.run([sys.executable, str(SCRIPT), str(tmp_path), str(out),
+                           "--only", "levir,landsat"], capture_output=True, text=True)
+    assert proc.returncode == 1 and "not trained: levir" in proc.stderr
+    assert "levir: not trained" in proc.stdout and "marks no changed pixel" in proc.stdout
+    assert sorted(p.name for p in out.iterdir()) == ["landsat.json"]
