@@ -4,17 +4,19 @@ pooled counts the pixel threshold is chosen on, and the bounds that keep the pas
 
 The pass keeps each validation pair's channels whole, about :data:`OOF_BYTES_PER_PIXEL` bytes a
 pixel at its peak. Training sets of more than :data:`VALIDATION_PIXELS` pixels are validated on
-a seeded subset of whole pairs up to that many pixels (:func:`validation_pairs`; a threshold and
-a patch model are learnt as well from 67 million pixels as from more, and a folder of ten
-thousand crops then fits in a few GiB); the pixel and screen models still learn from the
+a seeded subset of whole pairs up to that many pixels, or a window of a pair larger than that
+(:func:`validation_parts`; a threshold and a patch model are learnt as well from 67 million
+pixels as from more: a folder of ten thousand crops or a 20 000² county then fits in a few
+GiB); the pixel and screen models still learn from the
 balanced sample of every pair. Validation pairs that would not fit in the memory available are
 refused before the work (:func:`check_memory`), with the fix.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Sequence
-from typing import Any
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -31,6 +33,7 @@ OOF_BYTES_PER_PIXEL = 40
 COUNT_ROWS = 1024  # rows of a pair's probability counted at once
 # pixels of the training pairs validated out of fold at most (~2.6 GiB at the bytes above)
 VALIDATION_PIXELS = 1 << 26
+WINDOW = 512  # the feature windows of the pass (FeaturePlan.windows)
 
 # pixel thresholds tried on the out-of-fold validation: steps of 0.05, and finer in odds towards
 # both ends -- the balanced sample (as many changed as unchanged pixels) raises the probability
@@ -40,29 +43,62 @@ THRESHOLDS = np.round(
 )
 
 
-def validation_pairs(shapes: Sequence[tuple[int, int]], seed: int,
-                     budget: int = VALIDATION_PIXELS) -> list[int]:
-    """Indices (ascending) of the pairs the out-of-fold pass validates on: every pair while
+@dataclass(frozen=True)
+class Part:
+    """What the out-of-fold pass validates of pair *pair*: rows ``r0:r1``, columns ``c0:c1``
+    (the whole pair, or a window of one too large for the budget)."""
+
+    pair: int
+    r0: int
+    r1: int
+    c0: int
+    c1: int
+
+    @property
+    def pixels(self) -> int:
+        return (self.r1 - self.r0) * (self.c1 - self.c0)
+
+
+def validation_parts(shapes: Sequence[tuple[int, int]], seed: int,
+                     budget: int = VALIDATION_PIXELS, grid: int = WINDOW) -> list[Part]:
+    """What the out-of-fold pass validates on, by pair (ascending): every pair whole while
     their pixels fit *budget*; else whole pairs in a seeded random order, each taken while it
-    still fits (at least one), so the same inputs give the same subset on any machine.
+    still fits; and when none fits whole, a window of the first pair in that order of at most
+    *budget* pixels (on the *grid* of the pair's feature windows, at a seeded place). The same
+    inputs give the same parts on any machine.
 
     Examples
     --------
-    >>> validation_pairs([(10, 10)] * 4, seed=0, budget=1000)
+    >>> [p.pair for p in validation_parts([(10, 10)] * 4, seed=0, budget=1000)]
     [0, 1, 2, 3]
-    >>> len(validation_pairs([(10, 10)] * 40, seed=0, budget=1000))
+    >>> len(validation_parts([(10, 10)] * 40, seed=0, budget=1000))
     10
+    >>> part = validation_parts([(20_000, 20_000)], seed=0, budget=1 << 26)[0]
+    >>> part.r1 - part.r0, part.c1 - part.c0, part.r0 % 512, part.c0 % 512
+    (8192, 8192, 0, 0)
     """
-    sizes = [int(h) * int(w) for h, w in shapes]
-    if sum(sizes) <= budget:
-        return list(range(len(sizes)))
-    chosen: list[int] = []
+    shapes = [(int(h), int(w)) for h, w in shapes]
+    if sum(h * w for h, w in shapes) <= budget:
+        return [Part(k, 0, h, 0, w) for k, (h, w) in enumerate(shapes)]
+    rng = np.random.default_rng([seed, 0x5EED])
+    order = [int(k) for k in rng.permutation(len(shapes))]
+    chosen: list[Part] = []
     total = 0
-    for i in np.random.default_rng([seed, 0x5EED]).permutation(len(sizes)):
-        if not chosen or total + sizes[i] <= budget:
-            chosen.append(int(i))
-            total += sizes[i]
-    return sorted(chosen)
+    for k in order:
+        h, w = shapes[k]
+        if total + h * w <= budget:
+            chosen.append(Part(k, 0, h, 0, w))
+            total += h * w
+    if not chosen:  # every pair is larger than the budget: a window of one
+        k = order[0]
+        h, w = shapes[k]
+        side = max(grid, math.isqrt(budget) // grid * grid)
+        rows = min(h, side)
+        cols = min(w, max(grid, budget // rows // grid * grid))
+        r0 = grid * int(rng.integers(0, (h - rows) // grid + 1))
+        c0 = grid * int(rng.integers(0, (w - cols) // grid + 1))
+        chosen.append(Part(k, r0, min(r0 + rows, h), c0, min(c0 + cols, w)))
+    return sorted(chosen, key=lambda p: p.pair)
 
 
 def threshold_counts(probs: Iterable[np.ndarray], labels: list[np.ndarray]) -> np.ndarray:
@@ -83,12 +119,13 @@ def threshold_counts(probs: Iterable[np.ndarray], labels: list[np.ndarray]) -> n
     return np.stack([tp, fp, hist[1].sum() - tp], axis=1).astype(np.float64)
 
 
-def check_memory(plans: Sequence[Any], names: Sequence[str]) -> None:
-    """Refuse, before hours of work, pairs whose out-of-fold pass cannot fit in the memory
-    available (it keeps every pair's probability and patch channels whole)."""
+def check_memory(parts: Sequence[Part], names: Sequence[str]) -> None:
+    """Refuse, before hours of work, validation parts (of the pairs *names*) whose out-of-fold
+    pass cannot fit in the memory available (it keeps their probability and patch channels
+    whole)."""
     import psutil
 
-    pixels = sum(p.frame.shape[0] * p.frame.shape[1] for p in plans)
+    pixels = sum(p.pixels for p in parts)
     need, have = pixels * OOF_BYTES_PER_PIXEL, psutil.virtual_memory().available
     if need > have:
         raise TrainingDataError(
@@ -108,7 +145,7 @@ def check_memory(plans: Sequence[Any], names: Sequence[str]) -> None:
 def oof_channels(
     models,
     plan: FeaturePlan,
-    k: int,
+    part: Part,
     seed: int,
     folds: int,
     header: dict,
@@ -117,9 +154,9 @@ def oof_channels(
     screens: list | None = None,
     scols: list[int] | None = None,
 ) -> tuple[np.ndarray, np.ndarray | None]:
-    """Out-of-fold probability (each pixel from the model that did not see its block) + channels,
-    and with *screens* (fold screen models on feature columns *scols*) the out-of-fold screen
-    probability (NaN where the probability is)."""
+    """Out-of-fold probability (each pixel from the model that did not see its block) + channels
+    of the *part* of the pair *plan*, and with *screens* (fold screen models on feature columns
+    *scols*) the out-of-fold screen probability (NaN where the probability is)."""
     tiles = [ChangeModel(header, m.model_to_string()).pixel_tile(num_threads) for m in models]
 
     def fn_window(r0, r1, c0, c1, feats):
@@ -129,7 +166,7 @@ def oof_channels(
             r1,
             c0,
             c1,
-            k,
+            part.pair,
             seed,
             folds,
             header["parameters"]["folds_by"] == "pair",
@@ -147,12 +184,16 @@ def oof_channels(
                 out[-1, sel] = sp
         return out
 
-    out = np.empty((len(P.CHANNELS),) + plan.frame.shape, np.float32)
-    scr = None if screens is None else np.empty(plan.frame.shape, np.float32)
-    for r0, r1, c0, c1 in plan.windows():
-        feats = cache.pop((k, r0, c0)) if cache else plan.window(r0, r1, c0, c1)
+    shape = (part.r1 - part.r0, part.c1 - part.c0)
+    out = np.empty((len(P.CHANNELS),) + shape, np.float32)
+    scr = None if screens is None else np.empty(shape, np.float32)
+    for r0, r1, c0, c1 in plan.windows(WINDOW):
+        if not (part.r0 <= r0 and r1 <= part.r1 and part.c0 <= c0 and c1 <= part.c1):
+            continue  # the part is on the windows' grid: a window is in it or out of it
+        feats = cache.pop((part.pair, r0, c0)) if cache else plan.window(r0, r1, c0, c1)
         res = fn_window(r0, r1, c0, c1, feats)
-        out[:, r0:r1, c0:c1] = res[:-1]
+        at = np.s_[r0 - part.r0:r1 - part.r0, c0 - part.c0:c1 - part.c0]
+        out[(slice(None), *at)] = res[:-1]
         if scr is not None:
-            scr[r0:r1, c0:c1] = res[-1]
+            scr[at] = res[-1]
     return out, scr

@@ -34,10 +34,11 @@ PATCH_PARAMS = {
 }
 
 
-def _patch_candidates(pairs, plans, labels, oof, header, thr, seed, folds, ids=None) -> dict:
+def _patch_candidates(pairs, plans, labels, oof, header, thr, seed, folds, origins=None) -> dict:
     """Candidate patches of the out-of-fold probability at pixel threshold *thr*: their
-    features, training targets, folds and object bookkeeping, per pair (*ids*: the pairs'
-    indices in the training set, whose folds they keep; default 0, 1, ...)."""
+    features, training targets, folds and object bookkeeping, per pair (*plans*: anything with
+    the pair's ``frame``; *origins*: ``(pair index, first row, first column)`` of each in the
+    training set, whose folds they keep; default the whole pairs 0, 1, ...)."""
     from ._scene import pixel_area_m2
 
     by_pair = header["parameters"]["folds_by"] == "pair"
@@ -53,7 +54,8 @@ def _patch_candidates(pairs, plans, labels, oof, header, thr, seed, folds, ids=N
         inside = np.flatnonzero(cand)  # each candidate's first pixel (raster order)
         _, first = np.unique(cand.ravel()[inside], return_index=True)
         rows, cols = np.divmod(inside[first], plan.frame.shape[1])
-        pfold.append(folds_at(rows, cols, k if ids is None else ids[k], seed, folds, by_pair))
+        pair, r0, c0 = (k, 0, 0) if origins is None else origins[k]
+        pfold.append(folds_at(rows + r0, cols + c0, pair, seed, folds, by_pair))
     return {
         "T": np.concatenate(tables),
         "y": np.concatenate(targets).astype(np.float32),
@@ -189,7 +191,7 @@ def _train_patch_stage(
     select_by: str = "object_f1",
     min_site_recall: float = MIN_SITE_RECALL,
     min_size: bool = False,
-    ids: list[int] | None = None,
+    origins: list[tuple[int, int, int]] | None = None,
 ) -> str | None:
     """Patch model on the out-of-fold candidates. The pixel threshold (unless
     ``select_by="pixel"`` keeps the pixel-F1 one) and the patch threshold (unless fixed) are
@@ -197,12 +199,12 @@ def _train_patch_stage(
     :data:`OBJECT_THRESHOLDS` x :data:`PATCH_THRESHOLDS` (patch threshold 0 keeps every
     candidate, so the stage never scores below the pixel stage on its own validation). With
     *min_size*, then the smallest kept candidate size (``header["min_pixels"]``) by
-    :func:`select_min_pixels`. *ids*: the pairs' indices in the training set (their folds)."""
+    :func:`select_min_pixels`. *origins*: see :func:`_patch_candidates`."""
     pixel_grid = OBJECT_THRESHOLDS if select_by != "pixel" else [header["threshold"]]
     patch_grid = PATCH_THRESHOLDS if fixed_threshold is None else [float(fixed_threshold)]
     found, preds = {}, {}
     for thr in pixel_grid:
-        c = _patch_candidates(pairs, plans, labels, oof, header, float(thr), seed, folds, ids)
+        c = _patch_candidates(pairs, plans, labels, oof, header, float(thr), seed, folds, origins)
         pred = _patch_oof(c, header, seed, num_threads, folds)
         if pred is None:  # no patch model at this threshold: keep by mean pixel probability
             pred = c["T"][:, P.PATCH_FEATURES.index("prob_mean")]

@@ -63,7 +63,7 @@ from ._oof import (
     check_memory,
     oof_channels,
     threshold_counts,
-    validation_pairs,
+    validation_parts,
 )
 from ._patch_training import (
     MIN_SITE_RECALL,
@@ -100,6 +100,17 @@ PIXEL_PARAMS = {
     "num_iterations": 120,  # at most this many with early_stop=True
 }
 
+
+
+def _whole(part: Any, plans: list[Any]) -> bool:
+    return part.pixels == plans[part.pair].frame.shape[0] * plans[part.pair].frame.shape[1]
+
+
+class _Window:
+    """A window of a pair as the patch stage reads it: its own grid (``frame``)."""
+
+    def __init__(self, plan: FeaturePlan, part: Any) -> None:
+        self.frame = plan.frame.subframe(slice(part.r0, part.r1), slice(part.c0, part.c1))
 
 
 def _f1(tp: float, fp: float, fn: float) -> tuple[float, float, float]:
@@ -265,8 +276,8 @@ def train_change_model(
             )
         plans.append(plan)
         labels.append(pair_labels(p, plan.frame, label_column, outside))
-    val = validation_pairs([plan.frame.shape for plan in plans], seed, validation_pixels)
-    check_memory([plans[k] for k in val], [pairs[k].name for k in val])
+    parts = validation_parts([plan.frame.shape for plan in plans], seed, validation_pixels)
+    check_memory(parts, [pairs[v.pair].name for v in parts])
     npos = sum(int((lab == 1).sum()) for lab in labels)
     nneg = sum(int((lab == 0).sum()) for lab in labels)
     names = ", ".join(p.name for p in pairs)
@@ -290,7 +301,7 @@ def train_change_model(
     f: Any = []
     # small training sets keep their window features for the out-of-fold pass (no second read)
     total = sum(len(p.names) * p.frame.shape[0] * p.frame.shape[1] * 4 for p in plans)
-    cache: dict | None = {} if total <= FEATURE_CACHE_BYTES and len(val) == len(plans) else None
+    cache: dict | None = {} if total <= FEATURE_CACHE_BYTES and len(parts) == len(plans) else None
     for k, (plan, lab) in enumerate(zip(plans, labels, strict=False)):
         tick("sampling", k, len(plans))
         for w, (r0, r1, c0, c1) in enumerate(plan.windows()):
@@ -359,13 +370,16 @@ def train_change_model(
     header["parameters"]["folds_by"] = "pair" if by_pair else "block"
     oof: list[np.ndarray] = []
     oof_screen: list[np.ndarray] = []
-    for k in val:
-        ch, sc = oof_channels(models, plans[k], k, seed, folds, header, num_threads, cache,
+    for v in parts:
+        ch, sc = oof_channels(models, plans[v.pair], v, seed, folds, header, num_threads, cache,
                               screens, scols)
         oof.append(ch)
         assert sc is not None  # asked for with screens=
         oof_screen.append(sc)
-    vpairs, vplans, vlabels = ([x[k] for k in val] for x in (pairs, plans, labels))
+    # what the patch stage reads of each part: its pair, grid (a window's own) and labels
+    vpairs = [pairs[v.pair] for v in parts]
+    vplans = [plans[v.pair] if _whole(v, plans) else _Window(plans[v.pair], v) for v in parts]
+    vlabels = [labels[v.pair][v.r0:v.r1, v.c0:v.c1] for v in parts]
     # the smoothing of the probability (chosen unless given) and the pixel threshold: the best
     # pooled out-of-fold pixel F1 (ties to no smoothing, then to the lower threshold)
     by_kind = {}
@@ -390,7 +404,8 @@ def train_change_model(
         "f1_by_threshold": {str(t): round(v, 4) for t, v in zip(THRESHOLDS, f1s, strict=False)},
         "smooth": kind,
         "pixel_f1_by_smoothing": {k: round(float(v[1][v[2]]), 4) for k, v in by_kind.items()},
-        "pairs": len(val),
+        "pairs": len(parts),
+        "pixels": sum(v.pixels for v in parts),
     }
     tick("patch model", 0, 1)
     patch_model = _train_patch_stage(
@@ -406,7 +421,7 @@ def train_change_model(
         select_by,
         min_site_recall,
         min_size,
-        ids=val,
+        origins=[(v.pair, v.r0, v.c0) for v in parts],
     )
     # the screen's level: at the final pixel threshold (the patch stage may have moved it)
     header["screen"] = screen_validation(
