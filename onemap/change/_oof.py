@@ -133,11 +133,13 @@ def check_memory(parts: Sequence[Part], names: Sequence[str]) -> None:
             f"({pixels / 1e6:.1f} million pixels) needs about {need / 2**30:.1f} GiB of memory; "
             f"{have / 2**30:.1f} GiB is available",
             hint=Fix(
-                "train on windows of the pairs (e.g. onemap.align(scene, "
+                "pass a smaller validation_pixels= (the pixels validated out of fold), train on "
+                "windows of the pairs (e.g. onemap.align(scene, "
                 "scene.onemap.frame.crop((xmin, ymin, xmax, ymax))) for both dates: still read "
-                "from the files), or on a machine with more memory",
-                toml="set bounds = [xmin, ymin, xmax, ymax] (the scenes' CRS) in each [[pair]] "
-                "to train on a window of it, or train on a machine with more memory",
+                "from the files), or train on a machine with more memory",
+                toml="set a smaller validation_pixels in [train], set bounds = [xmin, ymin, "
+                "xmax, ymax] (the scenes' CRS) in each [[pair]] to train on a window of it, or "
+                "train on a machine with more memory",
             ),
         )
 

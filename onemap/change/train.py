@@ -251,6 +251,10 @@ def train_change_model(
         raise DataError(f"smooth must be None or one of {P.SMOOTHINGS}, got {smooth!r}")
     if outside not in ("unchanged", "ignore"):
         raise DataError(f"outside must be 'unchanged' or 'ignore', got {outside!r}")
+    if isinstance(validation_pixels, bool) or not isinstance(validation_pixels, int) \
+            or validation_pixels < 1:
+        raise DataError(f"validation_pixels must be a positive int, got {validation_pixels!r}",
+                        hint="e.g. validation_pixels=2**26 (about 2.6 GiB of memory)")
     folds = max(2, int(folds))
     pixel_params = {**PIXEL_PARAMS, **(params or {})}
     tick = progress or (lambda step, done, total: None)

@@ -5,6 +5,7 @@
     [train]
     out = "models/county.json"     # the model file to write
     seed = 0                       # optional; samples_per_class, folds, label_column too
+    validation_pixels = 67108864   # optional: pixels validated out of fold at most (memory)
     label_column = "verdict"       # real / false column of vector truth layers
 
     [[pair]]
@@ -32,7 +33,8 @@ from ..errors import ConfigError
 from .model import ChangeModel
 from .train import LabelledPair, train_change_model
 
-_TRAIN_KEYS = {"out", "seed", "samples_per_class", "folds", "label_column", "outside"}
+_TRAIN_KEYS = {"out", "seed", "samples_per_class", "folds", "label_column", "outside",
+               "validation_pixels"}
 _PAIR_KEYS = {"before", "after", "sensor", "truth", "ignore", "name", "date_before", "date_after",
               "bounds"}
 _VECTOR = {".gpkg", ".shp", ".geojson", ".json", ".fgb", ".parquet"}
@@ -109,6 +111,14 @@ def load_pairs(config: str | Path) -> tuple[dict[str, Any], list[LabelledPair]]:
             path=cfg,
             hint=f"use the keys {sorted(_TRAIN_KEYS)}",
         )
+    vp = opts.get("validation_pixels", 1)
+    if isinstance(vp, bool) or not isinstance(vp, int) or vp < 1:
+        raise ConfigError(
+            f"[train] validation_pixels = {vp!r} is not a positive whole number",
+            path=cfg,
+            hint="give the pixels to validate on at most, e.g. validation_pixels = 67108864 "
+            "(about 2.6 GiB of memory), or leave the key out",
+        )
     base = cfg.parent
     pairs = []
     for k, item in enumerate(raw.get("pair", [])):
@@ -165,7 +175,8 @@ def train_from_config(
     opts, pairs = load_pairs(config)
     kwargs = {
         k: opts[k]
-        for k in ("seed", "samples_per_class", "folds", "label_column", "outside")
+        for k in ("seed", "samples_per_class", "folds", "label_column", "outside",
+                  "validation_pixels")
         if k in opts
     }
     model = train_change_model(pairs, progress=progress, **kwargs)

@@ -232,7 +232,7 @@ def test_pairs_too_large_for_the_memory_are_refused_first(monkeypatch):
     sampled = []
     monkeypatch.setattr(oof, "OOF_BYTES_PER_PIXEL", 1 << 40)
     monkeypatch.setattr(T, "_lgb_train", lambda *a, **k: sampled.append(1))
-    with pytest.raises(TrainingDataError, match=r"GiB of memory.*Fix: train on windows"):
+    with pytest.raises(TrainingDataError, match=r"GiB of memory.*Fix: pass a smaller validation_pixels="):
         train_change_model([LabelledPair(before, after, truth, name="county A")])
     assert not sampled
 
@@ -292,7 +292,8 @@ def test_cli_train_writes_model_and_table(tmp_path):
 
     from onemap.cli import app
 
-    lines = ["[train]", 'out = "models/m.json"', "samples_per_class = 2000", ""]
+    lines = ["[train]", 'out = "models/m.json"', "samples_per_class = 2000",
+             "validation_pixels = 8192", ""]  # two of the three 64² pairs
     for s in range(3):
         before, after, truth, _ = make_pair(s, size=64)
         before.rio.to_raster(tmp_path / f"b{s}.tif")
@@ -311,7 +312,11 @@ def test_cli_train_writes_model_and_table(tmp_path):
     assert res.exit_code == 0, res.output
     assert "pixel F1" in res.output and (tmp_path / "models" / "m.json").is_file()
     assert "pre-screen (learned)" in res.output
-    assert len(load_model(tmp_path / "models" / "m.json").header["bands"]) == 4
+    header = load_model(tmp_path / "models" / "m.json").header
+    assert len(header["bands"]) == 4 and header["validation"]["pairs"] == 2
+    cfg.write_text("\n".join(lines).replace("8192", "0"))
+    res = CliRunner().invoke(app, ["train", str(cfg), "-q"])
+    assert res.exit_code == 1 and "validation_pixels = 0 is not a positive" in res.output
     cfg.write_text("\n".join(lines).replace('truth = "t0.tif"', 'truth = "nope.tif"'))
     res = CliRunner().invoke(app, ["train", str(cfg), "-q"])
     assert res.exit_code == 1 and "nope.tif" in res.output
