@@ -58,6 +58,18 @@ class Part:
     def pixels(self) -> int:
         return (self.r1 - self.r0) * (self.c1 - self.c0)
 
+    @property
+    def rows(self) -> slice:
+        return slice(self.r0, self.r1)
+
+    @property
+    def cols(self) -> slice:
+        return slice(self.c0, self.c1)
+
+    def whole(self, shape: tuple[int, int]) -> bool:
+        """Whether the part is the whole of its pair (of *shape*)."""
+        return self.pixels == shape[0] * shape[1]
+
 
 def validation_parts(shapes: Sequence[tuple[int, int]], seed: int,
                      budget: int = VALIDATION_PIXELS, grid: int = WINDOW) -> list[Part]:

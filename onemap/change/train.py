@@ -49,6 +49,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -101,16 +102,11 @@ PIXEL_PARAMS = {
 }
 
 
+@dataclass(frozen=True)
+class _Grid:
+    """A window of a pair as the patch stage reads it: its own grid."""
 
-def _whole(part: Any, plans: list[Any]) -> bool:
-    return part.pixels == plans[part.pair].frame.shape[0] * plans[part.pair].frame.shape[1]
-
-
-class _Window:
-    """A window of a pair as the patch stage reads it: its own grid (``frame``)."""
-
-    def __init__(self, plan: FeaturePlan, part: Any) -> None:
-        self.frame = plan.frame.subframe(slice(part.r0, part.r1), slice(part.c0, part.c1))
+    frame: Any
 
 
 def _f1(tp: float, fp: float, fn: float) -> tuple[float, float, float]:
@@ -191,9 +187,10 @@ def train_change_model(
         better out-of-fold pixel F1 at its best threshold, ties to ``"none"``).
     validation_pixels
         Pixels of the out-of-fold validation at most: a larger training set is validated on a
-        seeded subset of whole pairs up to that many (at least one pair;
-        ``header["validation"]["pairs"]`` counts them), which bounds the pass's memory (about
-        40 bytes a pixel). The pixel and screen models learn from every pair either way.
+        seeded subset of whole pairs up to that many, a pair larger than that on a seeded
+        window of it (``header["validation"]`` records ``pairs`` and ``pixels``), which bounds
+        the pass's memory (about 40 bytes a pixel). The pixel and screen models learn from the
+        sample of every pair either way.
     sensor
         Recorded in the header (default: the before scene's ``attrs["sensor"]``).
     params
@@ -251,8 +248,8 @@ def train_change_model(
         raise DataError(f"smooth must be None or one of {P.SMOOTHINGS}, got {smooth!r}")
     if outside not in ("unchanged", "ignore"):
         raise DataError(f"outside must be 'unchanged' or 'ignore', got {outside!r}")
-    if isinstance(validation_pixels, bool) or not isinstance(validation_pixels, int) \
-            or validation_pixels < 1:
+    if (isinstance(validation_pixels, bool) or not isinstance(validation_pixels, int)
+            or validation_pixels < 1):
         raise DataError(f"validation_pixels must be a positive int, got {validation_pixels!r}",
                         hint="e.g. validation_pixels=2**26 (about 2.6 GiB of memory)")
     folds = max(2, int(folds))
@@ -382,8 +379,9 @@ def train_change_model(
         oof_screen.append(sc)
     # what the patch stage reads of each part: its pair, grid (a window's own) and labels
     vpairs = [pairs[v.pair] for v in parts]
-    vplans = [plans[v.pair] if _whole(v, plans) else _Window(plans[v.pair], v) for v in parts]
-    vlabels = [labels[v.pair][v.r0:v.r1, v.c0:v.c1] for v in parts]
+    vplans = [plans[v.pair] if v.whole(plans[v.pair].frame.shape)
+              else _Grid(plans[v.pair].frame.subframe(v.rows, v.cols)) for v in parts]
+    vlabels = [labels[v.pair][v.rows, v.cols] for v in parts]
     # the smoothing of the probability (chosen unless given) and the pixel threshold: the best
     # pooled out-of-fold pixel F1 (ties to no smoothing, then to the lower threshold)
     by_kind = {}
