@@ -57,9 +57,11 @@ class Plan:
 
     def __init__(self, before: xr.DataArray, after: xr.DataArray, frame: Frame | None, method: str,
                  normalize: Any, mask: Any, index: str | None, direction: str | None,
-                 sample_pixels: int, sample: tuple[np.ndarray, np.ndarray] | None = None) -> None:
+                 sample_pixels: int, sample: tuple[np.ndarray, np.ndarray] | None = None,
+                 coefficients: tuple[np.ndarray, np.ndarray] | None = None) -> None:
         """*sample*: the pair's ``pair_sample`` already read with the same mask (a caller that
-        has it saves a second read)."""
+        has it saves a second read); *coefficients*: the PIF ``(gain, offset)`` of that sample
+        when the caller has them (``normalize="pif"`` only)."""
         before, after = as_scene(before, "before"), as_scene(after, "after")
         method, self.method_attrs = resolve_method(method, before)  # "auto" -> a concrete score
         if method not in METHODS:
@@ -102,6 +104,8 @@ class Plan:
         nb = a.shape[0]
         if self.norm == "histogram" or self.n_valid_sample == 0:
             self.gain, self.offset = np.ones(nb), np.zeros(nb)
+        elif coefficients is not None and self.norm == "pif" and sample is not None:
+            self.gain, self.offset = coefficients
         else:
             self.gain, self.offset, *_ = _coefficients(a, b, self.norm, PIF_FRACTION,
                                                        PIF_ITERATIONS)

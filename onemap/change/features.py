@@ -38,7 +38,7 @@ from ..errors import DataError
 from . import _feature_kernels as FK
 from . import _kernels as K
 from . import _window_kernels as WK
-from ._plan import Plan, _mad_sigma
+from ._plan import PIF_FRACTION, PIF_ITERATIONS, Plan, _mad_sigma
 from ._scene import (
     ROLES,
     SAMPLE_PIXELS,
@@ -147,7 +147,7 @@ class FeaturePlan:
         self.med1, self.med2 = np.median(a, axis=1), np.median(b, axis=1)
         self.scl1 = np.array([_mad_sigma(r) for r in a])
         self.scl2 = np.array([_mad_sigma(r) for r in b])
-        self.gain, self.offset, *_ = _coefficients(a, b, "pif", 0.5, 3)
+        self.gain, self.offset, *_ = _coefficients(a, b, "pif", PIF_FRACTION, PIF_ITERATIONS)
         self.sigma = np.array(
             [_mad_sigma(r) for r in (self.gain[:, None] * b + self.offset[:, None] - a)]
         )
@@ -173,6 +173,7 @@ class FeaturePlan:
                 None,
                 sample_pixels,
                 sample=(a, b),  # the same sample: read once
+                coefficients=(self.gain, self.offset),  # and normalised once
             )
         self._point_names, self._keep = self._channels()
         # where pixel_channels_kernel writes the index channels kept (-1: dropped)

@@ -443,12 +443,15 @@ def _header(
     import onemap
 
     training = []
+    crs_names: dict[Any, str] = {}  # CRS.to_string searches the database: once per CRS
     for p, plan, lab in zip(pairs, plans, labels, strict=False):
+        if plan.frame.crs not in crs_names:
+            crs_names[plan.frame.crs] = plan.frame.crs.to_string()
         training.append(
             {
                 "name": p.name,
                 "shape": list(plan.frame.shape),
-                "crs": plan.frame.crs.to_string(),
+                "crs": crs_names[plan.frame.crs],
                 "labels_sha256": hashlib.sha256(
                     np.packbits(lab == 1).tobytes() + np.packbits(lab == -1).tobytes()
                 ).hexdigest(),
