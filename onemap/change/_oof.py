@@ -7,9 +7,9 @@ pixel at its peak. Training sets of more than :data:`VALIDATION_PIXELS` pixels a
 a seeded subset of whole pairs up to that many pixels, or a window of a pair larger than that
 (:func:`validation_parts`; a threshold and a patch model are learnt as well from 67 million
 pixels as from more: a folder of ten thousand crops or a 20 000² county then fits in a few
-GiB); the pixel and screen models still learn from the
-balanced sample of every pair. Validation pairs that would not fit in the memory available are
-refused before the work (:func:`check_memory`), with the fix.
+GiB); the pixel and screen models still learn from the balanced sample of every pair.
+Validation parts that would not fit in the memory available are refused before the work
+(:func:`check_memory`), with the fix.
 """
 
 from __future__ import annotations
@@ -76,8 +76,8 @@ def validation_parts(shapes: Sequence[tuple[int, int]], seed: int,
     """What the out-of-fold pass validates on, by pair (ascending): every pair whole while
     their pixels fit *budget*; else whole pairs in a seeded random order, each taken while it
     still fits; and when none fits whole, a window of the first pair in that order of at most
-    *budget* pixels (on the *grid* of the pair's feature windows, at a seeded place). The same
-    inputs give the same parts on any machine.
+    *budget* pixels (on the *grid* of the pair's feature windows, at a seeded place; at least
+    one grid cell). The same inputs give the same parts on any machine.
 
     Examples
     --------
