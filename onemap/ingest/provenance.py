@@ -6,7 +6,9 @@ block by block. The recipe for those reads is a :class:`SceneSource`, kept in th
 not mixed into ``attrs`` and is not written by ``to_netcdf``). It names the dask array it
 describes, and :func:`scene_source` (also ``scene.onemap.source``) returns it only while the
 scene's pixels are still exactly those reads: a copy, new attributes, renamed or relabelled
-bands keep it; arithmetic, ``.isel``, ``.where`` or rechunking give new pixels and it is ``None``.
+bands keep it, and a window of the scene (``.isel`` of ``y`` and ``x`` by slices,
+``rio.clip_box``) gets the source of that window; arithmetic, ``.where``, a selection of bands
+or rechunking give new pixels and it is ``None``.
 
 With it, :func:`onemap.align` re-reads an untouched scene straight from its files onto a new
 frame (one resampling, not two) and :func:`onemap.ingest.window.read_window` reads a window
@@ -15,7 +17,7 @@ without computing the chunks around it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -51,6 +53,10 @@ class SceneSource:
         GDAL resampling used where the frame is not on a file's pixel lattice.
     array_name
         The dask name of the pixels this source describes (set by the scene's constructor).
+    window
+        True for the source of a window cut from a scene (:func:`scene_source`): reads stay in
+        its frame, and :func:`onemap.align` warps the window's pixels rather than re-read the
+        files beyond it.
     """
 
     parts: tuple[FileInfo, ...]
@@ -61,6 +67,7 @@ class SceneSource:
     fill: float | None
     resampling: str
     array_name: str | None = None
+    window: bool = False
 
     @property
     def nbands(self) -> int:
@@ -127,7 +134,58 @@ def scene_source(scene: xr.DataArray) -> SceneSource | None:
     if not isinstance(source, SceneSource) or scene.dims != ("band", "y", "x"):
         return None
     name = getattr(scene.data, "name", None)
-    return source if name is not None and name == source.array_name else None
+    if name is None or source.array_name is None:
+        return None
+    if name == source.array_name:
+        return source
+    xs, ys = scene.coords.get("x"), scene.coords.get("y")
+    if xs is None or ys is None or xs.size == 0 or ys.size == 0:
+        return None
+    key = (source.array_name, name, float(xs[0]), float(xs[-1]), float(ys[0]), float(ys[-1]))
+    if key not in _WINDOWS:  # read_window asks once a window: decided once a scene
+        if len(_WINDOWS) >= 256:
+            _WINDOWS.pop(next(iter(_WINDOWS)))
+        _WINDOWS[key] = _window_source(source, scene, name)
+    return _WINDOWS[key]
+
+
+_WINDOWS: dict[tuple, SceneSource | None] = {}
+
+
+def _window_source(source: SceneSource, scene: xr.DataArray, name: str) -> SceneSource | None:
+    """The source of ``scene`` when it is a window of *source*'s scene (``.isel`` of ``y`` and
+    ``x`` by slices, ``rio.clip_box``...), else None. Proven, not guessed: the window is read
+    from the scene's coordinates, and dask must give the slice of the source's array by that
+    window the very name the scene's pixels have (a slice's name is a hash of the array's name
+    and the normalised index, so any other selection, step, band order or operation differs)."""
+    import dask.array as dsa
+
+    if scene.shape[0] != source.nbands:
+        return None
+    try:
+        frame = Frame.from_xarray(scene)
+    except Exception:  # no usable georeference: not a window of the source
+        return None
+    whole = source.frame
+    if not whole.aligned_with(frame):
+        return None
+    r0 = round((frame.transform.f - whole.transform.f) / whole.transform.e)
+    c0 = round((frame.transform.c - whole.transform.c) / whole.transform.a)
+    (h, w), (hh, ww) = frame.shape, whole.shape
+    if not (0 <= r0 and r0 + h <= hh and 0 <= c0 and c0 + w <= ww):
+        return None
+    rows, cols = slice(r0, r0 + h), slice(c0, c0 + w)
+    try:
+        like = dsa.Array({}, source.array_name, ((source.nbands,), (hh,), (ww,)),
+                         dtype=source.dtype)
+        if like[:, rows, cols].name != name:
+            return None
+    except Exception:  # a dask that cannot build the array so: no proof, the dask path reads
+        return None
+    sub = whole.subframe(rows, cols)
+    if not sub.almost_equals(frame, 1e-6):
+        return None
+    return replace(source, frame=sub, array_name=name, window=True)
 
 
 @xr.register_dataarray_accessor("onemap")

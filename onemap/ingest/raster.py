@@ -384,7 +384,7 @@ def align(scene: xr.DataArray, frame: Frame, resampling: str = "bilinear") -> xr
     src = Frame.from_xarray(scene)
     attrs = dict(scene.attrs)
     recipe = scene_source(scene)
-    if recipe is not None and recipe.frame == src:
+    if recipe is not None and recipe.frame == src and not recipe.window:  # a window: its pixels
         new = replace(recipe, frame=frame, resampling=resampling)
         if not recipe.masked:
             attrs["nodata"] = recipe.fill

@@ -295,7 +295,7 @@ def test_scene_carries_its_source_while_its_pixels_are_the_files(tmp_path, monke
     same_pixels = [scene.copy(), scene.assign_attrs(note="x"), scene.rename("nir"),
                    scene.assign_coords(band=["p", "q"]), pickle.loads(pickle.dumps(scene))]
     assert all(s.onemap.source == source for s in same_pixels)
-    new_pixels = [scene * 1.0, scene + 0, scene.isel(x=slice(1, None)), scene.chunk({"x": 16}),
+    new_pixels = [scene * 1.0, scene + 0, scene.isel(x=slice(1, None, 2)), scene.chunk({"x": 16}),
                   scene.where(scene > 3), scene.compute(), scene.isel(band=[1, 0])]
     assert all(s.onemap.source is None for s in new_pixels)
     # align re-reads an untouched scene from its files onto the new frame...
@@ -312,6 +312,42 @@ def test_scene_carries_its_source_while_its_pixels_are_the_files(tmp_path, monke
     got = read_window(scene, slice(5, 9), slice(40, 47))
     assert reads == [(slice(5, 9), slice(40, 47))]
     np.testing.assert_array_equal(got, scene.values[:, 5:9, 40:47])
+
+
+def test_a_window_of_a_scene_is_still_read_from_its_files(tmp_path, monkeypatch):
+    """``isel`` by slices and ``rio.clip_box`` give a scene whose source is the files' window
+    (proven by dask's name of that slice); a step, a band selection or arithmetic do not."""
+    from onemap.ingest.provenance import SceneSource
+    from onemap.ingest.window import read_window
+
+    path = write_tif(tmp_path / "a.tif", synthetic(shape=(3, 90, 120)), nodata=0)
+    scene = open_scene(path, chunks=32)
+    whole = Frame.from_xarray(scene)
+    x0, y0 = whole.transform.c, whole.transform.f
+    res = whole.res[0]
+    windows = [scene.isel(y=slice(10, 70), x=slice(25, 101)), scene.isel(x=slice(7, None)),
+               scene.rio.clip_box(x0 + 20 * res, y0 - 50 * res, x0 + 60 * res, y0 - 5 * res)]
+    reads = []
+    original = SceneSource.read
+    monkeypatch.setattr(SceneSource, "read", lambda self, bands, rows, cols, cache=None:
+                        reads.append(self.frame) or original(self, bands, rows, cols, cache))
+    for win in windows:
+        source = win.onemap.source
+        assert source is not None and source.frame.almost_equals(Frame.from_xarray(win), 1e-6)
+        reads.clear()
+        got = read_window(win, slice(3, 20), slice(4, 31))
+        assert reads == [source.frame]  # from the files, on the window's frame
+        np.testing.assert_array_equal(got, win.values[:, 3:20, 4:31])
+    w = windows[0]  # align warps the window's own pixels: nothing beyond it from the files
+    f = Frame.from_xarray(w)
+    target = Frame(f.crs, f.transform @ Affine.translation(-3, 5), (30, 40))
+    out = align(w, target).values
+    np.testing.assert_array_equal(out[:, :, 3:], w.values[:, 5:35, :37])
+    assert np.isnan(out[:, :, :3]).all()  # nodata left of the window, though the file has pixels
+    for other in (scene.isel(y=slice(0, 60, 2)), scene.isel(band=[2, 1, 0]),
+                  scene.isel(band=slice(0, 2), y=slice(5, 9)), w * 1, w.where(w > 3),
+                  w.assign_coords(x=w.x + res)):  # moved: no longer the window it was cut as
+        assert other.onemap.source is None
 
 
 def test_align_to_other_crs_vs_reproject(shared_data):
