@@ -17,6 +17,7 @@ without computing the chunks around it.
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -142,14 +143,16 @@ def scene_source(scene: xr.DataArray) -> SceneSource | None:
     if xs is None or ys is None or xs.size == 0 or ys.size == 0:
         return None
     key = (source.array_name, name, float(xs[0]), float(xs[-1]), float(ys[0]), float(ys[-1]))
-    if key not in _WINDOWS:  # read_window asks once a window: decided once a scene
-        if len(_WINDOWS) >= 256:
-            _WINDOWS.pop(next(iter(_WINDOWS)))
-        _WINDOWS[key] = _window_source(source, scene, name)
-    return _WINDOWS[key]
+    with _LOCK:  # read_window asks once a window, from the tile threads: decided once a scene
+        if key not in _WINDOWS:
+            if len(_WINDOWS) >= 256:
+                _WINDOWS.pop(next(iter(_WINDOWS)))
+            _WINDOWS[key] = _window_source(source, scene, name)
+        return _WINDOWS[key]
 
 
 _WINDOWS: dict[tuple, SceneSource | None] = {}
+_LOCK = threading.Lock()
 
 
 def _window_source(source: SceneSource, scene: xr.DataArray, name: str) -> SceneSource | None:
