@@ -173,12 +173,7 @@ def train_from_config(
 ) -> tuple[ChangeModel, Path]:
     """Train as *config* says and write the model file; returns the model and its path."""
     opts, pairs = load_pairs(config)
-    kwargs = {
-        k: opts[k]
-        for k in ("seed", "samples_per_class", "folds", "label_column", "outside",
-                  "validation_pixels")
-        if k in opts
-    }
+    kwargs = {k: opts[k] for k in sorted(_TRAIN_KEYS - {"out"}) if k in opts}  # the options
     model = train_change_model(pairs, progress=progress, **kwargs)
     return model, model.save(opts["out"])
 
