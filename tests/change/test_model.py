@@ -99,6 +99,27 @@ def test_header_records_training(trained):
     assert by[h["smooth"]] == max(by.values()) == h["validation"]["pixel_f1"]
 
 
+def test_probability_never_falls_as_the_change_grows(trained):
+    # an independent check of the monotone prior: sweep each constrained feature over its
+    # range at random feature rows (others held) and predict with LightGBM itself
+    from onemap.change.train import INCREASING
+
+    names = trained.header["features"]
+    cons = trained.header["parameters"]["pixel"]["monotone_constraints"]
+    assert [n for n, c in zip(names, cons) if c] == [n for n in names if n in INCREASING]
+    assert {"cva", "mean2_cva", "construction"} <= {n for n, c in zip(names, cons) if c}
+    rng = np.random.default_rng(0)
+    rows = rng.normal(0, 3, (200, len(names)))
+    booster = trained.booster("pixel")
+    for name in ("cva", "mean6_cva", "construction"):
+        sweep = np.repeat(rows, 30, axis=0)
+        sweep[:, names.index(name)] = np.tile(np.linspace(-5, 40, 30), len(rows))
+        p = booster.predict(sweep).reshape(len(rows), 30)
+        assert (np.diff(p, axis=1) >= -1e-12).all(), name
+    # the learner was given the constraint (the synthetic fields alone might not break it)
+    assert "[monotone_constraints: " + ",".join(map(str, cons)) + "]" in trained.pixel_model
+
+
 def test_smoothing_given_or_refused():
     pairs = [make_pair(s, size=64)[:3] for s in (4, 5)]
     m = train_change_model(pairs, samples_per_class=1500, params=FAST, smooth="mean3")
