@@ -202,6 +202,8 @@ def train_change_model(
         Recorded in the header (default: the before scene's ``attrs["sensor"]``).
     params
         LightGBM parameters replacing those of :data:`PIXEL_PARAMS` (e.g. fewer iterations).
+        By default the probability is constrained to rise with the features of
+        :data:`INCREASING`; ``{"monotone_constraints": [0] * n_features}`` lifts that.
     progress
         Optional ``progress(step, done, total)`` callback (the CLI draws a bar with it).
 
