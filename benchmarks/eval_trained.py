@@ -253,6 +253,8 @@ def main() -> None:
                     help="mask the clouds of the OSCD scenes (Sentinel-2 L1C, scale 10 000)")
     ap.add_argument("--write", action="store_true", help="put the table into benchmarks/README.md")
     args = ap.parse_args()
+    if args.write and args.s2_clouds:  # the README's table is the default path, unmasked
+        ap.error("--write keeps the default path's table: run --s2-clouds without --write")
     t0 = time.perf_counter()
     rows, obj = evaluate(args.data, set(args.only.split(",")), args.seed, args.s2_clouds)
     import lightgbm
